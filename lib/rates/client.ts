@@ -1,0 +1,98 @@
+import { randomUUID } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import path from 'node:path';
+import type { Readable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import { isNotFound } from '../aws/s3.ts';
+import { UserError } from '../errors.ts';
+import type { RateOptions } from './csv-rates.ts';
+import { METADATA, resultPrefixFor, UPLOADS_PREFIX, type RatesJobOutcome } from './job.ts';
+
+/**
+ * The client side of the rates job: upload a file where the trigger watches, tagged with a run id and
+ * the run's options as S3 user metadata, then wait for the run that carries that id to finish.
+ */
+
+export interface SubmittedRun {
+  bucket: string;
+  key: string;
+  runId: string;
+  resultPrefix: string;
+}
+
+/** `counties.csv` → `uploads/counties.csv`; `report.txt` → `uploads/report.csv` (the trigger only watches `.csv`). */
+export function uploadKeyFor(file: string): string {
+  const base = path.basename(file).replace(/\.[^.]*$/, '') || 'upload';
+  return `${UPLOADS_PREFIX}${base.replace(/[^\w.\- ]/g, '_')}.csv`;
+}
+
+export async function submitRatesRun(
+  s3: S3Client,
+  params: { bucket: string; file: string; key?: string; options?: Partial<RateOptions> },
+): Promise<SubmittedRun> {
+  const key = params.key ?? uploadKeyFor(params.file);
+  const resultPrefix = resultPrefixFor(key);
+  if (resultPrefix === null) throw new Error(`"${key}" is not an upload key (${UPLOADS_PREFIX}<name>.csv)`);
+  const runId = randomUUID();
+  const metadata: Record<string, string> = { [METADATA.runId]: runId };
+  const { numerator, denominator, bins } = params.options ?? {};
+  if (numerator !== undefined) metadata[METADATA.numerator] = numerator;
+  if (denominator !== undefined) metadata[METADATA.denominator] = denominator;
+  if (bins !== undefined) metadata[METADATA.bins] = String(bins);
+  await new Upload({
+    client: s3,
+    params: { Bucket: params.bucket, Key: key, Body: createReadStream(params.file), ContentType: 'text/csv', Metadata: metadata },
+  }).done();
+  return { bucket: params.bucket, key, runId, resultPrefix };
+}
+
+async function readJson(s3: S3Client, bucket: string, key: string): Promise<unknown | null> {
+  try {
+    const object = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+    return JSON.parse(await (object.Body as Readable & { transformToString(): Promise<string> }).transformToString());
+  } catch (error) {
+    if (isNotFound(error)) return null;
+    throw error;
+  }
+}
+
+export class RunTimeoutError extends UserError {
+  constructor(message: string) {
+    super('TIMEOUT', message);
+  }
+}
+
+/**
+ * Polls the run's result prefix until `summary.json` or `error.json` names this run. Earlier runs of the
+ * same file leave their own reports there, so the run id — not the file's presence — decides.
+ */
+export async function waitForRatesOutcome(
+  s3: S3Client,
+  run: SubmittedRun,
+  options: {
+    timeoutMs?: number;
+    pollMs?: number;
+    /** Called on every poll; throw from it to stop waiting (e.g. the function's host has died). */
+    onWait?: (elapsedMs: number) => void;
+  } = {},
+): Promise<RatesJobOutcome> {
+  const started = Date.now();
+  const timeoutMs = options.timeoutMs ?? 300_000;
+  for (;;) {
+    for (const file of ['summary.json', 'error.json']) {
+      const report = (await readJson(s3, run.bucket, `${run.resultPrefix}${file}`)) as RatesJobOutcome | null;
+      if (report?.runId === run.runId) return report;
+    }
+    const elapsed = Date.now() - started;
+    if (elapsed > timeoutMs) {
+      throw new RunTimeoutError(
+        `No result for s3://${run.bucket}/${run.key} after ${Math.round(elapsed / 1000)}s. ` +
+          'Check the function log (.local-stack/logs/lambda.log) or raise --timeout.',
+      );
+    }
+    options.onWait?.(elapsed);
+    await sleep(options.pollMs ?? 100);
+  }
+}

@@ -1,0 +1,50 @@
+import type { S3Client } from '@aws-sdk/client-s3';
+import type { RatesDefaults } from '../config.ts';
+import { runRatesJob, type RatesJobInput, type RatesJobOutcome } from './job.ts';
+
+export { runRatesJob, resultPrefixFor, resolveOptions, UPLOADS_PREFIX, RESULTS_PREFIX, METADATA } from './job.ts';
+export type { RatesJobInput, RatesJobOutcome, RatesSummary, RatesErrorReport, JobErrorCode } from './job.ts';
+export type { RateOptions, BadRow } from './csv-rates.ts';
+
+export interface RatesBatchReply {
+  results: RatesJobOutcome[];
+}
+
+/** Raised after every record was tried, when some failed for reasons a retry may fix (S3 errors, ...). */
+export class RatesBatchError extends Error {
+  constructor(
+    message: string,
+    readonly failures: { key: string; error: unknown }[],
+    readonly completed: RatesJobOutcome[],
+  ) {
+    super(message);
+    this.name = 'RatesBatchError';
+  }
+}
+
+/**
+ * Runs the job for each object in turn (each run is CPU-bound, so running them side by side in one
+ * Lambda would only add memory). One record's failure never stops the others: bad files become error
+ * outcomes, and unexpected failures are collected and raised together at the end so Lambda retries
+ * the event — safe, because a run's outputs are a pure function of its input.
+ */
+export async function runRatesJobs(s3: S3Client, inputs: RatesJobInput[], defaults: RatesDefaults): Promise<RatesBatchReply> {
+  const results: RatesJobOutcome[] = [];
+  const failures: { key: string; error: unknown }[] = [];
+  for (const input of inputs) {
+    try {
+      results.push(await runRatesJob(s3, input, defaults));
+    } catch (error) {
+      failures.push({ key: input.key, error });
+    }
+  }
+  if (failures.length > 0) {
+    const detail = failures.map(({ key, error }) => `${key}: ${(error as Error).message ?? String(error)}`).join('; ');
+    throw new RatesBatchError(
+      `${failures.length} of ${inputs.length} rates run(s) failed and will be retried: ${detail}`,
+      failures,
+      results,
+    );
+  }
+  return { results };
+}

@@ -1,0 +1,58 @@
+/**
+ * The local stack's S3 process: the S3-compatible server plus the part of S3 that AWS runs for us —
+ * delivering event notifications to Lambda. Deliveries go through the Lambda Invoke API
+ * (serverless-offline) with InvocationType "Event", as S3 invokes functions asynchronously on AWS.
+ *
+ * Started by local-stack/stack.ts as `node --import tsx local-stack/s3-process.ts <json options>`.
+ */
+import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
+import { startS3Server, type NotificationRule } from './s3-server.ts';
+
+interface S3ProcessOptions {
+  port: number;
+  host: string;
+  directory: string;
+  region: string;
+  buckets: string[];
+  rules: NotificationRule[];
+  lambdaEndpoint: string;
+}
+
+const options = JSON.parse(process.argv[2] ?? '{}') as S3ProcessOptions;
+
+const lambda = new LambdaClient({
+  endpoint: options.lambdaEndpoint,
+  region: options.region,
+  // serverless-offline accepts any credentials; these only satisfy the SDK's signer.
+  credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+  maxAttempts: 5,
+});
+
+function log(fields: Record<string, unknown>): void {
+  process.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), ...fields })}\n`);
+}
+
+const server = await startS3Server({
+  port: options.port,
+  host: options.host,
+  directory: options.directory,
+  buckets: options.buckets,
+  region: options.region,
+  rules: options.rules,
+  silent: true,
+  onNotification: async (target, event) => {
+    const response = await lambda.send(
+      new InvokeCommand({ FunctionName: target, InvocationType: 'Event', Payload: Buffer.from(JSON.stringify(event)) }),
+    );
+    log({ msg: 'notification delivered', target, status: response.StatusCode, records: event.Records.length });
+  },
+});
+
+log({ msg: 'ready', ready: true, endpoint: server.endpoint });
+
+const shutdown = async () => {
+  await server.close();
+  process.exit(0);
+};
+process.on('SIGTERM', () => void shutdown());
+process.on('SIGINT', () => void shutdown());

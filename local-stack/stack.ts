@@ -1,0 +1,282 @@
+/**
+ * Starts and stops the local stack: the S3-compatible server (with S3 → Lambda notifications) and
+ * serverless-offline's Lambda invoke API, each as its own process group so `stop` ends exactly what
+ * `start` began. State lives in `<project>/.local-stack/` (git-ignored): data, logs and state.json.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { UserError } from '../lib/errors.ts';
+import { loadServiceConfig, PROJECT_ROOT, serverlessBin, type ServiceConfig } from './service-config.ts';
+
+export interface StackOptions {
+  /** Defaults: CLOUD_PARALLEL_S3_PORT or 4569. */
+  s3Port?: number;
+  /** Defaults: CLOUD_PARALLEL_LAMBDA_PORT or 3002. */
+  lambdaPort?: number;
+  /** Defaults: CLOUD_PARALLEL_STATE_DIR or <project>/.local-stack. Holds S3 data, logs and state. */
+  stateDir?: string;
+  stage?: string;
+  /** Called with progress lines ("starting S3 on ...") for the CLI to print. */
+  onProgress?: (message: string) => void;
+}
+
+export interface StackProcess {
+  name: string;
+  pid: number;
+  log: string;
+}
+
+export interface StackState {
+  startedAt: string;
+  stateDir: string;
+  region: string;
+  s3Endpoint: string;
+  lambdaEndpoint: string;
+  service: ServiceConfig;
+  processes: StackProcess[];
+}
+
+const HOST = '127.0.0.1';
+
+function envPort(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const port = Number(raw);
+  if (!Number.isInteger(port) || port < 1 || port > 65535) {
+    throw new UserError('LOCAL_STACK', `${name}=${JSON.stringify(raw)} is not a TCP port (1-65535)`);
+  }
+  return port;
+}
+
+export function resolveStackOptions(options: StackOptions = {}) {
+  return {
+    s3Port: options.s3Port ?? envPort('CLOUD_PARALLEL_S3_PORT', 4569),
+    lambdaPort: options.lambdaPort ?? envPort('CLOUD_PARALLEL_LAMBDA_PORT', 3002),
+    stateDir: path.resolve(options.stateDir ?? process.env.CLOUD_PARALLEL_STATE_DIR ?? path.join(PROJECT_ROOT, '.local-stack')),
+    stage: options.stage,
+    onProgress: options.onProgress ?? (() => undefined),
+  };
+}
+
+const stateFile = (stateDir: string) => path.join(stateDir, 'state.json');
+
+/**
+ * Environment that points the AWS SDK (and the AWS CLI) at the local stack. Credentials are
+ * placeholders: the local servers accept any, and the SDK refuses to sign without some.
+ */
+export function stackEnvironment(state: Pick<StackState, 's3Endpoint' | 'lambdaEndpoint' | 'region'>): Record<string, string> {
+  return {
+    AWS_ENDPOINT_URL_S3: state.s3Endpoint,
+    AWS_ENDPOINT_URL_LAMBDA: state.lambdaEndpoint,
+    AWS_REGION: state.region,
+    AWS_ACCESS_KEY_ID: 'local',
+    AWS_SECRET_ACCESS_KEY: 'local',
+    S3_FORCE_PATH_STYLE: 'true',
+  };
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** True when `pid` is still the process we started (pids are reused once a process exits). */
+function isOurs(proc: StackProcess, stateDir: string): boolean {
+  if (!isAlive(proc.pid)) return false;
+  try {
+    const environ = readFileSync(`/proc/${proc.pid}/environ`, 'utf8');
+    return environ.includes(`CLOUD_PARALLEL_STACK_DIR=${stateDir}`);
+  } catch {
+    // No /proc (macOS): fall back to liveness alone.
+    return true;
+  }
+}
+
+export function readStackState(options: StackOptions = {}): StackState | null {
+  const { stateDir } = resolveStackOptions(options);
+  const file = stateFile(stateDir);
+  if (!existsSync(file)) return null;
+  const state = JSON.parse(readFileSync(file, 'utf8')) as StackState;
+  return state.processes.every((proc) => isOurs(proc, state.stateDir)) ? state : null;
+}
+
+async function waitForHttp(url: string, proc: { exitCode: number | null; log: string; name: string }, timeoutMs: number) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (proc.exitCode !== null) {
+      throw new UserError('LOCAL_STACK', `${proc.name} exited with code ${proc.exitCode} while starting:\n${tail(proc.log)}`);
+    }
+    try {
+      await fetch(url, { method: 'GET', signal: AbortSignal.timeout(1000) });
+      return;
+    } catch {
+      // Not listening yet.
+    }
+    if (Date.now() > deadline) {
+      throw new UserError('LOCAL_STACK', `${proc.name} did not answer on ${url} within ${timeoutMs / 1000}s. Last log lines:\n${tail(proc.log)}`);
+    }
+    await sleep(200);
+  }
+}
+
+/** Throws when a process of the running stack has exited: for long waits that would otherwise never end. */
+export function assertStackAlive(state: StackState): void {
+  const dead = state.processes.filter((proc) => !isOurs(proc, state.stateDir));
+  if (dead.length > 0) {
+    throw new UserError(
+      'LOCAL_STACK',
+      dead.map((proc) => `the local stack's ${proc.name} process has exited. Last lines of ${proc.log}:\n${tail(proc.log)}`).join('\n'),
+    );
+  }
+}
+
+export function tail(file: string, lines = 20): string {
+  try {
+    return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+  } catch {
+    return '(no log)';
+  }
+}
+
+async function assertPortFree(port: number, what: string): Promise<void> {
+  try {
+    await fetch(`http://${HOST}:${port}/`, { signal: AbortSignal.timeout(1000) });
+  } catch (error) {
+    const code = (error as { cause?: { code?: string } }).cause?.code;
+    if (code === 'ECONNREFUSED') return;
+  }
+  throw new UserError('LOCAL_STACK', 
+    `Port ${port} (${what}) is already in use by another program. Stop it, or choose another port with ` +
+      `${what === 'S3' ? 'CLOUD_PARALLEL_S3_PORT' : 'CLOUD_PARALLEL_LAMBDA_PORT'}.`,
+  );
+}
+
+function spawnLogged(name: string, args: string[], env: NodeJS.ProcessEnv, logFile: string) {
+  const out = openSync(logFile, 'a');
+  const child = spawn(process.execPath, args, {
+    cwd: PROJECT_ROOT,
+    env,
+    detached: true, // own process group: stop() kills the group, children of children included
+    stdio: ['ignore', out, out],
+  });
+  child.unref();
+  const handle = { name, pid: child.pid ?? -1, log: logFile, exitCode: null as number | null };
+  child.on('exit', (code, signal) => {
+    handle.exitCode = code ?? (signal ? 128 : 1);
+  });
+  return handle;
+}
+
+/**
+ * Starts the stack unless it already runs (then returns it as is). `started` tells the caller whether
+ * it owns the stack and should stop it when done.
+ */
+export async function startStack(options: StackOptions = {}): Promise<{ state: StackState; started: boolean }> {
+  const resolved = resolveStackOptions(options);
+  const { s3Port, lambdaPort, stateDir, onProgress } = resolved;
+  const existing = readStackState(options);
+  if (existing) return { state: existing, started: false };
+  // A stack that lost a process (a crash, a killed process) is stopped whole, then started fresh.
+  await stopStack(options);
+
+  await assertPortFree(s3Port, 'S3');
+  await assertPortFree(lambdaPort, 'Lambda');
+  onProgress('reading serverless.yml');
+  const service = await loadServiceConfig({ ...(resolved.stage ? { stage: resolved.stage } : {}) });
+  const logDir = path.join(stateDir, 'logs');
+  mkdirSync(logDir, { recursive: true });
+  mkdirSync(path.join(stateDir, 's3'), { recursive: true });
+
+  const s3Endpoint = `http://${HOST}:${s3Port}`;
+  const lambdaEndpoint = `http://${HOST}:${lambdaPort}`;
+  const endpoints = { s3Endpoint, lambdaEndpoint, region: service.region };
+  const baseEnv = {
+    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+    ...process.env,
+    ...stackEnvironment(endpoints),
+    CLOUD_PARALLEL_STACK_DIR: stateDir,
+  };
+  const tsxLoader = createRequire(import.meta.url).resolve('tsx');
+
+  const started: ReturnType<typeof spawnLogged>[] = [];
+  try {
+    onProgress(`starting S3 on ${s3Endpoint} (data in ${path.join(stateDir, 's3')})`);
+    const s3 = spawnLogged(
+      's3',
+      [
+        '--import',
+        tsxLoader,
+        path.join(PROJECT_ROOT, 'local-stack', 's3-process.ts'),
+        JSON.stringify({
+          port: s3Port,
+          host: HOST,
+          directory: path.join(stateDir, 's3'),
+          region: service.region,
+          buckets: service.buckets,
+          rules: service.notifications,
+          lambdaEndpoint,
+        }),
+      ],
+      baseEnv,
+      path.join(logDir, 's3.log'),
+    );
+    started.push(s3);
+
+    onProgress(`starting Lambda (serverless-offline) on ${lambdaEndpoint}`);
+    const offline = spawnLogged(
+      'lambda',
+      [serverlessBin(), 'offline', 'start', ...(resolved.stage ? ['--stage', resolved.stage] : [])],
+      { ...baseEnv, CLOUD_PARALLEL_LAMBDA_PORT: String(lambdaPort), SLS_TELEMETRY_DISABLED: '1' },
+      path.join(logDir, 'lambda.log'),
+    );
+    started.push(offline);
+
+    await waitForHttp(s3Endpoint, s3, 30_000);
+    await waitForHttp(lambdaEndpoint, offline, 120_000);
+  } catch (error) {
+    for (const proc of started) killGroup(proc.pid);
+    throw error;
+  }
+
+  const state: StackState = {
+    startedAt: new Date().toISOString(),
+    stateDir,
+    region: service.region,
+    s3Endpoint,
+    lambdaEndpoint,
+    service,
+    processes: started.map(({ name, pid, log }) => ({ name, pid, log })),
+  };
+  writeFileSync(stateFile(stateDir), `${JSON.stringify(state, null, 2)}\n`);
+  return { state, started: true };
+}
+
+function killGroup(pid: number, signal: NodeJS.Signals = 'SIGTERM'): void {
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    // Already gone.
+  }
+}
+
+/** Stops the processes recorded in state.json (and only those). Returns what it stopped. */
+export async function stopStack(options: StackOptions = {}): Promise<StackProcess[]> {
+  const { stateDir } = resolveStackOptions(options);
+  const file = stateFile(stateDir);
+  if (!existsSync(file)) return [];
+  const state = JSON.parse(readFileSync(file, 'utf8')) as StackState;
+  const ours = state.processes.filter((proc) => isOurs(proc, state.stateDir));
+  for (const proc of ours) killGroup(proc.pid);
+  const deadline = Date.now() + 10_000;
+  while (ours.some((proc) => isAlive(proc.pid)) && Date.now() < deadline) await sleep(100);
+  for (const proc of ours) if (isAlive(proc.pid)) killGroup(proc.pid, 'SIGKILL');
+  rmSync(file, { force: true });
+  return ours;
+}

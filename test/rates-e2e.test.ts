@@ -1,0 +1,194 @@
+/**
+ * The rates job end to end on the real local stack: S3 server → notification → serverless-offline's
+ * Lambda invoke API → the bundled handler → results in S3. Nothing of ours is mocked.
+ */
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { promisify } from 'node:util';
+import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { parse } from 'csv-parse/sync';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createS3Client } from '../lib/aws/s3.ts';
+import { submitRatesRun, waitForRatesOutcome } from '../lib/rates/client.ts';
+import type { RatesSummary } from '../lib/rates/index.ts';
+import { sampleCountyCsv } from '../lib/rates/sample-data.ts';
+import { PROJECT_ROOT, serverlessBin } from '../local-stack/service-config.ts';
+import { stackEnvironment, startStack, stopStack, type StackState } from '../local-stack/stack.ts';
+import { decodePng } from './support/png.ts';
+
+const run = promisify(execFile);
+let stateDir: string;
+let workDir: string;
+let state: StackState;
+let s3: S3Client;
+let bucket: string;
+const savedEnv = { ...process.env };
+
+beforeAll(async () => {
+  stateDir = mkdtempSync(path.join(os.tmpdir(), 'cp-stack-'));
+  workDir = mkdtempSync(path.join(os.tmpdir(), 'cp-files-'));
+  // Ports away from the defaults, so a developer's own running stack is left alone.
+  process.env.CLOUD_PARALLEL_HTTP_PORT = '37300';
+  ({ state } = await startStack({ s3Port: 37569, lambdaPort: 37302, stateDir }));
+  Object.assign(process.env, stackEnvironment(state));
+  s3 = createS3Client();
+  bucket = state.service.environment.DATA_BUCKET!;
+}, 180_000);
+
+afterAll(async () => {
+  const stopped = await stopStack({ stateDir });
+  process.env = savedEnv;
+  rmSync(stateDir, { recursive: true, force: true });
+  rmSync(workDir, { recursive: true, force: true });
+  expect(stopped.map((p) => p.name).sort()).toEqual(['lambda', 's3']);
+});
+
+function writeFile(name: string, content: string | Buffer): string {
+  const file = path.join(workDir, name);
+  writeFileSync(file, content);
+  return file;
+}
+
+async function getText(key: string): Promise<string> {
+  const object = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+  return object.Body!.transformToString();
+}
+
+async function getBytes(key: string): Promise<Buffer> {
+  const object = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+  return Buffer.from(await object.Body!.transformToByteArray());
+}
+
+async function listKeys(prefix: string): Promise<string[]> {
+  const listed = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix }));
+  return (listed.Contents ?? []).map((o) => o.Key!).sort();
+}
+
+/** Rates computed here, independently of the job's parser, from csv-parse's reading of the whole file. */
+function referenceRates(csv: string, numerator = 'cancer', denominator = 'population') {
+  const records = parse(csv, { columns: true, skip_empty_lines: true, bom: true }) as Record<string, string>[];
+  return records
+    .filter((r) => r[numerator] !== '' && r[denominator] !== '' && Number.isFinite(Number(r[numerator])) && Number(r[denominator]) > 0)
+    .map((r) => Number(r[numerator]) / Number(r[denominator]));
+}
+
+describe('rates on the local stack', () => {
+  it('runs when a CSV lands under uploads/ and writes rates.csv, the chart and the summary', async () => {
+    const csv = sampleCountyCsv({ rows: 3143, seed: 11, badRowFraction: 0.01 });
+    const submitted = await submitRatesRun(s3, { bucket, file: writeFile('counties.csv', csv) });
+    const outcome = await waitForRatesOutcome(s3, submitted, { timeoutMs: 90_000 });
+    expect(outcome.status).toBe('ok');
+    const summary = outcome as RatesSummary;
+
+    const expected = referenceRates(csv);
+    expect(summary.rows).toBe(expected.length);
+    expect(summary.badRows.count).toBe(3143 - expected.length);
+    expect(summary.badRows.count).toBeGreaterThan(0);
+    expect(summary.stats.min).toBe(Math.min(...expected));
+    expect(summary.stats.max).toBe(Math.max(...expected));
+    const sorted = [...expected].sort((a, b) => a - b);
+    const mid = (sorted.length - 1) / 2;
+    expect(summary.stats.median).toBeCloseTo((sorted[Math.floor(mid)]! + sorted[Math.ceil(mid)]!) / 2, 15);
+    expect(summary.histogram.counts).toHaveLength(30);
+    expect(summary.histogram.counts.reduce((a, b) => a + b, 0)).toBe(expected.length);
+
+    expect(await listKeys('results/counties/')).toEqual([
+      'results/counties/histogram.png',
+      'results/counties/histogram.svg',
+      'results/counties/rates.csv',
+      'results/counties/summary.json',
+    ]);
+    const out = parse(await getText('results/counties/rates.csv'), { columns: true }) as Record<string, string>[];
+    expect(Object.keys(out[0]!)).toEqual(['fips', 'county', 'state', 'cancer', 'population', 'rate']);
+    expect(out.map((r) => Number(r.rate))).toEqual(expected);
+    const png = decodePng(await getBytes('results/counties/histogram.png'));
+    expect(png.width).toBeGreaterThan(700);
+    expect(await getText('results/counties/histogram.svg')).toContain('cancer / population');
+  });
+
+  it('takes per-run options from the upload metadata', async () => {
+    const csv = 'id,deaths,births\n1,2,100\n2,3,50\n3,x,10\n';
+    const submitted = await submitRatesRun(s3, {
+      bucket,
+      file: writeFile('births.csv', csv),
+      options: { numerator: 'deaths', denominator: 'births', bins: 4 },
+    });
+    const outcome = (await waitForRatesOutcome(s3, submitted, { timeoutMs: 60_000 })) as RatesSummary;
+    expect(outcome.status).toBe('ok');
+    expect(outcome.options).toEqual({ numerator: 'deaths', denominator: 'births', bins: 4 });
+    expect(outcome.rows).toBe(2);
+    expect(outcome.badRows.samples).toEqual([{ line: 4, reason: expect.stringContaining('deaths') }]);
+    expect(outcome.histogram.counts).toHaveLength(4);
+    expect(await getText('results/births/rates.csv')).toBe('id,deaths,births,rate\n1,2,100,0.02\n2,3,50,0.06\n');
+  });
+
+  it('answers a bad file with error.json and no partial results', async () => {
+    const png = Buffer.from('89504e470d0a1a0a0000000d4948445200000001', 'hex');
+    const submitted = await submitRatesRun(s3, { bucket, file: writeFile('picture.png', png) });
+    const outcome = await waitForRatesOutcome(s3, submitted, { timeoutMs: 60_000 });
+    expect(outcome).toMatchObject({ status: 'error', error: { code: 'NOT_CSV' } });
+    expect(await listKeys('results/picture/')).toEqual(['results/picture/error.json']);
+
+    const missing = await submitRatesRun(s3, { bucket, file: writeFile('nocol.csv', 'fips,cases\n1,2\n') });
+    const missingOutcome = await waitForRatesOutcome(s3, missing, { timeoutMs: 60_000 });
+    expect(missingOutcome).toMatchObject({ status: 'error', error: { code: 'MISSING_COLUMN' } });
+    if (missingOutcome.status === 'error') expect(missingOutcome.error.message).toContain('cases');
+  });
+
+  it('runs for multipart uploads and never for objects outside uploads/*.csv', async () => {
+    // 9 MB: lib-storage sends it as a multipart upload (5 MB parts) → ObjectCreated:CompleteMultipartUpload.
+    const big = sampleCountyCsv({ rows: 250_000, seed: 3 });
+    expect(big.length).toBeGreaterThan(5 * 1024 * 1024);
+    const submitted = await submitRatesRun(s3, { bucket, file: writeFile('big.csv', big) });
+    const outcome = await waitForRatesOutcome(s3, submitted, { timeoutMs: 90_000 });
+    expect(outcome).toMatchObject({ status: 'ok', rows: 250_000 });
+
+    await s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'uploads/notes.txt', Body: 'a,b\n1,2\n' }));
+    await s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'incoming/other.csv', Body: 'cancer,population\n1,2\n' }));
+    await sleep(3000);
+    expect(await listKeys('results/notes/')).toEqual([]);
+    expect(await listKeys('results/other/')).toEqual([]);
+    // The job's own outputs are outside the trigger: nothing under results/ ever produced a run for itself.
+    expect((await listKeys('results/')).filter((k) => k.includes('/results/'))).toEqual([]);
+  });
+
+  it('`cloud-parallel rates --json` prints the summary, and a clear error object for bad input', async () => {
+    const env = { ...process.env, CLOUD_PARALLEL_STATE_DIR: stateDir };
+    const file = writeFile('cli.csv', 'county,cancer,population\n"Lewis and Clark, MT",50,10000\nB,1,0\n');
+    const { stdout } = await run(process.execPath, [path.join(PROJECT_ROOT, 'cli/bin.js'), 'rates', file, '--bins', '5', '--json'], { env });
+    const summary = JSON.parse(stdout) as RatesSummary;
+    expect(summary).toMatchObject({ status: 'ok', rows: 1, options: { bins: 5 }, stats: { min: 0.005, max: 0.005 } });
+    expect(summary.badRows.samples[0]).toMatchObject({ line: 3 });
+
+    const failed = await run(process.execPath, [path.join(PROJECT_ROOT, 'cli/bin.js'), 'rates', file, '--bins', 'zero', '--json'], { env }).catch(
+      (error: { code: number; stdout: string }) => error,
+    );
+    expect(failed).toMatchObject({ code: 1 });
+    expect(JSON.parse((failed as { stdout: string }).stdout)).toEqual({
+      error: { code: 'INVALID_ARGUMENT', message: expect.stringContaining('--bins') },
+    });
+
+    const empty = writeFile('empty.csv', '');
+    const emptyRun = await run(process.execPath, [path.join(PROJECT_ROOT, 'cli/bin.js'), 'rates', empty, '--json'], { env }).catch(
+      (error: { code: number; stdout: string }) => error,
+    );
+    expect(emptyRun).toMatchObject({ code: 1 });
+    expect(JSON.parse((emptyRun as { stdout: string }).stdout).error.code).toBe('EMPTY_FILE');
+  });
+
+  it('`sls invoke local -p events/rates-s3-put.json` runs the handler against the local stack', async () => {
+    await s3.send(
+      new PutObjectCommand({ Bucket: bucket, Key: 'uploads/us-counties.csv', Body: sampleCountyCsv({ rows: 500, seed: 5 }) }),
+    );
+    const { stdout } = await run(process.execPath, [serverlessBin(), 'invoke', 'local', '-f', 'rates', '-p', 'events/rates-s3-put.json'], {
+      cwd: PROJECT_ROOT,
+      env: { ...process.env, SLS_TELEMETRY_DISABLED: '1' },
+      maxBuffer: 16 * 1024 * 1024,
+    });
+    const reply = JSON.parse(stdout.slice(stdout.indexOf('{'))) as { results: RatesSummary[] };
+    expect(reply.results[0]).toMatchObject({ status: 'ok', rows: 500, input: { key: 'uploads/us-counties.csv' } });
+  }, 120_000);
+});

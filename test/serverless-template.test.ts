@@ -1,0 +1,128 @@
+import { execFile } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import JSZip from 'jszip';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sampleCountyCsv } from '../lib/rates/sample-data.ts';
+import { spawnS3ServerProcess } from '../local-stack/s3-child.ts';
+import { darkPixels, decodePng } from './support/png.ts';
+import { PROJECT_ROOT, serverlessBin } from '../local-stack/service-config.ts';
+
+interface Resource {
+  Type: string;
+  Properties: Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- CloudFormation JSON is untyped
+}
+
+let outDir: string;
+let resources: Record<string, Resource>;
+
+beforeAll(async () => {
+  outDir = mkdtempSync(path.join(os.tmpdir(), 'cp-package-'));
+  // The real `sls package`, offline: it must build the bundle and a valid template without AWS.
+  await promisify(execFile)(process.execPath, [serverlessBin(), 'package', '--package', outDir], {
+    cwd: PROJECT_ROOT,
+    env: { ...process.env, SLS_TELEMETRY_DISABLED: '1' },
+  });
+  const template = JSON.parse(readFileSync(path.join(outDir, 'cloudformation-template-update-stack.json'), 'utf8'));
+  resources = template.Resources;
+}, 180_000);
+
+afterAll(() => rmSync(outDir, { recursive: true, force: true }));
+
+const ofType = (type: string) => Object.entries(resources).filter(([, r]) => r.Type === type);
+
+describe('sls package', () => {
+  it('keeps the data bucket private and encrypted', () => {
+    const [, bucket] = ofType('AWS::S3::Bucket').find(([id]) => id !== 'ServerlessDeploymentBucket') ?? [];
+    expect(bucket).toBeDefined();
+    expect(bucket!.Properties.PublicAccessBlockConfiguration).toEqual({
+      BlockPublicAcls: true,
+      BlockPublicPolicy: true,
+      IgnorePublicAcls: true,
+      RestrictPublicBuckets: true,
+    });
+    expect(bucket!.Properties.BucketEncryption.ServerSideEncryptionConfiguration[0].ServerSideEncryptionByDefault.SSEAlgorithm).toBe('AES256');
+  });
+
+  it('triggers rates only for .csv objects under uploads/', () => {
+    const [, bucket] = ofType('AWS::S3::Bucket').find(([id]) => id !== 'ServerlessDeploymentBucket')!;
+    const [lambda] = bucket.Properties.NotificationConfiguration.LambdaConfigurations;
+    expect(lambda.Function['Fn::GetAtt'][0]).toBe('RatesLambdaFunction');
+    expect(lambda.Filter.S3Key.Rules).toEqual([
+      { Name: 'prefix', Value: 'uploads/' },
+      { Name: 'suffix', Value: '.csv' },
+    ]);
+  });
+
+  it('grants the functions only scoped S3 actions', () => {
+    const [, role] = ofType('AWS::IAM::Role')[0]!;
+    const statements = role.Properties.Policies.flatMap((p: any) => p.PolicyDocument.Statement); // eslint-disable-line @typescript-eslint/no-explicit-any
+    const s3Statements = statements.filter((s: { Action: string[] }) => s.Action.some((a) => a.startsWith('s3:')));
+    for (const statement of s3Statements) {
+      expect(statement.Action).not.toContain('s3:*');
+      const resourcesText = JSON.stringify(statement.Resource);
+      expect(resourcesText).not.toBe('"*"');
+      expect(resourcesText).toMatch(/\/(uploads|results)\/\*/);
+    }
+    const reads = s3Statements.find((s: { Action: string[] }) => s.Action.includes('s3:GetObject'));
+    expect(JSON.stringify(reads.Resource)).toContain('/uploads/*');
+    const writes = s3Statements.find((s: { Action: string[] }) => s.Action.includes('s3:PutObject'));
+    expect(JSON.stringify(writes.Resource)).toContain('/results/*');
+    expect(JSON.stringify(writes.Resource)).not.toContain('/uploads/');
+  });
+
+  it('targets the nodejs22.x runtime and bundles the handler with the native chart renderer', () => {
+    const [, fn] = ofType('AWS::Lambda::Function').find(([id]) => id === 'RatesLambdaFunction')!;
+    expect(fn.Properties.Runtime).toBe('nodejs22.x');
+    expect(fn.Properties.Handler).toBe('functions/rates.handler');
+  });
+});
+
+describe('the rates.zip Lambda package', () => {
+  it('runs on its own, outside the project: bundle, native renderer and font are all inside', async () => {
+    // Extracted under the OS temp dir, where no node_modules of the project can be found by resolution.
+    const lambdaRoot = mkdtempSync(path.join(os.tmpdir(), 'cp-lambda-'));
+    const s3Dir = mkdtempSync(path.join(os.tmpdir(), 'cp-lambda-s3-'));
+    const zip = await JSZip.loadAsync(readFileSync(path.join(outDir, 'rates.zip')));
+    for (const entry of Object.values(zip.files)) {
+      if (entry.dir) continue;
+      const target = path.join(lambdaRoot, entry.name);
+      mkdirSync(path.dirname(target), { recursive: true });
+      writeFileSync(target, await entry.async('nodebuffer'));
+    }
+    const server = await spawnS3ServerProcess({ directory: s3Dir, buckets: ['pkg-test'] });
+    try {
+      const env = {
+        PATH: process.env.PATH,
+        AWS_ENDPOINT_URL_S3: server.endpoint,
+        AWS_REGION: 'us-east-1',
+        AWS_ACCESS_KEY_ID: 'local',
+        AWS_SECRET_ACCESS_KEY: 'local',
+        AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+        S3_FORCE_PATH_STYLE: 'true',
+        DATA_BUCKET: 'pkg-test',
+      };
+      const s3 = new S3Client({ endpoint: server.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
+      await s3.send(new PutObjectCommand({ Bucket: 'pkg-test', Key: 'uploads/pkg.csv', Body: sampleCountyCsv({ rows: 200, seed: 9 }) }));
+      // How the nodejs22.x runtime loads an ESM handler: import() of the file, then call the export.
+      const script = `const { handler } = await import(${JSON.stringify(path.join(lambdaRoot, 'functions', 'rates.js'))});
+        const reply = await handler({ key: 'uploads/pkg.csv' }, {});
+        process.stdout.write(JSON.stringify(reply));`;
+      const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script], { cwd: lambdaRoot, env });
+      const reply = JSON.parse(stdout) as { results: { status: string; rows: number }[] };
+      expect(reply.results[0]).toMatchObject({ status: 'ok', rows: 200 });
+      const png = await s3.send(new GetObjectCommand({ Bucket: 'pkg-test', Key: 'results/pkg/histogram.png' }));
+      const image = decodePng(Buffer.from(await png.Body!.transformToByteArray()));
+      // Text comes only from the bundled font: an empty title band means the font was not found.
+      const dark = darkPixels(image, 0, 0, image.width, 80);
+      expect(dark).toBeGreaterThan(500);
+    } finally {
+      await server.close();
+      rmSync(lambdaRoot, { recursive: true, force: true });
+      rmSync(s3Dir, { recursive: true, force: true });
+    }
+  }, 60_000);
+});
