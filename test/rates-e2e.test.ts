@@ -8,6 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
+import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { parse } from 'csv-parse/sync';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -177,6 +178,29 @@ describe('rates on the local stack', () => {
     );
     expect(emptyRun).toMatchObject({ code: 1 });
     expect(JSON.parse((emptyRun as { stdout: string }).stdout).error.code).toBe('EMPTY_FILE');
+  });
+
+  it('processes every record of a multi-record event through the Lambda invoke API; one failure loses nothing', async () => {
+    await s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'uploads/first.csv', Body: 'cancer,population\n1,100\n2,100\n' }));
+    const record = (key: string) => ({
+      eventSource: 'aws:s3',
+      eventName: 'ObjectCreated:Put',
+      s3: { bucket: { name: bucket }, object: { key } },
+    });
+    const lambda = new LambdaClient({});
+    const response = await lambda.send(
+      new InvokeCommand({
+        FunctionName: state.service.notifications[0]!.target,
+        Payload: Buffer.from(JSON.stringify({ Records: [record('uploads/first.csv'), record('uploads/never+uploaded.csv')] })),
+      }),
+    );
+    expect(response.FunctionError).toBeUndefined();
+    const reply = JSON.parse(Buffer.from(response.Payload!).toString()) as { results: { status: string; error?: { code: string } }[] };
+    expect(reply.results).toEqual([
+      expect.objectContaining({ status: 'ok', rows: 2 }),
+      expect.objectContaining({ status: 'error', error: expect.objectContaining({ code: 'OBJECT_NOT_FOUND' }) }),
+    ]);
+    expect(await listKeys('results/never uploaded/')).toEqual(['results/never uploaded/error.json']);
   });
 
   it('`sls invoke local -p events/rates-s3-put.json` runs the handler against the local stack', async () => {
