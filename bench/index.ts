@@ -1,3 +1,4 @@
+import { UserError } from '../lib/errors.ts';
 import { benchRates } from './rates.ts';
 
 const BENCHES: Record<string, (args: string[]) => Promise<number>> = {
@@ -9,7 +10,7 @@ export async function runBench(args: string[]): Promise<number> {
   const [name, ...rest] = args;
   if (name !== undefined && !name.startsWith('--')) {
     const bench = BENCHES[name];
-    if (!bench) throw new Error(`unknown benchmark "${name}"; choose one of: ${Object.keys(BENCHES).join(', ')}`);
+    if (!bench) throw new UserError('INVALID_ARGUMENT', `unknown benchmark "${name}"; choose one of: ${Object.keys(BENCHES).join(', ')}`);
     return bench(rest);
   }
   let code = 0;
