@@ -1,6 +1,7 @@
 import { Writable } from 'node:stream';
 import { parse as parseCsv } from 'csv-parse/sync';
 import { describe, expect, it } from 'vitest';
+import { rng } from './support/random.ts';
 import { computeRates, MAX_RECORD_BYTES, writeShortestNumber, type RateOptions, type RatesResult } from '../lib/rates/csv-rates.ts';
 import { RatesFileError, type RatesErrorCode } from '../lib/rates/errors.ts';
 
@@ -120,7 +121,8 @@ function classify(fields: string[], ni: number, di: number): number | string {
 
 function toNumber(text: string, which: string): number | string {
   if (text.trim() === '') return `${which}-empty`;
-  const v = Number(text);
+  // The spec: plain decimal notation only (no hex/binary/octal literals, no Infinity).
+  const v = /^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$/.test(text) ? Number(text) : Number.NaN;
   if (Number.isNaN(v)) return `${which}-nan`;
   if (!Number.isFinite(v)) return `${which}-infinite`;
   return v;
@@ -170,24 +172,14 @@ function checkResult(got: Run, exp: Expected, opts: RateOptions): void {
 
 // Random CSV generator ---------------------------------------------------------------------------------
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function pick<T>(rand: () => number, xs: readonly T[]): T {
   return xs[Math.floor(rand() * xs.length)] as T;
 }
 
 const TEXTS = ['Autauga', 'Lewis and Clark, MT', 'say "hi"', 'multi\nline', 'crlf\r\ninside', '', ' padded ', 'Doña Ana', '東京', '5" screen', 'a,b,,c', '""', 'x'];
-const GOOD_NUMBERS = ['12', '0', '  12 ', '1e3', '-0.5', '+3', '0.125', '123456789012345678', '.5', '5.', '1E-2', '0x1F', '7'];
-const BAD_NUMBERS = ['abc', '', '1e', 'NaN', 'Infinity', '-Infinity', '1,5', '1e999', '--1', ' '];
+const GOOD_NUMBERS = ['12', '0', '  12 ', '1e3', '-0.5', '+3', '0.125', '123456789012345678', '.5', '5.', '1E-2', '7'];
+const BAD_NUMBERS = ['abc', '', '1e', 'NaN', 'Infinity', '-Infinity', '1,5', '1e999', '--1', ' ', '0x1F', '0b101', '1_000'];
 const DENOMINATORS = ['1000', '55869', '3', '0.75', '1e6', ' 42 ', '7', '123456789'];
 const BAD_DENOMINATORS = ['0', '-5', '-0', 'x', ''];
 
@@ -323,6 +315,8 @@ describe('computeRates: output and rows', () => {
       'm,4,8', // 16 ok
       'n,1e308,1e-300', // 17
       'o,   ,5', // 18
+      'p,0x1F,100', // 19: hex is not data a CSV column means as a number
+      'q,1e999,100', // 20
     ].join('\n');
     const { out, result } = await run(csv);
     expect(out).toBe('name,cancer,population,rate\na,  12 ,100,0.12\nb,1e3,1e4,0.1\nc,-0.5,2,-0.25\nm,4,8,0.5\n');
@@ -331,7 +325,7 @@ describe('computeRates: output and rows', () => {
       { line: 5, reason: 'cancer is not a number: "abc"' },
       { line: 6, reason: 'cancer is not a number: "1e"' },
       { line: 7, reason: 'cancer is not a number: "NaN"' },
-      { line: 8, reason: 'cancer is not a finite number: "Infinity"' },
+      { line: 8, reason: 'cancer is not a number: "Infinity"' },
       { line: 9, reason: 'cancer is empty' },
       { line: 10, reason: 'population must be > 0, got 0' },
       { line: 11, reason: 'population must be > 0, got -3' },
@@ -340,8 +334,10 @@ describe('computeRates: output and rows', () => {
       { line: 15, reason: 'row has 2 fields, population is column 3' },
       { line: 17, reason: 'cancer / population = 1e+308 / 1e-300 is too large to represent' },
       { line: 18, reason: 'cancer is empty' },
+      { line: 19, reason: 'cancer is not a number: "0x1F"' },
+      { line: 20, reason: 'cancer is not a finite number: "1e999"' },
     ]);
-    expect(result.badRows).toBe(12);
+    expect(result.badRows).toBe(14);
   });
 
   it('names both problems when both fields are bad, and both columns when the row is too short', async () => {

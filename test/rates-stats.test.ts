@@ -2,6 +2,7 @@ import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { rng } from './support/random.ts';
 import { RateStatsAccumulator, type RateStats, type RateStatsAccumulatorOptions } from '../lib/rates/stats.ts';
 
 // Reference: sort everything, interpolate like numpy's default ('linear', position (n-1)*q).
@@ -16,7 +17,10 @@ function refQuantile(sorted: number[], q: number): number {
   return t >= 0.5 ? b - (b - a) * (1 - t) : a + (b - a) * t;
 }
 
-/** Exact mean reference: every double is an integer multiple of 2^-1074, so sum them as BigInts. */
+/**
+ * Exact mean reference: every double is an integer multiple of 2^-1074, so the sum is an exact BigInt S
+ * (in units of 2^-1074) and the mean is S / n rounded once, to nearest-even.
+ */
 function exactMean(xs: number[]): number {
   const view = new DataView(new ArrayBuffer(8));
   let sum = 0n;
@@ -29,19 +33,31 @@ function exactMean(xs: number[]): number {
     if (e > 0) m = (m | (1n << 52n)) << BigInt(e - 1);
     sum += hi >>> 31 ? -m : m;
   }
-  // Correctly round sum * 2^-1074 to a double: keep 64 top bits plus a sticky bit, let Number() round.
+  const n = BigInt(xs.length);
   const neg = sum < 0n;
   const abs = neg ? -sum : sum;
-  const bits = abs.toString(2).length;
-  const shift = Math.max(0, bits - 64);
-  const sticky = (abs & ((1n << BigInt(shift)) - 1n)) !== 0n ? 1n : 0n;
-  let rounded = Number(((abs >> BigInt(shift)) << 1n) | sticky);
-  // Scale by 2^(shift-1-1074) in steps whose factors are representable; only the last step can round.
-  let k = shift - 1 - 1074;
-  for (; k > 1000; k -= 1000) rounded *= 2 ** 1000;
-  for (; k < -1000; k += 1000) rounded *= 2 ** -1000;
-  rounded *= 2 ** k;
-  return (neg ? -rounded : rounded) / xs.length;
+  let result: number;
+  if (abs / n < 1n << 52n) {
+    // Subnormal (or zero) result: round to a whole number of 2^-1074 units.
+    const q = abs / n;
+    const twice = (abs % n) * 2n;
+    const up = twice > n || (twice === n && (q & 1n) === 1n);
+    result = Number(up ? q + 1n : q) * 2 ** -1074;
+  } else {
+    // Normal result: a quotient with 66+ bits plus a sticky bit, rounded once by Number().
+    const k = 68 - (abs.toString(2).length - n.toString(2).length);
+    const num = k >= 0 ? abs << BigInt(k) : abs;
+    const den = k >= 0 ? n : n << BigInt(-k);
+    const q = num / den;
+    const t = (q << 1n) | (num % den !== 0n ? 1n : 0n);
+    result = Number(t);
+    // Scale by 2^(-k-1-1074) in steps whose factors are representable; the result is normal, so exact.
+    let exp = -k - 1 - 1074;
+    for (; exp < -1000; exp += 1000) result *= 2 ** -1000;
+    for (; exp > 1000; exp -= 1000) result *= 2 ** 1000;
+    result *= 2 ** exp;
+  }
+  return neg ? -result : result;
 }
 
 function checkAgainstReference(values: number[], stats: RateStats, bins: number): void {
@@ -82,16 +98,6 @@ async function statsOf(values: number[], bins: number, options?: RateStatsAccumu
   return acc.finish(bins);
 }
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const tmpRoot = mkdtempSync(join(tmpdir(), 'rates-stats-test-'));
 afterAll(() => rmSync(tmpRoot, { recursive: true, force: true }));
@@ -217,6 +223,8 @@ describe('RateStatsAccumulator', () => {
       [1e16, 1, -1e16, ...new Array(1000).fill(0.1)],
       [1e308, 1e308, -1e308, 1],
       [5e-324, 5e-324, 1e-310, -2.5e-320],
+      [0.1, 0.1, 0.1],
+      new Array(12345).fill(0.7),
       Array.from({ length: 5000 }, (_, i) => (i % 2 ? 1e20 : -1e20) + i * 1e-3),
     ];
     for (const values of cases) {

@@ -27,8 +27,6 @@ export interface RatesResult {
   inputBytes: number;
 }
 
-export const DEFAULT_RATE_OPTIONS: RateOptions = { numerator: 'cancer', denominator: 'population', bins: 20 };
-
 const MAX_BAD_ROW_SAMPLES = 100;
 /** NUL bytes / invalid UTF-8 are looked for in this many leading bytes. */
 const PROBE_BYTES = 64 * 1024;
@@ -39,7 +37,7 @@ const PROBE_BYTES = 64 * 1024;
 export const MAX_RECORD_BYTES = 1024 * 1024;
 /** Output is handed to the stream in buffers of this size (one write per row would dominate the cost). */
 const OUT_CHUNK_BYTES = 256 * 1024;
-/** Longest `String(number)` is 25 chars (e.g. "-1.2345678901234567e-100"). */
+/** Longest `String(number)` is 25 chars, e.g. "-0.0000012345678901234567". */
 const MAX_NUMBER_CHARS = 25;
 
 const NL = 10;
@@ -104,6 +102,8 @@ function validateOptions(options: RateOptions): RateOptions {
 /** Collects output bytes into large buffers and writes them to the stream. */
 class OutputSink {
   buf: Buffer = Buffer.allocUnsafe(OUT_CHUNK_BYTES);
+  /** A view of `buf` for word-sized copies; made here so the hot loop never constructs one. */
+  view = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.byteLength);
   len = 0;
   needDrain = false;
 
@@ -115,6 +115,7 @@ class OutputSink {
       if (!this.stream.write(this.buf.subarray(0, this.len))) this.needDrain = true;
     }
     this.buf = Buffer.allocUnsafe(Math.max(OUT_CHUNK_BYTES, minNext));
+    this.view = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.byteLength);
     this.len = 0;
   }
 
@@ -374,7 +375,7 @@ class RatesEngine {
       } else break;
     }
     if (pos >= end) return pos;
-    let scan = scanQuotedRecord(buf, pos, end, final);
+    const scan = scanQuotedRecord(buf, pos, end, final);
     const tooLong = (): RatesFileError =>
       new RatesFileError(
         'NOT_CSV',
@@ -389,7 +390,6 @@ class RatesEngine {
       // Unclosed quote in the header: it is one line, not the whole file.
       const nl = buf.indexOf(NL, pos);
       recEnd = nl === -1 ? end : nl;
-      scan = { end: recEnd, openQuoteColumn: -1 };
     }
     let e = recEnd;
     if (e > pos && buf[e - 1] === CR) e--;
@@ -438,11 +438,13 @@ class RatesEngine {
     const acc = this.acc;
     const sink = this.sink;
     let ob = sink.buf;
+    let odv = sink.view;
+    const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
     let o = sink.len;
     let line = this.line;
     let rows = this.rows;
-    // Cached across slices of the same buffer: searching to the end of a big quote-free buffer once per
-    // slice would make the whole thing quadratic.
+    // Cached across calls for the same buffer (one per drain): searching to the end of a big quote-free
+    // buffer on every call would make large chunks quadratic.
     let nextQuote = this.quoteBuf === buf && this.quoteAt >= pos ? this.quoteAt : buf.indexOf(QUOTE, pos);
     if (nextQuote === -1) nextQuote = end;
 
@@ -463,6 +465,7 @@ class RatesEngine {
         this.rows = rows;
         const next = this.quotedRecord(buf, s, final);
         ob = sink.buf;
+        odv = sink.view;
         o = sink.len;
         line = this.line;
         rows = this.rows;
@@ -496,9 +499,11 @@ class RatesEngine {
         sink.len = o;
         sink.flush(e - s + MAX_NUMBER_CHARS + 2);
         ob = sink.buf;
+        odv = sink.view;
         o = 0;
       }
-      // Copy the row while locating the two target fields: one pass over the bytes. A bad row rewinds `o`.
+      // Copy the row while locating the two target fields, four bytes at a time: a word is only looked at
+      // byte by byte when it contains a comma (SWAR zero-byte test on word ^ ",,,,"). A bad row rewinds `o`.
       const rowStart = o;
       let col = 0;
       let fs = s;
@@ -507,22 +512,51 @@ class RatesEngine {
       let ds = -1;
       let de = -1;
       let i = s;
-      while (i < e) {
+      while (i + 4 <= e) {
+        const w = dv.getUint32(i, true);
+        odv.setUint32(o, w, true);
+        const x = w ^ 0x2c2c2c2c;
+        if (((x - 0x01010101) & ~x & 0x80808080) !== 0) {
+          for (let k = i; k < i + 4; k++) {
+            if (buf[k] === COMMA) {
+              if (col === numIdx) {
+                ns = fs;
+                ne = k;
+              }
+              if (col === denIdx) {
+                ds = fs;
+                de = k;
+              }
+              col++;
+              fs = k + 1;
+            }
+          }
+          if (col > maxIdx && e - i > 64) {
+            // Both fields found and a long rest of the row: a native copy is cheaper from here.
+            i += 4;
+            o += 4;
+            o += buf.copy(ob, o, i, e);
+            i = e;
+            break;
+          }
+        }
+        i += 4;
+        o += 4;
+      }
+      for (; i < e; i++) {
         const c = buf[i] as number;
         ob[o++] = c;
-        i++;
         if (c === COMMA) {
           if (col === numIdx) {
             ns = fs;
-            ne = i - 1;
+            ne = i;
           }
           if (col === denIdx) {
             ds = fs;
-            de = i - 1;
+            de = i;
           }
           col++;
-          fs = i;
-          if (col > maxIdx) break;
+          fs = i + 1;
         }
       }
       if (col <= maxIdx) {
@@ -534,11 +568,6 @@ class RatesEngine {
           ds = fs;
           de = e;
         }
-      }
-      if (e - i < 32) {
-        while (i < e) ob[o++] = buf[i++] as number;
-      } else {
-        o += buf.copy(ob, o, i, e);
       }
 
       let rate = NaN;
@@ -747,7 +776,6 @@ for (let i = 0; i < 100; i++) {
   DIGIT_PAIRS[2 * i] = 48 + Math.floor(i / 10);
   DIGIT_PAIRS[2 * i + 1] = 48 + (i % 10);
 }
-const DIGITS = new Uint8Array(20);
 const TWO53 = 9007199254740992;
 
 /** Is candidate c (relative to phi) inside (plo - hl, plo + hu)? 1 yes, 0 no, -1 exactly on an end. */
@@ -879,65 +907,91 @@ function writeShortestFast(x: number, ob: Uint8Array, o: number): number {
     }
   }
 
-  // Digits of phi + c = hi * 1e9 + lo.
+  // The digits of M = phi + c = hi * 1e9 + lo (`| 0` keeps everything in int32 arithmetic).
   let lo = (ri + c) | 0;
   let hi = qi;
   if (lo < 0) {
-    lo += 1e9;
-    hi -= 1;
-  } else if (lo >= 1e9) {
-    lo -= 1e9;
-    hi += 1;
+    lo = (lo + 1000000000) | 0;
+    hi = (hi - 1) | 0;
+  } else if (lo >= 1000000000) {
+    lo = (lo - 1000000000) | 0;
+    hi = (hi + 1) | 0;
   }
-  let d = 19;
-  DIGITS[19] = 48 + (lo % 10);
-  lo = (lo / 10) | 0;
-  for (let k = 0; k < 4; k++) {
-    const q2 = (lo / 100) | 0;
-    const pair = (lo - q2 * 100) << 1;
-    DIGITS[--d] = DIGIT_PAIRS[pair + 1] as number;
-    DIGITS[--d] = DIGIT_PAIRS[pair] as number;
-    lo = q2;
-  }
-  while (hi >= 10) {
-    const q2 = (hi / 100) | 0;
-    const pair = (hi - q2 * 100) << 1;
-    DIGITS[--d] = DIGIT_PAIRS[pair + 1] as number;
-    DIGITS[--d] = DIGIT_PAIRS[pair] as number;
-    hi = q2;
-  }
-  if (hi > 0) DIGITS[--d] = 48 + hi;
-  while (DIGITS[d] === 48) d++;
-  const nd = 20 - d;
-  let k = nd;
-  while (DIGITS[d + k - 1] === 48) k--;
-
-  // Number::toString layout for 1e-7 <= x < 1e21: the point goes after n digits.
-  const n = nd - p;
-  if (neg) ob[o++] = 45;
-  if (n >= k) {
-    for (let i = 0; i < k; i++) ob[o++] = DIGITS[d + i] as number;
-    for (let i = k; i < n; i++) ob[o++] = 48;
-  } else if (n > 0) {
-    for (let i = 0; i < n; i++) ob[o++] = DIGITS[d + i] as number;
-    ob[o++] = 46;
-    for (let i = n; i < k; i++) ob[o++] = DIGITS[d + i] as number;
+  const nd = (hi >= 100000000 ? 9 : hi >= 10000000 ? 8 : 7) + 9;
+  let tz = 0;
+  if (lo === 0) {
+    tz = 9;
+    for (let h = hi; h % 10 === 0; h = (h / 10) | 0) tz++;
   } else {
-    ob[o++] = 48;
-    ob[o++] = 46;
-    for (let i = n; i < 0; i++) ob[o++] = 48;
-    for (let i = 0; i < k; i++) ob[o++] = DIGITS[d + i] as number;
+    for (let l = lo; l % 10 === 0; l = (l / 10) | 0) tz++;
   }
-  return o;
+  const k = nd - tz;
+  // Number::toString layout for 1e-7 <= x < 1e21: the decimal point goes after n digits.
+  const n = nd - p;
+
+  if (neg) ob[o++] = 45;
+  let at = o;
+  if (n <= 0) {
+    ob[at++] = 48;
+    ob[at++] = 46;
+    for (let i = n; i < 0; i++) ob[at++] = 48;
+  }
+  // k significant digits, written right to left into [at, at + k).
+  let w = at + k;
+  let h = hi;
+  if (tz < 9) {
+    let l = lo;
+    for (let t = 0; t < tz; t++) l = (l / 10) | 0;
+    let count = 9 - tz;
+    for (; count >= 2; count -= 2) {
+      const q2 = (l / 100) | 0;
+      const pair = (l - q2 * 100) << 1;
+      ob[--w] = DIGIT_PAIRS[pair + 1] as number;
+      ob[--w] = DIGIT_PAIRS[pair] as number;
+      l = q2;
+    }
+    if (count === 1) ob[--w] = 48 + l;
+  } else {
+    for (let t = 9; t < tz; t++) h = (h / 10) | 0;
+  }
+  for (; h >= 100; ) {
+    const q2 = (h / 100) | 0;
+    const pair = (h - q2 * 100) << 1;
+    ob[--w] = DIGIT_PAIRS[pair + 1] as number;
+    ob[--w] = DIGIT_PAIRS[pair] as number;
+    h = q2;
+  }
+  if (h >= 10) {
+    ob[--w] = DIGIT_PAIRS[(h << 1) + 1] as number;
+    ob[--w] = DIGIT_PAIRS[h << 1] as number;
+  } else {
+    ob[--w] = 48 + h;
+  }
+
+  if (n <= 0) return at + k;
+  if (n >= k) {
+    for (let i = k; i < n; i++) ob[at + i] = 48;
+    return at + n;
+  }
+  // 0 < n < k: open a gap for the point.
+  for (let i = at + k; i > at + n; i--) ob[i] = ob[i - 1] as number;
+  ob[at + n] = 46;
+  return at + k + 1;
 }
 
-/** Number()-semantics parse of one field; on failure pushes an actionable reason and returns null. */
+/**
+ * Decimal numbers as data tools write them (`12`, ` -0.5 `, `1e3`, `.5`). Number() alone would also take
+ * `0x1F`, `0b101` and `Infinity`, which in a CSV column are data errors, not numbers.
+ */
+const DECIMAL = /^\s*[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\s*$/;
+
+/** Parses one field; on failure pushes an actionable reason and returns null. */
 function parseField(name: string, text: string, problems: string[]): number | null {
   if (text.trim() === '') {
     problems.push(`${name} is empty`);
     return null;
   }
-  const v = Number(text);
+  const v = DECIMAL.test(text) ? Number(text) : Number.NaN;
   if (Number.isNaN(v)) {
     problems.push(`${name} is not a number: ${showValue(text)}`);
     return null;

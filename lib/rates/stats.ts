@@ -39,28 +39,43 @@ interface Level {
   k: number;
 }
 
-/** A set of values (those matching every level of `chain`) known to hold the wanted ranks. */
+/** The values matching every level of `chain`, known to hold the wanted ranks. */
 interface Cell {
   chain: Level[];
+  /** Bounds of the values; `exact` when they are the actual min and max, else a bucket's nominal range. */
   lo: number;
   hi: number;
+  exact: boolean;
   /** Number of values, over all values, that sort before this cell. */
   below: number;
   count: number;
+  /** Wanted 0-based ranks (over all values) inside this cell, ascending. */
   ranks: number[];
 }
 
-type BlockVisitor = (values: Float64Array) => void;
+interface Split {
+  cell: Cell;
+  scale: number;
+  counts: Float64Array;
+  mins: Float64Array;
+  maxs: Float64Array;
+}
+
+interface Collect {
+  cell: Cell;
+  values: Float64Array;
+  len: number;
+}
 
 /**
  * Exact min/max/mean/median/p95/histogram over an unbounded stream of numbers in near-constant memory.
- * "Exact" for the mean means the correctly rounded sum divided by n.
+ * ("Exact" for the mean: the exact sum divided by n, correctly rounded.)
  *
  * Values are kept in a Float64Array up to `memoryLimit`; each time it fills up it is appended to a temp
- * file, so memory does not grow with the row count. `finish` streams the values back (memory buffer and
- * file) a few times: once for the histogram and a fine counting histogram, then to collect the few values
- * in the buckets that hold the wanted ranks. The temp file is removed by `finish` and by `dispose`;
- * callers must call `dispose()` on their error path.
+ * file, so memory does not grow with the row count. `finish` streams the values back (file, then memory)
+ * a few times: once for the histogram, the exact sum and a 65536-bucket counting histogram, then to collect
+ * the few values in the buckets that hold the wanted ranks. The temp file is removed by `finish` and by
+ * `dispose`; callers must call `dispose()` on their error path.
  */
 export class RateStatsAccumulator {
   private readonly memoryLimit: number;
@@ -109,45 +124,18 @@ export class RateStatsAccumulator {
 
   async finish(bins: number): Promise<RateStats> {
     try {
+      if (this.disposed) throw new Error('RateStatsAccumulator used after finish/dispose');
       if (!Number.isInteger(bins) || bins < 1) throw new RangeError(`bins must be a positive integer, got ${bins}`);
       if (this.n === 0) throw new Error('RateStatsAccumulator.finish: no values were added');
-      const n = this.n;
-      const { min, max } = this;
-      const sum = new ExactSum();
-
+      if (this.n >= 2 ** 32) throw new RangeError('RateStatsAccumulator: more than 2^32 values');
+      const { n, min, max } = this;
       const edges = histogramEdges(min, max, bins);
       const counts = new Float64Array(bins);
-      const countBins: BlockVisitor = (values) => {
-        const lo = edges[0] as number;
-        const hi = edges[bins] as number;
-        let step = (hi - lo) / bins;
-        if (step === Infinity) step = hi / bins - lo / bins;
-        const inv = 1 / step;
-        const last = bins - 1;
-        for (let i = 0; i < values.length; i++) {
-          const v = values[i] as number;
-          let b = Math.floor((v - lo) * inv);
-          if (!(b >= 0)) b = 0;
-          else if (b > last) b = last;
-          // The estimate can land a bin off near an edge; the published edges are the truth.
-          while (b < last && v >= (edges[b + 1] as number)) b++;
-          while (b > 0 && v < (edges[b] as number)) b--;
-          counts[b] = (counts[b] as number) + 1;
-        }
-      };
+      const sum = new ExactSum();
 
       const qs = [0.5, 0.95];
-      const wanted = new Set<number>();
-      for (const q of qs) {
-        const { lo, hi } = quantilePosition(n, q);
-        wanted.add(lo);
-        wanted.add(hi);
-      }
-      const byRank = await this.selectRanks([...wanted].sort((a, b) => a - b), (values) => {
-        countBins(values);
-        sum.addAll(values);
-      });
-      const mean = sum.mean(n);
+      const ranks = [...new Set(qs.flatMap((q) => [quantilePosition(n, q).lo, quantilePosition(n, q).hi]))].sort((a, b) => a - b);
+      const byRank = await this.selectRanks(ranks, edges, counts, sum);
       const at = (rank: number): number => {
         const v = byRank.get(rank);
         if (v === undefined) throw new Error(`internal: rank ${rank} was not selected`);
@@ -157,8 +145,7 @@ export class RateStatsAccumulator {
         const { lo, hi, t } = quantilePosition(n, q);
         return lerp(at(lo), at(hi), t);
       }) as [number, number];
-
-      return { min, max, mean, median, p95, histogram: { edges, counts: Array.from(counts) } };
+      return { min, max, mean: sum.mean(n), median, p95, histogram: { edges, counts: Array.from(counts) } };
     } finally {
       this.dispose();
     }
@@ -214,7 +201,7 @@ export class RateStatsAccumulator {
   }
 
   /** Calls `visit` with every value added, in blocks: first the spilled ones, then the in-memory ones. */
-  private async forEachBlock(visit: BlockVisitor): Promise<void> {
+  private async forEachBlock(visit: (values: Float64Array) => void): Promise<void> {
     if (this.spilledValues > 0 && this.spillFd !== null) {
       const fd = this.spillFd;
       const block = new Float64Array(Math.min(this.memoryLimit, this.spilledValues));
@@ -237,28 +224,55 @@ export class RateStatsAccumulator {
   }
 
   /**
-   * Exact values at the given 0-based ranks of the sorted values. Each round is one pass over the data:
-   * cells that are still large get a counting histogram (and are narrowed to the bucket holding each rank),
-   * small cells are collected and sorted. `firstPass` rides along on the first pass.
+   * Exact values at the given 0-based ranks of the sorted values, filling the histogram `counts` and the
+   * exact `sum` on the first pass over the data.
+   *
+   * Each round is one pass: a cell that is still large gets a counting histogram and is narrowed to the
+   * buckets holding its ranks; a small one is collected and sorted; one whose bounds are equal is done.
+   * The first round is special-cased into a single loop with the histogram and the sum, since it always
+   * touches every value and is most of the cost.
    */
-  private async selectRanks(ranks: number[], firstPass: BlockVisitor): Promise<Map<number, number>> {
+  private async selectRanks(ranks: number[], edges: number[], counts: Float64Array, sum: ExactSum): Promise<Map<number, number>> {
     const result = new Map<number, number>();
     const B = this.selectBuckets;
-    let pending: Cell[] = [{ chain: [], lo: this.min, hi: this.max, below: 0, count: this.n, ranks }];
-    let first = true;
+    const { n, min, max } = this;
+    const root: Cell = { chain: [], lo: min, hi: max, exact: true, below: 0, count: n, ranks };
+    const hist = new Histogram(edges, counts);
+    const rootScale = bucketScale(min, max, B);
+    let pending: Cell[] = [];
 
-    while (pending.length > 0 || first) {
+    if (min === max) {
+      for (const r of ranks) result.set(r, min);
+      await this.forEachBlock((values) => firstPass(values, hist, sum, null));
+    } else if (n <= Math.min(DIRECT_SORT_LIMIT, this.collectLimit) || rootScale === null) {
+      // Few values (or a range too narrow to split): sort them all.
+      const all = new Float64Array(n);
+      let len = 0;
+      await this.forEachBlock((values) => {
+        firstPass(values, hist, sum, null);
+        all.set(values, len);
+        len += values.length;
+      });
+      all.sort();
+      for (const r of ranks) result.set(r, all[r] as number);
+    } else {
+      const rootCounts = new Uint32Array(B);
+      const root0: RootCount = { lo: min, scale: rootScale, buckets: B, counts: rootCounts };
+      await this.forEachBlock((values) => firstPass(values, hist, sum, root0));
+      pending = narrow(root, rootScale, B, rootCounts, null, null);
+    }
+
+    while (pending.length > 0) {
       const splits: Split[] = [];
       const collects: Collect[] = [];
       for (const cell of pending) {
-        if (cell.lo === cell.hi) {
+        if (cell.exact && cell.lo === cell.hi) {
           for (const r of cell.ranks) result.set(r, cell.lo);
           continue;
         }
         const scale = bucketScale(cell.lo, cell.hi, B);
-        const limit = cell.chain.length === 0 ? Math.min(DIRECT_SORT_LIMIT, this.collectLimit) : this.collectLimit;
         // An unsplittable cell (range too narrow for the arithmetic) is collected whatever its size.
-        if (cell.count <= limit || scale === null) {
+        if (cell.count <= this.collectLimit || scale === null) {
           collects.push({ cell, values: new Float64Array(cell.count), len: 0 });
         } else {
           splits.push({
@@ -270,49 +284,25 @@ export class RateStatsAccumulator {
           });
         }
       }
-      if (splits.length === 0 && collects.length === 0 && !first) break;
+      if (splits.length === 0 && collects.length === 0) break;
 
-      // Every cell below the root shares the root's first level, so one bucket computation per value
-      // rules out all values outside the few buckets of interest.
-      let rootLevel: Level | null = null;
+      // Every pending cell lies inside one of the root's buckets, so one bucket computation per value
+      // rules out nearly all values before any of the cells' own filters run.
       const wantedRoot = new Uint8Array(B);
-      for (const cell of [...splits.map((x) => x.cell), ...collects.map((x) => x.cell)]) {
-        const l0 = cell.chain[0];
-        if (l0 !== undefined) {
-          rootLevel = l0;
-          wantedRoot[l0.k] = 1;
-        }
-      }
-      const rootSplits = splits.filter((x) => x.cell.chain.length === 0);
-      const deepSplits = splits.filter((x) => x.cell.chain.length > 0);
-      const rootCollects = collects.filter((x) => x.cell.chain.length === 0);
-      const deepCollects = collects.filter((x) => x.cell.chain.length > 0);
-
-      const withFirst = first;
-      first = false;
+      for (const x of [...splits, ...collects]) wantedRoot[(x.cell.chain[0] as Level).k] = 1;
       await this.forEachBlock((values) => {
-        if (withFirst) firstPass(values);
-        for (const sp of rootSplits) countIntoBuckets(values, sp, B);
-        for (const c of rootCollects) {
-          c.values.set(values, c.len);
-          c.len += values.length;
-        }
-        if (rootLevel === null) return;
-        const { lo: rlo, scale: rscale } = rootLevel;
         for (let i = 0; i < values.length; i++) {
           const v = values[i] as number;
-          const k0 = bucketOf(v, rlo, rscale, B);
-          if (wantedRoot[k0] === 0) continue;
-          for (const sp of deepSplits) {
-            const { chain, lo } = sp.cell;
-            if ((chain[0] as Level).k !== k0 || !inChain(v, chain, 1)) continue;
-            const k = bucketOf(v, lo, sp.scale, B);
+          if (wantedRoot[bucketOf(v, min, rootScale as number, B)] === 0) continue;
+          for (const sp of splits) {
+            if (!inChain(v, sp.cell.chain)) continue;
+            const k = bucketOf(v, sp.cell.lo, sp.scale, B);
             sp.counts[k] = (sp.counts[k] as number) + 1;
             if (v < (sp.mins[k] as number)) sp.mins[k] = v;
             if (v > (sp.maxs[k] as number)) sp.maxs[k] = v;
           }
-          for (const c of deepCollects) {
-            if ((c.cell.chain[0] as Level).k === k0 && inChain(v, c.cell.chain, 1)) c.values[c.len++] = v;
+          for (const c of collects) {
+            if (inChain(v, c.cell.chain)) c.values[c.len++] = v;
           }
         }
       });
@@ -323,57 +313,115 @@ export class RateStatsAccumulator {
         c.values.sort();
         for (const r of c.cell.ranks) result.set(r, c.values[r - c.cell.below] as number);
       }
-      for (const sp of splits) {
-        const { cell, scale, counts, mins, maxs } = sp;
-        let below = cell.below;
-        let ri = 0;
-        const ranksSorted = [...cell.ranks].sort((a, b) => a - b);
-        for (let k = 0; k < B && ri < ranksSorted.length; k++) {
-          const cnt = counts[k] as number;
-          const inBucket: number[] = [];
-          while (ri < ranksSorted.length && (ranksSorted[ri] as number) < below + cnt) inBucket.push(ranksSorted[ri++] as number);
-          if (inBucket.length > 0) {
-            next.push({
-              chain: [...cell.chain, { lo: cell.lo, scale, buckets: B, k }],
-              lo: mins[k] as number,
-              hi: maxs[k] as number,
-              below,
-              count: cnt,
-              ranks: inBucket,
-            });
-          }
-          below += cnt;
-        }
-      }
+      for (const sp of splits) next.push(...narrow(sp.cell, sp.scale, B, sp.counts, sp.mins, sp.maxs));
       pending = next;
     }
     return result;
   }
 }
 
-interface Split {
-  cell: Cell;
+/** The cells (one per bucket that holds wanted ranks) after a counting pass over `cell`. */
+function narrow(cell: Cell, scale: number, B: number, counts: ArrayLike<number>, mins: Float64Array | null, maxs: Float64Array | null): Cell[] {
+  const out: Cell[] = [];
+  let below = cell.below;
+  let ri = 0;
+  for (let k = 0; k < B && ri < cell.ranks.length; k++) {
+    const cnt = counts[k] as number;
+    const inBucket: number[] = [];
+    while (ri < cell.ranks.length && (cell.ranks[ri] as number) < below + cnt) inBucket.push(cell.ranks[ri++] as number);
+    if (inBucket.length > 0) {
+      out.push({
+        chain: [...cell.chain, { lo: cell.lo, scale, buckets: B, k }],
+        // Without tracked extremes, the bucket's nominal range; values rounding outside it are clamped
+        // into the end buckets of the next pass, which keeps the mapping monotone.
+        lo: mins ? (mins[k] as number) : Math.max(cell.lo, cell.lo + k / scale),
+        hi: maxs ? (maxs[k] as number) : Math.min(cell.hi, cell.lo + (k + 1) / scale),
+        exact: mins !== null,
+        below,
+        count: cnt,
+        ranks: inBucket,
+      });
+    }
+    below += cnt;
+  }
+  return out;
+}
+
+/** Equal-width bins between fixed edges; counts agree with the edges exactly. */
+class Histogram {
+  readonly lo: number;
+  readonly inv: number;
+  readonly last: number;
+  readonly edges: Float64Array;
+
+  constructor(
+    edges: number[],
+    readonly counts: Float64Array,
+  ) {
+    const bins = edges.length - 1;
+    this.edges = Float64Array.from(edges);
+    this.lo = edges[0] as number;
+    const hi = edges[bins] as number;
+    let step = (hi - this.lo) / bins;
+    if (step === Infinity) step = hi / bins - this.lo / bins;
+    this.inv = 1 / step;
+    this.last = bins - 1;
+  }
+}
+
+interface RootCount {
+  lo: number;
   scale: number;
-  counts: Float64Array;
-  mins: Float64Array;
-  maxs: Float64Array;
+  buckets: number;
+  counts: Uint32Array;
 }
 
-interface Collect {
-  cell: Cell;
-  values: Float64Array;
-  len: number;
-}
+/**
+ * The one pass that touches every value: histogram bin, exact sum and (for large inputs) the root counting
+ * histogram of the quantile search, fused so that the values are read once.
+ */
+function firstPass(values: Float64Array, hist: Histogram, sum: ExactSum, root: RootCount | null): void {
+  for (let start = 0; start < values.length; ) {
+    const end = Math.min(values.length, start + sum.room());
+    const { lo, inv, last, edges, counts } = hist;
+    const { hiAcc, loAcc } = sum;
+    const rLo = root ? root.lo : 0;
+    const rScale = root ? root.scale : 0;
+    const rB = root ? root.buckets : 0;
+    const rCounts = root ? root.counts : null;
+    for (let i = start; i < end; i++) {
+      const v = values[i] as number;
 
-function countIntoBuckets(values: Float64Array, sp: Split, B: number): void {
-  const { lo } = sp.cell;
-  const { scale, counts, mins, maxs } = sp;
-  for (let i = 0; i < values.length; i++) {
-    const v = values[i] as number;
-    const k = bucketOf(v, lo, scale, B);
-    counts[k] = (counts[k] as number) + 1;
-    if (v < (mins[k] as number)) mins[k] = v;
-    if (v > (maxs[k] as number)) maxs[k] = v;
+      let b = Math.floor((v - lo) * inv);
+      if (!(b >= 0)) b = 0;
+      else if (b > last) b = last;
+      // The estimate can land a bin off near an edge; the published edges are the truth.
+      while (b < last && v >= (edges[b + 1] as number)) b++;
+      while (b > 0 && v < (edges[b] as number)) b--;
+      counts[b] = (counts[b] as number) + 1;
+
+      F64[0] = v;
+      const h = U32[HI] as number;
+      const l = U32[LO] as number;
+      const e = (h >>> 20) & 0x7ff;
+      const top = ((h & 0xfffff) + (e === 0 ? 0 : 0x100000)) * 64 + (l >>> 26);
+      const bottom = l & 0x3ffffff;
+      const E = e === 0 ? 1 : e;
+      if (h >>> 31 === 0) {
+        hiAcc[E] = (hiAcc[E] as number) + top;
+        loAcc[E] = (loAcc[E] as number) + bottom;
+      } else {
+        hiAcc[E] = (hiAcc[E] as number) - top;
+        loAcc[E] = (loAcc[E] as number) - bottom;
+      }
+
+      if (rCounts !== null) {
+        const k = bucketOf(v, rLo, rScale, rB);
+        rCounts[k] = (rCounts[k] as number) + 1;
+      }
+    }
+    sum.added(end - start);
+    start = end;
   }
 }
 
@@ -388,57 +436,51 @@ const BIG_EXPONENT = 1075 + 600;
 const BIG_SHIFT = 700;
 
 /**
- * Correctly rounded sum of many doubles. Each value is m * 2^(E-1075) with an integer m < 2^53; m is split
- * into 27 high and 26 low bits, which are added into integer-valued accumulators per exponent E. Those
- * stay exact for 2^25 additions, after which (and at the end) they are folded into Shewchuk partials.
- * About as cheap per value as a compensated sum, but exact.
+ * Exact sum of many doubles. Each value is m * 2^(E-1075) with an integer m < 2^53; m is split into its
+ * high 27 and low 26 bits, which are added into integer-valued accumulators per exponent E (see
+ * firstPass). Those stay exact for 2^25 additions, after which (and at the end) they are folded into
+ * Shewchuk partials. About as cheap per value as a compensated sum, but exact.
  */
 export class ExactSum {
-  private readonly hi = new Float64Array(2048);
-  private readonly lo = new Float64Array(2048);
+  readonly hiAcc = new Float64Array(2048);
+  readonly loAcc = new Float64Array(2048);
   private pendingAdds = 0;
   private partials: number[] = [];
   private bigPartials: number[] = [];
 
-  addAll(values: Float64Array): void {
-    for (let start = 0; start < values.length; ) {
-      if (this.pendingAdds >= EXACT_FLUSH_EVERY) this.flush();
-      const end = Math.min(values.length, start + (EXACT_FLUSH_EVERY - this.pendingAdds));
-      const { hi, lo } = this;
-      for (let i = start; i < end; i++) {
-        F64[0] = values[i] as number;
-        const h = U32[HI] as number;
-        const l = U32[LO] as number;
-        const e = (h >>> 20) & 0x7ff;
-        const mHigh = (h & 0xfffff) + (e === 0 ? 0 : 0x100000);
-        const top = mHigh * 64 + (l >>> 26);
-        const bottom = l & 0x3ffffff;
-        const E = e === 0 ? 1 : e;
-        if (h >>> 31 === 0) {
-          hi[E] = (hi[E] as number) + top;
-          lo[E] = (lo[E] as number) + bottom;
-        } else {
-          hi[E] = (hi[E] as number) - top;
-          lo[E] = (lo[E] as number) - bottom;
-        }
-      }
-      this.pendingAdds += end - start;
-      start = end;
-    }
+  /** How many values may still be accumulated before a flush; flushes first if none. */
+  room(): number {
+    if (this.pendingAdds >= EXACT_FLUSH_EVERY) this.flush();
+    return EXACT_FLUSH_EVERY - this.pendingAdds;
   }
 
-  /** Correctly rounded sum / n (the sum is exact unless it exceeds ~1e180, where only the mean is kept finite). */
+  added(count: number): void {
+    this.pendingAdds += count;
+  }
+
+  /**
+   * The sum divided by n, correctly rounded (up to a final-step residual correction), so that e.g. the
+   * mean of many copies of one value is that value. The sum only loses exactness beyond ~1e180.
+   */
   mean(n: number): number {
     this.flush();
-    const small = sumPartials(this.partials);
-    if (this.bigPartials.length === 0) return small / n;
-    return (sumPartials(this.bigPartials) / n) * 2 ** BIG_SHIFT + small / n;
+    if (this.bigPartials.length > 0) {
+      return (sumPartials(this.bigPartials) / n) * 2 ** BIG_SHIFT + sumPartials(this.partials) / n;
+    }
+    const q = sumPartials(this.partials) / n;
+    if (!Number.isFinite(q) || q === 0) return q;
+    // residual = sum - q*n, exactly (Dekker's product of q and n), then one correction step.
+    const [ph, pl] = twoProduct(q, n);
+    const residual = [...this.partials];
+    addPartial(residual, -ph);
+    addPartial(residual, -pl);
+    return q + sumPartials(residual) / n;
   }
 
   private flush(): void {
     for (let E = 1; E < 2048; E++) {
-      const h = this.hi[E] as number;
-      const l = this.lo[E] as number;
+      const h = this.hiAcc[E] as number;
+      const l = this.loAcc[E] as number;
       if (h === 0 && l === 0) continue;
       // Integer accumulators times powers of two are exact doubles; huge exponents are kept scaled down
       // (separately) so that the terms themselves cannot overflow.
@@ -448,10 +490,22 @@ export class ExactSum {
       if (h !== 0) addPartial(target, h * 2 ** 26 * scale);
       if (l !== 0) addPartial(target, l * scale);
     }
-    this.hi.fill(0);
-    this.lo.fill(0);
+    this.hiAcc.fill(0);
+    this.loAcc.fill(0);
     this.pendingAdds = 0;
   }
+}
+
+function twoProduct(a: number, b: number): [number, number] {
+  const p = a * b;
+  const split = (x: number): [number, number] => {
+    const c = 134217729 * x;
+    const h = c - (c - x);
+    return [h, x - h];
+  };
+  const [ah, al] = split(a);
+  const [bh, bl] = split(b);
+  return [p, ah * bh - p + ah * bl + al * bh + al * bl];
 }
 
 /** Shewchuk's exact addition into non-overlapping partials (as in Python's math.fsum). */
@@ -539,8 +593,8 @@ function bucketOf(v: number, lo: number, scale: number, buckets: number): number
   return k < 0 ? 0 : k >= buckets ? buckets - 1 : k;
 }
 
-function inChain(v: number, chain: Level[], from: number): boolean {
-  for (let i = from; i < chain.length; i++) {
+function inChain(v: number, chain: Level[]): boolean {
+  for (let i = 0; i < chain.length; i++) {
     const l = chain[i] as Level;
     if (bucketOf(v, l.lo, l.scale, l.buckets) !== l.k) return false;
   }
