@@ -1,8 +1,19 @@
 import { UserError } from '../lib/errors.ts';
+import { benchRatesCore } from './rates-core.ts';
 import { benchRates } from './rates.ts';
 
 const BENCHES: Record<string, (args: string[]) => Promise<number>> = {
   rates: benchRates,
+  'rates-core': async (args) => {
+    for (const rows of (args[0] ?? '1000000,10000000').split(',').map(Number)) {
+      const r = await benchRatesCore(rows);
+      process.stdout.write(
+        `rates core (parse + rate + stats, no S3): ${r.rows.toLocaleString('en-US')} rows in ${r.ms} ms, ` +
+          `peak RSS ${r.peakRssMb} MB (${r.baselineRssMb} MB before the job)\n`,
+      );
+    }
+    return 0;
+  },
 };
 
 /** `npm run bench -- [name] [options]`: one benchmark by name, or all of them. */

@@ -163,7 +163,7 @@ export async function runRatesJob(s3: S3Client, input: RatesJobInput, defaults: 
     client: s3,
     params: { Bucket: bucket, Key: csvKey, Body: csvStream, ContentType: 'text/csv; charset=utf-8' },
     queueSize: 4,
-    partSize: 8 * 1024 * 1024,
+    partSize: 5 * 1024 * 1024,
     leavePartsOnError: false,
   });
   const uploadDone = upload.done();
