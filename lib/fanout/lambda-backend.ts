@@ -1,0 +1,92 @@
+import { InvokeCommand, type LambdaClient } from '@aws-sdk/client-lambda';
+import { classifyError, FanoutError } from './errors.ts';
+import type { Backend } from './index.ts';
+
+/**
+ * One synchronous (`RequestResponse`) Lambda invocation per task attempt: the task goes out as the JSON
+ * payload, the function's JSON reply comes back as the value.
+ *
+ * Retry layers. The SDK client retries on its own (standard mode, `maxAttempts` 3 by default) and the fan-out
+ * retries on top, so with a default client one task may be invoked up to 3 × (retries + 1) times, under two
+ * backoff schedules that know nothing of each other — and the SDK's retry quota is shared by the whole client,
+ * so under heavy throttling it runs dry mid-run and the behaviour changes. Build the client with
+ * `maxAttempts: 1` (lib/aws/lambda.ts `createLambdaClient()` does) so the fan-out's backoff with full jitter is
+ * the only retry layer: attempts, progress events and `attempts` counts then mean what they say. Also give the
+ * client at least `concurrency` sockets: each in-flight invocation holds one for its whole run, and the SDK's
+ * default of 50 silently caps the fan-out.
+ *
+ * Retries re-invoke: a task whose reply was lost (connection reset, client timeout) may have run, or may still
+ * be running, so tasks should be idempotent — as they are when a task's output is a pure function of its input.
+ */
+export interface LambdaBackendOptions<R> {
+  client: LambdaClient;
+  /** Name, ARN or partial ARN, optionally with `:alias` or `:version`. */
+  functionName: string;
+  /** Checks and shapes the function's reply; whatever it throws fails the task as a function error `InvalidResult`. */
+  parse?: (payload: unknown) => R;
+}
+
+const decoder = new TextDecoder();
+
+function decodePayload(payload: Uint8Array | undefined, functionName: string): unknown {
+  const text = payload === undefined ? '' : decoder.decode(payload);
+  if (text.trim() === '') return null;
+  try {
+    return JSON.parse(text);
+  } catch {
+    // Lambda serializes every reply as JSON, so this is a proxy or emulator in the way, not the function.
+    throw new FanoutError('transport', 'InvalidResponsePayload', `${functionName} answered with a payload that is not JSON: ${text.slice(0, 200)}`, {
+      retryable: false,
+    });
+  }
+}
+
+function encodeTask(task: unknown): Uint8Array {
+  let json: string | undefined;
+  try {
+    json = JSON.stringify(task);
+  } catch (error) {
+    throw new FanoutError('transport', 'InvalidTaskPayload', `the task cannot be sent as JSON: ${(error as Error).message}`, { retryable: false });
+  }
+  // JSON.stringify(undefined) is undefined, not a string; Lambda's own encoding of "no event" is null.
+  return new TextEncoder().encode(json ?? 'null');
+}
+
+function functionErrorFrom(functionError: string, reply: unknown): FanoutError {
+  const { errorType, errorMessage } = (typeof reply === 'object' && reply !== null ? reply : {}) as { errorType?: unknown; errorMessage?: unknown };
+  const type = typeof errorType === 'string' && errorType !== '' ? errorType : functionError;
+  const message = typeof errorMessage === 'string' ? errorMessage : typeof reply === 'string' ? reply : JSON.stringify(reply);
+  return new FanoutError('function', type, message);
+}
+
+export function lambdaBackend<T, R>(options: LambdaBackendOptions<R>): Backend<T, R> {
+  const { client, functionName, parse } = options;
+  if (typeof functionName !== 'string' || functionName.trim() === '') {
+    throw new TypeError('lambdaBackend: functionName must be a non-empty function name or ARN');
+  }
+  return {
+    name: `lambda:${functionName}`,
+    async run(task, { signal }) {
+      const command = new InvokeCommand({ FunctionName: functionName, InvocationType: 'RequestResponse', Payload: encodeTask(task) });
+      let response;
+      try {
+        response = await client.send(command, signal === undefined ? {} : { abortSignal: signal });
+      } catch (error) {
+        throw classifyError(error);
+      }
+      const reply = decodePayload(response.Payload, functionName);
+      if (response.FunctionError) throw functionErrorFrom(response.FunctionError, reply);
+      if (!parse) {
+        // Without a parser the caller vouches for the reply's shape, as with any untyped JSON.
+        return reply as R;
+      }
+      try {
+        return parse(reply);
+      } catch (error) {
+        throw new FanoutError('function', 'InvalidResult', `${functionName} replied with an unexpected result: ${(error as Error)?.message ?? String(error)}`, {
+          cause: error,
+        });
+      }
+    },
+  };
+}

@@ -1,0 +1,171 @@
+import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { UserError } from '../errors.ts';
+import { FanoutError } from './errors.ts';
+import type { Backend } from './index.ts';
+
+/**
+ * Runs tasks on this machine in a pool of worker threads: the CLI's and the tests' stand-in for Lambda. Each
+ * thread imports `module` (TypeScript or JavaScript) once and calls `exportName(task)` for every task it is
+ * given; tasks and results cross the thread boundary by structured clone.
+ *
+ * Threads are started on demand up to `threads`, reused across tasks and fan-outs, and stopped by `close()`.
+ * `threads` and the fan-out's `concurrency` are independent: tasks beyond the free threads wait in this
+ * backend's queue. Idle threads do not keep the process alive, so a forgotten `close()` cannot hang a CLI.
+ *
+ * Failures: the task throwing → kind `function`; the thread dying (process.exit, an uncaught exception in a
+ * callback, out of memory) → kind `transport`, retryable, and the thread is replaced. An abort drops tasks
+ * still queued here; a task already running on a thread runs to the end (a thread cannot be interrupted short
+ * of terminating it).
+ */
+export interface LocalBackendOptions {
+  /** The task module: an absolute path or a file: URL. */
+  module: URL | string;
+  /** The exported function to call with each task; it may be async. */
+  exportName: string;
+  /** Worker threads, default os.availableParallelism(). */
+  threads?: number;
+}
+
+interface Job {
+  id: number;
+  index: number;
+  task: unknown;
+  resolve: (value: unknown) => void;
+  reject: (error: FanoutError) => void;
+  detach: () => void;
+}
+
+interface Slot {
+  worker: Worker;
+  job: Job | null;
+  /** The uncaught error that is about to end this thread, for the task's failure message. */
+  crash: Error | null;
+}
+
+type Reply = { id: number; ok: true; value: unknown } | { id: number; ok: false; error: { type: string; message: string } };
+
+const WORKER_ENTRY = new URL('./local-worker.js', import.meta.url);
+
+function moduleUrl(module: URL | string): URL {
+  let url: URL;
+  if (module instanceof URL) url = module;
+  else if (typeof module === 'string' && module.startsWith('file:')) url = new URL(module);
+  else if (typeof module === 'string' && path.isAbsolute(module)) url = pathToFileURL(module);
+  else throw new UserError('INVALID_OPTIONS', `localBackend: module must be an absolute path or a file: URL (got ${JSON.stringify(String(module))})`);
+  if (url.protocol !== 'file:') throw new UserError('INVALID_OPTIONS', `localBackend: module must be a file: URL (got ${url.href})`);
+  if (!existsSync(fileURLToPath(url))) throw new UserError('INVALID_OPTIONS', `localBackend: module ${fileURLToPath(url)} does not exist`);
+  return url;
+}
+
+export function localBackend<T, R>(options: LocalBackendOptions): Backend<T, R> {
+  const url = moduleUrl(options.module);
+  const { exportName } = options;
+  if (typeof exportName !== 'string' || exportName === '') throw new UserError('INVALID_OPTIONS', 'localBackend: exportName must be a non-empty string');
+  const threads = options.threads ?? availableParallelism();
+  if (!Number.isInteger(threads) || threads < 1 || threads > 1024) {
+    throw new UserError('INVALID_OPTIONS', `localBackend: threads must be a whole number from 1 to 1024 (got ${threads})`);
+  }
+
+  const slots: Slot[] = [];
+  const queue: Job[] = [];
+  let nextId = 0;
+  let closed = false;
+
+  const settle = (slot: Slot): Job | null => {
+    const { job } = slot;
+    slot.job = null;
+    slot.worker.unref();
+    return job;
+  };
+
+  const spawn = (): Slot => {
+    const worker = new Worker(WORKER_ENTRY, { workerData: { module: url.href, exportName } });
+    const slot: Slot = { worker, job: null, crash: null };
+    worker.on('message', (reply: Reply) => {
+      if (slot.job?.id !== reply.id) return;
+      const job = settle(slot);
+      if (reply.ok) job?.resolve(reply.value);
+      else job?.reject(new FanoutError('function', reply.error.type, reply.error.message));
+      dispatch();
+    });
+    worker.on('error', (error) => {
+      slot.crash = error;
+    });
+    worker.on('exit', (code) => {
+      slots.splice(slots.indexOf(slot), 1);
+      const job = settle(slot);
+      if (job) {
+        const why = slot.crash ? `: ${slot.crash.name}: ${slot.crash.message}` : '';
+        job.reject(new FanoutError('transport', 'WorkerExited', `worker thread exited with code ${code} while running task ${job.index}${why}`, { retryable: true }));
+      }
+      // A queued task takes the dead thread's place in a new one.
+      dispatch();
+    });
+    slots.push(slot);
+    return slot;
+  };
+
+  const dispatch = (): void => {
+    while (!closed && queue.length > 0) {
+      const slot = slots.find((s) => s.job === null) ?? (slots.length < threads ? spawn() : undefined);
+      if (!slot) return;
+      const job = queue.shift() as Job;
+      job.detach();
+      slot.job = job;
+      slot.worker.ref();
+      try {
+        slot.worker.postMessage({ id: job.id, task: job.task });
+      } catch (error) {
+        settle(slot);
+        job.reject(new FanoutError('transport', 'DataCloneError', `task ${job.index} cannot be sent to a worker thread: ${(error as Error).message}`, { retryable: false }));
+      }
+    }
+  };
+
+  return {
+    name: `local:${path.basename(fileURLToPath(url))}#${exportName}`,
+
+    run(task, { index, signal }) {
+      if (closed) return Promise.reject(new FanoutError('aborted', 'BackendClosed', 'the local backend is closed'));
+      if (signal?.aborted) return Promise.reject(new FanoutError('aborted', 'AbortError', `task ${index} was aborted before it started`));
+      return new Promise<R>((resolve, reject) => {
+        const job: Job = {
+          id: nextId++,
+          index,
+          task,
+          // Values come back from the worker untyped; the task module's export is what types them as R.
+          resolve: resolve as (value: unknown) => void,
+          reject,
+          detach: () => signal?.removeEventListener('abort', onAbort),
+        };
+        function onAbort(): void {
+          const at = queue.indexOf(job);
+          if (at === -1) return;
+          queue.splice(at, 1);
+          reject(new FanoutError('aborted', 'AbortError', `task ${index} was aborted while waiting for a worker thread`));
+        }
+        signal?.addEventListener('abort', onAbort, { once: true });
+        queue.push(job);
+        dispatch();
+      });
+    },
+
+    async close() {
+      closed = true;
+      for (const job of queue.splice(0)) {
+        job.detach();
+        job.reject(new FanoutError('aborted', 'BackendClosed', `the local backend was closed before task ${job.index} started`));
+      }
+      await Promise.all(
+        [...slots].map((slot) => {
+          settle(slot)?.reject(new FanoutError('aborted', 'BackendClosed', 'the local backend was closed while the task was running'));
+          return slot.worker.terminate();
+        }),
+      );
+    },
+  };
+}
