@@ -15,7 +15,8 @@ import { createS3Client } from '../lib/aws/s3.ts';
 import { sampleCountyCsvChunks } from '../lib/rates/sample-data.ts';
 import { PROJECT_ROOT } from '../local-stack/service-config.ts';
 import { spawnS3ServerProcess } from '../local-stack/s3-child.ts';
-import { formatTable, median } from './report.ts';
+import { formatTable } from '../cli/format.ts';
+import { median } from './report.ts';
 
 const BUCKET = 'bench-data';
 const DATA_DIR = path.join(PROJECT_ROOT, '.bench-data');

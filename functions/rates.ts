@@ -1,7 +1,8 @@
 import middy from '@middy/core';
 import { z } from 'zod';
 import { createS3Client } from '../lib/aws/s3.ts';
-import { describeIssues, isS3Event, s3EventSchema, s3ObjectsFromEvent } from '../lib/aws/s3-event.ts';
+import { isS3Event, s3EventSchema, s3ObjectsFromEvent } from '../lib/aws/s3-event.ts';
+import { describeIssues } from '../lib/validation.ts';
 import { loadRatesConfig } from '../lib/config.ts';
 import { binCount, columnName } from '../lib/config.ts';
 import { runRatesJobs, type RatesJobInput, type RatesBatchReply } from '../lib/rates/index.ts';

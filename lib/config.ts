@@ -67,3 +67,29 @@ export function loadRatesConfig(env: NodeJS.ProcessEnv = process.env): RatesConf
     defaults: { numerator: parsed.RATES_NUMERATOR, denominator: parsed.RATES_DENOMINATOR, bins: parsed.RATES_BINS },
   };
 }
+
+const positiveNumber = z.coerce.number().positive('must be a positive number');
+
+const primesEnvSchema = z.object({
+  PRIMES_WORKER_FUNCTION: z.string().min(1, 'must name the worker Lambda function'),
+  PRIMES_WORKER_MEMORY_MB: z.coerce.number().int('must be a whole number of MB').min(128).max(10240).default(1769),
+  LAMBDA_USD_PER_GB_SECOND: positiveNumber.default(0.0000166667),
+  LAMBDA_USD_PER_MILLION_REQUESTS: positiveNumber.default(0.2),
+});
+
+export interface PrimesConfig {
+  workerFunction: string;
+  pricing: { usdPerGbSecond: number; usdPerMillionRequests: number; workerMemoryMb: number };
+}
+
+export function loadPrimesConfig(env: NodeJS.ProcessEnv = process.env): PrimesConfig {
+  const parsed = parseEnv(primesEnvSchema, env);
+  return {
+    workerFunction: parsed.PRIMES_WORKER_FUNCTION,
+    pricing: {
+      usdPerGbSecond: parsed.LAMBDA_USD_PER_GB_SECOND,
+      usdPerMillionRequests: parsed.LAMBDA_USD_PER_MILLION_REQUESTS,
+      workerMemoryMb: parsed.PRIMES_WORKER_MEMORY_MB,
+    },
+  };
+}

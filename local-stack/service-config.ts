@@ -18,6 +18,8 @@ export interface ServiceConfig {
   buckets: string[];
   /** S3 → Lambda triggers, with the deployed function name as the target. */
   notifications: NotificationRule[];
+  /** Deployed function names by their key in serverless.yml (`primes-worker` → `cloud-parallel-dev-primes-worker`). */
+  functions: Record<string, string>;
   /** Environment the functions get from provider.environment (used by `sls invoke local` helpers). */
   environment: Record<string, string>;
 }
@@ -66,8 +68,10 @@ export function serviceConfigFromPrinted(printed: PrintedConfig): ServiceConfig 
   const bucketName = (ref: string) => bucketRefs[ref]?.name ?? ref;
   const buckets = new Set(Object.keys(bucketRefs).map(bucketName));
   const notifications: NotificationRule[] = [];
+  const functions: Record<string, string> = {};
   for (const [key, fn] of Object.entries(printed.functions ?? {})) {
     const functionName = fn.name ?? `${service}-${stage}-${key}`;
+    functions[key] = functionName;
     for (const event of fn.events ?? []) {
       if (event.s3 === undefined) continue;
       const s3 = typeof event.s3 === 'string' ? { bucket: event.s3 } : event.s3;
@@ -88,5 +92,5 @@ export function serviceConfigFromPrinted(printed: PrintedConfig): ServiceConfig 
   const environment = Object.fromEntries(
     Object.entries(printed.provider.environment ?? {}).filter((entry): entry is [string, string] => typeof entry[1] === 'string'),
   );
-  return { service, stage, region, buckets: [...buckets], notifications, environment };
+  return { service, stage, region, buckets: [...buckets], notifications, functions, environment };
 }

@@ -72,6 +72,7 @@ export function stackEnvironment(state: Pick<StackState, 's3Endpoint' | 'lambdaE
     AWS_ENDPOINT_URL_S3: state.s3Endpoint,
     AWS_ENDPOINT_URL_LAMBDA: state.lambdaEndpoint,
     AWS_REGION: state.region,
+    AWS_DEFAULT_REGION: state.region, // the AWS CLI's name for it
     AWS_ACCESS_KEY_ID: 'local',
     AWS_SECRET_ACCESS_KEY: 'local',
     S3_FORCE_PATH_STYLE: 'true',

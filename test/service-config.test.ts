@@ -19,5 +19,6 @@ describe('serviceConfigFromPrinted', () => {
       { bucket: 'raw-bucket', events: ['s3:ObjectCreated:*'], target: 'svc-dev-other' },
     ]);
     expect(config.environment).toEqual({ DATA_BUCKET: 'svc-data' });
+    expect(config.functions).toEqual({ rates: 'svc-dev-rates', other: 'svc-dev-other', plain: 'svc-dev-plain' });
   });
 });

@@ -57,7 +57,3 @@ export function s3ObjectsFromEvent(event: z.infer<typeof s3EventSchema>): S3Obje
   }));
 }
 
-/** Formats zod issues as one line a person can act on: `Records.0.s3.bucket.name: expected string`. */
-export function describeIssues(error: z.ZodError): string {
-  return error.issues.map((issue) => `${issue.path.join('.') || '(event)'}: ${issue.message}`).join('; ');
-}

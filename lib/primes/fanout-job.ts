@@ -1,0 +1,110 @@
+import { z } from 'zod';
+import { fanout, type Backend, type FanoutOptions } from '../fanout/index.ts';
+import { UserError } from '../errors.ts';
+import { describeIssues } from '../validation.ts';
+import { rangeSchema, splitRange, splitSchema } from './chunks.ts';
+import type { PrimesChunkResult, PrimesTask } from './worker.ts';
+
+export const BACKENDS = ['lambda', 'local'] as const;
+export type BackendName = (typeof BACKENDS)[number];
+
+/** The fan-out's input, as `sls invoke`, the schedule and the CLI give it. */
+export const primesRunSchema = rangeSchema.and(splitSchema).and(
+  z.object({
+    backend: z.enum(BACKENDS, { error: `backend must be one of: ${BACKENDS.join(', ')}` }).default('lambda'),
+    concurrency: z.number({ error: 'concurrency must be a number' }).int('concurrency must be a whole number').min(1, 'concurrency must be at least 1').max(1000, 'concurrency must be at most 1000').optional(),
+  }),
+);
+export type PrimesRunInput = z.infer<typeof primesRunSchema>;
+
+export function parsePrimesRunInput(input: unknown): PrimesRunInput {
+  const parsed = primesRunSchema.safeParse(input);
+  if (!parsed.success) {
+    throw new UserError('INVALID_INPUT', describeIssues(parsed.error));
+  }
+  return parsed.data;
+}
+
+/** Lambda prices (us-east-1, x86, 2026); override per region or architecture through the environment. */
+export interface LambdaPricing {
+  usdPerGbSecond: number;
+  usdPerMillionRequests: number;
+  workerMemoryMb: number;
+}
+
+export const DEFAULT_LAMBDA_PRICING: LambdaPricing = { usdPerGbSecond: 0.0000166667, usdPerMillionRequests: 0.2, workerMemoryMb: 1769 };
+
+export interface ChunkReport {
+  start: number;
+  end: number;
+  count?: number;
+  ms?: number;
+  attempts: number;
+  error?: { kind: string; type: string; message: string };
+}
+
+export interface PrimesRunResult {
+  start: number;
+  end: number;
+  backend: BackendName;
+  /** Exact when `complete`; otherwise the sum over the chunks that succeeded. */
+  count: number;
+  complete: boolean;
+  chunks: ChunkReport[];
+  failedChunks: ChunkReport[];
+  wallMs: number;
+  /** Sum of the time each worker spent sieving: what one worker alone would have needed. */
+  workerMs: number;
+  /** workerMs / wallMs: how many workers were busy at once, on average. */
+  speedup: number;
+  /** Lambda cost of the workers (null for the local backend). */
+  cost: { requests: number; gbSeconds: number; usd: number; pricing: LambdaPricing } | null;
+}
+
+export async function runPrimesFanout(
+  input: PrimesRunInput,
+  backend: Backend<PrimesTask, PrimesChunkResult>,
+  options: Pick<FanoutOptions, 'onProgress' | 'retries' | 'signal'> & { pricing?: LambdaPricing } = {},
+): Promise<PrimesRunResult> {
+  const chunks = splitRange(input.start, input.end, input);
+  const run = await fanout(chunks, backend, {
+    ...(input.concurrency === undefined ? {} : { concurrency: input.concurrency }),
+    ...options,
+  });
+  const reports: ChunkReport[] = run.outcomes.map((outcome, i) => {
+    const chunk = chunks[i]!;
+    return outcome.ok
+      ? { ...chunk, count: outcome.value.count, ms: outcome.value.ms, attempts: outcome.attempts }
+      : { ...chunk, attempts: outcome.attempts, error: outcome.error };
+  });
+  const failedChunks = reports.filter((r) => r.error !== undefined);
+  const workerMs = reports.reduce((sum, r) => sum + (r.ms ?? 0), 0);
+  const pricing = options.pricing ?? DEFAULT_LAMBDA_PRICING;
+  const requests = reports.reduce((sum, r) => sum + r.attempts, 0);
+  const gbSeconds = (workerMs / 1000) * (pricing.workerMemoryMb / 1024);
+  return {
+    start: input.start,
+    end: input.end,
+    backend: input.backend,
+    count: reports.reduce((sum, r) => sum + (r.count ?? 0), 0),
+    complete: failedChunks.length === 0,
+    chunks: reports,
+    failedChunks,
+    wallMs: round(run.wallMs),
+    workerMs: round(workerMs),
+    speedup: run.wallMs > 0 ? Math.round((workerMs / run.wallMs) * 100) / 100 : 0,
+    cost:
+      input.backend === 'lambda'
+        ? {
+            requests,
+            gbSeconds: Math.round(gbSeconds * 1000) / 1000,
+            usd: gbSeconds * pricing.usdPerGbSecond + (requests / 1e6) * pricing.usdPerMillionRequests,
+            pricing,
+          }
+        : null,
+  };
+}
+
+function round(ms: number): number {
+  return Math.round(ms * 10) / 10;
+}

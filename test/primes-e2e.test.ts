@@ -1,0 +1,106 @@
+/**
+ * The primes fan-out through the real local stack: serverless-offline's Lambda invoke API runs the
+ * fan-out function, which invokes the worker function once per chunk. Nothing of ours is mocked.
+ */
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createLambdaClient } from '../lib/aws/lambda.ts';
+import { lambdaBackend } from '../lib/fanout/index.ts';
+import { parsePrimesRunInput, runPrimesFanout, type PrimesRunResult } from '../lib/primes/fanout-job.ts';
+import type { PrimesChunkResult, PrimesTask } from '../lib/primes/worker.ts';
+import { PROJECT_ROOT, serverlessBin } from '../local-stack/service-config.ts';
+import { stackEnvironment, startStack, stopStack, type StackState } from '../local-stack/stack.ts';
+
+const run = promisify(execFile);
+let stateDir: string;
+let state: StackState;
+const savedEnv = { ...process.env };
+
+beforeAll(async () => {
+  stateDir = mkdtempSync(path.join(os.tmpdir(), 'cp-stack-'));
+  process.env.CLOUD_PARALLEL_HTTP_PORT = '38300';
+  ({ state } = await startStack({ s3Port: 38569, lambdaPort: 38302, stateDir }));
+  Object.assign(process.env, stackEnvironment(state));
+}, 180_000);
+
+afterAll(async () => {
+  await stopStack({ stateDir });
+  process.env = savedEnv;
+  rmSync(stateDir, { recursive: true, force: true });
+});
+
+async function invoke(functionKey: string, payload: unknown): Promise<{ functionError?: string; body: unknown }> {
+  const response = await new LambdaClient({}).send(
+    new InvokeCommand({ FunctionName: state.service.functions[functionKey], Payload: Buffer.from(JSON.stringify(payload)) }),
+  );
+  return { functionError: response.FunctionError, body: JSON.parse(Buffer.from(response.Payload!).toString()) };
+}
+
+describe('primes on the local stack', () => {
+  it('the fan-out Lambda counts [1e8, 1.01e8) in 4 parallel worker invocations: 54,208', async () => {
+    const { functionError, body } = await invoke('primes-fanout', { start: 100000000, end: 101000000, chunks: 4 });
+    expect(functionError).toBeUndefined();
+    const result = body as PrimesRunResult;
+    expect(result).toMatchObject({ count: 54208, complete: true, backend: 'lambda', failedChunks: [] });
+    expect(result.chunks.map((c) => [c.start, c.end])).toEqual([
+      [100000000, 100250000],
+      [100250000, 100500000],
+      [100500000, 100750000],
+      [100750000, 101000000],
+    ]);
+    expect(result.chunks.every((c) => c.count! > 0 && c.ms! > 0 && c.attempts === 1)).toBe(true);
+    expect(result.cost).toMatchObject({ requests: 4 });
+    expect(result.speedup).toBeGreaterThan(0);
+  });
+
+  it('answers invalid input with an error object, not a crash', async () => {
+    const { functionError, body } = await invoke('primes-fanout', { start: 10, end: 1, chunks: 2 });
+    expect(functionError).toBeUndefined();
+    expect(body).toEqual({ error: { code: 'INVALID_INPUT', message: expect.stringContaining('start must be ≤ end') } });
+  });
+
+  it('a worker that rejects its task is a function error, named per chunk', async () => {
+    const { functionError, body } = await invoke('primes-worker', { start: 0, end: 20_000_001, includePrimes: true });
+    expect(functionError).toBeDefined();
+    expect(JSON.stringify(body)).toContain('includePrimes is limited');
+  });
+
+  it('names every chunk when the worker function does not exist, without retrying', async () => {
+    const backend = lambdaBackend<PrimesTask, PrimesChunkResult>({ client: createLambdaClient(), functionName: 'cloud-parallel-dev-no-such-worker' });
+    const result = await runPrimesFanout(parsePrimesRunInput({ start: 0, end: 1000, chunks: 3 }), backend, { retries: 3 });
+    expect(result.complete).toBe(false);
+    expect(result.failedChunks).toHaveLength(3);
+    for (const chunk of result.failedChunks) {
+      expect(chunk).toMatchObject({ attempts: 1, error: { type: 'ResourceNotFoundException' } });
+    }
+  });
+
+  it('`cloud-parallel primes --json` drives the workers and reports the exact count; bad input is an error object', async () => {
+    const env = { ...process.env, CLOUD_PARALLEL_STATE_DIR: stateDir };
+    const cli = path.join(PROJECT_ROOT, 'cli/bin.js');
+    const { stdout } = await run(process.execPath, [cli, 'primes', '--start', '1e8', '--end', '101000000', '--chunks', '3', '--json'], { env });
+    expect(JSON.parse(stdout)).toMatchObject({ count: 54208, complete: true, backend: 'lambda' });
+
+    const failed = await run(process.execPath, [cli, 'primes', '--start', '5', '--end', 'ten', '--json'], { env }).catch(
+      (error: { code: number; stdout: string }) => error,
+    );
+    expect(failed).toMatchObject({ code: 1 });
+    expect(JSON.parse((failed as { stdout: string }).stdout)).toEqual({
+      error: { code: 'INVALID_ARGUMENT', message: expect.stringContaining('--end must be a whole number') },
+    });
+  });
+
+  it('`sls invoke local -f primes-fanout -p events/primes-seed.json` fans out to the local workers', async () => {
+    const { stdout } = await run(process.execPath, [serverlessBin(), 'invoke', 'local', '-f', 'primes-fanout', '-p', 'events/primes-seed.json'], {
+      cwd: PROJECT_ROOT,
+      env: { ...process.env, SLS_TELEMETRY_DISABLED: '1' },
+      maxBuffer: 16 * 1024 * 1024,
+    });
+    expect(JSON.parse(stdout.slice(stdout.indexOf('{')))).toMatchObject({ count: 54208, complete: true });
+  }, 120_000);
+});
