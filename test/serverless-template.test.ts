@@ -74,6 +74,22 @@ describe('sls package', () => {
     expect(JSON.stringify(writes.Resource)).not.toContain('/uploads/');
   });
 
+  it('lets the fan-out invoke only its worker, and keeps the nightly run disabled unless a stage enables it', () => {
+    const [, role] = ofType('AWS::IAM::Role')[0]!;
+    const statements = role.Properties.Policies.flatMap((p: any) => p.PolicyDocument.Statement); // eslint-disable-line @typescript-eslint/no-explicit-any
+    const invoke = statements.filter((s: { Action: string[] }) => s.Action.some((a) => a.startsWith('lambda:')));
+    expect(invoke).toHaveLength(1);
+    expect(invoke[0].Action).toEqual(['lambda:InvokeFunction']);
+    expect(invoke[0].Resource).toEqual([{ 'Fn::GetAtt': ['PrimesDashworkerLambdaFunction', 'Arn'] }]);
+
+    const [, rule] = ofType('AWS::Events::Rule')[0]!;
+    expect(rule.Properties.State).toBe('DISABLED');
+    expect(rule.Properties.ScheduleExpression).toMatch(/^cron\(/);
+    const target = rule.Properties.Targets[0];
+    expect(target.Arn['Fn::GetAtt'][0]).toBe('PrimesDashfanoutLambdaFunction');
+    expect(JSON.parse(target.Input)).toEqual({ start: 100000000, end: 101000000, chunks: 4, backend: 'lambda' });
+  });
+
   it('targets the nodejs22.x runtime and bundles the handler with the native chart renderer', () => {
     const [, fn] = ofType('AWS::Lambda::Function').find(([id]) => id === 'RatesLambdaFunction')!;
     expect(fn.Properties.Runtime).toBe('nodejs22.x');
