@@ -3,40 +3,23 @@
  * fan-out function, which invokes the worker function once per chunk. Nothing of ours is mocked.
  */
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createLambdaClient } from '../lib/aws/lambda.ts';
 import { lambdaBackend } from '../lib/fanout/index.ts';
 import { parsePrimesRunInput, runPrimesFanout, type PrimesRunResult } from '../lib/primes/fanout-job.ts';
 import type { PrimesChunkResult, PrimesTask } from '../lib/primes/worker.ts';
 import { PROJECT_ROOT, serverlessBin } from '../local-stack/service-config.ts';
-import { stackEnvironment, startStack, stopStack, type StackState } from '../local-stack/stack.ts';
+import { useLocalStack } from './support/stack.ts';
 
 const run = promisify(execFile);
-let stateDir: string;
-let state: StackState;
-const savedEnv = { ...process.env };
-
-beforeAll(async () => {
-  stateDir = mkdtempSync(path.join(os.tmpdir(), 'cp-stack-'));
-  process.env.CLOUD_PARALLEL_HTTP_PORT = '38300';
-  ({ state } = await startStack({ s3Port: 38569, lambdaPort: 38302, stateDir }));
-  Object.assign(process.env, stackEnvironment(state));
-}, 180_000);
-
-afterAll(async () => {
-  await stopStack({ stateDir });
-  process.env = savedEnv;
-  rmSync(stateDir, { recursive: true, force: true });
-});
+const stack = useLocalStack({ s3: 38569, lambda: 38302, http: 38300 });
 
 async function invoke(functionKey: string, payload: unknown): Promise<{ functionError?: string; body: unknown }> {
   const response = await new LambdaClient({}).send(
-    new InvokeCommand({ FunctionName: state.service.functions[functionKey], Payload: Buffer.from(JSON.stringify(payload)) }),
+    new InvokeCommand({ FunctionName: stack.state.service.functions[functionKey], Payload: Buffer.from(JSON.stringify(payload)) }),
   );
   return { functionError: response.FunctionError, body: JSON.parse(Buffer.from(response.Payload!).toString()) };
 }
@@ -81,7 +64,7 @@ describe('primes on the local stack', () => {
   });
 
   it('`cloud-parallel primes --json` drives the workers and reports the exact count; bad input is an error object', async () => {
-    const env = { ...process.env, CLOUD_PARALLEL_STATE_DIR: stateDir };
+    const env = { ...process.env, CLOUD_PARALLEL_STATE_DIR: stack.stateDir };
     const cli = path.join(PROJECT_ROOT, 'cli/bin.js');
     const { stdout } = await run(process.execPath, [cli, 'primes', '--start', '1e8', '--end', '101000000', '--chunks', '3', '--json'], { env });
     expect(JSON.parse(stdout)).toMatchObject({ count: 54208, complete: true, backend: 'lambda' });

@@ -17,35 +17,22 @@ import { submitRatesRun, waitForRatesOutcome } from '../lib/rates/client.ts';
 import type { RatesSummary } from '../lib/rates/index.ts';
 import { sampleCountyCsv } from '../lib/rates/sample-data.ts';
 import { PROJECT_ROOT, serverlessBin } from '../local-stack/service-config.ts';
-import { stackEnvironment, startStack, stopStack, type StackState } from '../local-stack/stack.ts';
 import { decodePng } from './support/png.ts';
+import { useLocalStack } from './support/stack.ts';
 
 const run = promisify(execFile);
-let stateDir: string;
+const stack = useLocalStack({ s3: 37569, lambda: 37302, http: 37300 });
 let workDir: string;
-let state: StackState;
 let s3: S3Client;
 let bucket: string;
-const savedEnv = { ...process.env };
 
-beforeAll(async () => {
-  stateDir = mkdtempSync(path.join(os.tmpdir(), 'cp-stack-'));
+beforeAll(() => {
   workDir = mkdtempSync(path.join(os.tmpdir(), 'cp-files-'));
-  // Ports away from the defaults, so a developer's own running stack is left alone.
-  process.env.CLOUD_PARALLEL_HTTP_PORT = '37300';
-  ({ state } = await startStack({ s3Port: 37569, lambdaPort: 37302, stateDir }));
-  Object.assign(process.env, stackEnvironment(state));
   s3 = createS3Client();
-  bucket = state.service.environment.DATA_BUCKET!;
-}, 180_000);
-
-afterAll(async () => {
-  const stopped = await stopStack({ stateDir });
-  process.env = savedEnv;
-  rmSync(stateDir, { recursive: true, force: true });
-  rmSync(workDir, { recursive: true, force: true });
-  expect(stopped.map((p) => p.name).sort()).toEqual(['lambda', 's3']);
+  bucket = stack.state.service.environment.DATA_BUCKET!;
 });
+
+afterAll(() => rmSync(workDir, { recursive: true, force: true }));
 
 function writeFile(name: string, content: string | Buffer): string {
   const file = path.join(workDir, name);
@@ -157,7 +144,7 @@ describe('rates on the local stack', () => {
   });
 
   it('`cloud-parallel rates --json` prints the summary, and a clear error object for bad input', async () => {
-    const env = { ...process.env, CLOUD_PARALLEL_STATE_DIR: stateDir };
+    const env = { ...process.env, CLOUD_PARALLEL_STATE_DIR: stack.stateDir };
     const file = writeFile('cli.csv', 'county,cancer,population\n"Lewis and Clark, MT",50,10000\nB,1,0\n');
     const { stdout } = await run(process.execPath, [path.join(PROJECT_ROOT, 'cli/bin.js'), 'rates', file, '--bins', '5', '--json'], { env });
     const summary = JSON.parse(stdout) as RatesSummary;
@@ -190,7 +177,7 @@ describe('rates on the local stack', () => {
     const lambda = new LambdaClient({});
     const response = await lambda.send(
       new InvokeCommand({
-        FunctionName: state.service.notifications[0]!.target,
+        FunctionName: stack.state.service.notifications[0]!.target,
         Payload: Buffer.from(JSON.stringify({ Records: [record('uploads/first.csv'), record('uploads/never+uploaded.csv')] })),
       }),
     );

@@ -1,0 +1,35 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, expect } from 'vitest';
+import { stackEnvironment, startStack, stopStack, type StackProcess, type StackState } from '../../local-stack/stack.ts';
+
+export interface TestStack {
+  state: StackState;
+  stateDir: string;
+  /** What `afterAll` stopped. */
+  stopped: StackProcess[];
+}
+
+/**
+ * Starts a real local stack for one test file, on ports of its own (so a developer's running stack and
+ * other test files are left alone), points the SDK at it, and stops it after the file's tests.
+ */
+export function useLocalStack(ports: { s3: number; lambda: number; http: number }): TestStack {
+  const stack = { stopped: [] } as unknown as TestStack;
+  const savedEnv = { ...process.env };
+  beforeAll(async () => {
+    stack.stateDir = mkdtempSync(path.join(os.tmpdir(), 'cp-stack-'));
+    process.env.CLOUD_PARALLEL_HTTP_PORT = String(ports.http);
+    ({ state: stack.state } = await startStack({ s3Port: ports.s3, lambdaPort: ports.lambda, stateDir: stack.stateDir }));
+    Object.assign(process.env, stackEnvironment(stack.state));
+  }, 180_000);
+  afterAll(async () => {
+    stack.stopped = await stopStack({ stateDir: stack.stateDir });
+    process.env = savedEnv;
+    rmSync(stack.stateDir, { recursive: true, force: true });
+    // `stop` must end exactly what `start` began: both processes, each still running until then.
+    expect(stack.stopped.map((p) => p.name).sort()).toEqual(['lambda', 's3']);
+  });
+  return stack;
+}
