@@ -1,9 +1,12 @@
 import { UserError } from '../lib/errors.ts';
+import { benchPrimesFanout } from './primes-fanout.ts';
+import { benchPrimes } from './primes.ts';
 import { benchRatesCore } from './rates-core.ts';
 import { benchRates } from './rates.ts';
 
 const BENCHES: Record<string, (args: string[]) => Promise<number>> = {
   rates: benchRates,
+  primes: async (args) => (await benchPrimes(args)) || (await benchPrimesFanout(args)),
   'rates-core': async (args) => {
     for (const rows of (args[0] ?? '1000000,10000000').split(',').map(Number)) {
       const r = await benchRatesCore(rows);
