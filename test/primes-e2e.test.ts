@@ -7,7 +7,9 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { describe, expect, it } from 'vitest';
+import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { createLambdaClient } from '../lib/aws/lambda.ts';
+import { createS3Client } from '../lib/aws/s3.ts';
 import { lambdaBackend } from '../lib/fanout/index.ts';
 import { parsePrimesRunInput, runPrimesFanout, type PrimesRunResult } from '../lib/primes/fanout-job.ts';
 import type { PrimesChunkResult, PrimesTask } from '../lib/primes/worker.ts';
@@ -51,6 +53,18 @@ describe('primes on the local stack', () => {
     const { functionError, body } = await invoke('primes-worker', { start: 0, end: 20_000_001, includePrimes: true });
     expect(functionError).toBeDefined();
     expect(JSON.stringify(body)).toContain('includePrimes is limited');
+  });
+
+  it('a worker writes a prime list too big for its reply to the data bucket and returns where', async () => {
+    // 482,449 primes in [1e9, 1.01e9) (counted by primesieve 11): 5.3 MB of JSON, over the 5 MB inline limit.
+    const { functionError, body } = await invoke('primes-worker', { start: 1e9, end: 1.01e9, includePrimes: true });
+    expect(functionError).toBeUndefined();
+    const bucket = stack.state.service.environment.DATA_BUCKET!;
+    expect(body).toMatchObject({ count: 482_449, primesObject: `s3://${bucket}/results/primes/1000000000-1010000000.json` });
+    const object = await createS3Client().send(new GetObjectCommand({ Bucket: bucket, Key: 'results/primes/1000000000-1010000000.json' }));
+    const primes = JSON.parse(await object.Body!.transformToString()) as number[];
+    expect(primes).toHaveLength(482_449);
+    expect(primes[0]).toBe(1_000_000_007);
   });
 
   it('names every chunk when the worker function does not exist, without retrying', async () => {
