@@ -1,0 +1,344 @@
+import { createHash } from 'node:crypto';
+import { setTimeout as delay } from 'node:timers/promises';
+import { DescribeInstancesCommand, RunInstancesCommand, TerminateInstancesCommand, type EC2Client, type _InstanceType } from '@aws-sdk/client-ec2';
+import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { GetParameterCommand, type SSMClient } from '@aws-sdk/client-ssm';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import { z } from 'zod';
+import { classifyError, FanoutError } from '../errors.ts';
+import type { Backend } from '../index.ts';
+import { buildUserData, MAX_USER_DATA_BYTES } from './user-data.ts';
+
+/**
+ * One EC2 instance per task attempt. The instance boots the target AMI, and its user data
+ * (./user-data.ts) downloads the worker bundle with a presigned GET, runs the task with Node, PUTs the JSON
+ * result to a presigned URL, `runs/<runId>/<index>.json` (`<index>.attempt-<n>.json` for a retry), and powers off. The instance gets no IAM role,
+ * no SSH key and no open port; IMDSv2 is required. The backend polls S3 for the result and EC2 for the
+ * instance's state, and terminates every instance it launched in every outcome.
+ *
+ * Needs: `ec2:RunInstances`, `ec2:CreateTags`, `ec2:DescribeInstances`, `ec2:TerminateInstances`;
+ * `s3:GetObject` on the worker key and the results, `s3:PutObject` on `runs/*` (the presigned URLs carry the
+ * caller's permissions) and `s3:ListBucket` (without it S3 answers 403, not 404, for a result not there yet);
+ * `ssm:GetParameter` when the AMI is looked up. The instance's subnet must reach S3 (public IP, NAT or an S3
+ * gateway endpoint). Presigned URLs made with temporary credentials (a Lambda role) stop working when the
+ * session does, whatever `presignSeconds` says.
+ *
+ * Use a fresh `runId` per run: a result object left by an earlier run with the same id would be read as this
+ * run's. One instance per chunk for now; packing several chunks per instance (user data already supports
+ * several tasks) is a later option.
+ */
+export interface Ec2BackendOptions<R = unknown> {
+  ec2: EC2Client;
+  s3: S3Client;
+  /** Needed only when `imageId` is not given. */
+  ssm?: SSMClient;
+  bucket: string;
+  /** Results go under `runs/<runId>/` in the bucket. Letters, digits, `.`, `_`, `-`. */
+  runId: string;
+  /** S3 key of the worker bundle: an ESM `.mjs` exporting `run(task)`. */
+  workerKey: string;
+  /** Default: the current Amazon Linux 2023 AMI, from the SSM public parameter {@link AL2023_AMI_PARAMETER}. */
+  imageId?: string;
+  /** Default {@link DEFAULT_INSTANCE_TYPE}. */
+  instanceType?: string;
+  subnetId?: string;
+  securityGroupIds?: string[];
+  /** Tags every instance and volume with `service`, `stage`, `cloud-parallel:run-id`, `cloud-parallel:chunk`. */
+  tags: { service: string; stage: string };
+  /** Per attempt, from its launch: give up waiting for the result after this, terminate, fail `DeadlineExceeded`. */
+  deadlineMs: number;
+  /** Between two polls of S3 and EC2, default 5000. */
+  pollMs?: number;
+  now?: () => number;
+  sleep?: (ms: number) => Promise<void>;
+  /** Called when an instance is launched, starts running or finishes. */
+  onProgress?: (p: { pending: number; running: number; done: number; total: number }) => void;
+  /** Lifetime of the presigned URLs, default deadline + 15 minutes, at most 7 days (SigV4's limit). */
+  presignSeconds?: number;
+  /** Node.js major version the user data requires (installing it if missing), default 22. A local emulator on Node 20 sets 20. */
+  nodeMajor?: number;
+  /** Checks and shapes the worker's value; whatever it throws fails the task as a function error `InvalidResult`. */
+  parse?: (value: unknown) => R;
+}
+
+export const AL2023_AMI_PARAMETER = '/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64';
+/** 2 vCPUs (Sapphire Rapids), 4 GiB: the smallest current compute-optimized x86 size. */
+export const DEFAULT_INSTANCE_TYPE = 'c7i.large';
+/** On-demand Linux price of c7i.large in us-east-1, USD per instance-hour (AWS EC2 on-demand pricing page, 2025). */
+export const DEFAULT_USD_PER_HOUR = 0.08925;
+
+export interface Ec2CostEstimate {
+  instanceSeconds: number;
+  billedSeconds: number;
+  usdPerHour: number;
+  usd: number;
+}
+
+/**
+ * On-demand compute cost. Give per-instance seconds as an array to apply Linux's 60-second minimum per
+ * instance; a single number is billed as is. EBS volume and data transfer are not included.
+ */
+export function estimateEc2Cost({ instanceSeconds, usdPerHour = DEFAULT_USD_PER_HOUR }: { instanceSeconds: number | number[]; usdPerHour?: number }): Ec2CostEstimate {
+  const list = Array.isArray(instanceSeconds) ? instanceSeconds : [instanceSeconds];
+  if (list.some((s) => !Number.isFinite(s) || s < 0)) throw new RangeError('estimateEc2Cost: instanceSeconds must be finite and at least 0');
+  if (!Number.isFinite(usdPerHour) || usdPerHour < 0) throw new RangeError('estimateEc2Cost: usdPerHour must be finite and at least 0');
+  const total = list.reduce((a, b) => a + b, 0);
+  const billed = Array.isArray(instanceSeconds) ? list.reduce((a, s) => a + Math.max(60, s), 0) : total;
+  return { instanceSeconds: total, billedSeconds: billed, usdPerHour, usd: (billed / 3600) * usdPerHour };
+}
+
+const resultSchema = z.union([
+  z.object({ ok: z.literal(true), value: z.unknown(), ms: z.number().optional() }),
+  z.object({ ok: z.literal(false), error: z.object({ type: z.string(), message: z.string() }), ms: z.number().optional() }),
+]);
+
+const EXITED_STATES = new Set(['shutting-down', 'terminated', 'stopping', 'stopped']);
+
+function isMissingObject(error: unknown): boolean {
+  const { name, $metadata } = (typeof error === 'object' && error !== null ? error : {}) as { name?: string; $metadata?: { httpStatusCode?: number } };
+  // NoSuchBucket is a setup error, not "not yet".
+  return name === 'NoSuchKey' || name === 'NotFound' || (name !== 'NoSuchBucket' && $metadata?.httpStatusCode === 404);
+}
+
+interface Tracked {
+  index: number;
+  state: 'pending' | 'running' | 'done';
+}
+
+export interface Ec2Backend<T, R> extends Backend<T, R> {
+  /** Terminates every instance still tracked (launched and not yet terminated); later `run` calls fail. */
+  close(): Promise<void>;
+  /** Ids of the instances launched and not yet terminated. */
+  readonly liveInstances: readonly string[];
+}
+
+export function ec2Backend<T, R>(options: Ec2BackendOptions<R>): Ec2Backend<T, R> {
+  const { ec2, s3, ssm, bucket, runId, workerKey, tags, deadlineMs, parse } = options;
+  if (!/^[A-Za-z0-9._-]{1,128}$/.test(runId ?? '')) throw new TypeError('ec2Backend: runId must be 1-128 letters, digits, ".", "_" or "-"');
+  if (typeof bucket !== 'string' || bucket === '') throw new TypeError('ec2Backend: bucket must be a bucket name');
+  if (typeof workerKey !== 'string' || workerKey === '') throw new TypeError('ec2Backend: workerKey must be an S3 key');
+  if (!Number.isFinite(deadlineMs) || deadlineMs <= 0) throw new TypeError('ec2Backend: deadlineMs must be a positive number');
+  if (typeof tags?.service !== 'string' || typeof tags.stage !== 'string') throw new TypeError('ec2Backend: tags must have service and stage');
+  if (options.imageId === undefined && ssm === undefined) throw new TypeError('ec2Backend: give imageId, or an ssm client to look up the Amazon Linux 2023 AMI');
+  const pollMs = options.pollMs ?? 5000;
+  const now = options.now ?? Date.now;
+  const sleep = options.sleep ?? ((ms: number) => delay(ms));
+  const presignSeconds = Math.min(604_800, options.presignSeconds ?? Math.ceil(deadlineMs / 1000) + 900);
+  const instanceType = options.instanceType ?? DEFAULT_INSTANCE_TYPE;
+
+  const tracked = new Map<string, Tracked>(); // every instance launched, by id
+  const live = new Set<string>(); // launched and not yet terminated by us
+  let closed = false;
+
+  const progress = (): void => {
+    if (!options.onProgress) return;
+    const states = [...tracked.values()].map((t) => t.state);
+    try {
+      options.onProgress({
+        pending: states.filter((s) => s === 'pending').length,
+        running: states.filter((s) => s === 'running').length,
+        done: states.filter((s) => s === 'done').length,
+        total: states.length,
+      });
+    } catch (error) {
+      process.emitWarning(`ec2Backend: onProgress threw and was ignored: ${(error as Error)?.message ?? String(error)}`);
+    }
+  };
+
+  let image: Promise<string> | undefined;
+  const resolveImage = (): Promise<string> => {
+    if (options.imageId !== undefined) return Promise.resolve(options.imageId);
+    image ??= (async () => {
+      try {
+        const reply = await ssm!.send(new GetParameterCommand({ Name: AL2023_AMI_PARAMETER })); // ssm checked above
+        const id = reply.Parameter?.Value;
+        if (!id?.startsWith('ami-')) throw new Error(`the parameter holds ${JSON.stringify(id)}, not an AMI id`);
+        return id;
+      } catch (error) {
+        image = undefined; // let a later task try again
+        const reason = (error as Error)?.message ?? String(error);
+        throw new FanoutError(
+          'transport',
+          'AmiLookupFailed',
+          `could not resolve the Amazon Linux 2023 AMI from the SSM public parameter ${AL2023_AMI_PARAMETER} (needs ssm:GetParameter on it, in the client's region), or pass imageId: ${reason}`,
+          { retryable: classifyError(error).retryable, cause: error },
+        );
+      }
+    })();
+    return image;
+  };
+
+  const terminate = async (ids: string[]): Promise<void> => {
+    const targets = ids.filter((id) => live.has(id));
+    if (targets.length === 0) return;
+    await ec2.send(new TerminateInstancesCommand({ InstanceIds: targets }));
+    for (const id of targets) live.delete(id);
+  };
+
+  /** Terminate after a task ended; a failure leaves the id in `live` for close() and must not hide the task's outcome. */
+  const terminateQuietly = async (id: string): Promise<void> => {
+    try {
+      await terminate([id]);
+    } catch (error) {
+      process.emitWarning(`ec2Backend: could not terminate ${id} (close() will try again): ${(error as Error)?.message ?? String(error)}`);
+    }
+  };
+
+  const readResult = async (key: string): Promise<z.infer<typeof resultSchema> | undefined> => {
+    let text: string;
+    try {
+      const reply = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+      text = (await reply.Body?.transformToString('utf-8')) ?? '';
+    } catch (error) {
+      if (isMissingObject(error)) return undefined;
+      throw error;
+    }
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      throw new FanoutError('function', 'InvalidResult', `s3://${bucket}/${key} is not JSON: ${text.slice(0, 200)}`);
+    }
+    const parsed = resultSchema.safeParse(json);
+    if (!parsed.success) throw new FanoutError('function', 'InvalidResult', `s3://${bucket}/${key} is not a worker result: ${text.slice(0, 200)}`);
+    return parsed.data;
+  };
+
+  const describe = async (id: string): Promise<{ state?: string; reason?: string }> => {
+    try {
+      const reply = await ec2.send(new DescribeInstancesCommand({ InstanceIds: [id] }));
+      const instance = reply.Reservations?.[0]?.Instances?.[0];
+      return { state: instance?.State?.Name, reason: instance?.StateReason?.Message ?? instance?.StateTransitionReason };
+    } catch (error) {
+      // EC2 is eventually consistent: an instance just launched may not be describable yet.
+      if ((error as { name?: string })?.name === 'InvalidInstanceID.NotFound') return {};
+      throw error;
+    }
+  };
+
+  /**
+   * A throttled or transient S3/EC2 error while polling costs one round, not the task: failing would relaunch
+   * a new instance while this one may be about to report. Anything else (access denied, no bucket) fails it.
+   */
+  const pollSafely = async <V>(poll: () => Promise<V>, fallback: V): Promise<V> => {
+    try {
+      return await poll();
+    } catch (error) {
+      if (!(error instanceof FanoutError) && classifyError(error).retryable) return fallback;
+      throw error;
+    }
+  };
+
+  const clientToken = (index: number, attempt: number): string =>
+    createHash('sha256').update(`${runId}/${index}/${attempt}`).digest('hex').slice(0, 64);
+
+  return {
+    name: `ec2:${instanceType}`,
+    get liveInstances() {
+      return [...live];
+    },
+
+    async run(task, { index, attempt, signal }) {
+      const chunk = `chunk ${index} (run ${runId})`;
+      if (closed) throw new FanoutError('aborted', 'BackendClosed', `${chunk}: the EC2 backend was closed`);
+      if (signal?.aborted) throw new FanoutError('aborted', 'AbortError', `${chunk}: aborted before launch`);
+      // A later attempt writes elsewhere, so it never reads the result (or the late write) of an earlier one.
+      const key = attempt <= 1 ? `runs/${runId}/${index}.json` : `runs/${runId}/${index}.attempt-${attempt}.json`;
+      const imageId = await resolveImage();
+      const [workerUrl, resultUrl] = await Promise.all([
+        getSignedUrl(s3, new GetObjectCommand({ Bucket: bucket, Key: workerKey }), { expiresIn: presignSeconds }),
+        getSignedUrl(s3, new PutObjectCommand({ Bucket: bucket, Key: key }), { expiresIn: presignSeconds }),
+      ]);
+      const script = buildUserData({ workerUrl, tasks: [{ resultUrl, task }], ...(options.nodeMajor === undefined ? {} : { nodeMajor: options.nodeMajor }) });
+      const size = Buffer.byteLength(script);
+      if (size > MAX_USER_DATA_BYTES) {
+        throw new FanoutError('transport', 'UserDataTooLarge', `${chunk}: the user data is ${size} bytes, over EC2's ${MAX_USER_DATA_BYTES}: put large task inputs in S3 and pass their keys`);
+      }
+      const tagList = [
+        { Key: 'Name', Value: `${tags.service}-${tags.stage}-${runId}-${index}` },
+        { Key: 'service', Value: tags.service },
+        { Key: 'stage', Value: tags.stage },
+        { Key: 'cloud-parallel:run-id', Value: runId },
+        { Key: 'cloud-parallel:chunk', Value: String(index) },
+      ];
+      const launched = await ec2.send(
+        new RunInstancesCommand({
+          ImageId: imageId,
+          // The SDK's type is a union of known sizes; any string EC2 accepts is passed on.
+          InstanceType: instanceType as _InstanceType,
+          MinCount: 1,
+          MaxCount: 1,
+          UserData: Buffer.from(script).toString('base64'),
+          InstanceInitiatedShutdownBehavior: 'terminate',
+          MetadataOptions: { HttpTokens: 'required', HttpEndpoint: 'enabled' },
+          ...(options.subnetId === undefined ? {} : { SubnetId: options.subnetId }),
+          ...(options.securityGroupIds === undefined ? {} : { SecurityGroupIds: options.securityGroupIds }),
+          TagSpecifications: [
+            { ResourceType: 'instance', Tags: tagList },
+            { ResourceType: 'volume', Tags: tagList },
+          ],
+          // A retried request (lost reply) gets the same instance back instead of a second one.
+          ClientToken: clientToken(index, attempt),
+        }),
+      );
+      const id = launched.Instances?.[0]?.InstanceId;
+      if (id === undefined) throw new FanoutError('transport', 'NoInstance', `${chunk}: RunInstances answered without an instance id`);
+      const entry: Tracked = { index, state: 'pending' };
+      tracked.set(id, entry);
+      live.add(id);
+      progress();
+
+      const deadline = now() + deadlineMs;
+      try {
+        for (;;) {
+          if (closed) throw new FanoutError('aborted', 'BackendClosed', `${chunk}: the EC2 backend was closed while ${id} ran`);
+          if (signal?.aborted) throw new FanoutError('aborted', 'AbortError', `${chunk}: aborted while ${id} ran`);
+          let result = await pollSafely(() => readResult(key), undefined);
+          if (result === undefined) {
+            const { state, reason } = await pollSafely(() => describe(id), {});
+            if (state === 'running' && entry.state === 'pending') {
+              entry.state = 'running';
+              progress();
+            }
+            if (state !== undefined && EXITED_STATES.has(state)) {
+              // The worker PUTs before it powers off: look once more, the result may have landed since.
+              result = await readResult(key);
+              if (result === undefined) {
+                throw new FanoutError('function', 'WorkerExited', `${chunk}: instance ${id} is ${state}${reason ? ` (${reason})` : ''} without a result at s3://${bucket}/${key}`);
+              }
+            }
+          }
+          if (result !== undefined) {
+            if (!result.ok) throw new FanoutError('function', result.error.type, `${chunk}: ${result.error.message}`);
+            if (!parse) return result.value as R; // without a parser the caller vouches for the value's shape
+            try {
+              return parse(result.value);
+            } catch (error) {
+              throw new FanoutError('function', 'InvalidResult', `${chunk}: unexpected result: ${(error as Error)?.message ?? String(error)}`, { cause: error });
+            }
+          }
+          const left = deadline - now();
+          if (left <= 0) {
+            throw new FanoutError('transport', 'DeadlineExceeded', `${chunk}: no result from instance ${id} within ${deadlineMs} ms; terminating it`, { retryable: false });
+          }
+          await sleep(Math.min(pollMs, left));
+        }
+      } finally {
+        entry.state = 'done';
+        await terminateQuietly(id);
+        progress();
+      }
+    },
+
+    async close() {
+      closed = true;
+      const ids = [...live];
+      if (ids.length === 0) return;
+      try {
+        await terminate(ids);
+      } catch (error) {
+        throw new Error(`ec2Backend: could not terminate ${ids.join(', ')}: ${(error as Error)?.message ?? String(error)}`, { cause: error });
+      }
+    },
+  };
+}
