@@ -27,7 +27,8 @@ export class CliError extends UserError {
 
 const USAGE = `Usage: cloud-parallel <command>
 
-  local start [--s3-port N] [--lambda-port N]   start the local stack (S3 + Lambda) in the background
+  local start [--s3-port N] [--lambda-port N] [--ec2-port N]
+                                                start the local stack (S3, Lambda, EC2) in the background
   local stop                                    stop what 'local start' started
   local status                                  show endpoints of the running stack
   local env                                     print 'export' lines pointing the AWS SDK/CLI at it
@@ -83,10 +84,11 @@ function portOption(value: string | undefined, flag: string): number | undefined
 const progress = (message: string) => process.stderr.write(`• ${message}\n`);
 
 async function localCommand(args: string[]): Promise<number> {
-  const { values, positionals } = parse(args, { 's3-port': { type: 'string' }, 'lambda-port': { type: 'string' } });
+  const { values, positionals } = parse(args, { 's3-port': { type: 'string' }, 'lambda-port': { type: 'string' }, 'ec2-port': { type: 'string' } });
   const s3Port = portOption(values['s3-port'], '--s3-port');
   const lambdaPort = portOption(values['lambda-port'], '--lambda-port');
-  const ports = { ...(s3Port ? { s3Port } : {}), ...(lambdaPort ? { lambdaPort } : {}) };
+  const ec2Port = portOption(values['ec2-port'], '--ec2-port');
+  const ports = { ...(s3Port ? { s3Port } : {}), ...(lambdaPort ? { lambdaPort } : {}), ...(ec2Port ? { ec2Port } : {}) };
   switch (positionals[0]) {
     case 'start': {
       const { state, started } = await startStack({ ...ports, onProgress: progress });
@@ -125,6 +127,7 @@ function describeStack(state: StackState): string {
   return [
     `  S3         ${state.s3Endpoint}  (buckets: ${buckets})`,
     `  Lambda     ${state.lambdaEndpoint}  (serverless-offline invoke API)`,
+    `  EC2        ${state.ec2Endpoint}  (EC2 Query API; instances run their user data as local processes)`,
     `  triggers   ${triggers}`,
     `  data/logs  ${state.stateDir}`,
     `  use it     eval "$(npx cloud-parallel local env)"   # then aws/sls/SDK calls go to the local stack`,

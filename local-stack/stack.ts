@@ -16,6 +16,8 @@ export interface StackOptions {
   s3Port?: number;
   /** Defaults: CLOUD_PARALLEL_LAMBDA_PORT or 3002. */
   lambdaPort?: number;
+  /** Defaults: CLOUD_PARALLEL_EC2_PORT or 4570. */
+  ec2Port?: number;
   /** Defaults: CLOUD_PARALLEL_STATE_DIR or <project>/.local-stack. Holds S3 data, logs and state. */
   stateDir?: string;
   stage?: string;
@@ -35,6 +37,7 @@ export interface StackState {
   region: string;
   s3Endpoint: string;
   lambdaEndpoint: string;
+  ec2Endpoint: string;
   service: ServiceConfig;
   processes: StackProcess[];
 }
@@ -55,6 +58,7 @@ export function resolveStackOptions(options: StackOptions = {}) {
   return {
     s3Port: options.s3Port ?? envPort('CLOUD_PARALLEL_S3_PORT', 4569),
     lambdaPort: options.lambdaPort ?? envPort('CLOUD_PARALLEL_LAMBDA_PORT', 3002),
+    ec2Port: options.ec2Port ?? envPort('CLOUD_PARALLEL_EC2_PORT', 4570),
     stateDir: path.resolve(options.stateDir ?? process.env.CLOUD_PARALLEL_STATE_DIR ?? path.join(PROJECT_ROOT, '.local-stack')),
     stage: options.stage,
     onProgress: options.onProgress ?? (() => undefined),
@@ -67,10 +71,11 @@ const stateFile = (stateDir: string) => path.join(stateDir, 'state.json');
  * Environment that points the AWS SDK (and the AWS CLI) at the local stack. Credentials are
  * placeholders: the local servers accept any, and the SDK refuses to sign without some.
  */
-export function stackEnvironment(state: Pick<StackState, 's3Endpoint' | 'lambdaEndpoint' | 'region'>): Record<string, string> {
+export function stackEnvironment(state: Pick<StackState, 's3Endpoint' | 'lambdaEndpoint' | 'ec2Endpoint' | 'region'>): Record<string, string> {
   return {
     AWS_ENDPOINT_URL_S3: state.s3Endpoint,
     AWS_ENDPOINT_URL_LAMBDA: state.lambdaEndpoint,
+    AWS_ENDPOINT_URL_EC2: state.ec2Endpoint,
     AWS_REGION: state.region,
     AWS_DEFAULT_REGION: state.region, // the AWS CLI's name for it
     AWS_ACCESS_KEY_ID: 'local',
@@ -155,7 +160,7 @@ async function assertPortFree(port: number, what: string): Promise<void> {
   }
   throw new UserError('LOCAL_STACK', 
     `Port ${port} (${what}) is already in use by another program. Stop it, or choose another port with ` +
-      `${what === 'S3' ? 'CLOUD_PARALLEL_S3_PORT' : 'CLOUD_PARALLEL_LAMBDA_PORT'}.`,
+      `CLOUD_PARALLEL_${what.toUpperCase()}_PORT.`,
   );
 }
 
@@ -181,7 +186,7 @@ function spawnLogged(name: string, args: string[], env: NodeJS.ProcessEnv, logFi
  */
 export async function startStack(options: StackOptions = {}): Promise<{ state: StackState; started: boolean }> {
   const resolved = resolveStackOptions(options);
-  const { s3Port, lambdaPort, stateDir, onProgress } = resolved;
+  const { s3Port, lambdaPort, ec2Port, stateDir, onProgress } = resolved;
   const existing = readStackState(options);
   if (existing) return { state: existing, started: false };
   // A stack that lost a process (a crash, a killed process) is stopped whole, then started fresh.
@@ -189,6 +194,7 @@ export async function startStack(options: StackOptions = {}): Promise<{ state: S
 
   await assertPortFree(s3Port, 'S3');
   await assertPortFree(lambdaPort, 'Lambda');
+  await assertPortFree(ec2Port, 'EC2');
   onProgress('reading serverless.yml');
   const service = await loadServiceConfig({ ...(resolved.stage ? { stage: resolved.stage } : {}) });
   const logDir = path.join(stateDir, 'logs');
@@ -197,7 +203,8 @@ export async function startStack(options: StackOptions = {}): Promise<{ state: S
 
   const s3Endpoint = `http://${HOST}:${s3Port}`;
   const lambdaEndpoint = `http://${HOST}:${lambdaPort}`;
-  const endpoints = { s3Endpoint, lambdaEndpoint, region: service.region };
+  const ec2Endpoint = `http://${HOST}:${ec2Port}`;
+  const endpoints = { s3Endpoint, lambdaEndpoint, ec2Endpoint, region: service.region };
   const baseEnv = {
     AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
     ...process.env,
@@ -239,7 +246,29 @@ export async function startStack(options: StackOptions = {}): Promise<{ state: S
     );
     started.push(offline);
 
+    onProgress(`starting EC2 on ${ec2Endpoint} (instances run as local processes in ${path.join(stateDir, 'ec2')})`);
+    const ec2 = spawnLogged(
+      'ec2',
+      [
+        '--import',
+        tsxLoader,
+        path.join(PROJECT_ROOT, 'local-stack', 'ec2-server.ts'),
+        '--port',
+        String(ec2Port),
+        '--host',
+        HOST,
+        '--dir',
+        path.join(stateDir, 'ec2'),
+        '--region',
+        service.region,
+      ],
+      baseEnv,
+      path.join(logDir, 'ec2.log'),
+    );
+    started.push(ec2);
+
     await waitForHttp(s3Endpoint, s3, 30_000);
+    await waitForHttp(ec2Endpoint, ec2, 30_000);
     await waitForHttp(lambdaEndpoint, offline, 120_000);
   } catch (error) {
     for (const proc of started) killGroup(proc.pid);
@@ -252,6 +281,7 @@ export async function startStack(options: StackOptions = {}): Promise<{ state: S
     region: service.region,
     s3Endpoint,
     lambdaEndpoint,
+    ec2Endpoint,
     service,
     processes: started.map(({ name, pid, log }) => ({ name, pid, log })),
   };

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { describe, expect, it } from 'vitest';
+import { EC2Client, RunInstancesCommand, TerminateInstancesCommand } from '@aws-sdk/client-ec2';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { createLambdaClient } from '../lib/aws/lambda.ts';
 import { createS3Client } from '../lib/aws/s3.ts';
@@ -17,7 +18,7 @@ import { PROJECT_ROOT, serverlessBin } from '../local-stack/service-config.ts';
 import { useLocalStack } from './support/stack.ts';
 
 const run = promisify(execFile);
-const stack = useLocalStack({ s3: 38569, lambda: 38302, http: 38300 });
+const stack = useLocalStack({ s3: 38569, lambda: 38302, ec2: 38570, http: 38300 });
 
 async function invoke(functionKey: string, payload: unknown): Promise<{ functionError?: string; body: unknown }> {
   const response = await new LambdaClient({}).send(
@@ -65,6 +66,23 @@ describe('primes on the local stack', () => {
     const primes = JSON.parse(await object.Body!.transformToString()) as number[];
     expect(primes).toHaveLength(482_449);
     expect(primes[0]).toBe(1_000_000_007);
+  });
+
+  it('the stack answers the EC2 API with the real SDK client through AWS_ENDPOINT_URL_EC2', async () => {
+    const ec2 = new EC2Client({});
+    const launched = await ec2.send(
+      new RunInstancesCommand({
+        ImageId: 'ami-0123456789abcdef0',
+        MinCount: 1,
+        MaxCount: 1,
+        InstanceInitiatedShutdownBehavior: 'terminate',
+        UserData: Buffer.from('#!/bin/bash\nsleep 30\n').toString('base64'),
+      }),
+    );
+    const id = launched.Instances![0]!.InstanceId!;
+    expect(id).toMatch(/^i-[0-9a-f]{17}$/);
+    const terminated = await ec2.send(new TerminateInstancesCommand({ InstanceIds: [id] }));
+    expect(terminated.TerminatingInstances![0]!.CurrentState!.Name).toMatch(/shutting-down|terminated/);
   });
 
   it('names every chunk when the worker function does not exist, without retrying', async () => {
