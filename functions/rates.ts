@@ -2,10 +2,9 @@ import middy from '@middy/core';
 import { z } from 'zod';
 import { createS3Client } from '../lib/aws/s3.ts';
 import { isS3Event, s3EventSchema, s3ObjectsFromEvent } from '../lib/aws/s3-event.ts';
-import { describeIssues } from '../lib/validation.ts';
-import { loadRatesConfig } from '../lib/config.ts';
-import { binCount, columnName } from '../lib/config.ts';
+import { binCount, columnName, loadRatesConfig } from '../lib/config.ts';
 import { runRatesJobs, type RatesJobInput, type RatesBatchReply } from '../lib/rates/index.ts';
+import { describeIssues } from '../lib/validation.ts';
 
 // Created once per container and reused by every invocation it serves.
 const s3 = createS3Client();
