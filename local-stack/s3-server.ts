@@ -29,12 +29,13 @@
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { createHash, randomBytes, type Hash } from 'node:crypto';
-import { promises as fsp, realpathSync } from 'node:fs';
+import { createWriteStream, promises as fsp, realpathSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import zlib from 'node:zlib';
@@ -150,7 +151,17 @@ function stripS3Prefix(name: string): string {
 
 type ObjectMetadata = Record<string, string | number | undefined>;
 
+/** What s3rver's store receives to write: its S3Object model. */
+interface S3rverObject {
+  bucket: string;
+  key: string;
+  content: Buffer | Readable;
+  metadata: ObjectMetadata;
+}
+
 interface S3rverStore {
+  putObject(object: S3rverObject): Promise<{ size: number; md5: string }>;
+  putMetadata(bucket: string, key: string, metadata: ObjectMetadata, md5: string): Promise<void>;
   getBucket(bucket: string): Promise<unknown>;
   putBucket(bucket: string): Promise<unknown>;
   getBucketPath(bucket: string): string;
@@ -196,6 +207,43 @@ function loadS3rver(): S3rverModules {
     account: require('s3rver/lib/models/account.js') as S3rverModules['account'],
   };
   return loaded;
+}
+
+/**
+ * s3rver writes an object in place and answers the PUT before the file is flushed, so a GET during or
+ * just after a PUT can read a partial object — which S3 never shows (seen as an empty result read by the
+ * EC2 backend's poll). Objects are written to a temp file beside the object, flushed, then renamed over
+ * it, so readers see the old object or the new one, never a part.
+ */
+function makeObjectWritesAtomic(store: S3rverStore): void {
+  store.putObject = async (object) => {
+    const objectPath = store.getResourcePath(object.bucket, object.key, 'object');
+    await fsp.mkdir(path.dirname(objectPath), { recursive: true });
+    const temp = `${objectPath}.${randomBytes(8).toString('hex')}.tmp`; // never ends with OBJECT_SUFFIX: listing skips it
+    const md5 = createHash('md5');
+    let size = 0;
+    const hashing = new Transform({
+      transform(chunk: Buffer, _encoding, callback: TransformCallback) {
+        md5.update(chunk);
+        size += chunk.length;
+        callback(null, chunk);
+      },
+    });
+    try {
+      const source = Buffer.isBuffer(object.content) ? Readable.from([object.content]) : object.content;
+      await pipeline(source, hashing, createWriteStream(temp));
+      await fsp.rename(temp, objectPath);
+    } catch (error) {
+      await fsp.rm(temp, { force: true });
+      // A body the front rejected (bad checksum, malformed aws-chunked): s3rver answers it with the right
+      // status only when it is s3rver's own S3Error.
+      if (error instanceof FrontError) throw new (loadS3rver().S3Error)(error.code, error.message, error.detail);
+      throw error;
+    }
+    const digest = md5.digest('hex');
+    await store.putMetadata(object.bucket, object.key, object.metadata, digest);
+    return { size, md5: digest };
+  };
 }
 
 /** Suffixes s3rver's filesystem store appends to the names of what it keeps for a key. */
@@ -917,6 +965,7 @@ export async function startS3Server(options: S3ServerOptions): Promise<RunningS3
     configureBuckets: [],
   });
   const store = s3rver.store;
+  makeObjectWritesAtomic(store);
   for (const bucket of options.buckets) await store.putBucket(bucket);
 
   const contexts = new AsyncLocalStorage<RequestContext>();
