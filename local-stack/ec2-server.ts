@@ -24,11 +24,11 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { closeSync, mkdirSync, openSync, realpathSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { closeOnSignals, runIfMain } from './server-process.ts';
 import { parseArgs } from 'node:util';
 
 // ---------------------------------------------------------------------------------------------------------
@@ -819,34 +819,13 @@ async function main(): Promise<void> {
     `${JSON.stringify({ ready: true, endpoint: server.endpoint, port: server.port, region: options.region ?? 'us-east-1' })}\n`,
   );
 
-  let stopping = false;
-  const stop = (signal: string): void => {
-    if (stopping) return;
-    stopping = true;
-    if (!options.silent) process.stderr.write(`[ec2] ${signal}: terminating instances and shutting down\n`);
-    setTimeout(() => process.exit(0), KILL_GRACE_MS + 3000).unref();
-    server.close().then(
-      () => process.exit(0),
-      () => process.exit(1),
-    );
-  };
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGINT', () => stop('SIGINT'));
-}
-
-function isMainModule(): boolean {
-  const entry = process.argv[1];
-  if (!entry) return false;
-  try {
-    return realpathSync(entry) === realpathSync(fileURLToPath(import.meta.url));
-  } catch {
-    return false;
-  }
-}
-
-if (isMainModule()) {
-  main().catch((error: unknown) => {
-    process.stderr.write(`[ec2] failed to start: ${(error as Error)?.stack ?? String(error)}\n`);
-    process.exit(1);
+  closeOnSignals({
+    name: 'ec2',
+    what: 'terminating instances and shutting down',
+    silent: options.silent,
+    graceMs: KILL_GRACE_MS + 3000,
+    close: () => server.close(),
   });
 }
+
+runIfMain(import.meta.url, 'ec2', main);

@@ -7,6 +7,7 @@
  */
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { startS3Server, type NotificationRule } from './s3-server.ts';
+import { closeOnSignals } from './server-process.ts';
 
 interface S3ProcessOptions {
   port: number;
@@ -50,9 +51,4 @@ const server = await startS3Server({
 
 log({ msg: 'ready', ready: true, endpoint: server.endpoint });
 
-const shutdown = async () => {
-  await server.close();
-  process.exit(0);
-};
-process.on('SIGTERM', () => void shutdown());
-process.on('SIGINT', () => void shutdown());
+closeOnSignals({ name: 's3', what: 'shutting down', graceMs: 5000, close: () => server.close() });

@@ -29,15 +29,15 @@
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { createHash, randomBytes, type Hash } from 'node:crypto';
-import { createWriteStream, promises as fsp, realpathSync } from 'node:fs';
+import { createWriteStream, promises as fsp } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { closeOnSignals, runIfMain } from './server-process.ts';
 import zlib from 'node:zlib';
 
 // ---------------------------------------------------------------------------------------------------------
@@ -1632,34 +1632,7 @@ async function main(): Promise<void> {
   });
   writeLine({ ready: true, endpoint: server.endpoint, port: server.port, region: options.region ?? 'us-east-1', buckets: options.buckets });
 
-  let stopping = false;
-  const stop = (signal: string): void => {
-    if (stopping) return;
-    stopping = true;
-    if (!options.silent) process.stderr.write(`[s3] ${signal}: shutting down\n`);
-    setTimeout(() => process.exit(0), 5000).unref();
-    server.close().then(
-      () => process.exit(0),
-      () => process.exit(1),
-    );
-  };
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGINT', () => stop('SIGINT'));
+  closeOnSignals({ name: 's3', what: 'shutting down', silent: options.silent, graceMs: 5000, close: () => server.close() });
 }
 
-function isMainModule(): boolean {
-  const entry = process.argv[1];
-  if (!entry) return false;
-  try {
-    return realpathSync(entry) === realpathSync(fileURLToPath(import.meta.url));
-  } catch {
-    return false;
-  }
-}
-
-if (isMainModule()) {
-  main().catch((error: unknown) => {
-    process.stderr.write(`[s3] failed to start: ${describeError(error)}\n`);
-    process.exit(1);
-  });
-}
+runIfMain(import.meta.url, 's3', main);

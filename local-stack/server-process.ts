@@ -1,0 +1,44 @@
+import { realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+/**
+ * What every local-stack server does when it runs as its own process: start only when it is the entry
+ * point, and on SIGTERM/SIGINT close cleanly (its `close` ends what it owns) within a grace period.
+ */
+
+/** True when the module at `moduleUrl` is the script node was started with (not imported by a test). */
+export function isMainModule(moduleUrl: string): boolean {
+  const entry = process.argv[1];
+  if (!entry) return false;
+  try {
+    return realpathSync(entry) === realpathSync(fileURLToPath(moduleUrl));
+  } catch {
+    return false;
+  }
+}
+
+/** Runs `main` when `moduleUrl` is the entry point; a start-up failure is printed and exits 1. */
+export function runIfMain(moduleUrl: string, name: string, main: () => Promise<void>): void {
+  if (!isMainModule(moduleUrl)) return;
+  main().catch((error: unknown) => {
+    process.stderr.write(`[${name}] failed to start: ${(error as Error)?.stack ?? String(error)}\n`);
+    process.exit(1);
+  });
+}
+
+/** Closes the server on SIGTERM/SIGINT, exiting 0 (1 if closing failed); exits anyway after `graceMs`. */
+export function closeOnSignals(options: { name: string; what: string; silent?: boolean; graceMs: number; close: () => Promise<void> }): void {
+  let stopping = false;
+  const stop = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    if (!options.silent) process.stderr.write(`[${options.name}] ${signal}: ${options.what}\n`);
+    setTimeout(() => process.exit(0), options.graceMs).unref();
+    options.close().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
