@@ -1,17 +1,27 @@
+import type { Context } from 'aws-lambda';
 import middy from '@middy/core';
+import { createEc2Client, createSsmClient } from '../lib/aws/ec2.ts';
 import { createLambdaClient } from '../lib/aws/lambda.ts';
-import { loadPrimesConfig } from '../lib/config.ts';
+import { lambdaDeadlineSignal } from '../lib/aws/lambda-deadline.ts';
+import { createS3Client } from '../lib/aws/s3.ts';
+import { loadEc2Config, loadPrimesConfig } from '../lib/config.ts';
 import { UserError } from '../lib/errors.ts';
 import { lambdaBackend } from '../lib/fanout/lambda-backend.ts';
+import { runPrimesOnEc2 } from '../lib/primes/ec2.ts';
 import { parsePrimesRunInput, runPrimesFanout } from '../lib/primes/fanout-job.ts';
 import type { PrimesChunkResult, PrimesTask } from '../lib/primes/worker.ts';
 
 // Created once per container and reused by every invocation it serves.
 const lambda = createLambdaClient();
 const config = loadPrimesConfig();
+const ec2Config = loadEc2Config();
+const aws = { ec2: createEc2Client(), s3: createS3Client(), ssm: createSsmClient() };
+
+/** Time kept back at the end of an invocation to terminate instances and delete the run's scratch objects. */
+const CLEANUP_MARGIN_MS = 30_000;
 
 /** `{start, end, chunks | chunkSize, backend?, concurrency?}` → the exact count, per-chunk timings, speedup and cost. */
-export const handler = middy(async (event: unknown) => {
+export const handler = middy(async (event: unknown, context: Context) => {
   let input;
   try {
     input = parsePrimesRunInput(event);
@@ -19,8 +29,16 @@ export const handler = middy(async (event: unknown) => {
     if (error instanceof UserError) return { error: { code: error.code, message: error.message } };
     throw error;
   }
+  if (input.backend === 'ec2') {
+    const deadline = lambdaDeadlineSignal(context, CLEANUP_MARGIN_MS);
+    try {
+      return await runPrimesOnEc2(input, aws, ec2Config, deadline.signal === undefined ? {} : { signal: deadline.signal });
+    } finally {
+      deadline.dispose();
+    }
+  }
   if (input.backend !== 'lambda') {
-    return { error: { code: 'INVALID_INPUT', message: `backend "${input.backend}" runs only from the CLI; the fan-out Lambda uses backend "lambda"` } };
+    return { error: { code: 'INVALID_INPUT', message: `backend "${input.backend}" runs only from the CLI; the fan-out Lambda uses "lambda" or "ec2"` } };
   }
   const backend = lambdaBackend<PrimesTask, PrimesChunkResult>({ client: lambda, functionName: config.workerFunction });
   return runPrimesFanout(input, backend, { pricing: config.pricing });

@@ -93,3 +93,59 @@ export function loadPrimesConfig(env: NodeJS.ProcessEnv = process.env): PrimesCo
     },
   };
 }
+
+/** serverless.yml passes an unset optional parameter as ''; treat it as absent. */
+const optional = <T extends z.ZodType>(schema: T) => z.preprocess((v) => (v === '' ? undefined : v), schema.optional());
+
+const ec2EnvSchema = z.object({
+  DATA_BUCKET: bucketName,
+  SERVICE_NAME: z.string().min(1).default('cloud-parallel'),
+  STAGE: z.string().min(1).default('dev'),
+  EC2_IMAGE_ID: optional(z.string().regex(/^ami-[0-9a-f]{8,17}$/, 'must be an AMI id (ami-…), or empty for the current Amazon Linux 2023')),
+  EC2_INSTANCE_TYPE: optional(z.string().regex(/^[a-z][a-z0-9-]*\.[a-z0-9]+$/, 'must be an instance type such as c7i.large')),
+  EC2_SUBNET_ID: optional(z.string().regex(/^subnet-[0-9a-f]{8,17}$/, 'must be a subnet id (subnet-…)')),
+  EC2_SECURITY_GROUP_IDS: optional(
+    z
+      .string()
+      .transform((s) => s.split(',').map((id) => id.trim()).filter(Boolean))
+      .pipe(z.array(z.string().regex(/^sg-[0-9a-f]{8,17}$/, 'must be comma-separated security group ids (sg-…)'))),
+  ),
+  EC2_DEADLINE_SECONDS: z.coerce.number().int('must be a whole number of seconds').min(1).max(86_400).default(600),
+  EC2_POLL_SECONDS: z.coerce.number().min(0.05).max(60).default(5),
+  EC2_USD_PER_HOUR: optional(z.coerce.number().min(0, 'must be at least 0')),
+  EC2_MAX_INSTANCES: z.coerce.number().int('must be a whole number').min(1).max(1000).default(16),
+  EC2_NODE_MAJOR: z.coerce.number().int().min(20, 'must be at least 20 (the bundles target Node 20)').max(99).default(22),
+});
+
+/** Where and how the EC2 backend launches instances; see the README's configuration table. */
+export interface Ec2Config {
+  bucket: string;
+  tags: { service: string; stage: string };
+  imageId?: string;
+  instanceType?: string;
+  subnetId?: string;
+  securityGroupIds?: string[];
+  deadlineMs: number;
+  pollMs: number;
+  usdPerHour?: number;
+  /** Instances alive at once (one per chunk in flight); mind the account's vCPU quota. */
+  maxInstances: number;
+  nodeMajor: number;
+}
+
+export function loadEc2Config(env: NodeJS.ProcessEnv = process.env): Ec2Config {
+  const parsed = parseEnv(ec2EnvSchema, env);
+  return {
+    bucket: parsed.DATA_BUCKET,
+    tags: { service: parsed.SERVICE_NAME, stage: parsed.STAGE },
+    ...(parsed.EC2_IMAGE_ID === undefined ? {} : { imageId: parsed.EC2_IMAGE_ID }),
+    ...(parsed.EC2_INSTANCE_TYPE === undefined ? {} : { instanceType: parsed.EC2_INSTANCE_TYPE }),
+    ...(parsed.EC2_SUBNET_ID === undefined ? {} : { subnetId: parsed.EC2_SUBNET_ID }),
+    ...(parsed.EC2_SECURITY_GROUP_IDS === undefined || parsed.EC2_SECURITY_GROUP_IDS.length === 0 ? {} : { securityGroupIds: parsed.EC2_SECURITY_GROUP_IDS }),
+    deadlineMs: parsed.EC2_DEADLINE_SECONDS * 1000,
+    pollMs: Math.round(parsed.EC2_POLL_SECONDS * 1000),
+    ...(parsed.EC2_USD_PER_HOUR === undefined ? {} : { usdPerHour: parsed.EC2_USD_PER_HOUR }),
+    maxInstances: parsed.EC2_MAX_INSTANCES,
+    nodeMajor: parsed.EC2_NODE_MAJOR,
+  };
+}

@@ -31,6 +31,21 @@ import path from 'node:path';
 import { closeOnSignals, runIfMain } from './server-process.ts';
 import { parseArgs } from 'node:util';
 
+/**
+ * What a local instance's process sees: like a fresh EC2 instance, no AWS credentials, endpoints or project
+ * settings — a worker that works here cannot be quietly relying on the developer's environment. It never powers
+ * the machine off (the user data honours CLOUD_PARALLEL_NO_POWEROFF).
+ */
+function instanceBaseEnvironment(): Record<string, string> {
+  const keep = ['PATH', 'LANG', 'TZ', 'TMPDIR', 'HOME', 'USER'];
+  const env: Record<string, string> = { CLOUD_PARALLEL_NO_POWEROFF: '1' };
+  for (const name of keep) {
+    const value = process.env[name];
+    if (value !== undefined) env[name] = value;
+  }
+  return env;
+}
+
 // ---------------------------------------------------------------------------------------------------------
 // Public API
 // ---------------------------------------------------------------------------------------------------------
@@ -106,6 +121,8 @@ const MAX_BODY_BYTES = 1024 * 1024;
 
 const INSTANCE_ID = /^i-(?:[0-9a-f]{8}|[0-9a-f]{17})$/;
 const AMI_ID = /^ami-(?:[0-9a-f]{8}|[0-9a-f]{17})$/;
+/** Any well-formed AMI id works here; this is the one the local stack's configuration names. */
+export const LOCAL_IMAGE_ID = 'ami-0c1a0ca1000000000';
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 
 /** An error answered as EC2 does: `<Errors><Error><Code>` with an HTTP status (400 unless said). */
@@ -346,7 +363,7 @@ export async function startEc2Server(options: Ec2ServerOptions): Promise<Running
         cwd: record.directory,
         detached: true,
         stdio: ['ignore', logFd, logFd],
-        env: { ...process.env, ...options.env, CLOUD_PARALLEL_INSTANCE_ID: record.instanceId },
+        env: { ...instanceBaseEnvironment(), ...options.env, CLOUD_PARALLEL_INSTANCE_ID: record.instanceId },
       });
     } finally {
       closeSync(logFd);

@@ -9,6 +9,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { UserError } from '../lib/errors.ts';
+import { LOCAL_IMAGE_ID } from './ec2-server.ts';
 import { loadServiceConfig, PROJECT_ROOT, serverlessBin, type ServiceConfig } from './service-config.ts';
 
 export interface StackOptions {
@@ -71,6 +72,20 @@ const stateFile = (stateDir: string) => path.join(stateDir, 'state.json');
  * Environment that points the AWS SDK (and the AWS CLI) at the local stack. Credentials are
  * placeholders: the local servers accept any, and the SDK refuses to sign without some.
  */
+/**
+ * The EC2 backend's settings (lib/config.ts loadEc2Config) against the local stack: the emulator's image, this
+ * machine's Node (an instance runs on it, so it must not ask for a newer one), and quick polls.
+ */
+export function localEc2Environment(state: { service: Pick<StackState['service'], 'service' | 'stage'> }): Record<string, string> {
+  return {
+    SERVICE_NAME: state.service.service,
+    STAGE: state.service.stage,
+    EC2_IMAGE_ID: LOCAL_IMAGE_ID,
+    EC2_NODE_MAJOR: process.versions.node.split('.')[0]!,
+    EC2_POLL_SECONDS: '0.2',
+  };
+}
+
 export function stackEnvironment(state: Pick<StackState, 's3Endpoint' | 'lambdaEndpoint' | 'ec2Endpoint' | 'region'>): Record<string, string> {
   return {
     AWS_ENDPOINT_URL_S3: state.s3Endpoint,
@@ -240,7 +255,16 @@ export async function startStack(options: StackOptions = {}): Promise<{ state: S
     onProgress(`starting Lambda (serverless-offline) on ${lambdaEndpoint}`);
     const offline = spawnLogged(
       'lambda',
-      [serverlessBin(), 'offline', 'start', ...(resolved.stage ? ['--stage', resolved.stage] : [])],
+      [
+        serverlessBin(),
+        'offline',
+        'start',
+        ...(resolved.stage ? ['--stage', resolved.stage] : []),
+        // The fan-out Lambda's EC2 backend uses the local EC2 endpoint the same way the CLI does.
+        ...Object.entries({ ec2ImageId: 'EC2_IMAGE_ID', ec2NodeMajor: 'EC2_NODE_MAJOR', ec2PollSeconds: 'EC2_POLL_SECONDS' }).map(
+          ([param, variable]) => `--param=${param}=${localEc2Environment({ service })[variable]}`,
+        ),
+      ],
       { ...baseEnv, CLOUD_PARALLEL_LAMBDA_PORT: String(lambdaPort), SLS_TELEMETRY_DISABLED: '1' },
       path.join(logDir, 'lambda.log'),
     );

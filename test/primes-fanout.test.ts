@@ -64,10 +64,11 @@ describe('primes fan-out on local worker threads', () => {
     const result = await runPrimesFanout(parsePrimesRunInput({ start: 0, end: 100_000, chunks: 2 }), threads, {
       pricing: { usdPerGbSecond: 1, usdPerMillionRequests: 1e6, workerMemoryMb: 2048 },
     });
-    expect(result.cost).not.toBeNull();
-    expect(result.cost!.requests).toBe(2);
-    expect(result.cost!.gbSeconds).toBeCloseTo((result.workerMs / 1000) * 2, 2);
-    expect(result.cost!.usd).toBeCloseTo(result.cost!.gbSeconds + 2, 2);
+    const cost = result.cost;
+    if (cost?.backend !== 'lambda') throw new Error(`expected a Lambda cost, got ${JSON.stringify(cost)}`);
+    expect(cost.requests).toBe(2);
+    expect(cost.gbSeconds).toBeCloseTo((result.workerMs / 1000) * 2, 2);
+    expect(cost.usd).toBeCloseTo(cost.gbSeconds + 2, 2);
   });
 });
 

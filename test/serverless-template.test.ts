@@ -65,13 +65,54 @@ describe('sls package', () => {
       expect(statement.Action).not.toContain('s3:*');
       const resourcesText = JSON.stringify(statement.Resource);
       expect(resourcesText).not.toBe('"*"');
-      expect(resourcesText).toMatch(/\/(uploads|results)\/\*/);
+      if (statement.Action.includes('s3:ListBucket')) {
+        // Listing is on the bucket itself, so it is narrowed by prefix instead.
+        expect(statement.Action).toEqual(['s3:ListBucket']);
+        expect(statement.Condition).toEqual({ StringLike: { 's3:prefix': 'runs/*' } });
+      } else {
+        expect(resourcesText).toMatch(/\/(uploads|results|runs)\/\*/);
+      }
     }
     const reads = s3Statements.find((s: { Action: string[] }) => s.Action.includes('s3:GetObject'));
     expect(JSON.stringify(reads.Resource)).toContain('/uploads/*');
     const writes = s3Statements.find((s: { Action: string[] }) => s.Action.includes('s3:PutObject'));
     expect(JSON.stringify(writes.Resource)).toContain('/results/*');
     expect(JSON.stringify(writes.Resource)).not.toContain('/uploads/');
+  });
+
+  it('lets the EC2 backend launch and terminate only instances tagged with this service and stage', () => {
+    const [, role] = ofType('AWS::IAM::Role')[0]!;
+    const statements = role.Properties.Policies.flatMap((p: any) => p.PolicyDocument.Statement); // eslint-disable-line @typescript-eslint/no-explicit-any
+    const actions = statements.flatMap((s: { Action: string[] }) => s.Action);
+    expect(actions.filter((a: string) => a.startsWith('ec2:')).sort()).toEqual(
+      ['ec2:CreateTags', 'ec2:DescribeInstances', 'ec2:RunInstances', 'ec2:RunInstances', 'ec2:TerminateInstances'].sort(),
+    );
+    expect(actions.some((a: string) => a === '*' || a.endsWith(':*') || a.startsWith('iam:'))).toBe(false);
+    const tagged = { 'aws:RequestTag/service': 'cloud-parallel', 'aws:RequestTag/stage': 'dev' };
+    const launch = statements.filter((s: { Action: string[] }) => s.Action.includes('ec2:RunInstances'));
+    const launchOfInstances = launch.find((s: { Resource: string[] }) => s.Resource.some((r) => r.endsWith(':instance/*')));
+    expect(launchOfInstances.Condition).toEqual({ StringEquals: tagged });
+    const terminate = statements.find((s: { Action: string[] }) => s.Action.includes('ec2:TerminateInstances'));
+    expect(terminate.Condition).toEqual({ StringEquals: { 'aws:ResourceTag/service': 'cloud-parallel', 'aws:ResourceTag/stage': 'dev' } });
+    const tags = statements.find((s: { Action: string[] }) => s.Action.includes('ec2:CreateTags'));
+    expect(tags.Condition).toEqual({ StringEquals: { 'ec2:CreateAction': 'RunInstances' } });
+    // The only wildcard resource: EC2's Describe* actions accept nothing else.
+    const wildcards = statements.filter((s: { Resource: unknown }) => JSON.stringify(s.Resource).includes('"*"'));
+    expect(wildcards.map((s: { Action: string[] }) => s.Action)).toEqual([['ec2:DescribeInstances']]);
+    const ssm = statements.filter((s: { Action: string[] }) => s.Action.some((a) => a.startsWith('ssm:')));
+    expect(ssm).toHaveLength(1);
+    expect(ssm[0].Action).toEqual(['ssm:GetParameter']);
+    expect(ssm[0].Resource).toBe('arn:aws:ssm:us-east-1::parameter/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64');
+  });
+
+  it('ships the EC2 worker bundle in the fan-out package and expires abandoned run scratch space', async () => {
+    const zip = await JSZip.loadAsync(readFileSync(path.join(outDir, 'primes-fanout.zip')));
+    const bundle = await zip.file('.ec2-workers/primes.mjs')?.async('string');
+    expect(bundle).toBeDefined();
+    expect(bundle).toMatch(/export\s*\{[^}]*\brun\b/);
+    const [, bucket] = ofType('AWS::S3::Bucket').find(([id]) => id !== 'ServerlessDeploymentBucket')!;
+    const rules = bucket.Properties.LifecycleConfiguration.Rules;
+    expect(rules).toContainEqual(expect.objectContaining({ Prefix: 'runs/', ExpirationInDays: 1, Status: 'Enabled' }));
   });
 
   it('lets the fan-out invoke only its worker, and keeps the nightly run disabled unless a stage enables it', () => {

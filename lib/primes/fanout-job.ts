@@ -5,7 +5,7 @@ import { describeIssues } from '../validation.ts';
 import { rangeSchema, splitRange, splitSchema } from './chunks.ts';
 import type { PrimesChunkResult, PrimesTask } from './worker.ts';
 
-export const BACKENDS = ['lambda', 'local'] as const;
+export const BACKENDS = ['lambda', 'ec2', 'local'] as const;
 export type BackendName = (typeof BACKENDS)[number];
 
 /** The fan-out's input, as `sls invoke`, the schedule and the CLI give it. */
@@ -57,8 +57,26 @@ export interface PrimesRunResult {
   workerMs: number;
   /** workerMs / wallMs: how many workers were busy at once, on average. */
   speedup: number;
-  /** Lambda cost of the workers (null for the local backend). */
-  cost: { requests: number; gbSeconds: number; usd: number; pricing: LambdaPricing } | null;
+  /** What the workers cost (null for the local backend). */
+  cost: PrimesCost | null;
+}
+
+export type PrimesCost =
+  | { backend: 'lambda'; requests: number; gbSeconds: number; usd: number; pricing: LambdaPricing }
+  | { backend: 'ec2'; instanceType: string; instances: number; instanceSeconds: number; billedSeconds: number; usdPerHour: number; usd: number };
+
+/** Worker GB-seconds at the function's memory size, plus requests (every attempt is a billed invocation). */
+export function lambdaCost(chunks: ChunkReport[], pricing: LambdaPricing = DEFAULT_LAMBDA_PRICING): PrimesCost {
+  const workerMs = chunks.reduce((sum, r) => sum + (r.ms ?? 0), 0);
+  const requests = chunks.reduce((sum, r) => sum + r.attempts, 0);
+  const gbSeconds = (workerMs / 1000) * (pricing.workerMemoryMb / 1024);
+  return {
+    backend: 'lambda',
+    requests,
+    gbSeconds: Math.round(gbSeconds * 1000) / 1000,
+    usd: gbSeconds * pricing.usdPerGbSecond + (requests / 1e6) * pricing.usdPerMillionRequests,
+    pricing,
+  };
 }
 
 export async function runPrimesFanout(
@@ -79,9 +97,6 @@ export async function runPrimesFanout(
   });
   const failedChunks = reports.filter((r) => r.error !== undefined);
   const workerMs = reports.reduce((sum, r) => sum + (r.ms ?? 0), 0);
-  const pricing = options.pricing ?? DEFAULT_LAMBDA_PRICING;
-  const requests = reports.reduce((sum, r) => sum + r.attempts, 0);
-  const gbSeconds = (workerMs / 1000) * (pricing.workerMemoryMb / 1024);
   return {
     start: input.start,
     end: input.end,
@@ -93,15 +108,8 @@ export async function runPrimesFanout(
     wallMs: round(run.wallMs),
     workerMs: round(workerMs),
     speedup: run.wallMs > 0 ? Math.round((workerMs / run.wallMs) * 100) / 100 : 0,
-    cost:
-      input.backend === 'lambda'
-        ? {
-            requests,
-            gbSeconds: Math.round(gbSeconds * 1000) / 1000,
-            usd: gbSeconds * pricing.usdPerGbSecond + (requests / 1e6) * pricing.usdPerMillionRequests,
-            pricing,
-          }
-        : null,
+    // EC2's cost is known only once every instance is terminated: its caller fills it in (lib/primes/ec2.ts).
+    cost: input.backend === 'lambda' ? lambdaCost(reports, options.pricing) : null,
   };
 }
 

@@ -103,6 +103,9 @@ function isMissingObject(error: unknown): boolean {
 interface Tracked {
   index: number;
   state: 'pending' | 'running' | 'done';
+  launchedAt: number;
+  /** When we asked EC2 to terminate it (or saw it exit), for the cost estimate. */
+  endedAt?: number;
 }
 
 export interface Ec2Backend<T, R> extends Backend<T, R> {
@@ -110,6 +113,11 @@ export interface Ec2Backend<T, R> extends Backend<T, R> {
   close(): Promise<void>;
   /** Ids of the instances launched and not yet terminated. */
   readonly liveInstances: readonly string[];
+  /**
+   * Seconds each instance launched so far lived, from the RunInstances reply to the termination request (or now,
+   * for one still alive): an upper bound of what EC2 bills, which starts when the instance is running.
+   */
+  instanceSeconds(): number[];
 }
 
 export function ec2Backend<T, R>(options: Ec2BackendOptions<R>): Ec2Backend<T, R> {
@@ -123,6 +131,20 @@ export function ec2Backend<T, R>(options: Ec2BackendOptions<R>): Ec2Backend<T, R
   const pollMs = options.pollMs ?? 5000;
   const now = options.now ?? Date.now;
   const sleep = options.sleep ?? ((ms: number) => delay(ms));
+  /** Waits for the next poll; an abort ends the wait at once so the instance is terminated without delay. */
+  const pause = async (ms: number, signal: AbortSignal | undefined): Promise<void> => {
+    if (signal === undefined) return sleep(ms);
+    let onAbort = (): void => undefined;
+    const aborted = new Promise<void>((resolve) => {
+      onAbort = resolve;
+      signal.addEventListener('abort', onAbort, { once: true });
+    });
+    try {
+      await Promise.race([sleep(ms), aborted]);
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+    }
+  };
   const presignSeconds = Math.min(604_800, options.presignSeconds ?? Math.ceil(deadlineMs / 1000) + 900);
   const instanceType = options.instanceType ?? DEFAULT_INSTANCE_TYPE;
 
@@ -172,7 +194,12 @@ export function ec2Backend<T, R>(options: Ec2BackendOptions<R>): Ec2Backend<T, R
     const targets = ids.filter((id) => live.has(id));
     if (targets.length === 0) return;
     await ec2.send(new TerminateInstancesCommand({ InstanceIds: targets }));
-    for (const id of targets) live.delete(id);
+    const at = now();
+    for (const id of targets) {
+      live.delete(id);
+      const entry = tracked.get(id);
+      if (entry && entry.endedAt === undefined) entry.endedAt = at;
+    }
   };
 
   /** Terminate after a task ended; a failure leaves the id in `live` for close() and must not hide the task's outcome. */
@@ -238,6 +265,11 @@ export function ec2Backend<T, R>(options: Ec2BackendOptions<R>): Ec2Backend<T, R
       return [...live];
     },
 
+    instanceSeconds() {
+      const at = now();
+      return [...tracked.values()].map((t) => Math.max(0, ((t.endedAt ?? at) - t.launchedAt) / 1000));
+    },
+
     async run(task, { index, attempt, signal }) {
       const chunk = `chunk ${index} (run ${runId})`;
       if (closed) throw new FanoutError('aborted', 'BackendClosed', `${chunk}: the EC2 backend was closed`);
@@ -283,7 +315,7 @@ export function ec2Backend<T, R>(options: Ec2BackendOptions<R>): Ec2Backend<T, R
       );
       const id = launched.Instances?.[0]?.InstanceId;
       if (id === undefined) throw new FanoutError('transport', 'NoInstance', `${chunk}: RunInstances answered without an instance id`);
-      const entry: Tracked = { index, state: 'pending' };
+      const entry: Tracked = { index, state: 'pending', launchedAt: now() };
       tracked.set(id, entry);
       live.add(id);
       progress();
@@ -321,7 +353,7 @@ export function ec2Backend<T, R>(options: Ec2BackendOptions<R>): Ec2Backend<T, R
           if (left <= 0) {
             throw new FanoutError('transport', 'DeadlineExceeded', `${chunk}: no result from instance ${id} within ${deadlineMs} ms; terminating it`, { retryable: false });
           }
-          await sleep(Math.min(pollMs, left));
+          await pause(Math.min(pollMs, left), signal);
         }
       } finally {
         entry.state = 'done';

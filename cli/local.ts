@@ -1,0 +1,54 @@
+import { readStackState, stackEnvironment, startStack, stopStack, type StackState } from '../local-stack/stack.ts';
+import { CliError, parse, portOption, progress, USAGE } from './shared.ts';
+
+export async function localCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, { 's3-port': { type: 'string' }, 'lambda-port': { type: 'string' }, 'ec2-port': { type: 'string' } });
+  const s3Port = portOption(values['s3-port'], '--s3-port');
+  const lambdaPort = portOption(values['lambda-port'], '--lambda-port');
+  const ec2Port = portOption(values['ec2-port'], '--ec2-port');
+  const ports = { ...(s3Port ? { s3Port } : {}), ...(lambdaPort ? { lambdaPort } : {}), ...(ec2Port ? { ec2Port } : {}) };
+  switch (positionals[0]) {
+    case 'start': {
+      const { state, started } = await startStack({ ...ports, onProgress: progress });
+      process.stdout.write(`${started ? 'Local stack started' : 'Local stack already running'}:\n${describeStack(state)}`);
+      return 0;
+    }
+    case 'stop': {
+      const stopped = await stopStack();
+      process.stdout.write(
+        stopped.length === 0 ? 'Local stack is not running.\n' : `Stopped ${stopped.map((p) => `${p.name} (pid ${p.pid})`).join(', ')}.\n`,
+      );
+      return 0;
+    }
+    case 'status': {
+      const state = readStackState();
+      process.stdout.write(state ? `Local stack running since ${state.startedAt}:\n${describeStack(state)}` : 'Local stack is not running.\n');
+      return state ? 0 : 1;
+    }
+    case 'env': {
+      const state = readStackState();
+      if (!state) throw new CliError('the local stack is not running; start it with `npx cloud-parallel local start`', 'NOT_RUNNING');
+      const env = { ...stackEnvironment(state), ...state.service.environment };
+      process.stdout.write(Object.entries(env).map(([k, v]) => `export ${k}=${JSON.stringify(v)}`).join('\n') + '\n');
+      return 0;
+    }
+    default:
+      throw new CliError(`usage: cloud-parallel local start|stop|status|env\n\n${USAGE}`);
+  }
+}
+
+export function describeStack(state: StackState): string {
+  const buckets = state.service.buckets.join(', ');
+  const triggers = state.service.notifications
+    .map((n) => `s3://${n.bucket}/${n.prefix ?? ''}*${n.suffix ?? ''} → ${n.target}`)
+    .join('\n              ');
+  return [
+    `  S3         ${state.s3Endpoint}  (buckets: ${buckets})`,
+    `  Lambda     ${state.lambdaEndpoint}  (serverless-offline invoke API)`,
+    `  EC2        ${state.ec2Endpoint}  (EC2 Query API; instances run their user data as local processes)`,
+    `  triggers   ${triggers}`,
+    `  data/logs  ${state.stateDir}`,
+    `  use it     eval "$(npx cloud-parallel local env)"   # then aws/sls/SDK calls go to the local stack`,
+    '',
+  ].join('\n');
+}

@@ -1,0 +1,135 @@
+import { createEc2Client } from '../lib/aws/ec2.ts';
+import { createLambdaClient } from '../lib/aws/lambda.ts';
+import { createS3Client } from '../lib/aws/s3.ts';
+import { loadEc2Config } from '../lib/config.ts';
+import { buildWorkerBundles } from '../lib/fanout/ec2/worker-bundle.ts';
+import { runPrimesOnEc2 } from '../lib/primes/ec2.ts';
+import { lambdaBackend, localBackend, type Backend } from '../lib/fanout/index.ts';
+import { splitRange } from '../lib/primes/chunks.ts';
+import { parsePrimesRunInput, runPrimesFanout, type PrimesRunInput, type PrimesRunResult } from '../lib/primes/fanout-job.ts';
+import type { PrimesChunkResult, PrimesTask } from '../lib/primes/worker.ts';
+import { localEc2Environment, type StackState } from '../local-stack/stack.ts';
+import { formatTable } from './format.ts';
+import { CliError, dataBucket, integerOption, parse, progress, withStack } from './shared.ts';
+
+function reportingBackend(inner: Backend<PrimesTask, PrimesChunkResult>, total: number, say: (line: string) => void): Backend<PrimesTask, PrimesChunkResult> {
+  let done = 0;
+  return {
+    name: inner.name,
+    run: async (task, context) => {
+      const result = await inner.run(task, context);
+      done += 1;
+      say(`chunk ${context.index + 1}/${total} [${task.start.toLocaleString('en-US')}, ${task.end.toLocaleString('en-US')}): ${result.count.toLocaleString('en-US')} primes in ${result.ms} ms  (${done}/${total} done)`);
+      return result;
+    },
+    ...(inner.close ? { close: () => inner.close!() } : {}),
+  };
+}
+
+const range = (input: { start: number; end: number }) => `[${input.start.toLocaleString('en-US')}, ${input.end.toLocaleString('en-US')})`;
+
+export async function runPrimes(input: PrimesRunInput, state: StackState | null, quiet: boolean): Promise<PrimesRunResult> {
+  const say = quiet ? () => undefined : progress;
+  const total = splitRange(input.start, input.end, input).length;
+  if (input.backend === 'ec2') {
+    if (!state) throw new CliError('the ec2 backend runs against the local stack', 'CONFIG');
+    return runPrimesOnLocalEc2(input, state, total, say);
+  }
+  let backend: Backend<PrimesTask, PrimesChunkResult>;
+  if (input.backend === 'lambda') {
+    const functionName = state?.service.functions['primes-worker'];
+    if (!functionName) throw new CliError('serverless.yml has no primes-worker function', 'CONFIG');
+    backend = lambdaBackend({ client: createLambdaClient(), functionName });
+    say(`counting primes in ${range(input)} in ${total} chunks on Lambda (${functionName})`);
+  } else {
+    backend = localBackend({ module: new URL('../lib/primes/worker.ts', import.meta.url), exportName: 'runPrimesTask' });
+    say(`counting primes in ${range(input)} in ${total} chunks on local worker threads`);
+  }
+  const reporting = reportingBackend(backend, total, say);
+  try {
+    return await runPrimesFanout(input, reporting, {
+      onProgress: (event) => {
+        if (event.kind === 'retrying') say(`chunk ${event.index + 1}/${total}: ${event.error?.type} — retrying in ${event.delayMs} ms`);
+        if (event.kind === 'failed') say(`chunk ${event.index + 1}/${total} failed: ${event.error?.type}: ${event.error?.message}`);
+      },
+    });
+  } finally {
+    await reporting.close?.();
+  }
+}
+
+/** The EC2 backend against the local stack's EC2 endpoint: one local "instance" (a process) per chunk. */
+async function runPrimesOnLocalEc2(input: PrimesRunInput, state: StackState, total: number, say: (line: string) => void): Promise<PrimesRunResult> {
+  say('building the EC2 worker bundle');
+  await buildWorkerBundles();
+  const config = loadEc2Config({ ...state.service.environment, ...localEc2Environment(state), DATA_BUCKET: dataBucket(state) });
+  say(`counting primes in ${range(input)} in ${total} chunks on EC2 (${state.ec2Endpoint}, one instance per chunk, at most ${config.maxInstances} at once)`);
+  const chunks = splitRange(input.start, input.end, input);
+  let last = '';
+  return runPrimesOnEc2(input, { ec2: createEc2Client(), s3: createS3Client() }, config, {
+    onInstances: ({ pending, running, done, total: launched }) => {
+      const line = `instances: ${pending} pending, ${running} running, ${done} done (${launched} launched)`;
+      if (line !== last) say((last = line));
+    },
+    onProgress: (event) => {
+      const chunk = chunks[event.index]!;
+      if (event.kind === 'succeeded') say(`chunk ${event.index + 1}/${total} ${range(chunk)} done  (${event.done}/${total})`);
+      if (event.kind === 'retrying') say(`chunk ${event.index + 1}/${total}: ${event.error?.type} — retrying in ${event.delayMs} ms`);
+      if (event.kind === 'failed') say(`chunk ${event.index + 1}/${total} failed: ${event.error?.type}: ${event.error?.message}`);
+    },
+  });
+}
+
+export function formatPrimesResult(result: PrimesRunResult): string {
+  const n = (x: number) => x.toLocaleString('en-US');
+  const rows = result.chunks.map((c) => [
+    `[${n(c.start)}, ${n(c.end)})`,
+    c.count === undefined ? 'FAILED' : n(c.count),
+    c.ms === undefined ? `${c.error?.type}: ${c.error?.message}` : `${c.ms} ms`,
+  ]);
+  const lines = [
+    formatTable(['chunk', 'primes', 'time'], rows).trimEnd(),
+    '',
+    `primes in [${n(result.start)}, ${n(result.end)}): ${n(result.count)}${result.complete ? '' : `  (INCOMPLETE: ${result.failedChunks.length} chunk(s) failed)`}`,
+    `wall ${result.wallMs} ms, worker time ${result.workerMs} ms, speedup ${result.speedup}× (${result.backend} backend)`,
+  ];
+  const { cost } = result;
+  if (cost?.backend === 'lambda') {
+    lines.push(`Lambda cost estimate: ${cost.requests} requests, ${cost.gbSeconds} GB-s ≈ $${cost.usd.toFixed(6)}`);
+  } else if (cost?.backend === 'ec2') {
+    lines.push(
+      `EC2 cost estimate: ${cost.instances} × ${cost.instanceType}, ${cost.instanceSeconds} instance-s (billed ${cost.billedSeconds} s: 60 s minimum each) ` +
+        `at $${cost.usdPerHour}/h ≈ $${cost.usd.toFixed(6)}`,
+    );
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+export async function primesCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, {
+    start: { type: 'string' },
+    end: { type: 'string' },
+    chunks: { type: 'string' },
+    'chunk-size': { type: 'string' },
+    backend: { type: 'string' },
+    concurrency: { type: 'string' },
+    json: { type: 'boolean' },
+  });
+  if (positionals.length > 0) throw new CliError(`unexpected argument "${positionals[0]}"; use --start S --end E`, 'INVALID_ARGUMENT');
+  if (values.start === undefined || values.end === undefined) throw new CliError('primes needs --start and --end, e.g. --start 1e8 --end 1.01e8', 'INVALID_ARGUMENT');
+  const raw = {
+    start: integerOption(values.start, '--start'),
+    end: integerOption(values.end, '--end'),
+    chunks: integerOption(values.chunks, '--chunks'),
+    chunkSize: integerOption(values['chunk-size'], '--chunk-size'),
+    backend: values.backend ?? 'lambda',
+    concurrency: integerOption(values.concurrency, '--concurrency'),
+  };
+  const input = parsePrimesRunInput(Object.fromEntries(Object.entries(raw).filter(([, v]) => v !== undefined)));
+  if (input.chunks === undefined && input.chunkSize === undefined) input.chunks = 2;
+  const json = values.json === true;
+  const result =
+    input.backend === 'local' ? await runPrimes(input, null, json) : await withStack((state) => runPrimes(input, state, json), json);
+  process.stdout.write(json ? `${JSON.stringify(result, null, 2)}\n` : formatPrimesResult(result));
+  return result.complete ? 0 : 1;
+}

@@ -1,0 +1,113 @@
+import { createWriteStream, existsSync, mkdirSync, statSync } from 'node:fs';
+import path from 'node:path';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { binCount, columnName } from '../lib/config.ts';
+import { submitRatesRun, waitForRatesOutcome } from '../lib/rates/client.ts';
+import type { RatesJobOutcome, RatesSummary } from '../lib/rates/index.ts';
+import { assertStackAlive, type StackState } from '../local-stack/stack.ts';
+import { CliError, dataBucket, parse, progress, withStack } from './shared.ts';
+
+export async function ratesCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parse(
+    args,
+    {
+      bins: { type: 'string' },
+      numerator: { type: 'string' },
+      denominator: { type: 'string' },
+      out: { type: 'string' },
+      timeout: { type: 'string' },
+      json: { type: 'boolean' },
+    },
+  );
+  const json = values.json === true;
+  const fail = (message: string, code = 'INVALID_ARGUMENT') => new CliError(message, code);
+  if (positionals.length !== 1) throw fail('rates needs exactly one CSV file: cloud-parallel rates <file.csv> [--bins N] ...');
+  const file = positionals[0] as string;
+  if (!existsSync(file) || !statSync(file).isFile()) throw fail(`no such file: ${file}`, 'FILE_NOT_FOUND');
+  const options: { bins?: number; numerator?: string; denominator?: string } = {};
+  if (values.bins !== undefined) {
+    const bins = binCount.safeParse(values.bins);
+    if (!bins.success) throw fail(`--bins ${bins.error.issues[0]?.message ?? 'is invalid'}, got "${values.bins}"`);
+    options.bins = bins.data;
+  }
+  for (const flag of ['numerator', 'denominator'] as const) {
+    const value = values[flag];
+    if (value === undefined) continue;
+    const parsed = columnName.safeParse(value);
+    if (!parsed.success) throw fail(`--${flag} ${parsed.error.issues[0]?.message ?? 'is invalid'}`);
+    options[flag] = parsed.data;
+  }
+  const timeoutSeconds = values.timeout === undefined ? 300 : Number(values.timeout);
+  if (!Number.isFinite(timeoutSeconds) || timeoutSeconds <= 0) throw fail(`--timeout must be a number of seconds, got "${values.timeout}"`);
+
+  const outcome = await withStack(
+    (state, s3) => runAndCollect(state, s3, file, options, { outDir: values.out, timeoutMs: timeoutSeconds * 1000, quiet: json }),
+    json,
+  );
+  if (outcome.status === 'error') {
+    if (json) process.stdout.write(`${JSON.stringify({ error: outcome.error })}\n`);
+    else process.stderr.write(`cloud-parallel: ${outcome.input.key}: ${outcome.error.code}: ${outcome.error.message}\n`);
+    return 1;
+  }
+  process.stdout.write(json ? `${JSON.stringify(outcome, null, 2)}\n` : formatSummary(outcome));
+  return 0;
+}
+
+export async function runAndCollect(
+  state: StackState,
+  s3: S3Client,
+  file: string,
+  options: { bins?: number; numerator?: string; denominator?: string },
+  settings: { outDir?: string | undefined; timeoutMs: number; quiet: boolean },
+): Promise<RatesJobOutcome> {
+  const say = settings.quiet ? () => undefined : progress;
+  const bucket = dataBucket(state);
+  const run = await submitRatesRun(s3, { bucket, file, options });
+  say(`uploaded ${file} to s3://${bucket}/${run.key}; waiting for the rates function`);
+  let lastReport = 0;
+  const outcome = await waitForRatesOutcome(s3, run, {
+    timeoutMs: settings.timeoutMs,
+    onWait: (elapsed) => {
+      assertStackAlive(state);
+      if (elapsed - lastReport >= 5000) {
+        lastReport = elapsed;
+        say(`still running (${Math.round(elapsed / 1000)}s)`);
+      }
+    },
+  });
+  if (outcome.status === 'ok' && settings.outDir) {
+    mkdirSync(settings.outDir, { recursive: true });
+    for (const name of ['histogram.png', 'histogram.svg', 'summary.json']) {
+      const object = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: `${run.resultPrefix}${name}` }));
+      await pipeline(object.Body as Readable, createWriteStream(path.join(settings.outDir, name)));
+    }
+    say(`downloaded histogram.png, histogram.svg and summary.json to ${settings.outDir}`);
+  }
+  return outcome;
+}
+
+const fmt = (n: number) => (Math.abs(n) >= 1e4 || (Math.abs(n) < 1e-3 && n !== 0) ? n.toExponential(4) : n.toPrecision(5));
+
+export function formatSummary(summary: RatesSummary): string {
+  const { stats, badRows, timings } = summary;
+  const lines = [
+    `rates for s3://${summary.input.bucket}/${summary.input.key}`,
+    `  ${summary.rateColumn} = ${summary.options.numerator} / ${summary.options.denominator}`,
+    `  rows       ${summary.rows.toLocaleString('en-US')} valid, ${badRows.count.toLocaleString('en-US')} bad`,
+    `  ${summary.rateColumn.padEnd(10)} min ${fmt(stats.min)}  median ${fmt(stats.median)}  mean ${fmt(stats.mean)}  p95 ${fmt(stats.p95)}  max ${fmt(stats.max)}`,
+  ];
+  if (badRows.count > 0) {
+    lines.push(`  bad rows (${badRows.samples.length < badRows.count ? `first ${badRows.samples.length}` : 'all'}):`);
+    for (const bad of badRows.samples.slice(0, 5)) lines.push(`    line ${bad.line}: ${bad.reason}`);
+    if (badRows.samples.length > 5) lines.push(`    … ${badRows.count - 5} more in summary.json`);
+  }
+  lines.push('  outputs:');
+  for (const uri of Object.values(summary.outputs)) lines.push(`    ${uri}`);
+  lines.push(
+    `  timings    compute ${timings.computeMs} ms, upload ${timings.uploadMs} ms, chart ${timings.chartMs} ms, total ${timings.totalMs} ms`,
+    '',
+  );
+  return lines.join('\n');
+}

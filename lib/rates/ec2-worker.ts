@@ -1,0 +1,124 @@
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
+import http from 'node:http';
+import https from 'node:https';
+import os from 'node:os';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import { finished, pipeline } from 'node:stream/promises';
+import type { ReadableStream as WebReadableStream } from 'node:stream/web';
+import { z } from 'zod';
+import { binCount, columnName } from '../config.ts';
+import { describeIssues } from '../validation.ts';
+import { computeRates, type BadRow, type RateOptions } from './csv-rates.ts';
+import { RatesFileError, type RatesErrorCode } from './errors.ts';
+import type { RateStats } from './stats.ts';
+
+/**
+ * The rates computation as an EC2 instance runs it (bundled by lib/fanout/ec2/worker-bundle.ts): for a file too big
+ * or too slow for a Lambda. The instance has presigned URLs and nothing else, so it does the heavy part only —
+ * stream the input, write the CSV with the rate column to a local file, PUT it to the run's scratch space — and
+ * hands back the statistics. The caller (lib/rates/ec2.ts) copies the CSV into `results/`, draws the chart and
+ * writes summary.json exactly as the Lambda does.
+ */
+
+export const ratesEc2TaskSchema = z.object({
+  /** Presigned GET of the input CSV. */
+  inputUrl: z.url(),
+  /** Presigned PUT for the CSV with the rate column. */
+  outputUrl: z.url(),
+  options: z.object({ numerator: columnName, denominator: columnName, bins: binCount }),
+});
+export type RatesEc2Task = z.infer<typeof ratesEc2TaskSchema>;
+
+export type RatesEc2Result =
+  | {
+      status: 'ok';
+      rateColumn: string;
+      rows: number;
+      badRows: number;
+      badRowSamples: BadRow[];
+      stats: RateStats;
+      inputBytes: number;
+      outputBytes: number;
+      computeMs: number;
+      uploadMs: number;
+    }
+  /** The file itself is bad (not CSV, a column missing, ...): an answer for the user, not a crash. */
+  | { status: 'error'; code: RatesErrorCode; message: string };
+
+/** S3's limit for one PUT; a bigger output would need a multipart upload with a presigned URL per part. */
+export const MAX_SINGLE_PUT_BYTES = 5 * 1024 ** 3;
+
+export async function run(input: unknown): Promise<RatesEc2Result> {
+  const parsed = ratesEc2TaskSchema.safeParse(input);
+  if (!parsed.success) throw new TypeError(`invalid rates task: ${describeIssues(parsed.error, '(task)')}`);
+  const task = parsed.data;
+  const started = performance.now();
+  const response = await fetch(task.inputUrl);
+  if (!response.ok || response.body === null) {
+    throw new Error(`GET of the input failed: HTTP ${response.status} ${(await response.text()).slice(0, 300)}`);
+  }
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'cp-rates-'));
+  try {
+    const file = path.join(dir, 'rates.csv');
+    const out = createWriteStream(file, { highWaterMark: 1 << 20 });
+    let result;
+    try {
+      result = await computeRates(Readable.fromWeb(response.body as WebReadableStream<Uint8Array>), out, task.options as RateOptions);
+    } catch (error) {
+      out.destroy();
+      if (error instanceof RatesFileError) return { status: 'error', code: error.code, message: error.message };
+      throw error;
+    }
+    out.end();
+    await finished(out);
+    const computeMs = performance.now() - started;
+    const { size } = await stat(file);
+    if (size > MAX_SINGLE_PUT_BYTES) {
+      throw new Error(`the output CSV is ${size} bytes, over S3's ${MAX_SINGLE_PUT_BYTES}-byte limit for one PUT: split the input file`);
+    }
+    await putFile(task.outputUrl, file, size);
+    return {
+      status: 'ok',
+      rateColumn: result.rateColumn,
+      rows: result.rows,
+      badRows: result.badRows,
+      badRowSamples: result.badRowSamples,
+      stats: result.stats,
+      inputBytes: result.inputBytes,
+      outputBytes: size,
+      computeMs: Math.round(computeMs * 10) / 10,
+      uploadMs: Math.round((performance.now() - started - computeMs) * 10) / 10,
+    };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * PUT a file with its Content-Length: S3 refuses a presigned PUT sent with chunked transfer encoding, which is what
+ * fetch() does with a stream body. The URL is used verbatim: its signature covers the query string.
+ */
+async function putFile(url: string, file: string, size: number): Promise<void> {
+  const target = new URL(url);
+  const client = target.protocol === 'https:' ? https : http;
+  await new Promise<void>((resolve, reject) => {
+    const request = client.request(
+      url,
+      { method: 'PUT', headers: { 'content-length': String(size) } },
+      (response) => {
+        const chunks: Buffer[] = [];
+        response.on('data', (c: Buffer) => chunks.push(c));
+        response.on('end', () => {
+          const status = response.statusCode ?? 0;
+          if (status >= 200 && status < 300) resolve();
+          else reject(new Error(`PUT of the output failed: HTTP ${status} ${Buffer.concat(chunks).toString('utf8').slice(0, 300)}`));
+        });
+        response.on('error', reject);
+      },
+    );
+    request.on('error', reject);
+    pipeline(createReadStream(file), request).catch(reject);
+  });
+}
