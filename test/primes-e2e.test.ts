@@ -7,8 +7,9 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { describe, expect, it } from 'vitest';
-import { EC2Client, RunInstancesCommand, TerminateInstancesCommand } from '@aws-sdk/client-ec2';
-import { GetObjectCommand } from '@aws-sdk/client-s3';
+import { readFileSync } from 'node:fs';
+import { DescribeInstancesCommand, EC2Client, RunInstancesCommand, TerminateInstancesCommand } from '@aws-sdk/client-ec2';
+import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { createLambdaClient } from '../lib/aws/lambda.ts';
 import { createS3Client } from '../lib/aws/s3.ts';
 import { lambdaBackend } from '../lib/fanout/index.ts';
@@ -42,6 +43,24 @@ describe('primes on the local stack', () => {
     expect(result.chunks.every((c) => c.count! > 0 && c.ms! > 0 && c.attempts === 1)).toBe(true);
     expect(result.cost).toMatchObject({ requests: 4 });
     expect(result.speedup).toBeGreaterThan(0);
+  });
+
+  it('the fan-out Lambda drives EC2 itself (events/primes-ec2.json): 54,208, instances terminated, scratch deleted', async () => {
+    const event = JSON.parse(readFileSync(path.join(PROJECT_ROOT, 'events/primes-ec2.json'), 'utf8'));
+    expect(event.backend).toBe('ec2');
+    const { functionError, body } = await invoke('primes-fanout', event);
+    expect(functionError).toBeUndefined();
+    const result = body as PrimesRunResult & { ec2: { runId: string } };
+    expect(result).toMatchObject({ count: 54208, complete: true, backend: 'ec2', failedChunks: [] });
+    expect(result.cost).toMatchObject({ backend: 'ec2', instances: event.chunks });
+    const ec2 = new EC2Client({});
+    const described = await ec2.send(new DescribeInstancesCommand({ Filters: [{ Name: 'tag:cloud-parallel:run-id', Values: [result.ec2.runId] }] }));
+    const instances = described.Reservations!.flatMap((r) => r.Instances!);
+    expect(instances).toHaveLength(event.chunks);
+    expect(instances.every((i) => ['shutting-down', 'terminated'].includes(i.State!.Name!))).toBe(true);
+    const bucket = stack.state.service.environment.DATA_BUCKET!;
+    const scratch = await createS3Client().send(new ListObjectsV2Command({ Bucket: bucket, Prefix: `runs/${result.ec2.runId}/` }));
+    expect(scratch.KeyCount).toBe(0);
   });
 
   it('answers invalid input with an error object, not a crash', async () => {
@@ -100,6 +119,8 @@ describe('primes on the local stack', () => {
     const cli = path.join(PROJECT_ROOT, 'cli/bin.js');
     const { stdout } = await run(process.execPath, [cli, 'primes', '--start', '1e8', '--end', '101000000', '--chunks', '3', '--json'], { env });
     expect(JSON.parse(stdout)).toMatchObject({ count: 54208, complete: true, backend: 'lambda' });
+    const onEc2 = await run(process.execPath, [cli, 'primes', '--start', '1e8', '--end', '101000000', '--chunks', '2', '--backend', 'ec2', '--json'], { env });
+    expect(JSON.parse(onEc2.stdout)).toMatchObject({ count: 54208, complete: true, backend: 'ec2', cost: { backend: 'ec2', instances: 2 } });
 
     const failed = await run(process.execPath, [cli, 'primes', '--start', '5', '--end', 'ten', '--json'], { env }).catch(
       (error: { code: number; stdout: string }) => error,

@@ -38,6 +38,8 @@ export async function runPrimesOnEc2(
   options: Pick<FanoutOptions, 'onProgress' | 'signal' | 'retries'> & {
     onInstances?: (p: { pending: number; running: number; done: number; total: number }) => void;
     runId?: string;
+    /** A worker bundle other than the built one (tests). */
+    bundle?: Buffer;
   } = {},
 ): Promise<PrimesEc2Result> {
   const concurrency = Math.min(input.concurrency ?? config.maxInstances, config.maxInstances);
@@ -56,6 +58,7 @@ export async function runPrimesOnEc2(
       ...(config.securityGroupIds === undefined ? {} : { securityGroupIds: config.securityGroupIds }),
       ...(config.usdPerHour === undefined ? {} : { usdPerHour: config.usdPerHour }),
       ...(options.runId === undefined ? {} : { runId: options.runId }),
+      ...(options.bundle === undefined ? {} : { bundle: options.bundle }),
       ...(options.onInstances === undefined ? {} : { onProgress: options.onInstances }),
       parse: (value) => chunkResultSchema.parse(value) as PrimesChunkResult,
     },
