@@ -1,0 +1,1129 @@
+/**
+ * The MongoDB-compatible server of the local stack: a small TCP server speaking the MongoDB wire protocol
+ * for the commands the project (and the driver's helpers) use, so the real `mongodb` Node driver connects
+ * to it with a plain `mongodb://127.0.0.1:PORT/db` URI. No MongoDB binary can be installed here; production
+ * code only ever sees the real driver, and a real server can replace this one by changing the URI.
+ *
+ * Wire protocol: the driver's first handshake is a legacy OP_QUERY (2004) `hello`/`isMaster` on
+ * `admin.$cmd`, answered with OP_REPLY (1); everything after is OP_MSG (2013) with a kind-0 body section and
+ * kind-1 document sequences (`documents`, `updates`, `deletes`), which are merged into the body. Requests
+ * with the `moreToCome` flag (endSessions, w:0 writes) get no reply. Messages are framed by the int32 length
+ * in their header, so they may arrive split across TCP chunks or several in one chunk.
+ *
+ * Semantics: documents are `bson` values kept in memory; query matching, update operators (including
+ * arrayFilters, positional `$` and pipeline updates), sort, projection and aggregation are mingo's. This
+ * server adds what mingo does not know: collections and databases, `_id` and unique indexes (enforced on
+ * insert, update and upsert), the upsert document, cursors, and write results (`nModified` counts only
+ * documents whose BSON changed). It presents itself as a standalone mongod 7.0 (wire version 21): no
+ * replica set, hence no transactions and no retryable writes — commands carrying `txnNumber` are refused
+ * exactly as a real standalone refuses them; commitTransaction/abortTransaction just answer ok. No auth,
+ * no TLS, no compression; non-unique, text, geo and TTL indexes are listed but not used or enforced.
+ *
+ * With `dataFile`, all databases are saved as canonical EJSON (types such as ObjectId, Date, Long survive)
+ * shortly after each write (temp file + rename, so a crash never leaves half a file) and on close.
+ *
+ * Run directly, it is a CLI (see `main` at the bottom) that prints one JSON line when ready on stdout;
+ * logs go to stderr. SIGTERM/SIGINT flush the data file and exit.
+ */
+import { randomInt } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { rename, writeFile } from 'node:fs/promises';
+import net from 'node:net';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { EJSON, Long, ObjectId, calculateObjectSize, deserialize, serialize, type Document } from 'bson';
+import { Query, aggregate, find, update as applyUpdateOperators, updateOne as applyToFirst, ProcessingMode } from 'mingo';
+import type { Modifier, PipelineStage } from 'mingo/updater';
+import { MingoError, resolve as resolvePath } from 'mingo/util';
+import { closeOnSignals, runIfMain } from './server-process.ts';
+
+// ---------------------------------------------------------------------------------------------------------
+// Public API
+// ---------------------------------------------------------------------------------------------------------
+
+export interface MongoServerOptions {
+  port: number;
+  /** Default 127.0.0.1. */
+  host?: string;
+  /** Persist all databases as canonical EJSON in this file: loaded at start, saved after writes and on close. */
+  dataFile?: string;
+  /** No log on stderr (errors are still logged). */
+  silent?: boolean;
+}
+
+export interface RunningMongoServer {
+  /** `mongodb://host:port`, ready for `new MongoClient(uri)`. */
+  uri: string;
+  port: number;
+  /** Stops listening, closes every client connection and saves the data file. */
+  close(): Promise<void>;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Protocol constants
+// ---------------------------------------------------------------------------------------------------------
+
+const OP_REPLY = 1;
+const OP_QUERY = 2004;
+const OP_MSG = 2013;
+const MSG_CHECKSUM_PRESENT = 1 << 0;
+const MSG_MORE_TO_COME = 1 << 1;
+
+/** MongoDB 7.0; the driver 7.x needs 8 or more. */
+const MAX_WIRE_VERSION = 21;
+const MAX_BSON_OBJECT_SIZE = 16 * 1024 * 1024;
+const MAX_MESSAGE_SIZE_BYTES = 48_000_000;
+const MAX_WRITE_BATCH_SIZE = 100_000;
+/** What mongod puts in a first batch when the client names no batchSize. */
+const DEFAULT_FIRST_BATCH = 101;
+/** Batches stop growing past this many bytes, leaving room for the reply envelope under 16 MiB. */
+const MAX_BATCH_BYTES = MAX_BSON_OBJECT_SIZE - 64 * 1024;
+/** Like mongod's cursorTimeoutMillis: cursors nobody reads for this long are dropped. */
+const CURSOR_IDLE_MS = 10 * 60 * 1000;
+const FLUSH_DEBOUNCE_MS = 50;
+
+// ---------------------------------------------------------------------------------------------------------
+// Errors: a command either fails as a whole ({ok: 0, ...}) or per statement (writeErrors entries)
+// ---------------------------------------------------------------------------------------------------------
+
+class CommandError extends Error {
+  constructor(
+    readonly code: number,
+    readonly codeName: string,
+    message: string,
+    /** Extra reply fields, e.g. keyPattern/keyValue of a duplicate key. */
+    readonly details: Document = {},
+  ) {
+    super(message);
+  }
+}
+
+const badValue = (message: string): CommandError => new CommandError(2, 'BadValue', message);
+const typeMismatch = (message: string): CommandError => new CommandError(14, 'TypeMismatch', message);
+const immutableId = (): CommandError =>
+  new CommandError(66, 'ImmutableField', "Performing an update on the path '_id' would modify the immutable field '_id'");
+
+/** Mingo reports bad operators and paths as MingoError: the client's mistakes. Anything else is a bug here. */
+function asCommandError(error: unknown): CommandError {
+  if (error instanceof CommandError) return error;
+  if (error instanceof MingoError) return /immutable field/.test(error.message) ? immutableId() : badValue(error.message);
+  process.stderr.write(`[mongo] internal error: ${(error as Error)?.stack ?? String(error)}\n`);
+  return new CommandError(1, 'InternalError', error instanceof Error ? error.message : String(error));
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Documents and values
+// ---------------------------------------------------------------------------------------------------------
+
+const isPlainObject = (value: unknown): value is Document =>
+  typeof value === 'object' && value !== null && !Array.isArray(value) && Object.getPrototypeOf(value) === Object.prototype;
+
+/** A deep copy through BSON: keeps ObjectId, Date, Long… and normalizes exactly like documents off the wire. */
+const cloneDocument = (document: Document): Document => deserialize(serialize(document));
+
+const sameBytes = (a: Uint8Array, b: Uint8Array): boolean => Buffer.compare(a, b) === 0;
+const sameBson = (a: unknown, b: unknown): boolean => sameBytes(serialize({ v: a }), serialize({ v: b }));
+
+/** A string that is equal for equal BSON values: the key of unique-index entries. */
+const keyString = (values: unknown[]): string => EJSON.stringify(values, { relaxed: false });
+
+/** `{ email: "a@x" }`, the way mongod shows key values in E11000 messages. */
+function formatKeyValue(keyValue: Document): string {
+  const show = (value: unknown): string =>
+    value instanceof ObjectId ? `ObjectId('${value.toHexString()}')` : EJSON.stringify(value, { relaxed: true });
+  return `{ ${Object.entries(keyValue).map(([field, value]) => `${field}: ${show(value)}`).join(', ')} }`;
+}
+
+/** Mingo rejects `$comment`, which MongoDB allows at the top of any filter and ignores for matching. */
+function criteriaOf(filter: unknown): Document {
+  if (filter === undefined || filter === null) return {};
+  if (!isPlainObject(filter)) throw typeMismatch('filter must be an object');
+  const { $comment: _ignored, ...criteria } = filter;
+  return criteria;
+}
+
+const isOperatorUpdate = (update: Document): boolean => Object.keys(update)[0]?.startsWith('$') ?? false;
+
+function optionalDocument(body: Document, field: string): Document | undefined {
+  const value = body[field];
+  if (value === undefined || value === null) return undefined;
+  if (!isPlainObject(value)) throw typeMismatch(`'${field}' must be an object`);
+  return value;
+}
+
+function requireString(body: Document, field: string): string {
+  const value = body[field];
+  if (typeof value !== 'string' || value === '') throw typeMismatch(`'${field}' must be a non-empty string`);
+  return value;
+}
+
+function documentArray(body: Document, field: string): Document[] {
+  const value = body[field] ?? [];
+  if (!Array.isArray(value) || !value.every(isPlainObject)) throw typeMismatch(`'${field}' must be an array of objects`);
+  return value;
+}
+
+/** Counts arrive as int32, double or (rarely) Long. */
+function optionalCount(body: Document, field: string): number | undefined {
+  const value = body[field];
+  if (value === undefined || value === null) return undefined;
+  const count = Long.isLong(value) ? value.toNumber() : value;
+  if (typeof count !== 'number' || !Number.isFinite(count)) throw typeMismatch(`'${field}' must be a number`);
+  return Math.trunc(count);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Storage: databases → collections → documents (insertion order) + indexes
+// ---------------------------------------------------------------------------------------------------------
+
+interface Index {
+  /** As listIndexes shows it: {v, key, name, unique?, …options the client gave}. */
+  spec: Document;
+  name: string;
+  fields: string[];
+  unique: boolean;
+  sparse: boolean;
+  /** Unique indexes only: key string → the document holding that key. */
+  entries: Map<string, Document>;
+}
+
+interface Collection {
+  documents: Document[];
+  /** indexes[0] is always `_id_`. */
+  indexes: Index[];
+}
+
+type Database = Map<string, Collection>;
+
+function makeIndex(spec: Document): Index {
+  const key = spec.key;
+  if (!isPlainObject(key) || Object.keys(key).length === 0) throw new CommandError(67, 'CannotCreateIndex', "index 'key' must be a non-empty object");
+  const name = typeof spec.name === 'string' ? spec.name : Object.entries(key).map(([field, order]) => `${field}_${String(order)}`).join('_');
+  const unique = name === '_id_' || spec.unique === true;
+  return { spec: { v: 2, ...spec, key, name }, name, fields: Object.keys(key), unique, sparse: spec.sparse === true, entries: new Map() };
+}
+
+const newCollection = (): Collection => ({ documents: [], indexes: [makeIndex({ key: { _id: 1 }, name: '_id_' })] });
+
+/**
+ * The keys `document` has in `index` (missing fields count as null, as in mongod), or none for a sparse index
+ * the document has none of the fields of. A single-field index on an array field has one key per element.
+ */
+function indexKeys(index: Index, document: Document): { key: string; keyValue: Document }[] {
+  const values = index.fields.map((field) => resolvePath(document, field));
+  if (index.sparse && values.every((value) => value === undefined)) return [];
+  const normalized = values.map((value) => value ?? null);
+  const [only] = normalized;
+  if (normalized.length === 1 && Array.isArray(only) && only.length > 0) {
+    return [...new Map(only.map((element) => [keyString([element]), element])).entries()].map(([key, element]) => ({
+      key,
+      keyValue: { [index.fields[0] as string]: element },
+    }));
+  }
+  return [{ key: keyString(normalized), keyValue: Object.fromEntries(index.fields.map((field, i) => [field, normalized[i]])) }];
+}
+
+function duplicateKeyError(namespace: string, index: Index, keyValue: Document): CommandError {
+  return new CommandError(
+    11000,
+    'DuplicateKey',
+    `E11000 duplicate key error collection: ${namespace} index: ${index.name} dup key: ${formatKeyValue(keyValue)}`,
+    { keyPattern: index.spec.key, keyValue },
+  );
+}
+
+/** Throws E11000 if `document` would collide in a unique index with a stored document other than `self`. */
+function assertUniqueKeys(collection: Collection, namespace: string, document: Document, self?: Document): void {
+  for (const index of collection.indexes) {
+    if (!index.unique) continue;
+    for (const { key, keyValue } of indexKeys(index, document)) {
+      const holder = index.entries.get(key);
+      if (holder !== undefined && holder !== self) throw duplicateKeyError(namespace, index, keyValue);
+    }
+  }
+}
+
+function addToIndexes(collection: Collection, document: Document): void {
+  for (const index of collection.indexes) {
+    if (index.unique) for (const { key } of indexKeys(index, document)) index.entries.set(key, document);
+  }
+}
+
+function removeFromIndexes(collection: Collection, document: Document): void {
+  for (const index of collection.indexes) {
+    if (!index.unique) continue;
+    for (const { key } of indexKeys(index, document)) if (index.entries.get(key) === document) index.entries.delete(key);
+  }
+}
+
+/** Adds `document` (with `_id` first, generated if missing); E11000 leaves the collection unchanged. */
+function insertDocument(collection: Collection, namespace: string, document: Document): Document {
+  const { _id: id, ...rest } = document;
+  const stored: Document = { _id: id === undefined ? new ObjectId() : id, ...rest };
+  assertUniqueKeys(collection, namespace, stored);
+  collection.documents.push(stored);
+  addToIndexes(collection, stored);
+  return stored;
+}
+
+/**
+ * Gives the stored `target` the content of `next`, keeping its identity (cursors and index entries refer to
+ * it). Returns false, touching nothing, when the BSON is identical — that is what nModified counts.
+ */
+function replaceDocument(collection: Collection, namespace: string, target: Document, next: Document): boolean {
+  if (!sameBson(target._id, next._id)) throw immutableId();
+  if (sameBytes(serialize(target), serialize(next))) return false;
+  assertUniqueKeys(collection, namespace, next, target);
+  removeFromIndexes(collection, target);
+  for (const field of Object.keys(target)) delete target[field];
+  Object.assign(target, next);
+  addToIndexes(collection, target);
+  return true;
+}
+
+function deleteDocuments(collection: Collection, doomed: Document[]): number {
+  if (doomed.length === 0) return 0;
+  const doomedSet = new Set(doomed);
+  for (const document of doomed) removeFromIndexes(collection, document);
+  collection.documents = collection.documents.filter((document) => !doomedSet.has(document));
+  return doomed.length;
+}
+
+/**
+ * The value an equality lookup in an index can answer for a filter condition, or undefined. Null (which also
+ * matches missing fields), regexes and arrays (which match element-wise) and other operators need a scan.
+ */
+function exactValue(condition: unknown): unknown {
+  let value = condition;
+  if (isPlainObject(value) && Object.keys(value).some((key) => key.startsWith('$'))) {
+    if (Object.keys(value).length !== 1 || !('$eq' in value)) return undefined;
+    value = value.$eq;
+  }
+  return value === null || value instanceof RegExp || Array.isArray(value) ? undefined : value;
+}
+
+/**
+ * The stored documents matching `filter`, in natural order or by `sort`. An equality on `_id` or on the field
+ * of a single-field unique index (what the driver's updates and upserts usually filter by) narrows the
+ * candidates to at most one document from that index instead of scanning them all; mingo still checks the
+ * whole filter. Compound and dotted-path indexes are not used: arrays (nested ones for dotted paths) are keyed
+ * whole there, while filters match their elements.
+ */
+function matchingDocuments(collection: Collection | undefined, filter: unknown, sort?: Document): Document[] {
+  if (!collection) return [];
+  const criteria = criteriaOf(filter);
+  let candidates = collection.documents;
+  for (const index of collection.indexes) {
+    const [field, ...more] = index.fields;
+    if (!index.unique || index.sparse || field === undefined || more.length > 0 || field.includes('.')) continue;
+    const value = exactValue(criteria[field]);
+    if (value === undefined) continue;
+    const holder = index.entries.get(keyString([value]));
+    candidates = holder ? [holder] : [];
+    break;
+  }
+  let cursor = find(candidates, criteria);
+  if (sort && Object.keys(sort).length > 0) cursor = cursor.sort(sort);
+  return cursor.all();
+}
+
+function project(document: Document, projection: Document | undefined): Document {
+  if (!projection || Object.keys(projection).length === 0) return document;
+  return find([document], {}, projection).all()[0] ?? {};
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Updates and upserts (the operators themselves are mingo's)
+// ---------------------------------------------------------------------------------------------------------
+
+interface UpdateSpec {
+  update: Document | Document[];
+  arrayFilters?: Document[];
+}
+
+function updateSpecOf(update: unknown, arrayFilters: unknown): UpdateSpec {
+  if (!isPlainObject(update) && !(Array.isArray(update) && update.every(isPlainObject))) {
+    throw new CommandError(9, 'FailedToParse', 'the update must be a document or a pipeline (array of stages)');
+  }
+  if (arrayFilters !== undefined && arrayFilters !== null && !(Array.isArray(arrayFilters) && arrayFilters.every(isPlainObject))) {
+    throw typeMismatch("'arrayFilters' must be an array of objects");
+  }
+  return { update, ...(Array.isArray(arrayFilters) ? { arrayFilters } : {}) };
+}
+
+/**
+ * `original` after the update, as a new document (the original is not touched). `query` is the statement's
+ * filter, which mingo needs for the positional `$` operator; `inserting` applies $setOnInsert (an upsert).
+ */
+function updatedDocument(original: Document, spec: UpdateSpec, query: Document, inserting: boolean): Document {
+  const { update, arrayFilters } = spec;
+  let next = cloneDocument(original);
+  if (Array.isArray(update)) {
+    const holder = [next];
+    // mingo's PipelineStage names the stages an update pipeline may use; other stages fail in mingo.
+    applyToFirst(holder, {}, update as PipelineStage[]);
+    next = holder[0] ?? next;
+  } else if (isOperatorUpdate(update)) {
+    // mingo has no $setOnInsert: on insert it is a $set, on update it does nothing.
+    const { $setOnInsert: setOnInsert, ...operators } = update;
+    if (inserting && isPlainObject(setOnInsert)) operators.$set = { ...(isPlainObject(operators.$set) ? operators.$set : {}), ...setOnInsert };
+    if (Object.keys(operators).length > 0) {
+      applyUpdateOperators(next, operators as Modifier<Document>, arrayFilters, inserting ? undefined : query);
+    }
+  } else {
+    if ('_id' in update && original._id !== undefined && !sameBson(update._id, original._id)) throw immutableId();
+    next = original._id === undefined ? cloneDocument(update) : { _id: original._id, ...cloneDocument(update) };
+  }
+  if (original._id !== undefined && !sameBson(next._id, original._id)) throw immutableId();
+  return next;
+}
+
+/** The fields an upsert takes from its filter: plain equalities and `$eq`, also inside `$and`. */
+function equalityFields(criteria: Document): Document {
+  const fields: Document = {};
+  for (const [key, value] of Object.entries(criteria)) {
+    if (key === '$and' && Array.isArray(value)) {
+      for (const clause of value) if (isPlainObject(clause)) Object.assign(fields, equalityFields(clause));
+    } else if (key.startsWith('$')) {
+      continue;
+    } else if (isPlainObject(value) && Object.keys(value).some((operator) => operator.startsWith('$'))) {
+      if ('$eq' in value) fields[key] = value.$eq;
+    } else {
+      fields[key] = value;
+    }
+  }
+  return fields;
+}
+
+/** The document an upsert inserts: the filter's equalities plus the update (or just the replacement). */
+function upsertDocument(criteria: Document, spec: UpdateSpec): Document {
+  const seed: Document = {};
+  const equalities = equalityFields(criteria);
+  // $set builds the nested documents of dotted paths ({'a.b': 1} → {a: {b: 1}}), as mongod does.
+  if (Object.keys(equalities).length > 0) applyUpdateOperators(seed, { $set: equalities });
+  const { update } = spec;
+  if (!Array.isArray(update) && !isOperatorUpdate(update)) {
+    const replacement = cloneDocument(update);
+    return replacement._id === undefined && seed._id !== undefined ? { _id: seed._id, ...replacement } : replacement;
+  }
+  return updatedDocument(seed, spec, criteria, true);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Cursors
+// ---------------------------------------------------------------------------------------------------------
+
+interface Cursor {
+  namespace: string;
+  documents: Document[];
+  offset: number;
+  lastUsed: number;
+}
+
+function takeBatch(cursor: Cursor, maxCount: number): Document[] {
+  const batch: Document[] = [];
+  let bytes = 0;
+  while (cursor.offset < cursor.documents.length && batch.length < maxCount) {
+    const document = cursor.documents[cursor.offset] as Document;
+    const size = calculateObjectSize(document);
+    if (batch.length > 0 && bytes + size > MAX_BATCH_BYTES) break;
+    batch.push(document);
+    bytes += size;
+    cursor.offset += 1;
+  }
+  return batch;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Commands
+// ---------------------------------------------------------------------------------------------------------
+
+interface CommandRequest {
+  db: string;
+  body: Document;
+  connectionId: number;
+}
+
+type CommandHandler = (request: CommandRequest) => Document;
+
+interface ServerState {
+  databases: Map<string, Database>;
+  cursors: Map<string, Cursor>;
+  /** Called after every change to the stored data (schedules the data file save). */
+  changed(): void;
+}
+
+/**
+ * Runs the statements of a write command in order. A failing statement becomes a writeErrors entry (the
+ * command itself still answers ok: 1, as mongod does) and, when `ordered`, stops the ones after it.
+ */
+function runStatements(statements: Document[], ordered: boolean, run: (statement: Document, index: number) => void): Document {
+  const writeErrors: Document[] = [];
+  for (const [index, statement] of statements.entries()) {
+    try {
+      run(statement, index);
+    } catch (error) {
+      const { code, message, details } = asCommandError(error);
+      writeErrors.push({ index, code, errmsg: message, ...details });
+      if (ordered) break;
+    }
+  }
+  return writeErrors.length > 0 ? { writeErrors } : {};
+}
+
+function createCommands(state: ServerState): Record<string, CommandHandler> {
+  const { databases, cursors } = state;
+
+  const collectionOf = (db: string, name: string): Collection | undefined => databases.get(db)?.get(name);
+  const ensureCollection = (db: string, name: string): Collection => {
+    let database = databases.get(db);
+    if (!database) databases.set(db, (database = new Map()));
+    let collection = database.get(name);
+    if (!collection) {
+      database.set(name, (collection = newCollection()));
+      state.changed();
+    }
+    return collection;
+  };
+
+  /** A reply with a first batch; the rest stays behind a cursor id for getMore (unless `singleBatch`). */
+  const cursorReply = (namespace: string, documents: Document[], batchSize: number | undefined, singleBatch = false): Document => {
+    const cursor: Cursor = { namespace, documents, offset: 0, lastUsed: Date.now() };
+    const firstBatch = takeBatch(cursor, batchSize ?? DEFAULT_FIRST_BATCH);
+    let id = Long.ZERO;
+    if (!singleBatch && cursor.offset < documents.length) {
+      do id = Long.fromNumber(randomInt(1, 2 ** 47));
+      while (cursors.has(id.toString()));
+      cursors.set(id.toString(), cursor);
+    }
+    return { cursor: { firstBatch, id, ns: namespace }, ok: 1 };
+  };
+
+  const hello: CommandHandler = ({ body, connectionId }) => ({
+    ...(body.helloOk === true ? { helloOk: true } : {}),
+    // `ismaster` is the legacy spelling of isWritablePrimary; the driver reads either.
+    isWritablePrimary: true,
+    ismaster: true,
+    maxBsonObjectSize: MAX_BSON_OBJECT_SIZE,
+    maxMessageSizeBytes: MAX_MESSAGE_SIZE_BYTES,
+    maxWriteBatchSize: MAX_WRITE_BATCH_SIZE,
+    localTime: new Date(),
+    logicalSessionTimeoutMinutes: 30,
+    connectionId,
+    minWireVersion: 0,
+    maxWireVersion: MAX_WIRE_VERSION,
+    readOnly: false,
+    ok: 1,
+  });
+
+  const updateCommand: CommandHandler = ({ db, body }) => {
+    const name = requireString(body, 'update');
+    const namespace = `${db}.${name}`;
+    let matched = 0;
+    let modified = 0;
+    const upserted: Document[] = [];
+    const errors = runStatements(documentArray(body, 'updates'), body.ordered !== false, (statement, index) => {
+      const criteria = criteriaOf(statement.q);
+      const spec = updateSpecOf(statement.u, statement.arrayFilters);
+      const multi = statement.multi === true;
+      if (multi && !Array.isArray(spec.update) && !isOperatorUpdate(spec.update)) {
+        throw new CommandError(9, 'FailedToParse', 'multi update is not supported for replacement-style update');
+      }
+      const collection = collectionOf(db, name);
+      const found = matchingDocuments(collection, criteria, optionalDocument(statement, 'sort'));
+      const targets = multi ? found : found.slice(0, 1);
+      if (!collection || targets.length === 0) {
+        if (statement.upsert !== true) return;
+        const inserted = insertDocument(ensureCollection(db, name), namespace, upsertDocument(criteria, spec));
+        upserted.push({ index, _id: inserted._id });
+        state.changed();
+        return;
+      }
+      for (const target of targets) {
+        matched += 1;
+        if (replaceDocument(collection, namespace, target, updatedDocument(target, spec, criteria, false))) {
+          modified += 1;
+          state.changed();
+        }
+      }
+    });
+    return { n: matched + upserted.length, nModified: modified, ...(upserted.length > 0 ? { upserted } : {}), ...errors, ok: 1 };
+  };
+
+  const findAndModify: CommandHandler = ({ db, body }) => {
+    const name = requireString(body, Object.keys(body)[0] as string);
+    const namespace = `${db}.${name}`;
+    const criteria = criteriaOf(body.query);
+    const fields = optionalDocument(body, 'fields');
+    const collection = collectionOf(db, name);
+    const [target] = matchingDocuments(collection, criteria, optionalDocument(body, 'sort'));
+    if (body.remove === true) {
+      if (!target || !collection) return { lastErrorObject: { n: 0 }, value: null, ok: 1 };
+      const before = project(cloneDocument(target), fields);
+      deleteDocuments(collection, [target]);
+      state.changed();
+      return { lastErrorObject: { n: 1 }, value: before, ok: 1 };
+    }
+    const spec = updateSpecOf(body.update, body.arrayFilters);
+    const returnNew = body.new === true;
+    if (target && collection) {
+      const before = cloneDocument(target);
+      if (replaceDocument(collection, namespace, target, updatedDocument(target, spec, criteria, false))) state.changed();
+      const value = project(returnNew ? cloneDocument(target) : before, fields);
+      return { lastErrorObject: { n: 1, updatedExisting: true }, value, ok: 1 };
+    }
+    if (body.upsert !== true) return { lastErrorObject: { n: 0, updatedExisting: false }, value: null, ok: 1 };
+    const inserted = insertDocument(ensureCollection(db, name), namespace, upsertDocument(criteria, spec));
+    state.changed();
+    return {
+      lastErrorObject: { n: 1, updatedExisting: false, upserted: inserted._id },
+      value: returnNew ? project(cloneDocument(inserted), fields) : null,
+      ok: 1,
+    };
+  };
+
+  const commands: Record<string, CommandHandler> = {
+    hello,
+    isMaster: hello,
+    ismaster: hello,
+    ping: () => ({ ok: 1 }),
+    buildInfo: () => ({ version: '7.0.0', versionArray: [7, 0, 0, 0], gitVersion: 'local-stack', bits: 64, maxBsonObjectSize: MAX_BSON_OBJECT_SIZE, ok: 1 }),
+    getParameter: ({ body }) => ({
+      ...(body.featureCompatibilityVersion !== undefined || body.getParameter === '*' ? { featureCompatibilityVersion: { version: '7.0' } } : {}),
+      ok: 1,
+    }),
+    getCmdLineOpts: () => ({ argv: ['mongod'], parsed: {}, ok: 1 }),
+    connectionStatus: () => ({ authInfo: { authenticatedUsers: [], authenticatedUserRoles: [] }, ok: 1 }),
+    // Sessions are accepted (the driver sends lsid with everything) but hold no state here.
+    endSessions: () => ({ ok: 1 }),
+    // No transactions: a standalone mongod has none; commands inside one are refused (see dispatch).
+    commitTransaction: () => ({ ok: 1 }),
+    abortTransaction: () => ({ ok: 1 }),
+
+    listDatabases: ({ body }) => {
+      const filter = new Query(criteriaOf(body.filter));
+      const all = [...databases.entries()]
+        .filter(([, database]) => database.size > 0)
+        .map(([name, database]) => ({
+          name,
+          sizeOnDisk: [...database.values()].reduce((bytes, c) => bytes + c.documents.reduce((sum, d) => sum + calculateObjectSize(d), 0), 0),
+          empty: [...database.values()].every((collection) => collection.documents.length === 0),
+        }))
+        .filter((info) => filter.test(info));
+      if (body.nameOnly === true) return { databases: all.map(({ name }) => ({ name })), ok: 1 };
+      const totalSize = all.reduce((sum, info) => sum + info.sizeOnDisk, 0);
+      return { databases: all, totalSize, totalSizeMb: Math.floor(totalSize / 1024 / 1024), ok: 1 };
+    },
+    listCollections: ({ db, body }) => {
+      const filter = new Query(criteriaOf(body.filter));
+      const infos = [...(databases.get(db)?.keys() ?? [])]
+        .sort()
+        .map((name) => ({ name, type: 'collection', options: {}, info: { readOnly: false }, idIndex: { v: 2, key: { _id: 1 }, name: '_id_' } }))
+        .filter((info) => filter.test(info))
+        .map((info) => (body.nameOnly === true ? { name: info.name, type: info.type } : info));
+      return cursorReply(`${db}.$cmd.listCollections`, infos, Number.MAX_SAFE_INTEGER);
+    },
+    create: ({ db, body }) => {
+      const name = requireString(body, 'create');
+      if (collectionOf(db, name)) throw new CommandError(48, 'NamespaceExists', `Collection ${db}.${name} already exists.`);
+      ensureCollection(db, name);
+      return { ok: 1 };
+    },
+    drop: ({ db, body }) => {
+      const name = requireString(body, 'drop');
+      const collection = collectionOf(db, name);
+      // Like mongod 7.0, dropping a collection that does not exist succeeds.
+      if (!collection) return { ok: 1 };
+      databases.get(db)?.delete(name);
+      state.changed();
+      return { ns: `${db}.${name}`, nIndexesWas: collection.indexes.length, ok: 1 };
+    },
+    dropDatabase: ({ db }) => {
+      if (databases.delete(db)) state.changed();
+      return { dropped: db, ok: 1 };
+    },
+
+    insert: ({ db, body }) => {
+      const name = requireString(body, 'insert');
+      const collection = ensureCollection(db, name);
+      let inserted = 0;
+      const errors = runStatements(documentArray(body, 'documents'), body.ordered !== false, (document) => {
+        insertDocument(collection, `${db}.${name}`, document);
+        inserted += 1;
+      });
+      if (inserted > 0) state.changed();
+      return { n: inserted, ...errors, ok: 1 };
+    },
+    update: updateCommand,
+    delete: ({ db, body }) => {
+      const name = requireString(body, 'delete');
+      let deleted = 0;
+      const errors = runStatements(documentArray(body, 'deletes'), body.ordered !== false, (statement) => {
+        const collection = collectionOf(db, name);
+        const found = matchingDocuments(collection, statement.q);
+        const limit = optionalCount(statement, 'limit') ?? 0;
+        if (limit !== 0 && limit !== 1) throw badValue(`delete limit must be 0 or 1, got ${limit}`);
+        deleted += collection ? deleteDocuments(collection, limit === 1 ? found.slice(0, 1) : found) : 0;
+      });
+      if (deleted > 0) state.changed();
+      return { n: deleted, ...errors, ok: 1 };
+    },
+    findAndModify,
+    findandmodify: findAndModify,
+
+    find: ({ db, body }) => {
+      const name = requireString(body, 'find');
+      let results = matchingDocuments(collectionOf(db, name), body.filter, optionalDocument(body, 'sort'));
+      const skip = optionalCount(body, 'skip') ?? 0;
+      const limit = optionalCount(body, 'limit') ?? 0;
+      results = results.slice(skip, limit === 0 ? undefined : skip + Math.abs(limit));
+      const projection = optionalDocument(body, 'projection');
+      if (projection && Object.keys(projection).length > 0) results = find(results, {}, projection).all();
+      // A negative limit is the legacy spelling of "one batch only".
+      return cursorReply(`${db}.${name}`, results, optionalCount(body, 'batchSize'), body.singleBatch === true || limit < 0);
+    },
+    getMore: ({ body }) => {
+      const id = body.getMore;
+      const key = Long.isLong(id) || typeof id === 'number' || typeof id === 'bigint' ? id.toString() : '';
+      const cursor = cursors.get(key);
+      if (!cursor) throw new CommandError(43, 'CursorNotFound', `cursor id ${key} not found`);
+      const requested = optionalCount(body, 'batchSize');
+      const nextBatch = takeBatch(cursor, requested && requested > 0 ? requested : Number.MAX_SAFE_INTEGER);
+      cursor.lastUsed = Date.now();
+      const exhausted = cursor.offset >= cursor.documents.length;
+      if (exhausted) cursors.delete(key);
+      return { cursor: { nextBatch, id: exhausted ? Long.ZERO : Long.fromString(key), ns: cursor.namespace }, ok: 1 };
+    },
+    killCursors: ({ body }) => {
+      const killed: Long[] = [];
+      const notFound: Long[] = [];
+      for (const id of Array.isArray(body.cursors) ? body.cursors : []) {
+        const long = Long.isLong(id) ? id : Long.fromNumber(Number(id));
+        (cursors.delete(long.toString()) ? killed : notFound).push(long);
+      }
+      return { cursorsKilled: killed, cursorsNotFound: notFound, cursorsAlive: [], cursorsUnknown: [], ok: 1 };
+    },
+    aggregate: ({ db, body }) => {
+      const target = body.aggregate;
+      const pipeline = documentArray(body, 'pipeline');
+      if (body.explain === true) throw new CommandError(115, 'CommandNotSupported', 'explain is not supported by the local MongoDB server');
+      const unsupported = pipeline.map((stage) => Object.keys(stage)[0]).find((stage) => stage === '$out' || stage === '$merge');
+      if (unsupported) throw new CommandError(115, 'CommandNotSupported', `${unsupported} is not supported by the local MongoDB server`);
+      // A leading $match goes through matchingDocuments (uses the _id index, skips cloning what does not match).
+      const [first, ...rest] = pipeline;
+      const leadingMatch = first && Object.keys(first).length === 1 && isPlainObject(first.$match) ? first.$match : undefined;
+      const collection = typeof target === 'string' ? collectionOf(db, target) : undefined;
+      const input = matchingDocuments(collection, leadingMatch ?? {});
+      const results = aggregate(input, leadingMatch ? rest : pipeline, {
+        // Stages like $addFields would otherwise modify the stored documents.
+        processingMode: ProcessingMode.CLONE_INPUT,
+        collectionResolver: (name: string) => collectionOf(db, name)?.documents ?? [],
+      });
+      const cursorOptions = optionalDocument(body, 'cursor') ?? {};
+      const namespace = typeof target === 'string' ? `${db}.${target}` : `${db}.$cmd.aggregate`;
+      return cursorReply(namespace, results, optionalCount(cursorOptions, 'batchSize'));
+    },
+    count: ({ db, body }) => {
+      const name = requireString(body, 'count');
+      const skip = optionalCount(body, 'skip') ?? 0;
+      const limit = Math.abs(optionalCount(body, 'limit') ?? 0);
+      const matched = Math.max(0, matchingDocuments(collectionOf(db, name), body.query).length - skip);
+      return { n: limit === 0 ? matched : Math.min(limit, matched), ok: 1 };
+    },
+    distinct: ({ db, body }) => {
+      const name = requireString(body, 'distinct');
+      const key = requireString(body, 'key');
+      // Array values count element by element, as in mongod.
+      const groups = aggregate(matchingDocuments(collectionOf(db, name), body.query), [
+        { $project: { value: `$${key}` } },
+        { $unwind: '$value' },
+        { $group: { _id: '$value' } },
+        { $sort: { _id: 1 } },
+      ]);
+      return { values: groups.map((group) => group._id), ok: 1 };
+    },
+
+    createIndexes: ({ db, body }) => {
+      const name = requireString(body, 'createIndexes');
+      const namespace = `${db}.${name}`;
+      const existed = collectionOf(db, name) !== undefined;
+      const collection = ensureCollection(db, name);
+      const before = collection.indexes.length;
+      for (const spec of documentArray(body, 'indexes')) {
+        const index = makeIndex(spec);
+        const sameName = collection.indexes.find((existing) => existing.name === index.name);
+        const sameKey = collection.indexes.find((existing) => sameBson(existing.spec.key, index.spec.key));
+        if (sameName && sameName === sameKey && sameName.unique === index.unique) continue;
+        if (sameName) throw new CommandError(86, 'IndexKeySpecsConflict', `An existing index has the same name as the requested index: ${index.name}`);
+        if (sameKey) throw new CommandError(85, 'IndexOptionsConflict', `Index already exists with a different name: ${sameKey.name}`);
+        if (index.unique) {
+          for (const document of collection.documents) {
+            for (const { key, keyValue } of indexKeys(index, document)) {
+              if (index.entries.has(key)) throw duplicateKeyError(namespace, index, keyValue);
+              index.entries.set(key, document);
+            }
+          }
+        }
+        collection.indexes.push(index);
+        state.changed();
+      }
+      return {
+        numIndexesBefore: before,
+        numIndexesAfter: collection.indexes.length,
+        createdCollectionAutomatically: !existed,
+        ...(before === collection.indexes.length ? { note: 'all indexes already exist' } : {}),
+        ok: 1,
+      };
+    },
+    listIndexes: ({ db, body }) => {
+      const name = requireString(body, 'listIndexes');
+      const collection = collectionOf(db, name);
+      if (!collection) throw new CommandError(26, 'NamespaceNotFound', `ns does not exist: ${db}.${name}`);
+      return cursorReply(`${db}.${name}`, collection.indexes.map((index) => index.spec), Number.MAX_SAFE_INTEGER);
+    },
+    dropIndexes: ({ db, body }) => {
+      const name = requireString(body, 'dropIndexes');
+      const collection = collectionOf(db, name);
+      if (!collection) throw new CommandError(26, 'NamespaceNotFound', `ns not found ${db}.${name}`);
+      const wanted = body.index;
+      const before = collection.indexes.length;
+      const doomed =
+        wanted === '*'
+          ? collection.indexes.slice(1)
+          : (Array.isArray(wanted) ? wanted : [wanted]).map((which) => {
+              const found = collection.indexes.find((index) => (typeof which === 'string' ? index.name === which : sameBson(index.spec.key, which)));
+              if (!found) throw new CommandError(27, 'IndexNotFound', `index not found with name [${typeof which === 'string' ? which : EJSON.stringify(which)}]`);
+              if (found.name === '_id_') throw new CommandError(72, 'InvalidOptions', 'cannot drop _id index');
+              return found;
+            });
+      collection.indexes = collection.indexes.filter((index) => !doomed.includes(index));
+      if (doomed.length > 0) state.changed();
+      return { nIndexesWas: before, ok: 1 };
+    },
+  };
+  return commands;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Wire protocol
+// ---------------------------------------------------------------------------------------------------------
+
+/** Cuts a TCP byte stream into whole messages by the int32 length at the start of each. */
+class MessageFramer {
+  private chunks: Buffer[] = [];
+  private buffered = 0;
+
+  push(chunk: Buffer): Buffer[] {
+    this.chunks.push(chunk);
+    this.buffered += chunk.length;
+    const messages: Buffer[] = [];
+    while (this.buffered >= 4) {
+      if ((this.chunks[0] as Buffer).length < 4) this.chunks = [Buffer.concat(this.chunks, this.buffered)];
+      const length = (this.chunks[0] as Buffer).readInt32LE(0);
+      if (length < 16 || length > MAX_MESSAGE_SIZE_BYTES) throw new Error(`invalid message length ${length}`);
+      if (this.buffered < length) break;
+      const all = this.chunks.length === 1 ? (this.chunks[0] as Buffer) : Buffer.concat(this.chunks, this.buffered);
+      messages.push(all.subarray(0, length));
+      const rest = all.subarray(length);
+      this.chunks = rest.length > 0 ? [rest] : [];
+      this.buffered = rest.length;
+    }
+    return messages;
+  }
+}
+
+interface ParsedRequest {
+  requestId: number;
+  opCode: number;
+  db: string;
+  body: Document;
+  /** The client wants no reply (OP_MSG moreToCome). */
+  noReply: boolean;
+}
+
+function readCString(buffer: Buffer, offset: number): { value: string; next: number } {
+  const end = buffer.indexOf(0, offset);
+  if (end < 0) throw new Error('unterminated cstring');
+  return { value: buffer.toString('utf8', offset, end), next: end + 1 };
+}
+
+function parseRequest(message: Buffer): ParsedRequest {
+  const requestId = message.readInt32LE(4);
+  const opCode = message.readInt32LE(12);
+  if (opCode === OP_QUERY) {
+    // flags(int32) fullCollectionName(cstring) numberToSkip(int32) numberToReturn(int32) query(document)
+    const { value: namespace, next } = readCString(message, 20);
+    const documentStart = next + 8;
+    const body = deserialize(message.subarray(documentStart, documentStart + message.readInt32LE(documentStart)));
+    // Legacy clients may wrap the command as {$query: {...}, $readPreference: ...}.
+    const command = isPlainObject(body.$query) ? body.$query : body;
+    return { requestId, opCode, db: namespace.split('.')[0] ?? 'admin', body: command, noReply: false };
+  }
+  if (opCode !== OP_MSG) throw new Error(`unsupported opcode ${opCode}`);
+  const flags = message.readUInt32LE(16);
+  const end = flags & MSG_CHECKSUM_PRESENT ? message.length - 4 : message.length;
+  let body: Document | undefined;
+  const sequences: [string, Document[]][] = [];
+  for (let offset = 20; offset < end; ) {
+    const kind = message.readUInt8(offset);
+    offset += 1;
+    const size = message.readInt32LE(offset);
+    if (kind === 0) {
+      body = deserialize(message.subarray(offset, offset + size));
+    } else if (kind === 1) {
+      // size(int32, counts itself) identifier(cstring) documents…
+      const sectionEnd = offset + size;
+      const { value: identifier, next: firstDocument } = readCString(message, offset + 4);
+      const documents: Document[] = [];
+      for (let next = firstDocument; next < sectionEnd; ) {
+        const documentSize = message.readInt32LE(next);
+        documents.push(deserialize(message.subarray(next, next + documentSize)));
+        next += documentSize;
+      }
+      sequences.push([identifier, documents]);
+    } else {
+      throw new Error(`unknown OP_MSG section kind ${kind}`);
+    }
+    offset += size;
+  }
+  if (!body) throw new Error('OP_MSG without a body section');
+  for (const [identifier, documents] of sequences) {
+    const existing = body[identifier];
+    body[identifier] = Array.isArray(existing) ? [...existing, ...documents] : documents;
+  }
+  return { requestId, opCode, db: typeof body.$db === 'string' ? body.$db : 'admin', body, noReply: (flags & MSG_MORE_TO_COME) !== 0 };
+}
+
+function header(length: number, requestId: number, responseTo: number, opCode: number): Buffer {
+  const buffer = Buffer.alloc(16);
+  buffer.writeInt32LE(length, 0);
+  buffer.writeInt32LE(requestId, 4);
+  buffer.writeInt32LE(responseTo, 8);
+  buffer.writeInt32LE(opCode, 12);
+  return buffer;
+}
+
+function encodeReply(request: ParsedRequest, replyId: number, document: Document): Buffer {
+  const bson = serialize(document);
+  if (request.opCode === OP_QUERY) {
+    // responseFlags(int32) cursorID(int64) startingFrom(int32) numberReturned(int32) documents
+    const fixed = Buffer.alloc(20);
+    fixed.writeInt32LE(1, 16);
+    return Buffer.concat([header(16 + 20 + bson.length, replyId, request.requestId, OP_REPLY), fixed, bson]);
+  }
+  // flagBits(uint32) then one kind-0 section
+  const fixed = Buffer.alloc(5);
+  return Buffer.concat([header(16 + 5 + bson.length, replyId, request.requestId, OP_MSG), fixed, bson]);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Persistence
+// ---------------------------------------------------------------------------------------------------------
+
+function loadDatabases(dataFile: string): Map<string, Database> {
+  const databases = new Map<string, Database>();
+  if (!existsSync(dataFile)) return databases;
+  // relaxed: false keeps Int32/Long/Double apart; the BSON round trip then normalizes them like wire input.
+  const saved = EJSON.parse(readFileSync(dataFile, 'utf8'), { relaxed: false }) as { databases?: Record<string, Record<string, Document>> };
+  for (const [dbName, collections] of Object.entries(saved.databases ?? {})) {
+    const database: Database = new Map();
+    for (const [name, savedCollection] of Object.entries(collections)) {
+      const collection: Collection = { documents: [], indexes: [] };
+      const specs = documentArray(savedCollection, 'indexes');
+      collection.indexes = (specs.length > 0 ? specs : [{ key: { _id: 1 }, name: '_id_' }]).map((spec) => makeIndex(cloneDocument(spec)));
+      for (const document of documentArray(savedCollection, 'documents')) {
+        const stored = cloneDocument(document);
+        collection.documents.push(stored);
+        addToIndexes(collection, stored);
+      }
+      database.set(name, collection);
+    }
+    databases.set(dbName, database);
+  }
+  return databases;
+}
+
+function snapshotText(databases: Map<string, Database>): string {
+  const saved: Record<string, Record<string, Document>> = {};
+  for (const [dbName, database] of databases) {
+    saved[dbName] = Object.fromEntries(
+      [...database].map(([name, collection]) => [name, { indexes: collection.indexes.map((index) => index.spec), documents: collection.documents }]),
+    );
+  }
+  return EJSON.stringify({ version: 1, databases: saved }, { relaxed: false });
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Server
+// ---------------------------------------------------------------------------------------------------------
+
+export async function startMongoServer(options: MongoServerOptions): Promise<RunningMongoServer> {
+  const host = options.host ?? '127.0.0.1';
+  const log = (message: string): void => {
+    if (!options.silent) process.stderr.write(`[mongo] ${message}\n`);
+  };
+  const dataFile = options.dataFile === undefined ? undefined : path.resolve(options.dataFile);
+  if (dataFile) mkdirSync(path.dirname(dataFile), { recursive: true });
+
+  // --- persistence: debounced, one save at a time, each from a snapshot taken when it starts ---
+  let dirty = false;
+  let flushTimer: NodeJS.Timeout | undefined;
+  let saving: Promise<void> = Promise.resolve();
+  const flush = (): Promise<void> => {
+    if (flushTimer) clearTimeout(flushTimer);
+    flushTimer = undefined;
+    saving = saving.then(async () => {
+      if (!dataFile || !dirty) return;
+      dirty = false;
+      const temporary = `${dataFile}.${process.pid}.tmp`;
+      try {
+        await writeFile(temporary, snapshotText(state.databases));
+        await rename(temporary, dataFile);
+      } catch (error) {
+        dirty = true;
+        process.stderr.write(`[mongo] could not save ${dataFile}: ${(error as Error).message}\n`);
+      }
+    });
+    return saving;
+  };
+
+  const state: ServerState = {
+    databases: dataFile ? loadDatabases(dataFile) : new Map(),
+    cursors: new Map(),
+    changed: () => {
+      if (!dataFile) return;
+      dirty = true;
+      flushTimer ??= setTimeout(() => void flush(), FLUSH_DEBOUNCE_MS);
+    },
+  };
+  const commands = createCommands(state);
+
+  const cursorSweep = setInterval(() => {
+    const cutoff = Date.now() - CURSOR_IDLE_MS;
+    for (const [id, cursor] of state.cursors) if (cursor.lastUsed < cutoff) state.cursors.delete(id);
+  }, 60_000);
+  cursorSweep.unref();
+
+  const run = (request: CommandRequest): Document => {
+    const name = Object.keys(request.body)[0] ?? '';
+    const handler = Object.hasOwn(commands, name) ? commands[name] : undefined;
+    try {
+      if (!handler) {
+        log(`unknown command '${name}'`);
+        throw new CommandError(59, 'CommandNotFound', `no such command: '${name}'`);
+      }
+      // What a standalone mongod answers to anything inside a transaction (or a retryable write).
+      if (request.body.txnNumber !== undefined && name !== 'commitTransaction' && name !== 'abortTransaction') {
+        throw new CommandError(20, 'IllegalOperation', 'Transaction numbers are only allowed on a replica set member or mongos');
+      }
+      return handler(request);
+    } catch (error) {
+      const { message, code, codeName, details } = asCommandError(error);
+      return { ok: 0, errmsg: message, code, codeName, ...details };
+    }
+  };
+
+  let nextConnectionId = 1;
+  let nextReplyId = 1;
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((socket) => {
+    const connectionId = nextConnectionId++;
+    sockets.add(socket);
+    socket.setNoDelay(true);
+    const framer = new MessageFramer();
+    socket.on('data', (chunk) => {
+      try {
+        for (const message of framer.push(chunk)) {
+          const request = parseRequest(message);
+          const reply = run({ db: request.db, body: request.body, connectionId });
+          if (!request.noReply && !socket.destroyed) socket.write(encodeReply(request, nextReplyId++, reply));
+        }
+      } catch (error) {
+        // A message we cannot parse leaves the stream unframed: the only safe move is to hang up.
+        process.stderr.write(`[mongo] connection ${connectionId}: ${(error as Error).message}; closing it\n`);
+        socket.destroy();
+      }
+    });
+    socket.on('error', () => socket.destroy());
+    socket.on('close', () => sockets.delete(socket));
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const port = (server.address() as net.AddressInfo).port;
+  const uriHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
+  log(`listening on ${host}:${port}${dataFile ? `, data in ${dataFile}` : ''}`);
+
+  let closed: Promise<void> | undefined;
+  return {
+    uri: `mongodb://${uriHost}:${port}`,
+    port,
+    close: () => {
+      closed ??= (async () => {
+        clearInterval(cursorSweep);
+        await new Promise<void>((resolve) => {
+          server.close(() => resolve());
+          for (const socket of sockets) socket.destroy();
+        });
+        await flush();
+      })();
+      return closed;
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// CLI
+// ---------------------------------------------------------------------------------------------------------
+
+export function parseCliArgs(argv: string[]): MongoServerOptions & { silent: boolean } {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      port: { type: 'string', default: '27017' },
+      host: { type: 'string' },
+      data: { type: 'string' },
+      silent: { type: 'boolean', default: false },
+    },
+    strict: true,
+    allowPositionals: false,
+  });
+  const port = Number(values.port);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port must be 0..65535, got "${values.port}"`);
+  return {
+    port,
+    ...(values.host === undefined ? {} : { host: values.host }),
+    ...(values.data === undefined ? {} : { dataFile: values.data }),
+    silent: values.silent,
+  };
+}
+
+async function main(): Promise<void> {
+  let options: MongoServerOptions & { silent: boolean };
+  try {
+    options = parseCliArgs(process.argv.slice(2));
+  } catch (error) {
+    process.stderr.write(`${(error as Error).message}\nusage: mongo-server.ts [--port 27017] [--host 127.0.0.1] [--data FILE.json] [--silent]\n`);
+    process.exit(2);
+  }
+  // The reader of stdout (the orchestrator) went away: nothing left to report to.
+  process.stdout.on('error', () => process.exit(0));
+
+  const server = await startMongoServer(options);
+  process.stdout.write(`${JSON.stringify({ uri: server.uri, port: server.port })}\n`);
+
+  closeOnSignals({
+    name: 'mongo',
+    what: 'closing connections and saving data',
+    silent: options.silent,
+    graceMs: 5000,
+    close: () => server.close(),
+  });
+}
+
+runIfMain(import.meta.url, 'mongo', main);
