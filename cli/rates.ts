@@ -4,9 +4,14 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { binCount, columnName } from '../lib/config.ts';
+import { createEc2Client } from '../lib/aws/ec2.ts';
+import { loadEc2Config, loadRatesConfig } from '../lib/config.ts';
+import { buildWorkerBundles } from '../lib/fanout/ec2/worker-bundle.ts';
 import { submitRatesRun, waitForRatesOutcome } from '../lib/rates/client.ts';
+import type { RateOptions } from '../lib/rates/csv-rates.ts';
+import { runRatesOnEc2, stageRatesInput } from '../lib/rates/ec2.ts';
 import type { RatesJobOutcome, RatesSummary } from '../lib/rates/index.ts';
-import { assertStackAlive, type StackState } from '../local-stack/stack.ts';
+import { assertStackAlive, localEc2Environment, type StackState } from '../local-stack/stack.ts';
 import { CliError, dataBucket, parse, progress, withStack } from './shared.ts';
 
 export async function ratesCommand(args: string[]): Promise<number> {
@@ -18,6 +23,7 @@ export async function ratesCommand(args: string[]): Promise<number> {
       denominator: { type: 'string' },
       out: { type: 'string' },
       timeout: { type: 'string' },
+      backend: { type: 'string' },
       json: { type: 'boolean' },
     },
   );
@@ -42,8 +48,11 @@ export async function ratesCommand(args: string[]): Promise<number> {
   const timeoutSeconds = values.timeout === undefined ? 300 : Number(values.timeout);
   if (!Number.isFinite(timeoutSeconds) || timeoutSeconds <= 0) throw fail(`--timeout must be a number of seconds, got "${values.timeout}"`);
 
+  const backend = values.backend ?? 'lambda';
+  if (backend !== 'lambda' && backend !== 'ec2') throw fail(`--backend must be lambda or ec2, got "${backend}"`);
+  const settings = { outDir: values.out, timeoutMs: timeoutSeconds * 1000, quiet: json };
   const outcome = await withStack(
-    (state, s3) => runAndCollect(state, s3, file, options, { outDir: values.out, timeoutMs: timeoutSeconds * 1000, quiet: json }),
+    (state, s3) => (backend === 'ec2' ? runOnEc2AndCollect(state, s3, file, options, settings) : runAndCollect(state, s3, file, options, settings)),
     json,
   );
   if (outcome.status === 'error') {
@@ -53,6 +62,39 @@ export async function ratesCommand(args: string[]): Promise<number> {
   }
   process.stdout.write(json ? `${JSON.stringify(outcome, null, 2)}\n` : formatSummary(outcome));
   return 0;
+}
+
+/** The same job on one local EC2 instance: staged under inputs/, computed by the instance, published here. */
+async function runOnEc2AndCollect(
+  state: StackState,
+  s3: S3Client,
+  file: string,
+  options: Partial<RateOptions>,
+  settings: { outDir?: string | undefined; timeoutMs: number; quiet: boolean },
+): Promise<RatesJobOutcome> {
+  const say = settings.quiet ? () => undefined : progress;
+  const bucket = dataBucket(state);
+  say('building the EC2 worker bundle');
+  await buildWorkerBundles();
+  const staged = await stageRatesInput(s3, { bucket, file });
+  say(`uploaded ${file} to s3://${bucket}/${staged.key}; running it on one EC2 instance (${state.ec2Endpoint})`);
+  const { defaults } = loadRatesConfig({ ...state.service.environment, DATA_BUCKET: bucket });
+  const config = loadEc2Config({
+    ...state.service.environment,
+    ...localEc2Environment(state),
+    DATA_BUCKET: bucket,
+    EC2_DEADLINE_SECONDS: String(Math.ceil(settings.timeoutMs / 1000)),
+  });
+  let last = '';
+  const report = await runRatesOnEc2({ ec2: createEc2Client(), s3 }, config, { ...staged, options: { ...defaults, ...options } }, {
+    onInstances: ({ pending, running, done }) => {
+      const line = `instance: ${pending ? 'pending' : running ? 'running' : done ? 'done' : '?'}`;
+      if (line !== last) say((last = line));
+    },
+  });
+  say(`EC2 run ${report.runId}: ${report.instances} × ${report.instanceType}, ${report.cost.instanceSeconds.toFixed(1)} instance-s ≈ $${report.cost.usd.toFixed(6)}`);
+  await downloadOutputs(s3, bucket, staged.resultPrefix, report.outcome, settings.outDir, say);
+  return report.outcome;
 }
 
 export async function runAndCollect(
@@ -77,15 +119,18 @@ export async function runAndCollect(
       }
     },
   });
-  if (outcome.status === 'ok' && settings.outDir) {
-    mkdirSync(settings.outDir, { recursive: true });
-    for (const name of ['histogram.png', 'histogram.svg', 'summary.json']) {
-      const object = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: `${run.resultPrefix}${name}` }));
-      await pipeline(object.Body as Readable, createWriteStream(path.join(settings.outDir, name)));
-    }
-    say(`downloaded histogram.png, histogram.svg and summary.json to ${settings.outDir}`);
-  }
+  await downloadOutputs(s3, bucket, run.resultPrefix, outcome, settings.outDir, say);
   return outcome;
+}
+
+async function downloadOutputs(s3: S3Client, bucket: string, resultPrefix: string, outcome: RatesJobOutcome, outDir: string | undefined, say: (line: string) => void): Promise<void> {
+  if (outcome.status !== 'ok' || !outDir) return;
+  mkdirSync(outDir, { recursive: true });
+  for (const name of ['histogram.png', 'histogram.svg', 'summary.json']) {
+    const object = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: `${resultPrefix}${name}` }));
+    await pipeline(object.Body as Readable, createWriteStream(path.join(outDir, name)));
+  }
+  say(`downloaded histogram.png, histogram.svg and summary.json to ${outDir}`);
 }
 
 const fmt = (n: number) => (Math.abs(n) >= 1e4 || (Math.abs(n) < 1e-3 && n !== 0) ? n.toExponential(4) : n.toPrecision(5));

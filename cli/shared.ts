@@ -19,8 +19,8 @@ export const USAGE = `Usage: cloud-parallel <command>
   local stop                                    stop what 'local start' started
   local status                                  show endpoints of the running stack
   local env                                     print 'export' lines pointing the AWS SDK/CLI at it
-  rates <file.csv> [--bins N] [--numerator C] [--denominator C] [--out DIR] [--timeout S] [--json]
-                                                upload a CSV, let the S3 trigger run the job, print the summary
+  rates <file.csv> [--bins N] [--numerator C] [--denominator C] [--backend lambda|ec2] [--out DIR] [--timeout S] [--json]
+                                                upload a CSV, let the S3 trigger run the job (or one EC2 instance), print the summary
   primes --start S --end E [--chunks N | --chunk-size N] [--backend lambda|ec2|local] [--concurrency N] [--json]
                                                 count the primes in [S, E) in parallel chunks (numbers: 1e8, 100000000)
   demo                                          the whole system on the local stack, end to end

@@ -151,6 +151,11 @@ describe('rates on the local stack', () => {
     expect(summary).toMatchObject({ status: 'ok', rows: 1, options: { bins: 5 }, stats: { min: 0.005, max: 0.005 } });
     expect(summary.badRows.samples[0]).toMatchObject({ line: 3 });
 
+    // The same file on one EC2 instance: staged under inputs/ (no trigger), same numbers.
+    const onEc2 = await run(process.execPath, [path.join(PROJECT_ROOT, 'cli/bin.js'), 'rates', file, '--bins', '5', '--backend', 'ec2', '--json'], { env });
+    const ec2Summary = JSON.parse(onEc2.stdout) as RatesSummary;
+    expect(ec2Summary).toMatchObject({ status: 'ok', rows: 1, input: { key: 'inputs/cli.csv' }, stats: summary.stats, histogram: summary.histogram });
+
     const failed = await run(process.execPath, [path.join(PROJECT_ROOT, 'cli/bin.js'), 'rates', file, '--bins', 'zero', '--json'], { env }).catch(
       (error: { code: number; stdout: string }) => error,
     );

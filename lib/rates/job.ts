@@ -4,7 +4,7 @@ import { Upload } from '@aws-sdk/lib-storage';
 import { z } from 'zod';
 import { binCount, columnName, type RatesDefaults } from '../config.ts';
 import { isNotFound, s3Uri } from '../aws/s3.ts';
-import { computeRates, type BadRow, type RateOptions } from './csv-rates.ts';
+import { computeRates, type BadRow, type RateOptions, type RatesResult } from './csv-rates.ts';
 import { RatesFileError, type RatesErrorCode } from './errors.ts';
 import { renderHistogram } from './chart.ts';
 
@@ -111,22 +111,7 @@ export async function runRatesJob(s3: S3Client, input: RatesJobInput, defaults: 
   const prefix = resultPrefixFor(key);
   let runId: string | null = null;
 
-  const fail = async (code: JobErrorCode, message: string): Promise<RatesErrorReport> => {
-    const report: RatesErrorReport = {
-      status: 'error',
-      runId,
-      input: { bucket, key },
-      error: { code, message },
-      errorObject: prefix === null ? null : s3Uri(bucket, `${prefix}error.json`),
-      finishedAt: new Date().toISOString(),
-    };
-    if (prefix !== null) {
-      await putJson(s3, bucket, `${prefix}error.json`, report);
-      // A failed re-run must not leave an older run's outputs looking current.
-      await Promise.all(RESULT_FILES.map((file) => deleteIfPresent(s3, bucket, `${prefix}${file}`)));
-    }
-    return report;
-  };
+  const fail = (code: JobErrorCode, message: string): Promise<RatesErrorReport> => writeRatesError(s3, { bucket, key, prefix, runId }, code, message);
 
   if (prefix === null) {
     return fail(
@@ -183,7 +168,63 @@ export async function runRatesJob(s3: S3Client, input: RatesJobInput, defaults: 
   }
   const computeMs = performance.now() - started;
   csvStream.end();
-  // The chart needs only the statistics: draw it while S3 completes the upload of rates.csv.
+  return publishRatesResults(
+    s3,
+    { bucket, key, prefix, runId, eTag: object.ETag?.replaceAll('"', '') ?? null, options },
+    result,
+    { key: csvKey, done: uploadDone },
+    { started, computeMs },
+  );
+}
+
+/** Where a run's report goes, and which run it is. */
+export interface RatesRunPlace {
+  bucket: string;
+  /** The input object's key, as reported in summary.json / error.json. */
+  key: string;
+  /** `results/<name>/`, or null when the key gives no place to write (not an upload). */
+  prefix: string | null;
+  runId: string | null;
+}
+
+/**
+ * Writes `error.json` for a run that failed on its input, and removes an older run's outputs so they do not
+ * look current. Shared by the Lambda path and the EC2 path (lib/rates/ec2.ts).
+ */
+export async function writeRatesError(s3: S3Client, place: RatesRunPlace, code: JobErrorCode, message: string): Promise<RatesErrorReport> {
+  const { bucket, key, prefix, runId } = place;
+  const report: RatesErrorReport = {
+    status: 'error',
+    runId,
+    input: { bucket, key },
+    error: { code, message },
+    errorObject: prefix === null ? null : s3Uri(bucket, `${prefix}error.json`),
+    finishedAt: new Date().toISOString(),
+  };
+  if (prefix !== null) {
+    await putJson(s3, bucket, `${prefix}error.json`, report);
+    // A failed re-run must not leave an older run's outputs looking current.
+    await Promise.all(RESULT_FILES.map((file) => deleteIfPresent(s3, bucket, `${prefix}${file}`)));
+  }
+  return report;
+}
+
+/** What the computation hands over to publishing: everything summary.json reports about the data. */
+export type ComputedRates = Pick<RatesResult, 'rateColumn' | 'rows' | 'badRows' | 'badRowSamples' | 'stats' | 'inputBytes'>;
+
+/**
+ * The end of every successful run, wherever the CSV was computed: draw the histogram while `rates.csv` finishes
+ * arriving at `csv.key` (`csv.done`), write the SVG and PNG, then `summary.json` last — its presence means the
+ * run finished.
+ */
+export async function publishRatesResults(
+  s3: S3Client,
+  place: RatesRunPlace & { prefix: string; eTag: string | null; options: RateOptions },
+  result: ComputedRates,
+  csv: { key: string; done: Promise<unknown> },
+  timing: { started: number; computeMs: number },
+): Promise<RatesSummary> {
+  const { bucket, key, prefix, options } = place;
   const [chart] = await Promise.all([
     renderHistogram({
       edges: result.stats.histogram.edges,
@@ -193,20 +234,19 @@ export async function runRatesJob(s3: S3Client, input: RatesJobInput, defaults: 
       xLabel: `${result.rateColumn} (${options.numerator} per unit of ${options.denominator})`,
       yLabel: 'rows (count)',
     }),
-    uploadDone,
+    csv.done,
   ]);
-  const uploadMs = performance.now() - started - computeMs;
+  const uploadMs = performance.now() - timing.started - timing.computeMs;
   await Promise.all([
     s3.send(new PutObjectCommand({ Bucket: bucket, Key: `${prefix}histogram.svg`, Body: chart.svg, ContentType: 'image/svg+xml' })),
     s3.send(new PutObjectCommand({ Bucket: bucket, Key: `${prefix}histogram.png`, Body: chart.png, ContentType: 'image/png' })),
   ]);
-  const chartMs = chart.ms;
 
   const { histogram, ...stats } = result.stats;
   const summary: RatesSummary = {
     status: 'ok',
-    runId,
-    input: { bucket, key, bytes: result.inputBytes, eTag: object.ETag?.replaceAll('"', '') ?? null },
+    runId: place.runId,
+    input: { bucket, key, bytes: result.inputBytes, eTag: place.eTag },
     options,
     rateColumn: result.rateColumn,
     rows: result.rows,
@@ -214,16 +254,16 @@ export async function runRatesJob(s3: S3Client, input: RatesJobInput, defaults: 
     stats,
     histogram,
     outputs: {
-      csv: s3Uri(bucket, csvKey),
+      csv: s3Uri(bucket, csv.key),
       png: s3Uri(bucket, `${prefix}histogram.png`),
       svg: s3Uri(bucket, `${prefix}histogram.svg`),
       summary: s3Uri(bucket, `${prefix}summary.json`),
     },
-    timings: { computeMs: round(computeMs), uploadMs: round(uploadMs), chartMs: round(chartMs), totalMs: 0 },
+    timings: { computeMs: round(timing.computeMs), uploadMs: round(uploadMs), chartMs: round(chart.ms), totalMs: 0 },
     finishedAt: '',
   };
   await deleteIfPresent(s3, bucket, `${prefix}error.json`);
-  summary.timings.totalMs = round(performance.now() - started);
+  summary.timings.totalMs = round(performance.now() - timing.started);
   summary.finishedAt = new Date().toISOString();
   await putJson(s3, bucket, `${prefix}summary.json`, summary);
   return summary;

@@ -1,0 +1,121 @@
+import { createReadStream } from 'node:fs';
+import { CopyObjectCommand, GetObjectCommand, HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import { z } from 'zod';
+import type { EC2Client } from '@aws-sdk/client-ec2';
+import type { SSMClient } from '@aws-sdk/client-ssm';
+import { isNotFound } from '../aws/s3.ts';
+import type { Ec2Config } from '../config.ts';
+import { UserError } from '../errors.ts';
+import { fanout } from '../fanout/index.ts';
+import { withEc2Run, type Ec2RunReport } from '../fanout/ec2/run.ts';
+import type { RateOptions } from './csv-rates.ts';
+import type { RatesEc2Result, RatesEc2Task } from './ec2-worker.ts';
+import { publishRatesResults, resultPrefixFor, UPLOADS_PREFIX, writeRatesError, type RatesJobOutcome } from './job.ts';
+import { uploadKeyFor } from './client.ts';
+
+/**
+ * The rates job on an EC2 instance, for a file too big or too slow for a Lambda (15 minutes at most). The input
+ * is staged under `inputs/` — not `uploads/`, which would also trigger the Lambda — and one instance streams it
+ * (lib/rates/ec2-worker.ts). Its CSV lands in the run's scratch space and is copied into `results/<name>/`; the
+ * chart and summary.json are made here, by the same code as on Lambda, so both paths give the same outputs.
+ *
+ * Limits: one instance per file (CSV parsing is sequential); the output CSV goes up in one PUT, so at most 5 GB.
+ */
+
+export const INPUTS_PREFIX = 'inputs/';
+
+export interface StagedInput {
+  bucket: string;
+  key: string;
+  resultPrefix: string;
+}
+
+/** Uploads a local CSV to `inputs/<name>.csv`; its results go to `results/<name>/`, as for `uploads/<name>.csv`. */
+export async function stageRatesInput(s3: S3Client, params: { bucket: string; file: string }): Promise<StagedInput> {
+  const uploadKey = uploadKeyFor(params.file);
+  const resultPrefix = resultPrefixFor(uploadKey);
+  if (resultPrefix === null) throw new Error(`no result prefix for ${params.file}`);
+  const key = `${INPUTS_PREFIX}${uploadKey.slice(UPLOADS_PREFIX.length)}`;
+  await new Upload({ client: s3, params: { Bucket: params.bucket, Key: key, Body: createReadStream(params.file), ContentType: 'text/csv' } }).done();
+  return { bucket: params.bucket, key, resultPrefix };
+}
+
+const workerResultSchema = z.looseObject({ status: z.enum(['ok', 'error']) });
+
+export type RatesEc2Report = Omit<Ec2RunReport<RatesJobOutcome>, 'value'> & { outcome: RatesJobOutcome };
+
+export async function runRatesOnEc2(
+  clients: { ec2: EC2Client; s3: S3Client; ssm?: SSMClient },
+  config: Ec2Config,
+  input: StagedInput & { options: RateOptions },
+  hooks: {
+    onInstances?: (p: { pending: number; running: number; done: number; total: number }) => void;
+    signal?: AbortSignal;
+    runId?: string;
+    bundle?: Buffer;
+  } = {},
+): Promise<RatesEc2Report> {
+  const { s3 } = clients;
+  const { bucket, key, resultPrefix, options } = input;
+  const presignSeconds = Math.min(604_800, Math.ceil(config.deadlineMs / 1000) + 900);
+  const report = await withEc2Run<RatesEc2Task, RatesEc2Result, RatesJobOutcome>(
+    {
+      worker: 'rates',
+      ...clients,
+      bucket,
+      tags: config.tags,
+      deadlineMs: config.deadlineMs,
+      pollMs: config.pollMs,
+      nodeMajor: config.nodeMajor,
+      presignSeconds,
+      ...(config.imageId === undefined ? {} : { imageId: config.imageId }),
+      ...(config.instanceType === undefined ? {} : { instanceType: config.instanceType }),
+      ...(config.subnetId === undefined ? {} : { subnetId: config.subnetId }),
+      ...(config.securityGroupIds === undefined ? {} : { securityGroupIds: config.securityGroupIds }),
+      ...(config.usdPerHour === undefined ? {} : { usdPerHour: config.usdPerHour }),
+      ...(hooks.runId === undefined ? {} : { runId: hooks.runId }),
+      ...(hooks.bundle === undefined ? {} : { bundle: hooks.bundle }),
+      ...(hooks.onInstances === undefined ? {} : { onProgress: hooks.onInstances }),
+      parse: (value) => workerResultSchema.parse(value) as RatesEc2Result,
+    },
+    async (backend, run) => {
+      const started = performance.now();
+      const place = { bucket, key, prefix: resultPrefix, runId: run.runId };
+      let eTag: string | null;
+      try {
+        const head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+        eTag = head.ETag?.replaceAll('"', '') ?? null;
+      } catch (error) {
+        if (isNotFound(error)) return writeRatesError(s3, place, 'OBJECT_NOT_FOUND', `s3://${bucket}/${key} does not exist.`);
+        throw error;
+      }
+      const stagingKey = `${run.prefix}rates.csv`;
+      const [inputUrl, outputUrl] = await Promise.all([
+        getSignedUrl(s3, new GetObjectCommand({ Bucket: bucket, Key: key }), { expiresIn: presignSeconds }),
+        getSignedUrl(s3, new PutObjectCommand({ Bucket: bucket, Key: stagingKey }), { expiresIn: presignSeconds }),
+      ]);
+      const [outcome] = (await fanout([{ inputUrl, outputUrl, options }], backend, { retries: 1, ...(hooks.signal ? { signal: hooks.signal } : {}) })).outcomes;
+      if (!outcome!.ok) {
+        throw new UserError('EC2_RUN_FAILED', `the rates run on EC2 did not finish: ${outcome!.error.type}: ${outcome!.error.message}`);
+      }
+      const result = outcome!.value;
+      if (result.status === 'error') return writeRatesError(s3, place, result.code, result.message);
+      const csvKey = `${resultPrefix}rates.csv`;
+      const copied = s3.send(
+        new CopyObjectCommand({
+          Bucket: bucket,
+          Key: csvKey,
+          CopySource: `${bucket}/${stagingKey}`,
+          ContentType: 'text/csv; charset=utf-8',
+          MetadataDirective: 'REPLACE',
+        }),
+      );
+      // computeMs here runs from the launch to the instance's report: on EC2 it includes the instance's start.
+      return publishRatesResults(s3, { ...place, eTag, options }, result, { key: csvKey, done: copied }, { started, computeMs: performance.now() - started });
+    },
+  );
+  const { value, ...rest } = report;
+  return { ...rest, outcome: value };
+}
