@@ -63,7 +63,7 @@ async function runPrimesOnLocalEc2(input: PrimesRunInput, state: StackState, tot
   say('building the EC2 worker bundle');
   await buildWorkerBundles();
   const config = loadEc2Config({ ...state.service.environment, ...localEc2Environment(state), DATA_BUCKET: dataBucket(state) });
-  say(`counting primes in ${range(input)} in ${total} chunks on EC2 (${state.ec2Endpoint}, one instance per chunk, at most ${config.maxInstances} at once)`);
+  say(`counting primes in ${range(input)} in ${total} chunks on EC2 (${state.ec2Endpoint}, ${input.chunksPerInstance && input.chunksPerInstance > 1 ? `${input.chunksPerInstance} chunks per instance` : 'one instance per chunk'}, at most ${config.maxInstances} at once)`);
   const chunks = splitRange(input.start, input.end, input);
   let last = '';
   return runPrimesOnEc2(input, { ec2: createEc2Client(), s3: createS3Client() }, config, {
@@ -113,6 +113,7 @@ export async function primesCommand(args: string[]): Promise<number> {
     'chunk-size': { type: 'string' },
     backend: { type: 'string' },
     concurrency: { type: 'string' },
+    'chunks-per-instance': { type: 'string' },
     json: { type: 'boolean' },
   });
   if (positionals.length > 0) throw new CliError(`unexpected argument "${positionals[0]}"; use --start S --end E`, 'INVALID_ARGUMENT');
@@ -124,7 +125,9 @@ export async function primesCommand(args: string[]): Promise<number> {
     chunkSize: integerOption(values['chunk-size'], '--chunk-size'),
     backend: values.backend ?? 'lambda',
     concurrency: integerOption(values.concurrency, '--concurrency'),
+    chunksPerInstance: integerOption(values['chunks-per-instance'], '--chunks-per-instance'),
   };
+  if (raw.chunksPerInstance !== undefined && raw.backend !== 'ec2') throw new CliError('--chunks-per-instance applies to --backend ec2 only', 'INVALID_ARGUMENT');
   const input = parsePrimesRunInput(Object.fromEntries(Object.entries(raw).filter(([, v]) => v !== undefined)));
   if (input.chunks === undefined && input.chunkSize === undefined) input.chunks = 2;
   const json = values.json === true;

@@ -21,7 +21,7 @@ export const USAGE = `Usage: cloud-parallel <command>
   local env                                     print 'export' lines pointing the AWS SDK/CLI at it
   rates <file.csv> [--bins N] [--numerator C] [--denominator C] [--backend lambda|ec2] [--out DIR] [--timeout S] [--json]
                                                 upload a CSV, let the S3 trigger run the job (or one EC2 instance), print the summary
-  primes --start S --end E [--chunks N | --chunk-size N] [--backend lambda|ec2|local] [--concurrency N] [--json]
+  primes --start S --end E [--chunks N | --chunk-size N] [--backend lambda|ec2|local] [--chunks-per-instance N] [--concurrency N] [--json]
                                                 count the primes in [S, E) in parallel chunks (numbers: 1e8, 100000000)
   demo                                          the whole system on the local stack, end to end
   bench [rates|rates-core|primes]               benchmarks (see README)

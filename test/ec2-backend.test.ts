@@ -222,6 +222,26 @@ describe('ec2 backend', () => {
     expect(ec2Mock.commandCalls(TerminateInstancesCommand).map((c) => c.args[0].input.InstanceIds)).toEqual([['i-1'], ['i-2'], ['i-2']]);
   });
 
+  it('packs tasks started together onto one instance each tasksPerInstance, and terminates it when all settle', async () => {
+    for (const i of [0, 1, 2]) s3Mock.on(GetObjectCommand, resultKey(i)).resolves(body({ ok: true, value: { count: i }, ms: 1 }));
+    s3Mock.on(GetObjectCommand, resultKey(3)).resolves(body({ ok: false, error: { type: 'RangeError', message: 'bad chunk' } }));
+    const backend = ec2Backend<{ start: number }, { count: number }>(options({ tasksPerInstance: 2 }));
+    const result = await fanout([{ start: 0 }, { start: 1 }, { start: 2 }, { start: 3 }], backend, { retries: 0 });
+    expect(result.outcomes.map((o) => (o.ok ? o.value.count : o.error.type))).toEqual([0, 1, 2, 'RangeError']);
+    const launches = ec2Mock.commandCalls(RunInstancesCommand).map((c) => c.args[0].input as RunInstancesCommandInput);
+    expect(launches).toHaveLength(2);
+    const scripts = launches.map((l) => Buffer.from(l.UserData!, 'base64').toString('utf8'));
+    // Each instance's user data runs two tasks, each PUT to its own result key.
+    expect(scripts.map((u) => (u.match(/^run_task \d+ /gm) ?? []).length)).toEqual([2, 2]);
+    expect(scripts[0]).toContain('runs/run-42/0.json');
+    expect(scripts[0]).toContain('runs/run-42/1.json');
+    expect(scripts[1]).toContain('runs/run-42/3.json');
+    expect(launches.map((l) => l.TagSpecifications![0]!.Tags!.find((t) => t.Key === 'cloud-parallel:chunk')!.Value)).toEqual(['0,1', '2,3']);
+    expect(new Set(launches.map((l) => l.ClientToken)).size).toBe(2);
+    expect(terminated().sort()).toEqual(['i-1', 'i-2']);
+    expect(backend.instanceSeconds()).toHaveLength(2);
+  });
+
   it('reads a retry\'s result from its own key, never an earlier attempt\'s', async () => {
     s3Mock.on(GetObjectCommand, resultKey(5)).resolves(body({ ok: false, error: { type: 'Error', message: 'attempt 1 failed' } }));
     s3Mock.on(GetObjectCommand, { Bucket: 'data-bucket', Key: 'runs/run-42/5.attempt-2.json' }).resolves(body({ ok: true, value: 'second' }));

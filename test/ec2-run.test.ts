@@ -72,7 +72,7 @@ describe('primes on the EC2 backend, through the local EC2 endpoint', () => {
     expect(result.count).toBe(5);
     const failures = Object.fromEntries(result.failedChunks.map((c) => [c.start, c.error]));
     expect(Object.keys(failures).sort()).toEqual(['1000', '2000', '3000']);
-    expect(failures[1000]).toMatchObject({ kind: 'function', message: expect.stringContaining('chunk 1') });
+    expect(failures[1000]).toMatchObject({ kind: 'function', type: 'WorkerCrashed', message: expect.stringContaining('chunk 1') });
     expect(failures[2000]).toMatchObject({ kind: 'function', type: 'RangeError', message: expect.stringContaining('chunk rejected on purpose') });
     expect(failures[3000]).toMatchObject({ kind: 'function', type: 'InvalidResult' });
     // Function errors are the worker's own: not retried, so exactly one instance per chunk.
@@ -118,6 +118,29 @@ describe('primes on the EC2 backend, through the local EC2 endpoint', () => {
       [0, 'aborted'],
       [1000, 'aborted'],
       [2000, 'aborted'],
+    ]);
+    await expect.poll(() => local.states(before), { timeout: 10_000 }).toEqual(['terminated', 'terminated', 'terminated']);
+    expect(await scratchKeys()).toEqual([]);
+  }, 60_000);
+
+  it('packs several chunks per instance: same count, fewer instances; a crashed chunk does not stop the next one', async () => {
+    const before = launchedSoFar();
+    const packed = await runPrimesOnEc2(parsePrimesRunInput({ start: 100_000_000, end: 101_000_000, chunks: 4, chunksPerInstance: 2, backend: 'ec2' }), clients(), config(), {
+      runId: 'packed',
+    });
+    expect(packed).toMatchObject({ count: 54_208, complete: true, cost: { instances: 2, billedSeconds: 120 } });
+    expect(launchedSoFar() - before).toBe(2);
+
+    const crashFirst = bundleOf(
+      `export async function run(task) { if (task.start === 0) process.exit(7); return { start: task.start, end: task.end, count: 3, ms: 1 }; }`,
+    );
+    const result = await runPrimesOnEc2(parsePrimesRunInput({ start: 0, end: 2000, chunks: 2, chunksPerInstance: 2, backend: 'ec2' }), clients(), config(), {
+      runId: 'packed-crash',
+      bundle: crashFirst,
+    });
+    expect(result.count).toBe(3);
+    expect(result.failedChunks).toEqual([
+      expect.objectContaining({ start: 0, error: expect.objectContaining({ type: 'WorkerCrashed', message: expect.stringContaining('status 7') }) }),
     ]);
     await expect.poll(() => local.states(before), { timeout: 10_000 }).toEqual(['terminated', 'terminated', 'terminated']);
     expect(await scratchKeys()).toEqual([]);

@@ -42,7 +42,9 @@ export async function runPrimesOnEc2(
     bundle?: Buffer;
   } = {},
 ): Promise<PrimesEc2Result> {
-  const concurrency = Math.min(input.concurrency ?? config.maxInstances, config.maxInstances);
+  const perInstance = input.chunksPerInstance ?? 1;
+  // Instances alive at once stay within maxInstances: each holds up to perInstance chunks in flight.
+  const concurrency = Math.min(input.concurrency ?? config.maxInstances * perInstance, config.maxInstances * perInstance);
   const report = await withEc2Run<PrimesTask, PrimesChunkResult, PrimesRunResult>(
     {
       worker: 'primes',
@@ -50,6 +52,7 @@ export async function runPrimesOnEc2(
       bucket: config.bucket,
       tags: config.tags,
       deadlineMs: config.deadlineMs,
+      tasksPerInstance: perInstance,
       pollMs: config.pollMs,
       nodeMajor: config.nodeMajor,
       ...(config.imageId === undefined ? {} : { imageId: config.imageId }),

@@ -12,6 +12,12 @@ export type BackendName = (typeof BACKENDS)[number];
 export const primesRunSchema = rangeSchema.and(splitSchema).and(
   z.object({
     backend: z.enum(BACKENDS, { error: `backend must be one of: ${BACKENDS.join(', ')}` }).default('lambda'),
+    chunksPerInstance: z
+      .number({ error: 'chunksPerInstance must be a number' })
+      .int('chunksPerInstance must be a whole number')
+      .min(1, 'chunksPerInstance must be at least 1')
+      .max(64, 'chunksPerInstance must be at most 64')
+      .optional(),
     concurrency: z.number({ error: 'concurrency must be a number' }).int('concurrency must be a whole number').min(1, 'concurrency must be at least 1').max(1000, 'concurrency must be at most 1000').optional(),
   }),
 );

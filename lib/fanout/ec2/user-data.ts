@@ -198,7 +198,14 @@ ${RUNNER}CLOUD_PARALLEL_RUNNER
 FAILED_UPLOADS=0
 run_task() { # index result-url
   log "task $1: running"
-  "$NODE" runner.mjs "$WORK_DIR/worker.mjs" "task-$1.json" "result-$1.json"
+  local status=0
+  "$NODE" runner.mjs "$WORK_DIR/worker.mjs" "task-$1.json" "result-$1.json" || status=$?
+  # The runner reports what the task threw; a process that died under it (process.exit, out of memory, a
+  # signal) wrote nothing, so say that instead of leaving the caller to wait for the deadline.
+  if [ ! -s "result-$1.json" ]; then
+    log "task $1: the worker process exited with status $status without a result"
+    printf '{"ok":false,"error":{"type":"WorkerCrashed","message":"the worker process exited with status %s before reporting a result"}}' "$status" > "result-$1.json"
+  fi
   if upload "result-$1.json" "$2"; then log "task $1: result uploaded"; else log "task $1: upload failed"; FAILED_UPLOADS=$((FAILED_UPLOADS + 1)); fi
 }
 
