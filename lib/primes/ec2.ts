@@ -4,7 +4,7 @@ import type { SSMClient } from '@aws-sdk/client-ssm';
 import { z } from 'zod';
 import type { Ec2Config } from '../config.ts';
 import type { FanoutOptions } from '../fanout/index.ts';
-import { withEc2Run } from '../fanout/ec2/run.ts';
+import { ec2RunSettings, withEc2Run, type Ec2RunHooks } from '../fanout/ec2/run.ts';
 import { runPrimesFanout, type PrimesRunInput, type PrimesRunResult } from './fanout-job.ts';
 import type { PrimesChunkResult, PrimesTask } from './worker.ts';
 
@@ -35,12 +35,7 @@ export async function runPrimesOnEc2(
   input: PrimesRunInput,
   clients: PrimesEc2Clients,
   config: Ec2Config,
-  options: Pick<FanoutOptions, 'onProgress' | 'signal' | 'retries'> & {
-    onInstances?: (p: { pending: number; running: number; done: number; total: number }) => void;
-    runId?: string;
-    /** A worker bundle other than the built one (tests). */
-    bundle?: Buffer;
-  } = {},
+  options: Pick<FanoutOptions, 'onProgress' | 'signal' | 'retries'> & Ec2RunHooks = {},
 ): Promise<PrimesEc2Result> {
   const perInstance = input.chunksPerInstance ?? 1;
   // Instances alive at once stay within maxInstances: each holds up to perInstance chunks in flight.
@@ -49,20 +44,8 @@ export async function runPrimesOnEc2(
     {
       worker: 'primes',
       ...clients,
-      bucket: config.bucket,
-      tags: config.tags,
-      deadlineMs: config.deadlineMs,
+      ...ec2RunSettings(config, options),
       tasksPerInstance: perInstance,
-      pollMs: config.pollMs,
-      nodeMajor: config.nodeMajor,
-      ...(config.imageId === undefined ? {} : { imageId: config.imageId }),
-      ...(config.instanceType === undefined ? {} : { instanceType: config.instanceType }),
-      ...(config.subnetId === undefined ? {} : { subnetId: config.subnetId }),
-      ...(config.securityGroupIds === undefined ? {} : { securityGroupIds: config.securityGroupIds }),
-      ...(config.usdPerHour === undefined ? {} : { usdPerHour: config.usdPerHour }),
-      ...(options.runId === undefined ? {} : { runId: options.runId }),
-      ...(options.bundle === undefined ? {} : { bundle: options.bundle }),
-      ...(options.onInstances === undefined ? {} : { onProgress: options.onInstances }),
       parse: (value) => chunkResultSchema.parse(value) as PrimesChunkResult,
     },
     (backend) =>

@@ -10,9 +10,8 @@ import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { z } from 'zod';
 import { binCount, columnName } from '../config.ts';
 import { describeIssues } from '../validation.ts';
-import { computeRates, type BadRow, type RateOptions } from './csv-rates.ts';
+import { computeRates, type RateOptions, type RatesResult } from './csv-rates.ts';
 import { RatesFileError, type RatesErrorCode } from './errors.ts';
-import type { RateStats } from './stats.ts';
 
 /**
  * The rates computation as an EC2 instance runs it (bundled by lib/fanout/ec2/worker-bundle.ts): for a file too big
@@ -32,18 +31,7 @@ export const ratesEc2TaskSchema = z.object({
 export type RatesEc2Task = z.infer<typeof ratesEc2TaskSchema>;
 
 export type RatesEc2Result =
-  | {
-      status: 'ok';
-      rateColumn: string;
-      rows: number;
-      badRows: number;
-      badRowSamples: BadRow[];
-      stats: RateStats;
-      inputBytes: number;
-      outputBytes: number;
-      computeMs: number;
-      uploadMs: number;
-    }
+  | ({ status: 'ok'; outputBytes: number; computeMs: number; uploadMs: number } & Omit<RatesResult, 'columns'>)
   /** The file itself is bad (not CSV, a column missing, ...): an answer for the user, not a crash. */
   | { status: 'error'; code: RatesErrorCode; message: string };
 

@@ -9,7 +9,7 @@ import { isNotFound } from '../aws/s3.ts';
 import type { Ec2Config } from '../config.ts';
 import { UserError } from '../errors.ts';
 import { fanout } from '../fanout/index.ts';
-import { withEc2Run, type Ec2RunReport } from '../fanout/ec2/run.ts';
+import { ec2RunSettings, withEc2Run, type Ec2RunHooks, type Ec2RunReport } from '../fanout/ec2/run.ts';
 import type { RateOptions } from './csv-rates.ts';
 import type { RatesEc2Result, RatesEc2Task } from './ec2-worker.ts';
 import { publishRatesResults, resultPrefixFor, UPLOADS_PREFIX, writeRatesError, type RatesJobOutcome } from './job.ts';
@@ -50,12 +50,7 @@ export async function runRatesOnEc2(
   clients: { ec2: EC2Client; s3: S3Client; ssm?: SSMClient },
   config: Ec2Config,
   input: StagedInput & { options: RateOptions },
-  hooks: {
-    onInstances?: (p: { pending: number; running: number; done: number; total: number }) => void;
-    signal?: AbortSignal;
-    runId?: string;
-    bundle?: Buffer;
-  } = {},
+  hooks: Ec2RunHooks = {},
 ): Promise<RatesEc2Report> {
   const { s3 } = clients;
   const { bucket, key, resultPrefix, options } = input;
@@ -64,20 +59,8 @@ export async function runRatesOnEc2(
     {
       worker: 'rates',
       ...clients,
-      bucket,
-      tags: config.tags,
-      deadlineMs: config.deadlineMs,
-      pollMs: config.pollMs,
-      nodeMajor: config.nodeMajor,
+      ...ec2RunSettings(config, hooks),
       presignSeconds,
-      ...(config.imageId === undefined ? {} : { imageId: config.imageId }),
-      ...(config.instanceType === undefined ? {} : { instanceType: config.instanceType }),
-      ...(config.subnetId === undefined ? {} : { subnetId: config.subnetId }),
-      ...(config.securityGroupIds === undefined ? {} : { securityGroupIds: config.securityGroupIds }),
-      ...(config.usdPerHour === undefined ? {} : { usdPerHour: config.usdPerHour }),
-      ...(hooks.runId === undefined ? {} : { runId: hooks.runId }),
-      ...(hooks.bundle === undefined ? {} : { bundle: hooks.bundle }),
-      ...(hooks.onInstances === undefined ? {} : { onProgress: hooks.onInstances }),
       parse: (value) => workerResultSchema.parse(value) as RatesEc2Result,
     },
     async (backend, run) => {

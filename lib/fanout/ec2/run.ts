@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { DeleteObjectsCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { ec2Backend, estimateEc2Cost, DEFAULT_INSTANCE_TYPE, DEFAULT_USD_PER_HOUR, type Ec2Backend, type Ec2BackendOptions, type Ec2CostEstimate } from './backend.ts';
 import { readWorkerBundle, type Ec2WorkerName } from './worker-bundle.ts';
+import type { Ec2Config } from '../../config.ts';
 
 /**
  * One run on the EC2 backend, from the caller's side: upload the worker bundle under `runs/<runId>/`, hand a
@@ -35,6 +36,36 @@ export interface Ec2RunReport<V> {
   cost: Ec2CostEstimate;
   /** Set when terminating instances or deleting `runs/<runId>/` failed; the lifecycle rule expires the objects. */
   cleanupError?: string;
+}
+
+/** What a caller may add to one run: its id, another bundle (tests), progress, a stop signal. */
+export interface Ec2RunHooks {
+  runId?: string;
+  bundle?: Buffer;
+  onInstances?: (p: { pending: number; running: number; done: number; total: number }) => void;
+  signal?: AbortSignal;
+}
+
+type Ec2RunSettings = Omit<Ec2RunOptions<unknown>, 'worker' | 'ec2' | 's3' | 'ssm' | 'parse'>;
+
+/** The deployment's EC2 settings and a run's hooks as `withEc2Run` options: one mapping for every job. */
+export function ec2RunSettings(config: Ec2Config, hooks: Ec2RunHooks = {}): Ec2RunSettings {
+  const optional = <K extends keyof Ec2RunSettings>(key: K, value: Ec2RunSettings[K] | undefined) => (value === undefined ? {} : { [key]: value });
+  return {
+    bucket: config.bucket,
+    tags: config.tags,
+    deadlineMs: config.deadlineMs,
+    pollMs: config.pollMs,
+    nodeMajor: config.nodeMajor,
+    ...optional('imageId', config.imageId),
+    ...optional('instanceType', config.instanceType),
+    ...optional('subnetId', config.subnetId),
+    ...optional('securityGroupIds', config.securityGroupIds),
+    ...optional('usdPerHour', config.usdPerHour),
+    ...optional('runId', hooks.runId),
+    ...optional('bundle', hooks.bundle),
+    ...optional('onProgress', hooks.onInstances),
+  };
 }
 
 export function newRunId(now = new Date()): string {
