@@ -78,7 +78,7 @@ describe('parsePrimesRunInput', () => {
     [{ start: 0, end: 10, chunks: MAX_CHUNKS + 1 }, /chunks must be at most 10000/],
     [{ start: 0, end: 10, chunks: 2, chunkSize: 5 }, /give chunks or chunkSize, not both/],
     [{ start: 0, end: 10, chunkSize: 0 }, /chunkSize must be at least 1/],
-    [{ start: 0, end: 10, backend: 'gpu' }, /backend must be one of: lambda, local/],
+    [{ start: 0, end: 10, backend: 'gpu' }, /backend must be one of: lambda, ec2, local/],
     [{ start: 0, end: 10, concurrency: 0 }, /concurrency must be at least 1/],
     [{ start: 0, end: 10, concurrency: 5000 }, /concurrency must be at most 1000/],
     [null, /\(input\)/],
