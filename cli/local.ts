@@ -2,11 +2,14 @@ import { readStackState, stackEnvironment, startStack, stopStack, type StackStat
 import { CliError, parse, portOption, progress, USAGE } from './shared.ts';
 
 export async function localCommand(args: string[]): Promise<number> {
-  const { values, positionals } = parse(args, { 's3-port': { type: 'string' }, 'lambda-port': { type: 'string' }, 'ec2-port': { type: 'string' } });
-  const s3Port = portOption(values['s3-port'], '--s3-port');
-  const lambdaPort = portOption(values['lambda-port'], '--lambda-port');
-  const ec2Port = portOption(values['ec2-port'], '--ec2-port');
-  const ports = { ...(s3Port ? { s3Port } : {}), ...(lambdaPort ? { lambdaPort } : {}), ...(ec2Port ? { ec2Port } : {}) };
+  const flags = { s3Port: 's3-port', lambdaPort: 'lambda-port', ec2Port: 'ec2-port', mongoPort: 'mongo-port', apiPort: 'api-port' } as const;
+  const { values, positionals } = parse(args, Object.fromEntries(Object.values(flags).map((flag) => [flag, { type: 'string' as const }])));
+  const ports = Object.fromEntries(
+    Object.entries(flags).flatMap(([option, flag]) => {
+      const port = portOption(values[flag] as string | undefined, `--${flag}`);
+      return port === undefined ? [] : [[option, port]];
+    }),
+  );
   switch (positionals[0]) {
     case 'start': {
       const { state, started } = await startStack({ ...ports, onProgress: progress });
@@ -46,6 +49,8 @@ export function describeStack(state: StackState): string {
     `  S3         ${state.s3Endpoint}  (buckets: ${buckets})`,
     `  Lambda     ${state.lambdaEndpoint}  (serverless-offline invoke API)`,
     `  EC2        ${state.ec2Endpoint}  (EC2 Query API; instances run their user data as local processes)`,
+    `  MongoDB    ${state.mongoUri}  (MongoDB wire protocol: the mongodb driver, mongosh, Compass)`,
+    `  APIs       ${state.apiBaseUrl}/v3 (Yelp Fusion fixture), ${state.apiBaseUrl}/api/v1 (HN Algolia fixture)`,
     `  triggers   ${triggers}`,
     `  data/logs  ${state.stateDir}`,
     `  use it     eval "$(npx cloud-parallel local env)"   # then aws/sls/SDK calls go to the local stack`,

@@ -14,8 +14,8 @@ export class CliError extends UserError {
 
 export const USAGE = `Usage: cloud-parallel <command>
 
-  local start [--s3-port N] [--lambda-port N] [--ec2-port N]
-                                                start the local stack (S3, Lambda, EC2) in the background
+  local start [--s3-port N] [--lambda-port N] [--ec2-port N] [--mongo-port N] [--api-port N]
+                                                start the local stack (S3, Lambda, EC2, MongoDB, API fixture)
   local stop                                    stop what 'local start' started
   local status                                  show endpoints of the running stack
   local env                                     print 'export' lines pointing the AWS SDK/CLI at it

@@ -1,9 +1,11 @@
 /**
- * Starts and stops the local stack: the S3-compatible server (with S3 → Lambda notifications) and
- * serverless-offline's Lambda invoke API, each as its own process group so `stop` ends exactly what
- * `start` began. State lives in `<project>/.local-stack/` (git-ignored): data, logs and state.json.
+ * Starts and stops the local stack: the S3-compatible server (with S3 → Lambda notifications),
+ * serverless-offline's Lambda invoke API, the EC2 endpoint, a MongoDB-wire server and the fixture of the
+ * APIs the scraper calls — each as its own process group so `stop` ends exactly what `start` began. State
+ * lives in `<project>/.local-stack/` (git-ignored): data, logs and state.json.
  */
 import { spawn } from 'node:child_process';
+import net from 'node:net';
 import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
@@ -19,6 +21,10 @@ export interface StackOptions {
   lambdaPort?: number;
   /** Defaults: CLOUD_PARALLEL_EC2_PORT or 4570. */
   ec2Port?: number;
+  /** Defaults: CLOUD_PARALLEL_MONGO_PORT or 27017. */
+  mongoPort?: number;
+  /** Defaults: CLOUD_PARALLEL_API_PORT or 4575 (the Yelp/HN fixture). */
+  apiPort?: number;
   /** Defaults: CLOUD_PARALLEL_STATE_DIR or <project>/.local-stack. Holds S3 data, logs and state. */
   stateDir?: string;
   stage?: string;
@@ -39,6 +45,9 @@ export interface StackState {
   s3Endpoint: string;
   lambdaEndpoint: string;
   ec2Endpoint: string;
+  mongoUri: string;
+  /** The API fixture; Yelp's base is `${apiBaseUrl}/v3`, HN's `${apiBaseUrl}/api/v1`. */
+  apiBaseUrl: string;
   service: ServiceConfig;
   processes: StackProcess[];
 }
@@ -60,6 +69,8 @@ export function resolveStackOptions(options: StackOptions = {}) {
     s3Port: options.s3Port ?? envPort('CLOUD_PARALLEL_S3_PORT', 4569),
     lambdaPort: options.lambdaPort ?? envPort('CLOUD_PARALLEL_LAMBDA_PORT', 3002),
     ec2Port: options.ec2Port ?? envPort('CLOUD_PARALLEL_EC2_PORT', 4570),
+    mongoPort: options.mongoPort ?? envPort('CLOUD_PARALLEL_MONGO_PORT', 27017),
+    apiPort: options.apiPort ?? envPort('CLOUD_PARALLEL_API_PORT', 4575),
     stateDir: path.resolve(options.stateDir ?? process.env.CLOUD_PARALLEL_STATE_DIR ?? path.join(PROJECT_ROOT, '.local-stack')),
     stage: options.stage,
     onProgress: options.onProgress ?? (() => undefined),
@@ -86,8 +97,17 @@ export function localEc2Environment(state: { service: Pick<StackState['service']
   };
 }
 
-export function stackEnvironment(state: Pick<StackState, 's3Endpoint' | 'lambdaEndpoint' | 'ec2Endpoint' | 'region'>): Record<string, string> {
+/** The key the API fixture accepts: a fixed local value, not a secret (the real key comes from SSM). */
+export const LOCAL_YELP_API_KEY = 'local-yelp-key';
+
+export function stackEnvironment(
+  state: Pick<StackState, 's3Endpoint' | 'lambdaEndpoint' | 'ec2Endpoint' | 'region'> & Partial<Pick<StackState, 'mongoUri' | 'apiBaseUrl'>>,
+): Record<string, string> {
   return {
+    ...(state.mongoUri === undefined ? {} : { MONGODB_URI: state.mongoUri }),
+    ...(state.apiBaseUrl === undefined
+      ? {}
+      : { YELP_API_BASE_URL: `${state.apiBaseUrl}/v3`, HN_API_BASE_URL: `${state.apiBaseUrl}/api/v1`, YELP_API_KEY: LOCAL_YELP_API_KEY }),
     AWS_ENDPOINT_URL_S3: state.s3Endpoint,
     AWS_ENDPOINT_URL_LAMBDA: state.lambdaEndpoint,
     AWS_ENDPOINT_URL_EC2: state.ec2Endpoint,
@@ -125,7 +145,32 @@ export function readStackState(options: StackOptions = {}): StackState | null {
   const file = stateFile(stateDir);
   if (!existsSync(file)) return null;
   const state = JSON.parse(readFileSync(file, 'utf8')) as StackState;
+  // A stack started by an older version lacks servers this one needs: report it as not running, so
+  // startStack stops it whole and starts a complete one.
+  if (state.mongoUri === undefined || state.apiBaseUrl === undefined) return null;
   return state.processes.every((proc) => isOurs(proc, state.stateDir)) ? state : null;
+}
+
+/** For servers that do not speak HTTP (MongoDB): ready once a TCP connection is accepted. */
+async function waitForPort(port: number, proc: { exitCode: number | null; log: string; name: string }, timeoutMs: number) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (proc.exitCode !== null) {
+      throw new UserError('LOCAL_STACK', `${proc.name} exited with code ${proc.exitCode} while starting:\n${tail(proc.log)}`);
+    }
+    const open = await new Promise<boolean>((resolve) => {
+      const socket = net.connect({ host: HOST, port }, () => {
+        socket.destroy();
+        resolve(true);
+      });
+      socket.on('error', () => resolve(false));
+    });
+    if (open) return;
+    if (Date.now() > deadline) {
+      throw new UserError('LOCAL_STACK', `${proc.name} did not accept connections on port ${port} within ${timeoutMs / 1000}s. Last log lines:\n${tail(proc.log)}`);
+    }
+    await sleep(200);
+  }
 }
 
 async function waitForHttp(url: string, proc: { exitCode: number | null; log: string; name: string }, timeoutMs: number) {
@@ -201,7 +246,7 @@ function spawnLogged(name: string, args: string[], env: NodeJS.ProcessEnv, logFi
  */
 export async function startStack(options: StackOptions = {}): Promise<{ state: StackState; started: boolean }> {
   const resolved = resolveStackOptions(options);
-  const { s3Port, lambdaPort, ec2Port, stateDir, onProgress } = resolved;
+  const { s3Port, lambdaPort, ec2Port, mongoPort, apiPort, stateDir, onProgress } = resolved;
   const existing = readStackState(options);
   if (existing) return { state: existing, started: false };
   // A stack that lost a process (a crash, a killed process) is stopped whole, then started fresh.
@@ -210,6 +255,8 @@ export async function startStack(options: StackOptions = {}): Promise<{ state: S
   await assertPortFree(s3Port, 'S3');
   await assertPortFree(lambdaPort, 'Lambda');
   await assertPortFree(ec2Port, 'EC2');
+  await assertPortFree(mongoPort, 'Mongo');
+  await assertPortFree(apiPort, 'API');
   onProgress('reading serverless.yml');
   const service = await loadServiceConfig({ ...(resolved.stage ? { stage: resolved.stage } : {}) });
   const logDir = path.join(stateDir, 'logs');
@@ -219,7 +266,9 @@ export async function startStack(options: StackOptions = {}): Promise<{ state: S
   const s3Endpoint = `http://${HOST}:${s3Port}`;
   const lambdaEndpoint = `http://${HOST}:${lambdaPort}`;
   const ec2Endpoint = `http://${HOST}:${ec2Port}`;
-  const endpoints = { s3Endpoint, lambdaEndpoint, ec2Endpoint, region: service.region };
+  const mongoUri = `mongodb://${HOST}:${mongoPort}`;
+  const apiBaseUrl = `http://${HOST}:${apiPort}`;
+  const endpoints = { s3Endpoint, lambdaEndpoint, ec2Endpoint, mongoUri, apiBaseUrl, region: service.region };
   const baseEnv = {
     AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
     ...process.env,
@@ -291,7 +340,29 @@ export async function startStack(options: StackOptions = {}): Promise<{ state: S
     );
     started.push(ec2);
 
+    onProgress(`starting MongoDB (wire-compatible) on ${mongoUri} (data in ${path.join(stateDir, 'mongo')})`);
+    mkdirSync(path.join(stateDir, 'mongo'), { recursive: true });
+    const mongo = spawnLogged(
+      'mongo',
+      ['--import', tsxLoader, path.join(PROJECT_ROOT, 'local-stack', 'mongo-server.ts'), '--port', String(mongoPort), '--host', HOST, '--data', path.join(stateDir, 'mongo', 'data.json')],
+      baseEnv,
+      path.join(logDir, 'mongo.log'),
+    );
+    started.push(mongo);
+
+    onProgress(`starting the Yelp/HN API fixture on ${apiBaseUrl}`);
+    const api = spawnLogged(
+      'api',
+      // A little latency, so concurrency shows as it would against the real APIs.
+      ['--import', tsxLoader, path.join(PROJECT_ROOT, 'local-stack', 'api-fixture.ts'), '--port', String(apiPort), '--host', HOST, '--latency-ms', '20', '--api-key', LOCAL_YELP_API_KEY, '--silent'],
+      baseEnv,
+      path.join(logDir, 'api.log'),
+    );
+    started.push(api);
+
     await waitForHttp(s3Endpoint, s3, 30_000);
+    await waitForPort(mongoPort, mongo, 30_000);
+    await waitForHttp(`${apiBaseUrl}/health`, api, 30_000);
     await waitForHttp(ec2Endpoint, ec2, 30_000);
     await waitForHttp(lambdaEndpoint, offline, 120_000);
   } catch (error) {
@@ -306,6 +377,8 @@ export async function startStack(options: StackOptions = {}): Promise<{ state: S
     s3Endpoint,
     lambdaEndpoint,
     ec2Endpoint,
+    mongoUri,
+    apiBaseUrl,
     service,
     processes: started.map(({ name, pid, log }) => ({ name, pid, log })),
   };

@@ -15,13 +15,13 @@ export interface TestStack {
  * Starts a real local stack for one test file, on ports of its own (so a developer's running stack and
  * other test files are left alone), points the SDK at it, and stops it after the file's tests.
  */
-export function useLocalStack(ports: { s3: number; lambda: number; ec2: number; http: number }): TestStack {
+export function useLocalStack(ports: { s3: number; lambda: number; ec2: number; mongo: number; api: number; http: number }): TestStack {
   const stack = { stopped: [] } as unknown as TestStack;
   const savedEnv = { ...process.env };
   beforeAll(async () => {
     stack.stateDir = mkdtempSync(path.join(os.tmpdir(), 'cp-stack-'));
     process.env.CLOUD_PARALLEL_HTTP_PORT = String(ports.http);
-    ({ state: stack.state } = await startStack({ s3Port: ports.s3, lambdaPort: ports.lambda, ec2Port: ports.ec2, stateDir: stack.stateDir }));
+    ({ state: stack.state } = await startStack({ s3Port: ports.s3, lambdaPort: ports.lambda, ec2Port: ports.ec2, mongoPort: ports.mongo, apiPort: ports.api, stateDir: stack.stateDir }));
     Object.assign(process.env, stackEnvironment(stack.state));
   }, 180_000);
   afterAll(async () => {
@@ -29,7 +29,7 @@ export function useLocalStack(ports: { s3: number; lambda: number; ec2: number; 
     process.env = savedEnv;
     rmSync(stack.stateDir, { recursive: true, force: true });
     // `stop` must end exactly what `start` began: every process, each still running until then.
-    expect(stack.stopped.map((p) => p.name).sort()).toEqual(['ec2', 'lambda', 's3']);
+    expect(stack.stopped.map((p) => p.name).sort()).toEqual(['api', 'ec2', 'lambda', 'mongo', 's3']);
   });
   return stack;
 }
