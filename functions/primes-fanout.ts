@@ -1,6 +1,7 @@
 import type { Context } from 'aws-lambda';
 import middy from '@middy/core';
-import { createEc2Client, createSsmClient } from '../lib/aws/ec2.ts';
+import { createEc2Client } from '../lib/aws/ec2.ts';
+import { createSsmClient } from '../lib/aws/ssm.ts';
 import { createLambdaClient } from '../lib/aws/lambda.ts';
 import { lambdaDeadlineSignal } from '../lib/aws/lambda-deadline.ts';
 import { createS3Client } from '../lib/aws/s3.ts';

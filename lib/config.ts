@@ -95,7 +95,7 @@ export function loadPrimesConfig(env: NodeJS.ProcessEnv = process.env): PrimesCo
 }
 
 /** serverless.yml passes an unset optional parameter as ''; treat it as absent. */
-const optional = <T extends z.ZodType>(schema: T) => z.preprocess((v) => (v === '' ? undefined : v), schema.optional());
+export const optional = <T extends z.ZodType>(schema: T) => z.preprocess((v) => (v === '' ? undefined : v), schema.optional());
 
 const ec2EnvSchema = z.object({
   DATA_BUCKET: bucketName,

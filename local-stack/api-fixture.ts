@@ -34,6 +34,7 @@
  * Run directly, it is a CLI (see `main` at the bottom) that prints one JSON line when ready on stdout;
  * logs go to stderr. SIGTERM/SIGINT stop it.
  */
+import { setMaxListeners } from 'node:events';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { parseArgs } from 'node:util';
@@ -1043,6 +1044,8 @@ export async function startApiFixture(options: ApiFixtureOptions): Promise<Runni
   let faults = validFaults(options.faults ?? {});
   const dataset = new YelpDataset(seed);
   const closing = new AbortController();
+  // Every delayed response listens for the close: many at once is normal here, not a leak.
+  setMaxListeners(0, closing.signal);
 
   /** Every request but /health, since start: numbers the fault draws. */
   let requestNumber = 0;

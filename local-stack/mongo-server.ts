@@ -398,7 +398,10 @@ function equalityFields(criteria: Document): Document {
 /** The document an upsert inserts: the filter's equalities plus the update (or just the replacement). */
 function upsertDocument(criteria: Document, spec: UpdateSpec): Document {
   const seed: Document = {};
-  const equalities = equalityFields(criteria);
+  const { _id: id, ...equalities } = equalityFields(criteria);
+  // mingo refuses to $set _id (immutable on updates), but an upsert's new document takes it from the query, as
+  // mongod does: assign it directly.
+  if (id !== undefined) seed._id = id;
   // $set builds the nested documents of dotted paths ({'a.b': 1} → {a: {b: 1}}), as mongod does.
   if (Object.keys(equalities).length > 0) applyUpdateOperators(seed, { $set: equalities });
   const { update } = spec;

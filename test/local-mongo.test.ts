@@ -106,6 +106,20 @@ describe('local MongoDB server with the real driver', () => {
     expect(many).toMatchObject({ matchedCount: 1, modifiedCount: 1 });
   });
 
+  it('upserts keyed on _id take the _id from the filter, with operator and pipeline updates', async () => {
+    const items = client.db('t_upsert_id').collection<{ _id: string; n?: number; tag?: string }>('items');
+    const first = await items.updateOne({ _id: 'yelp:abc' }, { $set: { n: 1 } }, { upsert: true });
+    expect(first).toMatchObject({ upsertedCount: 1, upsertedId: 'yelp:abc' });
+    const again = await items.updateOne({ _id: 'yelp:abc' }, { $set: { n: 1 } }, { upsert: true });
+    expect(again).toMatchObject({ matchedCount: 1, modifiedCount: 0, upsertedCount: 0 });
+    const piped = await items.updateOne({ _id: 'hn:7' }, [{ $set: { tag: { $literal: '$$' } } }], { upsert: true });
+    expect(piped).toMatchObject({ upsertedCount: 1, upsertedId: 'hn:7' });
+    expect(await items.find({}).sort({ _id: 1 }).toArray()).toEqual([
+      { _id: 'hn:7', tag: '$$' },
+      { _id: 'yelp:abc', n: 1 },
+    ]);
+  });
+
   it('bulkWrite upserts are idempotent and modifiedCount counts changed documents only', async () => {
     const rates = client.db('t_bulk').collection('rates');
     const upserts = (valueOf: (i: number) => number) =>

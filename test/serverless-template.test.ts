@@ -99,10 +99,14 @@ describe('sls package', () => {
     // The only wildcard resource: EC2's Describe* actions accept nothing else.
     const wildcards = statements.filter((s: { Resource: unknown }) => JSON.stringify(s.Resource).includes('"*"'));
     expect(wildcards.map((s: { Action: string[] }) => s.Action)).toEqual([['ec2:DescribeInstances']]);
+    // Parameter Store: the public AL2023 AMI parameter, and the scraper's two secrets — nothing else.
     const ssm = statements.filter((s: { Action: string[] }) => s.Action.some((a) => a.startsWith('ssm:')));
-    expect(ssm).toHaveLength(1);
-    expect(ssm[0].Action).toEqual(['ssm:GetParameter']);
-    expect(ssm[0].Resource).toBe('arn:aws:ssm:us-east-1::parameter/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64');
+    expect(ssm.map((s: { Action: string[] }) => s.Action)).toEqual([['ssm:GetParameter'], ['ssm:GetParameter']]);
+    expect(ssm.flatMap((s: { Resource: string | string[] }) => [s.Resource].flat()).sort()).toEqual([
+      'arn:aws:ssm:us-east-1:*:parameter/cloud-parallel/dev/mongodb-uri',
+      'arn:aws:ssm:us-east-1:*:parameter/cloud-parallel/dev/yelp-api-key',
+      'arn:aws:ssm:us-east-1::parameter/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64',
+    ]);
   });
 
   it('ships the EC2 worker bundle in the fan-out package and expires abandoned run scratch space', async () => {
@@ -123,12 +127,17 @@ describe('sls package', () => {
     expect(invoke[0].Action).toEqual(['lambda:InvokeFunction']);
     expect(invoke[0].Resource).toEqual([{ 'Fn::GetAtt': ['PrimesDashworkerLambdaFunction', 'Arn'] }]);
 
-    const [, rule] = ofType('AWS::Events::Rule')[0]!;
+    const ruleFor = (fn: string) => ofType('AWS::Events::Rule').find(([, r]) => r.Properties.Targets[0].Arn['Fn::GetAtt'][0] === fn)![1];
+    const rule = ruleFor('PrimesDashfanoutLambdaFunction');
     expect(rule.Properties.State).toBe('DISABLED');
     expect(rule.Properties.ScheduleExpression).toMatch(/^cron\(/);
-    const target = rule.Properties.Targets[0];
-    expect(target.Arn['Fn::GetAtt'][0]).toBe('PrimesDashfanoutLambdaFunction');
-    expect(JSON.parse(target.Input)).toEqual({ start: 100000000, end: 101000000, chunks: 4, backend: 'lambda' });
+    expect(JSON.parse(rule.Properties.Targets[0].Input)).toEqual({ start: 100000000, end: 101000000, chunks: 4, backend: 'lambda' });
+    // The nightly scrape: the seed's 4 cities × 20, also disabled unless a stage enables it.
+    const scrape = ruleFor('ScrapeLambdaFunction');
+    expect(scrape.Properties.State).toBe('DISABLED');
+    const input = JSON.parse(scrape.Properties.Targets[0].Input);
+    expect(input).toMatchObject({ source: 'yelp', limit: 20 });
+    expect(input.cities).toHaveLength(4);
   });
 
   it('targets the nodejs22.x runtime and bundles the handler with the native chart renderer', () => {

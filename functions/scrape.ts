@@ -1,0 +1,69 @@
+import type { Context } from 'aws-lambda';
+import middy from '@middy/core';
+import { MongoClient } from 'mongodb';
+import { createSsmClient } from '../lib/aws/ssm.ts';
+import { UserError } from '../lib/errors.ts';
+import { createSecretResolver, loadScrapeConfig, type ScrapeSource } from '../lib/scrape/config.ts';
+import { parseScrapeInput, runScrape, scrapeInputFromEvent } from '../lib/scrape/run.ts';
+import { createScrapeStore, type ScrapeStore } from '../lib/scrape/store.ts';
+
+// Created once per container and reused by every invocation it serves.
+const config = loadScrapeConfig();
+const readSecret = createSecretResolver(createSsmClient());
+let mongo: Promise<MongoClient> | undefined;
+const stores = new Map<ScrapeSource, ScrapeStore>();
+
+/**
+ * Time kept back at the end of an invocation (as lib/aws/lambda-deadline.ts does): in-flight requests are cut
+ * at the deadline, so this only has to cover the last batch's write and the reply.
+ */
+const SAFETY_MARGIN_MS = 10_000;
+
+/** The container's client: the URI (maybe from SSM) is resolved and the connection made once, on first use. */
+function mongoClient(): Promise<MongoClient> {
+  mongo ??= readSecret(config.mongo.uri)
+    .then((uri) => new MongoClient(uri, { appName: 'cloud-parallel-scrape' }).connect())
+    .catch((error: unknown) => {
+      mongo = undefined; // the next invocation tries again
+      throw error;
+    });
+  return mongo;
+}
+
+async function storeFor(source: ScrapeSource): Promise<ScrapeStore> {
+  const client = await mongoClient();
+  let store = stores.get(source);
+  if (store === undefined) {
+    // Kept per container, so its indexes are created once.
+    store = createScrapeStore(client.db(config.mongo.db), { collection: config.collections[source] });
+    stores.set(source, store);
+  }
+  return store;
+}
+
+/** Closes the container's MongoDB connection (tests; a Lambda container just freezes). */
+export async function closeConnections(): Promise<void> {
+  const pending = mongo;
+  mongo = undefined;
+  stores.clear();
+  await (await pending?.catch(() => undefined))?.close();
+}
+
+/** `{source: "yelp", cities, limit?, concurrency?}` or `{source: "hn", ids, concurrency?}` → the run summary. */
+export const handler = middy(async (event: unknown, context: Context) => {
+  try {
+    const input = parseScrapeInput(scrapeInputFromEvent(event));
+    const yelpApiKey = input.source === 'yelp' && config.yelpApiKey ? await readSecret(config.yelpApiKey) : undefined;
+    return await runScrape(input, {
+      store: await storeFor(input.source),
+      yelpBaseUrl: config.yelpBaseUrl,
+      hnBaseUrl: config.hnBaseUrl,
+      ...(yelpApiKey === undefined ? {} : { yelpApiKey, yelpApiKeySource: config.yelpApiKey?.from ?? 'the configuration' }),
+      pool: config.pool,
+      deadlineAt: Date.now() + context.getRemainingTimeInMillis() - SAFETY_MARGIN_MS,
+    });
+  } catch (error) {
+    if (error instanceof UserError) return { error: { code: error.code, message: error.message } };
+    throw error;
+  }
+});

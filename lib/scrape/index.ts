@@ -1,0 +1,21 @@
+/**
+ * The scraper: Yelp Fusion businesses by city, or Hacker News items by id, fetched concurrently through a
+ * bounded, retrying, rate-limit-aware pool and upserted idempotently into MongoDB.
+ */
+export {
+  DEFAULT_CONCURRENCY,
+  DEFAULT_LIMIT,
+  MAX_CONCURRENCY,
+  parseScrapeInput,
+  runScrape,
+  scrapeInputFromEvent,
+  scrapeInputSchema,
+  type ScrapeDeps,
+  type ScrapeInput,
+  type ScrapeProgress,
+  type ScrapeRequest,
+  type ScrapeResult,
+} from './run.ts';
+export { createScrapeStore, documentId, type BatchWriter, type ScrapeDocument, type ScrapeRecord, type ScrapeStore, type UpsertSummary } from './store.ts';
+export { createRequestPool, type FailureKind, type JsonResponse, type RequestPool, type RequestPoolOptions } from './http.ts';
+export { DEFAULT_COLLECTIONS, createSecretResolver, loadScrapeConfig, type ScrapeConfig, type ScrapeSource, type SecretSource } from './config.ts';

@@ -1,0 +1,336 @@
+/**
+ * One scrape: input → ids (Yelp: city searches; HN: the ids given) → each record fetched through the request
+ * pool, validated, and upserted in batches as it arrives → a summary of what happened to every id.
+ */
+import { z } from 'zod';
+import { UserError } from '../errors.ts';
+import { describeIssues } from '../validation.ts';
+import { createRequestPool, isRunStop, type PoolStop, type RequestPool } from './http.ts';
+import { DEFAULT_HN_API_BASE_URL, MAX_HN_IDS, hnItemSchema, hnItemUrl } from './hn.ts';
+import type { BatchWriterOptions, ScrapeRecord, ScrapeStore, UpsertSummary } from './store.ts';
+import { DEFAULT_YELP_API_BASE_URL, YELP_MAX_RESULTS, searchYelpCity, yelpBusinessSchema, yelpBusinessUrl, yelpHeaders } from './yelp.ts';
+
+export const DEFAULT_CONCURRENCY = 16;
+export const MAX_CONCURRENCY = 64;
+export const DEFAULT_LIMIT = 20;
+export const MAX_CITIES = 100;
+export const DEFAULT_TIMEOUT_MS = 10_000;
+export const DEFAULT_RETRIES = 4;
+const DEFAULT_BASE_DELAY_MS = 250;
+const DEFAULT_MAX_DELAY_MS = 8_000;
+
+const concurrency = z
+  .number()
+  .int('concurrency must be a whole number')
+  .min(1, 'concurrency must be at least 1')
+  .max(MAX_CONCURRENCY, `concurrency must be at most ${MAX_CONCURRENCY}`);
+
+const cityName = z.string('each city must be a string such as "Austin, TX"').trim().min(1, 'each city must be a non-empty name such as "Austin, TX"');
+
+const yelpInputSchema = z.strictObject({
+  source: z.literal('yelp'),
+  cities: z
+    .array(cityName, 'cities must be a list of city names')
+    .min(1, 'cities must name at least one city')
+    .max(MAX_CITIES, `cities must name at most ${MAX_CITIES} cities`)
+    // The same city twice would only search it twice.
+    .transform((cities) => [...new Map(cities.map((city) => [city.toLowerCase(), city])).values()]),
+  limit: z
+    .number()
+    .int('limit must be a whole number')
+    .min(1, 'limit must be at least 1 (businesses per city)')
+    .max(YELP_MAX_RESULTS, `limit must be at most ${YELP_MAX_RESULTS} (Yelp serves at most ${YELP_MAX_RESULTS} results per search)`)
+    .default(DEFAULT_LIMIT),
+  concurrency: concurrency.optional(),
+});
+
+const HN_IDS_HINT = 'ids must be a list of positive item ids or a range such as "1-20"';
+const hnId = z.number(HN_IDS_HINT).int('ids must be whole numbers').positive('ids must be positive');
+
+/** "1-20" → [1, …, 20]; anything else passes through for the list schema to judge. */
+function expandIdRange(value: unknown, context: z.RefinementCtx): unknown {
+  if (typeof value !== 'string') return value;
+  const match = /^\s*(\d+)\s*-\s*(\d+)\s*$/.exec(value);
+  if (!match) return value;
+  const start = Number(match[1]);
+  const end = Number(match[2]);
+  if (start < 1 || end < start) {
+    context.addIssue({ code: 'custom', message: `ids range "${value.trim()}" must go from a positive id up to one at least as large` });
+    return z.NEVER;
+  }
+  // Checked before expanding, so "1-1000000000" is refused without building a billion numbers.
+  if (end - start + 1 > MAX_HN_IDS) {
+    context.addIssue({ code: 'custom', message: `ids range "${value.trim()}" has ${end - start + 1} ids; at most ${MAX_HN_IDS} per run` });
+    return z.NEVER;
+  }
+  return Array.from({ length: end - start + 1 }, (_, index) => start + index);
+}
+
+const hnInputSchema = z.strictObject({
+  source: z.literal('hn'),
+  ids: z
+    .preprocess(
+      expandIdRange,
+      z.array(hnId, HN_IDS_HINT).min(1, 'ids must list at least one item id').max(MAX_HN_IDS, `ids must list at most ${MAX_HN_IDS} ids per run`),
+    )
+    .transform((ids) => [...new Set(ids)]),
+  concurrency: concurrency.optional(),
+});
+
+export const scrapeInputSchema = z.discriminatedUnion('source', [yelpInputSchema, hnInputSchema], {
+  error: 'source must be "yelp" or "hn"',
+});
+
+export type ScrapeInput = z.output<typeof scrapeInputSchema>;
+export type ScrapeRequest = z.input<typeof scrapeInputSchema>;
+
+/** The validated input, or a UserError (INVALID_INPUT) whose message names every problem. */
+export function parseScrapeInput(input: unknown): ScrapeInput {
+  const parsed = scrapeInputSchema.safeParse(input);
+  if (!parsed.success) throw new UserError('INVALID_INPUT', describeIssues(parsed.error, 'input'));
+  return parsed.data;
+}
+
+/**
+ * The scrape input inside whatever invoked the function: an EventBridge rule's `input` arrives as the event
+ * itself, as does an `sls invoke` payload; an EventBridge event without it carries the input in `detail`;
+ * a JSON string is parsed.
+ */
+export function scrapeInputFromEvent(event: unknown): unknown {
+  if (typeof event === 'string') {
+    try {
+      return JSON.parse(event) as unknown;
+    } catch {
+      return event;
+    }
+  }
+  if (typeof event === 'object' && event !== null && 'detail-type' in event && 'detail' in event) return event.detail;
+  return event;
+}
+
+export interface ScrapeProgress {
+  /** search: cities searched; details: records fetched or failed; write: records written. */
+  phase: 'search' | 'details' | 'write';
+  done: number;
+  total: number;
+}
+
+export interface ScrapeDeps {
+  store: ScrapeStore;
+  yelpBaseUrl?: string;
+  hnBaseUrl?: string;
+  /** Required for Yelp. */
+  yelpApiKey?: string;
+  /** Where the key came from, named in the message when Yelp rejects it, e.g. "the SSM parameter /x (YELP_API_KEY_PARAMETER)". */
+  yelpApiKeySource?: string;
+  /** Pool tuning; `concurrency` is the default when the input names none. */
+  pool?: Partial<{ concurrency: number; timeoutMs: number; retries: number; baseDelayMs: number; maxDelayMs: number; maxRetryAfterMs: number }>;
+  write?: Pick<BatchWriterOptions, 'maxDocs' | 'maxWaitMs'>;
+  onProgress?: (event: ScrapeProgress) => void;
+  /** Epoch ms: no request starts after it; what was fetched is saved and the rest reported in `left`. */
+  deadlineAt?: number;
+  /** Aborting it stops the run the same way. */
+  signal?: AbortSignal;
+}
+
+export interface ScrapeResult {
+  source: 'yelp' | 'hn';
+  /** Records fetched and valid (handed to the store). */
+  fetched: number;
+  upserted: number;
+  modified: number;
+  unchanged: number;
+  /** Per id (a business id, an item id, or `city:<name>` for a search): why it is not stored. */
+  failed: Array<{ id: string; reason: string }>;
+  /**
+   * Ids (and `city:<name>` searches) with no outcome because the run stopped (deadline, signal, rejected key):
+   * never started, or cut off in flight. Running them again completes the scrape.
+   */
+  left: string[];
+  wallMs: number;
+  /** HTTP attempts. */
+  requests: number;
+  retries: number;
+  stoppedEarly?: { kind: PoolStop['kind']; reason: string };
+}
+
+/** What a source contributes to a run: it fetches, validates and hands records to `save`. */
+interface SourceRun {
+  fetched: number;
+  failed: ScrapeResult['failed'];
+  left: string[];
+}
+
+function invalidRecord(error: z.ZodError): string {
+  return `invalid record: ${z.prettifyError(error).replaceAll('\n', ' ')}`;
+}
+
+/**
+ * Fetches one record per id through the pool, in parallel (the pool bounds it). `toRecord` validates a body
+ * into the stored data, or explains why it cannot be stored.
+ */
+async function fetchRecords(
+  pool: RequestPool,
+  ids: readonly string[],
+  request: (id: string) => { url: string; headers?: Record<string, string> },
+  toRecord: (id: string, body: unknown) => { data: Record<string, unknown> } | { reason: string },
+  save: (sourceId: string, data: Record<string, unknown>) => void,
+  outcome: SourceRun,
+  progress: () => void,
+): Promise<void> {
+  await Promise.all(
+    ids.map(async (id) => {
+      const { url, headers } = request(id);
+      const response = await pool.getJson(url, headers === undefined ? {} : { headers });
+      if (!response.ok) {
+        if (isRunStop(response.kind)) outcome.left.push(id);
+        else outcome.failed.push({ id, reason: response.reason });
+      } else {
+        const record = toRecord(id, response.body);
+        if ('reason' in record) {
+          outcome.failed.push({ id, reason: record.reason });
+        } else {
+          outcome.fetched++;
+          save(id, record.data);
+        }
+      }
+      progress();
+    }),
+  );
+}
+
+async function runYelp(
+  input: Extract<ScrapeInput, { source: 'yelp' }>,
+  pool: RequestPool,
+  api: { baseUrl: string; apiKey: string },
+  onProgress: ScrapeDeps['onProgress'],
+  save: (sourceId: string, data: Record<string, unknown>) => void,
+): Promise<SourceRun> {
+  const outcome: SourceRun = { fetched: 0, failed: [], left: [] };
+  const claimed = new Set<string>();
+  let citiesDone = 0;
+  let detailsTotal = 0;
+  let detailsDone = 0;
+  // Each city's details start as soon as its search is done; an id found in two cities is fetched once.
+  await Promise.all(
+    input.cities.map(async (city) => {
+      const search = await searchYelpCity(pool, api, city, input.limit);
+      outcome.failed.push(...search.failed);
+      if (search.stopped) outcome.left.push(`city:${city}`);
+      onProgress?.({ phase: 'search', done: ++citiesDone, total: input.cities.length });
+      const ids = search.ids.filter((id) => !claimed.has(id));
+      for (const id of ids) claimed.add(id);
+      detailsTotal += ids.length;
+      await fetchRecords(
+        pool,
+        ids,
+        (id) => ({ url: yelpBusinessUrl(api.baseUrl, id), headers: yelpHeaders(api.apiKey) }),
+        (id, body) => {
+          const parsed = yelpBusinessSchema.safeParse(body);
+          if (!parsed.success) return { reason: invalidRecord(parsed.error) };
+          if (parsed.data.id !== id) return { reason: `invalid record: asked for ${id}, the answer is for ${parsed.data.id}` };
+          return { data: parsed.data };
+        },
+        save,
+        outcome,
+        () => onProgress?.({ phase: 'details', done: ++detailsDone, total: detailsTotal }),
+      );
+    }),
+  );
+  return outcome;
+}
+
+async function runHn(
+  input: Extract<ScrapeInput, { source: 'hn' }>,
+  pool: RequestPool,
+  baseUrl: string,
+  onProgress: ScrapeDeps['onProgress'],
+  save: (sourceId: string, data: Record<string, unknown>) => void,
+): Promise<SourceRun> {
+  const outcome: SourceRun = { fetched: 0, failed: [], left: [] };
+  let done = 0;
+  await fetchRecords(
+    pool,
+    input.ids.map(String),
+    (id) => ({ url: hnItemUrl(baseUrl, Number(id)) }),
+    (id, body) => {
+      const parsed = hnItemSchema.safeParse(body);
+      if (!parsed.success) return { reason: invalidRecord(parsed.error) };
+      if (String(parsed.data.id) !== id) return { reason: `invalid record: asked for item ${id}, the answer is item ${parsed.data.id}` };
+      return { data: parsed.data };
+    },
+    save,
+    outcome,
+    () => onProgress?.({ phase: 'details', done: ++done, total: input.ids.length }),
+  );
+  return outcome;
+}
+
+/**
+ * Runs one scrape. Bad input and a missing Yelp key throw a UserError before any request; everything that
+ * happens to single ids (and to the run: deadline, rejected key) is in the result. A MongoDB that cannot create
+ * the indexes fails the run before it fetches anything.
+ */
+export async function runScrape(rawInput: unknown, deps: ScrapeDeps): Promise<ScrapeResult> {
+  const started = performance.now();
+  const input = parseScrapeInput(rawInput);
+  const yelpApiKey = deps.yelpApiKey?.trim() ?? '';
+  if (input.source === 'yelp' && yelpApiKey === '') {
+    throw new UserError('MISSING_API_KEY', 'Yelp needs an API key: set YELP_API_KEY (local runs) or YELP_API_KEY_PARAMETER (the SSM SecureString holding it)');
+  }
+  await deps.store.ensureIndexes();
+
+  const pool = createRequestPool({
+    concurrency: input.concurrency ?? deps.pool?.concurrency ?? DEFAULT_CONCURRENCY,
+    timeoutMs: deps.pool?.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+    retries: deps.pool?.retries ?? DEFAULT_RETRIES,
+    baseDelayMs: deps.pool?.baseDelayMs ?? DEFAULT_BASE_DELAY_MS,
+    maxDelayMs: deps.pool?.maxDelayMs ?? DEFAULT_MAX_DELAY_MS,
+    ...(deps.pool?.maxRetryAfterMs === undefined ? {} : { maxRetryAfterMs: deps.pool.maxRetryAfterMs }),
+    ...(deps.deadlineAt === undefined ? {} : { deadlineAt: deps.deadlineAt }),
+    ...(deps.signal === undefined ? {} : { signal: deps.signal }),
+  });
+  let received = 0;
+  const writer = deps.store.createWriter({
+    ...deps.write,
+    onFlush: ({ written }) => deps.onProgress?.({ phase: 'write', done: written, total: received }),
+  });
+  const save = (sourceId: string, data: Record<string, unknown>): void => {
+    received++;
+    writer.add({ source: input.source, sourceId, data } satisfies ScrapeRecord);
+  };
+
+  let outcome: SourceRun;
+  let written: UpsertSummary;
+  try {
+    outcome =
+      input.source === 'yelp'
+        ? await runYelp(input, pool, { baseUrl: deps.yelpBaseUrl ?? DEFAULT_YELP_API_BASE_URL, apiKey: yelpApiKey }, deps.onProgress, save)
+        : await runHn(input, pool, deps.hnBaseUrl ?? DEFAULT_HN_API_BASE_URL, deps.onProgress, save);
+  } finally {
+    // Whatever happened, what was fetched is written before the run returns (or throws).
+    pool.close();
+    written = await writer.close();
+  }
+  const stop = pool.stopped;
+  return {
+    source: input.source,
+    fetched: outcome.fetched,
+    upserted: written.upserted,
+    modified: written.modified,
+    unchanged: written.unchanged,
+    failed: [...outcome.failed, ...written.failed],
+    left: outcome.left,
+    wallMs: Math.round((performance.now() - started) * 10) / 10,
+    requests: pool.requests,
+    retries: pool.retries,
+    ...(stop === undefined ? {} : { stoppedEarly: { kind: stop.kind, reason: stopReason(stop, input.source, deps.yelpApiKeySource) } }),
+  };
+}
+
+function stopReason(stop: PoolStop, source: ScrapeInput['source'], keySource: string | undefined): string {
+  if (stop.kind !== 'auth') return stop.reason;
+  const stoppedWhy = 'the run stopped without starting the remaining requests';
+  if (source === 'hn') return `The HN API refused access (${stop.reason}); ${stoppedWhy}`;
+  return `Yelp rejected the API key from ${keySource ?? 'the caller'} (${stop.reason}); ${stoppedWhy}`;
+}
