@@ -3,6 +3,7 @@ import { benchPrimesFanout } from './primes-fanout.ts';
 import { benchPrimes } from './primes.ts';
 import { benchRatesCore } from './rates-core.ts';
 import { benchRates } from './rates.ts';
+import { benchScrape } from './scrape.ts';
 
 const BENCHES: Record<string, (args: string[]) => Promise<number>> = {
   rates: benchRates,
@@ -17,6 +18,7 @@ const BENCHES: Record<string, (args: string[]) => Promise<number>> = {
     }
     return 0;
   },
+  scrape: benchScrape,
 };
 
 /** `npm run bench -- [name] [options]`: one benchmark by name, or all of them. */

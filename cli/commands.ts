@@ -2,6 +2,7 @@ import { demoCommand } from './demo.ts';
 import { localCommand } from './local.ts';
 import { primesCommand } from './primes.ts';
 import { ratesCommand } from './rates.ts';
+import { scrapeCommand } from './scrape.ts';
 import { CliError, USAGE } from './shared.ts';
 
 export { CliError } from './shared.ts';
@@ -15,6 +16,8 @@ export async function runCli(argv: string[]): Promise<number> {
       return ratesCommand(rest);
     case 'primes':
       return primesCommand(rest);
+    case 'scrape':
+      return scrapeCommand(rest);
     case 'demo':
       return demoCommand();
     case 'bench': {

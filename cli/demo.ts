@@ -8,6 +8,9 @@ import { PROJECT_ROOT } from '../local-stack/service-config.ts';
 import { describeStack } from './local.ts';
 import { formatPrimesResult, runPrimes } from './primes.ts';
 import { formatSummary, runAndCollect } from './rates.ts';
+import { formatScrape, runLocalScrape } from './scrape.ts';
+import { MongoClient } from 'mongodb';
+import { parseScrapeInput } from '../lib/scrape/index.ts';
 import { progress, withStack } from './shared.ts';
 
 export async function demoCommand(): Promise<number> {
@@ -47,6 +50,21 @@ export async function demoCommand(): Promise<number> {
     }
     process.stdout.write('The same 54,208. On AWS each chunk boots an instance (tens of seconds), so EC2 pays off for long chunks.\n');
 
+    process.stdout.write(`\n== scrape: 4 cities × 20 businesses from the (local) Yelp Fusion API into MongoDB (${state.mongoUri})\n`);
+    const seedScrape = parseScrapeInput({ source: 'yelp', cities: ['San Francisco, CA', 'New York, NY', 'Chicago, IL', 'Austin, TX'], limit: 20 });
+    // Its own database, emptied first, so every demo tells the same story: 80 inserted, then 80 unchanged.
+    const db = 'cloud_parallel_demo';
+    await dropDatabase(state.mongoUri, db);
+    const first = await runLocalScrape(state, seedScrape, false, { db });
+    process.stdout.write(formatScrape(first));
+    process.stdout.write('The same scrape again: upserts keyed on the business id, so nothing is duplicated.\n');
+    const second = await runLocalScrape(state, seedScrape, false, { db });
+    process.stdout.write(formatScrape(second));
+    if (first.result.upserted !== 80 || first.documents !== 80 || second.documents !== 80 || second.result.unchanged !== 80) {
+      process.stderr.write(`demo: expected 80 businesses, still the same documents after a second run; got ${JSON.stringify({ first: first.result, second: second.result })}\n`);
+      return 1;
+    }
+
     process.stdout.write('\n== primes: a range big enough for the fan-out to pay off\n');
     const big = await runPrimes(parsePrimesRunInput({ start: 0, end: 10_000_000_000, chunks: 2, backend: 'lambda' }), state, false);
     process.stdout.write(formatPrimesResult(big));
@@ -56,4 +74,13 @@ export async function demoCommand(): Promise<number> {
     }
     return 0;
   });
+}
+
+async function dropDatabase(uri: string, name: string): Promise<void> {
+  const client = await new MongoClient(uri).connect();
+  try {
+    await client.db(name).dropDatabase();
+  } finally {
+    await client.close();
+  }
 }

@@ -23,8 +23,11 @@ export const USAGE = `Usage: cloud-parallel <command>
                                                 upload a CSV, let the S3 trigger run the job (or one EC2 instance), print the summary
   primes --start S --end E [--chunks N | --chunk-size N] [--backend lambda|ec2|local] [--chunks-per-instance N] [--concurrency N] [--json]
                                                 count the primes in [S, E) in parallel chunks (numbers: 1e8, 100000000)
+  scrape --source yelp --cities "San Francisco, CA; Austin, TX" [--limit 20] [--concurrency N] [--json]
+  scrape --source hn --ids 1-20 [--concurrency N] [--json]
+                                                fetch concurrently from the (local) APIs, upsert into MongoDB
   demo                                          the whole system on the local stack, end to end
-  bench [rates|rates-core|primes]               benchmarks (see README)
+  bench [rates|rates-core|primes|scrape]        benchmarks (see README)
 `;
 
 export function parse<T extends NonNullable<ParseArgsConfig['options']>>(args: string[], options: T) {

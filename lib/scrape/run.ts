@@ -280,8 +280,9 @@ export async function runScrape(rawInput: unknown, deps: ScrapeDeps): Promise<Sc
   }
   await deps.store.ensureIndexes();
 
+  const concurrency = input.concurrency ?? deps.pool?.concurrency ?? DEFAULT_CONCURRENCY;
   const pool = createRequestPool({
-    concurrency: input.concurrency ?? deps.pool?.concurrency ?? DEFAULT_CONCURRENCY,
+    concurrency,
     timeoutMs: deps.pool?.timeoutMs ?? DEFAULT_TIMEOUT_MS,
     retries: deps.pool?.retries ?? DEFAULT_RETRIES,
     baseDelayMs: deps.pool?.baseDelayMs ?? DEFAULT_BASE_DELAY_MS,
@@ -292,6 +293,9 @@ export async function runScrape(rawInput: unknown, deps: ScrapeDeps): Promise<Sc
   });
   let received = 0;
   const writer = deps.store.createWriter({
+    // A batch per round of responses (at least 16): writes overlap the fetching instead of piling up at the end
+    // (bench: 80 businesses at C=16, 395 → 357 ms with the local server).
+    maxDocs: Math.max(16, concurrency),
     ...deps.write,
     onFlush: ({ written }) => deps.onProgress?.({ phase: 'write', done: written, total: received }),
   });
