@@ -65,5 +65,9 @@ export const handler = middy(async (event: unknown, context: Context) => {
   } catch (error) {
     if (error instanceof UserError) return { error: { code: error.code, message: error.message } };
     throw error;
+  } finally {
+    // `sls invoke local` runs one invocation in a process that exits when idle; an open pool would keep it
+    // running forever. A Lambda container is frozen instead, and keeps its connection for the next invocation.
+    if (process.env.IS_LOCAL === 'true') await closeConnections();
   }
 });
