@@ -2,41 +2,17 @@
  * The Hacker News scrape end to end: the Algolia-shaped items API of the local fixture and the MongoDB-wire
  * server through the real driver.
  */
-import { MongoClient, type Db } from 'mongodb';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startApiFixture, type ApiFixtureOptions, type RunningApiFixture } from '../local-stack/api-fixture.ts';
-import { startMongoServer, type RunningMongoServer } from '../local-stack/mongo-server.ts';
+import type { Db } from 'mongodb';
+import { describe, expect, it } from 'vitest';
+import type { RunningApiFixture } from '../local-stack/api-fixture.ts';
 import { UserError } from '../lib/errors.ts';
 import { createScrapeStore, parseScrapeInput, runScrape, type ScrapeDeps, type ScrapeDocument, type ScrapeProgress } from '../lib/scrape/index.ts';
+import { FAST_POOL as SUITE_POOL, useLocalMongo, withFixture } from './support/scrape.ts';
 
-const FAST_POOL = { baseDelayMs: 5, maxDelayMs: 50, timeoutMs: 3000, retries: 3 };
+/** Three retries: the request counts asserted below follow from it. */
+const FAST_POOL = { ...SUITE_POOL, retries: 3 };
 
-let mongo: RunningMongoServer;
-let client: MongoClient;
-let databases = 0;
-
-beforeAll(async () => {
-  mongo = await startMongoServer({ port: 0, silent: true });
-  client = await new MongoClient(mongo.uri).connect();
-});
-
-afterAll(async () => {
-  await client?.close();
-  await mongo?.close();
-});
-
-function freshDb(): Db {
-  return client.db(`scrape_hn_${++databases}`);
-}
-
-async function withFixture<T>(options: Partial<ApiFixtureOptions>, use: (fixture: RunningApiFixture) => Promise<T>): Promise<T> {
-  const fixture = await startApiFixture({ port: 0, silent: true, ...options });
-  try {
-    return await use(fixture);
-  } finally {
-    await fixture.close();
-  }
-}
+const { freshDb } = useLocalMongo('scrape_hn');
 
 function depsFor(fixture: RunningApiFixture, db: Db, extra: Partial<ScrapeDeps> = {}): ScrapeDeps {
   return { store: createScrapeStore(db, { collection: 'hn_items' }), hnBaseUrl: fixture.hnBaseUrl, pool: FAST_POOL, ...extra };

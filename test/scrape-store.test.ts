@@ -4,27 +4,12 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { MongoClient, type Db } from 'mongodb';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startMongoServer, type RunningMongoServer } from '../local-stack/mongo-server.ts';
+import { describe, expect, it } from 'vitest';
 import { createScrapeStore, type ScrapeDocument, type ScrapeRecord } from '../lib/scrape/index.ts';
+import { startMongoServer } from '../local-stack/mongo-server.ts';
+import { useLocalMongo } from './support/scrape.ts';
 
-let mongo: RunningMongoServer;
-let client: MongoClient;
-let databases = 0;
-
-beforeAll(async () => {
-  mongo = await startMongoServer({ port: 0, silent: true });
-  client = await new MongoClient(mongo.uri).connect();
-});
-
-afterAll(async () => {
-  await client?.close();
-  await mongo?.close();
-});
-
-function freshDb(): Db {
-  return client.db(`scrape_store_${++databases}`);
-}
+const { freshDb } = useLocalMongo('scrape_store');
 
 const record = (sourceId: string, data: Record<string, unknown>): ScrapeRecord => ({ source: 'test', sourceId, data });
 

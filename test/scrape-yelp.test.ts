@@ -3,46 +3,19 @@
  * seeded faults) and the MongoDB-wire server through the real `mongodb` driver. Every test gets its own
  * database; fixtures are per test so fault settings and stats never leak between tests.
  */
-import { MongoClient, type Db } from 'mongodb';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FIXTURE_CITIES, startApiFixture, type ApiFixtureOptions, type RunningApiFixture } from '../local-stack/api-fixture.ts';
-import { startMongoServer, type RunningMongoServer } from '../local-stack/mongo-server.ts';
+import type { Db } from 'mongodb';
+import { describe, expect, it } from 'vitest';
+import { FIXTURE_CITIES, type RunningApiFixture } from '../local-stack/api-fixture.ts';
 import { UserError } from '../lib/errors.ts';
 import { createScrapeStore, runScrape, type ScrapeDeps, type ScrapeDocument, type ScrapeProgress } from '../lib/scrape/index.ts';
 import { createRequestPool } from '../lib/scrape/http.ts';
 import { searchYelpCity, yelpBusinessSchema } from '../lib/scrape/yelp.ts';
+import { useLocalMongo, withFixture, FAST_POOL } from './support/scrape.ts';
 
 const SEED_CITIES = ['San Francisco, CA', 'New York, NY', 'Chicago, IL', 'Austin, TX'];
 const SEED_INPUT = { source: 'yelp', cities: SEED_CITIES, limit: 20 } as const;
-/** Small backoff so retries do not slow the suite; the API's timeouts are far longer than its latency. */
-const FAST_POOL = { baseDelayMs: 5, maxDelayMs: 50, timeoutMs: 3000, retries: 4 };
 
-let mongo: RunningMongoServer;
-let client: MongoClient;
-let databases = 0;
-
-beforeAll(async () => {
-  mongo = await startMongoServer({ port: 0, silent: true });
-  client = await new MongoClient(mongo.uri).connect();
-});
-
-afterAll(async () => {
-  await client?.close();
-  await mongo?.close();
-});
-
-function freshDb(): Db {
-  return client.db(`scrape_yelp_${++databases}`);
-}
-
-async function withFixture<T>(options: Partial<ApiFixtureOptions>, use: (fixture: RunningApiFixture) => Promise<T>): Promise<T> {
-  const fixture = await startApiFixture({ port: 0, silent: true, ...options });
-  try {
-    return await use(fixture);
-  } finally {
-    await fixture.close();
-  }
-}
+const { freshDb } = useLocalMongo('scrape_yelp');
 
 function depsFor(fixture: RunningApiFixture, db: Db, extra: Partial<ScrapeDeps> = {}): ScrapeDeps {
   return {
