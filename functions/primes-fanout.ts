@@ -8,8 +8,9 @@ import { createS3Client } from '../lib/aws/s3.ts';
 import { loadEc2Config, loadPrimesConfig } from '../lib/config.ts';
 import { UserError } from '../lib/errors.ts';
 import { lambdaBackend } from '../lib/fanout/lambda-backend.ts';
+import { logFailure, observability, recordPrimes, recordRejected } from '../lib/observability.ts';
 import { runPrimesOnEc2 } from '../lib/primes/ec2.ts';
-import { parsePrimesRunInput, runPrimesFanout } from '../lib/primes/fanout-job.ts';
+import { parsePrimesRunInput, runPrimesFanout, type PrimesRunInput } from '../lib/primes/fanout-job.ts';
 import type { PrimesChunkResult, PrimesTask } from '../lib/primes/worker.ts';
 
 // Created once per container and reused by every invocation it serves.
@@ -27,20 +28,33 @@ export const handler = middy(async (event: unknown, context: Context) => {
   try {
     input = parsePrimesRunInput(event);
   } catch (error) {
-    if (error instanceof UserError) return { error: { code: error.code, message: error.message } };
+    if (error instanceof UserError) return rejected({ code: error.code, message: error.message });
+    logFailure('primes', error);
     throw error;
   }
-  if (input.backend === 'ec2') {
-    const deadline = lambdaDeadlineSignal(context, CLEANUP_MARGIN_MS);
-    try {
-      return await runPrimesOnEc2(input, aws, ec2Config, deadline.signal === undefined ? {} : { signal: deadline.signal });
-    } finally {
-      deadline.dispose();
-    }
+  if (input.backend !== 'lambda' && input.backend !== 'ec2') {
+    return rejected({ code: 'INVALID_INPUT', message: `backend "${input.backend}" runs only from the CLI; the fan-out Lambda uses "lambda" or "ec2"` });
   }
-  if (input.backend !== 'lambda') {
-    return { error: { code: 'INVALID_INPUT', message: `backend "${input.backend}" runs only from the CLI; the fan-out Lambda uses "lambda" or "ec2"` } };
+  try {
+    const result = await runOn(input.backend, input, context);
+    recordPrimes(result);
+    return result;
+  } catch (error) {
+    logFailure('primes', error);
+    throw error;
   }
-  const backend = lambdaBackend<PrimesTask, PrimesChunkResult>({ client: lambda, functionName: config.workerFunction });
-  return runPrimesFanout(input, backend, { pricing: config.pricing });
-});
+}).use(observability());
+
+function runOn(backendName: 'lambda' | 'ec2', input: PrimesRunInput, context: Context) {
+  if (backendName === 'lambda') {
+    const backend = lambdaBackend<PrimesTask, PrimesChunkResult>({ client: lambda, functionName: config.workerFunction });
+    return runPrimesFanout(input, backend, { pricing: config.pricing });
+  }
+  const deadline = lambdaDeadlineSignal(context, CLEANUP_MARGIN_MS);
+  return runPrimesOnEc2(input, aws, ec2Config, deadline.signal === undefined ? {} : { signal: deadline.signal }).finally(() => deadline.dispose());
+}
+
+function rejected(error: { code: string; message: string }) {
+  recordRejected('primes', error);
+  return { error };
+}

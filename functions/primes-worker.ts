@@ -1,6 +1,7 @@
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import middy from '@middy/core';
 import { createS3Client, s3Uri } from '../lib/aws/s3.ts';
+import { logFailure, observability, recordPrimesChunk } from '../lib/observability.ts';
 import { runPrimesTask, type PrimesListStore } from '../lib/primes/worker.ts';
 
 // Created once per container and reused by every invocation it serves.
@@ -19,4 +20,13 @@ const storeInBucket: PrimesListStore = async (task, body) => {
  * Counts (or lists) the primes in one chunk. Errors are thrown, not returned: the fan-out sees them as
  * the invocation's FunctionError and names the chunk that failed.
  */
-export const handler = middy(async (event: unknown) => runPrimesTask(event, storeInBucket));
+export const handler = middy(async (event: unknown) => {
+  try {
+    const result = await runPrimesTask(event, storeInBucket);
+    recordPrimesChunk(result);
+    return result;
+  } catch (error) {
+    logFailure('primes-worker', error);
+    throw error;
+  }
+}).use(observability());

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { createS3Client } from '../lib/aws/s3.ts';
 import { isS3Event, s3EventSchema, s3ObjectsFromEvent } from '../lib/aws/s3-event.ts';
 import { binCount, columnName, loadRatesConfig } from '../lib/config.ts';
+import { observability, recordRates, recordRatesFailure, recordRejected } from '../lib/observability.ts';
 import { runRatesJobs, type RatesJobInput, type RatesBatchReply } from '../lib/rates/index.ts';
 import { describeIssues } from '../lib/validation.ts';
 
@@ -45,6 +46,16 @@ function invalid(message: string) {
 
 export const handler = middy(async (event: unknown): Promise<RatesBatchReply | ReturnType<typeof invalid>> => {
   const inputs = parseEvent(event);
-  if (!Array.isArray(inputs)) return inputs;
-  return runRatesJobs(s3, inputs, config.defaults);
-});
+  if (!Array.isArray(inputs)) {
+    recordRejected('rates', inputs.error);
+    return inputs;
+  }
+  try {
+    const reply = await runRatesJobs(s3, inputs, config.defaults);
+    recordRates(reply.results);
+    return reply;
+  } catch (error) {
+    recordRatesFailure(error);
+    throw error;
+  }
+}).use(observability());

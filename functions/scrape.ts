@@ -3,6 +3,7 @@ import middy from '@middy/core';
 import { MongoClient } from 'mongodb';
 import { createSsmClient } from '../lib/aws/ssm.ts';
 import { UserError } from '../lib/errors.ts';
+import { logFailure, observability, recordRejected, recordScrape } from '../lib/observability.ts';
 import { createSecretResolver, loadScrapeConfig, type ScrapeSource } from '../lib/scrape/config.ts';
 import { parseScrapeInput, runScrape, scrapeInputFromEvent } from '../lib/scrape/run.ts';
 import { createScrapeStore, type ScrapeStore } from '../lib/scrape/store.ts';
@@ -54,7 +55,7 @@ export const handler = middy(async (event: unknown, context: Context) => {
   try {
     const input = parseScrapeInput(scrapeInputFromEvent(event));
     const yelpApiKey = input.source === 'yelp' && config.yelpApiKey ? await readSecret(config.yelpApiKey) : undefined;
-    return await runScrape(input, {
+    const result = await runScrape(input, {
       store: await storeFor(input.source),
       yelpBaseUrl: config.yelpBaseUrl,
       hnBaseUrl: config.hnBaseUrl,
@@ -62,12 +63,19 @@ export const handler = middy(async (event: unknown, context: Context) => {
       pool: config.pool,
       deadlineAt: Date.now() + context.getRemainingTimeInMillis() - SAFETY_MARGIN_MS,
     });
+    recordScrape(result);
+    return result;
   } catch (error) {
-    if (error instanceof UserError) return { error: { code: error.code, message: error.message } };
+    if (error instanceof UserError) {
+      const reply = { error: { code: error.code, message: error.message } };
+      recordRejected('scrape', reply.error);
+      return reply;
+    }
+    logFailure('scrape', error);
     throw error;
   } finally {
     // `sls invoke local` runs one invocation in a process that exits when idle; an open pool would keep it
     // running forever. A Lambda container is frozen instead, and keeps its connection for the next invocation.
     if (process.env.IS_LOCAL === 'true') await closeConnections();
   }
-});
+}).use(observability());
