@@ -34,6 +34,29 @@ afterAll(() => rmSync(outDir, { recursive: true, force: true }));
 
 const ofType = (type: string) => Object.entries(resources).filter(([, r]) => r.Type === type);
 
+/**
+ * The shared execution role's statements, with Action always a list: the framework writes the statements it
+ * adds itself (e.g. sqs:SendMessage for an async destination) with a single string Action.
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- CloudFormation JSON is untyped
+function roleStatements(): any[] {
+  const [, role] = ofType('AWS::IAM::Role')[0]!;
+  return role.Properties.Policies.flatMap((p: any) => p.PolicyDocument.Statement) // eslint-disable-line @typescript-eslint/no-explicit-any
+    .map((s: { Action: string | string[] }) => ({ ...s, Action: [s.Action].flat() }));
+}
+
+/** The async invocation settings (retries, max event age, destinations) of a function, by its logical id. */
+function eventInvokeConfigOf(functionLogicalId: string): Resource | undefined {
+  return ofType('AWS::Lambda::EventInvokeConfig').find(([, r]) => r.Properties.FunctionName?.Ref === functionLogicalId)?.[1];
+}
+
+/** The one SQS queue of the stack, where failed async events land. */
+function failedEventsQueue(): [string, Resource] {
+  const queues = ofType('AWS::SQS::Queue');
+  expect(queues).toHaveLength(1);
+  return queues[0]!;
+}
+
 describe('sls package', () => {
   it('keeps the data bucket private and encrypted', () => {
     const [, bucket] = ofType('AWS::S3::Bucket').find(([id]) => id !== 'ServerlessDeploymentBucket') ?? [];
@@ -58,8 +81,7 @@ describe('sls package', () => {
   });
 
   it('grants the functions only scoped S3 actions', () => {
-    const [, role] = ofType('AWS::IAM::Role')[0]!;
-    const statements = role.Properties.Policies.flatMap((p: any) => p.PolicyDocument.Statement); // eslint-disable-line @typescript-eslint/no-explicit-any
+    const statements = roleStatements();
     const s3Statements = statements.filter((s: { Action: string[] }) => s.Action.some((a) => a.startsWith('s3:')));
     for (const statement of s3Statements) {
       expect(statement.Action).not.toContain('s3:*');
@@ -81,8 +103,7 @@ describe('sls package', () => {
   });
 
   it('lets the EC2 backend launch and terminate only instances tagged with this service and stage', () => {
-    const [, role] = ofType('AWS::IAM::Role')[0]!;
-    const statements = role.Properties.Policies.flatMap((p: any) => p.PolicyDocument.Statement); // eslint-disable-line @typescript-eslint/no-explicit-any
+    const statements = roleStatements();
     const actions = statements.flatMap((s: { Action: string[] }) => s.Action);
     expect(actions.filter((a: string) => a.startsWith('ec2:')).sort()).toEqual(
       ['ec2:CreateTags', 'ec2:DescribeInstances', 'ec2:RunInstances', 'ec2:RunInstances', 'ec2:TerminateInstances'].sort(),
@@ -120,8 +141,7 @@ describe('sls package', () => {
   });
 
   it('lets the fan-out invoke only its worker, and keeps the nightly run disabled unless a stage enables it', () => {
-    const [, role] = ofType('AWS::IAM::Role')[0]!;
-    const statements = role.Properties.Policies.flatMap((p: any) => p.PolicyDocument.Statement); // eslint-disable-line @typescript-eslint/no-explicit-any
+    const statements = roleStatements();
     const invoke = statements.filter((s: { Action: string[] }) => s.Action.some((a) => a.startsWith('lambda:')));
     expect(invoke).toHaveLength(1);
     expect(invoke[0].Action).toEqual(['lambda:InvokeFunction']);
@@ -138,6 +158,50 @@ describe('sls package', () => {
     const input = JSON.parse(scrape.Properties.Targets[0].Input);
     expect(input).toMatchObject({ source: 'yelp', limit: 20 });
     expect(input.cities).toHaveLength(4);
+  });
+
+  it('retries a failed rates run twice, for up to 6 hours, then sends its S3 event to the failed-events queue', () => {
+    const [queueId] = failedEventsQueue();
+    const config = eventInvokeConfigOf('RatesLambdaFunction');
+    expect(config).toBeDefined();
+    expect(config!.Properties.Qualifier).toBe('$LATEST');
+    expect(config!.Properties.MaximumRetryAttempts).toBe(2);
+    expect(config!.Properties.MaximumEventAgeInSeconds).toBe(21600);
+    expect(config!.Properties.DestinationConfig).toEqual({ OnFailure: { Destination: { 'Fn::GetAtt': [queueId, 'Arn'] } } });
+  });
+
+  it('keeps failed events encrypted (SSE-SQS) for 14 days', () => {
+    const [, queue] = failedEventsQueue();
+    expect(queue.Properties.SqsManagedSseEnabled).toBe(true);
+    expect(queue.Properties.KmsMasterKeyId).toBeUndefined(); // SSE-KMS would also need kms:* grants
+    expect(queue.Properties.MessageRetentionPeriod).toBe(14 * 24 * 3600);
+  });
+
+  it('lets the functions send messages only to the failed-events queue, and do nothing else with SQS', () => {
+    const [queueId] = failedEventsQueue();
+    const sqs = roleStatements().filter((s: { Action: string[] }) => s.Action.some((a) => a.toLowerCase().startsWith('sqs:') || a === '*'));
+    expect(sqs.length).toBeGreaterThan(0);
+    for (const statement of sqs) {
+      expect(statement.Effect).toBe('Allow');
+      expect(statement.Action).toEqual(['sqs:SendMessage']);
+      // One queue, by its ARN: never "*" nor a pattern of queue names.
+      expect([statement.Resource].flat()).toEqual([{ 'Fn::GetAtt': [queueId, 'Arn'] }]);
+    }
+  });
+
+  it('never retries the nightly fan-out, retries the idempotent nightly scrape once, and keeps both failures', () => {
+    const [queueId] = failedEventsQueue();
+    const fanout = eventInvokeConfigOf('PrimesDashfanoutLambdaFunction');
+    expect(fanout).toBeDefined();
+    // 0 must be explicit: without it Lambda retries an async invocation twice, relaunching the whole run.
+    expect(fanout!.Properties.MaximumRetryAttempts).toBe(0);
+    expect(fanout!.Properties.DestinationConfig.OnFailure.Destination).toEqual({ 'Fn::GetAtt': [queueId, 'Arn'] });
+    const scrape = eventInvokeConfigOf('ScrapeLambdaFunction');
+    expect(scrape).toBeDefined();
+    expect(scrape!.Properties.MaximumRetryAttempts).toBe(1);
+    expect(scrape!.Properties.DestinationConfig.OnFailure.Destination).toEqual({ 'Fn::GetAtt': [queueId, 'Arn'] });
+    // The worker is invoked synchronously by the fan-out: async settings would not apply to it.
+    expect(eventInvokeConfigOf('PrimesDashworkerLambdaFunction')).toBeUndefined();
   });
 
   it('targets the nodejs22.x runtime and bundles the handler with the native chart renderer', () => {
