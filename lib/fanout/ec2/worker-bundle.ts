@@ -52,12 +52,25 @@ export async function buildWorkerBundles(outDir = path.join(PROJECT_ROOT, WORKER
       banner: { js: "import { createRequire as __cpCreateRequire } from 'node:module'; const require = __cpCreateRequire(import.meta.url);" },
     });
     const file = path.join(outDir, `${name}.mjs`);
-    const temporary = `${file}.${process.pid}.tmp`;
-    writeFileSync(temporary, result.outputFiles[0]!.contents);
-    renameSync(temporary, file);
+    const contents = result.outputFiles[0]!.contents;
+    // Rewrite only what changed: the fan-out function's package lists these files, so serverless-offline's
+    // watcher reloads every handler when one is written — and a reload drops invocations in flight.
+    if (!sameBytes(file, contents)) {
+      const temporary = `${file}.${process.pid}.tmp`;
+      writeFileSync(temporary, contents);
+      renameSync(temporary, file);
+    }
     built[name] = file;
   }
   return built;
+}
+
+function sameBytes(file: string, contents: Uint8Array): boolean {
+  try {
+    return Buffer.from(contents).equals(readFileSync(file));
+  } catch {
+    return false; // not built yet
+  }
 }
 
 /**
