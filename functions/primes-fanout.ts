@@ -10,7 +10,7 @@ import { UserError } from '../lib/errors.ts';
 import { lambdaBackend } from '../lib/fanout/lambda-backend.ts';
 import { logFailure, observability, recordPrimes, recordRejected } from '../lib/observability.ts';
 import { runPrimesOnEc2 } from '../lib/primes/ec2.ts';
-import { parsePrimesRunInput, runPrimesFanout, type PrimesRunInput } from '../lib/primes/fanout-job.ts';
+import { parsePrimesEvent, runPrimesFanout, type PrimesRunInput } from '../lib/primes/fanout-job.ts';
 import type { PrimesChunkResult, PrimesTask } from '../lib/primes/worker.ts';
 
 // Created once per container and reused by every invocation it serves.
@@ -26,7 +26,7 @@ const CLEANUP_MARGIN_MS = 30_000;
 export const handler = middy(async (event: unknown, context: Context) => {
   let input;
   try {
-    input = parsePrimesRunInput(event);
+    input = parsePrimesEvent(event);
   } catch (error) {
     if (error instanceof UserError) return rejected({ code: error.code, message: error.message });
     logFailure('primes', error);

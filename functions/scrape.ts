@@ -5,7 +5,7 @@ import { createSsmClient } from '../lib/aws/ssm.ts';
 import { UserError } from '../lib/errors.ts';
 import { logFailure, observability, recordRejected, recordScrape } from '../lib/observability.ts';
 import { createSecretResolver, loadScrapeConfig, type ScrapeSource } from '../lib/scrape/config.ts';
-import { parseScrapeInput, runScrape, scrapeInputFromEvent } from '../lib/scrape/run.ts';
+import { parseScrapeEvent, runScrape } from '../lib/scrape/run.ts';
 import { createScrapeStore, type ScrapeStore } from '../lib/scrape/store.ts';
 
 // Created once per container and reused by every invocation it serves.
@@ -53,7 +53,7 @@ export async function closeConnections(): Promise<void> {
 /** `{source: "yelp", cities, limit?, concurrency?}` or `{source: "hn", ids, concurrency?}` → the run summary. */
 export const handler = middy(async (event: unknown, context: Context) => {
   try {
-    const input = parseScrapeInput(scrapeInputFromEvent(event));
+    const input = parseScrapeEvent(event);
     const yelpApiKey = input.source === 'yelp' && config.yelpApiKey ? await readSecret(config.yelpApiKey) : undefined;
     const result = await runScrape(input, {
       store: await storeFor(input.source),

@@ -11,17 +11,28 @@ export class ConfigError extends Error {
   constructor(message: string) {
     super(message);
     this.name = 'ConfigError';
+    // As for UserError: the message names the variable and what is allowed; the Lambda runtime would otherwise put
+    // this module's stack frames into the reply of every invocation of a container that failed to start.
+    this.stack = `${this.name}: ${message}`;
   }
 }
 
+/** Variables whose values an error message never repeats: a connection string or a key may hold a secret. */
+const SECRET_VARIABLE = /(^|_)(URI|KEY|PASSWORD|SECRET|TOKEN)$/;
+
 /** Parses `env` with `schema`, turning zod's issues into one message that names each variable. */
 export function parseEnv<T extends z.ZodType>(schema: T, env: NodeJS.ProcessEnv): z.infer<T> {
-  const parsed = schema.safeParse(env);
+  const parsed = schema.safeParse(env, { reportInput: true });
   if (parsed.success) return parsed.data;
   const problems = parsed.error.issues.map((issue) => {
-    const variable = issue.path.join('.');
+    const [variable, ...inside] = issue.path.map(String);
+    if (variable === undefined) return issue.message;
     const value = env[variable];
-    return `${variable}${value === undefined ? '' : `=${JSON.stringify(value)}`}: ${issue.message}`;
+    const secret = SECRET_VARIABLE.test(variable);
+    const shown = value === undefined ? '' : secret ? ' (value not shown)' : `=${JSON.stringify(value)}`;
+    // An issue inside a list variable (EC2_SECURITY_GROUP_IDS) names the item that is wrong.
+    const item = inside.length === 0 || secret ? '' : ` (item ${Number(inside[0]) + 1}${typeof issue.input === 'string' ? `, ${JSON.stringify(issue.input)}` : ''})`;
+    return `${variable}${shown}${item}: ${issue.message}`;
   });
   throw new ConfigError(`Invalid configuration: ${problems.join('; ')}`);
 }
@@ -32,21 +43,45 @@ export const columnName = z
   .min(1, 'must be a non-empty CSV column name')
   .max(256, 'must be at most 256 characters');
 
-export const binCount = z.coerce
-  .number()
-  .int('must be a whole number')
-  .min(1, 'must be at least 1')
-  .max(1000, 'must be at most 1000');
+/** Strings are read as numbers (environment variables, S3 metadata, CLI flags); other types are not coerced. */
+const numberFromString = (value: unknown): unknown => (typeof value === 'string' && value.trim() !== '' ? Number(value) : value);
 
-const bucketName = z
-  .string()
-  .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be a valid S3 bucket name (3-63 lowercase letters, digits, dots, hyphens)');
+export const binCount = z.preprocess(
+  numberFromString,
+  z
+    .number({ error: 'must be a whole number from 1 to 1000' })
+    .int('must be a whole number')
+    .min(1, 'must be at least 1')
+    .max(1000, 'must be at most 1000'),
+);
+
+/**
+ * A number from an environment variable, from `min` to `max`. An empty value counts as unset (serverless.yml passes
+ * an unset parameter as ''), so `fallback` applies; anything else that is not a number in range is refused with
+ * what is allowed.
+ */
+export function envNumber<F extends number | undefined>(
+  min: number,
+  max: number,
+  fallback: F,
+  { integer = true, unit = '', hint = '' }: { integer?: boolean; unit?: string; hint?: string } = {},
+) {
+  const allowed = `must be ${integer ? 'a whole number' : 'a number'}${unit} from ${min} to ${max}${hint}`;
+  const base = z.number({ error: allowed });
+  const number = (integer ? base.int(allowed) : base).min(min, `must be at least ${min}${hint}`).max(max, `must be at most ${max}${hint}`);
+  return z
+    .preprocess((value) => (typeof value === 'string' && value.trim() === '' ? undefined : numberFromString(value)), number.optional())
+    .transform((value): number | F => value ?? fallback);
+}
+
+const BUCKET_NAME_RULE = 'must be a valid S3 bucket name (3-63 lowercase letters, digits, dots, hyphens)';
+export const bucketName = z.string({ error: BUCKET_NAME_RULE }).regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, BUCKET_NAME_RULE);
 
 const ratesEnvSchema = z.object({
   DATA_BUCKET: bucketName,
   RATES_NUMERATOR: columnName.default('cancer'),
   RATES_DENOMINATOR: columnName.default('population'),
-  RATES_BINS: binCount.default(30),
+  RATES_BINS: envNumber(1, 1000, 30),
 });
 
 export interface RatesDefaults {
@@ -68,13 +103,16 @@ export function loadRatesConfig(env: NodeJS.ProcessEnv = process.env): RatesConf
   };
 }
 
-const positiveNumber = z.coerce.number().positive('must be a positive number');
+const positivePrice = (fallback: number) =>
+  z
+    .preprocess((value) => (typeof value === 'string' && value.trim() === '' ? undefined : numberFromString(value)), z.number({ error: 'must be a positive number (US dollars)' }).positive('must be a positive number (US dollars)').optional())
+    .transform((value) => value ?? fallback);
 
 const primesEnvSchema = z.object({
-  PRIMES_WORKER_FUNCTION: z.string().min(1, 'must name the worker Lambda function'),
-  PRIMES_WORKER_MEMORY_MB: z.coerce.number().int('must be a whole number of MB').min(128).max(10240).default(1769),
-  LAMBDA_USD_PER_GB_SECOND: positiveNumber.default(0.0000166667),
-  LAMBDA_USD_PER_MILLION_REQUESTS: positiveNumber.default(0.2),
+  PRIMES_WORKER_FUNCTION: z.string({ error: 'must name the worker Lambda function' }).min(1, 'must name the worker Lambda function'),
+  PRIMES_WORKER_MEMORY_MB: envNumber(128, 10240, 1769, { unit: ' of MB' }),
+  LAMBDA_USD_PER_GB_SECOND: positivePrice(0.0000166667),
+  LAMBDA_USD_PER_MILLION_REQUESTS: positivePrice(0.2),
 });
 
 export interface PrimesConfig {
@@ -99,8 +137,8 @@ export const optional = <T extends z.ZodType>(schema: T) => z.preprocess((v) => 
 
 const ec2EnvSchema = z.object({
   DATA_BUCKET: bucketName,
-  SERVICE_NAME: z.string().min(1).default('cloud-parallel'),
-  STAGE: z.string().min(1).default('dev'),
+  SERVICE_NAME: z.string().min(1, 'must be a non-empty service name (it tags the instances)').default('cloud-parallel'),
+  STAGE: z.string().min(1, 'must be a non-empty stage name (it tags the instances)').default('dev'),
   EC2_IMAGE_ID: optional(z.string().regex(/^ami-[0-9a-f]{8,17}$/, 'must be an AMI id (ami-…), or empty for the current Amazon Linux 2023')),
   EC2_INSTANCE_TYPE: optional(z.string().regex(/^[a-z][a-z0-9-]*\.[a-z0-9]+$/, 'must be an instance type such as c7i.large')),
   EC2_SUBNET_ID: optional(z.string().regex(/^subnet-[0-9a-f]{8,17}$/, 'must be a subnet id (subnet-…)')),
@@ -110,11 +148,11 @@ const ec2EnvSchema = z.object({
       .transform((s) => s.split(',').map((id) => id.trim()).filter(Boolean))
       .pipe(z.array(z.string().regex(/^sg-[0-9a-f]{8,17}$/, 'must be comma-separated security group ids (sg-…)'))),
   ),
-  EC2_DEADLINE_SECONDS: z.coerce.number().int('must be a whole number of seconds').min(1).max(86_400).default(600),
-  EC2_POLL_SECONDS: z.coerce.number().min(0.05).max(60).default(5),
-  EC2_USD_PER_HOUR: optional(z.coerce.number().min(0, 'must be at least 0')),
-  EC2_MAX_INSTANCES: z.coerce.number().int('must be a whole number').min(1).max(1000).default(16),
-  EC2_NODE_MAJOR: z.coerce.number().int().min(20, 'must be at least 20 (the bundles target Node 20)').max(99).default(22),
+  EC2_DEADLINE_SECONDS: envNumber(1, 86_400, 600, { unit: ' of seconds' }),
+  EC2_POLL_SECONDS: envNumber(0.05, 60, 5, { integer: false, unit: ' of seconds' }),
+  EC2_USD_PER_HOUR: envNumber(0, 10_000, undefined, { integer: false, unit: ' (US dollars)' }),
+  EC2_MAX_INSTANCES: envNumber(1, 1000, 16),
+  EC2_NODE_MAJOR: envNumber(20, 99, 22, { hint: ' (a Node.js major version; the bundles target Node 20)' }),
 });
 
 /** Where and how the EC2 backend launches instances; see the README's configuration table. */

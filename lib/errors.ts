@@ -9,5 +9,8 @@ export class UserError extends Error {
   ) {
     super(message);
     this.name = 'UserError';
+    // No stack frames: the message is the whole story. A Lambda runtime copies `stack` into the reply of an
+    // invocation that throws (`trace`), where it would show the caller only this project's internals.
+    this.stack = `${this.name}: ${message}`;
   }
 }

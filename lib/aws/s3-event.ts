@@ -1,5 +1,15 @@
 import { z } from 'zod';
 
+/** S3's limit on an object key, in bytes of UTF-8. */
+export const MAX_S3_KEY_BYTES = 1024;
+/** Percent-encoding takes at most 3 characters per byte. */
+const MAX_ENCODED_KEY_CHARS = 3 * MAX_S3_KEY_BYTES;
+/**
+ * Records one event may carry. S3 delivers one record per notification; a hand-made event with more would run the
+ * job once per record in one invocation, so this bounds its duration and the size of its reply.
+ */
+export const MAX_S3_EVENT_RECORDS = 100;
+
 /**
  * S3 event notifications as AWS delivers them to Lambda. Keys arrive URL-encoded with spaces as '+'
  * (https://docs.aws.amazon.com/AmazonS3/latest/userguide/notification-content-structure.html).
@@ -10,14 +20,19 @@ const s3RecordSchema = z.object({
   s3: z.object({
     bucket: z.object({ name: z.string().min(1) }),
     object: z.object({
-      key: z.string().min(1),
+      key: z.string().min(1).max(MAX_ENCODED_KEY_CHARS, `object keys are at most ${MAX_S3_KEY_BYTES} bytes (S3's limit)`),
       size: z.number().optional(),
       eTag: z.string().optional(),
     }),
   }),
 });
 
-export const s3EventSchema = z.object({ Records: z.array(s3RecordSchema).min(1) });
+export const s3EventSchema = z.object({
+  Records: z
+    .array(s3RecordSchema)
+    .min(1, 'an S3 event has at least one record')
+    .max(MAX_S3_EVENT_RECORDS, `at most ${MAX_S3_EVENT_RECORDS} records per event (S3 delivers one per notification)`),
+});
 
 export interface S3ObjectRef {
   bucket: string;
@@ -30,13 +45,24 @@ export class EventDecodeError extends Error {
   readonly code = 'INVALID_EVENT';
 }
 
+/** The start of a key for a message: a bad key may be long. */
+export function keyPreview(key: string, chars = 120): string {
+  return key.length <= chars ? key : `${key.slice(0, chars)}… (${key.length} characters)`;
+}
+
 /** The inverse of the encoding AWS applies to keys in notifications. */
 export function decodeS3EventKey(encoded: string): string {
+  let key: string;
   try {
-    return decodeURIComponent(encoded.replaceAll('+', ' '));
+    key = decodeURIComponent(encoded.replaceAll('+', ' '));
   } catch {
-    throw new EventDecodeError(`Object key "${encoded}" in the S3 event is not valid URL encoding`);
+    throw new EventDecodeError(`Object key "${keyPreview(encoded)}" in the S3 event is not valid URL encoding`);
   }
+  const bytes = Buffer.byteLength(key, 'utf8');
+  if (bytes > MAX_S3_KEY_BYTES) {
+    throw new EventDecodeError(`Object key "${keyPreview(key)}" in the S3 event is ${bytes} bytes; S3 keys are at most ${MAX_S3_KEY_BYTES}`);
+  }
+  return key;
 }
 
 export function isS3Event(event: unknown): event is z.infer<typeof s3EventSchema> {

@@ -17,16 +17,45 @@ const integer = (name: string) =>
     .refine((n) => n >= 0, `${name} must be ≥ 0`)
     .refine((n) => n <= MAX_PRIME_RANGE_END, `${name} must be ≤ 2^53 (${MAX_PRIME_RANGE_END})`);
 
-export const rangeSchema = z
-  .object({ start: integer('start'), end: integer('end') })
-  .refine((r) => r.start <= r.end, { message: 'start must be ≤ end (the range is [start, end))', path: ['start'] });
+/** The fields of a range [start, end); `checkRange` relates them. */
+export const rangeFields = { start: integer('start'), end: integer('end') };
 
-export const splitSchema = z
-  .object({
-    chunks: z.number({ error: 'chunks must be a number' }).int('chunks must be a whole number').min(1, 'chunks must be at least 1').max(MAX_CHUNKS, `chunks must be at most ${MAX_CHUNKS}`).optional(),
-    chunkSize: z.number({ error: 'chunkSize must be a number' }).int('chunkSize must be a whole number').min(1, 'chunkSize must be at least 1').optional(),
-  })
-  .refine((s) => !(s.chunks !== undefined && s.chunkSize !== undefined), { message: 'give chunks or chunkSize, not both', path: ['chunks'] });
+/** How to split a range: a number of chunks, or the most numbers per chunk (`checkSplit` relates them). */
+export const splitFields = {
+  chunks: z.number({ error: 'chunks must be a number' }).int('chunks must be a whole number').min(1, 'chunks must be at least 1').max(MAX_CHUNKS, `chunks must be at most ${MAX_CHUNKS}`).optional(),
+  chunkSize: z.number({ error: 'chunkSize must be a number' }).int('chunkSize must be a whole number').min(1, 'chunkSize must be at least 1').optional(),
+};
+
+/** A bound that passed its own checks (refinements run even when a field's checks failed). */
+const isBound = (n: number) => Number.isInteger(n) && n >= 0 && n <= MAX_PRIME_RANGE_END;
+
+/** start ≤ end. */
+export function checkRange(range: Chunk, context: z.RefinementCtx): void {
+  if (isBound(range.start) && isBound(range.end) && range.start > range.end) {
+    context.addIssue({ code: 'custom', message: 'start must be ≤ end (the range is [start, end))', path: ['start'] });
+  }
+}
+
+/** One of chunks and chunkSize, and a chunkSize that makes at most MAX_CHUNKS chunks of the range. */
+export function checkSplit(input: Chunk & { chunks?: number | undefined; chunkSize?: number | undefined }, context: z.RefinementCtx): void {
+  if (input.chunks !== undefined && input.chunkSize !== undefined) {
+    context.addIssue({ code: 'custom', message: 'give chunks or chunkSize, not both', path: ['chunks'] });
+    return;
+  }
+  const { start, end, chunkSize } = input;
+  if (chunkSize === undefined || !Number.isInteger(chunkSize) || chunkSize < 1 || !isBound(start) || !isBound(end)) return;
+  const problem = tooManyChunks(end - start, chunkSize);
+  if (problem !== undefined) context.addIssue({ code: 'custom', message: problem, path: ['chunkSize'] });
+}
+
+/** A range [start, end) on its own, as a worker receives it. */
+export const rangeSchema = z.object(rangeFields).superRefine(checkRange);
+
+function tooManyChunks(length: number, chunkSize: number): string | undefined {
+  const count = Math.ceil(length / chunkSize);
+  if (count <= MAX_CHUNKS) return undefined;
+  return `chunkSize ${chunkSize} splits the range into ${count} chunks; at most ${MAX_CHUNKS} are allowed — use a chunkSize of at least ${Math.ceil(length / MAX_CHUNKS)}`;
+}
 
 export class InvalidRangeError extends UserError {
   constructor(message: string) {
@@ -46,11 +75,8 @@ export function splitRange(start: number, end: number, split: { chunks?: number;
   let count: number;
   if (split.chunkSize !== undefined) {
     count = Math.ceil(length / split.chunkSize);
-    if (count > MAX_CHUNKS) {
-      throw new InvalidRangeError(
-        `chunkSize ${split.chunkSize} splits the range into ${count} chunks; at most ${MAX_CHUNKS} are allowed — use a chunkSize of at least ${Math.ceil(length / MAX_CHUNKS)}`,
-      );
-    }
+    const problem = tooManyChunks(length, split.chunkSize);
+    if (problem !== undefined) throw new InvalidRangeError(problem);
   } else {
     count = Math.min(split.chunks ?? 1, length);
   }

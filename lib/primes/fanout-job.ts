@@ -1,16 +1,21 @@
 import { z } from 'zod';
 import { fanout, type Backend, type FanoutOptions } from '../fanout/index.ts';
 import { UserError } from '../errors.ts';
-import { describeIssues } from '../validation.ts';
-import { rangeSchema, splitRange, splitSchema } from './chunks.ts';
+import { describeIssues, parseEventInput } from '../validation.ts';
+import { checkRange, checkSplit, rangeFields, splitFields, splitRange } from './chunks.ts';
 import type { PrimesChunkResult, PrimesTask } from './worker.ts';
 
 export const BACKENDS = ['lambda', 'ec2', 'local'] as const;
 export type BackendName = (typeof BACKENDS)[number];
 
-/** The fan-out's input, as `sls invoke`, the schedule and the CLI give it. */
-export const primesRunSchema = rangeSchema.and(splitSchema).and(
-  z.object({
+/**
+ * The fan-out's input, as `sls invoke`, the schedule and the CLI give it. Unknown fields are refused: a misspelt
+ * option (`chunk: 4`) or one the fan-out does not take (`includePrimes`) must not run something else quietly.
+ */
+export const primesRunSchema = z
+  .strictObject({
+    ...rangeFields,
+    ...splitFields,
     backend: z.enum(BACKENDS, { error: `backend must be one of: ${BACKENDS.join(', ')}` }).default('lambda'),
     chunksPerInstance: z
       .number({ error: 'chunksPerInstance must be a number' })
@@ -19,8 +24,14 @@ export const primesRunSchema = rangeSchema.and(splitSchema).and(
       .max(64, 'chunksPerInstance must be at most 64')
       .optional(),
     concurrency: z.number({ error: 'concurrency must be a number' }).int('concurrency must be a whole number').min(1, 'concurrency must be at least 1').max(1000, 'concurrency must be at most 1000').optional(),
-  }),
-);
+  })
+  .superRefine((input, context) => {
+    checkRange(input, context);
+    if (input.start <= input.end) checkSplit(input, context);
+    if (input.chunksPerInstance !== undefined && input.backend !== 'ec2') {
+      context.addIssue({ code: 'custom', message: 'chunksPerInstance applies to backend "ec2" only', path: ['chunksPerInstance'] });
+    }
+  });
 export type PrimesRunInput = z.infer<typeof primesRunSchema>;
 
 export function parsePrimesRunInput(input: unknown): PrimesRunInput {
@@ -29,6 +40,11 @@ export function parsePrimesRunInput(input: unknown): PrimesRunInput {
     throw new UserError('INVALID_INPUT', describeIssues(parsed.error));
   }
   return parsed.data;
+}
+
+/** The input of a fan-out invocation: the event itself, or the detail of an EventBridge envelope (lib/validation.ts). */
+export function parsePrimesEvent(event: unknown): PrimesRunInput {
+  return parseEventInput(event, parsePrimesRunInput);
 }
 
 /** Lambda prices (us-east-1, x86, 2026); override per region or architecture through the environment. */

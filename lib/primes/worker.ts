@@ -1,11 +1,13 @@
 import { z } from 'zod';
 import { UserError } from '../errors.ts';
 import { describeIssues } from '../validation.ts';
-import { rangeSchema } from './chunks.ts';
+import { checkRange, rangeFields } from './chunks.ts';
 import { countPrimes, listPrimes } from './sieve.ts';
 
-/** One chunk of a prime count: what a worker Lambda, a worker thread or an EC2 instance receives. */
-export const primesTaskSchema = rangeSchema.and(z.object({ includePrimes: z.boolean().optional() }));
+/** One chunk of a prime count: what a worker Lambda, a worker thread or an EC2 instance receives. Nothing else. */
+export const primesTaskSchema = z
+  .strictObject({ ...rangeFields, includePrimes: z.boolean({ error: 'includePrimes must be true or false' }).optional() })
+  .superRefine(checkRange);
 export type PrimesTask = z.infer<typeof primesTaskSchema>;
 
 export interface PrimesChunkResult {

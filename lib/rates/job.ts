@@ -4,6 +4,7 @@ import { Upload } from '@aws-sdk/lib-storage';
 import { z } from 'zod';
 import { binCount, columnName, type RatesDefaults } from '../config.ts';
 import { isNotFound, s3Uri } from '../aws/s3.ts';
+import { keyPreview } from '../aws/s3-event.ts';
 import { computeRates, type BadRow, type RateOptions, type RatesResult } from './csv-rates.ts';
 import { RatesFileError, type RatesErrorCode } from './errors.ts';
 import { renderHistogram } from './chart.ts';
@@ -64,11 +65,16 @@ class JobInputError extends Error {
   }
 }
 
-/** `uploads/2024/counties.csv` → `results/2024/counties/`; null when the key is not an upload. */
+/**
+ * `uploads/2024/counties.csv` → `results/2024/counties/`; null when the key is not an upload. A `.` or `..` path
+ * segment (`uploads/../uploads/x.csv`) is refused too: S3 keeps such keys as they are, but an HTTP stack or an
+ * S3-compatible server that resolves them would put the results outside `results/` — even back under `uploads/`.
+ */
 export function resultPrefixFor(key: string): string | null {
   if (!key.startsWith(UPLOADS_PREFIX) || !key.endsWith('.csv')) return null;
   const name = key.slice(UPLOADS_PREFIX.length, -'.csv'.length);
   if (name === '' || name.endsWith('/')) return null;
+  if (name.split('/').some((segment) => segment === '.' || segment === '..')) return null;
   return `${RESULTS_PREFIX}${name}/`;
 }
 
@@ -116,7 +122,7 @@ export async function runRatesJob(s3: S3Client, input: RatesJobInput, defaults: 
   if (prefix === null) {
     return fail(
       'NOT_AN_UPLOAD',
-      `Object key "${key}" is not a CSV upload: the rates job reads keys of the form ${UPLOADS_PREFIX}<name>.csv.`,
+      `Object key "${keyPreview(key)}" is not a CSV upload: the rates job reads keys of the form ${UPLOADS_PREFIX}<name>.csv (without "." or ".." path segments).`,
     );
   }
 

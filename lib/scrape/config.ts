@@ -5,7 +5,7 @@
  */
 import { GetParameterCommand, type SSMClient } from '@aws-sdk/client-ssm';
 import { z } from 'zod';
-import { ConfigError, optional, parseEnv } from '../config.ts';
+import { ConfigError, envNumber, optional, parseEnv } from '../config.ts';
 import { DEFAULT_HN_API_BASE_URL } from './hn.ts';
 import { DEFAULT_YELP_API_BASE_URL } from './yelp.ts';
 
@@ -17,8 +17,6 @@ export const DEFAULT_COLLECTIONS: Readonly<Record<ScrapeSource, string>> = { yel
 
 const parameterName = z.string().regex(/^[a-zA-Z0-9_.\-/]{1,2048}$/, 'must be an SSM parameter name such as /cloud-parallel/dev/yelp-api-key');
 const httpUrl = z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' });
-const integer = (min: number, max: number, fallback: number) =>
-  z.coerce.number().int('must be a whole number').min(min, `must be at least ${min}`).max(max, `must be at most ${max}`).default(fallback);
 
 const scrapeEnvSchema = z
   .object({
@@ -29,13 +27,13 @@ const scrapeEnvSchema = z
       .regex(/^[^/\\. "$*<>:|?]{1,63}$/, 'must be a MongoDB database name (no spaces or /\\."$*<>:|?)')
       .default('cloud_parallel'),
     SCRAPE_COLLECTION: optional(z.string().regex(/^[^$\0]{1,120}$/, 'must be a MongoDB collection name').refine((name) => !name.startsWith('system.'), 'must not start with "system."')),
-    YELP_API_KEY: optional(z.string().trim().min(1)),
+    YELP_API_KEY: optional(z.string().trim().min(1, 'must be the Yelp Fusion API key, or unset (then YELP_API_KEY_PARAMETER names it)')),
     YELP_API_KEY_PARAMETER: optional(parameterName),
     YELP_API_BASE_URL: optional(httpUrl).transform((url) => url ?? DEFAULT_YELP_API_BASE_URL),
     HN_API_BASE_URL: optional(httpUrl).transform((url) => url ?? DEFAULT_HN_API_BASE_URL),
-    SCRAPE_CONCURRENCY: integer(1, 64, 16),
-    SCRAPE_TIMEOUT_MS: integer(100, 120_000, 10_000),
-    SCRAPE_RETRIES: integer(0, 10, 4),
+    SCRAPE_CONCURRENCY: envNumber(1, 64, 16),
+    SCRAPE_TIMEOUT_MS: envNumber(100, 120_000, 10_000, { unit: ' of milliseconds' }),
+    SCRAPE_RETRIES: envNumber(0, 10, 4),
   })
   .refine((env) => env.MONGODB_URI !== undefined || env.MONGODB_URI_PARAMETER !== undefined, {
     path: ['MONGODB_URI'],

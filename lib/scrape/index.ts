@@ -6,6 +6,7 @@ export {
   DEFAULT_CONCURRENCY,
   DEFAULT_LIMIT,
   MAX_CONCURRENCY,
+  parseScrapeEvent,
   parseScrapeInput,
   runScrape,
   scrapeInputFromEvent,

@@ -4,7 +4,7 @@
  */
 import { z } from 'zod';
 import { UserError } from '../errors.ts';
-import { describeIssues } from '../validation.ts';
+import { describeIssues, eventInput, parseEventInput } from '../validation.ts';
 import { createRequestPool, isRunStop, type PoolStop, type RequestPool } from './http.ts';
 import { DEFAULT_HN_API_BASE_URL, MAX_HN_IDS, hnItemSchema, hnItemUrl } from './hn.ts';
 import type { BatchWriterOptions, ScrapeRecord, ScrapeStore, UpsertSummary } from './store.ts';
@@ -25,7 +25,14 @@ const concurrency = z
   .min(1, 'concurrency must be at least 1')
   .max(MAX_CONCURRENCY, `concurrency must be at most ${MAX_CONCURRENCY}`);
 
-const cityName = z.string('each city must be a string such as "Austin, TX"').trim().min(1, 'each city must be a non-empty name such as "Austin, TX"');
+/** Longest city name sent to Yelp: a place name, not a document (each one is part of a URL and of the reply). */
+export const MAX_CITY_NAME_LENGTH = 256;
+
+const cityName = z
+  .string('each city must be a string such as "Austin, TX"')
+  .trim()
+  .min(1, 'each city must be a non-empty name such as "Austin, TX"')
+  .max(MAX_CITY_NAME_LENGTH, `each city must be at most ${MAX_CITY_NAME_LENGTH} characters`);
 
 const yelpInputSchema = z.strictObject({
   source: z.literal('yelp'),
@@ -94,18 +101,15 @@ export function parseScrapeInput(input: unknown): ScrapeInput {
 /**
  * The scrape input inside whatever invoked the function: an EventBridge rule's `input` arrives as the event
  * itself, as does an `sls invoke` payload; an EventBridge event without it carries the input in `detail`;
- * a JSON string is parsed.
+ * a JSON string is parsed (lib/validation.ts `eventInput`).
  */
 export function scrapeInputFromEvent(event: unknown): unknown {
-  if (typeof event === 'string') {
-    try {
-      return JSON.parse(event) as unknown;
-    } catch {
-      return event;
-    }
-  }
-  if (typeof event === 'object' && event !== null && 'detail-type' in event && 'detail' in event) return event.detail;
-  return event;
+  return eventInput(event).input;
+}
+
+/** The validated input of an invocation (see scrapeInputFromEvent), or a UserError (INVALID_INPUT). */
+export function parseScrapeEvent(event: unknown): ScrapeInput {
+  return parseEventInput(event, parseScrapeInput);
 }
 
 export interface ScrapeProgress {

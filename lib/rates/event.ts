@@ -1,0 +1,52 @@
+/**
+ * What the rates function accepts: an S3 event notification (the trigger) or a direct invocation payload
+ * (`sls invoke -f rates -d '{"key":"uploads/x.csv","bins":50}'`), validated into one job input per object.
+ */
+import { z } from 'zod';
+import { EventDecodeError, MAX_S3_KEY_BYTES, s3EventSchema, s3ObjectsFromEvent } from '../aws/s3-event.ts';
+import { binCount, bucketName, columnName } from '../config.ts';
+import { UserError } from '../errors.ts';
+import { describeIssues } from '../validation.ts';
+import type { RatesJobInput } from './job.ts';
+
+const objectKey = z
+  .string()
+  .min(1, 'must be an object key such as uploads/<name>.csv')
+  .refine((key) => Buffer.byteLength(key, 'utf8') <= MAX_S3_KEY_BYTES, `must be at most ${MAX_S3_KEY_BYTES} bytes (S3's limit on object keys)`);
+
+/** A direct invocation; unknown fields are refused, so a misspelt option (`bin`) is not silently ignored. */
+export const ratesDirectInvocationSchema = z.strictObject({
+  bucket: bucketName.optional(),
+  key: objectKey,
+  numerator: columnName.optional(),
+  denominator: columnName.optional(),
+  bins: binCount.optional(),
+});
+
+const DIRECT_SHAPE = '{"key": "uploads/<name>.csv", "bucket"?, "numerator"?, "denominator"?, "bins"?}';
+
+/**
+ * The objects an event asks the job to process. Anything with `Records` is read as an S3 event (so a broken one
+ * is reported as such); anything else as a direct invocation, whose bucket defaults to `dataBucket`.
+ * Throws a UserError (INVALID_EVENT) naming every problem; nothing is read from S3 here.
+ */
+export function parseRatesEvent(event: unknown, dataBucket: string): RatesJobInput[] {
+  if (typeof event === 'object' && event !== null && !Array.isArray(event) && 'Records' in event) {
+    const parsed = s3EventSchema.safeParse(event);
+    if (!parsed.success) throw invalidEvent(`Malformed S3 event: ${describeIssues(parsed.error)}`);
+    try {
+      return s3ObjectsFromEvent(parsed.data).map(({ bucket, key }) => ({ bucket, key }));
+    } catch (error) {
+      if (error instanceof EventDecodeError) throw invalidEvent(error.message);
+      throw error;
+    }
+  }
+  const parsed = ratesDirectInvocationSchema.safeParse(event);
+  if (!parsed.success) throw invalidEvent(`Expected an S3 event or ${DIRECT_SHAPE}: ${describeIssues(parsed.error)}`);
+  const { bucket, key, ...options } = parsed.data;
+  return [{ bucket: bucket ?? dataBucket, key, options }];
+}
+
+function invalidEvent(message: string): UserError {
+  return new UserError('INVALID_EVENT', message);
+}
