@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { PrimesRunResult } from '../lib/primes/fanout-job.ts';
 import type { RatesErrorReport, RatesSummary } from '../lib/rates/index.ts';
 import type { ScrapeResult } from '../lib/scrape/run.ts';
+import { lambdaContext } from './support/lambda-context.ts';
 
 type Observability = typeof import('../lib/observability.ts');
 type Handler = (event: unknown, context: Context) => Promise<unknown>;
@@ -48,22 +49,8 @@ afterAll(() => {
   vi.unstubAllEnvs();
 });
 
-function lambdaContext(awsRequestId: string, functionName = 'cloud-parallel-test-fn'): Context {
-  return {
-    awsRequestId,
-    functionName,
-    functionVersion: '$LATEST',
-    invokedFunctionArn: `arn:aws:lambda:us-east-1:123456789012:function:${functionName}`,
-    memoryLimitInMB: '256',
-    logGroupName: `/aws/lambda/${functionName}`,
-    logStreamName: '2026/01/01/[$LATEST]0123456789abcdef',
-    callbackWaitsForEmptyEventLoop: true,
-    getRemainingTimeInMillis: () => 60_000,
-    done: () => undefined,
-    fail: () => undefined,
-    succeed: () => undefined,
-  };
-}
+/** The request id first: every test here checks it on each line. */
+const contextFor = (awsRequestId: string, functionName?: string): Context => lambdaContext(functionName, awsRequestId);
 
 interface Captured {
   value?: unknown;
@@ -182,7 +169,7 @@ describe('the middlewares and the record helpers', () => {
       return 'done';
     }).use(obs.observability());
 
-    const run = await capture(() => handler(undefined, lambdaContext('req-rates-1')));
+    const run = await capture(() => handler(undefined, contextFor('req-rates-1')));
     expect(run.error).toBeUndefined();
     expect(run.value).toBe('done');
 
@@ -220,7 +207,7 @@ describe('the middlewares and the record helpers', () => {
       throw error;
     }).use(obs.observability());
 
-    const run = await capture(() => failing(undefined, lambdaContext('req-throw')));
+    const run = await capture(() => failing(undefined, contextFor('req-throw')));
     expect(run.error).toBeInstanceOf(Error);
     expect((run.error as Error).message).toBe('the pool exploded');
 
@@ -243,7 +230,7 @@ describe('the middlewares and the record helpers', () => {
     const quiet = middy(async () => {
       obs.logger.info('nothing to record');
     }).use(obs.observability());
-    const next = await capture(() => quiet(undefined, lambdaContext('req-next')));
+    const next = await capture(() => quiet(undefined, contextFor('req-next')));
     expect(next.error).toBeUndefined();
     expect(logLines(next)).toHaveLength(1);
     const line = logLine(next, 'nothing to record');
@@ -269,7 +256,7 @@ describe('the middlewares and the record helpers', () => {
       retries: 7,
     };
     const handler = middy(async () => obs.recordScrape(result)).use(obs.observability());
-    const run = await capture(() => handler(undefined, lambdaContext('req-scrape')));
+    const run = await capture(() => handler(undefined, contextFor('req-scrape')));
     expect(run.error).toBeUndefined();
 
     for (const line of logLines(run)) expectContext(line, 'req-scrape');
@@ -326,7 +313,7 @@ describe('the middlewares and the record helpers', () => {
       obs.recordRatesFailure(batchError);
       throw batchError;
     }).use(obs.observability());
-    const run = await capture(() => handler(undefined, lambdaContext('req-batch')));
+    const run = await capture(() => handler(undefined, contextFor('req-batch')));
     expect(run.error).toBe(batchError);
     expect(logLine(run, 'rates run finished')).toMatchObject({ key: 'uploads/a.csv', rows: 10 });
     const failed = logLine(run, 'rates invocation failed');
@@ -345,7 +332,7 @@ describe('the middlewares and the record helpers', () => {
       obs.logger.error('connect failed', new Error(`cannot reach ${mongoUri}`));
       obs.logger.info('calling', { apiKey: 'yelp-key-123', url: urlWithPassword, headers: { Authorization: 'Bearer abc' } });
     }).use(obs.observability());
-    const run = await capture(() => handler(undefined, lambdaContext('req-secrets')));
+    const run = await capture(() => handler(undefined, contextFor('req-secrets')));
     const text = JSON.stringify(logLines(run));
     expect(logLines(run)).toHaveLength(2);
     for (const secret of ['hunter2', 'cluster0.example.net', 'yelp-key-123', 's3cret', 'Bearer abc']) expect(text).not.toContain(secret);
@@ -355,7 +342,7 @@ describe('the middlewares and the record helpers', () => {
 
   it('count an event answered with an error object as InvalidInput', async () => {
     const handler = middy(async () => obs.recordRejected('scrape', { code: 'INVALID_INPUT', message: 'cities must name at least one city' })).use(obs.observability());
-    const run = await capture(() => handler(undefined, lambdaContext('req-bad')));
+    const run = await capture(() => handler(undefined, contextFor('req-bad')));
     expect(logLine(run, 'input rejected')).toMatchObject({
       level: 'WARN',
       job: 'scrape',
@@ -372,7 +359,7 @@ describe('the middlewares and the record helpers', () => {
 describe('the real handlers', () => {
   it('primes-worker: its reply unchanged, ChunkMs in EMF and a summary line with the request id; a bad task logged at ERROR', async () => {
     const { handler } = (await import('../functions/primes-worker.ts')) as { handler: Handler };
-    const run = await capture(() => handler({ start: 0, end: 1000 }, lambdaContext('req-worker', 'cloud-parallel-dev-primes-worker')));
+    const run = await capture(() => handler({ start: 0, end: 1000 }, contextFor('req-worker', 'cloud-parallel-dev-primes-worker')));
     expect(run.error).toBeUndefined();
     expect(run.value).toEqual({ start: 0, end: 1000, count: 168, ms: expect.any(Number) });
     const { ms } = run.value as { ms: number };
@@ -387,7 +374,7 @@ describe('the real handlers', () => {
     expect(docs[0]).toMatchObject({ job: 'primes-worker', ChunkMs: ms });
     expect(run.stdout).toContainEqual(docs[0]);
 
-    const bad = await capture(() => handler({ start: 5, end: 1 }, lambdaContext('req-worker-bad', 'cloud-parallel-dev-primes-worker')));
+    const bad = await capture(() => handler({ start: 5, end: 1 }, contextFor('req-worker-bad', 'cloud-parallel-dev-primes-worker')));
     expect((bad.error as Error).message).toMatch(/start must be ≤ end/);
     const failed = logLine(bad, 'primes-worker invocation failed');
     expectContext(failed, 'req-worker-bad', 'cloud-parallel-dev-primes-worker');
@@ -397,7 +384,7 @@ describe('the real handlers', () => {
 
   it('rates: an invalid event gets the same reply as before, an InvalidInput metric and a WARN line', async () => {
     const { handler } = (await import('../functions/rates.ts')) as { handler: Handler };
-    const run = await capture(() => handler({ key: 42 }, lambdaContext('req-rates-bad', 'cloud-parallel-dev-rates')));
+    const run = await capture(() => handler({ key: 42 }, contextFor('req-rates-bad', 'cloud-parallel-dev-rates')));
     expect(run.value).toEqual({ error: { code: 'INVALID_EVENT', message: expect.stringMatching(/^Expected an S3 event or \{"key"/) } });
     const rejected = logLine(run, 'input rejected');
     expectContext(rejected, 'req-rates-bad', 'cloud-parallel-dev-rates');
@@ -411,7 +398,7 @@ describe('outside Lambda', () => {
     vi.resetModules();
     vi.stubEnv('AWS_EXECUTION_ENV', undefined);
     const { handler } = (await import('../functions/primes-worker.ts')) as { handler: Handler };
-    const run = await capture(() => handler({ start: 0, end: 1000 }, lambdaContext('req-script')));
+    const run = await capture(() => handler({ start: 0, end: 1000 }, contextFor('req-script')));
     expect(run.value).toMatchObject({ count: 168 });
     expect(run.rawStdout).toBe('');
     expect(run.stderr).toContainEqual(expect.objectContaining({ message: 'primes chunk finished', function_request_id: 'req-script' }));
@@ -425,7 +412,7 @@ describe('outside Lambda', () => {
     // Makes this a cold start, as in a new Lambda container, so the ColdStart metric is emitted too.
     vi.stubEnv('AWS_LAMBDA_INITIALIZATION_TYPE', 'on-demand');
     const { handler } = (await import('../functions/primes-worker.ts')) as { handler: Handler };
-    const run = await capture(() => handler({ start: 0, end: 1000 }, lambdaContext('req-local', 'cloud-parallel-dev-primes-worker')));
+    const run = await capture(() => handler({ start: 0, end: 1000 }, contextFor('req-local', 'cloud-parallel-dev-primes-worker')));
     expect(run.error).toBeUndefined();
     expect(run.value).toMatchObject({ count: 168 });
     expect(run.rawStdout).toBe('');
@@ -441,7 +428,7 @@ describe('outside Lambda', () => {
     expect(docs.find((doc) => 'ChunkMs' in doc)).toMatchObject({ job: 'primes-worker', ChunkMs: (run.value as { ms: number }).ms });
 
     // A failing invocation: nothing on stdout either.
-    const bad = await capture(() => handler({ start: 5, end: 1 }, lambdaContext('req-local-bad', 'cloud-parallel-dev-primes-worker')));
+    const bad = await capture(() => handler({ start: 5, end: 1 }, contextFor('req-local-bad', 'cloud-parallel-dev-primes-worker')));
     expect(bad.error).toBeInstanceOf(Error);
     expect(bad.rawStdout).toBe('');
     expect(logLine(bad, 'primes-worker invocation failed')).toMatchObject({ function_request_id: 'req-local-bad', cold_start: false });

@@ -6,22 +6,7 @@ import { createServer } from 'node:net';
 import type { Context } from 'aws-lambda';
 import { expect, vi } from 'vitest';
 
-export function lambdaContext(functionName = 'cloud-parallel-test-fn'): Context {
-  return {
-    awsRequestId: 'test',
-    functionName,
-    functionVersion: '$LATEST',
-    invokedFunctionArn: `arn:aws:lambda:us-east-1:123456789012:function:${functionName}`,
-    memoryLimitInMB: '256',
-    logGroupName: `/aws/lambda/${functionName}`,
-    logStreamName: '2026/01/01/[$LATEST]0123456789abcdef',
-    callbackWaitsForEmptyEventLoop: true,
-    getRemainingTimeInMillis: () => 60_000,
-    done: () => undefined,
-    fail: () => undefined,
-    succeed: () => undefined,
-  };
-}
+export { lambdaContext } from './lambda-context.ts';
 
 /** A frame of a JavaScript stack trace, as it would appear in a reply: `at fn (/path/file.ts:12:3)`. */
 export const STACK_FRAME = /at .+\.(ts|js):\d+/;
