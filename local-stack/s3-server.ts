@@ -169,6 +169,7 @@ interface S3rverStore {
   getMetadata(bucket: string, key: string): Promise<ObjectMetadata>;
   existsObject(bucket: string, key: string): Promise<boolean>;
   deleteObject(bucket: string, key: string): Promise<void>;
+  getObject(bucket: string, key: string, options?: unknown): Promise<unknown>;
 }
 
 interface S3rverApp {
@@ -214,8 +215,30 @@ function loadS3rver(): S3rverModules {
  * just after a PUT can read a partial object — which S3 never shows (seen as an empty result read by the
  * EC2 backend's poll). Objects are written to a temp file beside the object, flushed, then renamed over
  * it, so readers see the old object or the new one, never a part.
+ *
+ * s3rver's GET also reads the object's size (stat) and opens the file in two steps: a rename in between would
+ * serve the new file cut to the old size. So the rename with its metadata, and a GET's stat-and-open, take a
+ * per-key lock; once the file is open, a later rename no longer affects what the reader streams.
  */
 function makeObjectWritesAtomic(store: S3rverStore): void {
+  const locks = new Map<string, Promise<void>>();
+  const withKeyLock = async <T>(bucket: string, key: string, work: () => Promise<T>): Promise<T> => {
+    const id = `${bucket}/${key}`;
+    const previous = locks.get(id) ?? Promise.resolve();
+    let release = (): void => undefined;
+    const mine = previous.then(() => new Promise<void>((resolve) => (release = resolve)));
+    locks.set(id, mine);
+    await previous;
+    try {
+      return await work();
+    } finally {
+      release();
+      if (locks.get(id) === mine) locks.delete(id);
+    }
+  };
+  const getObject = store.getObject.bind(store);
+  store.getObject = (bucket, key, options) => withKeyLock(bucket, key, () => getObject(bucket, key, options));
+
   store.putObject = async (object) => {
     const objectPath = store.getResourcePath(object.bucket, object.key, 'object');
     await fsp.mkdir(path.dirname(objectPath), { recursive: true });
@@ -232,7 +255,6 @@ function makeObjectWritesAtomic(store: S3rverStore): void {
     try {
       const source = Buffer.isBuffer(object.content) ? Readable.from([object.content]) : object.content;
       await pipeline(source, hashing, createWriteStream(temp));
-      await fsp.rename(temp, objectPath);
     } catch (error) {
       await fsp.rm(temp, { force: true });
       // A body the front rejected (bad checksum, malformed aws-chunked): s3rver answers it with the right
@@ -241,7 +263,15 @@ function makeObjectWritesAtomic(store: S3rverStore): void {
       throw error;
     }
     const digest = md5.digest('hex');
-    await store.putMetadata(object.bucket, object.key, object.metadata, digest);
+    await withKeyLock(object.bucket, object.key, async () => {
+      try {
+        await fsp.rename(temp, objectPath);
+      } catch (error) {
+        await fsp.rm(temp, { force: true });
+        throw error;
+      }
+      await store.putMetadata(object.bucket, object.key, object.metadata, digest);
+    });
     return { size, md5: digest };
   };
 }
