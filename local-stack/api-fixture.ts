@@ -40,7 +40,7 @@ import type { AddressInfo } from 'node:net';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { describeIssues } from '../lib/validation.ts';
-import { closeOnSignals, runIfMain } from './server-process.ts';
+import { closeOnSignals, integerOption, portOption, runIfMain } from './server-process.ts';
 
 // ---------------------------------------------------------------------------------------------------------
 // Public API
@@ -1252,16 +1252,9 @@ export function parseCliArgs(argv: string[]): ApiFixtureCliOptions {
     strict: true,
     allowPositionals: false,
   });
-  const port = Number(values.port);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port must be 0..65535, got "${values.port}"`);
-  const integer = (name: string, raw: string | undefined, min: number): number | undefined => {
-    if (raw === undefined) return undefined;
-    const value = Number(raw);
-    if (!Number.isSafeInteger(value) || value < min) throw new Error(`--${name} must be an integer ≥ ${min}, got "${raw}"`);
-    return value;
-  };
-  const latencyMs = integer('latency-ms', values['latency-ms'], 0);
-  const seed = integer('seed', values.seed, Number.MIN_SAFE_INTEGER);
+  const port = portOption(values.port);
+  const latencyMs = integerOption('latency-ms', values['latency-ms'], 0);
+  const seed = integerOption('seed', values.seed, Number.MIN_SAFE_INTEGER);
   let faults: FaultOptions | undefined;
   if (values.faults !== undefined) {
     let json: unknown;

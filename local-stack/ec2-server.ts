@@ -28,7 +28,7 @@ import { closeSync, mkdirSync, openSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
-import { closeOnSignals, runIfMain } from './server-process.ts';
+import { closeOnSignals, integerOption, portOption, runIfMain } from './server-process.ts';
 import { parseArgs } from 'node:util';
 
 /**
@@ -796,16 +796,9 @@ export function parseCliArgs(argv: string[]): Ec2CliOptions {
     strict: true,
     allowPositionals: false,
   });
-  const port = Number(values.port);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port must be 0..65535, got "${values.port}"`);
-  const nonNegative = (name: string, raw: string | undefined, min: number): number | undefined => {
-    if (raw === undefined) return undefined;
-    const value = Number(raw);
-    if (!Number.isInteger(value) || value < min) throw new Error(`--${name} must be an integer ≥ ${min}, got "${raw}"`);
-    return value;
-  };
-  const pendingMs = nonNegative('pending-ms', values['pending-ms'], 0);
-  const maxInstances = nonNegative('max-instances', values['max-instances'], 1);
+  const port = portOption(values.port);
+  const pendingMs = integerOption('pending-ms', values['pending-ms'], 0);
+  const maxInstances = integerOption('max-instances', values['max-instances'], 1);
   return {
     port,
     directory: values.dir,

@@ -35,7 +35,7 @@ import { EJSON, Long, ObjectId, calculateObjectSize, deserialize, serialize, typ
 import { Query, aggregate, find, update as applyUpdateOperators, updateOne as applyToFirst, ProcessingMode } from 'mingo';
 import type { Modifier, PipelineStage } from 'mingo/updater';
 import { MingoError, resolve as resolvePath } from 'mingo/util';
-import { closeOnSignals, runIfMain } from './server-process.ts';
+import { closeOnSignals, portOption, runIfMain } from './server-process.ts';
 
 // ---------------------------------------------------------------------------------------------------------
 // Public API
@@ -1096,8 +1096,7 @@ export function parseCliArgs(argv: string[]): MongoServerOptions & { silent: boo
     strict: true,
     allowPositionals: false,
   });
-  const port = Number(values.port);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port must be 0..65535, got "${values.port}"`);
+  const port = portOption(values.port);
   return {
     port,
     ...(values.host === undefined ? {} : { host: values.host }),

@@ -37,7 +37,7 @@ import path from 'node:path';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { parseArgs } from 'node:util';
-import { closeOnSignals, runIfMain } from './server-process.ts';
+import { closeOnSignals, portOption, runIfMain } from './server-process.ts';
 import zlib from 'node:zlib';
 
 // ---------------------------------------------------------------------------------------------------------
@@ -1625,8 +1625,7 @@ export function parseCliArgs(argv: string[]): CliOptions {
     strict: true,
     allowPositionals: false,
   });
-  const port = Number(values.port);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port must be 0..65535, got "${values.port}"`);
+  const port = portOption(values.port);
   return {
     port,
     directory: values.dir,

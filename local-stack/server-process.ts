@@ -42,3 +42,18 @@ export function closeOnSignals(options: { name: string; what: string; silent?: b
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
 }
+
+/** A server CLI's `--port` (0 picks a free one); throws a message naming the flag. */
+export function portOption(raw: string | undefined): number {
+  const port = Number(raw);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port must be 0..65535, got "${raw}"`);
+  return port;
+}
+
+/** An optional whole-number flag of a server CLI, at least `min`. */
+export function integerOption(name: string, raw: string | undefined, min: number): number | undefined {
+  if (raw === undefined) return undefined;
+  const value = Number(raw);
+  if (!Number.isSafeInteger(value) || value < min) throw new Error(`--${name} must be an integer ≥ ${min}, got "${raw}"`);
+  return value;
+}
