@@ -151,45 +151,43 @@ export function readStackState(options: StackOptions = {}): StackState | null {
   return state.processes.every((proc) => isOurs(proc, state.stateDir)) ? state : null;
 }
 
-/** For servers that do not speak HTTP (MongoDB): ready once a TCP connection is accepted. */
-async function waitForPort(port: number, proc: { exitCode: number | null; log: string; name: string }, timeoutMs: number) {
+type Starting = { exitCode: number | null; log: string; name: string };
+
+/** Polls `isReady` until it answers true, failing with the process's log if it exits or the time runs out. */
+async function waitUntilReady(proc: Starting, timeoutMs: number, isReady: () => Promise<boolean>, what: string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (proc.exitCode !== null) {
       throw new UserError('LOCAL_STACK', `${proc.name} exited with code ${proc.exitCode} while starting:\n${tail(proc.log)}`);
     }
-    const open = await new Promise<boolean>((resolve) => {
+    if (await isReady()) return;
+    if (Date.now() > deadline) {
+      throw new UserError('LOCAL_STACK', `${proc.name} did not ${what} within ${timeoutMs / 1000}s. Last log lines:\n${tail(proc.log)}`);
+    }
+    await sleep(200);
+  }
+}
+
+/** For servers that do not speak HTTP (MongoDB): ready once a TCP connection is accepted. */
+function waitForPort(port: number, proc: Starting, timeoutMs: number): Promise<void> {
+  const accepts = () =>
+    new Promise<boolean>((resolve) => {
       const socket = net.connect({ host: HOST, port }, () => {
         socket.destroy();
         resolve(true);
       });
       socket.on('error', () => resolve(false));
     });
-    if (open) return;
-    if (Date.now() > deadline) {
-      throw new UserError('LOCAL_STACK', `${proc.name} did not accept connections on port ${port} within ${timeoutMs / 1000}s. Last log lines:\n${tail(proc.log)}`);
-    }
-    await sleep(200);
-  }
+  return waitUntilReady(proc, timeoutMs, accepts, `accept connections on port ${port}`);
 }
 
-async function waitForHttp(url: string, proc: { exitCode: number | null; log: string; name: string }, timeoutMs: number) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (proc.exitCode !== null) {
-      throw new UserError('LOCAL_STACK', `${proc.name} exited with code ${proc.exitCode} while starting:\n${tail(proc.log)}`);
-    }
-    try {
-      await fetch(url, { method: 'GET', signal: AbortSignal.timeout(1000) });
-      return;
-    } catch {
-      // Not listening yet.
-    }
-    if (Date.now() > deadline) {
-      throw new UserError('LOCAL_STACK', `${proc.name} did not answer on ${url} within ${timeoutMs / 1000}s. Last log lines:\n${tail(proc.log)}`);
-    }
-    await sleep(200);
-  }
+function waitForHttp(url: string, proc: Starting, timeoutMs: number): Promise<void> {
+  const answers = () =>
+    fetch(url, { method: 'GET', signal: AbortSignal.timeout(1000) }).then(
+      () => true,
+      () => false, // not listening yet
+    );
+  return waitUntilReady(proc, timeoutMs, answers, `answer on ${url}`);
 }
 
 /** Throws when a process of the running stack has exited: for long waits that would otherwise never end. */
