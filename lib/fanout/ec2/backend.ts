@@ -345,7 +345,7 @@ export function ec2Backend<T, R>(options: Ec2BackendOptions<R>): Ec2Backend<T, R
     return { id, entry, deadline: now() + deadlineMs * slots.length };
   };
 
-  /** Tasks waiting to be packed onto the next instance (only when tasksPerInstance > 1). */
+  /** Tasks waiting to be packed onto the next instance (with tasksPerInstance 1, each launches at once). */
   let batch: Slot[] = [];
   const flush = (): void => {
     const slots = batch;
@@ -379,7 +379,7 @@ export function ec2Backend<T, R>(options: Ec2BackendOptions<R>): Ec2Backend<T, R
       if (signal?.aborted) throw new FanoutError('aborted', 'AbortError', `${chunk}: aborted before launch`);
       // A later attempt writes elsewhere, so it never reads the result (or the late write) of an earlier one.
       const key = attempt <= 1 ? `runs/${runId}/${index}.json` : `runs/${runId}/${index}.attempt-${attempt}.json`;
-      const { id, entry, deadline } = tasksPerInstance === 1 ? await launch([{ task, index, attempt, key, launched: () => undefined }]) : await enqueue({ task, index, attempt, key });
+      const { id, entry, deadline } = await enqueue({ task, index, attempt, key });
       try {
         for (;;) {
           if (closed) throw new FanoutError('aborted', 'BackendClosed', `${chunk}: the EC2 backend was closed while ${id} ran`);
