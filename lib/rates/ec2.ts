@@ -9,6 +9,7 @@ import { isNotFound } from '../aws/s3.ts';
 import type { Ec2Config } from '../config.ts';
 import { UserError } from '../errors.ts';
 import { fanout } from '../fanout/index.ts';
+import { defaultPresignSeconds } from '../fanout/ec2/backend.ts';
 import { ec2RunSettings, withEc2Run, type Ec2RunHooks, type Ec2RunReport } from '../fanout/ec2/run.ts';
 import type { RateOptions } from './csv-rates.ts';
 import type { RatesEc2Result, RatesEc2Task } from './ec2-worker.ts';
@@ -54,7 +55,8 @@ export async function runRatesOnEc2(
 ): Promise<RatesEc2Report> {
   const { s3 } = clients;
   const { bucket, key, resultPrefix, options } = input;
-  const presignSeconds = Math.min(604_800, Math.ceil(config.deadlineMs / 1000) + 900);
+  // The input and output URLs live as long as the instance's own (worker bundle, result).
+  const presignSeconds = defaultPresignSeconds(config.deadlineMs);
   const report = await withEc2Run<RatesEc2Task, RatesEc2Result, RatesJobOutcome>(
     {
       worker: 'rates',

@@ -67,6 +67,14 @@ export interface Ec2BackendOptions<R = unknown> {
   parse?: (value: unknown) => R;
 }
 
+/** SigV4's limit on a presigned URL's lifetime: 7 days. */
+const MAX_PRESIGN_SECONDS = 604_800;
+
+/** How long an instance's presigned URLs live by default: its deadline plus 15 minutes to boot and upload. */
+export function defaultPresignSeconds(deadlineMs: number): number {
+  return Math.min(MAX_PRESIGN_SECONDS, Math.ceil(deadlineMs / 1000) + 900);
+}
+
 export const AL2023_AMI_PARAMETER = '/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64';
 /** 2 vCPUs (Sapphire Rapids), 4 GiB: the smallest current compute-optimized x86 size. */
 export const DEFAULT_INSTANCE_TYPE = 'c7i.large';
@@ -172,7 +180,7 @@ export function ec2Backend<T, R>(options: Ec2BackendOptions<R>): Ec2Backend<T, R
       signal.removeEventListener('abort', onAbort);
     }
   };
-  const presignSeconds = Math.min(604_800, options.presignSeconds ?? Math.ceil(deadlineMs / 1000) + 900);
+  const presignSeconds = Math.min(MAX_PRESIGN_SECONDS, options.presignSeconds ?? defaultPresignSeconds(deadlineMs));
   const instanceType = options.instanceType ?? DEFAULT_INSTANCE_TYPE;
 
   const tracked = new Map<string, Tracked>(); // every instance launched, by id
