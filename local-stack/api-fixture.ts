@@ -10,6 +10,9 @@
  *   GET /v3/businesses/{id-or-alias}  → business details (Yelp accepts the alias too, so does this).
  *   GET /api/v1/items/{id}            → an HN item with its whole reply tree in `children`.
  *   GET /health                       → {ok: true}; never delayed, never faulted, not counted in stats.
+ *   GET /__fixture/stats              → ApiFixtureStats; POST /__fixture/stats/reset zeroes them. Like /health,
+ *       never delayed, faulted or counted: the control surface a benchmark uses when the fixture runs in a
+ *       process of its own (a path no real API serves, so a client can never hit it by accident).
  *   anything else                     → 404 JSON.
  *
  * For a client: YELP_API_BASE_URL = `yelpBaseUrl` = `${baseUrl}/v3` (as https://api.yelp.com/v3; the client
@@ -1036,6 +1039,10 @@ function nonNegativeMs(ms: number, what: string): number {
   return ms;
 }
 
+/** The fixture's control routes (see the header). */
+export const STATS_PATH = '/__fixture/stats';
+export const STATS_RESET_PATH = '/__fixture/stats/reset';
+
 export async function startApiFixture(options: ApiFixtureOptions): Promise<RunningApiFixture> {
   const host = options.host ?? '127.0.0.1';
   const seed = options.seed ?? DEFAULT_SEED;
@@ -1053,6 +1060,11 @@ export async function startApiFixture(options: ApiFixtureOptions): Promise<Runni
   let apiRequestsSinceFaults = 0;
   let inFlight = 0;
   let stats: ApiFixtureStats = { requests: 0, byStatus: {}, byPath: {}, maxConcurrent: 0 };
+
+  const snapshotStats = (): ApiFixtureStats => ({ ...stats, byStatus: { ...stats.byStatus }, byPath: { ...stats.byPath } });
+  const resetStats = (): void => {
+    stats = { requests: 0, byStatus: {}, byPath: {}, maxConcurrent: inFlight };
+  };
 
   const log = (message: string): void => {
     if (!options.silent) process.stderr.write(`[api] ${message}\n`);
@@ -1136,6 +1148,18 @@ export async function startApiFixture(options: ApiFixtureOptions): Promise<Runni
       res.end(JSON.stringify({ ok: true }));
       return;
     }
+    if (url.pathname === STATS_PATH || url.pathname === STATS_RESET_PATH) {
+      const wanted = url.pathname === STATS_PATH ? 'GET' : 'POST';
+      if (req.method !== wanted) {
+        res.writeHead(405, { 'content-type': 'application/json', allow: wanted });
+        res.end(JSON.stringify({ error: { code: 'METHOD_NOT_ALLOWED', description: `${url.pathname} takes ${wanted}` } }));
+        return;
+      }
+      if (wanted === 'POST') resetStats();
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(snapshotStats()));
+      return;
+    }
 
     requestNumber++;
     stats.requests++;
@@ -1205,10 +1229,8 @@ export async function startApiFixture(options: ApiFixtureOptions): Promise<Runni
     yelpBaseUrl: `${baseUrl}/v3`,
     hnBaseUrl: `${baseUrl}/api/v1`,
     apiKey,
-    stats: () => ({ ...stats, byStatus: { ...stats.byStatus }, byPath: { ...stats.byPath } }),
-    resetStats: () => {
-      stats = { requests: 0, byStatus: {}, byPath: {}, maxConcurrent: inFlight };
-    },
+    stats: snapshotStats,
+    resetStats,
     setFaults: (next) => {
       faults = validFaults(next);
       apiRequestsSinceFaults = 0;

@@ -1,7 +1,5 @@
-import { spawn } from 'node:child_process';
-import { createRequire } from 'node:module';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
+import { spawnChildServer } from './child-server.ts';
 import type { NotificationRule, S3EventLike } from './s3-server.ts';
 
 const SERVER_ENTRY = path.join(path.dirname(new URL(import.meta.url).pathname), 's3-server.ts');
@@ -26,9 +24,6 @@ export async function spawnS3ServerProcess(options: {
   rules?: NotificationRule[];
 }): Promise<S3ServerProcess> {
   const args = [
-    '--import',
-    createRequire(import.meta.url).resolve('tsx'),
-    SERVER_ENTRY,
     '--port',
     String(options.port ?? 0),
     '--dir',
@@ -37,37 +32,19 @@ export async function spawnS3ServerProcess(options: {
     ...options.buckets.flatMap((bucket) => ['--bucket', bucket]),
     ...(options.rules ? ['--rules', JSON.stringify(options.rules)] : []),
   ];
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stderr = '';
-  child.stderr.on('data', (chunk: Buffer) => {
-    stderr += chunk.toString();
-  });
   const notifications: S3ServerProcess['notifications'] = [];
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-
-  const ready = await new Promise<{ endpoint: string; port: number }>((resolve, reject) => {
-    const lines = createInterface({ input: child.stdout });
-    lines.on('line', (line) => {
-      let message: { ready?: boolean; endpoint?: string; port?: number; notification?: S3ServerProcess['notifications'][number] };
-      try {
-        message = JSON.parse(line);
-      } catch {
-        return; // not one of the server's protocol lines
-      }
-      if (message.ready && message.endpoint && message.port) resolve({ endpoint: message.endpoint, port: message.port });
-      if (message.notification) notifications.push(message.notification);
-    });
-    child.once('exit', (code) => reject(new Error(`local S3 server exited (code ${code}) before it was ready:\n${stderr}`)));
+  const server = await spawnChildServer({
+    entry: SERVER_ENTRY,
+    args,
+    name: 'local S3 server',
+    parseReady: (message) =>
+      message.ready === true && typeof message.endpoint === 'string' && typeof message.port === 'number'
+        ? { endpoint: message.endpoint, port: message.port }
+        : undefined,
+    onMessage: (message) => {
+      if (message.notification) notifications.push(message.notification as S3ServerProcess['notifications'][number]);
+    },
   });
 
-  return {
-    ...ready,
-    pid: child.pid ?? -1,
-    notifications,
-    stderr: () => stderr,
-    close: async () => {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-      return exited;
-    },
-  };
+  return { ...server.ready, pid: server.pid, notifications, stderr: server.stderr, close: server.close };
 }

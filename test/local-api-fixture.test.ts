@@ -14,9 +14,12 @@ import {
   FIXTURE_HN_ITEM_COUNT,
   parseCliArgs,
   startApiFixture,
+  STATS_PATH,
+  STATS_RESET_PATH,
   type ApiFixtureOptions,
   type RunningApiFixture,
 } from '../local-stack/api-fixture.ts';
+import { spawnApiFixtureProcess } from '../local-stack/child-server.ts';
 
 const SAN_FRANCISCO = 'San Francisco, CA';
 
@@ -444,6 +447,41 @@ describe('stats', () => {
         maxConcurrent: 1,
       });
     });
+  });
+});
+
+describe('stats over HTTP (the fixture in a process of its own)', () => {
+  it('GET /__fixture/stats reports what the process saw; POST …/reset zeroes it; neither is counted or delayed', async () => {
+    const child = await spawnApiFixtureProcess({ latencyMs: 200 });
+    const { baseUrl, hnBaseUrl } = child.ready;
+    try {
+      const statsOf = async (response: Promise<Response>): Promise<unknown> => {
+        const answered = await response;
+        expect(answered.status).toBe(200);
+        return answered.json();
+      };
+      await Promise.all([1, 2, 3].map((id) => fetch(`${hnBaseUrl}/items/${id}`).then((response) => response.arrayBuffer())));
+      const started = performance.now();
+      expect(await statsOf(fetch(`${baseUrl}${STATS_PATH}`))).toEqual({
+        requests: 3,
+        byStatus: { '200': 3 },
+        byPath: { '/api/v1/items/{id}': 3 },
+        maxConcurrent: 3,
+      });
+      // The reset answers the zeroed stats; then only the one item request after it counts.
+      expect(await statsOf(fetch(`${baseUrl}${STATS_RESET_PATH}`, { method: 'POST' }))).toEqual({ requests: 0, byStatus: {}, byPath: {}, maxConcurrent: 0 });
+      expect(performance.now() - started).toBeLessThan(200); // neither control request waited out the latency
+      await (await fetch(`${hnBaseUrl}/items/4`)).arrayBuffer();
+      expect(await statsOf(fetch(`${baseUrl}${STATS_PATH}`))).toMatchObject({ requests: 1, byStatus: { '200': 1 } });
+
+      const wrongMethod = await fetch(`${baseUrl}${STATS_RESET_PATH}`);
+      expect(wrongMethod.status).toBe(405);
+      expect(wrongMethod.headers.get('allow')).toBe('POST');
+      expect(await errorCode(wrongMethod)).toBe('METHOD_NOT_ALLOWED');
+      expect(await statsOf(fetch(`${baseUrl}${STATS_PATH}`))).toMatchObject({ requests: 1 });
+    } finally {
+      expect(await child.close()).toBe(0);
+    }
   });
 });
 
