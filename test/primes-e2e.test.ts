@@ -63,6 +63,29 @@ describe('primes on the local stack', () => {
     expect(scratch.KeyCount).toBe(0);
   });
 
+  it('a retried or duplicated fan-out (Lambda delivers at least once) gives the same counts, chunk by chunk', async () => {
+    // A retry after a lost reply, racing the delivery it repeats, on each backend: nothing is shared between runs
+    // but the data bucket, and EC2 runs keep to a scratch prefix of their own.
+    const lambdaEvent = { start: 100000000, end: 101000000, chunks: 4 };
+    const ec2Event = JSON.parse(readFileSync(path.join(PROJECT_ROOT, 'events/primes-ec2.json'), 'utf8'));
+    const replies = await Promise.all([invoke('primes-fanout', lambdaEvent), invoke('primes-fanout', lambdaEvent), invoke('primes-fanout', ec2Event), invoke('primes-fanout', ec2Event)]);
+    const results = replies.map(({ functionError, body }) => {
+      expect(functionError).toBeUndefined();
+      return body as PrimesRunResult & { ec2?: { runId: string } };
+    });
+    const countsOf = (result: PrimesRunResult) => ({ count: result.count, complete: result.complete, chunks: result.chunks.map((c) => [c.start, c.end, c.count]) });
+    expect(results.map((result) => result.count)).toEqual([54208, 54208, 54208, 54208]);
+    expect(countsOf(results[1]!)).toEqual(countsOf(results[0]!));
+    expect(countsOf(results[3]!)).toEqual(countsOf(results[2]!));
+    const [first, second] = [results[2]!.ec2!.runId, results[3]!.ec2!.runId];
+    expect(first).not.toBe(second);
+    const bucket = stack.state.service.environment.DATA_BUCKET!;
+    for (const runId of [first, second]) {
+      const scratch = await createS3Client().send(new ListObjectsV2Command({ Bucket: bucket, Prefix: `runs/${runId}/` }));
+      expect(scratch.KeyCount).toBe(0);
+    }
+  });
+
   it('answers invalid input with an error object, not a crash', async () => {
     const { functionError, body } = await invoke('primes-fanout', { start: 10, end: 1, chunks: 2 });
     expect(functionError).toBeUndefined();
