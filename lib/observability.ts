@@ -23,6 +23,7 @@
  *   | rates         | RatesDurationMs    | Milliseconds |                 | the run's total time                    |
  *   | rates         | RatesFailed        | Count        |                 | 1 per file that failed (a bad file, or  |
  *   |               |                    |              |                 | an S3 error Lambda retries), 0 per done |
+ *   | rates         | RatesDuplicates    | Count        |                 | 1 per redelivered event (no work done)  |
  *   | primes        | PrimesCounted      | Count        | backend         | the count (a partial one if chunks fail)|
  *   | primes        | ChunksFailed       | Count        | backend         | chunks that failed after their retries  |
  *   | primes        | PrimesWallMs       | Milliseconds | backend         | the fan-out's wall time                 |
@@ -64,7 +65,7 @@ import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import type { PrimesRunResult } from './primes/fanout-job.ts';
 import type { PrimesChunkResult } from './primes/worker.ts';
-import type { RatesJobOutcome } from './rates/index.ts';
+import { isAlreadyProcessed, type RatesJobOutcome } from './rates/job.ts';
 import type { ScrapeResult } from './scrape/run.ts';
 
 export const SERVICE_NAME = process.env.POWERTOOLS_SERVICE_NAME || 'cloud-parallel';
@@ -90,6 +91,7 @@ export const METRICS = {
   BadRows: MetricUnit.Count,
   RatesDurationMs: MetricUnit.Milliseconds,
   RatesFailed: MetricUnit.Count,
+  RatesDuplicates: MetricUnit.Count,
   PrimesCounted: MetricUnit.Count,
   ChunksFailed: MetricUnit.Count,
   PrimesWallMs: MetricUnit.Milliseconds,
@@ -196,7 +198,18 @@ export function recordRates(outcomes: readonly RatesJobOutcome[]): void {
   metrics.addDimension('job', 'rates');
   for (const outcome of outcomes) {
     const { bucket, key } = outcome.input;
-    if (outcome.status === 'ok') {
+    if (isAlreadyProcessed(outcome)) {
+      // A redelivered event did no work: counted as a duplicate, never again as rows.
+      add('RatesDuplicates', 1);
+      logger.info('rates event already processed', {
+        bucket,
+        key,
+        eTag: outcome.input.eTag,
+        runId: outcome.runId,
+        processedAt: outcome.finishedAt,
+        summary: outcome.outputs.summary,
+      });
+    } else if (outcome.status === 'ok') {
       add('RowsProcessed', outcome.rows);
       add('BadRows', outcome.badRows.count);
       add('RatesDurationMs', outcome.timings.totalMs);

@@ -162,6 +162,23 @@ const primesResult = (overrides: Partial<PrimesRunResult> = {}): PrimesRunResult
 });
 
 describe('the middlewares and the record helpers', () => {
+  it('counts a redelivered rates event as a duplicate, never again as rows, and logs where its results are', async () => {
+    const done = ratesOk('uploads/a.csv', 500, 3, 1234.5);
+    const handler = middy(async () => {
+      obs.recordRates([{ ...done, alreadyProcessed: true }]);
+      return 'done';
+    }).use(obs.observability());
+    const run = await capture(() => handler(undefined, contextFor('req-rates-dup')));
+    expect(run.error).toBeUndefined();
+    const line = logLine(run, 'rates event already processed');
+    expectContext(line, 'req-rates-dup');
+    expect(line).toMatchObject({ level: 'INFO', key: 'uploads/a.csv', runId: 'run-1', summary: done.outputs.summary });
+    const [doc] = emfDocs(run);
+    expect(doc).toMatchObject({ job: 'rates', RatesDuplicates: 1 });
+    expect(doc).not.toHaveProperty('RowsProcessed');
+    expect(doc).not.toHaveProperty('RatesFailed');
+  });
+
   it('put the request id on every log line and flush one EMF document per invocation', async () => {
     const handler = middy(async () => {
       obs.logger.info('working', { step: 1 });

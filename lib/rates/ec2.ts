@@ -88,17 +88,21 @@ export async function runRatesOnEc2(
       const result = outcome!.value;
       if (result.status === 'error') return writeRatesError(s3, place, result.code, result.message);
       const csvKey = `${resultPrefix}rates.csv`;
-      const copied = s3.send(
-        new CopyObjectCommand({
-          Bucket: bucket,
-          Key: csvKey,
-          CopySource: `${bucket}/${stagingKey}`,
-          ContentType: 'text/csv; charset=utf-8',
-          MetadataDirective: 'REPLACE',
-        }),
-      );
+      // rates.csv waits in the run's scratch space until the commit copies it into place (the staging copy goes
+      // with runs/<runId>/ whatever happens).
+      const land = () =>
+        s3.send(
+          new CopyObjectCommand({
+            Bucket: bucket,
+            Key: csvKey,
+            CopySource: `${bucket}/${stagingKey}`,
+            ContentType: 'text/csv; charset=utf-8',
+            MetadataDirective: 'REPLACE',
+          }),
+        );
+      const abandon = async () => undefined;
       // computeMs here runs from the launch to the instance's report: on EC2 it includes the instance's start.
-      return publishRatesResults(s3, { ...place, eTag, options }, result, { key: csvKey, done: copied }, { started, computeMs: performance.now() - started });
+      return publishRatesResults(s3, { ...place, eTag, options }, result, { key: csvKey, land, abandon }, { started, computeMs: performance.now() - started });
     },
   );
   const { value, ...rest } = report;
