@@ -1,16 +1,9 @@
 import { readStackState, stackEnvironment, startStack, stopStack, type StackState } from '../local-stack/stack.ts';
-import { CliError, parse, portOption, progress, USAGE } from './shared.ts';
+import type { LocalRequest } from './args.ts';
+import { CliError, progress } from './shared.ts';
 
-export async function localCommand(args: string[]): Promise<number> {
-  const flags = { s3Port: 's3-port', lambdaPort: 'lambda-port', ec2Port: 'ec2-port', mongoPort: 'mongo-port', apiPort: 'api-port' } as const;
-  const { values, positionals } = parse(args, Object.fromEntries(Object.values(flags).map((flag) => [flag, { type: 'string' as const }])));
-  const ports = Object.fromEntries(
-    Object.entries(flags).flatMap(([option, flag]) => {
-      const port = portOption(values[flag] as string | undefined, `--${flag}`);
-      return port === undefined ? [] : [[option, port]];
-    }),
-  );
-  switch (positionals[0]) {
+export async function localCommand({ action, ports }: LocalRequest): Promise<number> {
+  switch (action) {
     case 'start': {
       const { state, started } = await startStack({ ...ports, onProgress: progress });
       process.stdout.write(`${started ? 'Local stack started' : 'Local stack already running'}:\n${describeStack(state)}`);
@@ -35,8 +28,6 @@ export async function localCommand(args: string[]): Promise<number> {
       process.stdout.write(Object.entries(env).map(([k, v]) => `export ${k}=${JSON.stringify(v)}`).join('\n') + '\n');
       return 0;
     }
-    default:
-      throw new CliError(`usage: cloud-parallel local start|stop|status|env\n\n${USAGE}`);
   }
 }
 

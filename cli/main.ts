@@ -5,19 +5,25 @@
  *   cloud-parallel rates <file.csv> [--bins N] [--numerator C] [--denominator C] [--out DIR] [--json]
  *   cloud-parallel demo
  *   cloud-parallel bench [rates]
+ *
+ * Exit codes: 0 done; 1 a refused command line (its message on stderr, then the command's usage — or with --json
+ * `{"error": {"code", "message"}}` on stdout), or a job that failed or finished incomplete; 2 a bug or an outage
+ * (with its stack trace).
  */
 import { UserError } from '../lib/errors.ts';
 import { runCli } from './commands.ts';
+import { CliError, wantsJson } from './shared.ts';
 
 const args = process.argv.slice(2);
 try {
   process.exitCode = await runCli(args);
 } catch (error) {
   if (error instanceof UserError) {
-    if (args.includes('--json')) {
+    if (wantsJson(args)) {
       process.stdout.write(`${JSON.stringify({ error: { code: error.code, message: error.message } })}\n`);
     } else {
-      process.stderr.write(`cloud-parallel: ${error.message}\n`);
+      const usage = error instanceof CliError && error.usage !== undefined ? `\n${error.usage}` : '';
+      process.stderr.write(`cloud-parallel: ${error.message}\n${usage}`);
     }
     process.exitCode = 1;
   } else {

@@ -6,11 +6,12 @@ import { buildWorkerBundles } from '../lib/fanout/ec2/worker-bundle.ts';
 import { runPrimesOnEc2 } from '../lib/primes/ec2.ts';
 import { lambdaBackend, localBackend, type Backend } from '../lib/fanout/index.ts';
 import { splitRange } from '../lib/primes/chunks.ts';
-import { parsePrimesRunInput, runPrimesFanout, type PrimesRunInput, type PrimesRunResult } from '../lib/primes/fanout-job.ts';
+import { runPrimesFanout, type PrimesRunInput, type PrimesRunResult } from '../lib/primes/fanout-job.ts';
 import type { PrimesChunkResult, PrimesTask } from '../lib/primes/worker.ts';
 import { localEc2Environment, type StackState } from '../local-stack/stack.ts';
 import { formatTable } from './format.ts';
-import { CliError, dataBucket, integerOption, parse, progress, withStack } from './shared.ts';
+import type { PrimesRequest } from './args.ts';
+import { CliError, dataBucket, progress, withStack } from './shared.ts';
 
 function reportingBackend(inner: Backend<PrimesTask, PrimesChunkResult>, total: number, say: (line: string) => void): Backend<PrimesTask, PrimesChunkResult> {
   let done = 0;
@@ -105,32 +106,7 @@ export function formatPrimesResult(result: PrimesRunResult): string {
   return `${lines.join('\n')}\n`;
 }
 
-export async function primesCommand(args: string[]): Promise<number> {
-  const { values, positionals } = parse(args, {
-    start: { type: 'string' },
-    end: { type: 'string' },
-    chunks: { type: 'string' },
-    'chunk-size': { type: 'string' },
-    backend: { type: 'string' },
-    concurrency: { type: 'string' },
-    'chunks-per-instance': { type: 'string' },
-    json: { type: 'boolean' },
-  });
-  if (positionals.length > 0) throw new CliError(`unexpected argument "${positionals[0]}"; use --start S --end E`, 'INVALID_ARGUMENT');
-  if (values.start === undefined || values.end === undefined) throw new CliError('primes needs --start and --end, e.g. --start 1e8 --end 1.01e8', 'INVALID_ARGUMENT');
-  const raw = {
-    start: integerOption(values.start, '--start'),
-    end: integerOption(values.end, '--end'),
-    chunks: integerOption(values.chunks, '--chunks'),
-    chunkSize: integerOption(values['chunk-size'], '--chunk-size'),
-    backend: values.backend ?? 'lambda',
-    concurrency: integerOption(values.concurrency, '--concurrency'),
-    chunksPerInstance: integerOption(values['chunks-per-instance'], '--chunks-per-instance'),
-  };
-  if (raw.chunksPerInstance !== undefined && raw.backend !== 'ec2') throw new CliError('--chunks-per-instance applies to --backend ec2 only', 'INVALID_ARGUMENT');
-  const input = parsePrimesRunInput(Object.fromEntries(Object.entries(raw).filter(([, v]) => v !== undefined)));
-  if (input.chunks === undefined && input.chunkSize === undefined) input.chunks = 2;
-  const json = values.json === true;
+export async function primesCommand({ input, json }: PrimesRequest): Promise<number> {
   const result =
     input.backend === 'local' ? await runPrimes(input, null, json) : await withStack((state) => runPrimes(input, state, json), json);
   process.stdout.write(json ? `${JSON.stringify(result, null, 2)}\n` : formatPrimesResult(result));

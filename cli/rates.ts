@@ -1,9 +1,8 @@
-import { createWriteStream, existsSync, mkdirSync, statSync } from 'node:fs';
+import { createWriteStream, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { binCount, columnName } from '../lib/config.ts';
 import { createEc2Client } from '../lib/aws/ec2.ts';
 import { loadEc2Config, loadRatesConfig } from '../lib/config.ts';
 import { buildWorkerBundles } from '../lib/fanout/ec2/worker-bundle.ts';
@@ -12,45 +11,11 @@ import type { RateOptions } from '../lib/rates/csv-rates.ts';
 import { runRatesOnEc2, stageRatesInput } from '../lib/rates/ec2.ts';
 import type { RatesJobOutcome, RatesSummary } from '../lib/rates/index.ts';
 import { assertStackAlive, localEc2Environment, type StackState } from '../local-stack/stack.ts';
-import { CliError, dataBucket, parse, progress, withStack } from './shared.ts';
+import type { RatesRequest } from './args.ts';
+import { dataBucket, progress, withStack } from './shared.ts';
 
-export async function ratesCommand(args: string[]): Promise<number> {
-  const { values, positionals } = parse(
-    args,
-    {
-      bins: { type: 'string' },
-      numerator: { type: 'string' },
-      denominator: { type: 'string' },
-      out: { type: 'string' },
-      timeout: { type: 'string' },
-      backend: { type: 'string' },
-      json: { type: 'boolean' },
-    },
-  );
-  const json = values.json === true;
-  const fail = (message: string, code = 'INVALID_ARGUMENT') => new CliError(message, code);
-  if (positionals.length !== 1) throw fail('rates needs exactly one CSV file: cloud-parallel rates <file.csv> [--bins N] ...');
-  const file = positionals[0] as string;
-  if (!existsSync(file) || !statSync(file).isFile()) throw fail(`no such file: ${file}`, 'FILE_NOT_FOUND');
-  const options: { bins?: number; numerator?: string; denominator?: string } = {};
-  if (values.bins !== undefined) {
-    const bins = binCount.safeParse(values.bins);
-    if (!bins.success) throw fail(`--bins ${bins.error.issues[0]?.message ?? 'is invalid'}, got "${values.bins}"`);
-    options.bins = bins.data;
-  }
-  for (const flag of ['numerator', 'denominator'] as const) {
-    const value = values[flag];
-    if (value === undefined) continue;
-    const parsed = columnName.safeParse(value);
-    if (!parsed.success) throw fail(`--${flag} ${parsed.error.issues[0]?.message ?? 'is invalid'}`);
-    options[flag] = parsed.data;
-  }
-  const timeoutSeconds = values.timeout === undefined ? 300 : Number(values.timeout);
-  if (!Number.isFinite(timeoutSeconds) || timeoutSeconds <= 0) throw fail(`--timeout must be a number of seconds, got "${values.timeout}"`);
-
-  const backend = values.backend ?? 'lambda';
-  if (backend !== 'lambda' && backend !== 'ec2') throw fail(`--backend must be lambda or ec2, got "${backend}"`);
-  const settings = { outDir: values.out, timeoutMs: timeoutSeconds * 1000, quiet: json };
+export async function ratesCommand({ file, options, backend, outDir, timeoutMs, json }: RatesRequest): Promise<number> {
+  const settings = { outDir, timeoutMs, quiet: json };
   const outcome = await withStack(
     (state, s3) => (backend === 'ec2' ? runOnEc2AndCollect(state, s3, file, options, settings) : runAndCollect(state, s3, file, options, settings)),
     json,

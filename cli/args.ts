@@ -1,0 +1,334 @@
+/**
+ * Every command's arguments, checked before the command does anything: no local stack, no network, no file
+ * written. A mistake is a CliError (INVALID_ARGUMENT, or FILE_NOT_FOUND / NOT_A_FILE for `rates`) whose message
+ * names the flag, says what is allowed and shows what was given; the command's usage goes with it.
+ *
+ * Values lib validates are validated by lib's schemas (primesRunSchema, scrapeInputSchema, binCount, columnName),
+ * with the problems told in terms of flags. This module loads nothing heavy: a refused command line fails fast.
+ */
+import { accessSync, constants, statSync, type Stats } from 'node:fs';
+import path from 'node:path';
+import { binCount, columnName } from '../lib/config.ts';
+import { primesRunSchema, type PrimesRunInput } from '../lib/primes/fanout-job.ts';
+import { scrapeInputSchema, type ScrapeInput } from '../lib/scrape/run.ts';
+import { resolveStackOptions } from '../local-stack/stack.ts';
+import { checkArgs, CliError, flagIssues, integerOption, parse, portOption, shown, type CommandName } from './shared.ts';
+
+/** `<command> --help`: print the command's usage, do nothing else. */
+export interface HelpRequest {
+  help: true;
+}
+const HELP: HelpRequest = { help: true };
+
+const invalid = (message: string, code = 'INVALID_ARGUMENT') => new CliError(message, code);
+
+function noPositionals(command: CommandName, positionals: string[], hint = ''): void {
+  if (positionals.length > 0) {
+    throw invalid(`${command} takes no positional arguments, got ${positionals.map((p) => shown(p)).join(', ')}${hint}`);
+  }
+}
+
+// ——— local ———
+
+export const LOCAL_ACTIONS = ['start', 'stop', 'status', 'env'] as const;
+export type LocalAction = (typeof LOCAL_ACTIONS)[number];
+const PORT_FLAGS = { s3Port: 's3-port', lambdaPort: 'lambda-port', ec2Port: 'ec2-port', mongoPort: 'mongo-port', apiPort: 'api-port' } as const;
+export type LocalPorts = Partial<Record<keyof typeof PORT_FLAGS, number>>;
+
+export interface LocalRequest {
+  action: LocalAction;
+  ports: LocalPorts;
+}
+
+export function parseLocalArgs(args: string[]): LocalRequest | HelpRequest {
+  return checkArgs('local', () => {
+    const { values, positionals, help } = parse('local', args, {
+      's3-port': { type: 'string' },
+      'lambda-port': { type: 'string' },
+      'ec2-port': { type: 'string' },
+      'mongo-port': { type: 'string' },
+      'api-port': { type: 'string' },
+    });
+    if (help) return HELP;
+    const [action, ...extra] = positionals;
+    const actions = LOCAL_ACTIONS.join(', ');
+    if (action === undefined) throw invalid(`local needs one of: ${actions}`);
+    if (!(LOCAL_ACTIONS as readonly string[]).includes(action)) throw invalid(`unknown local command ${shown(action)}; use one of: ${actions}`);
+    if (extra.length > 0) throw invalid(`local ${action} takes no further arguments, got ${extra.map((p) => shown(p)).join(', ')}`);
+    const ports: LocalPorts = {};
+    for (const [option, flag] of Object.entries(PORT_FLAGS) as [keyof typeof PORT_FLAGS, string][]) {
+      const raw = values[flag as keyof typeof values];
+      if (raw === undefined) continue;
+      if (action !== 'start') throw invalid(`--${flag} applies to local start only`);
+      ports[option] = portOption(raw, `--${flag}`);
+    }
+    if (action === 'start') {
+      // Each service needs a port of its own; one taken twice would start half the stack and then fail.
+      const resolved = resolveStackOptions(ports);
+      const byPort = new Map<number, string[]>();
+      for (const [option, flag] of Object.entries(PORT_FLAGS) as [keyof typeof PORT_FLAGS, string][]) {
+        const port = resolved[option];
+        const variable = `CLOUD_PARALLEL_${flag.replace('-port', '').toUpperCase()}_PORT`;
+        const from = ports[option] !== undefined ? `--${flag}` : process.env[variable] ? variable : `the default --${flag}`;
+        byPort.set(port, [...(byPort.get(port) ?? []), from]);
+      }
+      for (const [port, users] of byPort) {
+        if (users.length > 1) throw invalid(`port ${port} is given to more than one service (${users.join(', ')}); each needs its own port`);
+      }
+    }
+    return { action: action as LocalAction, ports };
+  });
+}
+
+// ——— rates ———
+
+/** The longest wait for a run: the EC2 deadline's limit (EC2_DEADLINE_SECONDS, lib/config.ts), one day. */
+export const MAX_TIMEOUT_SECONDS = 86_400;
+const SECONDS = /^\d+(?:\.\d+)?(?:e[+-]?\d+)?$/i;
+
+export interface RatesRequest {
+  file: string;
+  options: { bins?: number; numerator?: string; denominator?: string };
+  backend: 'lambda' | 'ec2';
+  outDir?: string;
+  timeoutMs: number;
+  json: boolean;
+}
+
+export function parseRatesArgs(args: string[]): RatesRequest | HelpRequest {
+  return checkArgs('rates', () => {
+    const { values, positionals, help } = parse('rates', args, {
+      bins: { type: 'string' },
+      numerator: { type: 'string' },
+      denominator: { type: 'string' },
+      out: { type: 'string' },
+      timeout: { type: 'string' },
+      backend: { type: 'string' },
+      json: { type: 'boolean' },
+    });
+    if (help) return HELP;
+    if (positionals.length === 0) throw invalid('rates needs a CSV file: cloud-parallel rates <file.csv> [--bins N] ...');
+    if (positionals.length > 1) throw invalid(`rates takes one CSV file, got ${positionals.length}: ${positionals.map((p) => shown(p)).join(', ')}`);
+
+    const backend = values.backend ?? 'lambda';
+    if (backend !== 'lambda' && backend !== 'ec2') throw invalid(`--backend must be lambda or ec2, got ${shown(backend)}`);
+
+    const options: RatesRequest['options'] = {};
+    if (values.bins !== undefined) {
+      const bins = binCount.safeParse(integerOption(values.bins, '--bins'));
+      if (!bins.success) throw flagIssues(bins.error, { '': { flag: '--bins', value: values.bins } });
+      options.bins = bins.data;
+    }
+    for (const flag of ['numerator', 'denominator'] as const) {
+      const value = values[flag];
+      if (value === undefined) continue;
+      const parsed = columnName.safeParse(value);
+      if (!parsed.success) throw flagIssues(parsed.error, { '': { flag: `--${flag}`, value } });
+      // The Lambda run takes its options from the upload's S3 user metadata (x-amz-meta-numerator): HTTP header
+      // values, which S3 keeps as sent only in printable ASCII (the SDK refuses most other characters outright).
+      if (backend === 'lambda' && /[^\x20-\x7e]/.test(parsed.data)) {
+        throw invalid(
+          `--${flag} ${shown(value)} cannot travel to the rates function: the lambda backend passes it as S3 object metadata, ` +
+            'which carries printable ASCII only; use --backend ec2 for this column',
+        );
+      }
+      options[flag] = parsed.data;
+    }
+
+    let timeoutSeconds = 300;
+    if (values.timeout !== undefined) {
+      timeoutSeconds = SECONDS.test(values.timeout) ? Number(values.timeout) : Number.NaN;
+      if (!(timeoutSeconds > 0 && timeoutSeconds <= MAX_TIMEOUT_SECONDS)) {
+        throw invalid(`--timeout must be a number of seconds, more than 0 and at most ${MAX_TIMEOUT_SECONDS} (a day), got ${shown(values.timeout)}`);
+      }
+    }
+
+    const request: RatesRequest = { file: checkInputFile(positionals[0]!), options, backend, timeoutMs: timeoutSeconds * 1000, json: values.json === true };
+    if (values.out !== undefined) request.outDir = checkOutDir(values.out);
+    return request;
+  });
+}
+
+function statOrNull(file: string): Stats | null {
+  try {
+    return statSync(file);
+  } catch {
+    return null; // ENOENT, ENOTDIR (a path through a file), ENAMETOOLONG, ...
+  }
+}
+
+function checkInputFile(file: string): string {
+  if (file.trim() === '') throw invalid(`the CSV file name is empty, got ${shown(file)}`);
+  const stats = statOrNull(file);
+  if (stats === null) throw invalid(`no such file: ${file}`, 'FILE_NOT_FOUND');
+  if (stats.isDirectory()) throw invalid(`${file} is a directory; rates needs a CSV file`, 'NOT_A_FILE');
+  if (!stats.isFile()) throw invalid(`${file} is not a regular file; rates needs a CSV file`, 'NOT_A_FILE');
+  try {
+    accessSync(file, constants.R_OK);
+  } catch {
+    throw invalid(`${file} cannot be read (permission denied)`, 'FILE_NOT_READABLE');
+  }
+  return file;
+}
+
+/** --out: a directory, or a path where one can be made (its nearest existing parent is a directory). */
+function checkOutDir(dir: string): string {
+  if (dir.trim() === '') throw invalid(`--out needs a directory, got ${shown(dir)}`);
+  for (let at = path.resolve(dir); ; at = path.dirname(at)) {
+    const stats = statOrNull(at);
+    if (stats !== null) {
+      if (!stats.isDirectory()) {
+        throw invalid(at === path.resolve(dir) ? `--out must be a directory; ${dir} is a file` : `--out ${shown(dir)} cannot be made: ${at} is a file`);
+      }
+      return dir;
+    }
+    if (path.dirname(at) === at) return dir;
+  }
+}
+
+// ——— primes ———
+
+/** Lib's field ← the flag that sets it. */
+const PRIMES_FLAGS = {
+  start: 'start',
+  end: 'end',
+  chunks: 'chunks',
+  chunkSize: 'chunk-size',
+  backend: 'backend',
+  concurrency: 'concurrency',
+  chunksPerInstance: 'chunks-per-instance',
+} as const;
+
+export interface PrimesRequest {
+  input: PrimesRunInput;
+  json: boolean;
+}
+
+export function parsePrimesArgs(args: string[]): PrimesRequest | HelpRequest {
+  return checkArgs('primes', () => {
+    const { values, positionals, help } = parse('primes', args, {
+      start: { type: 'string' },
+      end: { type: 'string' },
+      chunks: { type: 'string' },
+      'chunk-size': { type: 'string' },
+      backend: { type: 'string' },
+      concurrency: { type: 'string' },
+      'chunks-per-instance': { type: 'string' },
+      json: { type: 'boolean' },
+    });
+    if (help) return HELP;
+    noPositionals('primes', positionals, '; use --start S --end E');
+    const missing = (['start', 'end'] as const).filter((flag) => values[flag] === undefined);
+    if (missing.length > 0) throw invalid(`primes needs ${missing.map((flag) => `--${flag}`).join(' and ')}, e.g. --start 1e8 --end 1.01e8`);
+    if (values.chunks !== undefined && values['chunk-size'] !== undefined) throw invalid('give --chunks or --chunk-size, not both');
+    const backend = values.backend ?? 'lambda';
+    if (values['chunks-per-instance'] !== undefined && backend !== 'ec2') throw invalid('--chunks-per-instance applies to --backend ec2 only');
+    const raw: Record<string, unknown> = { backend };
+    for (const [field, flag] of Object.entries(PRIMES_FLAGS)) {
+      if (field === 'backend') continue;
+      const value = integerOption(values[flag], `--${flag}`, field === 'start' || field === 'end' ? '100000000 or 1e8' : undefined);
+      if (value !== undefined) raw[field] = value;
+    }
+    const parsed = primesRunSchema.safeParse(raw);
+    if (!parsed.success) {
+      const names = Object.entries(PRIMES_FLAGS).map(([field, flag]) => [field, { flag: `--${flag}`, value: values[flag], word: field === 'start' || field === 'end' }]);
+      throw flagIssues(parsed.error, Object.fromEntries(names));
+    }
+    const input = parsed.data;
+    if (input.chunks === undefined && input.chunkSize === undefined) input.chunks = 2;
+    return { input, json: values.json === true };
+  });
+}
+
+// ——— scrape ———
+
+/**
+ * `cities` as people type them on a command line. A `;` separates cities when present; otherwise commas do, and a
+ * two-letter state or country code after a comma stays with its city: "San Francisco, CA, Austin, TX" is two cities.
+ */
+export function splitCities(text: string): string[] {
+  if (text.includes(';')) return text.split(';').map((c) => c.trim()).filter(Boolean);
+  const cities: string[] = [];
+  for (const part of text.split(',').map((p) => p.trim()).filter(Boolean)) {
+    if (/^[A-Z]{2}$/.test(part) && cities.length > 0) cities[cities.length - 1] += `, ${part}`;
+    else cities.push(part);
+  }
+  return cities;
+}
+
+const IDS_HINT = 'a range such as 1-20 or a list such as 1,5,9';
+
+/** `--ids`: "A-B" goes to lib as is (it checks the range before expanding it); a list becomes numbers. */
+function hnIds(text: string): string | number[] {
+  if (/^\s*\d+\s*-\s*\d+\s*$/.test(text)) return text;
+  const parts = text.split(',').map((part) => part.trim());
+  if (parts.some((part) => !/^\d+$/.test(part))) throw invalid(`--ids must be ${IDS_HINT}, got ${shown(text)}`);
+  return parts.map((part) => {
+    const id = Number(part);
+    if (!Number.isSafeInteger(id)) throw invalid(`--ids: ${part} is not an item id (at most ${Number.MAX_SAFE_INTEGER})`);
+    return id;
+  });
+}
+
+export interface ScrapeRequest {
+  input: ScrapeInput;
+  json: boolean;
+}
+
+export function parseScrapeArgs(args: string[]): ScrapeRequest | HelpRequest {
+  return checkArgs('scrape', () => {
+    const { values, positionals, help } = parse('scrape', args, {
+      source: { type: 'string' },
+      cities: { type: 'string' },
+      city: { type: 'string', multiple: true },
+      limit: { type: 'string' },
+      ids: { type: 'string' },
+      concurrency: { type: 'string' },
+      json: { type: 'boolean' },
+    });
+    if (help) return HELP;
+    noPositionals('scrape', positionals);
+    const names: Record<string, { flag: string; value?: string | undefined }> = {
+      concurrency: { flag: '--concurrency', value: values.concurrency },
+    };
+    const input: Record<string, unknown> = {};
+    if (values.source === 'yelp') {
+      if (values.ids !== undefined) throw invalid('--ids is for --source hn; Yelp takes --cities');
+      if (values.cities === undefined && values.city === undefined) throw invalid('--source yelp needs --cities, e.g. --cities "Austin, TX; Chicago, IL"');
+      const cities = [...(values.cities === undefined ? [] : splitCities(values.cities)), ...(values.city ?? [])];
+      input.source = 'yelp';
+      input.cities = cities;
+      const flag = values.city === undefined ? '--cities' : values.cities === undefined ? '--city' : '--cities/--city';
+      names.cities = { flag, value: values.city === undefined ? values.cities : undefined };
+      names.limit = { flag: '--limit', value: values.limit };
+      const limit = integerOption(values.limit, '--limit');
+      if (limit !== undefined) input.limit = limit;
+    } else if (values.source === 'hn') {
+      if (values.cities !== undefined || values.city !== undefined || values.limit !== undefined) {
+        throw invalid('--cities/--city/--limit are for --source yelp; HN takes --ids 1-20 or --ids 1,5,9');
+      }
+      if (values.ids === undefined) throw invalid('--source hn needs --ids, e.g. --ids 1-20');
+      input.source = 'hn';
+      input.ids = hnIds(values.ids);
+      names.ids = { flag: '--ids', value: values.ids };
+    } else {
+      throw invalid(`--source must be yelp or hn${values.source === undefined ? '' : `, got ${shown(values.source)}`}`);
+    }
+    const concurrency = integerOption(values.concurrency, '--concurrency');
+    if (concurrency !== undefined) input.concurrency = concurrency;
+    const parsed = scrapeInputSchema.safeParse(input);
+    if (!parsed.success) throw flagIssues(parsed.error, names);
+    return { input: parsed.data, json: values.json === true };
+  });
+}
+
+// ——— demo ———
+
+export function parseDemoArgs(args: string[]): Record<string, never> | HelpRequest {
+  return checkArgs('demo', () => {
+    const { positionals, help } = parse('demo', args, {});
+    if (help) return HELP;
+    noPositionals('demo', positionals);
+    return {};
+  });
+}
