@@ -8,7 +8,9 @@
  */
 import { accessSync, constants, statSync, type Stats } from 'node:fs';
 import path from 'node:path';
-import { binCount, columnName } from '../lib/config.ts';
+import { binCount, columnName, DEFAULT_RATES_MAX_INPUT_BYTES } from '../lib/config.ts';
+import { MAX_SINGLE_PUT_BYTES } from '../lib/rates/ec2-worker.ts';
+import { formatBytes } from '../lib/units.ts';
 import { primesRunSchema, type PrimesRunInput } from '../lib/primes/fanout-job.ts';
 import { scrapeInputSchema, type ScrapeInput } from '../lib/scrape/run.ts';
 import { resolveStackOptions } from '../local-stack/stack.ts';
@@ -143,7 +145,7 @@ export function parseRatesArgs(args: string[]): RatesRequest | HelpRequest {
       }
     }
 
-    const request: RatesRequest = { file: checkInputFile(positionals[0]!), options, backend, timeoutMs: timeoutSeconds * 1000, json: values.json === true };
+    const request: RatesRequest = { file: checkInputFile(positionals[0]!, backend), options, backend, timeoutMs: timeoutSeconds * 1000, json: values.json === true };
     if (values.out !== undefined) request.outDir = checkOutDir(values.out);
     return request;
   });
@@ -157,7 +159,14 @@ function statOrNull(file: string): Stats | null {
   }
 }
 
-function checkInputFile(file: string): string {
+/**
+ * What each backend takes, refused here before anything is uploaded: the Lambda's RATES_MAX_INPUT_BYTES (the local
+ * stack runs it with the default), and on EC2 the one PUT its rates.csv goes up in (the output is at least as big
+ * as the input: every row gains a column).
+ */
+const MAX_INPUT_BYTES = { lambda: DEFAULT_RATES_MAX_INPUT_BYTES, ec2: MAX_SINGLE_PUT_BYTES } as const;
+
+function checkInputFile(file: string, backend: 'lambda' | 'ec2'): string {
   if (file.trim() === '') throw invalid(`the CSV file name is empty, got ${shown(file)}`);
   const stats = statOrNull(file);
   if (stats === null) throw invalid(`no such file: ${file}`, 'FILE_NOT_FOUND');
@@ -167,6 +176,13 @@ function checkInputFile(file: string): string {
     accessSync(file, constants.R_OK);
   } catch {
     throw invalid(`${file} cannot be read (permission denied)`, 'FILE_NOT_READABLE');
+  }
+  if (stats.size > MAX_INPUT_BYTES[backend]) {
+    throw invalid(
+      `${file} is ${formatBytes(stats.size)}, over the ${formatBytes(MAX_INPUT_BYTES[backend])} the ${backend} backend takes` +
+        (backend === 'lambda' ? `; --backend ec2 takes up to ${formatBytes(MAX_INPUT_BYTES.ec2)}, or split the file` : ' (its rates.csv goes up in one S3 PUT); split the file'),
+      'FILE_TOO_LARGE',
+    );
   }
   return file;
 }

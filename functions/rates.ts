@@ -24,7 +24,7 @@ export const handler = middy(async (event: unknown): Promise<RatesBatchReply | R
     return reply;
   }
   try {
-    const reply = await runRatesJobs(s3, inputs, config.defaults);
+    const reply = await runRatesJobs(s3, inputs, config.defaults, config.limits);
     recordRates(reply.results);
     return reply;
   } catch (error) {

@@ -77,11 +77,24 @@ export function envNumber<F extends number | undefined>(
 const BUCKET_NAME_RULE = 'must be a valid S3 bucket name (3-63 lowercase letters, digits, dots, hyphens)';
 export const bucketName = z.string({ error: BUCKET_NAME_RULE }).regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, BUCKET_NAME_RULE);
 
+/**
+ * The largest upload the rates Lambda reads by default: 4 GiB streams through in under 2 minutes at the ~40 MB/s
+ * measured for the whole job (README, "Limits"), well inside the function's 300 s timeout. The EC2 backend takes
+ * up to 5 GiB (its rates.csv goes up in one PUT). A deployment with a longer timeout may raise this up to 10 GiB,
+ * what the 900 s Lambda maximum allows at that speed with room to spare.
+ */
+export const DEFAULT_RATES_MAX_INPUT_BYTES = 4 * 1024 ** 3;
+const MAX_RATES_INPUT_BYTES_CEILING = 10 * 1024 ** 3;
+
 const ratesEnvSchema = z.object({
   DATA_BUCKET: bucketName,
   RATES_NUMERATOR: columnName.default('cancer'),
   RATES_DENOMINATOR: columnName.default('population'),
   RATES_BINS: envNumber(1, 1000, 30),
+  RATES_MAX_INPUT_BYTES: envNumber(1, MAX_RATES_INPUT_BYTES_CEILING, DEFAULT_RATES_MAX_INPUT_BYTES, {
+    unit: ' of bytes',
+    hint: ' (the largest CSV the rates Lambda takes; bigger files go to the EC2 backend)',
+  }),
 });
 
 export interface RatesDefaults {
@@ -90,9 +103,15 @@ export interface RatesDefaults {
   bins: number;
 }
 
+export interface RatesLimits {
+  /** Uploads bigger than this are refused with FILE_TOO_LARGE (see DEFAULT_RATES_MAX_INPUT_BYTES). */
+  maxInputBytes: number;
+}
+
 export interface RatesConfig {
   dataBucket: string;
   defaults: RatesDefaults;
+  limits: RatesLimits;
 }
 
 export function loadRatesConfig(env: NodeJS.ProcessEnv = process.env): RatesConfig {
@@ -100,6 +119,7 @@ export function loadRatesConfig(env: NodeJS.ProcessEnv = process.env): RatesConf
   return {
     dataBucket: parsed.DATA_BUCKET,
     defaults: { numerator: parsed.RATES_NUMERATOR, denominator: parsed.RATES_DENOMINATOR, bins: parsed.RATES_BINS },
+    limits: { maxInputBytes: parsed.RATES_MAX_INPUT_BYTES },
   };
 }
 

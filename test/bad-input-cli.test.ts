@@ -13,7 +13,7 @@
  * that tried to start the stack would fail with an error naming those variables, and leave files behind.
  */
 import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, ftruncateSync, mkdirSync, mkdtempSync, openSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -44,6 +44,16 @@ const csv = path.join(dir, 'counties.csv');
 writeFileSync(csv, 'cancer,population\n1,100\n');
 mkdirSync(path.join(dir, 'folder.csv'));
 const missing = path.join(dir, 'missing.csv');
+/** Sparse files just over each backend's input limit: no disk used, but stat reports their size. */
+const sparse = (name: string, bytes: number): string => {
+  const file = path.join(dir, name);
+  const fd = openSync(file, 'w');
+  ftruncateSync(fd, bytes);
+  closeSync(fd);
+  return file;
+};
+const overLambdaLimit = sparse('over-lambda.csv', 4 * 1024 ** 3 + 1);
+const overEc2Limit = sparse('over-ec2.csv', 5 * 1024 ** 3 + 1);
 const notMade = path.join(dir, 'out-never-made');
 
 afterAll(() => {
@@ -226,6 +236,18 @@ describe('rates', () => {
     ['a directory', [path.join(dir, 'folder.csv')], 'NOT_A_FILE', /folder\.csv is a directory; rates needs a CSV file$/],
     ['a device', ['/dev/null'], 'NOT_A_FILE', /^\/dev\/null is not a regular file; rates needs a CSV file$/],
     ['a path through a file', [path.join(csv, 'x.csv')], 'FILE_NOT_FOUND', /^no such file: /],
+    [
+      "a file over the lambda backend's input limit",
+      [overLambdaLimit],
+      'FILE_TOO_LARGE',
+      /over-lambda\.csv is 4,294,967,297 bytes \(4\.0 GiB\), over the 4,294,967,296 bytes \(4\.0 GiB\) the lambda backend takes; --backend ec2 takes up to 5,368,709,120 bytes \(5\.0 GiB\), or split the file$/,
+    ],
+    [
+      "a file over the ec2 backend's one-PUT output limit",
+      [overEc2Limit, '--backend', 'ec2'],
+      'FILE_TOO_LARGE',
+      /over-ec2\.csv is 5,368,709,121 bytes \(5\.0 GiB\), over the 5,368,709,120 bytes \(5\.0 GiB\) the ec2 backend takes \(its rates\.csv goes up in one S3 PUT\); split the file$/,
+    ],
     ['an empty file name', [''], BAD, /^the CSV file name is empty, got ""$/],
     ['a whitespace-only file name', ['   '], BAD, /^the CSV file name is empty, got "   "$/],
     ['a unicode file name that does not exist', ['données-漢字.csv'], 'FILE_NOT_FOUND', /^no such file: données-漢字\.csv$/],

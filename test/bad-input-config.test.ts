@@ -57,12 +57,19 @@ describe('loadRatesConfig', () => {
     ['RATES_BINS', 'Infinity', /must be a whole number from 1 to 1000$/],
     ['RATES_NUMERATOR', '   ', /must be a non-empty CSV column name$/],
     ['RATES_DENOMINATOR', 'd'.repeat(300), /must be at most 256 characters$/],
+    ['RATES_MAX_INPUT_BYTES', '0', /must be at least 1 \(the largest CSV the rates Lambda takes; bigger files go to the EC2 backend\)$/],
+    ['RATES_MAX_INPUT_BYTES', '1e12', /must be at most 10737418240 /],
+    ['RATES_MAX_INPUT_BYTES', '4GB', /must be a whole number of bytes from 1 to 10737418240 /],
   ])('%s=%j', (...testCase) => {
     expectRefused(loadRatesConfig, base, testCase);
   });
 
   it('control: the defaults, and an empty RATES_BINS counts as unset', () => {
-    expect(loadRatesConfig({ ...base, RATES_BINS: '' })).toEqual({ dataBucket: 'good-bucket', defaults: { numerator: 'cancer', denominator: 'population', bins: 30 } });
+    expect(loadRatesConfig({ ...base, RATES_BINS: '' })).toEqual({
+      dataBucket: 'good-bucket',
+      defaults: { numerator: 'cancer', denominator: 'population', bins: 30 },
+      limits: { maxInputBytes: 4 * 1024 ** 3 },
+    });
   });
 });
 

@@ -17,6 +17,7 @@ import type { RatesBatchReply, RatesErrorReport, RatesJobOutcome, RatesSummary }
 import { expectNoStackTrace, lambdaContext, quietObservability } from './support/bad-input.ts';
 
 const BUCKET = 'bad-input-rates';
+const MAX_INPUT_BYTES = 1024 * 1024;
 type Handler = (event: unknown, context: Context) => Promise<unknown>;
 type Rejected = { error: { code: string; message: string } };
 
@@ -33,6 +34,8 @@ beforeAll(async () => {
   quietObservability();
   // The handler reads its configuration and builds its S3 client when the module loads, as in a Lambda container.
   vi.stubEnv('DATA_BUCKET', BUCKET);
+  // Small enough to exceed cheaply; every other object here is far below it.
+  vi.stubEnv('RATES_MAX_INPUT_BYTES', String(MAX_INPUT_BYTES));
   vi.stubEnv('AWS_ENDPOINT_URL_S3', server.endpoint);
   vi.stubEnv('S3_FORCE_PATH_STYLE', 'true');
   vi.stubEnv('AWS_REGION', 'us-east-1');
@@ -228,6 +231,14 @@ describe('objects that cannot be processed: a clear code, and error.json is the 
       { key: 'uploads/direct-deaths.csv', numerator: 'deaths' },
       'MISSING_COLUMN',
       /deaths/,
+    ],
+    [
+      'an object over RATES_MAX_INPUT_BYTES (the Lambda backend limit), refused before it is read',
+      'too-large',
+      () => put('uploads/too-large.csv', `fips,county,cancer,population\n${'1,A,5,100\n'.repeat(MAX_INPUT_BYTES / 10 + 1)}`),
+      s3Event('uploads/too-large.csv'),
+      'FILE_TOO_LARGE',
+      /is 1,048,\d{3} bytes \(1.0 MiB\), over the 1,048,576 bytes \(1.0 MiB\) the rates Lambda takes \(RATES_MAX_INPUT_BYTES\): run it on EC2 .*--backend ec2/,
     ],
     ['a direct invocation of a missing object', 'never-uploaded', async () => undefined, { key: 'uploads/never-uploaded.csv' }, 'OBJECT_NOT_FOUND', /does not exist/],
   ];

@@ -1,5 +1,5 @@
 import type { S3Client } from '@aws-sdk/client-s3';
-import type { RatesDefaults } from '../config.ts';
+import type { RatesDefaults, RatesLimits } from '../config.ts';
 import { runRatesJob, type RatesJobInput, type RatesJobOutcome } from './job.ts';
 
 export { runRatesJob, resultPrefixFor, resolveOptions, isAlreadyProcessed, UPLOADS_PREFIX, RESULTS_PREFIX, METADATA } from './job.ts';
@@ -28,12 +28,12 @@ export class RatesBatchError extends Error {
  * outcomes, and unexpected failures are collected and raised together at the end so Lambda retries
  * the event — safe, because a run's outputs are a pure function of its input.
  */
-export async function runRatesJobs(s3: S3Client, inputs: RatesJobInput[], defaults: RatesDefaults): Promise<RatesBatchReply> {
+export async function runRatesJobs(s3: S3Client, inputs: RatesJobInput[], defaults: RatesDefaults, limits?: RatesLimits): Promise<RatesBatchReply> {
   const results: RatesJobOutcome[] = [];
   const failures: { key: string; error: unknown }[] = [];
   for (const input of inputs) {
     try {
-      results.push(await runRatesJob(s3, input, defaults));
+      results.push(await runRatesJob(s3, input, defaults, limits));
     } catch (error) {
       failures.push({ key: input.key, error });
     }

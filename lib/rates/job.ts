@@ -2,12 +2,13 @@ import { PassThrough, type Readable } from 'node:stream';
 import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { z } from 'zod';
-import { binCount, columnName, type RatesDefaults } from '../config.ts';
+import { binCount, columnName, DEFAULT_RATES_MAX_INPUT_BYTES, type RatesDefaults, type RatesLimits } from '../config.ts';
 import { isNotFound, s3Uri } from '../aws/s3.ts';
 import { keyPreview } from '../aws/s3-event.ts';
 import { computeRates, type BadRow, type RateOptions, type RatesResult } from './csv-rates.ts';
 import { RatesFileError, type RatesErrorCode } from './errors.ts';
 import { renderHistogram } from './chart.ts';
+import { formatBytes } from '../units.ts';
 
 /** Uploads live here; only objects under it trigger the job. Results go elsewhere so a run never re-triggers itself. */
 export const UPLOADS_PREFIX = 'uploads/';
@@ -18,7 +19,7 @@ const OUTPUT_FILES = ['rates.csv', 'histogram.png', 'histogram.svg'] as const;
 /** S3 user metadata (x-amz-meta-*) that a client may set on an upload to choose this run's options. */
 export const METADATA = { numerator: 'numerator', denominator: 'denominator', bins: 'bins', runId: 'run-id' } as const;
 
-export type JobErrorCode = RatesErrorCode | 'NOT_AN_UPLOAD' | 'OBJECT_NOT_FOUND' | 'INTERNAL';
+export type JobErrorCode = RatesErrorCode | 'NOT_AN_UPLOAD' | 'OBJECT_NOT_FOUND' | 'FILE_TOO_LARGE' | 'INTERNAL';
 
 export interface RatesJobInput {
   bucket: string;
@@ -161,7 +162,12 @@ export function resolveOptions(
  * Infrastructure failures (S3 unavailable, a download cut short, ...) are thrown so the caller — Lambda's async
  * retry — can try again; a redelivered event that was already processed returns the existing summary.
  */
-export async function runRatesJob(s3: S3Client, input: RatesJobInput, defaults: RatesDefaults): Promise<RatesJobOutcome> {
+export async function runRatesJob(
+  s3: S3Client,
+  input: RatesJobInput,
+  defaults: RatesDefaults,
+  limits: RatesLimits = { maxInputBytes: DEFAULT_RATES_MAX_INPUT_BYTES },
+): Promise<RatesJobOutcome> {
   const started = performance.now();
   const { bucket, key } = input;
   const prefix = resultPrefixFor(key);
@@ -192,6 +198,14 @@ export async function runRatesJob(s3: S3Client, input: RatesJobInput, defaults: 
   const body = object.Body as Readable | undefined;
   if (body === undefined) throw new Error(`GetObject s3://${bucket}/${key} returned no body`);
   const eTag = object.ETag?.replaceAll('"', '') ?? null;
+  if (object.ContentLength !== undefined && object.ContentLength > limits.maxInputBytes) {
+    body.destroy();
+    return fail(
+      'FILE_TOO_LARGE',
+      `s3://${bucket}/${keyPreview(key)} is ${formatBytes(object.ContentLength)}, over the ${formatBytes(limits.maxInputBytes)} the rates Lambda ` +
+        `takes (RATES_MAX_INPUT_BYTES): run it on EC2 (\`npx cloud-parallel rates <file> --backend ec2\`, up to 5 GiB) or split the file.`,
+    );
+  }
 
   let options: RateOptions;
   let previous: RatesSummary | null;
@@ -491,3 +505,4 @@ async function deleteIfPresent(s3: S3Client, bucket: string, key: string): Promi
 function round(ms: number): number {
   return Math.round(ms * 10) / 10;
 }
+
