@@ -19,6 +19,11 @@ const stores = new Map<ScrapeSource, ScrapeStore>();
  * at the deadline, so this only has to cover the last batch's write and the reply.
  */
 const SAFETY_MARGIN_MS = 10_000;
+/**
+ * Writes (and their retries through a MongoDB outage) are waited on until this long before the end: what is
+ * still unwritten then is reported in the result's `failed`, which needs the time to be returned.
+ */
+const REPLY_MARGIN_MS = 2_000;
 
 /** The container's client: the URI (maybe from SSM) is resolved and the connection made once, on first use. */
 function mongoClient(): Promise<MongoClient> {
@@ -55,13 +60,15 @@ export const handler = middy(async (event: unknown, context: Context) => {
   try {
     const input = parseScrapeEvent(event);
     const yelpApiKey = input.source === 'yelp' && config.yelpApiKey ? await readSecret(config.yelpApiKey) : undefined;
+    const endsAt = Date.now() + context.getRemainingTimeInMillis();
     const result = await runScrape(input, {
       store: await storeFor(input.source),
       yelpBaseUrl: config.yelpBaseUrl,
       hnBaseUrl: config.hnBaseUrl,
       ...(yelpApiKey === undefined ? {} : { yelpApiKey, yelpApiKeySource: config.yelpApiKey?.from ?? 'the configuration' }),
       pool: config.pool,
-      deadlineAt: Date.now() + context.getRemainingTimeInMillis() - SAFETY_MARGIN_MS,
+      deadlineAt: endsAt - SAFETY_MARGIN_MS,
+      write: { retryForMs: config.write.retryForMs, deadlineAt: endsAt - REPLY_MARGIN_MS },
     });
     recordScrape(result);
     return result;

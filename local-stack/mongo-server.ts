@@ -20,14 +20,23 @@
  * no TLS, no compression; non-unique, text, geo and TTL indexes are listed but not used or enforced.
  *
  * With `dataFile`, all databases are saved as canonical EJSON (types such as ObjectId, Date, Long survive)
- * shortly after each write (temp file + rename, so a crash never leaves half a file) and on close.
+ * shortly after each write (temp file, fsync, rename: a crash never leaves half a file) and on close.
+ *
+ * Durability, as mongod's write concerns define it: a write whose write concern asks for the journal —
+ * `j: true`, or `w: "majority"` (which implies it, as on a replica set with writeConcernMajorityJournalDefault,
+ * Atlas's setting) — is answered only once the data file holding it is saved, so once acknowledged it survives
+ * the process being killed (SIGKILL, OOM, a crash). Any other acknowledged write (the default `w: 1`) is saved
+ * `flushDelayMs` (default 50 ms) later: killing the process in that window loses it, like a mongod crash before
+ * its journal commit. SIGTERM/SIGINT save everything before exiting. Saves are shared: writes that wait for the
+ * journal at the same time wait for one save of the file. Without `dataFile` nothing is durable, and journaled
+ * writes are answered at once.
  *
  * Run directly, it is a CLI (see `main` at the bottom) that prints one JSON line when ready on stdout;
  * logs go to stderr. SIGTERM/SIGINT flush the data file and exit.
  */
 import { randomInt } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
-import { rename, writeFile } from 'node:fs/promises';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { open, rename } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -35,7 +44,7 @@ import { EJSON, Long, ObjectId, calculateObjectSize, deserialize, serialize, typ
 import { Query, aggregate, find, update as applyUpdateOperators, updateOne as applyToFirst, ProcessingMode } from 'mingo';
 import type { Modifier, PipelineStage } from 'mingo/updater';
 import { MingoError, resolve as resolvePath } from 'mingo/util';
-import { closeOnSignals, portOption, runIfMain } from './server-process.ts';
+import { closeOnSignals, integerOption, portOption, runIfMain } from './server-process.ts';
 
 // ---------------------------------------------------------------------------------------------------------
 // Public API
@@ -47,6 +56,11 @@ export interface MongoServerOptions {
   host?: string;
   /** Persist all databases as canonical EJSON in this file: loaded at start, saved after writes and on close. */
   dataFile?: string;
+  /**
+   * How long after a write that did not ask for the journal the data file is saved (writes within it share one
+   * save). Default 50 ms. Journaled writes (`j: true`, `w: "majority"`) are saved before they are answered.
+   */
+  flushDelayMs?: number;
   /** No log on stderr (errors are still logged). */
   silent?: boolean;
 }
@@ -80,7 +94,7 @@ const DEFAULT_FIRST_BATCH = 101;
 const MAX_BATCH_BYTES = MAX_BSON_OBJECT_SIZE - 64 * 1024;
 /** Like mongod's cursorTimeoutMillis: cursors nobody reads for this long are dropped. */
 const CURSOR_IDLE_MS = 10 * 60 * 1000;
-const FLUSH_DEBOUNCE_MS = 50;
+const DEFAULT_FLUSH_DELAY_MS = 50;
 
 // ---------------------------------------------------------------------------------------------------------
 // Errors: a command either fails as a whole ({ok: 0, ...}) or per statement (writeErrors entries)
@@ -946,6 +960,63 @@ function loadDatabases(dataFile: string): Map<string, Database> {
   return databases;
 }
 
+/**
+ * Writes `text` to `file` so that neither a crash nor a power cut leaves half a file: a temp file beside it,
+ * fsync'd, renamed over it, then the directory fsync'd (where the platform allows) so the rename is kept too.
+ */
+async function saveAtomically(file: string, text: string): Promise<void> {
+  const temporary = `${file}.${process.pid}.tmp`;
+  const handle = await open(temporary, 'w');
+  try {
+    await handle.writeFile(text);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  await rename(temporary, file);
+  try {
+    const directory = await open(path.dirname(file), 'r');
+    try {
+      await directory.sync();
+    } finally {
+      await directory.close();
+    }
+  } catch {
+    // Directories cannot be opened or synced everywhere (Windows); the rename is then as durable as the OS makes it.
+  }
+}
+
+/** Removes the temp files of saves a killed server never finished (`<file>.<pid>.tmp` of a pid that is gone). */
+function removeStaleTempFiles(file: string): void {
+  const prefix = `${path.basename(file)}.`;
+  let names: string[];
+  try {
+    names = readdirSync(path.dirname(file));
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const pid = name.startsWith(prefix) && name.endsWith('.tmp') ? Number(name.slice(prefix.length, -'.tmp'.length)) : NaN;
+    if (!Number.isInteger(pid) || pid === process.pid || isRunning(pid)) continue;
+    rmSync(path.join(path.dirname(file), name), { force: true });
+  }
+}
+
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Whether a command's write concern asks for the journal: `j: true`, or `w: "majority"`, which implies it. */
+function wantsJournal(body: Document): boolean {
+  const concern = body.writeConcern;
+  return isPlainObject(concern) && (concern.j === true || concern.w === 'majority' || concern.fsync === true);
+}
+
 function snapshotText(databases: Map<string, Database>): string {
   const saved: Record<string, Record<string, Document>> = {};
   for (const [dbName, database] of databases) {
@@ -966,25 +1037,31 @@ export async function startMongoServer(options: MongoServerOptions): Promise<Run
     if (!options.silent) process.stderr.write(`[mongo] ${message}\n`);
   };
   const dataFile = options.dataFile === undefined ? undefined : path.resolve(options.dataFile);
-  if (dataFile) mkdirSync(path.dirname(dataFile), { recursive: true });
+  if (dataFile) {
+    mkdirSync(path.dirname(dataFile), { recursive: true });
+    removeStaleTempFiles(dataFile);
+  }
+  const flushDelayMs = options.flushDelayMs ?? DEFAULT_FLUSH_DELAY_MS;
 
   // --- persistence: debounced, one save at a time, each from a snapshot taken when it starts ---
   let dirty = false;
   let flushTimer: NodeJS.Timeout | undefined;
-  let saving: Promise<void> = Promise.resolve();
-  const flush = (): Promise<void> => {
+  /** Each save resolves to why it failed, or undefined once everything changed before it began is on disk. */
+  let saving: Promise<string | undefined> = Promise.resolve(undefined);
+  const flush = (): Promise<string | undefined> => {
     if (flushTimer) clearTimeout(flushTimer);
     flushTimer = undefined;
     saving = saving.then(async () => {
-      if (!dataFile || !dirty) return;
+      if (!dataFile || !dirty) return undefined;
       dirty = false;
-      const temporary = `${dataFile}.${process.pid}.tmp`;
       try {
-        await writeFile(temporary, snapshotText(state.databases));
-        await rename(temporary, dataFile);
+        await saveAtomically(dataFile, snapshotText(state.databases));
+        return undefined;
       } catch (error) {
         dirty = true;
-        process.stderr.write(`[mongo] could not save ${dataFile}: ${(error as Error).message}\n`);
+        const reason = (error as Error).message;
+        process.stderr.write(`[mongo] could not save ${dataFile}: ${reason}\n`);
+        return reason;
       }
     });
     return saving;
@@ -996,7 +1073,7 @@ export async function startMongoServer(options: MongoServerOptions): Promise<Run
     changed: () => {
       if (!dataFile) return;
       dirty = true;
-      flushTimer ??= setTimeout(() => void flush(), FLUSH_DEBOUNCE_MS);
+      flushTimer ??= setTimeout(() => void flush(), flushDelayMs);
     },
   };
   const commands = createCommands(state);
@@ -1034,12 +1111,29 @@ export async function startMongoServer(options: MongoServerOptions): Promise<Run
     sockets.add(socket);
     socket.setNoDelay(true);
     const framer = new MessageFramer();
+    const send = (request: ParsedRequest, reply: Document): void => {
+      if (!socket.destroyed) socket.write(encodeReply(request, nextReplyId++, reply));
+    };
+    // Replies leave in request order: one waiting for the data file to be saved holds back those after it.
+    let held: Promise<void> | undefined;
     socket.on('data', (chunk) => {
       try {
         for (const message of framer.push(chunk)) {
           const request = parseRequest(message);
           const reply = run({ db: request.db, body: request.body, connectionId });
-          if (!request.noReply && !socket.destroyed) socket.write(encodeReply(request, nextReplyId++, reply));
+          if (request.noReply) continue;
+          const saved = dataFile !== undefined && wantsJournal(request.body) ? flush() : undefined;
+          if (saved === undefined && held === undefined) {
+            send(request, reply);
+            continue;
+          }
+          const mine: Promise<void> = Promise.all([held, saved]).then(([, failure]) => {
+            if (held === mine) held = undefined;
+            if (failure === undefined || reply.ok !== 1) return send(request, reply);
+            // Applied but not durable: what mongod reports when a write concern cannot be satisfied.
+            send(request, { ...reply, writeConcernError: { code: 64, codeName: 'WriteConcernFailed', errmsg: `the write was applied but could not be saved: ${failure}` } });
+          });
+          held = mine;
         }
       } catch (error) {
         // A message we cannot parse leaves the stream unframed: the only safe move is to hang up.
@@ -1091,16 +1185,19 @@ export function parseCliArgs(argv: string[]): MongoServerOptions & { silent: boo
       port: { type: 'string', default: '27017' },
       host: { type: 'string' },
       data: { type: 'string' },
+      'flush-delay-ms': { type: 'string' },
       silent: { type: 'boolean', default: false },
     },
     strict: true,
     allowPositionals: false,
   });
   const port = portOption(values.port);
+  const flushDelayMs = integerOption('flush-delay-ms', values['flush-delay-ms'], 0);
   return {
     port,
     ...(values.host === undefined ? {} : { host: values.host }),
     ...(values.data === undefined ? {} : { dataFile: values.data }),
+    ...(flushDelayMs === undefined ? {} : { flushDelayMs }),
     silent: values.silent,
   };
 }
@@ -1110,7 +1207,7 @@ async function main(): Promise<void> {
   try {
     options = parseCliArgs(process.argv.slice(2));
   } catch (error) {
-    process.stderr.write(`${(error as Error).message}\nusage: mongo-server.ts [--port 27017] [--host 127.0.0.1] [--data FILE.json] [--silent]\n`);
+    process.stderr.write(`${(error as Error).message}\nusage: mongo-server.ts [--port 27017] [--host 127.0.0.1] [--data FILE.json] [--flush-delay-ms 50] [--silent]\n`);
     process.exit(2);
   }
   // The reader of stdout (the orchestrator) went away: nothing left to report to.

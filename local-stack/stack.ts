@@ -6,7 +6,7 @@
  */
 import { spawn } from 'node:child_process';
 import net from 'node:net';
-import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -128,23 +128,51 @@ function isAlive(pid: number): boolean {
   }
 }
 
-/** True when `pid` is still the process we started (pids are reused once a process exits). */
+/**
+ * True when `pid` is still the process we started (pids are reused once a process exits): its environment
+ * names this state directory — exactly, as one NUL-separated entry, so a stack in `<dir>-2` is not ours.
+ */
 function isOurs(proc: StackProcess, stateDir: string): boolean {
   if (!isAlive(proc.pid)) return false;
   try {
     const environ = readFileSync(`/proc/${proc.pid}/environ`, 'utf8');
-    return environ.includes(`CLOUD_PARALLEL_STACK_DIR=${stateDir}`);
+    return environ.split('\0').includes(`CLOUD_PARALLEL_STACK_DIR=${stateDir}`);
   } catch {
     // No /proc (macOS): fall back to liveness alone.
     return true;
   }
 }
 
+/**
+ * The state file's content, or null when there is none or it is not a whole state (cut short by a start killed
+ * while writing it in place, as versions before writeStateFile did): there is then no stack to return or stop.
+ */
+function readStateFile(stateDir: string): StackState | null {
+  let text: string;
+  try {
+    text = readFileSync(stateFile(stateDir), 'utf8');
+  } catch {
+    return null;
+  }
+  try {
+    const state = JSON.parse(text) as StackState;
+    return Array.isArray(state?.processes) ? state : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Writes the state file whole or not at all: a temp file renamed over it. */
+function writeStateFile(state: StackState): void {
+  const temporary = `${stateFile(state.stateDir)}.${process.pid}.tmp`;
+  writeFileSync(temporary, `${JSON.stringify(state, null, 2)}\n`);
+  renameSync(temporary, stateFile(state.stateDir));
+}
+
 export function readStackState(options: StackOptions = {}): StackState | null {
   const { stateDir } = resolveStackOptions(options);
-  const file = stateFile(stateDir);
-  if (!existsSync(file)) return null;
-  const state = JSON.parse(readFileSync(file, 'utf8')) as StackState;
+  const state = readStateFile(stateDir);
+  if (state === null) return null;
   // A stack started by an older version lacks servers this one needs: report it as not running, so
   // startStack stops it whole and starts a complete one.
   if (state.mongoUri === undefined || state.apiBaseUrl === undefined) return null;
@@ -380,7 +408,7 @@ export async function startStack(options: StackOptions = {}): Promise<{ state: S
     service,
     processes: started.map(({ name, pid, log }) => ({ name, pid, log })),
   };
-  writeFileSync(stateFile(stateDir), `${JSON.stringify(state, null, 2)}\n`);
+  writeStateFile(state);
   return { state, started: true };
 }
 
@@ -397,8 +425,8 @@ export async function stopStack(options: StackOptions = {}): Promise<StackProces
   const { stateDir } = resolveStackOptions(options);
   const file = stateFile(stateDir);
   if (!existsSync(file)) return [];
-  const state = JSON.parse(readFileSync(file, 'utf8')) as StackState;
-  const ours = state.processes.filter((proc) => isOurs(proc, state.stateDir));
+  const state = readStateFile(stateDir);
+  const ours = state === null ? [] : state.processes.filter((proc) => isOurs(proc, state.stateDir));
   for (const proc of ours) killGroup(proc.pid);
   const deadline = Date.now() + 10_000;
   while (ours.some((proc) => isAlive(proc.pid)) && Date.now() < deadline) await sleep(100);

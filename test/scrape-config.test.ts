@@ -19,6 +19,7 @@ describe('scrape configuration', () => {
       yelpBaseUrl: 'https://api.yelp.com/v3',
       hnBaseUrl: 'https://hn.algolia.com/api/v1',
       pool: { concurrency: 16, timeoutMs: 10_000, retries: 4 },
+      write: { retryForMs: 30_000 },
     });
   });
 
@@ -44,6 +45,10 @@ describe('scrape configuration', () => {
     expect(() => loadScrapeConfig({ MONGODB_URI: 'mongodb://db', SCRAPE_CONCURRENCY: '65' })).toThrow(/SCRAPE_CONCURRENCY="65": must be at most 64/);
     expect(() => loadScrapeConfig({ MONGODB_URI: 'mongodb://db', SCRAPE_TIMEOUT_MS: 'soon' })).toThrow(/SCRAPE_TIMEOUT_MS/);
     expect(() => loadScrapeConfig({ MONGODB_URI: 'mongodb://db', HN_API_BASE_URL: 'ftp://x' })).toThrow(/HN_API_BASE_URL="ftp:\/\/x": must be an http\(s\) URL/);
+    expect(() => loadScrapeConfig({ MONGODB_URI: 'mongodb://db', SCRAPE_WRITE_RETRY_MS: '-1' })).toThrow(/SCRAPE_WRITE_RETRY_MS="-1": must be at least 0/);
+    expect(() => loadScrapeConfig({ MONGODB_URI: 'mongodb://db', SCRAPE_WRITE_RETRY_MS: '1e9' })).toThrow(/SCRAPE_WRITE_RETRY_MS="1e9": must be at most 600000/);
+    // 0 is a valid budget: one attempt per batch, no retries.
+    expect(loadScrapeConfig({ MONGODB_URI: 'mongodb://db', SCRAPE_WRITE_RETRY_MS: '0' }).write).toEqual({ retryForMs: 0 });
   });
 
   it('reads each SecureString once, decrypted, and tries again after a failure', async () => {

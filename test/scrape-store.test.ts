@@ -3,7 +3,7 @@
  * that keep the other writes, whole-batch failures, and the batching writer.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { MongoClient, type Db } from 'mongodb';
+import { MongoClient, MongoNetworkError, MongoServerError, type Db } from 'mongodb';
 import { describe, expect, it } from 'vitest';
 import { createScrapeStore, type ScrapeDocument, type ScrapeRecord } from '../lib/scrape/index.ts';
 import { startMongoServer } from '../local-stack/mongo-server.ts';
@@ -58,19 +58,64 @@ describe('scrape store', () => {
     expect(await db.collection('things').countDocuments()).toBe(2);
   });
 
-  it('reports every record of a batch the database never took', async () => {
+  it('retries a batch the database never took for retryForMs, then reports every record of it', async () => {
     const gone = await startMongoServer({ port: 0, silent: true });
     const doomed = await new MongoClient(gone.uri, { serverSelectionTimeoutMS: 100 }).connect();
     try {
       await gone.close();
       const store = createScrapeStore(doomed.db('x'), { collection: 'things' });
-      const summary = await store.upsert([record('1', { n: 1 }), record('2', { n: 2 })]);
+      const started = Date.now();
+      const summary = await store.upsert([record('1', { n: 1 }), record('2', { n: 2 })], { retryForMs: 1000 });
+      const elapsed = Date.now() - started;
       expect(summary).toMatchObject({ upserted: 0, modified: 0, unchanged: 0 });
       expect(summary.failed.map((failure) => failure.id)).toEqual(['1', '2']);
-      expect(summary.failed[0]?.reason).toMatch(/^write failed: /);
+      expect(summary.failed[0]?.reason).toMatch(/^write failed: .*\((\d+) attempts in [\d.]+ s; the batch may or may not have been written/);
+      expect(Number(/\((\d+) attempts/.exec(summary.failed[0]?.reason ?? '')?.[1])).toBeGreaterThan(1);
+      // Attempts start only within the budget, and none is waited on for more than 2 s.
+      expect(elapsed).toBeGreaterThanOrEqual(500);
+      expect(elapsed).toBeLessThan(3000);
+      // Past the deadline, nothing is attempted.
+      const late = await store.upsert([record('3', { n: 3 })], { deadlineAt: Date.now() - 1 });
+      expect(late.failed).toEqual([{ id: '3', reason: expect.stringMatching(/^write failed: the write deadline passed .*\(0 attempts in 0\.0 s/) }]);
     } finally {
       await doomed.close();
     }
+  });
+
+  it('retries only failures that can pass: a refused command is reported at once, a dropped connection is written again', async () => {
+    const outcomes: Array<() => never> = [
+      () => {
+        throw new MongoNetworkError('connection 3 to 127.0.0.1:27017 closed');
+      },
+      () => {
+        throw new MongoServerError({ message: 'not primary', code: 10107, codeName: 'NotWritablePrimary' });
+      },
+    ];
+    let calls = 0;
+    const stubDb = (refuse: boolean) =>
+      ({
+        collection: () => ({
+          bulkWrite: async () => {
+            calls++;
+            if (refuse) throw new MongoServerError({ message: 'not authorized on x to execute command { update: "things" }', code: 13, codeName: 'Unauthorized' });
+            const next = outcomes.shift();
+            if (next) next();
+            return { upsertedCount: 2, modifiedCount: 0, matchedCount: 0 };
+          },
+        }),
+      }) as unknown as Db;
+
+    const refused = await createScrapeStore(stubDb(true), { collection: 'things' }).upsert([record('1', {}), record('2', {})]);
+    expect(calls).toBe(1);
+    expect(refused.failed).toEqual([
+      { id: '1', reason: 'write failed: not authorized on x to execute command { update: "things" }' },
+      { id: '2', reason: 'write failed: not authorized on x to execute command { update: "things" }' },
+    ]);
+
+    calls = 0;
+    const written = await createScrapeStore(stubDb(false), { collection: 'things' }).upsert([record('1', {}), record('2', {})]);
+    expect(calls).toBe(3);
+    expect(written).toEqual({ upserted: 2, modified: 0, unchanged: 0, failed: [] });
   });
 
   it('writes in batches of maxDocs, flushes a lone record after maxWaitMs, and flushes the rest on close', async () => {

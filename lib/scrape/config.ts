@@ -7,6 +7,7 @@ import { GetParameterCommand, type SSMClient } from '@aws-sdk/client-ssm';
 import { z } from 'zod';
 import { ConfigError, envNumber, optional, parseEnv } from '../config.ts';
 import { DEFAULT_HN_API_BASE_URL } from './hn.ts';
+import { DEFAULT_WRITE_RETRY_MS } from './store.ts';
 import { DEFAULT_YELP_API_BASE_URL } from './yelp.ts';
 
 export type ScrapeSource = 'yelp' | 'hn';
@@ -34,6 +35,8 @@ const scrapeEnvSchema = z
     SCRAPE_CONCURRENCY: envNumber(1, 64, 16),
     SCRAPE_TIMEOUT_MS: envNumber(100, 120_000, 10_000, { unit: ' of milliseconds' }),
     SCRAPE_RETRIES: envNumber(0, 10, 4),
+    // How long a batch MongoDB failed as a whole is written again (lib/scrape/store.ts); 0: no retries.
+    SCRAPE_WRITE_RETRY_MS: envNumber(0, 600_000, DEFAULT_WRITE_RETRY_MS, { unit: ' of milliseconds' }),
   })
   .refine((env) => env.MONGODB_URI !== undefined || env.MONGODB_URI_PARAMETER !== undefined, {
     path: ['MONGODB_URI'],
@@ -51,6 +54,8 @@ export interface ScrapeConfig {
   yelpBaseUrl: string;
   hnBaseUrl: string;
   pool: { concurrency: number; timeoutMs: number; retries: number };
+  /** How long a batch MongoDB failed as a whole is retried (an outage, a failover). */
+  write: { retryForMs: number };
 }
 
 export function loadScrapeConfig(env: NodeJS.ProcessEnv = process.env): ScrapeConfig {
@@ -74,6 +79,7 @@ export function loadScrapeConfig(env: NodeJS.ProcessEnv = process.env): ScrapeCo
     yelpBaseUrl: parsed.YELP_API_BASE_URL,
     hnBaseUrl: parsed.HN_API_BASE_URL,
     pool: { concurrency: parsed.SCRAPE_CONCURRENCY, timeoutMs: parsed.SCRAPE_TIMEOUT_MS, retries: parsed.SCRAPE_RETRIES },
+    write: { retryForMs: parsed.SCRAPE_WRITE_RETRY_MS },
   };
 }
 

@@ -17,6 +17,17 @@ export {
   type ScrapeRequest,
   type ScrapeResult,
 } from './run.ts';
-export { createScrapeStore, documentId, type BatchWriter, type ScrapeDocument, type ScrapeRecord, type ScrapeStore, type UpsertSummary } from './store.ts';
+export {
+  createScrapeStore,
+  DEFAULT_WRITE_RETRY_MS,
+  documentId,
+  SCRAPE_WRITE_CONCERN,
+  type BatchWriter,
+  type ScrapeDocument,
+  type ScrapeRecord,
+  type ScrapeStore,
+  type UpsertSummary,
+  type WriteRetryOptions,
+} from './store.ts';
 export { createRequestPool, type FailureKind, type JsonResponse, type RequestPool, type RequestPoolOptions } from './http.ts';
 export { DEFAULT_COLLECTIONS, createSecretResolver, loadScrapeConfig, type ScrapeConfig, type ScrapeSource, type SecretSource } from './config.ts';

@@ -129,7 +129,13 @@ export interface ScrapeDeps {
   yelpApiKeySource?: string;
   /** Pool tuning; `concurrency` is the default when the input names none. */
   pool?: Partial<{ concurrency: number; timeoutMs: number; retries: number; baseDelayMs: number; maxDelayMs: number; maxRetryAfterMs: number }>;
-  write?: Pick<BatchWriterOptions, 'maxDocs' | 'maxWaitMs'>;
+  /**
+   * Batching and MongoDB outages (see lib/scrape/store.ts): `retryForMs` is how long a batch that failed as a
+   * whole is retried (default 30 s); `deadlineAt` (epoch ms) is when the run stops waiting for writes — later
+   * than the fetch `deadlineAt`, which only stops new requests, and before the Lambda's end. What is not written
+   * by then is in `failed`, never dropped.
+   */
+  write?: Pick<BatchWriterOptions, 'maxDocs' | 'maxWaitMs' | 'retryForMs' | 'deadlineAt'>;
   onProgress?: (event: ScrapeProgress) => void;
   /** Epoch ms: no request starts after it; what was fetched is saved and the rest reported in `left`. */
   deadlineAt?: number;
