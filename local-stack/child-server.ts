@@ -11,6 +11,8 @@ export interface ChildServer<Ready> {
   stderr(): string;
   /** Stops the server (SIGTERM) and resolves with its exit code. */
   close(): Promise<number | null>;
+  /** Sends `signal` (SIGKILL: a crash) and resolves once the process is gone, its port free again. */
+  kill(signal: NodeJS.Signals): Promise<number | null>;
 }
 
 /**
@@ -68,16 +70,28 @@ export async function spawnChildServer<Ready>(options: {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
       return exited;
     },
+    kill: async (signal) => {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      return exited;
+    },
   };
 }
 
 const LOCAL_STACK_DIR = new URL('.', import.meta.url).pathname;
 
 /** The local MongoDB-wire server in a process of its own; `uri` is ready for `new MongoClient(uri)`. */
-export async function spawnMongoServerProcess(options: { port?: number; dataFile?: string } = {}): Promise<ChildServer<{ uri: string; port: number }>> {
+export async function spawnMongoServerProcess(
+  options: { port?: number; dataFile?: string; flushDelayMs?: number } = {},
+): Promise<ChildServer<{ uri: string; port: number }>> {
   return spawnChildServer({
     entry: `${LOCAL_STACK_DIR}mongo-server.ts`,
-    args: ['--port', String(options.port ?? 0), '--silent', ...(options.dataFile === undefined ? [] : ['--data', options.dataFile])],
+    args: [
+      '--port',
+      String(options.port ?? 0),
+      '--silent',
+      ...(options.dataFile === undefined ? [] : ['--data', options.dataFile]),
+      ...(options.flushDelayMs === undefined ? [] : ['--flush-delay-ms', String(options.flushDelayMs)]),
+    ],
     name: 'local MongoDB server',
     parseReady: (message) => (typeof message.uri === 'string' && typeof message.port === 'number' ? { uri: message.uri, port: message.port } : undefined),
   });

@@ -119,7 +119,8 @@ export function stackEnvironment(
   };
 }
 
-function isAlive(pid: number): boolean {
+/** True while a process with this pid exists (signal 0 checks without signalling). */
+export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

@@ -5,50 +5,29 @@
  * otherwise. The real handler runs in process against the local S3 server (its own process, on a free port).
  * The memory bound on a huge object stream is in test/bad-input-stream.test.ts.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { DeleteObjectCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import type { Context } from 'aws-lambda';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { spawnS3ServerProcess, type S3ServerProcess } from '../local-stack/s3-child.ts';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeS3EventKey } from '../local-stack/s3-server.ts';
 import type { RatesBatchReply, RatesErrorReport, RatesJobOutcome, RatesSummary } from '../lib/rates/index.ts';
-import { expectNoStackTrace, lambdaContext, quietObservability } from './support/bad-input.ts';
+import { startRatesHandler, stopRatesHandler, type RatesHandler, type RatesHandlerRig } from './support/rates-handler.ts';
+import { expectNoStackTrace, lambdaContext } from './support/bad-input.ts';
 
 const BUCKET = 'bad-input-rates';
 const MAX_INPUT_BYTES = 1024 * 1024;
-type Handler = (event: unknown, context: Context) => Promise<unknown>;
+type Handler = RatesHandler;
 type Rejected = { error: { code: string; message: string } };
 
-let dir: string;
-let server: S3ServerProcess;
 let s3: S3Client;
 let handler: Handler;
 
+let rig: RatesHandlerRig | undefined;
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'cp-bad-input-rates-'));
-  server = await spawnS3ServerProcess({ directory: join(dir, 's3'), buckets: [BUCKET] });
-  const credentials = { accessKeyId: 'local', secretAccessKey: 'test' };
-  s3 = new S3Client({ region: 'us-east-1', credentials, endpoint: server.endpoint, forcePathStyle: true });
-  quietObservability();
-  // The handler reads its configuration and builds its S3 client when the module loads, as in a Lambda container.
-  vi.stubEnv('DATA_BUCKET', BUCKET);
   // Small enough to exceed cheaply; every other object here is far below it.
-  vi.stubEnv('RATES_MAX_INPUT_BYTES', String(MAX_INPUT_BYTES));
-  vi.stubEnv('AWS_ENDPOINT_URL_S3', server.endpoint);
-  vi.stubEnv('S3_FORCE_PATH_STYLE', 'true');
-  vi.stubEnv('AWS_REGION', 'us-east-1');
-  vi.stubEnv('AWS_ACCESS_KEY_ID', credentials.accessKeyId);
-  vi.stubEnv('AWS_SECRET_ACCESS_KEY', credentials.secretAccessKey);
-  ({ handler } = (await import('../functions/rates.ts')) as { handler: Handler });
+  rig = await startRatesHandler({ bucket: BUCKET, name: 'bad-input-rates', env: { RATES_MAX_INPUT_BYTES: String(MAX_INPUT_BYTES) } });
+  ({ s3, handler } = rig);
 });
 
-afterAll(async () => {
-  vi.unstubAllEnvs();
-  await server?.close();
-  if (dir) await rm(dir, { recursive: true, force: true });
-});
+afterAll(() => stopRatesHandler(rig));
 
 const context = lambdaContext('cloud-parallel-test-rates');
 

@@ -8,60 +8,39 @@
  * summary.json — no multipart upload is left open, the handler throws (so Lambda retries), and the retry, once the
  * fault is gone, writes the complete and correct set. A single 503 is retried by the SDK and the run just succeeds.
  */
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import http from 'node:http';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import type { Context } from 'aws-lambda';
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { startFaultProxy, type FaultProxy, type FaultRule } from '../local-stack/fault-proxy.ts';
-import { spawnS3ServerProcess, type S3ServerProcess } from '../local-stack/s3-child.ts';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { FaultProxy, FaultRule } from '../local-stack/fault-proxy.ts';
 import { encodeS3EventKey } from '../local-stack/s3-server.ts';
 import type { RatesBatchReply, RatesSummary } from '../lib/rates/index.ts';
 import { sampleCountyCsv } from '../lib/rates/sample-data.ts';
-import { lambdaContext, quietObservability } from './support/bad-input.ts';
+import { startRatesHandler, stopRatesHandler, localS3Client, type RatesHandler, type RatesHandlerRig } from './support/rates-handler.ts';
+import { lambdaContext } from './support/bad-input.ts';
 
 const BUCKET = 'fault-rates';
-const credentials = { accessKeyId: 'local', secretAccessKey: 'test' };
-type Handler = (event: unknown, context: Context) => Promise<unknown>;
+type Handler = RatesHandler;
 
 let dir: string;
-let server: S3ServerProcess;
 let proxy: FaultProxy;
 /** Straight to the server: arranging and inspecting never goes through the faults. */
 let s3: S3Client;
 let handler: Handler;
 
-function client(endpoint: string, maxAttempts?: number): S3Client {
-  return new S3Client({ region: 'us-east-1', credentials, endpoint, forcePathStyle: true, ...(maxAttempts ? { maxAttempts } : {}) });
-}
+const client = localS3Client;
 
+let rig: RatesHandlerRig | undefined;
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'cp-fault-rates-'));
-  server = await spawnS3ServerProcess({ directory: join(dir, 's3'), buckets: [BUCKET] });
-  proxy = await startFaultProxy({ target: server.endpoint });
-  s3 = client(server.endpoint);
-  quietObservability();
-  // The handler builds its S3 client when the module loads, as in a Lambda container: it goes through the proxy.
-  vi.stubEnv('DATA_BUCKET', BUCKET);
-  vi.stubEnv('AWS_ENDPOINT_URL_S3', proxy.endpoint);
-  vi.stubEnv('S3_FORCE_PATH_STYLE', 'true');
-  vi.stubEnv('AWS_REGION', 'us-east-1');
-  vi.stubEnv('AWS_ACCESS_KEY_ID', credentials.accessKeyId);
-  vi.stubEnv('AWS_SECRET_ACCESS_KEY', credentials.secretAccessKey);
-  ({ handler } = (await import('../functions/rates.ts')) as { handler: Handler });
+  rig = await startRatesHandler({ bucket: BUCKET, name: 'fault-rates', viaProxy: true });
+  ({ dir, s3, handler } = rig);
+  proxy = rig.proxy!;
 });
 
 afterEach(() => proxy?.clearRules());
 
-afterAll(async () => {
-  vi.unstubAllEnvs();
-  s3?.destroy();
-  await proxy?.close();
-  await server?.close();
-  if (dir) await rm(dir, { recursive: true, force: true });
-});
+afterAll(() => stopRatesHandler(rig));
 
 // ---------------------------------------------------------------------------------------------------------
 // helpers

@@ -7,12 +7,10 @@
  * server's side of it: a journaled write it acknowledged survives SIGKILL, a w:1 write within the save delay
  * does not.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { deserialize, serialize, type Document } from 'bson';
 import { MongoClient, type Db } from 'mongodb';
@@ -21,8 +19,9 @@ import { createScrapeStore, runScrape, type ScrapeDeps, type ScrapeDocument, typ
 import { yelpBusinessSchema } from '../lib/scrape/yelp.ts';
 import type { RunningApiFixture } from '../local-stack/api-fixture.ts';
 import { startMongoServer } from '../local-stack/mongo-server.ts';
-import { PROJECT_ROOT } from '../local-stack/service-config.ts';
 import { FAST_POOL, withFixture } from './support/scrape.ts';
+import { closedPort as freePort } from './support/bad-input.ts';
+import { spawnMongoServerProcess, type ChildServer } from '../local-stack/child-server.ts';
 
 const CITIES = ['San Francisco, CA', 'New York, NY', 'Chicago, IL', 'Austin, TX'];
 /** 4 searches + 80 details at 4 at a time and 150 ms each: a run of about 3 s. */
@@ -44,14 +43,6 @@ afterAll(() => {
   rmSync(tmp, { recursive: true, force: true });
 });
 
-/** A port nobody listens on now, for a server that has to come back on the same one. */
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 /** An OP_MSG with one body section. */
 function opMsg(requestId: number, body: Document): Buffer {
@@ -65,8 +56,7 @@ function opMsg(requestId: number, body: Document): Buffer {
 
 /** The local MongoDB server as its own process (as the stack runs it), restartable on the same port and file. */
 class MongoProcess {
-  private child: ChildProcess | undefined;
-  private exited: Promise<unknown> = Promise.resolve();
+  private child: ChildServer<unknown> | undefined;
   private constructor(
     readonly port: number,
     readonly dataFile: string,
@@ -84,24 +74,16 @@ class MongoProcess {
   }
 
   async restart(): Promise<void> {
-    const args = ['--import', 'tsx', 'local-stack/mongo-server.ts', '--port', String(this.port), '--data', this.dataFile, '--flush-delay-ms', String(this.flushDelayMs), '--silent'];
-    const child = spawn(process.execPath, args, { cwd: PROJECT_ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
-    this.child = child;
-    this.exited = new Promise((resolve) => child.once('exit', resolve));
-    await new Promise<void>((resolve, reject) => {
-      createInterface({ input: child.stdout! }).once('line', () => resolve());
-      child.once('exit', (code) => reject(new Error(`the MongoDB server exited (${code}) before it was ready`)));
-    });
+    this.child = await spawnMongoServerProcess({ port: this.port, dataFile: this.dataFile, flushDelayMs: this.flushDelayMs });
   }
 
   /** Sends `signal` and waits until the process is gone (its port is free again). */
   async kill(signal: NodeJS.Signals): Promise<void> {
-    this.child?.kill(signal);
-    await this.exited;
+    await this.child?.kill(signal);
   }
 
   async stop(): Promise<void> {
-    if (this.child?.exitCode === null && this.child.signalCode === null) await this.kill('SIGTERM');
+    await this.child?.close();
   }
 }
 

@@ -9,7 +9,6 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -19,29 +18,15 @@ import { MongoClient } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startMongoServer } from '../local-stack/mongo-server.ts';
 import { startS3Server } from '../local-stack/s3-server.ts';
-import { readStackState, startStack, stopStack, type StackOptions, type StackState } from '../local-stack/stack.ts';
+import { isAlive, readStackState, startStack, stopStack, type StackOptions, type StackState } from '../local-stack/stack.ts';
+import { closedPort as freePort } from './support/bad-input.ts';
 
 const credentials = { accessKeyId: 'local', secretAccessKey: 'local' };
 /** No notification rule matches these keys (the rates trigger is uploads/*.csv), so no Lambda runs. */
 const PREFIX = 'fault-restart/';
 const MB = 1024 * 1024;
 
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 const sha256 = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex');
 

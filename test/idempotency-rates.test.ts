@@ -7,51 +7,30 @@
  * id returns the stored summary with `alreadyProcessed: true` and writes nothing. New content, other options or
  * another run id are processed. An error.json outcome is simply computed again.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import type { Context } from 'aws-lambda';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { startFaultProxy, type FaultProxy } from '../local-stack/fault-proxy.ts';
-import { spawnS3ServerProcess, type S3ServerProcess } from '../local-stack/s3-child.ts';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { FaultProxy } from '../local-stack/fault-proxy.ts';
 import { encodeS3EventKey } from '../local-stack/s3-server.ts';
 import type { RatesAlreadyProcessed, RatesBatchReply, RatesJobOutcome, RatesSummary } from '../lib/rates/index.ts';
 import { sampleCountyCsv } from '../lib/rates/sample-data.ts';
-import { lambdaContext, quietObservability } from './support/bad-input.ts';
+import { startRatesHandler, stopRatesHandler, type RatesHandler, type RatesHandlerRig } from './support/rates-handler.ts';
+import { lambdaContext } from './support/bad-input.ts';
 
 const BUCKET = 'idempotency-rates';
-const credentials = { accessKeyId: 'local', secretAccessKey: 'test' };
-type Handler = (event: unknown, context: Context) => Promise<unknown>;
+type Handler = RatesHandler;
 
-let dir: string;
-let server: S3ServerProcess;
 let proxy: FaultProxy;
 let s3: S3Client;
 let handler: Handler;
 
+let rig: RatesHandlerRig | undefined;
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'cp-idempotency-rates-'));
-  server = await spawnS3ServerProcess({ directory: join(dir, 's3'), buckets: [BUCKET] });
-  proxy = await startFaultProxy({ target: server.endpoint });
-  s3 = new S3Client({ region: 'us-east-1', credentials, endpoint: server.endpoint, forcePathStyle: true });
-  quietObservability();
-  vi.stubEnv('DATA_BUCKET', BUCKET);
-  vi.stubEnv('AWS_ENDPOINT_URL_S3', proxy.endpoint);
-  vi.stubEnv('S3_FORCE_PATH_STYLE', 'true');
-  vi.stubEnv('AWS_REGION', 'us-east-1');
-  vi.stubEnv('AWS_ACCESS_KEY_ID', credentials.accessKeyId);
-  vi.stubEnv('AWS_SECRET_ACCESS_KEY', credentials.secretAccessKey);
-  ({ handler } = (await import('../functions/rates.ts')) as { handler: Handler });
+  rig = await startRatesHandler({ bucket: BUCKET, name: 'idempotency-rates', viaProxy: true });
+  ({ s3, handler } = rig);
+  proxy = rig.proxy!;
 });
 
-afterAll(async () => {
-  vi.unstubAllEnvs();
-  s3?.destroy();
-  await proxy?.close();
-  await server?.close();
-  if (dir) await rm(dir, { recursive: true, force: true });
-});
+afterAll(() => stopRatesHandler(rig));
 
 async function put(name: string, body: string, metadata?: Record<string, string>): Promise<string> {
   const answer = await s3.send(

@@ -1,0 +1,62 @@
+/**
+ * The real rates handler (functions/rates.ts) in process against a local S3 server in its own process, optionally
+ * through the fault-injecting proxy — shared by the suites that drive the handler with S3 events.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { S3Client } from '@aws-sdk/client-s3';
+import type { Context } from 'aws-lambda';
+import { vi } from 'vitest';
+import { startFaultProxy, type FaultProxy } from '../../local-stack/fault-proxy.ts';
+import { spawnS3ServerProcess, type S3ServerProcess } from '../../local-stack/s3-child.ts';
+import { quietObservability } from './bad-input.ts';
+
+export const LOCAL_CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'test' };
+
+export type RatesHandler = (event: unknown, context: Context) => Promise<unknown>;
+
+export interface RatesHandlerRig {
+  dir: string;
+  server: S3ServerProcess;
+  /** Present when started with `viaProxy`: the handler's S3 client goes through it. */
+  proxy: FaultProxy | undefined;
+  /** Straight to the server: arranging and inspecting never goes through the faults. */
+  s3: S3Client;
+  handler: RatesHandler;
+}
+
+/** An S3 client for the local server (or the proxy); `maxAttempts` 1 to see a single fault unretried. */
+export function localS3Client(endpoint: string, maxAttempts?: number): S3Client {
+  return new S3Client({ region: 'us-east-1', credentials: LOCAL_CREDENTIALS, endpoint, forcePathStyle: true, ...(maxAttempts ? { maxAttempts } : {}) });
+}
+
+/** Starts the server (and proxy), then loads the handler with the environment a deployment would give it. */
+export async function startRatesHandler(options: { bucket: string; name: string; viaProxy?: boolean; env?: Record<string, string> }): Promise<RatesHandlerRig> {
+  const dir = await mkdtemp(join(tmpdir(), `cp-${options.name}-`));
+  const server = await spawnS3ServerProcess({ directory: join(dir, 's3'), buckets: [options.bucket] });
+  const proxy = options.viaProxy ? await startFaultProxy({ target: server.endpoint }) : undefined;
+  quietObservability();
+  // The handler reads its configuration and builds its S3 client when the module loads, as in a Lambda container.
+  const env: Record<string, string> = {
+    DATA_BUCKET: options.bucket,
+    AWS_ENDPOINT_URL_S3: proxy?.endpoint ?? server.endpoint,
+    S3_FORCE_PATH_STYLE: 'true',
+    AWS_REGION: 'us-east-1',
+    AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey,
+    ...options.env,
+  };
+  for (const [name, value] of Object.entries(env)) vi.stubEnv(name, value);
+  const { handler } = (await import('../../functions/rates.ts')) as { handler: RatesHandler };
+  return { dir, server, proxy, s3: localS3Client(server.endpoint), handler };
+}
+
+export async function stopRatesHandler(rig: RatesHandlerRig | undefined): Promise<void> {
+  vi.unstubAllEnvs();
+  if (rig === undefined) return;
+  rig.s3.destroy();
+  await rig.proxy?.close();
+  await rig.server.close();
+  await rm(rig.dir, { recursive: true, force: true });
+}
