@@ -15,6 +15,7 @@ import {
   checkStatements,
   checkTemplate,
   policyStatements,
+  render,
   scopeOfTemplate,
   unusedStarActions,
   type LocatedStatement,
@@ -27,6 +28,7 @@ import {
 interface Resource {
   Type: string;
   Properties: Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- CloudFormation JSON is untyped
+  DependsOn?: string | string[];
 }
 
 let outDir: string;
@@ -47,15 +49,45 @@ afterAll(() => rmSync(outDir, { recursive: true, force: true }));
 
 const ofType = (type: string) => Object.entries(resources).filter(([, r]) => r.Type === type);
 
-/**
- * The shared execution role's statements, with Action always a list: the framework writes the statements it
- * adds itself (e.g. sqs:SendMessage for an async destination) with a single string Action.
- */
+/** The functions of serverless.yml, by name, with their logical ids in the template. */
+const FUNCTIONS = {
+  rates: 'RatesLambdaFunction',
+  'primes-worker': 'PrimesDashworkerLambdaFunction',
+  'primes-fanout': 'PrimesDashfanoutLambdaFunction',
+  scrape: 'ScrapeLambdaFunction',
+} as const;
+type FunctionName = keyof typeof FUNCTIONS;
+const FUNCTION_NAMES = Object.keys(FUNCTIONS) as FunctionName[];
+
+/** The logical id of a function's own execution role (its `role:` compiles to Fn::GetAtt [Role, Arn]). */
+function roleIdOf(fn: FunctionName): string {
+  const role = resources[FUNCTIONS[fn]]!.Properties.Role;
+  expect(role, `the Role of ${fn}`).toEqual({ 'Fn::GetAtt': [expect.any(String), 'Arn'] });
+  return role['Fn::GetAtt'][0];
+}
+
+/** The statements of a function's execution role, with Action and Resource always lists. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- CloudFormation JSON is untyped
-function roleStatements(): any[] {
-  const [, role] = ofType('AWS::IAM::Role')[0]!;
+function roleStatements(fn: FunctionName): any[] {
+  const role = resources[roleIdOf(fn)]!;
+  expect(role.Type).toBe('AWS::IAM::Role');
   return role.Properties.Policies.flatMap((p: any) => p.PolicyDocument.Statement) // eslint-disable-line @typescript-eslint/no-explicit-any
-    .map((s: { Action: string | string[] }) => ({ ...s, Action: [s.Action].flat() }));
+    .map((s: { Action: string | string[]; Resource: unknown }) => ({ ...s, Action: [s.Action].flat(), Resource: [s.Resource].flat() }));
+}
+
+/** The statements of every function's role. */
+const allRoleStatements = () => FUNCTION_NAMES.flatMap((fn) => roleStatements(fn));
+
+/** What a function's role allows: each action with every resource it is allowed on, as the IAM sweep reads them. */
+function grantsOf(fn: FunctionName): Record<string, string[]> {
+  const grants: Record<string, Set<string>> = {};
+  for (const statement of roleStatements(fn)) {
+    expect(statement.Effect, `a statement of ${fn}'s role`).toBe('Allow');
+    for (const action of statement.Action as string[]) {
+      for (const resource of statement.Resource as unknown[]) (grants[action] ??= new Set()).add(render(resource, 'us-east-1') ?? JSON.stringify(resource));
+    }
+  }
+  return Object.fromEntries(Object.entries(grants).map(([action, set]) => [action, [...set].sort()]));
 }
 
 /** The async invocation settings (retries, max event age, destinations) of a function, by its logical id. */
@@ -94,34 +126,39 @@ describe('sls package', () => {
   });
 
   it('grants the functions only scoped S3 actions', () => {
-    const statements = roleStatements();
-    const s3Statements = statements.filter((s: { Action: string[] }) => s.Action.some((a) => a.startsWith('s3:')));
-    for (const statement of s3Statements) {
+    const s3Of = (fn: FunctionName) => roleStatements(fn).filter((s: { Action: string[] }) => s.Action.some((a) => a.startsWith('s3:')));
+    for (const statement of FUNCTION_NAMES.flatMap(s3Of)) {
       expect(statement.Action).not.toContain('s3:*');
-      const resourcesText = JSON.stringify(statement.Resource);
-      expect(resourcesText).not.toBe('"*"');
+      expect(statement.Resource).not.toContain('*');
       if (statement.Action.includes('s3:ListBucket')) {
         // Listing is on the bucket itself, so it is narrowed by prefix instead.
         expect(statement.Action).toEqual(['s3:ListBucket']);
         expect(statement.Condition).toEqual({ StringLike: { 's3:prefix': 'runs/*' } });
       } else {
-        expect(resourcesText).toMatch(/\/(uploads|results|runs)\/\*/);
+        for (const resource of statement.Resource) expect(resource).toMatch(/^arn:aws:s3:::cloud-parallel-dev-us-east-1-data\/(uploads|results|runs)\/([a-z-]+\/)?\*$/);
       }
     }
-    const reads = s3Statements.find((s: { Action: string[] }) => s.Action.includes('s3:GetObject'));
+    // rates reads uploads and writes results, never uploads; the worker only writes its prime lists; the scraper has no S3.
+    const rates = s3Of('rates');
+    const reads = rates.find((s: { Action: string[] }) => s.Action.includes('s3:GetObject'));
     expect(JSON.stringify(reads.Resource)).toContain('/uploads/*');
-    const writes = s3Statements.find((s: { Action: string[] }) => s.Action.includes('s3:PutObject'));
+    const writes = rates.find((s: { Action: string[] }) => s.Action.includes('s3:PutObject'));
     expect(JSON.stringify(writes.Resource)).toContain('/results/*');
     expect(JSON.stringify(writes.Resource)).not.toContain('/uploads/');
+    expect(s3Of('primes-worker')).toEqual([{ Effect: 'Allow', Action: ['s3:PutObject'], Resource: ['arn:aws:s3:::cloud-parallel-dev-us-east-1-data/results/primes/*'] }]);
+    expect(s3Of('scrape')).toEqual([]);
   });
 
-  it('lets the EC2 backend launch and terminate only instances tagged with this service and stage', () => {
-    const statements = roleStatements();
+  it('lets the EC2 backend (the fan-out) launch and terminate only instances tagged with this service and stage', () => {
+    const statements = roleStatements('primes-fanout');
     const actions = statements.flatMap((s: { Action: string[] }) => s.Action);
     expect([...new Set(actions.filter((a: string) => a.startsWith('ec2:')))].sort()).toEqual(
       ['ec2:CreateTags', 'ec2:DescribeInstances', 'ec2:RunInstances', 'ec2:TerminateInstances'].sort(),
     );
-    expect(actions.some((a: string) => a === '*' || a.endsWith(':*') || a.startsWith('iam:'))).toBe(false);
+    const everyAction = allRoleStatements().flatMap((s: { Action: string[] }) => s.Action);
+    expect(everyAction.some((a: string) => a === '*' || a.endsWith(':*') || a.startsWith('iam:'))).toBe(false);
+    // No other function may touch EC2.
+    expect(everyAction.filter((a: string) => a.startsWith('ec2:'))).toHaveLength(actions.filter((a: string) => a.startsWith('ec2:')).length);
     const tagged = { 'aws:RequestTag/service': 'cloud-parallel', 'aws:RequestTag/stage': 'dev' };
     const launch = statements.filter((s: { Action: string[] }) => s.Action.includes('ec2:RunInstances'));
     const launchOfInstances = launch.find((s: { Resource: unknown }) => [s.Resource].flat().some((r) => typeof r === 'string' && r.endsWith(':instance/*')));
@@ -130,17 +167,21 @@ describe('sls package', () => {
     expect(terminate.Condition).toEqual({ StringEquals: { 'aws:ResourceTag/service': 'cloud-parallel', 'aws:ResourceTag/stage': 'dev' } });
     const tags = statements.find((s: { Action: string[] }) => s.Action.includes('ec2:CreateTags'));
     expect(tags.Condition).toEqual({ StringEquals: { 'ec2:CreateAction': 'RunInstances' } });
-    // The only wildcard resource: EC2's Describe* actions accept nothing else.
-    const wildcards = statements.filter((s: { Resource: unknown }) => JSON.stringify(s.Resource).includes('"*"'));
+    // The only wildcard resource of any role: EC2's Describe* actions accept nothing else.
+    const wildcards = allRoleStatements().filter((s: { Resource: unknown }) => JSON.stringify(s.Resource).includes('"*"'));
     expect(wildcards.map((s: { Action: string[] }) => s.Action)).toEqual([['ec2:DescribeInstances']]);
-    // Parameter Store: the public AL2023 AMI parameter, and the scraper's two secrets — nothing else.
-    const ssm = statements.filter((s: { Action: string[] }) => s.Action.some((a) => a.startsWith('ssm:')));
-    expect(ssm.map((s: { Action: string[] }) => s.Action)).toEqual([['ssm:GetParameter'], ['ssm:GetParameter']]);
-    expect(ssm.flatMap((s: { Resource: string | string[] }) => [s.Resource].flat()).sort()).toEqual([
+    // Parameter Store: the fan-out reads the public AL2023 AMI parameter, the scraper its two secrets — nothing else.
+    const ssmOf = (fn: FunctionName) => roleStatements(fn).filter((s: { Action: string[] }) => s.Action.some((a) => a.startsWith('ssm:')));
+    expect(ssmOf('primes-fanout')).toEqual([
+      { Effect: 'Allow', Action: ['ssm:GetParameter'], Resource: ['arn:aws:ssm:us-east-1::parameter/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64'] },
+    ]);
+    expect(ssmOf('scrape').map((s: { Action: string[] }) => s.Action)).toEqual([['ssm:GetParameter']]);
+    expect(ssmOf('scrape')[0].Resource.sort()).toEqual([
       'arn:aws:ssm:us-east-1:*:parameter/cloud-parallel/dev/mongodb-uri',
       'arn:aws:ssm:us-east-1:*:parameter/cloud-parallel/dev/yelp-api-key',
-      'arn:aws:ssm:us-east-1::parameter/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64',
     ]);
+    expect(ssmOf('rates')).toEqual([]);
+    expect(ssmOf('primes-worker')).toEqual([]);
   });
 
   it('ships the EC2 worker bundle in the fan-out package and expires abandoned run scratch space', async () => {
@@ -154,9 +195,10 @@ describe('sls package', () => {
   });
 
   it('lets the fan-out invoke only its worker, and keeps the nightly run disabled unless a stage enables it', () => {
-    const statements = roleStatements();
-    const invoke = statements.filter((s: { Action: string[] }) => s.Action.some((a) => a.startsWith('lambda:')));
+    const invoke = roleStatements('primes-fanout').filter((s: { Action: string[] }) => s.Action.some((a) => a.startsWith('lambda:')));
     expect(invoke).toHaveLength(1);
+    // And no other function may invoke anything.
+    expect(allRoleStatements().filter((s: { Action: string[] }) => s.Action.some((a) => a.startsWith('lambda:')))).toHaveLength(1);
     expect(invoke[0].Action).toEqual(['lambda:InvokeFunction']);
     expect(invoke[0].Resource).toEqual([{ 'Fn::GetAtt': ['PrimesDashworkerLambdaFunction', 'Arn'] }]);
 
@@ -190,15 +232,20 @@ describe('sls package', () => {
     expect(queue.Properties.MessageRetentionPeriod).toBe(14 * 24 * 3600);
   });
 
-  it('lets the functions send messages only to the failed-events queue, and do nothing else with SQS', () => {
+  it('lets each function with an on-failure destination send messages only to the failed-events queue, and do nothing else with SQS', () => {
     const [queueId] = failedEventsQueue();
-    const sqs = roleStatements().filter((s: { Action: string[] }) => s.Action.some((a) => a.toLowerCase().startsWith('sqs:') || a === '*'));
-    expect(sqs.length).toBeGreaterThan(0);
-    for (const statement of sqs) {
-      expect(statement.Effect).toBe('Allow');
-      expect(statement.Action).toEqual(['sqs:SendMessage']);
+    const withDestination = FUNCTION_NAMES.filter((fn) => eventInvokeConfigOf(FUNCTIONS[fn])?.Properties.DestinationConfig?.OnFailure !== undefined);
+    expect(withDestination).toEqual(['rates', 'primes-fanout', 'scrape']);
+    for (const fn of FUNCTION_NAMES) {
+      // The framework grants nothing to a custom role: each destination's grant is in the function's own role.
+      const sqs = roleStatements(fn).filter((s: { Action: string[] }) => s.Action.some((a) => a.toLowerCase().startsWith('sqs:') || a === '*'));
+      if (!withDestination.includes(fn)) {
+        expect(sqs, fn).toEqual([]);
+        continue;
+      }
+      expect(eventInvokeConfigOf(FUNCTIONS[fn])!.Properties.DestinationConfig.OnFailure.Destination).toEqual({ 'Fn::GetAtt': [queueId, 'Arn'] });
       // One queue, by its ARN: never "*" nor a pattern of queue names.
-      expect([statement.Resource].flat()).toEqual([{ 'Fn::GetAtt': [queueId, 'Arn'] }]);
+      expect(sqs, fn).toEqual([{ Effect: 'Allow', Action: ['sqs:SendMessage'], Resource: [{ 'Fn::GetAtt': [queueId, 'Arn'] }] }]);
     }
   });
 
@@ -221,6 +268,144 @@ describe('sls package', () => {
     const [, fn] = ofType('AWS::Lambda::Function').find(([id]) => id === 'RatesLambdaFunction')!;
     expect(fn.Properties.Runtime).toBe('nodejs22.x');
     expect(fn.Properties.Handler).toBe('functions/rates.handler');
+  });
+});
+
+const DATA_BUCKET_ARN = 'arn:aws:s3:::cloud-parallel-dev-us-east-1-data';
+const FAILED_EVENTS_QUEUE = '{GetAtt:FailedEventsQueue.Arn}';
+const EC2_ARN = 'arn:aws:ec2:us-east-1:*';
+/** A function's own log group: creating its streams, and writing to them (as the framework's grant, per function). */
+const ownLogs = (fn: FunctionName) => {
+  const group = `arn:aws:logs:us-east-1:{AccountId}:log-group:/aws/lambda/cloud-parallel-dev-${fn}:*`;
+  return { 'logs:CreateLogStream': [group], 'logs:PutLogEvents': [`${group}:*`] };
+};
+
+/**
+ * Exactly what each function's role allows: every action, with every resource it is allowed on (as the sweep reads
+ * them; Conditions are checked by the tests above). What the code sends, and nothing else: add a grant here and in
+ * serverless.yml together, with the code that needs it.
+ */
+const GRANTS: Record<FunctionName, Record<string, string[]>> = {
+  // Reads the upload and the previous summary.json, streams rates.csv up (multipart: aborted when the run fails),
+  // replaces the outputs under results/<name>/; failed events go to the queue.
+  rates: {
+    ...ownLogs('rates'),
+    's3:GetObject': [`${DATA_BUCKET_ARN}/results/*`, `${DATA_BUCKET_ARN}/uploads/*`],
+    's3:PutObject': [`${DATA_BUCKET_ARN}/results/*`],
+    's3:DeleteObject': [`${DATA_BUCKET_ARN}/results/*`],
+    's3:AbortMultipartUpload': [`${DATA_BUCKET_ARN}/results/*`],
+    'sqs:SendMessage': [FAILED_EVENTS_QUEUE],
+  },
+  // Writes a prime list too big for its reply; invoked synchronously, so no destination.
+  'primes-worker': {
+    ...ownLogs('primes-worker'),
+    's3:PutObject': [`${DATA_BUCKET_ARN}/results/primes/*`],
+  },
+  // Invokes the worker (Lambda backend), or launches, polls and terminates instances with their scratch space
+  // under runs/ (EC2 backend); failed events go to the queue.
+  'primes-fanout': {
+    ...ownLogs('primes-fanout'),
+    'lambda:InvokeFunction': ['{GetAtt:PrimesDashworkerLambdaFunction.Arn}'],
+    's3:PutObject': [`${DATA_BUCKET_ARN}/runs/*`],
+    's3:GetObject': [`${DATA_BUCKET_ARN}/runs/*`],
+    's3:DeleteObject': [`${DATA_BUCKET_ARN}/runs/*`],
+    's3:ListBucket': [DATA_BUCKET_ARN],
+    'ec2:RunInstances': [
+      `${EC2_ARN}:instance/*`,
+      `${EC2_ARN}:network-interface/*`,
+      `${EC2_ARN}:security-group/*`,
+      `${EC2_ARN}:subnet/*`,
+      `${EC2_ARN}:volume/*`,
+      'arn:aws:ec2:us-east-1::image/*',
+    ],
+    'ec2:CreateTags': [`${EC2_ARN}:instance/*`, `${EC2_ARN}:volume/*`],
+    'ec2:TerminateInstances': [`${EC2_ARN}:instance/*`],
+    'ec2:DescribeInstances': ['*'],
+    'ssm:GetParameter': [`arn:aws:ssm:us-east-1::parameter${AL2023_AMI_PARAMETER}`],
+    'sqs:SendMessage': [FAILED_EVENTS_QUEUE],
+  },
+  // Reads its two secrets; MongoDB and the APIs are outside AWS. Failed events go to the queue.
+  scrape: {
+    ...ownLogs('scrape'),
+    'ssm:GetParameter': ['arn:aws:ssm:us-east-1:*:parameter/cloud-parallel/dev/mongodb-uri', 'arn:aws:ssm:us-east-1:*:parameter/cloud-parallel/dev/yelp-api-key'],
+    'sqs:SendMessage': [FAILED_EVENTS_QUEUE],
+  },
+};
+
+/** The cycles of the template's dependency graph (Ref, Fn::GetAtt, Fn::Sub names and DependsOn), each as a path. */
+function dependencyCycles(all: Record<string, Resource>): string[] {
+  const referenced = (value: unknown, into: Set<string>): void => {
+    if (Array.isArray(value)) value.forEach((v) => referenced(v, into));
+    else if (typeof value === 'object' && value !== null) {
+      const v = value as Record<string, unknown>;
+      if (typeof v.Ref === 'string' && v.Ref in all) into.add(v.Ref);
+      const getAtt = v['Fn::GetAtt'];
+      const target = Array.isArray(getAtt) ? getAtt[0] : typeof getAtt === 'string' ? getAtt.split('.')[0] : undefined;
+      if (typeof target === 'string' && target in all) into.add(target);
+      const sub = v['Fn::Sub'];
+      for (const m of typeof sub === 'string' ? sub.matchAll(/\$\{([^}.!]+)/g) : []) if (m[1]! in all) into.add(m[1]!);
+      Object.values(v).forEach((x) => referenced(x, into));
+    }
+  };
+  const edges = new Map(
+    Object.entries(all).map(([id, r]) => {
+      const into = new Set([r.DependsOn ?? []].flat());
+      referenced(r.Properties, into);
+      return [id, [...into]] as const;
+    }),
+  );
+  const state = new Map<string, 'open' | 'done'>();
+  const cycles: string[] = [];
+  const visit = (id: string, path: string[]): void => {
+    if (state.get(id) === 'open') cycles.push([...path.slice(path.indexOf(id)), id].join(' -> '));
+    if (state.has(id)) return;
+    state.set(id, 'open');
+    for (const next of edges.get(id) ?? []) visit(next, [...path, id]);
+    state.set(id, 'done');
+  };
+  for (const id of edges.keys()) visit(id, []);
+  return cycles;
+}
+
+describe('one execution role per function', () => {
+  it.each(FUNCTION_NAMES)('%s: its role grants exactly the actions its code needs, on exactly its resources', (fn) => {
+    // The log group the role may write is this function's: its name is the function's.
+    expect(resources[FUNCTIONS[fn]]!.Properties.FunctionName).toBe(`cloud-parallel-dev-${fn}`);
+    const grants = grantsOf(fn);
+    expect(Object.keys(grants).sort(), `the actions of ${fn}'s role`).toEqual(Object.keys(GRANTS[fn]).sort());
+    const expected = Object.fromEntries(Object.entries(GRANTS[fn]).map(([action, on]) => [action, [...on].sort()]));
+    expect(grants, `the resources of ${fn}'s role`).toEqual(expected);
+  });
+
+  it('shares no role between two functions, and the stack has no other role', () => {
+    const roleIds = FUNCTION_NAMES.map(roleIdOf);
+    expect(new Set(roleIds).size).toBe(FUNCTION_NAMES.length);
+    expect(ofType('AWS::IAM::Role').map(([id]) => id).sort()).toEqual([...roleIds].sort());
+    expect(resources.IamRoleLambdaExecution).toBeUndefined(); // the framework's shared role
+    for (const [fn, roleId] of FUNCTION_NAMES.map((fn, i) => [fn, roleIds[i]!] as const)) {
+      const role = resources[roleId]!;
+      // A literal name (`sls deploy function` builds the ARN from it) with the service-stage prefix, and the
+      // region: role names are global to the account. IAM allows 64 characters.
+      expect(role.Properties.RoleName).toBe(`cloud-parallel-dev-us-east-1-${fn}`);
+      expect(role.Properties.RoleName.length).toBeLessThanOrEqual(64);
+      expect(role.Properties.ManagedPolicyArns).toBeUndefined();
+      // Only Lambda may assume it.
+      expect(role.Properties.AssumeRolePolicyDocument.Statement).toEqual([
+        { Effect: 'Allow', Principal: { Service: 'lambda.amazonaws.com' }, Action: 'sts:AssumeRole' },
+      ]);
+      // The function is created after its role and its log group.
+      expect([resources[FUNCTIONS[fn]]!.DependsOn].flat()).toEqual(expect.arrayContaining([roleId, FUNCTIONS[fn].replace(/LambdaFunction$/, 'LogGroup')]));
+    }
+  });
+
+  it('has no dependency cycle (one role shared by the fan-out and the worker it invokes made one)', () => {
+    expect(dependencyCycles(resources)).toEqual([]);
+    // The checker does see that cycle.
+    const shared = {
+      Role: { Type: 'AWS::IAM::Role', Properties: { Policies: [{ PolicyDocument: { Statement: [{ Resource: { 'Fn::GetAtt': ['Worker', 'Arn'] } }] } }] } },
+      Worker: { Type: 'AWS::Lambda::Function', Properties: { Role: { 'Fn::GetAtt': ['Role', 'Arn'] } } },
+    };
+    expect(dependencyCycles(shared)).toEqual(['Role -> Worker -> Role']);
   });
 });
 
@@ -468,13 +653,16 @@ describe('least privilege: every IAM policy statement of the template', () => {
     expect(checkTemplate(policyWith(statement), syntheticScope)).toEqual([]);
   });
 
-  it('reads every policy in the template: the role and its trust policy, the bucket policy and the Lambda permissions', () => {
+  it('reads every policy in the template: the roles and their trust policies, the bucket policy and the Lambda permissions', () => {
     const statements = policyStatements(resources);
     const kinds = (kind: LocatedStatement['kind']) => statements.filter((s) => s.kind === kind).length;
-    // The role's own statements (framework logs/SQS grants included), and no statement skipped unread.
-    const [, role] = ofType('AWS::IAM::Role')[0]!;
-    expect(kinds('identity')).toBe(role.Properties.Policies.flatMap((p: { PolicyDocument: { Statement: unknown[] } }) => p.PolicyDocument.Statement).length);
-    expect(kinds('trust')).toBe(1);
+    // Every role's own statements (logs and SQS grants included), and no statement skipped unread.
+    const roles = ofType('AWS::IAM::Role');
+    expect(roles).toHaveLength(FUNCTION_NAMES.length);
+    expect(kinds('identity')).toBe(
+      roles.flatMap(([, role]) => role.Properties.Policies.flatMap((p: { PolicyDocument: { Statement: unknown[] } }) => p.PolicyDocument.Statement)).length,
+    );
+    expect(kinds('trust')).toBe(roles.length);
     expect(kinds('resource')).toBe(ofType('AWS::Lambda::Permission').length + ofType('AWS::S3::BucketPolicy').length);
     const actions = statements.flatMap((s) => [s.statement.Action].flat());
     expect(actions).toEqual(expect.arrayContaining(['logs:CreateLogStream', 'logs:PutLogEvents', 'sqs:SendMessage', 'lambda:InvokeFunction']));

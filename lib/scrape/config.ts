@@ -96,7 +96,7 @@ export function createSecretResolver(ssm: SSMClient): (source: SecretSource) => 
       value = answer.Parameter?.Value;
     } catch (error) {
       const reason = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-      throw new ConfigError(`could not read the SSM parameter ${name} (needs ssm:GetParameter and kms:Decrypt on it): ${reason}`);
+      throw new ConfigError(`could not read the SSM parameter ${name} (needs ssm:GetParameter on it, and kms:Decrypt on its key if that is a customer managed key): ${reason}`);
     }
     if (value === undefined || value.trim() === '') throw new ConfigError(`the SSM parameter ${name} is empty`);
     return value.trim();

@@ -38,7 +38,7 @@ export interface PolicyStatement {
 export type PolicyKind = 'identity' | 'trust' | 'resource';
 
 export interface LocatedStatement {
-  /** The policy it is in, e.g. `IamRoleLambdaExecution policy cloud-parallel-dev-lambda`. */
+  /** The policy it is in, e.g. `RatesExecutionRole policy cloud-parallel-dev-rates`. */
   where: string;
   /** Its Sid, or `#<index>` (from 0) in its policy document. */
   id: string;
@@ -166,9 +166,10 @@ export function policyStatements(resources: Record<string, TemplateResource>): L
 
 /**
  * A resource value as text: pseudo parameters resolved (AccountId becomes `{AccountId}`, this account),
- * Ref/GetAtt of a resource as `{Ref:Id}` / `{GetAtt:Id.Attr}`; undefined for anything else.
+ * Ref/GetAtt of a resource as `{Ref:Id}` / `{GetAtt:Id.Attr}`; undefined for anything else. The sweep reads
+ * every resource this way; tests may too, to compare a role's grants with a table.
  */
-function render(value: unknown, region: string): string | undefined {
+export function render(value: unknown, region: string): string | undefined {
   const pseudo = (name: string): string | undefined =>
     ({ 'AWS::Partition': 'aws', 'AWS::Region': region, 'AWS::AccountId': '{AccountId}', 'AWS::URLSuffix': 'amazonaws.com' })[name];
   if (typeof value === 'string') return value;
