@@ -10,6 +10,15 @@ export interface Chunk {
 /** Most chunks one run may have: each is a Lambda invocation (or an EC2 task), and each is listed in the reply. */
 export const MAX_CHUNKS = 10_000;
 
+/**
+ * Most numbers one chunk may span: the sieve does 10^9 numbers near 2^53 (its slowest) in ~2.7 s on one vCPU, so a
+ * chunk this size takes ~5 minutes at worst — inside the worker Lambda's 900 s timeout and EC2's default 600 s
+ * deadline, so a chunk fails fast as input instead of after a quarter of an hour as a timeout. With MAX_CHUNKS it
+ * bounds one run at 10^15 numbers.
+ */
+export const MAX_CHUNK_SPAN = 100_000_000_000;
+export const MAX_RUN_SPAN = MAX_CHUNKS * MAX_CHUNK_SPAN;
+
 const integer = (name: string) =>
   z
     .number({ error: `${name} must be a number` })
@@ -23,7 +32,12 @@ export const rangeFields = { start: integer('start'), end: integer('end') };
 /** How to split a range: a number of chunks, or the most numbers per chunk (`checkSplit` relates them). */
 export const splitFields = {
   chunks: z.number({ error: 'chunks must be a number' }).int('chunks must be a whole number').min(1, 'chunks must be at least 1').max(MAX_CHUNKS, `chunks must be at most ${MAX_CHUNKS}`).optional(),
-  chunkSize: z.number({ error: 'chunkSize must be a number' }).int('chunkSize must be a whole number').min(1, 'chunkSize must be at least 1').optional(),
+  chunkSize: z
+    .number({ error: 'chunkSize must be a number' })
+    .int('chunkSize must be a whole number')
+    .min(1, 'chunkSize must be at least 1')
+    .max(MAX_CHUNK_SPAN, `chunkSize must be at most ${MAX_CHUNK_SPAN} (10^11: what one worker counts well inside its timeout)`)
+    .optional(),
 };
 
 /** A bound that passed its own checks (refinements run even when a field's checks failed). */
@@ -36,6 +50,18 @@ export function checkRange(range: Chunk, context: z.RefinementCtx): void {
   }
 }
 
+/** One chunk, as a worker receives it: checkRange, and at most MAX_CHUNK_SPAN numbers. */
+export function checkChunk(range: Chunk, context: z.RefinementCtx): void {
+  checkRange(range, context);
+  if (isBound(range.start) && isBound(range.end) && range.end - range.start > MAX_CHUNK_SPAN) {
+    context.addIssue({
+      code: 'custom',
+      message: `a chunk spans at most ${MAX_CHUNK_SPAN} numbers (10^11), got ${range.end - range.start}: split the range into more chunks`,
+      path: ['end'],
+    });
+  }
+}
+
 /** One of chunks and chunkSize, and a chunkSize that makes at most MAX_CHUNKS chunks of the range. */
 export function checkSplit(input: Chunk & { chunks?: number | undefined; chunkSize?: number | undefined }, context: z.RefinementCtx): void {
   if (input.chunks !== undefined && input.chunkSize !== undefined) {
@@ -43,13 +69,36 @@ export function checkSplit(input: Chunk & { chunks?: number | undefined; chunkSi
     return;
   }
   const { start, end, chunkSize } = input;
-  if (chunkSize === undefined || !Number.isInteger(chunkSize) || chunkSize < 1 || !isBound(start) || !isBound(end)) return;
-  const problem = tooManyChunks(end - start, chunkSize);
+  if (!isBound(start) || !isBound(end) || start > end) return;
+  const length = end - start;
+  if (length > MAX_RUN_SPAN) {
+    context.addIssue({
+      code: 'custom',
+      message: `a run covers at most ${MAX_RUN_SPAN} numbers (${MAX_CHUNKS} chunks of at most ${MAX_CHUNK_SPAN}), got ${length}: split it into several runs`,
+      path: ['end'],
+    });
+    return;
+  }
+  if (chunkSize === undefined) {
+    const chunks = input.chunks ?? 1;
+    if (!Number.isInteger(chunks) || chunks < 1 || chunks > MAX_CHUNKS) return;
+    const widest = Math.ceil(length / chunks);
+    if (widest > MAX_CHUNK_SPAN) {
+      context.addIssue({
+        code: 'custom',
+        message: `${length} numbers in ${chunks} chunk${chunks === 1 ? '' : 's'} make chunks of up to ${widest} numbers, over the ${MAX_CHUNK_SPAN} (10^11) one worker counts well inside its timeout — use at least ${Math.ceil(length / MAX_CHUNK_SPAN)} chunks`,
+        path: ['chunks'],
+      });
+    }
+    return;
+  }
+  if (!Number.isInteger(chunkSize) || chunkSize < 1) return;
+  const problem = tooManyChunks(length, chunkSize);
   if (problem !== undefined) context.addIssue({ code: 'custom', message: problem, path: ['chunkSize'] });
 }
 
 /** A range [start, end) on its own, as a worker receives it. */
-export const rangeSchema = z.object(rangeFields).superRefine(checkRange);
+export const rangeSchema = z.object(rangeFields).superRefine(checkChunk);
 
 function tooManyChunks(length: number, chunkSize: number): string | undefined {
   const count = Math.ceil(length / chunkSize);

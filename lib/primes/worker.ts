@@ -1,13 +1,13 @@
 import { z } from 'zod';
 import { UserError } from '../errors.ts';
 import { describeIssues } from '../validation.ts';
-import { checkRange, rangeFields } from './chunks.ts';
+import { checkChunk, rangeFields } from './chunks.ts';
 import { countPrimes, listPrimes } from './sieve.ts';
 
 /** One chunk of a prime count: what a worker Lambda, a worker thread or an EC2 instance receives. Nothing else. */
 export const primesTaskSchema = z
   .strictObject({ ...rangeFields, includePrimes: z.boolean({ error: 'includePrimes must be true or false' }).optional() })
-  .superRefine(checkRange);
+  .superRefine(checkChunk);
 export type PrimesTask = z.infer<typeof primesTaskSchema>;
 
 export interface PrimesChunkResult {
