@@ -90,6 +90,23 @@ describe('lambda backend', () => {
     expect(lambda.commandCalls(InvokeCommand)).toHaveLength(1);
   });
 
+  it.each([
+    ['a worker process that died (out of memory, killed)', { errorType: 'Runtime.ExitError', errorMessage: 'RequestId: 1f2e Error: Runtime exited with error: signal: killed' }],
+    ['a worker that ran out of time', { errorType: 'Sandbox.Timedout', errorMessage: 'RequestId: 1f2e Error: Task timed out after 900.00 seconds' }],
+    ['a worker that hit its memory limit', { errorType: 'Runtime.OutOfMemory', errorMessage: 'RequestId: 1f2e Error: Runtime exited with error: signal: killed' }],
+  ])('names the chunk of %s, keeps every other chunk, and does not relaunch it', async (_label, crash) => {
+    // What Lambda answers for a worker whose runtime crashed: FunctionError "Unhandled" and the runtime's own error.
+    lambda
+      .on(InvokeCommand)
+      .resolves(reply(1))
+      .on(InvokeCommand, { Payload: new TextEncoder().encode(JSON.stringify(2)) })
+      .resolves(reply(crash, { FunctionError: 'Unhandled' }));
+    const result = await fanout([1, 2, 3], lambdaBackend({ client, functionName: 'f' }), noWait);
+    expect(result.outcomes.map((outcome) => outcome.ok)).toEqual([true, false, true]);
+    expect(result.outcomes[1]).toMatchObject({ index: 1, attempts: 1, error: { kind: 'function', type: crash.errorType, message: crash.errorMessage } });
+    expect(lambda.commandCalls(InvokeCommand)).toHaveLength(3);
+  });
+
   it('retries a FunctionError only with retryFunctionErrors', async () => {
     lambda
       .on(InvokeCommand)
