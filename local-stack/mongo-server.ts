@@ -19,6 +19,15 @@
  * exactly as a real standalone refuses them; commitTransaction/abortTransaction just answer ok. No auth,
  * no TLS, no compression; non-unique, text, geo and TTL indexes are listed but not used or enforced.
  *
+ * Inspection, for mongosh's helpers (db.stats(), db.coll.stats(), .explain(), renameCollection, serverStatus):
+ * dbStats, $collStats/collStats report sizes as BSON sizes — a collection's `size` (and `storageSize`: nothing is
+ * compressed) is the sum of its documents' BSON sizes, an index's size the sum of the BSON sizes of its keys
+ * (`{field: value}` per key). explain runs the query (never the write) and reports the plan it really followed:
+ * IDHACK for a bare `_id` equality, FETCH over IXSCAN for an equality on a unique index, otherwise COLLSCAN, then
+ * SORT/SKIP/LIMIT/PROJECTION_DEFAULT as applied; rejectedPlans is always empty. serverStatus counts opcounters as
+ * mongod does. Other mongod commands (validate, hostInfo, currentOp, users and roles, …) fail with code 59 and a
+ * message saying this server does not implement them; replica-set commands fail as on a standalone (code 76).
+ *
  * With `dataFile`, all databases are saved as canonical EJSON (types such as ObjectId, Date, Long survive)
  * shortly after each write (temp file, fsync, rename: a crash never leaves half a file) and on close.
  *
@@ -35,9 +44,10 @@
  * logs go to stderr. SIGTERM/SIGINT flush the data file and exit.
  */
 import { randomInt } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statfsSync } from 'node:fs';
 import { open, rename } from 'node:fs/promises';
 import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { EJSON, Long, ObjectId, calculateObjectSize, deserialize, serialize, type Document } from 'bson';
@@ -85,6 +95,10 @@ const MSG_MORE_TO_COME = 1 << 1;
 
 /** MongoDB 7.0; the driver 7.x needs 8 or more. */
 const MAX_WIRE_VERSION = 21;
+const VERSION = '7.0.0';
+const GIT_VERSION = 'local-stack';
+/** mongod's default net.maxIncomingConnections; serverStatus.connections.available counts down from it. */
+const MAX_INCOMING_CONNECTIONS = 1_000_000;
 const MAX_BSON_OBJECT_SIZE = 16 * 1024 * 1024;
 const MAX_MESSAGE_SIZE_BYTES = 48_000_000;
 const MAX_WRITE_BATCH_SIZE = 100_000;
@@ -141,11 +155,13 @@ const sameBson = (a: unknown, b: unknown): boolean => sameBytes(serialize({ v: a
 /** A string that is equal for equal BSON values: the key of unique-index entries. */
 const keyString = (values: unknown[]): string => EJSON.stringify(values, { relaxed: false });
 
+/** A value the way mongod prints it in messages and index bounds: `"a@x"`, `42`, `ObjectId('…')`. */
+const showValue = (value: unknown): string =>
+  value instanceof ObjectId ? `ObjectId('${value.toHexString()}')` : EJSON.stringify(value, { relaxed: true });
+
 /** `{ email: "a@x" }`, the way mongod shows key values in E11000 messages. */
 function formatKeyValue(keyValue: Document): string {
-  const show = (value: unknown): string =>
-    value instanceof ObjectId ? `ObjectId('${value.toHexString()}')` : EJSON.stringify(value, { relaxed: true });
-  return `{ ${Object.entries(keyValue).map(([field, value]) => `${field}: ${show(value)}`).join(', ')} }`;
+  return `{ ${Object.entries(keyValue).map(([field, value]) => `${field}: ${showValue(value)}`).join(', ')} }`;
 }
 
 /** Mingo rejects `$comment`, which MongoDB allows at the top of any filter and ignores for matching. */
@@ -317,16 +333,46 @@ function exactValue(condition: unknown): unknown {
 }
 
 /**
- * The stored documents matching `filter`, in natural order or by `sort`. An equality on `_id` or on the field
- * of a single-field unique index (what the driver's updates and upserts usually filter by) narrows the
- * candidates to at most one document from that index instead of scanning them all; mingo still checks the
- * whole filter. Compound and dotted-path indexes are not used: arrays (nested ones for dotted paths) are keyed
- * whole there, while filters match their elements.
+ * One step of how the server answered a query, as explain shows it: `spec` is the stage in mongod's terms
+ * (queryPlanner output), the counts are what running it produced (executionStats output).
  */
-function matchingDocuments(collection: Collection | undefined, filter: unknown, sort?: Document): Document[] {
-  if (!collection) return [];
+interface PlanStage {
+  /** A function where working the stage out costs something: only explain calls it. */
+  spec: Document | (() => Document);
+  input?: PlanStage;
+  nReturned: number;
+  keysExamined?: number;
+  docsExamined?: number;
+  /** Counts only executionStats shows, e.g. nWouldModify of an UPDATE. */
+  stats?: Document;
+}
+
+/** `{a: 1, b: {$gt: 2}}` → `{$and: [{a: {$eq: 1}}, {b: {$gt: 2}}]}`: the filter as mongod's parsedQuery shows it. */
+function parsedQuery(criteria: Document): Document {
+  const predicates: Document[] = [];
+  for (const [field, condition] of Object.entries(criteria)) {
+    if (field.startsWith('$')) predicates.push({ [field]: condition });
+    else if (isPlainObject(condition) && Object.keys(condition).some((key) => key.startsWith('$'))) {
+      for (const [operator, operand] of Object.entries(condition)) predicates.push({ [field]: { [operator]: operand } });
+    } else if (condition instanceof RegExp) {
+      predicates.push({ [field]: { $regex: condition.source, ...(condition.flags ? { $options: condition.flags } : {}) } });
+    } else predicates.push({ [field]: { $eq: condition } });
+  }
+  return predicates.length === 1 ? (predicates[0] as Document) : predicates.length === 0 ? {} : { $and: predicates };
+}
+
+/**
+ * The stored documents matching `filter` (natural order, or by `sort`) and the plan that found them. An equality
+ * on `_id` or on the field of a single-field unique index (what the driver's updates and upserts usually filter
+ * by) narrows the candidates to at most one document from that index instead of scanning them all; mingo still
+ * checks the whole filter. Compound and dotted-path indexes are not used: arrays (nested ones for dotted paths)
+ * are keyed whole there, while filters match their elements.
+ */
+function runQuery(collection: Collection | undefined, filter: unknown, sort?: Document): { documents: Document[]; plan: PlanStage } {
   const criteria = criteriaOf(filter);
+  if (!collection) return { documents: [], plan: { spec: { stage: 'EOF' }, nReturned: 0 } };
   let candidates = collection.documents;
+  let lookup: { index: Index; field: string; value: unknown } | undefined;
   for (const index of collection.indexes) {
     const [field, ...more] = index.fields;
     if (!index.unique || index.sparse || field === undefined || more.length > 0 || field.includes('.')) continue;
@@ -334,16 +380,192 @@ function matchingDocuments(collection: Collection | undefined, filter: unknown, 
     if (value === undefined) continue;
     const holder = index.entries.get(keyString([value]));
     candidates = holder ? [holder] : [];
+    lookup = { index, field, value };
     break;
   }
-  let cursor = find(candidates, criteria);
-  if (sort && Object.keys(sort).length > 0) cursor = cursor.sort(sort);
-  return cursor.all();
+  const matched = find(candidates, criteria).all();
+  let plan: PlanStage;
+  if (!lookup) {
+    const filterSpec = (): Document => (Object.keys(criteria).length > 0 ? { filter: parsedQuery(criteria) } : {});
+    plan = { spec: () => ({ stage: 'COLLSCAN', ...filterSpec(), direction: 'forward' }), nReturned: matched.length, docsExamined: candidates.length };
+  } else if (lookup.index.name === '_id_' && Object.keys(criteria).length === 1) {
+    // mongod's fast path for a query that is nothing but an _id equality.
+    plan = { spec: { stage: 'IDHACK' }, nReturned: matched.length, keysExamined: candidates.length, docsExamined: candidates.length };
+  } else {
+    const { index, field, value } = lookup;
+    const { [field]: _used, ...rest } = criteria;
+    const scan: PlanStage = {
+      spec: () => {
+        const isMultiKey = collection.documents.some((document) => Array.isArray(resolvePath(document, field)));
+        return {
+          stage: 'IXSCAN',
+          keyPattern: index.spec.key,
+          indexName: index.name,
+          isMultiKey,
+          multiKeyPaths: { [field]: isMultiKey ? [field] : [] },
+          isUnique: true,
+          isSparse: false,
+          isPartial: false,
+          indexVersion: 2,
+          direction: 'forward',
+          indexBounds: { [field]: [`[${showValue(value)}, ${showValue(value)}]`] },
+        };
+      },
+      nReturned: candidates.length,
+      keysExamined: candidates.length,
+    };
+    const filterSpec = (): Document => (Object.keys(rest).length > 0 ? { filter: parsedQuery(rest) } : {});
+    plan = { spec: () => ({ stage: 'FETCH', ...filterSpec() }), input: scan, nReturned: matched.length, docsExamined: candidates.length };
+  }
+  if (!sort || Object.keys(sort).length === 0) return { documents: matched, plan };
+  const sorted = find(matched, {}).sort(sort).all();
+  const spec = { stage: 'SORT', sortPattern: sort, memLimit: 104_857_600, type: 'simple' };
+  return { documents: sorted, plan: { spec, input: plan, nReturned: sorted.length } };
 }
+
+const matchingDocuments = (collection: Collection | undefined, filter: unknown, sort?: Document): Document[] =>
+  runQuery(collection, filter, sort).documents;
 
 function project(document: Document, projection: Document | undefined): Document {
   if (!projection || Object.keys(projection).length === 0) return document;
   return find([document], {}, projection).all()[0] ?? {};
+}
+
+/** The documents a find command returns (filter, sort, skip, limit, projection) and the plan that produced them. */
+function runFind(collection: Collection | undefined, body: Document): { documents: Document[]; plan: PlanStage } {
+  let { documents, plan } = runQuery(collection, body.filter, optionalDocument(body, 'sort'));
+  const skip = optionalCount(body, 'skip') ?? 0;
+  const limit = Math.abs(optionalCount(body, 'limit') ?? 0);
+  if (skip < 0) throw badValue(`skip value must be non-negative, but received: ${skip}`);
+  if (skip > 0) {
+    documents = documents.slice(skip);
+    plan = { spec: { stage: 'SKIP', skipAmount: skip }, input: plan, nReturned: documents.length };
+  }
+  if (limit > 0) {
+    documents = documents.slice(0, limit);
+    plan = { spec: { stage: 'LIMIT', limitAmount: limit }, input: plan, nReturned: documents.length };
+  }
+  const projection = optionalDocument(body, 'projection');
+  if (projection && Object.keys(projection).length > 0) {
+    documents = find(documents, {}, projection).all();
+    plan = { spec: { stage: 'PROJECTION_DEFAULT', transformBy: projection }, input: plan, nReturned: documents.length };
+  }
+  return { documents, plan };
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Statistics (dbStats, $collStats): sizes are BSON sizes, as the documents are kept — uncompressed
+// ---------------------------------------------------------------------------------------------------------
+
+interface CollectionSizes {
+  count: number;
+  /** Total BSON size of the documents. */
+  size: number;
+  /** Per index: the BSON size of every key it holds (`{field: value}` per key), this server's measure of an index. */
+  indexSizes: [string, number][];
+  totalIndexSize: number;
+}
+
+function collectionSizes(collection: Collection): CollectionSizes {
+  const size = collection.documents.reduce((sum, document) => sum + calculateObjectSize(document), 0);
+  const indexSizes = collection.indexes.map((index): [string, number] => {
+    let bytes = 0;
+    for (const document of collection.documents) for (const { keyValue } of indexKeys(index, document)) bytes += calculateObjectSize(keyValue);
+    return [index.name, bytes];
+  });
+  return { count: collection.documents.length, size, indexSizes, totalIndexSize: indexSizes.reduce((sum, [, bytes]) => sum + bytes, 0) };
+}
+
+/** The `scale` of dbStats/collStats: sizes are divided by it (whole numbers, as mongod does). */
+function scaleOf(body: Document): number {
+  const scale = optionalCount(body, 'scale') ?? 1;
+  if (scale < 1) throw badValue('scale has to be >= 1');
+  return scale;
+}
+
+/** A collection's storageStats as mongod 7.0's $collStats and collStats show them (less the WiredTiger details). */
+function storageStats(collection: Collection, scale: number): Document {
+  const { count, size, indexSizes, totalIndexSize } = collectionSizes(collection);
+  const scaled = (bytes: number): number => Math.floor(bytes / scale);
+  return {
+    size: scaled(size),
+    count,
+    ...(count > 0 ? { avgObjSize: Math.floor(size / count) } : {}),
+    numOrphanDocs: 0,
+    // Nothing is compressed or preallocated: the storage a collection takes is its documents' size.
+    storageSize: scaled(size),
+    freeStorageSize: 0,
+    capped: false,
+    nindexes: collection.indexes.length,
+    indexBuilds: [],
+    totalIndexSize: scaled(totalIndexSize),
+    totalSize: scaled(size + totalIndexSize),
+    indexSizes: Object.fromEntries(indexSizes.map(([name, bytes]) => [name, scaled(bytes)])),
+    scaleFactor: scale,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Explain: the plan a command followed here, in mongod's classic-engine terms (explainVersion 1)
+// ---------------------------------------------------------------------------------------------------------
+
+type Verbosity = 'queryPlanner' | 'executionStats' | 'allPlansExecution';
+const VERBOSITIES: readonly string[] = ['queryPlanner', 'executionStats', 'allPlansExecution'];
+
+function timed<T>(work: () => T): { result: T; millis: number } {
+  const started = performance.now();
+  const result = work();
+  return { result, millis: Math.round(performance.now() - started) };
+}
+
+const specOf = (plan: PlanStage): Document => (typeof plan.spec === 'function' ? plan.spec() : plan.spec);
+
+const plannerView = (plan: PlanStage): Document => ({ ...specOf(plan), ...(plan.input ? { inputStage: plannerView(plan.input) } : {}) });
+
+function executionView(plan: PlanStage, millis: number): Document {
+  const { stage, ...fields } = specOf(plan);
+  return {
+    stage,
+    ...fields,
+    nReturned: plan.nReturned,
+    executionTimeMillisEstimate: millis,
+    ...(plan.keysExamined === undefined ? {} : { keysExamined: plan.keysExamined }),
+    ...(plan.docsExamined === undefined ? {} : { docsExamined: plan.docsExamined }),
+    ...plan.stats,
+    ...(plan.input ? { inputStage: executionView(plan.input, millis) } : {}),
+  };
+}
+
+const examined = (plan: PlanStage | undefined, field: 'keysExamined' | 'docsExamined'): number =>
+  plan ? (plan[field] ?? 0) + examined(plan.input, field) : 0;
+
+/** queryPlanner, plus executionStats when `verbosity` asks for them: what explain says about one query. */
+function explainQuery(namespace: string, filter: unknown, plan: PlanStage, millis: number, verbosity: Verbosity): Document {
+  return {
+    queryPlanner: {
+      namespace,
+      indexFilterSet: false,
+      parsedQuery: parsedQuery(criteriaOf(filter)),
+      maxIndexedOrSolutionsReached: false,
+      maxIndexedAndSolutionsReached: false,
+      maxScansToExplodeReached: false,
+      winningPlan: plannerView(plan),
+      rejectedPlans: [],
+    },
+    ...(verbosity === 'queryPlanner'
+      ? {}
+      : {
+          executionStats: {
+            executionSuccess: true,
+            nReturned: plan.nReturned,
+            executionTimeMillis: millis,
+            totalKeysExamined: examined(plan, 'keysExamined'),
+            totalDocsExamined: examined(plan, 'docsExamined'),
+            executionStages: executionView(plan, millis),
+            ...(verbosity === 'allPlansExecution' ? { allPlansExecution: [] } : {}),
+          },
+        }),
+  };
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -463,11 +685,36 @@ interface CommandRequest {
 
 type CommandHandler = (request: CommandRequest) => Document;
 
+/** serverStatus.opcounters, counted as mongod counts them. */
+interface Opcounters {
+  /** Documents inserted (tried), one per document of an insert command. */
+  insert: number;
+  /** find commands. */
+  query: number;
+  /** Update statements (tried), one per entry of an update command's `updates`. */
+  update: number;
+  /** Delete statements (tried), one per entry of a delete command's `deletes`. */
+  delete: number;
+  /** getMore commands. */
+  getmore: number;
+  /** Every other command, including the hellos of connection handshakes and serverStatus itself. */
+  command: number;
+}
+
 interface ServerState {
   databases: Map<string, Database>;
   cursors: Map<string, Cursor>;
   /** Called after every change to the stored data (schedules the data file save). */
   changed(): void;
+  opcounters: Opcounters;
+  /** What serverStatus and explain tell about the process. */
+  process: {
+    startedAt: number;
+    /** Known once listening. */
+    port: number;
+    dataFile: string | undefined;
+    connections(): { current: number; totalCreated: number };
+  };
 }
 
 /**
@@ -488,8 +735,37 @@ function runStatements(statements: Document[], ordered: boolean, run: (statement
   return writeErrors.length > 0 ? { writeErrors } : {};
 }
 
+/**
+ * mongod commands this server does not implement: they fail with mongod's code for an unknown command (59) and a
+ * message that says why, rather than "no such command", which would suggest a typo.
+ */
+const NOT_IMPLEMENTED = [
+  'validate', 'hostInfo', 'currentOp', 'killOp', 'top', 'lockInfo', 'getLog', 'profile', 'usersInfo', 'rolesInfo',
+  'createUser', 'updateUser', 'dropUser', 'dropAllUsersFromDatabase', 'grantRolesToUser', 'revokeRolesFromUser',
+  'createRole', 'updateRole', 'dropRole', 'collMod', 'compact', 'convertToCapped', 'cloneCollectionAsCapped', 'reIndex',
+  'mapReduce', 'dataSize', 'fsync', 'fsyncUnlock', 'shutdown', 'logRotate', 'setParameter', 'setFeatureCompatibilityVersion',
+] as const;
+
+/** Aggregation stages of mongod this server does not have (mingo would only say "unregistered pipeline operator"). */
+const STAGES_NOT_IMPLEMENTED = new Set(['$currentOp', '$listLocalSessions', '$listSessions', '$indexStats', '$planCacheStats', '$changeStream']);
+
+const NOT_HERE = 'is not supported by the cloud-parallel local MongoDB server (a test stand-in for mongod)';
+const notSupported = (what: string, code = 59, codeName = 'CommandNotFound'): CommandError => new CommandError(code, codeName, `${what} ${NOT_HERE}`);
+
+/** `db.coll` → [db, coll], or InvalidNamespace. */
+function splitNamespace(namespace: string, which: string): [string, string] {
+  const dot = namespace.indexOf('.');
+  const [db, name] = [namespace.slice(0, dot), namespace.slice(dot + 1)];
+  if (dot <= 0 || name === '' || /[/\\. "$\0]/.test(db) || /[$\0]/.test(name)) {
+    throw new CommandError(73, 'InvalidNamespace', `Invalid ${which} namespace: ${namespace}`);
+  }
+  return [db, name];
+}
+
 function createCommands(state: ServerState): Record<string, CommandHandler> {
   const { databases, cursors } = state;
+  /** As mongod reports itself: the host name, and the port unless it is the default. */
+  const hostAndPort = (): string => `${os.hostname()}${state.process.port === 27017 ? '' : `:${state.process.port}`}`;
 
   const collectionOf = (db: string, name: string): Collection | undefined => databases.get(db)?.get(name);
   const ensureCollection = (db: string, name: string): Collection => {
@@ -540,6 +816,7 @@ function createCommands(state: ServerState): Record<string, CommandHandler> {
     let modified = 0;
     const upserted: Document[] = [];
     const errors = runStatements(documentArray(body, 'updates'), body.ordered !== false, (statement, index) => {
+      state.opcounters.update += 1;
       const criteria = criteriaOf(statement.q);
       const spec = updateSpecOf(statement.u, statement.arrayFilters);
       const multi = statement.multi === true;
@@ -599,12 +876,196 @@ function createCommands(state: ServerState): Record<string, CommandHandler> {
     };
   };
 
+  /**
+   * Where an aggregation's documents come from, and the stages left to run on them: `$collStats` makes its one
+   * document; otherwise a leading `$match` goes through runQuery (uses the _id index, skips cloning what does not
+   * match) and `plan` says how.
+   */
+  const aggregationSource = (db: string, body: Document): { documents: Document[]; stages: Document[]; plan?: PlanStage; filter?: Document } => {
+    const target = body.aggregate;
+    const pipeline = documentArray(body, 'pipeline');
+    for (const [position, stage] of pipeline.entries()) {
+      const name = Object.keys(stage)[0] ?? '';
+      if (name === '$out' || name === '$merge') throw notSupported(name, 115, 'CommandNotSupported');
+      if (STAGES_NOT_IMPLEMENTED.has(name)) throw notSupported(`The ${name} aggregation stage`, 40324, 'Location40324');
+      if (name === '$collStats' && position > 0) throw new CommandError(40602, 'Location40602', '$collStats is only valid as the first stage in a pipeline');
+    }
+    const [first, ...rest] = pipeline;
+    if (first && '$collStats' in first) return { documents: collStats(db, target, first.$collStats), stages: rest };
+    const leadingMatch = first && Object.keys(first).length === 1 && isPlainObject(first.$match) ? first.$match : undefined;
+    const collection = typeof target === 'string' ? collectionOf(db, target) : undefined;
+    const { documents, plan } = runQuery(collection, leadingMatch ?? {});
+    return { documents, stages: leadingMatch ? rest : pipeline, plan, filter: leadingMatch ?? {} };
+  };
+
+  const runStages = (db: string, documents: Document[], stages: Document[]): Document[] =>
+    stages.length === 0
+      ? documents
+      : aggregate(documents, stages, {
+          // Stages like $addFields would otherwise modify the stored documents.
+          processingMode: ProcessingMode.CLONE_INPUT,
+          collectionResolver: (name: string) => collectionOf(db, name)?.documents ?? [],
+        });
+
+  /** The document of `$collStats` (storageStats and count; latencyStats and queryExecStats are not kept here). */
+  const collStats = (db: string, target: unknown, spec: unknown): Document[] => {
+    if (!isPlainObject(spec)) throw typeMismatch('$collStats must take a nested object');
+    if (typeof target !== 'string') throw new CommandError(73, 'InvalidNamespace', '$collStats must be run against a collection namespace');
+    for (const option of Object.keys(spec)) {
+      if (option === 'latencyStats' || option === 'queryExecStats') throw notSupported(`$collStats ${option}`, 115, 'CommandNotSupported');
+      if (option !== 'storageStats' && option !== 'count') {
+        throw new CommandError(40415, 'Location40415', `BSON field '$collStats.${option}' is an unknown field.`);
+      }
+    }
+    const namespace = `${db}.${target}`;
+    const collection = collectionOf(db, target);
+    const stats: Document = { ns: namespace, host: hostAndPort(), localTime: new Date() };
+    for (const option of ['storageStats', 'count']) {
+      if (spec[option] === undefined) continue;
+      if (!collection) {
+        const message = `Unable to retrieve ${option} in $collStats stage :: caused by :: Collection [${namespace}] not found.`;
+        throw new CommandError(26, 'NamespaceNotFound', message);
+      }
+      const options = isPlainObject(spec[option]) ? (spec[option] as Document) : {};
+      stats[option] = option === 'count' ? collection.documents.length : storageStats(collection, scaleOf(options));
+    }
+    return [stats];
+  };
+
+  /** What a count command answers for `matched` documents, after its skip and limit. */
+  const countOf = (matched: number, body: Document): { n: number; skipped: number } => {
+    const skip = Math.max(0, optionalCount(body, 'skip') ?? 0);
+    const limit = Math.abs(optionalCount(body, 'limit') ?? 0);
+    const left = Math.max(0, matched - skip);
+    return { n: limit === 0 ? left : Math.min(limit, left), skipped: matched - left };
+  };
+
+  /**
+   * Explains of the commands mongosh and the driver explain. Each runs the query as its command would (so
+   * executionStats are real) but changes nothing: writes only count what they would do.
+   */
+  const explainers: Record<string, (db: string, inner: Document, verbosity: Verbosity) => Document> = {
+    find: (db, inner, verbosity) => {
+      const name = requireString(inner, 'find');
+      const { result, millis } = timed(() => runFind(collectionOf(db, name), inner));
+      return explainQuery(`${db}.${name}`, inner.filter, result.plan, millis, verbosity);
+    },
+    count: (db, inner, verbosity) => {
+      const name = requireString(inner, 'count');
+      const { result: plan, millis } = timed((): PlanStage => {
+        const { documents, plan: input } = runQuery(collectionOf(db, name), inner.query);
+        const { n, skipped } = countOf(documents.length, inner);
+        return { spec: { stage: 'COUNT' }, input, nReturned: 0, stats: { nCounted: n, nSkipped: skipped } };
+      });
+      return explainQuery(`${db}.${name}`, inner.query, plan, millis, verbosity);
+    },
+    distinct: (db, inner, verbosity) => {
+      const name = requireString(inner, 'distinct');
+      requireString(inner, 'key');
+      const { result, millis } = timed(() => runQuery(collectionOf(db, name), inner.query));
+      return explainQuery(`${db}.${name}`, inner.query, result.plan, millis, verbosity);
+    },
+    update: (db, inner, verbosity) => {
+      const name = requireString(inner, 'update');
+      const statements = documentArray(inner, 'updates');
+      if (statements.length !== 1) throw new CommandError(16, 'InvalidLength', 'explained write batches must be of size 1');
+      const statement = statements[0] as Document;
+      const criteria = criteriaOf(statement.q);
+      const spec = updateSpecOf(statement.u, statement.arrayFilters);
+      const { result: plan, millis } = timed((): PlanStage => {
+        const { documents, plan: input } = runQuery(collectionOf(db, name), criteria, optionalDocument(statement, 'sort'));
+        const targets = statement.multi === true ? documents : documents.slice(0, 1);
+        const wouldModify = targets.filter((target) => !sameBytes(serialize(target), serialize(updatedDocument(target, spec, criteria, false))));
+        const nWouldUpsert = targets.length === 0 && statement.upsert === true ? 1 : 0;
+        return { spec: { stage: 'UPDATE' }, input, nReturned: 0, stats: { nMatched: targets.length, nWouldModify: wouldModify.length, nWouldUpsert } };
+      });
+      return explainQuery(`${db}.${name}`, criteria, plan, millis, verbosity);
+    },
+    delete: (db, inner, verbosity) => {
+      const name = requireString(inner, 'delete');
+      const statements = documentArray(inner, 'deletes');
+      if (statements.length !== 1) throw new CommandError(16, 'InvalidLength', 'explained write batches must be of size 1');
+      const statement = statements[0] as Document;
+      const { result: plan, millis } = timed((): PlanStage => {
+        const { documents, plan: input } = runQuery(collectionOf(db, name), statement.q);
+        const nWouldDelete = optionalCount(statement, 'limit') === 1 ? Math.min(1, documents.length) : documents.length;
+        return { spec: { stage: 'DELETE' }, input, nReturned: 0, stats: { nWouldDelete } };
+      });
+      return explainQuery(`${db}.${name}`, statement.q, plan, millis, verbosity);
+    },
+    findAndModify: (db, inner, verbosity) => {
+      const name = requireString(inner, Object.keys(inner)[0] as string);
+      const criteria = criteriaOf(inner.query);
+      const { result: plan, millis } = timed((): PlanStage => {
+        const { documents, plan: input } = runQuery(collectionOf(db, name), criteria, optionalDocument(inner, 'sort'));
+        const [target] = documents;
+        if (inner.remove === true) return { spec: { stage: 'DELETE' }, input, nReturned: 0, stats: { nWouldDelete: target ? 1 : 0 } };
+        const spec = updateSpecOf(inner.update, inner.arrayFilters);
+        const changes = target !== undefined && !sameBytes(serialize(target), serialize(updatedDocument(target, spec, criteria, false)));
+        const stats = { nMatched: target ? 1 : 0, nWouldModify: changes ? 1 : 0, nWouldUpsert: !target && inner.upsert === true ? 1 : 0 };
+        return { spec: { stage: 'UPDATE' }, input, nReturned: 0, stats };
+      });
+      return explainQuery(`${db}.${name}`, criteria, plan, millis, verbosity);
+    },
+    aggregate: (db, inner, verbosity) => {
+      const target = inner.aggregate;
+      const namespace = typeof target === 'string' ? `${db}.${target}` : `${db}.$cmd.aggregate`;
+      const execute = verbosity !== 'queryPlanner';
+      const { result: source, millis } = timed(() => aggregationSource(db, inner));
+      // Nothing after the query: the whole pipeline was the query, explained as one (as mongod does).
+      if (source.plan && source.stages.length === 0 && typeof target === 'string') {
+        return explainQuery(namespace, source.filter, source.plan, millis, verbosity);
+      }
+      const counts = (returned: number, elapsed: number): Document => (execute ? { nReturned: returned, executionTimeMillisEstimate: elapsed } : {});
+      const stages: Document[] = [];
+      const pipeline = documentArray(inner, 'pipeline');
+      if (source.plan && typeof target === 'string') {
+        stages.push({ $cursor: explainQuery(namespace, source.filter, source.plan, millis, verbosity), ...counts(source.documents.length, millis) });
+      } else if (!source.plan) {
+        stages.push({ ...pipeline[0], ...counts(source.documents.length, millis) });
+      }
+      let documents = source.documents;
+      let elapsed = millis;
+      for (const stage of source.stages) {
+        if (!execute) {
+          stages.push(stage);
+          continue;
+        }
+        const step = timed(() => runStages(db, documents, [stage]));
+        documents = step.result;
+        elapsed += step.millis;
+        stages.push({ ...stage, ...counts(documents.length, elapsed) });
+      }
+      return { stages };
+    },
+  };
+  explainers.findandmodify = explainers.findAndModify as (typeof explainers)[string];
+
+  const explainCommand: CommandHandler = ({ db, body }) => {
+    const inner = optionalDocument(body, 'explain');
+    if (!inner) throw typeMismatch("'explain' must be a command document");
+    const verbosity = body.verbosity ?? 'allPlansExecution';
+    if (typeof verbosity !== 'string' || !VERBOSITIES.includes(verbosity)) {
+      throw new CommandError(9, 'FailedToParse', "verbosity string must be one of {'queryPlanner', 'executionStats', 'allPlansExecution'}");
+    }
+    const name = Object.keys(inner)[0] ?? '';
+    const explainer = Object.hasOwn(explainers, name) ? explainers[name] : undefined;
+    if (!explainer) throw badValue(`Cannot explain cmd: ${name}`);
+    return {
+      explainVersion: '1',
+      ...explainer(db, inner, verbosity as Verbosity),
+      command: { ...inner, $db: db },
+      serverInfo: { host: os.hostname(), port: state.process.port, version: VERSION, gitVersion: GIT_VERSION },
+      ok: 1,
+    };
+  };
+
   const commands: Record<string, CommandHandler> = {
     hello,
     isMaster: hello,
     ismaster: hello,
     ping: () => ({ ok: 1 }),
-    buildInfo: () => ({ version: '7.0.0', versionArray: [7, 0, 0, 0], gitVersion: 'local-stack', bits: 64, maxBsonObjectSize: MAX_BSON_OBJECT_SIZE, ok: 1 }),
+    buildInfo: () => ({ version: VERSION, versionArray: [7, 0, 0, 0], gitVersion: GIT_VERSION, bits: 64, maxBsonObjectSize: MAX_BSON_OBJECT_SIZE, ok: 1 }),
     getParameter: ({ body }) => ({
       ...(body.featureCompatibilityVersion !== undefined || body.getParameter === '*' ? { featureCompatibilityVersion: { version: '7.0' } } : {}),
       ok: 1,
@@ -659,12 +1120,86 @@ function createCommands(state: ServerState): Record<string, CommandHandler> {
       if (databases.delete(db)) state.changed();
       return { dropped: db, ok: 1 };
     },
+    /** Moves the collection — documents, indexes (with their entries) and all — to its new name, across databases too. */
+    renameCollection: ({ db, body }) => {
+      if (db !== 'admin') throw new CommandError(13, 'Unauthorized', 'renameCollection may only be run against the admin database.');
+      const [sourceDb, sourceName] = splitNamespace(requireString(body, 'renameCollection'), 'source');
+      const [targetDb, targetName] = splitNamespace(requireString(body, 'to'), 'target');
+      const collection = collectionOf(sourceDb, sourceName);
+      if (!collection) throw new CommandError(26, 'NamespaceNotFound', `Source collection ${sourceDb}.${sourceName} does not exist`);
+      if (sourceDb === targetDb && sourceName === targetName) throw new CommandError(20, 'IllegalOperation', "Can't rename a collection to itself");
+      if (collectionOf(targetDb, targetName) && body.dropTarget !== true) throw new CommandError(48, 'NamespaceExists', 'target namespace exists');
+      databases.get(sourceDb)?.delete(sourceName);
+      let target = databases.get(targetDb);
+      if (!target) databases.set(targetDb, (target = new Map()));
+      // With dropTarget, this replaces (drops) the collection that had the name.
+      target.set(targetName, collection);
+      state.changed();
+      return { ok: 1 };
+    },
+
+    dbStats: ({ db, body }) => {
+      const scale = scaleOf(body);
+      const collections = [...(databases.get(db)?.values() ?? [])];
+      let [objects, dataSize, indexes, indexSize] = [0, 0, 0, 0];
+      for (const collection of collections) {
+        const sizes = collectionSizes(collection);
+        objects += sizes.count;
+        dataSize += sizes.size;
+        indexes += collection.indexes.length;
+        indexSize += sizes.totalIndexSize;
+      }
+      const scaled = (bytes: number): number => Math.floor(bytes / scale);
+      const { dataFile } = state.process;
+      const disk = dataFile === undefined ? undefined : statfsSync(path.dirname(dataFile));
+      return {
+        db,
+        collections: collections.length,
+        views: 0,
+        objects,
+        avgObjSize: objects === 0 ? 0 : dataSize / objects,
+        dataSize: scaled(dataSize),
+        storageSize: scaled(dataSize),
+        indexes,
+        indexSize: scaled(indexSize),
+        totalSize: scaled(dataSize + indexSize),
+        scaleFactor: scale,
+        // The file system of the data file, when there is one.
+        ...(disk ? { fsUsedSize: scaled((disk.blocks - disk.bfree) * disk.bsize), fsTotalSize: scaled(disk.blocks * disk.bsize) } : {}),
+        ok: 1,
+      };
+    },
+    /** The command form of $collStats storageStats (mongosh falls back to it); a missing collection has all zeros. */
+    collStats: ({ db, body }) => {
+      const name = requireString(body, 'collStats');
+      const collection = collectionOf(db, name) ?? { documents: [], indexes: [] };
+      return { ns: `${db}.${name}`, ...storageStats(collection, scaleOf(body)), ok: 1 };
+    },
+    serverStatus: () => {
+      const uptimeMillis = Date.now() - state.process.startedAt;
+      const { current, totalCreated } = state.process.connections();
+      return {
+        host: hostAndPort(),
+        version: VERSION,
+        process: 'mongod',
+        pid: Long.fromNumber(process.pid),
+        uptime: Math.floor(uptimeMillis / 1000),
+        uptimeMillis: Long.fromNumber(uptimeMillis),
+        uptimeEstimate: Long.fromNumber(Math.floor(uptimeMillis / 1000)),
+        localTime: new Date(),
+        connections: { current, available: MAX_INCOMING_CONNECTIONS - current, totalCreated },
+        opcounters: Object.fromEntries(Object.entries(state.opcounters).map(([counter, value]) => [counter, Long.fromNumber(value)])),
+        ok: 1,
+      };
+    },
+    explain: explainCommand,
 
     insert: ({ db, body }) => {
       const name = requireString(body, 'insert');
       const collection = ensureCollection(db, name);
       let inserted = 0;
       const errors = runStatements(documentArray(body, 'documents'), body.ordered !== false, (document) => {
+        state.opcounters.insert += 1;
         insertDocument(collection, `${db}.${name}`, document);
         inserted += 1;
       });
@@ -676,6 +1211,7 @@ function createCommands(state: ServerState): Record<string, CommandHandler> {
       const name = requireString(body, 'delete');
       let deleted = 0;
       const errors = runStatements(documentArray(body, 'deletes'), body.ordered !== false, (statement) => {
+        state.opcounters.delete += 1;
         const collection = collectionOf(db, name);
         const found = matchingDocuments(collection, statement.q);
         const limit = optionalCount(statement, 'limit') ?? 0;
@@ -690,14 +1226,10 @@ function createCommands(state: ServerState): Record<string, CommandHandler> {
 
     find: ({ db, body }) => {
       const name = requireString(body, 'find');
-      let results = matchingDocuments(collectionOf(db, name), body.filter, optionalDocument(body, 'sort'));
-      const skip = optionalCount(body, 'skip') ?? 0;
-      const limit = optionalCount(body, 'limit') ?? 0;
-      results = results.slice(skip, limit === 0 ? undefined : skip + Math.abs(limit));
-      const projection = optionalDocument(body, 'projection');
-      if (projection && Object.keys(projection).length > 0) results = find(results, {}, projection).all();
+      const { documents } = runFind(collectionOf(db, name), body);
       // A negative limit is the legacy spelling of "one batch only".
-      return cursorReply(`${db}.${name}`, results, optionalCount(body, 'batchSize'), body.singleBatch === true || limit < 0);
+      const singleBatch = body.singleBatch === true || (optionalCount(body, 'limit') ?? 0) < 0;
+      return cursorReply(`${db}.${name}`, documents, optionalCount(body, 'batchSize'), singleBatch);
     },
     getMore: ({ body }) => {
       const id = body.getMore;
@@ -720,32 +1252,22 @@ function createCommands(state: ServerState): Record<string, CommandHandler> {
       }
       return { cursorsKilled: killed, cursorsNotFound: notFound, cursorsAlive: [], cursorsUnknown: [], ok: 1 };
     },
-    aggregate: ({ db, body }) => {
-      const target = body.aggregate;
-      const pipeline = documentArray(body, 'pipeline');
-      if (body.explain === true) throw new CommandError(115, 'CommandNotSupported', 'explain is not supported by the local MongoDB server');
-      const unsupported = pipeline.map((stage) => Object.keys(stage)[0]).find((stage) => stage === '$out' || stage === '$merge');
-      if (unsupported) throw new CommandError(115, 'CommandNotSupported', `${unsupported} is not supported by the local MongoDB server`);
-      // A leading $match goes through matchingDocuments (uses the _id index, skips cloning what does not match).
-      const [first, ...rest] = pipeline;
-      const leadingMatch = first && Object.keys(first).length === 1 && isPlainObject(first.$match) ? first.$match : undefined;
-      const collection = typeof target === 'string' ? collectionOf(db, target) : undefined;
-      const input = matchingDocuments(collection, leadingMatch ?? {});
-      const results = aggregate(input, leadingMatch ? rest : pipeline, {
-        // Stages like $addFields would otherwise modify the stored documents.
-        processingMode: ProcessingMode.CLONE_INPUT,
-        collectionResolver: (name: string) => collectionOf(db, name)?.documents ?? [],
-      });
+    aggregate: (request) => {
+      const { db, body } = request;
+      // The legacy form of explaining a pipeline, answered like {explain: {aggregate…}, verbosity: 'queryPlanner'}.
+      if (body.explain === true) {
+        const { explain: _flag, ...inner } = body;
+        return explainCommand({ ...request, body: { explain: inner, verbosity: 'queryPlanner' } });
+      }
+      const source = aggregationSource(db, body);
+      const results = runStages(db, source.documents, source.stages);
       const cursorOptions = optionalDocument(body, 'cursor') ?? {};
-      const namespace = typeof target === 'string' ? `${db}.${target}` : `${db}.$cmd.aggregate`;
+      const namespace = typeof body.aggregate === 'string' ? `${db}.${body.aggregate}` : `${db}.$cmd.aggregate`;
       return cursorReply(namespace, results, optionalCount(cursorOptions, 'batchSize'));
     },
     count: ({ db, body }) => {
       const name = requireString(body, 'count');
-      const skip = optionalCount(body, 'skip') ?? 0;
-      const limit = Math.abs(optionalCount(body, 'limit') ?? 0);
-      const matched = Math.max(0, matchingDocuments(collectionOf(db, name), body.query).length - skip);
-      return { n: limit === 0 ? matched : Math.min(limit, matched), ok: 1 };
+      return { n: countOf(matchingDocuments(collectionOf(db, name), body.query).length, body).n, ok: 1 };
     },
     distinct: ({ db, body }) => {
       const name = requireString(body, 'distinct');
@@ -818,6 +1340,17 @@ function createCommands(state: ServerState): Record<string, CommandHandler> {
       return { nIndexesWas: before, ok: 1 };
     },
   };
+  for (const name of NOT_IMPLEMENTED) {
+    commands[name] = () => {
+      throw notSupported(name);
+    };
+  }
+  // What a standalone mongod answers; the message also says why there is no replica set.
+  for (const name of ['replSetGetStatus', 'replSetGetConfig', 'replSetInitiate', 'replSetReconfig', 'replSetStepDown']) {
+    commands[name] = () => {
+      throw new CommandError(76, 'NoReplicationEnabled', 'not running with --replSet: the cloud-parallel local MongoDB server (a test stand-in for mongod) is a standalone');
+    };
+  }
   return commands;
 }
 
@@ -1067,6 +1600,8 @@ export async function startMongoServer(options: MongoServerOptions): Promise<Run
     return saving;
   };
 
+  let nextConnectionId = 1;
+  const sockets = new Set<net.Socket>();
   const state: ServerState = {
     databases: dataFile ? loadDatabases(dataFile) : new Map(),
     cursors: new Map(),
@@ -1074,6 +1609,13 @@ export async function startMongoServer(options: MongoServerOptions): Promise<Run
       if (!dataFile) return;
       dirty = true;
       flushTimer ??= setTimeout(() => void flush(), flushDelayMs);
+    },
+    opcounters: { insert: 0, query: 0, update: 0, delete: 0, getmore: 0, command: 0 },
+    process: {
+      startedAt: Date.now(),
+      port: options.port,
+      dataFile,
+      connections: () => ({ current: sockets.size, totalCreated: nextConnectionId - 1 }),
     },
   };
   const commands = createCommands(state);
@@ -1092,6 +1634,10 @@ export async function startMongoServer(options: MongoServerOptions): Promise<Run
         log(`unknown command '${name}'`);
         throw new CommandError(59, 'CommandNotFound', `no such command: '${name}'`);
       }
+      // insert, update and delete count their statements as they run them.
+      if (name === 'find') state.opcounters.query += 1;
+      else if (name === 'getMore') state.opcounters.getmore += 1;
+      else if (name !== 'insert' && name !== 'update' && name !== 'delete') state.opcounters.command += 1;
       // What a standalone mongod answers to anything inside a transaction (or a retryable write).
       if (request.body.txnNumber !== undefined && name !== 'commitTransaction' && name !== 'abortTransaction') {
         throw new CommandError(20, 'IllegalOperation', 'Transaction numbers are only allowed on a replica set member or mongos');
@@ -1103,9 +1649,7 @@ export async function startMongoServer(options: MongoServerOptions): Promise<Run
     }
   };
 
-  let nextConnectionId = 1;
   let nextReplyId = 1;
-  const sockets = new Set<net.Socket>();
   const server = net.createServer((socket) => {
     const connectionId = nextConnectionId++;
     sockets.add(socket);
@@ -1153,6 +1697,8 @@ export async function startMongoServer(options: MongoServerOptions): Promise<Run
     });
   });
   const port = (server.address() as net.AddressInfo).port;
+  state.process.port = port;
+  server.maxConnections = MAX_INCOMING_CONNECTIONS;
   const uriHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
   log(`listening on ${host}:${port}${dataFile ? `, data in ${dataFile}` : ''}`);
 
