@@ -4,30 +4,15 @@
  * driven with the real `mongodb` driver by the same commands. Expected sizes are computed here, independently,
  * with bson's calculateObjectSize. Each test uses its own database (or server) so they stay independent.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { calculateObjectSize, type Document } from 'bson';
 import { MongoClient, MongoServerError, ObjectId } from 'mongodb';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startMongoServer, type RunningMongoServer } from '../local-stack/mongo-server.ts';
+import { describe, expect, it } from 'vitest';
+import { startMongoServer } from '../local-stack/mongo-server.ts';
+import { useLocalMongo } from './support/scrape.ts';
 
-let server: RunningMongoServer;
-let client: MongoClient;
-let tmp: string;
-
-beforeAll(async () => {
-  tmp = mkdtempSync(path.join(os.tmpdir(), 'cp-mongo-shell-'));
-  server = await startMongoServer({ port: 0, silent: true });
-  client = new MongoClient(server.uri);
-  await client.connect();
-});
-
-afterAll(async () => {
-  await client?.close();
-  await server?.close();
-  rmSync(tmp, { recursive: true, force: true });
-});
+const mongo = useLocalMongo('local_mongo_shell');
 
 const failure = (promise: Promise<unknown>): Promise<MongoServerError> =>
   promise.then(
@@ -57,7 +42,7 @@ describe('dbStats and collection stats', () => {
     sum(documents.map((document) => calculateObjectSize(key(document))));
 
   it('reports counts and BSON sizes of documents and indexes, scaled', async () => {
-    const db = client.db('t_stats');
+    const db = mongo.client().db('t_stats');
     await db.collection<Row>('people').insertMany(people.map((person) => ({ ...person })));
     await db.collection<Row>('people').createIndex({ email: 1 }, { unique: true });
     await db.collection<Row>('people').createIndex({ age: 1, name: -1 });
@@ -96,7 +81,7 @@ describe('dbStats and collection stats', () => {
       scaleFactor: 7,
     });
     expect(await db.command({ dbStats: 1, scale: 0 }).catch((error: unknown) => (error as MongoServerError).code)).toBe(2);
-    expect(await client.db('t_stats_nothing').command({ dbStats: 1 })).toMatchObject({ collections: 0, objects: 0, avgObjSize: 0, dataSize: 0, indexes: 0 });
+    expect(await mongo.client().db('t_stats_nothing').command({ dbStats: 1 })).toMatchObject({ collections: 0, objects: 0, avgObjSize: 0, dataSize: 0, indexes: 0 });
 
     // What db.coll.stats() in mongosh 2.x sends.
     const [collStats] = await db.collection<Row>('people').aggregate([{ $collStats: { storageStats: { scale: 1 } } }]).toArray();
@@ -148,7 +133,7 @@ describe('dbStats and collection stats', () => {
   });
 
   it('fails for a missing collection as mongod 7.0 does, and refuses the stats it does not keep', async () => {
-    const db = client.db('t_stats_missing');
+    const db = mongo.client().db('t_stats_missing');
     const missing = await failure(db.collection<Row>('nope').aggregate([{ $collStats: { storageStats: {} } }]).toArray());
     expect(missing.code).toBe(26);
     expect(missing.message).toContain('Collection [t_stats_missing.nope] not found');
@@ -165,7 +150,7 @@ describe('dbStats and collection stats', () => {
 
 describe('explain', () => {
   const setUp = async (name: string) => {
-    const collection = client.db('t_explain').collection<Row>(name);
+    const collection = mongo.client().db('t_explain').collection<Row>(name);
     await collection.insertMany(Array.from({ length: 20 }, (_, i) => ({ _id: i, email: `u${i}@x.org`, group: i % 4, name: `n${i}` })));
     await collection.createIndex({ email: 1 }, { unique: true });
     await collection.createIndex({ group: 1 }); // not unique: listed, not used
@@ -218,20 +203,20 @@ describe('explain', () => {
     // queryPlanner verbosity has no executionStats; the driver's explain() asks for allPlansExecution.
     expect((await users.find({ _id: 1 }).explain('queryPlanner')).executionStats).toBeUndefined();
     expect((await users.find({ _id: 1 }).explain()).executionStats.allPlansExecution).toEqual([]);
-    const wrapped = await client.db('t_explain').command({ explain: { find: 'users', filter: { _id: 1 } }, verbosity: 'queryPlanner' });
+    const wrapped = await mongo.client().db('t_explain').command({ explain: { find: 'users', filter: { _id: 1 } }, verbosity: 'queryPlanner' });
     expect(wrapped).toMatchObject({
       explainVersion: '1',
       command: { find: 'users', filter: { _id: 1 }, $db: 't_explain' },
-      serverInfo: { version: '7.0.0', port: server.port },
+      serverInfo: { version: '7.0.0', port: mongo.server().port },
       ok: 1,
     });
     expect((await users.find({ a: 1 }).explain('executionStats')).executionStats.totalDocsExamined).toBe(20);
-    expect((await client.db('t_explain').collection<Row>('nothing').find({}).explain('queryPlanner')).queryPlanner.winningPlan).toEqual({ stage: 'EOF' });
+    expect((await mongo.client().db('t_explain').collection<Row>('nothing').find({}).explain('queryPlanner')).queryPlanner.winningPlan).toEqual({ stage: 'EOF' });
   });
 
   it('explains aggregate, count and distinct', async () => {
     const orders = await setUp('orders');
-    const db = client.db('t_explain');
+    const db = mongo.client().db('t_explain');
 
     const grouped = await orders
       .aggregate([{ $match: { _id: { $lt: 6 } } }, { $group: { _id: '$group', n: { $sum: 1 } } }, { $sort: { _id: 1 } }])
@@ -262,7 +247,7 @@ describe('explain', () => {
 
   it('explains update, delete and findAndModify without writing anything', async () => {
     const items = await setUp('items');
-    const db = client.db('t_explain');
+    const db = mongo.client().db('t_explain');
     const before = await items.find().toArray();
 
     const update = await db.command({
@@ -314,7 +299,7 @@ describe('explain', () => {
 
 describe('renameCollection', () => {
   it('moves documents and indexes (unique ones still enforced), with mongod’s errors and dropTarget', async () => {
-    const db = client.db('t_rename');
+    const db = mongo.client().db('t_rename');
     await db.collection<Row>('before').insertMany([{ _id: 1, slug: 'a' }, { _id: 2, slug: 'b' }]);
     await db.collection<Row>('before').createIndex({ slug: 1 }, { unique: true });
     await db.collection<Row>('taken').insertOne({ _id: 'taken' });
@@ -342,7 +327,7 @@ describe('renameCollection', () => {
     expect(exists).toMatchObject({ code: 48, codeName: 'NamespaceExists' });
     expect(await db.collection<Row>('after').countDocuments()).toBe(3);
     // By command: the driver's rename() rewrites any IllegalOperation (20) of a write into a retryable-writes message.
-    const itself = await failure(client.db('admin').command({ renameCollection: 't_rename.after', to: 't_rename.after' }));
+    const itself = await failure(mongo.client().db('admin').command({ renameCollection: 't_rename.after', to: 't_rename.after' }));
     expect(itself).toMatchObject({ code: 20, message: "Can't rename a collection to itself" });
 
     await db.collection<Row>('after').rename('taken', { dropTarget: true });
@@ -350,14 +335,14 @@ describe('renameCollection', () => {
     expect((await db.listCollections({}, { nameOnly: true }).toArray()).map((info) => info.name)).toEqual(['taken']);
 
     // Across databases, as mongod allows; only against admin.
-    await client.db('admin').command({ renameCollection: 't_rename.taken', to: 't_rename_other.moved' });
-    expect(await client.db('t_rename_other').collection<Row>('moved').countDocuments()).toBe(3);
+    await mongo.client().db('admin').command({ renameCollection: 't_rename.taken', to: 't_rename_other.moved' });
+    expect(await mongo.client().db('t_rename_other').collection<Row>('moved').countDocuments()).toBe(3);
     expect((await failure(db.command({ renameCollection: 't_rename_other.moved', to: 't_rename.back' }))).code).toBe(13);
-    expect((await failure(client.db('admin').command({ renameCollection: 't_rename_other.moved', to: 'nodot' }))).code).toBe(73);
+    expect((await failure(mongo.client().db('admin').command({ renameCollection: 't_rename_other.moved', to: 'nodot' }))).code).toBe(73);
   });
 
   it('persists the rename across a restart', async () => {
-    const dataFile = path.join(tmp, 'rename.json');
+    const dataFile = path.join(mongo.tmpDir(), 'rename.json');
     const first = await startMongoServer({ port: 0, silent: true, dataFile });
     const firstClient = new MongoClient(first.uri);
     try {
@@ -445,7 +430,7 @@ describe('serverStatus', () => {
 
 describe('commands the local server does not implement', () => {
   it('says so clearly with mongod’s codes; unknown names are still "no such command"', async () => {
-    const db = client.db('t_unsupported');
+    const db = mongo.client().db('t_unsupported');
     await db.collection<Row>('c').insertOne({ a: 1 });
     for (const command of [{ validate: 'c' }, { hostInfo: 1 }, { usersInfo: 1 }, { currentOp: 1 }, { rolesInfo: 1 }]) {
       const error = await failure(db.command(command));
@@ -453,11 +438,11 @@ describe('commands the local server does not implement', () => {
       expect(error.message).toBe(`${Object.keys(command)[0]} is not supported by the cloud-parallel local MongoDB server (a test stand-in for mongod)`);
     }
     // db.currentOp() in mongosh is an aggregation on admin.
-    const currentOp = await failure(client.db('admin').aggregate([{ $currentOp: { allUsers: true } }]).toArray());
+    const currentOp = await failure(mongo.client().db('admin').aggregate([{ $currentOp: { allUsers: true } }]).toArray());
     expect(currentOp.code).toBe(40324);
     expect(currentOp.message).toContain('$currentOp aggregation stage is not supported by the cloud-parallel local MongoDB server');
     // rs.status(): what a standalone mongod answers.
-    const replSet = await failure(client.db('admin').command({ replSetGetStatus: 1 }));
+    const replSet = await failure(mongo.client().db('admin').command({ replSetGetStatus: 1 }));
     expect(replSet).toMatchObject({ code: 76, codeName: 'NoReplicationEnabled' });
     expect(replSet.message).toContain('not running with --replSet');
     expect((await failure(db.command({ noSuchThing: 1 }))).message).toBe("no such command: 'noSuchThing'");

@@ -4,43 +4,28 @@
  * Each test uses its own database so they stay independent.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { deserialize, serialize, type Document } from 'bson';
 import { Long, MongoBulkWriteError, MongoClient, MongoServerError, ObjectId } from 'mongodb';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startMongoServer, type RunningMongoServer } from '../local-stack/mongo-server.ts';
+import { describe, expect, it } from 'vitest';
+import { startMongoServer } from '../local-stack/mongo-server.ts';
+import { useLocalMongo } from './support/scrape.ts';
 
-let server: RunningMongoServer;
-let client: MongoClient;
-let tmp: string;
-
-beforeAll(async () => {
-  tmp = mkdtempSync(path.join(os.tmpdir(), 'cp-mongo-'));
-  server = await startMongoServer({ port: 0, silent: true });
-  client = new MongoClient(server.uri);
-  await client.connect();
-});
-
-afterAll(async () => {
-  await client?.close();
-  await server?.close();
-  rmSync(tmp, { recursive: true, force: true });
-});
+const mongo = useLocalMongo('local_mongo');
 
 describe('local MongoDB server with the real driver', () => {
   it('connects with a mongodb:// URI and answers ping and buildInfo', async () => {
-    expect(server.uri).toBe(`mongodb://127.0.0.1:${server.port}`);
-    expect(await client.db('admin').command({ ping: 1 })).toMatchObject({ ok: 1 });
-    const info = await client.db('admin').command({ buildInfo: 1 });
+    expect(mongo.server().uri).toBe(`mongodb://127.0.0.1:${mongo.server().port}`);
+    expect(await mongo.client().db('admin').command({ ping: 1 })).toMatchObject({ ok: 1 });
+    const info = await mongo.client().db('admin').command({ buildInfo: 1 });
     expect(info.version).toBe('7.0.0');
   });
 
   it('inserts and finds with filter, sort, limit and projection', async () => {
-    const people = client.db('t_find').collection('people');
+    const people = mongo.client().db('t_find').collection('people');
     const single = await people.insertOne({ name: 'zoe', age: 41, city: 'Oslo' });
     expect(single.insertedId).toBeInstanceOf(ObjectId);
     await people.insertMany([
@@ -62,7 +47,7 @@ describe('local MongoDB server with the real driver', () => {
   });
 
   it('pages through more documents than one batch with getMore', async () => {
-    const numbers = client.db('t_getmore').collection<{ _id: number; square: number }>('numbers');
+    const numbers = mongo.client().db('t_getmore').collection<{ _id: number; square: number }>('numbers');
     await numbers.insertMany(Array.from({ length: 250 }, (_, i) => ({ _id: i, square: i * i })));
     const all = await numbers.find({}, { batchSize: 100 }).sort({ _id: 1 }).toArray();
     expect(all).toHaveLength(250);
@@ -70,7 +55,7 @@ describe('local MongoDB server with the real driver', () => {
     expect(all.every((doc, i) => doc._id === i)).toBe(true);
 
     // The same protocol by hand: firstBatch, getMore with nextBatch, killCursors, then the id is gone.
-    const db = client.db('t_getmore');
+    const db = mongo.client().db('t_getmore');
     const asLongs = { promoteLongs: false }; // cursor ids stay Long, as the server sends them
     const opened = await db.command({ find: 'numbers', filter: { square: { $gte: 10_000 } }, batchSize: 10 }, asLongs);
     expect(opened.cursor.firstBatch.map((doc: { _id: number }) => doc._id)).toEqual(Array.from({ length: 10 }, (_, i) => 100 + i));
@@ -92,7 +77,7 @@ describe('local MongoDB server with the real driver', () => {
   });
 
   it('upserts with updateOne and counts only real modifications', async () => {
-    const settings = client.db('t_upsert').collection('settings');
+    const settings = mongo.client().db('t_upsert').collection('settings');
     const first = await settings.updateOne({ key: 'theme' }, { $set: { value: 'dark' } }, { upsert: true });
     expect(first).toMatchObject({ matchedCount: 0, modifiedCount: 0, upsertedCount: 1 });
     expect(first.upsertedId).toBeInstanceOf(ObjectId);
@@ -107,7 +92,7 @@ describe('local MongoDB server with the real driver', () => {
   });
 
   it('upserts keyed on _id take the _id from the filter, with operator and pipeline updates', async () => {
-    const items = client.db('t_upsert_id').collection<{ _id: string; n?: number; tag?: string }>('items');
+    const items = mongo.client().db('t_upsert_id').collection<{ _id: string; n?: number; tag?: string }>('items');
     const first = await items.updateOne({ _id: 'yelp:abc' }, { $set: { n: 1 } }, { upsert: true });
     expect(first).toMatchObject({ upsertedCount: 1, upsertedId: 'yelp:abc' });
     const again = await items.updateOne({ _id: 'yelp:abc' }, { $set: { n: 1 } }, { upsert: true });
@@ -121,7 +106,7 @@ describe('local MongoDB server with the real driver', () => {
   });
 
   it('bulkWrite upserts are idempotent and modifiedCount counts changed documents only', async () => {
-    const rates = client.db('t_bulk').collection('rates');
+    const rates = mongo.client().db('t_bulk').collection('rates');
     const upserts = (valueOf: (i: number) => number) =>
       Array.from({ length: 80 }, (_, i) => ({
         updateOne: { filter: { day: `d${i}` }, update: { $set: { value: valueOf(i) }, $setOnInsert: { created: 'first' } }, upsert: true },
@@ -141,7 +126,7 @@ describe('local MongoDB server with the real driver', () => {
   });
 
   it('enforces unique indexes: E11000, ordered and unordered insertMany', async () => {
-    const users = client.db('t_unique').collection('users');
+    const users = mongo.client().db('t_unique').collection('users');
     expect(await users.createIndex({ email: 1 }, { unique: true })).toBe('email_1');
     await users.insertOne({ email: 'a@x.org' });
 
@@ -181,7 +166,7 @@ describe('local MongoDB server with the real driver', () => {
   });
 
   it('counts, deletes and returns distinct values', async () => {
-    const items = client.db('t_count').collection('items');
+    const items = mongo.client().db('t_count').collection('items');
     await items.insertMany(
       Array.from({ length: 30 }, (_, i) => ({ n: i, parity: i % 2 === 0 ? 'even' : 'odd', tags: i % 3 === 0 ? ['x', 'y'] : ['z'] })),
     );
@@ -209,7 +194,7 @@ describe('local MongoDB server with the real driver', () => {
   });
 
   it('findOneAndUpdate upserts and returns the document after the update', async () => {
-    const counters = client.db('t_fam').collection<{ name: string; seq: number; created?: boolean }>('counters');
+    const counters = mongo.client().db('t_fam').collection<{ name: string; seq: number; created?: boolean }>('counters');
     const created = await counters.findOneAndUpdate(
       { name: 'jobs' },
       { $inc: { seq: 1 }, $setOnInsert: { created: true } },
@@ -227,7 +212,7 @@ describe('local MongoDB server with the real driver', () => {
   });
 
   it('lists collections and indexes, drops indexes, collections and databases', async () => {
-    const db = client.db('t_admin');
+    const db = mongo.client().db('t_admin');
     await db.collection('alpha').insertOne({ a: 1 });
     await db.createCollection('beta');
     await db.collection('alpha').createIndex({ a: 1, b: -1 });
@@ -245,23 +230,23 @@ describe('local MongoDB server with the real driver', () => {
     expect(await db.collection('beta').drop()).toBe(true);
     expect((await db.listCollections().toArray()).map((info) => info.name)).toEqual(['alpha']);
 
-    const before = (await client.db('admin').admin().listDatabases()).databases.map((info) => info.name);
+    const before = (await mongo.client().db('admin').admin().listDatabases()).databases.map((info) => info.name);
     expect(before).toContain('t_admin');
     expect(await db.dropDatabase()).toBe(true);
-    const after = (await client.db('admin').admin().listDatabases()).databases.map((info) => info.name);
+    const after = (await mongo.client().db('admin').admin().listDatabases()).databases.map((info) => info.name);
     expect(after).not.toContain('t_admin');
     expect(await db.collection('alpha').countDocuments()).toBe(0);
   });
 
   it('answers an unknown command with CommandNotFound (59)', async () => {
-    const error = await client.db('t_unknown').command({ nope: 1 }).catch((caught: unknown) => caught);
+    const error = await mongo.client().db('t_unknown').command({ nope: 1 }).catch((caught: unknown) => caught);
     expect(error).toBeInstanceOf(MongoServerError);
     expect((error as MongoServerError).code).toBe(59);
     expect((error as MongoServerError).message).toBe("no such command: 'nope'");
   });
 
   it('applies operator, replacement and pipeline updates the MongoDB way', async () => {
-    const docs = client.db('t_updates').collection<{
+    const docs = mongo.client().db('t_updates').collection<{
       _id: number;
       list?: number[];
       nested?: { a: number; b?: number };
@@ -286,7 +271,7 @@ describe('local MongoDB server with the real driver', () => {
 
 describe('persistence', () => {
   it('keeps databases, ObjectIds, Dates, Longs and unique indexes across restarts', async () => {
-    const dataFile = path.join(tmp, 'nested', 'mongo.json');
+    const dataFile = path.join(mongo.tmpDir(), 'nested', 'mongo.json');
     const id = new ObjectId();
     const at = new Date('2024-02-29T12:34:56.789Z');
     const big = Long.fromString('9007199254740993'); // not representable as a JS number
@@ -373,7 +358,7 @@ function readReplies(socket: net.Socket, count: number): Promise<RawReply[]> {
 }
 
 async function rawConnection(): Promise<net.Socket> {
-  const socket = net.connect(server.port, '127.0.0.1');
+  const socket = net.connect(mongo.server().port, '127.0.0.1');
   await new Promise<void>((resolve, reject) => {
     socket.once('connect', resolve);
     socket.once('error', reject);

@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { MongoClient, type Db } from 'mongodb';
 import { afterAll, beforeAll } from 'vitest';
 import { startApiFixture, type ApiFixtureOptions, type RunningApiFixture } from '../../local-stack/api-fixture.ts';
@@ -8,23 +11,30 @@ export const FAST_POOL = { baseDelayMs: 5, maxDelayMs: 50, timeoutMs: 3000, retr
 
 /**
  * The MongoDB-wire server for one test file, reached through the real driver; `freshDb()` gives each test a
- * database of its own, so tests never see each other's documents.
+ * database of its own, so tests never see each other's documents; `tmpDir()` is a scratch directory removed
+ * after the file (for data files of servers a test starts itself).
  */
-export function useLocalMongo(prefix: string): { client(): MongoClient; freshDb(): Db } {
+export function useLocalMongo(prefix: string): { client(): MongoClient; freshDb(): Db; server(): RunningMongoServer; tmpDir(): string } {
   let mongo: RunningMongoServer | undefined;
   let client: MongoClient | undefined;
+  let tmp: string | undefined;
   let databases = 0;
   beforeAll(async () => {
+    tmp = mkdtempSync(path.join(os.tmpdir(), `cp-${prefix}-`));
     mongo = await startMongoServer({ port: 0, silent: true });
     client = await new MongoClient(mongo.uri).connect();
   });
   afterAll(async () => {
     await client?.close();
     await mongo?.close();
+    if (tmp) rmSync(tmp, { recursive: true, force: true });
   });
+  // All set in beforeAll, before any test runs.
   return {
-    client: () => client!, // set in beforeAll, before any test runs
+    client: () => client!,
     freshDb: () => client!.db(`${prefix}_${++databases}`),
+    server: () => mongo!,
+    tmpDir: () => tmp!,
   };
 }
 
