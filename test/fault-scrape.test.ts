@@ -20,7 +20,6 @@ import { yelpBusinessSchema } from '../lib/scrape/yelp.ts';
 import type { RunningApiFixture } from '../local-stack/api-fixture.ts';
 import { startMongoServer } from '../local-stack/mongo-server.ts';
 import { FAST_POOL, withFixture } from './support/scrape.ts';
-import { closedPort as freePort } from './support/bad-input.ts';
 import { spawnMongoServerProcess, type ChildServer } from '../local-stack/child-server.ts';
 
 const CITIES = ['San Francisco, CA', 'New York, NY', 'Chicago, IL', 'Austin, TX'];
@@ -63,8 +62,14 @@ class MongoProcess {
     private readonly flushDelayMs: number,
   ) {}
 
+  /**
+   * Fixed ports below the ephemeral range (32768+): the server comes back on the same port after a kill, and in
+   * between any client socket could take a port from that range as its local port.
+   */
+  private static nextPort = 26100;
+
   static async start(name: string, flushDelayMs = NEVER_MS): Promise<MongoProcess> {
-    const server = new MongoProcess(await freePort(), path.join(tmp, name, 'data.json'), flushDelayMs);
+    const server = new MongoProcess(MongoProcess.nextPort++, path.join(tmp, name, 'data.json'), flushDelayMs);
     await server.restart();
     return server;
   }

@@ -19,7 +19,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startMongoServer } from '../local-stack/mongo-server.ts';
 import { startS3Server } from '../local-stack/s3-server.ts';
 import { isAlive, readStackState, startStack, stopStack, type StackOptions, type StackState } from '../local-stack/stack.ts';
-import { closedPort as freePort } from './support/bad-input.ts';
 
 const credentials = { accessKeyId: 'local', secretAccessKey: 'local' };
 /** No notification rule matches these keys (the rates trigger is uploads/*.csv), so no Lambda runs. */
@@ -52,8 +51,10 @@ const savedEnv = { ...process.env };
 
 beforeAll(async () => {
   stateDir = mkdtempSync(path.join(os.tmpdir(), 'cp-stack-restart-'));
-  process.env.CLOUD_PARALLEL_HTTP_PORT = String(await freePort());
-  options = { s3Port: await freePort(), lambdaPort: await freePort(), ec2Port: await freePort(), mongoPort: await freePort(), apiPort: await freePort(), stateDir };
+  // Fixed ports below the ephemeral range (32768+), like the e2e suites: a port picked free there can be taken by
+  // any client socket's local port before the stack listens on it.
+  process.env.CLOUD_PARALLEL_HTTP_PORT = '26300';
+  options = { s3Port: 26569, lambdaPort: 26302, ec2Port: 26570, mongoPort: 26017, apiPort: 26575, stateDir };
 });
 
 afterAll(async () => {

@@ -19,7 +19,7 @@ import { PROJECT_ROOT, serverlessBin } from '../local-stack/service-config.ts';
 import { useLocalStack } from './support/stack.ts';
 
 const run = promisify(execFile);
-const stack = useLocalStack({ s3: 38569, lambda: 38302, ec2: 38570, mongo: 38017, api: 38575, http: 38300 });
+const stack = useLocalStack({ s3: 28569, lambda: 28302, ec2: 28570, mongo: 28017, api: 28575, http: 28300 });
 
 async function invoke(functionKey: string, payload: unknown): Promise<{ functionError?: string; body: unknown }> {
   const response = await new LambdaClient({}).send(

@@ -21,7 +21,7 @@ import { decodePng } from './support/png.ts';
 import { useLocalStack } from './support/stack.ts';
 
 const run = promisify(execFile);
-const stack = useLocalStack({ s3: 37569, lambda: 37302, ec2: 37570, mongo: 37017, api: 37575, http: 37300 });
+const stack = useLocalStack({ s3: 27569, lambda: 27302, ec2: 27570, mongo: 27117, api: 27575, http: 27300 });
 let workDir: string;
 let s3: S3Client;
 let bucket: string;

@@ -15,7 +15,7 @@ import { PROJECT_ROOT, serverlessBin } from '../local-stack/service-config.ts';
 import { useLocalStack } from './support/stack.ts';
 
 const run = promisify(execFile);
-const stack = useLocalStack({ s3: 39569, lambda: 39302, ec2: 39570, mongo: 39017, api: 39575, http: 39300 });
+const stack = useLocalStack({ s3: 29569, lambda: 29302, ec2: 29570, mongo: 29017, api: 29575, http: 29300 });
 
 async function invokeScrape(payload: unknown): Promise<{ functionError?: string; body: unknown }> {
   const response = await new LambdaClient({}).send(

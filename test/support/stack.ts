@@ -13,7 +13,9 @@ export interface TestStack {
 
 /**
  * Starts a real local stack for one test file, on ports of its own (so a developer's running stack and
- * other test files are left alone), points the SDK at it, and stops it after the file's tests.
+ * other test files are left alone), points the SDK at it, and stops it after the file's tests. Give ports below
+ * 32768: Linux hands out 32768–60999 as client sockets' local ports, so a fixed port there can be taken by any
+ * outgoing connection of a concurrently running test (it happened: EADDRINUSE on a CI run).
  */
 export function useLocalStack(ports: { s3: number; lambda: number; ec2: number; mongo: number; api: number; http: number }): TestStack {
   const stack = { stopped: [] } as unknown as TestStack;
