@@ -43,7 +43,7 @@ import type { AddressInfo } from 'node:net';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { describeIssues } from '../lib/validation.ts';
-import { closeOnSignals, integerOption, portOption, runIfMain } from './server-process.ts';
+import { integerOption, portOption, runServerMain } from './server-process.ts';
 
 // ---------------------------------------------------------------------------------------------------------
 // Public API
@@ -1301,32 +1301,18 @@ export function parseCliArgs(argv: string[]): ApiFixtureCliOptions {
   };
 }
 
-async function main(): Promise<void> {
-  let options: ApiFixtureCliOptions;
-  try {
-    options = parseCliArgs(process.argv.slice(2));
-  } catch (error) {
-    process.stderr.write(
-      `${(error as Error).message}\nusage: api-fixture.ts [--port ${DEFAULT_CLI_PORT}] [--host 127.0.0.1] [--latency-ms 0] [--seed ${DEFAULT_SEED}] ` +
-        `[--api-key ${DEFAULT_API_KEY}] [--faults '{"serverErrorRate":0.05,"rateLimitEvery":50}'] [--silent]\n`,
-    );
-    process.exit(2);
-  }
-  // The reader of stdout (the orchestrator) went away: nothing left to report to.
-  process.stdout.on('error', () => process.exit(0));
-
-  const fixture = await startApiFixture(options);
-  process.stdout.write(
-    `${JSON.stringify({ ready: true, baseUrl: fixture.baseUrl, yelpBaseUrl: fixture.yelpBaseUrl, hnBaseUrl: fixture.hnBaseUrl, apiKey: fixture.apiKey })}\n`,
-  );
-
-  closeOnSignals({
-    name: 'api',
-    what: 'shutting down',
-    silent: options.silent,
-    graceMs: 3000,
-    close: () => fixture.close(),
-  });
-}
-
-runIfMain(import.meta.url, 'api', main);
+runServerMain({
+  moduleUrl: import.meta.url,
+  name: 'api',
+  usage:
+    `api-fixture.ts [--port ${DEFAULT_CLI_PORT}] [--host 127.0.0.1] [--latency-ms 0] [--seed ${DEFAULT_SEED}] ` +
+    `[--api-key ${DEFAULT_API_KEY}] [--faults '{"serverErrorRate":0.05,"rateLimitEvery":50}'] [--silent]`,
+  parse: parseCliArgs,
+  start: async (options) => {
+    const fixture = await startApiFixture(options);
+    const { baseUrl, yelpBaseUrl, hnBaseUrl, apiKey } = fixture;
+    return { ready: { ready: true, baseUrl, yelpBaseUrl, hnBaseUrl, apiKey }, close: () => fixture.close() };
+  },
+  what: 'shutting down',
+  graceMs: 3000,
+});

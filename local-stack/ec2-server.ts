@@ -28,7 +28,7 @@ import { closeSync, mkdirSync, openSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
-import { closeOnSignals, integerOption, portOption, runIfMain } from './server-process.ts';
+import { integerOption, portOption, runServerMain } from './server-process.ts';
 import { parseArgs } from 'node:util';
 
 /**
@@ -810,32 +810,18 @@ export function parseCliArgs(argv: string[]): Ec2CliOptions {
   };
 }
 
-async function main(): Promise<void> {
-  let options: Ec2CliOptions;
-  try {
-    options = parseCliArgs(process.argv.slice(2));
-  } catch (error) {
-    process.stderr.write(
-      `${(error as Error).message}\nusage: ec2-server.ts [--port 4570] [--host 127.0.0.1] [--dir .local-stack/ec2] ` +
-        `[--region us-east-1] [--pending-ms 200] [--max-instances 16] [--silent]\n`,
-    );
-    process.exit(2);
-  }
-  // The reader of stdout (the orchestrator) went away: nothing left to report to.
-  process.stdout.on('error', () => process.exit(0));
-
-  const server = await startEc2Server(options);
-  process.stdout.write(
-    `${JSON.stringify({ ready: true, endpoint: server.endpoint, port: server.port, region: options.region ?? 'us-east-1' })}\n`,
-  );
-
-  closeOnSignals({
-    name: 'ec2',
-    what: 'terminating instances and shutting down',
-    silent: options.silent,
-    graceMs: KILL_GRACE_MS + 3000,
-    close: () => server.close(),
-  });
-}
-
-runIfMain(import.meta.url, 'ec2', main);
+runServerMain({
+  moduleUrl: import.meta.url,
+  name: 'ec2',
+  usage: 'ec2-server.ts [--port 4570] [--host 127.0.0.1] [--dir .local-stack/ec2] [--region us-east-1] [--pending-ms 200] [--max-instances 16] [--silent]',
+  parse: parseCliArgs,
+  start: async (options) => {
+    const server = await startEc2Server(options);
+    return {
+      ready: { ready: true, endpoint: server.endpoint, port: server.port, region: options.region ?? 'us-east-1' },
+      close: () => server.close(),
+    };
+  },
+  what: 'terminating instances and shutting down',
+  graceMs: KILL_GRACE_MS + 3000,
+});

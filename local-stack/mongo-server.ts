@@ -54,7 +54,7 @@ import { EJSON, Long, ObjectId, calculateObjectSize, deserialize, serialize, typ
 import { Query, aggregate, find, update as applyUpdateOperators, updateOne as applyToFirst, ProcessingMode } from 'mingo';
 import type { Modifier, PipelineStage } from 'mingo/updater';
 import { MingoError, resolve as resolvePath } from 'mingo/util';
-import { closeOnSignals, integerOption, portOption, runIfMain } from './server-process.ts';
+import { integerOption, portOption, runServerMain } from './server-process.ts';
 
 // ---------------------------------------------------------------------------------------------------------
 // Public API
@@ -1748,27 +1748,15 @@ export function parseCliArgs(argv: string[]): MongoServerOptions & { silent: boo
   };
 }
 
-async function main(): Promise<void> {
-  let options: MongoServerOptions & { silent: boolean };
-  try {
-    options = parseCliArgs(process.argv.slice(2));
-  } catch (error) {
-    process.stderr.write(`${(error as Error).message}\nusage: mongo-server.ts [--port 27017] [--host 127.0.0.1] [--data FILE.json] [--flush-delay-ms 50] [--silent]\n`);
-    process.exit(2);
-  }
-  // The reader of stdout (the orchestrator) went away: nothing left to report to.
-  process.stdout.on('error', () => process.exit(0));
-
-  const server = await startMongoServer(options);
-  process.stdout.write(`${JSON.stringify({ uri: server.uri, port: server.port })}\n`);
-
-  closeOnSignals({
-    name: 'mongo',
-    what: 'closing connections and saving data',
-    silent: options.silent,
-    graceMs: 5000,
-    close: () => server.close(),
-  });
-}
-
-runIfMain(import.meta.url, 'mongo', main);
+runServerMain({
+  moduleUrl: import.meta.url,
+  name: 'mongo',
+  usage: 'mongo-server.ts [--port 27017] [--host 127.0.0.1] [--data FILE.json] [--flush-delay-ms 50] [--silent]',
+  parse: parseCliArgs,
+  start: async (options) => {
+    const server = await startMongoServer(options);
+    return { ready: { uri: server.uri, port: server.port }, close: () => server.close() };
+  },
+  what: 'closing connections and saving data',
+  graceMs: 5000,
+});

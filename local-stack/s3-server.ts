@@ -37,7 +37,7 @@ import path from 'node:path';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { parseArgs } from 'node:util';
-import { closeOnSignals, portOption, runIfMain } from './server-process.ts';
+import { portOption, runServerMain, writeLine } from './server-process.ts';
 import zlib from 'node:zlib';
 
 // ---------------------------------------------------------------------------------------------------------
@@ -1637,31 +1637,18 @@ export function parseCliArgs(argv: string[]): CliOptions {
   };
 }
 
-function writeLine(value: unknown): void {
-  process.stdout.write(`${JSON.stringify(value)}\n`);
-}
-
-async function main(): Promise<void> {
-  let options: CliOptions;
-  try {
-    options = parseCliArgs(process.argv.slice(2));
-  } catch (error) {
-    process.stderr.write(
-      `${(error as Error).message}\nusage: s3-server.ts [--port 4569] [--host 127.0.0.1] [--dir .local-stack/s3] ` +
-        `[--bucket name]... [--region us-east-1] [--rules '<json array>'] [--silent]\n`,
-    );
-    process.exit(2);
-  }
-  // The reader of stdout (the orchestrator) went away: nothing left to report to.
-  process.stdout.on('error', () => process.exit(0));
-
-  const server = await startS3Server({
-    ...options,
-    onNotification: (target, event) => writeLine({ notification: { target, event } }),
-  });
-  writeLine({ ready: true, endpoint: server.endpoint, port: server.port, region: options.region ?? 'us-east-1', buckets: options.buckets });
-
-  closeOnSignals({ name: 's3', what: 'shutting down', silent: options.silent, graceMs: 5000, close: () => server.close() });
-}
-
-runIfMain(import.meta.url, 's3', main);
+runServerMain({
+  moduleUrl: import.meta.url,
+  name: 's3',
+  usage: "s3-server.ts [--port 4569] [--host 127.0.0.1] [--dir .local-stack/s3] [--bucket name]... [--region us-east-1] [--rules '<json array>'] [--silent]",
+  parse: parseCliArgs,
+  start: async (options) => {
+    const server = await startS3Server({ ...options, onNotification: (target, event) => writeLine({ notification: { target, event } }) });
+    return {
+      ready: { ready: true, endpoint: server.endpoint, port: server.port, region: options.region ?? 'us-east-1', buckets: options.buckets },
+      close: () => server.close(),
+    };
+  },
+  what: 'shutting down',
+  graceMs: 5000,
+});

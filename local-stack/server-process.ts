@@ -18,7 +18,7 @@ export function isMainModule(moduleUrl: string): boolean {
 }
 
 /** Runs `main` when `moduleUrl` is the entry point; a start-up failure is printed and exits 1. */
-export function runIfMain(moduleUrl: string, name: string, main: () => Promise<void>): void {
+function runIfMain(moduleUrl: string, name: string, main: () => Promise<void>): void {
   if (!isMainModule(moduleUrl)) return;
   main().catch((error: unknown) => {
     process.stderr.write(`[${name}] failed to start: ${(error as Error)?.stack ?? String(error)}\n`);
@@ -41,6 +41,42 @@ export function closeOnSignals(options: { name: string; what: string; silent?: b
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+}
+
+/** One JSON line on stdout: how a server process talks to whoever started it (ready, notifications). */
+export function writeLine(value: unknown): void {
+  process.stdout.write(`${JSON.stringify(value)}\n`);
+}
+
+/**
+ * The whole `main` of a local-stack server CLI, run only when `moduleUrl` is the entry point: parse the
+ * arguments (a bad one prints its message and `usage`, exit 2), start, announce `ready` as one JSON line on
+ * stdout, and close on SIGTERM/SIGINT. When the reader of stdout goes away there is nobody left to report to,
+ * so the process exits 0.
+ */
+export function runServerMain<O extends { silent?: boolean }>(spec: {
+  moduleUrl: string;
+  name: string;
+  usage: string;
+  parse: (argv: string[]) => O;
+  start: (options: O) => Promise<{ ready: Record<string, unknown>; close: () => Promise<void> }>;
+  /** What closing does, for the log line on a signal. */
+  what: string;
+  graceMs: number;
+}): void {
+  runIfMain(spec.moduleUrl, spec.name, async () => {
+    let options: O;
+    try {
+      options = spec.parse(process.argv.slice(2));
+    } catch (error) {
+      process.stderr.write(`${(error as Error).message}\nusage: ${spec.usage}\n`);
+      process.exit(2);
+    }
+    process.stdout.on('error', () => process.exit(0));
+    const server = await spec.start(options);
+    writeLine(server.ready);
+    closeOnSignals({ name: spec.name, what: spec.what, silent: options.silent, graceMs: spec.graceMs, close: server.close });
+  });
 }
 
 /** A server CLI's `--port` (0 picks a free one); throws a message naming the flag. */
