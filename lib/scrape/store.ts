@@ -29,7 +29,8 @@
  * abandoned attempt may still land later, which the idempotent upsert makes harmless — hence "may or may not
  * have been written" in the reason).
  */
-import { MongoBulkWriteError, MongoServerError, type AnyBulkWriteOperation, type Db, type WriteConcernSettings, type WriteError } from 'mongodb';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { MongoBulkWriteError, MongoServerError, type AnyBulkWriteOperation, type BulkWriteResult, type Db, type WriteConcernSettings, type WriteError } from 'mongodb';
 
 export interface ScrapeRecord {
   source: string;
@@ -195,8 +196,6 @@ async function within<T>(work: Promise<T>, ms: number): Promise<T> {
   }
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
 function backoff(attempt: number): number {
   const ceiling = Math.min(RETRY_MAX_DELAY_MS, RETRY_BASE_DELAY_MS * 2 ** (attempt - 1));
   return Math.round(ceiling / 2 + (Math.random() * ceiling) / 2);
@@ -242,6 +241,9 @@ export function createScrapeStore(db: Db, { collection, now = () => new Date() }
     let firstFailureAt: number | undefined;
     let attempts = 0;
     let lastError: unknown;
+    // MongoDB answered: a write, per-document errors, or a refusal. There is no outage.
+    const answered = (summary: UpsertSummary): BatchOutcome => ({ summary, reachedServer: true, ...(firstFailureAt === undefined ? {} : { firstFailureAt }) });
+    const counts = (result: BulkWriteResult) => ({ upserted: result.upsertedCount, modified: result.modifiedCount, unchanged: result.matchedCount - result.modifiedCount });
     for (;;) {
       const attemptStart = Date.now();
       const waitUntil = Math.min(Math.max(retryUntil, attemptStart + MIN_ATTEMPT_MS), deadlineAt);
@@ -251,38 +253,23 @@ export function createScrapeStore(db: Db, { collection, now = () => new Date() }
       }
       attempts++;
       try {
-        const result = await within(documents.bulkWrite(operations, { ordered: false }), waitUntil - attemptStart);
-        return {
-          summary: { upserted: result.upsertedCount, modified: result.modifiedCount, unchanged: result.matchedCount - result.modifiedCount, failed: [] },
-          reachedServer: true,
-          ...(firstFailureAt === undefined ? {} : { firstFailureAt }),
-        };
+        return answered({ ...counts(await within(documents.bulkWrite(operations, { ordered: false }), waitUntil - attemptStart)), failed: [] });
       } catch (error) {
         const writeErrors = writeErrorsOf(error);
         if (error instanceof MongoBulkWriteError && writeErrors.length > 0) {
           // Per-document errors (a duplicate key, a document too large) would fail the same way again.
           // ordered: false — every other document was written; the result still counts them.
-          return {
-            summary: {
-              upserted: error.result.upsertedCount,
-              modified: error.result.modifiedCount,
-              unchanged: error.result.matchedCount - error.result.modifiedCount,
-              failed: writeErrors.map((writeError) => ({
-                id: records[writeError.index]?.sourceId ?? `#${writeError.index}`,
-                reason: `write failed: ${writeError.errmsg ?? `code ${writeError.code}`}`,
-              })),
-            },
-            reachedServer: true,
-            ...(firstFailureAt === undefined ? {} : { firstFailureAt }),
-          };
+          return answered({
+            ...counts(error.result),
+            failed: writeErrors.map((writeError) => ({
+              id: records[writeError.index]?.sourceId ?? `#${writeError.index}`,
+              reason: `write failed: ${writeError.errmsg ?? `code ${writeError.code}`}`,
+            })),
+          });
         }
         lastError = error;
         if (!isTransient(error)) {
-          return {
-            summary: { upserted: 0, modified: 0, unchanged: 0, failed: records.map((record) => ({ id: record.sourceId, reason: `write failed: ${describe(error)}` })) },
-            reachedServer: true,
-            ...(firstFailureAt === undefined ? {} : { firstFailureAt }),
-          };
+          return answered({ upserted: 0, modified: 0, unchanged: 0, failed: records.map((record) => ({ id: record.sourceId, reason: `write failed: ${describe(error)}` })) });
         }
         // The batch as a whole failed (connection lost, no primary, write concern not met): try again.
         firstFailureAt ??= Date.now();
