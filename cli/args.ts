@@ -8,8 +8,7 @@
  */
 import { accessSync, constants, statSync, type Stats } from 'node:fs';
 import path from 'node:path';
-import { binCount, columnName, DEFAULT_RATES_MAX_INPUT_BYTES } from '../lib/config.ts';
-import { MAX_SINGLE_PUT_BYTES } from '../lib/rates/ec2-worker.ts';
+import { binCount, columnName, DEFAULT_RATES_MAX_INPUT_BYTES, MAX_SINGLE_PUT_BYTES } from '../lib/config.ts';
 import { formatBytes } from '../lib/units.ts';
 import { primesRunSchema, type PrimesRunInput } from '../lib/primes/fanout-job.ts';
 import { scrapeInputSchema, type ScrapeInput } from '../lib/scrape/run.ts';

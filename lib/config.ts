@@ -84,6 +84,11 @@ export const bucketName = z.string({ error: BUCKET_NAME_RULE }).regex(/^[a-z0-9]
  * what the 900 s Lambda maximum allows at that speed with room to spare.
  */
 export const DEFAULT_RATES_MAX_INPUT_BYTES = 4 * 1024 ** 3;
+/**
+ * S3's limit for one PUT, and so for the EC2 backend's rates.csv (a bigger output would need a multipart upload
+ * with a presigned URL per part). Here, not in the EC2 worker, so the CLI can check a file without loading it.
+ */
+export const MAX_SINGLE_PUT_BYTES = 5 * 1024 ** 3;
 const MAX_RATES_INPUT_BYTES_CEILING = 10 * 1024 ** 3;
 
 const ratesEnvSchema = z.object({

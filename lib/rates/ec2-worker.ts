@@ -8,7 +8,7 @@ import { Readable } from 'node:stream';
 import { finished, pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { z } from 'zod';
-import { binCount, columnName } from '../config.ts';
+import { binCount, columnName, MAX_SINGLE_PUT_BYTES } from '../config.ts';
 import { describeIssues } from '../validation.ts';
 import { computeRates, type RateOptions, type RatesResult } from './csv-rates.ts';
 import { RatesFileError, type RatesErrorCode } from './errors.ts';
@@ -35,8 +35,6 @@ export type RatesEc2Result =
   /** The file itself is bad (not CSV, a column missing, ...): an answer for the user, not a crash. */
   | { status: 'error'; code: RatesErrorCode; message: string };
 
-/** S3's limit for one PUT; a bigger output would need a multipart upload with a presigned URL per part. */
-export const MAX_SINGLE_PUT_BYTES = 5 * 1024 ** 3;
 
 export async function run(input: unknown): Promise<RatesEc2Result> {
   const parsed = ratesEc2TaskSchema.safeParse(input);
