@@ -2,7 +2,7 @@ import { PassThrough, type Readable } from 'node:stream';
 import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { z } from 'zod';
-import { binCount, columnName, DEFAULT_RATES_MAX_INPUT_BYTES, type RatesDefaults, type RatesLimits } from '../config.ts';
+import { binCount, columnName, DEFAULT_RATES_MAX_INPUT_BYTES, MAX_SINGLE_PUT_BYTES, type RatesDefaults, type RatesLimits } from '../config.ts';
 import { isNotFound, s3Uri } from '../aws/s3.ts';
 import { keyPreview } from '../aws/s3-event.ts';
 import { computeRates, type BadRow, type RateOptions, type RatesResult } from './csv-rates.ts';
@@ -203,7 +203,7 @@ export async function runRatesJob(
     return fail(
       'FILE_TOO_LARGE',
       `s3://${bucket}/${keyPreview(key)} is ${formatBytes(object.ContentLength)}, over the ${formatBytes(limits.maxInputBytes)} the rates Lambda ` +
-        `takes (RATES_MAX_INPUT_BYTES): run it on EC2 (\`npx cloud-parallel rates <file> --backend ec2\`, up to 5 GiB) or split the file.`,
+        `takes (RATES_MAX_INPUT_BYTES): run it on EC2 (\`npx cloud-parallel rates <file> --backend ec2\`, up to ${formatBytes(MAX_SINGLE_PUT_BYTES)}) or split the file.`,
     );
   }
 
