@@ -57,8 +57,8 @@ export async function benchRates(args: string[]): Promise<number> {
     ...process.env,
     AWS_ENDPOINT_URL_S3: server.endpoint,
     AWS_REGION: 'us-east-1',
-    AWS_ACCESS_KEY_ID: 'local',
-    AWS_SECRET_ACCESS_KEY: 'local',
+    AWS_ACCESS_KEY_ID: server.credentials.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: server.credentials.secretAccessKey,
     S3_FORCE_PATH_STYLE: 'true',
     DATA_BUCKET: BUCKET,
   };

@@ -1,4 +1,5 @@
 import { readStackState, stackEnvironment, startStack, stopStack, type StackState } from '../local-stack/stack.ts';
+import { credentialsFile } from '../local-stack/credentials.ts';
 import type { LocalRequest } from './args.ts';
 import { CliError, progress } from './shared.ts';
 
@@ -38,12 +39,13 @@ export function describeStack(state: StackState): string {
     .join('\n              ');
   return [
     `  S3         ${state.s3Endpoint}  (buckets: ${buckets})`,
-    `  Lambda     ${state.lambdaEndpoint}  (serverless-offline invoke API)`,
+    `  Lambda     ${state.lambdaEndpoint}  (serverless-offline's invoke API, behind a front that checks signatures)`,
     `  EC2        ${state.ec2Endpoint}  (EC2 Query API; instances run their user data as local processes)`,
     `  MongoDB    ${state.mongoUri}  (MongoDB wire protocol: the mongodb driver, mongosh, Compass)`,
     `  APIs       ${state.apiBaseUrl}/v3 (Yelp Fusion fixture), ${state.apiBaseUrl}/api/v1 (HN Algolia fixture)`,
     `  triggers   ${triggers}`,
     `  data/logs  ${state.stateDir}`,
+    `  access     requests must be signed (SigV4) with the stack's own key ${state.credentials.accessKeyId} (secret in ${credentialsFile(state.stateDir)}, mode 0600); pages in a browser are refused`,
     `  use it     eval "$(npx cloud-parallel local env)"   # then aws/sls/SDK calls go to the local stack`,
     '',
   ].join('\n');

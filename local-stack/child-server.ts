@@ -28,9 +28,11 @@ export async function spawnChildServer<Ready>(options: {
   parseReady: (message: Record<string, unknown>) => Ready | undefined;
   onMessage?: (message: Record<string, unknown>) => void;
   name: string;
+  /** Added to this process's environment (the local AWS servers take the credentials they accept from it). */
+  env?: Record<string, string>;
 }): Promise<ChildServer<Ready>> {
   const args = ['--import', createRequire(import.meta.url).resolve('tsx'), options.entry, ...options.args];
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...options.env } });
   let stderr = '';
   child.stderr.on('data', (chunk: Buffer) => {
     stderr += chunk.toString();

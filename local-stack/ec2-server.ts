@@ -7,7 +7,9 @@
  * Requests are form-encoded POSTs (`Action=…&Version=…&InstanceId.1=…`); responses are XML in the
  * `http://ec2.amazonaws.com/doc/2016-11-15/` namespace with the element names the SDK's deserializer reads;
  * errors are `<Response><Errors><Error>…</Error></Errors><RequestID>…</RequestID></Response>` with HTTP 400.
- * Signatures are not verified and every access key is accepted: this is a local development server.
+ * Only requests signed (SigV4) with the stack's credentials are accepted, never a page's (request-guard.ts): a
+ * RunInstances runs a script on the developer's machine. Mutating actions must be POSTs, as a GET is what an
+ * `<img src>` sends.
  *
  * A local "instance" really runs: its user data (a shell script, base64 in the request) is written to
  * `<directory>/<instance-id>/user-data.sh` and run with `bash` in its own process group, with that directory
@@ -28,6 +30,7 @@ import { closeSync, mkdirSync, openSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
+import { announcedHosts, credentialsFromEnvironment, guardRequest, refuseBrowserRequest, type Credentials, type GuardRefusal } from './request-guard.ts';
 import { integerOption, portOption, runServerMain } from './server-process.ts';
 import { parseArgs } from 'node:util';
 
@@ -52,6 +55,8 @@ function instanceBaseEnvironment(): Record<string, string> {
 
 export interface Ec2ServerOptions {
   port: number;
+  /** The only credentials requests may be signed with (SigV4, header or presigned); see request-guard.ts. */
+  credentials: Credentials;
   /** Default 127.0.0.1. */
   host?: string;
   /** Instance work directories (one per instance, with `user-data.sh` and `console.log`). */
@@ -126,6 +131,20 @@ export const LOCAL_IMAGE_ID = 'ami-0c1a0ca1000000000';
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 
 /** An error answered as EC2 does: `<Errors><Error><Code>` with an HTTP status (400 unless said). */
+/** EC2's own answers to a request it does not authenticate. */
+const EC2_AUTH_ERRORS: Record<GuardRefusal['reason'], { code: string; status: number }> = {
+  browser: { code: 'AuthFailure', status: 401 },
+  host: { code: 'AuthFailure', status: 401 },
+  missing: { code: 'MissingAuthenticationToken', status: 401 },
+  malformed: { code: 'IncompleteSignature', status: 400 },
+  expired: { code: 'RequestExpired', status: 400 },
+  'unknown-key': { code: 'AuthFailure', status: 401 },
+  'bad-signature': { code: 'SignatureDoesNotMatch', status: 403 },
+};
+
+/** Actions that change nothing, the only ones a GET may carry. */
+const READ_ONLY_ACTION = /^Describe[A-Z]/;
+
 export class Ec2Error extends Error {
   constructor(
     readonly code: string,
@@ -704,7 +723,14 @@ export async function startEc2Server(options: Ec2ServerOptions): Promise<Running
       });
       res.end(body);
     };
+    const refuse = (refusal: GuardRefusal): never => {
+      const { code, status } = EC2_AUTH_ERRORS[refusal.reason];
+      throw new Ec2Error(code, refusal.message, status);
+    };
     try {
+      // Before reading a byte of the body: a page's request is refused whatever it carries.
+      const browser = refuseBrowserRequest(req, allowedHosts);
+      if (browser) refuse(browser);
       const chunks: Buffer[] = [];
       let size = 0;
       for await (const chunk of req) {
@@ -712,11 +738,17 @@ export async function startEc2Server(options: Ec2ServerOptions): Promise<Running
         if (size > MAX_BODY_BYTES) throw new Ec2Error('RequestEntityTooLarge', 'Request body is too large', 413);
         chunks.push(chunk as Buffer);
       }
+      const rawBody = Buffer.concat(chunks);
+      const unsigned = guardRequest(req, { credentials: options.credentials, allowedHosts, service: 'other' }, rawBody);
+      if (unsigned) refuse(unsigned);
       const query = new URL(req.url ?? '/', 'http://localhost').search.slice(1);
-      const body = Buffer.concat(chunks).toString('utf8');
+      const body = rawBody.toString('utf8');
       const params = QueryParams.parse(req.method === 'POST' && body !== '' ? body : query);
       const action = params.get('Action');
       if (action === undefined) throw new Ec2Error('MissingAction', 'The request must contain the parameter Action');
+      if (req.method !== 'POST' && !READ_ONLY_ACTION.test(action)) {
+        throw new Ec2Error('UnsupportedOperation', `${action} changes state and must be sent as a POST, not a ${req.method}`, 400);
+      }
       const handler = actions[action];
       if (!handler) throw new Ec2Error('InvalidAction', `The action ${action} is not valid for this web service.`);
       if (closing) throw new Ec2Error('Unavailable', 'The server is shutting down', 503);
@@ -734,6 +766,8 @@ export async function startEc2Server(options: Ec2ServerOptions): Promise<Running
     }
   };
 
+  // Filled once the port is known (port 0 picks one); no request is handled before listen() returns.
+  const allowedHosts = new Set<string>();
   const server = http.createServer((req, res) => void handle(req, res));
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -743,6 +777,7 @@ export async function startEc2Server(options: Ec2ServerOptions): Promise<Running
     });
   });
   const port = (server.address() as AddressInfo).port;
+  for (const name of announcedHosts(host, port)) allowedHosts.add(name);
   const urlHost = host.includes(':') ? `[${host}]` : host;
   let closed: Promise<void> | undefined;
 
@@ -807,13 +842,14 @@ export function parseCliArgs(argv: string[]): Ec2CliOptions {
     ...(pendingMs === undefined ? {} : { pendingMs }),
     ...(maxInstances === undefined ? {} : { maxInstances }),
     silent: values.silent,
+    credentials: credentialsFromEnvironment(),
   };
 }
 
 runServerMain({
   moduleUrl: import.meta.url,
   name: 'ec2',
-  usage: 'ec2-server.ts [--port 4570] [--host 127.0.0.1] [--dir .local-stack/ec2] [--region us-east-1] [--pending-ms 200] [--max-instances 16] [--silent]',
+  usage: 'ec2-server.ts [--port 4570] [--host 127.0.0.1] [--dir .local-stack/ec2] [--region us-east-1] [--pending-ms 200] [--max-instances 16] [--silent]  (accepts only requests signed with AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY of its environment)',
   parse: parseCliArgs,
   start: async (options) => {
     const server = await startEc2Server(options);

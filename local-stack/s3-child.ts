@@ -1,5 +1,7 @@
 import path from 'node:path';
 import { spawnChildServer } from './child-server.ts';
+import { generateCredentials } from './credentials.ts';
+import type { Credentials } from './sigv4.ts';
 import type { NotificationRule, S3EventLike } from './s3-server.ts';
 
 const SERVER_ENTRY = path.join(path.dirname(new URL(import.meta.url).pathname), 's3-server.ts');
@@ -8,6 +10,8 @@ export interface S3ServerProcess {
   endpoint: string;
   port: number;
   pid: number;
+  /** The only credentials the server accepts: sign every request with them. */
+  credentials: Credentials;
   /** Notifications the server emitted, in order (the CLI mode prints them instead of invoking Lambda). */
   notifications: { target: string; event: S3EventLike }[];
   /** What the server wrote to stderr so far (its log). */
@@ -22,7 +26,10 @@ export async function spawnS3ServerProcess(options: {
   buckets: string[];
   port?: number;
   rules?: NotificationRule[];
+  /** Default: fresh random ones, as a stack makes. */
+  credentials?: Credentials;
 }): Promise<S3ServerProcess> {
+  const credentials = options.credentials ?? generateCredentials();
   const args = [
     '--port',
     String(options.port ?? 0),
@@ -37,6 +44,7 @@ export async function spawnS3ServerProcess(options: {
     entry: SERVER_ENTRY,
     args,
     name: 'local S3 server',
+    env: { AWS_ACCESS_KEY_ID: credentials.accessKeyId, AWS_SECRET_ACCESS_KEY: credentials.secretAccessKey },
     parseReady: (message) =>
       message.ready === true && typeof message.endpoint === 'string' && typeof message.port === 'number'
         ? { endpoint: message.endpoint, port: message.port }
@@ -46,5 +54,5 @@ export async function spawnS3ServerProcess(options: {
     },
   });
 
-  return { ...server.ready, pid: server.pid, notifications, stderr: server.stderr, close: server.close };
+  return { ...server.ready, pid: server.pid, credentials, notifications, stderr: server.stderr, close: server.close };
 }

@@ -6,6 +6,7 @@
  * Started by local-stack/stack.ts as `node --import tsx local-stack/s3-process.ts <json options>`.
  */
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
+import { credentialsFromEnvironment } from './request-guard.ts';
 import { startS3Server, type NotificationRule } from './s3-server.ts';
 import { closeOnSignals } from './server-process.ts';
 
@@ -21,13 +22,10 @@ interface S3ProcessOptions {
 
 const options = JSON.parse(process.argv[2] ?? '{}') as S3ProcessOptions;
 
-const lambda = new LambdaClient({
-  endpoint: options.lambdaEndpoint,
-  region: options.region,
-  // serverless-offline accepts any credentials; these only satisfy the SDK's signer.
-  credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-  maxAttempts: 5,
-});
+// The stack's credentials, from the environment the stack started this process with: S3 accepts requests signed
+// with them, and deliveries are signed with them, as the Lambda front accepts nothing else.
+const credentials = credentialsFromEnvironment();
+const lambda = new LambdaClient({ endpoint: options.lambdaEndpoint, region: options.region, credentials, maxAttempts: 5 });
 
 function log(fields: Record<string, unknown>): void {
   process.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), ...fields })}\n`);
@@ -41,6 +39,7 @@ const server = await startS3Server({
   region: options.region,
   rules: options.rules,
   silent: true,
+  credentials,
   onNotification: async (target, event) => {
     const response = await lambda.send(
       new InvokeCommand({ FunctionName: target, InvocationType: 'Event', Payload: Buffer.from(JSON.stringify(event)) }),

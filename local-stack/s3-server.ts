@@ -37,6 +37,7 @@ import path from 'node:path';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { parseArgs } from 'node:util';
+import { announcedHosts, credentialsFromEnvironment, guardRequest, type Credentials, type GuardRefusal } from './request-guard.ts';
 import { portOption, runServerMain, writeLine } from './server-process.ts';
 import zlib from 'node:zlib';
 
@@ -70,6 +71,8 @@ export interface S3ServerOptions {
   onNotification?: (target: string, event: S3EventLike) => void | Promise<void>;
   /** No request log on stderr (errors are still logged). */
   silent?: boolean;
+  /** The only credentials requests may be signed with (SigV4, header or presigned); see request-guard.ts. */
+  credentials: Credentials;
 }
 
 export interface RunningS3Server {
@@ -287,6 +290,17 @@ const MIN_PART_SIZE = 5 * 1024 * 1024;
 // ---------------------------------------------------------------------------------------------------------
 
 /** An S3 error raised by the front (rendered with s3rver's error XML). */
+/** S3's own answers to a request it does not authenticate (AWS answers a missing or page-sent one AccessDenied). */
+const S3_AUTH_ERRORS: Record<GuardRefusal['reason'], string> = {
+  browser: 'AccessDenied',
+  host: 'AccessDenied',
+  missing: 'AccessDenied',
+  malformed: 'AccessDenied',
+  expired: 'AccessDenied',
+  'unknown-key': 'InvalidAccessKeyId',
+  'bad-signature': 'SignatureDoesNotMatch',
+};
+
 class FrontError extends Error {
   constructor(
     readonly code: string,
@@ -1511,6 +1525,8 @@ export async function startS3Server(options: S3ServerOptions): Promise<RunningS3
     }
   }
 
+  // Filled once the port is known (port 0 picks one); no request is accepted before listen() returns.
+  const allowedHosts = new Set<string>();
   const server = http.createServer((req, res) => {
     const started = Date.now();
     const rawUrl = req.url ?? '/';
@@ -1529,6 +1545,12 @@ export async function startS3Server(options: S3ServerOptions): Promise<RunningS3
         log(`${req.method} ${rawUrl} ${context.operation} → ${res.statusCode} (${Date.now() - started} ms)`);
       }
     });
+    const refusal = guardRequest(req, { credentials: options.credentials, allowedHosts, service: 's3' });
+    if (refusal) {
+      sendError(res, new FrontError(S3_AUTH_ERRORS[refusal.reason], refusal.message), req.method);
+      req.resume(); // drain what the client still sends, so it reads the refusal instead of a reset
+      return;
+    }
     registerAccessKey(accessKeyIdOf(req.headers, query));
     contexts
       .run(context, () => route(req, res, context, target, query))
@@ -1554,6 +1576,7 @@ export async function startS3Server(options: S3ServerOptions): Promise<RunningS3
   });
   server.on('error', (error) => log(`server error: ${describeError(error)}`));
   const port = (server.address() as AddressInfo).port;
+  for (const name of announcedHosts(host, port)) allowedHosts.add(name);
   const endpointHost = host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '[::1]' : host.includes(':') ? `[${host}]` : host;
 
   let closing: Promise<void> | undefined;
@@ -1634,13 +1657,14 @@ export function parseCliArgs(argv: string[]): CliOptions {
     ...(values.region === undefined ? {} : { region: values.region }),
     ...(values.rules === undefined ? {} : { rules: parseRules(values.rules) }),
     silent: values.silent,
+    credentials: credentialsFromEnvironment(),
   };
 }
 
 runServerMain({
   moduleUrl: import.meta.url,
   name: 's3',
-  usage: "s3-server.ts [--port 4569] [--host 127.0.0.1] [--dir .local-stack/s3] [--bucket name]... [--region us-east-1] [--rules '<json array>'] [--silent]",
+  usage: "s3-server.ts [--port 4569] [--host 127.0.0.1] [--dir .local-stack/s3] [--bucket name]... [--region us-east-1] [--rules '<json array>'] [--silent]  (accepts only requests signed with AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY of its environment)",
   parse: parseCliArgs,
   start: async (options) => {
     const server = await startS3Server({ ...options, onNotification: (target, event) => writeLine({ notification: { target, event } }) });

@@ -10,8 +10,12 @@ import { existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writ
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { randomBytes } from 'node:crypto';
 import { UserError } from '../lib/errors.ts';
+import { loadOrCreateStackCredentials, readStackCredentials } from './credentials.ts';
 import { LOCAL_IMAGE_ID } from './ec2-server.ts';
+import { FRONT_TOKEN_ENV } from './lambda-front.ts';
+import type { Credentials } from './sigv4.ts';
 import { loadServiceConfig, PROJECT_ROOT, serverlessBin, type ServiceConfig } from './service-config.ts';
 
 export interface StackOptions {
@@ -50,6 +54,11 @@ export interface StackState {
   apiBaseUrl: string;
   service: ServiceConfig;
   processes: StackProcess[];
+  /**
+   * The only credentials the stack's endpoints accept (credentials.ts). Kept in `credentials.json` (mode 0600) and
+   * never written into state.json.
+   */
+  credentials: Credentials;
 }
 
 const HOST = '127.0.0.1';
@@ -80,10 +89,6 @@ export function resolveStackOptions(options: StackOptions = {}) {
 const stateFile = (stateDir: string) => path.join(stateDir, 'state.json');
 
 /**
- * Environment that points the AWS SDK (and the AWS CLI) at the local stack. Credentials are
- * placeholders: the local servers accept any, and the SDK refuses to sign without some.
- */
-/**
  * The EC2 backend's settings (lib/config.ts loadEc2Config) against the local stack: the emulator's image, this
  * machine's Node (an instance runs on it, so it must not ask for a newer one), and quick polls.
  */
@@ -100,8 +105,12 @@ export function localEc2Environment(state: { service: Pick<StackState['service']
 /** The key the API fixture accepts: a fixed local value, not a secret (the real key comes from SSM). */
 export const LOCAL_YELP_API_KEY = 'local-yelp-key';
 
+/**
+ * Environment that points the AWS SDK (and the AWS CLI) at the local stack, with the stack's own credentials: its
+ * endpoints accept requests signed with nothing else.
+ */
 export function stackEnvironment(
-  state: Pick<StackState, 's3Endpoint' | 'lambdaEndpoint' | 'ec2Endpoint' | 'region'> & Partial<Pick<StackState, 'mongoUri' | 'apiBaseUrl'>>,
+  state: Pick<StackState, 's3Endpoint' | 'lambdaEndpoint' | 'ec2Endpoint' | 'region' | 'credentials'> & Partial<Pick<StackState, 'mongoUri' | 'apiBaseUrl'>>,
 ): Record<string, string> {
   return {
     ...(state.mongoUri === undefined ? {} : { MONGODB_URI: state.mongoUri }),
@@ -113,8 +122,8 @@ export function stackEnvironment(
     AWS_ENDPOINT_URL_EC2: state.ec2Endpoint,
     AWS_REGION: state.region,
     AWS_DEFAULT_REGION: state.region, // the AWS CLI's name for it
-    AWS_ACCESS_KEY_ID: 'local',
-    AWS_SECRET_ACCESS_KEY: 'local',
+    AWS_ACCESS_KEY_ID: state.credentials.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: state.credentials.secretAccessKey,
     S3_FORCE_PATH_STYLE: 'true',
   };
 }
@@ -155,18 +164,21 @@ function readStateFile(stateDir: string): StackState | null {
   } catch {
     return null;
   }
+  let state: Omit<StackState, 'credentials'>;
   try {
-    const state = JSON.parse(text) as StackState;
-    return Array.isArray(state?.processes) ? state : null;
+    state = JSON.parse(text) as Omit<StackState, 'credentials'>;
   } catch {
     return null;
   }
+  const credentials = readStackCredentials(stateDir);
+  return Array.isArray(state?.processes) && credentials !== undefined ? { ...state, credentials } : null;
 }
 
-/** Writes the state file whole or not at all: a temp file renamed over it. */
+/** Writes the state file whole or not at all: a temp file renamed over it. The secret stays in credentials.json. */
 function writeStateFile(state: StackState): void {
+  const { credentials: _secret, ...recorded } = state;
   const temporary = `${stateFile(state.stateDir)}.${process.pid}.tmp`;
-  writeFileSync(temporary, `${JSON.stringify(state, null, 2)}\n`);
+  writeFileSync(temporary, `${JSON.stringify(recorded, null, 2)}\n`);
   renameSync(temporary, stateFile(state.stateDir));
 }
 
@@ -176,7 +188,7 @@ export function readStackState(options: StackOptions = {}): StackState | null {
   if (state === null) return null;
   // A stack started by an older version lacks servers this one needs: report it as not running, so
   // startStack stops it whole and starts a complete one.
-  if (state.mongoUri === undefined || state.apiBaseUrl === undefined) return null;
+  if (state.mongoUri === undefined || state.apiBaseUrl === undefined || !state.processes.some((proc) => proc.name === 'lambda-front')) return null;
   return state.processes.every((proc) => isOurs(proc, state.stateDir)) ? state : null;
 }
 
@@ -195,6 +207,18 @@ async function waitUntilReady(proc: Starting, timeoutMs: number, isReady: () => 
     }
     await sleep(200);
   }
+}
+
+/** A TCP port nothing listens on right now, chosen by the kernel (for a server only the stack itself talks to). */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = net.createServer();
+    probe.once('error', reject);
+    probe.listen(0, HOST, () => {
+      const { port } = probe.address() as net.AddressInfo;
+      probe.close(() => resolve(port));
+    });
+  });
 }
 
 /** For servers that do not speak HTTP (MongoDB): ready once a TCP connection is accepted. */
@@ -295,7 +319,11 @@ export async function startStack(options: StackOptions = {}): Promise<{ state: S
   const ec2Endpoint = `http://${HOST}:${ec2Port}`;
   const mongoUri = `mongodb://${HOST}:${mongoPort}`;
   const apiBaseUrl = `http://${HOST}:${apiPort}`;
-  const endpoints = { s3Endpoint, lambdaEndpoint, ec2Endpoint, mongoUri, apiBaseUrl, region: service.region };
+  // serverless-offline listens on a private port behind the Lambda front, which alone holds the token it wants.
+  const offlinePort = await freePort();
+  const frontToken = randomBytes(32).toString('base64url');
+  const credentials = loadOrCreateStackCredentials(stateDir);
+  const endpoints = { s3Endpoint, lambdaEndpoint, ec2Endpoint, mongoUri, apiBaseUrl, region: service.region, credentials };
   const baseEnv = {
     AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
     ...process.env,
@@ -328,10 +356,12 @@ export async function startStack(options: StackOptions = {}): Promise<{ state: S
     );
     started.push(s3);
 
-    onProgress(`starting Lambda (serverless-offline) on ${lambdaEndpoint}`);
+    onProgress(`starting Lambda (serverless-offline behind a signature-checking front) on ${lambdaEndpoint}`);
     const offline = spawnLogged(
       'lambda',
       [
+        '--import',
+        path.join(PROJECT_ROOT, 'local-stack', 'offline-guard.js'),
         serverlessBin(),
         'offline',
         'start',
@@ -341,10 +371,17 @@ export async function startStack(options: StackOptions = {}): Promise<{ state: S
           ([param, variable]) => `--param=${param}=${localEc2Environment({ service })[variable]}`,
         ),
       ],
-      { ...baseEnv, CLOUD_PARALLEL_LAMBDA_PORT: String(lambdaPort), SLS_TELEMETRY_DISABLED: '1' },
+      { ...baseEnv, CLOUD_PARALLEL_LAMBDA_PORT: String(offlinePort), SLS_TELEMETRY_DISABLED: '1', [FRONT_TOKEN_ENV]: frontToken },
       path.join(logDir, 'lambda.log'),
     );
     started.push(offline);
+    const front = spawnLogged(
+      'lambda-front',
+      ['--import', tsxLoader, path.join(PROJECT_ROOT, 'local-stack', 'lambda-front.ts'), '--port', String(lambdaPort), '--host', HOST, '--target', `http://${HOST}:${offlinePort}`, '--silent'],
+      { ...baseEnv, [FRONT_TOKEN_ENV]: frontToken },
+      path.join(logDir, 'lambda-front.log'),
+    );
+    started.push(front);
 
     onProgress(`starting EC2 on ${ec2Endpoint} (instances run as local processes in ${path.join(stateDir, 'ec2')})`);
     const ec2 = spawnLogged(
@@ -391,7 +428,8 @@ export async function startStack(options: StackOptions = {}): Promise<{ state: S
     await waitForPort(mongoPort, mongo, 30_000);
     await waitForHttp(`${apiBaseUrl}/health`, api, 30_000);
     await waitForHttp(ec2Endpoint, ec2, 30_000);
-    await waitForHttp(lambdaEndpoint, offline, 120_000);
+    await waitForHttp(lambdaEndpoint, front, 30_000);
+    await waitForHttp(`http://${HOST}:${offlinePort}`, offline, 120_000);
   } catch (error) {
     for (const proc of started) killGroup(proc.pid);
     throw error;
@@ -408,6 +446,7 @@ export async function startStack(options: StackOptions = {}): Promise<{ state: S
     apiBaseUrl,
     service,
     processes: started.map(({ name, pid, log }) => ({ name, pid, log })),
+    credentials,
   };
   writeStateFile(state);
   return { state, started: true };

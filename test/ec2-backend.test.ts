@@ -11,8 +11,9 @@ import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { AL2023_AMI_PARAMETER, ec2Backend, estimateEc2Cost, type Ec2BackendOptions } from '../lib/fanout/ec2/backend.ts';
 import { fanout } from '../lib/fanout/index.ts';
 import { spawnS3ServerProcess } from '../local-stack/s3-child.ts';
+import { TEST_CREDENTIALS } from './support/signing.ts';
 
-const credentials = { accessKeyId: 'test', secretAccessKey: 'test' };
+const credentials = TEST_CREDENTIALS;
 const ec2 = new EC2Client({ region: 'us-east-1', credentials });
 const ssm = new SSMClient({ region: 'us-east-1', credentials });
 const s3 = new S3Client({ region: 'us-east-1', credentials });
@@ -260,7 +261,7 @@ describe('ec2 backend', () => {
 describe('ec2 backend end to end: real presigned URLs, user data run by bash', () => {
   it('runs chunks through the local S3 server and terminates every instance', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'cp-ec2-e2e-'));
-    const server = await spawnS3ServerProcess({ directory: join(dir, 's3'), buckets: ['e2e-bucket'] });
+    const server = await spawnS3ServerProcess({ directory: join(dir, 's3'), buckets: ['e2e-bucket'], credentials });
     try {
       const realS3 = new S3Client({ region: 'us-east-1', credentials, endpoint: server.endpoint, forcePathStyle: true });
       await realS3.send(

@@ -20,7 +20,6 @@ import { startMongoServer } from '../local-stack/mongo-server.ts';
 import { startS3Server } from '../local-stack/s3-server.ts';
 import { isAlive, readStackState, startStack, stopStack, type StackOptions, type StackState } from '../local-stack/stack.ts';
 
-const credentials = { accessKeyId: 'local', secretAccessKey: 'local' };
 /** No notification rule matches these keys (the rates trigger is uploads/*.csv), so no Lambda runs. */
 const PREFIX = 'fault-restart/';
 const MB = 1024 * 1024;
@@ -64,7 +63,7 @@ afterAll(async () => {
 });
 
 function s3For(state: StackState): S3Client {
-  return new S3Client({ region: state.region, credentials, endpoint: state.s3Endpoint, forcePathStyle: true });
+  return new S3Client({ region: state.region, credentials: state.credentials, endpoint: state.s3Endpoint, forcePathStyle: true });
 }
 
 async function putObjects(s3: S3Client, bucket: string, objects: readonly StoredObject[]): Promise<void> {
@@ -116,7 +115,7 @@ describe('the local stack killed and restarted', () => {
     const started = await startStack(options);
     expect(started.started).toBe(true);
     first = started.state;
-    expect(first.processes.map((proc) => proc.name).sort()).toEqual(['api', 'ec2', 'lambda', 'mongo', 's3']);
+    expect(first.processes.map((proc) => proc.name).sort()).toEqual(['api', 'ec2', 'lambda', 'lambda-front', 'mongo', 's3']);
     bucket = first.service.buckets[0]!;
     const s3 = s3For(first);
     await putObjects(s3, bucket, OBJECTS);
@@ -142,7 +141,7 @@ describe('the local stack killed and restarted', () => {
     expect(Date.now() - startedAt).toBeLessThan(120_000);
     expect(restarted.started).toBe(true);
     second = restarted.state;
-    expect(second.processes.map((proc) => proc.name).sort()).toEqual(['api', 'ec2', 'lambda', 'mongo', 's3']);
+    expect(second.processes.map((proc) => proc.name).sort()).toEqual(['api', 'ec2', 'lambda', 'lambda-front', 'mongo', 's3']);
     for (const proc of second.processes) {
       expect(isAlive(proc.pid), proc.name).toBe(true);
       expect(first.processes.map((old) => old.pid)).not.toContain(proc.pid);
@@ -196,7 +195,7 @@ describe('the local stack killed and restarted', () => {
     await withMongo(second.mongoUri, (client) => client.db('fault_restart').collection<{ _id: string; note: string }>('late').insertOne({ _id: 'w1', note: 'default write concern' }));
 
     const stopped = await stopStack({ stateDir });
-    expect(stopped.map((proc) => proc.name).sort()).toEqual(['api', 'ec2', 'lambda', 'mongo', 's3']);
+    expect(stopped.map((proc) => proc.name).sort()).toEqual(['api', 'ec2', 'lambda', 'lambda-front', 'mongo', 's3']);
     expect(second.processes.filter((proc) => isAlive(proc.pid)).map((proc) => proc.name)).toEqual([]);
     expect(existsSync(path.join(stateDir, 'state.json'))).toBe(false);
     expect(readStackState({ stateDir })).toBeNull();
@@ -205,13 +204,13 @@ describe('the local stack killed and restarted', () => {
     const mongoFile = path.join(stateDir, 'mongo', 'data.json');
     expect(readFileSync(mongoFile, 'utf8')).toContain('"w1"');
     const mongo = await startMongoServer({ port: 0, silent: true, dataFile: mongoFile });
-    const s3Server = await startS3Server({ port: 0, silent: true, directory: path.join(stateDir, 's3'), buckets: second.service.buckets });
+    const s3Server = await startS3Server({ port: 0, silent: true, directory: path.join(stateDir, 's3'), buckets: second.service.buckets, credentials: second.credentials });
     try {
       await withMongo(mongo.uri, async (client) => {
         expect(await client.db('fault_restart').collection('things').countDocuments()).toBe(DOCUMENTS.length);
         expect(await client.db('fault_restart').collection<{ _id: string; note: string }>('late').findOne({ _id: 'w1' })).toEqual({ _id: 'w1', note: 'default write concern' });
       });
-      const s3 = new S3Client({ region: second.region, credentials, endpoint: s3Server.endpoint, forcePathStyle: true });
+      const s3 = new S3Client({ region: second.region, credentials: second.credentials, endpoint: s3Server.endpoint, forcePathStyle: true });
       await expectObjects(s3, bucket, [...OBJECTS, late]);
     } finally {
       await s3Server.close();

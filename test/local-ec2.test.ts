@@ -18,6 +18,7 @@ import {
 } from '@aws-sdk/client-ec2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { QueryParams, escapeXml, startEc2Server, type RunningEc2Server } from '../local-stack/ec2-server.ts';
+import { signedHeaders, TEST_CREDENTIALS } from './support/signing.ts';
 
 const IMAGE = 'ami-0123456789abcdef0';
 const b64 = (text: string): string => Buffer.from(text, 'utf8').toString('base64');
@@ -28,11 +29,11 @@ let dir: string;
 
 beforeAll(async () => {
   dir = mkdtempSync(path.join(os.tmpdir(), 'cp-ec2-'));
-  server = await startEc2Server({ port: 0, directory: dir, pendingMs: 150, maxInstances: 8, silent: true, env: { CP_TEST_EXTRA: 'extra-value' } });
+  server = await startEc2Server({ port: 0, directory: dir, pendingMs: 150, maxInstances: 8, silent: true, env: { CP_TEST_EXTRA: 'extra-value' }, credentials: TEST_CREDENTIALS });
   client = new EC2Client({
     endpoint: server.endpoint,
     region: 'us-east-1',
-    credentials: { accessKeyId: 'local-test', secretAccessKey: 'local-test' },
+    credentials: TEST_CREDENTIALS,
   });
 });
 
@@ -320,11 +321,9 @@ describe('errors arrive as the SDK typed errors', () => {
     );
   });
   it('unknown action', async () => {
-    const res = await fetch(server.endpoint, {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: 'Action=RebootEverything&Version=2016-11-15',
-    });
+    const form = 'Action=RebootEverything&Version=2016-11-15';
+    const headers = await signedHeaders(server.endpoint, 'ec2', { method: 'POST', path: '/', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: form });
+    const res = await fetch(server.endpoint, { method: 'POST', headers, body: form });
     expect(res.status).toBe(400);
     const body = await res.text();
     expect(body).toMatch(/<Response><Errors><Error><Code>InvalidAction<\/Code><Message>[^<]+<\/Message><\/Error><\/Errors><RequestID>[0-9a-f-]{36}<\/RequestID><\/Response>/);
@@ -334,8 +333,8 @@ describe('errors arrive as the SDK typed errors', () => {
 describe('close()', () => {
   it('kills running instances and reports them terminated', async () => {
     const other = mkdtempSync(path.join(os.tmpdir(), 'cp-ec2-close-'));
-    const second = await startEc2Server({ port: 0, directory: other, pendingMs: 10, silent: true });
-    const c = new EC2Client({ endpoint: second.endpoint, region: 'us-east-1', credentials: { accessKeyId: 'x', secretAccessKey: 'x' } });
+    const second = await startEc2Server({ port: 0, directory: other, pendingMs: 10, silent: true, credentials: TEST_CREDENTIALS });
+    const c = new EC2Client({ endpoint: second.endpoint, region: 'us-east-1', credentials: TEST_CREDENTIALS });
     try {
       const out = await c.send(
         new RunInstancesCommand({ ImageId: IMAGE, MinCount: 2, MaxCount: 2, UserData: b64('#!/bin/bash\ntrap "" TERM\nsleep 60\n') }),
@@ -366,8 +365,8 @@ describe.skipIf(!awsCli)('the AWS CLI', () => {
     new Promise((resolve, reject) => {
       const env = {
         ...process.env,
-        AWS_ACCESS_KEY_ID: 'local-test',
-        AWS_SECRET_ACCESS_KEY: 'local-test',
+        AWS_ACCESS_KEY_ID: TEST_CREDENTIALS.accessKeyId,
+        AWS_SECRET_ACCESS_KEY: TEST_CREDENTIALS.secretAccessKey,
         AWS_DEFAULT_REGION: 'us-east-1',
         AWS_CONFIG_FILE: '/dev/null',
         AWS_SHARED_CREDENTIALS_FILE: '/dev/null',

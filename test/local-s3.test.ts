@@ -6,7 +6,7 @@
  * which has no legacy provider, to show listing/pagination does not depend on it.
  */
 import { spawnSync } from 'node:child_process';
-import { createHash, createHmac, type Hash, type Hmac } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
@@ -40,6 +40,7 @@ import {
   type RunningS3Server,
   type S3EventLike,
 } from '../local-stack/s3-server.ts';
+import { presignedUrl, signedHeaders, TEST_CREDENTIALS } from './support/signing.ts';
 
 const BUCKET = 'local-s3-test';
 const OTHER_BUCKET = 'local-s3-other';
@@ -53,7 +54,7 @@ function client(endpoint: string): S3Client {
     endpoint,
     region: 'us-east-1',
     forcePathStyle: true,
-    credentials: { accessKeyId: 'local-test', secretAccessKey: 'local-test' },
+    credentials: TEST_CREDENTIALS,
   });
 }
 
@@ -123,8 +124,9 @@ async function rawRequest(
   body?: Buffer,
 ): Promise<{ status: number; body: string }> {
   const url = new URL(urlPath, endpoint);
+  const signed = await signedHeaders(endpoint, 's3', { method, path: urlPath, headers, ...(body === undefined ? {} : { body }) });
   return new Promise((resolve, reject) => {
-    const req = http.request(url, { method, headers }, (res) => {
+    const req = http.request(url, { method, headers: signed }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (chunk: Buffer) => chunks.push(chunk));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
@@ -155,7 +157,7 @@ function crc32Base64(data: Buffer): string {
 type CliServer = S3ServerProcess;
 
 function startCli(directory: string, rules: NotificationRule[]): Promise<CliServer> {
-  return spawnS3ServerProcess({ directory, buckets: [BUCKET, OTHER_BUCKET], rules });
+  return spawnS3ServerProcess({ directory, buckets: [BUCKET, OTHER_BUCKET], rules, credentials: TEST_CREDENTIALS });
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -534,45 +536,9 @@ describe('local S3 server (CLI child process)', () => {
     expect(server.stderr()).not.toMatch(/internal error/);
   });
 
-  it('serves presigned GET and PUT URLs', async (ctx) => {
-    // @smithy/signature-v4 comes with the SDK (s3-request-presigner is not installed); skip if it is not there.
-    const smithy = await import('@smithy/signature-v4').catch(() => undefined);
-    if (!smithy) {
-      ctx.skip();
-      return;
-    }
-    type SourceData = string | ArrayBuffer | ArrayBufferView;
-    const bytes = (data: SourceData): string | Uint8Array =>
-      typeof data === 'string' ? data : ArrayBuffer.isView(data) ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength) : new Uint8Array(data);
-    class Sha256 {
-      private readonly hash: Hash | Hmac;
-      constructor(secret?: SourceData) {
-        this.hash = secret ? createHmac('sha256', bytes(secret)) : createHash('sha256');
-      }
-      update(data: SourceData): void {
-        this.hash.update(bytes(data));
-      }
-      digest(): Promise<Uint8Array> {
-        return Promise.resolve(new Uint8Array(this.hash.digest()));
-      }
-    }
-    const signer = new smithy.SignatureV4({
-      service: 's3',
-      region: 'us-east-1',
-      credentials: { accessKeyId: 'presign-key', secretAccessKey: 'presign-secret' },
-      sha256: Sha256,
-      uriEscapePath: false,
-    });
-    const endpoint = new URL(server.endpoint);
-    const presign = async (method: string, key: string): Promise<string> => {
-      const keyPath = `/${BUCKET}/${key.split('/').map(encodeURIComponent).join('/')}`;
-      const signed = await signer.presign(
-        { method, protocol: 'http:', hostname: endpoint.hostname, port: Number(endpoint.port), path: keyPath, query: {}, headers: { host: endpoint.host } },
-        { expiresIn: 300 },
-      );
-      const query = new URLSearchParams(signed.query as Record<string, string>);
-      return `${server.endpoint}${keyPath}?${query.toString()}`;
-    };
+  it('serves presigned GET and PUT URLs', async () => {
+    const presign = (method: string, key: string): Promise<string> =>
+      presignedUrl(server.endpoint, 's3', { method, path: `/${BUCKET}/${key.split('/').map(encodeURIComponent).join('/')}` });
     const key = 'presigned/up load+1.txt';
     const put = await fetch(await presign('PUT', key), { method: 'PUT', body: 'via presigned PUT' });
     expect(put.status).toBe(200);
@@ -595,8 +561,8 @@ describe('local S3 server (CLI child process)', () => {
       writeFileSync(file, data);
       const env = {
         ...process.env,
-        AWS_ACCESS_KEY_ID: 'cli-test',
-        AWS_SECRET_ACCESS_KEY: 'cli-test',
+        AWS_ACCESS_KEY_ID: TEST_CREDENTIALS.accessKeyId,
+        AWS_SECRET_ACCESS_KEY: TEST_CREDENTIALS.secretAccessKey,
         AWS_DEFAULT_REGION: 'us-east-1',
         AWS_CONFIG_FILE: path.join(work, 'no-config'),
         AWS_SHARED_CREDENTIALS_FILE: path.join(work, 'no-credentials'),
@@ -649,6 +615,7 @@ describe('local S3 server (in-process, no legacy OpenSSL provider)', () => {
       buckets: [BUCKET],
       region: 'eu-west-1',
       silent: true,
+      credentials: TEST_CREDENTIALS,
       rules: [
         { bucket: BUCKET, prefix: 'boom/', events: ['s3:ObjectCreated:*'], target: 'throws' },
         { bucket: BUCKET, prefix: 'boom/', events: ['s3:ObjectCreated:*'], target: 'rejects' },

@@ -3,7 +3,7 @@
  * Lambda invoke API → the bundled handler → results in S3. Nothing of ours is mocked.
  */
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -207,4 +207,25 @@ describe('rates on the local stack', () => {
     const reply = JSON.parse(stdout.slice(stdout.indexOf('{'))) as { results: RatesSummary[] };
     expect(reply.results[0]).toMatchObject({ status: 'ok', rows: 500, input: { key: 'uploads/us-counties.csv' } });
   }, 120_000);
+  it('a web page gets nothing from the running stack: unsigned and page-sent requests change nothing on any endpoint', async () => {
+    const { s3Endpoint, lambdaEndpoint, ec2Endpoint, stateDir } = stack.state;
+    const offlinePort = /listening on http:\/\/localhost:(\d+)/.exec(readFileSync(path.join(stateDir, 'logs', 'lambda.log'), 'utf8'))?.[1];
+    expect(offlinePort, 'serverless-offline announces its private port').toBeDefined();
+    const csv = 'county,cancer,population\nx,1,2\n';
+    const hostile: [string, string, RequestInit][] = [
+      ['S3 PUT that would fire the trigger', `${s3Endpoint}/${bucket}/uploads/from-a-page.csv`, { method: 'PUT', body: csv, headers: { 'content-type': 'text/plain' } }],
+      ['S3 form POST', `${s3Endpoint}/${bucket}`, { method: 'POST', body: csv, headers: { 'content-type': 'text/plain', origin: 'http://evil.example' } }],
+      ['EC2 RunInstances as an <img src>', `${ec2Endpoint}/?Action=RunInstances&ImageId=ami-0c1a0ca1000000000&MinCount=1&MaxCount=1`, { method: 'GET' }],
+      ['Lambda invoke, CORS-simple', `${lambdaEndpoint}/2015-03-31/functions/cloud-parallel-dev-rates/invocations`, { method: 'POST', body: '{"key":"uploads/x.csv"}', headers: { 'content-type': 'text/plain' } }],
+      ["serverless-offline's own port", `http://127.0.0.1:${offlinePort}/2015-03-31/functions/cloud-parallel-dev-rates/invocations`, { method: 'POST', body: '{"key":"uploads/x.csv"}' }],
+    ];
+    for (const [what, url, init] of hostile) {
+      const answer = await fetch(url, init);
+      expect([401, 403], `${what}: ${answer.status} ${await answer.text()}`).toContain(answer.status);
+    }
+    await sleep(1000);
+    expect(await listKeys('uploads/from-a-page')).toEqual([]);
+    expect(await listKeys('results/from-a-page/')).toEqual([]);
+    expect(readFileSync(path.join(stateDir, 'logs', 'lambda.log'), 'utf8')).not.toMatch(/cloud-parallel-dev-rates.*invocations.*x\.csv/);
+  });
 });

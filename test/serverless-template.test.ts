@@ -737,13 +737,13 @@ describe('the rates.zip Lambda package', () => {
         PATH: process.env.PATH,
         AWS_ENDPOINT_URL_S3: server.endpoint,
         AWS_REGION: 'us-east-1',
-        AWS_ACCESS_KEY_ID: 'local',
-        AWS_SECRET_ACCESS_KEY: 'local',
+        AWS_ACCESS_KEY_ID: server.credentials.accessKeyId,
+        AWS_SECRET_ACCESS_KEY: server.credentials.secretAccessKey,
         AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
         S3_FORCE_PATH_STYLE: 'true',
         DATA_BUCKET: 'pkg-test',
       };
-      const s3 = new S3Client({ endpoint: server.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
+      const s3 = new S3Client({ endpoint: server.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: server.credentials });
       await s3.send(new PutObjectCommand({ Bucket: 'pkg-test', Key: 'uploads/pkg.csv', Body: sampleCountyCsv({ rows: 200, seed: 9 }) }));
       // How the nodejs22.x runtime loads an ESM handler: import() of the file, then call the export.
       const script = `const { handler } = await import(${JSON.stringify(path.join(lambdaRoot, 'functions', 'rates.js'))});

@@ -9,6 +9,7 @@ import type { Ec2Config } from '../../lib/config.ts';
 import { buildWorkerBundles, type Ec2WorkerName } from '../../lib/fanout/ec2/worker-bundle.ts';
 import { LOCAL_IMAGE_ID, startEc2Server, type RunningEc2Server } from '../../local-stack/ec2-server.ts';
 import { spawnS3ServerProcess, type S3ServerProcess } from '../../local-stack/s3-child.ts';
+import { TEST_CREDENTIALS } from './signing.ts';
 
 export interface LocalEc2 {
   bucket: string;
@@ -29,14 +30,14 @@ export interface LocalEc2 {
  * clients pointed at them and freshly built worker bundles: EC2 runs with nothing mocked.
  */
 export function useLocalEc2(bucket: string): LocalEc2 {
-  const credentials = { accessKeyId: 'local-test', secretAccessKey: 'local-test' };
+  const credentials = TEST_CREDENTIALS;
   const handle = { bucket } as LocalEc2;
   let dir: string;
   let s3Server: S3ServerProcess | undefined;
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'cp-ec2-run-'));
-    s3Server = await spawnS3ServerProcess({ directory: join(dir, 's3'), buckets: [bucket] });
-    handle.ec2Server = await startEc2Server({ port: 0, directory: join(dir, 'ec2'), pendingMs: 50, silent: true });
+    s3Server = await spawnS3ServerProcess({ directory: join(dir, 's3'), buckets: [bucket], credentials });
+    handle.ec2Server = await startEc2Server({ port: 0, directory: join(dir, 'ec2'), pendingMs: 50, silent: true, credentials });
     handle.s3 = new S3Client({ region: 'us-east-1', credentials, endpoint: s3Server.endpoint, forcePathStyle: true });
     handle.ec2 = new EC2Client({ region: 'us-east-1', credentials, endpoint: handle.ec2Server.endpoint });
     const built = await buildWorkerBundles(join(dir, 'bundles'));

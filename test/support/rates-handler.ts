@@ -11,8 +11,8 @@ import { vi } from 'vitest';
 import { startFaultProxy, type FaultProxy } from '../../local-stack/fault-proxy.ts';
 import { spawnS3ServerProcess, type S3ServerProcess } from '../../local-stack/s3-child.ts';
 import { quietObservability } from './bad-input.ts';
+import { TEST_CREDENTIALS } from './signing.ts';
 
-export const LOCAL_CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'test' };
 
 export type RatesHandler = (event: unknown, context: Context) => Promise<unknown>;
 
@@ -28,13 +28,13 @@ export interface RatesHandlerRig {
 
 /** An S3 client for the local server (or the proxy); `maxAttempts` 1 to see a single fault unretried. */
 export function localS3Client(endpoint: string, maxAttempts?: number): S3Client {
-  return new S3Client({ region: 'us-east-1', credentials: LOCAL_CREDENTIALS, endpoint, forcePathStyle: true, ...(maxAttempts ? { maxAttempts } : {}) });
+  return new S3Client({ region: 'us-east-1', credentials: TEST_CREDENTIALS, endpoint, forcePathStyle: true, ...(maxAttempts ? { maxAttempts } : {}) });
 }
 
 /** Starts the server (and proxy), then loads the handler with the environment a deployment would give it. */
 export async function startRatesHandler(options: { bucket: string; name: string; viaProxy?: boolean; env?: Record<string, string> }): Promise<RatesHandlerRig> {
   const dir = await mkdtemp(join(tmpdir(), `cp-${options.name}-`));
-  const server = await spawnS3ServerProcess({ directory: join(dir, 's3'), buckets: [options.bucket] });
+  const server = await spawnS3ServerProcess({ directory: join(dir, 's3'), buckets: [options.bucket], credentials: TEST_CREDENTIALS });
   const proxy = options.viaProxy ? await startFaultProxy({ target: server.endpoint }) : undefined;
   quietObservability();
   // The handler reads its configuration and builds its S3 client when the module loads, as in a Lambda container.
@@ -43,8 +43,8 @@ export async function startRatesHandler(options: { bucket: string; name: string;
     AWS_ENDPOINT_URL_S3: proxy?.endpoint ?? server.endpoint,
     S3_FORCE_PATH_STYLE: 'true',
     AWS_REGION: 'us-east-1',
-    AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId,
-    AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey,
+    AWS_ACCESS_KEY_ID: TEST_CREDENTIALS.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: TEST_CREDENTIALS.secretAccessKey,
     ...options.env,
   };
   for (const [name, value] of Object.entries(env)) vi.stubEnv(name, value);

@@ -31,7 +31,7 @@ export function useLocalStack(ports: { s3: number; lambda: number; ec2: number; 
     process.env = savedEnv;
     rmSync(stack.stateDir, { recursive: true, force: true });
     // `stop` must end exactly what `start` began: every process, each still running until then.
-    expect(stack.stopped.map((p) => p.name).sort()).toEqual(['api', 'ec2', 'lambda', 'mongo', 's3']);
+    expect(stack.stopped.map((p) => p.name).sort()).toEqual(['api', 'ec2', 'lambda', 'lambda-front', 'mongo', 's3']);
   });
   return stack;
 }

@@ -1,0 +1,218 @@
+/**
+ * The local stack's Lambda endpoint: an authenticating front for serverless-offline's invoke API, which checks no
+ * signature and would run any function for any web page that POSTs to it. The front listens on the port the stack
+ * announces (AWS_ENDPOINT_URL_LAMBDA), accepts only what request-guard.ts lets in (not from a page, addressed to
+ * the loopback name, signed with the stack's credentials), and forwards it to serverless-offline on a private port
+ * with a per-stack token. serverless-offline itself runs with offline-guard.js preloaded, which answers any request
+ * without that token 403 — so reaching its port directly, from a page or anything else, runs nothing.
+ *
+ * Run directly, it is a CLI that prints one JSON line when ready on stdout; logs go to stderr.
+ */
+import { randomUUID } from 'node:crypto';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { parseArgs } from 'node:util';
+import { announcedHosts, credentialsFromEnvironment, guardRequest, refuseBrowserRequest, type Credentials, type GuardRefusal } from './request-guard.ts';
+import { portOption, runServerMain } from './server-process.ts';
+
+/** The header the front adds and offline-guard.js requires; never accepted from a client. */
+export const FRONT_TOKEN_HEADER = 'x-cloud-parallel-front-token';
+/** The environment variable that hands serverless-offline's guard the token. */
+export const FRONT_TOKEN_ENV = 'CLOUD_PARALLEL_FRONT_TOKEN';
+/** Lambda's synchronous payload limit is 6 MB; a little more for the JSON around it. */
+const MAX_BODY_BYTES = 6 * 1024 * 1024 + 64 * 1024;
+
+/** Lambda's own answers to a request it does not authenticate. */
+const LAMBDA_AUTH_ERRORS: Record<GuardRefusal['reason'], { type: string; status: number }> = {
+  browser: { type: 'AccessDeniedException', status: 403 },
+  host: { type: 'AccessDeniedException', status: 403 },
+  missing: { type: 'MissingAuthenticationTokenException', status: 403 },
+  malformed: { type: 'IncompleteSignatureException', status: 403 },
+  expired: { type: 'InvalidSignatureException', status: 403 },
+  'unknown-key': { type: 'UnrecognizedClientException', status: 403 },
+  'bad-signature': { type: 'InvalidSignatureException', status: 403 },
+};
+
+export interface LambdaFrontOptions {
+  port: number;
+  /** Default 127.0.0.1. */
+  host?: string;
+  /** serverless-offline's invoke API, on its private port. */
+  target: string;
+  credentials: Credentials;
+  /** Sent to the target on every forwarded request. */
+  token: string;
+  silent?: boolean;
+}
+
+export interface RunningLambdaFront {
+  endpoint: string;
+  port: number;
+  close(): Promise<void>;
+}
+
+class FrontRefusal extends Error {
+  constructor(
+    readonly type: string,
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export async function startLambdaFront(options: LambdaFrontOptions): Promise<RunningLambdaFront> {
+  const host = options.host ?? '127.0.0.1';
+  const target = new URL(options.target);
+  const log = (message: string): void => {
+    if (!options.silent) process.stderr.write(`[lambda-front] ${message}\n`);
+  };
+  const refusalFor = (refusal: GuardRefusal): FrontRefusal => {
+    const { type, status } = LAMBDA_AUTH_ERRORS[refusal.reason];
+    return new FrontRefusal(type, status, refusal.message);
+  };
+
+  const sendError = (res: http.ServerResponse, error: FrontRefusal): void => {
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    const body = JSON.stringify({ __type: error.type, message: error.message });
+    res.writeHead(error.status, {
+      'content-type': 'application/json',
+      'content-length': Buffer.byteLength(body),
+      'x-amzn-errortype': error.type,
+      'x-amzn-requestid': randomUUID(),
+    });
+    res.end(body);
+  };
+
+  const readBody = async (req: http.IncomingMessage): Promise<Buffer> => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of req) {
+      size += (chunk as Buffer).length;
+      if (size > MAX_BODY_BYTES) {
+        throw new FrontRefusal('RequestTooLargeException', 413, `Request must be smaller than ${MAX_BODY_BYTES} bytes for the Invoke operation`);
+      }
+      chunks.push(chunk as Buffer);
+    }
+    return Buffer.concat(chunks);
+  };
+
+  const forward = (req: http.IncomingMessage, res: http.ServerResponse, body: Buffer): void => {
+    const headers: http.OutgoingHttpHeaders = { ...req.headers, host: target.host, 'content-length': body.length, [FRONT_TOKEN_HEADER]: options.token };
+    delete headers['transfer-encoding'];
+    const upstream = http.request(
+      { protocol: target.protocol, hostname: target.hostname, port: target.port, method: req.method, path: req.url, headers },
+      (answer) => {
+        res.writeHead(answer.statusCode ?? 502, answer.headers);
+        answer.pipe(res);
+      },
+    );
+    upstream.on('error', (error) => {
+      log(`serverless-offline did not answer ${req.method} ${req.url}: ${error.message}`);
+      sendError(res, new FrontRefusal('ServiceException', 502, `The local Lambda (serverless-offline) did not answer: ${error.message}`));
+    });
+    // A client that gives up (its timeout, Ctrl-C) ends the invocation's wait here too.
+    res.on('close', () => {
+      if (!res.writableFinished) upstream.destroy();
+    });
+    upstream.end(body);
+  };
+
+  const handle = async (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> => {
+    try {
+      const browser = refuseBrowserRequest(req, allowedHosts);
+      if (browser) throw refusalFor(browser);
+      const body = await readBody(req);
+      const unsigned = guardRequest(req, { credentials: options.credentials, allowedHosts, service: 'other' }, body);
+      if (unsigned) throw refusalFor(unsigned);
+      if (req.method !== 'POST') throw new FrontRefusal('AccessDeniedException', 403, `${req.method} is not an operation of the local Lambda; invocations are POSTs`);
+      delete req.headers[FRONT_TOKEN_HEADER];
+      forward(req, res, body);
+    } catch (error) {
+      if (error instanceof FrontRefusal) {
+        log(`${req.method} ${req.url} refused: ${error.type}: ${error.message}`);
+        sendError(res, error);
+        req.resume();
+        return;
+      }
+      process.stderr.write(`[lambda-front] internal error: ${(error as Error)?.stack ?? String(error)}\n`);
+      sendError(res, new FrontRefusal('ServiceException', 500, 'An internal error occurred in the local Lambda front'));
+    }
+  };
+
+  // Filled once the port is known (port 0 picks one); no request is handled before listen() returns.
+  const allowedHosts = new Set<string>();
+  const server = http.createServer((req, res) => void handle(req, res));
+  server.requestTimeout = 0; // an invocation may run for the function's whole timeout (15 minutes)
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const port = (server.address() as AddressInfo).port;
+  for (const name of announcedHosts(host, port)) allowedHosts.add(name);
+  const urlHost = host.includes(':') ? `[${host}]` : host;
+  let closed: Promise<void> | undefined;
+  return {
+    endpoint: `http://${urlHost}:${port}`,
+    port,
+    close: () => {
+      closed ??= new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+      return closed;
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// CLI
+// ---------------------------------------------------------------------------------------------------------
+
+export function parseCliArgs(argv: string[], env: NodeJS.ProcessEnv = process.env): LambdaFrontOptions {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      port: { type: 'string', default: '3002' },
+      host: { type: 'string' },
+      target: { type: 'string' },
+      silent: { type: 'boolean', default: false },
+    },
+    strict: true,
+    allowPositionals: false,
+  });
+  if (values.target === undefined || !/^http:\/\/[^/]+\/?$/.test(values.target)) {
+    throw new Error(`--target must be serverless-offline's invoke API as http://host:port, got ${JSON.stringify(values.target ?? '')}`);
+  }
+  const token = env[FRONT_TOKEN_ENV];
+  if (!token || token.length < 32) throw new Error(`${FRONT_TOKEN_ENV} must hold the token (32+ characters) that serverless-offline's guard expects`);
+  return {
+    port: portOption(values.port),
+    target: values.target,
+    token,
+    credentials: credentialsFromEnvironment(env),
+    ...(values.host === undefined ? {} : { host: values.host }),
+    silent: values.silent,
+  };
+}
+
+runServerMain({
+  moduleUrl: import.meta.url,
+  name: 'lambda-front',
+  usage:
+    'lambda-front.ts --target http://127.0.0.1:<offline port> [--port 3002] [--host 127.0.0.1] [--silent]  ' +
+    `(accepts only requests signed with AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY of its environment; forwards with ${FRONT_TOKEN_ENV})`,
+  parse: (argv) => parseCliArgs(argv),
+  start: async (options) => {
+    const front = await startLambdaFront(options);
+    return { ready: { ready: true, endpoint: front.endpoint, port: front.port }, close: () => front.close() };
+  },
+  what: 'shutting down',
+  graceMs: 2000,
+});
