@@ -5,7 +5,7 @@ import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/clie
 import { GetParameterCommand, type SSMClient } from '@aws-sdk/client-ssm';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { z } from 'zod';
-import { classifyError, FanoutError } from '../errors.ts';
+import { abortReason, classifyError, FanoutError } from '../errors.ts';
 import type { Backend } from '../index.ts';
 import { buildUserData, MAX_USER_DATA_BYTES } from './user-data.ts';
 
@@ -384,14 +384,14 @@ export function ec2Backend<T, R>(options: Ec2BackendOptions<R>): Ec2Backend<T, R
     async run(task, { index, attempt, signal }) {
       const chunk = `chunk ${index} (run ${runId})`;
       if (closed) throw new FanoutError('aborted', 'BackendClosed', `${chunk}: the EC2 backend was closed`);
-      if (signal?.aborted) throw new FanoutError('aborted', 'AbortError', `${chunk}: aborted before launch`);
+      if (signal?.aborted) throw new FanoutError('aborted', 'AbortError', `${chunk}: not launched: ${abortReason(signal)}`);
       // A later attempt writes elsewhere, so it never reads the result (or the late write) of an earlier one.
       const key = attempt <= 1 ? `runs/${runId}/${index}.json` : `runs/${runId}/${index}.attempt-${attempt}.json`;
       const { id, entry, deadline } = await enqueue({ task, index, attempt, key });
       try {
         for (;;) {
           if (closed) throw new FanoutError('aborted', 'BackendClosed', `${chunk}: the EC2 backend was closed while ${id} ran`);
-          if (signal?.aborted) throw new FanoutError('aborted', 'AbortError', `${chunk}: aborted while ${id} ran`);
+          if (signal?.aborted) throw new FanoutError('aborted', 'AbortError', `${chunk}: stopped while ${id} ran, terminating it: ${abortReason(signal)}`);
           let result = await pollSafely(() => readResult(key), undefined);
           if (result === undefined) {
             const { state, reason } = await pollSafely(() => describe(id), {});
