@@ -14,8 +14,8 @@ import { parsePrimesEvent, runPrimesFanout, type PrimesRunInput } from '../lib/p
 import type { PrimesChunkResult, PrimesTask } from '../lib/primes/worker.ts';
 
 // Created once per container and reused by every invocation it serves.
-const lambda = createLambdaClient();
 const config = loadPrimesConfig();
+const lambda = createLambdaClient({ workerTimeoutSeconds: config.workerTimeoutSeconds });
 const ec2Config = loadEc2Config();
 const aws = { ec2: createEc2Client(), s3: createS3Client(), ssm: createSsmClient() };
 

@@ -64,6 +64,20 @@ function functionErrorFrom(functionError: string, reply: unknown): FanoutError {
   return new FanoutError('function', type, message);
 }
 
+/**
+ * The client's connection and request timeouts (lib/aws/lambda.ts) end an invocation whose connection was
+ * dropped or whose endpoint never answers; the SDK's own message names the limit, this one adds what it means.
+ */
+function describeTimeout(error: FanoutError, functionName: string): FanoutError {
+  if (error.type !== 'TimeoutError') return error;
+  return new FanoutError(
+    error.kind,
+    error.type,
+    `no answer from ${functionName} in time (a dropped connection or a stalled endpoint; the invocation may still have run): ${error.message}`,
+    { retryable: error.retryable, cause: error.cause },
+  );
+}
+
 export function lambdaBackend<T, R>(options: LambdaBackendOptions<R>): Backend<T, R> {
   const { client, functionName, parse } = options;
   if (typeof functionName !== 'string' || functionName.trim() === '') {
@@ -82,7 +96,7 @@ export function lambdaBackend<T, R>(options: LambdaBackendOptions<R>): Backend<T
         if (signal?.aborted) {
           throw new FanoutError('aborted', 'AbortError', `task ${index}: invocation of ${functionName} abandoned: ${abortReason(signal)}`, { cause: error });
         }
-        throw classifyError(error);
+        throw describeTimeout(classifyError(error), functionName);
       }
       const reply = decodePayload(response.Payload, functionName);
       if (response.FunctionError) throw functionErrorFrom(response.FunctionError, reply);
