@@ -14,13 +14,18 @@ import { parsePrimesEvent, runPrimesFanout, type PrimesRunInput } from '../lib/p
 import type { PrimesChunkResult, PrimesTask } from '../lib/primes/worker.ts';
 
 // Created once per container and reused by every invocation it serves.
-const lambda = createLambdaClient();
 const config = loadPrimesConfig();
+const lambda = createLambdaClient({ workerTimeoutSeconds: config.workerTimeoutSeconds });
 const ec2Config = loadEc2Config();
 const aws = { ec2: createEc2Client(), s3: createS3Client(), ssm: createSsmClient() };
 
-/** Time kept back at the end of an invocation to terminate instances and delete the run's scratch objects. */
-const CLEANUP_MARGIN_MS = 30_000;
+/**
+ * Time kept back at the end of an invocation, on either backend: the run stops this long before the function's
+ * timeout (abandoning Lambda invocations still waiting, terminating instances, deleting the run's scratch objects)
+ * and returns the chunks that finished, the others named in failedChunks. Without it, the timeout would end the
+ * function with nothing returned and every finished chunk lost.
+ */
+export const CLEANUP_MARGIN_MS = 30_000;
 
 /** `{start, end, chunks | chunkSize, backend?, concurrency?}` → the exact count, per-chunk timings, speedup and cost. */
 export const handler = middy(async (event: unknown, context: Context) => {
@@ -45,13 +50,18 @@ export const handler = middy(async (event: unknown, context: Context) => {
   }
 }).use(observability());
 
-function runOn(backendName: 'lambda' | 'ec2', input: PrimesRunInput, context: Context) {
-  if (backendName === 'lambda') {
-    const backend = lambdaBackend<PrimesTask, PrimesChunkResult>({ client: lambda, functionName: config.workerFunction });
-    return runPrimesFanout(input, backend, { pricing: config.pricing });
-  }
+async function runOn(backendName: 'lambda' | 'ec2', input: PrimesRunInput, context: Context) {
   const deadline = lambdaDeadlineSignal(context, CLEANUP_MARGIN_MS);
-  return runPrimesOnEc2(input, aws, ec2Config, deadline.signal === undefined ? {} : { signal: deadline.signal }).finally(() => deadline.dispose());
+  const stop = deadline.signal === undefined ? {} : { signal: deadline.signal };
+  try {
+    if (backendName === 'lambda') {
+      const backend = lambdaBackend<PrimesTask, PrimesChunkResult>({ client: lambda, functionName: config.workerFunction });
+      return await runPrimesFanout(input, backend, { pricing: config.pricing, ...stop });
+    }
+    return await runPrimesOnEc2(input, aws, ec2Config, stop);
+  } finally {
+    deadline.dispose();
+  }
 }
 
 function rejected(error: { code: string; message: string }) {

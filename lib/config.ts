@@ -136,12 +136,16 @@ const positivePrice = (fallback: number) =>
 const primesEnvSchema = z.object({
   PRIMES_WORKER_FUNCTION: z.string({ error: 'must name the worker Lambda function' }).min(1, 'must name the worker Lambda function'),
   PRIMES_WORKER_MEMORY_MB: envNumber(128, 10240, 1769, { unit: ' of MB' }),
+  // The worker's own timeout (serverless.yml passes functions.primes-worker.timeout); 900 is Lambda's maximum.
+  PRIMES_WORKER_TIMEOUT_SECONDS: envNumber(1, 900, 900, { unit: ' of seconds' }),
   LAMBDA_USD_PER_GB_SECOND: positivePrice(0.0000166667),
   LAMBDA_USD_PER_MILLION_REQUESTS: positivePrice(0.2),
 });
 
 export interface PrimesConfig {
   workerFunction: string;
+  /** Sizes the Lambda client's request timeout (lib/aws/lambda.ts): a worker cannot answer later than this. */
+  workerTimeoutSeconds: number;
   pricing: { usdPerGbSecond: number; usdPerMillionRequests: number; workerMemoryMb: number };
 }
 
@@ -149,6 +153,7 @@ export function loadPrimesConfig(env: NodeJS.ProcessEnv = process.env): PrimesCo
   const parsed = parseEnv(primesEnvSchema, env);
   return {
     workerFunction: parsed.PRIMES_WORKER_FUNCTION,
+    workerTimeoutSeconds: parsed.PRIMES_WORKER_TIMEOUT_SECONDS,
     pricing: {
       usdPerGbSecond: parsed.LAMBDA_USD_PER_GB_SECOND,
       usdPerMillionRequests: parsed.LAMBDA_USD_PER_MILLION_REQUESTS,

@@ -84,6 +84,8 @@ describe('loadPrimesConfig', () => {
     ['LAMBDA_USD_PER_GB_SECOND', '-1', /must be a positive number \(US dollars\)$/],
     ['LAMBDA_USD_PER_GB_SECOND', 'free', /must be a positive number \(US dollars\)$/],
     ['LAMBDA_USD_PER_MILLION_REQUESTS', '0', /must be a positive number \(US dollars\)$/],
+    ['PRIMES_WORKER_TIMEOUT_SECONDS', '901', /must be at most 900$/],
+    ['PRIMES_WORKER_TIMEOUT_SECONDS', '0', /must be at least 1$/],
   ])('%s=%j', (...testCase) => {
     expectRefused(loadPrimesConfig, base, testCase);
   });
@@ -91,6 +93,7 @@ describe('loadPrimesConfig', () => {
   it('control: the defaults, and empty prices count as unset', () => {
     expect(loadPrimesConfig({ ...base, PRIMES_WORKER_MEMORY_MB: '', LAMBDA_USD_PER_GB_SECOND: '' })).toEqual({
       workerFunction: 'cloud-parallel-dev-primes-worker',
+      workerTimeoutSeconds: 900,
       pricing: { usdPerGbSecond: 0.0000166667, usdPerMillionRequests: 0.2, workerMemoryMb: 1769 },
     });
   });

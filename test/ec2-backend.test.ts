@@ -3,12 +3,13 @@ import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { DescribeInstancesCommand, EC2Client, RunInstancesCommand, TerminateInstancesCommand, type RunInstancesCommandInput } from '@aws-sdk/client-ec2';
 import { GetObjectCommand, NoSuchKey, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { GetParameterCommand, ParameterNotFound, SSMClient } from '@aws-sdk/client-ssm';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
-import { AL2023_AMI_PARAMETER, ec2Backend, estimateEc2Cost, type Ec2BackendOptions } from '../lib/fanout/ec2/backend.ts';
+import { AL2023_AMI_PARAMETER, ec2Backend, estimateEc2Cost, MAX_RESULT_BYTES, type Ec2BackendOptions } from '../lib/fanout/ec2/backend.ts';
 import { fanout } from '../lib/fanout/index.ts';
 import { spawnS3ServerProcess } from '../local-stack/s3-child.ts';
 import { TEST_CREDENTIALS } from './support/signing.ts';
@@ -28,9 +29,20 @@ function clock() {
   return { now: () => t, sleep: async (ms: number) => void (t += ms) };
 }
 
+/** A Node stream with the SDK's `transformToString` helper on it, as a GetObject body is. */
+function sdkBody(stream: Readable): Readable & { transformToString: (encoding?: BufferEncoding) => Promise<string> } {
+  return Object.assign(stream, { transformToString: async (encoding: BufferEncoding = 'utf8') => Buffer.concat(await stream.toArray()).toString(encoding) });
+}
+
+/** A GetObject reply as the SDK gives it in Node: the body a stream (fresh on every read), its length in ContentLength. */
 function body(value: unknown) {
   const text = JSON.stringify(value);
-  return { Body: { transformToString: async () => text } } as never; // the SDK's stream type; only transformToString is read
+  return {
+    get Body() {
+      return sdkBody(Readable.from([Buffer.from(text)]));
+    },
+    ContentLength: Buffer.byteLength(text),
+  } as never; // the SDK's stream type, of which the backend reads the stream
 }
 
 let launched = 0;
@@ -255,6 +267,65 @@ describe('ec2 backend', () => {
     s3Mock.on(GetObjectCommand).resolves(body({ hello: 'world' }));
     await expect(ec2Backend(options()).run(1, { index: 0, attempt: 1 })).rejects.toMatchObject({ kind: 'function', type: 'InvalidResult' });
     expect(terminated()).toEqual(['i-1']);
+  });
+
+  it('refuses a result over the size cap by its ContentLength, without reading it, and keeps the other chunks', async () => {
+    expect(MAX_RESULT_BYTES).toBe(6 * 1024 * 1024); // Lambda's synchronous reply limit: a result fits either backend
+    const sized = (length: number) => {
+      const text = JSON.stringify({ ok: true, value: 'x'.repeat(length - JSON.stringify({ ok: true, value: '' }).length) });
+      expect(text).toHaveLength(length);
+      return text;
+    };
+    let bigRead = false;
+    const bigText = sized(101);
+    const big = sdkBody(
+      new Readable({
+        read() {
+          bigRead = true;
+          this.push(bigText);
+          this.push(null);
+        },
+      }),
+    );
+    s3Mock.on(GetObjectCommand, resultKey(0)).resolves(body({ ok: true, value: 'fits' }));
+    s3Mock.on(GetObjectCommand, resultKey(1)).resolves({ Body: big, ContentLength: 101 } as never);
+    s3Mock.on(GetObjectCommand, resultKey(2)).resolves(body(JSON.parse(sized(100))));
+    const result = await fanout([0, 1, 2], ec2Backend(options({ maxResultBytes: 100 })), { sleep: async () => {} });
+    expect(result.outcomes.map((o) => o.ok)).toEqual([true, false, true]);
+    expect(result.outcomes[1]).toMatchObject({
+      ok: false,
+      attempts: 1,
+      error: { kind: 'function', type: 'ResultTooLarge', message: expect.stringContaining("s3://data-bucket/runs/run-42/1.json: the worker's result is 101 bytes, over the 100-byte limit") },
+    });
+    expect(bigRead).toBe(false);
+    expect(big.destroyed).toBe(true); // its socket is released, not left half-read
+    expect(terminated().sort()).toEqual(['i-1', 'i-2', 'i-3']);
+  });
+
+  it('refuses a result over the size cap while reading when no ContentLength says so, and stops downloading', async () => {
+    // A valid result of 100 chunks of 64 bytes (6.4 kB), with no ContentLength; the cap is 1000 bytes.
+    let pulled = 0;
+    async function* chunks() {
+      yield Buffer.from('{"ok":true,"value":"');
+      for (let i = 0; i < 100; i++) {
+        pulled += 1;
+        yield Buffer.alloc(64, 0x78);
+      }
+      yield Buffer.from('"}');
+    }
+    const stream = sdkBody(Readable.from(chunks()));
+    s3Mock.on(GetObjectCommand).resolves({ Body: stream } as never);
+    const error = await ec2Backend(options({ maxResultBytes: 1000 }))
+      .run(1, { index: 0, attempt: 1 })
+      .catch((e: unknown) => e);
+    expect(error).toMatchObject({ kind: 'function', type: 'ResultTooLarge', message: expect.stringContaining('is more than 1000 bytes') });
+    expect(stream.destroyed).toBe(true);
+    expect(pulled).toBeLessThan(40); // 16 chunks reach the cap; the stream reads a few ahead at most
+    expect(terminated()).toEqual(['i-1']);
+  });
+
+  it('rejects a maxResultBytes that is not a positive whole number', () => {
+    for (const maxResultBytes of [0, -1, 1.5, Number.NaN]) expect(() => ec2Backend(options({ maxResultBytes }))).toThrow(/maxResultBytes/);
   });
 });
 

@@ -10,8 +10,10 @@ export function lambdaDeadlineSignal(
   const remaining = context?.getRemainingTimeInMillis?.();
   if (remaining === undefined || !Number.isFinite(remaining)) return { signal: undefined, dispose: () => undefined };
   const controller = new AbortController();
+  // The reason ends up in every unfinished chunk's failedChunks entry (lib/fanout/errors.ts abortReason).
+  const seconds = Math.round(marginMs / 100) / 10;
   const timer = setTimeout(
-    () => controller.abort(new Error(`stopping ${marginMs} ms before the Lambda timeout to clean up`)),
+    () => controller.abort(new Error(`deadline: not finished ${seconds} s before the function's timeout`)),
     Math.max(0, remaining - marginMs),
   );
   return { signal: controller.signal, dispose: () => clearTimeout(timer) };

@@ -140,6 +140,19 @@ function isTransient(error: ErrorLike, depth = 0): boolean {
   return depth < 5 && typeof error.cause === 'object' && error.cause !== null && isTransient(error.cause as ErrorLike, depth + 1);
 }
 
+/**
+ * Why a signal fired, as one line for a failed task's message: the reason the caller gave (the Lambda deadline
+ * says "deadline: not finished 30 s before the function's timeout"), or a plain "aborted" when it gave none.
+ */
+export function abortReason(signal: AbortSignal | undefined): string {
+  const reason: unknown = signal?.reason;
+  if (reason instanceof Error) {
+    // AbortController.abort() without an argument sets a DOMException "This operation was aborted".
+    return reason.name === 'AbortError' ? 'aborted' : reason.message;
+  }
+  return reason === undefined ? 'aborted' : String(reason);
+}
+
 /** Sorts anything a backend threw into a {@link FanoutError}; a FanoutError passes through unchanged. */
 export function classifyError(error: unknown): FanoutError {
   if (error instanceof FanoutError) return error;

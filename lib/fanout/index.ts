@@ -1,7 +1,7 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import { z } from 'zod';
 import { UserError } from '../errors.ts';
-import { classifyError, type FanoutError, type TaskError } from './errors.ts';
+import { abortReason, classifyError, type FanoutError, type TaskError } from './errors.ts';
 
 /**
  * `fanout(tasks, backend)`: run every task on a backend (Lambda invocations, worker threads, ...) with a
@@ -9,7 +9,7 @@ import { classifyError, type FanoutError, type TaskError } from './errors.ts';
  * the successes of a partly failed run included, each failure under its task's index.
  */
 
-export { classifyError, FanoutError, type FanoutErrorKind, type TaskError } from './errors.ts';
+export { abortReason, classifyError, FanoutError, type FanoutErrorKind, type TaskError } from './errors.ts';
 export { lambdaBackend, type LambdaBackendOptions } from './lambda-backend.ts';
 export { localBackend, type LocalBackendOptions } from './local-backend.ts';
 
@@ -186,7 +186,7 @@ export async function fanout<T, R>(tasks: readonly T[], backend: Backend<T, R>, 
 
   const runTask = async (index: number): Promise<TaskOutcome<R>> => {
     const since = performance.now();
-    if (signal?.aborted) return fail(index, aborted('not started: the fan-out was aborted'), 0, since);
+    if (signal?.aborted) return fail(index, aborted(`not started: ${abortReason(signal)}`), 0, since);
     // Tasks are read by index so that outcomes line up with them; a hole in a sparse array is passed on as is.
     const task = tasks[index] as T;
     for (let attempt = 1; ; attempt++) {
@@ -210,7 +210,7 @@ export async function fanout<T, R>(tasks: readonly T[], backend: Backend<T, R>, 
         if (!signal?.aborted) throw sleepError;
       }
       if (signal?.aborted) {
-        return fail(index, aborted(`aborted while waiting to retry; attempt ${attempt} failed with ${error.type}: ${error.message}`), attempt, since);
+        return fail(index, aborted(`${abortReason(signal)} while waiting to retry; attempt ${attempt} failed with ${error.type}: ${error.message}`), attempt, since);
       }
     }
   };

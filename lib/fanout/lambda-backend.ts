@@ -1,5 +1,5 @@
 import { InvokeCommand, type LambdaClient } from '@aws-sdk/client-lambda';
-import { classifyError, FanoutError } from './errors.ts';
+import { abortReason, classifyError, FanoutError } from './errors.ts';
 import type { Backend } from './index.ts';
 
 /**
@@ -14,6 +14,11 @@ import type { Backend } from './index.ts';
  * the only retry layer: attempts, progress events and `attempts` counts then mean what they say. Also give the
  * client at least `concurrency` sockets: each in-flight invocation holds one for its whole run, and the SDK's
  * default of 50 silently caps the fan-out.
+ *
+ * The fan-out's signal (the fan-out Lambda's deadline, a Ctrl-C) goes to the SDK as `abortSignal`: every invocation
+ * still waiting is abandoned at once — its socket closed, its task failed with kind `aborted` and the signal's
+ * reason — so the caller gets the finished tasks back in time. Lambda has no way to cancel a synchronous
+ * invocation it has started: an abandoned worker runs on (and bills) until it returns or hits its own timeout.
  *
  * Retries re-invoke: a task whose reply was lost (connection reset, client timeout) may have run, or may still
  * be running, so tasks should be idempotent — as they are when a task's output is a pure function of its input.
@@ -59,6 +64,20 @@ function functionErrorFrom(functionError: string, reply: unknown): FanoutError {
   return new FanoutError('function', type, message);
 }
 
+/**
+ * The client's connection and request timeouts (lib/aws/lambda.ts) end an invocation whose connection was
+ * dropped or whose endpoint never answers; the SDK's own message names the limit, this one adds what it means.
+ */
+function describeTimeout(error: FanoutError, functionName: string): FanoutError {
+  if (error.type !== 'TimeoutError') return error;
+  return new FanoutError(
+    error.kind,
+    error.type,
+    `no answer from ${functionName} in time (a dropped connection or a stalled endpoint; the invocation may still have run): ${error.message}`,
+    { retryable: error.retryable, cause: error.cause },
+  );
+}
+
 export function lambdaBackend<T, R>(options: LambdaBackendOptions<R>): Backend<T, R> {
   const { client, functionName, parse } = options;
   if (typeof functionName !== 'string' || functionName.trim() === '') {
@@ -66,13 +85,18 @@ export function lambdaBackend<T, R>(options: LambdaBackendOptions<R>): Backend<T
   }
   return {
     name: `lambda:${functionName}`,
-    async run(task, { signal }) {
+    async run(task, { index, signal }) {
       const command = new InvokeCommand({ FunctionName: functionName, InvocationType: 'RequestResponse', Payload: encodeTask(task) });
+      if (signal?.aborted) throw new FanoutError('aborted', 'AbortError', `task ${index}: not invoked: ${abortReason(signal)}`);
       let response;
       try {
         response = await client.send(command, signal === undefined ? {} : { abortSignal: signal });
       } catch (error) {
-        throw classifyError(error);
+        // The SDK's AbortError says only "Request aborted"; the signal knows why (e.g. the fan-out's deadline).
+        if (signal?.aborted) {
+          throw new FanoutError('aborted', 'AbortError', `task ${index}: invocation of ${functionName} abandoned: ${abortReason(signal)}`, { cause: error });
+        }
+        throw describeTimeout(classifyError(error), functionName);
       }
       const reply = decodePayload(response.Payload, functionName);
       if (response.FunctionError) throw functionErrorFrom(response.FunctionError, reply);

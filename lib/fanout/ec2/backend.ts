@@ -1,11 +1,11 @@
 import { createHash } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
 import { DescribeInstancesCommand, RunInstancesCommand, TerminateInstancesCommand, type EC2Client, type _InstanceType } from '@aws-sdk/client-ec2';
-import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, PutObjectCommand, type GetObjectCommandOutput, type S3Client } from '@aws-sdk/client-s3';
 import { GetParameterCommand, type SSMClient } from '@aws-sdk/client-ssm';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { z } from 'zod';
-import { classifyError, FanoutError } from '../errors.ts';
+import { abortReason, classifyError, FanoutError } from '../errors.ts';
 import type { Backend } from '../index.ts';
 import { buildUserData, MAX_USER_DATA_BYTES } from './user-data.ts';
 
@@ -65,7 +65,18 @@ export interface Ec2BackendOptions<R = unknown> {
   nodeMajor?: number;
   /** Checks and shapes the worker's value; whatever it throws fails the task as a function error `InvalidResult`. */
   parse?: (value: unknown) => R;
+  /** A result object larger than this fails its task as `ResultTooLarge`; default {@link MAX_RESULT_BYTES}. */
+  maxResultBytes?: number;
 }
+
+/**
+ * The largest worker result the backend reads back from S3: 6 MiB, what a synchronous Lambda reply may carry, so
+ * a worker's result fits either backend. It also bounds memory: the fan-out Lambda has 256 MB and may be reading
+ * the results of many chunks at once. A bigger output belongs in an S3 object of its own, named in the result (the
+ * rates worker PUTs its CSV that way). Checked against ContentLength before reading, and while reading, since the
+ * object's size is the worker's to choose.
+ */
+export const MAX_RESULT_BYTES = 6 * 1024 * 1024;
 
 /** SigV4's limit on a presigned URL's lifetime: 7 days. */
 const MAX_PRESIGN_SECONDS = 604_800;
@@ -180,6 +191,8 @@ export function ec2Backend<T, R>(options: Ec2BackendOptions<R>): Ec2Backend<T, R
       signal.removeEventListener('abort', onAbort);
     }
   };
+  const maxResultBytes = options.maxResultBytes ?? MAX_RESULT_BYTES;
+  if (!Number.isSafeInteger(maxResultBytes) || maxResultBytes < 1) throw new TypeError('ec2Backend: maxResultBytes must be a whole number of bytes, at least 1');
   const presignSeconds = Math.min(MAX_PRESIGN_SECONDS, options.presignSeconds ?? defaultPresignSeconds(deadlineMs));
   const instanceType = options.instanceType ?? DEFAULT_INSTANCE_TYPE;
 
@@ -246,15 +259,41 @@ export function ec2Backend<T, R>(options: Ec2BackendOptions<R>): Ec2Backend<T, R
     }
   };
 
+  const tooLarge = (key: string, size: string): FanoutError =>
+    new FanoutError(
+      'function',
+      'ResultTooLarge',
+      `s3://${bucket}/${key}: the worker's result is ${size}, over the ${maxResultBytes}-byte limit on a result: have the worker write large outputs to S3 objects of their own and return their keys`,
+    );
+
+  /** The result object's text, refused (and its body's socket released) once it is known to exceed maxResultBytes. */
+  const readCapped = async (reply: GetObjectCommandOutput, key: string): Promise<string> => {
+    const body = reply.Body as (AsyncIterable<Uint8Array> & { destroy?: () => void }) | undefined;
+    if (body === undefined) return '';
+    if (reply.ContentLength !== undefined && reply.ContentLength > maxResultBytes) {
+      body.destroy?.();
+      throw tooLarge(key, `${reply.ContentLength} bytes`);
+    }
+    const parts: Uint8Array[] = [];
+    let size = 0;
+    // Leaving a for-await over a Node stream early destroys the stream: nothing more is downloaded.
+    for await (const part of body) {
+      size += part.byteLength;
+      if (size > maxResultBytes) throw tooLarge(key, `more than ${maxResultBytes} bytes`);
+      parts.push(part);
+    }
+    return Buffer.concat(parts).toString('utf8');
+  };
+
   const readResult = async (key: string): Promise<z.infer<typeof resultSchema> | undefined> => {
-    let text: string;
+    let reply: GetObjectCommandOutput;
     try {
-      const reply = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
-      text = (await reply.Body?.transformToString('utf-8')) ?? '';
+      reply = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
     } catch (error) {
       if (isMissingObject(error)) return undefined;
       throw error;
     }
+    const text = await readCapped(reply, key);
     let json: unknown;
     try {
       json = JSON.parse(text);
@@ -384,14 +423,14 @@ export function ec2Backend<T, R>(options: Ec2BackendOptions<R>): Ec2Backend<T, R
     async run(task, { index, attempt, signal }) {
       const chunk = `chunk ${index} (run ${runId})`;
       if (closed) throw new FanoutError('aborted', 'BackendClosed', `${chunk}: the EC2 backend was closed`);
-      if (signal?.aborted) throw new FanoutError('aborted', 'AbortError', `${chunk}: aborted before launch`);
+      if (signal?.aborted) throw new FanoutError('aborted', 'AbortError', `${chunk}: not launched: ${abortReason(signal)}`);
       // A later attempt writes elsewhere, so it never reads the result (or the late write) of an earlier one.
       const key = attempt <= 1 ? `runs/${runId}/${index}.json` : `runs/${runId}/${index}.attempt-${attempt}.json`;
       const { id, entry, deadline } = await enqueue({ task, index, attempt, key });
       try {
         for (;;) {
           if (closed) throw new FanoutError('aborted', 'BackendClosed', `${chunk}: the EC2 backend was closed while ${id} ran`);
-          if (signal?.aborted) throw new FanoutError('aborted', 'AbortError', `${chunk}: aborted while ${id} ran`);
+          if (signal?.aborted) throw new FanoutError('aborted', 'AbortError', `${chunk}: stopped while ${id} ran, terminating it: ${abortReason(signal)}`);
           let result = await pollSafely(() => readResult(key), undefined);
           if (result === undefined) {
             const { state, reason } = await pollSafely(() => describe(id), {});
