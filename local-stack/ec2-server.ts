@@ -12,12 +12,24 @@
  * `<img src>` sends.
  *
  * A local "instance" really runs: its user data (a shell script, base64 in the request) is written to
- * `<directory>/<instance-id>/user-data.sh` and run with `bash` in its own process group, with that directory
- * as cwd, stdout/stderr appended to `console.log` there, and the server's environment plus
- * `CLOUD_PARALLEL_INSTANCE_ID`. States follow EC2: pending (0) → running (16) once the process started;
- * when the script exits by itself, shutting-down (32) → terminated (48) for shutdown behaviour `terminate`,
- * stopping (64) → stopped (80) for `stop` (EC2's default). TerminateInstances kills the process group
- * (SIGTERM, SIGKILL after 2 s). An instance without a runnable script (no user data, or user data that is
+ * `<directory>/<instance-id>/user-data.sh` and run with `bash` in a session of its own (its "machine"), with that
+ * directory as cwd and stdout/stderr appended to `console.log` there. Its environment is clean, as on a fresh
+ * EC2 instance — nothing of the developer's: `HOME` is `<instance>/home` and `TMPDIR` `<instance>/tmp`, no AWS_*
+ * or project variables; only `PATH`, `LANG` and `TZ` are kept (so node, curl and timeout are found), plus
+ * `CLOUD_PARALLEL_INSTANCE_ID` and the server's `env` option.
+ *
+ * Power-off is emulated, never performed: `<instance>/.ec2/bin` comes first in the instance's PATH and holds
+ * `shutdown`, `poweroff` and `halt` scripts that only write a request into `<instance>/.ec2/power-request`,
+ * which the server reads. `shutdown -h now` / `poweroff` power the instance off at once, `shutdown -h +N`
+ * schedules it N minutes later (`minuteMs`, test-only, shortens the minute), `shutdown -c` cancels.
+ * (A script that calls the real binary by its absolute path, e.g. `/sbin/shutdown`, is not caught.)
+ *
+ * States follow EC2: pending (0) → running (16) once the process started; on power-off, or when the script
+ * exits by itself (a simplification: a real instance keeps running after its user data), shutting-down (32) →
+ * terminated (48) for shutdown behaviour `terminate`, stopping (64) → stopped (80) for `stop` (EC2's default).
+ * Powering off or TerminateInstances kills every process of the instance's session (SIGTERM, SIGKILL after
+ * 2 s), including process groups of its own such as `timeout` creates; on Linux, found through /proc, elsewhere
+ * only the script's process group. An instance without a runnable script (no user data, or user data that is
  * not a `#!` script) idles in `running` until it is terminated. Terminated instances stay visible until the
  * server stops.
  *
@@ -26,7 +38,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { closeSync, mkdirSync, openSync, writeFileSync } from 'node:fs';
+import { appendFileSync, closeSync, mkdirSync, openSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
@@ -35,18 +47,111 @@ import { integerOption, portOption, runServerMain } from './server-process.ts';
 import { parseArgs } from 'node:util';
 
 /**
- * What a local instance's process sees: like a fresh EC2 instance, no AWS credentials, endpoints or project
- * settings — a worker that works here cannot be quietly relying on the developer's environment. It never powers
- * the machine off (the user data honours CLOUD_PARALLEL_NO_POWEROFF).
+ * What a local instance's process sees: like a fresh EC2 instance, no AWS credentials, endpoints, project
+ * settings or the developer's HOME (where ~/.aws lives) — a worker that works here cannot be quietly relying on
+ * the developer's environment, and user data cannot read their files through it. PATH is kept so that node,
+ * curl and timeout are found, behind the instance's own `bin` with the power-off shims.
  */
-function instanceBaseEnvironment(): Record<string, string> {
-  const keep = ['PATH', 'LANG', 'TZ', 'TMPDIR', 'HOME', 'USER'];
-  const env: Record<string, string> = { CLOUD_PARALLEL_NO_POWEROFF: '1' };
-  for (const name of keep) {
+function instanceBaseEnvironment(layout: InstanceLayout): Record<string, string> {
+  const env: Record<string, string> = {
+    PATH: `${layout.bin}${path.delimiter}${process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin'}`,
+    HOME: layout.home,
+    TMPDIR: layout.tmp,
+  };
+  for (const name of ['LANG', 'TZ']) {
     const value = process.env[name];
     if (value !== undefined) env[name] = value;
   }
   return env;
+}
+
+/** Where an instance's own files live, all inside its directory (removed with it). */
+interface InstanceLayout {
+  /** The power-off shims, first in PATH. */
+  bin: string;
+  home: string;
+  tmp: string;
+  /** What the shims write and the server reads: `poweroff <minutes> <nonce>` or `cancel - <nonce>`. */
+  powerRequest: string;
+}
+
+function instanceLayout(instanceDir: string): InstanceLayout {
+  const control = path.join(instanceDir, '.ec2');
+  return { bin: path.join(control, 'bin'), home: path.join(instanceDir, 'home'), tmp: path.join(instanceDir, 'tmp'), powerRequest: path.join(control, 'power-request') };
+}
+
+function quoteSh(value: string): string {
+  return `'${value.replaceAll("'", `'\\''`)}'`;
+}
+
+/**
+ * The `shutdown`/`poweroff`/`halt` an instance finds first in its PATH. It never touches the machine it runs on:
+ * it writes a request for the EC2 server (atomically: temp file + rename; a nonce makes each request new) and
+ * returns, as the real command returns before the machine goes down. Options it does not know are refused, so
+ * user data cannot believe something was scheduled that was not.
+ */
+function powerShim(requestFile: string): string {
+  return `#!/bin/bash
+# Local EC2 emulator (local-stack/ec2-server.ts): this instance's shutdown/poweroff/halt. It does not power off
+# this machine; it asks the local EC2 server to power off THIS instance (or schedule/cancel that).
+set -u
+request=${quoteSh(requestFile)}
+name=\${0##*/}
+action=poweroff
+minutes=
+if [ "$name" = shutdown ]; then
+  for arg in "$@"; do
+    case "$arg" in
+      -h|-H|-P|--halt|--poweroff|--no-wall) ;;
+      -c) action=cancel ;;
+      -r|--reboot) echo "shutdown: reboot is not emulated by the local EC2 server" >&2; exit 1 ;;
+      -*) echo "shutdown: option $arg is not emulated by the local EC2 server" >&2; exit 1 ;;
+      *)
+        if [ -n "$minutes" ] || [ "$action" = cancel ]; then continue; fi # the wall message
+        case "$arg" in
+          now) minutes=0 ;;
+          +[0-9]*) minutes=\${arg#+}
+            if ! [[ "$minutes" =~ ^[0-9]{1,9}$ ]]; then echo "shutdown: bad time $arg" >&2; exit 1; fi ;;
+          *) echo "shutdown: time $arg is not emulated by the local EC2 server (use now or +MINUTES)" >&2; exit 1 ;;
+        esac ;;
+    esac
+  done
+  [ -n "$minutes" ] || minutes=1 # systemd's shutdown without a time: in one minute
+else
+  minutes=0 # poweroff, halt: now; their options (-f, --force, -p) change nothing here
+fi
+[ "$action" = cancel ] && minutes=-
+tmp="$request.$$.tmp"
+printf '%s %s %s\n' "$action" "$minutes" "$$.$RANDOM$RANDOM" > "$tmp" && mv -f "$tmp" "$request" || exit 1
+if [ "$action" = cancel ]; then echo "$name (local EC2): scheduled power-off cancelled" >&2
+else echo "$name (local EC2): power-off of \${CLOUD_PARALLEL_INSTANCE_ID:-this instance} in $minutes minute(s)" >&2; fi
+`;
+}
+
+/**
+ * Every process of the session `sid` (Linux, through /proc): an instance's processes, including any that moved to
+ * a process group of their own (`timeout` does). Empty where /proc does not exist.
+ */
+function sessionMembers(sid: number): number[] {
+  let entries: string[];
+  try {
+    entries = readdirSync('/proc');
+  } catch {
+    return [];
+  }
+  const members: number[] = [];
+  for (const entry of entries) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      // pid (comm) state ppid pgrp session …; comm may contain spaces and parentheses.
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (Number(fields[3]) === sid && fields[0] !== 'Z') members.push(Number(entry));
+    } catch {
+      // exited while we looked
+    }
+  }
+  return members;
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -67,8 +172,13 @@ export interface Ec2ServerOptions {
   pendingMs?: number;
   /** The most instances one RunInstances may ask for (MaxCount), and the most alive at once. Default 16. */
   maxInstances?: number;
-  /** Extra environment for instance processes (on top of the server's own). */
+  /** Extra environment for instance processes (on top of the clean one they get). */
   env?: Record<string, string>;
+  /**
+   * Test-only: how many milliseconds one minute of an instance's `shutdown -h +N` lasts, so that a test can see a
+   * scheduled power-off happen. Default 60000 (a real minute).
+   */
+  minuteMs?: number;
   /** No request log on stderr (errors are still logged). */
   silent?: boolean;
 }
@@ -108,6 +218,8 @@ export interface LocalInstance {
   subnetId?: string;
   securityGroupIds: string[];
   httpTokens?: string;
+  /** When a `shutdown -h +N` run inside the instance will power it off (cleared by `shutdown -c`). */
+  powerOffAt?: Date;
 }
 
 const STATE_CODES: Record<InstanceStateName, number> = {
@@ -122,6 +234,10 @@ const STATE_CODES: Record<InstanceStateName, number> = {
 const NAMESPACE = 'http://ec2.amazonaws.com/doc/2016-11-15/';
 const OWNER_ID = '000000000000';
 const KILL_GRACE_MS = 2000;
+/** How often a running instance's power-off request file is looked at. */
+const POWER_POLL_MS = 50;
+/** setTimeout's longest delay; longer scheduled power-offs wait in steps. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 const MAX_BODY_BYTES = 1024 * 1024;
 
 const INSTANCE_ID = /^i-(?:[0-9a-f]{8}|[0-9a-f]{17})$/;
@@ -251,6 +367,14 @@ interface InstanceRecord extends Omit<LocalInstance, 'state' | 'tags' | 'securit
   markExited: () => void;
   timers: Set<NodeJS.Timeout>;
   userTerminated: boolean;
+  layout: InstanceLayout;
+  /** Polls `layout.powerRequest` while the script runs. */
+  powerWatch?: NodeJS.Timeout;
+  lastPowerRequest?: string;
+  /** The pending `shutdown -h +N`. */
+  powerOffTimer?: NodeJS.Timeout;
+  /** Powered off from inside (the shim): the process is being killed, the final state follows its exit. */
+  poweringOff: boolean;
 }
 
 function hexId(prefix: string): string {
@@ -275,6 +399,12 @@ function snapshot(record: InstanceRecord): LocalInstance {
     markExited: _mark,
     timers: _timers,
     userTerminated: _user,
+    layout: _layout,
+    powerWatch: _watch,
+    lastPowerRequest: _last,
+    powerOffTimer: _powerTimer,
+    poweringOff: _poweringOff,
+    powerOffAt,
     ...rest
   } = record;
   return {
@@ -283,6 +413,7 @@ function snapshot(record: InstanceRecord): LocalInstance {
     state: { code: STATE_CODES[stateName], name: stateName },
     tags: Object.fromEntries(tags),
     securityGroupIds: [...securityGroupIds],
+    ...(powerOffAt ? { powerOffAt: new Date(powerOffAt) } : {}),
     ...(record.stateReason ? { stateReason: { ...record.stateReason } } : {}),
   };
 }
@@ -313,6 +444,8 @@ export async function startEc2Server(options: Ec2ServerOptions): Promise<Running
   const region = options.region ?? 'us-east-1';
   const pendingMs = options.pendingMs ?? 200;
   const maxInstances = options.maxInstances ?? 16;
+  const minuteMs = options.minuteMs ?? 60_000;
+  if (!Number.isInteger(minuteMs) || minuteMs < 1) throw new TypeError(`startEc2Server: minuteMs must be a whole number of milliseconds from 1 (got ${minuteMs})`);
   const directory = path.resolve(options.directory);
   mkdirSync(directory, { recursive: true });
 
@@ -323,12 +456,13 @@ export async function startEc2Server(options: Ec2ServerOptions): Promise<Running
     if (!options.silent) process.stderr.write(`[ec2] ${message}\n`);
   };
 
-  const later = (record: InstanceRecord, ms: number, fn: () => void): void => {
+  const later = (record: InstanceRecord, ms: number, fn: () => void): NodeJS.Timeout => {
     const timer = setTimeout(() => {
       record.timers.delete(timer);
       fn();
     }, ms);
     record.timers.add(timer);
+    return timer;
   };
 
   const setState = (record: InstanceRecord, state: InstanceStateName): void => {
@@ -337,13 +471,33 @@ export async function startEc2Server(options: Ec2ServerOptions): Promise<Running
     record.stateName = state;
   };
 
-  const killGroup = (record: InstanceRecord, signal: NodeJS.Signals): void => {
+  /** Signals every process of the instance: its session (the script is the session leader) and process group. */
+  const killInstance = (record: InstanceRecord, signal: NodeJS.Signals): void => {
     if (record.pid === undefined) return;
     try {
       process.kill(-record.pid, signal);
     } catch {
       // ESRCH: nothing left in the group.
     }
+    for (const pid of sessionMembers(record.pid)) {
+      try {
+        process.kill(pid, signal);
+      } catch {
+        // ESRCH: exited meanwhile.
+      }
+    }
+  };
+
+  const stopPowerWatch = (record: InstanceRecord): void => {
+    if (record.powerWatch !== undefined) clearInterval(record.powerWatch);
+    record.powerWatch = undefined;
+  };
+
+  /** Instance-initiated shutdown: the reason EC2 gives and the transitional state of the shutdown behaviour. */
+  const beginInstanceShutdown = (record: InstanceRecord): void => {
+    record.stateReason = { code: 'Client.InstanceInitiatedShutdown', message: 'Client.InstanceInitiatedShutdown: Instance initiated shutdown' };
+    record.stateTransitionReason = `Instance initiated shutdown (${gmt(new Date())})`;
+    setState(record, record.shutdownBehavior === 'terminate' ? 'shutting-down' : 'stopping');
   };
 
   /** The script ended (by itself or killed): finish the shutdown after the transition period. */
@@ -351,21 +505,108 @@ export async function startEc2Server(options: Ec2ServerOptions): Promise<Running
     record.exitCode = code;
     record.exitSignal = signal;
     record.child = undefined;
-    // Whatever the script left behind in its group goes down with the "machine".
-    killGroup(record, 'SIGKILL');
+    stopPowerWatch(record);
+    if (record.powerOffTimer !== undefined) clearTimeout(record.powerOffTimer);
+    record.powerOffTimer = undefined;
+    record.powerOffAt = undefined;
+    // Whatever the script left behind in its session goes down with the "machine".
+    killInstance(record, 'SIGKILL');
     record.markExited();
     if (record.userTerminated) {
       later(record, closing ? 0 : pendingMs, () => setState(record, 'terminated'));
       return;
     }
-    if (record.stateName !== 'running' && record.stateName !== 'pending') return;
-    const now = new Date();
-    record.stateReason = { code: 'Client.InstanceInitiatedShutdown', message: 'Client.InstanceInitiatedShutdown: Instance initiated shutdown' };
-    record.stateTransitionReason = `Instance initiated shutdown (${gmt(now)})`;
-    const [transitional, final]: [InstanceStateName, InstanceStateName] =
-      record.shutdownBehavior === 'terminate' ? ['shutting-down', 'terminated'] : ['stopping', 'stopped'];
-    setState(record, transitional);
-    later(record, pendingMs, () => setState(record, final));
+    if (!record.poweringOff) {
+      if (record.stateName !== 'running' && record.stateName !== 'pending') return;
+      beginInstanceShutdown(record);
+    }
+    later(record, pendingMs, () => setState(record, record.shutdownBehavior === 'terminate' ? 'terminated' : 'stopped'));
+  };
+
+  /** `shutdown -h now` (or a scheduled one falling due) inside the instance: power it off as a machine would. */
+  const powerOff = (record: InstanceRecord): void => {
+    const child = record.child;
+    if (record.stateName !== 'running' || child === undefined || record.poweringOff) return;
+    log(`${record.instanceId}: powered off from inside`);
+    record.poweringOff = true;
+    record.powerOffAt = undefined;
+    beginInstanceShutdown(record);
+    killInstance(record, 'SIGTERM');
+    const escalate = setTimeout(() => {
+      if (record.child === child) killInstance(record, 'SIGKILL');
+    }, KILL_GRACE_MS);
+    void record.exited.then(() => clearTimeout(escalate));
+  };
+
+  /** Runs `fn` at `at` (epoch ms), in steps when that is further away than one timer can wait. */
+  const schedulePowerOff = (record: InstanceRecord, at: number): void => {
+    if (record.powerOffTimer !== undefined) clearTimeout(record.powerOffTimer);
+    record.powerOffAt = new Date(at);
+    const step = (): void => {
+      const left = at - Date.now();
+      if (left > 0) record.powerOffTimer = later(record, Math.min(left, MAX_TIMER_MS), step);
+      else {
+        record.powerOffTimer = undefined;
+        powerOff(record);
+      }
+    };
+    step();
+  };
+
+  /** Reads the shims' request file; a new request replaces the previous one, as a new `shutdown` does. */
+  const checkPowerRequest = (record: InstanceRecord): void => {
+    let text: string;
+    try {
+      text = readFileSync(record.layout.powerRequest, 'utf8');
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw error;
+    }
+    if (text === record.lastPowerRequest) return;
+    record.lastPowerRequest = text;
+    const match = /^(poweroff) (\d{1,9}) \S+\n$|^(cancel) - \S+\n$/.exec(text);
+    if (match === null) {
+      // The instance wrote something the shims never write: say so where its owner looks, and change nothing.
+      const complaint = `[local ec2] ignored a power-off request that is not one the shutdown shim writes: ${JSON.stringify(text.slice(0, 200))}\n`;
+      appendFileSync(record.consoleLogPath, complaint);
+      log(`${record.instanceId}: ${complaint.trim()}`);
+      return;
+    }
+    if (match[3] === 'cancel') {
+      if (record.powerOffTimer !== undefined) clearTimeout(record.powerOffTimer);
+      record.powerOffTimer = undefined;
+      record.powerOffAt = undefined;
+      log(`${record.instanceId}: scheduled power-off cancelled`);
+      return;
+    }
+    const minutes = Number(match[2]);
+    if (minutes === 0) {
+      powerOff(record);
+      return;
+    }
+    log(`${record.instanceId}: power-off scheduled in ${minutes} minute(s) of ${minuteMs} ms`);
+    schedulePowerOff(record, Date.now() + minutes * minuteMs);
+  };
+
+  const watchPowerRequests = (record: InstanceRecord): void => {
+    const watch = setInterval(() => {
+      try {
+        checkPowerRequest(record);
+      } catch (error) {
+        // An unreadable request file (permissions changed by the script): the instance cannot power itself off,
+        // which the developer must hear about; the watch stops rather than repeat the same error 20 times a second.
+        stopPowerWatch(record);
+        const message = `[local ec2] cannot read power-off requests any more, shutdown inside this instance no longer works: ${(error as Error).message}\n`;
+        process.stderr.write(`[ec2] ${record.instanceId}: ${message}`);
+        try {
+          appendFileSync(record.consoleLogPath, message);
+        } catch {
+          // the console log is gone too; stderr above has it
+        }
+      }
+    }, POWER_POLL_MS);
+    watch.unref();
+    record.powerWatch = watch;
   };
 
   const boot = (record: InstanceRecord): void => {
@@ -382,7 +623,7 @@ export async function startEc2Server(options: Ec2ServerOptions): Promise<Running
         cwd: record.directory,
         detached: true,
         stdio: ['ignore', logFd, logFd],
-        env: { ...instanceBaseEnvironment(), ...options.env, CLOUD_PARALLEL_INSTANCE_ID: record.instanceId },
+        env: { ...instanceBaseEnvironment(record.layout), ...options.env, CLOUD_PARALLEL_INSTANCE_ID: record.instanceId },
       });
     } finally {
       closeSync(logFd);
@@ -391,6 +632,7 @@ export async function startEc2Server(options: Ec2ServerOptions): Promise<Running
     child.once('spawn', () => {
       record.pid = child.pid;
       if (record.stateName === 'pending') setState(record, 'running');
+      watchPowerRequests(record);
     });
     child.once('error', (error) => {
       log(`${record.instanceId}: could not start: ${error.message}`);
@@ -415,12 +657,14 @@ export async function startEc2Server(options: Ec2ServerOptions): Promise<Running
     record.stateTransitionReason = `${reason} (${gmt(now)})`;
     for (const timer of record.timers) clearTimeout(timer);
     record.timers.clear();
+    record.powerOffTimer = undefined;
+    record.powerOffAt = undefined;
     if (record.child) {
       setState(record, 'shutting-down');
-      killGroup(record, 'SIGTERM');
+      killInstance(record, 'SIGTERM');
       const child = record.child;
       const escalate = setTimeout(() => {
-        if (record.child === child) killGroup(record, 'SIGKILL');
+        if (record.child === child) killInstance(record, 'SIGKILL');
       }, KILL_GRACE_MS);
       void record.exited.then(() => clearTimeout(escalate));
     } else if (previous === 'stopped' || previous === 'stopping') {
@@ -551,6 +795,9 @@ export async function startEc2Server(options: Ec2ServerOptions): Promise<Running
       mkdirSync(instanceDir, { recursive: true });
       const consoleLogPath = path.join(instanceDir, 'console.log');
       writeFileSync(consoleLogPath, '');
+      const layout = instanceLayout(instanceDir);
+      for (const dir of [layout.bin, layout.home, layout.tmp]) mkdirSync(dir, { recursive: true, mode: 0o700 });
+      for (const name of ['shutdown', 'poweroff', 'halt']) writeFileSync(path.join(layout.bin, name), powerShim(layout.powerRequest), { mode: 0o755 });
       let scriptPath: string | undefined;
       if (userData !== undefined) {
         const file = path.join(instanceDir, 'user-data.sh');
@@ -582,6 +829,8 @@ export async function startEc2Server(options: Ec2ServerOptions): Promise<Running
         markExited,
         timers: new Set(),
         userTerminated: false,
+        layout,
+        poweringOff: false,
       };
       records.set(instanceId, record);
       launched.push(record);
@@ -794,6 +1043,7 @@ export async function startEc2Server(options: Ec2ServerOptions): Promise<Running
         }
         await Promise.all(all.map((record) => record.exited));
         for (const record of all) {
+          stopPowerWatch(record);
           for (const timer of record.timers) clearTimeout(timer);
           record.timers.clear();
           if (record.stateName === 'shutting-down') record.stateName = 'terminated';
@@ -826,6 +1076,7 @@ export function parseCliArgs(argv: string[]): Ec2CliOptions {
       region: { type: 'string' },
       'pending-ms': { type: 'string' },
       'max-instances': { type: 'string' },
+      'minute-ms': { type: 'string' },
       silent: { type: 'boolean', default: false },
     },
     strict: true,
@@ -834,6 +1085,7 @@ export function parseCliArgs(argv: string[]): Ec2CliOptions {
   const port = portOption(values.port);
   const pendingMs = integerOption('pending-ms', values['pending-ms'], 0);
   const maxInstances = integerOption('max-instances', values['max-instances'], 1);
+  const minuteMs = integerOption('minute-ms', values['minute-ms'], 1);
   return {
     port,
     directory: values.dir,
@@ -841,6 +1093,7 @@ export function parseCliArgs(argv: string[]): Ec2CliOptions {
     ...(values.region === undefined ? {} : { region: values.region }),
     ...(pendingMs === undefined ? {} : { pendingMs }),
     ...(maxInstances === undefined ? {} : { maxInstances }),
+    ...(minuteMs === undefined ? {} : { minuteMs }),
     silent: values.silent,
     credentials: credentialsFromEnvironment(),
   };
@@ -849,7 +1102,9 @@ export function parseCliArgs(argv: string[]): Ec2CliOptions {
 runServerMain({
   moduleUrl: import.meta.url,
   name: 'ec2',
-  usage: 'ec2-server.ts [--port 4570] [--host 127.0.0.1] [--dir .local-stack/ec2] [--region us-east-1] [--pending-ms 200] [--max-instances 16] [--silent]  (accepts only requests signed with AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY of its environment)',
+  usage:
+    'ec2-server.ts [--port 4570] [--host 127.0.0.1] [--dir .local-stack/ec2] [--region us-east-1] [--pending-ms 200] [--max-instances 16] [--minute-ms 60000 (tests only)] [--silent]  ' +
+    '(accepts only requests signed with AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY of its environment)',
   parse: parseCliArgs,
   start: async (options) => {
     const server = await startEc2Server(options);

@@ -1,6 +1,6 @@
 /** The EC2 backend against mocked EC2, SSM and S3 clients, with an injected clock: nothing waits for real. */
 import { spawn } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -342,8 +342,15 @@ describe('ec2 backend end to end: real presigned URLs, user data run by bash', (
           Body: "export async function run(t) { if (t.n < 0) throw new Error('negative: ' + t.n); return { square: t.n * t.n }; }",
         }),
       );
-      // A stand-in for the local EC2 endpoint: RunInstances runs the user data as a process (no power-off),
-      // DescribeInstances reports it running until it exits, then terminated.
+      // A stand-in for the local EC2 endpoint: RunInstances runs the user data as a process, with `shutdown` and
+      // `poweroff` stubs first in its PATH (this machine has real ones), DescribeInstances reports it running until
+      // it exits, then terminated.
+      const stubs = join(dir, 'bin');
+      await mkdir(stubs);
+      for (const name of ['shutdown', 'poweroff']) {
+        await writeFile(join(stubs, name), '#!/bin/sh\nexit 0\n');
+        await chmod(join(stubs, name), 0o755);
+      }
       const fakeEc2 = new EC2Client({ region: 'us-east-1', credentials });
       const fake = mockClient(fakeEc2);
       const exited = new Map<string, boolean>();
@@ -351,7 +358,7 @@ describe('ec2 backend end to end: real presigned URLs, user data run by bash', (
       fake.on(RunInstancesCommand).callsFake(async (input: RunInstancesCommandInput) => {
         const id = `i-e2e${++n}`;
         const script = Buffer.from(input.UserData ?? '', 'base64').toString('utf8');
-        const child = spawn('bash', ['-c', script], { env: { ...process.env, CLOUD_PARALLEL_NO_POWEROFF: '1', TMPDIR: dir }, stdio: 'ignore' });
+        const child = spawn('bash', ['-c', script], { env: { ...process.env, PATH: `${stubs}:${process.env.PATH ?? ''}`, TMPDIR: dir }, stdio: 'ignore' });
         exited.set(id, false);
         child.on('exit', () => exited.set(id, true));
         return { Instances: [{ InstanceId: id }] };

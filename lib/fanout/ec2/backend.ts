@@ -348,6 +348,9 @@ export function ec2Backend<T, R>(options: Ec2BackendOptions<R>): Ec2Backend<T, R
     const script = buildUserData({
       workerUrl: workerUrl!,
       tasks: slots.map((t, i) => ({ resultUrl: resultUrls[i]!, task: t.task })),
+      // The instance holds itself to the same per-task deadline, and powers off on its own if nobody is left to
+      // terminate it (the controller died).
+      deadlineMs,
       ...(options.nodeMajor === undefined ? {} : { nodeMajor: options.nodeMajor }),
     });
     const size = Buffer.byteLength(script);

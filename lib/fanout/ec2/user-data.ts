@@ -10,6 +10,12 @@
  *   4. power off (an EXIT trap, so it also happens when a step fails). With the instance's shutdown behaviour
  *      set to `terminate`, powering off ends the instance and its bill.
  *
+ * The instance ends itself even when nobody is left to terminate it (the fan-out Lambda or the CLI died): every
+ * step has a bound ({@link USER_DATA_LIMITS}) — the Node install and each transfer run under `timeout`, each curl
+ * attempt has `--connect-timeout`/`--max-time`, each task runs under `timeout --kill-after` at the chunk deadline —
+ * and, first thing at boot, the script schedules `shutdown -h +N` for the sum of those bounds
+ * ({@link powerOffMinutes}), so even a step that hangs in a way no bound foresaw cannot outlive it.
+ *
  * Quoting. Nothing from the input is ever interpolated into shell code: URLs become single-quoted shell words
  * ({@link shellQuote}), and task JSON goes into quoted here-documents, whose bodies bash leaves untouched.
  * `JSON.stringify` output is a single line (newlines in strings are escaped), so it can never be mistaken for
@@ -26,6 +32,11 @@ export interface UserDataInput {
   workerUrl: string;
   /** One or several chunks for this instance, run one after the other. */
   tasks: { resultUrl: string /* presigned PUT */; task: unknown }[];
+  /**
+   * Each task's deadline: its worker process is stopped (SIGTERM, SIGKILL {@link USER_DATA_LIMITS}.killAfterSeconds
+   * later) when it runs longer, and reported as a `WorkerTimedOut` failure. Also sizes the scheduled power-off.
+   */
+  deadlineMs: number;
   /** Oldest Node.js major version the worker accepts, default 22. */
   nodeMajor?: number;
   /**
@@ -34,15 +45,77 @@ export interface UserDataInput {
    */
   installNode?: boolean;
   /**
-   * Default true: `shutdown -h now` when the script ends, whatever the outcome. False (local runs): just exit.
-   * A local EC2 emulator that runs the script unchanged sets `CLOUD_PARALLEL_NO_POWEROFF=1` in its environment
-   * to get the same effect.
+   * Default true: `shutdown -h +N` at boot ({@link powerOffMinutes}) and `shutdown -h now` when the script ends,
+   * whatever the outcome. False (running the script by hand or in a test, outside an instance): never call
+   * `shutdown`. The local EC2 endpoint runs the script unchanged: it puts a `shutdown` of its own first in the
+   * instance's PATH, which ends that instance, never the machine.
    */
   powerOff?: boolean;
 }
 
 /** EC2's limit on user data, counted before base64 encoding. */
 export const MAX_USER_DATA_BYTES = 16 * 1024;
+
+/**
+ * The bound of every step of the script, in seconds. Transfers are sized by what they carry: the worker bundle
+ * (a few MB: 60 s an attempt is under 100 KB/s) and a result (a JSON document of kilobytes: 30 s). curl retries a
+ * timed-out or 5xx attempt `retries` times with its default backoff (1, 2, 4 s), so a transfer is also wrapped in
+ * `timeout` for its worst case, {@link transferBoundSeconds}; wget and Node's fetch (the fallbacks) get the same
+ * wrapper.
+ */
+export const USER_DATA_LIMITS = {
+  /** TCP/TLS connect, per attempt. */
+  connectSeconds: 10,
+  /** One attempt of the worker-bundle download. */
+  downloadSeconds: 60,
+  /** One attempt of a result upload. */
+  uploadSeconds: 30,
+  /** Extra attempts of a transfer that timed out or got a transient error. */
+  retries: 3,
+  /** `dnf install nodejs22` on Amazon Linux 2023 (about 30 s when it works). */
+  installSeconds: 300,
+  /** Between the deadline's SIGTERM and the SIGKILL of a worker that does not exit. */
+  killAfterSeconds: 5,
+  /** The script's own work: starting Node, writing files, the power-off itself. */
+  slackSeconds: 60,
+} as const;
+
+/** The worst case of one transfer: every attempt takes its whole `--max-time`, plus curl's backoff between them. */
+export function transferBoundSeconds(attemptSeconds: number): number {
+  const { retries } = USER_DATA_LIMITS;
+  return (retries + 1) * attemptSeconds + (2 ** retries - 1);
+}
+
+/**
+ * When the instance powers itself off, in whole minutes after the user data starts (`shutdown -h +N` counts
+ * minutes; rounded up): the sum of the bounds of everything the script may do — install Node, download the
+ * worker, and for each task its deadline, the SIGKILL grace and the result upload — plus slack. An orphaned
+ * instance (nobody left to terminate it) lives at most this long after boot; one whose worker hangs ends sooner,
+ * once `timeout` stops the worker and its failure is uploaded.
+ */
+export function powerOffMinutes(deadlineMs: number, taskCount: number): number {
+  checkDeadline(deadlineMs);
+  if (!Number.isInteger(taskCount) || taskCount < 1) throw new TypeError(`powerOffMinutes: taskCount must be a whole number from 1 (got ${taskCount})`);
+  const l = USER_DATA_LIMITS;
+  const perTask = deadlineMs / 1000 + l.killAfterSeconds + transferBoundSeconds(l.uploadSeconds);
+  const seconds = l.installSeconds + transferBoundSeconds(l.downloadSeconds) + taskCount * perTask + l.slackSeconds;
+  return Math.ceil(seconds / 60);
+}
+
+/** The longest deadline a chunk may have: a day (the EC2_DEADLINE_SECONDS limit). */
+const MAX_DEADLINE_MS = 86_400_000;
+
+function checkDeadline(deadlineMs: unknown): number {
+  if (typeof deadlineMs !== 'number' || !Number.isFinite(deadlineMs) || deadlineMs < 1 || deadlineMs > MAX_DEADLINE_MS) {
+    throw new TypeError(`buildUserData: deadlineMs must be a number of milliseconds from 1 to ${MAX_DEADLINE_MS} (got ${String(deadlineMs)})`);
+  }
+  return deadlineMs;
+}
+
+/** Seconds as `timeout` reads them: whole or with up to three decimals, never in exponent notation. */
+function seconds(ms: number): string {
+  return String(Math.round(ms) / 1000);
+}
 
 /** A single-quoted shell word whose value is exactly `value`: `'` becomes `'\''`, nothing else is special. */
 export function shellQuote(value: string): string {
@@ -123,6 +196,8 @@ export function buildUserData(input: UserDataInput): string {
   if (!Number.isInteger(nodeMajor) || nodeMajor < 18 || nodeMajor > 99) throw new TypeError(`buildUserData: nodeMajor must be a whole number from 18 to 99 (got ${nodeMajor})`);
   const installNode = input.installNode ?? true;
   const powerOff = input.powerOff ?? true;
+  const deadlineMs = checkDeadline(input.deadlineMs);
+  const limits = USER_DATA_LIMITS;
 
   const taskBlocks = input.tasks.map(({ resultUrl, task }, index) =>
     [
@@ -134,6 +209,11 @@ export function buildUserData(input: UserDataInput): string {
     ].join('\n'),
   );
 
+  const downloadBound = transferBoundSeconds(limits.downloadSeconds);
+  const uploadBound = transferBoundSeconds(limits.uploadSeconds);
+  const curlBounds = (attemptSeconds: number): string =>
+    `--connect-timeout ${limits.connectSeconds} --max-time ${attemptSeconds} --retry ${limits.retries}`;
+
   return `#!/bin/bash
 # cloud-parallel EC2 fan-out worker (generated by lib/fanout/ec2/user-data.ts): fetch the worker bundle,
 # run ${input.tasks.length} task(s), PUT each result to its presigned URL, power off.
@@ -143,19 +223,31 @@ POWER_OFF=${powerOff ? 1 : 0}
 INSTALL_NODE=${installNode ? 1 : 0}
 NODE_MAJOR=${nodeMajor}
 WORKER_URL=${shellQuote(workerUrl)}
+# Bounds (lib/fanout/ec2/user-data.ts USER_DATA_LIMITS): each task's deadline, and the power-off that ends this
+# instance even if nobody terminates it: install + download + ${input.tasks.length} x (deadline + kill grace + upload) + slack.
+TASK_DEADLINE_SECONDS=${seconds(deadlineMs)}
+KILL_AFTER_SECONDS=${limits.killAfterSeconds}
+POWER_OFF_MINUTES=${powerOffMinutes(deadlineMs, input.tasks.length)}
 
 log() { echo "cloud-parallel: $*" >&2; }
 
 # Power off however the script ends (success, failed step, signal): the instance's shutdown behaviour is
-# 'terminate', so this also ends the bill. Local runs (POWER_OFF=0, or CLOUD_PARALLEL_NO_POWEROFF=1 in the
-# environment, as a local EC2 emulator running this script on a developer's machine sets) just exit.
+# 'terminate', so this also ends the bill. POWER_OFF=0 (the script run by hand, outside an instance) just exits.
 finish() {
   local status=$?
   log "finished with status $status"
-  if [ "$POWER_OFF" = 1 ] && [ "\${CLOUD_PARALLEL_NO_POWEROFF:-0}" != 1 ]; then shutdown -h now || poweroff || true; fi
+  if [ "$POWER_OFF" = 1 ]; then shutdown -h now || poweroff || true; fi
   exit "$status"
 }
 trap finish EXIT
+
+# The backstop, before anything that could hang: whatever happens below, the machine goes down in
+# POWER_OFF_MINUTES. A script that cannot schedule it does not start work that could bill forever.
+if [ "$POWER_OFF" = 1 ]; then
+  shutdown -h "+$POWER_OFF_MINUTES" || { log "could not schedule the power-off in $POWER_OFF_MINUTES minutes"; exit 1; }
+  log "power-off scheduled in $POWER_OFF_MINUTES minutes"
+fi
+command -v timeout >/dev/null 2>&1 || { log "coreutils timeout is needed to bound the worker"; exit 1; }
 
 WORK_DIR=$(mktemp -d "\${TMPDIR:-/tmp}/cloud-parallel.XXXXXX")
 cd "$WORK_DIR"
@@ -167,23 +259,24 @@ NODE=node
 if [ "$(node_major node)" -lt "$NODE_MAJOR" ]; then
   if [ "$INSTALL_NODE" = 1 ] && command -v dnf >/dev/null 2>&1; then
     log "installing nodejs$NODE_MAJOR with dnf"
-    dnf install -y "nodejs$NODE_MAJOR" >&2
+    timeout --kill-after=${limits.killAfterSeconds} ${limits.installSeconds} dnf install -y "nodejs$NODE_MAJOR" >&2
   fi
   if [ "$(node_major node)" -lt "$NODE_MAJOR" ] && [ "$(node_major "node-$NODE_MAJOR")" -ge "$NODE_MAJOR" ]; then NODE="node-$NODE_MAJOR"; fi
   if [ "$(node_major "$NODE")" -lt "$NODE_MAJOR" ]; then log "no Node.js >= $NODE_MAJOR available"; exit 1; fi
 fi
 
 # --- HTTP: curl, else wget, else node's fetch. URLs are used verbatim (curl --globoff: no [] {} globbing).
+# Each attempt is bounded (connect and total time) and the whole transfer, retries included, runs under timeout.
 download() { # url file
-  if command -v curl >/dev/null 2>&1; then curl -fsS --globoff --retry 3 -o "$2" "$1"
-  elif command -v wget >/dev/null 2>&1; then wget -q --tries=3 -O "$2" "$1"
-  else "$NODE" -e 'const [u, f] = process.argv.slice(1); fetch(u).then(async (r) => { if (!r.ok) throw new Error("HTTP " + r.status); require("fs").writeFileSync(f, Buffer.from(await r.arrayBuffer())); }).catch((e) => { console.error(e.message); process.exit(1); });' "$1" "$2"
+  if command -v curl >/dev/null 2>&1; then timeout ${downloadBound} curl -fsS --globoff ${curlBounds(limits.downloadSeconds)} -o "$2" "$1"
+  elif command -v wget >/dev/null 2>&1; then timeout ${downloadBound} wget -q --tries=${limits.retries + 1} --timeout=${limits.downloadSeconds} -O "$2" "$1"
+  else timeout ${downloadBound} "$NODE" -e 'const [u, f] = process.argv.slice(1); fetch(u, { signal: AbortSignal.timeout(${downloadBound * 1000}) }).then(async (r) => { if (!r.ok) throw new Error("HTTP " + r.status); require("fs").writeFileSync(f, Buffer.from(await r.arrayBuffer())); }).catch((e) => { console.error(e.message); process.exit(1); });' "$1" "$2"
   fi
 }
 upload() { # file url
-  if command -v curl >/dev/null 2>&1; then curl -fsS --globoff --retry 3 -X PUT --data-binary @"$1" -H 'Content-Type: application/json' "$2"
-  elif command -v wget >/dev/null 2>&1; then wget -q --tries=3 -O /dev/null --method=PUT --body-file="$1" --header='Content-Type: application/json' "$2"
-  else "$NODE" -e 'const [f, u] = process.argv.slice(1); fetch(u, { method: "PUT", body: require("fs").readFileSync(f), headers: { "Content-Type": "application/json" } }).then((r) => { if (!r.ok) throw new Error("HTTP " + r.status); }).catch((e) => { console.error(e.message); process.exit(1); });' "$1" "$2"
+  if command -v curl >/dev/null 2>&1; then timeout ${uploadBound} curl -fsS --globoff ${curlBounds(limits.uploadSeconds)} -X PUT --data-binary @"$1" -H 'Content-Type: application/json' "$2"
+  elif command -v wget >/dev/null 2>&1; then timeout ${uploadBound} wget -q --tries=${limits.retries + 1} --timeout=${limits.uploadSeconds} -O /dev/null --method=PUT --body-file="$1" --header='Content-Type: application/json' "$2"
+  else timeout ${uploadBound} "$NODE" -e 'const [f, u] = process.argv.slice(1); fetch(u, { method: "PUT", body: require("fs").readFileSync(f), headers: { "Content-Type": "application/json" }, signal: AbortSignal.timeout(${uploadBound * 1000}) }).then((r) => { if (!r.ok) throw new Error("HTTP " + r.status); }).catch((e) => { console.error(e.message); process.exit(1); });' "$1" "$2"
   fi
 }
 
@@ -193,16 +286,20 @@ download "$WORKER_URL" worker.mjs
 cat > runner.mjs <<'CLOUD_PARALLEL_RUNNER'
 ${RUNNER}CLOUD_PARALLEL_RUNNER
 
-# Runs task <index> (from task-<index>.json) and PUTs its result; a failed upload is remembered, not fatal,
-# so the other tasks still report.
+# Runs task <index> (from task-<index>.json) under its deadline and PUTs its result; a failed upload is
+# remembered, not fatal, so the other tasks still report.
 FAILED_UPLOADS=0
 run_task() { # index result-url
   log "task $1: running"
-  local status=0
-  "$NODE" runner.mjs "$WORK_DIR/worker.mjs" "task-$1.json" "result-$1.json" || status=$?
+  local status=0 started=$SECONDS
+  timeout --kill-after="$KILL_AFTER_SECONDS" "$TASK_DEADLINE_SECONDS" "$NODE" runner.mjs "$WORK_DIR/worker.mjs" "task-$1.json" "result-$1.json" || status=$?
+  # timeout answers 124 when it stopped the worker with SIGTERM, 137 (SIGKILL) when the worker ignored that.
+  if [ "$status" = 124 ] || { [ "$status" = 137 ] && [ $((SECONDS - started)) -ge "\${TASK_DEADLINE_SECONDS%.*}" ]; }; then
+    log "task $1: stopped at its deadline of $TASK_DEADLINE_SECONDS s"
+    printf '{"ok":false,"error":{"type":"WorkerTimedOut","message":"the worker ran past its deadline of %s s on the instance and was stopped"}}' "$TASK_DEADLINE_SECONDS" > "result-$1.json"
   # The runner reports what the task threw; a process that died under it (process.exit, out of memory, a
   # signal) wrote nothing, so say that instead of leaving the caller to wait for the deadline.
-  if [ ! -s "result-$1.json" ]; then
+  elif [ ! -s "result-$1.json" ]; then
     log "task $1: the worker process exited with status $status without a result"
     printf '{"ok":false,"error":{"type":"WorkerCrashed","message":"the worker process exited with status %s before reporting a result"}}' "$status" > "result-$1.json"
   fi
