@@ -1,3 +1,5 @@
+import { tmpdir } from 'node:os';
+import { isAbsolute } from 'node:path';
 import { z } from 'zod';
 
 /**
@@ -100,6 +102,11 @@ const ratesEnvSchema = z.object({
     unit: ' of bytes',
     hint: ' (the largest CSV the rates Lambda takes; bigger files go to the EC2 backend)',
   }),
+  // Where the exact statistics spill (up to 8 bytes per row, lib/rates/spill.ts): /tmp on Lambda, sized by the
+  // function's ephemeralStorageSize. Empty counts as unset. Absolute, so it does not depend on the working directory.
+  RATES_SPILL_DIR: z
+    .preprocess((value) => (typeof value === 'string' && value.trim() === '' ? undefined : value), z.string().optional())
+    .pipe(z.string().refine(isAbsolute, 'must be an absolute directory path (where the statistics spill; default the OS temp dir, /tmp on Lambda)').optional()),
 });
 
 export interface RatesDefaults {
@@ -111,6 +118,11 @@ export interface RatesDefaults {
 export interface RatesLimits {
   /** Uploads bigger than this are refused with FILE_TOO_LARGE (see DEFAULT_RATES_MAX_INPUT_BYTES). */
   maxInputBytes: number;
+  /**
+   * Where the statistics spill (RATES_SPILL_DIR, default os.tmpdir()). An upload whose worst-case spill does not fit
+   * the free space there is refused with FILE_TOO_LARGE before it is read.
+   */
+  spillDir?: string;
 }
 
 export interface RatesConfig {
@@ -124,7 +136,7 @@ export function loadRatesConfig(env: NodeJS.ProcessEnv = process.env): RatesConf
   return {
     dataBucket: parsed.DATA_BUCKET,
     defaults: { numerator: parsed.RATES_NUMERATOR, denominator: parsed.RATES_DENOMINATOR, bins: parsed.RATES_BINS },
-    limits: { maxInputBytes: parsed.RATES_MAX_INPUT_BYTES },
+    limits: { maxInputBytes: parsed.RATES_MAX_INPUT_BYTES, spillDir: parsed.RATES_SPILL_DIR ?? tmpdir() },
   };
 }
 

@@ -5,6 +5,7 @@
  * any into the reply of its invocations either. An empty value counts as unset, as serverless.yml passes an unset
  * parameter.
  */
+import { tmpdir } from 'node:os';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ConfigError, loadEc2Config, loadPrimesConfig, loadRatesConfig } from '../lib/config.ts';
 import { loadScrapeConfig } from '../lib/scrape/config.ts';
@@ -60,6 +61,8 @@ describe('loadRatesConfig', () => {
     ['RATES_MAX_INPUT_BYTES', '0', /must be at least 1 \(the largest CSV the rates Lambda takes; bigger files go to the EC2 backend\)$/],
     ['RATES_MAX_INPUT_BYTES', '1e12', /must be at most 10737418240 /],
     ['RATES_MAX_INPUT_BYTES', '4GB', /must be a whole number of bytes from 1 to 10737418240 /],
+    ['RATES_SPILL_DIR', 'tmp/spill', /RATES_SPILL_DIR="tmp\/spill": must be an absolute directory path/],
+    ['RATES_SPILL_DIR', './spill', /must be an absolute directory path/],
   ])('%s=%j', (...testCase) => {
     expectRefused(loadRatesConfig, base, testCase);
   });
@@ -68,7 +71,7 @@ describe('loadRatesConfig', () => {
     expect(loadRatesConfig({ ...base, RATES_BINS: '' })).toEqual({
       dataBucket: 'good-bucket',
       defaults: { numerator: 'cancer', denominator: 'population', bins: 30 },
-      limits: { maxInputBytes: 4 * 1024 ** 3 },
+      limits: { maxInputBytes: 4 * 1024 ** 3, spillDir: tmpdir() },
     });
   });
 });

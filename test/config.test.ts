@@ -1,3 +1,4 @@
+import { tmpdir } from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadRatesConfig } from '../lib/config.ts';
 
@@ -6,17 +7,23 @@ describe('loadRatesConfig', () => {
     expect(loadRatesConfig({ DATA_BUCKET: 'my-data-bucket' })).toEqual({
       dataBucket: 'my-data-bucket',
       defaults: { numerator: 'cancer', denominator: 'population', bins: 30 },
-      limits: { maxInputBytes: 4 * 1024 ** 3 },
+      limits: { maxInputBytes: 4 * 1024 ** 3, spillDir: tmpdir() },
     });
   });
 
   it('reads the Lambda input limit in bytes, up to 10 GiB', () => {
-    expect(loadRatesConfig({ DATA_BUCKET: 'b-1', RATES_MAX_INPUT_BYTES: '1048576' }).limits).toEqual({ maxInputBytes: 1048576 });
-    expect(loadRatesConfig({ DATA_BUCKET: 'b-1', RATES_MAX_INPUT_BYTES: '' }).limits).toEqual({ maxInputBytes: 4 * 1024 ** 3 });
+    expect(loadRatesConfig({ DATA_BUCKET: 'b-1', RATES_MAX_INPUT_BYTES: '1048576' }).limits.maxInputBytes).toBe(1048576);
+    expect(loadRatesConfig({ DATA_BUCKET: 'b-1', RATES_MAX_INPUT_BYTES: '' }).limits.maxInputBytes).toBe(4 * 1024 ** 3);
     expect(() => loadRatesConfig({ DATA_BUCKET: 'b-1', RATES_MAX_INPUT_BYTES: String(10 * 1024 ** 3 + 1) })).toThrow(
       /RATES_MAX_INPUT_BYTES=.*must be at most 10737418240 \(the largest CSV the rates Lambda takes/,
     );
     expect(() => loadRatesConfig({ DATA_BUCKET: 'b-1', RATES_MAX_INPUT_BYTES: '0' })).toThrow(/RATES_MAX_INPUT_BYTES="0": must be at least 1/);
+  });
+
+  it('reads the spill directory: absolute, default the OS temp dir (empty counts as unset)', () => {
+    expect(loadRatesConfig({ DATA_BUCKET: 'b-1', RATES_SPILL_DIR: '/mnt/scratch' }).limits.spillDir).toBe('/mnt/scratch');
+    expect(loadRatesConfig({ DATA_BUCKET: 'b-1', RATES_SPILL_DIR: '' }).limits.spillDir).toBe(tmpdir());
+    expect(() => loadRatesConfig({ DATA_BUCKET: 'b-1', RATES_SPILL_DIR: 'scratch' })).toThrow(/RATES_SPILL_DIR="scratch": must be an absolute directory path/);
   });
 
   it('reads overrides from the environment', () => {

@@ -11,9 +11,12 @@ import { spawnS3ServerProcess } from '../local-stack/s3-child.ts';
 import { darkPixels, decodePng } from './support/png.ts';
 import { PROJECT_ROOT, serverlessBin } from '../local-stack/service-config.ts';
 import { AL2023_AMI_PARAMETER } from '../lib/fanout/ec2/backend.ts';
+import { DEFAULT_RATES_MAX_INPUT_BYTES } from '../lib/config.ts';
+import { worstCaseSpillBytes } from '../lib/rates/spill.ts';
 import {
   checkStatements,
   checkTemplate,
+  dataBucketTlsProblem,
   policyStatements,
   render,
   scopeOfTemplate,
@@ -161,8 +164,17 @@ describe('sls package', () => {
     expect(everyAction.filter((a: string) => a.startsWith('ec2:'))).toHaveLength(actions.filter((a: string) => a.startsWith('ec2:')).length);
     const tagged = { 'aws:RequestTag/service': 'cloud-parallel', 'aws:RequestTag/stage': 'dev' };
     const launch = statements.filter((s: { Action: string[] }) => s.Action.includes('ec2:RunInstances'));
-    const launchOfInstances = launch.find((s: { Resource: unknown }) => [s.Resource].flat().some((r) => typeof r === 'string' && r.endsWith(':instance/*')));
-    expect(launchOfInstances.Condition).toEqual({ StringEquals: tagged });
+    const launchOf = (type: string) => launch.filter((s: { Resource: unknown }) => [s.Resource].flat().some((r) => typeof r === 'string' && r.endsWith(`:${type}/*`)));
+    // Instances: tagged, of the configured type only, and with IMDSv2 only (the backend sends HttpTokens=required).
+    expect(launchOf('instance')).toHaveLength(1);
+    expect(launchOf('instance')[0].Resource).toEqual(['arn:aws:ec2:us-east-1:*:instance/*']);
+    expect(launchOf('instance')[0].Condition).toEqual({
+      StringEquals: { ...tagged, 'ec2:InstanceType': 'c7i.large', 'ec2:MetadataHttpTokens': 'required' },
+    });
+    expect(resources.PrimesDashfanoutLambdaFunction!.Properties.Environment.Variables.EC2_INSTANCE_TYPE).toBe('c7i.large');
+    // Volumes: tagged (the instance-only keys would never match a volume, so they are not in its statement).
+    expect(launchOf('volume')).toHaveLength(1);
+    expect(launchOf('volume')[0].Condition).toEqual({ StringEquals: tagged });
     const terminate = statements.find((s: { Action: string[] }) => s.Action.includes('ec2:TerminateInstances'));
     expect(terminate.Condition).toEqual({ StringEquals: { 'aws:ResourceTag/service': 'cloud-parallel', 'aws:ResourceTag/stage': 'dev' } });
     const tags = statements.find((s: { Action: string[] }) => s.Action.includes('ec2:CreateTags'));
@@ -176,9 +188,10 @@ describe('sls package', () => {
       { Effect: 'Allow', Action: ['ssm:GetParameter'], Resource: ['arn:aws:ssm:us-east-1::parameter/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64'] },
     ]);
     expect(ssmOf('scrape').map((s: { Action: string[] }) => s.Action)).toEqual([['ssm:GetParameter']]);
-    expect(ssmOf('scrape')[0].Resource.sort()).toEqual([
-      'arn:aws:ssm:us-east-1:*:parameter/cloud-parallel/dev/mongodb-uri',
-      'arn:aws:ssm:us-east-1:*:parameter/cloud-parallel/dev/yelp-api-key',
+    // In this account (Ref AWS::AccountId), never "*": another account's parameter of the same name is not ours.
+    expect(ssmOf('scrape')[0].Resource.map((r: unknown) => render(r, 'us-east-1')).sort()).toEqual([
+      'arn:aws:ssm:us-east-1:{AccountId}:parameter/cloud-parallel/dev/mongodb-uri',
+      'arn:aws:ssm:us-east-1:{AccountId}:parameter/cloud-parallel/dev/yelp-api-key',
     ]);
     expect(ssmOf('rates')).toEqual([]);
     expect(ssmOf('primes-worker')).toEqual([]);
@@ -264,6 +277,20 @@ describe('sls package', () => {
     expect(eventInvokeConfigOf('PrimesDashworkerLambdaFunction')).toBeUndefined();
   });
 
+  it("gives the rates function the /tmp that the worst-case spill of its largest input needs", () => {
+    const [, fn] = ofType('AWS::Lambda::Function').find(([id]) => id === 'RatesLambdaFunction')!;
+    const limit = Number(fn.Properties.Environment.Variables.RATES_MAX_INPUT_BYTES);
+    expect(limit).toBe(DEFAULT_RATES_MAX_INPUT_BYTES);
+    const size = fn.Properties.EphemeralStorage?.Size;
+    expect(size, 'EphemeralStorage.Size of the rates function (MB)').toBeTypeOf('number');
+    expect(size).toBeLessThanOrEqual(10_240); // Lambda's maximum
+    // MB counted as 10^6 bytes (the smaller reading of Lambda's unit), less 512 MiB left to the runtime and the file
+    // system: 8,589,934,592 bytes of spill for 4 GiB must still fit.
+    const usable = size * 1e6 - 512 * 1024 ** 2;
+    expect(worstCaseSpillBytes(limit)).toBe(8 * 1024 ** 3);
+    expect(worstCaseSpillBytes(limit), `worst-case spill of ${limit} bytes vs ${size} MB of /tmp`).toBeLessThanOrEqual(usable);
+  });
+
   it('targets the nodejs22.x runtime and bundles the handler with the native chart renderer', () => {
     const [, fn] = ofType('AWS::Lambda::Function').find(([id]) => id === 'RatesLambdaFunction')!;
     expect(fn.Properties.Runtime).toBe('nodejs22.x');
@@ -327,7 +354,10 @@ const GRANTS: Record<FunctionName, Record<string, string[]>> = {
   // Reads its two secrets; MongoDB and the APIs are outside AWS. Failed events go to the queue.
   scrape: {
     ...ownLogs('scrape'),
-    'ssm:GetParameter': ['arn:aws:ssm:us-east-1:*:parameter/cloud-parallel/dev/mongodb-uri', 'arn:aws:ssm:us-east-1:*:parameter/cloud-parallel/dev/yelp-api-key'],
+    'ssm:GetParameter': [
+      'arn:aws:ssm:us-east-1:{AccountId}:parameter/cloud-parallel/dev/mongodb-uri',
+      'arn:aws:ssm:us-east-1:{AccountId}:parameter/cloud-parallel/dev/yelp-api-key',
+    ],
     'sqs:SendMessage': [FAILED_EVENTS_QUEUE],
   },
 };
@@ -443,6 +473,8 @@ function serviceScope(): ServiceScope {
     region: 'us-east-1',
     ssmParameters: [...named, AL2023_AMI_PARAMETER],
     starActions: STAR_ACTIONS,
+    // The type the fan-out is configured to launch (param ec2InstanceType).
+    ec2InstanceTypes: [resources.PrimesDashfanoutLambdaFunction!.Properties.Environment.Variables.EC2_INSTANCE_TYPE],
   });
 }
 
@@ -455,7 +487,34 @@ const syntheticScope: ServiceScope = {
   ownLogicalIds: new Set(['WorkerLambdaFunction', 'FailedEventsQueue']),
   ssmParameters: ['/svc/dev/api-key'],
   starActions: [{ action: 'ec2:DescribeInstances', reason: 'Describe* accepts only "*"' }],
+  ec2InstanceTypes: ['c7i.large'],
 };
+
+/** The TLS rule of a bucket policy: every S3 action by anyone, without TLS, is denied. */
+const TLS_DENY: PolicyStatement = {
+  Sid: 'DenyInsecureTransport',
+  Effect: 'Deny',
+  Principal: '*',
+  Action: 's3:*',
+  Resource: ['arn:aws:s3:::svc-dev-data', 'arn:aws:s3:::svc-dev-data/*'],
+  Condition: { Bool: { 'aws:SecureTransport': 'false' } },
+};
+
+/** A template with the data bucket and a bucket policy of these statements. */
+const bucketWith = (...statements: PolicyStatement[]): Record<string, TemplateResource> => ({
+  S3BucketData: { Type: 'AWS::S3::Bucket', Properties: { BucketName: 'svc-dev-data' } },
+  ...(statements.length === 0
+    ? {}
+    : { DataBucketPolicy: { Type: 'AWS::S3::BucketPolicy', Properties: { Bucket: { Ref: 'S3BucketData' }, PolicyDocument: { Statement: statements } } } }),
+});
+
+/** Launching an instance as the fan-out does; a case replaces parts of the Condition. */
+const launchInstance = (condition: Record<string, unknown>): PolicyStatement => ({
+  Effect: 'Allow',
+  Action: 'ec2:RunInstances',
+  Resource: 'arn:aws:ec2:us-east-1:*:instance/*',
+  Condition: { StringEquals: { 'aws:RequestTag/service': 'svc', 'aws:RequestTag/stage': 'dev', ...condition } },
+});
 
 /** A one-statement identity policy, as the template would hold it. */
 const policyWith = (statement: PolicyStatement): Record<string, TemplateResource> => ({
@@ -568,6 +627,69 @@ const BAD_CASES: { name: string; resources: Record<string, TemplateResource>; ac
     problem: 'any instance of the region',
   },
   {
+    name: 'an SSM parameter of any account',
+    resources: policyWith({ Effect: 'Allow', Action: 'ssm:GetParameter', Resource: 'arn:aws:ssm:us-east-1:*:parameter/svc/dev/api-key' }),
+    action: 'ssm:GetParameter',
+    resource: 'arn:aws:ssm:us-east-1:*:parameter/svc/dev/api-key',
+    problem: 'name this account',
+  },
+  {
+    name: 'ec2:RunInstances of any instance type',
+    resources: policyWith(launchInstance({ 'ec2:MetadataHttpTokens': 'required' })),
+    action: 'ec2:RunInstances',
+    resource: 'arn:aws:ec2:us-east-1:*:instance/*',
+    problem: 'instance type not limited (StringEquals ec2:InstanceType) to the configured c7i.large',
+  },
+  {
+    name: 'ec2:RunInstances of an instance type not configured',
+    resources: policyWith(launchInstance({ 'ec2:InstanceType': ['c7i.large', 'p5.48xlarge'], 'ec2:MetadataHttpTokens': 'required' })),
+    action: 'ec2:RunInstances',
+    resource: 'arn:aws:ec2:us-east-1:*:instance/*',
+    problem: 'got ["c7i.large","p5.48xlarge"]',
+  },
+  {
+    name: 'ec2:RunInstances without IMDSv2',
+    resources: policyWith(launchInstance({ 'ec2:InstanceType': 'c7i.large', 'ec2:MetadataHttpTokens': 'optional' })),
+    action: 'ec2:RunInstances',
+    resource: 'arn:aws:ec2:us-east-1:*:instance/*',
+    problem: 'IMDSv2 not required',
+  },
+  {
+    name: 'the data bucket without a TLS policy',
+    resources: bucketWith(),
+    action: 's3:*',
+    resource: 'arn:aws:s3:::svc-dev-data',
+    problem: 'no bucket policy denies requests without TLS on the bucket and objects',
+  },
+  {
+    name: 'a TLS policy that leaves the bucket itself out',
+    resources: bucketWith({ ...TLS_DENY, Resource: 'arn:aws:s3:::svc-dev-data/*' }),
+    action: 's3:*',
+    resource: 'arn:aws:s3:::svc-dev-data',
+    problem: 'without TLS on the bucket (',
+  },
+  {
+    name: 'a TLS policy for only some actions',
+    resources: bucketWith({ ...TLS_DENY, Action: 's3:GetObject' }),
+    action: 's3:*',
+    resource: 'arn:aws:s3:::svc-dev-data',
+    problem: 'no bucket policy denies requests without TLS',
+  },
+  {
+    name: 'a public Deny that is not the TLS rule',
+    resources: bucketWith(TLS_DENY, { Effect: 'Deny', Principal: '*', Action: 's3:DeleteObject', Resource: 'arn:aws:s3:::svc-dev-data/*', Condition: { StringNotEquals: { 'aws:SourceVpce': 'vpce-1' } } }),
+    action: 's3:DeleteObject',
+    resource: 'arn:aws:s3:::svc-dev-data/*',
+    problem: 'in a Deny that is not the TLS rule',
+  },
+  {
+    name: 'a public Allow conditioned on TLS',
+    resources: bucketWith(TLS_DENY, { Effect: 'Allow', Principal: '*', Action: 's3:GetObject', Resource: 'arn:aws:s3:::svc-dev-data/*', Condition: { Bool: { 'aws:SecureTransport': 'true' } } }),
+    action: 's3:GetObject',
+    resource: 'arn:aws:s3:::svc-dev-data/*',
+    problem: 'public',
+  },
+  {
     name: 'a bucket policy granting Principal "*"',
     resources: {
       DataBucketPolicy: {
@@ -624,14 +746,19 @@ const GOOD_CASES: { name: string; statement: PolicyStatement }[] = [
   { name: 'the own queue by GetAtt', statement: { Effect: 'Allow', Action: 'sqs:SendMessage', Resource: { 'Fn::GetAtt': ['FailedEventsQueue', 'Arn'] } } },
   { name: 'an allow-listed action on "*"', statement: { Effect: 'Allow', Action: 'ec2:DescribeInstances', Resource: '*' } },
   {
-    name: 'launching instances tagged with this service and stage',
+    name: 'launching instances of the configured type with IMDSv2, tagged with this service and stage',
+    statement: launchInstance({ 'ec2:InstanceType': 'c7i.large', 'ec2:MetadataHttpTokens': 'required' }),
+  },
+  {
+    name: 'their volumes, tagged with this service and stage',
     statement: {
       Effect: 'Allow',
       Action: 'ec2:RunInstances',
-      Resource: ['arn:aws:ec2:us-east-1:*:instance/*', 'arn:aws:ec2:us-east-1:*:volume/*'],
+      Resource: 'arn:aws:ec2:us-east-1:*:volume/*',
       Condition: { StringEquals: { 'aws:RequestTag/service': 'svc', 'aws:RequestTag/stage': 'dev' } },
     },
   },
+  { name: 'an SSM parameter of this account', statement: { Effect: 'Allow', Action: 'ssm:GetParameter', Resource: { 'Fn::Sub': 'arn:aws:ssm:us-east-1:${AWS::AccountId}:parameter/svc/dev/api-key' } } },
   { name: 'a Deny of every action without TLS', statement: { Effect: 'Deny', Action: 's3:*', Resource: '*', Condition: { Bool: { 'aws:SecureTransport': false } } } },
 ];
 
@@ -651,6 +778,42 @@ describe('least privilege: every IAM policy statement of the template', () => {
 
   it.each(GOOD_CASES)('the sweep accepts $name', ({ statement }) => {
     expect(checkTemplate(policyWith(statement), syntheticScope)).toEqual([]);
+  });
+
+  it('the sweep accepts the data bucket with its TLS rule (Principal "*" in that Deny only), by name or by Ref', () => {
+    expect(checkTemplate(bucketWith(TLS_DENY), syntheticScope)).toEqual([]);
+    const byRef = { ...TLS_DENY, Resource: [{ 'Fn::Sub': 'arn:aws:s3:::${S3BucketData}' }, { 'Fn::Join': ['', ['arn:aws:s3:::', { Ref: 'S3BucketData' }, '/*']] }], Condition: { Bool: { 'aws:SecureTransport': false } } };
+    expect(checkTemplate(bucketWith(byRef), syntheticScope)).toEqual([]);
+  });
+
+  it('the real template fails the sweep when any of the TLS rule, the launch conditions or the account of the SSM parameters goes', () => {
+    const scope = serviceScope();
+    const statementsOf = (id: string) => resources[id]!.Properties.Policies[0].PolicyDocument.Statement as PolicyStatement[];
+    const withStatements = (id: string, edit: (statements: PolicyStatement[]) => PolicyStatement[]) => {
+      const copy = structuredClone(resources) as Record<string, Resource>;
+      copy[id]!.Properties.Policies[0].PolicyDocument.Statement = edit(structuredClone(statementsOf(id)));
+      return copy;
+    };
+    const problems = (template: Record<string, Resource>) => checkTemplate(template, scope).map((v) => v.problem);
+
+    const withoutPolicy = Object.fromEntries(Object.entries(resources).filter(([, r]) => r.Type !== 'AWS::S3::BucketPolicy'));
+    expect(problems(withoutPolicy)).toEqual([expect.stringContaining('no bucket policy denies requests without TLS')]);
+    expect(dataBucketTlsProblem(resources, scope)).toBeUndefined();
+
+    const launchCondition = (edit: (condition: Record<string, unknown>) => void) =>
+      withStatements('PrimesFanoutExecutionRole', (statements) =>
+        statements.map((st) => {
+          if ([st.Resource].flat().some((r) => typeof r === 'string' && r.endsWith(':instance/*')) && [st.Action].flat().includes('ec2:RunInstances')) edit(st.Condition!.StringEquals!);
+          return st;
+        }),
+      );
+    expect(problems(launchCondition((c) => delete c['ec2:InstanceType']))).toEqual([expect.stringContaining('instance type not limited')]);
+    expect(problems(launchCondition((c) => delete c['ec2:MetadataHttpTokens']))).toEqual([expect.stringContaining('IMDSv2 not required')]);
+
+    const anyAccount = withStatements('ScrapeExecutionRole', (statements) =>
+      statements.map((st) => ([st.Action].flat().includes('ssm:GetParameter') ? { ...st, Resource: [st.Resource].flat().map((r) => render(r, 'us-east-1')!.replace('{AccountId}', '*')) } : st)),
+    );
+    expect(problems(anyAccount)).toEqual([expect.stringContaining('name this account'), expect.stringContaining('name this account')]);
   });
 
   it('reads every policy in the template: the roles and their trust policies, the bucket policy and the Lambda permissions', () => {
@@ -701,11 +864,25 @@ describe('least privilege: every IAM policy statement of the template', () => {
       expect(permission.Properties.Action, id).toBe('lambda:InvokeFunction');
       expect(permission.Properties.SourceArn, id).toBeDefined();
     }
-    for (const [id, policy] of ofType('AWS::S3::BucketPolicy')) {
+    // The bucket policies (the framework's deployment bucket's, and the data bucket's TLS rule) only deny to everyone.
+    const policies = ofType('AWS::S3::BucketPolicy');
+    for (const [id, policy] of policies) {
       for (const statement of [policy.Properties.PolicyDocument.Statement].flat()) {
         if (JSON.stringify(statement.Principal).includes('"*"')) expect(statement.Effect, `${id} grants to "*"`).toBe('Deny');
       }
     }
+    const data = policies.filter(([, p]) => p.Properties.Bucket?.Ref === 'S3BucketData');
+    expect(data).toHaveLength(1);
+    expect(data[0]![1].Properties.PolicyDocument.Statement).toEqual([
+      {
+        Sid: 'DenyInsecureTransport',
+        Effect: 'Deny',
+        Principal: '*',
+        Action: 's3:*',
+        Resource: [DATA_BUCKET_ARN, `${DATA_BUCKET_ARN}/*`],
+        Condition: { Bool: { 'aws:SecureTransport': 'false' } },
+      },
+    ]);
   });
 
   it('puts a Condition on every Allow of an EC2 action that launches, terminates or tags', () => {

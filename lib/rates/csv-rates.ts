@@ -56,9 +56,11 @@ export async function computeRates(
   input: AsyncIterable<Uint8Array>,
   output: NodeJS.WritableStream,
   options: RateOptions,
+  { spillDir }: { spillDir?: string } = {},
 ): Promise<RatesResult> {
   const opts = validateOptions(options);
-  const acc = new RateStatsAccumulator();
+  // The statistics spill to `spillDir` (default os.tmpdir()); see lib/rates/spill.ts for how much.
+  const acc = new RateStatsAccumulator(spillDir === undefined ? {} : { tmpDir: spillDir });
   try {
     const engine = new RatesEngine(opts, acc, new OutputSink(output));
     for await (const chunk of input) {

@@ -1,3 +1,4 @@
+import { tmpdir } from 'node:os';
 import { PassThrough, type Readable } from 'node:stream';
 import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
@@ -9,6 +10,7 @@ import { computeRates, type BadRow, type RateOptions, type RatesResult } from '.
 import { RatesFileError, type RatesErrorCode } from './errors.ts';
 import { renderHistogram } from './chart.ts';
 import { formatBytes } from '../units.ts';
+import { freeSpillBytes, SpillSpaceError, spillTooSmallMessage, worstCaseSpillBytes } from './spill.ts';
 
 /** Uploads live here; only objects under it trigger the job. Results go elsewhere so a run never re-triggers itself. */
 export const UPLOADS_PREFIX = 'uploads/';
@@ -69,6 +71,11 @@ export type RatesJobOutcome = RatesSummary | RatesAlreadyProcessed | RatesErrorR
 /** True for the reply to a redelivered event (see RatesAlreadyProcessed). */
 export function isAlreadyProcessed(outcome: RatesJobOutcome): outcome is RatesAlreadyProcessed {
   return outcome.status === 'ok' && 'alreadyProcessed' in outcome && outcome.alreadyProcessed === true;
+}
+
+/** What a test replaces to stand in for the machine (the free space of the spill directory, read with statfs). */
+export interface RatesJobHooks {
+  freeSpillBytes?: (dir: string) => Promise<number>;
 }
 
 /** Thrown for inputs the job rejects on purpose; anything else is an infrastructure failure. */
@@ -167,6 +174,7 @@ export async function runRatesJob(
   input: RatesJobInput,
   defaults: RatesDefaults,
   limits: RatesLimits = { maxInputBytes: DEFAULT_RATES_MAX_INPUT_BYTES },
+  hooks: RatesJobHooks = {},
 ): Promise<RatesJobOutcome> {
   const started = performance.now();
   const { bucket, key } = input;
@@ -207,6 +215,24 @@ export async function runRatesJob(
     );
   }
 
+  if (object.ContentLength !== undefined) {
+    // The statistics spill up to 8 bytes per row to disk (/tmp on Lambda, 512 MB unless ephemeralStorageSize says
+    // more): refuse now what cannot fit, rather than fail with ENOSPC minutes into the run.
+    const spillDir = limits.spillDir ?? tmpdir();
+    let free: number;
+    try {
+      free = await (hooks.freeSpillBytes ?? freeSpillBytes)(spillDir);
+    } catch (error) {
+      body.destroy();
+      // A deployment fault (RATES_SPILL_DIR missing or unreadable), not the file's: thrown, and so retried and kept.
+      throw new Error(`cannot read the free space of the spill directory ${spillDir} (RATES_SPILL_DIR): ${(error as Error).message}`, { cause: error });
+    }
+    if (worstCaseSpillBytes(object.ContentLength) > free) {
+      body.destroy();
+      return fail('FILE_TOO_LARGE', `s3://${bucket}/${keyPreview(key)}: ${spillTooSmallMessage(object.ContentLength, spillDir, free)}`);
+    }
+  }
+
   let options: RateOptions;
   let previous: RatesSummary | null;
   try {
@@ -224,7 +250,7 @@ export async function runRatesJob(
 
   const csvKey = `${prefix}rates.csv`;
   const csv = streamedUpload(s3, bucket, csvKey);
-  const computing = computeRates(body, csv.stream, options);
+  const computing = computeRates(body, csv.stream, options, limits.spillDir === undefined ? {} : { spillDir: limits.spillDir });
   computing.catch(() => undefined); // raced below; when the upload fails first, it fails later on its own
   let result;
   try {
@@ -237,6 +263,9 @@ export async function runRatesJob(
     // Waits until a multipart upload is aborted (not just until the SDK gives up waiting for it).
     const uploadError = await csv.abandon();
     if (error instanceof RatesFileError) return fail(error.code, error.message);
+    // Out of scratch space although the check above passed (something else filled it meanwhile): the same answer as
+    // the check's, as a user error, since a retry on the same machine would only run out again.
+    if (error instanceof SpillSpaceError) return fail('FILE_TOO_LARGE', `s3://${bucket}/${keyPreview(key)}: ${error.message}`);
     // When the upload broke, the computation fails with "output stream destroyed": report the cause instead.
     throw uploadError ?? error;
   }

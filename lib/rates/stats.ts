@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { closeSync, openSync, read, unlinkSync, writeSync } from 'node:fs';
 import { endianness, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { isOutOfSpace, SpillSpaceError } from './spill.ts';
 
 export interface RateStats {
   min: number;
@@ -72,7 +73,10 @@ interface Collect {
  * ("Exact" for the mean: the exact sum divided by n, correctly rounded.)
  *
  * Values are kept in a Float64Array up to `memoryLimit`; each time it fills up it is appended to a temp
- * file, so memory does not grow with the row count. `finish` streams the values back (file, then memory)
+ * file, so memory does not grow with the row count. While every value so far is the same (a rate of a column by
+ * itself is always 1), full buffers are only counted, not spilled: the file is written once a different value
+ * arrives, so the spill never exceeds 8 bytes per value (lib/rates/spill.ts) and a constant stream spills nothing.
+ * Running out of space while spilling throws a SpillSpaceError. `finish` streams the values back (file, then memory)
  * a few times: once for the histogram, the exact sum and a 65536-bucket counting histogram, then to collect
  * the few values in the buckets that hold the wanted ranks. The temp file is removed by `finish` and by
  * `dispose`; callers must call `dispose()` on their error path.
@@ -92,6 +96,9 @@ export class RateStatsAccumulator {
   private spillFd: number | null = null;
   private spillFile: string | null = null;
   private spilledValues = 0;
+  /** Values equal to `constantValue` (Object.is) counted instead of spilled; 0 once anything was spilled. */
+  private constantCount = 0;
+  private constantValue = 0;
   private disposed = false;
 
   constructor(options: RateStatsAccumulatorOptions = {}) {
@@ -183,25 +190,67 @@ export class RateStatsAccumulator {
       this.buf = bigger;
       return;
     }
-    if (this.spillFd === null) {
-      const file = join(this.tmpDir, `rates-${process.pid}-${randomUUID()}.f64`);
-      // 'wx+' refuses to reuse an existing path, so we never clobber another job's file.
-      this.spillFd = openSync(file, 'wx+', 0o600);
-      this.spillFile = file;
+    if (this.spillFd === null && this.bufferContinuesConstantRun()) {
+      this.constantCount += this.len;
+      this.constantValue = this.buf[0] as number;
+      this.len = 0;
+      return;
     }
-    // Synchronous on purpose: add() stays synchronous for the hot loop, and an 8 MB write into the page
-    // cache takes a few ms once per million rows.
-    const bytes = new Uint8Array(this.buf.buffer, this.buf.byteOffset, this.len * 8);
-    let done = 0;
-    while (done < bytes.length) {
-      done += writeSync(this.spillFd, bytes, done, bytes.length - done, this.spilledValues * 8 + done);
+    try {
+      if (this.spillFd === null) {
+        const file = join(this.tmpDir, `rates-${process.pid}-${randomUUID()}.f64`);
+        // 'wx+' refuses to reuse an existing path, so we never clobber another job's file.
+        this.spillFd = openSync(file, 'wx+', 0o600);
+        this.spillFile = file;
+      }
+      if (this.constantCount > 0) {
+        // The run of equal values ends here: it goes to the file first, as the values it stands for.
+        const block = new Float64Array(Math.min(this.constantCount, this.memoryLimit)).fill(this.constantValue);
+        while (this.constantCount > 0) {
+          const count = Math.min(block.length, this.constantCount);
+          this.writeSpill(block.subarray(0, count));
+          this.constantCount -= count;
+        }
+      }
+      this.writeSpill(this.buf.subarray(0, this.len));
+    } catch (error) {
+      if (isOutOfSpace(error)) throw new SpillSpaceError(this.tmpDir, this.spilledValues * 8, error);
+      throw error;
     }
-    this.spilledValues += this.len;
     this.len = 0;
   }
 
-  /** Calls `visit` with every value added, in blocks: first the spilled ones, then the in-memory ones. */
+  /** Whether the full buffer holds only the value of the run counted so far (or starts one). */
+  private bufferContinuesConstantRun(): boolean {
+    // Every value lies in [min, max]: unequal extremes rule a run out without a scan.
+    if (this.min !== this.max) return false;
+    const first = this.buf[0] as number;
+    if (this.constantCount > 0 && !Object.is(first, this.constantValue)) return false;
+    // min === max still lets 0 and -0 mix; they are kept apart, as the values are.
+    if (first === 0) {
+      for (let i = 0; i < this.len; i++) if (!Object.is(this.buf[i], first)) return false;
+    }
+    return true;
+  }
+
+  /** Appends `values` to the spill file. */
+  private writeSpill(values: Float64Array): void {
+    // Synchronous on purpose: add() stays synchronous for the hot loop, and an 8 MB write into the page
+    // cache takes a few ms once per million rows.
+    const bytes = new Uint8Array(values.buffer, values.byteOffset, values.length * 8);
+    let done = 0;
+    while (done < bytes.length) {
+      done += writeSync(this.spillFd as number, bytes, done, bytes.length - done, this.spilledValues * 8 + done);
+    }
+    this.spilledValues += values.length;
+  }
+
+  /** Calls `visit` with every value added, in blocks: the counted run, the spilled ones, then the in-memory ones. */
   private async forEachBlock(visit: (values: Float64Array) => void): Promise<void> {
+    if (this.constantCount > 0) {
+      const block = new Float64Array(Math.min(this.constantCount, this.memoryLimit)).fill(this.constantValue);
+      for (let left = this.constantCount; left > 0; left -= block.length) visit(block.subarray(0, Math.min(left, block.length)));
+    }
     if (this.spilledValues > 0 && this.spillFd !== null) {
       const fd = this.spillFd;
       const block = new Float64Array(Math.min(this.memoryLimit, this.spilledValues));

@@ -13,12 +13,18 @@
  *    and log groups (by Ref/GetAtt, or an ARN with the service-stage prefix), the SSM parameters it reads, and
  *    EC2 resources narrowed by a Condition (this service's and stage's tags for instances and volumes);
  *  - EC2 actions that change something (all but Describe*, Get*, List*) have a Condition;
+ *  - ec2:RunInstances on instances is narrowed to the configured instance type(s) (`ec2:InstanceType`, exact
+ *    values from `scope.ec2InstanceTypes`) and to IMDSv2 (`ec2:MetadataHttpTokens` = required);
+ *  - SSM parameters are this account's (`{AccountId}`, not "*"); only AWS's public parameters (/aws/service/...)
+ *    have an empty account;
  *  - no Principal "*" (nothing public), and a service principal in a resource policy or Lambda permission
  *    names its source (aws:SourceArn / aws:SourceAccount), so another account's bucket or rule cannot use it.
- * Deny statements are only checked for NotAction: they take permissions away, so a wildcard there (e.g. the
- * deployment bucket's "deny s3:* without TLS to everyone") narrows, never widens. Plus, for the template:
- * no AWS::Lambda::Url (no public function URL) and no managed policy ARNs on a role (their statements are not
- * in the template, so they cannot be checked here).
+ * Deny statements are checked for NotAction, and for Principal "*": they take permissions away, so a wildcard
+ * action there narrows, never widens — but the one public Deny accepted is the TLS rule (`Bool`
+ * aws:SecureTransport false, nothing else in its Condition), so a broader public statement cannot pass as a Deny.
+ * Plus, for the template: no AWS::Lambda::Url (no public function URL), no managed policy ARNs on a role (their
+ * statements are not in the template, so they cannot be checked here), and a template that creates the data
+ * bucket gives it a policy denying every S3 action without TLS on the bucket and its objects.
  */
 
 /** One statement of a policy document, as CloudFormation holds it (values may be intrinsic functions). */
@@ -75,6 +81,8 @@ export interface ServiceScope {
   ownLogicalIds: ReadonlySet<string>;
   /** The SSM parameters the service reads, by name. */
   ssmParameters: readonly string[];
+  /** The EC2 instance types the service launches (the configured ec2InstanceType). */
+  ec2InstanceTypes: readonly string[];
   /** The actions allowed on Resource "*". */
   starActions: readonly StarAction[];
 }
@@ -266,10 +274,13 @@ const SCOPE_RULES: Record<string, (arn: Arn, s: LocatedStatement, scope: Service
     new RegExp(`^log-group:/aws/lambda/${escape(prefixOf(scope))}[-*]`).test(arn.resource) ? undefined : `not a log group of this service's functions (/aws/lambda/${prefixOf(scope)}-*)`,
   lambda: (arn, _, scope) => (arn.resource.startsWith(`function:${prefixOf(scope)}-`) ? undefined : `not a function of this service (function:${prefixOf(scope)}-*)`),
   sqs: (arn, _, scope) => (arn.resource.startsWith(`${prefixOf(scope)}-`) ? undefined : `not a queue of this service (${prefixOf(scope)}-*)`),
-  // Exactly the parameters the service reads: no wildcards, no path prefixes.
+  // Exactly the parameters the service reads: no wildcards, no path prefixes; in this account, except AWS's public
+  // parameters (/aws/service/...), whose ARNs have no account.
   ssm: (arn, _, scope) => {
     const name = arn.resource.replace(/^parameter/, '');
-    return arn.resource.startsWith('parameter') && scope.ssmParameters.includes(name) ? undefined : `not one of the SSM parameters this service reads (${scope.ssmParameters.join(', ')})`;
+    if (!arn.resource.startsWith('parameter') || !scope.ssmParameters.includes(name)) return `not one of the SSM parameters this service reads (${scope.ssmParameters.join(', ')})`;
+    if (name.startsWith('/aws/service/')) return arn.account === '' ? undefined : `account "${arn.account}" for AWS's public parameter: its ARN has none`;
+    return arn.account === '{AccountId}' ? undefined : `account "${arn.account}": name this account (Ref AWS::AccountId), so no other account's parameter of that name is readable`;
   },
   // EC2: a wildcard id must be narrowed by the statement's Condition, per type (EC2_TYPE_SCOPES).
   ec2: (arn, s, scope) => {
@@ -301,6 +312,38 @@ function scopeProblem(resource: unknown, s: LocatedStatement, scope: ServiceScop
 }
 
 const READ_ONLY_EC2 = /^ec2:(Describe|Get|List)/i;
+
+/** The values of a Condition key under StringEquals (exact matches only), lower-cased key. */
+function exactValues(condition: PolicyStatement['Condition'], key: string): unknown[] {
+  const entries = condition?.StringEquals;
+  if (!isRecord(entries)) return [];
+  return Object.entries(entries).flatMap(([k, v]) => (k.toLowerCase() === key.toLowerCase() ? list(v) : []));
+}
+
+/**
+ * Why launching an instance under this statement is not narrowed to the configured type(s) and to IMDSv2 (the
+ * metadata service answering only session-token requests), or undefined. `resource` is already rendered.
+ */
+function launchProblem(action: string, resource: string, s: PolicyStatement, scope: ServiceScope): string | undefined {
+  if (action.toLowerCase() !== 'ec2:runinstances') return undefined;
+  const arn = parseArn(resource);
+  if (arn === undefined || arn.service !== 'ec2' || arn.resource.split('/')[0] !== 'instance') return undefined;
+  const problems: string[] = [];
+  const types = exactValues(s.Condition, 'ec2:InstanceType');
+  if (types.length === 0 || !types.every((t) => typeof t === 'string' && scope.ec2InstanceTypes.includes(t))) {
+    problems.push(`instance type not limited (StringEquals ec2:InstanceType) to the configured ${scope.ec2InstanceTypes.join(', ') || '(none)'}${types.length === 0 ? '' : `, got ${JSON.stringify(types)}`}`);
+  }
+  const tokens = exactValues(s.Condition, 'ec2:MetadataHttpTokens');
+  if (tokens.length === 0 || !tokens.every((t) => t === 'required')) problems.push('IMDSv2 not required (StringEquals ec2:MetadataHttpTokens: required)');
+  return problems.length === 0 ? undefined : problems.join('; ');
+}
+
+/** Whether a statement is exactly the TLS rule: its whole Condition is `Bool` aws:SecureTransport false. */
+function isTlsOnlyCondition(condition: PolicyStatement['Condition']): boolean {
+  if (condition === undefined || Object.keys(condition).length !== 1 || !isRecord(condition.Bool)) return false;
+  const entries = Object.entries(condition.Bool);
+  return entries.length === 1 && entries[0]![0].toLowerCase() === 'aws:securetransport' && list(entries[0]![1]).every((v) => v === false || v === 'false') && list(entries[0]![1]).length > 0;
+}
 const textOf = (value: unknown) => (typeof value === 'string' ? value : JSON.stringify(value));
 
 /** Whether a principal is everyone: "*", {AWS: "*"} or a list holding "*". */
@@ -331,6 +374,9 @@ export function checkStatements(statements: readonly LocatedStatement[], scope: 
     const allResources = resources.map(textOf).join(', ') || '(no resource)';
 
     if (s.NotAction !== undefined) add(`NotAction ${allActions}`, allResources, 'NotAction covers every action not listed: name the actions instead');
+    if (s.Effect === 'Deny' && isPublic(s.Principal) && !isTlsOnlyCondition(s.Condition)) {
+      add(allActions, allResources, `Principal ${textOf(s.Principal)} in a Deny that is not the TLS rule (Condition only Bool aws:SecureTransport false)`);
+    }
     if (s.Effect !== 'Allow') continue; // Deny only narrows
 
     if (s.NotResource !== undefined) add(allActions, `NotResource ${allResources}`, 'NotResource covers every resource not listed: name the resources instead');
@@ -355,6 +401,9 @@ export function checkStatements(statements: readonly LocatedStatement[], scope: 
         if (/^ec2:/i.test(action) && !READ_ONLY_EC2.test(action) && (s.Condition === undefined || Object.keys(s.Condition).length === 0)) {
           problems.push('an EC2 action that changes something, allowed without a Condition');
         }
+        const rendered = render(resource, scope.region);
+        const launch = rendered === undefined ? undefined : launchProblem(action, rendered, s, scope);
+        if (launch !== undefined) problems.push(launch);
         if (problems.length > 0) add(action, textOf(resource), problems.join('; '));
       }
     }
@@ -375,7 +424,37 @@ export function checkTemplate(resources: Record<string, TemplateResource>, scope
       for (const arn of list(p.ManagedPolicyArns)) add(logicalId, '(managed policy)', textOf(arn), 'a managed policy\'s statements are not in the template, so this sweep cannot check them: inline what is needed');
     }
   }
+  const tlsProblem = dataBucketTlsProblem(resources, scope);
+  if (tlsProblem !== undefined) add(`${scope.dataBucket.logicalId} (data bucket)`, 's3:*', `arn:aws:s3:::${scope.dataBucket.name}`, tlsProblem);
   return [...violations, ...checkStatements(policyStatements(resources), scope)];
+}
+
+/**
+ * When the template creates the data bucket: why no policy of it denies every S3 action over plain HTTP on the
+ * bucket and on its objects (Effect Deny, Principal "*", Action "s3:*", Condition Bool aws:SecureTransport false),
+ * or undefined. Templates without the bucket (the synthetic cases) have nothing to say about it.
+ */
+export function dataBucketTlsProblem(resources: Record<string, TemplateResource>, scope: ServiceScope): string | undefined {
+  if (resources[scope.dataBucket.logicalId]?.Type !== 'AWS::S3::Bucket') return undefined;
+  const names = [scope.dataBucket.name, `{Ref:${scope.dataBucket.logicalId}}`];
+  const covered = new Set<string>();
+  for (const located of policyStatements(resources)) {
+    const { statement: s } = located;
+    if (located.kind !== 'resource' || located.attachedTo !== scope.dataBucket.logicalId) continue;
+    if (s.Effect !== 'Deny' || !isPublic(s.Principal) || !list(s.Action).includes('s3:*') || !isTlsOnlyCondition(s.Condition)) continue;
+    for (const resource of list(s.Resource)) {
+      const arn = parseArn(render(resource, scope.region) ?? '');
+      if (arn === undefined || arn.service !== 's3') continue;
+      for (const name of names) {
+        if (arn.resource === name) covered.add('bucket');
+        if (arn.resource === `${name}/*`) covered.add('objects');
+      }
+    }
+  }
+  const missing = ['bucket', 'objects'].filter((what) => !covered.has(what));
+  return missing.length === 0
+    ? undefined
+    : `no bucket policy denies requests without TLS on the ${missing.join(' and ')} (Deny, Principal "*", Action s3:*, Condition Bool aws:SecureTransport false)`;
 }
 
 /** The allow-listed "*" actions no Allow statement uses on Resource "*" any more (the list must not rot). */
@@ -394,7 +473,7 @@ export function unusedStarActions(statements: readonly LocatedStatement[], starA
  */
 export function scopeOfTemplate(
   resources: Record<string, TemplateResource>,
-  options: Pick<ServiceScope, 'service' | 'stage' | 'region' | 'ssmParameters' | 'starActions'>,
+  options: Pick<ServiceScope, 'service' | 'stage' | 'region' | 'ssmParameters' | 'starActions' | 'ec2InstanceTypes'>,
 ): ServiceScope {
   const buckets = Object.entries(resources).filter(([id, r]) => r.Type === 'AWS::S3::Bucket' && id !== 'ServerlessDeploymentBucket');
   if (buckets.length !== 1) throw new Error(`expected one data bucket, found ${buckets.map(([id]) => id).join(', ') || 'none'}`);

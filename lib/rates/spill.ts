@@ -1,0 +1,72 @@
+import { statfs } from 'node:fs/promises';
+import { formatBytes } from '../units.ts';
+
+/**
+ * How much scratch space the exact statistics (lib/rates/stats.ts) may need for an input, and what happens when
+ * there is not that much. The Lambda's and the tests' single source for the arithmetic: serverless.yml's
+ * `ephemeralStorageSize` of the rates function is checked against `worstCaseSpillBytes(RATES_MAX_INPUT_BYTES)` by
+ * test/serverless-template.test.ts, and the job refuses up front what the spill directory cannot hold.
+ */
+
+/** RateStatsAccumulator keeps every rate as a float64: 8 bytes per valid row once its memory buffer is full. */
+export const SPILL_BYTES_PER_ROW = 8;
+
+/**
+ * The fewest input bytes a valid row can take, when the numerator and denominator are different columns: two
+ * numeric fields of one character each, the comma between them and the `\n` that ends the record (`1,2\n`).
+ * Nothing shorter is a row: the parser (csv-rates.ts) ends records only at `\n` — a CR-only line ending is not one
+ * (the header refuses it; in a row it stays inside a field, which is then no number) — a blank line is skipped,
+ * and an empty field is no number. The last row may lack its `\n` (3 bytes), but the header it follows (`a,b\n`) is
+ * at least 4, so rows ≤ floor(inputBytes / 4) holds for every file.
+ *
+ * When numerator and denominator are the same column a row can be 2 bytes (`1\n`), but every valid rate is then
+ * x / x = 1 exactly (IEEE division of a finite positive x by itself), and the accumulator stores a run of equal
+ * values as a count, not on disk: that file spills nothing.
+ */
+export const MIN_SPILLED_ROW_BYTES = 4;
+
+/** The most bytes the statistics can spill for an input of `inputBytes` bytes (see MIN_SPILLED_ROW_BYTES). */
+export function worstCaseSpillBytes(inputBytes: number): number {
+  if (!Number.isSafeInteger(inputBytes) || inputBytes < 0) throw new RangeError(`inputBytes must be a non-negative whole number, got ${inputBytes}`);
+  return Math.floor(inputBytes / MIN_SPILLED_ROW_BYTES) * SPILL_BYTES_PER_ROW;
+}
+
+/** Bytes an unprivileged process may still write in `dir` (statfs: available blocks × block size). */
+export async function freeSpillBytes(dir: string): Promise<number> {
+  const stats = await statfs(dir);
+  return stats.bavail * stats.bsize;
+}
+
+/** What the user can do when the spill does not fit, said the same way up front and after an ENOSPC. */
+const REMEDY =
+  "raise the rates function's ephemeralStorageSize in serverless.yml (up to 10,240 MB; on a laptop, free space in RATES_SPILL_DIR), " +
+  'run it on EC2 (`npx cloud-parallel rates <file> --backend ec2`), or split the file';
+
+/** The FILE_TOO_LARGE message when the worst case for `inputBytes` exceeds what `dir` has free. */
+export function spillTooSmallMessage(inputBytes: number, dir: string, freeBytes: number): string {
+  return (
+    `The file is ${formatBytes(inputBytes)}; its exact statistics may need up to ${formatBytes(worstCaseSpillBytes(inputBytes))} of scratch space ` +
+    `(${SPILL_BYTES_PER_ROW} bytes per row, rows of at least ${MIN_SPILLED_ROW_BYTES} bytes), but the spill directory ${dir} has ${formatBytes(freeBytes)} free: ${REMEDY}.`
+  );
+}
+
+/**
+ * The spill ran out of space (ENOSPC, or EDQUOT under a quota) although the up-front check passed: something else
+ * used the space meanwhile. A property of this input on this machine, not a fault a retry would fix.
+ */
+export class SpillSpaceError extends Error {
+  constructor(
+    readonly dir: string,
+    readonly spilledBytes: number,
+    cause: NodeJS.ErrnoException,
+  ) {
+    super(`The statistics' scratch space ran out (${cause.code}) in ${dir} after ${formatBytes(spilledBytes)} had been written: ${REMEDY}.`, { cause });
+    this.name = 'SpillSpaceError';
+  }
+}
+
+/** ENOSPC or EDQUOT: the disk, or the user's quota on it, is full. */
+export function isOutOfSpace(error: unknown): error is NodeJS.ErrnoException {
+  const code = (error as NodeJS.ErrnoException | null)?.code;
+  return code === 'ENOSPC' || code === 'EDQUOT';
+}
