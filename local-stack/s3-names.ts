@@ -24,6 +24,20 @@ import path from 'node:path';
 /** S3's limit on a key's UTF-8 length (answered with `KeyTooLongError`). */
 export const MAX_KEY_BYTES = 1024;
 
+/**
+ * The local store's own limit: each `/`-separated segment of a key becomes a file or folder name, and file
+ * systems cap a name at 255 bytes. The last segment also carries the longest name s3rver and the front add
+ * to it (`._S3rver_object` plus the front's `.<16 hex>.tmp` while writing, 36 bytes).
+ */
+export const MAX_SEGMENT_BYTES = 255;
+const LONGEST_SUFFIX_BYTES = 36;
+
+/**
+ * s3rver names its own files `<name>._S3rver_<what>` (object, metadata, md5, the uploads folder): a key part
+ * containing it would collide with them (a folder where an object's file is, or keys hidden in the uploads folder).
+ */
+const STORE_MARKER = '._S3rver_';
+
 /** What is wrong with a name or key: an S3 error code and a message a user can act on. */
 export interface NameProblem {
   code: 'InvalidBucketName' | 'InvalidArgument' | 'KeyTooLongError';
@@ -61,6 +75,25 @@ export function keyProblem(key: string): NameProblem | undefined {
   if (key === '') return { code: 'InvalidArgument', message: 'The object key must not be empty.' };
   if (Buffer.byteLength(key, 'utf8') > MAX_KEY_BYTES) {
     return { code: 'KeyTooLongError', message: `Your key is too long: object keys are at most ${MAX_KEY_BYTES} bytes of UTF-8.` };
+  }
+  const segments = key.split('/');
+  const longest = segments.findIndex((segment, index) => {
+    const limit = index === segments.length - 1 ? MAX_SEGMENT_BYTES - LONGEST_SUFFIX_BYTES : MAX_SEGMENT_BYTES;
+    return Buffer.byteLength(segment, 'utf8') > limit;
+  });
+  if (longest !== -1) {
+    return {
+      code: 'KeyTooLongError',
+      message:
+        `Your key is too long for the local S3 server: each "/"-separated part becomes a file name, at most ${MAX_SEGMENT_BYTES} bytes ` +
+        `(${MAX_SEGMENT_BYTES - LONGEST_SUFFIX_BYTES} for the last part). AWS allows it; shorten the part or add "/" to split it.`,
+    };
+  }
+  if (segments.some((segment) => segment.includes(STORE_MARKER))) {
+    return {
+      code: 'InvalidArgument',
+      message: `The object key "${shown}" contains "${STORE_MARKER}", which the local S3 server's store reserves for its own files (AWS allows it).`,
+    };
   }
   if (key.includes('\0')) {
     return { code: 'InvalidArgument', message: 'The object key must not contain a NUL character (the local S3 server stores keys as file names).' };
