@@ -21,6 +21,11 @@
  *   suffix ranges (`bytes=-N`) and ranges on empty objects, URL-encoded `x-amz-copy-source` (s3rver only
  *   `decodeURI`s it, so `%2B` stays encoded).
  *
+ * - Names. s3rver stores `<bucket>/<key>` as a path under its data folder, so a `..` in a key, a bucket or a
+ *   copy source named files outside it. The front refuses invalid bucket names and `.`/`..` key segments
+ *   (rules and the AWS behaviour they follow: s3-names.ts), hands s3rver a path it built from the checked
+ *   names, refuses browser form uploads (PostObject), and `confineStore` checks every path the store builds.
+ *
  * Only path-style requests (`http://host:port/bucket/key`) are supported; s3rver's host-name-as-bucket
  * guessing is switched off so the server works under any host name (Docker service names, LAN addresses).
  *
@@ -38,6 +43,7 @@ import { Readable, Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { parseArgs } from 'node:util';
 import { announcedHosts, credentialsFromEnvironment, guardRequest, type Credentials, type GuardRefusal } from './request-guard.ts';
+import { bucketNameProblem, isInside, keyProblem, type NameProblem } from './s3-names.ts';
 import { portOption, runServerMain, writeLine } from './server-process.ts';
 import zlib from 'node:zlib';
 
@@ -164,6 +170,9 @@ interface S3rverObject {
 
 interface S3rverStore {
   putObject(object: S3rverObject): Promise<{ size: number; md5: string }>;
+  initiateUpload(bucket: string, key: string, uploadId: string, metadata: unknown): Promise<void>;
+  putPart(bucket: string, uploadId: string, partNumber: unknown, content: Readable): Promise<{ size: number; md5: string }>;
+  putObjectMultipart(bucket: string, uploadId: string, parts: { number: unknown }[]): Promise<{ size: number; md5: string }>;
   putMetadata(bucket: string, key: string, metadata: ObjectMetadata, md5: string): Promise<void>;
   getBucket(bucket: string): Promise<unknown>;
   putBucket(bucket: string): Promise<unknown>;
@@ -211,6 +220,90 @@ function loadS3rver(): S3rverModules {
     account: require('s3rver/lib/models/account.js') as S3rverModules['account'],
   };
   return loaded;
+}
+
+/** Upload ids are folder names in s3rver's store: only what s3rver generates (hex) or a sane look-alike. */
+const UPLOAD_ID = /^[A-Za-z0-9_-]{1,128}$/;
+
+/**
+ * Belt and braces under the front's own checks: every filesystem path s3rver's store builds from a bucket
+ * name, a key or an upload id must stay inside that bucket's folder, whoever asks (s3rver's controllers,
+ * the front's own handlers, or a request shape nobody thought of).
+ *
+ * s3rver's filesystem store builds every path from `getBucketPath` or `getResourcePath` (including the
+ * cleanup of emptied folders in `deleteObject`, which reuses a key `getResourcePath` has just checked); the
+ * multipart methods join an upload id and a part number onto the uploads folder. Those are the places
+ * checked here. A refused name is s3rver's own S3Error, so whoever called answers 400, never 500.
+ */
+function confineStore(store: S3rverStore, root: string): void {
+  const { S3Error } = loadS3rver();
+  const refuse = (problem: NameProblem, detail: Record<string, unknown>): never => {
+    throw new S3Error(problem.code, problem.message, detail);
+  };
+  const escaped = (what: string): never => {
+    throw new S3Error('InvalidArgument', `The request names a path outside the bucket's folder (${what.slice(0, 200)}).`);
+  };
+  const bucketPath = store.getBucketPath.bind(store);
+  const resourcePath = store.getResourcePath.bind(store);
+  const getBucket = store.getBucket.bind(store);
+  const initiateUpload = store.initiateUpload.bind(store);
+  const putPart = store.putPart.bind(store);
+  const putObjectMultipart = store.putObjectMultipart.bind(store);
+
+  store.getBucketPath = (bucket) => {
+    const problem = bucketNameProblem(bucket);
+    if (problem) refuse(problem, { BucketName: bucket });
+    const resolved = path.resolve(bucketPath(bucket));
+    if (path.dirname(resolved) !== root) escaped(`bucket ${bucket}`);
+    return resolved;
+  };
+  store.getResourcePath = (bucket, key, resource) => {
+    const folder = store.getBucketPath(bucket);
+    // No key (or an empty one) names a bucket-level resource such as the uploads folder or the CORS config.
+    if (key !== undefined && key !== '') {
+      const problem = keyProblem(key);
+      if (problem) refuse(problem, { ArgumentName: 'key', ArgumentValue: key });
+    }
+    const resolved = path.resolve(resourcePath(bucket, key, resource));
+    if (!isInside(folder, resolved)) escaped(`key ${key ?? ''}`);
+    return resolved;
+  };
+  // A folder in the data directory that is not a valid bucket name (e.g. a stray file) is no bucket; asking
+  // for it is not an error (ListBuckets asks for every entry).
+  store.getBucket = (bucket) => (bucketNameProblem(bucket) ? Promise.resolve(null) : getBucket(bucket));
+
+  const checkUpload = (bucket: string, uploadId: string): void => {
+    if (typeof uploadId !== 'string' || !UPLOAD_ID.test(uploadId)) {
+      throw new S3Error('NoSuchUpload', 'The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.', {
+        UploadId: String(uploadId).slice(0, 200),
+      });
+    }
+    const uploads = store.getResourcePath(bucket, undefined, 'uploads');
+    if (!isInside(uploads, path.join(uploads, uploadId))) escaped(`upload ${uploadId}`);
+  };
+  const checkPartNumber = (partNumber: unknown): void => {
+    if (!/^\d{1,5}$/.test(String(partNumber)) || Number(partNumber) < 1 || Number(partNumber) > 10000) {
+      throw new S3Error('InvalidArgument', 'Part number must be an integer between 1 and 10000, inclusive', {
+        ArgumentName: 'partNumber',
+        ArgumentValue: String(partNumber).slice(0, 200),
+      });
+    }
+  };
+  store.initiateUpload = async (bucket, key, uploadId, metadata) => {
+    checkUpload(bucket, uploadId);
+    store.getResourcePath(bucket, key, 'object'); // checks the key the upload will complete to
+    return initiateUpload(bucket, key, uploadId, metadata);
+  };
+  store.putPart = async (bucket, uploadId, partNumber, content) => {
+    checkUpload(bucket, uploadId);
+    checkPartNumber(partNumber);
+    return putPart(bucket, uploadId, partNumber, content);
+  };
+  store.putObjectMultipart = async (bucket, uploadId, parts) => {
+    checkUpload(bucket, uploadId);
+    for (const part of parts) checkPartNumber(part.number);
+    return putObjectMultipart(bucket, uploadId, parts);
+  };
 }
 
 /**
@@ -756,9 +849,12 @@ async function hasAnyObject(dir: string): Promise<boolean> {
  * lies inside one common prefix is reported as that prefix without being read.
  */
 async function* walkKeys(bucketDir: string, rel: string, query: ListQuery): AsyncGenerator<{ key: string } | { prefix: string }> {
+  const dir = path.join(bucketDir, rel);
+  // `rel` is built from names readdir returned, never from the request; checked all the same.
+  if (rel !== '' && !isInside(bucketDir, dir)) throw new Error(`listing left the bucket folder ${bucketDir} for ${dir}`);
   let dirents;
   try {
-    dirents = await fsp.readdir(path.join(bucketDir, rel), { withFileTypes: true });
+    dirents = await fsp.readdir(dir, { withFileTypes: true });
   } catch (error) {
     if (isMissing(error)) return;
     throw error;
@@ -907,8 +1003,11 @@ const LIST_PARAMS = new Set([
   'Expires',
 ]);
 
-const BUCKET_NAME = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
-
+/**
+ * Bucket and key of a path-style request path, percent-decoded; undefined when the path cannot be decoded.
+ * Names are checked by `checkTarget`, and s3rver is then handed a path the front built itself
+ * (`canonicalPath`), so the front and s3rver never disagree on what a request names.
+ */
 function parseTarget(pathname: string): Target | undefined {
   const trimmed = pathname.replace(/^\/+/, '');
   const slash = trimmed.indexOf('/');
@@ -919,6 +1018,64 @@ function parseTarget(pathname: string): Target | undefined {
   } catch {
     return undefined;
   }
+}
+
+function frontProblem(problem: NameProblem, detail: Record<string, unknown>): FrontError {
+  return new FrontError(problem.code, problem.message, detail);
+}
+
+/** Refuses a request whose path cannot be decoded, names an invalid bucket or has a key S3 keys cannot be here. */
+function checkTarget(target: Target | undefined): asserts target is Target {
+  if (target === undefined) throw new FrontError('InvalidURI', "Couldn't parse the specified URI: it is not valid percent-encoded UTF-8.");
+  if (target.bucket !== undefined) {
+    const problem = bucketNameProblem(target.bucket);
+    if (problem) throw frontProblem(problem, { BucketName: target.bucket.slice(0, 200) });
+  }
+  if (target.key !== undefined) {
+    const problem = keyProblem(target.key);
+    if (problem) throw frontProblem(problem, { ArgumentName: 'key', ArgumentValue: target.key.slice(0, 1100) });
+  }
+}
+
+/** The path s3rver gets: the checked bucket and key, each path segment percent-encoded as s3rver's router decodes it. */
+function canonicalPath(target: Target, rawUrl: string): string {
+  const question = rawUrl.indexOf('?');
+  const search = question === -1 ? '' : rawUrl.slice(question);
+  if (target.bucket === undefined) return `/${search}`;
+  const key = target.key === undefined ? '' : '/' + target.key.split('/').map(encodeURIComponent).join('/');
+  return `/${encodeURIComponent(target.bucket)}${key}${search}`;
+}
+
+/**
+ * The bucket and key an `x-amz-copy-source` header names (`bucket/key` or `/bucket/key`, URL-encoded as S3
+ * requires, optionally `?versionId=`), checked like a request's own bucket and key.
+ */
+function parseCopySource(raw: string): { bucket: string; key: string } {
+  const question = raw.indexOf('?'); // `?versionId=`: no versioning here
+  let decoded: string;
+  try {
+    decoded = decodeURIComponent(question === -1 ? raw : raw.slice(0, question));
+  } catch {
+    throw new FrontError('InvalidArgument', 'Invalid copy source encoding: x-amz-copy-source must be URL-encoded UTF-8.', {
+      ArgumentName: 'x-amz-copy-source',
+      ArgumentValue: raw.slice(0, 1100),
+    });
+  }
+  const source = decoded.startsWith('/') ? decoded.slice(1) : decoded;
+  const slash = source.indexOf('/');
+  if (slash <= 0 || slash === source.length - 1) {
+    throw new FrontError('InvalidArgument', 'Copy Source must mention the source bucket and key: sourcebucket/sourcekey', {
+      ArgumentName: 'x-amz-copy-source',
+      ArgumentValue: raw.slice(0, 1100),
+    });
+  }
+  const bucket = source.slice(0, slash);
+  const key = source.slice(slash + 1);
+  const bucketProblem = bucketNameProblem(bucket);
+  if (bucketProblem) throw frontProblem(bucketProblem, { BucketName: bucket.slice(0, 200) });
+  const problem = keyProblem(key);
+  if (problem) throw frontProblem(problem, { ArgumentName: 'x-amz-copy-source', ArgumentValue: raw.slice(0, 1100) });
+  return { bucket, key };
 }
 
 function classify(method: string, target: Target | undefined, query: URLSearchParams, headers: http.IncomingHttpHeaders): Operation {
@@ -988,7 +1145,8 @@ export async function startS3Server(options: S3ServerOptions): Promise<RunningS3
   const rules = options.rules ?? [];
   const silent = options.silent ?? false;
   for (const bucket of options.buckets) {
-    if (!BUCKET_NAME.test(bucket)) throw new Error(`Invalid bucket name "${bucket}"`);
+    const problem = bucketNameProblem(bucket);
+    if (problem) throw new Error(problem.message);
   }
   for (const rule of rules) {
     if (!Array.isArray(rule.events) || rule.events.length === 0) {
@@ -1009,6 +1167,7 @@ export async function startS3Server(options: S3ServerOptions): Promise<RunningS3
     configureBuckets: [],
   });
   const store = s3rver.store;
+  confineStore(store, directory);
   makeObjectWritesAtomic(store);
   for (const bucket of options.buckets) await store.putBucket(bucket);
 
@@ -1142,8 +1301,11 @@ export async function startS3Server(options: S3ServerOptions): Promise<RunningS3
   }
 
   function uploadDir(bucket: string, uploadId: string): string {
-    if (!/^[A-Za-z0-9_-]{1,128}$/.test(uploadId)) throw noSuchUpload(uploadId);
-    return path.join(store.getResourcePath(bucket, undefined, 'uploads'), uploadId);
+    if (!UPLOAD_ID.test(uploadId)) throw noSuchUpload(uploadId);
+    const uploads = store.getResourcePath(bucket, undefined, 'uploads');
+    const dir = path.join(uploads, uploadId);
+    if (!isInside(uploads, dir)) throw noSuchUpload(uploadId);
+    return dir;
   }
 
   function noSuchUpload(uploadId: string): FrontError {
@@ -1154,14 +1316,21 @@ export async function startS3Server(options: S3ServerOptions): Promise<RunningS3
     );
   }
 
-  async function requireUpload(bucket: string, uploadId: string): Promise<string> {
+  /**
+   * The folder of an upload of `key`. An upload id used with another key is NoSuchUpload, as on S3: s3rver
+   * would store the parts under the upload's own key and announce the URL's key.
+   */
+  async function requireUpload(bucket: string, key: string, uploadId: string): Promise<string> {
     await requireBucket(bucket);
     const dir = uploadDir(bucket, uploadId);
+    let uploadKey: string;
     try {
-      await fsp.access(path.join(dir, 'key'));
-    } catch {
-      throw noSuchUpload(uploadId);
+      uploadKey = await fsp.readFile(path.join(dir, 'key'), 'utf8');
+    } catch (error) {
+      if (isMissing(error)) throw noSuchUpload(uploadId);
+      throw error;
     }
+    if (uploadKey !== key) throw noSuchUpload(uploadId);
     return dir;
   }
 
@@ -1306,6 +1475,11 @@ export async function startS3Server(options: S3ServerOptions): Promise<RunningS3
     let out = '';
     // One at a time: s3rver removes emptied directories after each delete, which races with itself.
     for (const key of keys as string[]) {
+      const problem = keyProblem(key);
+      if (problem) {
+        out += `<Error>${tag('Key', key)}${tag('Code', problem.code)}${tag('Message', problem.message)}</Error>`;
+        continue;
+      }
       try {
         if (await store.existsObject(bucket, key)) {
           await store.deleteObject(bucket, key);
@@ -1320,8 +1494,8 @@ export async function startS3Server(options: S3ServerOptions): Promise<RunningS3
     sendXml(res, 200, `<DeleteResult xmlns="${S3_XMLNS}">${out}</DeleteResult>`, req.method);
   }
 
-  async function handleAbort(req: http.IncomingMessage, res: http.ServerResponse, bucket: string, uploadId: string): Promise<void> {
-    const dir = await requireUpload(bucket, uploadId);
+  async function handleAbort(req: http.IncomingMessage, res: http.ServerResponse, bucket: string, key: string, uploadId: string): Promise<void> {
+    const dir = await requireUpload(bucket, key, uploadId);
     await fsp.rm(dir, { recursive: true, force: true });
     res.statusCode = 204;
     res.end();
@@ -1459,29 +1633,33 @@ export async function startS3Server(options: S3ServerOptions): Promise<RunningS3
   function rewriteCopySource(req: http.IncomingMessage): void {
     const raw = headerValue(req.headers, 'x-amz-copy-source');
     if (raw === undefined) return;
-    const question = raw.indexOf('?'); // `?versionId=`: no versioning here
-    const source = question === -1 ? raw : raw.slice(0, question);
-    try {
-      // s3rver applies decodeURI, which leaves %2B, %2F, %3F, ... encoded; hand it a form it decodes fully.
-      req.headers['x-amz-copy-source'] = encodeURI(decodeURIComponent(source));
-    } catch {
-      req.headers['x-amz-copy-source'] = source;
-    }
+    const { bucket, key } = parseCopySource(raw);
+    // s3rver applies decodeURI, which leaves %2B, %2F, %3F, ... encoded; hand it a form it decodes fully.
+    req.headers['x-amz-copy-source'] = encodeURI(`/${bucket}/${key}`);
   }
 
   // ---- dispatch ----
 
   async function route(req: http.IncomingMessage, res: http.ServerResponse, context: RequestContext, target: Target | undefined, query: URLSearchParams): Promise<void> {
-    const bucket = target?.bucket ?? '';
-    const key = target?.key ?? '';
+    checkTarget(target);
+    // s3rver routes by the path it is given: give it the one just checked.
+    req.url = canonicalPath(target, req.url ?? '/');
+    const bucket = target.bucket ?? '';
+    const key = target.key ?? '';
+    // Every request that names a copy source has it checked, whatever operation it turns out to be.
+    if (req.headers['x-amz-copy-source'] !== undefined) rewriteCopySource(req);
     switch (context.operation) {
+      case 'PostObject':
+        // Browser form uploads: a web page can send one cross-site without a preflight, and nothing here
+        // uses them. Refused before s3rver parses the form.
+        throw new FrontError('AccessDenied', 'Access Denied: the local S3 server does not accept browser form uploads (POST Object).');
       case 'ListObjects':
       case 'ListObjectsV2':
         return handleList(req, res, bucket, query, context.operation === 'ListObjectsV2');
       case 'DeleteObjects':
         return handleDeleteObjects(req, res, bucket);
       case 'AbortMultipartUpload':
-        return handleAbort(req, res, bucket, query.get('uploadId') ?? '');
+        return handleAbort(req, res, bucket, key, query.get('uploadId') ?? '');
       case 'UploadPart': {
         const partNumber = query.get('partNumber') ?? '';
         if (!/^\d+$/.test(partNumber) || Number(partNumber) < 1 || Number(partNumber) > 10000) {
@@ -1490,18 +1668,17 @@ export async function startS3Server(options: S3ServerOptions): Promise<RunningS3
             ArgumentValue: partNumber,
           });
         }
-        await requireUpload(bucket, query.get('uploadId') ?? '');
+        await requireUpload(bucket, key, query.get('uploadId') ?? '');
         return toS3rver(req, res, bodyOf(req));
       }
       case 'CompleteMultipartUpload': {
         const uploadId = query.get('uploadId') ?? '';
-        const dir = await requireUpload(bucket, uploadId);
+        const dir = await requireUpload(bucket, key, uploadId);
         const body = await bufferedBody(req, 2 * 1024 * 1024);
         await validateCompletion(dir, uploadId, body.content.toString('utf8'));
         return toS3rver(req, res, body);
       }
       case 'CopyObject':
-        rewriteCopySource(req);
         return toS3rver(req, res);
       case 'GetObject':
         if (await rewriteRange(req, bucket, key)) return serveFirstByte(req, res, bucket, key, query);
