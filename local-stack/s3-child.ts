@@ -28,6 +28,8 @@ export async function spawnS3ServerProcess(options: {
   rules?: NotificationRule[];
   /** Default: fresh random ones, as a stack makes. */
   credentials?: Credentials;
+  /** `host:port` names of proxies in front of it (S3ServerOptions.hostAliases). */
+  hostAliases?: string[];
 }): Promise<S3ServerProcess> {
   const credentials = options.credentials ?? generateCredentials();
   const args = [
@@ -38,6 +40,7 @@ export async function spawnS3ServerProcess(options: {
     '--silent',
     ...options.buckets.flatMap((bucket) => ['--bucket', bucket]),
     ...(options.rules ? ['--rules', JSON.stringify(options.rules)] : []),
+    ...(options.hostAliases ?? []).flatMap((alias) => ['--host-alias', alias]),
   ];
   const notifications: S3ServerProcess['notifications'] = [];
   const server = await spawnChildServer({

@@ -79,6 +79,11 @@ export interface S3ServerOptions {
   silent?: boolean;
   /** The only credentials requests may be signed with (SigV4, header or presigned); see request-guard.ts. */
   credentials: Credentials;
+  /**
+   * More `host:port` names to answer to besides the loopback ones: a proxy in front of the server (the tests'
+   * fault-proxy.ts) forwards the client's Host, which names the proxy, and the client signed for it.
+   */
+  hostAliases?: string[];
 }
 
 export interface RunningS3Server {
@@ -1753,7 +1758,7 @@ export async function startS3Server(options: S3ServerOptions): Promise<RunningS3
   });
   server.on('error', (error) => log(`server error: ${describeError(error)}`));
   const port = (server.address() as AddressInfo).port;
-  for (const name of announcedHosts(host, port)) allowedHosts.add(name);
+  for (const name of [...announcedHosts(host, port), ...(options.hostAliases ?? []).map((alias) => alias.toLowerCase())]) allowedHosts.add(name);
   const endpointHost = host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '[::1]' : host.includes(':') ? `[${host}]` : host;
 
   let closing: Promise<void> | undefined;
@@ -1820,6 +1825,7 @@ export function parseCliArgs(argv: string[]): CliOptions {
       bucket: { type: 'string', multiple: true, default: [] },
       region: { type: 'string' },
       rules: { type: 'string' },
+      'host-alias': { type: 'string', multiple: true, default: [] },
       silent: { type: 'boolean', default: false },
     },
     strict: true,
@@ -1835,13 +1841,17 @@ export function parseCliArgs(argv: string[]): CliOptions {
     ...(values.rules === undefined ? {} : { rules: parseRules(values.rules) }),
     silent: values.silent,
     credentials: credentialsFromEnvironment(),
+    hostAliases: values['host-alias'].map((alias) => {
+      if (!/^[a-z0-9.-]+:\d{1,5}$|^\[[0-9a-f:]+\]:\d{1,5}$/i.test(alias)) throw new Error(`--host-alias must be host:port, got "${alias}"`);
+      return alias;
+    }),
   };
 }
 
 runServerMain({
   moduleUrl: import.meta.url,
   name: 's3',
-  usage: "s3-server.ts [--port 4569] [--host 127.0.0.1] [--dir .local-stack/s3] [--bucket name]... [--region us-east-1] [--rules '<json array>'] [--silent]  (accepts only requests signed with AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY of its environment)",
+  usage: "s3-server.ts [--port 4569] [--host 127.0.0.1] [--dir .local-stack/s3] [--bucket name]... [--region us-east-1] [--rules '<json array>'] [--host-alias host:port]... [--silent]  (accepts only requests signed with AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY of its environment)",
   parse: parseCliArgs,
   start: async (options) => {
     const server = await startS3Server({ ...options, onNotification: (target, event) => writeLine({ notification: { target, event } }) });

@@ -1,4 +1,5 @@
 import { realpathSync } from 'node:fs';
+import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 
 /**
@@ -92,4 +93,16 @@ export function integerOption(name: string, raw: string | undefined, min: number
   const value = Number(raw);
   if (!Number.isSafeInteger(value) || value < min) throw new Error(`--${name} must be an integer ≥ ${min}, got "${raw}"`);
   return value;
+}
+
+/** A TCP port nothing listens on right now, chosen by the kernel (for a server only the stack itself talks to). */
+export function freePort(host = '127.0.0.1'): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = net.createServer();
+    probe.once('error', reject);
+    probe.listen(0, host, () => {
+      const { port } = probe.address() as net.AddressInfo;
+      probe.close(() => resolve(port));
+    });
+  });
 }

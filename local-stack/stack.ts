@@ -16,6 +16,7 @@ import { loadOrCreateStackCredentials, readStackCredentials } from './credential
 import { LOCAL_IMAGE_ID } from './ec2-server.ts';
 import { FRONT_TOKEN_ENV } from './lambda-front.ts';
 import type { Credentials } from './sigv4.ts';
+import { freePort } from './server-process.ts';
 import { loadServiceConfig, PROJECT_ROOT, serverlessBin, type ServiceConfig } from './service-config.ts';
 
 export interface StackOptions {
@@ -207,18 +208,6 @@ async function waitUntilReady(proc: Starting, timeoutMs: number, isReady: () => 
     }
     await sleep(200);
   }
-}
-
-/** A TCP port nothing listens on right now, chosen by the kernel (for a server only the stack itself talks to). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = net.createServer();
-    probe.once('error', reject);
-    probe.listen(0, HOST, () => {
-      const { port } = probe.address() as net.AddressInfo;
-      probe.close(() => resolve(port));
-    });
-  });
 }
 
 /** For servers that do not speak HTTP (MongoDB): ready once a TCP connection is accepted. */

@@ -2,7 +2,7 @@
  * The rates job end to end on the real local stack: S3 server → notification → serverless-offline's
  * Lambda invoke API → the bundled handler → results in S3. Nothing of ours is mocked.
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -21,6 +21,7 @@ import { decodePng } from './support/png.ts';
 import { useLocalStack } from './support/stack.ts';
 
 const run = promisify(execFile);
+const awsCli = spawnSync('aws', ['--version'], { encoding: 'utf8' }).status === 0;
 const stack = useLocalStack({ s3: 27569, lambda: 27302, ec2: 27570, mongo: 27117, api: 27575, http: 27300 });
 let workDir: string;
 let s3: S3Client;
@@ -227,5 +228,17 @@ describe('rates on the local stack', () => {
     expect(await listKeys('uploads/from-a-page')).toEqual([]);
     expect(await listKeys('results/from-a-page/')).toEqual([]);
     expect(readFileSync(path.join(stateDir, 'logs', 'lambda.log'), 'utf8')).not.toMatch(/cloud-parallel-dev-rates.*invocations.*x\.csv/);
+  });
+
+  it.skipIf(!awsCli)('the AWS CLI works with what `local env` exports: S3, and Lambda through the front', async () => {
+    const env = { ...process.env, AWS_CONFIG_FILE: '/dev/null', AWS_SHARED_CREDENTIALS_FILE: '/dev/null', AWS_PAGER: '', AWS_EC2_METADATA_DISABLED: 'true' };
+    const aws = (...args: string[]) => run('aws', args, { env, maxBuffer: 16 * 1024 * 1024 });
+    await s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'cli/hello.txt', Body: 'hello' }));
+    const listed = await aws('s3api', 'list-objects-v2', '--endpoint-url', stack.state.s3Endpoint, '--bucket', bucket, '--prefix', 'cli/');
+    expect(JSON.parse(listed.stdout)).toMatchObject({ Contents: [expect.objectContaining({ Key: 'cli/hello.txt', Size: 5 })] });
+    const out = path.join(workDir, 'invoke.json');
+    const invoked = await aws('lambda', 'invoke', '--endpoint-url', stack.state.lambdaEndpoint, '--function-name', 'cloud-parallel-dev-primes-worker', '--payload', '{"start":0,"end":1000}', out);
+    expect(JSON.parse(invoked.stdout)).toMatchObject({ StatusCode: 200 });
+    expect(JSON.parse(readFileSync(out, 'utf8'))).toMatchObject({ start: 0, end: 1000, count: 168 });
   });
 });

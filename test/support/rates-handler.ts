@@ -11,6 +11,7 @@ import { vi } from 'vitest';
 import { startFaultProxy, type FaultProxy } from '../../local-stack/fault-proxy.ts';
 import { spawnS3ServerProcess, type S3ServerProcess } from '../../local-stack/s3-child.ts';
 import { quietObservability } from './bad-input.ts';
+import { freePort } from '../../local-stack/server-process.ts';
 import { TEST_CREDENTIALS } from './signing.ts';
 
 
@@ -34,8 +35,15 @@ export function localS3Client(endpoint: string, maxAttempts?: number): S3Client 
 /** Starts the server (and proxy), then loads the handler with the environment a deployment would give it. */
 export async function startRatesHandler(options: { bucket: string; name: string; viaProxy?: boolean; env?: Record<string, string> }): Promise<RatesHandlerRig> {
   const dir = await mkdtemp(join(tmpdir(), `cp-${options.name}-`));
-  const server = await spawnS3ServerProcess({ directory: join(dir, 's3'), buckets: [options.bucket], credentials: TEST_CREDENTIALS });
-  const proxy = options.viaProxy ? await startFaultProxy({ target: server.endpoint }) : undefined;
+  // The proxy forwards the handler's Host (its own name), so the server must know that name before it starts.
+  const proxyPort = options.viaProxy ? await freePort() : undefined;
+  const server = await spawnS3ServerProcess({
+    directory: join(dir, 's3'),
+    buckets: [options.bucket],
+    credentials: TEST_CREDENTIALS,
+    ...(proxyPort === undefined ? {} : { hostAliases: [`127.0.0.1:${proxyPort}`] }),
+  });
+  const proxy = proxyPort === undefined ? undefined : await startFaultProxy({ target: server.endpoint, port: proxyPort });
   quietObservability();
   // The handler reads its configuration and builds its S3 client when the module loads, as in a Lambda container.
   const env: Record<string, string> = {
