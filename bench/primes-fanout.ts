@@ -6,14 +6,16 @@ import { createLambdaClient } from '../lib/aws/lambda.ts';
 import { lambdaBackend } from '../lib/fanout/index.ts';
 import { parsePrimesRunInput, runPrimesFanout, type PrimesRunResult } from '../lib/primes/fanout-job.ts';
 import type { PrimesChunkResult, PrimesTask } from '../lib/primes/worker.ts';
-import { stackEnvironment, startStack, stopStack } from '../local-stack/stack.ts';
+import { stackEnvironment } from '../local-stack/stack.ts';
 import { formatTable } from '../cli/format.ts';
+import { startStackInterruptibly } from '../cli/shared.ts';
 import { median } from './report.ts';
 
 export async function benchPrimesFanout(args: string[]): Promise<number> {
   const end = args.includes('--quick') ? 2e9 : 1e10;
   const runs = 3;
-  const { state, started } = await startStack({ onProgress: (m) => process.stderr.write(`  ${m}\n`) });
+  // Ctrl-C stops the stack this bench started (cli/interrupt.ts).
+  const { state, started, stop, release } = await startStackInterruptibly({ onProgress: (m) => process.stderr.write(`  ${m}\n`) });
   Object.assign(process.env, stackEnvironment(state));
   const functionName = state.service.functions['primes-worker'];
   if (!functionName) throw new Error('serverless.yml has no primes-worker function');
@@ -43,7 +45,10 @@ export async function benchPrimesFanout(args: string[]): Promise<number> {
       ]);
     }
   } finally {
-    if (started) await stopStack();
+    if (started) {
+      await stop();
+      release();
+    }
   }
   process.stdout.write(
     `\nprimes fan-out through the local Lambda invoke API, π(${end.toExponential()}) (median of ${runs})\n` +

@@ -1,12 +1,14 @@
-import { readStackState, stackEnvironment, startStack, stopStack, type StackState } from '../local-stack/stack.ts';
+import { readStackState, stackEnvironment, stopStack, type StackState } from '../local-stack/stack.ts';
 import { credentialsFile } from '../local-stack/credentials.ts';
 import type { LocalRequest } from './args.ts';
-import { CliError, progress } from './shared.ts';
+import { CliError, progress, startStackInterruptibly } from './shared.ts';
 
 export async function localCommand({ action, ports }: LocalRequest): Promise<number> {
   switch (action) {
     case 'start': {
-      const { state, started } = await startStack({ ...ports, onProgress: progress });
+      // A Ctrl-C at any point of the start stops what it started; once it is up, the stack is the user's.
+      const { state, started, release } = await startStackInterruptibly({ ...ports, onProgress: progress });
+      release();
       process.stdout.write(`${started ? 'Local stack started' : 'Local stack already running'}:\n${describeStack(state)}`);
       return 0;
     }

@@ -8,16 +8,21 @@
  *
  * Exit codes: 0 done; 1 a refused command line (its message on stderr, then the command's usage — or with --json
  * `{"error": {"code", "message"}}` on stdout), or a job that failed or finished incomplete; 2 a bug or an outage
- * (with its stack trace).
+ * (with its stack trace); 130 interrupted by SIGINT/SIGTERM, after ending what the command started (cli/interrupt.ts).
  */
 import { UserError } from '../lib/errors.ts';
 import { runCli } from './commands.ts';
+import { installInterruptHandlers, interruptCleanup, wasInterrupted } from './interrupt.ts';
 import { CliError, wantsJson } from './shared.ts';
 
 const args = process.argv.slice(2);
+installInterruptHandlers();
 try {
   process.exitCode = await runCli(args);
 } catch (error) {
+  // An interrupted command fails with the abort (or with what the abort broke): not an error to report, the
+  // clean-up under way decides the exit.
+  if (wasInterrupted()) await interruptCleanup();
   if (error instanceof UserError) {
     if (wantsJson(args)) {
       process.stdout.write(`${JSON.stringify({ error: { code: error.code, message: error.message } })}\n`);
@@ -31,3 +36,5 @@ try {
     process.exitCode = 2;
   }
 }
+// A command that returned after the signal (with a partial result) exits 130 too, once the clean-up is done.
+if (wasInterrupted()) await interruptCleanup();

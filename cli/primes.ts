@@ -11,6 +11,7 @@ import type { PrimesChunkResult, PrimesTask } from '../lib/primes/worker.ts';
 import { localEc2Environment, type StackState } from '../local-stack/stack.ts';
 import { formatTable } from './format.ts';
 import type { PrimesRequest } from './args.ts';
+import { awaitCleanly, interruptSignal } from './interrupt.ts';
 import { CliError, dataBucket, progress, withStack } from './shared.ts';
 
 function reportingBackend(inner: Backend<PrimesTask, PrimesChunkResult>, total: number, say: (line: string) => void): Backend<PrimesTask, PrimesChunkResult> {
@@ -49,6 +50,8 @@ export async function runPrimes(input: PrimesRunInput, state: StackState | null,
   const reporting = reportingBackend(backend, total, say);
   try {
     return await runPrimesFanout(input, reporting, {
+      // Ctrl-C: no chunk starts after it, and the invocations in flight are cancelled (their requests aborted).
+      signal: interruptSignal,
       onProgress: (event) => {
         if (event.kind === 'retrying') say(`chunk ${event.index + 1}/${total}: ${event.error?.type} — retrying in ${event.delayMs} ms`);
         if (event.kind === 'failed') say(`chunk ${event.index + 1}/${total} failed: ${event.error?.type}: ${event.error?.message}`);
@@ -67,7 +70,9 @@ async function runPrimesOnLocalEc2(input: PrimesRunInput, state: StackState, tot
   say(`counting primes in ${range(input)} in ${total} chunks on EC2 (${state.ec2Endpoint}, ${input.chunksPerInstance && input.chunksPerInstance > 1 ? `${input.chunksPerInstance} chunks per instance` : 'one instance per chunk'}, at most ${config.maxInstances} at once)`);
   const chunks = splitRange(input.start, input.end, input);
   let last = '';
-  return runPrimesOnEc2(input, { ec2: createEc2Client(), s3: createS3Client() }, config, {
+  const run = runPrimesOnEc2(input, { ec2: createEc2Client(), s3: createS3Client() }, config, {
+    // Ctrl-C: no instance is launched after it, and withEc2Run terminates every instance of the run.
+    signal: interruptSignal,
     onInstances: ({ pending, running, done, total: launched }) => {
       const line = `instances: ${pending} pending, ${running} running, ${done} done (${launched} launched)`;
       if (line !== last) say((last = line));
@@ -79,6 +84,7 @@ async function runPrimesOnLocalEc2(input: PrimesRunInput, state: StackState, tot
       if (event.kind === 'failed') say(`chunk ${event.index + 1}/${total} failed: ${event.error?.type}: ${event.error?.message}`);
     },
   });
+  return awaitCleanly('terminating the EC2 instances this command launched', run);
 }
 
 export function formatPrimesResult(result: PrimesRunResult): string {

@@ -12,6 +12,7 @@ import { runRatesOnEc2, stageRatesInput } from '../lib/rates/ec2.ts';
 import type { RatesJobOutcome, RatesSummary } from '../lib/rates/index.ts';
 import { assertStackAlive, localEc2Environment, type StackState } from '../local-stack/stack.ts';
 import type { RatesRequest } from './args.ts';
+import { awaitCleanly, interruptSignal } from './interrupt.ts';
 import { dataBucket, progress, withStack } from './shared.ts';
 
 export async function ratesCommand({ file, options, backend, outDir, timeoutMs, json }: RatesRequest): Promise<number> {
@@ -41,7 +42,7 @@ async function runOnEc2AndCollect(
   const bucket = dataBucket(state);
   say('building the EC2 worker bundle');
   await buildWorkerBundles();
-  const staged = await stageRatesInput(s3, { bucket, file });
+  const staged = await awaitCleanly(`aborting the upload of ${file}`, stageRatesInput(s3, { bucket, file }, interruptSignal));
   say(`uploaded ${file} to s3://${bucket}/${staged.key}; running it on one EC2 instance (${state.ec2Endpoint})`);
   const { defaults } = loadRatesConfig({ ...state.service.environment, DATA_BUCKET: bucket });
   const config = loadEc2Config({
@@ -51,12 +52,16 @@ async function runOnEc2AndCollect(
     EC2_DEADLINE_SECONDS: String(Math.ceil(settings.timeoutMs / 1000)),
   });
   let last = '';
-  const report = await runRatesOnEc2({ ec2: createEc2Client(), s3 }, config, { ...staged, options: { ...defaults, ...options } }, {
-    onInstances: ({ pending, running, done }) => {
-      const line = `instance: ${pending ? 'pending' : running ? 'running' : done ? 'done' : '?'}`;
-      if (line !== last) say((last = line));
-    },
-  });
+  const report = await awaitCleanly(
+    'terminating the EC2 instance this command launched',
+    runRatesOnEc2({ ec2: createEc2Client(), s3 }, config, { ...staged, options: { ...defaults, ...options } }, {
+      onInstances: ({ pending, running, done }) => {
+        const line = `instance: ${pending ? 'pending' : running ? 'running' : done ? 'done' : '?'}`;
+        if (line !== last) say((last = line));
+      },
+      signal: interruptSignal,
+    }),
+  );
   say(`EC2 run ${report.runId}: ${report.instances} × ${report.instanceType}, ${report.cost.instanceSeconds.toFixed(1)} instance-s ≈ $${report.cost.usd.toFixed(6)}`);
   await downloadOutputs(s3, bucket, staged.resultPrefix, report.outcome, settings.outDir, say);
   return report.outcome;
@@ -71,12 +76,13 @@ export async function runAndCollect(
 ): Promise<RatesJobOutcome> {
   const say = settings.quiet ? () => undefined : progress;
   const bucket = dataBucket(state);
-  const run = await submitRatesRun(s3, { bucket, file, options });
+  const run = await awaitCleanly(`aborting the upload of ${file}`, submitRatesRun(s3, { bucket, file, options }, interruptSignal));
   say(`uploaded ${file} to s3://${bucket}/${run.key}; waiting for the rates function`);
   let lastReport = 0;
   const outcome = await waitForRatesOutcome(s3, run, {
     timeoutMs: settings.timeoutMs,
     onWait: (elapsed) => {
+      interruptSignal.throwIfAborted();
       assertStackAlive(state);
       if (elapsed - lastReport >= 5000) {
         lastReport = elapsed;

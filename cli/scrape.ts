@@ -2,6 +2,7 @@ import { MongoClient } from 'mongodb';
 import { createScrapeStore, loadScrapeConfig, runScrape, type ScrapeInput, type ScrapeResult } from '../lib/scrape/index.ts';
 import { stackEnvironment, type StackState } from '../local-stack/stack.ts';
 import type { ScrapeRequest } from './args.ts';
+import { awaitCleanly, interruptSignal } from './interrupt.ts';
 import { progress, withStack } from './shared.ts';
 
 export { splitCities } from './args.ts';
@@ -22,12 +23,15 @@ export async function runLocalScrape(state: StackState, input: ScrapeInput, quie
     const collection = config.collections[input.source];
     const store = createScrapeStore(client.db(config.mongo.db), { collection });
     const shown = new Map<string, number>();
-    const result = await runScrape(input, {
+    // On Ctrl-C the run saves what it fetched before the stack (and its MongoDB) is stopped.
+    const result = await awaitCleanly('saving what the scrape fetched', runScrape(input, {
       store,
       yelpBaseUrl: config.yelpBaseUrl,
       hnBaseUrl: config.hnBaseUrl,
       ...(config.yelpApiKey && 'value' in config.yelpApiKey ? { yelpApiKey: config.yelpApiKey.value, yelpApiKeySource: config.yelpApiKey.from } : {}),
       pool: config.pool,
+      // Ctrl-C stops the requests; what was fetched before it is saved as the run's own stop would save it.
+      signal: interruptSignal,
       onProgress: ({ phase, done, total }) => {
         // A line per tenth of each phase, and its end: progress without a flood.
         const step = Math.max(1, Math.ceil(total / 10));
@@ -35,7 +39,7 @@ export async function runLocalScrape(state: StackState, input: ScrapeInput, quie
         shown.set(phase, done);
         say(`${phase}: ${done}/${total}`);
       },
-    });
+    }));
     const documents = await client.db(config.mongo.db).collection(collection).countDocuments();
     return { result, documents, collection: `${config.mongo.db}.${collection}` };
   } finally {

@@ -35,6 +35,8 @@ export interface StackOptions {
   stage?: string;
   /** Called with progress lines ("starting S3 on ...") for the CLI to print. */
   onProgress?: (message: string) => void;
+  /** Aborting it (Ctrl-C) stops a start under way: what it spawned is stopped and the start rejects with the reason. */
+  signal?: AbortSignal;
 }
 
 export interface StackProcess {
@@ -60,6 +62,11 @@ export interface StackState {
    * never written into state.json.
    */
   credentials: Credentials;
+  /**
+   * Set while `startStack` is still spawning and waiting: the processes so far, recorded as each is spawned so
+   * that a `stop` at any moment (or the next start) finds them all — not yet a stack to use.
+   */
+  starting?: true;
 }
 
 const HOST = '127.0.0.1';
@@ -190,15 +197,18 @@ export function readStackState(options: StackOptions = {}): StackState | null {
   // A stack started by an older version lacks servers this one needs: report it as not running, so
   // startStack stops it whole and starts a complete one.
   if (state.mongoUri === undefined || state.apiBaseUrl === undefined || !state.processes.some((proc) => proc.name === 'lambda-front')) return null;
+  // A start under way, or one that died half-way (SIGKILL): nothing to use; startStack stops what it recorded.
+  if (state.starting) return null;
   return state.processes.every((proc) => isOurs(proc, state.stateDir)) ? state : null;
 }
 
 type Starting = { exitCode: number | null; log: string; name: string };
 
 /** Polls `isReady` until it answers true, failing with the process's log if it exits or the time runs out. */
-async function waitUntilReady(proc: Starting, timeoutMs: number, isReady: () => Promise<boolean>, what: string): Promise<void> {
+async function waitUntilReady(proc: Starting, timeoutMs: number, isReady: () => Promise<boolean>, what: string, signal?: AbortSignal): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
+    signal?.throwIfAborted();
     if (proc.exitCode !== null) {
       throw new UserError('LOCAL_STACK', `${proc.name} exited with code ${proc.exitCode} while starting:\n${tail(proc.log)}`);
     }
@@ -206,12 +216,12 @@ async function waitUntilReady(proc: Starting, timeoutMs: number, isReady: () => 
     if (Date.now() > deadline) {
       throw new UserError('LOCAL_STACK', `${proc.name} did not ${what} within ${timeoutMs / 1000}s. Last log lines:\n${tail(proc.log)}`);
     }
-    await sleep(200);
+    await sleep(200, undefined, signal ? { signal } : {});
   }
 }
 
 /** For servers that do not speak HTTP (MongoDB): ready once a TCP connection is accepted. */
-function waitForPort(port: number, proc: Starting, timeoutMs: number): Promise<void> {
+function waitForPort(port: number, proc: Starting, timeoutMs: number, signal?: AbortSignal): Promise<void> {
   const accepts = () =>
     new Promise<boolean>((resolve) => {
       const socket = net.connect({ host: HOST, port }, () => {
@@ -220,16 +230,16 @@ function waitForPort(port: number, proc: Starting, timeoutMs: number): Promise<v
       });
       socket.on('error', () => resolve(false));
     });
-  return waitUntilReady(proc, timeoutMs, accepts, `accept connections on port ${port}`);
+  return waitUntilReady(proc, timeoutMs, accepts, `accept connections on port ${port}`, signal);
 }
 
-function waitForHttp(url: string, proc: Starting, timeoutMs: number): Promise<void> {
+function waitForHttp(url: string, proc: Starting, timeoutMs: number, signal?: AbortSignal): Promise<void> {
   const answers = () =>
     fetch(url, { method: 'GET', signal: AbortSignal.timeout(1000) }).then(
       () => true,
       () => false, // not listening yet
     );
-  return waitUntilReady(proc, timeoutMs, answers, `answer on ${url}`);
+  return waitUntilReady(proc, timeoutMs, answers, `answer on ${url}`, signal);
 }
 
 /** Throws when a process of the running stack has exited: for long waits that would otherwise never end. */
@@ -287,6 +297,7 @@ function spawnLogged(name: string, args: string[], env: NodeJS.ProcessEnv, logFi
 export async function startStack(options: StackOptions = {}): Promise<{ state: StackState; started: boolean }> {
   const resolved = resolveStackOptions(options);
   const { s3Port, lambdaPort, ec2Port, mongoPort, apiPort, stateDir, onProgress } = resolved;
+  const { signal } = options;
   const existing = readStackState(options);
   if (existing) return { state: existing, started: false };
   // A stack that lost a process (a crash, a killed process) is stopped whole, then started fresh.
@@ -322,7 +333,21 @@ export async function startStack(options: StackOptions = {}): Promise<{ state: S
   const tsxLoader = createRequire(import.meta.url).resolve('tsx');
 
   const started: ReturnType<typeof spawnLogged>[] = [];
+  // Each process is in state.json from the tick it is spawned in (a signal handler cannot run in between), so a
+  // Ctrl-C, a `local stop`, or the next start after this one was SIGKILLed finds everything it has to stop.
+  const track = (proc: ReturnType<typeof spawnLogged>) => {
+    started.push(proc);
+    writeStateFile({
+      startedAt: new Date().toISOString(),
+      stateDir,
+      ...endpoints,
+      service,
+      processes: started.map(({ name, pid, log }) => ({ name, pid, log })),
+      starting: true,
+    });
+  };
   try {
+    signal?.throwIfAborted();
     onProgress(`starting S3 on ${s3Endpoint} (data in ${path.join(stateDir, 's3')})`);
     const s3 = spawnLogged(
       's3',
@@ -343,7 +368,7 @@ export async function startStack(options: StackOptions = {}): Promise<{ state: S
       baseEnv,
       path.join(logDir, 's3.log'),
     );
-    started.push(s3);
+    track(s3);
 
     onProgress(`starting Lambda (serverless-offline behind a signature-checking front) on ${lambdaEndpoint}`);
     const offline = spawnLogged(
@@ -363,14 +388,14 @@ export async function startStack(options: StackOptions = {}): Promise<{ state: S
       { ...baseEnv, CLOUD_PARALLEL_LAMBDA_PORT: String(offlinePort), SLS_TELEMETRY_DISABLED: '1', [FRONT_TOKEN_ENV]: frontToken },
       path.join(logDir, 'lambda.log'),
     );
-    started.push(offline);
+    track(offline);
     const front = spawnLogged(
       'lambda-front',
       ['--import', tsxLoader, path.join(PROJECT_ROOT, 'local-stack', 'lambda-front.ts'), '--port', String(lambdaPort), '--host', HOST, '--target', `http://${HOST}:${offlinePort}`, '--silent'],
       { ...baseEnv, [FRONT_TOKEN_ENV]: frontToken },
       path.join(logDir, 'lambda-front.log'),
     );
-    started.push(front);
+    track(front);
 
     onProgress(`starting EC2 on ${ec2Endpoint} (instances run as local processes in ${path.join(stateDir, 'ec2')})`);
     const ec2 = spawnLogged(
@@ -391,7 +416,7 @@ export async function startStack(options: StackOptions = {}): Promise<{ state: S
       baseEnv,
       path.join(logDir, 'ec2.log'),
     );
-    started.push(ec2);
+    track(ec2);
 
     onProgress(`starting MongoDB (wire-compatible) on ${mongoUri} (data in ${path.join(stateDir, 'mongo')})`);
     mkdirSync(path.join(stateDir, 'mongo'), { recursive: true });
@@ -401,7 +426,7 @@ export async function startStack(options: StackOptions = {}): Promise<{ state: S
       baseEnv,
       path.join(logDir, 'mongo.log'),
     );
-    started.push(mongo);
+    track(mongo);
 
     onProgress(`starting the Yelp/HN API fixture on ${apiBaseUrl}`);
     const api = spawnLogged(
@@ -411,16 +436,22 @@ export async function startStack(options: StackOptions = {}): Promise<{ state: S
       baseEnv,
       path.join(logDir, 'api.log'),
     );
-    started.push(api);
+    track(api);
 
-    await waitForHttp(s3Endpoint, s3, 30_000);
-    await waitForPort(mongoPort, mongo, 30_000);
-    await waitForHttp(`${apiBaseUrl}/health`, api, 30_000);
-    await waitForHttp(ec2Endpoint, ec2, 30_000);
-    await waitForHttp(lambdaEndpoint, front, 30_000);
-    await waitForHttp(`http://${HOST}:${offlinePort}`, offline, 120_000);
+    await waitForHttp(s3Endpoint, s3, 30_000, signal);
+    await waitForPort(mongoPort, mongo, 30_000, signal);
+    await waitForHttp(`${apiBaseUrl}/health`, api, 30_000, signal);
+    await waitForHttp(ec2Endpoint, ec2, 30_000, signal);
+    await waitForHttp(lambdaEndpoint, front, 30_000, signal);
+    await waitForHttp(`http://${HOST}:${offlinePort}`, offline, 120_000, signal);
   } catch (error) {
     for (const proc of started) killGroup(proc.pid);
+    // Waits until they have exited and removes state.json: the ports are free again and no half stack is left to stop.
+    try {
+      await stopStack(options);
+    } catch (stopError) {
+      throw new AggregateError([error, stopError], `${(error as Error).message}; stopping what had started failed too: ${(stopError as Error).message}`);
+    }
     throw error;
   }
 
@@ -442,6 +473,8 @@ export async function startStack(options: StackOptions = {}): Promise<{ state: S
 }
 
 function killGroup(pid: number, signal: NodeJS.Signals = 'SIGTERM'): void {
+  // A spawn that failed has pid -1 (spawnLogged): -(-1) would signal process 1.
+  if (!Number.isInteger(pid) || pid <= 1) return;
   try {
     process.kill(-pid, signal);
   } catch {

@@ -4,8 +4,8 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
 import { isNotFound } from '../aws/s3.ts';
+import { uploadStoppably } from '../aws/upload.ts';
 import { UserError } from '../errors.ts';
 import type { RateOptions } from './csv-rates.ts';
 import { METADATA, resultPrefixFor, UPLOADS_PREFIX, type RatesJobOutcome } from './job.ts';
@@ -31,6 +31,8 @@ export function uploadKeyFor(file: string): string {
 export async function submitRatesRun(
   s3: S3Client,
   params: { bucket: string; file: string; key?: string; options?: Partial<RateOptions> },
+  /** Stops the upload: the promise rejects with its reason once the multipart upload is aborted. */
+  signal?: AbortSignal,
 ): Promise<SubmittedRun> {
   const key = params.key ?? uploadKeyFor(params.file);
   const resultPrefix = resultPrefixFor(key);
@@ -41,10 +43,7 @@ export async function submitRatesRun(
   if (numerator !== undefined) metadata[METADATA.numerator] = numerator;
   if (denominator !== undefined) metadata[METADATA.denominator] = denominator;
   if (bins !== undefined) metadata[METADATA.bins] = String(bins);
-  await new Upload({
-    client: s3,
-    params: { Bucket: params.bucket, Key: key, Body: createReadStream(params.file), ContentType: 'text/csv', Metadata: metadata },
-  }).done();
+  await uploadStoppably(s3, { Bucket: params.bucket, Key: key, Body: createReadStream(params.file), ContentType: 'text/csv', Metadata: metadata }, signal);
   return { bucket: params.bucket, key, runId, resultPrefix };
 }
 

@@ -1,11 +1,11 @@
 import { createReadStream } from 'node:fs';
 import { CopyObjectCommand, GetObjectCommand, HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { z } from 'zod';
 import type { EC2Client } from '@aws-sdk/client-ec2';
 import type { SSMClient } from '@aws-sdk/client-ssm';
 import { isNotFound } from '../aws/s3.ts';
+import { uploadStoppably } from '../aws/upload.ts';
 import type { Ec2Config } from '../config.ts';
 import { UserError } from '../errors.ts';
 import { fanout } from '../fanout/index.ts';
@@ -33,13 +33,16 @@ export interface StagedInput {
   resultPrefix: string;
 }
 
-/** Uploads a local CSV to `inputs/<name>.csv`; its results go to `results/<name>/`, as for `uploads/<name>.csv`. */
-export async function stageRatesInput(s3: S3Client, params: { bucket: string; file: string }): Promise<StagedInput> {
+/**
+ * Uploads a local CSV to `inputs/<name>.csv`; its results go to `results/<name>/`, as for `uploads/<name>.csv`.
+ * `signal` stops the upload: the promise rejects with its reason once the multipart upload is aborted.
+ */
+export async function stageRatesInput(s3: S3Client, params: { bucket: string; file: string }, signal?: AbortSignal): Promise<StagedInput> {
   const uploadKey = uploadKeyFor(params.file);
   const resultPrefix = resultPrefixFor(uploadKey);
   if (resultPrefix === null) throw new Error(`no result prefix for ${params.file}`);
   const key = `${INPUTS_PREFIX}${uploadKey.slice(UPLOADS_PREFIX.length)}`;
-  await new Upload({ client: s3, params: { Bucket: params.bucket, Key: key, Body: createReadStream(params.file), ContentType: 'text/csv' } }).done();
+  await uploadStoppably(s3, { Bucket: params.bucket, Key: key, Body: createReadStream(params.file), ContentType: 'text/csv' }, signal);
   return { bucket: params.bucket, key, resultPrefix };
 }
 
