@@ -19,6 +19,7 @@ import type { RatesBatchReply, RatesSummary } from '../lib/rates/index.ts';
 import { sampleCountyCsv } from '../lib/rates/sample-data.ts';
 import { startRatesHandler, stopRatesHandler, localS3Client, type RatesHandler, type RatesHandlerRig } from './support/rates-handler.ts';
 import { lambdaContext } from './support/bad-input.ts';
+import { signedHeaders } from './support/signing.ts';
 
 const BUCKET = 'fault-rates';
 type Handler = RatesHandler;
@@ -237,8 +238,9 @@ describe('fault proxy', () => {
 
   it('cuts a response body after N bytes: headers announce the whole object, the connection ends early', async () => {
     proxy.addRule({ method: 'GET', key: 'proxy/data.bin', fault: { cutAfterBytes: 12_345 } });
+    const headers = await signedHeaders(proxy.endpoint, 's3', { method: 'GET', path: `/${BUCKET}/proxy/data.bin` });
     const received = await new Promise<{ length: number; announced: number; error: string }>((resolve) => {
-      http.get(`${proxy.endpoint}/${BUCKET}/proxy/data.bin`, (res) => {
+      http.get(`${proxy.endpoint}/${BUCKET}/proxy/data.bin`, { headers }, (res) => {
         let length = 0;
         res.on('data', (chunk: Buffer) => (length += chunk.length));
         res.on('error', (error) => resolve({ length, announced: Number(res.headers['content-length']), error: error.message }));

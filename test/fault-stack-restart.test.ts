@@ -63,7 +63,8 @@ afterAll(async () => {
 });
 
 function s3For(state: StackState): S3Client {
-  return new S3Client({ region: state.region, credentials: state.credentials, endpoint: state.s3Endpoint, forcePathStyle: true });
+  // A copy: the SDK marks the object it is given (`$source`), which would make the state differ from itself.
+  return new S3Client({ region: state.region, credentials: { ...state.credentials }, endpoint: state.s3Endpoint, forcePathStyle: true });
 }
 
 async function putObjects(s3: S3Client, bucket: string, objects: readonly StoredObject[]): Promise<void> {
@@ -210,7 +211,7 @@ describe('the local stack killed and restarted', () => {
         expect(await client.db('fault_restart').collection('things').countDocuments()).toBe(DOCUMENTS.length);
         expect(await client.db('fault_restart').collection<{ _id: string; note: string }>('late').findOne({ _id: 'w1' })).toEqual({ _id: 'w1', note: 'default write concern' });
       });
-      const s3 = new S3Client({ region: second.region, credentials: second.credentials, endpoint: s3Server.endpoint, forcePathStyle: true });
+      const s3 = new S3Client({ region: second.region, credentials: { ...second.credentials }, endpoint: s3Server.endpoint, forcePathStyle: true });
       await expectObjects(s3, bucket, [...OBJECTS, late]);
     } finally {
       await s3Server.close();
