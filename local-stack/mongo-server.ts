@@ -176,19 +176,40 @@ const isPlainObject = (value: unknown): value is Document =>
   typeof value === 'object' && value !== null && !Array.isArray(value) && Object.getPrototypeOf(value) === Object.prototype;
 
 /**
- * Whether `value` nests objects and arrays more than `limit` levels deep, counting `value` itself as level 1
- * (as mongod counts). Iterative, so a value of any depth (an update can build one from a long dotted path) is
- * measured without exhausting the stack.
+ * Field names that Extended JSON, the data file's format, reads back as a BSON type rather than a field
+ * (`{$oid: …}` → ObjectId, `{$undefined: true}` → null, …): a document holding one would not load as it was saved.
  */
-function nestedDeeperThan(value: unknown, limit: number): boolean {
-  const pending: [unknown, number][] = [[value, 1]];
+const EJSON_TYPE_KEYS = new Set([
+  '$oid', '$binary', '$uuid', '$symbol', '$numberInt', '$numberDecimal', '$numberDouble', '$numberLong', '$minKey', '$maxKey',
+  '$regex', '$regularExpression', '$timestamp', '$date', '$code', '$dbPointer', '$undefined',
+]);
+
+/**
+ * Why `document` cannot be stored, or undefined: nested more than MAX_STORED_DEPTH levels (counting the document
+ * as level 1, as mongod counts), or a field name the data file could not hold (a null byte — an update can make
+ * one from a string value — or an Extended JSON type key). Iterative, so a value of any depth (an update can
+ * build one from a long dotted path) is measured without exhausting the stack.
+ */
+function unstorable(document: Document, tooDeep: () => CommandError): CommandError | undefined {
+  const pending: [unknown, number, string][] = [[document, 1, '']];
   for (let next = pending.pop(); next !== undefined; next = pending.pop()) {
-    const [current, depth] = next;
-    if (depth > limit) return true;
-    const children = Array.isArray(current) ? current : isPlainObject(current) ? Object.values(current) : [];
-    for (const child of children) if (Array.isArray(child) || isPlainObject(child)) pending.push([child, depth + 1]);
+    const [value, depth, where] = next;
+    if (depth > MAX_STORED_DEPTH) return tooDeep();
+    const entries: [string, unknown][] = Array.isArray(value) ? value.map((child, i) => [String(i), child]) : Object.entries(value as Document);
+    for (const [field, child] of entries) {
+      const path = where === '' ? field : `${where}.${field}`;
+      if (field.includes('\0')) return badValue(`field names cannot contain null bytes: '${path.replaceAll('\0', '\\0')}'`);
+      if (!Array.isArray(value) && EJSON_TYPE_KEYS.has(field) && child !== null && child !== undefined) {
+        return new CommandError(
+          52,
+          'DollarPrefixedFieldName',
+          `The dollar ($) prefixed field '${field}' in '${path}' is not valid for storage: the cloud-parallel local MongoDB server saves its data as Extended JSON, which would read it back as a BSON type`,
+        );
+      }
+      if (Array.isArray(child) || isPlainObject(child)) pending.push([child, depth + 1, path]);
+    }
   }
-  return false;
+  return undefined;
 }
 
 /** A deep copy through BSON: keeps ObjectId, Date, Long… and normalizes exactly like documents off the wire. */
@@ -333,9 +354,8 @@ function removeFromIndexes(collection: Collection, document: Document): void {
 
 /** Adds `document` (with `_id` first, generated if missing); E11000 leaves the collection unchanged. */
 function insertDocument(collection: Collection, namespace: string, document: Document): Document {
-  if (nestedDeeperThan(document, MAX_STORED_DEPTH)) {
-    throw overflow(`cannot insert document because it exceeds ${MAX_STORED_DEPTH} levels of nesting`);
-  }
+  const refused = unstorable(document, () => overflow(`cannot insert document because it exceeds ${MAX_STORED_DEPTH} levels of nesting`));
+  if (refused) throw refused;
   const { _id: id, ...rest } = document;
   const stored: Document = { _id: id === undefined ? new ObjectId() : id, ...rest };
   assertUniqueKeys(collection, namespace, stored);
@@ -350,7 +370,8 @@ function insertDocument(collection: Collection, namespace: string, document: Doc
  */
 function replaceDocument(collection: Collection, namespace: string, target: Document, next: Document): boolean {
   if (!sameBson(target._id, next._id)) throw immutableId();
-  if (nestedDeeperThan(next, MAX_STORED_DEPTH)) throw overflow(`Document exceeds maximum nesting depth of ${MAX_STORED_DEPTH}`);
+  const refused = unstorable(next, () => overflow(`Document exceeds maximum nesting depth of ${MAX_STORED_DEPTH}`));
+  if (refused) throw refused;
   if (sameBytes(serialize(target), serialize(next))) return false;
   assertUniqueKeys(collection, namespace, next, target);
   removeFromIndexes(collection, target);
@@ -831,6 +852,9 @@ function createCommands(state: ServerState): Record<string, CommandHandler> {
 
   const collectionOf = (db: string, name: string): Collection | undefined => databases.get(db)?.get(name);
   const ensureCollection = (db: string, name: string): Collection => {
+    // Names become keys of the data file and of every later namespace: refuse what mongod refuses.
+    if (db === '' || /[/\\. "$\0]/.test(db)) throw new CommandError(73, 'InvalidNamespace', `Invalid database name: '${db.replaceAll('\0', '\\0')}'`);
+    if (name === '' || /[$\0]/.test(name)) throw new CommandError(73, 'InvalidNamespace', `Invalid collection name: '${name.replaceAll('\0', '\\0')}'`);
     let database = databases.get(db);
     if (!database) databases.set(db, (database = new Map()));
     let collection = database.get(name);
@@ -1351,7 +1375,8 @@ function createCommands(state: ServerState): Record<string, CommandHandler> {
       const collection = ensureCollection(db, name);
       const before = collection.indexes.length;
       for (const spec of documentArray(body, 'indexes')) {
-        if (nestedDeeperThan(spec, MAX_STORED_DEPTH)) throw overflow(`index specification exceeds ${MAX_STORED_DEPTH} levels of nesting`);
+        const refused = unstorable(spec, () => overflow(`index specification exceeds ${MAX_STORED_DEPTH} levels of nesting`));
+        if (refused) throw refused;
         const index = makeIndex(spec);
         const sameName = collection.indexes.find((existing) => existing.name === index.name);
         const sameKey = collection.indexes.find((existing) => sameBson(existing.spec.key, index.spec.key));
