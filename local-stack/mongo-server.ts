@@ -28,6 +28,15 @@
  * mongod does. Other mongod commands (validate, hostInfo, currentOp, users and roles, …) fail with code 59 and a
  * message saying this server does not implement them; replica-set commands fail as on a standalone (code 76).
  *
+ * Malformed input is answered, never fatal: every length in a frame is checked against the frame before it is used
+ * (section sizes at least 5 and inside the message, documents inside their section, BSON values inside their
+ * document); a message that is whole but malformed gets an error reply (ProtocolError 17, InvalidBSON 22), and only
+ * a frame that cannot be cut (length below 16 or above maxMessageSizeBytes) or an opcode this server does not speak
+ * closes the connection. Nesting past mongod's maxBSONDepth (200) is refused on the wire, past MongoDB's documented
+ * 100 levels when stored (Overflow 15, as mongod words it); writeErrors are bounded, and a reply that cannot be
+ * encoded becomes an error reply. Names and fields the data file could not load back (a null byte, an Extended
+ * JSON type key such as `$oid`) are refused, so the file always reloads. test/local-mongo-fuzz.test.ts fuzzes it.
+ *
  * With `dataFile`, all databases are saved as canonical EJSON (types such as ObjectId, Date, Long survive)
  * shortly after each write (temp file, fsync, rename: a crash never leaves half a file) and on close.
  *
@@ -186,9 +195,10 @@ const EJSON_TYPE_KEYS = new Set([
 
 /**
  * Why `document` cannot be stored, or undefined: nested more than MAX_STORED_DEPTH levels (counting the document
- * as level 1, as mongod counts), or a field name the data file could not hold (a null byte — an update can make
- * one from a string value — or an Extended JSON type key). Iterative, so a value of any depth (an update can
- * build one from a long dotted path) is measured without exhausting the stack.
+ * as level 1, as mongod counts), a field name the data file could not hold (a null byte — an update can make
+ * one from a string value — or an Extended JSON type key), or a date JavaScript cannot hold (a BSON date past
+ * ±8.64e15 ms arrives as an invalid Date, which the file would record as "NaN"). Iterative, so a value of any
+ * depth (an update can build one from a long dotted path) is measured without exhausting the stack.
  */
 function unstorable(document: Document, tooDeep: () => CommandError): CommandError | undefined {
   const pending: [unknown, number, string][] = [[document, 1, '']];
@@ -205,6 +215,9 @@ function unstorable(document: Document, tooDeep: () => CommandError): CommandErr
           'DollarPrefixedFieldName',
           `The dollar ($) prefixed field '${field}' in '${path}' is not valid for storage: the cloud-parallel local MongoDB server saves its data as Extended JSON, which would read it back as a BSON type`,
         );
+      }
+      if (child instanceof Date && Number.isNaN(child.getTime())) {
+        return badValue(`the date in '${path}' is outside the range JavaScript dates hold (±8.64e15 ms from 1970), which this server cannot store`);
       }
       if (Array.isArray(child) || isPlainObject(child)) pending.push([child, depth + 1, path]);
     }
@@ -1666,13 +1679,15 @@ function header(length: number, requestId: number, responseTo: number, opCode: n
   return buffer;
 }
 
-/** Throws (BSONObjectTooLarge, or whatever the serializer meets) when `document` cannot be sent as one reply. */
+/**
+ * Throws when `document` cannot be sent as one reply: BSONObjectTooLarge past mongod's reply size, or whatever the
+ * serializer meets (it also stops, with a RangeError, once its 17 MiB buffer is full, so no reply costs more).
+ */
 function encodeReply(request: ReplyTarget, replyId: number, document: Document): Buffer {
-  const size = calculateObjectSize(document);
-  if (size > MAX_REPLY_BSON_SIZE) {
-    throw new CommandError(10334, 'BSONObjectTooLarge', `BSONObj size: ${size} is invalid. Size must be between 0 and ${MAX_REPLY_BSON_SIZE}(16MB)`);
-  }
   const bson = serialize(document);
+  if (bson.length > MAX_REPLY_BSON_SIZE) {
+    throw new CommandError(10334, 'BSONObjectTooLarge', `BSONObj size: ${bson.length} is invalid. Size must be between 0 and ${MAX_REPLY_BSON_SIZE}(16MB)`);
+  }
   if (request.opCode === OP_QUERY) {
     // responseFlags(int32) cursorID(int64) startingFrom(int32) numberReturned(int32) documents
     const fixed = Buffer.alloc(20);

@@ -262,6 +262,13 @@ describe('defects reproduced on the old server', () => {
       const renamed = await things.updateOne({ _id: 'r' } as Document, { $rename: { n: 'a\u0000b' } }).catch((error: unknown) => error);
       expect(renamed).toMatchObject({ code: 2, message: "field names cannot contain null bytes: 'a\\0b'" });
 
+      // A BSON date past what a JavaScript Date holds arrives as an invalid Date, which the file recorded as "NaN".
+      const insert = Buffer.from(serialize({ insert: 'things', documents: [{ _id: 'date', at: new Date(1_234_567) }], $db: 't_names' }));
+      const at = insert.indexOf(Buffer.from(new BigInt64Array([1_234_567n]).buffer));
+      insert.writeBigInt64LE(2n ** 62n, at);
+      const reply = await sendRaw(server.port, opMsg(3, [Buffer.concat([Buffer.from([0]), insert])]));
+      expect(reply).toMatchObject({ reply: { body: { ok: 1, n: 0, writeErrors: [{ index: 0, code: 2, errmsg: expect.stringMatching(/^the date in 'at' is outside the range/) }] } } });
+
       await things.insertOne({ _id: 'after' } as Document, { writeConcern: { j: true } });
       await client.close();
       expect(await server.stop()).toBe('exit 0');
