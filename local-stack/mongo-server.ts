@@ -28,6 +28,15 @@
  * mongod does. Other mongod commands (validate, hostInfo, currentOp, users and roles, …) fail with code 59 and a
  * message saying this server does not implement them; replica-set commands fail as on a standalone (code 76).
  *
+ * Malformed input is answered, never fatal: every length in a frame is checked against the frame before it is used
+ * (section sizes at least 5 and inside the message, documents inside their section, BSON values inside their
+ * document); a message that is whole but malformed gets an error reply (ProtocolError 17, InvalidBSON 22), and only
+ * a frame that cannot be cut (length below 16 or above maxMessageSizeBytes) or an opcode this server does not speak
+ * closes the connection. Nesting past mongod's maxBSONDepth (200) is refused on the wire, past MongoDB's documented
+ * 100 levels when stored (Overflow 15, as mongod words it); writeErrors are bounded, and a reply that cannot be
+ * encoded becomes an error reply. Names and fields the data file could not load back (a null byte, an Extended
+ * JSON type key such as `$oid`) are refused, so the file always reloads. test/local-mongo-fuzz.test.ts fuzzes it.
+ *
  * With `dataFile`, all databases are saved as canonical EJSON (types such as ObjectId, Date, Long survive)
  * shortly after each write (temp file, fsync, rename: a crash never leaves half a file) and on close.
  *
@@ -102,6 +111,31 @@ const MAX_INCOMING_CONNECTIONS = 1_000_000;
 const MAX_BSON_OBJECT_SIZE = 16 * 1024 * 1024;
 const MAX_MESSAGE_SIZE_BYTES = 48_000_000;
 const MAX_WRITE_BATCH_SIZE = 100_000;
+/**
+ * mongod's maxBSONDepth (default 200): a message holding a document nested deeper is refused as a whole, before
+ * anything in it runs ("BSONObj exceeds maximum nested object depth", code 15 Overflow).
+ */
+const MAX_WIRE_DEPTH = 200;
+/**
+ * The deepest document this server stores: MongoDB's documented limit ("no more than 100 levels of nesting").
+ * mongod itself enforces maxBSONDepth − 20 = 180 on writes, with code 15 Overflow; refusing at 100 keeps anything
+ * that works here within what the documentation promises, and keeps the data file (EJSON, written by a recursive
+ * serializer) far from the stack depth that makes saving fail.
+ */
+const MAX_STORED_DEPTH = 100;
+/** mongod's BSONObjMaxInternalSize: no reply document is larger (16 MiB + 16 KiB of envelope). */
+const MAX_REPLY_BSON_SIZE = MAX_BSON_OBJECT_SIZE + 16 * 1024;
+/**
+ * As mongod's write path does (write_ops_exec generateError, kMaxErrorSizeToReportAfterMaxReasonsReached): after
+ * the first write error, an error message longer than this is reported empty.
+ */
+const MAX_ERRMSG_AFTER_FIRST_ERROR = 1024 * 1024;
+/**
+ * This server's bound on the writeErrors of one reply (mongod has none beyond the rule above and fails a reply
+ * past 16 MiB): once the entries reach this many BSON bytes, the rest carry only index, code and an empty errmsg,
+ * so a batch of up to maxWriteBatchSize failures (≤ ~5 MB of such entries) always fits in one reply.
+ */
+const MAX_WRITE_ERRORS_BYTES = 8 * 1024 * 1024;
 /** What mongod puts in a first batch when the client names no batchSize. */
 const DEFAULT_FIRST_BATCH = 101;
 /** Batches stop growing past this many bytes, leaving room for the reply envelope under 16 MiB. */
@@ -128,6 +162,10 @@ class CommandError extends Error {
 
 const badValue = (message: string): CommandError => new CommandError(2, 'BadValue', message);
 const typeMismatch = (message: string): CommandError => new CommandError(14, 'TypeMismatch', message);
+/** A message whose frame is whole but whose layout is not a valid OP_MSG/OP_QUERY (mongod's ProtocolError). */
+const protocolError = (message: string): CommandError => new CommandError(17, 'ProtocolError', message);
+const invalidBson = (message: string): CommandError => new CommandError(22, 'InvalidBSON', message);
+const overflow = (message: string): CommandError => new CommandError(15, 'Overflow', message);
 const immutableId = (): CommandError =>
   new CommandError(66, 'ImmutableField', "Performing an update on the path '_id' would modify the immutable field '_id'");
 
@@ -145,6 +183,47 @@ function asCommandError(error: unknown): CommandError {
 
 const isPlainObject = (value: unknown): value is Document =>
   typeof value === 'object' && value !== null && !Array.isArray(value) && Object.getPrototypeOf(value) === Object.prototype;
+
+/**
+ * Field names that Extended JSON, the data file's format, reads back as a BSON type rather than a field
+ * (`{$oid: …}` → ObjectId, `{$undefined: true}` → null, …): a document holding one would not load as it was saved.
+ */
+const EJSON_TYPE_KEYS = new Set([
+  '$oid', '$binary', '$uuid', '$symbol', '$numberInt', '$numberDecimal', '$numberDouble', '$numberLong', '$minKey', '$maxKey',
+  '$regex', '$regularExpression', '$timestamp', '$date', '$code', '$dbPointer', '$undefined',
+]);
+
+/**
+ * Why `document` cannot be stored, or undefined: nested more than MAX_STORED_DEPTH levels (counting the document
+ * as level 1, as mongod counts), a field name the data file could not hold (a null byte — an update can make
+ * one from a string value — or an Extended JSON type key), or a date JavaScript cannot hold (a BSON date past
+ * ±8.64e15 ms arrives as an invalid Date, which the file would record as "NaN"). Iterative, so a value of any
+ * depth (an update can build one from a long dotted path) is measured without exhausting the stack.
+ */
+function unstorable(document: Document, tooDeep: () => CommandError): CommandError | undefined {
+  const pending: [unknown, number, string][] = [[document, 1, '']];
+  for (let next = pending.pop(); next !== undefined; next = pending.pop()) {
+    const [value, depth, where] = next;
+    if (depth > MAX_STORED_DEPTH) return tooDeep();
+    const entries: [string, unknown][] = Array.isArray(value) ? value.map((child, i) => [String(i), child]) : Object.entries(value as Document);
+    for (const [field, child] of entries) {
+      const path = where === '' ? field : `${where}.${field}`;
+      if (field.includes('\0')) return badValue(`field names cannot contain null bytes: '${path.replaceAll('\0', '\\0')}'`);
+      if (!Array.isArray(value) && EJSON_TYPE_KEYS.has(field) && child !== null && child !== undefined) {
+        return new CommandError(
+          52,
+          'DollarPrefixedFieldName',
+          `The dollar ($) prefixed field '${field}' in '${path}' is not valid for storage: the cloud-parallel local MongoDB server saves its data as Extended JSON, which would read it back as a BSON type`,
+        );
+      }
+      if (child instanceof Date && Number.isNaN(child.getTime())) {
+        return badValue(`the date in '${path}' is outside the range JavaScript dates hold (±8.64e15 ms from 1970), which this server cannot store`);
+      }
+      if (Array.isArray(child) || isPlainObject(child)) pending.push([child, depth + 1, path]);
+    }
+  }
+  return undefined;
+}
 
 /** A deep copy through BSON: keeps ObjectId, Date, Long… and normalizes exactly like documents off the wire. */
 const cloneDocument = (document: Document): Document => deserialize(serialize(document));
@@ -288,6 +367,8 @@ function removeFromIndexes(collection: Collection, document: Document): void {
 
 /** Adds `document` (with `_id` first, generated if missing); E11000 leaves the collection unchanged. */
 function insertDocument(collection: Collection, namespace: string, document: Document): Document {
+  const refused = unstorable(document, () => overflow(`cannot insert document because it exceeds ${MAX_STORED_DEPTH} levels of nesting`));
+  if (refused) throw refused;
   const { _id: id, ...rest } = document;
   const stored: Document = { _id: id === undefined ? new ObjectId() : id, ...rest };
   assertUniqueKeys(collection, namespace, stored);
@@ -302,6 +383,8 @@ function insertDocument(collection: Collection, namespace: string, document: Doc
  */
 function replaceDocument(collection: Collection, namespace: string, target: Document, next: Document): boolean {
   if (!sameBson(target._id, next._id)) throw immutableId();
+  const refused = unstorable(next, () => overflow(`Document exceeds maximum nesting depth of ${MAX_STORED_DEPTH}`));
+  if (refused) throw refused;
   if (sameBytes(serialize(target), serialize(next))) return false;
   assertUniqueKeys(collection, namespace, next, target);
   removeFromIndexes(collection, target);
@@ -722,13 +805,26 @@ interface ServerState {
  * command itself still answers ok: 1, as mongod does) and, when `ordered`, stops the ones after it.
  */
 function runStatements(statements: Document[], ordered: boolean, run: (statement: Document, index: number) => void): Document {
+  if (statements.length > MAX_WRITE_BATCH_SIZE) {
+    throw new CommandError(16, 'InvalidLength', `Write batch sizes must be between 1 and ${MAX_WRITE_BATCH_SIZE}. Got ${statements.length} operations.`);
+  }
   const writeErrors: Document[] = [];
+  let bytes = 0;
   for (const [index, statement] of statements.entries()) {
     try {
       run(statement, index);
     } catch (error) {
       const { code, message, details } = asCommandError(error);
-      writeErrors.push({ index, code, errmsg: message, ...details });
+      const errmsg = writeErrors.length > 0 && message.length > MAX_ERRMSG_AFTER_FIRST_ERROR ? '' : message;
+      let entry: Document = { index, code, errmsg, ...details };
+      let size = calculateObjectSize(entry);
+      if (bytes + size > MAX_WRITE_ERRORS_BYTES) {
+        // Past the budget (or for one entry too large on its own), the bare minimum: which statement, and the code.
+        entry = { index, code, errmsg: '' };
+        size = calculateObjectSize(entry);
+      }
+      bytes += size;
+      writeErrors.push(entry);
       if (ordered) break;
     }
   }
@@ -769,6 +865,9 @@ function createCommands(state: ServerState): Record<string, CommandHandler> {
 
   const collectionOf = (db: string, name: string): Collection | undefined => databases.get(db)?.get(name);
   const ensureCollection = (db: string, name: string): Collection => {
+    // Names become keys of the data file and of every later namespace: refuse what mongod refuses.
+    if (db === '' || /[/\\. "$\0]/.test(db)) throw new CommandError(73, 'InvalidNamespace', `Invalid database name: '${db.replaceAll('\0', '\\0')}'`);
+    if (name === '' || /[$\0]/.test(name)) throw new CommandError(73, 'InvalidNamespace', `Invalid collection name: '${name.replaceAll('\0', '\\0')}'`);
     let database = databases.get(db);
     if (!database) databases.set(db, (database = new Map()));
     let collection = database.get(name);
@@ -1289,6 +1388,8 @@ function createCommands(state: ServerState): Record<string, CommandHandler> {
       const collection = ensureCollection(db, name);
       const before = collection.indexes.length;
       for (const spec of documentArray(body, 'indexes')) {
+        const refused = unstorable(spec, () => overflow(`index specification exceeds ${MAX_STORED_DEPTH} levels of nesting`));
+        if (refused) throw refused;
         const index = makeIndex(spec);
         const sameName = collection.indexes.find((existing) => existing.name === index.name);
         const sameKey = collection.indexes.find((existing) => sameBson(existing.spec.key, index.spec.key));
@@ -1382,66 +1483,191 @@ class MessageFramer {
   }
 }
 
-interface ParsedRequest {
+/** Where a reply goes: the request it answers, in that request's format (OP_REPLY for OP_QUERY, else OP_MSG). */
+interface ReplyTarget {
   requestId: number;
   opCode: number;
+}
+
+interface ParsedRequest extends ReplyTarget {
   db: string;
   body: Document;
   /** The client wants no reply (OP_MSG moreToCome). */
   noReply: boolean;
 }
 
-function readCString(buffer: Buffer, offset: number): { value: string; next: number } {
-  const end = buffer.indexOf(0, offset);
-  if (end < 0) throw new Error('unterminated cstring');
+/**
+ * A message whose frame was whole (so the stream stays in step) but whose content is not a valid request: it is
+ * answered with `reason` as an error reply, unless the client asked for none.
+ */
+class MalformedRequest extends Error {
+  constructor(
+    readonly target: ReplyTarget,
+    readonly noReply: boolean,
+    readonly reason: CommandError,
+  ) {
+    super(reason.message);
+  }
+}
+
+/** A cstring starting at `offset` that must end before `limit`. */
+function readCString(buffer: Buffer, offset: number, limit: number, what: string): { value: string; next: number } {
+  const end = offset < limit ? buffer.indexOf(0, offset) : -1;
+  if (end < 0 || end >= limit) throw protocolError(`${what} is not a terminated string within its section`);
   return { value: buffer.toString('utf8', offset, end), next: end + 1 };
 }
 
+/** Sizes of the BSON element types whose values have a fixed size (0xFF minKey and 0x7F maxKey have none). */
+const FIXED_VALUE_SIZES: Readonly<Record<number, number>> = { 1: 8, 6: 0, 7: 12, 8: 1, 9: 8, 10: 0, 16: 4, 17: 8, 18: 8, 19: 16, 0x7f: 0, 0xff: 0 };
+
+/**
+ * Walks the BSON document in buffer[start, end) without recursion and checks what the `bson` parser (recursive)
+ * would otherwise meet first: every length inside its parent, known element types, and nesting at most
+ * MAX_WIRE_DEPTH deep. Code-with-scope values are only bounds-checked here; the parser checks their insides.
+ */
+function checkBsonLayout(buffer: Buffer, start: number, end: number): void {
+  /** Where each open document ends (one past its terminating 0); the last is the innermost. */
+  const ends: number[] = [end];
+  let position = start + 4;
+  for (let documentEnd = ends.at(-1); documentEnd !== undefined; documentEnd = ends.at(-1)) {
+    if (position >= documentEnd) throw invalidBson('a document runs past its declared size');
+    const type = buffer[position] as number;
+    if (type === 0) {
+      if (position !== documentEnd - 1) throw invalidBson('a document ends before its declared size');
+      ends.pop();
+      position += 1;
+      continue;
+    }
+    const nameEnd = buffer.indexOf(0, position + 1);
+    if (nameEnd < 0 || nameEnd >= documentEnd - 1) throw invalidBson('a field name runs past its document');
+    position = nameEnd + 1;
+    /** Bytes the value may take: up to the terminating 0 of its document. */
+    const room = documentEnd - 1 - position;
+    const fixed = FIXED_VALUE_SIZES[type];
+    if (fixed !== undefined) {
+      if (fixed > room) throw invalidBson(`a value of type ${type} runs past its document`);
+      position += fixed;
+      continue;
+    }
+    if (type === 11) {
+      // regex: pattern and options, two cstrings
+      const patternEnd = buffer.indexOf(0, position);
+      const optionsEnd = patternEnd < 0 ? -1 : buffer.indexOf(0, patternEnd + 1);
+      if (optionsEnd < 0 || optionsEnd >= documentEnd - 1) throw invalidBson('a regular expression runs past its document');
+      position = optionsEnd + 1;
+      continue;
+    }
+    if (room < 4) throw invalidBson(`a value of type ${type} runs past its document`);
+    const length = buffer.readInt32LE(position);
+    /** Bytes the value takes in all, by its type's layout; NaN where the length is impossible. */
+    let size: number;
+    if (type === 2 || type === 13 || type === 14) size = length >= 1 ? 4 + length : NaN; // string, code, symbol
+    else if (type === 5) size = length >= 0 ? 5 + length : NaN; // binary: length, subtype, bytes
+    else if (type === 12) size = length >= 1 ? 16 + length : NaN; // DBPointer: string, ObjectId
+    else if (type === 15) size = length >= 14 ? length : NaN; // code with scope: total length counts itself
+    else if (type === 3 || type === 4) size = length >= 5 ? length : NaN; // embedded document, array
+    else throw invalidBson(`unknown BSON type ${type}`);
+    if (!(size <= room)) throw invalidBson(`a value of type ${type} declares ${length} bytes, more than its document holds`);
+    if (type === 3 || type === 4) {
+      if (ends.length >= MAX_WIRE_DEPTH) throw overflow('BSONObj exceeds maximum nested object depth');
+      ends.push(position + size);
+      position += 4;
+    } else {
+      position += size;
+    }
+  }
+}
+
+/** The BSON document at `offset`, which must end by `limit`, and where the next thing starts. */
+function readDocument(buffer: Buffer, offset: number, limit: number, what: string): { document: Document; next: number } {
+  if (limit - offset < 5) throw protocolError(`${what}: ${limit - offset} bytes left, too few for a document`);
+  const size = buffer.readInt32LE(offset);
+  if (size < 5 || size > limit - offset) throw invalidBson(`${what}: document size ${size} does not fit the ${limit - offset} bytes left`);
+  checkBsonLayout(buffer, offset, offset + size);
+  try {
+    return { document: deserialize(buffer.subarray(offset, offset + size)), next: offset + size };
+  } catch (error) {
+    throw invalidBson(`${what}: ${error instanceof Error ? error.message : String(error)}`);
+  }
+}
+
+/** Every length is checked against the message (and each document against its section) before it is used. */
 function parseRequest(message: Buffer): ParsedRequest {
   const requestId = message.readInt32LE(4);
   const opCode = message.readInt32LE(12);
-  if (opCode === OP_QUERY) {
-    // flags(int32) fullCollectionName(cstring) numberToSkip(int32) numberToReturn(int32) query(document)
-    const { value: namespace, next } = readCString(message, 20);
-    const documentStart = next + 8;
-    const body = deserialize(message.subarray(documentStart, documentStart + message.readInt32LE(documentStart)));
-    // Legacy clients may wrap the command as {$query: {...}, $readPreference: ...}.
-    const command = isPlainObject(body.$query) ? body.$query : body;
-    return { requestId, opCode, db: namespace.split('.')[0] ?? 'admin', body: command, noReply: false };
+  const target = { requestId, opCode };
+  if (opCode !== OP_QUERY && opCode !== OP_MSG) throw new Error(`unsupported opcode ${opCode}`);
+  // Flags are the first field of both; a message too short to have them cannot say it wants no reply.
+  const noReply = opCode === OP_MSG && message.length >= 20 && (message.readUInt32LE(16) & MSG_MORE_TO_COME) !== 0;
+  try {
+    return opCode === OP_QUERY ? parseOpQuery(message, target) : parseOpMsg(message, target, noReply);
+  } catch (error) {
+    if (error instanceof CommandError) throw new MalformedRequest(target, noReply, error);
+    throw error;
   }
-  if (opCode !== OP_MSG) throw new Error(`unsupported opcode ${opCode}`);
+}
+
+function parseOpQuery(message: Buffer, target: ReplyTarget): ParsedRequest {
+  // flags(int32) fullCollectionName(cstring) numberToSkip(int32) numberToReturn(int32) query(document)
+  const { value: namespace, next } = readCString(message, 20, message.length, 'OP_QUERY collection name');
+  const { document: body } = readDocument(message, next + 8, message.length, 'OP_QUERY query');
+  // Legacy clients may wrap the command as {$query: {...}, $readPreference: ...}.
+  const command = isPlainObject(body.$query) ? body.$query : body;
+  return { ...target, db: namespace.split('.')[0] ?? 'admin', body: command, noReply: false };
+}
+
+function parseOpMsg(message: Buffer, target: ReplyTarget, noReply: boolean): ParsedRequest {
+  if (message.length < 21) throw protocolError(`OP_MSG of ${message.length} bytes has no room for a section`);
   const flags = message.readUInt32LE(16);
   const end = flags & MSG_CHECKSUM_PRESENT ? message.length - 4 : message.length;
   let body: Document | undefined;
   const sequences: [string, Document[]][] = [];
+  let sequenced = 0;
+  // Every pass moves `offset` forward by at least 6 bytes (kind + a section of 5 or more), or throws.
   for (let offset = 20; offset < end; ) {
-    const kind = message.readUInt8(offset);
+    const kind = message[offset] as number;
     offset += 1;
-    const size = message.readInt32LE(offset);
     if (kind === 0) {
-      body = deserialize(message.subarray(offset, offset + size));
+      if (body) throw protocolError('Multiple body sections in message');
+      const read = readDocument(message, offset, end, 'OP_MSG body section');
+      body = read.document;
+      offset = read.next;
     } else if (kind === 1) {
       // size(int32, counts itself) identifier(cstring) documents…
+      if (end - offset < 5) throw protocolError(`OP_MSG document sequence at byte ${offset}: too few bytes left for one`);
+      const size = message.readInt32LE(offset);
+      if (size < 5 || size > end - offset) {
+        throw protocolError(`OP_MSG document sequence size ${size} is not between 5 and the ${end - offset} bytes left in the message`);
+      }
       const sectionEnd = offset + size;
-      const { value: identifier, next: firstDocument } = readCString(message, offset + 4);
+      const { value: identifier, next: firstDocument } = readCString(message, offset + 4, sectionEnd, 'OP_MSG document sequence identifier');
       const documents: Document[] = [];
       for (let next = firstDocument; next < sectionEnd; ) {
-        const documentSize = message.readInt32LE(next);
-        documents.push(deserialize(message.subarray(next, next + documentSize)));
-        next += documentSize;
+        if (++sequenced > MAX_WRITE_BATCH_SIZE) {
+          throw new CommandError(16, 'InvalidLength', `Write batch sizes must be between 1 and ${MAX_WRITE_BATCH_SIZE}: the document sequences hold more.`);
+        }
+        const read = readDocument(message, next, sectionEnd, `OP_MSG document sequence '${identifier}'`);
+        documents.push(read.document);
+        next = read.next;
       }
       sequences.push([identifier, documents]);
+      offset = sectionEnd;
     } else {
-      throw new Error(`unknown OP_MSG section kind ${kind}`);
+      throw protocolError(`unknown OP_MSG section kind ${kind}`);
     }
-    offset += size;
   }
-  if (!body) throw new Error('OP_MSG without a body section');
+  if (!body) throw protocolError('OP_MSG without a body section');
   for (const [identifier, documents] of sequences) {
-    const existing = body[identifier];
-    body[identifier] = Array.isArray(existing) ? [...existing, ...documents] : documents;
+    const existing = Object.hasOwn(body, identifier) ? body[identifier] : undefined;
+    // defineProperty: an identifier such as "__proto__" becomes a field like any other, not the body's prototype.
+    Object.defineProperty(body, identifier, {
+      value: Array.isArray(existing) ? [...existing, ...documents] : documents,
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
   }
-  return { requestId, opCode, db: typeof body.$db === 'string' ? body.$db : 'admin', body, noReply: (flags & MSG_MORE_TO_COME) !== 0 };
+  return { ...target, db: typeof body.$db === 'string' ? body.$db : 'admin', body, noReply };
 }
 
 function header(length: number, requestId: number, responseTo: number, opCode: number): Buffer {
@@ -1453,8 +1679,15 @@ function header(length: number, requestId: number, responseTo: number, opCode: n
   return buffer;
 }
 
-function encodeReply(request: ParsedRequest, replyId: number, document: Document): Buffer {
+/**
+ * Throws when `document` cannot be sent as one reply: BSONObjectTooLarge past mongod's reply size, or whatever the
+ * serializer meets (it also stops, with a RangeError, once its 17 MiB buffer is full, so no reply costs more).
+ */
+function encodeReply(request: ReplyTarget, replyId: number, document: Document): Buffer {
   const bson = serialize(document);
+  if (bson.length > MAX_REPLY_BSON_SIZE) {
+    throw new CommandError(10334, 'BSONObjectTooLarge', `BSONObj size: ${bson.length} is invalid. Size must be between 0 and ${MAX_REPLY_BSON_SIZE}(16MB)`);
+  }
   if (request.opCode === OP_QUERY) {
     // responseFlags(int32) cursorID(int64) startingFrom(int32) numberReturned(int32) documents
     const fixed = Buffer.alloc(20);
@@ -1464,6 +1697,11 @@ function encodeReply(request: ParsedRequest, replyId: number, document: Document
   // flagBits(uint32) then one kind-0 section
   const fixed = Buffer.alloc(5);
   return Buffer.concat([header(16 + 5 + bson.length, replyId, request.requestId, OP_MSG), fixed, bson]);
+}
+
+/** The error reply of a command that failed as a whole. */
+function errorReply(error: CommandError): Document {
+  return { ok: 0, errmsg: error.message, code: error.code, codeName: error.codeName, ...error.details };
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -1644,8 +1882,7 @@ export async function startMongoServer(options: MongoServerOptions): Promise<Run
       }
       return handler(request);
     } catch (error) {
-      const { message, code, codeName, details } = asCommandError(error);
-      return { ok: 0, errmsg: message, code, codeName, ...details };
+      return errorReply(asCommandError(error));
     }
   };
 
@@ -1655,44 +1892,79 @@ export async function startMongoServer(options: MongoServerOptions): Promise<Run
     sockets.add(socket);
     socket.setNoDelay(true);
     const framer = new MessageFramer();
-    const send = (request: ParsedRequest, reply: Document): void => {
-      if (!socket.destroyed) socket.write(encodeReply(request, nextReplyId++, reply));
+    const hangUp = (why: string): void => {
+      process.stderr.write(`[mongo] connection ${connectionId}: ${why}; closing it\n`);
+      socket.destroy();
+    };
+    /**
+     * Never throws: a reply that cannot be encoded (too large, or a value the serializer refuses) is answered with
+     * that error instead, and if even that cannot be sent the connection is closed — the client then sees a
+     * network error rather than waiting forever.
+     */
+    const send = (target: ReplyTarget, reply: Document): void => {
+      if (socket.destroyed) return;
+      const replyId = nextReplyId++;
+      let bytes: Buffer;
+      try {
+        bytes = encodeReply(target, replyId, reply);
+      } catch (error) {
+        const reason = error instanceof CommandError ? error : new CommandError(1, 'InternalError', `the reply could not be encoded: ${(error as Error)?.message ?? String(error)}`);
+        log(`connection ${connectionId}: ${reason.message}; answering with that error instead`);
+        try {
+          bytes = encodeReply(target, replyId, errorReply(reason));
+        } catch (again) {
+          return hangUp(`not even an error reply could be encoded: ${(again as Error)?.message ?? String(again)}`);
+        }
+      }
+      socket.write(bytes);
     };
     // Replies leave in request order: one waiting for the data file to be saved holds back those after it.
     let held: Promise<void> | undefined;
+    const answer = (target: ReplyTarget, reply: Document, saved: Promise<string | undefined> | undefined): void => {
+      if (saved === undefined && held === undefined) return send(target, reply);
+      const mine: Promise<void> = Promise.all([held, saved])
+        .then(([, failure]) => {
+          if (failure === undefined || reply.ok !== 1) return send(target, reply);
+          // Applied but not durable: what mongod reports when a write concern cannot be satisfied.
+          send(target, { ...reply, writeConcernError: { code: 64, codeName: 'WriteConcernFailed', errmsg: `the write was applied but could not be saved: ${failure}` } });
+        })
+        // Neither `held` nor `saved` rejects and send never throws; should that change, the client still gets an answer.
+        .catch((error: unknown) => hangUp(`internal error while replying: ${(error as Error)?.stack ?? String(error)}`))
+        .finally(() => {
+          if (held === mine) held = undefined;
+        });
+      held = mine;
+    };
     socket.on('data', (chunk) => {
       try {
         for (const message of framer.push(chunk)) {
-          const request = parseRequest(message);
-          const reply = run({ db: request.db, body: request.body, connectionId });
-          if (request.noReply) continue;
-          const saved = dataFile !== undefined && wantsJournal(request.body) ? flush() : undefined;
-          if (saved === undefined && held === undefined) {
-            send(request, reply);
+          let request: ParsedRequest;
+          try {
+            request = parseRequest(message);
+          } catch (error) {
+            if (!(error instanceof MalformedRequest)) throw error;
+            log(`connection ${connectionId}: malformed request ${error.target.requestId}: ${error.message}`);
+            if (!error.noReply) answer(error.target, errorReply(error.reason), undefined);
             continue;
           }
-          const mine: Promise<void> = Promise.all([held, saved]).then(([, failure]) => {
-            if (held === mine) held = undefined;
-            if (failure === undefined || reply.ok !== 1) return send(request, reply);
-            // Applied but not durable: what mongod reports when a write concern cannot be satisfied.
-            send(request, { ...reply, writeConcernError: { code: 64, codeName: 'WriteConcernFailed', errmsg: `the write was applied but could not be saved: ${failure}` } });
-          });
-          held = mine;
+          const reply = run({ db: request.db, body: request.body, connectionId });
+          if (request.noReply) continue;
+          answer(request, reply, dataFile !== undefined && wantsJournal(request.body) ? flush() : undefined);
         }
       } catch (error) {
-        // A message we cannot parse leaves the stream unframed: the only safe move is to hang up.
-        process.stderr.write(`[mongo] connection ${connectionId}: ${(error as Error).message}; closing it\n`);
-        socket.destroy();
+        // A frame we cannot cut (bad length) or an opcode we do not speak leaves the stream unframed: hang up.
+        hangUp((error as Error)?.message ?? String(error));
       }
     });
     socket.on('error', () => socket.destroy());
     socket.on('close', () => sockets.delete(socket));
   });
-
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port, host, () => {
       server.off('error', reject);
+      // Failures to accept a connection (EMFILE, …) are the server's, not a client's: log them and keep serving.
+      server.on('error', (error) => process.stderr.write(`[mongo] server error: ${error.message}\n`));
       resolve();
     });
   });
