@@ -14,6 +14,8 @@
  *       never delayed, faulted or counted: the control surface a benchmark uses when the fixture runs in a
  *       process of its own (a path no real API serves, so a client can never hit it by accident).
  *   anything else                     → 404 JSON.
+ * A request a browser sends for a page (Origin, Sec-Fetch-Site cross-site/same-site, a Host that is not this
+ * server's loopback name) gets 403 before any route: the fixture runs on the developer's laptop.
  *
  * For a client: YELP_API_BASE_URL = `yelpBaseUrl` = `${baseUrl}/v3` (as https://api.yelp.com/v3; the client
  * appends `/businesses/search`), the HN base = `hnBaseUrl` = `${baseUrl}/api/v1` (as https://hn.algolia.com/api/v1).
@@ -43,6 +45,7 @@ import type { AddressInfo } from 'node:net';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { describeIssues } from '../lib/validation.ts';
+import { announcedHosts, refuseBrowserRequest } from './request-guard.ts';
 import { integerOption, portOption, runServerMain } from './server-process.ts';
 
 // ---------------------------------------------------------------------------------------------------------
@@ -1141,6 +1144,15 @@ export async function startApiFixture(options: ApiFixtureOptions): Promise<Runni
   };
 
   const handle = async (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> => {
+    // Not AWS-shaped (no signatures), but on the developer's laptop all the same: a page gets nothing, not even
+    // the control routes (request-guard.ts).
+    const browser = refuseBrowserRequest(req, allowedHosts);
+    if (browser) {
+      res.writeHead(403, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ error: { code: 'FORBIDDEN', description: browser.message } }));
+      req.resume();
+      return;
+    }
     // Never resolved against a base: `//host/path` would otherwise be read as another host.
     const url = new URL(`http://fixture.invalid${req.url?.startsWith('/') ? req.url : '/'}`);
     if (url.pathname === '/health') {
@@ -1205,6 +1217,8 @@ export async function startApiFixture(options: ApiFixtureOptions): Promise<Runni
     res.end(method === 'HEAD' ? undefined : response.body);
   };
 
+  // Filled once the port is known (port 0 picks one); no request is handled before listen() returns.
+  const allowedHosts = new Set<string>();
   const server = http.createServer((req, res) => {
     handle(req, res).catch((error: unknown) => {
       process.stderr.write(`[api] internal error: ${(error as Error)?.stack ?? String(error)}\n`);
@@ -1219,6 +1233,7 @@ export async function startApiFixture(options: ApiFixtureOptions): Promise<Runni
     });
   });
   const port = (server.address() as AddressInfo).port;
+  for (const name of announcedHosts(host, port)) allowedHosts.add(name);
   const urlHost = host.includes(':') ? `[${host}]` : host;
   const baseUrl = `http://${urlHost}:${port}`;
   log(`listening on ${baseUrl} (seed ${seed})`);

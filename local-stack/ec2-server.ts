@@ -424,15 +424,37 @@ function isAlive(record: InstanceRecord): boolean {
 
 /** Matches EC2 filter values: `*` any run of characters, `?` one character, `\` escapes. */
 function wildcardMatch(pattern: string, value: string): boolean {
-  let source = '';
+  // EC2 filter wildcards: `*` any run, `?` one character, `\` escapes the next. Matched by the classic greedy
+  // scan with one backtrack point rather than a RegExp built from the pattern: a request's pattern is input,
+  // and a long one must neither exceed the RegExp engine's limits (a crash as a 500) nor backtrack exponentially.
+  const tokens: { char: string; wildcard?: '*' | '?' }[] = [];
   for (let i = 0; i < pattern.length; i++) {
-    const c = pattern[i] ?? '';
-    if (c === '\\' && i + 1 < pattern.length) source += (pattern[++i] ?? '').replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-    else if (c === '*') source += '[\\s\\S]*';
-    else if (c === '?') source += '[\\s\\S]';
-    else source += c.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    const c = pattern[i]!;
+    if (c === '\\' && i + 1 < pattern.length) tokens.push({ char: pattern[++i]! });
+    else if (c === '*' || c === '?') tokens.push({ char: c, wildcard: c });
+    else tokens.push({ char: c });
   }
-  return new RegExp(`^${source}$`).test(value);
+  let t = 0;
+  let v = 0;
+  let star = -1;
+  let resume = 0;
+  while (v < value.length) {
+    const token = tokens[t];
+    if (token !== undefined && (token.wildcard === '?' || (token.wildcard === undefined && token.char === value[v]))) {
+      t++;
+      v++;
+    } else if (token?.wildcard === '*') {
+      star = t++;
+      resume = v;
+    } else if (star !== -1) {
+      t = star + 1;
+      v = ++resume;
+    } else {
+      return false;
+    }
+  }
+  while (tokens[t]?.wildcard === '*') t++;
+  return t === tokens.length;
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -990,7 +1012,9 @@ export async function startEc2Server(options: Ec2ServerOptions): Promise<Running
       const rawBody = Buffer.concat(chunks);
       const unsigned = guardRequest(req, { credentials: options.credentials, allowedHosts, service: 'other' }, rawBody);
       if (unsigned) refuse(unsigned);
-      const query = new URL(req.url ?? '/', 'http://localhost').search.slice(1);
+      // Not new URL(): a target such as `//x` would be read as a host, or throw.
+      const target = req.url ?? '/';
+      const query = target.includes('?') ? target.slice(target.indexOf('?') + 1) : '';
       const body = rawBody.toString('utf8');
       const params = QueryParams.parse(req.method === 'POST' && body !== '' ? body : query);
       const action = params.get('Action');

@@ -14,7 +14,10 @@ import { createInterface } from 'node:readline';
 import { EC2Client, DescribeInstancesCommand } from '@aws-sdk/client-ec2';
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { MongoClient } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startApiFixture } from '../local-stack/api-fixture.ts';
+import { spawnMongoServerProcess } from '../local-stack/child-server.ts';
 import { credentialsFile, loadOrCreateStackCredentials } from '../local-stack/credentials.ts';
 import { startEc2Server, type RunningEc2Server } from '../local-stack/ec2-server.ts';
 import { FRONT_TOKEN_HEADER, startLambdaFront, type RunningLambdaFront } from '../local-stack/lambda-front.ts';
@@ -343,6 +346,43 @@ describe("serverless-offline's guard (offline-guard.js, preloaded)", () => {
       expect(await send(e, { ...invoke, headers: { [FRONT_TOKEN_HEADER]: token } })).toEqual({ status: 200, body: 'ran no-token-left' });
     } finally {
       child.kill();
+    }
+  });
+});
+
+describe('the endpoints that are not AWS-shaped give a page nothing either', () => {
+  it('the API fixture refuses page-sent and rebound requests, its control routes included', async () => {
+    const fixture = await startApiFixture({ port: 0, silent: true });
+    try {
+      const e = fixture.baseUrl;
+      const port = new URL(e).port;
+      expectRefused('api fixture', await send(e, { method: 'POST', path: '/__fixture/stats/reset', headers: { origin: 'http://evil.example' } }), 403, /FORBIDDEN/);
+      expectRefused('api fixture', await send(e, { method: 'GET', path: '/api/v1/items/1', headers: { 'sec-fetch-site': 'cross-site' } }), 403, /FORBIDDEN/);
+      expectRefused('api fixture', await send(e, { method: 'GET', path: '/api/v1/items/1', headers: { host: `rebind.example:${port}` } }), 403, /FORBIDDEN/);
+      expect((await send(e, { method: 'GET', path: '/api/v1/items/1' })).status).toBe(200);
+    } finally {
+      await fixture.close();
+    }
+  });
+
+  it('the MongoDB-wire server closes a connection that speaks HTTP (what a page can send it) and keeps serving', async () => {
+    const mongo = await spawnMongoServerProcess();
+    try {
+      const { port } = new URL(mongo.ready.uri.replace('mongodb://', 'http://'));
+      const answer = await send(`http://127.0.0.1:${port}`, { method: 'POST', path: '/', headers: { 'content-type': 'text/plain', origin: 'http://evil.example' }, body: 'x'.repeat(100) }).then(
+        (reply) => `answered ${reply.status}`,
+        (error: NodeJS.ErrnoException) => error.code ?? error.message,
+      );
+      expect(answer).toMatch(/ECONNRESET|socket hang up|EPIPE/);
+      tally['mongo'] = { tried: 1, refused: 1 };
+      const client = new MongoClient(mongo.ready.uri, { serverSelectionTimeoutMS: 5000 });
+      try {
+        expect(await client.db('admin').command({ ping: 1 })).toMatchObject({ ok: 1 });
+      } finally {
+        await client.close();
+      }
+    } finally {
+      expect(await mongo.close()).toBe(0);
     }
   });
 });
