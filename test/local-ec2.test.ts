@@ -210,6 +210,14 @@ describe('RunInstances / DescribeInstances / TerminateInstances with the SDK', (
     expect(wildcard.Reservations?.flatMap((r) => r.Instances ?? [])).toHaveLength(2);
     const none = await client.send(new DescribeInstancesCommand({ Filters: [{ Name: 'tag:marker', Values: ['nope'] }] }));
     expect(none.Reservations).toEqual([]);
+    // EC2's wildcards: `?` one character, `*` any run (also in the middle), `\` escapes; a pattern of any length.
+    const count = async (pattern: string) =>
+      (await client.send(new DescribeInstancesCommand({ Filters: [{ Name: 'tag:marker', Values: [pattern] }] }))).Reservations?.flatMap((r) => r.Instances ?? []).length;
+    expect(await count(`?${marker.slice(1, -1)}?`)).toBe(2);
+    expect(await count(`*${marker.slice(3, 6)}*`)).toBe(2);
+    expect(await count(`${marker}?`)).toBe(0);
+    expect(await count(`${marker.slice(0, 2)}\\*`)).toBe(0);
+    expect(await count(`${'*'.repeat(10_000)}${marker}${'?'.repeat(5_000)}`)).toBe(0);
 
     await waitFor(ids[0] ?? '', (i) => i.State?.Name === 'running');
     await waitFor(ids[1] ?? '', (i) => i.State?.Name === 'running');
