@@ -88,7 +88,8 @@ export function resolveStackOptions(options: StackOptions = {}) {
     ec2Port: options.ec2Port ?? envPort('CLOUD_PARALLEL_EC2_PORT', 4570),
     mongoPort: options.mongoPort ?? envPort('CLOUD_PARALLEL_MONGO_PORT', 27017),
     apiPort: options.apiPort ?? envPort('CLOUD_PARALLEL_API_PORT', 4575),
-    stateDir: path.resolve(options.stateDir ?? process.env.CLOUD_PARALLEL_STATE_DIR ?? path.join(PROJECT_ROOT, '.local-stack')),
+    // An empty variable means the default, as for every other setting (not the current directory).
+    stateDir: path.resolve(options.stateDir ?? (process.env.CLOUD_PARALLEL_STATE_DIR || path.join(PROJECT_ROOT, '.local-stack'))),
     stage: options.stage,
     onProgress: options.onProgress ?? (() => undefined),
   };

@@ -23,7 +23,8 @@ import { startEc2Server, type RunningEc2Server } from '../local-stack/ec2-server
 import { FRONT_TOKEN_HEADER, startLambdaFront, type RunningLambdaFront } from '../local-stack/lambda-front.ts';
 import { startS3Server, type RunningS3Server } from '../local-stack/s3-server.ts';
 import { verifySigV4 } from '../local-stack/sigv4.ts';
-import { stackEnvironment } from '../local-stack/stack.ts';
+import { PROJECT_ROOT } from '../local-stack/service-config.ts';
+import { resolveStackOptions, stackEnvironment } from '../local-stack/stack.ts';
 import { presignedUrl, signedHeaders, TEST_CREDENTIALS, type SigningService } from './support/signing.ts';
 
 const BUCKET = 'auth-test-bucket';
@@ -383,6 +384,21 @@ describe('the endpoints that are not AWS-shaped give a page nothing either', () 
       }
     } finally {
       expect(await mongo.close()).toBe(0);
+    }
+  });
+});
+
+describe('where the stack keeps its state (and so its credentials)', () => {
+  it('an empty CLOUD_PARALLEL_STATE_DIR means the default folder, not the current directory', () => {
+    const saved = process.env.CLOUD_PARALLEL_STATE_DIR;
+    try {
+      process.env.CLOUD_PARALLEL_STATE_DIR = '';
+      expect(resolveStackOptions().stateDir).toBe(path.join(PROJECT_ROOT, '.local-stack'));
+      process.env.CLOUD_PARALLEL_STATE_DIR = '/tmp/elsewhere';
+      expect(resolveStackOptions().stateDir).toBe('/tmp/elsewhere');
+    } finally {
+      if (saved === undefined) delete process.env.CLOUD_PARALLEL_STATE_DIR;
+      else process.env.CLOUD_PARALLEL_STATE_DIR = saved;
     }
   });
 });
