@@ -41,12 +41,11 @@
  */
 import { setMaxListeners } from 'node:events';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { describeIssues } from '../lib/validation.ts';
-import { announcedHosts, refuseBrowserRequest } from './request-guard.ts';
-import { integerOption, portOption, runServerMain } from './server-process.ts';
+import { refuseBrowserRequest } from './request-guard.ts';
+import { integerOption, listenOnLoopback, portOption, runServerMain } from './server-process.ts';
 
 // ---------------------------------------------------------------------------------------------------------
 // Public API
@@ -1217,7 +1216,6 @@ export async function startApiFixture(options: ApiFixtureOptions): Promise<Runni
     res.end(method === 'HEAD' ? undefined : response.body);
   };
 
-  // Filled once the port is known (port 0 picks one); no request is handled before listen() returns.
   const allowedHosts = new Set<string>();
   const server = http.createServer((req, res) => {
     handle(req, res).catch((error: unknown) => {
@@ -1225,17 +1223,7 @@ export async function startApiFixture(options: ApiFixtureOptions): Promise<Runni
       res.destroy();
     });
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const port = (server.address() as AddressInfo).port;
-  for (const name of announcedHosts(host, port)) allowedHosts.add(name);
-  const urlHost = host.includes(':') ? `[${host}]` : host;
-  const baseUrl = `http://${urlHost}:${port}`;
+  const { endpoint: baseUrl } = await listenOnLoopback(server, options.port, host, allowedHosts);
   log(`listening on ${baseUrl} (seed ${seed})`);
   let closed: Promise<void> | undefined;
 

@@ -40,10 +40,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { appendFileSync, closeSync, mkdirSync, openSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import path from 'node:path';
-import { announcedHosts, credentialsFromEnvironment, guardRequest, refuseBrowserRequest, type Credentials, type GuardRefusal } from './request-guard.ts';
-import { integerOption, portOption, runServerMain } from './server-process.ts';
+import { credentialsFromEnvironment, guardRequest, refuseBrowserRequest, type Credentials, type GuardRefusal } from './request-guard.ts';
+import { integerOption, listenOnLoopback, portOption, runServerMain } from './server-process.ts';
 import { parseArgs } from 'node:util';
 
 /**
@@ -1039,23 +1038,13 @@ export async function startEc2Server(options: Ec2ServerOptions): Promise<Running
     }
   };
 
-  // Filled once the port is known (port 0 picks one); no request is handled before listen() returns.
   const allowedHosts = new Set<string>();
   const server = http.createServer((req, res) => void handle(req, res));
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const port = (server.address() as AddressInfo).port;
-  for (const name of announcedHosts(host, port)) allowedHosts.add(name);
-  const urlHost = host.includes(':') ? `[${host}]` : host;
+  const { port, endpoint } = await listenOnLoopback(server, options.port, host, allowedHosts);
   let closed: Promise<void> | undefined;
 
   return {
-    endpoint: `http://${urlHost}:${port}`,
+    endpoint,
     port,
     instances: () => [...records.values()].map(snapshot),
     close: () => {

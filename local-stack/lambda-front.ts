@@ -10,10 +10,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { parseArgs } from 'node:util';
-import { announcedHosts, credentialsFromEnvironment, guardRequest, refuseBrowserRequest, type Credentials, type GuardRefusal } from './request-guard.ts';
-import { portOption, runServerMain } from './server-process.ts';
+import { credentialsFromEnvironment, guardRequest, refuseBrowserRequest, type Credentials, type GuardRefusal } from './request-guard.ts';
+import { listenOnLoopback, portOption, runServerMain } from './server-process.ts';
 
 /** The header the front adds and offline-guard.js requires; never accepted from a client. */
 export const FRONT_TOKEN_HEADER = 'x-cloud-parallel-front-token';
@@ -143,23 +142,13 @@ export async function startLambdaFront(options: LambdaFrontOptions): Promise<Run
     }
   };
 
-  // Filled once the port is known (port 0 picks one); no request is handled before listen() returns.
   const allowedHosts = new Set<string>();
   const server = http.createServer((req, res) => void handle(req, res));
   server.requestTimeout = 0; // an invocation may run for the function's whole timeout (15 minutes)
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const port = (server.address() as AddressInfo).port;
-  for (const name of announcedHosts(host, port)) allowedHosts.add(name);
-  const urlHost = host.includes(':') ? `[${host}]` : host;
+  const { port, endpoint } = await listenOnLoopback(server, options.port, host, allowedHosts);
   let closed: Promise<void> | undefined;
   return {
-    endpoint: `http://${urlHost}:${port}`,
+    endpoint,
     port,
     close: () => {
       closed ??= new Promise<void>((resolve) => {

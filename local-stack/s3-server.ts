@@ -36,15 +36,14 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { createHash, randomBytes, type Hash } from 'node:crypto';
 import { createWriteStream, promises as fsp } from 'node:fs';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { parseArgs } from 'node:util';
-import { announcedHosts, credentialsFromEnvironment, guardRequest, type Credentials, type GuardRefusal } from './request-guard.ts';
+import { credentialsFromEnvironment, guardRequest, type Credentials, type GuardRefusal } from './request-guard.ts';
 import { bucketNameProblem, isInside, keyProblem, type NameProblem } from './s3-names.ts';
-import { portOption, runServerMain, writeLine } from './server-process.ts';
+import { listenOnLoopback, portOption, runServerMain, writeLine } from './server-process.ts';
 import zlib from 'node:zlib';
 
 // ---------------------------------------------------------------------------------------------------------
@@ -1707,7 +1706,6 @@ export async function startS3Server(options: S3ServerOptions): Promise<RunningS3
     }
   }
 
-  // Filled once the port is known (port 0 picks one); no request is accepted before listen() returns.
   const allowedHosts = new Set<string>();
   const server = http.createServer((req, res) => {
     const started = Date.now();
@@ -1749,21 +1747,13 @@ export async function startS3Server(options: S3ServerOptions): Promise<RunningS3
   server.keepAliveTimeout = 65_000; // longer than SDK agents keep idle sockets, so reused sockets are not cut
   server.headersTimeout = 66_000; // must exceed keepAliveTimeout
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
+  for (const alias of options.hostAliases ?? []) allowedHosts.add(alias.toLowerCase());
+  const { port, endpoint } = await listenOnLoopback(server, options.port, host, allowedHosts);
   server.on('error', (error) => log(`server error: ${describeError(error)}`));
-  const port = (server.address() as AddressInfo).port;
-  for (const name of [...announcedHosts(host, port), ...(options.hostAliases ?? []).map((alias) => alias.toLowerCase())]) allowedHosts.add(name);
-  const endpointHost = host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '[::1]' : host.includes(':') ? `[${host}]` : host;
 
   let closing: Promise<void> | undefined;
   return {
-    endpoint: `http://${endpointHost}:${port}`,
+    endpoint,
     port,
     close() {
       closing ??= new Promise<void>((resolve) => {

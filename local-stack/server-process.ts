@@ -1,5 +1,7 @@
 import { realpathSync } from 'node:fs';
+import type http from 'node:http';
 import net from 'node:net';
+import { announcedHosts } from './request-guard.ts';
 import { fileURLToPath } from 'node:url';
 
 /**
@@ -105,4 +107,28 @@ export function freePort(host = '127.0.0.1'): Promise<number> {
       probe.close(() => resolve(port));
     });
   });
+}
+
+/**
+ * Starts `server` listening and returns its port and endpoint. `allowedHosts`, which the server's request handler
+ * checks (request-guard.ts), is filled with the names it answers to once the port is known (port 0 picks one); no
+ * request is handled before that.
+ */
+export async function listenOnLoopback(
+  server: http.Server | net.Server,
+  port: number,
+  host: string,
+  allowedHosts: Set<string>,
+): Promise<{ port: number; endpoint: string }> {
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const bound = (server.address() as net.AddressInfo).port;
+  for (const name of announcedHosts(host, bound)) allowedHosts.add(name);
+  const urlHost = host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '[::1]' : host.includes(':') ? `[${host}]` : host;
+  return { port: bound, endpoint: `http://${urlHost}:${bound}` };
 }

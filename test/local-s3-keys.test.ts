@@ -26,6 +26,7 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnS3ServerProcess, type S3ServerProcess } from '../local-stack/s3-child.ts';
 import { bucketNameProblem, hasDotSegment, isInside, keyProblem } from '../local-stack/s3-names.ts';
+import { rng } from './support/random.ts';
 import { signedHeaders, TEST_CREDENTIALS } from './support/signing.ts';
 
 const BUCKET = 'keys-test';
@@ -91,18 +92,6 @@ function client(endpoint: string): S3Client {
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
   });
-}
-
-/** A small seeded PRNG (mulberry32), so a fuzz failure can be replayed. */
-function prng(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 describe('naming rules', () => {
@@ -435,7 +424,7 @@ describe('local S3 server: hostile paths', () => {
     const COUNT = 3000;
 
     it(`answers ${COUNT} random requests (seed ${SEED}), never crashes and stays inside its folder`, async () => {
-      const random = prng(SEED);
+      const random = rng(SEED);
       const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)] as T;
       const segments = [
         BUCKET, OTHER, 'uploads', 'legit.txt', 'canary.txt', 'outside-bucket', 'secret', 'victim', '..', '.', '%2E%2E', '%2e%2E', '.%2E', '%2E',
