@@ -1,13 +1,71 @@
-import { defineConfig } from 'vitest/config';
+import { configDefaults, defineConfig } from 'vitest/config';
+
+/**
+ * Two lanes (`npm run test:unit`, `npm run test:integration`; `npm test` runs both, unit first).
+ *
+ * unit: files that start no server (not even on port 0), no child process (no bash, git, sls, esbuild) and no
+ * local stack — mocked clients, worker threads and pure functions only. The whole lane stays under ~60 s on
+ * the 2-core development machine. A file belongs here only if it keeps to that; list it by name.
+ *
+ * integration: everything else — local servers, the stack, child processes, `sls package`. A new test file lands
+ * here unless it is added to UNIT_TESTS, so a forgotten entry costs speed, never a port collision.
+ */
+const UNIT_TESTS = [
+  'bad-input-config',
+  'bad-input-primes', // its endpoints point at a closed port: a port is bound for an instant and released, nothing listens
+  'bad-input-stream',
+  'config',
+  'ec2-backend', // mocked EC2/SSM/S3 clients; the run against a real S3 server is ec2-backend-e2e
+  'fanout',
+  'fanout-lambda',
+  'fanout-local', // worker threads, not processes
+  'lambda-deadline',
+  'observability',
+  'primes-chunks',
+  'primes-fanout',
+  'primes-sieve',
+  'rates-chart',
+  'rates-csv',
+  'rates-handler',
+  'rates-options',
+  'rates-sample-data',
+  'rates-stats',
+  's3-event',
+  'scrape-config',
+  'service-config',
+  'upload-abort', // a real S3 client whose middleware answers every command: nothing leaves the process
+].map((name) => `test/${name}.test.ts`);
 
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
-    // Integration tests start real local servers on fixed ports; files run one at a time so they never collide.
-    fileParallelism: false,
     testTimeout: 30_000,
     // The SDK's notice that its 2027 releases need Node 22 (the lockfile pins one that supports 20).
     env: { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
     hookTimeout: 120_000,
+    projects: [
+      {
+        extends: true,
+        test: {
+          name: 'unit',
+          include: UNIT_TESTS,
+          // Some unit files time work or sample RSS: one at a time, as they always ran.
+          fileParallelism: false,
+          // Group orders above 0: vitest would otherwise queue every one-file-at-a-time project after the rest,
+          // and the fast lane should report first.
+          sequence: { groupOrder: 1 },
+        },
+      },
+      {
+        extends: true,
+        test: {
+          name: 'integration',
+          include: ['test/**/*.test.ts'],
+          exclude: [...configDefaults.exclude, ...UNIT_TESTS],
+          // Integration tests start real local servers on fixed ports; files run one at a time so they never collide.
+          fileParallelism: false,
+          sequence: { groupOrder: 2 },
+        },
+      },
+    ],
   },
 });
