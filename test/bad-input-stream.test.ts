@@ -10,9 +10,9 @@
 import { Readable, Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { computeRates } from '../lib/rates/csv-rates.ts';
+import { SLOW_TESTS as SLOW } from './support/slow.ts';
 
 const MB = 1024 * 1024;
-const SLOW = process.env.CLOUD_PARALLEL_SLOW_TESTS === '1';
 const OPTIONS = { numerator: 'cancer', denominator: 'population', bins: 30 };
 const HEADER = 'fips,county,cancer,population\n';
 

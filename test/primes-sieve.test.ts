@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { rng } from './support/random.ts';
+import { SLOW_TESTS } from './support/slow.ts';
 import { MAX_PRIME_RANGE_END, countPrimes, listPrimes, validateRange } from '../lib/primes/sieve.ts';
 
 const TWO_53 = 2 ** 53;
@@ -91,7 +92,7 @@ describe('countPrimes: known values', () => {
     expect(countPrimes(TWO_53 - 1e8, TWO_53)).toBe(2721647);
   });
 
-  it.skipIf(!process.env.PRIMES_SLOW_TESTS)('π(1e10) = 455052511 (set PRIMES_SLOW_TESTS=1; ~3 s)', () => {
+  it.skipIf(!SLOW_TESTS)('π(1e10) = 455052511 (CLOUD_PARALLEL_SLOW_TESTS=1; ~3 s)', () => {
     expect(countPrimes(0, 1e10)).toBe(455052511);
   });
 });
