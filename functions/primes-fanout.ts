@@ -8,7 +8,9 @@ import { createS3Client } from '../lib/aws/s3.ts';
 import { loadEc2Config, loadPrimesConfig } from '../lib/config.ts';
 import { UserError } from '../lib/errors.ts';
 import { lambdaBackend } from '../lib/fanout/lambda-backend.ts';
-import { logFailure, observability, recordPrimes, recordRejected } from '../lib/observability.ts';
+import { failsInvocation, jobErrors } from '../lib/middleware/job-errors.ts';
+import { observability } from '../lib/observability.ts';
+import { recordPrimes } from '../lib/primes/metrics.ts';
 import { runPrimesOnEc2 } from '../lib/primes/ec2.ts';
 import { parsePrimesEvent, runPrimesFanout, type PrimesRunInput } from '../lib/primes/fanout-job.ts';
 import type { PrimesChunkResult, PrimesTask } from '../lib/primes/worker.ts';
@@ -29,26 +31,17 @@ export const CLEANUP_MARGIN_MS = 30_000;
 
 /** `{start, end, chunks | chunkSize, backend?, concurrency?}` → the exact count, per-chunk timings, speedup and cost. */
 export const handler = middy(async (event: unknown, context: Context) => {
-  let input;
-  try {
-    input = parsePrimesEvent(event);
-  } catch (error) {
-    if (error instanceof UserError) return rejected({ code: error.code, message: error.message });
-    logFailure('primes', error);
-    throw error;
-  }
+  const input = parsePrimesEvent(event);
   if (input.backend !== 'lambda' && input.backend !== 'ec2') {
-    return rejected({ code: 'INVALID_INPUT', message: `backend "${input.backend}" runs only from the CLI; the fan-out Lambda uses "lambda" or "ec2"` });
+    throw new UserError('INVALID_INPUT', `backend "${input.backend}" runs only from the CLI; the fan-out Lambda uses "lambda" or "ec2"`);
   }
-  try {
-    const result = await runOn(input.backend, input, context);
-    recordPrimes(result);
-    return result;
-  } catch (error) {
-    logFailure('primes', error);
-    throw error;
-  }
-}).use(observability());
+  // A UserError from the run itself (the EC2 worker bundle missing) is the deployment's fault: the invocation fails.
+  const result = await failsInvocation(runOn(input.backend, input, context));
+  recordPrimes(result);
+  return result;
+})
+  .use(observability())
+  .use(jobErrors({ job: 'primes' }));
 
 async function runOn(backendName: 'lambda' | 'ec2', input: PrimesRunInput, context: Context) {
   const deadline = lambdaDeadlineSignal(context, CLEANUP_MARGIN_MS);
@@ -62,9 +55,4 @@ async function runOn(backendName: 'lambda' | 'ec2', input: PrimesRunInput, conte
   } finally {
     deadline.dispose();
   }
-}
-
-function rejected(error: { code: string; message: string }) {
-  recordRejected('primes', error);
-  return { error };
 }

@@ -1,7 +1,9 @@
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import middy from '@middy/core';
 import { createS3Client, s3Uri } from '../lib/aws/s3.ts';
-import { logFailure, observability, recordPrimesChunk } from '../lib/observability.ts';
+import { failsInvocation, jobErrors } from '../lib/middleware/job-errors.ts';
+import { observability } from '../lib/observability.ts';
+import { recordPrimesChunk } from '../lib/primes/metrics.ts';
 import { runPrimesTask, type PrimesListStore } from '../lib/primes/worker.ts';
 
 // Created once per container and reused by every invocation it serves.
@@ -17,16 +19,13 @@ const storeInBucket: PrimesListStore = async (task, body) => {
 };
 
 /**
- * Counts (or lists) the primes in one chunk. Errors are thrown, not returned: the fan-out sees them as
- * the invocation's FunctionError and names the chunk that failed.
+ * Counts (or lists) the primes in one chunk. Errors are thrown, not returned, a refused task too: the fan-out sees
+ * them as the invocation's FunctionError and names the chunk that failed.
  */
 export const handler = middy(async (event: unknown) => {
-  try {
-    const result = await runPrimesTask(event, storeInBucket);
-    recordPrimesChunk(result);
-    return result;
-  } catch (error) {
-    logFailure('primes-worker', error);
-    throw error;
-  }
-}).use(observability());
+  const result = await failsInvocation(runPrimesTask(event, storeInBucket));
+  recordPrimesChunk(result);
+  return result;
+})
+  .use(observability())
+  .use(jobErrors({ job: 'primes-worker' }));

@@ -2,10 +2,11 @@ import type { Context } from 'aws-lambda';
 import middy from '@middy/core';
 import { MongoClient } from 'mongodb';
 import { createSsmClient } from '../lib/aws/ssm.ts';
-import { UserError } from '../lib/errors.ts';
-import { logFailure, observability, recordRejected, recordScrape } from '../lib/observability.ts';
+import { jobErrors } from '../lib/middleware/job-errors.ts';
+import { observability } from '../lib/observability.ts';
 import { createSecretResolver, loadScrapeConfig, type ScrapeSource } from '../lib/scrape/config.ts';
 import { parseScrapeEvent, runScrape } from '../lib/scrape/run.ts';
+import { recordScrape } from '../lib/scrape/metrics.ts';
 import { createScrapeStore, type ScrapeStore } from '../lib/scrape/store.ts';
 
 // Created once per container and reused by every invocation it serves.
@@ -72,17 +73,11 @@ export const handler = middy(async (event: unknown, context: Context) => {
     });
     recordScrape(result);
     return result;
-  } catch (error) {
-    if (error instanceof UserError) {
-      const reply = { error: { code: error.code, message: error.message } };
-      recordRejected('scrape', reply.error);
-      return reply;
-    }
-    logFailure('scrape', error);
-    throw error;
   } finally {
     // `sls invoke local` runs one invocation in a process that exits when idle; an open pool would keep it
     // running forever. A Lambda container is frozen instead, and keeps its connection for the next invocation.
     if (process.env.IS_LOCAL === 'true') await closeConnections();
   }
-}).use(observability());
+})
+  .use(observability())
+  .use(jobErrors({ job: 'scrape' }));

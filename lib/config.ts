@@ -1,6 +1,7 @@
 import { tmpdir } from 'node:os';
 import { isAbsolute } from 'node:path';
 import { z } from 'zod';
+import { ConfigError } from './errors.ts';
 
 /**
  * Deployment configuration, read from the environment once per container.
@@ -8,16 +9,8 @@ import { z } from 'zod';
  * variable's name and what is allowed, so whoever deployed it can fix it without reading code.
  */
 
-export class ConfigError extends Error {
-  readonly code = 'INVALID_CONFIG';
-  constructor(message: string) {
-    super(message);
-    this.name = 'ConfigError';
-    // As for UserError: the message names the variable and what is allowed; the Lambda runtime would otherwise put
-    // this module's stack frames into the reply of every invocation of a container that failed to start.
-    this.stack = `${this.name}: ${message}`;
-  }
-}
+// ConfigError lives with the other errors (lib/errors.ts); exported here too, where its callers look for it.
+export { ConfigError } from './errors.ts';
 
 /** Variables whose values an error message never repeats: a connection string or a key may hold a secret. */
 const SECRET_VARIABLE = /(^|_)(URI|KEY|PASSWORD|SECRET|TOKEN)$/;

@@ -1,6 +1,9 @@
 /**
  * Observability for the Lambda handlers: structured JSON logs (Powertools Logger) and one CloudWatch EMF
  * document of metrics per invocation (Powertools Metrics). Every handler does `.use(observability())`.
+ * This module is only the setup (logger, metrics instance, redaction, where they print); what is recorded lives
+ * beside each job — lib/rates/metrics.ts, lib/primes/metrics.ts, lib/scrape/metrics.ts — and the rejections and
+ * failures every handler records in lib/middleware/job-errors.ts. The contract they keep is listed here, in one place.
  *
  * LOGS — one JSON object per line, each with `level`, `message`, `timestamp`, `service` and, from the middleware,
  * `function_request_id`, `function_name`, `function_arn`, `function_memory_size`, `cold_start` (and `xray_trace_id`
@@ -63,10 +66,6 @@ import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import type { ConstructorOptions as LoggerOptions } from '@aws-lambda-powertools/logger/types';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
-import type { PrimesRunResult } from './primes/fanout-job.ts';
-import type { PrimesChunkResult } from './primes/worker.ts';
-import { isAlreadyProcessed, type RatesJobOutcome } from './rates/job.ts';
-import type { ScrapeResult } from './scrape/run.ts';
 
 export const SERVICE_NAME = process.env.POWERTOOLS_SERVICE_NAME || 'cloud-parallel';
 export const METRICS_NAMESPACE = process.env.POWERTOOLS_METRICS_NAMESPACE || 'cloud-parallel';
@@ -85,35 +84,11 @@ const inLambda = (process.env.AWS_EXECUTION_ENV ?? '').startsWith('AWS_Lambda_')
  */
 const sideStream: NodeJS.WritableStream | undefined = inLambda && process.env.IS_LOCAL !== 'true' ? undefined : process.stderr;
 
-/** Every metric: its name (as CloudWatch shows it) and unit. */
-export const METRICS = {
-  RowsProcessed: MetricUnit.Count,
-  BadRows: MetricUnit.Count,
-  RatesDurationMs: MetricUnit.Milliseconds,
-  RatesFailed: MetricUnit.Count,
-  RatesDuplicates: MetricUnit.Count,
-  PrimesCounted: MetricUnit.Count,
-  ChunksFailed: MetricUnit.Count,
-  PrimesWallMs: MetricUnit.Milliseconds,
-  PrimesSpeedup: MetricUnit.NoUnit,
-  ChunkMs: MetricUnit.Milliseconds,
-  DocumentsUpserted: MetricUnit.Count,
-  DocumentsModified: MetricUnit.Count,
-  DocumentsUnchanged: MetricUnit.Count,
-  FetchFailed: MetricUnit.Count,
-  ScrapeLeft: MetricUnit.Count,
-  ScrapeRequests: MetricUnit.Count,
-  ScrapeRetries: MetricUnit.Count,
-  ScrapeWallMs: MetricUnit.Milliseconds,
-  InvalidInput: MetricUnit.Count,
-} as const;
-export type MetricName = keyof typeof METRICS;
-
 /** The `job` dimension's values. */
 export type Job = 'rates' | 'primes' | 'primes-worker' | 'scrape';
 
 /** Most failures a summary line lists (the counts are always complete). */
-const MAX_LISTED_FAILURES = 10;
+export const MAX_LISTED_FAILURES = 10;
 
 const SECRET_KEY = /(authorization|api[_-]?key|password|passwd|secret|token|mongo(?:db)?[_-]?uri)$/i;
 const MONGODB_URI = /mongodb(?:\+srv)?:\/\/[^\s"'<>]+/gi;
@@ -189,159 +164,18 @@ export function observability() {
   return [injectLambdaContext(logger, { resetKeys: true }), logMetrics(metrics, { captureColdStartMetric: true })];
 }
 
-function add(name: MetricName, value: number): void {
-  metrics.addMetric(name, METRICS[name], value);
+type MetricUnitValue = (typeof MetricUnit)[keyof typeof MetricUnit];
+
+/**
+ * A job's metrics, declared beside the job (lib/<job>/metrics.ts): their names (as CloudWatch shows them) and units.
+ * Returns the function that adds one to the invocation's EMF document.
+ */
+export function jobMetrics<const Units extends Record<string, MetricUnitValue>>(units: Units): (name: keyof Units & string, value: number) => void {
+  // `name` is a key of `units`, so the lookup is never undefined (the index check cannot see that through a generic).
+  return (name, value) => metrics.addMetric(name, units[name] as MetricUnitValue, value);
 }
 
-/** The results of a rates invocation: per file, its rows, bad rows and duration, or that it failed. */
-export function recordRates(outcomes: readonly RatesJobOutcome[]): void {
-  metrics.addDimension('job', 'rates');
-  for (const outcome of outcomes) {
-    const { bucket, key } = outcome.input;
-    if (isAlreadyProcessed(outcome)) {
-      // A redelivered event did no work: counted as a duplicate, never again as rows.
-      add('RatesDuplicates', 1);
-      logger.info('rates event already processed', {
-        bucket,
-        key,
-        eTag: outcome.input.eTag,
-        runId: outcome.runId,
-        processedAt: outcome.finishedAt,
-        summary: outcome.outputs.summary,
-      });
-    } else if (outcome.status === 'ok') {
-      add('RowsProcessed', outcome.rows);
-      add('BadRows', outcome.badRows.count);
-      add('RatesDurationMs', outcome.timings.totalMs);
-      add('RatesFailed', 0);
-      logger.info('rates run finished', {
-        bucket,
-        key,
-        runId: outcome.runId,
-        rows: outcome.rows,
-        badRows: outcome.badRows.count,
-        ms: outcome.timings.totalMs,
-      });
-    } else {
-      add('RatesFailed', 1);
-      logger.warn('rates run failed', { bucket, key, runId: outcome.runId, error: outcome.error, errorObject: outcome.errorObject });
-    }
-  }
-}
-
-/** What `runRatesJobs` throws when some files failed for reasons a retry may fix (see lib/rates/index.ts). */
-interface RatesBatchFailure {
-  failures: { key: string; error: unknown }[];
-  completed: RatesJobOutcome[];
-}
-
-function isRatesBatchFailure(error: unknown): error is Error & RatesBatchFailure {
-  return (
-    error instanceof Error &&
-    error.name === 'RatesBatchError' &&
-    Array.isArray((error as Partial<RatesBatchFailure>).failures) &&
-    Array.isArray((error as Partial<RatesBatchFailure>).completed)
-  );
-}
-
-/** A rates invocation that throws (Lambda retries it): the files done are recorded, each failed one logged. */
-export function recordRatesFailure(error: unknown): void {
-  if (!isRatesBatchFailure(error)) {
-    metrics.addDimension('job', 'rates');
-    add('RatesFailed', 1);
-    logFailure('rates', error);
-    return;
-  }
-  recordRates(error.completed);
-  for (const failure of error.failures) {
-    add('RatesFailed', 1);
-    logger.error('rates invocation failed', { key: failure.key, error: asLoggable(failure.error) });
-  }
-}
-
-/** A prime count's fan-out: the count, failed chunks, wall time and speedup, per backend. */
-export function recordPrimes(result: PrimesRunResult & { ec2?: { runId: string } }): void {
-  metrics.addDimensions({ job: 'primes', backend: result.backend });
-  add('PrimesCounted', result.count);
-  add('ChunksFailed', result.failedChunks.length);
-  add('PrimesWallMs', result.wallMs);
-  add('PrimesSpeedup', result.speedup);
-  logger.info('primes run finished', {
-    start: result.start,
-    end: result.end,
-    backend: result.backend,
-    chunks: result.chunks.length,
-    count: result.count,
-    complete: result.complete,
-    failedChunks: result.failedChunks.length,
-    wallMs: result.wallMs,
-    workerMs: result.workerMs,
-    speedup: result.speedup,
-    costUsd: result.cost?.usd ?? null,
-    ...(result.ec2 === undefined ? {} : { ec2RunId: result.ec2.runId }),
-  });
-  if (result.failedChunks.length > 0) {
-    logger.warn('primes chunks failed', {
-      failedChunks: result.failedChunks.slice(0, MAX_LISTED_FAILURES).map(({ start, end, attempts, error }) => ({ start, end, attempts, error })),
-    });
-  }
-}
-
-/** One worker's chunk: its sieve time. */
-export function recordPrimesChunk(result: PrimesChunkResult): void {
-  metrics.addDimension('job', 'primes-worker');
-  add('ChunkMs', result.ms);
-  logger.info('primes chunk finished', {
-    start: result.start,
-    end: result.end,
-    count: result.count,
-    ms: result.ms,
-    // The list itself is never logged: where it went is enough.
-    primes: result.primesObject !== undefined ? 'stored' : result.primes !== undefined ? 'inline' : 'none',
-  });
-}
-
-/** A scrape run: documents written, fetch failures, requests and time, per source. */
-export function recordScrape(result: ScrapeResult): void {
-  metrics.addDimensions({ job: 'scrape', source: result.source });
-  add('DocumentsUpserted', result.upserted);
-  add('DocumentsModified', result.modified);
-  add('DocumentsUnchanged', result.unchanged);
-  add('FetchFailed', result.failed.length);
-  add('ScrapeLeft', result.left.length);
-  add('ScrapeRequests', result.requests);
-  add('ScrapeRetries', result.retries);
-  add('ScrapeWallMs', result.wallMs);
-  logger.info('scrape run finished', {
-    source: result.source,
-    fetched: result.fetched,
-    upserted: result.upserted,
-    modified: result.modified,
-    unchanged: result.unchanged,
-    failed: result.failed.length,
-    left: result.left.length,
-    requests: result.requests,
-    retries: result.retries,
-    wallMs: result.wallMs,
-    ...(result.stoppedEarly === undefined ? {} : { stoppedEarly: result.stoppedEarly }),
-  });
-  if (result.failed.length > 0) {
-    logger.warn('scrape records failed', { source: result.source, failed: result.failed.slice(0, MAX_LISTED_FAILURES) });
-  }
-}
-
-/** An event the handler answered with an error object instead of running the job. */
-export function recordRejected(job: Job, error: { code: string; message: string }): void {
-  metrics.addDimension('job', job);
-  add('InvalidInput', 1);
-  logger.warn('input rejected', { job, error: { code: error.code, message: error.message } });
-}
-
-/** An invocation that throws: logged at ERROR with the error, before the handler rethrows it. */
-export function logFailure(job: Job, error: unknown): void {
-  logger.error(`${job} invocation failed`, { error: asLoggable(error) });
-}
-
-function asLoggable(error: unknown): Error | string {
+/** An error as the logger prints it: its name, message and stack, or the thrown value as text. */
+export function asLoggable(error: unknown): Error | string {
   return error instanceof Error ? error : String(error);
 }

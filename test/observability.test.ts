@@ -1,5 +1,6 @@
 /**
- * Structured logs and EMF metrics (lib/observability.ts): what the middlewares and the record helpers print, per
+ * Structured logs and EMF metrics (lib/observability.ts, each job's lib/<job>/metrics.ts, and the rejections and
+ * failures of lib/middleware/job-errors.ts): what the middlewares and the record helpers print, per
  * invocation, through tiny middy handlers and the real primes-worker and rates handlers. Powertools prints through
  * its own `Console` on process.stdout/stderr, so those streams' writes are what is captured.
  */
@@ -11,7 +12,12 @@ import type { RatesErrorReport, RatesSummary } from '../lib/rates/index.ts';
 import type { ScrapeResult } from '../lib/scrape/run.ts';
 import { lambdaContext } from './support/lambda-context.ts';
 
-type Observability = typeof import('../lib/observability.ts');
+/** The setup and every record helper, each imported once the environment below is stubbed. */
+type Observability = typeof import('../lib/observability.ts') &
+  typeof import('../lib/rates/metrics.ts') &
+  typeof import('../lib/primes/metrics.ts') &
+  typeof import('../lib/scrape/metrics.ts') &
+  typeof import('../lib/middleware/job-errors.ts');
 type Handler = (event: unknown, context: Context) => Promise<unknown>;
 type Line = Record<string, unknown>;
 interface Emf {
@@ -20,6 +26,7 @@ interface Emf {
 }
 
 let obs: Observability;
+let RatesBatchError: typeof import('../lib/rates/index.ts').RatesBatchError;
 
 /** Env that would change where or whether Powertools prints; each test states what it needs. */
 const POWERTOOLS_ENV = [
@@ -42,7 +49,14 @@ beforeAll(async () => {
   vi.stubEnv('DATA_BUCKET', 'test-bucket');
   vi.stubEnv('AWS_ENDPOINT_URL_S3', 'http://127.0.0.1:9');
   vi.stubEnv('AWS_REGION', 'us-east-1');
-  obs = await import('../lib/observability.ts');
+  obs = {
+    ...(await import('../lib/observability.ts')),
+    ...(await import('../lib/rates/metrics.ts')),
+    ...(await import('../lib/primes/metrics.ts')),
+    ...(await import('../lib/scrape/metrics.ts')),
+    ...(await import('../lib/middleware/job-errors.ts')),
+  };
+  ({ RatesBatchError } = await import('../lib/rates/index.ts'));
 });
 
 afterAll(() => {
@@ -321,11 +335,11 @@ describe('the middlewares and the record helpers', () => {
   });
 
   it('record a rates batch that throws: the files done, and each failed one at ERROR', async () => {
-    const batchError = Object.assign(new Error('1 of 2 rates run(s) failed and will be retried'), {
-      name: 'RatesBatchError',
-      failures: [{ key: 'uploads/b.csv', error: new Error('S3 is down') }],
-      completed: [ratesOk('uploads/a.csv', 10, 0, 50)],
-    });
+    const batchError = new RatesBatchError(
+      '1 of 2 rates run(s) failed and will be retried',
+      [{ key: 'uploads/b.csv', error: new Error('S3 is down') }],
+      [ratesOk('uploads/a.csv', 10, 0, 50)],
+    );
     const handler = middy(async () => {
       obs.recordRatesFailure(batchError);
       throw batchError;

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { UserError } from '../errors.ts';
 
 /** S3's limit on an object key, in bytes of UTF-8. */
 export const MAX_S3_KEY_BYTES = 1024;
@@ -41,8 +42,11 @@ export interface S3ObjectRef {
   size?: number;
 }
 
-export class EventDecodeError extends Error {
-  readonly code = 'INVALID_EVENT';
+/** A key in an S3 event that cannot be decoded: the event is refused (INVALID_EVENT), as a whole. */
+export class EventDecodeError extends UserError {
+  constructor(message: string) {
+    super('INVALID_EVENT', message);
+  }
 }
 
 /** The start of a key for a message: a bad key may be long. */

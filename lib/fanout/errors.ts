@@ -1,3 +1,5 @@
+import { InfrastructureError } from '../errors.ts';
+
 /**
  * How the fan-out tells failures apart. A backend throws a {@link FanoutError} when it knows what went
  * wrong (the worker threw, a worker thread died); anything else it throws — AWS SDK errors, Node socket
@@ -22,7 +24,7 @@ export interface TaskError {
   message: string;
 }
 
-export class FanoutError extends Error {
+export class FanoutError extends InfrastructureError {
   readonly kind: FanoutErrorKind;
   /** The underlying error's name (`TooManyRequestsException`, `ECONNRESET`, the worker's `errorType`, ...). */
   readonly type: string;
@@ -38,6 +40,11 @@ export class FanoutError extends Error {
     this.kind = kind;
     this.type = type;
     this.retryable = kind === 'function' || kind === 'aborted' ? false : (options.retryable ?? kind === 'throttled');
+  }
+
+  /** FANOUT_FUNCTION, FANOUT_TRANSPORT, FANOUT_THROTTLED or FANOUT_ABORTED. */
+  override get code(): string {
+    return `FANOUT_${this.kind.toUpperCase()}`;
   }
 
   toTaskError(): TaskError {

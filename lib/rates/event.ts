@@ -3,7 +3,7 @@
  * (`sls invoke -f rates -d '{"key":"uploads/x.csv","bins":50}'`), validated into one job input per object.
  */
 import { z } from 'zod';
-import { EventDecodeError, MAX_S3_KEY_BYTES, s3EventSchema, s3ObjectsFromEvent } from '../aws/s3-event.ts';
+import { MAX_S3_KEY_BYTES, s3EventSchema, s3ObjectsFromEvent } from '../aws/s3-event.ts';
 import { binCount, bucketName, columnName } from '../config.ts';
 import { UserError } from '../errors.ts';
 import { describeIssues } from '../validation.ts';
@@ -34,12 +34,8 @@ export function parseRatesEvent(event: unknown, dataBucket: string): RatesJobInp
   if (typeof event === 'object' && event !== null && !Array.isArray(event) && 'Records' in event) {
     const parsed = s3EventSchema.safeParse(event);
     if (!parsed.success) throw invalidEvent(`Malformed S3 event: ${describeIssues(parsed.error)}`);
-    try {
-      return s3ObjectsFromEvent(parsed.data).map(({ bucket, key }) => ({ bucket, key }));
-    } catch (error) {
-      if (error instanceof EventDecodeError) throw invalidEvent(error.message);
-      throw error;
-    }
+    // A key that cannot be decoded throws an EventDecodeError: a UserError with the same INVALID_EVENT code.
+    return s3ObjectsFromEvent(parsed.data).map(({ bucket, key }) => ({ bucket, key }));
   }
   const parsed = ratesDirectInvocationSchema.safeParse(event);
   if (!parsed.success) throw invalidEvent(`Expected an S3 event or ${DIRECT_SHAPE}: ${describeIssues(parsed.error)}`);

@@ -1,5 +1,6 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { RatesDefaults, RatesLimits } from '../config.ts';
+import { InfrastructureError } from '../errors.ts';
 import { runRatesJob, type RatesJobHooks, type RatesJobInput, type RatesJobOutcome } from './job.ts';
 
 export { runRatesJob, resultPrefixFor, resolveOptions, isAlreadyProcessed, UPLOADS_PREFIX, RESULTS_PREFIX, METADATA } from './job.ts';
@@ -11,7 +12,7 @@ export interface RatesBatchReply {
 }
 
 /** Raised after every record was tried, when some failed for reasons a retry may fix (S3 errors, ...). */
-export class RatesBatchError extends Error {
+export class RatesBatchError extends InfrastructureError {
   constructor(
     message: string,
     readonly failures: { key: string; error: unknown }[],
@@ -19,6 +20,10 @@ export class RatesBatchError extends Error {
   ) {
     super(message);
     this.name = 'RatesBatchError';
+  }
+
+  override get code(): string {
+    return 'RETRYABLE_FAILURES';
   }
 }
 

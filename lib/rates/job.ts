@@ -4,6 +4,7 @@ import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand, type S3Client 
 import { Upload } from '@aws-sdk/lib-storage';
 import { z } from 'zod';
 import { binCount, columnName, DEFAULT_RATES_MAX_INPUT_BYTES, MAX_SINGLE_PUT_BYTES, type RatesDefaults, type RatesLimits } from '../config.ts';
+import { InfrastructureError, UserError } from '../errors.ts';
 import { isNotFound, s3Uri } from '../aws/s3.ts';
 import { keyPreview } from '../aws/s3-event.ts';
 import { computeRates, type BadRow, type RateOptions, type RatesResult } from './csv-rates.ts';
@@ -79,13 +80,8 @@ export interface RatesJobHooks {
 }
 
 /** Thrown for inputs the job rejects on purpose; anything else is an infrastructure failure. */
-class JobInputError extends Error {
-  constructor(
-    readonly code: JobErrorCode,
-    message: string,
-  ) {
-    super(message);
-  }
+class JobInputError extends UserError {
+  declare readonly code: JobErrorCode;
 }
 
 /**
@@ -416,7 +412,7 @@ export interface PendingCsv {
 }
 
 /** Thrown when committing the outputs failed; says what results/<name>/ holds now. The SDK's error is the cause. */
-export class RatesPublishError extends Error {
+export class RatesPublishError extends InfrastructureError {
   constructor(prefix: string, cause: unknown, cleanupError?: unknown) {
     const reason = (cause as Error)?.message ?? String(cause);
     super(
@@ -427,6 +423,10 @@ export class RatesPublishError extends Error {
       { cause },
     );
     this.name = 'RatesPublishError';
+  }
+
+  override get code(): string {
+    return 'PUBLISH_FAILED';
   }
 }
 

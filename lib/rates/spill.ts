@@ -1,5 +1,6 @@
 import { statfs } from 'node:fs/promises';
 import { formatBytes } from '../units.ts';
+import { InfrastructureError } from '../errors.ts';
 
 /**
  * How much scratch space the exact statistics (lib/rates/stats.ts) may need for an input, and what happens when
@@ -54,7 +55,7 @@ export function spillTooSmallMessage(inputBytes: number, dir: string, freeBytes:
  * The spill ran out of space (ENOSPC, or EDQUOT under a quota) although the up-front check passed: something else
  * used the space meanwhile. A property of this input on this machine, not a fault a retry would fix.
  */
-export class SpillSpaceError extends Error {
+export class SpillSpaceError extends InfrastructureError {
   constructor(
     readonly dir: string,
     readonly spilledBytes: number,
@@ -62,6 +63,11 @@ export class SpillSpaceError extends Error {
   ) {
     super(`The statistics' scratch space ran out (${cause.code}) in ${dir} after ${formatBytes(spilledBytes)} had been written: ${REMEDY}.`, { cause });
     this.name = 'SpillSpaceError';
+  }
+
+  /** What the job reports it as (lib/rates/job.ts): the machine had too little space for this file. */
+  override get code(): string {
+    return 'FILE_TOO_LARGE';
   }
 }
 
