@@ -19,6 +19,7 @@ const UNIT_TESTS = [
   'fanout',
   'fanout-lambda',
   'fanout-local', // worker threads, not processes
+  'job-errors',
   'lambda-deadline',
   'observability',
   'primes-chunks',
