@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { closeSync, openSync, read, unlinkSync, writeSync } from 'node:fs';
-import { endianness, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { F64, HI, LO, U32 } from './float-bits.ts';
 import { isOutOfSpace, SpillSpaceError } from './spill.ts';
 
 export interface RateStats {
@@ -474,10 +475,6 @@ function firstPass(values: Float64Array, hist: Histogram, sum: ExactSum, root: R
   }
 }
 
-const F64 = new Float64Array(1);
-const U32 = new Uint32Array(F64.buffer);
-const HI = endianness() === 'LE' ? 1 : 0;
-const LO = 1 - HI;
 /** Values added between two flushes of the per-exponent accumulators, keeping every bin below 2^53. */
 const EXACT_FLUSH_EVERY = 1 << 25;
 /** Exponents from here up (values >= 2^600) are summed scaled by 2^-BIG_SHIFT so nothing overflows. */

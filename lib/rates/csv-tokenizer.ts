@@ -1,0 +1,127 @@
+/**
+ * The CSV record tokenizer: finds where records end and where their fields lie, with RFC 4180 quoting read the
+ * way csv-parse reads it with relax_quotes. Records end only at \n; a CR before it is the caller's to strip.
+ */
+
+import { parse as parseCsvSync } from 'csv-parse/sync';
+
+export const NL = 10;
+export const CR = 13;
+export const QUOTE = 34;
+export const COMMA = 44;
+
+/**
+ * A record still open after this many bytes is given up on: a stray quote would otherwise swallow the rest
+ * of the file into one record (and into memory).
+ */
+export const MAX_RECORD_BYTES = 1024 * 1024;
+
+/** Result of looking for the end of a record that contains a quote. */
+export interface QuotedScan {
+  /** Index of the terminating \n, or -1 if the buffer ends inside the record. */
+  end: number;
+  /** Field (0-based) whose quote is still open when the buffer ends, or -1. */
+  openQuoteColumn: number;
+}
+
+/**
+ * Finds the end of the record starting at `s` with RFC 4180 quoting, the same way csv-parse does with
+ * relax_quotes: a quote opens a quoted field only at the start of a field, "" inside it is an escaped quote,
+ * and any other quote closes it. At end of input (`final`) a record without \n ends at `end`.
+ */
+export function scanQuotedRecord(buf: Buffer, s: number, end: number, final: boolean): QuotedScan {
+  let atFieldStart = true;
+  let column = 0;
+  let i = s;
+  while (i < end) {
+    const c = buf[i] as number;
+    if (c === NL) return { end: i, openQuoteColumn: -1 };
+    if (c === COMMA) {
+      atFieldStart = true;
+      column++;
+      i++;
+      continue;
+    }
+    if (c === QUOTE && atFieldStart) {
+      // Inside a quoted field: look for its closing quote.
+      i++;
+      for (;;) {
+        const q = buf.indexOf(QUOTE, i);
+        if (q === -1 || q >= end) {
+          return { end: -1, openQuoteColumn: final ? column : -1 };
+        }
+        if (q + 1 < end && buf[q + 1] === QUOTE) {
+          i = q + 2;
+          continue;
+        }
+        // A quote that is the last byte so far may yet turn out to be half of "": harmless, because an
+        // incomplete record is always rescanned from its start once more input arrives.
+        i = q + 1;
+        break;
+      }
+      atFieldStart = false;
+      continue;
+    }
+    atFieldStart = false;
+    i++;
+  }
+  return { end: -1, openQuoteColumn: -1 };
+}
+
+/** Field i spans [start, end) of the record; quoted fields exclude their quotes. */
+export interface FieldSpan {
+  start: number;
+  end: number;
+  /** Quoted and containing "" pairs, which need unescaping. */
+  escaped: boolean;
+}
+
+/** Splits a complete record [s, e) into fields; null if it is not strict RFC 4180 (text after a closing quote). */
+export function splitQuotedRecord(buf: Buffer, s: number, e: number): FieldSpan[] | null {
+  const fields: FieldSpan[] = [];
+  let i = s;
+  for (;;) {
+    if (i < e && buf[i] === QUOTE) {
+      let j = i + 1;
+      let escaped = false;
+      for (;;) {
+        const q = buf.indexOf(QUOTE, j);
+        if (q === -1 || q >= e) return null;
+        if (q + 1 < e && buf[q + 1] === QUOTE) {
+          escaped = true;
+          j = q + 2;
+          continue;
+        }
+        fields.push({ start: i + 1, end: q, escaped });
+        i = q + 1;
+        break;
+      }
+      if (i === e) return fields;
+      if (buf[i] !== COMMA) return null;
+      i++;
+    } else {
+      let j = buf.indexOf(COMMA, i);
+      if (j === -1 || j > e) j = e;
+      fields.push({ start: i, end: j, escaped: false });
+      if (j === e) return fields;
+      i = j + 1;
+    }
+  }
+}
+
+export function fieldText(buf: Buffer, f: FieldSpan | undefined): string | null {
+  if (f === undefined) return null;
+  const text = buf.toString('utf8', f.start, f.end);
+  return f.escaped ? text.replaceAll('""', '"') : text;
+}
+
+export function countNewlines(buf: Buffer, s: number, e: number): number {
+  let n = 0;
+  for (let i = buf.indexOf(NL, s); i !== -1 && i < e; i = buf.indexOf(NL, i + 1)) n++;
+  return n;
+}
+
+/** Reads a record that is not strict RFC 4180 the way csv-parse's relaxed mode does; throws what csv-parse throws. */
+export function parseRelaxedRecords(bytes: Buffer): string[][] {
+  return parseCsvSync(bytes, { relax_quotes: true, relax_column_count: true, record_delimiter: '\n' }) as string[][];
+}
