@@ -6,7 +6,7 @@
  */
 import { BadRowLog, checkRow, unclosedQuoteReason, type BadRow } from './bad-rows.ts';
 import { findHeaderRecord, parseHeaderNames, resolveColumns } from './csv-header.ts';
-import { COMMA, countNewlines, CR, fieldText, MAX_RECORD_BYTES, NL, parseRelaxedRecords, QUOTE, scanQuotedRecord, splitQuotedRecord } from './csv-tokenizer.ts';
+import { COMMA, countNewlines, CR, FieldFinder, fieldText, MAX_RECORD_BYTES, NL, parseRelaxedRecords, QUOTE, scanQuotedRecord, splitQuotedRecord } from './csv-tokenizer.ts';
 import { RatesFileError } from './errors.ts';
 import { fastNumber } from './number-parse.ts';
 import { checkRateOptions, type RateOptions } from './options.ts';
@@ -91,6 +91,8 @@ class RatesEngine {
 
   private numIdx = -1;
   private denIdx = -1;
+  /** Splits quote-free rows; made for the two columns once the header is read. */
+  private fields = new FieldFinder(0);
 
   constructor(
     private readonly opts: RateOptions,
@@ -260,6 +262,7 @@ class RatesEngine {
     this.columns = names;
     this.numIdx = numIdx;
     this.denIdx = denIdx;
+    this.fields = new FieldFinder(Math.max(numIdx, denIdx));
     this.rateColumn = rateColumn;
     this.sink.append(Buffer.concat([header.raw, Buffer.from(`,${rateColumn}\n`)]));
     this.line += 1 + countNewlines(buf, header.start, header.recEnd);
@@ -276,7 +279,8 @@ class RatesEngine {
     const end = buf.length;
     const numIdx = this.numIdx;
     const denIdx = this.denIdx;
-    const maxIdx = numIdx > denIdx ? numIdx : denIdx;
+    const fields = this.fields;
+    const ends = fields.ends;
     const acc = this.acc;
     const sink = this.sink;
     let ob = sink.buf;
@@ -344,82 +348,19 @@ class RatesEngine {
         odv = sink.view;
         o = 0;
       }
-      // Copy the row while locating the two target fields, four bytes at a time: a word is only looked at
-      // byte by byte when it contains a comma (SWAR zero-byte test on word ^ ",,,,"). A bad row rewinds `o`.
       const rowStart = o;
-      let col = 0;
-      let fs = s;
-      let ns = -1;
-      let ne = -1;
-      let ds = -1;
-      let de = -1;
-      let i = s;
-      while (i + 4 <= e) {
-        const w = dv.getUint32(i, true);
-        odv.setUint32(o, w, true);
-        const x = w ^ 0x2c2c2c2c;
-        if (((x - 0x01010101) & ~x & 0x80808080) !== 0) {
-          for (let k = i; k < i + 4; k++) {
-            if (buf[k] === COMMA) {
-              if (col === numIdx) {
-                ns = fs;
-                ne = k;
-              }
-              if (col === denIdx) {
-                ds = fs;
-                de = k;
-              }
-              col++;
-              fs = k + 1;
-            }
-          }
-          if (col > maxIdx && e - i > 64) {
-            // Both fields found and a long rest of the row: a native copy is cheaper from here.
-            i += 4;
-            o += 4;
-            o += buf.copy(ob, o, i, e);
-            i = e;
-            break;
-          }
-        }
-        i += 4;
-        o += 4;
-      }
-      for (; i < e; i++) {
-        const c = buf[i] as number;
-        ob[o++] = c;
-        if (c === COMMA) {
-          if (col === numIdx) {
-            ns = fs;
-            ne = i;
-          }
-          if (col === denIdx) {
-            ds = fs;
-            de = i;
-          }
-          col++;
-          fs = i + 1;
-        }
-      }
-      if (col <= maxIdx) {
-        if (col === numIdx) {
-          ns = fs;
-          ne = e;
-        }
-        if (col === denIdx) {
-          ds = fs;
-          de = e;
-        }
-      }
-
+      o = fields.copy(buf, dv, s, e, ob, odv, o);
+      const found = fields.count;
       let rate = NaN;
-      if (ns >= 0 && ds >= 0) {
-        const den = fastNumber(buf, ds, de);
-        if (den > 0) rate = fastNumber(buf, ns, ne) / den;
+      if (numIdx < found && denIdx < found) {
+        const den = fastNumber(buf, fields.start(denIdx, s), ends[denIdx] as number);
+        if (den > 0) rate = fastNumber(buf, fields.start(numIdx, s), ends[numIdx] as number) / den;
       }
       if (!(rate - rate === 0)) {
         // Not finite, or a field that needs the careful path (which also records the reason).
-        const v = this.slowRow(ns >= 0 ? buf.toString('utf8', ns, ne) : null, ds >= 0 ? buf.toString('utf8', ds, de) : null, col + 1, line);
+        const numStr = numIdx < found ? buf.toString('utf8', fields.start(numIdx, s), ends[numIdx]) : null;
+        const denStr = denIdx < found ? buf.toString('utf8', fields.start(denIdx, s), ends[denIdx]) : null;
+        const v = this.slowRow(numStr, denStr, found, line);
         if (v === null) {
           o = rowStart;
           line++;
