@@ -5,6 +5,7 @@
  * (number-parse.ts, shortest-number.ts), bad-row reasons (bad-rows.ts) and the output buffers (output-sink.ts).
  */
 import { BadRowLog, checkRow, unclosedQuoteReason, type BadRow } from './bad-rows.ts';
+import { ChunkFramer, type RecordConsumer } from './csv-chunks.ts';
 import { findHeaderRecord, parseHeaderNames, resolveColumns } from './csv-header.ts';
 import { COMMA, countNewlines, CR, FieldFinder, fieldText, MAX_RECORD_BYTES, NL, parseRelaxedRecords, QUOTE, scanQuotedRecord, splitQuotedRecord } from './csv-tokenizer.ts';
 import { RatesFileError } from './errors.ts';
@@ -12,7 +13,6 @@ import { fastNumber } from './number-parse.ts';
 import { checkRateOptions, type RateOptions } from './options.ts';
 import { OutputSink } from './output-sink.ts';
 import { writeShortestNumber } from './shortest-number.ts';
-import { checkCsvText, PROBE_BYTES } from './sniff.ts';
 import { RateStatsAccumulator, type RateStats } from './stats.ts';
 
 export interface RatesResult {
@@ -44,12 +44,14 @@ export async function computeRates(
   const acc = new RateStatsAccumulator(spillDir === undefined ? {} : { tmpDir: spillDir });
   try {
     const engine = new RatesEngine(opts, acc, new OutputSink(output));
+    const framer = new ChunkFramer(engine);
     for await (const chunk of input) {
       if (typeof chunk === 'string') {
         throw new TypeError('computeRates expects binary chunks (Buffer/Uint8Array); do not set an encoding on the input stream');
       }
-      await engine.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+      await framer.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
     }
+    await framer.end();
     await engine.end();
     const stats = await acc.finish(opts.bins);
     return {
@@ -59,30 +61,26 @@ export async function computeRates(
       badRows: engine.bad.count,
       badRowSamples: engine.bad.samples,
       stats,
-      inputBytes: engine.inputBytes,
+      inputBytes: framer.inputBytes,
     };
   } finally {
     acc.dispose();
   }
 }
 
-type Phase = 'probe' | 'header' | 'rows';
+type Phase = 'header' | 'rows';
 
-class RatesEngine {
+class RatesEngine implements RecordConsumer {
   columns: string[] = [];
   rateColumn = 'rate';
   rows = 0;
   readonly bad = new BadRowLog();
-  inputBytes = 0;
 
-  private phase: Phase = 'probe';
-  /** Bytes not yet consumed (an incomplete record, or everything during the probe). */
-  private store: Buffer = Buffer.allocUnsafe(0);
-  private storeLen = 0;
+  private phase: Phase = 'header';
   /** Line number of the next record's first line. */
   private line = 1;
-  /** Discarding input up to the next \n after an over-long line. */
-  private skipping = false;
+  /** Discarding input up to the next \n after an over-long line (the framer does the discarding). */
+  skipping = false;
   /** Set by the row/header scanners when the record at the returned position needs more input. */
   private incomplete = false;
   /** Position of the next quote byte in `quoteBuf` (its length if none), see processRows. */
@@ -100,64 +98,14 @@ class RatesEngine {
     private readonly sink: OutputSink,
   ) {}
 
-  async push(chunk: Buffer): Promise<void> {
-    this.inputBytes += chunk.length;
-    await this.feed(chunk);
+  /** The \n ending an over-long line that was being discarded has arrived. */
+  endSkip(): void {
+    this.skipping = false;
+    this.line++;
   }
 
-  private async feed(chunk: Buffer): Promise<void> {
-    if (chunk.length === 0) return;
-    if (this.skipping) {
-      const nl = chunk.indexOf(NL);
-      if (nl === -1) return;
-      this.skipping = false;
-      this.line++;
-      chunk = chunk.subarray(nl + 1);
-      if (chunk.length === 0) return;
-    }
-    if (this.phase === 'probe') {
-      this.append(chunk);
-      // Strictly more than the window, so the window never ends in a character cut off by the chunking.
-      if (this.storeLen <= PROBE_BYTES) return;
-      this.probe();
-      await this.consumeStore(false);
-      return;
-    }
-    let from = 0;
-    if (this.storeLen > 0) {
-      // Complete the pending record with the chunk's first line only, so the bulk of the chunk is parsed
-      // in place instead of being copied behind the leftover.
-      const nl = chunk.indexOf(NL);
-      if (nl === -1) {
-        this.append(chunk);
-        await this.consumeStore(false);
-        return;
-      }
-      this.append(chunk.subarray(0, nl + 1));
-      await this.consumeStore(false);
-      const rest = chunk.subarray(nl + 1);
-      if (this.skipping) {
-        await this.feed(rest);
-        return;
-      }
-      if (this.storeLen > 0) {
-        // Still inside a quoted multi-line record: it needs the rest of the chunk behind it.
-        this.append(rest);
-        await this.consumeStore(false);
-        return;
-      }
-      from = nl + 1;
-    }
-    const pos = await this.run(chunk, from, false);
-    if (pos < chunk.length && !this.skipping) this.append(chunk.subarray(pos));
-  }
-
+  /** After the framer's end: flushes the output and fails the file if no row was usable. */
   async end(): Promise<void> {
-    if (this.phase === 'probe') {
-      if (this.inputBytes === 0) throw new RatesFileError('EMPTY_FILE', 'The file is empty (0 bytes). Upload a CSV file with a header line and data rows.');
-      this.probe();
-    }
-    if (this.storeLen > 0 && !this.skipping) await this.consumeStore(true);
     if (this.phase !== 'rows') {
       throw new RatesFileError('EMPTY_FILE', 'The file has no header line: it contains only blank lines. Upload a CSV file with a header line and data rows.');
     }
@@ -176,40 +124,8 @@ class RatesEngine {
     }
   }
 
-  private append(chunk: Buffer): void {
-    const need = this.storeLen + chunk.length;
-    if (need > this.store.length) {
-      const bigger = Buffer.allocUnsafe(Math.max(need, this.store.length * 2, 64 * 1024));
-      this.store.copy(bigger, 0, 0, this.storeLen);
-      this.store = bigger;
-    }
-    chunk.copy(this.store, this.storeLen);
-    this.storeLen = need;
-  }
-
-  private async consumeStore(final: boolean): Promise<void> {
-    const work = this.store.subarray(0, this.storeLen);
-    const pos = await this.run(work, 0, final);
-    if (this.skipping || final) {
-      this.storeLen = 0;
-    } else {
-      this.store.copyWithin(0, pos, this.storeLen);
-      this.storeLen -= pos;
-    }
-  }
-
-  /** Rejects binary uploads before anything is parsed, and drops a UTF-8 BOM. */
-  private probe(): void {
-    const bom = checkCsvText(this.store.subarray(0, this.storeLen));
-    if (bom > 0) {
-      this.store.copyWithin(0, bom, this.storeLen);
-      this.storeLen -= bom;
-    }
-    this.phase = 'header';
-  }
-
   /** Processes the complete records of `buf` from `from`; returns where the unconsumed tail starts. */
-  private async run(buf: Buffer, from: number, final: boolean): Promise<number> {
+  async consume(buf: Buffer, from: number, final: boolean): Promise<number> {
     let pos = from;
     this.quoteBuf = null;
     if (this.phase === 'header') {
@@ -274,6 +190,11 @@ class RatesEngine {
    * The hot loop. Rows without a quote byte are split by scanning for commas and their numbers are parsed
    * straight from the bytes; rows with a quote take the RFC 4180 path. Stops when the output asks to drain,
    * or at an incomplete record (setting `this.incomplete`).
+   *
+   * Longer than the ~80 lines asked of functions, on purpose: the per-row state (output offset, line, row
+   * count, next quote) lives in locals and is written back to fields only around the rare paths; splitting the
+   * loop into helpers would move that state through fields on every row. Time any change to it with
+   * `npm run bench -- rates-core` (README, "Benchmarks").
    */
   private processRows(buf: Buffer, pos: number, final: boolean): number {
     const end = buf.length;
