@@ -16,56 +16,92 @@ export const COMMA = 44;
  */
 export const MAX_RECORD_BYTES = 1024 * 1024;
 
+/**
+ * Where a scan stopped inside a record, so that a later scan can carry on from there: at the start of a
+ * field, inside an unquoted field, inside a quoted field, or inside a quoted field just after a quote (which
+ * the next byte decides: another quote makes it an escaped "", anything else closes the field).
+ * `column` is the 0-based field the scan is in.
+ */
+export type QuoteMode = 'field-start' | 'unquoted' | 'quoted' | 'quoted-quote';
+
+export interface QuoteState {
+  mode: QuoteMode;
+  column: number;
+}
+
+/** The state at the first byte of a record. */
+export const RECORD_START: QuoteState = Object.freeze({ mode: 'field-start', column: 0 });
+
 /** Result of looking for the end of a record that contains a quote. */
 export interface QuotedScan {
   /** Index of the terminating \n, or -1 if the buffer ends inside the record. */
   end: number;
   /** Field (0-based) whose quote is still open when the buffer ends, or -1. */
   openQuoteColumn: number;
+  /** Where the scan stopped: RECORD_START after a \n, else the state to resume from at `end` of the range. */
+  state: QuoteState;
 }
 
 /**
  * Finds the end of the record starting at `s` with RFC 4180 quoting, the same way csv-parse does with
  * relax_quotes: a quote opens a quoted field only at the start of a field, "" inside it is an escaped quote,
  * and any other quote closes it. At end of input (`final`) a record without \n ends at `end`.
+ *
+ * `from` is the state at `s` when the record started earlier (a byte range cut out of a file, or a record cut
+ * by a chunk boundary): scanning [a, b) and then [b, c) from the state returned gives what scanning [a, c)
+ * gives.
  */
-export function scanQuotedRecord(buf: Buffer, s: number, end: number, final: boolean): QuotedScan {
-  let atFieldStart = true;
-  let column = 0;
+export function scanQuotedRecord(buf: Buffer, s: number, end: number, final: boolean, from: QuoteState = RECORD_START): QuotedScan {
+  let atFieldStart = from.mode === 'field-start';
+  let column = from.column;
   let i = s;
-  while (i < end) {
+  let inQuotes = from.mode === 'quoted';
+  if (from.mode === 'quoted-quote') {
+    if (i >= end) return { end: -1, openQuoteColumn: -1, state: from };
+    // The quote before `s` was the first half of "" (still quoted) or it closed the field.
+    if (buf[i] === QUOTE) {
+      inQuotes = true;
+      i++;
+    }
+  }
+  for (;;) {
+    if (inQuotes) {
+      // Inside a quoted field: look for its closing quote.
+      inQuotes = false;
+      atFieldStart = false;
+      const closed = skipQuoted(buf, i, end);
+      if (closed === -1) return { end: -1, openQuoteColumn: final ? column : -1, state: { mode: 'quoted', column } };
+      // A quote that is the last byte so far may yet turn out to be half of "".
+      if (closed === end) return { end: -1, openQuoteColumn: -1, state: { mode: 'quoted-quote', column } };
+      i = closed;
+    }
+    if (i >= end) break;
     const c = buf[i] as number;
-    if (c === NL) return { end: i, openQuoteColumn: -1 };
+    if (c === NL) return { end: i, openQuoteColumn: -1, state: RECORD_START };
     if (c === COMMA) {
       atFieldStart = true;
       column++;
-      i++;
-      continue;
-    }
-    if (c === QUOTE && atFieldStart) {
-      // Inside a quoted field: look for its closing quote.
-      i++;
-      for (;;) {
-        const q = buf.indexOf(QUOTE, i);
-        if (q === -1 || q >= end) {
-          return { end: -1, openQuoteColumn: final ? column : -1 };
-        }
-        if (q + 1 < end && buf[q + 1] === QUOTE) {
-          i = q + 2;
-          continue;
-        }
-        // A quote that is the last byte so far may yet turn out to be half of "": harmless, because an
-        // incomplete record is always rescanned from its start once more input arrives.
-        i = q + 1;
-        break;
-      }
+    } else if (c === QUOTE && atFieldStart) {
+      inQuotes = true;
+    } else {
       atFieldStart = false;
-      continue;
     }
-    atFieldStart = false;
     i++;
   }
-  return { end: -1, openQuoteColumn: -1 };
+  return { end: -1, openQuoteColumn: -1, state: { mode: atFieldStart ? 'field-start' : 'unquoted', column } };
+}
+
+/** From inside a quoted field at `i`: the index just past its closing quote, or -1 if none before `end`. */
+function skipQuoted(buf: Buffer, i: number, end: number): number {
+  for (;;) {
+    const q = buf.indexOf(QUOTE, i);
+    if (q === -1 || q >= end) return -1;
+    if (q + 1 < end && buf[q + 1] === QUOTE) {
+      i = q + 2;
+      continue;
+    }
+    return q + 1;
+  }
 }
 
 /**
