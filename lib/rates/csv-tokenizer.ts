@@ -105,66 +105,29 @@ function skipQuoted(buf: Buffer, i: number, end: number): number {
 }
 
 /**
- * Splits quote-free records while copying them: the engine's hot path (bench: `npm run bench -- rates-core`).
- * `copy` moves the record four bytes at a time and looks at single bytes only in words that hold a comma (a
- * SWAR zero-byte test on word ^ ",,,,"), noting where fields 0..maxIdx end. Nothing else is recorded: the
- * caller asks for the fields it needs, so the fields past maxIdx cost only the copy.
+ * Where fields 0..maxIdx of a quote-free record end. The engine's hot loop fills it while it copies the record to
+ * the output (csv-rates.ts, processRows): done here as a method, the copy and split cost ~5% of the
+ * 10M-row rates-core benchmark, so the loop stays in the engine and only the bookkeeping (endField) lives here.
  */
-export class FieldFinder {
-  /** ends[j]: index just past field j (its comma, or the record's end), valid for j < min(count, maxIdx + 1). */
+export class FieldEnds {
+  /** ends[j]: index just past field j (its comma, or the record's end), valid for j < min(fields, maxIdx + 1). */
   readonly ends: Int32Array;
-  /** Fields of the last record copied; exact only when below maxIdx + 1 (then a wanted field is missing). */
-  count = 0;
 
   constructor(readonly maxIdx: number) {
     this.ends = new Int32Array(maxIdx + 1);
   }
 
-  /** Start of field j of the last record copied, which started at `s` (j < count, j <= maxIdx). */
+  /** Start of field j (j <= maxIdx, and present) of the record that started at `s`. */
   start(j: number, s: number): number {
     return j === 0 ? s : (this.ends[j - 1] as number) + 1;
   }
-
-  /**
-   * Copies the record [s, e) of `buf` (`dv` views it) to `ob` (`odv` views it) at `o` and returns the offset
-   * after the copy. Deliberately hand-unrolled to a word per step: this is most of the time per row in the
-   * rates-core benchmark (README, "Benchmarks").
-   */
-  copy(buf: Buffer, dv: DataView, s: number, e: number, ob: Buffer, odv: DataView, o: number): number {
-    const maxIdx = this.maxIdx;
-    const ends = this.ends;
-    let col = 0;
-    let i = s;
-    while (i + 4 <= e) {
-      const w = dv.getUint32(i, true);
-      odv.setUint32(o, w, true);
-      const x = w ^ 0x2c2c2c2c;
-      if (((x - 0x01010101) & ~x & 0x80808080) !== 0) {
-        for (let k = i; k < i + 4; k++) {
-          if (buf[k] === COMMA) col = endField(ends, col, maxIdx, k);
-        }
-        if (col > maxIdx && e - i > 64) {
-          // Every wanted field found and a long rest of the row: a native copy is cheaper from here.
-          this.count = col + 1;
-          return o + 4 + buf.copy(ob, o + 4, i + 4, e);
-        }
-      }
-      i += 4;
-      o += 4;
-    }
-    for (; i < e; i++) {
-      const c = buf[i] as number;
-      ob[o++] = c;
-      if (c === COMMA) col = endField(ends, col, maxIdx, i);
-    }
-    // The record's end closes its last field.
-    this.count = endField(ends, col, maxIdx, e);
-    return o;
-  }
 }
 
-/** Field `col` ends at `at`: noted if it is one the caller may ask for. Returns the next field's index. */
-function endField(ends: Int32Array, col: number, maxIdx: number, at: number): number {
+/**
+ * Field `col` ends at `at` (a comma, or the record's end): noted if it is one the caller may ask for. Returns the
+ * next field's index, so after the record's end it is the number of fields.
+ */
+export function endField(ends: Int32Array, col: number, maxIdx: number, at: number): number {
   if (col <= maxIdx) ends[col] = at;
   return col + 1;
 }
