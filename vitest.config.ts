@@ -31,6 +31,7 @@ const UNIT_TESTS = [
   'rates-options',
   'rates-sample-data',
   'rates-stats',
+  'rates-tokenizer',
   's3-event',
   'scrape-config',
   'service-config',

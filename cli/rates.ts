@@ -7,7 +7,7 @@ import { createEc2Client } from '../lib/aws/ec2.ts';
 import { loadEc2Config, loadRatesConfig } from '../lib/config.ts';
 import { buildWorkerBundles } from '../lib/fanout/ec2/worker-bundle.ts';
 import { submitRatesRun, waitForRatesOutcome } from '../lib/rates/client.ts';
-import type { RateOptions } from '../lib/rates/csv-rates.ts';
+import type { RateOptions } from '../lib/rates/options.ts';
 import { runRatesOnEc2, stageRatesInput } from '../lib/rates/ec2.ts';
 import type { RatesJobOutcome, RatesSummary } from '../lib/rates/index.ts';
 import { assertStackAlive, localEc2Environment, type StackState } from '../local-stack/stack.ts';

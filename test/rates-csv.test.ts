@@ -2,7 +2,10 @@ import { Writable } from 'node:stream';
 import { parse as parseCsv } from 'csv-parse/sync';
 import { describe, expect, it } from 'vitest';
 import { rng } from './support/random.ts';
-import { computeRates, MAX_RECORD_BYTES, writeShortestNumber, type RateOptions, type RatesResult } from '../lib/rates/csv-rates.ts';
+import { computeRates, type RatesResult } from '../lib/rates/csv-rates.ts';
+import { MAX_RECORD_BYTES } from '../lib/rates/csv-tokenizer.ts';
+import type { RateOptions } from '../lib/rates/options.ts';
+import { writeShortestNumber } from '../lib/rates/shortest-number.ts';
 import { RatesFileError, type RatesErrorCode } from '../lib/rates/errors.ts';
 
 const DEFAULTS: RateOptions = { numerator: 'cancer', denominator: 'population', bins: 10 };

@@ -7,7 +7,7 @@ import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { isNotFound } from '../aws/s3.ts';
 import { uploadStoppably } from '../aws/upload.ts';
 import { UserError } from '../errors.ts';
-import type { RateOptions } from './csv-rates.ts';
+import type { RateOptions } from './options.ts';
 import { METADATA, resultPrefixFor, UPLOADS_PREFIX, type RatesJobOutcome } from './job.ts';
 
 /**

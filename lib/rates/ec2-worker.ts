@@ -8,9 +8,10 @@ import { Readable } from 'node:stream';
 import { finished, pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { z } from 'zod';
-import { binCount, columnName, MAX_SINGLE_PUT_BYTES } from '../config.ts';
+import { MAX_SINGLE_PUT_BYTES } from '../config.ts';
 import { describeIssues } from '../validation.ts';
-import { computeRates, type RateOptions, type RatesResult } from './csv-rates.ts';
+import { computeRates, type RatesResult } from './csv-rates.ts';
+import { rateOptionsSchema } from './options.ts';
 import { RatesFileError, type RatesErrorCode } from './errors.ts';
 
 /**
@@ -26,7 +27,7 @@ export const ratesEc2TaskSchema = z.object({
   inputUrl: z.url(),
   /** Presigned PUT for the CSV with the rate column. */
   outputUrl: z.url(),
-  options: z.object({ numerator: columnName, denominator: columnName, bins: binCount }),
+  options: rateOptionsSchema,
 });
 export type RatesEc2Task = z.infer<typeof ratesEc2TaskSchema>;
 
@@ -51,7 +52,7 @@ export async function run(input: unknown): Promise<RatesEc2Result> {
     const out = createWriteStream(file, { highWaterMark: 1 << 20 });
     let result;
     try {
-      result = await computeRates(Readable.fromWeb(response.body as WebReadableStream<Uint8Array>), out, task.options as RateOptions);
+      result = await computeRates(Readable.fromWeb(response.body as WebReadableStream<Uint8Array>), out, task.options);
     } catch (error) {
       out.destroy();
       if (error instanceof RatesFileError) return { status: 'error', code: error.code, message: error.message };

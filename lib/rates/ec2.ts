@@ -11,7 +11,7 @@ import { UserError } from '../errors.ts';
 import { fanout } from '../fanout/index.ts';
 import { defaultPresignSeconds } from '../fanout/ec2/backend.ts';
 import { ec2RunSettings, withEc2Run, type Ec2RunHooks, type Ec2RunReport } from '../fanout/ec2/run.ts';
-import type { RateOptions } from './csv-rates.ts';
+import type { RateOptions } from './options.ts';
 import type { RatesEc2Result, RatesEc2Task } from './ec2-worker.ts';
 import { publishRatesResults, resultPrefixFor, UPLOADS_PREFIX, writeRatesError, type RatesJobOutcome } from './job.ts';
 import { uploadKeyFor } from './client.ts';

@@ -4,10 +4,11 @@
  */
 import { z } from 'zod';
 import { MAX_S3_KEY_BYTES, s3EventSchema, s3ObjectsFromEvent } from '../aws/s3-event.ts';
-import { binCount, bucketName, columnName } from '../config.ts';
+import { bucketName } from '../config.ts';
 import { UserError } from '../errors.ts';
 import { describeIssues } from '../validation.ts';
 import type { RatesJobInput } from './job.ts';
+import { rateOptionsSchema } from './options.ts';
 
 const objectKey = z
   .string()
@@ -18,9 +19,7 @@ const objectKey = z
 export const ratesDirectInvocationSchema = z.strictObject({
   bucket: bucketName.optional(),
   key: objectKey,
-  numerator: columnName.optional(),
-  denominator: columnName.optional(),
-  bins: binCount.optional(),
+  ...rateOptionsSchema.partial().shape,
 });
 
 const DIRECT_SHAPE = '{"key": "uploads/<name>.csv", "bucket"?, "numerator"?, "denominator"?, "bins"?}';

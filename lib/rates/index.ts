@@ -5,7 +5,8 @@ import { runRatesJob, type RatesJobHooks, type RatesJobInput, type RatesJobOutco
 
 export { runRatesJob, resultPrefixFor, resolveOptions, isAlreadyProcessed, UPLOADS_PREFIX, RESULTS_PREFIX, METADATA } from './job.ts';
 export type { RatesJobHooks, RatesJobInput, RatesJobOutcome, RatesSummary, RatesAlreadyProcessed, RatesErrorReport, JobErrorCode } from './job.ts';
-export type { RateOptions, BadRow } from './csv-rates.ts';
+export type { RateOptions } from './options.ts';
+export type { BadRow } from './bad-rows.ts';
 
 export interface RatesBatchReply {
   results: RatesJobOutcome[];

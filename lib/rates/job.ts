@@ -3,11 +3,13 @@ import { PassThrough, type Readable } from 'node:stream';
 import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { z } from 'zod';
-import { binCount, columnName, DEFAULT_RATES_MAX_INPUT_BYTES, MAX_SINGLE_PUT_BYTES, type RatesDefaults, type RatesLimits } from '../config.ts';
+import { DEFAULT_RATES_MAX_INPUT_BYTES, MAX_SINGLE_PUT_BYTES, type RatesDefaults, type RatesLimits } from '../config.ts';
 import { InfrastructureError, UserError } from '../errors.ts';
 import { isNotFound, s3Uri } from '../aws/s3.ts';
 import { keyPreview } from '../aws/s3-event.ts';
-import { computeRates, type BadRow, type RateOptions, type RatesResult } from './csv-rates.ts';
+import type { BadRow } from './bad-rows.ts';
+import { computeRates, type RatesResult } from './csv-rates.ts';
+import { rateOptionsSchema, type RateOptions } from './options.ts';
 import { RatesFileError, type RatesErrorCode } from './errors.ts';
 import { renderHistogram } from './chart.ts';
 import { formatBytes } from '../units.ts';
@@ -97,12 +99,6 @@ export function resultPrefixFor(key: string): string | null {
   return `${RESULTS_PREFIX}${name}/`;
 }
 
-const optionsSchema = z.object({
-  numerator: columnName,
-  denominator: columnName,
-  bins: binCount,
-});
-
 /** Merges invocation options over object metadata over deployment defaults, and validates the result. */
 export function resolveOptions(
   defaults: RatesDefaults,
@@ -111,7 +107,7 @@ export function resolveOptions(
 ): RateOptions {
   const pick = (name: keyof RateOptions, metadataKey: string) =>
     invocation?.[name] ?? metadata?.[metadataKey] ?? defaults[name];
-  const parsed = optionsSchema.safeParse({
+  const parsed = rateOptionsSchema.safeParse({
     numerator: pick('numerator', METADATA.numerator),
     denominator: pick('denominator', METADATA.denominator),
     bins: pick('bins', METADATA.bins),

@@ -1,4 +1,7 @@
+import { randomUUID } from 'node:crypto';
+import { closeSync, openSync, read, unlinkSync, writeSync } from 'node:fs';
 import { statfs } from 'node:fs/promises';
+import { join } from 'node:path';
 import { formatBytes } from '../units.ts';
 import { InfrastructureError } from '../errors.ts';
 
@@ -75,4 +78,92 @@ export class SpillSpaceError extends InfrastructureError {
 export function isOutOfSpace(error: unknown): error is NodeJS.ErrnoException {
   const code = (error as NodeJS.ErrnoException | null)?.code;
   return code === 'ENOSPC' || code === 'EDQUOT';
+}
+
+/**
+ * The statistics' scratch file: float64 values appended as the accumulator's memory buffer fills, read back in
+ * blocks for each pass. Created on the first write in `dir`, removed by remove().
+ */
+export class SpillFile {
+  path: string | null = null;
+  /** Values written so far. */
+  values = 0;
+  private fd: number | null = null;
+
+  constructor(private readonly dir: string) {}
+
+  /** Whether the file has been opened (a failed open leaves it unstarted). */
+  get started(): boolean {
+    return this.fd !== null;
+  }
+
+  /** Appends `values`; a full disk or quota becomes a SpillSpaceError. */
+  write(values: Float64Array): void {
+    try {
+      if (this.fd === null) {
+        const file = join(this.dir, `rates-${process.pid}-${randomUUID()}.f64`);
+        // 'wx+' refuses to reuse an existing path, so we never clobber another job's file.
+        this.fd = openSync(file, 'wx+', 0o600);
+        this.path = file;
+      }
+      // Synchronous on purpose: add() stays synchronous for the hot loop, and an 8 MB write into the page
+      // cache takes a few ms once per million rows.
+      const bytes = new Uint8Array(values.buffer, values.byteOffset, values.length * 8);
+      let done = 0;
+      while (done < bytes.length) {
+        done += writeSync(this.fd, bytes, done, bytes.length - done, this.values * 8 + done);
+      }
+      this.values += values.length;
+    } catch (error) {
+      if (isOutOfSpace(error)) throw new SpillSpaceError(this.dir, this.values * 8, error);
+      throw error;
+    }
+  }
+
+  /** Calls `visit` with the values written, in order, in blocks of at most `blockValues`. */
+  async forEachBlock(blockValues: number, visit: (values: Float64Array) => void): Promise<void> {
+    if (this.values === 0 || this.fd === null) return;
+    const fd = this.fd;
+    const block = new Float64Array(Math.min(blockValues, this.values));
+    const bytes = new Uint8Array(block.buffer);
+    const total = this.values * 8;
+    let pos = 0;
+    while (pos < total) {
+      const want = Math.min(bytes.length, total - pos);
+      let got = 0;
+      while (got < want) {
+        const r = await readAt(fd, bytes, got, want - got, pos + got);
+        if (r === 0) throw new Error(`spill file ${this.path ?? ''} is shorter than expected`);
+        got += r;
+      }
+      visit(block.subarray(0, want / 8));
+      pos += want;
+    }
+  }
+
+  /** Closes and deletes the file. Safe to call more than once. */
+  remove(): void {
+    if (this.fd !== null) {
+      try {
+        closeSync(this.fd);
+      } catch {
+        // Already closed or never fully opened; the unlink below is what matters.
+      }
+      this.fd = null;
+    }
+    if (this.path !== null) {
+      try {
+        unlinkSync(this.path);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      }
+      this.path = null;
+    }
+  }
+}
+
+function readAt(fd: number, buf: Uint8Array, offset: number, length: number, position: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    read(fd, buf, offset, length, position, (err, bytesRead) => (err ? reject(err) : resolve(bytesRead)));
+  });
 }

@@ -1,8 +1,8 @@
-import { randomUUID } from 'node:crypto';
-import { closeSync, openSync, read, unlinkSync, writeSync } from 'node:fs';
-import { endianness, tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { isOutOfSpace, SpillSpaceError } from './spill.ts';
+import { tmpdir } from 'node:os';
+import { ExactSum } from './exact-sum.ts';
+import { F64, HI, LO, U32 } from './float-bits.ts';
+import { histogramEdges, lerp, quantilePosition } from './quantile.ts';
+import { SpillFile } from './spill.ts';
 
 export interface RateStats {
   min: number;
@@ -93,9 +93,7 @@ export class RateStatsAccumulator {
   private min = Infinity;
   private max = -Infinity;
 
-  private spillFd: number | null = null;
-  private spillFile: string | null = null;
-  private spilledValues = 0;
+  private readonly spill: SpillFile;
   /** Values equal to `constantValue` (Object.is) counted instead of spilled; 0 once anything was spilled. */
   private constantCount = 0;
   private constantValue = 0;
@@ -104,6 +102,7 @@ export class RateStatsAccumulator {
   constructor(options: RateStatsAccumulatorOptions = {}) {
     this.memoryLimit = positiveInt(options.memoryLimit ?? DEFAULT_MEMORY_LIMIT, 'memoryLimit');
     this.tmpDir = options.tmpDir ?? tmpdir();
+    this.spill = new SpillFile(this.tmpDir);
     this.selectBuckets = positiveInt(options.selectBuckets ?? DEFAULT_SELECT_BUCKETS, 'selectBuckets');
     if (this.selectBuckets < 2) throw new RangeError('selectBuckets must be at least 2');
     this.collectLimit = positiveInt(options.collectLimit ?? DEFAULT_COLLECT_LIMIT, 'collectLimit');
@@ -117,7 +116,7 @@ export class RateStatsAccumulator {
 
   /** Path of the spill file while one exists (tests use it to check clean-up). */
   get spillPath(): string | null {
-    return this.spillFile;
+    return this.spill.path;
   }
 
   /** `value` must be finite. */
@@ -164,22 +163,7 @@ export class RateStatsAccumulator {
     this.disposed = true;
     this.buf = new Float64Array(0);
     this.len = 0;
-    if (this.spillFd !== null) {
-      try {
-        closeSync(this.spillFd);
-      } catch {
-        // Already closed or never fully opened; the unlink below is what matters.
-      }
-      this.spillFd = null;
-    }
-    if (this.spillFile !== null) {
-      try {
-        unlinkSync(this.spillFile);
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-      }
-      this.spillFile = null;
-    }
+    this.spill.remove();
   }
 
   private makeRoom(): void {
@@ -190,33 +174,22 @@ export class RateStatsAccumulator {
       this.buf = bigger;
       return;
     }
-    if (this.spillFd === null && this.bufferContinuesConstantRun()) {
+    if (!this.spill.started && this.bufferContinuesConstantRun()) {
       this.constantCount += this.len;
       this.constantValue = this.buf[0] as number;
       this.len = 0;
       return;
     }
-    try {
-      if (this.spillFd === null) {
-        const file = join(this.tmpDir, `rates-${process.pid}-${randomUUID()}.f64`);
-        // 'wx+' refuses to reuse an existing path, so we never clobber another job's file.
-        this.spillFd = openSync(file, 'wx+', 0o600);
-        this.spillFile = file;
+    if (this.constantCount > 0) {
+      // The run of equal values ends here: it goes to the file first, as the values it stands for.
+      const block = new Float64Array(Math.min(this.constantCount, this.memoryLimit)).fill(this.constantValue);
+      while (this.constantCount > 0) {
+        const count = Math.min(block.length, this.constantCount);
+        this.spill.write(block.subarray(0, count));
+        this.constantCount -= count;
       }
-      if (this.constantCount > 0) {
-        // The run of equal values ends here: it goes to the file first, as the values it stands for.
-        const block = new Float64Array(Math.min(this.constantCount, this.memoryLimit)).fill(this.constantValue);
-        while (this.constantCount > 0) {
-          const count = Math.min(block.length, this.constantCount);
-          this.writeSpill(block.subarray(0, count));
-          this.constantCount -= count;
-        }
-      }
-      this.writeSpill(this.buf.subarray(0, this.len));
-    } catch (error) {
-      if (isOutOfSpace(error)) throw new SpillSpaceError(this.tmpDir, this.spilledValues * 8, error);
-      throw error;
     }
+    this.spill.write(this.buf.subarray(0, this.len));
     this.len = 0;
   }
 
@@ -233,42 +206,13 @@ export class RateStatsAccumulator {
     return true;
   }
 
-  /** Appends `values` to the spill file. */
-  private writeSpill(values: Float64Array): void {
-    // Synchronous on purpose: add() stays synchronous for the hot loop, and an 8 MB write into the page
-    // cache takes a few ms once per million rows.
-    const bytes = new Uint8Array(values.buffer, values.byteOffset, values.length * 8);
-    let done = 0;
-    while (done < bytes.length) {
-      done += writeSync(this.spillFd as number, bytes, done, bytes.length - done, this.spilledValues * 8 + done);
-    }
-    this.spilledValues += values.length;
-  }
-
   /** Calls `visit` with every value added, in blocks: the counted run, the spilled ones, then the in-memory ones. */
   private async forEachBlock(visit: (values: Float64Array) => void): Promise<void> {
     if (this.constantCount > 0) {
       const block = new Float64Array(Math.min(this.constantCount, this.memoryLimit)).fill(this.constantValue);
       for (let left = this.constantCount; left > 0; left -= block.length) visit(block.subarray(0, Math.min(left, block.length)));
     }
-    if (this.spilledValues > 0 && this.spillFd !== null) {
-      const fd = this.spillFd;
-      const block = new Float64Array(Math.min(this.memoryLimit, this.spilledValues));
-      const bytes = new Uint8Array(block.buffer);
-      const total = this.spilledValues * 8;
-      let pos = 0;
-      while (pos < total) {
-        const want = Math.min(bytes.length, total - pos);
-        let got = 0;
-        while (got < want) {
-          const r = await readAt(fd, bytes, got, want - got, pos + got);
-          if (r === 0) throw new Error(`spill file ${this.spillFile ?? ''} is shorter than expected`);
-          got += r;
-        }
-        visit(block.subarray(0, want / 8));
-        pos += want;
-      }
-    }
+    await this.spill.forEachBlock(this.memoryLimit, visit);
     if (this.len > 0) visit(this.buf.subarray(0, this.len));
   }
 
@@ -474,161 +418,6 @@ function firstPass(values: Float64Array, hist: Histogram, sum: ExactSum, root: R
   }
 }
 
-const F64 = new Float64Array(1);
-const U32 = new Uint32Array(F64.buffer);
-const HI = endianness() === 'LE' ? 1 : 0;
-const LO = 1 - HI;
-/** Values added between two flushes of the per-exponent accumulators, keeping every bin below 2^53. */
-const EXACT_FLUSH_EVERY = 1 << 25;
-/** Exponents from here up (values >= 2^600) are summed scaled by 2^-BIG_SHIFT so nothing overflows. */
-const BIG_EXPONENT = 1075 + 600;
-const BIG_SHIFT = 700;
-
-/**
- * Exact sum of many doubles. Each value is m * 2^(E-1075) with an integer m < 2^53; m is split into its
- * high 27 and low 26 bits, which are added into integer-valued accumulators per exponent E (see
- * firstPass). Those stay exact for 2^25 additions, after which (and at the end) they are folded into
- * Shewchuk partials. About as cheap per value as a compensated sum, but exact.
- */
-export class ExactSum {
-  readonly hiAcc = new Float64Array(2048);
-  readonly loAcc = new Float64Array(2048);
-  private pendingAdds = 0;
-  private partials: number[] = [];
-  private bigPartials: number[] = [];
-
-  /** How many values may still be accumulated before a flush; flushes first if none. */
-  room(): number {
-    if (this.pendingAdds >= EXACT_FLUSH_EVERY) this.flush();
-    return EXACT_FLUSH_EVERY - this.pendingAdds;
-  }
-
-  added(count: number): void {
-    this.pendingAdds += count;
-  }
-
-  /**
-   * The sum divided by n, correctly rounded (up to a final-step residual correction), so that e.g. the
-   * mean of many copies of one value is that value. The sum only loses exactness beyond ~1e180.
-   */
-  mean(n: number): number {
-    this.flush();
-    if (this.bigPartials.length > 0) {
-      return (sumPartials(this.bigPartials) / n) * 2 ** BIG_SHIFT + sumPartials(this.partials) / n;
-    }
-    const q = sumPartials(this.partials) / n;
-    if (!Number.isFinite(q) || q === 0) return q;
-    // residual = sum - q*n, exactly (Dekker's product of q and n), then one correction step.
-    const [ph, pl] = twoProduct(q, n);
-    const residual = [...this.partials];
-    addPartial(residual, -ph);
-    addPartial(residual, -pl);
-    return q + sumPartials(residual) / n;
-  }
-
-  private flush(): void {
-    for (let E = 1; E < 2048; E++) {
-      const h = this.hiAcc[E] as number;
-      const l = this.loAcc[E] as number;
-      if (h === 0 && l === 0) continue;
-      // Integer accumulators times powers of two are exact doubles; huge exponents are kept scaled down
-      // (separately) so that the terms themselves cannot overflow.
-      const big = E >= BIG_EXPONENT;
-      const target = big ? this.bigPartials : this.partials;
-      const scale = 2 ** (E - 1075 - (big ? BIG_SHIFT : 0));
-      if (h !== 0) addPartial(target, h * 2 ** 26 * scale);
-      if (l !== 0) addPartial(target, l * scale);
-    }
-    this.hiAcc.fill(0);
-    this.loAcc.fill(0);
-    this.pendingAdds = 0;
-  }
-}
-
-function twoProduct(a: number, b: number): [number, number] {
-  const p = a * b;
-  const split = (x: number): [number, number] => {
-    const c = 134217729 * x;
-    const h = c - (c - x);
-    return [h, x - h];
-  };
-  const [ah, al] = split(a);
-  const [bh, bl] = split(b);
-  return [p, ah * bh - p + ah * bl + al * bh + al * bl];
-}
-
-/** Shewchuk's exact addition into non-overlapping partials (as in Python's math.fsum). */
-function addPartial(partials: number[], x: number): void {
-  let i = 0;
-  for (let j = 0; j < partials.length; j++) {
-    let y = partials[j] as number;
-    if (Math.abs(x) < Math.abs(y)) {
-      const t = x;
-      x = y;
-      y = t;
-    }
-    const hi = x + y;
-    const lo = y - (hi - x);
-    if (lo !== 0) partials[i++] = lo;
-    x = hi;
-  }
-  partials.length = i;
-  partials.push(x);
-}
-
-/** Correctly rounded value of the sum of non-overlapping partials (fsum's final step, with its half-way fix). */
-function sumPartials(partials: number[]): number {
-  let n = partials.length;
-  if (n === 0) return 0;
-  let hi = partials[--n] as number;
-  let lo = 0;
-  while (n > 0) {
-    const x = hi;
-    const y = partials[--n] as number;
-    hi = x + y;
-    const yr = hi - x;
-    lo = y - yr;
-    if (lo !== 0) break;
-  }
-  if (n > 0 && ((lo < 0 && (partials[n - 1] as number) < 0) || (lo > 0 && (partials[n - 1] as number) > 0))) {
-    const y = lo * 2;
-    const x = hi + y;
-    if (y === x - hi) hi = x;
-  }
-  return hi;
-}
-
-/** Linear interpolation between closest ranks (numpy/pandas default): position (n-1)*q. */
-export function quantilePosition(n: number, q: number): { lo: number; hi: number; t: number } {
-  const pos = (n - 1) * q;
-  const lo = Math.floor(pos);
-  return { lo, hi: Math.min(lo + 1, n - 1), t: pos - lo };
-}
-
-/** numpy's `_lerp`: interpolating from the nearer end keeps the result monotone and within [a, b]. */
-export function lerp(a: number, b: number, t: number): number {
-  const d = b - a;
-  return t >= 0.5 ? b - d * (1 - t) : a + d * t;
-}
-
-/** Equal-width bin edges from min to max; a degenerate range gets a unit-wide window around the value. */
-export function histogramEdges(min: number, max: number, bins: number): number[] {
-  let lo = min;
-  let hi = max;
-  if (lo === hi) {
-    // ±0.5 disappears into rounding for huge magnitudes, so widen relative to the value there.
-    const half = Math.max(0.5, Math.abs(lo) * 1e-9);
-    lo -= half;
-    hi += half;
-  }
-  let step = (hi - lo) / bins;
-  if (step === Infinity) step = hi / bins - lo / bins;
-  const edges = new Array<number>(bins + 1);
-  for (let i = 0; i < bins; i++) edges[i] = Math.min(lo + step * i, hi);
-  edges[bins] = hi;
-  return edges;
-}
-
 /** null when the range is too narrow for `buckets / (hi - lo)` to be finite. */
 function bucketScale(lo: number, hi: number, buckets: number): number | null {
   const width = hi - lo;
@@ -650,11 +439,6 @@ function inChain(v: number, chain: Level[]): boolean {
   return true;
 }
 
-function readAt(fd: number, buf: Uint8Array, offset: number, length: number, position: number): Promise<number> {
-  return new Promise((resolve, reject) => {
-    read(fd, buf, offset, length, position, (err, bytesRead) => (err ? reject(err) : resolve(bytesRead)));
-  });
-}
 
 function positiveInt(v: number, name: string): number {
   if (!Number.isInteger(v) || v < 1) throw new RangeError(`${name} must be a positive integer, got ${v}`);
