@@ -166,22 +166,26 @@ function isOurs(proc: StackProcess, stateDir: string): boolean {
  * The state file's content, or null when there is none or it is not a whole state (cut short by a start killed
  * while writing it in place, as versions before writeStateFile did): there is then no stack to return or stop.
  */
-function readStateFile(stateDir: string): StackState | null {
+function readStateFile(stateDir: string): RecordedState | null {
   let text: string;
   try {
     text = readFileSync(stateFile(stateDir), 'utf8');
   } catch {
     return null;
   }
-  let state: Omit<StackState, 'credentials'>;
   try {
-    state = JSON.parse(text) as Omit<StackState, 'credentials'>;
+    const state = JSON.parse(text) as RecordedState;
+    return Array.isArray(state?.processes) ? state : null;
   } catch {
     return null;
   }
-  const credentials = readStackCredentials(stateDir);
-  return Array.isArray(state?.processes) && credentials !== undefined ? { ...state, credentials } : null;
 }
+
+/**
+ * What state.json holds: the stack without its secret, which stays in credentials.json. Enough to stop it, whatever
+ * became of the credentials file.
+ */
+type RecordedState = Omit<StackState, 'credentials'>;
 
 /** Writes the state file whole or not at all: a temp file renamed over it. The secret stays in credentials.json. */
 function writeStateFile(state: StackState): void {
@@ -200,7 +204,10 @@ export function readStackState(options: StackOptions = {}): StackState | null {
   if (state.mongoUri === undefined || state.apiBaseUrl === undefined || !state.processes.some((proc) => proc.name === 'lambda-front')) return null;
   // A start under way, or one that died half-way (SIGKILL): nothing to use; startStack stops what it recorded.
   if (state.starting) return null;
-  return state.processes.every((proc) => isOurs(proc, state.stateDir)) ? state : null;
+  // A stack is usable only with the credentials its endpoints accept.
+  const credentials = readStackCredentials(state.stateDir);
+  if (credentials === undefined) return null;
+  return state.processes.every((proc) => isOurs(proc, state.stateDir)) ? { ...state, credentials } : null;
 }
 
 type Starting = { exitCode: number | null; log: string; name: string };

@@ -5,7 +5,7 @@
  * signed with the SDK's own signer (test/support/signing.ts), so "accepted" means "verified as AWS clients sign".
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
@@ -24,7 +24,7 @@ import { FRONT_TOKEN_HEADER, startLambdaFront, type RunningLambdaFront } from '.
 import { startS3Server, type RunningS3Server } from '../local-stack/s3-server.ts';
 import { verifySigV4 } from '../local-stack/sigv4.ts';
 import { PROJECT_ROOT } from '../local-stack/service-config.ts';
-import { resolveStackOptions, stackEnvironment } from '../local-stack/stack.ts';
+import { readStackState, resolveStackOptions, stackEnvironment, stopStack } from '../local-stack/stack.ts';
 import { presignedUrl, signedHeaders, TEST_CREDENTIALS, type SigningService } from './support/signing.ts';
 
 const BUCKET = 'auth-test-bucket';
@@ -389,6 +389,26 @@ describe('the endpoints that are not AWS-shaped give a page nothing either', () 
 });
 
 describe('where the stack keeps its state (and so its credentials)', () => {
+  it('without credentials.json a stack is not one to use, but `stop` still finds and stops its processes', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'cp-state-no-creds-'));
+    // A stand-in for a stack process: `stop` recognises its own by CLOUD_PARALLEL_STACK_DIR in the environment.
+    const child = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { env: { ...process.env, CLOUD_PARALLEL_STACK_DIR: dir }, detached: true, stdio: 'ignore' });
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    try {
+      const proc = { name: 's3', pid: child.pid!, log: path.join(dir, 's3.log') };
+      const recorded = { startedAt: new Date().toISOString(), stateDir: dir, region: 'us-east-1', s3Endpoint: 'http://127.0.0.1:1', lambdaEndpoint: 'http://127.0.0.1:2', ec2Endpoint: 'http://127.0.0.1:3', mongoUri: 'mongodb://127.0.0.1:4', apiBaseUrl: 'http://127.0.0.1:5', service: {}, processes: [proc, { ...proc, name: 'lambda-front' }] };
+      writeFileSync(path.join(dir, 'state.json'), JSON.stringify(recorded));
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      expect(readStackState({ stateDir: dir })).toBeNull();
+      expect((await stopStack({ stateDir: dir })).map((p) => p.name)).toEqual(['s3', 'lambda-front']);
+      await exited;
+      expect(existsSync(path.join(dir, 'state.json'))).toBe(false);
+    } finally {
+      child.kill('SIGKILL');
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('an empty CLOUD_PARALLEL_STATE_DIR means the default folder, not the current directory', () => {
     const saved = process.env.CLOUD_PARALLEL_STATE_DIR;
     try {
