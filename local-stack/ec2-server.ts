@@ -41,7 +41,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { appendFileSync, closeSync, mkdirSync, openSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
-import { credentialsFromEnvironment, guardRequest, refuseBrowserRequest, type Credentials, type GuardRefusal } from './request-guard.ts';
+import { credentialsFromEnvironment, refuseBrowserRequest, refuseUnsigned, type Credentials, type GuardRefusal } from './request-guard.ts';
 import { integerOption, listenOnLoopback, portOption, runServerMain } from './server-process.ts';
 import { parseArgs } from 'node:util';
 
@@ -1009,7 +1009,7 @@ export async function startEc2Server(options: Ec2ServerOptions): Promise<Running
         chunks.push(chunk as Buffer);
       }
       const rawBody = Buffer.concat(chunks);
-      const unsigned = guardRequest(req, { credentials: options.credentials, allowedHosts, service: 'other' }, rawBody);
+      const unsigned = refuseUnsigned(req, { credentials: options.credentials, service: 'other' }, rawBody);
       if (unsigned) refuse(unsigned);
       // Not new URL(): a target such as `//x` would be read as a host, or throw.
       const target = req.url ?? '/';

@@ -11,7 +11,7 @@
 import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import { parseArgs } from 'node:util';
-import { credentialsFromEnvironment, guardRequest, refuseBrowserRequest, type Credentials, type GuardRefusal } from './request-guard.ts';
+import { credentialsFromEnvironment, refuseBrowserRequest, refuseUnsigned, type Credentials, type GuardRefusal } from './request-guard.ts';
 import { listenOnLoopback, portOption, runServerMain } from './server-process.ts';
 
 /** The header the front adds and offline-guard.js requires; never accepted from a client. */
@@ -125,7 +125,7 @@ export async function startLambdaFront(options: LambdaFrontOptions): Promise<Run
       const browser = refuseBrowserRequest(req, allowedHosts);
       if (browser) throw refusalFor(browser);
       const body = await readBody(req);
-      const unsigned = guardRequest(req, { credentials: options.credentials, allowedHosts, service: 'other' }, body);
+      const unsigned = refuseUnsigned(req, { credentials: options.credentials, service: 'other' }, body);
       if (unsigned) throw refusalFor(unsigned);
       if (req.method !== 'POST') throw new FrontRefusal('AccessDeniedException', 403, `${req.method} is not an operation of the local Lambda; invocations are POSTs`);
       delete req.headers[FRONT_TOKEN_HEADER];

@@ -50,19 +50,20 @@ export function refuseBrowserRequest(req: Pick<http.IncomingMessage, 'headers'>,
   return undefined;
 }
 
-export interface GuardOptions {
+export interface SignatureOptions {
   credentials: Credentials;
-  allowedHosts: ReadonlySet<string>;
   service: VerifyOptions['service'];
 }
 
+export interface GuardOptions extends SignatureOptions {
+  allowedHosts: ReadonlySet<string>;
+}
+
 /**
- * Both checks in order: browser and Host first (they need no body), then the signature. `body` is the buffered
- * request body for services whose signature covers it; S3 passes undefined (it signs a declared hash).
+ * The signature check alone, for a server that has already refused browser requests before reading the body its
+ * signature covers (EC2, the Lambda front). `body` is that buffered body; S3 passes none (it signs a declared hash).
  */
-export function guardRequest(req: http.IncomingMessage, options: GuardOptions, body?: Buffer): GuardRefusal | undefined {
-  const browser = refuseBrowserRequest(req, options.allowedHosts);
-  if (browser) return browser;
+export function refuseUnsigned(req: http.IncomingMessage, options: SignatureOptions, body?: Buffer): GuardRefusal | undefined {
   return verifySigV4(
     { method: req.method ?? 'GET', url: req.url ?? '/', headers: req.headers, headersDistinct: req.headersDistinct },
     {
@@ -71,6 +72,11 @@ export function guardRequest(req: http.IncomingMessage, options: GuardOptions, b
       ...(body === undefined ? {} : { bodySha256: sha256Hex(body) }),
     },
   );
+}
+
+/** Both checks in order, for a request whose signature covers no body read yet (S3): browser and Host, then the signature. */
+export function guardRequest(req: http.IncomingMessage, options: GuardOptions): GuardRefusal | undefined {
+  return refuseBrowserRequest(req, options.allowedHosts) ?? refuseUnsigned(req, options);
 }
 
 /**

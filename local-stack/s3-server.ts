@@ -386,7 +386,6 @@ const MIN_PART_SIZE = 5 * 1024 * 1024;
 // Request bodies: aws-chunked decoding and checksum verification
 // ---------------------------------------------------------------------------------------------------------
 
-/** An S3 error raised by the front (rendered with s3rver's error XML). */
 /** S3's own answers to a request it does not authenticate (AWS answers a missing or page-sent one AccessDenied). */
 const S3_AUTH_ERRORS: Record<GuardRefusal['reason'], string> = {
   browser: 'AccessDenied',
@@ -398,6 +397,7 @@ const S3_AUTH_ERRORS: Record<GuardRefusal['reason'], string> = {
   'bad-signature': 'SignatureDoesNotMatch',
 };
 
+/** An S3 error raised by the front (rendered with s3rver's error XML). */
 class FrontError extends Error {
   constructor(
     readonly code: string,
