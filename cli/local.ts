@@ -1,5 +1,5 @@
 import { readStackState, stackEnvironment, stopStack, type StackState } from '../local-stack/stack.ts';
-import { credentialsFile } from '../local-stack/credentials.ts';
+import { credentialsFile } from '../local-stack/shared/credentials.ts';
 import type { LocalRequest } from './args.ts';
 import { CliError, progress, startStackInterruptibly } from './shared.ts';
 

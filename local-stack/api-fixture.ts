@@ -44,8 +44,8 @@ import http from 'node:http';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { describeIssues } from '../lib/validation.ts';
-import { refuseBrowserRequest } from './request-guard.ts';
-import { integerOption, listenOnLoopback, portOption, runServerMain } from './server-process.ts';
+import { refuseBrowserRequest } from './shared/request-guard.ts';
+import { integerOption, listenOnLoopback, portOption, runServerMain } from './shared/server-process.ts';
 
 // ---------------------------------------------------------------------------------------------------------
 // Public API

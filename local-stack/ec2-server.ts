@@ -41,8 +41,8 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { appendFileSync, closeSync, mkdirSync, openSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
-import { credentialsFromEnvironment, refuseBrowserRequest, refuseUnsigned, type Credentials, type GuardRefusal } from './request-guard.ts';
-import { integerOption, listenOnLoopback, portOption, runServerMain } from './server-process.ts';
+import { credentialsFromEnvironment, refuseBrowserRequest, refuseUnsigned, type Credentials, type GuardRefusal } from './shared/request-guard.ts';
+import { integerOption, listenOnLoopback, portOption, runServerMain } from './shared/server-process.ts';
 import { parseArgs } from 'node:util';
 
 /**

@@ -11,8 +11,8 @@
 import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import { parseArgs } from 'node:util';
-import { credentialsFromEnvironment, refuseBrowserRequest, refuseUnsigned, type Credentials, type GuardRefusal } from './request-guard.ts';
-import { listenOnLoopback, portOption, runServerMain } from './server-process.ts';
+import { credentialsFromEnvironment, refuseBrowserRequest, refuseUnsigned, type Credentials, type GuardRefusal } from './shared/request-guard.ts';
+import { listenOnLoopback, portOption, runServerMain } from './shared/server-process.ts';
 
 /** The header the front adds and offline-guard.js requires; never accepted from a client. */
 export const FRONT_TOKEN_HEADER = 'x-cloud-parallel-front-token';

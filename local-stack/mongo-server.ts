@@ -63,7 +63,7 @@ import { EJSON, Long, ObjectId, calculateObjectSize, deserialize, serialize, typ
 import { Query, aggregate, find, update as applyUpdateOperators, updateOne as applyToFirst, ProcessingMode } from 'mingo';
 import type { Modifier, PipelineStage } from 'mingo/updater';
 import { MingoError, resolve as resolvePath } from 'mingo/util';
-import { integerOption, portOption, runServerMain } from './server-process.ts';
+import { integerOption, portOption, runServerMain } from './shared/server-process.ts';
 
 // ---------------------------------------------------------------------------------------------------------
 // Public API

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { spawnChildServer } from './child-server.ts';
-import { generateCredentials } from './credentials.ts';
-import type { Credentials } from './sigv4.ts';
+import { generateCredentials } from './shared/credentials.ts';
+import type { Credentials } from './shared/sigv4.ts';
 import type { NotificationRule, S3EventLike } from './s3-server.ts';
 
 const SERVER_ENTRY = path.join(path.dirname(new URL(import.meta.url).pathname), 's3-server.ts');

@@ -6,9 +6,9 @@
  * Started by local-stack/stack.ts as `node --import tsx local-stack/s3-process.ts <json options>`.
  */
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
-import { credentialsFromEnvironment } from './request-guard.ts';
+import { credentialsFromEnvironment } from './shared/request-guard.ts';
 import { startS3Server, type NotificationRule } from './s3-server.ts';
-import { closeOnSignals } from './server-process.ts';
+import { closeOnSignals } from './shared/server-process.ts';
 
 interface S3ProcessOptions {
   port: number;

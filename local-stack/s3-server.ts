@@ -41,9 +41,9 @@ import path from 'node:path';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { parseArgs } from 'node:util';
-import { credentialsFromEnvironment, guardRequest, type Credentials, type GuardRefusal } from './request-guard.ts';
+import { credentialsFromEnvironment, guardRequest, type Credentials, type GuardRefusal } from './shared/request-guard.ts';
 import { bucketNameProblem, isInside, keyProblem, type NameProblem } from './s3-names.ts';
-import { listenOnLoopback, portOption, runServerMain, writeLine } from './server-process.ts';
+import { listenOnLoopback, portOption, runServerMain, writeLine } from './shared/server-process.ts';
 import zlib from 'node:zlib';
 
 // ---------------------------------------------------------------------------------------------------------

@@ -12,11 +12,11 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { randomBytes } from 'node:crypto';
 import { UserError } from '../lib/errors.ts';
-import { loadOrCreateStackCredentials, readStackCredentials } from './credentials.ts';
+import { loadOrCreateStackCredentials, readStackCredentials } from './shared/credentials.ts';
 import { LOCAL_IMAGE_ID } from './ec2-server.ts';
 import { FRONT_TOKEN_ENV } from './lambda-front.ts';
-import type { Credentials } from './sigv4.ts';
-import { freePort } from './server-process.ts';
+import type { Credentials } from './shared/sigv4.ts';
+import { freePort } from './shared/server-process.ts';
 import { loadServiceConfig, PROJECT_ROOT, serverlessBin, type ServiceConfig } from './service-config.ts';
 
 export interface StackOptions {

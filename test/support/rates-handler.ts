@@ -11,7 +11,7 @@ import { vi } from 'vitest';
 import { startFaultProxy, type FaultProxy } from '../../local-stack/fault-proxy.ts';
 import { spawnS3ServerProcess, type S3ServerProcess } from '../../local-stack/s3-child.ts';
 import { quietObservability } from './bad-input.ts';
-import { freePort } from '../../local-stack/server-process.ts';
+import { freePort } from '../../local-stack/shared/server-process.ts';
 import { TEST_CREDENTIALS } from './signing.ts';
 
 

@@ -5,7 +5,7 @@
  */
 import { createHash, createHmac, type Hash, type Hmac } from 'node:crypto';
 import { SignatureV4 } from '@smithy/signature-v4';
-import type { Credentials } from '../../local-stack/sigv4.ts';
+import type { Credentials } from '../../local-stack/shared/sigv4.ts';
 
 /** Credentials for servers a test starts itself (the stack makes random ones). Not a secret: nothing real. */
 export const TEST_CREDENTIALS: Credentials = { accessKeyId: 'LCPSTESTCREDENTIALS0', secretAccessKey: 'local-test-secret-of-the-test-suite-only' };
