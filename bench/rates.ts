@@ -14,7 +14,7 @@ import { Upload } from '@aws-sdk/lib-storage';
 import { createS3Client } from '../lib/aws/s3.ts';
 import { sampleCountyCsvChunks } from '../lib/rates/sample-data.ts';
 import { PROJECT_ROOT } from '../local-stack/service-config.ts';
-import { spawnS3ServerProcess } from '../local-stack/s3-child.ts';
+import { spawnS3ServerProcess } from '../local-stack/s3/child.ts';
 import { formatTable } from '../cli/format.ts';
 import { median } from './report.ts';
 

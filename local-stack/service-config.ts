@@ -3,7 +3,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { UserError } from '../lib/errors.ts';
-import type { NotificationRule } from './s3-server.ts';
+import type { NotificationRule } from './s3/server.ts';
 
 /**
  * What the local stack needs to know about the service, read from serverless.yml through the framework

@@ -362,7 +362,7 @@ export async function startStack(options: StackOptions = {}): Promise<{ state: S
       [
         '--import',
         tsxLoader,
-        path.join(PROJECT_ROOT, 'local-stack', 's3-process.ts'),
+        path.join(PROJECT_ROOT, 'local-stack', 's3', 'process.ts'),
         JSON.stringify({
           port: s3Port,
           host: HOST,

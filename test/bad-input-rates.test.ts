@@ -7,7 +7,7 @@
  */
 import { DeleteObjectCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { encodeS3EventKey } from '../local-stack/s3-server.ts';
+import { encodeS3EventKey } from '../local-stack/s3/server.ts';
 import type { RatesBatchReply, RatesErrorReport, RatesJobOutcome, RatesSummary } from '../lib/rates/index.ts';
 import { startRatesHandler, stopRatesHandler, type RatesHandler, type RatesHandlerRig } from './support/rates-handler.ts';
 import { expectNoStackTrace, lambdaContext } from './support/bad-input.ts';

@@ -12,7 +12,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { describe, expect, it } from 'vitest';
 import { ec2Backend } from '../lib/fanout/ec2/backend.ts';
 import { fanout } from '../lib/fanout/index.ts';
-import { spawnS3ServerProcess } from '../local-stack/s3-child.ts';
+import { spawnS3ServerProcess } from '../local-stack/s3/child.ts';
 import { TEST_CREDENTIALS } from './support/signing.ts';
 
 const credentials = TEST_CREDENTIALS;

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { FaultProxy, FaultRule } from '../local-stack/fault-proxy.ts';
-import { encodeS3EventKey } from '../local-stack/s3-server.ts';
+import { encodeS3EventKey } from '../local-stack/s3/server.ts';
 import type { RatesBatchReply, RatesSummary } from '../lib/rates/index.ts';
 import { sampleCountyCsv } from '../lib/rates/sample-data.ts';
 import { startRatesHandler, stopRatesHandler, localS3Client, type RatesHandler, type RatesHandlerRig } from './support/rates-handler.ts';

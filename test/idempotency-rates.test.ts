@@ -10,7 +10,7 @@
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FaultProxy } from '../local-stack/fault-proxy.ts';
-import { encodeS3EventKey } from '../local-stack/s3-server.ts';
+import { encodeS3EventKey } from '../local-stack/s3/server.ts';
 import type { RatesAlreadyProcessed, RatesBatchReply, RatesJobOutcome, RatesSummary } from '../lib/rates/index.ts';
 import { sampleCountyCsv } from '../lib/rates/sample-data.ts';
 import { startRatesHandler, stopRatesHandler, type RatesHandler, type RatesHandlerRig } from './support/rates-handler.ts';

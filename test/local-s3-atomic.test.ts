@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { spawnS3ServerProcess, type S3ServerProcess } from '../local-stack/s3-child.ts';
+import { spawnS3ServerProcess, type S3ServerProcess } from '../local-stack/s3/child.ts';
 import { TEST_CREDENTIALS } from './support/signing.ts';
 
 let server: S3ServerProcess;

@@ -1,6 +1,6 @@
 /**
  * Local S3: keys stay keys. Hostile bucket names, keys, copy sources, upload ids and form uploads never make
- * the local S3 server (local-stack/s3-server.ts, run as the stack runs it: the CLI in a child process) create,
+ * the local S3 server (local-stack/s3/, run as the stack runs it: the CLI in a child process) create,
  * read or delete a file outside its data folder.
  *
  * Requests are sent with node's http module, which sends the path exactly as written (no `..` resolution, no
@@ -24,8 +24,8 @@ import {
   S3Client,
 } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawnS3ServerProcess, type S3ServerProcess } from '../local-stack/s3-child.ts';
-import { bucketNameProblem, hasDotSegment, isInside, keyProblem } from '../local-stack/s3-names.ts';
+import { spawnS3ServerProcess, type S3ServerProcess } from '../local-stack/s3/child.ts';
+import { bucketNameProblem, hasDotSegment, isInside, keyProblem } from '../local-stack/s3/state/names.ts';
 import { rng } from './support/random.ts';
 import { signedHeaders, TEST_CREDENTIALS } from './support/signing.ts';
 

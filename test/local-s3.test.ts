@@ -1,5 +1,5 @@
 /**
- * The local S3 server (local-stack/s3-server.ts) against standard clients at their default settings.
+ * The local S3 server (local-stack/s3/) against standard clients at their default settings.
  *
  * Most tests run the server as production does: the CLI entry in a child process (with the
  * `--openssl-legacy-provider` flag the local stack passes). One block runs it inside the vitest process,
@@ -31,7 +31,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawnS3ServerProcess, type S3ServerProcess } from '../local-stack/s3-child.ts';
+import { spawnS3ServerProcess, type S3ServerProcess } from '../local-stack/s3/child.ts';
 import {
   encodeS3EventKey,
   matchesRule,
@@ -39,7 +39,7 @@ import {
   type NotificationRule,
   type RunningS3Server,
   type S3EventLike,
-} from '../local-stack/s3-server.ts';
+} from '../local-stack/s3/server.ts';
 import { presignedUrl, signedHeaders, TEST_CREDENTIALS } from './support/signing.ts';
 
 const BUCKET = 'local-s3-test';

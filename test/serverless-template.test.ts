@@ -7,7 +7,7 @@ import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3
 import JSZip from 'jszip';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sampleCountyCsv } from '../lib/rates/sample-data.ts';
-import { spawnS3ServerProcess } from '../local-stack/s3-child.ts';
+import { spawnS3ServerProcess } from '../local-stack/s3/child.ts';
 import { darkPixels, decodePng } from './support/png.ts';
 import { PROJECT_ROOT, serverlessBin } from '../local-stack/service-config.ts';
 import { AL2023_AMI_PARAMETER } from '../lib/fanout/ec2/backend.ts';

@@ -8,7 +8,7 @@ import { afterAll, beforeAll } from 'vitest';
 import type { Ec2Config } from '../../lib/config.ts';
 import { buildWorkerBundles, type Ec2WorkerName } from '../../lib/fanout/ec2/worker-bundle.ts';
 import { LOCAL_IMAGE_ID, startEc2Server, type RunningEc2Server } from '../../local-stack/ec2-server.ts';
-import { spawnS3ServerProcess, type S3ServerProcess } from '../../local-stack/s3-child.ts';
+import { spawnS3ServerProcess, type S3ServerProcess } from '../../local-stack/s3/child.ts';
 import { TEST_CREDENTIALS } from './signing.ts';
 
 export interface LocalEc2 {

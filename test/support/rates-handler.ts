@@ -9,7 +9,7 @@ import { S3Client } from '@aws-sdk/client-s3';
 import type { Context } from 'aws-lambda';
 import { vi } from 'vitest';
 import { startFaultProxy, type FaultProxy } from '../../local-stack/fault-proxy.ts';
-import { spawnS3ServerProcess, type S3ServerProcess } from '../../local-stack/s3-child.ts';
+import { spawnS3ServerProcess, type S3ServerProcess } from '../../local-stack/s3/child.ts';
 import { quietObservability } from './bad-input.ts';
 import { freePort } from '../../local-stack/shared/server-process.ts';
 import { TEST_CREDENTIALS } from './signing.ts';

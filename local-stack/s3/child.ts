@@ -1,10 +1,10 @@
 import path from 'node:path';
-import { spawnChildServer } from './child-server.ts';
-import { generateCredentials } from './shared/credentials.ts';
-import type { Credentials } from './shared/sigv4.ts';
-import type { NotificationRule, S3EventLike } from './s3-server.ts';
+import { spawnChildServer } from '../child-server.ts';
+import { generateCredentials } from '../shared/credentials.ts';
+import type { Credentials } from '../shared/sigv4.ts';
+import type { NotificationRule, S3EventLike } from './server.ts';
 
-const SERVER_ENTRY = path.join(path.dirname(new URL(import.meta.url).pathname), 's3-server.ts');
+const SERVER_ENTRY = path.join(path.dirname(new URL(import.meta.url).pathname), 'cli.ts');
 
 export interface S3ServerProcess {
   endpoint: string;

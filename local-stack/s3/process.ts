@@ -3,12 +3,12 @@
  * delivering event notifications to Lambda. Deliveries go through the Lambda Invoke API
  * (serverless-offline) with InvocationType "Event", as S3 invokes functions asynchronously on AWS.
  *
- * Started by local-stack/stack.ts as `node --import tsx local-stack/s3-process.ts <json options>`.
+ * Started by local-stack/stack.ts as `node --import tsx local-stack/s3/process.ts <json options>`.
  */
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
-import { credentialsFromEnvironment } from './shared/request-guard.ts';
-import { startS3Server, type NotificationRule } from './s3-server.ts';
-import { closeOnSignals } from './shared/server-process.ts';
+import { credentialsFromEnvironment } from '../shared/request-guard.ts';
+import { startS3Server, type NotificationRule } from './server.ts';
+import { closeOnSignals } from '../shared/server-process.ts';
 
 interface S3ProcessOptions {
   port: number;
