@@ -13,7 +13,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { randomBytes } from 'node:crypto';
 import { UserError } from '../lib/errors.ts';
 import { loadOrCreateStackCredentials, readStackCredentials } from './shared/credentials.ts';
-import { LOCAL_IMAGE_ID } from './ec2-server.ts';
+import { LOCAL_IMAGE_ID } from './ec2/server.ts';
 import { FRONT_TOKEN_ENV } from './lambda-front.ts';
 import type { Credentials } from './shared/sigv4.ts';
 import { freePort } from './shared/server-process.ts';
@@ -411,7 +411,7 @@ export async function startStack(options: StackOptions = {}): Promise<{ state: S
       [
         '--import',
         tsxLoader,
-        path.join(PROJECT_ROOT, 'local-stack', 'ec2-server.ts'),
+        path.join(PROJECT_ROOT, 'local-stack', 'ec2', 'cli.ts'),
         '--port',
         String(ec2Port),
         '--host',

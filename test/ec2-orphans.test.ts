@@ -21,7 +21,7 @@ import { EC2Client, RunInstancesCommand } from '@aws-sdk/client-ec2';
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildUserData } from '../lib/fanout/ec2/user-data.ts';
-import { LOCAL_IMAGE_ID, startEc2Server, type LocalInstance, type RunningEc2Server } from '../local-stack/ec2-server.ts';
+import { LOCAL_IMAGE_ID, startEc2Server, type LocalInstance, type RunningEc2Server } from '../local-stack/ec2/server.ts';
 import { spawnS3ServerProcess, type S3ServerProcess } from '../local-stack/s3/child.ts';
 import { TEST_CREDENTIALS } from './support/signing.ts';
 

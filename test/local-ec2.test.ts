@@ -1,5 +1,5 @@
 /**
- * The local EC2 server (local-stack/ec2-server.ts) against the real `@aws-sdk/client-ec2` client at its
+ * The local EC2 server (local-stack/ec2/) against the real `@aws-sdk/client-ec2` client at its
  * default settings, and the AWS CLI if it is installed. Instances really run their user data with bash.
  */
 import { execFile, spawnSync } from 'node:child_process';
@@ -17,7 +17,7 @@ import {
   type RunInstancesCommandInput,
 } from '@aws-sdk/client-ec2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { QueryParams, escapeXml, startEc2Server, type RunningEc2Server } from '../local-stack/ec2-server.ts';
+import { QueryParams, escapeXml, startEc2Server, type RunningEc2Server } from '../local-stack/ec2/server.ts';
 import { signedHeaders, TEST_CREDENTIALS } from './support/signing.ts';
 
 const IMAGE = 'ami-0123456789abcdef0';

@@ -19,7 +19,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startApiFixture } from '../local-stack/api-fixture.ts';
 import { spawnMongoServerProcess } from '../local-stack/child-server.ts';
 import { credentialsFile, loadOrCreateStackCredentials } from '../local-stack/shared/credentials.ts';
-import { startEc2Server, type RunningEc2Server } from '../local-stack/ec2-server.ts';
+import { startEc2Server, type RunningEc2Server } from '../local-stack/ec2/server.ts';
 import { FRONT_TOKEN_HEADER, startLambdaFront, type RunningLambdaFront } from '../local-stack/lambda-front.ts';
 import { startS3Server, type RunningS3Server } from '../local-stack/s3/server.ts';
 import { verifySigV4 } from '../local-stack/shared/sigv4.ts';

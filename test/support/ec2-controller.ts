@@ -13,7 +13,7 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { z } from 'zod';
 import { runPrimesOnEc2 } from '../../lib/primes/ec2.ts';
 import { parsePrimesRunInput } from '../../lib/primes/fanout-job.ts';
-import { LOCAL_IMAGE_ID } from '../../local-stack/ec2-server.ts';
+import { LOCAL_IMAGE_ID } from '../../local-stack/ec2/server.ts';
 import { TEST_CREDENTIALS } from './signing.ts';
 
 const argsSchema = z.object({

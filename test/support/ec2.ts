@@ -7,7 +7,7 @@ import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll } from 'vitest';
 import type { Ec2Config } from '../../lib/config.ts';
 import { buildWorkerBundles, type Ec2WorkerName } from '../../lib/fanout/ec2/worker-bundle.ts';
-import { LOCAL_IMAGE_ID, startEc2Server, type RunningEc2Server } from '../../local-stack/ec2-server.ts';
+import { LOCAL_IMAGE_ID, startEc2Server, type RunningEc2Server } from '../../local-stack/ec2/server.ts';
 import { spawnS3ServerProcess, type S3ServerProcess } from '../../local-stack/s3/child.ts';
 import { TEST_CREDENTIALS } from './signing.ts';
 
