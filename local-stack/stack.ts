@@ -14,7 +14,7 @@ import { randomBytes } from 'node:crypto';
 import { UserError } from '../lib/errors.ts';
 import { loadOrCreateStackCredentials, readStackCredentials } from './shared/credentials.ts';
 import { LOCAL_IMAGE_ID } from './ec2/server.ts';
-import { FRONT_TOKEN_ENV } from './lambda-front.ts';
+import { FRONT_TOKEN_ENV } from './lambda/front.ts';
 import type { Credentials } from './shared/sigv4.ts';
 import { freePort } from './shared/server-process.ts';
 import { loadServiceConfig, PROJECT_ROOT, serverlessBin, type ServiceConfig } from './service-config.ts';
@@ -383,7 +383,7 @@ export async function startStack(options: StackOptions = {}): Promise<{ state: S
       'lambda',
       [
         '--import',
-        path.join(PROJECT_ROOT, 'local-stack', 'offline-guard.js'),
+        path.join(PROJECT_ROOT, 'local-stack', 'lambda', 'offline-guard.js'),
         serverlessBin(),
         'offline',
         'start',
@@ -399,7 +399,7 @@ export async function startStack(options: StackOptions = {}): Promise<{ state: S
     track(offline);
     const front = spawnLogged(
       'lambda-front',
-      ['--import', tsxLoader, path.join(PROJECT_ROOT, 'local-stack', 'lambda-front.ts'), '--port', String(lambdaPort), '--host', HOST, '--target', `http://${HOST}:${offlinePort}`, '--silent'],
+      ['--import', tsxLoader, path.join(PROJECT_ROOT, 'local-stack', 'lambda', 'cli.ts'), '--port', String(lambdaPort), '--host', HOST, '--target', `http://${HOST}:${offlinePort}`, '--silent'],
       { ...baseEnv, [FRONT_TOKEN_ENV]: frontToken },
       path.join(logDir, 'lambda-front.log'),
     );

@@ -20,7 +20,7 @@ import { startApiFixture } from '../local-stack/api-fixture.ts';
 import { spawnMongoServerProcess } from '../local-stack/child-server.ts';
 import { credentialsFile, loadOrCreateStackCredentials } from '../local-stack/shared/credentials.ts';
 import { startEc2Server, type RunningEc2Server } from '../local-stack/ec2/server.ts';
-import { FRONT_TOKEN_HEADER, startLambdaFront, type RunningLambdaFront } from '../local-stack/lambda-front.ts';
+import { FRONT_TOKEN_HEADER, startLambdaFront, type RunningLambdaFront } from '../local-stack/lambda/front.ts';
 import { startS3Server, type RunningS3Server } from '../local-stack/s3/server.ts';
 import { verifySigV4 } from '../local-stack/shared/sigv4.ts';
 import { PROJECT_ROOT } from '../local-stack/service-config.ts';
@@ -331,7 +331,7 @@ describe("serverless-offline's guard (offline-guard.js, preloaded)", () => {
       const server = http.createServer((req, res) => res.end('ran ' + (req.headers['x-cloud-parallel-front-token'] ?? 'no-token-left')));
       server.on('upgrade', (req, socket) => socket.end('HTTP/1.1 101 Switching Protocols\\r\\n\\r\\n'));
       server.listen(0, '127.0.0.1', () => console.log(server.address().port));`;
-    const child = spawn(process.execPath, ['--import', path.resolve('local-stack/offline-guard.js'), '--input-type=module', '-e', script], {
+    const child = spawn(process.execPath, ['--import', path.resolve('local-stack/lambda/offline-guard.js'), '--input-type=module', '-e', script], {
       env: { ...process.env, CLOUD_PARALLEL_FRONT_TOKEN: token },
       stdio: ['ignore', 'pipe', 'inherit'],
     });

@@ -15,7 +15,7 @@ import { DescribeInstancesCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LOCAL_IMAGE_ID, startEc2Server, type RunningEc2Server } from '../local-stack/ec2/server.ts';
-import { startLambdaFront, type RunningLambdaFront } from '../local-stack/lambda-front.ts';
+import { startLambdaFront, type RunningLambdaFront } from '../local-stack/lambda/front.ts';
 import { rng } from './support/random.ts';
 import { signedHeaders, TEST_CREDENTIALS, type SigningService } from './support/signing.ts';
 

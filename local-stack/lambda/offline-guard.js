@@ -1,7 +1,7 @@
 // Preloaded into the serverless-offline process (`node --import …/offline-guard.js`) by the local stack.
 //
 // serverless-offline's invoke API authenticates nothing: any web page could POST to its port and run a function.
-// The stack therefore announces lambda-front.ts instead, which checks signatures, and starts serverless-offline on a
+// The stack therefore announces the front (front.ts) instead, which checks signatures, and starts serverless-offline on a
 // private port with this guard, which lets in only requests carrying the front's per-stack token. Every HTTP server
 // in the process is covered (the invoke API, and the HTTP and websocket servers serverless-offline may start),
 // because the guard sits in Node's http.Server rather than in serverless-offline's own code.
