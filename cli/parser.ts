@@ -9,7 +9,7 @@
 import { Command, CommanderError, type Option } from 'commander';
 import { CliError } from './cli-error.ts';
 import { formatCommandHelp, usageOf } from './help.ts';
-import type { CommandName, CommandSpec, FlagSpec } from './spec.ts';
+import type { CommandSpec, FlagSpec } from './spec.ts';
 import { shown } from './values.ts';
 
 export type FlagValues<F extends Record<string, FlagSpec>> = {
@@ -106,7 +106,7 @@ export function parseFlags<F extends Record<string, FlagSpec>>(spec: CommandSpec
   try {
     command.parse(args, { from: 'user' });
   } catch (error) {
-    if (error instanceof CommanderError) throw new CliError(error.message.replace(/^error: /, ''), 'INVALID_ARGUMENT', usageOf(spec.name as CommandName));
+    if (error instanceof CommanderError) throw new CliError(error.message.replace(/^error: /, ''), 'INVALID_ARGUMENT', usageOf(spec.name));
     throw error;
   }
   const options = command.opts();
