@@ -1,10 +1,10 @@
 /**
- * Every command's arguments, checked before the command does anything: no local stack, no network, no file
- * written. A mistake is a CliError (INVALID_ARGUMENT, or FILE_NOT_FOUND / NOT_A_FILE for `rates`) whose message
+ * Every command's arguments, parsed by commander (cli/parser.ts) and judged here before the command does anything:
+ * no local stack, no network, no file written. `parse<Command>Args` does both in one call. A mistake is a CliError (INVALID_ARGUMENT, or FILE_NOT_FOUND / NOT_A_FILE for `rates`) whose message
  * names the flag, says what is allowed and shows what was given; the command's usage goes with it.
  *
  * Values lib validates are validated by lib's schemas (primesRunSchema, scrapeInputSchema, binCount, columnName),
- * with the problems told in terms of flags. This module loads nothing heavy: a refused command line fails fast.
+ * with the problems told in terms of flags. Loaded only once a command is to run, never for `--help`; it loads nothing heavy, so a refused command line fails fast.
  */
 import { accessSync, constants, statSync, type Stats } from 'node:fs';
 import path from 'node:path';
@@ -13,7 +13,10 @@ import { formatBytes } from '../lib/units.ts';
 import { primesRunSchema, type PrimesRunInput } from '../lib/primes/fanout-job.ts';
 import { scrapeInputSchema, type ScrapeInput } from '../lib/scrape/run.ts';
 import { resolveStackOptions } from '../local-stack/stack.ts';
-import { checkArgs, CliError, flagIssues, integerOption, parse, portOption, shown, type CommandName } from './shared.ts';
+import { CliError } from './cli-error.ts';
+import { parseFlags, type ParsedArgs } from './parser.ts';
+import { DEMO, LOCAL, PRIMES, RATES, SCRAPE, type CommandName } from './spec.ts';
+import { checkArgs, flagIssues, integerOption, portOption, shown } from './values.ts';
 
 /** `<command> --help`: print the command's usage, do nothing else. */
 export interface HelpRequest {
@@ -42,15 +45,13 @@ export interface LocalRequest {
 }
 
 export function parseLocalArgs(args: string[]): LocalRequest | HelpRequest {
+  const parsed = parseFlags(LOCAL, args);
+  return parsed.help ? HELP : localRequest(parsed);
+}
+
+/** The `local` request from its parsed flags: its values judged by lib's schemas and the checks here. */
+export function localRequest({ values, positionals }: ParsedArgs<typeof LOCAL.flags>): LocalRequest {
   return checkArgs('local', () => {
-    const { values, positionals, help } = parse('local', args, {
-      's3-port': { type: 'string' },
-      'lambda-port': { type: 'string' },
-      'ec2-port': { type: 'string' },
-      'mongo-port': { type: 'string' },
-      'api-port': { type: 'string' },
-    });
-    if (help) return HELP;
     const [action, ...extra] = positionals;
     const actions = LOCAL_ACTIONS.join(', ');
     if (action === undefined) throw invalid(`local needs one of: ${actions}`);
@@ -97,17 +98,13 @@ export interface RatesRequest {
 }
 
 export function parseRatesArgs(args: string[]): RatesRequest | HelpRequest {
+  const parsed = parseFlags(RATES, args);
+  return parsed.help ? HELP : ratesRequest(parsed);
+}
+
+/** The `rates` request from its parsed flags: its values judged by lib's schemas and the checks here. */
+export function ratesRequest({ values, positionals }: ParsedArgs<typeof RATES.flags>): RatesRequest {
   return checkArgs('rates', () => {
-    const { values, positionals, help } = parse('rates', args, {
-      bins: { type: 'string' },
-      numerator: { type: 'string' },
-      denominator: { type: 'string' },
-      out: { type: 'string' },
-      timeout: { type: 'string' },
-      backend: { type: 'string' },
-      json: { type: 'boolean' },
-    });
-    if (help) return HELP;
     if (positionals.length === 0) throw invalid('rates needs a CSV file: cloud-parallel rates <file.csv> [--bins N] ...');
     if (positionals.length > 1) throw invalid(`rates takes one CSV file, got ${positionals.length}: ${positionals.map((p) => shown(p)).join(', ')}`);
 
@@ -220,18 +217,13 @@ export interface PrimesRequest {
 }
 
 export function parsePrimesArgs(args: string[]): PrimesRequest | HelpRequest {
+  const parsed = parseFlags(PRIMES, args);
+  return parsed.help ? HELP : primesRequest(parsed);
+}
+
+/** The `primes` request from its parsed flags: its values judged by lib's schemas and the checks here. */
+export function primesRequest({ values, positionals }: ParsedArgs<typeof PRIMES.flags>): PrimesRequest {
   return checkArgs('primes', () => {
-    const { values, positionals, help } = parse('primes', args, {
-      start: { type: 'string' },
-      end: { type: 'string' },
-      chunks: { type: 'string' },
-      'chunk-size': { type: 'string' },
-      backend: { type: 'string' },
-      concurrency: { type: 'string' },
-      'chunks-per-instance': { type: 'string' },
-      json: { type: 'boolean' },
-    });
-    if (help) return HELP;
     noPositionals('primes', positionals, '; use --start S --end E');
     const missing = (['start', 'end'] as const).filter((flag) => values[flag] === undefined);
     if (missing.length > 0) throw invalid(`primes needs ${missing.map((flag) => `--${flag}`).join(' and ')}, e.g. --start 1e8 --end 1.01e8`);
@@ -291,17 +283,13 @@ export interface ScrapeRequest {
 }
 
 export function parseScrapeArgs(args: string[]): ScrapeRequest | HelpRequest {
+  const parsed = parseFlags(SCRAPE, args);
+  return parsed.help ? HELP : scrapeRequest(parsed);
+}
+
+/** The `scrape` request from its parsed flags: its values judged by lib's schemas and the checks here. */
+export function scrapeRequest({ values, positionals }: ParsedArgs<typeof SCRAPE.flags>): ScrapeRequest {
   return checkArgs('scrape', () => {
-    const { values, positionals, help } = parse('scrape', args, {
-      source: { type: 'string' },
-      cities: { type: 'string' },
-      city: { type: 'string', multiple: true },
-      limit: { type: 'string' },
-      ids: { type: 'string' },
-      concurrency: { type: 'string' },
-      json: { type: 'boolean' },
-    });
-    if (help) return HELP;
     noPositionals('scrape', positionals);
     const names: Record<string, { flag: string; value?: string | undefined }> = {
       concurrency: { flag: '--concurrency', value: values.concurrency },
@@ -340,9 +328,13 @@ export function parseScrapeArgs(args: string[]): ScrapeRequest | HelpRequest {
 // ——— demo ———
 
 export function parseDemoArgs(args: string[]): Record<string, never> | HelpRequest {
+  const parsed = parseFlags(DEMO, args);
+  return parsed.help ? HELP : demoRequest(parsed);
+}
+
+/** The `demo` request from its parsed flags: its values judged by lib's schemas and the checks here. */
+export function demoRequest({ positionals }: ParsedArgs<typeof DEMO.flags>): Record<string, never> {
   return checkArgs('demo', () => {
-    const { positionals, help } = parse('demo', args, {});
-    if (help) return HELP;
     noPositionals('demo', positionals);
     return {};
   });

@@ -1,47 +1,25 @@
-import { parseDemoArgs, parseLocalArgs, parsePrimesArgs, parseRatesArgs, parseScrapeArgs, type HelpRequest } from './args.ts';
-import { COMMANDS, CliError, USAGE, usageOf, type CommandName } from './shared.ts';
+import { CliError } from './cli-error.ts';
+import { USAGE } from './help.ts';
+import { COMMANDS, DEMO, isCommand, LOCAL, PRIMES, RATES, SCRAPE, SPECS, type CommandName } from './spec.ts';
 
-export { CliError } from './shared.ts';
+export { CliError } from './cli-error.ts';
 
-const isHelp = (request: object): request is HelpRequest => 'help' in request;
+/** A command's help, laid out by commander from its spec; commander is loaded only when a command's help is asked for. */
+async function printHelp(name: CommandName): Promise<number> {
+  const { buildCommand } = await import('./parser.ts');
+  process.stdout.write(buildCommand(SPECS[name]).helpInformation());
+  return 0;
+}
 
 /**
- * Runs one command line. Its arguments are checked first (cli/args.ts) and only then is the command's module
- * loaded and run: a refused command line starts nothing, and fails before the heavy modules (SDK clients, the
- * chart renderer, the MongoDB driver) are even loaded.
+ * Runs one command line. Its arguments are checked first (cli/args.ts, on commander) and only then is the
+ * command's module loaded and run: a refused command line starts nothing, and fails before the heavy modules (SDK
+ * clients, the chart renderer, the MongoDB driver) are even loaded. `cloud-parallel --help` loads nothing but the
+ * specs.
  */
 export async function runCli(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
-  const help = (name: CommandName) => {
-    process.stdout.write(usageOf(name));
-    return 0;
-  };
   switch (command) {
-    case 'local': {
-      const request = parseLocalArgs(rest);
-      return isHelp(request) ? help('local') : (await import('./local.ts')).localCommand(request);
-    }
-    case 'rates': {
-      const request = parseRatesArgs(rest);
-      return isHelp(request) ? help('rates') : (await import('./rates.ts')).ratesCommand(request);
-    }
-    case 'primes': {
-      const request = parsePrimesArgs(rest);
-      return isHelp(request) ? help('primes') : (await import('./primes.ts')).primesCommand(request);
-    }
-    case 'scrape': {
-      const request = parseScrapeArgs(rest);
-      return isHelp(request) ? help('scrape') : (await import('./scrape.ts')).scrapeCommand(request);
-    }
-    case 'demo': {
-      const request = parseDemoArgs(rest);
-      return isHelp(request) ? help('demo') : (await import('./demo.ts')).demoCommand();
-    }
-    case 'bench': {
-      if (rest[0] === '--help' || rest[0] === '-h') return help('bench');
-      const { runBench } = await import('../bench/index.ts');
-      return runBench(rest);
-    }
     case undefined:
       // No command: the usage is the answer, but the command line was still a mistake.
       process.stderr.write(USAGE);
@@ -54,11 +32,56 @@ export async function runCli(argv: string[]): Promise<number> {
         process.stdout.write(USAGE);
         return 0;
       }
-      if (!(COMMANDS as readonly string[]).includes(topic)) throw new CliError(`no help for ${JSON.stringify(topic)}: not a command`, 'USAGE', USAGE);
+      if (!isCommand(topic)) throw new CliError(`no help for ${JSON.stringify(topic)}: not a command`, 'USAGE', USAGE);
       if (extra.length > 0) throw new CliError(`help takes one command, got ${rest.map((a) => JSON.stringify(a)).join(', ')}`, 'USAGE', USAGE);
-      return help(topic as CommandName);
+      return printHelp(topic);
     }
     default:
-      throw new CliError(`unknown command ${JSON.stringify(command)}; the commands are ${COMMANDS.join(', ')}`, 'USAGE', USAGE);
+      if (!isCommand(command)) throw new CliError(`unknown command ${JSON.stringify(command)}; the commands are ${COMMANDS.join(', ')}`, 'USAGE', USAGE);
+      return runCommand(command, rest);
+  }
+}
+
+async function runCommand(command: CommandName, args: string[]): Promise<number> {
+  // Commander parses first; lib's schemas (cli/args.ts) are loaded only to judge the flags of a command that runs.
+  const { parseFlags } = await import('./parser.ts');
+  const judge = () => import('./args.ts');
+  switch (command) {
+    case 'local': {
+      const parsed = parseFlags(LOCAL, args);
+      if (parsed.help) return printHelp(command);
+      const request = (await judge()).localRequest(parsed);
+      return (await import('./local.ts')).localCommand(request);
+    }
+    case 'rates': {
+      const parsed = parseFlags(RATES, args);
+      if (parsed.help) return printHelp(command);
+      const request = (await judge()).ratesRequest(parsed);
+      return (await import('./rates.ts')).ratesCommand(request);
+    }
+    case 'primes': {
+      const parsed = parseFlags(PRIMES, args);
+      if (parsed.help) return printHelp(command);
+      const request = (await judge()).primesRequest(parsed);
+      return (await import('./primes.ts')).primesCommand(request);
+    }
+    case 'scrape': {
+      const parsed = parseFlags(SCRAPE, args);
+      if (parsed.help) return printHelp(command);
+      const request = (await judge()).scrapeRequest(parsed);
+      return (await import('./scrape.ts')).scrapeCommand(request);
+    }
+    case 'demo': {
+      const parsed = parseFlags(DEMO, args);
+      if (parsed.help) return printHelp(command);
+      (await judge()).demoRequest(parsed);
+      return (await import('./demo.ts')).demoCommand();
+    }
+    case 'bench': {
+      // bench parses its own arguments (bench/index.ts).
+      if (args[0] === '--help' || args[0] === '-h') return printHelp('bench');
+      const { runBench } = await import('../bench/index.ts');
+      return runBench(args);
+    }
   }
 }

@@ -1,7 +1,8 @@
 import { readStackState, stackEnvironment, stopStack, type StackState } from '../local-stack/stack.ts';
 import { credentialsFile } from '../local-stack/shared/credentials.ts';
 import type { LocalRequest } from './args.ts';
-import { CliError, progress, startStackInterruptibly } from './shared.ts';
+import { CliError } from './cli-error.ts';
+import { progress, startStackInterruptibly } from './shared.ts';
 
 export async function localCommand({ action, ports }: LocalRequest): Promise<number> {
   switch (action) {

@@ -13,7 +13,8 @@
 import { UserError } from '../lib/errors.ts';
 import { runCli } from './commands.ts';
 import { installInterruptHandlers, interruptCleanup, wasInterrupted } from './interrupt.ts';
-import { CliError, wantsJson } from './shared.ts';
+import { CliError } from './cli-error.ts';
+import { wantsJson } from './spec.ts';
 
 const args = process.argv.slice(2);
 installInterruptHandlers();

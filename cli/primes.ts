@@ -12,7 +12,8 @@ import { localEc2Environment, type StackState } from '../local-stack/stack.ts';
 import { formatTable } from './format.ts';
 import type { PrimesRequest } from './args.ts';
 import { awaitCleanly, interruptSignal } from './interrupt.ts';
-import { CliError, dataBucket, progress, withStack } from './shared.ts';
+import { CliError } from './cli-error.ts';
+import { dataBucket, progress, withStack } from './shared.ts';
 
 function reportingBackend(inner: Backend<PrimesTask, PrimesChunkResult>, total: number, say: (line: string) => void): Backend<PrimesTask, PrimesChunkResult> {
   let done = 0;

@@ -67,4 +67,14 @@ describe('scrape configuration', () => {
     ssm.on(GetParameterCommand, { Name: '/p/empty' }).resolves({ Parameter: { Value: '' } });
     await expect(read({ parameter: '/p/empty', from: '' })).rejects.toThrow(/the SSM parameter \/p\/empty is empty/);
   });
+
+  it('reads a parameter found empty again, and keeps it once it has a value', async () => {
+    ssm.on(GetParameterCommand, { Name: '/p/later' }).resolvesOnce({ Parameter: { Value: ' ' } }).resolves({ Parameter: { Value: 'filled' } });
+    const read = createSecretResolver(new SSMClient({ region: 'us-east-1' }));
+    const source = { parameter: '/p/later', from: 'the SSM parameter /p/later' };
+    await expect(read(source)).rejects.toThrow(/the SSM parameter \/p\/later is empty/);
+    expect(await read(source)).toBe('filled');
+    expect(await read(source)).toBe('filled');
+    expect(ssm.commandCalls(GetParameterCommand)).toHaveLength(2);
+  });
 });

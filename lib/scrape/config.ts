@@ -3,7 +3,8 @@
  * Yelp API key), which come either straight from the environment (local runs) or from SSM Parameter Store
  * SecureStrings named in it (AWS), read once per container.
  */
-import { GetParameterCommand, type SSMClient } from '@aws-sdk/client-ssm';
+import type { SSMClient } from '@aws-sdk/client-ssm';
+import { SSMProvider } from '@aws-lambda-powertools/parameters/ssm';
 import { z } from 'zod';
 import { ConfigError, envNumber, optional, parseEnv } from '../config.ts';
 import { DEFAULT_HN_API_BASE_URL } from './hn.ts';
@@ -84,31 +85,36 @@ export function loadScrapeConfig(env: NodeJS.ProcessEnv = process.env): ScrapeCo
 }
 
 /**
- * Reads SecureStrings with decryption, each name once per resolver (keep one per container); a failed read
- * is not remembered, so the next invocation tries again.
+ * How long a secret read from SSM is kept: longer than any Lambda container lives, so each one is read once per
+ * container, as README's "Rotating secrets" expects (recycling the containers picks up a rotated value).
+ */
+const SECRET_MAX_AGE_S = 365 * 24 * 60 * 60;
+
+/**
+ * Reads SecureStrings with decryption through Powertools Parameters (keep one resolver per container: the
+ * provider's cache is the resolver's), each name once; a failed read is not cached, so the next invocation
+ * tries again. The caller's client is used as given, so AWS_ENDPOINT_URL_SSM and the region still apply.
  */
 export function createSecretResolver(ssm: SSMClient): (source: SecretSource) => Promise<string> {
-  const cache = new Map<string, Promise<string>>();
+  const provider = new SSMProvider({ awsSdkV3Client: ssm });
+  // Powertools caches an empty value like any other; a parameter found empty is fetched again until it is filled.
+  const foundEmpty = new Set<string>();
   const read = async (name: string): Promise<string> => {
     let value: string | undefined;
     try {
-      const answer = await ssm.send(new GetParameterCommand({ Name: name, WithDecryption: true }));
-      value = answer.Parameter?.Value;
+      value = await provider.get(name, { decrypt: true, maxAge: SECRET_MAX_AGE_S, forceFetch: foundEmpty.has(name) });
     } catch (error) {
-      const reason = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+      // Powertools wraps the SDK's error in a GetParameterError; its cause says what went wrong (throttling, access).
+      const cause = error instanceof Error && error.cause instanceof Error ? error.cause : error;
+      const reason = cause instanceof Error ? `${cause.name}: ${cause.message}` : String(cause);
       throw new ConfigError(`could not read the SSM parameter ${name} (needs ssm:GetParameter on it, and kms:Decrypt on its key if that is a customer managed key): ${reason}`);
     }
-    if (value === undefined || value.trim() === '') throw new ConfigError(`the SSM parameter ${name} is empty`);
+    if (value === undefined || value.trim() === '') {
+      foundEmpty.add(name);
+      throw new ConfigError(`the SSM parameter ${name} is empty`);
+    }
+    foundEmpty.delete(name);
     return value.trim();
   };
-  return (source) => {
-    if ('value' in source) return Promise.resolve(source.value);
-    let pending = cache.get(source.parameter);
-    if (pending === undefined) {
-      pending = read(source.parameter);
-      cache.set(source.parameter, pending);
-      pending.catch(() => cache.delete(source.parameter));
-    }
-    return pending;
-  };
+  return (source) => ('value' in source ? Promise.resolve(source.value) : read(source.parameter));
 }
