@@ -430,7 +430,7 @@ export async function startStack(options: StackOptions = {}): Promise<{ state: S
     mkdirSync(path.join(stateDir, 'mongo'), { recursive: true });
     const mongo = spawnLogged(
       'mongo',
-      ['--import', tsxLoader, path.join(PROJECT_ROOT, 'local-stack', 'mongo-server.ts'), '--port', String(mongoPort), '--host', HOST, '--data', path.join(stateDir, 'mongo', 'data.json')],
+      ['--import', tsxLoader, path.join(PROJECT_ROOT, 'local-stack', 'mongo', 'main.ts'), '--port', String(mongoPort), '--host', HOST, '--data', path.join(stateDir, 'mongo', 'data.json')],
       baseEnv,
       path.join(logDir, 'mongo.log'),
     );

@@ -19,7 +19,7 @@ import {
   type ApiFixtureOptions,
   type RunningApiFixture,
 } from '../local-stack/api-fixture.ts';
-import { spawnApiFixtureProcess } from '../local-stack/child-server.ts';
+import { spawnApiFixtureProcess } from '../local-stack/shared/child-server.ts';
 
 const SAN_FRANCISCO = 'San Francisco, CA';
 

@@ -79,14 +79,15 @@ export async function spawnChildServer<Ready>(options: {
   };
 }
 
-const LOCAL_STACK_DIR = new URL('.', import.meta.url).pathname;
+/** local-stack/, where each service's entry file lives (this file is in local-stack/shared/). */
+const LOCAL_STACK_DIR = new URL('..', import.meta.url).pathname;
 
 /** The local MongoDB-wire server in a process of its own; `uri` is ready for `new MongoClient(uri)`. */
 export async function spawnMongoServerProcess(
   options: { port?: number; dataFile?: string; flushDelayMs?: number } = {},
 ): Promise<ChildServer<{ uri: string; port: number }>> {
   return spawnChildServer({
-    entry: `${LOCAL_STACK_DIR}mongo-server.ts`,
+    entry: `${LOCAL_STACK_DIR}mongo/main.ts`,
     args: [
       '--port',
       String(options.port ?? 0),
