@@ -440,7 +440,7 @@ export async function startStack(options: StackOptions = {}): Promise<{ state: S
     const api = spawnLogged(
       'api',
       // A little latency, so concurrency shows as it would against the real APIs.
-      ['--import', tsxLoader, path.join(PROJECT_ROOT, 'local-stack', 'api-fixture.ts'), '--port', String(apiPort), '--host', HOST, '--latency-ms', '20', '--api-key', LOCAL_YELP_API_KEY, '--silent'],
+      ['--import', tsxLoader, path.join(PROJECT_ROOT, 'local-stack', 'api-fixture', 'main.ts'), '--port', String(apiPort), '--host', HOST, '--latency-ms', '20', '--api-key', LOCAL_YELP_API_KEY, '--silent'],
       baseEnv,
       path.join(logDir, 'api.log'),
     );

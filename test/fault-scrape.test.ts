@@ -17,7 +17,7 @@ import { MongoClient, type Db } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createScrapeStore, runScrape, type ScrapeDeps, type ScrapeDocument, type ScrapeProgress, type ScrapeResult } from '../lib/scrape/index.ts';
 import { yelpBusinessSchema } from '../lib/scrape/yelp.ts';
-import type { RunningApiFixture } from '../local-stack/api-fixture.ts';
+import type { RunningApiFixture } from '../local-stack/api-fixture/index.ts';
 import { startMongoServer } from '../local-stack/mongo/server.ts';
 import { FAST_POOL, withFixture } from './support/scrape.ts';
 import { spawnMongoServerProcess, type ChildServer } from '../local-stack/shared/child-server.ts';

@@ -16,7 +16,7 @@ import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { MongoClient } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startApiFixture } from '../local-stack/api-fixture.ts';
+import { startApiFixture } from '../local-stack/api-fixture/index.ts';
 import { spawnMongoServerProcess } from '../local-stack/shared/child-server.ts';
 import { credentialsFile, loadOrCreateStackCredentials } from '../local-stack/shared/credentials.ts';
 import { startEc2Server, type RunningEc2Server } from '../local-stack/ec2-server.ts';

@@ -100,12 +100,12 @@ export async function spawnMongoServerProcess(
   });
 }
 
-/** The Yelp/HN API fixture in a process of its own (its stats are read over HTTP: STATS_PATH in api-fixture.ts). */
+/** The Yelp/HN API fixture in a process of its own (its stats are read over HTTP: STATS_PATH in api-fixture/stats.ts). */
 export async function spawnApiFixtureProcess(
   options: { port?: number; latencyMs?: number; seed?: number } = {},
 ): Promise<ChildServer<{ baseUrl: string; yelpBaseUrl: string; hnBaseUrl: string; apiKey: string }>> {
   return spawnChildServer({
-    entry: `${LOCAL_STACK_DIR}api-fixture.ts`,
+    entry: `${LOCAL_STACK_DIR}api-fixture/main.ts`,
     args: [
       '--port',
       String(options.port ?? 0),
