@@ -27,9 +27,9 @@ import {
   type ScrapeResult,
   type ScrapeStore,
 } from '../lib/scrape/index.ts';
-import { DEFAULT_SEED, FIXTURE_CITIES, STATS_PATH, STATS_RESET_PATH, startApiFixture, type ApiFixtureStats } from '../local-stack/api-fixture.ts';
-import { spawnApiFixtureProcess, spawnMongoServerProcess } from '../local-stack/child-server.ts';
-import { startMongoServer } from '../local-stack/mongo-server.ts';
+import { DEFAULT_SEED, FIXTURE_CITIES, STATS_PATH, STATS_RESET_PATH, startApiFixture, type ApiFixtureStats } from '../local-stack/api-fixture/index.ts';
+import { spawnApiFixtureProcess, spawnMongoServerProcess } from '../local-stack/shared/child-server.ts';
+import { startMongoServer } from '../local-stack/mongo/server.ts';
 import { median } from './report.ts';
 
 /** The seed's cities, the first four of the fixture's. */

@@ -430,7 +430,7 @@ export async function startStack(options: StackOptions = {}): Promise<{ state: S
     mkdirSync(path.join(stateDir, 'mongo'), { recursive: true });
     const mongo = spawnLogged(
       'mongo',
-      ['--import', tsxLoader, path.join(PROJECT_ROOT, 'local-stack', 'mongo-server.ts'), '--port', String(mongoPort), '--host', HOST, '--data', path.join(stateDir, 'mongo', 'data.json')],
+      ['--import', tsxLoader, path.join(PROJECT_ROOT, 'local-stack', 'mongo', 'main.ts'), '--port', String(mongoPort), '--host', HOST, '--data', path.join(stateDir, 'mongo', 'data.json')],
       baseEnv,
       path.join(logDir, 'mongo.log'),
     );
@@ -440,7 +440,7 @@ export async function startStack(options: StackOptions = {}): Promise<{ state: S
     const api = spawnLogged(
       'api',
       // A little latency, so concurrency shows as it would against the real APIs.
-      ['--import', tsxLoader, path.join(PROJECT_ROOT, 'local-stack', 'api-fixture.ts'), '--port', String(apiPort), '--host', HOST, '--latency-ms', '20', '--api-key', LOCAL_YELP_API_KEY, '--silent'],
+      ['--import', tsxLoader, path.join(PROJECT_ROOT, 'local-stack', 'api-fixture', 'main.ts'), '--port', String(apiPort), '--host', HOST, '--latency-ms', '20', '--api-key', LOCAL_YELP_API_KEY, '--silent'],
       baseEnv,
       path.join(logDir, 'api.log'),
     );

@@ -7,8 +7,8 @@
 import type { Context } from 'aws-lambda';
 import { MongoClient } from 'mongodb';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { startApiFixture, type RunningApiFixture } from '../local-stack/api-fixture.ts';
-import { startMongoServer, type RunningMongoServer } from '../local-stack/mongo-server.ts';
+import { startApiFixture, type RunningApiFixture } from '../local-stack/api-fixture/index.ts';
+import { startMongoServer, type RunningMongoServer } from '../local-stack/mongo/server.ts';
 import { expectNoStackTrace, lambdaContext, quietObservability } from './support/bad-input.ts';
 
 type HandlerModule = typeof import('../functions/scrape.ts');

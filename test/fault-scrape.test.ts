@@ -17,10 +17,10 @@ import { MongoClient, type Db } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createScrapeStore, runScrape, type ScrapeDeps, type ScrapeDocument, type ScrapeProgress, type ScrapeResult } from '../lib/scrape/index.ts';
 import { yelpBusinessSchema } from '../lib/scrape/yelp.ts';
-import type { RunningApiFixture } from '../local-stack/api-fixture.ts';
-import { startMongoServer } from '../local-stack/mongo-server.ts';
+import type { RunningApiFixture } from '../local-stack/api-fixture/index.ts';
+import { startMongoServer } from '../local-stack/mongo/server.ts';
 import { FAST_POOL, withFixture } from './support/scrape.ts';
-import { spawnMongoServerProcess, type ChildServer } from '../local-stack/child-server.ts';
+import { spawnMongoServerProcess, type ChildServer } from '../local-stack/shared/child-server.ts';
 
 const CITIES = ['San Francisco, CA', 'New York, NY', 'Chicago, IL', 'Austin, TX'];
 /** 4 searches + 80 details at 4 at a time and 150 ms each: a run of about 3 s. */

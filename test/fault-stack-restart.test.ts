@@ -16,7 +16,7 @@ import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCom
 import { Upload } from '@aws-sdk/lib-storage';
 import { MongoClient } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startMongoServer } from '../local-stack/mongo-server.ts';
+import { startMongoServer } from '../local-stack/mongo/server.ts';
 import { startS3Server } from '../local-stack/s3/server.ts';
 import { isAlive, readStackState, startStack, stopStack, type StackOptions, type StackState } from '../local-stack/stack.ts';
 

@@ -18,8 +18,8 @@ import {
   STATS_RESET_PATH,
   type ApiFixtureOptions,
   type RunningApiFixture,
-} from '../local-stack/api-fixture.ts';
-import { spawnApiFixtureProcess } from '../local-stack/child-server.ts';
+} from '../local-stack/api-fixture/index.ts';
+import { spawnApiFixtureProcess } from '../local-stack/shared/child-server.ts';
 
 const SAN_FRANCISCO = 'San Francisco, CA';
 
@@ -501,7 +501,7 @@ describe('CLI', () => {
   });
 
   it('prints one JSON line when ready, answers /health, and exits 0 on SIGTERM', async () => {
-    const entry = fileURLToPath(new URL('../local-stack/api-fixture.ts', import.meta.url));
+    const entry = fileURLToPath(new URL('../local-stack/api-fixture/main.ts', import.meta.url));
     const tsx = createRequire(import.meta.url).resolve('tsx');
     const child = spawn(process.execPath, ['--import', tsx, entry, '--port', '0', '--seed', '3', '--latency-ms', '1'], {
       stdio: ['ignore', 'pipe', 'pipe'],

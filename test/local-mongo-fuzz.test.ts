@@ -1,5 +1,5 @@
 /**
- * The local MongoDB server (local-stack/mongo-server.ts) against malformed input: hand-made bad frames, the three
+ * The local MongoDB server (local-stack/mongo/) against malformed input: hand-made bad frames, the three
  * defects of issue 12 (a document sequence of size −1, a reply too large to encode, a document too deep to save),
  * and a fuzz run that mutates frames recorded from the real `mongodb` driver.
  *
@@ -58,7 +58,7 @@ async function startServerProcess(dataFile: string): Promise<ServerProcess> {
   // A bounded heap: a parser that allocates without end dies here in seconds instead of swapping the machine.
   const child = spawn(
     process.execPath,
-    ['--max-old-space-size=768', '--import', 'tsx', 'local-stack/mongo-server.ts', '--port', '0', '--data', dataFile, '--silent'],
+    ['--max-old-space-size=768', '--import', 'tsx', 'local-stack/mongo/main.ts', '--port', '0', '--data', dataFile, '--silent'],
     { cwd: PROJECT_ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   const exited = new Promise<string>((resolve) => child.once('exit', (code, signal) => resolve(signal ?? `exit ${code}`)));

@@ -1,5 +1,5 @@
 /**
- * The local MongoDB server (local-stack/mongo-server.ts) answering what mongosh's inspection helpers send —
+ * The local MongoDB server (local-stack/mongo/) answering what mongosh's inspection helpers send —
  * db.stats() (dbStats), db.coll.stats() ($collStats, collStats), .explain(), renameCollection, serverStatus —
  * driven with the real `mongodb` driver by the same commands. Expected sizes are computed here, independently,
  * with bson's calculateObjectSize. Each test uses its own database (or server) so they stay independent.
@@ -9,7 +9,7 @@ import path from 'node:path';
 import { calculateObjectSize, type Document } from 'bson';
 import { MongoClient, MongoServerError, ObjectId } from 'mongodb';
 import { describe, expect, it } from 'vitest';
-import { startMongoServer } from '../local-stack/mongo-server.ts';
+import { startMongoServer } from '../local-stack/mongo/server.ts';
 import { useLocalMongo } from './support/scrape.ts';
 
 const mongo = useLocalMongo('local_mongo_shell');

@@ -1,5 +1,5 @@
 /**
- * The local MongoDB-compatible server (local-stack/mongo-server.ts) against the real `mongodb` driver with a
+ * The local MongoDB-compatible server (local-stack/mongo/) against the real `mongodb` driver with a
  * plain connection string, plus raw wire-protocol checks (framing) and the CLI as a child process.
  * Each test uses its own database so they stay independent.
  */
@@ -11,7 +11,7 @@ import { createInterface } from 'node:readline';
 import { deserialize, serialize, type Document } from 'bson';
 import { Long, MongoBulkWriteError, MongoClient, MongoServerError, ObjectId } from 'mongodb';
 import { describe, expect, it } from 'vitest';
-import { startMongoServer } from '../local-stack/mongo-server.ts';
+import { startMongoServer } from '../local-stack/mongo/server.ts';
 import { useLocalMongo } from './support/scrape.ts';
 
 const mongo = useLocalMongo('local_mongo');
@@ -406,7 +406,7 @@ describe('wire protocol framing', () => {
 
 describe('CLI', () => {
   it('prints its URI as one JSON line, serves the driver and exits 0 on SIGTERM', async () => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'local-stack/mongo-server.ts', '--port', '0', '--silent'], {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'local-stack/mongo/main.ts', '--port', '0', '--silent'], {
       cwd: path.resolve(import.meta.dirname, '..'),
       stdio: ['ignore', 'pipe', 'pipe'],
     });

@@ -6,8 +6,8 @@ import { readFileSync } from 'node:fs';
 import type { Context } from 'aws-lambda';
 import { MongoClient } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startApiFixture, type RunningApiFixture } from '../local-stack/api-fixture.ts';
-import { startMongoServer, type RunningMongoServer } from '../local-stack/mongo-server.ts';
+import { startApiFixture, type RunningApiFixture } from '../local-stack/api-fixture/index.ts';
+import { startMongoServer, type RunningMongoServer } from '../local-stack/mongo/server.ts';
 
 type HandlerModule = typeof import('../functions/scrape.ts');
 

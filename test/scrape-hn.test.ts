@@ -4,7 +4,7 @@
  */
 import type { Db } from 'mongodb';
 import { describe, expect, it } from 'vitest';
-import type { RunningApiFixture } from '../local-stack/api-fixture.ts';
+import type { RunningApiFixture } from '../local-stack/api-fixture/index.ts';
 import { UserError } from '../lib/errors.ts';
 import { createScrapeStore, parseScrapeInput, runScrape, type ScrapeDeps, type ScrapeDocument, type ScrapeProgress } from '../lib/scrape/index.ts';
 import { FAST_POOL as SUITE_POOL, useLocalMongo, withFixture } from './support/scrape.ts';

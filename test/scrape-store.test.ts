@@ -6,7 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { MongoClient, MongoNetworkError, MongoServerError, type Db } from 'mongodb';
 import { describe, expect, it } from 'vitest';
 import { createScrapeStore, type ScrapeDocument, type ScrapeRecord } from '../lib/scrape/index.ts';
-import { startMongoServer } from '../local-stack/mongo-server.ts';
+import { startMongoServer } from '../local-stack/mongo/server.ts';
 import { useLocalMongo } from './support/scrape.ts';
 
 const { freshDb } = useLocalMongo('scrape_store');

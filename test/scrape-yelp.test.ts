@@ -5,7 +5,7 @@
  */
 import type { Db } from 'mongodb';
 import { describe, expect, it } from 'vitest';
-import { FIXTURE_CITIES, type RunningApiFixture } from '../local-stack/api-fixture.ts';
+import { FIXTURE_CITIES, type RunningApiFixture } from '../local-stack/api-fixture/index.ts';
 import { UserError } from '../lib/errors.ts';
 import { createScrapeStore, runScrape, type ScrapeDeps, type ScrapeDocument, type ScrapeProgress } from '../lib/scrape/index.ts';
 import { createRequestPool } from '../lib/scrape/http.ts';

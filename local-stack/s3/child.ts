@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { spawnChildServer } from '../child-server.ts';
+import { spawnChildServer } from '../shared/child-server.ts';
 import { generateCredentials } from '../shared/credentials.ts';
 import type { Credentials } from '../shared/sigv4.ts';
 import type { NotificationRule, S3EventLike } from './server.ts';

@@ -3,8 +3,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { MongoClient, type Db } from 'mongodb';
 import { afterAll, beforeAll } from 'vitest';
-import { startApiFixture, type ApiFixtureOptions, type RunningApiFixture } from '../../local-stack/api-fixture.ts';
-import { startMongoServer, type RunningMongoServer } from '../../local-stack/mongo-server.ts';
+import { startApiFixture, type ApiFixtureOptions, type RunningApiFixture } from '../../local-stack/api-fixture/index.ts';
+import { startMongoServer, type RunningMongoServer } from '../../local-stack/mongo/server.ts';
 
 /** Small backoff so retries do not slow the suite; the API's timeouts are far longer than its latency. */
 export const FAST_POOL = { baseDelayMs: 5, maxDelayMs: 50, timeoutMs: 3000, retries: 4 };

@@ -79,14 +79,15 @@ export async function spawnChildServer<Ready>(options: {
   };
 }
 
-const LOCAL_STACK_DIR = new URL('.', import.meta.url).pathname;
+/** local-stack/, where each service's entry file lives (this file is in local-stack/shared/). */
+const LOCAL_STACK_DIR = new URL('..', import.meta.url).pathname;
 
 /** The local MongoDB-wire server in a process of its own; `uri` is ready for `new MongoClient(uri)`. */
 export async function spawnMongoServerProcess(
   options: { port?: number; dataFile?: string; flushDelayMs?: number } = {},
 ): Promise<ChildServer<{ uri: string; port: number }>> {
   return spawnChildServer({
-    entry: `${LOCAL_STACK_DIR}mongo-server.ts`,
+    entry: `${LOCAL_STACK_DIR}mongo/main.ts`,
     args: [
       '--port',
       String(options.port ?? 0),
@@ -99,12 +100,12 @@ export async function spawnMongoServerProcess(
   });
 }
 
-/** The Yelp/HN API fixture in a process of its own (its stats are read over HTTP: STATS_PATH in api-fixture.ts). */
+/** The Yelp/HN API fixture in a process of its own (its stats are read over HTTP: STATS_PATH in api-fixture/stats.ts). */
 export async function spawnApiFixtureProcess(
   options: { port?: number; latencyMs?: number; seed?: number } = {},
 ): Promise<ChildServer<{ baseUrl: string; yelpBaseUrl: string; hnBaseUrl: string; apiKey: string }>> {
   return spawnChildServer({
-    entry: `${LOCAL_STACK_DIR}api-fixture.ts`,
+    entry: `${LOCAL_STACK_DIR}api-fixture/main.ts`,
     args: [
       '--port',
       String(options.port ?? 0),
