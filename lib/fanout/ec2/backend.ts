@@ -4,7 +4,7 @@ import { DescribeInstancesCommand, RunInstancesCommand, TerminateInstancesComman
 import { GetObjectCommand, PutObjectCommand, type GetObjectCommandOutput, type S3Client } from '@aws-sdk/client-s3';
 import { GetParameterCommand, type SSMClient } from '@aws-sdk/client-ssm';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
-import { z } from 'zod';
+import { openEnvelope, workerEnvelopeSchema, type ResultParser, type WorkerEnvelope } from '../envelope.ts';
 import { abortReason, classifyError, FanoutError } from '../errors.ts';
 import type { Backend } from '../index.ts';
 import { buildUserData, MAX_USER_DATA_BYTES } from './user-data.ts';
@@ -64,7 +64,7 @@ export interface Ec2BackendOptions<R = unknown> {
   /** Node.js major version the user data requires (installing it if missing), default 22. A local emulator on Node 20 sets 20. */
   nodeMajor?: number;
   /** Checks and shapes the worker's value; whatever it throws fails the task as a function error `InvalidResult`. */
-  parse?: (value: unknown) => R;
+  parse?: ResultParser<R>;
   /** A result object larger than this fails its task as `ResultTooLarge`; default {@link MAX_RESULT_BYTES}. */
   maxResultBytes?: number;
 }
@@ -111,11 +111,6 @@ export function estimateEc2Cost({ instanceSeconds, usdPerHour = DEFAULT_USD_PER_
   const billed = Array.isArray(instanceSeconds) ? list.reduce((a, s) => a + Math.max(60, s), 0) : total;
   return { instanceSeconds: total, billedSeconds: billed, usdPerHour, usd: (billed / 3600) * usdPerHour };
 }
-
-const resultSchema = z.union([
-  z.object({ ok: z.literal(true), value: z.unknown(), ms: z.number().optional() }),
-  z.object({ ok: z.literal(false), error: z.object({ type: z.string(), message: z.string() }), ms: z.number().optional() }),
-]);
 
 const EXITED_STATES = new Set(['shutting-down', 'terminated', 'stopping', 'stopped']);
 
@@ -285,7 +280,7 @@ export function ec2Backend<T, R>(options: Ec2BackendOptions<R>): Ec2Backend<T, R
     return Buffer.concat(parts).toString('utf8');
   };
 
-  const readResult = async (key: string): Promise<z.infer<typeof resultSchema> | undefined> => {
+  const readResult = async (key: string): Promise<WorkerEnvelope | undefined> => {
     let reply: GetObjectCommandOutput;
     try {
       reply = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
@@ -300,7 +295,7 @@ export function ec2Backend<T, R>(options: Ec2BackendOptions<R>): Ec2Backend<T, R
     } catch {
       throw new FanoutError('function', 'InvalidResult', `s3://${bucket}/${key} is not JSON: ${text.slice(0, 200)}`);
     }
-    const parsed = resultSchema.safeParse(json);
+    const parsed = workerEnvelopeSchema.safeParse(json);
     if (!parsed.success) throw new FanoutError('function', 'InvalidResult', `s3://${bucket}/${key} is not a worker result: ${text.slice(0, 200)}`);
     return parsed.data;
   };
@@ -449,15 +444,7 @@ export function ec2Backend<T, R>(options: Ec2BackendOptions<R>): Ec2Backend<T, R
               }
             }
           }
-          if (result !== undefined) {
-            if (!result.ok) throw new FanoutError('function', result.error.type, `${chunk}: ${result.error.message}`);
-            if (!parse) return result.value as R; // without a parser the caller vouches for the value's shape
-            try {
-              return parse(result.value);
-            } catch (error) {
-              throw new FanoutError('function', 'InvalidResult', `${chunk}: unexpected result: ${(error as Error)?.message ?? String(error)}`, { cause: error });
-            }
-          }
+          if (result !== undefined) return openEnvelope(result, parse, { errorPrefix: `${chunk}: `, invalidPrefix: `${chunk}: unexpected result: ` });
           const left = deadline - now();
           if (left <= 0) {
             throw new FanoutError('transport', 'DeadlineExceeded', `${chunk}: no result from instance ${id} within ${Math.round(deadline - entry.launchedAt)} ms; terminating it`, { retryable: false });
