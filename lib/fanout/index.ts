@@ -1,6 +1,7 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import { z } from 'zod';
 import { UserError } from '../errors.ts';
+import type { InstanceUsage } from './cost.ts';
 import { abortReason, classifyError, type FanoutError, type TaskError } from './errors.ts';
 
 /**
@@ -91,6 +92,8 @@ export interface Backend<T, R> {
   name: string;
   run(task: T, context: { index: number; attempt: number; signal?: AbortSignal }): Promise<R>;
   close?(): Promise<void>;
+  /** What a backend that launches instances metered so far, for the cost estimate (./cost.ts). */
+  usage?(): InstanceUsage;
 }
 
 const optionsSchema = z

@@ -6,6 +6,7 @@ import { GetParameterCommand, type SSMClient } from '@aws-sdk/client-ssm';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { openEnvelope, workerEnvelopeSchema, type ResultParser, type WorkerEnvelope } from '../envelope.ts';
 import { abortReason, classifyError, FanoutError } from '../errors.ts';
+import { DEFAULT_USD_PER_HOUR, type InstanceUsage } from '../cost.ts';
 import type { Backend } from '../index.ts';
 import { buildUserData, MAX_USER_DATA_BYTES } from './user-data.ts';
 
@@ -45,6 +46,8 @@ export interface Ec2BackendOptions<R = unknown> {
   imageId?: string;
   /** Default {@link DEFAULT_INSTANCE_TYPE}. */
   instanceType?: string;
+  /** The instance type's on-demand price, for the cost estimate; default {@link DEFAULT_USD_PER_HOUR} (the default type's). */
+  usdPerHour?: number;
   subnetId?: string;
   securityGroupIds?: string[];
   /** Tags every instance and volume with `service`, `stage`, `cloud-parallel:run-id`, `cloud-parallel:chunk`. */
@@ -86,32 +89,11 @@ export function defaultPresignSeconds(deadlineMs: number): number {
   return Math.min(MAX_PRESIGN_SECONDS, Math.ceil(deadlineMs / 1000) + 900);
 }
 
+export { DEFAULT_USD_PER_HOUR, estimateEc2Cost, type Ec2CostEstimate } from '../cost.ts';
+
 export const AL2023_AMI_PARAMETER = '/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64';
 /** 2 vCPUs (Sapphire Rapids), 4 GiB: the smallest current compute-optimized x86 size. */
 export const DEFAULT_INSTANCE_TYPE = 'c7i.large';
-/** On-demand Linux price of c7i.large in us-east-1, USD per instance-hour (AWS EC2 on-demand pricing page, 2025). */
-export const DEFAULT_USD_PER_HOUR = 0.08925;
-
-export interface Ec2CostEstimate {
-  instanceSeconds: number;
-  billedSeconds: number;
-  usdPerHour: number;
-  usd: number;
-}
-
-/**
- * On-demand compute cost. Give per-instance seconds as an array to apply Linux's 60-second minimum per
- * instance; a single number is billed as is. EBS volume and data transfer are not included.
- */
-export function estimateEc2Cost({ instanceSeconds, usdPerHour = DEFAULT_USD_PER_HOUR }: { instanceSeconds: number | number[]; usdPerHour?: number }): Ec2CostEstimate {
-  const list = Array.isArray(instanceSeconds) ? instanceSeconds : [instanceSeconds];
-  if (list.some((s) => !Number.isFinite(s) || s < 0)) throw new RangeError('estimateEc2Cost: instanceSeconds must be finite and at least 0');
-  if (!Number.isFinite(usdPerHour) || usdPerHour < 0) throw new RangeError('estimateEc2Cost: usdPerHour must be finite and at least 0');
-  const total = list.reduce((a, b) => a + b, 0);
-  const billed = Array.isArray(instanceSeconds) ? list.reduce((a, s) => a + Math.max(60, s), 0) : total;
-  return { instanceSeconds: total, billedSeconds: billed, usdPerHour, usd: (billed / 3600) * usdPerHour };
-}
-
 const EXITED_STATES = new Set(['shutting-down', 'terminated', 'stopping', 'stopped']);
 
 function isMissingObject(error: unknown): boolean {
@@ -157,6 +139,8 @@ export interface Ec2Backend<T, R> extends Backend<T, R> {
    * for one still alive): an upper bound of what EC2 bills, which starts when the instance is running.
    */
   instanceSeconds(): number[];
+  /** The instances' type, price and {@link instanceSeconds}: what the cost estimate (../cost.ts) needs. */
+  usage(): InstanceUsage;
 }
 
 export function ec2Backend<T, R>(options: Ec2BackendOptions<R>): Ec2Backend<T, R> {
@@ -194,6 +178,11 @@ export function ec2Backend<T, R>(options: Ec2BackendOptions<R>): Ec2Backend<T, R
   const tracked = new Map<string, Tracked>(); // every instance launched, by id
   const live = new Set<string>(); // launched and not yet terminated by us
   let closed = false;
+
+  const instanceSeconds = (): number[] => {
+    const at = now();
+    return [...tracked.values()].map((t) => Math.max(0, ((t.endedAt ?? at) - t.launchedAt) / 1000));
+  };
 
   const progress = (): void => {
     if (!options.onProgress) return;
@@ -413,9 +402,10 @@ export function ec2Backend<T, R>(options: Ec2BackendOptions<R>): Ec2Backend<T, R
       return [...live];
     },
 
-    instanceSeconds() {
-      const at = now();
-      return [...tracked.values()].map((t) => Math.max(0, ((t.endedAt ?? at) - t.launchedAt) / 1000));
+    instanceSeconds,
+
+    usage() {
+      return { instanceType, usdPerHour: options.usdPerHour ?? DEFAULT_USD_PER_HOUR, instanceSeconds: instanceSeconds() };
     },
 
     async run(task, { index, attempt, signal }) {
