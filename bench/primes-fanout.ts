@@ -3,9 +3,8 @@
  * (serverless-offline runs each invocation in its own worker thread), on the same machine in the same run.
  */
 import { createLambdaClient } from '../lib/aws/lambda.ts';
-import { lambdaBackend } from '../lib/fanout/index.ts';
-import { parsePrimesRunInput, runPrimesFanout, type PrimesRunResult } from '../lib/primes/fanout-job.ts';
-import type { PrimesChunkResult, PrimesTask } from '../lib/primes/worker.ts';
+import { parsePrimesRunInput, type PrimesRunResult } from '../lib/primes/fanout-job.ts';
+import { runPrimes, type PrimesTargets } from '../lib/primes/run.ts';
 import { stackEnvironment } from '../local-stack/stack.ts';
 import { formatTable } from '../cli/format.ts';
 import { startStackInterruptibly } from '../cli/shared.ts';
@@ -19,15 +18,15 @@ export async function benchPrimesFanout(args: string[]): Promise<number> {
   Object.assign(process.env, stackEnvironment(state));
   const functionName = state.service.functions['primes-worker'];
   if (!functionName) throw new Error('serverless.yml has no primes-worker function');
-  const backend = lambdaBackend<PrimesTask, PrimesChunkResult>({ client: createLambdaClient(), functionName });
+  const targets: PrimesTargets = { lambda: { client: createLambdaClient(), functionName } };
   const rows: string[][] = [];
   try {
     // A first call loads the worker bundle into offline's threads, as a warm Lambda container would be.
-    await runPrimesFanout(parsePrimesRunInput({ start: 0, end: 1e6, chunks: 2 }), backend);
+    await runPrimes(parsePrimesRunInput({ start: 0, end: 1e6, chunks: 2 }), targets);
     const byChunks = new Map<number, PrimesRunResult[]>();
     for (let i = 0; i < runs; i++) {
       for (const chunks of [1, 2]) {
-        const result = await runPrimesFanout(parsePrimesRunInput({ start: 0, end, chunks }), backend);
+        const result = await runPrimes(parsePrimesRunInput({ start: 0, end, chunks }), targets);
         if (!result.complete) throw new Error(`fan-out failed: ${JSON.stringify(result.failedChunks)}`);
         byChunks.set(chunks, [...(byChunks.get(chunks) ?? []), result]);
         process.stderr.write(`  π(${end.toExponential()}) in ${chunks} chunk(s): ${result.count} in ${result.wallMs} ms wall, speedup ${result.speedup}×\n`);

@@ -3,10 +3,10 @@ import { createLambdaClient } from '../lib/aws/lambda.ts';
 import { createS3Client } from '../lib/aws/s3.ts';
 import { loadEc2Config } from '../lib/config.ts';
 import { buildWorkerBundles } from '../lib/fanout/ec2/worker-bundle.ts';
-import { runPrimesOnEc2 } from '../lib/primes/ec2.ts';
-import { lambdaBackend, localBackend, type Backend } from '../lib/fanout/index.ts';
+import type { Backend } from '../lib/fanout/index.ts';
 import { splitRange } from '../lib/primes/chunks.ts';
-import { runPrimesFanout, type PrimesRunInput, type PrimesRunResult } from '../lib/primes/fanout-job.ts';
+import type { PrimesRunInput, PrimesRunResult } from '../lib/primes/fanout-job.ts';
+import { runPrimes as runPrimesOn } from '../lib/primes/run.ts';
 import type { PrimesChunkResult, PrimesTask } from '../lib/primes/worker.ts';
 import { localEc2Environment, type StackState } from '../local-stack/stack.ts';
 import { formatTable } from './format.ts';
@@ -26,6 +26,7 @@ function reportingBackend(inner: Backend<PrimesTask, PrimesChunkResult>, total: 
       return result;
     },
     ...(inner.close ? { close: () => inner.close!() } : {}),
+    ...(inner.usage ? { usage: () => inner.usage!() } : {}),
   };
 }
 
@@ -38,29 +39,23 @@ export async function runPrimes(input: PrimesRunInput, state: StackState | null,
     if (!state) throw new CliError('the ec2 backend runs against the local stack', 'CONFIG');
     return runPrimesOnLocalEc2(input, state, total, say);
   }
-  let backend: Backend<PrimesTask, PrimesChunkResult>;
+  let functionName: string | undefined;
   if (input.backend === 'lambda') {
-    const functionName = state?.service.functions['primes-worker'];
+    functionName = state?.service.functions['primes-worker'];
     if (!functionName) throw new CliError('serverless.yml has no primes-worker function', 'CONFIG');
-    backend = lambdaBackend({ client: createLambdaClient(), functionName });
     say(`counting primes in ${range(input)} in ${total} chunks on Lambda (${functionName})`);
   } else {
-    backend = localBackend({ module: new URL('../lib/primes/worker.ts', import.meta.url), exportName: 'runPrimesTask' });
     say(`counting primes in ${range(input)} in ${total} chunks on local worker threads`);
   }
-  const reporting = reportingBackend(backend, total, say);
-  try {
-    return await runPrimesFanout(input, reporting, {
-      // Ctrl-C: no chunk starts after it, and the invocations in flight are cancelled (their requests aborted).
-      signal: interruptSignal,
-      onProgress: (event) => {
-        if (event.kind === 'retrying') say(`chunk ${event.index + 1}/${total}: ${event.error?.type} — retrying in ${event.delayMs} ms`);
-        if (event.kind === 'failed') say(`chunk ${event.index + 1}/${total} failed: ${event.error?.type}: ${event.error?.message}`);
-      },
-    });
-  } finally {
-    await reporting.close?.();
-  }
+  return runPrimesOn(input, functionName === undefined ? {} : { lambda: { client: createLambdaClient(), functionName } }, {
+    decorate: (backend) => reportingBackend(backend, total, say),
+    // Ctrl-C: no chunk starts after it, and the invocations in flight are cancelled (their requests aborted).
+    signal: interruptSignal,
+    onProgress: (event) => {
+      if (event.kind === 'retrying') say(`chunk ${event.index + 1}/${total}: ${event.error?.type} — retrying in ${event.delayMs} ms`);
+      if (event.kind === 'failed') say(`chunk ${event.index + 1}/${total} failed: ${event.error?.type}: ${event.error?.message}`);
+    },
+  });
 }
 
 /** The EC2 backend against the local stack's EC2 endpoint: one local "instance" (a process) per chunk. */
@@ -71,7 +66,7 @@ async function runPrimesOnLocalEc2(input: PrimesRunInput, state: StackState, tot
   say(`counting primes in ${range(input)} in ${total} chunks on EC2 (${state.ec2Endpoint}, ${input.chunksPerInstance && input.chunksPerInstance > 1 ? `${input.chunksPerInstance} chunks per instance` : 'one instance per chunk'}, at most ${config.maxInstances} at once)`);
   const chunks = splitRange(input.start, input.end, input);
   let last = '';
-  const run = runPrimesOnEc2(input, { ec2: createEc2Client(), s3: createS3Client() }, config, {
+  const run = runPrimesOn(input, { ec2: { clients: { ec2: createEc2Client(), s3: createS3Client() }, config } }, {
     // Ctrl-C: no instance is launched after it, and withEc2Run terminates every instance of the run.
     signal: interruptSignal,
     onInstances: ({ pending, running, done, total: launched }) => {

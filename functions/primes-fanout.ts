@@ -7,19 +7,19 @@ import { lambdaDeadlineSignal } from '../lib/aws/lambda-deadline.ts';
 import { createS3Client } from '../lib/aws/s3.ts';
 import { loadEc2Config, loadPrimesConfig } from '../lib/config.ts';
 import { UserError } from '../lib/errors.ts';
-import { lambdaBackend } from '../lib/fanout/lambda-backend.ts';
 import { failsInvocation, jobErrors } from '../lib/middleware/job-errors.ts';
 import { observability } from '../lib/observability.ts';
 import { recordPrimes } from '../lib/primes/metrics.ts';
-import { runPrimesOnEc2 } from '../lib/primes/ec2.ts';
-import { parsePrimesEvent, runPrimesFanout, type PrimesRunInput } from '../lib/primes/fanout-job.ts';
-import type { PrimesChunkResult, PrimesTask } from '../lib/primes/worker.ts';
+import { parsePrimesEvent, type PrimesRunInput } from '../lib/primes/fanout-job.ts';
+import { runPrimes, type PrimesTargets } from '../lib/primes/run.ts';
 
 // Created once per container and reused by every invocation it serves.
 const config = loadPrimesConfig();
 const lambda = createLambdaClient({ workerTimeoutSeconds: config.workerTimeoutSeconds });
-const ec2Config = loadEc2Config();
-const aws = { ec2: createEc2Client(), s3: createS3Client(), ssm: createSsmClient() };
+const targets: PrimesTargets = {
+  lambda: { client: lambda, functionName: config.workerFunction },
+  ec2: { clients: { ec2: createEc2Client(), s3: createS3Client(), ssm: createSsmClient() }, config: loadEc2Config() },
+};
 
 /**
  * Time kept back at the end of an invocation, on either backend: the run stops this long before the function's
@@ -36,22 +36,17 @@ export const handler = middy(async (event: unknown, context: Context) => {
     throw new UserError('INVALID_INPUT', `backend "${input.backend}" runs only from the CLI; the fan-out Lambda uses "lambda" or "ec2"`);
   }
   // A UserError from the run itself (the EC2 worker bundle missing) is the deployment's fault: the invocation fails.
-  const result = await failsInvocation(runOn(input.backend, input, context));
+  const result = await failsInvocation(runBeforeDeadline(input, context));
   recordPrimes(result);
   return result;
 })
   .use(observability())
   .use(jobErrors({ job: 'primes' }));
 
-async function runOn(backendName: 'lambda' | 'ec2', input: PrimesRunInput, context: Context) {
+async function runBeforeDeadline(input: PrimesRunInput, context: Context) {
   const deadline = lambdaDeadlineSignal(context, CLEANUP_MARGIN_MS);
-  const stop = deadline.signal === undefined ? {} : { signal: deadline.signal };
   try {
-    if (backendName === 'lambda') {
-      const backend = lambdaBackend<PrimesTask, PrimesChunkResult>({ client: lambda, functionName: config.workerFunction });
-      return await runPrimesFanout(input, backend, { pricing: config.pricing, ...stop });
-    }
-    return await runPrimesOnEc2(input, aws, ec2Config, stop);
+    return await runPrimes(input, targets, { pricing: config.pricing, ...(deadline.signal === undefined ? {} : { signal: deadline.signal }) });
   } finally {
     deadline.dispose();
   }

@@ -11,6 +11,7 @@ import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { mockClient } from 'aws-sdk-client-mock';
 import { describe, expect, it } from 'vitest';
 import { ec2Backend } from '../lib/fanout/ec2/backend.ts';
+import { bundleWorkerSource } from '../lib/fanout/ec2/worker-bundle.ts';
 import { fanout } from '../lib/fanout/index.ts';
 import { spawnS3ServerProcess } from '../local-stack/s3/child.ts';
 import { TEST_CREDENTIALS } from './support/signing.ts';
@@ -27,7 +28,7 @@ describe('ec2 backend end to end: real presigned URLs, user data run by bash', (
         new PutObjectCommand({
           Bucket: 'e2e-bucket',
           Key: 'workers/square.mjs',
-          Body: "export async function run(t) { if (t.n < 0) throw new Error('negative: ' + t.n); return { square: t.n * t.n }; }",
+          Body: await bundleWorkerSource("export async function run(t) { if (t.n < 0) throw new Error('negative: ' + t.n); return { square: t.n * t.n }; }"),
         }),
       );
       // A stand-in for the local EC2 endpoint: RunInstances runs the user data as a process, with `shutdown` and

@@ -21,6 +21,7 @@ import { EC2Client, RunInstancesCommand } from '@aws-sdk/client-ec2';
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildUserData } from '../lib/fanout/ec2/user-data.ts';
+import { bundleWorkerSource } from '../lib/fanout/ec2/worker-bundle.ts';
 import { LOCAL_IMAGE_ID, startEc2Server, type LocalInstance, type RunningEc2Server } from '../local-stack/ec2/server.ts';
 import { spawnS3ServerProcess, type S3ServerProcess } from '../local-stack/s3/child.ts';
 import { TEST_CREDENTIALS } from './support/signing.ts';
@@ -118,12 +119,12 @@ describe('an orphaned run: the controller is SIGKILLed while its workers hang', 
     // Chunk 0 waits forever; chunk 1 also ignores SIGTERM; chunk 2 spins the CPU with a child process of its own.
     writeFileSync(
       bundlePath,
-      `import { spawn } from 'node:child_process';
+      await bundleWorkerSource(`import { spawn } from 'node:child_process';
        export async function run(task) {
          if (task.start === 1000) process.on('SIGTERM', () => {});
          if (task.start === 2000) { spawn('sleep', ['1000'], { stdio: 'ignore' }); for (;;) {} }
          await new Promise(() => setInterval(() => {}, 1000));
-       }`,
+       }`),
     );
     const runId = `orphans-${Date.now()}`;
     const args = { s3Endpoint: s3Server.endpoint, ec2Endpoint: ec2Server.endpoint, bucket, bundlePath, runId, deadlineMs: DEADLINE_MS, chunks: 3 };

@@ -6,6 +6,7 @@
  */
 import { SSMClient } from '@aws-sdk/client-ssm';
 import { describe, expect, it } from 'vitest';
+import { bundleWorkerSource } from '../lib/fanout/ec2/worker-bundle.ts';
 import { runPrimesOnEc2 } from '../lib/primes/ec2.ts';
 import { parsePrimesRunInput } from '../lib/primes/fanout-job.ts';
 import { useLocalEc2 } from './support/ec2.ts';
@@ -13,7 +14,8 @@ import { useLocalEc2 } from './support/ec2.ts';
 const local = useLocalEc2('ec2-run-bucket');
 const { config, scratchKeys } = local;
 const credentials = { accessKeyId: 'local-test', secretAccessKey: 'local-test' };
-const bundleOf = (source: string) => Buffer.from(source, 'utf8');
+/** A worker bundle (the worker and its runner) from the worker's source. */
+const bundleOf = (source: string) => bundleWorkerSource(source);
 const clients = () => ({ ec2: local.ec2, s3: local.s3 });
 const launchedSoFar = () => local.ec2Server.instances().length;
 
@@ -38,7 +40,7 @@ describe('primes on the EC2 backend, through the local EC2 endpoint', () => {
   it('a worker that never reports: the deadline terminates its instance and names the chunk; the others count', async () => {
     const before = launchedSoFar();
     // Chunk [0, 1000) hangs forever; the rest answer.
-    const bundle = bundleOf(
+    const bundle = await bundleOf(
       `export async function run(task) { if (task.start === 0) await new Promise(() => setInterval(() => {}, 1000)); ` +
         `return { start: task.start, end: task.end, count: 7, ms: 1 }; }`,
     );
@@ -57,7 +59,7 @@ describe('primes on the EC2 backend, through the local EC2 endpoint', () => {
 
   it('a worker that crashes or throws fails its own chunk, named, with the reason; the others count', async () => {
     const before = launchedSoFar();
-    const bundle = bundleOf(
+    const bundle = await bundleOf(
       `export async function run(task) {
          if (task.start === 1000) process.exit(3);
          if (task.start === 2000) throw new RangeError('chunk rejected on purpose');
@@ -102,7 +104,7 @@ describe('primes on the EC2 backend, through the local EC2 endpoint', () => {
 
   it('when the run runs out of time (the Lambda deadline), every instance is terminated and every chunk named', async () => {
     const before = launchedSoFar();
-    const bundle = bundleOf('export async function run() { await new Promise(() => setInterval(() => {}, 1000)); }');
+    const bundle = await bundleOf('export async function run() { await new Promise(() => setInterval(() => {}, 1000)); }');
     const controller = new AbortController();
     const result = await runPrimesOnEc2(parsePrimesRunInput({ start: 0, end: 3000, chunks: 3, backend: 'ec2' }), clients(), config(), {
       runId: 'out-of-time',
@@ -131,7 +133,7 @@ describe('primes on the EC2 backend, through the local EC2 endpoint', () => {
     expect(packed).toMatchObject({ count: 54_208, complete: true, cost: { instances: 2, billedSeconds: 120 } });
     expect(launchedSoFar() - before).toBe(2);
 
-    const crashFirst = bundleOf(
+    const crashFirst = await bundleOf(
       `export async function run(task) { if (task.start === 0) process.exit(7); return { start: task.start, end: task.end, count: 3, ms: 1 }; }`,
     );
     const result = await runPrimesOnEc2(parsePrimesRunInput({ start: 0, end: 2000, chunks: 2, chunksPerInstance: 2, backend: 'ec2' }), clients(), config(), {

@@ -10,8 +10,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { buildUserData, powerOffMinutes, shellQuote, type UserDataInput } from '../lib/fanout/ec2/user-data.ts';
+import { bundleWorkerSource } from '../lib/fanout/ec2/worker-bundle.ts';
 
-const WORKER = `
+/** The worker's source; the server hands out its bundle (the worker and the runner), as S3 would. */
+const WORKER_SOURCE = `
 export async function run(task) {
   if (task && task.fail) throw new RangeError('chunk ' + task.n + ' is cursed');
   if (task === null) return { got: null };
@@ -27,6 +29,7 @@ interface Put {
   body: string;
 }
 
+let WORKER: Buffer;
 let server: Server;
 let base: string;
 let dir: string;
@@ -35,6 +38,7 @@ let gets: string[] = [];
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'cp-user-data-'));
+  WORKER = await bundleWorkerSource(WORKER_SOURCE);
   server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
@@ -113,7 +117,7 @@ describe('ec2 user data', () => {
     expect(script.indexOf('shutdown -h "+$POWER_OFF_MINUTES"')).toBeLessThan(script.indexOf('\ndownload "$WORKER_URL"'));
     expect(script).toContain('TASK_DEADLINE_SECONDS=600\n');
     expect(script).toContain('KILL_AFTER_SECONDS=5\n');
-    expect(script).toContain('timeout --kill-after="$KILL_AFTER_SECONDS" "$TASK_DEADLINE_SECONDS" "$NODE" runner.mjs');
+    expect(script).toContain('timeout --kill-after="$KILL_AFTER_SECONDS" "$TASK_DEADLINE_SECONDS" "$NODE" "$WORK_DIR/worker.mjs"');
     expect(script).toContain('timeout --kill-after=5 300 dnf install -y');
     expect(script).toContain('timeout 247 curl -fsS --globoff --connect-timeout 10 --max-time 60 --retry 3 -o "$2" "$1"');
     expect(script).toContain('timeout 127 curl -fsS --globoff --connect-timeout 10 --max-time 30 --retry 3 -X PUT');

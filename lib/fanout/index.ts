@@ -1,12 +1,16 @@
 import { setTimeout as delay } from 'node:timers/promises';
+import PQueue from 'p-queue';
+import pRetry from 'p-retry';
 import { z } from 'zod';
 import { UserError } from '../errors.ts';
+import type { InstanceUsage } from './cost.ts';
 import { abortReason, classifyError, type FanoutError, type TaskError } from './errors.ts';
 
 /**
  * `fanout(tasks, backend)`: run every task on a backend (Lambda invocations, worker threads, ...) with a
  * bounded number in flight, retry what a retry can fix, and hand back every task's outcome in task order —
- * the successes of a partly failed run included, each failure under its task's index.
+ * the successes of a partly failed run included, each failure under its task's index. The pool is p-queue and the
+ * attempt loop p-retry, as in lib/scrape/http.ts; the retry decision, the full-jitter backoff and the abort are ours.
  */
 
 export { abortReason, classifyError, FanoutError, type FanoutErrorKind, type TaskError } from './errors.ts';
@@ -91,6 +95,8 @@ export interface Backend<T, R> {
   name: string;
   run(task: T, context: { index: number; attempt: number; signal?: AbortSignal }): Promise<R>;
   close?(): Promise<void>;
+  /** What a backend that launches instances metered so far, for the cost estimate (./cost.ts). */
+  usage?(): InstanceUsage;
 }
 
 const optionsSchema = z
@@ -154,6 +160,20 @@ export function backoffDelay(retry: number, options: { baseDelayMs: number; maxD
   return Math.min(ceiling, Math.max(0, Math.round(options.random() * ceiling)));
 }
 
+/** An attempt's failure, carried through p-retry to onFailedAttempt. */
+class AttemptFailed extends Error {
+  constructor(readonly fanoutError: FanoutError) {
+    super(fanoutError.message);
+  }
+}
+
+/** The task's final failure: p-retry passes it out of onFailedAttempt, runTask turns it into a TaskFailure. */
+class TaskFailed extends Error {
+  constructor(readonly taskError: TaskError) {
+    super(taskError.message);
+  }
+}
+
 function aborted(message: string): TaskError {
   return { kind: 'aborted', type: 'AbortError', message };
 }
@@ -162,7 +182,6 @@ export async function fanout<T, R>(tasks: readonly T[], backend: Backend<T, R>, 
   const settings = validate(tasks, backend, options);
   const { signal } = settings;
   const total = tasks.length;
-  const outcomes = new Array<TaskOutcome<R>>(total);
   const started = performance.now();
   let done = 0;
   let warned = false;
@@ -184,47 +203,62 @@ export async function fanout<T, R>(tasks: readonly T[], backend: Backend<T, R>, 
     return { index, ok: false, error, attempts, ms: attempts === 0 ? 0 : performance.now() - since };
   };
 
+  /**
+   * One task, all of its attempts: p-retry counts them; the decision to retry and the wait before it are ours
+   * (onFailedAttempt), because the backoff is full jitter with an injectable clock and random source, and an abort
+   * while waiting fails the task with what its last attempt saw. p-retry's own delay is off (`minTimeout: 0`).
+   */
   const runTask = async (index: number): Promise<TaskOutcome<R>> => {
     const since = performance.now();
     if (signal?.aborted) return fail(index, aborted(`not started: ${abortReason(signal)}`), 0, since);
     // Tasks are read by index so that outcomes line up with them; a hole in a sparse array is passed on as is.
     const task = tasks[index] as T;
-    for (let attempt = 1; ; attempt++) {
-      emit({ kind: 'started', index, attempt });
-      let error: FanoutError;
-      try {
-        const value = await backend.run(task, signal === undefined ? { index, attempt } : { index, attempt, signal });
-        done++;
-        emit({ kind: 'succeeded', index, attempt });
-        return { index, ok: true, value, attempts: attempt, ms: performance.now() - since };
-      } catch (thrown) {
-        error = classifyError(thrown);
-      }
-      const retryable = error.kind === 'function' ? settings.retryFunctionErrors : error.retryable;
-      if (!retryable || attempt > settings.retries || signal?.aborted) return fail(index, error.toTaskError(), attempt, since);
-      const delayMs = backoffDelay(attempt - 1, settings);
-      emit({ kind: 'retrying', index, attempt, error: error.toTaskError(), delayMs });
-      try {
-        await settings.sleep(delayMs, signal);
-      } catch (sleepError) {
-        if (!signal?.aborted) throw sleepError;
-      }
-      if (signal?.aborted) {
-        return fail(index, aborted(`${abortReason(signal)} while waiting to retry; attempt ${attempt} failed with ${error.type}: ${error.message}`), attempt, since);
-      }
+    let attempts = 0;
+    try {
+      const value = await pRetry(
+        async (attempt) => {
+          attempts = attempt;
+          emit({ kind: 'started', index, attempt });
+          try {
+            return await backend.run(task, signal === undefined ? { index, attempt } : { index, attempt, signal });
+          } catch (thrown) {
+            throw new AttemptFailed(classifyError(thrown));
+          }
+        },
+        {
+          retries: settings.retries,
+          minTimeout: 0,
+          onFailedAttempt: async ({ error, attemptNumber: attempt }) => {
+            if (!(error instanceof AttemptFailed)) throw error;
+            const failure = error.fanoutError;
+            const retryable = failure.kind === 'function' ? settings.retryFunctionErrors : failure.retryable;
+            if (!retryable || attempt > settings.retries || signal?.aborted) throw new TaskFailed(failure.toTaskError());
+            const delayMs = backoffDelay(attempt - 1, settings);
+            emit({ kind: 'retrying', index, attempt, error: failure.toTaskError(), delayMs });
+            try {
+              await settings.sleep(delayMs, signal);
+            } catch (sleepError) {
+              if (!signal?.aborted) throw sleepError;
+            }
+            if (signal?.aborted) {
+              throw new TaskFailed(aborted(`${abortReason(signal)} while waiting to retry; attempt ${attempt} failed with ${failure.type}: ${failure.message}`));
+            }
+          },
+        },
+      );
+      done++;
+      emit({ kind: 'succeeded', index, attempt: attempts });
+      return { index, ok: true, value, attempts, ms: performance.now() - since };
+    } catch (error) {
+      if (error instanceof TaskFailed) return fail(index, error.taskError, attempts, since);
+      throw error; // a sleep that failed for another reason than the abort: the caller's bug, not the task's
     }
   };
 
-  // A fixed pool of lanes, each taking the next task index when its previous task settles: never more than
-  // `concurrency` tasks in flight, and no task waits while a lane is free.
-  let next = 0;
-  const lane = async (): Promise<void> => {
-    while (next < total) {
-      const index = next++;
-      outcomes[index] = await runTask(index);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(settings.concurrency, total) }, lane));
+  // One p-queue job per task, its retries included: never more than `concurrency` tasks in flight (a task waiting
+  // to retry keeps its place), started in task order, and no task waits while a place is free.
+  const queue = new PQueue({ concurrency: settings.concurrency });
+  const outcomes = await Promise.all(Array.from({ length: total }, (_, index) => queue.add(() => runTask(index))));
 
   const succeeded = outcomes.filter((o) => o.ok).length;
   return { outcomes, succeeded, failed: total - succeeded, wallMs: performance.now() - started };

@@ -1,4 +1,5 @@
 import { InvokeCommand, type LambdaClient } from '@aws-sdk/client-lambda';
+import { openEnvelope, type ResultParser, type WorkerEnvelope } from './envelope.ts';
 import { abortReason, classifyError, FanoutError } from './errors.ts';
 import type { Backend } from './index.ts';
 
@@ -28,7 +29,7 @@ export interface LambdaBackendOptions<R> {
   /** Name, ARN or partial ARN, optionally with `:alias` or `:version`. */
   functionName: string;
   /** Checks and shapes the function's reply; whatever it throws fails the task as a function error `InvalidResult`. */
-  parse?: (payload: unknown) => R;
+  parse?: ResultParser<R>;
 }
 
 const decoder = new TextDecoder();
@@ -57,11 +58,16 @@ function encodeTask(task: unknown): Uint8Array {
   return new TextEncoder().encode(json ?? 'null');
 }
 
-function functionErrorFrom(functionError: string, reply: unknown): FanoutError {
+/**
+ * A reply as the worker envelope every backend opens (./envelope.ts): Lambda says "the function threw" with
+ * `FunctionError` and puts `{errorType, errorMessage}` in the payload.
+ */
+function envelopeOf(functionError: string | undefined, reply: unknown): WorkerEnvelope {
+  if (!functionError) return { ok: true, value: reply };
   const { errorType, errorMessage } = (typeof reply === 'object' && reply !== null ? reply : {}) as { errorType?: unknown; errorMessage?: unknown };
   const type = typeof errorType === 'string' && errorType !== '' ? errorType : functionError;
   const message = typeof errorMessage === 'string' ? errorMessage : typeof reply === 'string' ? reply : JSON.stringify(reply);
-  return new FanoutError('function', type, message);
+  return { ok: false, error: { type, message } };
 }
 
 /**
@@ -99,18 +105,10 @@ export function lambdaBackend<T, R>(options: LambdaBackendOptions<R>): Backend<T
         throw describeTimeout(classifyError(error), functionName);
       }
       const reply = decodePayload(response.Payload, functionName);
-      if (response.FunctionError) throw functionErrorFrom(response.FunctionError, reply);
-      if (!parse) {
-        // Without a parser the caller vouches for the reply's shape, as with any untyped JSON.
-        return reply as R;
-      }
-      try {
-        return parse(reply);
-      } catch (error) {
-        throw new FanoutError('function', 'InvalidResult', `${functionName} replied with an unexpected result: ${(error as Error)?.message ?? String(error)}`, {
-          cause: error,
-        });
-      }
+      return openEnvelope(envelopeOf(response.FunctionError, reply), parse, {
+        errorPrefix: '',
+        invalidPrefix: `${functionName} replied with an unexpected result: `,
+      });
     },
   };
 }

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { UserError } from '../errors.ts';
+import { openEnvelope, workerEnvelopeSchema, type ResultParser } from './envelope.ts';
 import { FanoutError } from './errors.ts';
 import type { Backend } from './index.ts';
 
@@ -21,13 +22,15 @@ import type { Backend } from './index.ts';
  * still queued here; a task already running on a thread runs to the end (a thread cannot be interrupted short
  * of terminating it).
  */
-export interface LocalBackendOptions {
+export interface LocalBackendOptions<R = unknown> {
   /** The task module: an absolute path or a file: URL. */
   module: URL | string;
   /** The exported function to call with each task; it may be async. */
   exportName: string;
   /** Worker threads, default os.availableParallelism(). */
   threads?: number;
+  /** Checks and shapes the function's value; whatever it throws fails the task as a function error `InvalidResult`. */
+  parse?: ResultParser<R>;
 }
 
 interface Job {
@@ -46,7 +49,8 @@ interface Slot {
   crash: Error | null;
 }
 
-type Reply = { id: number; ok: true; value: unknown } | { id: number; ok: false; error: { type: string; message: string } };
+/** A thread's answer: the worker envelope (./envelope.ts) of the task `id`. */
+type Reply = { id: number } & Record<string, unknown>;
 
 const WORKER_ENTRY = new URL('./local-worker.js', import.meta.url);
 
@@ -61,7 +65,15 @@ function moduleUrl(module: URL | string): URL {
   return url;
 }
 
-export function localBackend<T, R>(options: LocalBackendOptions): Backend<T, R> {
+/** The task's value out of a thread's reply, checked as every backend checks a worker's envelope. */
+function openReply<R>(reply: Reply, index: number, parse: ResultParser<R> | undefined): R {
+  const { id: _id, ...rest } = reply;
+  const envelope = workerEnvelopeSchema.safeParse(rest);
+  if (!envelope.success) throw new FanoutError('function', 'InvalidResult', `task ${index}: the worker thread answered with something that is not a worker result`);
+  return openEnvelope(envelope.data, parse, { errorPrefix: '', invalidPrefix: `task ${index}: unexpected result: ` });
+}
+
+export function localBackend<T, R>(options: LocalBackendOptions<R>): Backend<T, R> {
   const url = moduleUrl(options.module);
   const { exportName } = options;
   if (typeof exportName !== 'string' || exportName === '') throw new UserError('INVALID_OPTIONS', 'localBackend: exportName must be a non-empty string');
@@ -88,8 +100,13 @@ export function localBackend<T, R>(options: LocalBackendOptions): Backend<T, R> 
     worker.on('message', (reply: Reply) => {
       if (slot.job?.id !== reply.id) return;
       const job = settle(slot);
-      if (reply.ok) job?.resolve(reply.value);
-      else job?.reject(new FanoutError('function', reply.error.type, reply.error.message));
+      if (job) {
+        try {
+          job.resolve(openReply(reply, job.index, options.parse));
+        } catch (error) {
+          job.reject(error as FanoutError); // openReply throws FanoutErrors only
+        }
+      }
       dispatch();
     });
     worker.on('error', (error) => {
@@ -137,7 +154,7 @@ export function localBackend<T, R>(options: LocalBackendOptions): Backend<T, R> 
           id: nextId++,
           index,
           task,
-          // Values come back from the worker untyped; the task module's export is what types them as R.
+          // openReply has shaped the value (or the caller vouches for it, without a parser).
           resolve: resolve as (value: unknown) => void,
           reject,
           detach: () => signal?.removeEventListener('abort', onAbort),

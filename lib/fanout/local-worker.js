@@ -33,7 +33,9 @@ function describe(error) {
   return { type: typeof error, message: String(error) };
 }
 
+// Each reply is the worker envelope every backend reads (lib/fanout/envelope.ts), tagged with the task's id.
 parentPort.on('message', async ({ id, task }) => {
+  const started = performance.now();
   let reply;
   try {
     const fn = await handler;
@@ -41,10 +43,11 @@ parentPort.on('message', async ({ id, task }) => {
   } catch (error) {
     reply = { id, ok: false, error: describe(error) };
   }
+  reply.ms = performance.now() - started;
   try {
     parentPort.postMessage(reply);
   } catch (error) {
     // A result that structured clone cannot copy (a function, a class with private state, ...).
-    parentPort.postMessage({ id, ok: false, error: { type: 'DataCloneError', message: `the task's result cannot leave the worker: ${describe(error).message}` } });
+    parentPort.postMessage({ id, ok: false, error: { type: 'DataCloneError', message: `the task's result cannot leave the worker: ${describe(error).message}` }, ms: reply.ms });
   }
 });

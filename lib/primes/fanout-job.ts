@@ -1,12 +1,15 @@
 import { z } from 'zod';
+import { BACKEND_NAMES, type BackendName } from '../fanout/backends.ts';
+import { fanoutCost, type FanoutCost, type LambdaPricing } from '../fanout/cost.ts';
 import { fanout, type Backend, type FanoutOptions } from '../fanout/index.ts';
 import { UserError } from '../errors.ts';
 import { describeIssues, parseEventInput } from '../validation.ts';
 import { checkRange, checkSplit, rangeFields, splitFields, splitRange } from './chunks.ts';
 import type { PrimesChunkResult, PrimesTask } from './worker.ts';
 
-export const BACKENDS = ['lambda', 'ec2', 'local'] as const;
-export type BackendName = (typeof BACKENDS)[number];
+export const BACKENDS = BACKEND_NAMES;
+export type { BackendName };
+export { DEFAULT_LAMBDA_PRICING, lambdaCost, type LambdaPricing } from '../fanout/cost.ts';
 
 /**
  * The fan-out's input, as `sls invoke`, the schedule and the CLI give it. Unknown fields are refused: a misspelt
@@ -47,15 +50,6 @@ export function parsePrimesEvent(event: unknown): PrimesRunInput {
   return parseEventInput(event, parsePrimesRunInput);
 }
 
-/** Lambda prices (us-east-1, x86, 2026); override per region or architecture through the environment. */
-export interface LambdaPricing {
-  usdPerGbSecond: number;
-  usdPerMillionRequests: number;
-  workerMemoryMb: number;
-}
-
-export const DEFAULT_LAMBDA_PRICING: LambdaPricing = { usdPerGbSecond: 0.0000166667, usdPerMillionRequests: 0.2, workerMemoryMb: 1769 };
-
 export interface ChunkReport {
   start: number;
   end: number;
@@ -83,23 +77,8 @@ export interface PrimesRunResult {
   cost: PrimesCost | null;
 }
 
-export type PrimesCost =
-  | { backend: 'lambda'; requests: number; gbSeconds: number; usd: number; pricing: LambdaPricing }
-  | { backend: 'ec2'; instanceType: string; instances: number; instanceSeconds: number; billedSeconds: number; usdPerHour: number; usd: number };
-
-/** Worker GB-seconds at the function's memory size, plus requests (every attempt is a billed invocation). */
-export function lambdaCost(chunks: ChunkReport[], pricing: LambdaPricing = DEFAULT_LAMBDA_PRICING): PrimesCost {
-  const workerMs = chunks.reduce((sum, r) => sum + (r.ms ?? 0), 0);
-  const requests = chunks.reduce((sum, r) => sum + r.attempts, 0);
-  const gbSeconds = (workerMs / 1000) * (pricing.workerMemoryMb / 1024);
-  return {
-    backend: 'lambda',
-    requests,
-    gbSeconds: Math.round(gbSeconds * 1000) / 1000,
-    usd: gbSeconds * pricing.usdPerGbSecond + (requests / 1e6) * pricing.usdPerMillionRequests,
-    pricing,
-  };
-}
+/** What the workers cost, as lib/fanout/cost.ts computes it for every backend. */
+export type PrimesCost = FanoutCost;
 
 export async function runPrimesFanout(
   input: PrimesRunInput,
@@ -130,8 +109,8 @@ export async function runPrimesFanout(
     wallMs: round(run.wallMs),
     workerMs: round(workerMs),
     speedup: run.wallMs > 0 ? Math.round((workerMs / run.wallMs) * 100) / 100 : 0,
-    // EC2's cost is known only once every instance is terminated: its caller fills it in (lib/primes/ec2.ts).
-    cost: input.backend === 'lambda' ? lambdaCost(reports, options.pricing) : null,
+    // Every task has settled, so an EC2 backend has terminated (or tried to terminate) every instance it launched.
+    cost: fanoutCost(input.backend, { tasks: reports, pricing: options.pricing, instances: backend.usage?.() }),
   };
 }
 

@@ -1,16 +1,19 @@
-import { createHash } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
-import { DescribeInstancesCommand, RunInstancesCommand, TerminateInstancesCommand, type EC2Client, type _InstanceType } from '@aws-sdk/client-ec2';
-import { GetObjectCommand, PutObjectCommand, type GetObjectCommandOutput, type S3Client } from '@aws-sdk/client-s3';
-import { GetParameterCommand, type SSMClient } from '@aws-sdk/client-ssm';
-import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
-import { z } from 'zod';
-import { abortReason, classifyError, FanoutError } from '../errors.ts';
+import type { EC2Client } from '@aws-sdk/client-ec2';
+import type { S3Client } from '@aws-sdk/client-s3';
+import type { SSMClient } from '@aws-sdk/client-ssm';
+import { DEFAULT_USD_PER_HOUR, type InstanceUsage } from '../cost.ts';
+import { openEnvelope, type ResultParser } from '../envelope.ts';
+import { abortReason, FanoutError } from '../errors.ts';
 import type { Backend } from '../index.ts';
-import { buildUserData, MAX_USER_DATA_BYTES } from './user-data.ts';
+import { createFleet, type FleetProgress } from './fleet.ts';
+import { createLauncher } from './launcher.ts';
+import { createPoller } from './poller.ts';
 
 /**
- * One EC2 instance per task attempt. The instance boots the target AMI, and its user data
+ * One EC2 instance per task attempt: the `Backend` adapter over the launcher (./launcher.ts: AMI, packing,
+ * RunInstances), the poller (./poller.ts: results, instance states, deadline) and the fleet (./fleet.ts: what is
+ * alive, termination, instance-seconds). The instance boots the target AMI, and its user data
  * (./user-data.ts) downloads the worker bundle with a presigned GET, runs the task with Node, PUTs the JSON
  * result to a presigned URL, `runs/<runId>/<index>.json` (`<index>.attempt-<n>.json` for a retry), and powers off. The instance gets no IAM role,
  * no SSH key and no open port; IMDSv2 is required. The backend polls S3 for the result and EC2 for the
@@ -45,6 +48,8 @@ export interface Ec2BackendOptions<R = unknown> {
   imageId?: string;
   /** Default {@link DEFAULT_INSTANCE_TYPE}. */
   instanceType?: string;
+  /** The instance type's on-demand price, for the cost estimate; default {@link DEFAULT_USD_PER_HOUR} (the default type's). */
+  usdPerHour?: number;
   subnetId?: string;
   securityGroupIds?: string[];
   /** Tags every instance and volume with `service`, `stage`, `cloud-parallel:run-id`, `cloud-parallel:chunk`. */
@@ -56,15 +61,16 @@ export interface Ec2BackendOptions<R = unknown> {
   /** Between two polls of S3 and EC2, default 5000. */
   pollMs?: number;
   now?: () => number;
-  sleep?: (ms: number) => Promise<void>;
+  /** Waits between polls, default a timer the task's signal cancels; a replacement should end early on abort too. */
+  sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
   /** Called when an instance is launched, starts running or finishes. */
-  onProgress?: (p: { pending: number; running: number; done: number; total: number }) => void;
+  onProgress?: (p: FleetProgress) => void;
   /** Lifetime of the presigned URLs, default deadline + 15 minutes, at most 7 days (SigV4's limit). */
   presignSeconds?: number;
   /** Node.js major version the user data requires (installing it if missing), default 22. A local emulator on Node 20 sets 20. */
   nodeMajor?: number;
   /** Checks and shapes the worker's value; whatever it throws fails the task as a function error `InvalidResult`. */
-  parse?: (value: unknown) => R;
+  parse?: ResultParser<R>;
   /** A result object larger than this fails its task as `ResultTooLarge`; default {@link MAX_RESULT_BYTES}. */
   maxResultBytes?: number;
 }
@@ -86,71 +92,10 @@ export function defaultPresignSeconds(deadlineMs: number): number {
   return Math.min(MAX_PRESIGN_SECONDS, Math.ceil(deadlineMs / 1000) + 900);
 }
 
-export const AL2023_AMI_PARAMETER = '/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64';
+export { DEFAULT_USD_PER_HOUR, estimateEc2Cost, type Ec2CostEstimate } from '../cost.ts';
+export { AL2023_AMI_PARAMETER } from './launcher.ts';
 /** 2 vCPUs (Sapphire Rapids), 4 GiB: the smallest current compute-optimized x86 size. */
 export const DEFAULT_INSTANCE_TYPE = 'c7i.large';
-/** On-demand Linux price of c7i.large in us-east-1, USD per instance-hour (AWS EC2 on-demand pricing page, 2025). */
-export const DEFAULT_USD_PER_HOUR = 0.08925;
-
-export interface Ec2CostEstimate {
-  instanceSeconds: number;
-  billedSeconds: number;
-  usdPerHour: number;
-  usd: number;
-}
-
-/**
- * On-demand compute cost. Give per-instance seconds as an array to apply Linux's 60-second minimum per
- * instance; a single number is billed as is. EBS volume and data transfer are not included.
- */
-export function estimateEc2Cost({ instanceSeconds, usdPerHour = DEFAULT_USD_PER_HOUR }: { instanceSeconds: number | number[]; usdPerHour?: number }): Ec2CostEstimate {
-  const list = Array.isArray(instanceSeconds) ? instanceSeconds : [instanceSeconds];
-  if (list.some((s) => !Number.isFinite(s) || s < 0)) throw new RangeError('estimateEc2Cost: instanceSeconds must be finite and at least 0');
-  if (!Number.isFinite(usdPerHour) || usdPerHour < 0) throw new RangeError('estimateEc2Cost: usdPerHour must be finite and at least 0');
-  const total = list.reduce((a, b) => a + b, 0);
-  const billed = Array.isArray(instanceSeconds) ? list.reduce((a, s) => a + Math.max(60, s), 0) : total;
-  return { instanceSeconds: total, billedSeconds: billed, usdPerHour, usd: (billed / 3600) * usdPerHour };
-}
-
-const resultSchema = z.union([
-  z.object({ ok: z.literal(true), value: z.unknown(), ms: z.number().optional() }),
-  z.object({ ok: z.literal(false), error: z.object({ type: z.string(), message: z.string() }), ms: z.number().optional() }),
-]);
-
-const EXITED_STATES = new Set(['shutting-down', 'terminated', 'stopping', 'stopped']);
-
-function isMissingObject(error: unknown): boolean {
-  const { name, $metadata } = (typeof error === 'object' && error !== null ? error : {}) as { name?: string; $metadata?: { httpStatusCode?: number } };
-  // NoSuchBucket is a setup error, not "not yet".
-  return name === 'NoSuchKey' || name === 'NotFound' || (name !== 'NoSuchBucket' && $metadata?.httpStatusCode === 404);
-}
-
-interface Tracked {
-  /** The tasks (by index) this instance runs. */
-  indexes: number[];
-  /** Tasks on it not settled yet; at 0 the instance is terminated. */
-  unsettled: number;
-  state: 'pending' | 'running' | 'done';
-  launchedAt: number;
-  /** When we asked EC2 to terminate it (or saw it exit), for the cost estimate. */
-  endedAt?: number;
-}
-
-interface Slot {
-  task: unknown;
-  index: number;
-  attempt: number;
-  /** Where this attempt's result is PUT. */
-  key: string;
-  /** Hands the slot the launch of the instance it was packed onto. */
-  launched: (launch: Promise<Launched>) => void;
-}
-
-interface Launched {
-  id: string;
-  entry: Tracked;
-  deadline: number;
-}
 
 export interface Ec2Backend<T, R> extends Backend<T, R> {
   /** Terminates every instance still tracked (launched and not yet terminated); later `run` calls fail. */
@@ -162,6 +107,8 @@ export interface Ec2Backend<T, R> extends Backend<T, R> {
    * for one still alive): an upper bound of what EC2 bills, which starts when the instance is running.
    */
   instanceSeconds(): number[];
+  /** The instances' type, price and {@link instanceSeconds}: what the cost estimate (../cost.ts) needs. */
+  usage(): InstanceUsage;
 }
 
 export function ec2Backend<T, R>(options: Ec2BackendOptions<R>): Ec2Backend<T, R> {
@@ -176,251 +123,32 @@ export function ec2Backend<T, R>(options: Ec2BackendOptions<R>): Ec2Backend<T, R
   if (!Number.isInteger(tasksPerInstance) || tasksPerInstance < 1 || tasksPerInstance > 64) throw new TypeError('ec2Backend: tasksPerInstance must be a whole number from 1 to 64');
   const pollMs = options.pollMs ?? 5000;
   const now = options.now ?? Date.now;
-  const sleep = options.sleep ?? ((ms: number) => delay(ms));
-  /** Waits for the next poll; an abort ends the wait at once so the instance is terminated without delay. */
-  const pause = async (ms: number, signal: AbortSignal | undefined): Promise<void> => {
-    if (signal === undefined) return sleep(ms);
-    let onAbort = (): void => undefined;
-    const aborted = new Promise<void>((resolve) => {
-      onAbort = resolve;
-      signal.addEventListener('abort', onAbort, { once: true });
-    });
-    try {
-      await Promise.race([sleep(ms), aborted]);
-    } finally {
-      signal.removeEventListener('abort', onAbort);
-    }
-  };
+  // node:timers/promises rejects the wait with an AbortError when the signal fires: the poller takes that as "stop now".
+  const sleep = options.sleep ?? ((ms: number, signal?: AbortSignal) => delay(ms, undefined, signal === undefined ? undefined : { signal }));
   const maxResultBytes = options.maxResultBytes ?? MAX_RESULT_BYTES;
   if (!Number.isSafeInteger(maxResultBytes) || maxResultBytes < 1) throw new TypeError('ec2Backend: maxResultBytes must be a whole number of bytes, at least 1');
   const presignSeconds = Math.min(MAX_PRESIGN_SECONDS, options.presignSeconds ?? defaultPresignSeconds(deadlineMs));
   const instanceType = options.instanceType ?? DEFAULT_INSTANCE_TYPE;
 
-  const tracked = new Map<string, Tracked>(); // every instance launched, by id
-  const live = new Set<string>(); // launched and not yet terminated by us
+  const fleet = createFleet(ec2, now, options.onProgress);
+  const { imageId, subnetId, securityGroupIds, nodeMajor } = options;
+  const launcher = createLauncher(
+    { ec2, s3, ssm, bucket, runId, workerKey, tags, deadlineMs, imageId, instanceType, subnetId, securityGroupIds, nodeMajor, presignSeconds, tasksPerInstance, now },
+    fleet,
+  );
+  const poller = createPoller({ ec2, s3, bucket, maxResultBytes, pollMs, now, sleep }, fleet);
   let closed = false;
-
-  const progress = (): void => {
-    if (!options.onProgress) return;
-    const states = [...tracked.values()].map((t) => t.state);
-    try {
-      options.onProgress({
-        pending: states.filter((s) => s === 'pending').length,
-        running: states.filter((s) => s === 'running').length,
-        done: states.filter((s) => s === 'done').length,
-        total: states.length,
-      });
-    } catch (error) {
-      process.emitWarning(`ec2Backend: onProgress threw and was ignored: ${(error as Error)?.message ?? String(error)}`);
-    }
-  };
-
-  let image: Promise<string> | undefined;
-  const resolveImage = (): Promise<string> => {
-    if (options.imageId !== undefined) return Promise.resolve(options.imageId);
-    image ??= (async () => {
-      try {
-        const reply = await ssm!.send(new GetParameterCommand({ Name: AL2023_AMI_PARAMETER })); // ssm checked above
-        const id = reply.Parameter?.Value;
-        if (!id?.startsWith('ami-')) throw new Error(`the parameter holds ${JSON.stringify(id)}, not an AMI id`);
-        return id;
-      } catch (error) {
-        image = undefined; // let a later task try again
-        const reason = (error as Error)?.message ?? String(error);
-        throw new FanoutError(
-          'transport',
-          'AmiLookupFailed',
-          `could not resolve the Amazon Linux 2023 AMI from the SSM public parameter ${AL2023_AMI_PARAMETER} (needs ssm:GetParameter on it, in the client's region), or pass imageId: ${reason}`,
-          { retryable: classifyError(error).retryable, cause: error },
-        );
-      }
-    })();
-    return image;
-  };
-
-  const terminate = async (ids: string[]): Promise<void> => {
-    const targets = ids.filter((id) => live.has(id));
-    if (targets.length === 0) return;
-    await ec2.send(new TerminateInstancesCommand({ InstanceIds: targets }));
-    const at = now();
-    for (const id of targets) {
-      live.delete(id);
-      const entry = tracked.get(id);
-      if (entry && entry.endedAt === undefined) entry.endedAt = at;
-    }
-  };
-
-  /** Terminate after a task ended; a failure leaves the id in `live` for close() and must not hide the task's outcome. */
-  const terminateQuietly = async (id: string): Promise<void> => {
-    try {
-      await terminate([id]);
-    } catch (error) {
-      process.emitWarning(`ec2Backend: could not terminate ${id} (close() will try again): ${(error as Error)?.message ?? String(error)}`);
-    }
-  };
-
-  const tooLarge = (key: string, size: string): FanoutError =>
-    new FanoutError(
-      'function',
-      'ResultTooLarge',
-      `s3://${bucket}/${key}: the worker's result is ${size}, over the ${maxResultBytes}-byte limit on a result: have the worker write large outputs to S3 objects of their own and return their keys`,
-    );
-
-  /** The result object's text, refused (and its body's socket released) once it is known to exceed maxResultBytes. */
-  const readCapped = async (reply: GetObjectCommandOutput, key: string): Promise<string> => {
-    const body = reply.Body as (AsyncIterable<Uint8Array> & { destroy?: () => void }) | undefined;
-    if (body === undefined) return '';
-    if (reply.ContentLength !== undefined && reply.ContentLength > maxResultBytes) {
-      body.destroy?.();
-      throw tooLarge(key, `${reply.ContentLength} bytes`);
-    }
-    const parts: Uint8Array[] = [];
-    let size = 0;
-    // Leaving a for-await over a Node stream early destroys the stream: nothing more is downloaded.
-    for await (const part of body) {
-      size += part.byteLength;
-      if (size > maxResultBytes) throw tooLarge(key, `more than ${maxResultBytes} bytes`);
-      parts.push(part);
-    }
-    return Buffer.concat(parts).toString('utf8');
-  };
-
-  const readResult = async (key: string): Promise<z.infer<typeof resultSchema> | undefined> => {
-    let reply: GetObjectCommandOutput;
-    try {
-      reply = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
-    } catch (error) {
-      if (isMissingObject(error)) return undefined;
-      throw error;
-    }
-    const text = await readCapped(reply, key);
-    let json: unknown;
-    try {
-      json = JSON.parse(text);
-    } catch {
-      throw new FanoutError('function', 'InvalidResult', `s3://${bucket}/${key} is not JSON: ${text.slice(0, 200)}`);
-    }
-    const parsed = resultSchema.safeParse(json);
-    if (!parsed.success) throw new FanoutError('function', 'InvalidResult', `s3://${bucket}/${key} is not a worker result: ${text.slice(0, 200)}`);
-    return parsed.data;
-  };
-
-  const describe = async (id: string): Promise<{ state?: string; reason?: string }> => {
-    try {
-      const reply = await ec2.send(new DescribeInstancesCommand({ InstanceIds: [id] }));
-      const instance = reply.Reservations?.[0]?.Instances?.[0];
-      return { state: instance?.State?.Name, reason: instance?.StateReason?.Message ?? instance?.StateTransitionReason };
-    } catch (error) {
-      // EC2 is eventually consistent: an instance just launched may not be describable yet.
-      if ((error as { name?: string })?.name === 'InvalidInstanceID.NotFound') return {};
-      throw error;
-    }
-  };
-
-  /**
-   * A throttled or transient S3/EC2 error while polling costs one round, not the task: failing would relaunch
-   * a new instance while this one may be about to report. Anything else (access denied, no bucket) fails it.
-   */
-  const pollSafely = async <V>(poll: () => Promise<V>, fallback: V): Promise<V> => {
-    try {
-      return await poll();
-    } catch (error) {
-      if (!(error instanceof FanoutError) && classifyError(error).retryable) return fallback;
-      throw error;
-    }
-  };
-
-  const clientToken = (slots: Slot[]): string =>
-    createHash('sha256')
-      .update(`${runId}/${slots.map((t) => `${t.index}.${t.attempt}`).join(',')}`)
-      .digest('hex')
-      .slice(0, 64);
-
-  /** Launches one instance for `slots` (their tasks run on it in order); returns its id and deadline. */
-  const launch = async (slots: Slot[]): Promise<Launched> => {
-    const first = slots[0]!;
-    const what = slots.length === 1 ? `chunk ${first.index} (run ${runId})` : `chunks ${slots.map((t) => t.index).join(', ')} (run ${runId})`;
-    const imageId = await resolveImage();
-    const [workerUrl, ...resultUrls] = await Promise.all([
-      getSignedUrl(s3, new GetObjectCommand({ Bucket: bucket, Key: workerKey }), { expiresIn: presignSeconds }),
-      ...slots.map((t) => getSignedUrl(s3, new PutObjectCommand({ Bucket: bucket, Key: t.key }), { expiresIn: presignSeconds })),
-    ]);
-    const script = buildUserData({
-      workerUrl: workerUrl!,
-      tasks: slots.map((t, i) => ({ resultUrl: resultUrls[i]!, task: t.task })),
-      // The instance holds itself to the same per-task deadline, and powers off on its own if nobody is left to
-      // terminate it (the controller died).
-      deadlineMs,
-      ...(options.nodeMajor === undefined ? {} : { nodeMajor: options.nodeMajor }),
-    });
-    const size = Buffer.byteLength(script);
-    if (size > MAX_USER_DATA_BYTES) {
-      throw new FanoutError('transport', 'UserDataTooLarge', `${what}: the user data is ${size} bytes, over EC2's ${MAX_USER_DATA_BYTES}: put large task inputs in S3 and pass their keys, or pack fewer tasks per instance`);
-    }
-    const chunkTag = slots.map((t) => t.index).join(',');
-    const tagList = [
-      { Key: 'Name', Value: `${tags.service}-${tags.stage}-${runId}-${chunkTag}`.slice(0, 255) },
-      { Key: 'service', Value: tags.service },
-      { Key: 'stage', Value: tags.stage },
-      { Key: 'cloud-parallel:run-id', Value: runId },
-      { Key: 'cloud-parallel:chunk', Value: chunkTag.slice(0, 255) },
-    ];
-    const launched = await ec2.send(
-      new RunInstancesCommand({
-        ImageId: imageId,
-        // The SDK's type is a union of known sizes; any string EC2 accepts is passed on.
-        InstanceType: instanceType as _InstanceType,
-        MinCount: 1,
-        MaxCount: 1,
-        UserData: Buffer.from(script).toString('base64'),
-        InstanceInitiatedShutdownBehavior: 'terminate',
-        MetadataOptions: { HttpTokens: 'required', HttpEndpoint: 'enabled' },
-        ...(options.subnetId === undefined ? {} : { SubnetId: options.subnetId }),
-        ...(options.securityGroupIds === undefined ? {} : { SecurityGroupIds: options.securityGroupIds }),
-        TagSpecifications: [
-          { ResourceType: 'instance', Tags: tagList },
-          { ResourceType: 'volume', Tags: tagList },
-        ],
-        // A retried request (lost reply) gets the same instance back instead of a second one.
-        ClientToken: clientToken(slots),
-      }),
-    );
-    const id = launched.Instances?.[0]?.InstanceId;
-    if (id === undefined) throw new FanoutError('transport', 'NoInstance', `${what}: RunInstances answered without an instance id`);
-    const entry: Tracked = { indexes: slots.map((t) => t.index), unsettled: slots.length, state: 'pending', launchedAt: now() };
-    tracked.set(id, entry);
-    live.add(id);
-    progress();
-    // Tasks on one instance run one after the other, so its last one may need the whole sum.
-    return { id, entry, deadline: now() + deadlineMs * slots.length };
-  };
-
-  /** Tasks waiting to be packed onto the next instance (with tasksPerInstance 1, each launches at once). */
-  let batch: Slot[] = [];
-  const flush = (): void => {
-    const slots = batch;
-    batch = [];
-    if (slots.length === 0) return;
-    const launching = launch(slots);
-    for (const slot of slots) slot.launched(launching);
-  };
-  const enqueue = (slot: Omit<Slot, 'launched'>): Promise<Launched> =>
-    new Promise<Launched>((resolve, reject) => {
-      batch.push({ ...slot, launched: (p) => p.then(resolve, reject) });
-      if (batch.length >= tasksPerInstance) flush();
-      // Tasks the fan-out starts together arrive in the same turn of the event loop: pack them, then launch.
-      else if (batch.length === 1) setImmediate(flush);
-    });
 
   return {
     name: tasksPerInstance === 1 ? `ec2:${instanceType}` : `ec2:${instanceType}×${tasksPerInstance}`,
     get liveInstances() {
-      return [...live];
+      return fleet.live();
     },
 
-    instanceSeconds() {
-      const at = now();
-      return [...tracked.values()].map((t) => Math.max(0, ((t.endedAt ?? at) - t.launchedAt) / 1000));
+    instanceSeconds: () => fleet.instanceSeconds(),
+
+    usage() {
+      return { instanceType, usdPerHour: options.usdPerHour ?? DEFAULT_USD_PER_HOUR, instanceSeconds: fleet.instanceSeconds() };
     },
 
     async run(task, { index, attempt, signal }) {
@@ -429,57 +157,27 @@ export function ec2Backend<T, R>(options: Ec2BackendOptions<R>): Ec2Backend<T, R
       if (signal?.aborted) throw new FanoutError('aborted', 'AbortError', `${chunk}: not launched: ${abortReason(signal)}`);
       // A later attempt writes elsewhere, so it never reads the result (or the late write) of an earlier one.
       const key = attempt <= 1 ? `runs/${runId}/${index}.json` : `runs/${runId}/${index}.attempt-${attempt}.json`;
-      const { id, entry, deadline } = await enqueue({ task, index, attempt, key });
+      const launched = await launcher.launch({ task, index, attempt, key });
       try {
-        for (;;) {
-          if (closed) throw new FanoutError('aborted', 'BackendClosed', `${chunk}: the EC2 backend was closed while ${id} ran`);
-          if (signal?.aborted) throw new FanoutError('aborted', 'AbortError', `${chunk}: stopped while ${id} ran, terminating it: ${abortReason(signal)}`);
-          let result = await pollSafely(() => readResult(key), undefined);
-          if (result === undefined) {
-            const { state, reason } = await pollSafely(() => describe(id), {});
-            if (state === 'running' && entry.state === 'pending') {
-              entry.state = 'running';
-              progress();
-            }
-            if (state !== undefined && EXITED_STATES.has(state)) {
-              // The worker PUTs before it powers off: look once more, the result may have landed since.
-              result = await readResult(key);
-              if (result === undefined) {
-                throw new FanoutError('function', 'WorkerExited', `${chunk}: instance ${id} is ${state}${reason ? ` (${reason})` : ''} without a result at s3://${bucket}/${key}`);
-              }
-            }
-          }
-          if (result !== undefined) {
-            if (!result.ok) throw new FanoutError('function', result.error.type, `${chunk}: ${result.error.message}`);
-            if (!parse) return result.value as R; // without a parser the caller vouches for the value's shape
-            try {
-              return parse(result.value);
-            } catch (error) {
-              throw new FanoutError('function', 'InvalidResult', `${chunk}: unexpected result: ${(error as Error)?.message ?? String(error)}`, { cause: error });
-            }
-          }
-          const left = deadline - now();
-          if (left <= 0) {
-            throw new FanoutError('transport', 'DeadlineExceeded', `${chunk}: no result from instance ${id} within ${Math.round(deadline - entry.launchedAt)} ms; terminating it`, { retryable: false });
-          }
-          await pause(Math.min(pollMs, left), signal);
-        }
+        const envelope = await poller.awaitResult({ ...launched, key, chunk, signal, closed: () => closed });
+        return openEnvelope(envelope, parse, { errorPrefix: `${chunk}: `, invalidPrefix: `${chunk}: unexpected result: ` });
       } finally {
+        const { entry } = launched;
         entry.unsettled -= 1;
         if (entry.unsettled === 0) {
           entry.state = 'done';
-          await terminateQuietly(id);
-          progress();
+          await fleet.terminateQuietly(launched.id);
+          fleet.progress();
         }
       }
     },
 
     async close() {
       closed = true;
-      const ids = [...live];
+      const ids = fleet.live();
       if (ids.length === 0) return;
       try {
-        await terminate(ids);
+        await fleet.terminate(ids);
       } catch (error) {
         throw new Error(`ec2Backend: could not terminate ${ids.join(', ')}: ${(error as Error)?.message ?? String(error)}`, { cause: error });
       }

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { DeleteObjectsCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { ec2Backend, estimateEc2Cost, DEFAULT_INSTANCE_TYPE, DEFAULT_USD_PER_HOUR, type Ec2Backend, type Ec2BackendOptions, type Ec2CostEstimate } from './backend.ts';
+import { ec2Cost, type Ec2Cost } from '../cost.ts';
+import { ec2Backend, type Ec2Backend, type Ec2BackendOptions } from './backend.ts';
 import { readWorkerBundle, type Ec2WorkerName } from './worker-bundle.ts';
 import type { Ec2Config } from '../../config.ts';
 
@@ -14,8 +15,6 @@ export interface Ec2RunOptions<R> extends Omit<Ec2BackendOptions<R>, 'runId' | '
   worker: Ec2WorkerName;
   /** Default: a new id from the time and 6 random bytes. */
   runId?: string;
-  /** Default {@link DEFAULT_USD_PER_HOUR} (the default instance type's price). */
-  usdPerHour?: number;
   /** The bundle's bytes; default: read the built bundle ({@link readWorkerBundle}). */
   bundle?: Buffer;
 }
@@ -33,7 +32,7 @@ export interface Ec2RunReport<V> {
   runId: string;
   instanceType: string;
   instances: number;
-  cost: Ec2CostEstimate;
+  cost: Ec2Cost;
   /** Set when terminating instances or deleting `runs/<runId>/` failed; the lifecycle rule expires the objects. */
   cleanupError?: string;
 }
@@ -73,7 +72,7 @@ export function newRunId(now = new Date()): string {
 }
 
 export async function withEc2Run<T, R, V>(options: Ec2RunOptions<R>, body: (backend: Ec2Backend<T, R>, run: Ec2RunContext) => Promise<V>): Promise<Ec2RunReport<V>> {
-  const { worker, bundle, usdPerHour, ...backendOptions } = options;
+  const { worker, bundle, ...backendOptions } = options;
   const runId = options.runId ?? newRunId();
   const prefix = `runs/${runId}/`;
   const workerKey = `${prefix}worker.mjs`;
@@ -98,13 +97,13 @@ export async function withEc2Run<T, R, V>(options: Ec2RunOptions<R>, body: (back
     }
     if (problems.length > 0) process.emitWarning(`EC2 run ${runId}: ${problems.join('; ')}`);
   }
-  const seconds = backend.instanceSeconds();
+  const cost = ec2Cost(backend.usage());
   return {
     value,
     runId,
-    instanceType: options.instanceType ?? DEFAULT_INSTANCE_TYPE,
-    instances: seconds.length,
-    cost: estimateEc2Cost({ instanceSeconds: seconds, usdPerHour: usdPerHour ?? DEFAULT_USD_PER_HOUR }),
+    instanceType: cost.instanceType,
+    instances: cost.instances,
+    cost,
     ...(problems.length === 0 ? {} : { cleanupError: problems.join('; ') }),
   };
 }

@@ -4,9 +4,9 @@
  *
  *   1. make sure a recent enough Node.js is there (on Amazon Linux 2023: `dnf install -y nodejs22`);
  *   2. download the worker bundle (an ESM `.mjs` exporting `run(task)`) with the presigned GET URL;
- *   3. for each task: run it in its own `node` process through a small runner, which writes
- *      `{"ok":true,"value":…,"ms":…}` or `{"ok":false,"error":{"type","message"},"ms":…}`, and PUT that file
- *      to the task's presigned URL;
+ *   3. for each task: start the bundle on it in its own `node` process — the runner bundled in it
+ *      (./runner.ts) writes the worker envelope (../envelope.ts), `{"ok":true,"value":…,"ms":…}` or
+ *      `{"ok":false,"error":{"type","message"},"ms":…}` — and PUT that file to the task's presigned URL;
  *   4. power off (an EXIT trap, so it also happens when a step fails). With the instance's shutdown behaviour
  *      set to `terminate`, powering off ends the instance and its bill.
  *
@@ -28,7 +28,7 @@
  */
 
 export interface UserDataInput {
-  /** Presigned GET of the worker bundle: an ESM `.mjs` file exporting `run(task)`. */
+  /** Presigned GET of the worker bundle: an ESM `.mjs` file built by ./worker-bundle.ts (the worker and its runner). */
   workerUrl: string;
   /** One or several chunks for this instance, run one after the other. */
   tasks: { resultUrl: string /* presigned PUT */; task: unknown }[];
@@ -152,43 +152,6 @@ function taskJson(task: unknown, index: number): string {
   return json ?? 'null';
 }
 
-/**
- * The runner: imports the worker, runs one task, writes the result file. Static text — the worker path, the
- * task file and the output file come in as arguments. It exits 0 when the task threw (that is a result to
- * report); only a runner that cannot write its output fails the script.
- */
-const RUNNER = `import { readFileSync, writeFileSync } from 'node:fs';
-import { pathToFileURL } from 'node:url';
-
-const [workerPath, taskPath, outPath] = process.argv.slice(2);
-const started = performance.now();
-const failure = (error) => ({
-  ok: false,
-  error: {
-    type: (error && typeof error.name === 'string' && error.name) || typeof error,
-    message: error && typeof error.message === 'string' ? error.message : String(error),
-  },
-});
-let result;
-try {
-  const worker = await import(pathToFileURL(workerPath).href);
-  if (typeof worker.run !== 'function') throw new TypeError('the worker bundle does not export a run(task) function');
-  const value = await worker.run(JSON.parse(readFileSync(taskPath, 'utf8')));
-  result = { ok: true, value: value === undefined ? null : value };
-} catch (error) {
-  result = failure(error);
-}
-result.ms = Math.round((performance.now() - started) * 1000) / 1000;
-let text;
-try {
-  text = JSON.stringify(result);
-} catch (error) {
-  // A value JSON cannot hold (a BigInt, a cycle) is the worker's failure, reported like a throw.
-  text = JSON.stringify({ ...failure(error), ms: result.ms });
-}
-writeFileSync(outPath, text);
-`;
-
 export function buildUserData(input: UserDataInput): string {
   const workerUrl = checkUrl('workerUrl', input.workerUrl);
   if (!Array.isArray(input.tasks) || input.tasks.length === 0) throw new TypeError('buildUserData: tasks must be a non-empty array');
@@ -283,16 +246,14 @@ upload() { # file url
 log "downloading the worker bundle"
 download "$WORKER_URL" worker.mjs
 
-cat > runner.mjs <<'CLOUD_PARALLEL_RUNNER'
-${RUNNER}CLOUD_PARALLEL_RUNNER
-
-# Runs task <index> (from task-<index>.json) under its deadline and PUTs its result; a failed upload is
+# Runs task <index> (from task-<index>.json) under its deadline: the bundle's runner (lib/fanout/ec2/runner.ts)
+# writes result-<index>.json. PUTs the result; a failed upload is
 # remembered, not fatal, so the other tasks still report.
 FAILED_UPLOADS=0
 run_task() { # index result-url
   log "task $1: running"
   local status=0 started=$SECONDS
-  timeout --kill-after="$KILL_AFTER_SECONDS" "$TASK_DEADLINE_SECONDS" "$NODE" runner.mjs "$WORK_DIR/worker.mjs" "task-$1.json" "result-$1.json" || status=$?
+  timeout --kill-after="$KILL_AFTER_SECONDS" "$TASK_DEADLINE_SECONDS" "$NODE" "$WORK_DIR/worker.mjs" "task-$1.json" "result-$1.json" || status=$?
   # timeout answers 124 when it stopped the worker with SIGTERM, 137 (SIGKILL) when the worker ignored that.
   if [ "$status" = 124 ] || { [ "$status" = 137 ] && [ $((SECONDS - started)) -ge "\${TASK_DEADLINE_SECONDS%.*}" ]; }; then
     log "task $1: stopped at its deadline of $TASK_DEADLINE_SECONDS s"

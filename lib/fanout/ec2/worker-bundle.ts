@@ -1,6 +1,8 @@
 /**
  * EC2 workers are shipped as one self-contained ESM file each (`<name>.mjs`, exporting `run(task)`), which the
- * user data downloads with a presigned URL: an instance has no npm, no repository and no credentials.
+ * user data downloads with a presigned URL: an instance has no npm, no repository and no credentials. Each bundle
+ * holds the runner (./runner.ts) too: the user data starts it as `node worker.mjs <task.json> <result.json>`, and
+ * it writes the task's worker envelope.
  *
  * They are built with esbuild into {@link WORKER_BUNDLE_DIR} by
  *   - `sls package` / `sls deploy` / `sls offline` / `sls invoke local`, through the local plugin
@@ -32,27 +34,14 @@ export const WORKER_NODE_TARGET = 'node20';
 /**
  * Builds every worker bundle into `outDir` (default `<project>/.ec2-workers`). Each file is written to a temporary
  * name and renamed, so a function reading it never sees half a bundle. esbuild is a build-time dependency, loaded
- * only here: deployed functions read the built files and never call this.
+ * only when building: deployed functions read the built files and never call this.
  */
 export async function buildWorkerBundles(outDir = path.join(PROJECT_ROOT, WORKER_BUNDLE_DIR)): Promise<Record<Ec2WorkerName, string>> {
-  const esbuild = await import('esbuild');
   mkdirSync(outDir, { recursive: true });
   const built = {} as Record<Ec2WorkerName, string>;
   for (const [name, entry] of Object.entries(EC2_WORKERS) as [Ec2WorkerName, string][]) {
-    const result = await esbuild.build({
-      entryPoints: [path.join(PROJECT_ROOT, entry)],
-      bundle: true,
-      format: 'esm',
-      platform: 'node',
-      target: WORKER_NODE_TARGET,
-      minify: true,
-      write: false,
-      logLevel: 'silent',
-      // Bundled CommonJS dependencies call require(); ESM output has none unless we make one.
-      banner: { js: "import { createRequire as __cpCreateRequire } from 'node:module'; const require = __cpCreateRequire(import.meta.url);" },
-    });
+    const contents = await bundleWorker(path.join(PROJECT_ROOT, entry));
     const file = path.join(outDir, `${name}.mjs`);
-    const contents = result.outputFiles[0]!.contents;
     // Rewrite only what changed: the fan-out function's package lists these files, so serverless-offline's
     // watcher reloads every handler when one is written — and a reload drops invocations in flight.
     if (!sameBytes(file, contents)) {
@@ -63,6 +52,62 @@ export async function buildWorkerBundles(outDir = path.join(PROJECT_ROOT, WORKER
     built[name] = file;
   }
   return built;
+}
+
+const RUNNER = fileURLToPath(new URL('./runner.ts', import.meta.url));
+/** Stands for a worker given as source text ({@link bundleWorkerSource}). */
+const SOURCE_WORKER = 'cloud-parallel:worker-source';
+
+/**
+ * The bundle's entry: exports the worker's `run`, and when started as a script hands the task to the runner. The
+ * worker is imported lazily (esbuild inlines the dynamic import), so a worker that throws while loading is
+ * reported by the runner as the task's failure, as Lambda reports Runtime.ImportModuleError.
+ */
+function entrySource(worker: string): string {
+  return [
+    `import { runIfMain } from ${JSON.stringify(RUNNER)};`,
+    `const load = () => import(${JSON.stringify(worker)});`,
+    'export async function run(task) { return (await load()).run(task); }',
+    'await runIfMain(import.meta.url, load);',
+  ].join('\n');
+}
+
+/** One worker bundle: `worker` (a module path, or {@link SOURCE_WORKER} with `source`) with the runner. */
+async function bundleWorker(worker: string, source?: string): Promise<Uint8Array> {
+  const esbuild = await import('esbuild');
+  const result = await esbuild.build({
+    stdin: { contents: entrySource(worker), resolveDir: PROJECT_ROOT, sourcefile: 'ec2-worker-entry.mjs', loader: 'js' },
+    bundle: true,
+    format: 'esm',
+    platform: 'node',
+    target: WORKER_NODE_TARGET,
+    minify: true,
+    write: false,
+    logLevel: 'silent',
+    // Bundled CommonJS dependencies call require(); ESM output has none unless we make one.
+    banner: { js: "import { createRequire as __cpCreateRequire } from 'node:module'; const require = __cpCreateRequire(import.meta.url);" },
+    plugins:
+      source === undefined
+        ? []
+        : [
+            {
+              name: 'worker-source',
+              setup(build) {
+                build.onResolve({ filter: /^cloud-parallel:worker-source$/ }, () => ({ path: SOURCE_WORKER, namespace: 'worker-source' }));
+                build.onLoad({ filter: /.*/, namespace: 'worker-source' }, () => ({ contents: source, loader: 'js', resolveDir: PROJECT_ROOT }));
+              },
+            },
+          ],
+  });
+  return result.outputFiles[0]!.contents;
+}
+
+/**
+ * A bundle from a worker's source text (an ESM module exporting `run(task)`), with the runner: how tests and tools
+ * make a worker without a file in the project.
+ */
+export async function bundleWorkerSource(source: string): Promise<Buffer> {
+  return Buffer.from(await bundleWorker(SOURCE_WORKER, source));
 }
 
 function sameBytes(file: string, contents: Uint8Array): boolean {

@@ -1,0 +1,101 @@
+import type { EC2Client } from '@aws-sdk/client-ec2';
+import type { LambdaClient } from '@aws-sdk/client-lambda';
+import type { S3Client } from '@aws-sdk/client-s3';
+import type { SSMClient } from '@aws-sdk/client-ssm';
+import { z } from 'zod';
+import type { Ec2Config } from '../config.ts';
+import { withBackend, type BackendSpec, type Ec2RunFacts } from '../fanout/backends.ts';
+import type { LambdaPricing } from '../fanout/cost.ts';
+import { ec2RunSettings, type Ec2RunHooks } from '../fanout/ec2/run.ts';
+import type { Backend, FanoutOptions } from '../fanout/index.ts';
+import { runPrimesFanout, type PrimesRunInput, type PrimesRunResult } from './fanout-job.ts';
+import type { PrimesChunkResult, PrimesTask } from './worker.ts';
+
+/**
+ * The primes run on whichever backend the input names, for the fan-out Lambda, the CLI and the bench: the
+ * caller says where each backend it offers runs ({@link PrimesTargets}), this picks the one `input.backend`
+ * names, builds it (lib/fanout/backends.ts) and fans the chunks out on it.
+ */
+
+export interface PrimesEc2Clients {
+  ec2: EC2Client;
+  s3: S3Client;
+  /** Needed when the config names no AMI (the Amazon Linux 2023 lookup). */
+  ssm?: SSMClient;
+}
+
+export interface PrimesTargets {
+  lambda?: { client: LambdaClient; functionName: string };
+  ec2?: { clients: PrimesEc2Clients; config: Ec2Config };
+  /** Worker threads on this machine (the CLI and tests). */
+  local?: { threads?: number };
+}
+
+export interface PrimesRunOptions extends Pick<FanoutOptions, 'onProgress' | 'signal' | 'retries'>, Ec2RunHooks {
+  /** For the Lambda cost estimate; default lib/fanout/cost.ts DEFAULT_LAMBDA_PRICING. */
+  pricing?: LambdaPricing;
+  /** Wraps the backend before the fan-out uses it (the CLI's line per finished chunk). */
+  decorate?: (backend: Backend<PrimesTask, PrimesChunkResult>) => Backend<PrimesTask, PrimesChunkResult>;
+}
+
+export interface PrimesEc2Result extends PrimesRunResult {
+  ec2: Ec2RunFacts;
+}
+
+/** A run's result; on EC2 also the run's id, its instances and a clean-up that failed. */
+export type PrimesResult = PrimesRunResult & { ec2?: Ec2RunFacts };
+
+/** What an instance's worker must hand back for a chunk; anything else fails the chunk as `InvalidResult`. */
+const chunkResultSchema = z.looseObject({
+  start: z.number(),
+  end: z.number(),
+  count: z.number().int().min(0),
+  ms: z.number().min(0),
+});
+
+function missing(name: string): Error {
+  return new Error(`runPrimes: backend "${name}" was asked for, but the caller gave no ${name} target`);
+}
+
+/** The backend `input.backend` names, built from the caller's targets. */
+export function primesBackendSpec(input: PrimesRunInput, targets: PrimesTargets, hooks: Ec2RunHooks = {}): BackendSpec<PrimesChunkResult> {
+  switch (input.backend) {
+    case 'lambda':
+      if (!targets.lambda) throw missing('lambda');
+      return { name: 'lambda', ...targets.lambda };
+    case 'local':
+      return { name: 'local', module: new URL('./worker.ts', import.meta.url), exportName: 'runPrimesTask', ...targets.local };
+    case 'ec2':
+      if (!targets.ec2) throw missing('ec2');
+      return {
+        name: 'ec2',
+        worker: 'primes',
+        ...targets.ec2.clients,
+        ...ec2RunSettings(targets.ec2.config, hooks),
+        tasksPerInstance: input.chunksPerInstance ?? 1,
+        parse: (value) => chunkResultSchema.parse(value) as PrimesChunkResult,
+      };
+  }
+}
+
+/** Counts the primes of `input` on its backend; on EC2 every instance is terminated before this returns. */
+export async function runPrimes(input: PrimesRunInput, targets: PrimesTargets, options: PrimesRunOptions = {}): Promise<PrimesResult> {
+  const { onProgress, signal, retries, pricing, decorate, ...hooks } = options;
+  let run = input;
+  if (input.backend === 'ec2' && targets.ec2) {
+    // Instances alive at once stay within maxInstances: each holds up to chunksPerInstance chunks in flight.
+    const most = targets.ec2.config.maxInstances * (input.chunksPerInstance ?? 1);
+    run = { ...input, concurrency: Math.min(input.concurrency ?? most, most) };
+  }
+  const fanoutOptions = {
+    ...(onProgress === undefined ? {} : { onProgress }),
+    ...(signal === undefined ? {} : { signal }),
+    ...(retries === undefined ? {} : { retries }),
+    ...(pricing === undefined ? {} : { pricing }),
+  };
+  const spec = primesBackendSpec(input, targets, hooks);
+  const { value, ec2 } = await withBackend<PrimesTask, PrimesChunkResult, PrimesRunResult>(spec, (backend) =>
+    runPrimesFanout(run, decorate ? decorate(backend) : backend, fanoutOptions),
+  );
+  return ec2 === undefined ? value : { ...value, ec2 };
+}
