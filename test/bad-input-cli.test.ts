@@ -251,7 +251,7 @@ describe('rates', () => {
       /over-ec2\.csv is 5,368,709,121 bytes \(5\.0 GiB\), over the 5,368,709,120 bytes \(5\.0 GiB\) the ec2 backend takes \(its rates\.csv goes up in one S3 PUT\); split the file$/,
     ],
     ['an empty file name', [''], BAD, /^the CSV file name is empty, got ""$/],
-    ['a whitespace-only file name', ['   '], BAD, /^the CSV file name is empty, got "   "$/],
+    ['a whitespace-only file name', ['   '], BAD, /^the CSV file name is empty, got " {3}"$/],
     ['a unicode file name that does not exist', ['données-漢字.csv'], 'FILE_NOT_FOUND', /^no such file: données-漢字\.csv$/],
     ['flags are checked before the file', [missing, '--bins', '0'], BAD, /^--bins must be at least 1, got "0"$/],
     // --bins (binCount, lib/config.ts)
@@ -270,7 +270,7 @@ describe('rates', () => {
     ['--bins 2^53+1', bins('9007199254740993'), BAD, /^--bins is above 2\^53 \(9007199254740992\), beyond which whole numbers are not exact, got "9007199254740993"$/],
     ['--bins given twice', [csv, '--bins', '5', '--bins', '6'], BAD, /^--bins is given twice \("5" and "6"\); give it once$/],
     // --numerator / --denominator (columnName, lib/config.ts)
-    ['a whitespace-only --numerator', [csv, '--numerator', '   '], BAD, /^--numerator must be a non-empty CSV column name, got "   "$/],
+    ['a whitespace-only --numerator', [csv, '--numerator', '   '], BAD, /^--numerator must be a non-empty CSV column name, got " {3}"$/],
     ['an empty --numerator', [csv, '--numerator='], BAD, /^--numerator must be a non-empty CSV column name, got ""$/],
     ['a 300-character --denominator', [csv, '--denominator', 'd'.repeat(300)], BAD, /^--denominator must be at most 256 characters, got "d{60}…"$/],
     ['a unicode --numerator on Lambda', [csv, '--numerator', '漢字'], BAD, /^--numerator "漢字" cannot travel to the rates function: the lambda backend passes it as S3 object metadata, which carries printable ASCII only; use --backend ec2 for this column$/],

@@ -5,7 +5,7 @@
  * otherwise. The real handler runs in process against the local S3 server (its own process, on a free port).
  * The memory bound on a huge object stream is in test/bad-input-stream.test.ts.
  */
-import { DeleteObjectCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeS3EventKey } from '../local-stack/s3/server.ts';
 import type { RatesBatchReply, RatesErrorReport, RatesJobOutcome, RatesSummary } from '../lib/rates/index.ts';

@@ -24,7 +24,10 @@ const s3Mock = mockClient(s3);
 /** A fake clock: `sleep` advances it, so deadlines pass without waiting. */
 function clock() {
   let t = 1_000_000;
-  return { now: () => t, sleep: async (ms: number) => void (t += ms) };
+  return { now: () => t, sleep: async (ms: number) => {
+      t += ms;
+    },
+  };
 }
 
 /** A Node stream with the SDK's `transformToString` helper on it, as a GetObject body is. */

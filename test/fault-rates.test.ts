@@ -11,7 +11,7 @@
 import { readdir } from 'node:fs/promises';
 import http from 'node:http';
 import { join } from 'node:path';
-import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { FaultProxy, FaultRule } from '../local-stack/fault-proxy.ts';
 import { encodeS3EventKey } from '../local-stack/s3/server.ts';

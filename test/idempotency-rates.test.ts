@@ -7,7 +7,7 @@
  * id returns the stored summary with `alreadyProcessed: true` and writes nothing. New content, other options or
  * another run id are processed. An error.json outcome is simply computed again.
  */
-import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FaultProxy } from '../local-stack/fault-proxy.ts';
 import { encodeS3EventKey } from '../local-stack/s3/server.ts';

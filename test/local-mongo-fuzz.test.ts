@@ -530,9 +530,18 @@ function lengthOffsets(frame: Buffer): number[] {
       position = frame.indexOf(0, position + 1) + 1;
       const fixed: Record<number, number> = { 1: 8, 6: 0, 7: 12, 8: 1, 9: 8, 10: 0, 16: 4, 17: 8, 18: 8, 19: 16, 127: 0, 255: 0 };
       if (fixed[type] !== undefined) position += fixed[type];
-      else if (type === 2 || type === 13 || type === 14) (offsets.push(position), (position += 4 + frame.readInt32LE(position)));
-      else if (type === 5) (offsets.push(position), (position += 5 + frame.readInt32LE(position)));
-      else if (type === 3 || type === 4) (walkDocument(position), (position += frame.readInt32LE(position)));
+      else if (type === 2 || type === 13 || type === 14) {
+        offsets.push(position);
+        position += 4 + frame.readInt32LE(position);
+      }
+      else if (type === 5) {
+        offsets.push(position);
+        position += 5 + frame.readInt32LE(position);
+      } 
+      else if (type === 3 || type === 4) {
+        walkDocument(position);
+        position += frame.readInt32LE(position);
+      } 
       else if (type === 11) position = frame.indexOf(0, frame.indexOf(0, position) + 1) + 1;
       else return; // not met in driver frames; the offsets found so far are enough
     }
@@ -564,14 +573,20 @@ type Mutator = (frame: Buffer, random: () => number, frames: Buffer[], original:
 const offsetsByFrame = new WeakMap<Buffer, number[]>();
 function cachedLengthOffsets(frame: Buffer): number[] {
   let offsets = offsetsByFrame.get(frame);
-  if (!offsets) offsetsByFrame.set(frame, (offsets = lengthOffsets(frame)));
+  if (!offsets) {
+    offsets = lengthOffsets(frame);
+    offsetsByFrame.set(frame, offsets);
+  }
   return offsets;
 }
 
 const below = (random: () => number, n: number): number => Math.floor(random() * n);
 const pick = <T,>(random: () => number, items: readonly T[]): T => items[below(random, items.length)] as T;
 /** Sets the header length to the frame's size, so the mutation reaches the parser instead of the framer. */
-const framed = (frame: Buffer): Buffer => (frame.length >= 4 ? (frame.writeInt32LE(frame.length, 0), frame) : frame);
+const framed = (frame: Buffer): Buffer => {
+  if (frame.length >= 4) frame.writeInt32LE(frame.length, 0);
+  return frame;
+};
 
 const INTERESTING_INT32 = [-1, 0, 1, 4, 5, 6, 16, 255, 0x7fffffff, -0x80000000, 48_000_000, 48_000_001, 16 * 1024 * 1024];
 

@@ -107,9 +107,9 @@ describe('local MongoDB server with the real driver', () => {
 
   it('bulkWrite upserts are idempotent and modifiedCount counts changed documents only', async () => {
     const rates = mongo.client().db('t_bulk').collection('rates');
-    const upserts = (valueOf: (i: number) => number) =>
+    const upserts = (valueAt: (i: number) => number) =>
       Array.from({ length: 80 }, (_, i) => ({
-        updateOne: { filter: { day: `d${i}` }, update: { $set: { value: valueOf(i) }, $setOnInsert: { created: 'first' } }, upsert: true },
+        updateOne: { filter: { day: `d${i}` }, update: { $set: { value: valueAt(i) }, $setOnInsert: { created: 'first' } }, upsert: true },
       }));
     const first = await rates.bulkWrite(upserts((i) => i), { ordered: false });
     expect(first).toMatchObject({ upsertedCount: 80, matchedCount: 0, modifiedCount: 0 });
@@ -298,7 +298,7 @@ describe('persistence', () => {
       expect(doc?._id).toBeInstanceOf(ObjectId);
       expect(doc?._id.equals(id)).toBe(true);
       expect(doc?.at).toBeInstanceOf(Date);
-      expect((doc?.at as Date).toISOString()).toBe(at.toISOString());
+      expect((doc?.at as Date | undefined)?.toISOString()).toBe(at.toISOString());
       expect(String(doc?.big)).toBe('9007199254740993');
       expect(doc?.ratio).toBe(0.25);
       const duplicate = await events.insertOne({ slug: 'leap' }).catch((error: unknown) => error);

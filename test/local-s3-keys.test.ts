@@ -104,13 +104,13 @@ describe('naming rules', () => {
       if (key === '.') continue;
       expect(keyProblem(key), key).toBeUndefined();
     }
-    expect(keyProblem('k/'.repeat(512) + 'k')?.code).toBe('KeyTooLongError');
-    expect(keyProblem('k/'.repeat(511) + 'kk')).toBeUndefined(); // 1024 bytes
+    expect(keyProblem(`${'k/'.repeat(512)}k`)?.code).toBe('KeyTooLongError');
+    expect(keyProblem(`${'k/'.repeat(511)}kk`)).toBeUndefined(); // 1024 bytes
     // Each part of the key is a file name on the local disk (255 bytes, the last one less the store's suffixes).
-    expect(keyProblem('d'.repeat(255) + '/x')).toBeUndefined();
-    expect(keyProblem('d'.repeat(256) + '/x')?.code).toBe('KeyTooLongError');
-    expect(keyProblem('x/' + 'f'.repeat(219))).toBeUndefined();
-    expect(keyProblem('x/' + 'f'.repeat(220))?.code).toBe('KeyTooLongError');
+    expect(keyProblem(`${'d'.repeat(255)}/x`)).toBeUndefined();
+    expect(keyProblem(`${'d'.repeat(256)}/x`)?.code).toBe('KeyTooLongError');
+    expect(keyProblem(`x/${'f'.repeat(219)}`)).toBeUndefined();
+    expect(keyProblem(`x/${'f'.repeat(220)}`)?.code).toBe('KeyTooLongError');
     expect(keyProblem('a\0b')?.code).toBe('InvalidArgument');
     // Names the store keeps for itself (a folder there would collide with an object's own files).
     expect(keyProblem('legit.txt._S3rver_object/x')?.code).toBe('InvalidArgument');
@@ -360,7 +360,7 @@ describe('local S3 server: hostile paths', () => {
   });
 
   it('refuses PostObject (browser form uploads) with 403 AccessDenied and fires no notification', async () => {
-    const boundary = '----form' + 'x'.repeat(10);
+    const boundary = `----form${'x'.repeat(10)}`;
     const form = (key: string): string =>
       [
         `--${boundary}`,
@@ -468,8 +468,8 @@ describe('local S3 server: hostile paths', () => {
         const segment = (): string => (random() < 0.5 ? pick(ordinary) : pick(segments));
         const depth = Math.floor(random() * 4);
         const first = random() < 0.6 ? pick([BUCKET, OTHER]) : segment();
-        let rawPath = '/' + [first, ...Array.from({ length: depth }, segment)].join(pick(['/', '/', '/', '//', '%2F']));
-        if (random() < 0.6) rawPath += '?' + Array.from({ length: 1 + Math.floor(random() * 3) }, () => pick(queryParts)).join('&');
+        let rawPath = `/${[first, ...Array.from({ length: depth }, segment)].join(pick(['/', '/', '/', '//', '%2F']))}`;
+        if (random() < 0.6) rawPath += `?${Array.from({ length: 1 + Math.floor(random() * 3) }, () => pick(queryParts)).join('&')}`;
         const headers: Record<string, string> = {};
         if (random() < 0.25) headers['x-amz-copy-source'] = pick(copySources);
         if (random() < 0.15) headers['content-encoding'] = 'aws-chunked';

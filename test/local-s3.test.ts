@@ -38,7 +38,6 @@ import {
   startS3Server,
   type NotificationRule,
   type RunningS3Server,
-  type S3EventLike,
 } from '../local-stack/s3/server.ts';
 import { presignedUrl, signedHeaders, TEST_CREDENTIALS } from './support/signing.ts';
 

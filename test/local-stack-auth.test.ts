@@ -375,7 +375,7 @@ describe('the endpoints that are not AWS-shaped give a page nothing either', () 
         (error: NodeJS.ErrnoException) => error.code ?? error.message,
       );
       expect(answer).toMatch(/ECONNRESET|socket hang up|EPIPE/);
-      tally['mongo'] = { tried: 1, refused: 1 };
+      tally.mongo = { tried: 1, refused: 1 };
       const client = new MongoClient(mongo.ready.uri, { serverSelectionTimeoutMS: 5000 });
       try {
         expect(await client.db('admin').command({ ping: 1 })).toMatchObject({ ok: 1 });

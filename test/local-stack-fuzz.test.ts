@@ -75,6 +75,7 @@ function mutate(seed: Seed, random: () => number): Seed {
         request.body = '';
         break;
       case 6:
+        // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are exactly what this fuzz case replaces
         request.path = request.path.replace(/[^/]+(?=\/|$)/, pick(NASTY).replace(/[\u0000-\u001f\u007f-\uffff ]/g, '%C3%A9'));
         break;
       case 7:

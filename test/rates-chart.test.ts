@@ -98,7 +98,7 @@ describe('renderHistogram', () => {
     const maxCount = Math.max(...nonzero);
     const maxHeight = Math.max(...heights);
     expect(maxHeight).toBeGreaterThan(300); // plot is 400 px tall
-    heights.forEach((h, i) => expect(h / maxHeight).toBeCloseTo((nonzero[i] ?? 0) / maxCount, 2));
+    for (const [i, h] of heights.entries()) expect(h / maxHeight).toBeCloseTo((nonzero[i] ?? 0) / maxCount, 2);
 
     const sparse = await renderHistogram(
       sampleInput({ edges: [0, 1, 2, 3, 4, 5], counts: [0, 7, 0, 0, 2], title: 'Sparse' }),

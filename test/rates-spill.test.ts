@@ -8,7 +8,7 @@
  * portable one that always runs: the free-space reading injected, and ENOSPC injected into the spill's writes.
  */
 import { execFileSync } from 'node:child_process';
-import * as realFs from 'node:fs';
+import type * as realFs from 'node:fs';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

@@ -137,7 +137,7 @@ const scanHistory = async (engine: Engine, root: string, skip = new Set<string>(
     const [id, ...name] = line.split(' ');
     if (id && !pathOf.has(id)) pathOf.set(id, name.join(' '));
   }
-  const check = git(root, ['cat-file', '--batch-check=%(objectname) %(objecttype) %(objectsize)'], [...pathOf.keys()].join('\n') + '\n');
+  const check = git(root, ['cat-file', '--batch-check=%(objectname) %(objecttype) %(objectsize)'], `${[...pathOf.keys()].join('\n')}\n`);
   const blobs = check
     .toString('utf8')
     .split('\n')
@@ -146,7 +146,7 @@ const scanHistory = async (engine: Engine, root: string, skip = new Set<string>(
     .map(([id]) => id as string);
   if (blobs.length === 0) return { findings: [], scanned: 0 };
 
-  const batch = git(root, ['cat-file', '--batch'], blobs.join('\n') + '\n');
+  const batch = git(root, ['cat-file', '--batch'], `${blobs.join('\n')}\n`);
   const findings: Finding[] = [];
   let scanned = 0;
   let pos = 0;
@@ -203,10 +203,10 @@ describe('secrets', () => {
   describe('the check can fail', () => {
     // Built at run time so none of these literals is ever in the repo.
     const accessKeyId = 'AKIA' + 'Z7QW' + 'M2XK' + 'P4RT' + 'L9VB';
-    const secretKey = randomBytes(30).toString('base64').slice(0, 39) + 'K'; // 40 chars of [A-Za-z0-9+/], ending in a word char
+    const secretKey = `${randomBytes(30).toString('base64').slice(0, 39)}K`; // 40 chars of [A-Za-z0-9+/], ending in a word char
     const pem = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
     const password = 's3' + 'cr3t';
-    const mongoUri = 'mongodb+srv://' + 'app:' + password + '@cluster0.example.mongodb.net/scrape?retryWrites=true';
+    const mongoUri = `mongodb+srv://app:${password}@cluster0.example.mongodb.net/scrape?retryWrites=true`;
     const token = randomBytes(96).toString('base64url'); // 128 chars of [A-Za-z0-9_-]
     const synthetic = [
       `export const awsAccessKeyId = '${accessKeyId}';`,

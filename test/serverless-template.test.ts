@@ -30,7 +30,8 @@ import {
 
 interface Resource {
   Type: string;
-  Properties: Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- CloudFormation JSON is untyped
+  // biome-ignore lint/suspicious/noExplicitAny: CloudFormation JSON is untyped
+  Properties: Record<string, any>;
   DependsOn?: string | string[];
 }
 
@@ -71,10 +72,12 @@ function roleIdOf(fn: FunctionName): string {
 
 /** The statements of a function's execution role, with Action and Resource always lists. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- CloudFormation JSON is untyped
+// biome-ignore lint/suspicious/noExplicitAny: IAM statements are CloudFormation JSON, read field by field in the tests
 function roleStatements(fn: FunctionName): any[] {
   const role = resources[roleIdOf(fn)]!;
   expect(role.Type).toBe('AWS::IAM::Role');
-  return role.Properties.Policies.flatMap((p: any) => p.PolicyDocument.Statement) // eslint-disable-line @typescript-eslint/no-explicit-any
+  // biome-ignore lint/suspicious/noExplicitAny: CloudFormation JSON
+  return role.Properties.Policies.flatMap((p: any) => p.PolicyDocument.Statement)
     .map((s: { Action: string | string[]; Resource: unknown }) => ({ ...s, Action: [s.Action].flat(), Resource: [s.Resource].flat() }));
 }
 
@@ -87,7 +90,10 @@ function grantsOf(fn: FunctionName): Record<string, string[]> {
   for (const statement of roleStatements(fn)) {
     expect(statement.Effect, `a statement of ${fn}'s role`).toBe('Allow');
     for (const action of statement.Action as string[]) {
-      for (const resource of statement.Resource as unknown[]) (grants[action] ??= new Set()).add(render(resource, 'us-east-1') ?? JSON.stringify(resource));
+      for (const resource of statement.Resource as unknown[]) {
+        grants[action] ??= new Set();
+        grants[action].add(render(resource, 'us-east-1') ?? JSON.stringify(resource));
+      }
     }
   }
   return Object.fromEntries(Object.entries(grants).map(([action, set]) => [action, [...set].sort()]));
@@ -365,7 +371,7 @@ const GRANTS: Record<FunctionName, Record<string, string[]>> = {
 /** The cycles of the template's dependency graph (Ref, Fn::GetAtt, Fn::Sub names and DependsOn), each as a path. */
 function dependencyCycles(all: Record<string, Resource>): string[] {
   const referenced = (value: unknown, into: Set<string>): void => {
-    if (Array.isArray(value)) value.forEach((v) => referenced(v, into));
+    if (Array.isArray(value)) for (const v of value) referenced(v, into);
     else if (typeof value === 'object' && value !== null) {
       const v = value as Record<string, unknown>;
       if (typeof v.Ref === 'string' && v.Ref in all) into.add(v.Ref);
@@ -374,7 +380,7 @@ function dependencyCycles(all: Record<string, Resource>): string[] {
       if (typeof target === 'string' && target in all) into.add(target);
       const sub = v['Fn::Sub'];
       for (const m of typeof sub === 'string' ? sub.matchAll(/\$\{([^}.!]+)/g) : []) if (m[1]! in all) into.add(m[1]!);
-      Object.values(v).forEach((x) => referenced(x, into));
+      for (const x of Object.values(v)) referenced(x, into);
     }
   };
   const edges = new Map(
@@ -890,7 +896,7 @@ describe('least privilege: every IAM policy statement of the template', () => {
     const statements = policyStatements(resources).filter(({ statement: s }) =>
       s.Effect === 'Allow' && [s.Action].flat().some((a) => typeof a === 'string' && /^ec2:/.test(a) && !/^ec2:(Describe|Get|List)/.test(a)),
     );
-    expect(statements.map((s) => [s.statement.Action].flat()).flat()).toEqual(expect.arrayContaining(['ec2:RunInstances', 'ec2:TerminateInstances', 'ec2:CreateTags']));
+    expect(statements.flatMap((s) => [s.statement.Action].flat())).toEqual(expect.arrayContaining(['ec2:RunInstances', 'ec2:TerminateInstances', 'ec2:CreateTags']));
     const unconditioned = statements.filter((s) => s.statement.Condition === undefined).map((s) => `${s.where}, statement ${s.id}`);
     expect(unconditioned.filter((where) => !open.has(where))).toEqual([]);
   });

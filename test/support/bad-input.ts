@@ -3,7 +3,6 @@
  * for an invocation that throws, and the "no stack trace" check every reply goes through.
  */
 import { createServer } from 'node:net';
-import type { Context } from 'aws-lambda';
 import { expect, vi } from 'vitest';
 
 export { lambdaContext } from './lambda-context.ts';

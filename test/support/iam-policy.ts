@@ -256,7 +256,7 @@ const EC2_TYPE_SCOPES: Record<string, { needs: string; scoped: (s: PolicyStateme
 
 /** The service-stage prefix of this service's resource names, e.g. `cloud-parallel-dev`. */
 const prefixOf = (scope: ServiceScope) => `${scope.service}-${scope.stage}`;
-const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 /**
  * Per AWS service, whether an ARN (already checked for partition, region and account) is this service's own;
@@ -271,7 +271,7 @@ const SCOPE_RULES: Record<string, (arn: Arn, s: LocatedStatement, scope: Service
   },
   // The service's functions' log groups: /aws/lambda/<service>-<stage> then "-" or "*" (the framework's grant).
   logs: (arn, _, scope) =>
-    new RegExp(`^log-group:/aws/lambda/${escape(prefixOf(scope))}[-*]`).test(arn.resource) ? undefined : `not a log group of this service's functions (/aws/lambda/${prefixOf(scope)}-*)`,
+    new RegExp(`^log-group:/aws/lambda/${escapeRegExp(prefixOf(scope))}[-*]`).test(arn.resource) ? undefined : `not a log group of this service's functions (/aws/lambda/${prefixOf(scope)}-*)`,
   lambda: (arn, _, scope) => (arn.resource.startsWith(`function:${prefixOf(scope)}-`) ? undefined : `not a function of this service (function:${prefixOf(scope)}-*)`),
   sqs: (arn, _, scope) => (arn.resource.startsWith(`${prefixOf(scope)}-`) ? undefined : `not a queue of this service (${prefixOf(scope)}-*)`),
   // Exactly the parameters the service reads: no wildcards, no path prefixes; in this account, except AWS's public
