@@ -29,7 +29,7 @@ export async function localCommand({ action, ports }: LocalRequest): Promise<num
       const state = readStackState();
       if (!state) throw new CliError('the local stack is not running; start it with `npx cloud-parallel local start`', 'NOT_RUNNING');
       const env = { ...stackEnvironment(state), ...state.service.environment };
-      process.stdout.write(Object.entries(env).map(([k, v]) => `export ${k}=${JSON.stringify(v)}`).join('\n') + '\n');
+      process.stdout.write(`${Object.entries(env).map(([k, v]) => `export ${k}=${JSON.stringify(v)}`).join('\n')}\n`);
       return 0;
     }
   }

@@ -71,7 +71,10 @@ async function runPrimesOnLocalEc2(input: PrimesRunInput, state: StackState, tot
     signal: interruptSignal,
     onInstances: ({ pending, running, done, total: launched }) => {
       const line = `instances: ${pending} pending, ${running} running, ${done} done (${launched} launched)`;
-      if (line !== last) say((last = line));
+      if (line !== last) {
+        last = line;
+        say(line);
+      }
     },
     onProgress: (event) => {
       const chunk = chunks[event.index]!;

@@ -57,7 +57,10 @@ async function runOnEc2AndCollect(
     runRatesOnEc2({ ec2: createEc2Client(), s3 }, config, { ...staged, options: { ...defaults, ...options } }, {
       onInstances: ({ pending, running, done }) => {
         const line = `instance: ${pending ? 'pending' : running ? 'running' : done ? 'done' : '?'}`;
-        if (line !== last) say((last = line));
+        if (line !== last) {
+          last = line;
+          say(line);
+        }
       },
       signal: interruptSignal,
     }),

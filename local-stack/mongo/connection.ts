@@ -43,7 +43,8 @@ function replyWriter(socket: net.Socket, { connectionId, log, nextReplyId }: Con
       try {
         bytes = encodeReply(target, replyId, errorReply(reason));
       } catch (again) {
-        return hangUp(`not even an error reply could be encoded: ${(again as Error)?.message ?? String(again)}`);
+        hangUp(`not even an error reply could be encoded: ${(again as Error)?.message ?? String(again)}`);
+        return;
       }
     }
     socket.write(bytes);
@@ -51,7 +52,10 @@ function replyWriter(socket: net.Socket, { connectionId, log, nextReplyId }: Con
   // Replies leave in request order: one waiting for the data file to be saved holds back those after it.
   let held: Promise<void> | undefined;
   const answer = (target: ReplyTarget, reply: Document, saved: Promise<string | undefined> | undefined): void => {
-    if (saved === undefined && held === undefined) return send(target, reply);
+    if (saved === undefined && held === undefined) {
+      send(target, reply);
+      return;
+    }
     const mine: Promise<void> = Promise.all([held, saved])
       .then(([, failure]) => {
         if (failure === undefined || reply.ok !== 1) return send(target, reply);

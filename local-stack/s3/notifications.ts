@@ -77,7 +77,7 @@ export function encodeS3EventKey(key: string): string {
     } else if (byte === 0x20) {
       out += '+';
     } else {
-      out += '%' + byte.toString(16).toUpperCase().padStart(2, '0');
+      out += `%${byte.toString(16).toUpperCase().padStart(2, '0')}`;
     }
   }
   return out;

@@ -74,7 +74,7 @@ export async function startS3Server(options: S3ServerOptions): Promise<RunningS3
   const store = s3rver.store;
 
   const contexts = new AsyncLocalStorage<RequestContext>();
-  const ownerId = 'A' + createHash('sha256').update(directory).digest('hex').slice(0, 13).toUpperCase();
+  const ownerId = `A${createHash('sha256').update(directory).digest('hex').slice(0, 13).toUpperCase()}`;
   const notifier = createNotifier({ rules, region: options.region ?? 'us-east-1', ownerId, deliver: options.onNotification, store });
   const silent = options.silent ?? false;
   watchS3rver(s3rver, notifier, contexts, silent);

@@ -10,7 +10,7 @@ export function stateXml(state: InstanceStateName): string {
 
 /** One reservation: its id, owner and instances. */
 export function reservationXml(reservationId: string, instances: InstanceRecord[]): string {
-  return el('reservationId', reservationId) + el('ownerId', OWNER_ID) + '<groupSet/>' + items('instancesSet', instances.map(instanceXml));
+  return `${el('reservationId', reservationId) + el('ownerId', OWNER_ID)}<groupSet/>${items('instancesSet', instances.map(instanceXml))}`;
 }
 
 export function instanceXml(record: InstanceRecord): string {

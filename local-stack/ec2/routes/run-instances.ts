@@ -34,7 +34,7 @@ export function runInstances(context: Ec2Context, params: QueryParams): string {
     context.fleet.add(record);
     context.fleet.log(`${record.instanceId}: launched (${request.imageId}, ${request.instanceType}, shutdown behaviour ${request.behaviour})`);
   }
-  return el('reservationId', reservationId) + el('ownerId', OWNER_ID) + '<groupSet/>' + items('instancesSet', launched.map(instanceXml));
+  return `${el('reservationId', reservationId) + el('ownerId', OWNER_ID)}<groupSet/>${items('instancesSet', launched.map(instanceXml))}`;
 }
 
 function parseRunRequest(context: Ec2Context, params: QueryParams): RunRequest {

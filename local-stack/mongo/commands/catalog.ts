@@ -71,7 +71,10 @@ export function catalogCommands(ctx: CommandContext): Record<string, CommandHand
       if (collectionOf(targetDb, targetName) && body.dropTarget !== true) throw new CommandError(48, 'NamespaceExists', 'target namespace exists');
       databases.get(sourceDb)?.delete(sourceName);
       let target = databases.get(targetDb);
-      if (!target) databases.set(targetDb, (target = new Map()));
+      if (!target) {
+        target = new Map();
+        databases.set(targetDb, target);
+      }
       // With dropTarget, this replaces (drops) the collection that had the name.
       target.set(targetName, collection);
       state.changed();

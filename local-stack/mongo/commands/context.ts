@@ -72,10 +72,14 @@ export function commandContext(state: ServerState): CommandContext {
     if (db === '' || /[/\\. "$\0]/.test(db)) throw new CommandError(73, 'InvalidNamespace', `Invalid database name: '${db.replaceAll('\0', '\\0')}'`);
     if (name === '' || /[$\0]/.test(name)) throw new CommandError(73, 'InvalidNamespace', `Invalid collection name: '${name.replaceAll('\0', '\\0')}'`);
     let database = databases.get(db);
-    if (!database) databases.set(db, (database = new Map()));
+    if (!database) {
+      database = new Map();
+      databases.set(db, database);
+    }
     let collection = database.get(name);
     if (!collection) {
-      database.set(name, (collection = newCollection()));
+      collection = newCollection();
+      database.set(name, collection);
       state.changed();
     }
     return collection;

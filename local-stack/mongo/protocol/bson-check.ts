@@ -2,7 +2,7 @@ import { invalidBson, overflow } from './errors.ts';
 import { MAX_WIRE_DEPTH } from './constants.ts';
 
 /** Sizes of the BSON element types whose values have a fixed size (0xFF minKey and 0x7F maxKey have none). */
-const FIXED_VALUE_SIZES: Readonly<Record<number, number>> = { 1: 8, 6: 0, 7: 12, 8: 1, 9: 8, 10: 0, 16: 4, 17: 8, 18: 8, 19: 16, 0x7f: 0, 0xff: 0 };
+const FIXED_VALUE_SIZES: Readonly<Record<number, number>> = { 1: 8, 6: 0, 7: 12, 8: 1, 9: 8, 10: 0, 16: 4, 17: 8, 18: 8, 19: 16, 127: 0, 255: 0 };
 
 /**
  * Walks the BSON document in buffer[start, end) without recursion and checks what the `bson` parser (recursive)

@@ -56,7 +56,6 @@ function equalityFields(criteria: Document): Document {
     if (key === '$and' && Array.isArray(value)) {
       for (const clause of value) if (isPlainObject(clause)) Object.assign(fields, equalityFields(clause));
     } else if (key.startsWith('$')) {
-      continue;
     } else if (isPlainObject(value) && Object.keys(value).some((operator) => operator.startsWith('$'))) {
       if ('$eq' in value) fields[key] = value.$eq;
     } else {

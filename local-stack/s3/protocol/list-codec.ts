@@ -123,7 +123,7 @@ export function listBucketResult(
   });
   const prefixes = result.commonPrefixes.map((p) => `<CommonPrefixes>${tag('Prefix', encodeListValue(p, url))}</CommonPrefixes>`).join('');
   const head = v2 ? v2Fields(request, result, keyCount) : v1Fields(request, result);
-  return `<ListBucketResult xmlns="${S3_XMLNS}">` + tag('Name', bucket) + tag('Prefix', encodeListValue(prefix, url)) + head + contents + prefixes + '</ListBucketResult>';
+  return `<ListBucketResult xmlns="${S3_XMLNS}">${tag('Name', bucket)}${tag('Prefix', encodeListValue(prefix, url))}${head}${contents}${prefixes}</ListBucketResult>`;
 }
 
 function optionalTag(name: string, value: string | null | undefined, url: boolean): string {

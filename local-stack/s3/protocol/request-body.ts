@@ -98,7 +98,10 @@ export class RequestBody extends Transform {
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
-    if (this.failure) return callback();
+    if (this.failure) {
+      callback();
+      return;
+    }
     try {
       if (this.chunked) this.decode(chunk);
       else this.emitData(chunk);
@@ -110,11 +113,15 @@ export class RequestBody extends Transform {
   }
 
   override _flush(callback: TransformCallback): void {
-    if (this.failure) return callback();
+    if (this.failure) {
+      callback();
+      return;
+    }
     const problem = this.finish();
     if (problem) {
       this.fail(problem);
-      return callback();
+      callback();
+      return;
     }
     callback();
   }

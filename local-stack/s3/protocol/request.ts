@@ -85,7 +85,7 @@ export function canonicalPath(target: Target, rawUrl: string): string {
   const question = rawUrl.indexOf('?');
   const search = question === -1 ? '' : rawUrl.slice(question);
   if (target.bucket === undefined) return `/${search}`;
-  const key = target.key === undefined ? '' : '/' + target.key.split('/').map(encodeURIComponent).join('/');
+  const key = target.key === undefined ? '' : `/${target.key.split('/').map(encodeURIComponent).join('/')}`;
   return `/${encodeURIComponent(target.bucket)}${key}${search}`;
 }
 

@@ -2,7 +2,7 @@
  * Listing, in S3's order (UTF-8 bytes), straight from s3rver's store directory. s3rver's own listing walks
  * directories in an order that is not S3's (`a/x` before `a-1`), so pages could skip keys.
  */
-import { promises as fsp } from 'node:fs';
+import { type Dirent, promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { isInside } from './names.ts';
 import { isMissing, OBJECT_SUFFIX, UPLOADS_DIR } from './s3rver.ts';
@@ -34,7 +34,7 @@ function compareUtf8(a: string, b: string): number {
 }
 
 async function hasAnyObject(dir: string): Promise<boolean> {
-  let entries;
+  let entries: Dirent[];
   try {
     entries = await fsp.readdir(dir, { withFileTypes: true });
   } catch (error) {
@@ -60,7 +60,7 @@ async function* walkKeys(bucketDir: string, rel: string, query: ListQuery): Asyn
   const dir = path.join(bucketDir, rel);
   // `rel` is built from names readdir returned, never from the request; checked all the same.
   if (rel !== '' && !isInside(bucketDir, dir)) throw new Error(`listing left the bucket folder ${bucketDir} for ${dir}`);
-  let dirents;
+  let dirents: Dirent[];
   try {
     dirents = await fsp.readdir(dir, { withFileTypes: true });
   } catch (error) {
