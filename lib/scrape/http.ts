@@ -11,7 +11,7 @@
 import { setMaxListeners } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import PQueue from 'p-queue';
-import pRetry, { AbortError } from 'p-retry';
+import pRetry, { AbortError, type Options as RetryOptions } from 'p-retry';
 
 export type FailureKind =
   | 'not-found'
@@ -266,6 +266,28 @@ function readAnswer(
   throw new AbortError(new AttemptFailed(failure('client-error'), false));
 }
 
+/**
+ * p-retry's options for one request: failures use up `retries` with full-jitter backoff between attempts, 429s do
+ * not (up to MAX_RATE_LIMIT_WAITS_PER_REQUEST of them), and the run's stop ends the waiting.
+ */
+function retryPolicy(options: RequestPoolOptions, signal: AbortSignal, random: () => number): RetryOptions {
+  let rateLimitWaits = 0;
+  return {
+    retries: options.retries,
+    // p-retry's own delay is off (its `randomize` multiplies by 1..2, not full jitter): we sleep below.
+    minTimeout: 0,
+    signal,
+    shouldConsumeRetry: ({ error }) =>
+      !(error instanceof AttemptFailed && error.rateLimited) || ++rateLimitWaits > MAX_RATE_LIMIT_WAITS_PER_REQUEST,
+    onFailedAttempt: async ({ error, retriesConsumed, retriesLeft }) => {
+      // A 429 waits in the paused queue instead; the last failure needs no wait.
+      if (!(error instanceof AttemptFailed) || error.rateLimited || retriesLeft <= 0) return;
+      const ceiling = Math.min(options.maxDelayMs, options.baseDelayMs * 2 ** retriesConsumed);
+      await sleep(Math.floor(random() * ceiling), undefined, { signal });
+    },
+  };
+}
+
 export function createRequestPool(options: RequestPoolOptions): RequestPool {
   const now = options.now ?? Date.now;
   const random = options.random ?? Math.random;
@@ -300,29 +322,12 @@ export function createRequestPool(options: RequestPoolOptions): RequestPool {
 
   const getJson = async (url: string, { headers = {} }: { headers?: Record<string, string> } = {}): Promise<JsonResponse> => {
     if (run.stopped) return stopFailure(run.stopped);
-    let rateLimitWaits = 0;
     try {
-      const { status, body } = await pRetry(
-        (attemptNumber) => {
-          if (attemptNumber > 1) retries++;
-          // Retries go first: they finish ids already started, and a paused pool resumes with them.
-          return queue.add(() => attempt(url, headers), { signal: run.signal, priority: attemptNumber > 1 ? 1 : 0 });
-        },
-        {
-          retries: options.retries,
-          // p-retry's own delay is off (its `randomize` multiplies by 1..2, not full jitter): we sleep below.
-          minTimeout: 0,
-          signal: run.signal,
-          shouldConsumeRetry: ({ error }) =>
-            !(error instanceof AttemptFailed && error.rateLimited) || ++rateLimitWaits > MAX_RATE_LIMIT_WAITS_PER_REQUEST,
-          onFailedAttempt: async ({ error, retriesConsumed, retriesLeft }) => {
-            // A 429 waits in the paused queue instead; the last failure needs no wait.
-            if (!(error instanceof AttemptFailed) || error.rateLimited || retriesLeft <= 0) return;
-            const ceiling = Math.min(options.maxDelayMs, options.baseDelayMs * 2 ** retriesConsumed);
-            await sleep(Math.floor(random() * ceiling), undefined, { signal: run.signal });
-          },
-        },
-      );
+      const { status, body } = await pRetry((attemptNumber) => {
+        if (attemptNumber > 1) retries++;
+        // Retries go first: they finish ids already started, and a paused pool resumes with them.
+        return queue.add(() => attempt(url, headers), { signal: run.signal, priority: attemptNumber > 1 ? 1 : 0 });
+      }, retryPolicy(options, run.signal, random));
       return { ok: true, status, body };
     } catch (error) {
       if (error instanceof AttemptFailed) return error.failure;
