@@ -47,6 +47,18 @@ async function ensureSample(rows: number, file: string): Promise<void> {
   process.stderr.write(`  generated ${path.basename(file)} (${(statSync(file).size / 1e6).toFixed(0)} MB) in ${Math.round(performance.now() - started)} ms\n`);
 }
 
+/** pandas' read + rate + write of `file`, median of `runs` (each a fresh python process). */
+async function pandasMedian(file: string, runs: number): Promise<number> {
+  const times: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const out = path.join(DATA_DIR, 'pandas-out.csv');
+    const { stdout } = await promisify(execFile)(PANDAS_PYTHON, ['-c', PANDAS_SCRIPT, file, out]);
+    times.push(Number(stdout.trim()));
+    rmSync(out, { force: true });
+  }
+  return median(times);
+}
+
 export async function benchRates(args: string[]): Promise<number> {
   const sizes = (args.find((a) => a.startsWith('--sizes='))?.slice('--sizes='.length) ?? '1000000,10000000').split(',').map(Number);
   const runs = Number(args.find((a) => a.startsWith('--runs='))?.slice('--runs='.length) ?? 3);
@@ -92,16 +104,7 @@ export async function benchRates(args: string[]): Promise<number> {
       const peak = Math.max(...results.map((r) => r.maxRssMb));
       rss.push(peak);
       let pandasMs: number | null = null;
-      if (pandas) {
-        const times: number[] = [];
-        for (let i = 0; i < sizeRuns; i++) {
-          const out = path.join(DATA_DIR, 'pandas-out.csv');
-          const { stdout } = await promisify(execFile)(PANDAS_PYTHON, ['-c', PANDAS_SCRIPT, file, out]);
-          times.push(Number(stdout.trim()));
-          rmSync(out, { force: true });
-        }
-        pandasMs = median(times);
-      }
+      if (pandas) pandasMs = await pandasMedian(file, sizeRuns);
       const timings = results[0]!.reply.results[0]!.timings ?? {};
       rows.push([
         size.toLocaleString('en-US'),

@@ -3,7 +3,7 @@
  * process) through local-stack/fault-proxy.ts, a real HTTP proxy that cuts downloads and answers 500/503 by rule;
  * this file's own client talks to the server directly, to arrange inputs and inspect results/.
  *
- * The invariant (lib/rates/job.ts, "What results/<name>/ holds"): after any failed run results/<name>/ holds the
+ * The invariant (lib/rates/publish.ts, "What results/<name>/ holds"): after any failed run results/<name>/ holds the
  * previous run's complete set, or nothing (or only error.json) — never a mix of old and new, never rates.csv without
  * summary.json — no multipart upload is left open, the handler throws (so Lambda retries), and the retry, once the
  * fault is gone, writes the complete and correct set. A single 503 is retried by the SDK and the run just succeeds.

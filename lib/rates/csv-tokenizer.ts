@@ -106,7 +106,7 @@ function skipQuoted(buf: Buffer, i: number, end: number): number {
 
 /**
  * Where fields 0..maxIdx of a quote-free record end. The engine's hot loop fills it while it copies the record to
- * the output (csv-rates.ts, processRows): done here as a method, the copy and split cost ~5% of the
+ * the output (rates-engine.ts, processRows): done here as a method, the copy and split cost ~5% of the
  * 10M-row rates-core benchmark, so the loop stays in the engine and only the bookkeeping (endField) lives here.
  */
 export class FieldEnds {

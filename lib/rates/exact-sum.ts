@@ -1,6 +1,6 @@
 /**
  * Exact summation of doubles for the mean: per-exponent integer accumulators (filled by the statistics' first
- * pass, stats.ts) folded into Shewchuk partials, with a correctly rounded final division.
+ * pass, rank-select.ts) folded into Shewchuk partials, with a correctly rounded final division.
  */
 
 /** Values added between two flushes of the per-exponent accumulators, keeping every bin below 2^53. */

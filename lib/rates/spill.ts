@@ -18,7 +18,7 @@ export const SPILL_BYTES_PER_ROW = 8;
 /**
  * The fewest input bytes a valid row can take, when the numerator and denominator are different columns: two
  * numeric fields of one character each, the comma between them and the `\n` that ends the record (`1,2\n`).
- * Nothing shorter is a row: the parser (csv-rates.ts) ends records only at `\n` — a CR-only line ending is not one
+ * Nothing shorter is a row: the parser (rates-engine.ts) ends records only at `\n` — a CR-only line ending is not one
  * (the header refuses it; in a row it stays inside a field, which is then no number) — a blank line is skipped,
  * and an empty field is no number. The last row may lack its `\n` (3 bytes), but the header it follows (`a,b\n`) is
  * at least 4, so rows ≤ floor(inputBytes / 4) holds for every file.

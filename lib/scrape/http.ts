@@ -11,7 +11,7 @@
 import { setMaxListeners } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import PQueue from 'p-queue';
-import pRetry, { AbortError } from 'p-retry';
+import pRetry, { AbortError, type Options as RetryOptions } from 'p-retry';
 
 export type FailureKind =
   | 'not-found'
@@ -153,18 +153,22 @@ function describeError(error: unknown): string {
   return cause instanceof Error ? `${error.message}: ${cause.message}` : error.message;
 }
 
-export function createRequestPool(options: RequestPoolOptions): RequestPool {
-  const now = options.now ?? Date.now;
-  const random = options.random ?? Math.random;
-  const maxRetryAfterMs = options.maxRetryAfterMs ?? DEFAULT_MAX_RETRY_AFTER_MS;
-  const queue = new PQueue({ concurrency: options.concurrency });
+/** The run's stop, set once (auth failure, deadline, the caller's abort): aborting `signal` wakes everything waiting. */
+interface RunStop {
+  readonly signal: AbortSignal;
+  readonly stopped: PoolStop | undefined;
+  stop(reason: PoolStop): void;
+  /** Throws (as final, for p-retry) once the run has stopped; checks the deadline against the clock first. */
+  throwIfStopped(): void;
+  close(): void;
+}
+
+function createRunStop(options: RequestPoolOptions, now: () => number): RunStop {
   // Aborted once, when the run stops: drops queued attempts, cuts in-flight ones, wakes backoff sleeps.
   const stopController = new AbortController();
   // Every queued attempt and backoff sleep listens to it; thousands of listeners are expected, not a leak.
   setMaxListeners(0, stopController.signal);
   let stopped: PoolStop | undefined;
-  let requests = 0;
-  let retries = 0;
 
   const stop = (reason: PoolStop): void => {
     if (stopped) return;
@@ -187,101 +191,149 @@ export function createRequestPool(options: RequestPoolOptions): RequestPool {
   if (options.signal?.aborted) onCallerAbort();
   else options.signal?.addEventListener('abort', onCallerAbort, { once: true });
 
-  // A 429 pauses the queue until the latest Retry-After seen; requests already in flight finish normally.
+  return {
+    signal: stopController.signal,
+    get stopped() {
+      return stopped;
+    },
+    stop,
+    throwIfStopped() {
+      if (options.deadlineAt !== undefined && now() >= options.deadlineAt) stopAtDeadline();
+      if (stopped) throw new AbortError(new PoolStopped(stopped));
+    },
+    close() {
+      clearTimeout(deadlineTimer);
+      options.signal?.removeEventListener('abort', onCallerAbort);
+    },
+  };
+}
+
+/** A 429 pauses the queue until the latest Retry-After seen; requests already in flight finish normally. */
+function createRateLimitPause(queue: PQueue, now: () => number): { pauseFor(waitMs: number): void; close(): void } {
   let resumeAt = 0;
   let resumeTimer: NodeJS.Timeout | undefined;
-  const pauseFor = (waitMs: number): void => {
-    const until = now() + waitMs;
-    if (until <= resumeAt && queue.isPaused) return;
-    resumeAt = until;
-    queue.pause();
-    clearTimeout(resumeTimer);
-    resumeTimer = setTimeout(() => queue.start(), waitMs);
-    resumeTimer.unref();
+  return {
+    pauseFor(waitMs) {
+      const until = now() + waitMs;
+      if (until <= resumeAt && queue.isPaused) return;
+      resumeAt = until;
+      queue.pause();
+      clearTimeout(resumeTimer);
+      resumeTimer = setTimeout(() => queue.start(), waitMs);
+      resumeTimer.unref();
+    },
+    close() {
+      clearTimeout(resumeTimer);
+    },
   };
+}
 
-  const throwIfStopped = (): void => {
-    if (options.deadlineAt !== undefined && now() >= options.deadlineAt) stopAtDeadline();
-    if (stopped) throw new AbortError(new PoolStopped(stopped));
+/**
+ * What a complete answer means: its status and parsed body, or an AttemptFailed (wrapped in p-retry's AbortError
+ * when another try would get the same answer). A 429 pauses the pool; a 401/403 stops the run.
+ */
+function readAnswer(
+  status: number,
+  text: string,
+  retryAfter: string | null,
+  { run, pause, maxRetryAfterMs, now }: { run: RunStop; pause: (waitMs: number) => void; maxRetryAfterMs: number; now: () => number },
+): { status: number; body: unknown } {
+  if (status >= 200 && status < 300) {
+    try {
+      return { status, body: JSON.parse(text) as unknown };
+    } catch {
+      // A cut-off transfer or a proxy's HTML page under a 200: another try usually gets the real answer.
+      const what = text === '' ? 'an empty body' : `${text.length} bytes that are not JSON (${JSON.stringify(text.slice(0, 40))}…)`;
+      throw new AttemptFailed({ ok: false, status, kind: 'malformed', reason: `HTTP ${status} with ${what}` }, true);
+    }
+  }
+  const failure = (kind: FailureKind): JsonFailure => ({ ok: false, status, kind, reason: httpReason(status, text) });
+  if (status === 429) {
+    const waitMs = Math.min(maxRetryAfterMs, parseRetryAfter(retryAfter, now()) ?? DEFAULT_RETRY_AFTER_MS);
+    // Paused before this task settles, so the queue starts nothing else until the wait is over.
+    pause(waitMs);
+    throw new AttemptFailed(failure('client-error'), true, true);
+  }
+  if (status === 401 || status === 403) {
+    const authFailure = failure('auth');
+    run.stop({ kind: 'auth', reason: authFailure.reason });
+    throw new AbortError(new AttemptFailed(authFailure, false));
+  }
+  if (status === 404) throw new AbortError(new AttemptFailed(failure('not-found'), false));
+  if (status === 408) throw new AttemptFailed(failure('timeout'), true);
+  if (status >= 500) throw new AttemptFailed(failure('server-error'), true);
+  // Any other 4xx (or an unexpected 1xx/3xx) would be answered the same way again.
+  throw new AbortError(new AttemptFailed(failure('client-error'), false));
+}
+
+/**
+ * p-retry's options for one request: failures use up `retries` with full-jitter backoff between attempts, 429s do
+ * not (up to MAX_RATE_LIMIT_WAITS_PER_REQUEST of them), and the run's stop ends the waiting.
+ */
+function retryPolicy(options: RequestPoolOptions, signal: AbortSignal, random: () => number): RetryOptions {
+  let rateLimitWaits = 0;
+  return {
+    retries: options.retries,
+    // p-retry's own delay is off (its `randomize` multiplies by 1..2, not full jitter): we sleep below.
+    minTimeout: 0,
+    signal,
+    shouldConsumeRetry: ({ error }) =>
+      !(error instanceof AttemptFailed && error.rateLimited) || ++rateLimitWaits > MAX_RATE_LIMIT_WAITS_PER_REQUEST,
+    onFailedAttempt: async ({ error, retriesConsumed, retriesLeft }) => {
+      // A 429 waits in the paused queue instead; the last failure needs no wait.
+      if (!(error instanceof AttemptFailed) || error.rateLimited || retriesLeft <= 0) return;
+      const ceiling = Math.min(options.maxDelayMs, options.baseDelayMs * 2 ** retriesConsumed);
+      await sleep(Math.floor(random() * ceiling), undefined, { signal });
+    },
   };
+}
+
+export function createRequestPool(options: RequestPoolOptions): RequestPool {
+  const now = options.now ?? Date.now;
+  const random = options.random ?? Math.random;
+  const maxRetryAfterMs = options.maxRetryAfterMs ?? DEFAULT_MAX_RETRY_AFTER_MS;
+  const queue = new PQueue({ concurrency: options.concurrency });
+  const run = createRunStop(options, now);
+  const rateLimit = createRateLimitPause(queue, now);
+  const answerContext = { run, pause: rateLimit.pauseFor, maxRetryAfterMs, now };
+  let requests = 0;
+  let retries = 0;
 
   /** One HTTP attempt, run inside the queue. Throws AttemptFailed (retryable or not) or PoolStopped. */
   const attempt = async (url: string, headers: Record<string, string>): Promise<{ status: number; body: unknown }> => {
-    throwIfStopped();
+    run.throwIfStopped();
     requests++;
     const timeout = AbortSignal.timeout(options.timeoutMs);
     let response: Response;
     let text: string;
     try {
-      response = await fetch(url, { headers: { accept: 'application/json', ...headers }, signal: AbortSignal.any([timeout, stopController.signal]) });
+      response = await fetch(url, { headers: { accept: 'application/json', ...headers }, signal: AbortSignal.any([timeout, run.signal]) });
       text = await response.text();
     } catch (error) {
+      const stopped = run.stopped;
       if (stopped) throw new AbortError(new PoolStopped(stopped));
       if (timeout.aborted) {
         throw new AttemptFailed({ ok: false, kind: 'timeout', reason: `no complete answer within ${options.timeoutMs} ms` }, true);
       }
       throw new AttemptFailed({ ok: false, kind: 'network', reason: `network error: ${describeError(error)}` }, true);
     }
-    const { status } = response;
-    if (status >= 200 && status < 300) {
-      try {
-        return { status, body: JSON.parse(text) as unknown };
-      } catch {
-        // A cut-off transfer or a proxy's HTML page under a 200: another try usually gets the real answer.
-        const what = text === '' ? 'an empty body' : `${text.length} bytes that are not JSON (${JSON.stringify(text.slice(0, 40))}…)`;
-        throw new AttemptFailed({ ok: false, status, kind: 'malformed', reason: `HTTP ${status} with ${what}` }, true);
-      }
-    }
-    const failure = (kind: FailureKind): JsonFailure => ({ ok: false, status, kind, reason: httpReason(status, text) });
-    if (status === 429) {
-      const waitMs = Math.min(maxRetryAfterMs, parseRetryAfter(response.headers.get('retry-after'), now()) ?? DEFAULT_RETRY_AFTER_MS);
-      // Paused before this task settles, so the queue starts nothing else until the wait is over.
-      pauseFor(waitMs);
-      throw new AttemptFailed(failure('client-error'), true, true);
-    }
-    if (status === 401 || status === 403) {
-      const authFailure = failure('auth');
-      stop({ kind: 'auth', reason: authFailure.reason });
-      throw new AbortError(new AttemptFailed(authFailure, false));
-    }
-    if (status === 404) throw new AbortError(new AttemptFailed(failure('not-found'), false));
-    if (status === 408) throw new AttemptFailed(failure('timeout'), true);
-    if (status >= 500) throw new AttemptFailed(failure('server-error'), true);
-    // Any other 4xx (or an unexpected 1xx/3xx) would be answered the same way again.
-    throw new AbortError(new AttemptFailed(failure('client-error'), false));
+    return readAnswer(response.status, text, response.headers.get('retry-after'), answerContext);
   };
 
   const getJson = async (url: string, { headers = {} }: { headers?: Record<string, string> } = {}): Promise<JsonResponse> => {
-    if (stopped) return stopFailure(stopped);
-    let rateLimitWaits = 0;
+    if (run.stopped) return stopFailure(run.stopped);
     try {
-      const { status, body } = await pRetry(
-        (attemptNumber) => {
-          if (attemptNumber > 1) retries++;
-          // Retries go first: they finish ids already started, and a paused pool resumes with them.
-          return queue.add(() => attempt(url, headers), { signal: stopController.signal, priority: attemptNumber > 1 ? 1 : 0 });
-        },
-        {
-          retries: options.retries,
-          // p-retry's own delay is off (its `randomize` multiplies by 1..2, not full jitter): we sleep below.
-          minTimeout: 0,
-          signal: stopController.signal,
-          shouldConsumeRetry: ({ error }) =>
-            !(error instanceof AttemptFailed && error.rateLimited) || ++rateLimitWaits > MAX_RATE_LIMIT_WAITS_PER_REQUEST,
-          onFailedAttempt: async ({ error, retriesConsumed, retriesLeft }) => {
-            // A 429 waits in the paused queue instead; the last failure needs no wait.
-            if (!(error instanceof AttemptFailed) || error.rateLimited || retriesLeft <= 0) return;
-            const ceiling = Math.min(options.maxDelayMs, options.baseDelayMs * 2 ** retriesConsumed);
-            await sleep(Math.floor(random() * ceiling), undefined, { signal: stopController.signal });
-          },
-        },
-      );
+      const { status, body } = await pRetry((attemptNumber) => {
+        if (attemptNumber > 1) retries++;
+        // Retries go first: they finish ids already started, and a paused pool resumes with them.
+        return queue.add(() => attempt(url, headers), { signal: run.signal, priority: attemptNumber > 1 ? 1 : 0 });
+      }, retryPolicy(options, run.signal, random));
       return { ok: true, status, body };
     } catch (error) {
       if (error instanceof AttemptFailed) return error.failure;
       // The stop aborted a queued attempt or a backoff sleep; `stopped` was set meanwhile, in another task.
       if (error instanceof PoolStopped) return stopFailure(error.stop);
-      const stop = stopped as PoolStop | undefined; // TS narrowed it to undefined above, before the awaits
+      const stop = run.stopped;
       if (stop !== undefined) return stopFailure(stop);
       throw error;
     }
@@ -296,12 +348,11 @@ export function createRequestPool(options: RequestPoolOptions): RequestPool {
       return retries;
     },
     get stopped() {
-      return stopped;
+      return run.stopped;
     },
     close() {
-      clearTimeout(deadlineTimer);
-      clearTimeout(resumeTimer);
-      options.signal?.removeEventListener('abort', onCallerAbort);
+      run.close();
+      rateLimit.close();
     },
   };
 }

@@ -30,7 +30,7 @@
  * have been written" in the reason).
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { MongoBulkWriteError, MongoServerError, type AnyBulkWriteOperation, type BulkWriteResult, type Db, type WriteConcernSettings, type WriteError } from 'mongodb';
+import { MongoBulkWriteError, MongoServerError, type AnyBulkWriteOperation, type BulkWriteResult, type Collection, type Db, type WriteConcernSettings, type WriteError } from 'mongodb';
 
 export interface ScrapeRecord {
   source: string;
@@ -230,124 +230,139 @@ export function createScrapeStore(db: Db, { collection, now = () => new Date() }
     return indexes;
   };
 
-  /**
-   * Writes one batch: attempts start until `retryUntil` (the first one always, unless `deadlineAt` has passed),
-   * and none is waited on past max(retryUntil, its start + MIN_ATTEMPT_MS), nor past `deadlineAt`.
-   */
-  const writeBatch = async (records: readonly ScrapeRecord[], retryUntil: number, deadlineAt: number): Promise<BatchOutcome> => {
-    const stamp = now();
-    const operations = records.map((record) => upsertOperation(record, stamp));
-    const started = Date.now();
-    let firstFailureAt: number | undefined;
-    let attempts = 0;
-    let lastError: unknown;
-    // MongoDB answered: a write, per-document errors, or a refusal. There is no outage.
-    const answered = (summary: UpsertSummary): BatchOutcome => ({ summary, reachedServer: true, ...(firstFailureAt === undefined ? {} : { firstFailureAt }) });
-    const counts = (result: BulkWriteResult) => ({ upserted: result.upsertedCount, modified: result.modifiedCount, unchanged: result.matchedCount - result.modifiedCount });
-    for (;;) {
-      const attemptStart = Date.now();
-      const waitUntil = Math.min(Math.max(retryUntil, attemptStart + MIN_ATTEMPT_MS), deadlineAt);
-      if (waitUntil <= attemptStart) {
-        lastError ??= new Error('the write deadline passed before this batch could be written');
-        break;
-      }
-      attempts++;
-      try {
-        return answered({ ...counts(await within(documents.bulkWrite(operations, { ordered: false }), waitUntil - attemptStart)), failed: [] });
-      } catch (error) {
-        const writeErrors = writeErrorsOf(error);
-        if (error instanceof MongoBulkWriteError && writeErrors.length > 0) {
-          // Per-document errors (a duplicate key, a document too large) would fail the same way again.
-          // ordered: false — every other document was written; the result still counts them.
-          return answered({
-            ...counts(error.result),
-            failed: writeErrors.map((writeError) => ({
-              id: records[writeError.index]?.sourceId ?? `#${writeError.index}`,
-              reason: `write failed: ${writeError.errmsg ?? `code ${writeError.code}`}`,
-            })),
-          });
-        }
-        lastError = error;
-        if (!isTransient(error)) {
-          return answered({ upserted: 0, modified: 0, unchanged: 0, failed: records.map((record) => ({ id: record.sourceId, reason: `write failed: ${describe(error)}` })) });
-        }
-        // The batch as a whole failed (connection lost, no primary, write concern not met): try again.
-        firstFailureAt ??= Date.now();
-      }
-      const delay = backoff(attempts);
-      if (Date.now() + delay >= Math.min(retryUntil, deadlineAt)) break;
-      await sleep(delay);
-    }
-    // Which writes of the batch landed is unknown, so every record is reported; the next run's idempotent
-    // upsert settles them either way.
-    const seconds = ((Date.now() - started) / 1000).toFixed(1);
-    const reason =
-      `write failed: ${describe(lastError)} (${attempts} ${attempts === 1 ? 'attempt' : 'attempts'} in ${seconds} s; ` +
-      'the batch may or may not have been written — running the scrape again completes it)';
-    return {
-      summary: { upserted: 0, modified: 0, unchanged: 0, failed: records.map((record) => ({ id: record.sourceId, reason })) },
-      reachedServer: false,
-      firstFailureAt: firstFailureAt ?? Date.now(),
-    };
-  };
+  const write = (records: readonly ScrapeRecord[], retryUntil: number, deadlineAt: number): Promise<BatchOutcome> =>
+    writeBatch(documents, now, records, retryUntil, deadlineAt);
 
   const upsert = async (records: readonly ScrapeRecord[], { retryForMs = DEFAULT_WRITE_RETRY_MS, deadlineAt = Infinity }: WriteRetryOptions = {}): Promise<UpsertSummary> => {
     if (records.length === 0) return { upserted: 0, modified: 0, unchanged: 0, failed: [] };
-    return (await writeBatch(records, Date.now() + retryForMs, deadlineAt)).summary;
+    return (await write(records, Date.now() + retryForMs, deadlineAt)).summary;
   };
 
-  const createWriter = ({ maxDocs = 100, maxWaitMs = 1000, onFlush, retryForMs = DEFAULT_WRITE_RETRY_MS, deadlineAt = Infinity }: BatchWriterOptions = {}): BatchWriter => {
-    const totals: UpsertSummary = { upserted: 0, modified: 0, unchanged: 0, failed: [] };
-    let written = 0;
-    let waiting: ScrapeRecord[] = [];
-    let timer: NodeJS.Timeout | undefined;
-    /** Batches waiting to be written, in order. */
-    const queue: ScrapeRecord[][] = [];
-    /** When MongoDB first failed a whole batch in the current outage; undefined while it answers. */
-    let outageSince: number | undefined;
-    // One write at a time, in order: a batch never races the one before it.
-    let draining: Promise<void> | undefined;
-
-    const drain = async (): Promise<void> => {
-      while (queue.length > 0) {
-        // During an outage everything waiting goes in one batch: one more attempt, not one per maxDocs records.
-        const batch = outageSince === undefined ? (queue.shift() as ScrapeRecord[]) : queue.splice(0).flat();
-        const retryUntil = (outageSince ?? Date.now()) + retryForMs;
-        const outcome = await writeBatch(batch, retryUntil, deadlineAt);
-        outageSince = outcome.reachedServer ? undefined : (outageSince ?? outcome.firstFailureAt);
-        const { summary } = outcome;
-        totals.upserted += summary.upserted;
-        totals.modified += summary.modified;
-        totals.unchanged += summary.unchanged;
-        totals.failed.push(...summary.failed);
-        written += batch.length;
-        onFlush?.({ ...totals, failed: [...totals.failed], written });
-      }
-      draining = undefined;
-    };
-
-    const flush = (): void => {
-      clearTimeout(timer);
-      timer = undefined;
-      if (waiting.length === 0) return;
-      queue.push(waiting);
-      waiting = [];
-      draining ??= drain();
-    };
-
-    return {
-      add(record) {
-        waiting.push(record);
-        if (waiting.length >= maxDocs) flush();
-        else timer ??= setTimeout(flush, maxWaitMs);
-      },
-      async close() {
-        flush();
-        await draining;
-        return totals;
-      },
-    };
-  };
+  const createWriter = (options?: BatchWriterOptions): BatchWriter => createBatchWriter(write, options);
 
   return { collectionName: collection, ensureIndexes, upsert, createWriter };
+}
+
+/**
+ * Writes one batch: attempts start until `retryUntil` (the first one always, unless `deadlineAt` has passed),
+ * and none is waited on past max(retryUntil, its start + MIN_ATTEMPT_MS), nor past `deadlineAt`.
+ */
+async function writeBatch(
+  documents: Collection<ScrapeDocument>,
+  now: () => Date,
+  records: readonly ScrapeRecord[],
+  retryUntil: number,
+  deadlineAt: number,
+): Promise<BatchOutcome> {
+  const stamp = now();
+  const operations = records.map((record) => upsertOperation(record, stamp));
+  const started = Date.now();
+  let firstFailureAt: number | undefined;
+  let attempts = 0;
+  let lastError: unknown;
+  // MongoDB answered: a write, per-document errors, or a refusal. There is no outage.
+  const answered = (summary: UpsertSummary): BatchOutcome => ({ summary, reachedServer: true, ...(firstFailureAt === undefined ? {} : { firstFailureAt }) });
+  const counts = (result: BulkWriteResult) => ({ upserted: result.upsertedCount, modified: result.modifiedCount, unchanged: result.matchedCount - result.modifiedCount });
+  for (;;) {
+    const attemptStart = Date.now();
+    const waitUntil = Math.min(Math.max(retryUntil, attemptStart + MIN_ATTEMPT_MS), deadlineAt);
+    if (waitUntil <= attemptStart) {
+      lastError ??= new Error('the write deadline passed before this batch could be written');
+      break;
+    }
+    attempts++;
+    try {
+      return answered({ ...counts(await within(documents.bulkWrite(operations, { ordered: false }), waitUntil - attemptStart)), failed: [] });
+    } catch (error) {
+      const writeErrors = writeErrorsOf(error);
+      if (error instanceof MongoBulkWriteError && writeErrors.length > 0) {
+        // Per-document errors (a duplicate key, a document too large) would fail the same way again.
+        // ordered: false — every other document was written; the result still counts them.
+        return answered({
+          ...counts(error.result),
+          failed: writeErrors.map((writeError) => ({
+            id: records[writeError.index]?.sourceId ?? `#${writeError.index}`,
+            reason: `write failed: ${writeError.errmsg ?? `code ${writeError.code}`}`,
+          })),
+        });
+      }
+      lastError = error;
+      if (!isTransient(error)) {
+        return answered({ upserted: 0, modified: 0, unchanged: 0, failed: records.map((record) => ({ id: record.sourceId, reason: `write failed: ${describe(error)}` })) });
+      }
+      // The batch as a whole failed (connection lost, no primary, write concern not met): try again.
+      firstFailureAt ??= Date.now();
+    }
+    const delay = backoff(attempts);
+    if (Date.now() + delay >= Math.min(retryUntil, deadlineAt)) break;
+    await sleep(delay);
+  }
+  // Which writes of the batch landed is unknown, so every record is reported; the next run's idempotent
+  // upsert settles them either way.
+  const seconds = ((Date.now() - started) / 1000).toFixed(1);
+  const reason =
+    `write failed: ${describe(lastError)} (${attempts} ${attempts === 1 ? 'attempt' : 'attempts'} in ${seconds} s; ` +
+    'the batch may or may not have been written — running the scrape again completes it)';
+  return {
+    summary: { upserted: 0, modified: 0, unchanged: 0, failed: records.map((record) => ({ id: record.sourceId, reason })) },
+    reachedServer: false,
+    firstFailureAt: firstFailureAt ?? Date.now(),
+  };
+}
+
+/** The writer behind ScrapeStore.createWriter: batches of maxDocs (or what maxWaitMs gathered), written one at a time, in order. */
+function createBatchWriter(
+  write: (records: readonly ScrapeRecord[], retryUntil: number, deadlineAt: number) => Promise<BatchOutcome>,
+  { maxDocs = 100, maxWaitMs = 1000, onFlush, retryForMs = DEFAULT_WRITE_RETRY_MS, deadlineAt = Infinity }: BatchWriterOptions = {},
+): BatchWriter {
+  const totals: UpsertSummary = { upserted: 0, modified: 0, unchanged: 0, failed: [] };
+  let written = 0;
+  let waiting: ScrapeRecord[] = [];
+  let timer: NodeJS.Timeout | undefined;
+  /** Batches waiting to be written, in order. */
+  const queue: ScrapeRecord[][] = [];
+  /** When MongoDB first failed a whole batch in the current outage; undefined while it answers. */
+  let outageSince: number | undefined;
+  // One write at a time, in order: a batch never races the one before it.
+  let draining: Promise<void> | undefined;
+
+  const drain = async (): Promise<void> => {
+    while (queue.length > 0) {
+      // During an outage everything waiting goes in one batch: one more attempt, not one per maxDocs records.
+      const batch = outageSince === undefined ? (queue.shift() as ScrapeRecord[]) : queue.splice(0).flat();
+      const retryUntil = (outageSince ?? Date.now()) + retryForMs;
+      const outcome = await write(batch, retryUntil, deadlineAt);
+      outageSince = outcome.reachedServer ? undefined : (outageSince ?? outcome.firstFailureAt);
+      const { summary } = outcome;
+      totals.upserted += summary.upserted;
+      totals.modified += summary.modified;
+      totals.unchanged += summary.unchanged;
+      totals.failed.push(...summary.failed);
+      written += batch.length;
+      onFlush?.({ ...totals, failed: [...totals.failed], written });
+    }
+    draining = undefined;
+  };
+
+  const flush = (): void => {
+    clearTimeout(timer);
+    timer = undefined;
+    if (waiting.length === 0) return;
+    queue.push(waiting);
+    waiting = [];
+    draining ??= drain();
+  };
+
+  return {
+    add(record) {
+      waiting.push(record);
+      if (waiting.length >= maxDocs) flush();
+      else timer ??= setTimeout(flush, maxWaitMs);
+    },
+    async close() {
+      flush();
+      await draining;
+      return totals;
+    },
+  };
 }

@@ -1,0 +1,220 @@
+/**
+ * Committing a run's outputs to results/<name>/ (or its error.json), for the Lambda path (job.ts) and the EC2
+ * path (ec2.ts) alike.
+ */
+import { DeleteObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { InfrastructureError } from '../errors.ts';
+import { s3Uri } from '../aws/s3.ts';
+import { renderHistogram } from './chart.ts';
+import type { RatesResult } from './csv-rates.ts';
+import type { RateOptions } from './options.ts';
+import type { JobErrorCode, RatesErrorReport, RatesSummary } from './outcome.ts';
+
+/** The outputs summary.json vouches for (see "What results/<name>/ holds" below). */
+const OUTPUT_FILES = ['rates.csv', 'histogram.png', 'histogram.svg'] as const;
+
+/*
+ * WHAT results/<name>/ HOLDS, WHATEVER FAILS
+ *
+ * S3 has no transaction over several objects, so the outputs cannot all change at once. Instead summary.json is the
+ * commit marker, written last, and the job keeps these rules:
+ *
+ *   1. summary.json present ⇒ rates.csv, histogram.png and histogram.svg are there and were written by the run it
+ *      describes (its input ETag, options and run id). A reader trusts the outputs only through summary.json.
+ *   2. error.json and summary.json are never both there.
+ *   3. After a run that fails (throws: an S3 error, a cut download, ...), results/<name>/ holds the previous run's
+ *      complete set untouched, or nothing — never this run's outputs next to the previous run's, never rates.csv
+ *      without its summary.json. Lambda's retry then writes the complete new set.
+ *
+ * How: nothing of this run is visible until everything is computed — rates.csv streams up as the input is read,
+ * but S3 shows it only when its single PutObject or its CompleteMultipartUpload is sent, and that happens only
+ * once the whole file was read and the statistics are done (a failure before that aborts the upload and leaves
+ * the previous set as it was). Then the commit: delete summary.json (and error.json) first, so from that moment
+ * nothing vouches for the old outputs; land rates.csv; put the histograms; put summary.json. If any step of the
+ * commit fails, this run removes what it may have written — summary.json first, then the other outputs — before
+ * rethrowing, so results/<name>/ is empty until the retry.
+ *
+ * Rule 3 needs that clean-up (a few DeleteObjects) to work. When S3 refuses those too, rules 1 and 2 still hold
+ * (summary.json is gone before anything else changes) and the thrown error says the clean-up failed; the retry —
+ * or the bucket's lifecycle rule, for an aborted multipart upload's parts — finishes the job.
+ *
+ * DUPLICATES. S3 delivers each notification at least once, and Lambda retries failed runs. Before computing, a run
+ * reads summary.json: when it describes this very object version (same ETag), the same resolved options and the
+ * same run id (so a client waiting for its run id is always answered), the run stops there and returns that
+ * summary with `alreadyProcessed: true`, rewriting nothing. A new upload of the key (a new ETag), other options
+ * (invocation or metadata) or another run id is processed. Re-uploading the same bytes gives the same ETag and so
+ * counts as a duplicate — rightly: the same bytes give the same results. An error.json outcome is not
+ * deduplicated: a bad file fails fast, and error.json is rewritten with the same content. Two deliveries running
+ * at the same moment are not locked out against each other: both compute and write the same outputs (summary.json
+ * differs only in its timings), and whichever commits last leaves a complete set.
+ */
+
+/** Where a run's report goes, and which run it is. */
+export interface RatesRunPlace {
+  bucket: string;
+  /** The input object's key, as reported in summary.json / error.json. */
+  key: string;
+  /** `results/<name>/`, or null when the key gives no place to write (not an upload). */
+  prefix: string | null;
+  runId: string | null;
+}
+
+/**
+ * Writes `error.json` for a run that failed on its input, and removes an older run's outputs so they do not
+ * look current. Shared by the Lambda path and the EC2 path (lib/rates/ec2.ts).
+ */
+export async function writeRatesError(s3: S3Client, place: RatesRunPlace, code: JobErrorCode, message: string): Promise<RatesErrorReport> {
+  const { bucket, key, prefix, runId } = place;
+  const report: RatesErrorReport = {
+    status: 'error',
+    runId,
+    input: { bucket, key },
+    error: { code, message },
+    errorObject: prefix === null ? null : s3Uri(bucket, `${prefix}error.json`),
+    finishedAt: new Date().toISOString(),
+  };
+  if (prefix !== null) {
+    // A failed re-run must not leave an older run's outputs looking current: summary.json goes first (if a later
+    // delete fails, nothing vouches for what is left), error.json comes last (never beside a summary.json).
+    await deleteIfPresent(s3, bucket, `${prefix}summary.json`);
+    await Promise.all(OUTPUT_FILES.map((file) => deleteIfPresent(s3, bucket, `${prefix}${file}`)));
+    await putJson(s3, bucket, `${prefix}error.json`, report);
+  }
+  return report;
+}
+
+/** What the computation hands over to publishing: everything summary.json reports about the data. */
+export type ComputedRates = Pick<RatesResult, 'rateColumn' | 'rows' | 'badRows' | 'badRowSamples' | 'stats' | 'inputBytes'>;
+
+/** rates.csv, ready to appear at `key`; nothing of it is visible at `key` before `land()`. */
+export interface PendingCsv {
+  key: string;
+  /** Puts it in place (ends the streamed upload, or copies it from scratch space); resolves once it is there. */
+  land(): Promise<unknown>;
+  /** Called instead of `land()` when the commit fails before it: makes sure it never appears. */
+  abandon(): Promise<unknown>;
+}
+
+/** Thrown when committing the outputs failed; says what results/<name>/ holds now. The SDK's error is the cause. */
+export class RatesPublishError extends InfrastructureError {
+  constructor(prefix: string, cause: unknown, cleanupError?: unknown) {
+    const reason = (cause as Error)?.message ?? String(cause);
+    super(
+      cleanupError === undefined
+        ? `publishing ${prefix} failed (${reason}); the outputs of this run were removed, so it holds nothing until the retry`
+        : `publishing ${prefix} failed (${reason}), and removing this run's outputs failed too (${(cleanupError as Error)?.message ?? String(cleanupError)}); ` +
+            'summary.json is absent, so nothing there is current until the retry',
+      { cause },
+    );
+    this.name = 'RatesPublishError';
+  }
+
+  override get code(): string {
+    return 'PUBLISH_FAILED';
+  }
+}
+
+/**
+ * The end of every successful run, wherever the CSV was computed: the commit described at the top of this section.
+ * The histogram is drawn while the old summary.json is deleted and `rates.csv` lands; then the SVG and PNG are put,
+ * and `summary.json` last — its presence means the run finished. A failure on the way removes this run's outputs
+ * and throws a RatesPublishError.
+ */
+export async function publishRatesResults(
+  s3: S3Client,
+  place: RatesRunPlace & { prefix: string; eTag: string | null; options: RateOptions },
+  result: ComputedRates,
+  csv: PendingCsv,
+  timing: { started: number; computeMs: number },
+): Promise<RatesSummary> {
+  const { bucket, key, prefix, options } = place;
+  let landing = false;
+  try {
+    const [chart] = await allSettled([
+      renderHistogram({
+        edges: result.stats.histogram.edges,
+        counts: result.stats.histogram.counts,
+        title: `Distribution of ${result.rateColumn} = ${options.numerator} / ${options.denominator}`,
+        subtitle: `${key} · ${result.rows.toLocaleString('en-US')} rows · ${options.bins} bins`,
+        xLabel: `${result.rateColumn} (${options.numerator} per unit of ${options.denominator})`,
+        yLabel: 'rows (count)',
+      }),
+      (async () => {
+        // From here on nothing vouches for the previous run's outputs: they are about to be replaced.
+        await deleteIfPresent(s3, bucket, `${prefix}summary.json`);
+        await deleteIfPresent(s3, bucket, `${prefix}error.json`);
+        landing = true;
+        await csv.land();
+      })(),
+    ] as const);
+    const uploadMs = performance.now() - timing.started - timing.computeMs;
+    await allSettled([
+      s3.send(new PutObjectCommand({ Bucket: bucket, Key: `${prefix}histogram.svg`, Body: chart.svg, ContentType: 'image/svg+xml' })),
+      s3.send(new PutObjectCommand({ Bucket: bucket, Key: `${prefix}histogram.png`, Body: chart.png, ContentType: 'image/png' })),
+    ]);
+
+    const { histogram, ...stats } = result.stats;
+    const summary: RatesSummary = {
+      status: 'ok',
+      runId: place.runId,
+      input: { bucket, key, bytes: result.inputBytes, eTag: place.eTag },
+      options,
+      rateColumn: result.rateColumn,
+      rows: result.rows,
+      badRows: { count: result.badRows, samples: result.badRowSamples },
+      stats,
+      histogram,
+      outputs: {
+        csv: s3Uri(bucket, csv.key),
+        png: s3Uri(bucket, `${prefix}histogram.png`),
+        svg: s3Uri(bucket, `${prefix}histogram.svg`),
+        summary: s3Uri(bucket, `${prefix}summary.json`),
+      },
+      timings: { computeMs: round(timing.computeMs), uploadMs: round(uploadMs), chartMs: round(chart.ms), totalMs: 0 },
+      finishedAt: '',
+    };
+    summary.timings.totalMs = round(performance.now() - timing.started);
+    summary.finishedAt = new Date().toISOString();
+    await putJson(s3, bucket, `${prefix}summary.json`, summary);
+    return summary;
+  } catch (error) {
+    if (!landing) await csv.abandon();
+    try {
+      // summary.json first (its PUT may have reached S3 though the answer did not come back): once it is gone,
+      // what is left is vouched for by nothing, whatever of the rest fails to go.
+      await deleteIfPresent(s3, bucket, `${prefix}summary.json`);
+      await Promise.all([...OUTPUT_FILES, 'error.json'].map((file) => deleteIfPresent(s3, bucket, `${prefix}${file}`)));
+    } catch (cleanupError) {
+      throw new RatesPublishError(prefix, error, cleanupError);
+    }
+    throw new RatesPublishError(prefix, error);
+  }
+}
+
+/** Like Promise.all, but settles every promise before rejecting: nothing is still writing when a failure is handled. */
+async function allSettled<T extends readonly unknown[]>(promises: T): Promise<{ -readonly [K in keyof T]: Awaited<T[K]> }> {
+  const settled = await Promise.allSettled(promises);
+  const failure = settled.find((outcome) => outcome.status === 'rejected');
+  if (failure !== undefined) throw failure.reason;
+  return settled.map((outcome) => (outcome as PromiseFulfilledResult<unknown>).value) as { -readonly [K in keyof T]: Awaited<T[K]> };
+}
+
+async function putJson(s3: S3Client, bucket: string, key: string, value: unknown): Promise<void> {
+  await s3.send(
+    new PutObjectCommand({
+      Bucket: bucket,
+      Key: key,
+      Body: `${JSON.stringify(value, null, 2)}\n`,
+      ContentType: 'application/json',
+    }),
+  );
+}
+
+async function deleteIfPresent(s3: S3Client, bucket: string, key: string): Promise<void> {
+  // DeleteObject succeeds for a missing key, so no existence check (and no s3:ListBucket permission) is needed.
+  await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }));
+}
+
+function round(ms: number): number {
+  return Math.round(ms * 10) / 10;
+}
