@@ -64,7 +64,7 @@ import { Console } from 'node:console';
 import { Logger, type LogItem } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import type { ConstructorOptions as LoggerOptions } from '@aws-lambda-powertools/logger/types';
-import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import { Metrics, type MetricUnit } from '@aws-lambda-powertools/metrics';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 
 export const SERVICE_NAME = process.env.POWERTOOLS_SERVICE_NAME || 'cloud-parallel';

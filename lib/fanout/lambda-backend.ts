@@ -1,4 +1,4 @@
-import { InvokeCommand, type LambdaClient } from '@aws-sdk/client-lambda';
+import { InvokeCommand, type InvokeCommandOutput, type LambdaClient } from '@aws-sdk/client-lambda';
 import { openEnvelope, type ResultParser, type WorkerEnvelope } from './envelope.ts';
 import { abortReason, classifyError, FanoutError } from './errors.ts';
 import type { Backend } from './index.ts';
@@ -94,7 +94,7 @@ export function lambdaBackend<T, R>(options: LambdaBackendOptions<R>): Backend<T
     async run(task, { index, signal }) {
       const command = new InvokeCommand({ FunctionName: functionName, InvocationType: 'RequestResponse', Payload: encodeTask(task) });
       if (signal?.aborted) throw new FanoutError('aborted', 'AbortError', `task ${index}: not invoked: ${abortReason(signal)}`);
-      let response;
+      let response: InvokeCommandOutput;
       try {
         response = await client.send(command, signal === undefined ? {} : { abortSignal: signal });
       } catch (error) {

@@ -7,7 +7,7 @@
 export const WHEEL = [1, 7, 11, 13, 17, 19, 23, 29] as const;
 /** Bit index of each residue mod 30, or -1 when the residue shares a factor with 30. */
 export const BIT_OF_RESIDUE = new Int8Array(30).fill(-1);
-WHEEL.forEach((w, k) => (BIT_OF_RESIDUE[w] = k));
+for (const [k, w] of WHEEL.entries()) BIT_OF_RESIDUE[w] = k;
 
 /**
  * For a prime p = 30a + WHEEL[r] and a multiplier q = 30k + WHEEL[i], the multiple p·q lies in byte

@@ -50,7 +50,7 @@ export async function run(input: unknown): Promise<RatesEc2Result> {
   try {
     const file = path.join(dir, 'rates.csv');
     const out = createWriteStream(file, { highWaterMark: 1 << 20 });
-    let result;
+    let result: RatesResult;
     try {
       result = await computeRates(Readable.fromWeb(response.body as WebReadableStream<Uint8Array>), out, task.options);
     } catch (error) {

@@ -1,7 +1,7 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { RatesDefaults, RatesLimits } from '../config.ts';
 import { InfrastructureError } from '../errors.ts';
-import { runRatesJob, type RatesJobHooks, type RatesJobInput, type RatesJobOutcome } from './job.ts';
+import { runRatesJob, type RatesJobInput, type RatesJobOutcome } from './job.ts';
 
 export { runRatesJob, resultPrefixFor, resolveOptions, isAlreadyProcessed, UPLOADS_PREFIX, RESULTS_PREFIX, METADATA } from './job.ts';
 export type { RatesJobHooks, RatesJobInput, RatesJobOutcome, RatesSummary, RatesAlreadyProcessed, RatesErrorReport, JobErrorCode } from './job.ts';

@@ -4,7 +4,7 @@
  * outcome.ts, the duplicate check in previous-run.ts.
  */
 import type { Readable } from 'node:stream';
-import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, type GetObjectCommandOutput, type S3Client } from '@aws-sdk/client-s3';
 import { tmpdir } from 'node:os';
 import { DEFAULT_RATES_MAX_INPUT_BYTES, MAX_SINGLE_PUT_BYTES, type RatesDefaults, type RatesLimits } from '../config.ts';
 import { UserError } from '../errors.ts';
@@ -113,7 +113,7 @@ export async function runRatesJob(
   // The summary of an earlier run is read alongside the input, which is only streamed once it is known to be needed.
   const previousRun = readSummary(s3, bucket, `${prefix}summary.json`);
   previousRun.catch(() => undefined); // awaited below; not when the input is missing
-  let object;
+  let object: GetObjectCommandOutput;
   try {
     object = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
   } catch (error) {

@@ -2,7 +2,7 @@
  * Exact quantiles over values that do not fit in memory: the rank search behind RateStatsAccumulator.finish
  * (stats.ts), with the histogram and the exact sum fused into its first pass over the values.
  */
-import { ExactSum } from './exact-sum.ts';
+import type { ExactSum } from './exact-sum.ts';
 import { F64, HI, LO, U32 } from './float-bits.ts';
 
 /** Below this many values, sorting them all beats a counting pass followed by a collecting pass. */

@@ -284,7 +284,7 @@ export class RatesEngine implements RecordConsumer {
     this.rows = rows;
     this.quoteBuf = buf;
     this.quoteAt = nextQuote;
-    return s >= end ? end : s;
+    return Math.min(s , end);
   }
 
   /**

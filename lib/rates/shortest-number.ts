@@ -131,7 +131,7 @@ function writeShortestFast(x: number, ob: Uint8Array, o: number): number {
     for (let j = 2; j <= 16; ) {
       const t = POW10[j] as number;
       const cand = rem <= 20 ? -rem : t - rem <= 20 ? t - rem : NaN;
-      if (cand !== cand) break;
+      if (Number.isNaN(cand)) break;
       const w = inInterval(cand, plo, hl, hu);
       if (w < 0) return -1;
       if (w === 0) break;
