@@ -95,6 +95,85 @@ function s3ErrorXml(code: string, message: string, requestId: string): string {
   );
 }
 
+/** Passes the upstream answer on until `cutAfterBytes` bytes of its body are out, then destroys both connections. */
+function pipeCut(answer: http.IncomingMessage, res: http.ServerResponse, cutAfterBytes: number): void {
+  // The bytes handed to the socket go out before it is destroyed: the client gets exactly the first n bytes.
+  const cut = () => {
+    answer.destroy();
+    res.destroy();
+  };
+  let left = cutAfterBytes;
+  if (left <= 0) {
+    res.flushHeaders();
+    res.socket?.write('', cut);
+    return;
+  }
+  answer.on('data', (chunk: Buffer) => {
+    if (left <= 0) return;
+    const part = chunk.length <= left ? chunk : chunk.subarray(0, left);
+    left -= part.length;
+    if (left > 0) res.write(part);
+    else res.write(part, cut);
+  });
+  // A body no longer than the cut goes through whole.
+  answer.on('end', () => {
+    if (left > 0) res.end();
+  });
+}
+
+/** Forwards the request to `target` unchanged, and its answer back (whole, or cut after `cutAfterBytes`). */
+function forward(target: URL, req: http.IncomingMessage, res: http.ServerResponse, entry: ProxiedRequest, cutAfterBytes?: number): void {
+  const headers = { ...req.headers };
+  // This server already answered `Expect: 100-continue`; the body is sent on without waiting again.
+  delete headers.expect;
+  const upstream = http.request(
+    { protocol: target.protocol, hostname: target.hostname, port: target.port, method: req.method, path: req.url, headers },
+    (answer) => {
+      entry.status = answer.statusCode ?? 502;
+      res.writeHead(answer.statusCode ?? 502, answer.statusMessage, answer.rawHeaders);
+      if (cutAfterBytes === undefined) answer.pipe(res);
+      else pipeCut(answer, res, cutAfterBytes);
+    },
+  );
+  upstream.on('error', () => {
+    entry.status = null;
+    res.destroy();
+  });
+  req.on('error', () => upstream.destroy());
+  res.on('close', () => {
+    if (!res.writableFinished) upstream.destroy();
+  });
+  req.pipe(upstream);
+}
+
+/** Answers with an S3 XML error instead of forwarding. */
+function answerWithError(req: http.IncomingMessage, res: http.ServerResponse, entry: ProxiedRequest, fault: { status: number; code: string; message?: string }): void {
+  entry.action = 'status';
+  // Read the body first, as S3 does, so the client gets the answer rather than a reset while still sending.
+  req.resume();
+  req.once('end', () => {
+    const requestId = randomBytes(8).toString('hex').toUpperCase();
+    const body = s3ErrorXml(fault.code, fault.message ?? 'Injected by the fault proxy.', requestId);
+    entry.status = fault.status;
+    res.writeHead(fault.status, {
+      'Content-Type': 'application/xml',
+      'Content-Length': entry.method === 'HEAD' ? 0 : Buffer.byteLength(body),
+      'x-amz-request-id': requestId,
+    });
+    res.end(entry.method === 'HEAD' ? undefined : body);
+  });
+}
+
+function listen(server: http.Server, port: number, host: string): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+}
+
 export async function startFaultProxy(options: { target: string; port?: number; host?: string }): Promise<FaultProxy> {
   const target = new URL(options.target);
   const rules: { rule: FaultRule; hits: number }[] = [];
@@ -108,54 +187,6 @@ export async function startFaultProxy(options: { target: string; port?: number; 
     return active.rule.fault;
   }
 
-  function forward(req: http.IncomingMessage, res: http.ServerResponse, entry: ProxiedRequest, cutAfterBytes?: number): void {
-    const headers = { ...req.headers };
-    // This server already answered `Expect: 100-continue`; the body is sent on without waiting again.
-    delete headers.expect;
-    const upstream = http.request(
-      { protocol: target.protocol, hostname: target.hostname, port: target.port, method: req.method, path: req.url, headers },
-      (answer) => {
-        entry.status = answer.statusCode ?? 502;
-        res.writeHead(answer.statusCode ?? 502, answer.statusMessage, answer.rawHeaders);
-        if (cutAfterBytes === undefined) {
-          answer.pipe(res);
-          return;
-        }
-        // The bytes handed to the socket go out before it is destroyed: the client gets exactly the first n bytes.
-        const cut = () => {
-          answer.destroy();
-          res.destroy();
-        };
-        let left = cutAfterBytes;
-        if (left <= 0) {
-          res.flushHeaders();
-          res.socket?.write('', cut);
-          return;
-        }
-        answer.on('data', (chunk: Buffer) => {
-          if (left <= 0) return;
-          const part = chunk.length <= left ? chunk : chunk.subarray(0, left);
-          left -= part.length;
-          if (left > 0) res.write(part);
-          else res.write(part, cut);
-        });
-        // A body no longer than the cut goes through whole.
-        answer.on('end', () => {
-          if (left > 0) res.end();
-        });
-      },
-    );
-    upstream.on('error', () => {
-      entry.status = null;
-      res.destroy();
-    });
-    req.on('error', () => upstream.destroy());
-    res.on('close', () => {
-      if (!res.writableFinished) upstream.destroy();
-    });
-    req.pipe(upstream);
-  }
-
   const server = http.createServer((req, res) => {
     const method = (req.method ?? 'GET').toUpperCase();
     const rawUrl = req.url ?? '/';
@@ -166,42 +197,20 @@ export async function startFaultProxy(options: { target: string; port?: number; 
     const entry: ProxiedRequest = { method, key, query, status: null, action: 'forward' };
     requests.push(entry);
 
-    if (fault === undefined) return forward(req, res, entry);
-    if ('status' in fault) {
-      entry.action = 'status';
-      // Read the body first, as S3 does, so the client gets the answer rather than a reset while still sending.
-      req.resume();
-      req.once('end', () => {
-        const requestId = randomBytes(8).toString('hex').toUpperCase();
-        const body = s3ErrorXml(fault.code, fault.message ?? 'Injected by the fault proxy.', requestId);
-        entry.status = fault.status;
-        res.writeHead(fault.status, {
-          'Content-Type': 'application/xml',
-          'Content-Length': method === 'HEAD' ? 0 : Buffer.byteLength(body),
-          'x-amz-request-id': requestId,
-        });
-        res.end(method === 'HEAD' ? undefined : body);
-      });
-      return;
-    }
+    if (fault === undefined) return forward(target, req, res, entry);
+    if ('status' in fault) return answerWithError(req, res, entry, fault);
     if ('cutAfterBytes' in fault) {
       entry.action = 'cut';
-      return forward(req, res, entry, fault.cutAfterBytes);
+      return forward(target, req, res, entry, fault.cutAfterBytes);
     }
     entry.action = 'delay';
-    void sleep(fault.delayMs).then(() => forward(req, res, entry));
+    void sleep(fault.delayMs).then(() => forward(target, req, res, entry));
   });
   server.keepAliveTimeout = 65_000;
   server.headersTimeout = 66_000;
   server.requestTimeout = 0;
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
+  await listen(server, options.port ?? 0, options.host ?? '127.0.0.1');
   const { port } = server.address() as AddressInfo;
 
   return {

@@ -178,6 +178,29 @@ function aborted(message: string): TaskError {
   return { kind: 'aborted', type: 'AbortError', message };
 }
 
+type Emit = (event: Omit<ProgressEvent, 'done' | 'total'>) => void;
+
+/**
+ * The retry decision after a failed attempt: throws TaskFailed when the task is done for (a failure a retry cannot
+ * fix, no retries left, or the abort), otherwise announces the retry and waits out its backoff — an abort during
+ * the wait fails the task with what this attempt saw.
+ */
+async function retryOrFail(failure: FanoutError, index: number, attempt: number, settings: Settings, emit: Emit): Promise<void> {
+  const { signal } = settings;
+  const retryable = failure.kind === 'function' ? settings.retryFunctionErrors : failure.retryable;
+  if (!retryable || attempt > settings.retries || signal?.aborted) throw new TaskFailed(failure.toTaskError());
+  const delayMs = backoffDelay(attempt - 1, settings);
+  emit({ kind: 'retrying', index, attempt, error: failure.toTaskError(), delayMs });
+  try {
+    await settings.sleep(delayMs, signal);
+  } catch (sleepError) {
+    if (!signal?.aborted) throw sleepError;
+  }
+  if (signal?.aborted) {
+    throw new TaskFailed(aborted(`${abortReason(signal)} while waiting to retry; attempt ${attempt} failed with ${failure.type}: ${failure.message}`));
+  }
+}
+
 export async function fanout<T, R>(tasks: readonly T[], backend: Backend<T, R>, options: FanoutOptions = {}): Promise<FanoutResult<R>> {
   const settings = validate(tasks, backend, options);
   const { signal } = settings;
@@ -186,7 +209,7 @@ export async function fanout<T, R>(tasks: readonly T[], backend: Backend<T, R>, 
   let done = 0;
   let warned = false;
 
-  const emit = (event: Omit<ProgressEvent, 'done' | 'total'>): void => {
+  const emit: Emit = (event) => {
     if (!settings.onProgress) return;
     try {
       settings.onProgress({ ...event, done, total });
@@ -230,19 +253,7 @@ export async function fanout<T, R>(tasks: readonly T[], backend: Backend<T, R>, 
           minTimeout: 0,
           onFailedAttempt: async ({ error, attemptNumber: attempt }) => {
             if (!(error instanceof AttemptFailed)) throw error;
-            const failure = error.fanoutError;
-            const retryable = failure.kind === 'function' ? settings.retryFunctionErrors : failure.retryable;
-            if (!retryable || attempt > settings.retries || signal?.aborted) throw new TaskFailed(failure.toTaskError());
-            const delayMs = backoffDelay(attempt - 1, settings);
-            emit({ kind: 'retrying', index, attempt, error: failure.toTaskError(), delayMs });
-            try {
-              await settings.sleep(delayMs, signal);
-            } catch (sleepError) {
-              if (!signal?.aborted) throw sleepError;
-            }
-            if (signal?.aborted) {
-              throw new TaskFailed(aborted(`${abortReason(signal)} while waiting to retry; attempt ${attempt} failed with ${failure.type}: ${failure.message}`));
-            }
+            await retryOrFail(error.fanoutError, index, attempt, settings, emit);
           },
         },
       );

@@ -73,6 +73,94 @@ function openReply<R>(reply: Reply, index: number, parse: ResultParser<R> | unde
   return openEnvelope(envelope.data, parse, { errorPrefix: '', invalidPrefix: `task ${index}: unexpected result: ` });
 }
 
+/**
+ * The threads and the queue of tasks waiting for one: a task goes to an idle thread, or to a new one while there
+ * are fewer than `threads`, or waits; a thread that exits fails its task and is replaced by the next dispatch.
+ */
+class ThreadPool {
+  private readonly slots: Slot[] = [];
+  readonly queue: Job[] = [];
+  closed = false;
+
+  constructor(
+    private readonly url: URL,
+    private readonly exportName: string,
+    private readonly threads: number,
+    private readonly parse: ResultParser<unknown> | undefined,
+  ) {}
+
+  private settle(slot: Slot): Job | null {
+    const { job } = slot;
+    slot.job = null;
+    slot.worker.unref();
+    return job;
+  }
+
+  private spawn(): Slot {
+    const worker = new Worker(WORKER_ENTRY, { workerData: { module: this.url.href, exportName: this.exportName } });
+    const slot: Slot = { worker, job: null, crash: null };
+    worker.on('message', (reply: Reply) => {
+      if (slot.job?.id !== reply.id) return;
+      const job = this.settle(slot);
+      if (job) {
+        try {
+          job.resolve(openReply(reply, job.index, this.parse));
+        } catch (error) {
+          job.reject(error as FanoutError); // openReply throws FanoutErrors only
+        }
+      }
+      this.dispatch();
+    });
+    worker.on('error', (error) => {
+      slot.crash = error;
+    });
+    worker.on('exit', (code) => {
+      this.slots.splice(this.slots.indexOf(slot), 1);
+      const job = this.settle(slot);
+      if (job) {
+        const why = slot.crash ? `: ${slot.crash.name}: ${slot.crash.message}` : '';
+        job.reject(new FanoutError('transport', 'WorkerExited', `worker thread exited with code ${code} while running task ${job.index}${why}`, { retryable: true }));
+      }
+      // A queued task takes the dead thread's place in a new one.
+      this.dispatch();
+    });
+    this.slots.push(slot);
+    return slot;
+  }
+
+  dispatch(): void {
+    while (!this.closed && this.queue.length > 0) {
+      const slot = this.slots.find((s) => s.job === null) ?? (this.slots.length < this.threads ? this.spawn() : undefined);
+      if (!slot) return;
+      const job = this.queue.shift() as Job;
+      job.detach();
+      slot.job = job;
+      slot.worker.ref();
+      try {
+        slot.worker.postMessage({ id: job.id, task: job.task });
+      } catch (error) {
+        this.settle(slot);
+        job.reject(new FanoutError('transport', 'DataCloneError', `task ${job.index} cannot be sent to a worker thread: ${(error as Error).message}`, { retryable: false }));
+      }
+    }
+  }
+
+  /** Fails the queued tasks and the running ones, and terminates every thread. */
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const job of this.queue.splice(0)) {
+      job.detach();
+      job.reject(new FanoutError('aborted', 'BackendClosed', `the local backend was closed before task ${job.index} started`));
+    }
+    await Promise.all(
+      [...this.slots].map((slot) => {
+        this.settle(slot)?.reject(new FanoutError('aborted', 'BackendClosed', 'the local backend was closed while the task was running'));
+        return slot.worker.terminate();
+      }),
+    );
+  }
+}
+
 export function localBackend<T, R>(options: LocalBackendOptions<R>): Backend<T, R> {
   const url = moduleUrl(options.module);
   const { exportName } = options;
@@ -82,72 +170,14 @@ export function localBackend<T, R>(options: LocalBackendOptions<R>): Backend<T, 
     throw new UserError('INVALID_OPTIONS', `localBackend: threads must be a whole number from 1 to 1024 (got ${threads})`);
   }
 
-  const slots: Slot[] = [];
-  const queue: Job[] = [];
+  const pool = new ThreadPool(url, exportName, threads, options.parse);
   let nextId = 0;
-  let closed = false;
-
-  const settle = (slot: Slot): Job | null => {
-    const { job } = slot;
-    slot.job = null;
-    slot.worker.unref();
-    return job;
-  };
-
-  const spawn = (): Slot => {
-    const worker = new Worker(WORKER_ENTRY, { workerData: { module: url.href, exportName } });
-    const slot: Slot = { worker, job: null, crash: null };
-    worker.on('message', (reply: Reply) => {
-      if (slot.job?.id !== reply.id) return;
-      const job = settle(slot);
-      if (job) {
-        try {
-          job.resolve(openReply(reply, job.index, options.parse));
-        } catch (error) {
-          job.reject(error as FanoutError); // openReply throws FanoutErrors only
-        }
-      }
-      dispatch();
-    });
-    worker.on('error', (error) => {
-      slot.crash = error;
-    });
-    worker.on('exit', (code) => {
-      slots.splice(slots.indexOf(slot), 1);
-      const job = settle(slot);
-      if (job) {
-        const why = slot.crash ? `: ${slot.crash.name}: ${slot.crash.message}` : '';
-        job.reject(new FanoutError('transport', 'WorkerExited', `worker thread exited with code ${code} while running task ${job.index}${why}`, { retryable: true }));
-      }
-      // A queued task takes the dead thread's place in a new one.
-      dispatch();
-    });
-    slots.push(slot);
-    return slot;
-  };
-
-  const dispatch = (): void => {
-    while (!closed && queue.length > 0) {
-      const slot = slots.find((s) => s.job === null) ?? (slots.length < threads ? spawn() : undefined);
-      if (!slot) return;
-      const job = queue.shift() as Job;
-      job.detach();
-      slot.job = job;
-      slot.worker.ref();
-      try {
-        slot.worker.postMessage({ id: job.id, task: job.task });
-      } catch (error) {
-        settle(slot);
-        job.reject(new FanoutError('transport', 'DataCloneError', `task ${job.index} cannot be sent to a worker thread: ${(error as Error).message}`, { retryable: false }));
-      }
-    }
-  };
 
   return {
     name: `local:${path.basename(fileURLToPath(url))}#${exportName}`,
 
     run(task, { index, signal }) {
-      if (closed) return Promise.reject(new FanoutError('aborted', 'BackendClosed', 'the local backend is closed'));
+      if (pool.closed) return Promise.reject(new FanoutError('aborted', 'BackendClosed', 'the local backend is closed'));
       if (signal?.aborted) return Promise.reject(new FanoutError('aborted', 'AbortError', `task ${index} was aborted before it started`));
       return new Promise<R>((resolve, reject) => {
         const job: Job = {
@@ -160,29 +190,19 @@ export function localBackend<T, R>(options: LocalBackendOptions<R>): Backend<T, 
           detach: () => signal?.removeEventListener('abort', onAbort),
         };
         function onAbort(): void {
-          const at = queue.indexOf(job);
+          const at = pool.queue.indexOf(job);
           if (at === -1) return;
-          queue.splice(at, 1);
+          pool.queue.splice(at, 1);
           reject(new FanoutError('aborted', 'AbortError', `task ${index} was aborted while waiting for a worker thread`));
         }
         signal?.addEventListener('abort', onAbort, { once: true });
-        queue.push(job);
-        dispatch();
+        pool.queue.push(job);
+        pool.dispatch();
       });
     },
 
-    async close() {
-      closed = true;
-      for (const job of queue.splice(0)) {
-        job.detach();
-        job.reject(new FanoutError('aborted', 'BackendClosed', `the local backend was closed before task ${job.index} started`));
-      }
-      await Promise.all(
-        [...slots].map((slot) => {
-          settle(slot)?.reject(new FanoutError('aborted', 'BackendClosed', 'the local backend was closed while the task was running'));
-          return slot.worker.terminate();
-        }),
-      );
+    close() {
+      return pool.close();
     },
   };
 }

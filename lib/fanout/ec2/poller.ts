@@ -53,79 +53,86 @@ async function pollSafely<V>(poll: () => Promise<V>, fallback: V): Promise<V> {
   }
 }
 
+type ResultStore = Pick<PollerSettings, 's3' | 'bucket' | 'maxResultBytes'>;
+
+function tooLarge({ bucket, maxResultBytes }: ResultStore, key: string, size: string): FanoutError {
+  return new FanoutError(
+    'function',
+    'ResultTooLarge',
+    `s3://${bucket}/${key}: the worker's result is ${size}, over the ${maxResultBytes}-byte limit on a result: have the worker write large outputs to S3 objects of their own and return their keys`,
+  );
+}
+
+/** The result object's text, refused (and its body's socket released) once it is known to exceed maxResultBytes. */
+async function readCapped(store: ResultStore, reply: GetObjectCommandOutput, key: string): Promise<string> {
+  const { maxResultBytes } = store;
+  const body = reply.Body as (AsyncIterable<Uint8Array> & { destroy?: () => void }) | undefined;
+  if (body === undefined) return '';
+  if (reply.ContentLength !== undefined && reply.ContentLength > maxResultBytes) {
+    body.destroy?.();
+    throw tooLarge(store, key, `${reply.ContentLength} bytes`);
+  }
+  const parts: Uint8Array[] = [];
+  let size = 0;
+  // Leaving a for-await over a Node stream early destroys the stream: nothing more is downloaded.
+  for await (const part of body) {
+    size += part.byteLength;
+    if (size > maxResultBytes) throw tooLarge(store, key, `more than ${maxResultBytes} bytes`);
+    parts.push(part);
+  }
+  return Buffer.concat(parts).toString('utf8');
+}
+
+/** The task's checked envelope, or undefined while its result object is not there yet. */
+async function readResult(store: ResultStore, key: string): Promise<WorkerEnvelope | undefined> {
+  const { s3, bucket } = store;
+  let reply: GetObjectCommandOutput;
+  try {
+    reply = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+  } catch (error) {
+    if (isMissingObject(error)) return undefined;
+    throw error;
+  }
+  const text = await readCapped(store, reply, key);
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    throw new FanoutError('function', 'InvalidResult', `s3://${bucket}/${key} is not JSON: ${text.slice(0, 200)}`);
+  }
+  const parsed = workerEnvelopeSchema.safeParse(json);
+  if (!parsed.success) throw new FanoutError('function', 'InvalidResult', `s3://${bucket}/${key} is not a worker result: ${text.slice(0, 200)}`);
+  return parsed.data;
+}
+
+/** The instance's state and why it is in it; nothing while EC2 does not know the instance yet. */
+async function describe(ec2: EC2Client, id: string): Promise<{ state?: string; reason?: string }> {
+  try {
+    const reply = await ec2.send(new DescribeInstancesCommand({ InstanceIds: [id] }));
+    const instance = reply.Reservations?.[0]?.Instances?.[0];
+    return { state: instance?.State?.Name, reason: instance?.StateReason?.Message ?? instance?.StateTransitionReason };
+  } catch (error) {
+    // EC2 is eventually consistent: an instance just launched may not be describable yet.
+    if ((error as { name?: string })?.name === 'InvalidInstanceID.NotFound') return {};
+    throw error;
+  }
+}
+
 export function createPoller(settings: PollerSettings, fleet: Fleet): { awaitResult(target: PollTarget): Promise<WorkerEnvelope> } {
-  const { ec2, s3, bucket, maxResultBytes, pollMs, now, sleep } = settings;
-
-  const tooLarge = (key: string, size: string): FanoutError =>
-    new FanoutError(
-      'function',
-      'ResultTooLarge',
-      `s3://${bucket}/${key}: the worker's result is ${size}, over the ${maxResultBytes}-byte limit on a result: have the worker write large outputs to S3 objects of their own and return their keys`,
-    );
-
-  /** The result object's text, refused (and its body's socket released) once it is known to exceed maxResultBytes. */
-  const readCapped = async (reply: GetObjectCommandOutput, key: string): Promise<string> => {
-    const body = reply.Body as (AsyncIterable<Uint8Array> & { destroy?: () => void }) | undefined;
-    if (body === undefined) return '';
-    if (reply.ContentLength !== undefined && reply.ContentLength > maxResultBytes) {
-      body.destroy?.();
-      throw tooLarge(key, `${reply.ContentLength} bytes`);
-    }
-    const parts: Uint8Array[] = [];
-    let size = 0;
-    // Leaving a for-await over a Node stream early destroys the stream: nothing more is downloaded.
-    for await (const part of body) {
-      size += part.byteLength;
-      if (size > maxResultBytes) throw tooLarge(key, `more than ${maxResultBytes} bytes`);
-      parts.push(part);
-    }
-    return Buffer.concat(parts).toString('utf8');
-  };
-
-  const readResult = async (key: string): Promise<WorkerEnvelope | undefined> => {
-    let reply: GetObjectCommandOutput;
-    try {
-      reply = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
-    } catch (error) {
-      if (isMissingObject(error)) return undefined;
-      throw error;
-    }
-    const text = await readCapped(reply, key);
-    let json: unknown;
-    try {
-      json = JSON.parse(text);
-    } catch {
-      throw new FanoutError('function', 'InvalidResult', `s3://${bucket}/${key} is not JSON: ${text.slice(0, 200)}`);
-    }
-    const parsed = workerEnvelopeSchema.safeParse(json);
-    if (!parsed.success) throw new FanoutError('function', 'InvalidResult', `s3://${bucket}/${key} is not a worker result: ${text.slice(0, 200)}`);
-    return parsed.data;
-  };
-
-  const describe = async (id: string): Promise<{ state?: string; reason?: string }> => {
-    try {
-      const reply = await ec2.send(new DescribeInstancesCommand({ InstanceIds: [id] }));
-      const instance = reply.Reservations?.[0]?.Instances?.[0];
-      return { state: instance?.State?.Name, reason: instance?.StateReason?.Message ?? instance?.StateTransitionReason };
-    } catch (error) {
-      // EC2 is eventually consistent: an instance just launched may not be describable yet.
-      if ((error as { name?: string })?.name === 'InvalidInstanceID.NotFound') return {};
-      throw error;
-    }
-  };
+  const { ec2, bucket, pollMs, now, sleep } = settings;
 
   /** One round: the result if it is there; throws when the instance has exited without one. */
   const pollOnce = async ({ id, entry, key, chunk }: PollTarget): Promise<WorkerEnvelope | undefined> => {
-    const result = await pollSafely(() => readResult(key), undefined);
+    const result = await pollSafely(() => readResult(settings, key), undefined);
     if (result !== undefined) return result;
-    const { state, reason } = await pollSafely(() => describe(id), {});
+    const { state, reason } = await pollSafely(() => describe(ec2, id), {});
     if (state === 'running' && entry.state === 'pending') {
       entry.state = 'running';
       fleet.progress();
     }
     if (state === undefined || !EXITED_STATES.has(state)) return undefined;
     // The worker PUTs before it powers off: look once more, the result may have landed since.
-    const late = await readResult(key);
+    const late = await readResult(settings, key);
     if (late === undefined) {
       throw new FanoutError('function', 'WorkerExited', `${chunk}: instance ${id} is ${state}${reason ? ` (${reason})` : ''} without a result at s3://${bucket}/${key}`);
     }

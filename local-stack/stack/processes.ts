@@ -1,0 +1,162 @@
+/**
+ * Spawns the stack's processes — S3, serverless-offline behind the Lambda front, EC2, MongoDB, the API fixture —
+ * each detached in its own process group with its output in `<stateDir>/logs/<name>.log`, and kills such a group.
+ */
+import { spawn } from 'node:child_process';
+import { mkdirSync, openSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { FRONT_TOKEN_ENV } from '../lambda/front.ts';
+import { PROJECT_ROOT, serverlessBin, type ServiceConfig } from '../service-config.ts';
+import { HOST, LOCAL_YELP_API_KEY, localEc2Environment, type resolveStackOptions } from './options.ts';
+
+export type Spawned = ReturnType<typeof spawnLogged>;
+
+function spawnLogged(name: string, args: string[], env: NodeJS.ProcessEnv, logFile: string) {
+  const out = openSync(logFile, 'a');
+  const child = spawn(process.execPath, args, {
+    cwd: PROJECT_ROOT,
+    env,
+    detached: true, // own process group: stop() kills the group, children of children included
+    stdio: ['ignore', out, out],
+  });
+  child.unref();
+  const handle = { name, pid: child.pid ?? -1, log: logFile, exitCode: null as number | null };
+  child.on('exit', (code, signal) => {
+    handle.exitCode = code ?? (signal ? 128 : 1);
+  });
+  return handle;
+}
+
+export function killGroup(pid: number, signal: NodeJS.Signals = 'SIGTERM'): void {
+  // A spawn that failed has pid -1 (spawnLogged): -(-1) would signal process 1.
+  if (!Number.isInteger(pid) || pid <= 1) return;
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    // Already gone.
+  }
+}
+
+/** What every spawn needs: the settings, where the services listen, their shared environment, and where to log. */
+export interface SpawnContext {
+  resolved: ReturnType<typeof resolveStackOptions>;
+  service: ServiceConfig;
+  endpoints: { s3Endpoint: string; lambdaEndpoint: string; ec2Endpoint: string; mongoUri: string; apiBaseUrl: string };
+  /** serverless-offline's private port behind the Lambda front, and the token only the front holds. */
+  offlinePort: number;
+  frontToken: string;
+  baseEnv: NodeJS.ProcessEnv;
+  logDir: string;
+  /** Called with each process the moment it is spawned (startStack records it in state.json). */
+  track: (proc: Spawned) => void;
+}
+
+const tsxLoader = () => createRequire(import.meta.url).resolve('tsx');
+const entry = (...parts: string[]) => path.join(PROJECT_ROOT, 'local-stack', ...parts);
+
+function spawnS3({ resolved, service, endpoints, baseEnv, logDir, track }: SpawnContext): Spawned {
+  const { s3Port, stateDir, onProgress } = resolved;
+  onProgress(`starting S3 on ${endpoints.s3Endpoint} (data in ${path.join(stateDir, 's3')})`);
+  const s3 = spawnLogged(
+    's3',
+    [
+      '--import',
+      tsxLoader(),
+      entry('s3', 'process.ts'),
+      JSON.stringify({
+        port: s3Port,
+        host: HOST,
+        directory: path.join(stateDir, 's3'),
+        region: service.region,
+        buckets: service.buckets,
+        rules: service.notifications,
+        lambdaEndpoint: endpoints.lambdaEndpoint,
+      }),
+    ],
+    baseEnv,
+    path.join(logDir, 's3.log'),
+  );
+  track(s3);
+  return s3;
+}
+
+function spawnLambda({ resolved, service, endpoints, offlinePort, frontToken, baseEnv, logDir, track }: SpawnContext): { offline: Spawned; front: Spawned } {
+  resolved.onProgress(`starting Lambda (serverless-offline behind a signature-checking front) on ${endpoints.lambdaEndpoint}`);
+  const offline = spawnLogged(
+    'lambda',
+    [
+      '--import',
+      entry('lambda', 'offline-guard.js'),
+      serverlessBin(),
+      'offline',
+      'start',
+      ...(resolved.stage ? ['--stage', resolved.stage] : []),
+      // The fan-out Lambda's EC2 backend uses the local EC2 endpoint the same way the CLI does.
+      ...Object.entries({ ec2ImageId: 'EC2_IMAGE_ID', ec2NodeMajor: 'EC2_NODE_MAJOR', ec2PollSeconds: 'EC2_POLL_SECONDS' }).map(
+        ([param, variable]) => `--param=${param}=${localEc2Environment({ service })[variable]}`,
+      ),
+    ],
+    { ...baseEnv, CLOUD_PARALLEL_LAMBDA_PORT: String(offlinePort), SLS_TELEMETRY_DISABLED: '1', [FRONT_TOKEN_ENV]: frontToken },
+    path.join(logDir, 'lambda.log'),
+  );
+  track(offline);
+  const front = spawnLogged(
+    'lambda-front',
+    ['--import', tsxLoader(), entry('lambda', 'cli.ts'), '--port', String(resolved.lambdaPort), '--host', HOST, '--target', `http://${HOST}:${offlinePort}`, '--silent'],
+    { ...baseEnv, [FRONT_TOKEN_ENV]: frontToken },
+    path.join(logDir, 'lambda-front.log'),
+  );
+  track(front);
+  return { offline, front };
+}
+
+function spawnEc2({ resolved, service, endpoints, baseEnv, logDir, track }: SpawnContext): Spawned {
+  const { ec2Port, stateDir, onProgress } = resolved;
+  onProgress(`starting EC2 on ${endpoints.ec2Endpoint} (instances run as local processes in ${path.join(stateDir, 'ec2')})`);
+  const ec2 = spawnLogged(
+    'ec2',
+    ['--import', tsxLoader(), entry('ec2', 'cli.ts'), '--port', String(ec2Port), '--host', HOST, '--dir', path.join(stateDir, 'ec2'), '--region', service.region],
+    baseEnv,
+    path.join(logDir, 'ec2.log'),
+  );
+  track(ec2);
+  return ec2;
+}
+
+function spawnMongo({ resolved, endpoints, baseEnv, logDir, track }: SpawnContext): Spawned {
+  const { mongoPort, stateDir, onProgress } = resolved;
+  onProgress(`starting MongoDB (wire-compatible) on ${endpoints.mongoUri} (data in ${path.join(stateDir, 'mongo')})`);
+  mkdirSync(path.join(stateDir, 'mongo'), { recursive: true });
+  const mongo = spawnLogged(
+    'mongo',
+    ['--import', tsxLoader(), entry('mongo', 'main.ts'), '--port', String(mongoPort), '--host', HOST, '--data', path.join(stateDir, 'mongo', 'data.json')],
+    baseEnv,
+    path.join(logDir, 'mongo.log'),
+  );
+  track(mongo);
+  return mongo;
+}
+
+function spawnApi({ resolved, endpoints, baseEnv, logDir, track }: SpawnContext): Spawned {
+  resolved.onProgress(`starting the Yelp/HN API fixture on ${endpoints.apiBaseUrl}`);
+  const api = spawnLogged(
+    'api',
+    // A little latency, so concurrency shows as it would against the real APIs.
+    ['--import', tsxLoader(), entry('api-fixture', 'main.ts'), '--port', String(resolved.apiPort), '--host', HOST, '--latency-ms', '20', '--api-key', LOCAL_YELP_API_KEY, '--silent'],
+    baseEnv,
+    path.join(logDir, 'api.log'),
+  );
+  track(api);
+  return api;
+}
+
+/** Spawns every process of the stack, in this order, each tracked the moment it exists; does not wait for any. */
+export function spawnStackProcesses(context: SpawnContext) {
+  const s3 = spawnS3(context);
+  const { offline, front } = spawnLambda(context);
+  const ec2 = spawnEc2(context);
+  const mongo = spawnMongo(context);
+  const api = spawnApi(context);
+  return { s3, offline, front, ec2, mongo, api };
+}
