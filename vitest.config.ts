@@ -11,31 +11,30 @@ import { configDefaults, defineConfig } from 'vitest/config';
  * here unless it is added to UNIT_TESTS, so a forgotten entry costs speed, never a port collision.
  */
 const UNIT_TESTS = [
-  'bad-input-config',
-  'bad-input-primes', // its endpoints point at a closed port: a port is bound for an instant and released, nothing listens
-  'bad-input-stream',
-  'config',
-  'ec2-backend', // mocked EC2/SSM/S3 clients; the run against a real S3 server is ec2-backend-e2e
-  'fanout',
-  'fanout-lambda',
-  'fanout-local', // worker threads, not processes
-  'job-errors',
-  'lambda-deadline',
-  'observability',
-  'primes-chunks',
-  'primes-fanout',
-  'primes-sieve',
-  'rates-chart',
-  'rates-csv',
-  'rates-handler',
-  'rates-options',
-  'rates-sample-data',
-  'rates-stats',
-  'rates-tokenizer',
-  's3-event',
-  'scrape-config',
-  'service-config',
-  'upload-abort', // a real S3 client whose middleware answers every command: nothing leaves the process
+  'functions/primes', // its endpoints point at a closed port: a port is bound for an instant and released, nothing listens
+  'functions/rates',
+  'lib/aws/lambda-deadline',
+  'lib/aws/s3-event',
+  'lib/aws/upload', // a real S3 client whose middleware answers every command: nothing leaves the process
+  'lib/config',
+  'lib/fanout/ec2/backend', // mocked EC2/SSM/S3 clients; the run against a real S3 server is backend-e2e
+  'lib/fanout/fanout',
+  'lib/fanout/lambda-backend',
+  'lib/fanout/local-backend', // worker threads, not processes
+  'lib/middleware/job-errors',
+  'lib/observability',
+  'lib/primes/chunks',
+  'lib/primes/fanout-job',
+  'lib/primes/sieve',
+  'lib/rates/chart',
+  'lib/rates/csv-rates',
+  'lib/rates/csv-rates-memory',
+  'lib/rates/csv-tokenizer',
+  'lib/rates/options',
+  'lib/rates/sample-data',
+  'lib/rates/stats',
+  'lib/scrape/config',
+  'local-stack/service-config',
 ].map((name) => `test/${name}.test.ts`);
 
 export default defineConfig({

@@ -9,7 +9,7 @@ import { InfrastructureError } from '../errors.ts';
  * How much scratch space the exact statistics (lib/rates/stats.ts) may need for an input, and what happens when
  * there is not that much. The Lambda's and the tests' single source for the arithmetic: serverless.yml's
  * `ephemeralStorageSize` of the rates function is checked against `worstCaseSpillBytes(RATES_MAX_INPUT_BYTES)` by
- * test/serverless-template.test.ts, and the job refuses up front what the spill directory cannot hold.
+ * test/serverless-yml.test.ts, and the job refuses up front what the spill directory cannot hold.
  */
 
 /** RateStatsAccumulator keeps every rate as a float64: 8 bytes per valid row once its memory buffer is full. */

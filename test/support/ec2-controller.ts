@@ -1,5 +1,5 @@
 /**
- * A fan-out controller in a process of its own, for test/ec2-orphans.test.ts to SIGKILL mid-run: it counts primes
+ * A fan-out controller in a process of its own, for test/lib/fanout/ec2/orphans.test.ts to SIGKILL mid-run: it counts primes
  * on the EC2 backend exactly as the fan-out Lambda and the CLI do (runPrimesOnEc2 → withEc2Run → ec2Backend), with
  * the worker bundle given, and would terminate its instances at the deadline — if it lived that long.
  *

@@ -1,6 +1,6 @@
 /**
  * Runs the primes-fanout handler once in a process of its own and prints its reply as one JSON line, then lets the
- * process end by itself: test/fanout-lambda-deadline.test.ts measures how soon it exits after the reply, which is
+ * process end by itself: test/lib/primes/fanout-deadline.test.ts measures how soon it exits after the reply, which is
  * how long anything the run left behind (a timer, a socket, a pending promise holding one) keeps it alive.
  *
  * argv: the event as JSON, and the milliseconds the simulated invocation has left. Endpoints come from the environment.
