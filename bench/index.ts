@@ -26,7 +26,11 @@ export async function runBench(args: string[]): Promise<number> {
   const [name, ...rest] = args;
   if (name !== undefined && !name.startsWith('--')) {
     const bench = BENCHES[name];
-    if (!bench) throw new UserError('INVALID_ARGUMENT', `unknown benchmark "${name}"; choose one of: ${Object.keys(BENCHES).join(', ')}`);
+    if (!bench)
+      throw new UserError(
+        'INVALID_ARGUMENT',
+        `unknown benchmark "${name}"; choose one of: ${Object.keys(BENCHES).join(', ')}`,
+      );
     return bench(rest);
   }
   let code = 0;

@@ -14,7 +14,9 @@ export async function benchPrimesFanout(args: string[]): Promise<number> {
   const end = args.includes('--quick') ? 2e9 : 1e10;
   const runs = 3;
   // Ctrl-C stops the stack this bench started (cli/interrupt.ts).
-  const { state, started, stop, release } = await startStackInterruptibly({ onProgress: (m) => process.stderr.write(`  ${m}\n`) });
+  const { state, started, stop, release } = await startStackInterruptibly({
+    onProgress: (m) => process.stderr.write(`  ${m}\n`),
+  });
   Object.assign(process.env, stackEnvironment(state));
   const functionName = state.service.functions['primes-worker'];
   if (!functionName) throw new Error('serverless.yml has no primes-worker function');
@@ -29,7 +31,9 @@ export async function benchPrimesFanout(args: string[]): Promise<number> {
         const result = await runPrimes(parsePrimesRunInput({ start: 0, end, chunks }), targets);
         if (!result.complete) throw new Error(`fan-out failed: ${JSON.stringify(result.failedChunks)}`);
         byChunks.set(chunks, [...(byChunks.get(chunks) ?? []), result]);
-        process.stderr.write(`  π(${end.toExponential()}) in ${chunks} chunk(s): ${result.count} in ${result.wallMs} ms wall, speedup ${result.speedup}×\n`);
+        process.stderr.write(
+          `  π(${end.toExponential()}) in ${chunks} chunk(s): ${result.count} in ${result.wallMs} ms wall, speedup ${result.speedup}×\n`,
+        );
       }
     }
     const oneWall = median(byChunks.get(1)!.map((r) => r.wallMs));

@@ -87,7 +87,12 @@ export async function benchPrimes(args: string[]): Promise<number> {
     const expected = KNOWN_COUNTS[`${start}-${end}`]!;
     const ok = timed.count === expected;
     if (!ok) wrong.push(`${workload}: counted ${timed.count}, expected ${expected}`);
-    rows.push([workload, formatMs(timed.ms), timed.count.toLocaleString('en-US'), ok ? 'ok' : `WRONG (expected ${expected})`]);
+    rows.push([
+      workload,
+      formatMs(timed.ms),
+      timed.count.toLocaleString('en-US'),
+      ok ? 'ok' : `WRONG (expected ${expected})`,
+    ]);
   };
 
   process.stderr.write(`  countPrimes(0, ${nLabel}) × ${runs} …\n`);
@@ -113,7 +118,9 @@ export async function benchPrimes(args: string[]): Promise<number> {
     const target = quick ? ' (the ≤ 3× target is for π(1e10): run without --quick)' : ' (target ≤ 3×)';
     process.stdout.write(`ours ÷ primesieve, π(${nLabel}): ${(ours.ms / reference.ms).toFixed(2)}×${target}\n`);
   } else {
-    process.stdout.write('primesieve not found: install it with `apt-get install primesieve-bin` to measure the ratio\n');
+    process.stdout.write(
+      'primesieve not found: install it with `apt-get install primesieve-bin` to measure the ratio\n',
+    );
   }
   process.stdout.write(`trial division ÷ ours, [1e8, 1.01e8): ${(trial.ms / oursSmall.ms).toFixed(0)}×\n`);
   if (wrong.length > 0) {

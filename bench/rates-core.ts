@@ -20,7 +20,13 @@ const MAX_BASE_ROWS = 1_000_000;
 /** Input chunk size; an S3 body stream delivers chunks of roughly 16-64 KB. */
 const CHUNK_BYTES = Number(process.env.RATES_BENCH_CHUNK ?? 64 * 1024);
 
-async function* replay(header: Buffer, base: Buffer, baseRows: number, rows: number, onChunk: () => void): AsyncGenerator<Buffer> {
+async function* replay(
+  header: Buffer,
+  base: Buffer,
+  baseRows: number,
+  rows: number,
+  onChunk: () => void,
+): AsyncGenerator<Buffer> {
   yield header;
   for (let done = 0; done < rows; done += baseRows) {
     for (let off = 0; off < base.length; off += CHUNK_BYTES) {
@@ -71,11 +77,16 @@ export async function benchRatesCore(rows: number): Promise<RatesCoreBench> {
     peakRss = Math.max(peakRss, process.memoryUsage.rss());
   };
   const t0 = performance.now();
-  const result = await computeRates(replay(header, base, baseRows, rows, sample), sink, { numerator: 'cancer', denominator: 'population', bins: 30 });
+  const result = await computeRates(replay(header, base, baseRows, rows, sample), sink, {
+    numerator: 'cancer',
+    denominator: 'population',
+    bins: 30,
+  });
   const ms = performance.now() - t0;
   peakRss = Math.max(peakRss, process.memoryUsage.rss());
   sink.end();
-  if (result.rows !== rows || outBytes === 0) throw new Error(`benchmark sanity check failed: ${result.rows} rows, ${outBytes} bytes out`);
+  if (result.rows !== rows || outBytes === 0)
+    throw new Error(`benchmark sanity check failed: ${result.rows} rows, ${outBytes} bytes out`);
   return {
     rows,
     ms: Math.round(ms * 10) / 10,

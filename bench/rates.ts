@@ -37,14 +37,18 @@ interface FunctionRun {
 }
 
 function hasPandas(): boolean {
-  return existsSync(PANDAS_PYTHON) && spawnSync(PANDAS_PYTHON, ['-c', 'import pandas'], { stdio: 'ignore' }).status === 0;
+  return (
+    existsSync(PANDAS_PYTHON) && spawnSync(PANDAS_PYTHON, ['-c', 'import pandas'], { stdio: 'ignore' }).status === 0
+  );
 }
 
 async function ensureSample(rows: number, file: string): Promise<void> {
   if (existsSync(file)) return;
   const started = performance.now();
   await pipeline(Readable.from(sampleCountyCsvChunks({ rows, seed: 7 })), createWriteStream(file));
-  process.stderr.write(`  generated ${path.basename(file)} (${(statSync(file).size / 1e6).toFixed(0)} MB) in ${Math.round(performance.now() - started)} ms\n`);
+  process.stderr.write(
+    `  generated ${path.basename(file)} (${(statSync(file).size / 1e6).toFixed(0)} MB) in ${Math.round(performance.now() - started)} ms\n`,
+  );
 }
 
 /** pandas' read + rate + write of `file`, median of `runs` (each a fresh python process). */
@@ -60,7 +64,9 @@ async function pandasMedian(file: string, runs: number): Promise<number> {
 }
 
 export async function benchRates(args: string[]): Promise<number> {
-  const sizes = (args.find((a) => a.startsWith('--sizes='))?.slice('--sizes='.length) ?? '1000000,10000000').split(',').map(Number);
+  const sizes = (args.find((a) => a.startsWith('--sizes='))?.slice('--sizes='.length) ?? '1000000,10000000')
+    .split(',')
+    .map(Number);
   const runs = Number(args.find((a) => a.startsWith('--runs='))?.slice('--runs='.length) ?? 3);
   const keep = args.includes('--keep');
   mkdirSync(DATA_DIR, { recursive: true });
@@ -96,9 +102,12 @@ export async function benchRates(args: string[]): Promise<number> {
         );
         const run = JSON.parse(stdout.trim().split('\n').pop()!) as FunctionRun;
         const outcome = run.reply.results[0];
-        if (outcome?.status !== 'ok' || outcome.rows === undefined) throw new Error(`bench run failed: ${JSON.stringify(outcome)}`);
+        if (outcome?.status !== 'ok' || outcome.rows === undefined)
+          throw new Error(`bench run failed: ${JSON.stringify(outcome)}`);
         results.push(run);
-        process.stderr.write(`  ${label} run ${i + 1}/${sizeRuns}: ${Math.round(run.wallMs)} ms, peak RSS ${Math.round(run.maxRssMb)} MB\n`);
+        process.stderr.write(
+          `  ${label} run ${i + 1}/${sizeRuns}: ${Math.round(run.wallMs)} ms, peak RSS ${Math.round(run.maxRssMb)} MB\n`,
+        );
       }
       const wall = median(results.map((r) => r.wallMs));
       const peak = Math.max(...results.map((r) => r.maxRssMb));
@@ -109,7 +118,7 @@ export async function benchRates(args: string[]): Promise<number> {
       rows.push([
         size.toLocaleString('en-US'),
         `${Math.round(wall)} ms`,
-        `${((size / wall) * 1000 / 1e6).toFixed(2)} M/s`,
+        `${(((size / wall) * 1000) / 1e6).toFixed(2)} M/s`,
         `${Math.round(peak)} MB`,
         `${timings.computeMs ?? '?'} / ${timings.uploadMs ?? '?'} / ${timings.chartMs ?? '?'}`,
         pandasMs === null ? 'n/a' : `${Math.round(pandasMs)} ms`,
@@ -122,12 +131,26 @@ export async function benchRates(args: string[]): Promise<number> {
   }
   process.stdout.write(
     `\nrates job, end to end through the local S3 server (median of runs; each run a fresh process)\n` +
-      formatTable(['rows', 'wall', 'rows/s', 'peak RSS', 'compute/upload-tail/chart ms', 'pandas read+rate+write', 'job ÷ pandas'], rows),
+      formatTable(
+        [
+          'rows',
+          'wall',
+          'rows/s',
+          'peak RSS',
+          'compute/upload-tail/chart ms',
+          'pandas read+rate+write',
+          'job ÷ pandas',
+        ],
+        rows,
+      ),
   );
   if (rss.length >= 2) {
-    process.stdout.write(`peak RSS growth ${sizes.at(0)!.toLocaleString('en-US')} → ${sizes.at(-1)!.toLocaleString('en-US')} rows: ` +
-      `${(((rss.at(-1)! / rss[0]!) - 1) * 100).toFixed(0)}% (target ≤ 30%)\n`);
+    process.stdout.write(
+      `peak RSS growth ${sizes.at(0)!.toLocaleString('en-US')} → ${sizes.at(-1)!.toLocaleString('en-US')} rows: ` +
+        `${((rss.at(-1)! / rss[0]! - 1) * 100).toFixed(0)}% (target ≤ 30%)\n`,
+    );
   }
-  if (!pandas) process.stdout.write('pandas baseline skipped: install Debian python3-pandas to measure it in the same run\n');
+  if (!pandas)
+    process.stdout.write('pandas baseline skipped: install Debian python3-pandas to measure it in the same run\n');
   return 0;
 }

@@ -1,7 +1,15 @@
 /** The scrape benchmark's report (see scrape.ts): the tables, the re-run line and the verdict on the target. */
 import { formatTable } from '../cli/format.ts';
 import { median } from './report.ts';
-import { BUSINESSES, CITIES, LIMIT, TARGET_CONCURRENCY, TARGET_RATIO, type Options, type Sample } from './scrape-setup.ts';
+import {
+  BUSINESSES,
+  CITIES,
+  LIMIT,
+  TARGET_CONCURRENCY,
+  TARGET_RATIO,
+  type Options,
+  type Sample,
+} from './scrape-setup.ts';
 
 const ms = (value: number): string => `${Math.round(value)} ms`;
 const ms1 = (value: number): string => `${value.toFixed(1)} ms`;
@@ -21,9 +29,11 @@ export interface ScrapeMeasurements {
 /** The report printed at the end; ends with FAILED lines when a run lost documents. */
 export function scrapeReport(options: Options, { byConcurrency, baselines, rerun, lost }: ScrapeMeasurements): string {
   const latency = options.latencyMs;
-  const ideal = (concurrency: number, requestsPerBusiness: number): number => Math.ceil(BUSINESSES / concurrency) * latency * requestsPerBusiness;
+  const ideal = (concurrency: number, requestsPerBusiness: number): number =>
+    Math.ceil(BUSINESSES / concurrency) * latency * requestsPerBusiness;
   const sequential = byConcurrency.get(1);
-  const sequentialWall = sequential && sequential.length > 0 ? median(sequential.map((s) => s.result.wallMs)) : undefined;
+  const sequentialWall =
+    sequential && sequential.length > 0 ? median(sequential.map((s) => s.result.wallMs)) : undefined;
   const rows: string[][] = [];
   const phaseRows: string[][] = [];
   const ratios = new Map<number, number>();
@@ -69,7 +79,19 @@ export function scrapeReport(options: Options, { byConcurrency, baselines, rerun
     `fixture and MongoDB server ${options.services === 'process' ? 'each in a process of their own' : 'inside the benchmark process'}, ` +
     `median of ${options.runs} runs per concurrency after 1 warm-up, each run into a fresh database (${BUSINESSES} inserts), ${writePolicy}\n` +
     formatTable(
-      ['C', 'wall (median)', 'min–max', 'requests/business', 'ideal', 'wall ÷ ideal', 'floor ceil(req/C)×lat', 'baseline (÷ ideal)', 'wall ÷ baseline', 'fixture maxConcurrent', 'speedup vs C=1'],
+      [
+        'C',
+        'wall (median)',
+        'min–max',
+        'requests/business',
+        'ideal',
+        'wall ÷ ideal',
+        'floor ceil(req/C)×lat',
+        'baseline (÷ ideal)',
+        'wall ÷ baseline',
+        'fixture maxConcurrent',
+        'speedup vs C=1',
+      ],
       rows,
     ) +
     `ideal = ceil(${BUSINESSES} / C) × latency × requests per business (requests = HTTP attempts: ${CITIES.length} searches + ${BUSINESSES} details, no retries)\n` +
@@ -78,7 +100,10 @@ export function scrapeReport(options: Options, { byConcurrency, baselines, rerun
     `baseline = the same requests in the same order through a bare bounded Promise.all over fetch (no validation, retries or ` +
     `database), median of runs alternating with the scraper's: what this machine charges per request, before the scraper's own work\n` +
     `\nwhere the time goes (medians, ms since the run started; details phase with its ideal ceil(${BUSINESSES}/C) × latency)\n` +
-    formatTable(['C', 'ensureIndexes', 'searches done at', 'details phase', 'write (after details)', 'after write'], phaseRows);
+    formatTable(
+      ['C', 'ensureIndexes', 'searches done at', 'details phase', 'write (after details)', 'after write'],
+      phaseRows,
+    );
 
   if (rerun.length > 0) {
     const c = Math.max(...options.concurrencies);
@@ -93,7 +118,8 @@ export function scrapeReport(options: Options, { byConcurrency, baselines, rerun
     out += `speedup C=${TARGET_CONCURRENCY} over sequential: ${(sequentialWall / fastest).toFixed(2)}× (${ms(sequentialWall)} → ${ms(fastest)})\n`;
   }
   out += targetVerdict(ratios.get(TARGET_CONCURRENCY), overBaseline.get(TARGET_CONCURRENCY));
-  if (lost.length > 0) out += `FAILED: ${lost.length} run(s) lost documents:\n${lost.map((line) => `  ${line}\n`).join('')}`;
+  if (lost.length > 0)
+    out += `FAILED: ${lost.length} run(s) lost documents:\n${lost.map((line) => `  ${line}\n`).join('')}`;
   return out;
 }
 

@@ -6,7 +6,13 @@ import { parseArgs } from 'node:util';
 import type { ScrapeDeps, ScrapeResult } from '../lib/scrape/index.ts';
 import { DEFAULT_COLLECTIONS, MAX_CONCURRENCY } from '../lib/scrape/index.ts';
 import { UserError } from '../lib/errors.ts';
-import { DEFAULT_SEED, STATS_PATH, STATS_RESET_PATH, startApiFixture, type ApiFixtureStats } from '../local-stack/api-fixture/index.ts';
+import {
+  DEFAULT_SEED,
+  STATS_PATH,
+  STATS_RESET_PATH,
+  startApiFixture,
+  type ApiFixtureStats,
+} from '../local-stack/api-fixture/index.ts';
 import { spawnApiFixtureProcess, spawnMongoServerProcess } from '../local-stack/shared/child-server.ts';
 import { startMongoServer } from '../local-stack/mongo/server.ts';
 
@@ -48,25 +54,35 @@ export function parseOptions(args: string[]): Options {
     if (typeof value === 'boolean') throw new UserError('INVALID_ARGUMENT', `--${name} needs a value`);
     return value;
   };
-  const number = (name: string, fallback: number | undefined, valid: (n: number) => boolean, rule: string): number | undefined => {
+  const number = (
+    name: string,
+    fallback: number | undefined,
+    valid: (n: number) => boolean,
+    rule: string,
+  ): number | undefined => {
     const value = text(name);
     if (value === undefined) return fallback;
     const n = Number(value);
-    if (value.trim() === '' || !valid(n)) throw new UserError('INVALID_ARGUMENT', `--${name} must be ${rule}, got "${value}"`);
+    if (value.trim() === '' || !valid(n))
+      throw new UserError('INVALID_ARGUMENT', `--${name} must be ${rule}, got "${value}"`);
     return n;
   };
   const concurrencyText = text('concurrency') ?? '1,4,8,16';
   const concurrencies = concurrencyText.split(',').map((part) => {
     const n = Number(part);
     if (part.trim() === '' || !Number.isInteger(n) || n < 1 || n > MAX_CONCURRENCY) {
-      throw new UserError('INVALID_ARGUMENT', `--concurrency must be a comma-separated list of whole numbers 1..${MAX_CONCURRENCY}, got "${concurrencyText}"`);
+      throw new UserError(
+        'INVALID_ARGUMENT',
+        `--concurrency must be a comma-separated list of whole numbers 1..${MAX_CONCURRENCY}, got "${concurrencyText}"`,
+      );
     }
     return n;
   });
   const maxDocs = number('max-docs', undefined, (n) => Number.isInteger(n) && n >= 1, 'a whole number ≥ 1');
   const maxWaitMs = number('max-wait-ms', undefined, (n) => Number.isFinite(n) && n >= 0, 'a number of ms ≥ 0');
   const services = text('services') ?? 'process';
-  if (services !== 'process' && services !== 'inline') throw new UserError('INVALID_ARGUMENT', `--services must be "process" or "inline", got "${services}"`);
+  if (services !== 'process' && services !== 'inline')
+    throw new UserError('INVALID_ARGUMENT', `--services must be "process" or "inline", got "${services}"`);
   return {
     services,
     latencyMs: number('latency-ms', 50, (n) => Number.isFinite(n) && n >= 0, 'a number of ms ≥ 0')!,

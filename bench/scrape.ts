@@ -18,7 +18,17 @@ import { createScrapeStore, runScrape, type ScrapeProgress, type ScrapeStore } f
 import { FIXTURE_CITIES } from '../local-stack/api-fixture/index.ts';
 import { median } from './report.ts';
 import { scrapeReport } from './scrape-report.ts';
-import { BUSINESSES, CITIES, COLLECTION, LIMIT, parseOptions, startServices, type Fixture, type Options, type Sample } from './scrape-setup.ts';
+import {
+  BUSINESSES,
+  CITIES,
+  COLLECTION,
+  LIMIT,
+  parseOptions,
+  startServices,
+  type Fixture,
+  type Options,
+  type Sample,
+} from './scrape-setup.ts';
 
 /** The store, with its ensureIndexes timed (the writer's upserts go to the store's own closure, untouched). */
 function timedStore(store: ScrapeStore, onIndexes: (ms: number) => void): ScrapeStore {
@@ -99,8 +109,14 @@ async function baselineOnce(fixture: Fixture, concurrency: number): Promise<numb
   await Promise.all(
     CITIES.map(async (city) => {
       const query = new URLSearchParams({ location: city, limit: String(LIMIT), offset: '0' });
-      const page = (await limited(() => getJson(`${fixture.yelpBaseUrl}/businesses/search?${query}`))) as { businesses: Array<{ id: string }> };
-      await Promise.all(page.businesses.map(({ id }) => limited(() => getJson(`${fixture.yelpBaseUrl}/businesses/${encodeURIComponent(id)}`))));
+      const page = (await limited(() => getJson(`${fixture.yelpBaseUrl}/businesses/search?${query}`))) as {
+        businesses: Array<{ id: string }>;
+      };
+      await Promise.all(
+        page.businesses.map(({ id }) =>
+          limited(() => getJson(`${fixture.yelpBaseUrl}/businesses/${encodeURIComponent(id)}`)),
+        ),
+      );
     }),
   );
   return performance.now() - started;
@@ -112,7 +128,8 @@ function problemOf(sample: Sample, expect: 'inserted' | 'unchanged'): string | u
   const problems: string[] = [];
   if (result.fetched !== BUSINESSES) problems.push(`fetched ${result.fetched} of ${BUSINESSES}`);
   if (sample.stored !== BUSINESSES) problems.push(`the collection holds ${sample.stored} documents, not ${BUSINESSES}`);
-  if (result.failed.length > 0) problems.push(`${result.failed.length} failed (first: ${result.failed[0]?.id}: ${result.failed[0]?.reason})`);
+  if (result.failed.length > 0)
+    problems.push(`${result.failed.length} failed (first: ${result.failed[0]?.id}: ${result.failed[0]?.reason})`);
   if (result.left.length > 0) problems.push(`${result.left.length} left`);
   const written = expect === 'inserted' ? result.upserted : result.unchanged;
   if (written !== BUSINESSES) problems.push(`${expect} ${written}, not ${BUSINESSES}`);
@@ -135,7 +152,12 @@ export async function benchScrape(args: string[]): Promise<number> {
   const freshDb = (): Db => client.db(`bench_scrape_${process.pid}_${++databases}`);
 
   /** One run into `db`; a run that lost documents is recorded (the benchmark then fails) and not measured. */
-  const measure = async (db: Db, concurrency: number, label: string, expect: 'inserted' | 'unchanged'): Promise<Sample | undefined> => {
+  const measure = async (
+    db: Db,
+    concurrency: number,
+    label: string,
+    expect: 'inserted' | 'unchanged',
+  ): Promise<Sample | undefined> => {
     const sample = await scrapeOnce(db, fixture, concurrency, options);
     const problem = problemOf(sample, expect);
     const { result } = sample;

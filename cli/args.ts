@@ -28,7 +28,9 @@ const invalid = (message: string, code = 'INVALID_ARGUMENT') => new CliError(mes
 
 function noPositionals(command: CommandName, positionals: string[], hint = ''): void {
   if (positionals.length > 0) {
-    throw invalid(`${command} takes no positional arguments, got ${positionals.map((p) => shown(p)).join(', ')}${hint}`);
+    throw invalid(
+      `${command} takes no positional arguments, got ${positionals.map((p) => shown(p)).join(', ')}${hint}`,
+    );
   }
 }
 
@@ -36,7 +38,13 @@ function noPositionals(command: CommandName, positionals: string[], hint = ''): 
 
 export const LOCAL_ACTIONS = ['start', 'stop', 'status', 'env'] as const;
 export type LocalAction = (typeof LOCAL_ACTIONS)[number];
-const PORT_FLAGS = { s3Port: 's3-port', lambdaPort: 'lambda-port', ec2Port: 'ec2-port', mongoPort: 'mongo-port', apiPort: 'api-port' } as const;
+const PORT_FLAGS = {
+  s3Port: 's3-port',
+  lambdaPort: 'lambda-port',
+  ec2Port: 'ec2-port',
+  mongoPort: 'mongo-port',
+  apiPort: 'api-port',
+} as const;
 export type LocalPorts = Partial<Record<keyof typeof PORT_FLAGS, number>>;
 
 export interface LocalRequest {
@@ -55,8 +63,10 @@ export function localRequest({ values, positionals }: ParsedArgs<typeof LOCAL.fl
     const [action, ...extra] = positionals;
     const actions = LOCAL_ACTIONS.join(', ');
     if (action === undefined) throw invalid(`local needs one of: ${actions}`);
-    if (!(LOCAL_ACTIONS as readonly string[]).includes(action)) throw invalid(`unknown local command ${shown(action)}; use one of: ${actions}`);
-    if (extra.length > 0) throw invalid(`local ${action} takes no further arguments, got ${extra.map((p) => shown(p)).join(', ')}`);
+    if (!(LOCAL_ACTIONS as readonly string[]).includes(action))
+      throw invalid(`unknown local command ${shown(action)}; use one of: ${actions}`);
+    if (extra.length > 0)
+      throw invalid(`local ${action} takes no further arguments, got ${extra.map((p) => shown(p)).join(', ')}`);
     const ports: LocalPorts = {};
     for (const [option, flag] of Object.entries(PORT_FLAGS) as [keyof typeof PORT_FLAGS, string][]) {
       const raw = values[flag as keyof typeof values];
@@ -71,11 +81,15 @@ export function localRequest({ values, positionals }: ParsedArgs<typeof LOCAL.fl
       for (const [option, flag] of Object.entries(PORT_FLAGS) as [keyof typeof PORT_FLAGS, string][]) {
         const port = resolved[option];
         const variable = `CLOUD_PARALLEL_${flag.replace('-port', '').toUpperCase()}_PORT`;
-        const from = ports[option] !== undefined ? `--${flag}` : process.env[variable] ? variable : `the default --${flag}`;
+        const from =
+          ports[option] !== undefined ? `--${flag}` : process.env[variable] ? variable : `the default --${flag}`;
         byPort.set(port, [...(byPort.get(port) ?? []), from]);
       }
       for (const [port, users] of byPort) {
-        if (users.length > 1) throw invalid(`port ${port} is given to more than one service (${users.join(', ')}); each needs its own port`);
+        if (users.length > 1)
+          throw invalid(
+            `port ${port} is given to more than one service (${users.join(', ')}); each needs its own port`,
+          );
       }
     }
     return { action: action as LocalAction, ports };
@@ -105,11 +119,16 @@ export function parseRatesArgs(args: string[]): RatesRequest | HelpRequest {
 /** The `rates` request from its parsed flags: its values judged by lib's schemas and the checks here. */
 export function ratesRequest({ values, positionals }: ParsedArgs<typeof RATES.flags>): RatesRequest {
   return checkArgs('rates', () => {
-    if (positionals.length === 0) throw invalid('rates needs a CSV file: cloud-parallel rates <file.csv> [--bins N] ...');
-    if (positionals.length > 1) throw invalid(`rates takes one CSV file, got ${positionals.length}: ${positionals.map((p) => shown(p)).join(', ')}`);
+    if (positionals.length === 0)
+      throw invalid('rates needs a CSV file: cloud-parallel rates <file.csv> [--bins N] ...');
+    if (positionals.length > 1)
+      throw invalid(
+        `rates takes one CSV file, got ${positionals.length}: ${positionals.map((p) => shown(p)).join(', ')}`,
+      );
 
     const backend = values.backend ?? 'lambda';
-    if (backend !== 'lambda' && backend !== 'ec2') throw invalid(`--backend must be lambda or ec2, got ${shown(backend)}`);
+    if (backend !== 'lambda' && backend !== 'ec2')
+      throw invalid(`--backend must be lambda or ec2, got ${shown(backend)}`);
 
     const options: RatesRequest['options'] = {};
     if (values.bins !== undefined) {
@@ -137,11 +156,19 @@ export function ratesRequest({ values, positionals }: ParsedArgs<typeof RATES.fl
     if (values.timeout !== undefined) {
       timeoutSeconds = SECONDS.test(values.timeout) ? Number(values.timeout) : Number.NaN;
       if (!(timeoutSeconds > 0 && timeoutSeconds <= MAX_TIMEOUT_SECONDS)) {
-        throw invalid(`--timeout must be a number of seconds, more than 0 and at most ${MAX_TIMEOUT_SECONDS} (a day), got ${shown(values.timeout)}`);
+        throw invalid(
+          `--timeout must be a number of seconds, more than 0 and at most ${MAX_TIMEOUT_SECONDS} (a day), got ${shown(values.timeout)}`,
+        );
       }
     }
 
-    const request: RatesRequest = { file: checkInputFile(positionals[0]!, backend), options, backend, timeoutMs: timeoutSeconds * 1000, json: values.json === true };
+    const request: RatesRequest = {
+      file: checkInputFile(positionals[0]!, backend),
+      options,
+      backend,
+      timeoutMs: timeoutSeconds * 1000,
+      json: values.json === true,
+    };
     if (values.out !== undefined) request.outDir = checkOutDir(values.out);
     return request;
   });
@@ -176,7 +203,9 @@ function checkInputFile(file: string, backend: 'lambda' | 'ec2'): string {
   if (stats.size > MAX_INPUT_BYTES[backend]) {
     throw invalid(
       `${file} is ${formatBytes(stats.size)}, over the ${formatBytes(MAX_INPUT_BYTES[backend])} the ${backend} backend takes` +
-        (backend === 'lambda' ? `; --backend ec2 takes up to ${formatBytes(MAX_INPUT_BYTES.ec2)}, or split the file` : ' (its rates.csv goes up in one S3 PUT); split the file'),
+        (backend === 'lambda'
+          ? `; --backend ec2 takes up to ${formatBytes(MAX_INPUT_BYTES.ec2)}, or split the file`
+          : ' (its rates.csv goes up in one S3 PUT); split the file'),
       'FILE_TOO_LARGE',
     );
   }
@@ -190,7 +219,11 @@ function checkOutDir(dir: string): string {
     const stats = statOrNull(at);
     if (stats !== null) {
       if (!stats.isDirectory()) {
-        throw invalid(at === path.resolve(dir) ? `--out must be a directory; ${dir} is a file` : `--out ${shown(dir)} cannot be made: ${at} is a file`);
+        throw invalid(
+          at === path.resolve(dir)
+            ? `--out must be a directory; ${dir} is a file`
+            : `--out ${shown(dir)} cannot be made: ${at} is a file`,
+        );
       }
       return dir;
     }
@@ -226,19 +259,29 @@ export function primesRequest({ values, positionals }: ParsedArgs<typeof PRIMES.
   return checkArgs('primes', () => {
     noPositionals('primes', positionals, '; use --start S --end E');
     const missing = (['start', 'end'] as const).filter((flag) => values[flag] === undefined);
-    if (missing.length > 0) throw invalid(`primes needs ${missing.map((flag) => `--${flag}`).join(' and ')}, e.g. --start 1e8 --end 1.01e8`);
-    if (values.chunks !== undefined && values['chunk-size'] !== undefined) throw invalid('give --chunks or --chunk-size, not both');
+    if (missing.length > 0)
+      throw invalid(`primes needs ${missing.map((flag) => `--${flag}`).join(' and ')}, e.g. --start 1e8 --end 1.01e8`);
+    if (values.chunks !== undefined && values['chunk-size'] !== undefined)
+      throw invalid('give --chunks or --chunk-size, not both');
     const backend = values.backend ?? 'lambda';
-    if (values['chunks-per-instance'] !== undefined && backend !== 'ec2') throw invalid('--chunks-per-instance applies to --backend ec2 only');
+    if (values['chunks-per-instance'] !== undefined && backend !== 'ec2')
+      throw invalid('--chunks-per-instance applies to --backend ec2 only');
     const raw: Record<string, unknown> = { backend };
     for (const [field, flag] of Object.entries(PRIMES_FLAGS)) {
       if (field === 'backend') continue;
-      const value = integerOption(values[flag], `--${flag}`, field === 'start' || field === 'end' ? '100000000 or 1e8' : undefined);
+      const value = integerOption(
+        values[flag],
+        `--${flag}`,
+        field === 'start' || field === 'end' ? '100000000 or 1e8' : undefined,
+      );
       if (value !== undefined) raw[field] = value;
     }
     const parsed = primesRunSchema.safeParse(raw);
     if (!parsed.success) {
-      const names = Object.entries(PRIMES_FLAGS).map(([field, flag]) => [field, { flag: `--${flag}`, value: values[flag], word: field === 'start' || field === 'end' }]);
+      const names = Object.entries(PRIMES_FLAGS).map(([field, flag]) => [
+        field,
+        { flag: `--${flag}`, value: values[flag], word: field === 'start' || field === 'end' },
+      ]);
       throw flagIssues(parsed.error, Object.fromEntries(names));
     }
     const input = parsed.data;
@@ -254,9 +297,16 @@ export function primesRequest({ values, positionals }: ParsedArgs<typeof PRIMES.
  * two-letter state or country code after a comma stays with its city: "San Francisco, CA, Austin, TX" is two cities.
  */
 export function splitCities(text: string): string[] {
-  if (text.includes(';')) return text.split(';').map((c) => c.trim()).filter(Boolean);
+  if (text.includes(';'))
+    return text
+      .split(';')
+      .map((c) => c.trim())
+      .filter(Boolean);
   const cities: string[] = [];
-  for (const part of text.split(',').map((p) => p.trim()).filter(Boolean)) {
+  for (const part of text
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean)) {
     if (/^[A-Z]{2}$/.test(part) && cities.length > 0) cities[cities.length - 1] += `, ${part}`;
     else cities.push(part);
   }
@@ -272,7 +322,8 @@ function hnIds(text: string): string | number[] {
   if (parts.some((part) => !/^\d+$/.test(part))) throw invalid(`--ids must be ${IDS_HINT}, got ${shown(text)}`);
   return parts.map((part) => {
     const id = Number(part);
-    if (!Number.isSafeInteger(id)) throw invalid(`--ids: ${part} is not an item id (at most ${Number.MAX_SAFE_INTEGER})`);
+    if (!Number.isSafeInteger(id))
+      throw invalid(`--ids: ${part} is not an item id (at most ${Number.MAX_SAFE_INTEGER})`);
     return id;
   });
 }
@@ -297,7 +348,8 @@ export function scrapeRequest({ values, positionals }: ParsedArgs<typeof SCRAPE.
     const input: Record<string, unknown> = {};
     if (values.source === 'yelp') {
       if (values.ids !== undefined) throw invalid('--ids is for --source hn; Yelp takes --cities');
-      if (values.cities === undefined && values.city === undefined) throw invalid('--source yelp needs --cities, e.g. --cities "Austin, TX; Chicago, IL"');
+      if (values.cities === undefined && values.city === undefined)
+        throw invalid('--source yelp needs --cities, e.g. --cities "Austin, TX; Chicago, IL"');
       const cities = [...(values.cities === undefined ? [] : splitCities(values.cities)), ...(values.city ?? [])];
       input.source = 'yelp';
       input.cities = cities;

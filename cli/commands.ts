@@ -33,11 +33,21 @@ export async function runCli(argv: string[]): Promise<number> {
         return 0;
       }
       if (!isCommand(topic)) throw new CliError(`no help for ${JSON.stringify(topic)}: not a command`, 'USAGE', USAGE);
-      if (extra.length > 0) throw new CliError(`help takes one command, got ${rest.map((a) => JSON.stringify(a)).join(', ')}`, 'USAGE', USAGE);
+      if (extra.length > 0)
+        throw new CliError(
+          `help takes one command, got ${rest.map((a) => JSON.stringify(a)).join(', ')}`,
+          'USAGE',
+          USAGE,
+        );
       return printHelp(topic);
     }
     default:
-      if (!isCommand(command)) throw new CliError(`unknown command ${JSON.stringify(command)}; the commands are ${COMMANDS.join(', ')}`, 'USAGE', USAGE);
+      if (!isCommand(command))
+        throw new CliError(
+          `unknown command ${JSON.stringify(command)}; the commands are ${COMMANDS.join(', ')}`,
+          'USAGE',
+          USAGE,
+        );
       return runCommand(command, rest);
   }
 }

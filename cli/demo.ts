@@ -18,10 +18,15 @@ export async function demoCommand(): Promise<number> {
   mkdirSync(outDir, { recursive: true });
   const csvFile = path.join(outDir, 'us-counties.csv');
   // 3,143 rows: one per US county, with a handful of bad rows to show how they are reported.
-  await pipeline(Readable.from(sampleCountyCsvChunks({ rows: 3143, seed: 2024, badRowFraction: 0.002 })), createWriteStream(csvFile));
+  await pipeline(
+    Readable.from(sampleCountyCsvChunks({ rows: 3143, seed: 2024, badRowFraction: 0.002 })),
+    createWriteStream(csvFile),
+  );
   progress(`generated ${csvFile} (3,143 counties: fips, county, state, cancer, population)`);
   return withStack(async (state, s3) => {
-    process.stdout.write(`\n== Local stack\n${describeStack(state)}\n== rates: S3 upload → trigger → rate column, histogram, summary\n`);
+    process.stdout.write(
+      `\n== Local stack\n${describeStack(state)}\n== rates: S3 upload → trigger → rate column, histogram, summary\n`,
+    );
     const outcome = await runAndCollect(state, s3, csvFile, {}, { outDir, timeoutMs: 120_000, quiet: false });
     if (outcome.status === 'error') {
       process.stderr.write(`demo: the rates run failed: ${outcome.error.code}: ${outcome.error.message}\n`);
@@ -31,7 +36,11 @@ export async function demoCommand(): Promise<number> {
     process.stdout.write(`\nOpen the chart: ${path.join(outDir, 'histogram.png')}\n`);
 
     process.stdout.write('\n== primes: fan-out over parallel Lambda invocations (the original analysis range)\n');
-    const primes = await runPrimes(parsePrimesRunInput({ start: 100_000_000, end: 101_000_000, chunks: 4, backend: 'lambda' }), state, false);
+    const primes = await runPrimes(
+      parsePrimesRunInput({ start: 100_000_000, end: 101_000_000, chunks: 4, backend: 'lambda' }),
+      state,
+      false,
+    );
     process.stdout.write(formatPrimesResult(primes));
     if (primes.count !== 54_208) {
       process.stderr.write(`demo: expected 54,208 primes in [1e8, 1.01e8), got ${primes.count}\n`);
@@ -41,17 +50,31 @@ export async function demoCommand(): Promise<number> {
       '54,208 primes, as in the original analysis (which took 22.6 s by trial division, 10.1 s on 4 processes).\n' +
         'Chunks this small finish faster than an invocation starts, so the speedup shows on a bigger range (below).\n',
     );
-    process.stdout.write('\n== primes on the EC2 backend: one instance per chunk (local instances are processes running the user data)\n');
-    const onEc2 = await runPrimes(parsePrimesRunInput({ start: 100_000_000, end: 101_000_000, chunks: 4, backend: 'ec2' }), state, false);
+    process.stdout.write(
+      '\n== primes on the EC2 backend: one instance per chunk (local instances are processes running the user data)\n',
+    );
+    const onEc2 = await runPrimes(
+      parsePrimesRunInput({ start: 100_000_000, end: 101_000_000, chunks: 4, backend: 'ec2' }),
+      state,
+      false,
+    );
     process.stdout.write(formatPrimesResult(onEc2));
     if (onEc2.count !== 54_208) {
       process.stderr.write(`demo: expected 54,208 primes on the EC2 backend, got ${onEc2.count}\n`);
       return 1;
     }
-    process.stdout.write('The same 54,208. On AWS each chunk boots an instance (tens of seconds), so EC2 pays off for long chunks.\n');
+    process.stdout.write(
+      'The same 54,208. On AWS each chunk boots an instance (tens of seconds), so EC2 pays off for long chunks.\n',
+    );
 
-    process.stdout.write(`\n== scrape: 4 cities × 20 businesses from the (local) Yelp Fusion API into MongoDB (${state.mongoUri})\n`);
-    const seedScrape = parseScrapeInput({ source: 'yelp', cities: ['San Francisco, CA', 'New York, NY', 'Chicago, IL', 'Austin, TX'], limit: 20 });
+    process.stdout.write(
+      `\n== scrape: 4 cities × 20 businesses from the (local) Yelp Fusion API into MongoDB (${state.mongoUri})\n`,
+    );
+    const seedScrape = parseScrapeInput({
+      source: 'yelp',
+      cities: ['San Francisco, CA', 'New York, NY', 'Chicago, IL', 'Austin, TX'],
+      limit: 20,
+    });
     // Its own database, emptied first, so every demo tells the same story: 80 inserted, then 80 unchanged.
     const db = 'cloud_parallel_demo';
     await dropDatabase(state.mongoUri, db);
@@ -60,13 +83,24 @@ export async function demoCommand(): Promise<number> {
     process.stdout.write('The same scrape again: upserts keyed on the business id, so nothing is duplicated.\n');
     const second = await runLocalScrape(state, seedScrape, false, { db });
     process.stdout.write(formatScrape(second));
-    if (first.result.upserted !== 80 || first.documents !== 80 || second.documents !== 80 || second.result.unchanged !== 80) {
-      process.stderr.write(`demo: expected 80 businesses, still the same documents after a second run; got ${JSON.stringify({ first: first.result, second: second.result })}\n`);
+    if (
+      first.result.upserted !== 80 ||
+      first.documents !== 80 ||
+      second.documents !== 80 ||
+      second.result.unchanged !== 80
+    ) {
+      process.stderr.write(
+        `demo: expected 80 businesses, still the same documents after a second run; got ${JSON.stringify({ first: first.result, second: second.result })}\n`,
+      );
       return 1;
     }
 
     process.stdout.write('\n== primes: a range big enough for the fan-out to pay off\n');
-    const big = await runPrimes(parsePrimesRunInput({ start: 0, end: 10_000_000_000, chunks: 2, backend: 'lambda' }), state, false);
+    const big = await runPrimes(
+      parsePrimesRunInput({ start: 0, end: 10_000_000_000, chunks: 2, backend: 'lambda' }),
+      state,
+      false,
+    );
     process.stdout.write(formatPrimesResult(big));
     if (big.count !== 455_052_511) {
       process.stderr.write(`demo: expected π(10^10) = 455,052,511, got ${big.count}\n`);

@@ -27,7 +27,8 @@ ${listed('cloud-parallel <command> --help', "that command's flags, examples and 
 ${EXIT_CODES}
 `;
 
-const HINT = (command: CommandName) => `(\`cloud-parallel ${command} --help\` explains every flag; \`cloud-parallel help\` lists every command)`;
+const HINT = (command: CommandName) =>
+  `(\`cloud-parallel ${command} --help\` explains every flag; \`cloud-parallel help\` lists every command)`;
 
 function usageLines(spec: CommandSpec): string[] {
   return spec.usage.flatMap(({ lines, does }) => {
@@ -45,24 +46,45 @@ export function usageOf(command: CommandName): string {
 /** `text` wrapped to the help's width by commander, every line indented by `indent` spaces. */
 function indented(helper: Help, text: string, indent: number): string {
   const wrapped = helper.boxWrap(text, (helper.helpWidth ?? 80) - indent);
-  return wrapped.split('\n').map((line) => `${' '.repeat(indent)}${line}`).join('\n');
+  return wrapped
+    .split('\n')
+    .map((line) => `${' '.repeat(indent)}${line}`)
+    .join('\n');
 }
 
 /** `cloud-parallel <command> --help`: commander's `formatHelp`, in the layout of our usage text. */
 export function formatCommandHelp(spec: CommandSpec, command: Command, helper: Help): string {
   const options = helper.visibleOptions(command);
-  const termWidth = Math.max(...options.map((option) => helper.displayWidth(helper.optionTerm(option))), ...(spec.environment ?? []).map(([variable]) => variable.length));
+  const termWidth = Math.max(
+    ...options.map((option) => helper.displayWidth(helper.optionTerm(option))),
+    ...(spec.environment ?? []).map(([variable]) => variable.length),
+  );
   const sections = [['Usage:', ...usageLines(spec)].join('\n')];
   if (options.length > 1) {
-    const items = options.map((option) => helper.formatItem(helper.optionTerm(option), termWidth, helper.optionDescription(option), helper));
+    const items = options.map((option) =>
+      helper.formatItem(helper.optionTerm(option), termWidth, helper.optionDescription(option), helper),
+    );
     sections.push(helper.formatItemList('Options:', items, helper).join('\n').trimEnd());
   }
   if (spec.examples.length > 0) {
-    sections.push(['Examples:', ...spec.examples.flatMap(([line, what]) => [`  ${line}`, ...(what === '' ? [] : [indented(helper, what, 6)])])].join('\n'));
+    sections.push(
+      [
+        'Examples:',
+        ...spec.examples.flatMap(([line, what]) => [`  ${line}`, ...(what === '' ? [] : [indented(helper, what, 6)])]),
+      ].join('\n'),
+    );
   }
   if (spec.environment !== undefined) {
     const items = spec.environment.map(([variable, what]) => helper.formatItem(variable, termWidth, what, helper));
-    sections.push([...helper.formatItemList('Environment:', items, helper).map((line) => line.trimEnd()).filter((line) => line !== ''), indented(helper, STACK_NOTE, 2)].join('\n'));
+    sections.push(
+      [
+        ...helper
+          .formatItemList('Environment:', items, helper)
+          .map((line) => line.trimEnd())
+          .filter((line) => line !== ''),
+        indented(helper, STACK_NOTE, 2),
+      ].join('\n'),
+    );
   }
   sections.push(`${EXIT_CODES}\n(\`cloud-parallel help\` lists every command)`);
   return `${sections.join('\n\n')}\n`;

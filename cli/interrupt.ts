@@ -89,7 +89,11 @@ export function installInterruptHandlers(options: InterruptOptions = {}): void {
   process.on('SIGTERM', onSignal);
 }
 
-async function runCleanups(signalName: NodeJS.Signals, exit: (code: number) => never, write: (line: string) => void): Promise<never> {
+async function runCleanups(
+  signalName: NodeJS.Signals,
+  exit: (code: number) => never,
+  write: (line: string) => void,
+): Promise<never> {
   const pending = [...cleanups].reverse();
   cleanups.length = 0;
   write(

@@ -10,26 +10,42 @@ export async function localCommand({ action, ports }: LocalRequest): Promise<num
       // A Ctrl-C at any point of the start stops what it started; once it is up, the stack is the user's.
       const { state, started, release } = await startStackInterruptibly({ ...ports, onProgress: progress });
       release();
-      process.stdout.write(`${started ? 'Local stack started' : 'Local stack already running'}:\n${describeStack(state)}`);
+      process.stdout.write(
+        `${started ? 'Local stack started' : 'Local stack already running'}:\n${describeStack(state)}`,
+      );
       return 0;
     }
     case 'stop': {
       const stopped = await stopStack();
       process.stdout.write(
-        stopped.length === 0 ? 'Local stack is not running.\n' : `Stopped ${stopped.map((p) => `${p.name} (pid ${p.pid})`).join(', ')}.\n`,
+        stopped.length === 0
+          ? 'Local stack is not running.\n'
+          : `Stopped ${stopped.map((p) => `${p.name} (pid ${p.pid})`).join(', ')}.\n`,
       );
       return 0;
     }
     case 'status': {
       const state = readStackState();
-      process.stdout.write(state ? `Local stack running since ${state.startedAt}:\n${describeStack(state)}` : 'Local stack is not running.\n');
+      process.stdout.write(
+        state
+          ? `Local stack running since ${state.startedAt}:\n${describeStack(state)}`
+          : 'Local stack is not running.\n',
+      );
       return state ? 0 : 1;
     }
     case 'env': {
       const state = readStackState();
-      if (!state) throw new CliError('the local stack is not running; start it with `npx cloud-parallel local start`', 'NOT_RUNNING');
+      if (!state)
+        throw new CliError(
+          'the local stack is not running; start it with `npx cloud-parallel local start`',
+          'NOT_RUNNING',
+        );
       const env = { ...stackEnvironment(state), ...state.service.environment };
-      process.stdout.write(`${Object.entries(env).map(([k, v]) => `export ${k}=${JSON.stringify(v)}`).join('\n')}\n`);
+      process.stdout.write(
+        `${Object.entries(env)
+          .map(([k, v]) => `export ${k}=${JSON.stringify(v)}`)
+          .join('\n')}\n`,
+      );
       return 0;
     }
   }

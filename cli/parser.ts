@@ -13,7 +13,11 @@ import type { CommandSpec, FlagSpec } from './spec.ts';
 import { shown } from './values.ts';
 
 export type FlagValues<F extends Record<string, FlagSpec>> = {
-  [K in keyof F]?: F[K] extends { multiple: true } ? string[] : F[K]['flags'] extends `${string}<${string}>` ? string : boolean;
+  [K in keyof F]?: F[K] extends { multiple: true }
+    ? string[]
+    : F[K]['flags'] extends `${string}<${string}>`
+      ? string
+      : boolean;
 };
 
 export interface ParsedArgs<F extends Record<string, FlagSpec>> {
@@ -47,7 +51,10 @@ class FlagCommand extends Command {
   }
 
   unknownOption(flag: string): never {
-    const [name = flag, inline] = flag.startsWith('--') && flag.includes('=') ? [flag.slice(0, flag.indexOf('=')), flag.slice(flag.indexOf('=') + 1)] : [flag];
+    const [name = flag, inline] =
+      flag.startsWith('--') && flag.includes('=')
+        ? [flag.slice(0, flag.indexOf('=')), flag.slice(flag.indexOf('=') + 1)]
+        : [flag];
     // Commander reads `--json=1` as an unknown flag: the switch exists, it takes no value.
     if (inline !== undefined && this.options.some((option) => option.long === name && option.isBoolean())) {
       this.refuse(`${name} is a switch and takes no value, got ${name}=${shown(inline)}`);
@@ -70,7 +77,9 @@ class FlagCommand extends Command {
       const value = args[++i];
       if (value === undefined) this.optionMissingArgument(option);
       if (value.startsWith('-') && !NEGATIVE_NUMBER.test(value)) {
-        this.refuse(`${option.long} needs a value, got the flag ${shown(value)} (for a value that starts with "-", write ${option.long}=VALUE)`);
+        this.refuse(
+          `${option.long} needs a value, got the flag ${shown(value)} (for a value that starts with "-", write ${option.long}=VALUE)`,
+        );
       }
     }
     return super.parseOptions(args);
@@ -91,7 +100,11 @@ export function buildCommand(spec: CommandSpec): Command {
     command.option(flag.flags, flag.description, (value: string | undefined, previous: unknown) => {
       if (flag.multiple) return [...((previous as string[] | undefined) ?? []), value];
       if (previous !== undefined) {
-        command.refuse(takesValue ? `--${name} is given twice (${shown(String(previous))} and ${shown(value ?? '')}); give it once` : `--${name} is given twice; give it once`);
+        command.refuse(
+          takesValue
+            ? `--${name} is given twice (${shown(String(previous))} and ${shown(value ?? '')}); give it once`
+            : `--${name} is given twice; give it once`,
+        );
       }
       return takesValue ? value : true;
     });
@@ -106,13 +119,15 @@ export function parseFlags<F extends Record<string, FlagSpec>>(spec: CommandSpec
   try {
     command.parse(args, { from: 'user' });
   } catch (error) {
-    if (error instanceof CommanderError) throw new CliError(error.message.replace(/^error: /, ''), 'INVALID_ARGUMENT', usageOf(spec.name));
+    if (error instanceof CommanderError)
+      throw new CliError(error.message.replace(/^error: /, ''), 'INVALID_ARGUMENT', usageOf(spec.name));
     throw error;
   }
   const options = command.opts();
   const values: Record<string, unknown> = {};
   for (const option of command.options) {
-    if (option.long !== undefined && option.long !== '--help') values[option.long.slice(2)] = options[option.attributeName()];
+    if (option.long !== undefined && option.long !== '--help')
+      values[option.long.slice(2)] = options[option.attributeName()];
   }
   return { values: values as FlagValues<F>, positionals: command.args, help: options.help === true };
 }

@@ -15,14 +15,20 @@ import { awaitCleanly, interruptSignal } from './interrupt.ts';
 import { CliError } from './cli-error.ts';
 import { dataBucket, progress, withStack } from './shared.ts';
 
-function reportingBackend(inner: Backend<PrimesTask, PrimesChunkResult>, total: number, say: (line: string) => void): Backend<PrimesTask, PrimesChunkResult> {
+function reportingBackend(
+  inner: Backend<PrimesTask, PrimesChunkResult>,
+  total: number,
+  say: (line: string) => void,
+): Backend<PrimesTask, PrimesChunkResult> {
   let done = 0;
   return {
     name: inner.name,
     run: async (task, context) => {
       const result = await inner.run(task, context);
       done += 1;
-      say(`chunk ${context.index + 1}/${total} [${task.start.toLocaleString('en-US')}, ${task.end.toLocaleString('en-US')}): ${result.count.toLocaleString('en-US')} primes in ${result.ms} ms  (${done}/${total} done)`);
+      say(
+        `chunk ${context.index + 1}/${total} [${task.start.toLocaleString('en-US')}, ${task.end.toLocaleString('en-US')}): ${result.count.toLocaleString('en-US')} primes in ${result.ms} ms  (${done}/${total} done)`,
+      );
       return result;
     },
     ...(inner.close ? { close: () => inner.close!() } : {}),
@@ -30,9 +36,14 @@ function reportingBackend(inner: Backend<PrimesTask, PrimesChunkResult>, total: 
   };
 }
 
-const range = (input: { start: number; end: number }) => `[${input.start.toLocaleString('en-US')}, ${input.end.toLocaleString('en-US')})`;
+const range = (input: { start: number; end: number }) =>
+  `[${input.start.toLocaleString('en-US')}, ${input.end.toLocaleString('en-US')})`;
 
-export async function runPrimes(input: PrimesRunInput, state: StackState | null, quiet: boolean): Promise<PrimesRunResult> {
+export async function runPrimes(
+  input: PrimesRunInput,
+  state: StackState | null,
+  quiet: boolean,
+): Promise<PrimesRunResult> {
   const say = quiet ? () => undefined : progress;
   const total = splitRange(input.start, input.end, input).length;
   if (input.backend === 'ec2') {
@@ -47,42 +58,66 @@ export async function runPrimes(input: PrimesRunInput, state: StackState | null,
   } else {
     say(`counting primes in ${range(input)} in ${total} chunks on local worker threads`);
   }
-  return runPrimesOn(input, functionName === undefined ? {} : { lambda: { client: createLambdaClient(), functionName } }, {
-    decorate: (backend) => reportingBackend(backend, total, say),
-    // Ctrl-C: no chunk starts after it, and the invocations in flight are cancelled (their requests aborted).
-    signal: interruptSignal,
-    onProgress: (event) => {
-      if (event.kind === 'retrying') say(`chunk ${event.index + 1}/${total}: ${event.error?.type} — retrying in ${event.delayMs} ms`);
-      if (event.kind === 'failed') say(`chunk ${event.index + 1}/${total} failed: ${event.error?.type}: ${event.error?.message}`);
+  return runPrimesOn(
+    input,
+    functionName === undefined ? {} : { lambda: { client: createLambdaClient(), functionName } },
+    {
+      decorate: (backend) => reportingBackend(backend, total, say),
+      // Ctrl-C: no chunk starts after it, and the invocations in flight are cancelled (their requests aborted).
+      signal: interruptSignal,
+      onProgress: (event) => {
+        if (event.kind === 'retrying')
+          say(`chunk ${event.index + 1}/${total}: ${event.error?.type} — retrying in ${event.delayMs} ms`);
+        if (event.kind === 'failed')
+          say(`chunk ${event.index + 1}/${total} failed: ${event.error?.type}: ${event.error?.message}`);
+      },
     },
-  });
+  );
 }
 
 /** The EC2 backend against the local stack's EC2 endpoint: one local "instance" (a process) per chunk. */
-async function runPrimesOnLocalEc2(input: PrimesRunInput, state: StackState, total: number, say: (line: string) => void): Promise<PrimesRunResult> {
+async function runPrimesOnLocalEc2(
+  input: PrimesRunInput,
+  state: StackState,
+  total: number,
+  say: (line: string) => void,
+): Promise<PrimesRunResult> {
   say('building the EC2 worker bundle');
   await buildWorkerBundles();
-  const config = loadEc2Config({ ...state.service.environment, ...localEc2Environment(state), DATA_BUCKET: dataBucket(state) });
-  say(`counting primes in ${range(input)} in ${total} chunks on EC2 (${state.ec2Endpoint}, ${input.chunksPerInstance && input.chunksPerInstance > 1 ? `${input.chunksPerInstance} chunks per instance` : 'one instance per chunk'}, at most ${config.maxInstances} at once)`);
+  const config = loadEc2Config({
+    ...state.service.environment,
+    ...localEc2Environment(state),
+    DATA_BUCKET: dataBucket(state),
+  });
+  say(
+    `counting primes in ${range(input)} in ${total} chunks on EC2 (${state.ec2Endpoint}, ${input.chunksPerInstance && input.chunksPerInstance > 1 ? `${input.chunksPerInstance} chunks per instance` : 'one instance per chunk'}, at most ${config.maxInstances} at once)`,
+  );
   const chunks = splitRange(input.start, input.end, input);
   let last = '';
-  const run = runPrimesOn(input, { ec2: { clients: { ec2: createEc2Client(), s3: createS3Client() }, config } }, {
-    // Ctrl-C: no instance is launched after it, and withEc2Run terminates every instance of the run.
-    signal: interruptSignal,
-    onInstances: ({ pending, running, done, total: launched }) => {
-      const line = `instances: ${pending} pending, ${running} running, ${done} done (${launched} launched)`;
-      if (line !== last) {
-        last = line;
-        say(line);
-      }
+  const run = runPrimesOn(
+    input,
+    { ec2: { clients: { ec2: createEc2Client(), s3: createS3Client() }, config } },
+    {
+      // Ctrl-C: no instance is launched after it, and withEc2Run terminates every instance of the run.
+      signal: interruptSignal,
+      onInstances: ({ pending, running, done, total: launched }) => {
+        const line = `instances: ${pending} pending, ${running} running, ${done} done (${launched} launched)`;
+        if (line !== last) {
+          last = line;
+          say(line);
+        }
+      },
+      onProgress: (event) => {
+        const chunk = chunks[event.index]!;
+        if (event.kind === 'succeeded')
+          say(`chunk ${event.index + 1}/${total} ${range(chunk)} done  (${event.done}/${total})`);
+        if (event.kind === 'retrying')
+          say(`chunk ${event.index + 1}/${total}: ${event.error?.type} — retrying in ${event.delayMs} ms`);
+        if (event.kind === 'failed')
+          say(`chunk ${event.index + 1}/${total} failed: ${event.error?.type}: ${event.error?.message}`);
+      },
     },
-    onProgress: (event) => {
-      const chunk = chunks[event.index]!;
-      if (event.kind === 'succeeded') say(`chunk ${event.index + 1}/${total} ${range(chunk)} done  (${event.done}/${total})`);
-      if (event.kind === 'retrying') say(`chunk ${event.index + 1}/${total}: ${event.error?.type} — retrying in ${event.delayMs} ms`);
-      if (event.kind === 'failed') say(`chunk ${event.index + 1}/${total} failed: ${event.error?.type}: ${event.error?.message}`);
-    },
-  });
+  );
   return awaitCleanly('terminating the EC2 instances this command launched', run);
 }
 
@@ -113,7 +148,9 @@ export function formatPrimesResult(result: PrimesRunResult): string {
 
 export async function primesCommand({ input, json }: PrimesRequest): Promise<number> {
   const result =
-    input.backend === 'local' ? await runPrimes(input, null, json) : await withStack((state) => runPrimes(input, state, json), json);
+    input.backend === 'local'
+      ? await runPrimes(input, null, json)
+      : await withStack((state) => runPrimes(input, state, json), json);
   process.stdout.write(json ? `${JSON.stringify(result, null, 2)}\n` : formatPrimesResult(result));
   return result.complete ? 0 : 1;
 }

@@ -18,12 +18,16 @@ import { dataBucket, progress, withStack } from './shared.ts';
 export async function ratesCommand({ file, options, backend, outDir, timeoutMs, json }: RatesRequest): Promise<number> {
   const settings = { outDir, timeoutMs, quiet: json };
   const outcome = await withStack(
-    (state, s3) => (backend === 'ec2' ? runOnEc2AndCollect(state, s3, file, options, settings) : runAndCollect(state, s3, file, options, settings)),
+    (state, s3) =>
+      backend === 'ec2'
+        ? runOnEc2AndCollect(state, s3, file, options, settings)
+        : runAndCollect(state, s3, file, options, settings),
     json,
   );
   if (outcome.status === 'error') {
     if (json) process.stdout.write(`${JSON.stringify({ error: outcome.error })}\n`);
-    else process.stderr.write(`cloud-parallel: ${outcome.input.key}: ${outcome.error.code}: ${outcome.error.message}\n`);
+    else
+      process.stderr.write(`cloud-parallel: ${outcome.input.key}: ${outcome.error.code}: ${outcome.error.message}\n`);
     return 1;
   }
   process.stdout.write(json ? `${JSON.stringify(outcome, null, 2)}\n` : formatSummary(outcome));
@@ -42,7 +46,10 @@ async function runOnEc2AndCollect(
   const bucket = dataBucket(state);
   say('building the EC2 worker bundle');
   await buildWorkerBundles();
-  const staged = await awaitCleanly(`aborting the upload of ${file}`, stageRatesInput(s3, { bucket, file }, interruptSignal));
+  const staged = await awaitCleanly(
+    `aborting the upload of ${file}`,
+    stageRatesInput(s3, { bucket, file }, interruptSignal),
+  );
   say(`uploaded ${file} to s3://${bucket}/${staged.key}; running it on one EC2 instance (${state.ec2Endpoint})`);
   const { defaults } = loadRatesConfig({ ...state.service.environment, DATA_BUCKET: bucket });
   const config = loadEc2Config({
@@ -54,18 +61,25 @@ async function runOnEc2AndCollect(
   let last = '';
   const report = await awaitCleanly(
     'terminating the EC2 instance this command launched',
-    runRatesOnEc2({ ec2: createEc2Client(), s3 }, config, { ...staged, options: { ...defaults, ...options } }, {
-      onInstances: ({ pending, running, done }) => {
-        const line = `instance: ${pending ? 'pending' : running ? 'running' : done ? 'done' : '?'}`;
-        if (line !== last) {
-          last = line;
-          say(line);
-        }
+    runRatesOnEc2(
+      { ec2: createEc2Client(), s3 },
+      config,
+      { ...staged, options: { ...defaults, ...options } },
+      {
+        onInstances: ({ pending, running, done }) => {
+          const line = `instance: ${pending ? 'pending' : running ? 'running' : done ? 'done' : '?'}`;
+          if (line !== last) {
+            last = line;
+            say(line);
+          }
+        },
+        signal: interruptSignal,
       },
-      signal: interruptSignal,
-    }),
+    ),
   );
-  say(`EC2 run ${report.runId}: ${report.instances} × ${report.instanceType}, ${report.cost.instanceSeconds.toFixed(1)} instance-s ≈ $${report.cost.usd.toFixed(6)}`);
+  say(
+    `EC2 run ${report.runId}: ${report.instances} × ${report.instanceType}, ${report.cost.instanceSeconds.toFixed(1)} instance-s ≈ $${report.cost.usd.toFixed(6)}`,
+  );
   await downloadOutputs(s3, bucket, staged.resultPrefix, report.outcome, settings.outDir, say);
   return report.outcome;
 }
@@ -79,7 +93,10 @@ export async function runAndCollect(
 ): Promise<RatesJobOutcome> {
   const say = settings.quiet ? () => undefined : progress;
   const bucket = dataBucket(state);
-  const run = await awaitCleanly(`aborting the upload of ${file}`, submitRatesRun(s3, { bucket, file, options }, interruptSignal));
+  const run = await awaitCleanly(
+    `aborting the upload of ${file}`,
+    submitRatesRun(s3, { bucket, file, options }, interruptSignal),
+  );
   say(`uploaded ${file} to s3://${bucket}/${run.key}; waiting for the rates function`);
   let lastReport = 0;
   const outcome = await waitForRatesOutcome(s3, run, {
@@ -97,7 +114,14 @@ export async function runAndCollect(
   return outcome;
 }
 
-async function downloadOutputs(s3: S3Client, bucket: string, resultPrefix: string, outcome: RatesJobOutcome, outDir: string | undefined, say: (line: string) => void): Promise<void> {
+async function downloadOutputs(
+  s3: S3Client,
+  bucket: string,
+  resultPrefix: string,
+  outcome: RatesJobOutcome,
+  outDir: string | undefined,
+  say: (line: string) => void,
+): Promise<void> {
   if (outcome.status !== 'ok' || !outDir) return;
   mkdirSync(outDir, { recursive: true });
   for (const name of ['histogram.png', 'histogram.svg', 'summary.json']) {
@@ -107,7 +131,8 @@ async function downloadOutputs(s3: S3Client, bucket: string, resultPrefix: strin
   say(`downloaded histogram.png, histogram.svg and summary.json to ${outDir}`);
 }
 
-const fmt = (n: number) => (Math.abs(n) >= 1e4 || (Math.abs(n) < 1e-3 && n !== 0) ? n.toExponential(4) : n.toPrecision(5));
+const fmt = (n: number) =>
+  Math.abs(n) >= 1e4 || (Math.abs(n) < 1e-3 && n !== 0) ? n.toExponential(4) : n.toPrecision(5);
 
 export function formatSummary(summary: RatesSummary): string {
   const { stats, badRows, timings } = summary;

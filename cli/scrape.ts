@@ -1,5 +1,11 @@
 import { MongoClient } from 'mongodb';
-import { createScrapeStore, loadScrapeConfig, runScrape, type ScrapeInput, type ScrapeResult } from '../lib/scrape/index.ts';
+import {
+  createScrapeStore,
+  loadScrapeConfig,
+  runScrape,
+  type ScrapeInput,
+  type ScrapeResult,
+} from '../lib/scrape/index.ts';
 import { stackEnvironment, type StackState } from '../local-stack/stack.ts';
 import type { ScrapeRequest } from './args.ts';
 import { awaitCleanly, interruptSignal } from './interrupt.ts';
@@ -15,31 +21,44 @@ export interface ScrapeRunReport {
 }
 
 /** One scrape against the local stack: its API fixture and MongoDB-wire server, through the real driver. */
-export async function runLocalScrape(state: StackState, input: ScrapeInput, quiet: boolean, options: { db?: string } = {}): Promise<ScrapeRunReport> {
+export async function runLocalScrape(
+  state: StackState,
+  input: ScrapeInput,
+  quiet: boolean,
+  options: { db?: string } = {},
+): Promise<ScrapeRunReport> {
   const say = quiet ? () => undefined : progress;
-  const config = loadScrapeConfig({ ...stackEnvironment(state), ...(options.db === undefined ? {} : { MONGODB_DB: options.db }) });
+  const config = loadScrapeConfig({
+    ...stackEnvironment(state),
+    ...(options.db === undefined ? {} : { MONGODB_DB: options.db }),
+  });
   const client = await new MongoClient(state.mongoUri, { appName: 'cloud-parallel-cli' }).connect();
   try {
     const collection = config.collections[input.source];
     const store = createScrapeStore(client.db(config.mongo.db), { collection });
     const shown = new Map<string, number>();
     // On Ctrl-C the run saves what it fetched before the stack (and its MongoDB) is stopped.
-    const result = await awaitCleanly('saving what the scrape fetched', runScrape(input, {
-      store,
-      yelpBaseUrl: config.yelpBaseUrl,
-      hnBaseUrl: config.hnBaseUrl,
-      ...(config.yelpApiKey && 'value' in config.yelpApiKey ? { yelpApiKey: config.yelpApiKey.value, yelpApiKeySource: config.yelpApiKey.from } : {}),
-      pool: config.pool,
-      // Ctrl-C stops the requests; what was fetched before it is saved as the run's own stop would save it.
-      signal: interruptSignal,
-      onProgress: ({ phase, done, total }) => {
-        // A line per tenth of each phase, and its end: progress without a flood.
-        const step = Math.max(1, Math.ceil(total / 10));
-        if (done !== total && done - (shown.get(phase) ?? 0) < step) return;
-        shown.set(phase, done);
-        say(`${phase}: ${done}/${total}`);
-      },
-    }));
+    const result = await awaitCleanly(
+      'saving what the scrape fetched',
+      runScrape(input, {
+        store,
+        yelpBaseUrl: config.yelpBaseUrl,
+        hnBaseUrl: config.hnBaseUrl,
+        ...(config.yelpApiKey && 'value' in config.yelpApiKey
+          ? { yelpApiKey: config.yelpApiKey.value, yelpApiKeySource: config.yelpApiKey.from }
+          : {}),
+        pool: config.pool,
+        // Ctrl-C stops the requests; what was fetched before it is saved as the run's own stop would save it.
+        signal: interruptSignal,
+        onProgress: ({ phase, done, total }) => {
+          // A line per tenth of each phase, and its end: progress without a flood.
+          const step = Math.max(1, Math.ceil(total / 10));
+          if (done !== total && done - (shown.get(phase) ?? 0) < step) return;
+          shown.set(phase, done);
+          say(`${phase}: ${done}/${total}`);
+        },
+      }),
+    );
     const documents = await client.db(config.mongo.db).collection(collection).countDocuments();
     return { result, documents, collection: `${config.mongo.db}.${collection}` };
   } finally {
@@ -56,12 +75,17 @@ export function formatScrape({ result, documents, collection }: ScrapeRunReport)
   if (result.stoppedEarly) lines.push(`  stopped early (${result.stoppedEarly.kind}): ${result.stoppedEarly.reason}`);
   for (const failure of result.failed.slice(0, 10)) lines.push(`  failed ${failure.id}: ${failure.reason}`);
   if (result.failed.length > 10) lines.push(`  … ${result.failed.length - 10} more (--json lists all)`);
-  if (result.left.length > 0) lines.push(`  left (run again to finish): ${result.left.slice(0, 10).join(', ')}${result.left.length > 10 ? ', …' : ''}`);
+  if (result.left.length > 0)
+    lines.push(
+      `  left (run again to finish): ${result.left.slice(0, 10).join(', ')}${result.left.length > 10 ? ', …' : ''}`,
+    );
   return `${lines.join('\n')}\n`;
 }
 
 export async function scrapeCommand({ input, json }: ScrapeRequest): Promise<number> {
   const report = await withStack((state) => runLocalScrape(state, input, json), json);
-  process.stdout.write(json ? `${JSON.stringify({ ...report.result, documents: report.documents }, null, 2)}\n` : formatScrape(report));
+  process.stdout.write(
+    json ? `${JSON.stringify({ ...report.result, documents: report.documents }, null, 2)}\n` : formatScrape(report),
+  );
   return report.result.failed.length === 0 && report.result.left.length === 0 && !report.result.stoppedEarly ? 0 : 1;
 }

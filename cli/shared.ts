@@ -13,7 +13,9 @@ export const progress = (message: string) => process.stderr.write(`• ${message
  * is called: the command and the interrupt's clean-up may both call it); `release` ends the interrupt's claim (the
  * command stopped the stack itself, or hands it over to the user as `local start` does).
  */
-export async function startStackInterruptibly(options: Omit<StackOptions, 'signal'>): Promise<{ state: StackState; started: boolean; stop: () => Promise<unknown>; release: () => void }> {
+export async function startStackInterruptibly(
+  options: Omit<StackOptions, 'signal'>,
+): Promise<{ state: StackState; started: boolean; stop: () => Promise<unknown>; release: () => void }> {
   const starting = startStack({ ...options, signal: interruptSignal });
   let stopping: Promise<unknown> | undefined;
   const stop = () => (stopping ??= stopStack(options));
@@ -34,7 +36,9 @@ export async function startStackInterruptibly(options: Omit<StackOptions, 'signa
 
 /** Runs `work` against the local stack, starting it first if needed and stopping it after if we started it. */
 export async function withStack<T>(work: (state: StackState, s3: S3Client) => Promise<T>, quiet = false): Promise<T> {
-  const { state, started, stop, release } = await startStackInterruptibly({ onProgress: quiet ? () => undefined : progress });
+  const { state, started, stop, release } = await startStackInterruptibly({
+    onProgress: quiet ? () => undefined : progress,
+  });
   Object.assign(process.env, stackEnvironment(state));
   try {
     // Loaded here: the S3 client is heavy, and a command that refuses its arguments never needs it.
@@ -55,6 +59,7 @@ export async function withStack<T>(work: (state: StackState, s3: S3Client) => Pr
 
 export function dataBucket(state: StackState): string {
   const bucket = state.service.environment.DATA_BUCKET ?? state.service.buckets[0];
-  if (!bucket) throw new CliError('serverless.yml declares no data bucket (provider.environment.DATA_BUCKET)', 'CONFIG');
+  if (!bucket)
+    throw new CliError('serverless.yml declares no data bucket (provider.environment.DATA_BUCKET)', 'CONFIG');
   return bucket;
 }

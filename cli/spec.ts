@@ -34,9 +34,13 @@ const STACK_ENVIRONMENT: [string, string][] = [
   ['CLOUD_PARALLEL_API_PORT', 'the local Yelp/HN API fixture port (default 4575)'],
   ['CLOUD_PARALLEL_STATE_DIR', 'where the stack keeps its state, credentials and logs (default .local-stack/)'],
 ];
-export const STACK_NOTE = 'A command that needs the local stack starts it if it is not running, and stops it again afterwards.';
+export const STACK_NOTE =
+  'A command that needs the local stack starts it if it is not running, and stops it again afterwards.';
 
-const JSON_FLAG = { flags: '--json', description: 'print the result (or the error) as one JSON document on stdout; progress stays off' };
+const JSON_FLAG = {
+  flags: '--json',
+  description: 'print the result (or the error) as one JSON document on stdout; progress stays off',
+};
 const port = (service: string, label: string, fallback: number): FlagSpec & { flags: `--${string} <N>` } => ({
   flags: `--${service}-port <N>`,
   description: `the ${label} port, 1-65535 (default CLOUD_PARALLEL_${service.toUpperCase()}_PORT, else ${fallback})`,
@@ -45,7 +49,10 @@ const port = (service: string, label: string, fallback: number): FlagSpec & { fl
 export const LOCAL = {
   name: 'local',
   usage: [
-    { lines: ['local start [--s3-port N] [--lambda-port N] [--ec2-port N] [--mongo-port N] [--api-port N]'], does: 'start the local stack (S3, Lambda, EC2, MongoDB, API fixture)' },
+    {
+      lines: ['local start [--s3-port N] [--lambda-port N] [--ec2-port N] [--mongo-port N] [--api-port N]'],
+      does: 'start the local stack (S3, Lambda, EC2, MongoDB, API fixture)',
+    },
     { lines: ['local stop'], does: "stop what 'local start' started" },
     { lines: ['local status'], does: 'show endpoints of the running stack' },
     { lines: ['local env'], does: "print 'export' lines pointing the AWS SDK/CLI at it" },
@@ -69,23 +76,48 @@ export const RATES = {
   name: 'rates',
   usage: [
     {
-      lines: ['rates <file.csv> [--bins N] [--numerator C] [--denominator C] [--backend lambda|ec2] [--out DIR] [--timeout S] [--json]'],
+      lines: [
+        'rates <file.csv> [--bins N] [--numerator C] [--denominator C] [--backend lambda|ec2] [--out DIR] [--timeout S] [--json]',
+      ],
       does: 'upload a CSV, let the S3 trigger run the job (or one EC2 instance), print the summary',
     },
   ],
   flags: {
-    bins: { flags: '--bins <N>', description: 'histogram bins, 1-1000 (default: the function\'s RATES_BINS, serverless.yml param ratesBins)' },
-    numerator: { flags: '--numerator <C>', description: 'the numerator column (default: RATES_NUMERATOR, param ratesNumerator); printable ASCII on the lambda backend' },
-    denominator: { flags: '--denominator <C>', description: 'the denominator column (default: RATES_DENOMINATOR, param ratesDenominator)' },
-    out: { flags: '--out <DIR>', description: 'also download rates.csv, histogram.png/.svg and summary.json into DIR (made if missing)' },
-    timeout: { flags: '--timeout <S>', description: 'seconds to wait for the run, more than 0 and at most 86400 (default 300)' },
-    backend: { flags: '--backend <lambda|ec2>', description: 'lambda: the S3 upload triggers the rates function (files up to 4 GiB); ec2: one instance runs the job (up to 5 GiB) (default lambda)' },
+    bins: {
+      flags: '--bins <N>',
+      description: "histogram bins, 1-1000 (default: the function's RATES_BINS, serverless.yml param ratesBins)",
+    },
+    numerator: {
+      flags: '--numerator <C>',
+      description:
+        'the numerator column (default: RATES_NUMERATOR, param ratesNumerator); printable ASCII on the lambda backend',
+    },
+    denominator: {
+      flags: '--denominator <C>',
+      description: 'the denominator column (default: RATES_DENOMINATOR, param ratesDenominator)',
+    },
+    out: {
+      flags: '--out <DIR>',
+      description: 'also download rates.csv, histogram.png/.svg and summary.json into DIR (made if missing)',
+    },
+    timeout: {
+      flags: '--timeout <S>',
+      description: 'seconds to wait for the run, more than 0 and at most 86400 (default 300)',
+    },
+    backend: {
+      flags: '--backend <lambda|ec2>',
+      description:
+        'lambda: the S3 upload triggers the rates function (files up to 4 GiB); ec2: one instance runs the job (up to 5 GiB) (default lambda)',
+    },
     json: JSON_FLAG,
   },
   examples: [
     ['cloud-parallel rates counties.csv', 'upload, wait for the triggered run, print the summary'],
     ['cloud-parallel rates counties.csv --bins 50 --out out/', '50 bins; also download the results'],
-    ['cloud-parallel rates deaths.csv --numerator deaths --denominator births --json', 'other columns, the summary as JSON'],
+    [
+      'cloud-parallel rates deaths.csv --numerator deaths --denominator births --json',
+      'other columns, the summary as JSON',
+    ],
     ['cloud-parallel rates big.csv --backend ec2', 'the job on one (local) EC2 instance'],
   ],
   environment: STACK_ENVIRONMENT,
@@ -95,24 +127,39 @@ export const PRIMES = {
   name: 'primes',
   usage: [
     {
-      lines: ['primes --start S --end E [--chunks N | --chunk-size N] [--backend lambda|ec2|local] [--chunks-per-instance N] [--concurrency N] [--json]'],
+      lines: [
+        'primes --start S --end E [--chunks N | --chunk-size N] [--backend lambda|ec2|local] [--chunks-per-instance N] [--concurrency N] [--json]',
+      ],
       does: 'count the primes in [S, E) in parallel chunks (numbers: 1e8, 100000000)',
     },
   ],
   flags: {
-    start: { flags: '--start <S>', description: 'the first number of the range (whole, ≥ 0: 100000000, 1e8, 1_000_000)' },
+    start: {
+      flags: '--start <S>',
+      description: 'the first number of the range (whole, ≥ 0: 100000000, 1e8, 1_000_000)',
+    },
     end: { flags: '--end <E>', description: 'the end of the range, not counted (at most 2^53)' },
     chunks: { flags: '--chunks <N>', description: 'split the range into N chunks, 1-10000 (default 2)' },
     'chunk-size': { flags: '--chunk-size <N>', description: 'or: chunks of N numbers each (not with --chunks)' },
-    backend: { flags: '--backend <lambda|ec2|local>', description: 'where the chunks run: the worker Lambda, EC2 instances, or worker threads here with no stack (default lambda)' },
+    backend: {
+      flags: '--backend <lambda|ec2|local>',
+      description:
+        'where the chunks run: the worker Lambda, EC2 instances, or worker threads here with no stack (default lambda)',
+    },
     concurrency: { flags: '--concurrency <N>', description: 'most chunks in flight at once, 1-1000 (default 64)' },
-    'chunks-per-instance': { flags: '--chunks-per-instance <N>', description: 'chunks each EC2 instance runs, 1-64 (--backend ec2 only)' },
+    'chunks-per-instance': {
+      flags: '--chunks-per-instance <N>',
+      description: 'chunks each EC2 instance runs, 1-64 (--backend ec2 only)',
+    },
     json: JSON_FLAG,
   },
   examples: [
     ['cloud-parallel primes --start 1e8 --end 1.01e8 --chunks 4', "on the local stack's Lambda: 54,208"],
     ['cloud-parallel primes --start 0 --end 1e9 --chunk-size 1e8 --backend local', 'worker threads, no stack'],
-    ['cloud-parallel primes --start 0 --end 1e10 --chunks 8 --chunks-per-instance 2 --backend ec2', 'on 4 local EC2 instances'],
+    [
+      'cloud-parallel primes --start 0 --end 1e10 --chunks 8 --chunks-per-instance 2 --backend ec2',
+      'on 4 local EC2 instances',
+    ],
   ],
   environment: STACK_ENVIRONMENT,
 } as const satisfies CommandSpec;
@@ -121,13 +168,20 @@ export const SCRAPE = {
   name: 'scrape',
   usage: [
     {
-      lines: ['scrape --source yelp --cities "San Francisco, CA; Austin, TX" [--city NAME]... [--limit 20] [--concurrency N] [--json]', 'scrape --source hn --ids 1-20 [--concurrency N] [--json]'],
+      lines: [
+        'scrape --source yelp --cities "San Francisco, CA; Austin, TX" [--city NAME]... [--limit 20] [--concurrency N] [--json]',
+        'scrape --source hn --ids 1-20 [--concurrency N] [--json]',
+      ],
       does: 'fetch concurrently from the (local) APIs, upsert into MongoDB',
     },
   ],
   flags: {
     source: { flags: '--source <yelp|hn>', description: 'Yelp Fusion business search, or Hacker News items' },
-    cities: { flags: '--cities <list>', description: 'Yelp: cities separated by ";" (or by "," when no ";": "Austin, TX, Chicago, IL" is two), at most 100' },
+    cities: {
+      flags: '--cities <list>',
+      description:
+        'Yelp: cities separated by ";" (or by "," when no ";": "Austin, TX, Chicago, IL" is two), at most 100',
+    },
     city: { flags: '--city <name>', description: 'Yelp: one more city; repeat for several', multiple: true },
     limit: { flags: '--limit <N>', description: 'Yelp: businesses per city, 1-1000 (default 20)' },
     ids: { flags: '--ids <ids>', description: 'HN: a range such as 1-20 or a list such as 1,5,9 (at most 10000 ids)' },
@@ -135,8 +189,14 @@ export const SCRAPE = {
     json: JSON_FLAG,
   },
   examples: [
-    ['cloud-parallel scrape --source yelp --cities "San Francisco, CA; Austin, TX" --limit 20', '20 businesses in each of two cities'],
-    ['cloud-parallel scrape --source yelp --city "New York, NY" --city "Chicago, IL" --json', 'cities one flag each; the summary as JSON'],
+    [
+      'cloud-parallel scrape --source yelp --cities "San Francisco, CA; Austin, TX" --limit 20',
+      '20 businesses in each of two cities',
+    ],
+    [
+      'cloud-parallel scrape --source yelp --city "New York, NY" --city "Chicago, IL" --json',
+      'cities one flag each; the summary as JSON',
+    ],
     ['cloud-parallel scrape --source hn --ids 1-20', 'Hacker News items 1 to 20'],
   ],
   environment: STACK_ENVIRONMENT,
@@ -161,7 +221,14 @@ export const BENCH = {
   ],
 } as const satisfies CommandSpec;
 
-export const SPECS: Record<CommandName, CommandSpec> = { local: LOCAL, rates: RATES, primes: PRIMES, scrape: SCRAPE, demo: DEMO, bench: BENCH };
+export const SPECS: Record<CommandName, CommandSpec> = {
+  local: LOCAL,
+  rates: RATES,
+  primes: PRIMES,
+  scrape: SCRAPE,
+  demo: DEMO,
+  bench: BENCH,
+};
 
 export const isCommand = (name: string): name is CommandName => (COMMANDS as readonly string[]).includes(name);
 

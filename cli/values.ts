@@ -16,7 +16,8 @@ export function shown(value: string, max = 60): string {
 export function portOption(value: string | undefined, flag: string): number | undefined {
   if (value === undefined) return undefined;
   const port = /^\d{1,5}$/.test(value) ? Number(value) : Number.NaN;
-  if (!(port >= 1 && port <= 65535)) throw new CliError(`${flag} must be a TCP port (1-65535), got ${shown(value)}`, 'INVALID_ARGUMENT');
+  if (!(port >= 1 && port <= 65535))
+    throw new CliError(`${flag} must be a TCP port (1-65535), got ${shown(value)}`, 'INVALID_ARGUMENT');
   return port;
 }
 
@@ -76,10 +77,13 @@ export function flagIssues(error: z.ZodError, names: FlagNames): CliError {
           : `${flag}: ${issue.message}`;
       if (typeof issue.path[1] === 'number') text += ` (item ${issue.path[1] + 1})`;
       for (const [other, { flag: otherFlag, word }] of Object.entries(names)) {
-        if (other !== '' && (word || /[A-Z]/.test(other))) text = text.replaceAll(new RegExp(`(?<![\\w-])${other}\\b`, 'g'), otherFlag);
+        if (other !== '' && (word || /[A-Z]/.test(other)))
+          text = text.replaceAll(new RegExp(`(?<![\\w-])${other}\\b`, 'g'), otherFlag);
       }
       // The values of the flags the message is about: `--start "10" --end "1"` when it relates two of them.
-      const about = Object.values(names).filter((name) => name.value !== undefined && new RegExp(`${name.flag}(?![\\w-])`).test(text));
+      const about = Object.values(names).filter(
+        (name) => name.value !== undefined && new RegExp(`${name.flag}(?![\\w-])`).test(text),
+      );
       if (about.length > 1) text += `, got ${about.map((name) => `${name.flag} ${shown(name.value!)}`).join(' ')}`;
       else if (value !== undefined && !text.includes(shown(value))) text += `, got ${shown(value)}`;
       return text;
@@ -97,7 +101,10 @@ export function checkArgs<T>(command: CommandName, check: () => T): T {
     return check();
   } catch (error) {
     if (!(error instanceof UserError) || (error instanceof CliError && error.usage !== undefined)) throw error;
-    throw new CliError(error.message, error.code === 'INVALID_INPUT' ? 'INVALID_ARGUMENT' : error.code, usageOf(command));
+    throw new CliError(
+      error.message,
+      error.code === 'INVALID_INPUT' ? 'INVALID_ARGUMENT' : error.code,
+      usageOf(command),
+    );
   }
 }
-

@@ -33,7 +33,10 @@ export const CLEANUP_MARGIN_MS = 30_000;
 export const handler = middy(async (event: unknown, context: Context) => {
   const input = parsePrimesEvent(event);
   if (input.backend !== 'lambda' && input.backend !== 'ec2') {
-    throw new UserError('INVALID_INPUT', `backend "${input.backend}" runs only from the CLI; the fan-out Lambda uses "lambda" or "ec2"`);
+    throw new UserError(
+      'INVALID_INPUT',
+      `backend "${input.backend}" runs only from the CLI; the fan-out Lambda uses "lambda" or "ec2"`,
+    );
   }
   // A UserError from the run itself (the EC2 worker bundle missing) is the deployment's fault: the invocation fails.
   const result = await failsInvocation(runBeforeDeadline(input, context));
@@ -46,7 +49,10 @@ export const handler = middy(async (event: unknown, context: Context) => {
 async function runBeforeDeadline(input: PrimesRunInput, context: Context) {
   const deadline = lambdaDeadlineSignal(context, CLEANUP_MARGIN_MS);
   try {
-    return await runPrimes(input, targets, { pricing: config.pricing, ...(deadline.signal === undefined ? {} : { signal: deadline.signal }) });
+    return await runPrimes(input, targets, {
+      pricing: config.pricing,
+      ...(deadline.signal === undefined ? {} : { signal: deadline.signal }),
+    });
   } finally {
     deadline.dispose();
   }

@@ -66,7 +66,9 @@ export const handler = middy(async (event: unknown, context: Context) => {
       store: await storeFor(input.source),
       yelpBaseUrl: config.yelpBaseUrl,
       hnBaseUrl: config.hnBaseUrl,
-      ...(yelpApiKey === undefined ? {} : { yelpApiKey, yelpApiKeySource: config.yelpApiKey?.from ?? 'the configuration' }),
+      ...(yelpApiKey === undefined
+        ? {}
+        : { yelpApiKey, yelpApiKeySource: config.yelpApiKey?.from ?? 'the configuration' }),
       pool: config.pool,
       deadlineAt: endsAt - SAFETY_MARGIN_MS,
       write: { retryForMs: config.write.retryForMs, deadlineAt: endsAt - REPLY_MARGIN_MS },

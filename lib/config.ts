@@ -26,7 +26,10 @@ export function parseEnv<T extends z.ZodType>(schema: T, env: NodeJS.ProcessEnv)
     const secret = SECRET_VARIABLE.test(variable);
     const shown = value === undefined ? '' : secret ? ' (value not shown)' : `=${JSON.stringify(value)}`;
     // An issue inside a list variable (EC2_SECURITY_GROUP_IDS) names the item that is wrong.
-    const item = inside.length === 0 || secret ? '' : ` (item ${Number(inside[0]) + 1}${typeof issue.input === 'string' ? `, ${JSON.stringify(issue.input)}` : ''})`;
+    const item =
+      inside.length === 0 || secret
+        ? ''
+        : ` (item ${Number(inside[0]) + 1}${typeof issue.input === 'string' ? `, ${JSON.stringify(issue.input)}` : ''})`;
     return `${variable}${shown}${item}: ${issue.message}`;
   });
   throw new ConfigError(`Invalid configuration: ${problems.join('; ')}`);
@@ -39,7 +42,8 @@ export const columnName = z
   .max(256, 'must be at most 256 characters');
 
 /** Strings are read as numbers (environment variables, S3 metadata, CLI flags); other types are not coerced. */
-const numberFromString = (value: unknown): unknown => (typeof value === 'string' && value.trim() !== '' ? Number(value) : value);
+const numberFromString = (value: unknown): unknown =>
+  typeof value === 'string' && value.trim() !== '' ? Number(value) : value;
 
 export const binCount = z.preprocess(
   numberFromString,
@@ -63,14 +67,21 @@ export function envNumber<F extends number | undefined>(
 ) {
   const allowed = `must be ${integer ? 'a whole number' : 'a number'}${unit} from ${min} to ${max}${hint}`;
   const base = z.number({ error: allowed });
-  const number = (integer ? base.int(allowed) : base).min(min, `must be at least ${min}${hint}`).max(max, `must be at most ${max}${hint}`);
+  const number = (integer ? base.int(allowed) : base)
+    .min(min, `must be at least ${min}${hint}`)
+    .max(max, `must be at most ${max}${hint}`);
   return z
-    .preprocess((value) => (typeof value === 'string' && value.trim() === '' ? undefined : numberFromString(value)), number.optional())
+    .preprocess(
+      (value) => (typeof value === 'string' && value.trim() === '' ? undefined : numberFromString(value)),
+      number.optional(),
+    )
     .transform((value): number | F => value ?? fallback);
 }
 
 const BUCKET_NAME_RULE = 'must be a valid S3 bucket name (3-63 lowercase letters, digits, dots, hyphens)';
-export const bucketName = z.string({ error: BUCKET_NAME_RULE }).regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, BUCKET_NAME_RULE);
+export const bucketName = z
+  .string({ error: BUCKET_NAME_RULE })
+  .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, BUCKET_NAME_RULE);
 
 /**
  * The largest upload the rates Lambda reads by default: 4 GiB streams through in under 2 minutes at the ~40 MB/s
@@ -98,8 +109,19 @@ const ratesEnvSchema = z.object({
   // Where the exact statistics spill (up to 8 bytes per row, lib/rates/spill.ts): /tmp on Lambda, sized by the
   // function's ephemeralStorageSize. Empty counts as unset. Absolute, so it does not depend on the working directory.
   RATES_SPILL_DIR: z
-    .preprocess((value) => (typeof value === 'string' && value.trim() === '' ? undefined : value), z.string().optional())
-    .pipe(z.string().refine(isAbsolute, 'must be an absolute directory path (where the statistics spill; default the OS temp dir, /tmp on Lambda)').optional()),
+    .preprocess(
+      (value) => (typeof value === 'string' && value.trim() === '' ? undefined : value),
+      z.string().optional(),
+    )
+    .pipe(
+      z
+        .string()
+        .refine(
+          isAbsolute,
+          'must be an absolute directory path (where the statistics spill; default the OS temp dir, /tmp on Lambda)',
+        )
+        .optional(),
+    ),
 });
 
 export interface RatesDefaults {
@@ -135,11 +157,19 @@ export function loadRatesConfig(env: NodeJS.ProcessEnv = process.env): RatesConf
 
 const positivePrice = (fallback: number) =>
   z
-    .preprocess((value) => (typeof value === 'string' && value.trim() === '' ? undefined : numberFromString(value)), z.number({ error: 'must be a positive number (US dollars)' }).positive('must be a positive number (US dollars)').optional())
+    .preprocess(
+      (value) => (typeof value === 'string' && value.trim() === '' ? undefined : numberFromString(value)),
+      z
+        .number({ error: 'must be a positive number (US dollars)' })
+        .positive('must be a positive number (US dollars)')
+        .optional(),
+    )
     .transform((value) => value ?? fallback);
 
 const primesEnvSchema = z.object({
-  PRIMES_WORKER_FUNCTION: z.string({ error: 'must name the worker Lambda function' }).min(1, 'must name the worker Lambda function'),
+  PRIMES_WORKER_FUNCTION: z
+    .string({ error: 'must name the worker Lambda function' })
+    .min(1, 'must name the worker Lambda function'),
   PRIMES_WORKER_MEMORY_MB: envNumber(128, 10240, 1769, { unit: ' of MB' }),
   // The worker's own timeout (serverless.yml passes functions.primes-worker.timeout); 900 is Lambda's maximum.
   PRIMES_WORKER_TIMEOUT_SECONDS: envNumber(1, 900, 900, { unit: ' of seconds' }),
@@ -168,19 +198,29 @@ export function loadPrimesConfig(env: NodeJS.ProcessEnv = process.env): PrimesCo
 }
 
 /** serverless.yml passes an unset optional parameter as ''; treat it as absent. */
-export const optional = <T extends z.ZodType>(schema: T) => z.preprocess((v) => (v === '' ? undefined : v), schema.optional());
+export const optional = <T extends z.ZodType>(schema: T) =>
+  z.preprocess((v) => (v === '' ? undefined : v), schema.optional());
 
 const ec2EnvSchema = z.object({
   DATA_BUCKET: bucketName,
   SERVICE_NAME: z.string().min(1, 'must be a non-empty service name (it tags the instances)').default('cloud-parallel'),
   STAGE: z.string().min(1, 'must be a non-empty stage name (it tags the instances)').default('dev'),
-  EC2_IMAGE_ID: optional(z.string().regex(/^ami-[0-9a-f]{8,17}$/, 'must be an AMI id (ami-…), or empty for the current Amazon Linux 2023')),
-  EC2_INSTANCE_TYPE: optional(z.string().regex(/^[a-z][a-z0-9-]*\.[a-z0-9]+$/, 'must be an instance type such as c7i.large')),
+  EC2_IMAGE_ID: optional(
+    z.string().regex(/^ami-[0-9a-f]{8,17}$/, 'must be an AMI id (ami-…), or empty for the current Amazon Linux 2023'),
+  ),
+  EC2_INSTANCE_TYPE: optional(
+    z.string().regex(/^[a-z][a-z0-9-]*\.[a-z0-9]+$/, 'must be an instance type such as c7i.large'),
+  ),
   EC2_SUBNET_ID: optional(z.string().regex(/^subnet-[0-9a-f]{8,17}$/, 'must be a subnet id (subnet-…)')),
   EC2_SECURITY_GROUP_IDS: optional(
     z
       .string()
-      .transform((s) => s.split(',').map((id) => id.trim()).filter(Boolean))
+      .transform((s) =>
+        s
+          .split(',')
+          .map((id) => id.trim())
+          .filter(Boolean),
+      )
       .pipe(z.array(z.string().regex(/^sg-[0-9a-f]{8,17}$/, 'must be comma-separated security group ids (sg-…)'))),
   ),
   EC2_DEADLINE_SECONDS: envNumber(1, 86_400, 600, { unit: ' of seconds' }),
@@ -214,7 +254,9 @@ export function loadEc2Config(env: NodeJS.ProcessEnv = process.env): Ec2Config {
     ...(parsed.EC2_IMAGE_ID === undefined ? {} : { imageId: parsed.EC2_IMAGE_ID }),
     ...(parsed.EC2_INSTANCE_TYPE === undefined ? {} : { instanceType: parsed.EC2_INSTANCE_TYPE }),
     ...(parsed.EC2_SUBNET_ID === undefined ? {} : { subnetId: parsed.EC2_SUBNET_ID }),
-    ...(parsed.EC2_SECURITY_GROUP_IDS === undefined || parsed.EC2_SECURITY_GROUP_IDS.length === 0 ? {} : { securityGroupIds: parsed.EC2_SECURITY_GROUP_IDS }),
+    ...(parsed.EC2_SECURITY_GROUP_IDS === undefined || parsed.EC2_SECURITY_GROUP_IDS.length === 0
+      ? {}
+      : { securityGroupIds: parsed.EC2_SECURITY_GROUP_IDS }),
     deadlineMs: parsed.EC2_DEADLINE_SECONDS * 1000,
     pollMs: Math.round(parsed.EC2_POLL_SECONDS * 1000),
     ...(parsed.EC2_USD_PER_HOUR === undefined ? {} : { usdPerHour: parsed.EC2_USD_PER_HOUR }),

@@ -74,7 +74,9 @@ export const METRICS_NAMESPACE = process.env.POWERTOOLS_METRICS_NAMESPACE || 'cl
  * Inside a Lambda execution environment: the runtime sets these reserved variables; `sls invoke local`,
  * serverless-offline, tests and scripts that import a handler set neither.
  */
-const inLambda = (process.env.AWS_EXECUTION_ENV ?? '').startsWith('AWS_Lambda_') || Boolean(process.env.AWS_LAMBDA_INITIALIZATION_TYPE);
+const inLambda =
+  (process.env.AWS_EXECUTION_ENV ?? '').startsWith('AWS_Lambda_') ||
+  Boolean(process.env.AWS_LAMBDA_INITIALIZATION_TYPE);
 
 /**
  * Where logs and EMF go instead of stdout, or undefined for stdout. In Lambda stdout is the log stream CloudWatch
@@ -82,7 +84,8 @@ const inLambda = (process.env.AWS_EXECUTION_ENV ?? '').startsWith('AWS_Lambda_')
  * it inside the CLI's process and prints the reply to stdout after it returns, and scripts print the reply there
  * too; a log line written first would come before the reply and break whoever parses it.
  */
-const sideStream: NodeJS.WritableStream | undefined = inLambda && process.env.IS_LOCAL !== 'true' ? undefined : process.stderr;
+const sideStream: NodeJS.WritableStream | undefined =
+  inLambda && process.env.IS_LOCAL !== 'true' ? undefined : process.stderr;
 
 /** The `job` dimension's values. */
 export type Job = 'rates' | 'primes' | 'primes-worker' | 'scrape';
@@ -147,7 +150,8 @@ export const logger: Logger = new ServiceLogger({ serviceName: SERVICE_NAME, jso
 const metricsDiagnostics = {
   debug: (message: string) => logger.debug(message),
   info: (message: string) => logger.info(message),
-  warn: (message: string) => (message.startsWith('No application metrics to publish') ? logger.debug(message) : logger.warn(message)),
+  warn: (message: string) =>
+    message.startsWith('No application metrics to publish') ? logger.debug(message) : logger.warn(message),
   error: (message: string) => logger.error(message),
 };
 
@@ -170,7 +174,9 @@ type MetricUnitValue = (typeof MetricUnit)[keyof typeof MetricUnit];
  * A job's metrics, declared beside the job (lib/<job>/metrics.ts): their names (as CloudWatch shows them) and units.
  * Returns the function that adds one to the invocation's EMF document.
  */
-export function jobMetrics<const Units extends Record<string, MetricUnitValue>>(units: Units): (name: keyof Units & string, value: number) => void {
+export function jobMetrics<const Units extends Record<string, MetricUnitValue>>(
+  units: Units,
+): (name: keyof Units & string, value: number) => void {
   // `name` is a key of `units`, so the lookup is never undefined (the index check cannot see that through a generic).
   return (name, value) => metrics.addMetric(name, units[name] as MetricUnitValue, value);
 }

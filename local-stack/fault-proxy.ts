@@ -24,7 +24,10 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-export type Fault = { status: number; code: string; message?: string } | { cutAfterBytes: number } | { delayMs: number };
+export type Fault =
+  | { status: number; code: string; message?: string }
+  | { cutAfterBytes: number }
+  | { delayMs: number };
 
 export interface FaultRule {
   /** `GET`, `PUT`, `POST`, `DELETE`, `HEAD`; any method when left out. */
@@ -87,10 +90,10 @@ function matches(rule: FaultRule, method: string, key: string | null, query: str
 }
 
 function s3ErrorXml(code: string, message: string, requestId: string): string {
-  const escape = (text: string) => text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+  const escapeXml = (text: string) => text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
   return (
     '<?xml version="1.0" encoding="UTF-8"?>\n' +
-    `<Error><Code>${escape(code)}</Code><Message>${escape(message)}</Message><RequestId>${requestId}</RequestId>` +
+    `<Error><Code>${escapeXml(code)}</Code><Message>${escapeXml(message)}</Message><RequestId>${requestId}</RequestId>` +
     `<HostId>fault-proxy</HostId></Error>`
   );
 }
@@ -122,12 +125,25 @@ function pipeCut(answer: http.IncomingMessage, res: http.ServerResponse, cutAfte
 }
 
 /** Forwards the request to `target` unchanged, and its answer back (whole, or cut after `cutAfterBytes`). */
-function forward(target: URL, req: http.IncomingMessage, res: http.ServerResponse, entry: ProxiedRequest, cutAfterBytes?: number): void {
+function forward(
+  target: URL,
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+  entry: ProxiedRequest,
+  cutAfterBytes?: number,
+): void {
   const headers = { ...req.headers };
   // This server already answered `Expect: 100-continue`; the body is sent on without waiting again.
   delete headers.expect;
   const upstream = http.request(
-    { protocol: target.protocol, hostname: target.hostname, port: target.port, method: req.method, path: req.url, headers },
+    {
+      protocol: target.protocol,
+      hostname: target.hostname,
+      port: target.port,
+      method: req.method,
+      path: req.url,
+      headers,
+    },
     (answer) => {
       entry.status = answer.statusCode ?? 502;
       res.writeHead(answer.statusCode ?? 502, answer.statusMessage, answer.rawHeaders);
@@ -147,7 +163,12 @@ function forward(target: URL, req: http.IncomingMessage, res: http.ServerRespons
 }
 
 /** Answers with an S3 XML error instead of forwarding. */
-function answerWithError(req: http.IncomingMessage, res: http.ServerResponse, entry: ProxiedRequest, fault: { status: number; code: string; message?: string }): void {
+function answerWithError(
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+  entry: ProxiedRequest,
+  fault: { status: number; code: string; message?: string },
+): void {
   entry.action = 'status';
   // Read the body first, as S3 does, so the client gets the answer rather than a reset while still sending.
   req.resume();
@@ -181,7 +202,9 @@ export async function startFaultProxy(options: { target: string; port?: number; 
 
   /** The first rule that matches and has faults left; it counts this request. */
   function take(method: string, key: string | null, query: string): Fault | undefined {
-    const active = rules.find((entry) => entry.hits < (entry.rule.times ?? 1) && matches(entry.rule, method, key, query));
+    const active = rules.find(
+      (entry) => entry.hits < (entry.rule.times ?? 1) && matches(entry.rule, method, key, query),
+    );
     if (active === undefined) return undefined;
     active.hits++;
     return active.rule.fault;

@@ -39,7 +39,12 @@ interface PrintedS3Event {
 
 interface PrintedConfig {
   service: string | { name: string };
-  provider: { stage: string; region: string; s3?: Record<string, { name?: string }>; environment?: Record<string, unknown> };
+  provider: {
+    stage: string;
+    region: string;
+    s3?: Record<string, { name?: string }>;
+    environment?: Record<string, unknown>;
+  };
   functions?: Record<string, { name?: string; events?: { s3?: PrintedS3Event | string }[] }>;
 }
 
@@ -55,7 +60,10 @@ export async function loadServiceConfig(options: { stage?: string; cwd?: string 
     }));
   } catch (error) {
     const { stderr, stdout: out } = error as { stderr?: string; stdout?: string };
-    throw new UserError('CONFIG', `Could not read serverless.yml with \`sls print\`: ${(stderr || out || String(error)).trim()}`);
+    throw new UserError(
+      'CONFIG',
+      `Could not read serverless.yml with \`sls print\`: ${(stderr || out || String(error)).trim()}`,
+    );
   }
   return serviceConfigFromPrinted(JSON.parse(stdout) as PrintedConfig);
 }
@@ -90,7 +98,9 @@ export function serviceConfigFromPrinted(printed: PrintedConfig): ServiceConfig 
     }
   }
   const environment = Object.fromEntries(
-    Object.entries(printed.provider.environment ?? {}).filter((entry): entry is [string, string] => typeof entry[1] === 'string'),
+    Object.entries(printed.provider.environment ?? {}).filter(
+      (entry): entry is [string, string] => typeof entry[1] === 'string',
+    ),
   );
   return { service, stage, region, buckets: [...buckets], notifications, functions, environment };
 }

@@ -19,7 +19,16 @@ import { loadServiceConfig } from './service-config.ts';
 import { HOST, resolveStackOptions, stackEnvironment } from './stack/options.ts';
 import { killGroup, spawnStackProcesses, type SpawnContext, type Spawned } from './stack/processes.ts';
 import { assertPortFree, tail, waitForHttp, waitForPort } from './stack/readiness.ts';
-import { isAlive, isOurs, readStateFile, stateFile, writeStateFile, type StackOptions, type StackProcess, type StackState } from './stack/state.ts';
+import {
+  isAlive,
+  isOurs,
+  readStateFile,
+  stateFile,
+  writeStateFile,
+  type StackOptions,
+  type StackProcess,
+  type StackState,
+} from './stack/state.ts';
 
 export { LOCAL_YELP_API_KEY, localEc2Environment, resolveStackOptions, stackEnvironment } from './stack/options.ts';
 export { tail } from './stack/readiness.ts';
@@ -31,7 +40,12 @@ export function readStackState(options: StackOptions = {}): StackState | null {
   if (state === null) return null;
   // A stack started by an older version lacks servers this one needs: report it as not running, so
   // startStack stops it whole and starts a complete one.
-  if (state.mongoUri === undefined || state.apiBaseUrl === undefined || !state.processes.some((proc) => proc.name === 'lambda-front')) return null;
+  if (
+    state.mongoUri === undefined ||
+    state.apiBaseUrl === undefined ||
+    !state.processes.some((proc) => proc.name === 'lambda-front')
+  )
+    return null;
   // A start under way, or one that died half-way (SIGKILL): nothing to use; startStack stops what it recorded.
   if (state.starting) return null;
   // A stack is usable only with the credentials its endpoints accept.
@@ -46,13 +60,23 @@ export function assertStackAlive(state: StackState): void {
   if (dead.length > 0) {
     throw new UserError(
       'LOCAL_STACK',
-      dead.map((proc) => `the local stack's ${proc.name} process has exited. Last lines of ${proc.log}:\n${tail(proc.log)}`).join('\n'),
+      dead
+        .map(
+          (proc) => `the local stack's ${proc.name} process has exited. Last lines of ${proc.log}:\n${tail(proc.log)}`,
+        )
+        .join('\n'),
     );
   }
 }
 
 /** Every port the stack listens on must be free before it starts (the names are the port variables' suffixes). */
-async function assertPortsFree({ s3Port, lambdaPort, ec2Port, mongoPort, apiPort }: ReturnType<typeof resolveStackOptions>): Promise<void> {
+async function assertPortsFree({
+  s3Port,
+  lambdaPort,
+  ec2Port,
+  mongoPort,
+  apiPort,
+}: ReturnType<typeof resolveStackOptions>): Promise<void> {
   await assertPortFree(s3Port, 'S3');
   await assertPortFree(lambdaPort, 'Lambda');
   await assertPortFree(ec2Port, 'EC2');
@@ -61,7 +85,11 @@ async function assertPortsFree({ s3Port, lambdaPort, ec2Port, mongoPort, apiPort
 }
 
 /** Waits until every spawned server answers; serverless-offline, the slowest to boot, gets the longest. */
-async function waitForStack(spawned: ReturnType<typeof spawnStackProcesses>, context: SpawnContext, signal?: AbortSignal): Promise<void> {
+async function waitForStack(
+  spawned: ReturnType<typeof spawnStackProcesses>,
+  context: SpawnContext,
+  signal?: AbortSignal,
+): Promise<void> {
   const { s3Endpoint, lambdaEndpoint, ec2Endpoint, apiBaseUrl } = context.endpoints;
   await waitForHttp(s3Endpoint, spawned.s3, 30_000, signal);
   await waitForPort(context.resolved.mongoPort, spawned.mongo, 30_000, signal);
@@ -78,7 +106,10 @@ async function abandonStart(error: unknown, started: Spawned[], options: StackOp
   try {
     await stopStack(options);
   } catch (stopError) {
-    throw new AggregateError([error, stopError], `${(error as Error).message}; stopping what had started failed too: ${(stopError as Error).message}`);
+    throw new AggregateError(
+      [error, stopError],
+      `${(error as Error).message}; stopping what had started failed too: ${(stopError as Error).message}`,
+    );
   }
   throw error;
 }
@@ -112,7 +143,15 @@ export async function startStack(options: StackOptions = {}): Promise<{ state: S
   const offlinePort = await freePort();
   const frontToken = randomBytes(32).toString('base64url');
   const credentials = loadOrCreateStackCredentials(stateDir);
-  const endpoints = { s3Endpoint, lambdaEndpoint, ec2Endpoint, mongoUri, apiBaseUrl, region: service.region, credentials };
+  const endpoints = {
+    s3Endpoint,
+    lambdaEndpoint,
+    ec2Endpoint,
+    mongoUri,
+    apiBaseUrl,
+    region: service.region,
+    credentials,
+  };
   const baseEnv = {
     AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
     ...process.env,

@@ -61,7 +61,12 @@ function isFunction(node: ts.Node): node is ts.FunctionLikeDeclaration {
 /** The comment above a function, or above the statement that holds it (`const f = () => …`). */
 function leadingComment(node: ts.Node, file: ts.SourceFile): string {
   let holder: ts.Node = node;
-  while (holder.parent && !ts.isSourceFile(holder.parent) && !ts.isBlock(holder.parent) && !ts.isClassLike(holder.parent)) {
+  while (
+    holder.parent &&
+    !ts.isSourceFile(holder.parent) &&
+    !ts.isBlock(holder.parent) &&
+    !ts.isClassLike(holder.parent)
+  ) {
     holder = holder.parent;
   }
   const text = file.getFullText();
@@ -111,8 +116,12 @@ console.log(`files over ${FILE_LIMIT} lines:`);
 for (const f of longFiles.slice(0, shown)) console.log(`  ${String(f.lines).padStart(5)}  ${f.file}`);
 console.log(`functions over ${FUNCTION_LIMIT} lines:`);
 for (const f of longFunctions.slice(0, shown)) {
-  console.log(`  ${String(f.lines).padStart(5)}  ${f.file}:${f.line}  ${f.name}${f.hot ? '  (hot, kept long on purpose)' : ''}`);
+  console.log(
+    `  ${String(f.lines).padStart(5)}  ${f.file}:${f.line}  ${f.name}${f.hot ? '  (hot, kept long on purpose)' : ''}`,
+  );
 }
-const offenders = longFiles.filter((f) => f.lines > FILE_LIMIT).length + longFunctions.filter((f) => f.lines > FUNCTION_LIMIT && !f.hot).length;
+const offenders =
+  longFiles.filter((f) => f.lines > FILE_LIMIT).length +
+  longFunctions.filter((f) => f.lines > FUNCTION_LIMIT && !f.hot).length;
 console.log(`${offenders} over the limits`);
 process.exitCode = offenders > 0 ? 1 : 0;

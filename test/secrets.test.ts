@@ -71,18 +71,36 @@ const projectFindings = (text: string, where: string): Finding[] => {
       const index = (m.index ?? 0) + m[0].indexOf(token);
       if (!looksRandom(token) || seen.has(index)) continue;
       seen.add(index);
-      out.push({ where, ...lineCol(text, index), ruleId: 'cloud-parallel/api-key-token', messageId: 'LongToken', message: `found a ${token.length}-char token (Yelp API key?): ${maskToken(token)}` });
+      out.push({
+        where,
+        ...lineCol(text, index),
+        ruleId: 'cloud-parallel/api-key-token',
+        messageId: 'LongToken',
+        message: `found a ${token.length}-char token (Yelp API key?): ${maskToken(token)}`,
+      });
     }
   }
   for (const m of text.matchAll(MONGO_URI_WITH_PASSWORD)) {
     const [, user = '', password = ''] = m;
     if (PLACEHOLDER_PASSWORD.test(password)) continue;
     const scheme = m[0].slice(0, m[0].indexOf('//') + 2);
-    out.push({ where, ...lineCol(text, m.index ?? 0), ruleId: 'cloud-parallel/mongodb-password', messageId: 'MongoDBPassword', message: `found a MongoDB URI with a password: ${scheme}${user}:${'*'.repeat(password.length)}@…` });
+    out.push({
+      where,
+      ...lineCol(text, m.index ?? 0),
+      ruleId: 'cloud-parallel/mongodb-password',
+      messageId: 'MongoDBPassword',
+      message: `found a MongoDB URI with a password: ${scheme}${user}:${'*'.repeat(password.length)}@…`,
+    });
   }
   // secretlint honours in-source disable comments; one next to a real key would hide it from the preset.
   for (const m of text.matchAll(DISABLE_COMMENT)) {
-    out.push({ where, ...lineCol(text, m.index ?? 0), ruleId: 'cloud-parallel/no-disable-comments', messageId: 'DisableComment', message: 'a secretlint disable comment: allow exact values in .secretlintrc.json instead' });
+    out.push({
+      where,
+      ...lineCol(text, m.index ?? 0),
+      ruleId: 'cloud-parallel/no-disable-comments',
+      messageId: 'DisableComment',
+      message: 'a secretlint disable comment: allow exact values in .secretlintrc.json instead',
+    });
   }
   return out;
 };
@@ -91,7 +109,12 @@ const projectFindings = (text: string, where: string): Finding[] => {
 // Scanning
 // ---------------------------------------------------------------------------------------------------------
 
-type SecretlintMessage = { ruleId: string; messageId: string; message: string; loc: { start: { line: number; column: number } } };
+type SecretlintMessage = {
+  ruleId: string;
+  messageId: string;
+  message: string;
+  loc: { start: { line: number; column: number } };
+};
 
 /** secretlint (masked, via the json formatter) + the project checks, for one text. */
 const scanText = async (engine: Engine, text: string, where: string, filePath = where): Promise<Finding[]> => {
@@ -99,7 +122,14 @@ const scanText = async (engine: Engine, text: string, where: string, filePath = 
   const fromSecretlint = ok
     ? []
     : (JSON.parse(output) as { messages: SecretlintMessage[] }[]).flatMap((r) =>
-        r.messages.map((m) => ({ where, line: m.loc.start.line, column: m.loc.start.column + 1, ruleId: m.ruleId, messageId: m.messageId, message: m.message.length > 120 ? `${m.message.slice(0, 117)}...` : m.message })),
+        r.messages.map((m) => ({
+          where,
+          line: m.loc.start.line,
+          column: m.loc.start.column + 1,
+          ruleId: m.ruleId,
+          messageId: m.messageId,
+          message: m.message.length > 120 ? `${m.message.slice(0, 117)}...` : m.message,
+        })),
       );
   return [...fromSecretlint, ...projectFindings(text, where)];
 };
@@ -107,8 +137,15 @@ const scanText = async (engine: Engine, text: string, where: string, filePath = 
 const gitBlobId = (buf: Buffer): string => createHash('sha1').update(`blob ${buf.length}\0`).update(buf).digest('hex');
 
 /** Tracked files plus untracked-but-not-ignored ones, as they are on disk now. Returns findings and the blob ids scanned. */
-const scanWorkingTree = async (engine: Engine, root: string): Promise<{ findings: Finding[]; scanned: number; blobIds: Set<string> }> => {
-  const list = (args: string[]) => git(root, ['ls-files', '-z', ...args]).toString('utf8').split('\0').filter(Boolean);
+const scanWorkingTree = async (
+  engine: Engine,
+  root: string,
+): Promise<{ findings: Finding[]; scanned: number; blobIds: Set<string> }> => {
+  const list = (args: string[]) =>
+    git(root, ['ls-files', '-z', ...args])
+      .toString('utf8')
+      .split('\0')
+      .filter(Boolean);
   const files = [...new Set([...list([]), ...list(['--others', '--exclude-standard'])])];
   const findings: Finding[] = [];
   const blobIds = new Set<string>();
@@ -131,13 +168,21 @@ const scanWorkingTree = async (engine: Engine, root: string): Promise<{ findings
 };
 
 /** Every blob reachable from any ref, deduplicated, skipping `skip` (already scanned as working-tree files). */
-const scanHistory = async (engine: Engine, root: string, skip = new Set<string>()): Promise<{ findings: Finding[]; scanned: number }> => {
+const scanHistory = async (
+  engine: Engine,
+  root: string,
+  skip = new Set<string>(),
+): Promise<{ findings: Finding[]; scanned: number }> => {
   const pathOf = new Map<string, string>();
   for (const line of git(root, ['rev-list', '--all', '--objects']).toString('utf8').split('\n')) {
     const [id, ...name] = line.split(' ');
     if (id && !pathOf.has(id)) pathOf.set(id, name.join(' '));
   }
-  const check = git(root, ['cat-file', '--batch-check=%(objectname) %(objecttype) %(objectsize)'], `${[...pathOf.keys()].join('\n')}\n`);
+  const check = git(
+    root,
+    ['cat-file', '--batch-check=%(objectname) %(objecttype) %(objectsize)'],
+    `${[...pathOf.keys()].join('\n')}\n`,
+  );
   const blobs = check
     .toString('utf8')
     .split('\n')
@@ -160,7 +205,11 @@ const scanHistory = async (engine: Engine, root: string, skip = new Set<string>(
     const name = pathOf.get(id) || '(unnamed)';
     const found = await scanText(engine, body.toString('utf8'), `${name} @ blob ${id.slice(0, 10)}`, name);
     if (found.length > 0) {
-      const commits = git(root, ['log', '--all', '--format=%h', `--find-object=${id}`]).toString('utf8').trim().split('\n').join(', ');
+      const commits = git(root, ['log', '--all', '--format=%h', `--find-object=${id}`])
+        .toString('utf8')
+        .trim()
+        .split('\n')
+        .join(', ');
       findings.push(...found.map((f) => ({ ...f, where: `${f.where} (commits: ${commits})` })));
     }
   }
@@ -179,7 +228,13 @@ describe('secrets', () => {
   let treeBlobs = new Set<string>();
 
   beforeAll(async () => {
-    engine = await createEngine({ cwd: ROOT, configFilePath: path.join(ROOT, '.secretlintrc.json'), formatter: 'json', color: false, maskSecrets: true });
+    engine = await createEngine({
+      cwd: ROOT,
+      configFilePath: path.join(ROOT, '.secretlintrc.json'),
+      formatter: 'json',
+      color: false,
+      maskSecrets: true,
+    });
   });
 
   it('config keeps every rule of the recommended preset on (only exact values may be allowed)', () => {
@@ -197,14 +252,19 @@ describe('secrets', () => {
 
   it('no blob anywhere in the git history contains anything that looks like a key', async () => {
     const { findings } = await scanHistory(engine, ROOT, treeBlobs);
-    expect(findings, `possible secrets in git history (rewrite it and rotate the secret):\n${formatFindings(findings)}`).toEqual([]);
+    expect(
+      findings,
+      `possible secrets in git history (rewrite it and rotate the secret):\n${formatFindings(findings)}`,
+    ).toEqual([]);
   });
 
   describe('the check can fail', () => {
     // Built at run time so none of these literals is ever in the repo.
     const accessKeyId = 'AKIA' + 'Z7QW' + 'M2XK' + 'P4RT' + 'L9VB';
     const secretKey = `${randomBytes(30).toString('base64').slice(0, 39)}K`; // 40 chars of [A-Za-z0-9+/], ending in a word char
-    const pem = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+    const pem = generateKeyPairSync('ec', { namedCurve: 'P-256' })
+      .privateKey.export({ type: 'pkcs8', format: 'pem' })
+      .toString();
     const password = 's3' + 'cr3t';
     const mongoUri = `mongodb+srv://app:${password}@cluster0.example.mongodb.net/scrape?retryWrites=true`;
     const token = randomBytes(96).toString('base64url'); // 128 chars of [A-Za-z0-9_-]
@@ -234,11 +294,17 @@ describe('secrets', () => {
 
       const report = formatFindings(findings);
       expect(report).toContain('synthetic/leak.ts:1:');
-      for (const secret of [accessKeyId, secretKey, pem.split('\n')[1]!, password, token]) expect(report).not.toContain(secret);
+      for (const secret of [accessKeyId, secretKey, pem.split('\n')[1]!, password, token])
+        expect(report).not.toContain(secret);
     });
 
     it('reports an in-source disable comment, which would hide a key from the preset', async () => {
-      const findings = await scanText(engine, `// ${['secret', 'lint-disable'].join('')}\nconst x = 1;\n`, 'synthetic.ts', path.join(ROOT, 'synthetic.ts'));
+      const findings = await scanText(
+        engine,
+        `// ${['secret', 'lint-disable'].join('')}\nconst x = 1;\n`,
+        'synthetic.ts',
+        path.join(ROOT, 'synthetic.ts'),
+      );
       expect(findings.map((f) => f.ruleId)).toContain('cloud-parallel/no-disable-comments');
     });
 
@@ -251,13 +317,16 @@ describe('secrets', () => {
       ].join('\n');
       expect(await scanText(engine, benign, 'synthetic/benign.ts')).toEqual([]);
       // secretlint itself flags `<user>:<password>` (add an exact `allows` entry if docs ever need it); the project check does not.
-      expect(projectFindings('MONGODB_URI=mongodb+srv://<user>:' + '<password>@cluster0.example.mongodb.net', 'x')).toEqual([]);
+      expect(
+        projectFindings('MONGODB_URI=mongodb+srv://<user>:' + '<password>@cluster0.example.mongodb.net', 'x'),
+      ).toEqual([]);
     });
 
     it('finds a secret that was committed and later deleted (history scan)', async () => {
       const repo = mkdtempSync(path.join(tmpdir(), 'secrets-history-'));
       try {
-        const g = (...args: string[]) => git(repo, ['-c', 'user.name=t', '-c', 'user.email=t@example.invalid', '-c', 'commit.gpgsign=false', ...args]);
+        const g = (...args: string[]) =>
+          git(repo, ['-c', 'user.name=t', '-c', 'user.email=t@example.invalid', '-c', 'commit.gpgsign=false', ...args]);
         g('init', '-q');
         writeFileSync(path.join(repo, 'config.env'), `MONGODB_URI=${mongoUri}\n`);
         g('add', '.');
@@ -270,7 +339,9 @@ describe('secrets', () => {
         const history = await scanHistory(engine, repo, tree.blobIds);
         expect(history.scanned).toBe(1);
         const report = formatFindings(history.findings);
-        expect(report).toMatch(/^config\.env @ blob [0-9a-f]{10} \(commits: [0-9a-f, ]+\):1:\d+ {2}@secretlint\/secretlint-rule-database-connection-string/m);
+        expect(report).toMatch(
+          /^config\.env @ blob [0-9a-f]{10} \(commits: [0-9a-f, ]+\):1:\d+ {2}@secretlint\/secretlint-rule-database-connection-string/m,
+        );
         expect(report).toContain('cloud-parallel/mongodb-password');
         expect(report).not.toContain(password);
       } finally {

@@ -77,8 +77,13 @@ function roleStatements(fn: FunctionName): any[] {
   const role = resources[roleIdOf(fn)]!;
   expect(role.Type).toBe('AWS::IAM::Role');
   // biome-ignore lint/suspicious/noExplicitAny: CloudFormation JSON
-  return role.Properties.Policies.flatMap((p: any) => p.PolicyDocument.Statement)
-    .map((s: { Action: string | string[]; Resource: unknown }) => ({ ...s, Action: [s.Action].flat(), Resource: [s.Resource].flat() }));
+  return role.Properties.Policies.flatMap((p: any) => p.PolicyDocument.Statement).map(
+    (s: { Action: string | string[]; Resource: unknown }) => ({
+      ...s,
+      Action: [s.Action].flat(),
+      Resource: [s.Resource].flat(),
+    }),
+  );
 }
 
 /** The statements of every function's role. */
@@ -101,7 +106,9 @@ function grantsOf(fn: FunctionName): Record<string, string[]> {
 
 /** The async invocation settings (retries, max event age, destinations) of a function, by its logical id. */
 function eventInvokeConfigOf(functionLogicalId: string): Resource | undefined {
-  return ofType('AWS::Lambda::EventInvokeConfig').find(([, r]) => r.Properties.FunctionName?.Ref === functionLogicalId)?.[1];
+  return ofType('AWS::Lambda::EventInvokeConfig').find(
+    ([, r]) => r.Properties.FunctionName?.Ref === functionLogicalId,
+  )?.[1];
 }
 
 /** The one SQS queue of the stack, where failed async events land. */
@@ -121,7 +128,10 @@ describe('sls package', () => {
       IgnorePublicAcls: true,
       RestrictPublicBuckets: true,
     });
-    expect(bucket!.Properties.BucketEncryption.ServerSideEncryptionConfiguration[0].ServerSideEncryptionByDefault.SSEAlgorithm).toBe('AES256');
+    expect(
+      bucket!.Properties.BucketEncryption.ServerSideEncryptionConfiguration[0].ServerSideEncryptionByDefault
+        .SSEAlgorithm,
+    ).toBe('AES256');
   });
 
   it('triggers rates only for .csv objects under uploads/', () => {
@@ -135,7 +145,8 @@ describe('sls package', () => {
   });
 
   it('grants the functions only scoped S3 actions', () => {
-    const s3Of = (fn: FunctionName) => roleStatements(fn).filter((s: { Action: string[] }) => s.Action.some((a) => a.startsWith('s3:')));
+    const s3Of = (fn: FunctionName) =>
+      roleStatements(fn).filter((s: { Action: string[] }) => s.Action.some((a) => a.startsWith('s3:')));
     for (const statement of FUNCTION_NAMES.flatMap(s3Of)) {
       expect(statement.Action).not.toContain('s3:*');
       expect(statement.Resource).not.toContain('*');
@@ -144,7 +155,10 @@ describe('sls package', () => {
         expect(statement.Action).toEqual(['s3:ListBucket']);
         expect(statement.Condition).toEqual({ StringLike: { 's3:prefix': 'runs/*' } });
       } else {
-        for (const resource of statement.Resource) expect(resource).toMatch(/^arn:aws:s3:::cloud-parallel-dev-us-east-1-data\/(uploads|results|runs)\/([a-z-]+\/)?\*$/);
+        for (const resource of statement.Resource)
+          expect(resource).toMatch(
+            /^arn:aws:s3:::cloud-parallel-dev-us-east-1-data\/(uploads|results|runs)\/([a-z-]+\/)?\*$/,
+          );
       }
     }
     // rates reads uploads and writes results, never uploads; the worker only writes its prime lists; the scraper has no S3.
@@ -154,7 +168,13 @@ describe('sls package', () => {
     const writes = rates.find((s: { Action: string[] }) => s.Action.includes('s3:PutObject'));
     expect(JSON.stringify(writes.Resource)).toContain('/results/*');
     expect(JSON.stringify(writes.Resource)).not.toContain('/uploads/');
-    expect(s3Of('primes-worker')).toEqual([{ Effect: 'Allow', Action: ['s3:PutObject'], Resource: ['arn:aws:s3:::cloud-parallel-dev-us-east-1-data/results/primes/*'] }]);
+    expect(s3Of('primes-worker')).toEqual([
+      {
+        Effect: 'Allow',
+        Action: ['s3:PutObject'],
+        Resource: ['arn:aws:s3:::cloud-parallel-dev-us-east-1-data/results/primes/*'],
+      },
+    ]);
     expect(s3Of('scrape')).toEqual([]);
   });
 
@@ -167,35 +187,57 @@ describe('sls package', () => {
     const everyAction = allRoleStatements().flatMap((s: { Action: string[] }) => s.Action);
     expect(everyAction.some((a: string) => a === '*' || a.endsWith(':*') || a.startsWith('iam:'))).toBe(false);
     // No other function may touch EC2.
-    expect(everyAction.filter((a: string) => a.startsWith('ec2:'))).toHaveLength(actions.filter((a: string) => a.startsWith('ec2:')).length);
+    expect(everyAction.filter((a: string) => a.startsWith('ec2:'))).toHaveLength(
+      actions.filter((a: string) => a.startsWith('ec2:')).length,
+    );
     const tagged = { 'aws:RequestTag/service': 'cloud-parallel', 'aws:RequestTag/stage': 'dev' };
     const launch = statements.filter((s: { Action: string[] }) => s.Action.includes('ec2:RunInstances'));
-    const launchOf = (type: string) => launch.filter((s: { Resource: unknown }) => [s.Resource].flat().some((r) => typeof r === 'string' && r.endsWith(`:${type}/*`)));
+    const launchOf = (type: string) =>
+      launch.filter((s: { Resource: unknown }) =>
+        [s.Resource].flat().some((r) => typeof r === 'string' && r.endsWith(`:${type}/*`)),
+      );
     // Instances: tagged, of the configured type only, and with IMDSv2 only (the backend sends HttpTokens=required).
     expect(launchOf('instance')).toHaveLength(1);
     expect(launchOf('instance')[0].Resource).toEqual(['arn:aws:ec2:us-east-1:*:instance/*']);
     expect(launchOf('instance')[0].Condition).toEqual({
       StringEquals: { ...tagged, 'ec2:InstanceType': 'c7i.large', 'ec2:MetadataHttpTokens': 'required' },
     });
-    expect(resources.PrimesDashfanoutLambdaFunction!.Properties.Environment.Variables.EC2_INSTANCE_TYPE).toBe('c7i.large');
+    expect(resources.PrimesDashfanoutLambdaFunction!.Properties.Environment.Variables.EC2_INSTANCE_TYPE).toBe(
+      'c7i.large',
+    );
     // Volumes: tagged (the instance-only keys would never match a volume, so they are not in its statement).
     expect(launchOf('volume')).toHaveLength(1);
     expect(launchOf('volume')[0].Condition).toEqual({ StringEquals: tagged });
     const terminate = statements.find((s: { Action: string[] }) => s.Action.includes('ec2:TerminateInstances'));
-    expect(terminate.Condition).toEqual({ StringEquals: { 'aws:ResourceTag/service': 'cloud-parallel', 'aws:ResourceTag/stage': 'dev' } });
+    expect(terminate.Condition).toEqual({
+      StringEquals: { 'aws:ResourceTag/service': 'cloud-parallel', 'aws:ResourceTag/stage': 'dev' },
+    });
     const tags = statements.find((s: { Action: string[] }) => s.Action.includes('ec2:CreateTags'));
     expect(tags.Condition).toEqual({ StringEquals: { 'ec2:CreateAction': 'RunInstances' } });
     // The only wildcard resource of any role: EC2's Describe* actions accept nothing else.
-    const wildcards = allRoleStatements().filter((s: { Resource: unknown }) => JSON.stringify(s.Resource).includes('"*"'));
+    const wildcards = allRoleStatements().filter((s: { Resource: unknown }) =>
+      JSON.stringify(s.Resource).includes('"*"'),
+    );
     expect(wildcards.map((s: { Action: string[] }) => s.Action)).toEqual([['ec2:DescribeInstances']]);
     // Parameter Store: the fan-out reads the public AL2023 AMI parameter, the scraper its two secrets — nothing else.
-    const ssmOf = (fn: FunctionName) => roleStatements(fn).filter((s: { Action: string[] }) => s.Action.some((a) => a.startsWith('ssm:')));
+    const ssmOf = (fn: FunctionName) =>
+      roleStatements(fn).filter((s: { Action: string[] }) => s.Action.some((a) => a.startsWith('ssm:')));
     expect(ssmOf('primes-fanout')).toEqual([
-      { Effect: 'Allow', Action: ['ssm:GetParameter'], Resource: ['arn:aws:ssm:us-east-1::parameter/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64'] },
+      {
+        Effect: 'Allow',
+        Action: ['ssm:GetParameter'],
+        Resource: [
+          'arn:aws:ssm:us-east-1::parameter/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64',
+        ],
+      },
     ]);
     expect(ssmOf('scrape').map((s: { Action: string[] }) => s.Action)).toEqual([['ssm:GetParameter']]);
     // In this account (Ref AWS::AccountId), never "*": another account's parameter of the same name is not ours.
-    expect(ssmOf('scrape')[0].Resource.map((r: unknown) => render(r, 'us-east-1')).sort()).toEqual([
+    expect(
+      ssmOf('scrape')[0]
+        .Resource.map((r: unknown) => render(r, 'us-east-1'))
+        .sort(),
+    ).toEqual([
       'arn:aws:ssm:us-east-1:{AccountId}:parameter/cloud-parallel/dev/mongodb-uri',
       'arn:aws:ssm:us-east-1:{AccountId}:parameter/cloud-parallel/dev/yelp-api-key',
     ]);
@@ -214,18 +256,28 @@ describe('sls package', () => {
   });
 
   it('lets the fan-out invoke only its worker, and keeps the nightly run disabled unless a stage enables it', () => {
-    const invoke = roleStatements('primes-fanout').filter((s: { Action: string[] }) => s.Action.some((a) => a.startsWith('lambda:')));
+    const invoke = roleStatements('primes-fanout').filter((s: { Action: string[] }) =>
+      s.Action.some((a) => a.startsWith('lambda:')),
+    );
     expect(invoke).toHaveLength(1);
     // And no other function may invoke anything.
-    expect(allRoleStatements().filter((s: { Action: string[] }) => s.Action.some((a) => a.startsWith('lambda:')))).toHaveLength(1);
+    expect(
+      allRoleStatements().filter((s: { Action: string[] }) => s.Action.some((a) => a.startsWith('lambda:'))),
+    ).toHaveLength(1);
     expect(invoke[0].Action).toEqual(['lambda:InvokeFunction']);
     expect(invoke[0].Resource).toEqual([{ 'Fn::GetAtt': ['PrimesDashworkerLambdaFunction', 'Arn'] }]);
 
-    const ruleFor = (fn: string) => ofType('AWS::Events::Rule').find(([, r]) => r.Properties.Targets[0].Arn['Fn::GetAtt'][0] === fn)![1];
+    const ruleFor = (fn: string) =>
+      ofType('AWS::Events::Rule').find(([, r]) => r.Properties.Targets[0].Arn['Fn::GetAtt'][0] === fn)![1];
     const rule = ruleFor('PrimesDashfanoutLambdaFunction');
     expect(rule.Properties.State).toBe('DISABLED');
     expect(rule.Properties.ScheduleExpression).toMatch(/^cron\(/);
-    expect(JSON.parse(rule.Properties.Targets[0].Input)).toEqual({ start: 100000000, end: 101000000, chunks: 4, backend: 'lambda' });
+    expect(JSON.parse(rule.Properties.Targets[0].Input)).toEqual({
+      start: 100000000,
+      end: 101000000,
+      chunks: 4,
+      backend: 'lambda',
+    });
     // The nightly scrape: the seed's 4 cities × 20, also disabled unless a stage enables it.
     const scrape = ruleFor('ScrapeLambdaFunction');
     expect(scrape.Properties.State).toBe('DISABLED');
@@ -241,7 +293,9 @@ describe('sls package', () => {
     expect(config!.Properties.Qualifier).toBe('$LATEST');
     expect(config!.Properties.MaximumRetryAttempts).toBe(2);
     expect(config!.Properties.MaximumEventAgeInSeconds).toBe(21600);
-    expect(config!.Properties.DestinationConfig).toEqual({ OnFailure: { Destination: { 'Fn::GetAtt': [queueId, 'Arn'] } } });
+    expect(config!.Properties.DestinationConfig).toEqual({
+      OnFailure: { Destination: { 'Fn::GetAtt': [queueId, 'Arn'] } },
+    });
   });
 
   it('keeps failed events encrypted (SSE-SQS) for 14 days', () => {
@@ -253,18 +307,26 @@ describe('sls package', () => {
 
   it('lets each function with an on-failure destination send messages only to the failed-events queue, and do nothing else with SQS', () => {
     const [queueId] = failedEventsQueue();
-    const withDestination = FUNCTION_NAMES.filter((fn) => eventInvokeConfigOf(FUNCTIONS[fn])?.Properties.DestinationConfig?.OnFailure !== undefined);
+    const withDestination = FUNCTION_NAMES.filter(
+      (fn) => eventInvokeConfigOf(FUNCTIONS[fn])?.Properties.DestinationConfig?.OnFailure !== undefined,
+    );
     expect(withDestination).toEqual(['rates', 'primes-fanout', 'scrape']);
     for (const fn of FUNCTION_NAMES) {
       // The framework grants nothing to a custom role: each destination's grant is in the function's own role.
-      const sqs = roleStatements(fn).filter((s: { Action: string[] }) => s.Action.some((a) => a.toLowerCase().startsWith('sqs:') || a === '*'));
+      const sqs = roleStatements(fn).filter((s: { Action: string[] }) =>
+        s.Action.some((a) => a.toLowerCase().startsWith('sqs:') || a === '*'),
+      );
       if (!withDestination.includes(fn)) {
         expect(sqs, fn).toEqual([]);
         continue;
       }
-      expect(eventInvokeConfigOf(FUNCTIONS[fn])!.Properties.DestinationConfig.OnFailure.Destination).toEqual({ 'Fn::GetAtt': [queueId, 'Arn'] });
+      expect(eventInvokeConfigOf(FUNCTIONS[fn])!.Properties.DestinationConfig.OnFailure.Destination).toEqual({
+        'Fn::GetAtt': [queueId, 'Arn'],
+      });
       // One queue, by its ARN: never "*" nor a pattern of queue names.
-      expect(sqs, fn).toEqual([{ Effect: 'Allow', Action: ['sqs:SendMessage'], Resource: [{ 'Fn::GetAtt': [queueId, 'Arn'] }] }]);
+      expect(sqs, fn).toEqual([
+        { Effect: 'Allow', Action: ['sqs:SendMessage'], Resource: [{ 'Fn::GetAtt': [queueId, 'Arn'] }] },
+      ]);
     }
   });
 
@@ -283,7 +345,7 @@ describe('sls package', () => {
     expect(eventInvokeConfigOf('PrimesDashworkerLambdaFunction')).toBeUndefined();
   });
 
-  it("gives the rates function the /tmp that the worst-case spill of its largest input needs", () => {
+  it('gives the rates function the /tmp that the worst-case spill of its largest input needs', () => {
     const [, fn] = ofType('AWS::Lambda::Function').find(([id]) => id === 'RatesLambdaFunction')!;
     const limit = Number(fn.Properties.Environment.Variables.RATES_MAX_INPUT_BYTES);
     expect(limit).toBe(DEFAULT_RATES_MAX_INPUT_BYTES);
@@ -294,7 +356,9 @@ describe('sls package', () => {
     // system: 8,589,934,592 bytes of spill for 4 GiB must still fit.
     const usable = size * 1e6 - 512 * 1024 ** 2;
     expect(worstCaseSpillBytes(limit)).toBe(8 * 1024 ** 3);
-    expect(worstCaseSpillBytes(limit), `worst-case spill of ${limit} bytes vs ${size} MB of /tmp`).toBeLessThanOrEqual(usable);
+    expect(worstCaseSpillBytes(limit), `worst-case spill of ${limit} bytes vs ${size} MB of /tmp`).toBeLessThanOrEqual(
+      usable,
+    );
   });
 
   it('targets the nodejs22.x runtime and bundles the handler with the native chart renderer', () => {
@@ -416,7 +480,11 @@ describe('one execution role per function', () => {
   it('shares no role between two functions, and the stack has no other role', () => {
     const roleIds = FUNCTION_NAMES.map(roleIdOf);
     expect(new Set(roleIds).size).toBe(FUNCTION_NAMES.length);
-    expect(ofType('AWS::IAM::Role').map(([id]) => id).sort()).toEqual([...roleIds].sort());
+    expect(
+      ofType('AWS::IAM::Role')
+        .map(([id]) => id)
+        .sort(),
+    ).toEqual([...roleIds].sort());
     expect(resources.IamRoleLambdaExecution).toBeUndefined(); // the framework's shared role
     for (const [fn, roleId] of FUNCTION_NAMES.map((fn, i) => [fn, roleIds[i]!] as const)) {
       const role = resources[roleId]!;
@@ -430,7 +498,9 @@ describe('one execution role per function', () => {
         { Effect: 'Allow', Principal: { Service: 'lambda.amazonaws.com' }, Action: 'sts:AssumeRole' },
       ]);
       // The function is created after its role and its log group.
-      expect([resources[FUNCTIONS[fn]]!.DependsOn].flat()).toEqual(expect.arrayContaining([roleId, FUNCTIONS[fn].replace(/LambdaFunction$/, 'LogGroup')]));
+      expect([resources[FUNCTIONS[fn]]!.DependsOn].flat()).toEqual(
+        expect.arrayContaining([roleId, FUNCTIONS[fn].replace(/LambdaFunction$/, 'LogGroup')]),
+      );
     }
   });
 
@@ -438,7 +508,12 @@ describe('one execution role per function', () => {
     expect(dependencyCycles(resources)).toEqual([]);
     // The checker does see that cycle.
     const shared = {
-      Role: { Type: 'AWS::IAM::Role', Properties: { Policies: [{ PolicyDocument: { Statement: [{ Resource: { 'Fn::GetAtt': ['Worker', 'Arn'] } }] } }] } },
+      Role: {
+        Type: 'AWS::IAM::Role',
+        Properties: {
+          Policies: [{ PolicyDocument: { Statement: [{ Resource: { 'Fn::GetAtt': ['Worker', 'Arn'] } }] } }],
+        },
+      },
       Worker: { Type: 'AWS::Lambda::Function', Properties: { Role: { 'Fn::GetAtt': ['Role', 'Arn'] } } },
     };
     expect(dependencyCycles(shared)).toEqual(['Role -> Worker -> Role']);
@@ -452,7 +527,8 @@ describe('one execution role per function', () => {
 const STAR_ACTIONS: readonly StarAction[] = [
   {
     action: 'ec2:DescribeInstances',
-    reason: 'EC2 Describe* actions support no resource-level permissions; the EC2 backend polls the states of the instances it launched',
+    reason:
+      'EC2 Describe* actions support no resource-level permissions; the EC2 backend polls the states of the instances it launched',
   },
 ];
 
@@ -511,7 +587,12 @@ const bucketWith = (...statements: PolicyStatement[]): Record<string, TemplateRe
   S3BucketData: { Type: 'AWS::S3::Bucket', Properties: { BucketName: 'svc-dev-data' } },
   ...(statements.length === 0
     ? {}
-    : { DataBucketPolicy: { Type: 'AWS::S3::BucketPolicy', Properties: { Bucket: { Ref: 'S3BucketData' }, PolicyDocument: { Statement: statements } } } }),
+    : {
+        DataBucketPolicy: {
+          Type: 'AWS::S3::BucketPolicy',
+          Properties: { Bucket: { Ref: 'S3BucketData' }, PolicyDocument: { Statement: statements } },
+        },
+      }),
 });
 
 /** Launching an instance as the fan-out does; a case replaces parts of the Condition. */
@@ -524,11 +605,20 @@ const launchInstance = (condition: Record<string, unknown>): PolicyStatement => 
 
 /** A one-statement identity policy, as the template would hold it. */
 const policyWith = (statement: PolicyStatement): Record<string, TemplateResource> => ({
-  SyntheticPolicy: { Type: 'AWS::IAM::Policy', Properties: { PolicyName: 'synthetic', PolicyDocument: { Version: '2012-10-17', Statement: [statement] } } },
+  SyntheticPolicy: {
+    Type: 'AWS::IAM::Policy',
+    Properties: { PolicyName: 'synthetic', PolicyDocument: { Version: '2012-10-17', Statement: [statement] } },
+  },
 });
 
 /** Bad statements and templates, and the violation each must produce (action, resource, and part of the problem). */
-const BAD_CASES: { name: string; resources: Record<string, TemplateResource>; action: string; resource: string; problem: string }[] = [
+const BAD_CASES: {
+  name: string;
+  resources: Record<string, TemplateResource>;
+  action: string;
+  resource: string;
+  problem: string;
+}[] = [
   {
     name: 'Action "*"',
     resources: policyWith({ Effect: 'Allow', Action: '*', Resource: 'arn:aws:s3:::svc-dev-data/results/*' }),
@@ -538,7 +628,11 @@ const BAD_CASES: { name: string; resources: Record<string, TemplateResource>; ac
   },
   {
     name: 'a service-wide "s3:*"',
-    resources: policyWith({ Effect: 'Allow', Action: ['s3:GetObject', 's3:*'], Resource: 'arn:aws:s3:::svc-dev-data/uploads/*' }),
+    resources: policyWith({
+      Effect: 'Allow',
+      Action: ['s3:GetObject', 's3:*'],
+      Resource: 'arn:aws:s3:::svc-dev-data/uploads/*',
+    }),
     action: 's3:*',
     resource: 'arn:aws:s3:::svc-dev-data/uploads/*',
     problem: 'wildcard action',
@@ -580,48 +674,72 @@ const BAD_CASES: { name: string; resources: Record<string, TemplateResource>; ac
   },
   {
     name: "another stage's function",
-    resources: policyWith({ Effect: 'Allow', Action: 'lambda:InvokeFunction', Resource: 'arn:aws:lambda:us-east-1:*:function:svc-prod-worker' }),
+    resources: policyWith({
+      Effect: 'Allow',
+      Action: 'lambda:InvokeFunction',
+      Resource: 'arn:aws:lambda:us-east-1:*:function:svc-prod-worker',
+    }),
     action: 'lambda:InvokeFunction',
     resource: 'arn:aws:lambda:us-east-1:*:function:svc-prod-worker',
     problem: 'not a function of this service',
   },
   {
     name: 'a resource of another stack by Ref',
-    resources: policyWith({ Effect: 'Allow', Action: 'sqs:SendMessage', Resource: { 'Fn::GetAtt': ['SomeOtherQueue', 'Arn'] } }),
+    resources: policyWith({
+      Effect: 'Allow',
+      Action: 'sqs:SendMessage',
+      Resource: { 'Fn::GetAtt': ['SomeOtherQueue', 'Arn'] },
+    }),
     action: 'sqs:SendMessage',
     resource: '{"Fn::GetAtt":["SomeOtherQueue","Arn"]}',
     problem: 'SomeOtherQueue is not',
   },
   {
     name: 'an SSM parameter path wildcard',
-    resources: policyWith({ Effect: 'Allow', Action: 'ssm:GetParameter', Resource: 'arn:aws:ssm:us-east-1:*:parameter/svc/dev/*' }),
+    resources: policyWith({
+      Effect: 'Allow',
+      Action: 'ssm:GetParameter',
+      Resource: 'arn:aws:ssm:us-east-1:*:parameter/svc/dev/*',
+    }),
     action: 'ssm:GetParameter',
     resource: 'arn:aws:ssm:us-east-1:*:parameter/svc/dev/*',
     problem: 'not one of the SSM parameters',
   },
   {
     name: 'another region',
-    resources: policyWith({ Effect: 'Allow', Action: 'ssm:GetParameter', Resource: 'arn:aws:ssm:*:*:parameter/svc/dev/api-key' }),
+    resources: policyWith({
+      Effect: 'Allow',
+      Action: 'ssm:GetParameter',
+      Resource: 'arn:aws:ssm:*:*:parameter/svc/dev/api-key',
+    }),
     action: 'ssm:GetParameter',
     resource: 'arn:aws:ssm:*:*:parameter/svc/dev/api-key',
     problem: 'region "*"',
   },
   {
     name: 'a service with no scope rule (iam:PassRole)',
-    resources: policyWith({ Effect: 'Allow', Action: 'iam:PassRole', Resource: 'arn:aws:iam::123456789012:role/admin' }),
+    resources: policyWith({
+      Effect: 'Allow',
+      Action: 'iam:PassRole',
+      Resource: 'arn:aws:iam::123456789012:role/admin',
+    }),
     action: 'iam:PassRole',
     resource: 'arn:aws:iam::123456789012:role/admin',
     problem: 'no rule says which iam resources',
   },
   {
     name: 'ec2:TerminateInstances with no Condition',
-    resources: policyWith({ Effect: 'Allow', Action: 'ec2:TerminateInstances', Resource: 'arn:aws:ec2:us-east-1:*:instance/*' }),
+    resources: policyWith({
+      Effect: 'Allow',
+      Action: 'ec2:TerminateInstances',
+      Resource: 'arn:aws:ec2:us-east-1:*:instance/*',
+    }),
     action: 'ec2:TerminateInstances',
     resource: 'arn:aws:ec2:us-east-1:*:instance/*',
     problem: 'allowed without a Condition',
   },
   {
-    name: "ec2:RunInstances tagged for another stage",
+    name: 'ec2:RunInstances tagged for another stage',
     resources: policyWith({
       Effect: 'Allow',
       Action: 'ec2:RunInstances',
@@ -634,7 +752,11 @@ const BAD_CASES: { name: string; resources: Record<string, TemplateResource>; ac
   },
   {
     name: 'an SSM parameter of any account',
-    resources: policyWith({ Effect: 'Allow', Action: 'ssm:GetParameter', Resource: 'arn:aws:ssm:us-east-1:*:parameter/svc/dev/api-key' }),
+    resources: policyWith({
+      Effect: 'Allow',
+      Action: 'ssm:GetParameter',
+      Resource: 'arn:aws:ssm:us-east-1:*:parameter/svc/dev/api-key',
+    }),
     action: 'ssm:GetParameter',
     resource: 'arn:aws:ssm:us-east-1:*:parameter/svc/dev/api-key',
     problem: 'name this account',
@@ -648,7 +770,9 @@ const BAD_CASES: { name: string; resources: Record<string, TemplateResource>; ac
   },
   {
     name: 'ec2:RunInstances of an instance type not configured',
-    resources: policyWith(launchInstance({ 'ec2:InstanceType': ['c7i.large', 'p5.48xlarge'], 'ec2:MetadataHttpTokens': 'required' })),
+    resources: policyWith(
+      launchInstance({ 'ec2:InstanceType': ['c7i.large', 'p5.48xlarge'], 'ec2:MetadataHttpTokens': 'required' }),
+    ),
     action: 'ec2:RunInstances',
     resource: 'arn:aws:ec2:us-east-1:*:instance/*',
     problem: 'got ["c7i.large","p5.48xlarge"]',
@@ -683,14 +807,26 @@ const BAD_CASES: { name: string; resources: Record<string, TemplateResource>; ac
   },
   {
     name: 'a public Deny that is not the TLS rule',
-    resources: bucketWith(TLS_DENY, { Effect: 'Deny', Principal: '*', Action: 's3:DeleteObject', Resource: 'arn:aws:s3:::svc-dev-data/*', Condition: { StringNotEquals: { 'aws:SourceVpce': 'vpce-1' } } }),
+    resources: bucketWith(TLS_DENY, {
+      Effect: 'Deny',
+      Principal: '*',
+      Action: 's3:DeleteObject',
+      Resource: 'arn:aws:s3:::svc-dev-data/*',
+      Condition: { StringNotEquals: { 'aws:SourceVpce': 'vpce-1' } },
+    }),
     action: 's3:DeleteObject',
     resource: 'arn:aws:s3:::svc-dev-data/*',
     problem: 'in a Deny that is not the TLS rule',
   },
   {
     name: 'a public Allow conditioned on TLS',
-    resources: bucketWith(TLS_DENY, { Effect: 'Allow', Principal: '*', Action: 's3:GetObject', Resource: 'arn:aws:s3:::svc-dev-data/*', Condition: { Bool: { 'aws:SecureTransport': 'true' } } }),
+    resources: bucketWith(TLS_DENY, {
+      Effect: 'Allow',
+      Principal: '*',
+      Action: 's3:GetObject',
+      Resource: 'arn:aws:s3:::svc-dev-data/*',
+      Condition: { Bool: { 'aws:SecureTransport': 'true' } },
+    }),
     action: 's3:GetObject',
     resource: 'arn:aws:s3:::svc-dev-data/*',
     problem: 'public',
@@ -702,7 +838,16 @@ const BAD_CASES: { name: string; resources: Record<string, TemplateResource>; ac
         Type: 'AWS::S3::BucketPolicy',
         Properties: {
           Bucket: { Ref: 'S3BucketData' },
-          PolicyDocument: { Statement: [{ Effect: 'Allow', Principal: '*', Action: 's3:GetObject', Resource: 'arn:aws:s3:::svc-dev-data/results/*' }] },
+          PolicyDocument: {
+            Statement: [
+              {
+                Effect: 'Allow',
+                Principal: '*',
+                Action: 's3:GetObject',
+                Resource: 'arn:aws:s3:::svc-dev-data/results/*',
+              },
+            ],
+          },
         },
       },
     },
@@ -713,7 +858,14 @@ const BAD_CASES: { name: string; resources: Record<string, TemplateResource>; ac
   {
     name: 'a Lambda permission for Principal "*"',
     resources: {
-      PublicPermission: { Type: 'AWS::Lambda::Permission', Properties: { Action: 'lambda:InvokeFunction', Principal: '*', FunctionName: { 'Fn::GetAtt': ['WorkerLambdaFunction', 'Arn'] } } },
+      PublicPermission: {
+        Type: 'AWS::Lambda::Permission',
+        Properties: {
+          Action: 'lambda:InvokeFunction',
+          Principal: '*',
+          FunctionName: { 'Fn::GetAtt': ['WorkerLambdaFunction', 'Arn'] },
+        },
+      },
     },
     action: 'lambda:InvokeFunction',
     resource: '{"Fn::GetAtt":["WorkerLambdaFunction","Arn"]}',
@@ -722,7 +874,14 @@ const BAD_CASES: { name: string; resources: Record<string, TemplateResource>; ac
   {
     name: 'a Lambda permission for a service with no source',
     resources: {
-      S3Permission: { Type: 'AWS::Lambda::Permission', Properties: { Action: 'lambda:InvokeFunction', Principal: 's3.amazonaws.com', FunctionName: { 'Fn::GetAtt': ['WorkerLambdaFunction', 'Arn'] } } },
+      S3Permission: {
+        Type: 'AWS::Lambda::Permission',
+        Properties: {
+          Action: 'lambda:InvokeFunction',
+          Principal: 's3.amazonaws.com',
+          FunctionName: { 'Fn::GetAtt': ['WorkerLambdaFunction', 'Arn'] },
+        },
+      },
     },
     action: 'lambda:InvokeFunction',
     resource: '{"Fn::GetAtt":["WorkerLambdaFunction","Arn"]}',
@@ -730,7 +889,12 @@ const BAD_CASES: { name: string; resources: Record<string, TemplateResource>; ac
   },
   {
     name: 'a function URL',
-    resources: { WorkerUrl: { Type: 'AWS::Lambda::Url', Properties: { AuthType: 'NONE', TargetFunctionArn: { 'Fn::GetAtt': ['WorkerLambdaFunction', 'Arn'] } } } },
+    resources: {
+      WorkerUrl: {
+        Type: 'AWS::Lambda::Url',
+        Properties: { AuthType: 'NONE', TargetFunctionArn: { 'Fn::GetAtt': ['WorkerLambdaFunction', 'Arn'] } },
+      },
+    },
     action: 'lambda:InvokeFunctionUrl',
     resource: '{"Fn::GetAtt":["WorkerLambdaFunction","Arn"]}',
     problem: 'no public URLs',
@@ -738,7 +902,10 @@ const BAD_CASES: { name: string; resources: Record<string, TemplateResource>; ac
   {
     name: 'a managed policy on a role',
     resources: {
-      Role: { Type: 'AWS::IAM::Role', Properties: { ManagedPolicyArns: ['arn:aws:iam::aws:policy/AdministratorAccess'] } },
+      Role: {
+        Type: 'AWS::IAM::Role',
+        Properties: { ManagedPolicyArns: ['arn:aws:iam::aws:policy/AdministratorAccess'] },
+      },
     },
     action: '(managed policy)',
     resource: 'arn:aws:iam::aws:policy/AdministratorAccess',
@@ -748,9 +915,18 @@ const BAD_CASES: { name: string; resources: Record<string, TemplateResource>; ac
 
 /** Statements the sweep must accept: it fails on what is wrong, not on everything. */
 const GOOD_CASES: { name: string; statement: PolicyStatement }[] = [
-  { name: 'objects under a prefix of the data bucket', statement: { Effect: 'Allow', Action: ['s3:GetObject'], Resource: 'arn:aws:s3:::svc-dev-data/uploads/*' } },
-  { name: 'the own queue by GetAtt', statement: { Effect: 'Allow', Action: 'sqs:SendMessage', Resource: { 'Fn::GetAtt': ['FailedEventsQueue', 'Arn'] } } },
-  { name: 'an allow-listed action on "*"', statement: { Effect: 'Allow', Action: 'ec2:DescribeInstances', Resource: '*' } },
+  {
+    name: 'objects under a prefix of the data bucket',
+    statement: { Effect: 'Allow', Action: ['s3:GetObject'], Resource: 'arn:aws:s3:::svc-dev-data/uploads/*' },
+  },
+  {
+    name: 'the own queue by GetAtt',
+    statement: { Effect: 'Allow', Action: 'sqs:SendMessage', Resource: { 'Fn::GetAtt': ['FailedEventsQueue', 'Arn'] } },
+  },
+  {
+    name: 'an allow-listed action on "*"',
+    statement: { Effect: 'Allow', Action: 'ec2:DescribeInstances', Resource: '*' },
+  },
   {
     name: 'launching instances of the configured type with IMDSv2, tagged with this service and stage',
     statement: launchInstance({ 'ec2:InstanceType': 'c7i.large', 'ec2:MetadataHttpTokens': 'required' }),
@@ -764,22 +940,47 @@ const GOOD_CASES: { name: string; statement: PolicyStatement }[] = [
       Condition: { StringEquals: { 'aws:RequestTag/service': 'svc', 'aws:RequestTag/stage': 'dev' } },
     },
   },
-  { name: 'an SSM parameter of this account', statement: { Effect: 'Allow', Action: 'ssm:GetParameter', Resource: { 'Fn::Sub': 'arn:aws:ssm:us-east-1:${AWS::AccountId}:parameter/svc/dev/api-key' } } },
-  { name: 'a Deny of every action without TLS', statement: { Effect: 'Deny', Action: 's3:*', Resource: '*', Condition: { Bool: { 'aws:SecureTransport': false } } } },
+  {
+    name: 'an SSM parameter of this account',
+    statement: {
+      Effect: 'Allow',
+      Action: 'ssm:GetParameter',
+      Resource: { 'Fn::Sub': 'arn:aws:ssm:us-east-1:${AWS::AccountId}:parameter/svc/dev/api-key' },
+    },
+  },
+  {
+    name: 'a Deny of every action without TLS',
+    statement: { Effect: 'Deny', Action: 's3:*', Resource: '*', Condition: { Bool: { 'aws:SecureTransport': false } } },
+  },
 ];
 
 describe('least privilege: every IAM policy statement of the template', () => {
-  it.each(BAD_CASES)('the sweep flags $name, naming the statement, action and resource', ({ resources: bad, action, resource, problem }) => {
-    const violations = checkTemplate(bad, syntheticScope);
-    expect(violations).toContainEqual(expect.objectContaining({ action, resource, problem: expect.stringContaining(problem) }));
-    for (const v of violations) expect(v.message).toContain(`${v.action} on ${v.resource}: ${v.problem}`);
-  });
+  it.each(BAD_CASES)(
+    'the sweep flags $name, naming the statement, action and resource',
+    ({ resources: bad, action, resource, problem }) => {
+      const violations = checkTemplate(bad, syntheticScope);
+      expect(violations).toContainEqual(
+        expect.objectContaining({ action, resource, problem: expect.stringContaining(problem) }),
+      );
+      for (const v of violations) expect(v.message).toContain(`${v.action} on ${v.resource}: ${v.problem}`);
+    },
+  );
 
   it('the sweep names a statement by its Sid, else by its index', () => {
-    const [bySid] = checkTemplate(policyWith({ Sid: 'ReadEverything', Effect: 'Allow', Action: 's3:GetObject', Resource: '*' }), syntheticScope);
-    expect(bySid?.message).toMatch(/^SyntheticPolicy \(AWS::IAM::Policy\), statement Sid ReadEverything: s3:GetObject on \*: Resource "\*"/);
-    const [byIndex] = checkTemplate(policyWith({ Effect: 'Allow', Action: 's3:*', Resource: 'arn:aws:s3:::svc-dev-data/x' }), syntheticScope);
-    expect(byIndex?.message).toMatch(/^SyntheticPolicy \(AWS::IAM::Policy\), statement #0: s3:\* on arn:aws:s3:::svc-dev-data\/x: wildcard action/);
+    const [bySid] = checkTemplate(
+      policyWith({ Sid: 'ReadEverything', Effect: 'Allow', Action: 's3:GetObject', Resource: '*' }),
+      syntheticScope,
+    );
+    expect(bySid?.message).toMatch(
+      /^SyntheticPolicy \(AWS::IAM::Policy\), statement Sid ReadEverything: s3:GetObject on \*: Resource "\*"/,
+    );
+    const [byIndex] = checkTemplate(
+      policyWith({ Effect: 'Allow', Action: 's3:*', Resource: 'arn:aws:s3:::svc-dev-data/x' }),
+      syntheticScope,
+    );
+    expect(byIndex?.message).toMatch(
+      /^SyntheticPolicy \(AWS::IAM::Policy\), statement #0: s3:\* on arn:aws:s3:::svc-dev-data\/x: wildcard action/,
+    );
   });
 
   it.each(GOOD_CASES)('the sweep accepts $name', ({ statement }) => {
@@ -788,13 +989,21 @@ describe('least privilege: every IAM policy statement of the template', () => {
 
   it('the sweep accepts the data bucket with its TLS rule (Principal "*" in that Deny only), by name or by Ref', () => {
     expect(checkTemplate(bucketWith(TLS_DENY), syntheticScope)).toEqual([]);
-    const byRef = { ...TLS_DENY, Resource: [{ 'Fn::Sub': 'arn:aws:s3:::${S3BucketData}' }, { 'Fn::Join': ['', ['arn:aws:s3:::', { Ref: 'S3BucketData' }, '/*']] }], Condition: { Bool: { 'aws:SecureTransport': false } } };
+    const byRef = {
+      ...TLS_DENY,
+      Resource: [
+        { 'Fn::Sub': 'arn:aws:s3:::${S3BucketData}' },
+        { 'Fn::Join': ['', ['arn:aws:s3:::', { Ref: 'S3BucketData' }, '/*']] },
+      ],
+      Condition: { Bool: { 'aws:SecureTransport': false } },
+    };
     expect(checkTemplate(bucketWith(byRef), syntheticScope)).toEqual([]);
   });
 
   it('the real template fails the sweep when any of the TLS rule, the launch conditions or the account of the SSM parameters goes', () => {
     const scope = serviceScope();
-    const statementsOf = (id: string) => resources[id]!.Properties.Policies[0].PolicyDocument.Statement as PolicyStatement[];
+    const statementsOf = (id: string) =>
+      resources[id]!.Properties.Policies[0].PolicyDocument.Statement as PolicyStatement[];
     const withStatements = (id: string, edit: (statements: PolicyStatement[]) => PolicyStatement[]) => {
       const copy = structuredClone(resources) as Record<string, Resource>;
       copy[id]!.Properties.Policies[0].PolicyDocument.Statement = edit(structuredClone(statementsOf(id)));
@@ -802,24 +1011,41 @@ describe('least privilege: every IAM policy statement of the template', () => {
     };
     const problems = (template: Record<string, Resource>) => checkTemplate(template, scope).map((v) => v.problem);
 
-    const withoutPolicy = Object.fromEntries(Object.entries(resources).filter(([, r]) => r.Type !== 'AWS::S3::BucketPolicy'));
+    const withoutPolicy = Object.fromEntries(
+      Object.entries(resources).filter(([, r]) => r.Type !== 'AWS::S3::BucketPolicy'),
+    );
     expect(problems(withoutPolicy)).toEqual([expect.stringContaining('no bucket policy denies requests without TLS')]);
     expect(dataBucketTlsProblem(resources, scope)).toBeUndefined();
 
     const launchCondition = (edit: (condition: Record<string, unknown>) => void) =>
       withStatements('PrimesFanoutExecutionRole', (statements) =>
         statements.map((st) => {
-          if ([st.Resource].flat().some((r) => typeof r === 'string' && r.endsWith(':instance/*')) && [st.Action].flat().includes('ec2:RunInstances')) edit(st.Condition!.StringEquals!);
+          if (
+            [st.Resource].flat().some((r) => typeof r === 'string' && r.endsWith(':instance/*')) &&
+            [st.Action].flat().includes('ec2:RunInstances')
+          )
+            edit(st.Condition!.StringEquals!);
           return st;
         }),
       );
-    expect(problems(launchCondition((c) => delete c['ec2:InstanceType']))).toEqual([expect.stringContaining('instance type not limited')]);
-    expect(problems(launchCondition((c) => delete c['ec2:MetadataHttpTokens']))).toEqual([expect.stringContaining('IMDSv2 not required')]);
+    expect(problems(launchCondition((c) => delete c['ec2:InstanceType']))).toEqual([
+      expect.stringContaining('instance type not limited'),
+    ]);
+    expect(problems(launchCondition((c) => delete c['ec2:MetadataHttpTokens']))).toEqual([
+      expect.stringContaining('IMDSv2 not required'),
+    ]);
 
     const anyAccount = withStatements('ScrapeExecutionRole', (statements) =>
-      statements.map((st) => ([st.Action].flat().includes('ssm:GetParameter') ? { ...st, Resource: [st.Resource].flat().map((r) => render(r, 'us-east-1')!.replace('{AccountId}', '*')) } : st)),
+      statements.map((st) =>
+        [st.Action].flat().includes('ssm:GetParameter')
+          ? { ...st, Resource: [st.Resource].flat().map((r) => render(r, 'us-east-1')!.replace('{AccountId}', '*')) }
+          : st,
+      ),
     );
-    expect(problems(anyAccount)).toEqual([expect.stringContaining('name this account'), expect.stringContaining('name this account')]);
+    expect(problems(anyAccount)).toEqual([
+      expect.stringContaining('name this account'),
+      expect.stringContaining('name this account'),
+    ]);
   });
 
   it('reads every policy in the template: the roles and their trust policies, the bucket policy and the Lambda permissions', () => {
@@ -829,12 +1055,18 @@ describe('least privilege: every IAM policy statement of the template', () => {
     const roles = ofType('AWS::IAM::Role');
     expect(roles).toHaveLength(FUNCTION_NAMES.length);
     expect(kinds('identity')).toBe(
-      roles.flatMap(([, role]) => role.Properties.Policies.flatMap((p: { PolicyDocument: { Statement: unknown[] } }) => p.PolicyDocument.Statement)).length,
+      roles.flatMap(([, role]) =>
+        role.Properties.Policies.flatMap(
+          (p: { PolicyDocument: { Statement: unknown[] } }) => p.PolicyDocument.Statement,
+        ),
+      ).length,
     );
     expect(kinds('trust')).toBe(roles.length);
     expect(kinds('resource')).toBe(ofType('AWS::Lambda::Permission').length + ofType('AWS::S3::BucketPolicy').length);
     const actions = statements.flatMap((s) => [s.statement.Action].flat());
-    expect(actions).toEqual(expect.arrayContaining(['logs:CreateLogStream', 'logs:PutLogEvents', 'sqs:SendMessage', 'lambda:InvokeFunction']));
+    expect(actions).toEqual(
+      expect.arrayContaining(['logs:CreateLogStream', 'logs:PutLogEvents', 'sqs:SendMessage', 'lambda:InvokeFunction']),
+    );
   });
 
   it('finds no violation in the real template but the open findings reported for a serverless.yml fix', () => {
@@ -843,7 +1075,10 @@ describe('least privilege: every IAM policy statement of the template', () => {
     const unexpected = violations.filter((v) => !open.has(`${v.where}, statement ${v.id}`)).map((v) => v.message);
     expect(unexpected, `IAM violations:\n${unexpected.join('\n')}`).toEqual([]);
     const fixed = OPEN_FINDINGS.filter((f) => !violations.some((v) => `${v.where}, statement ${v.id}` === f.statement));
-    expect(fixed.map((f) => f.statement), 'these open findings are fixed: delete them from OPEN_FINDINGS').toEqual([]);
+    expect(
+      fixed.map((f) => f.statement),
+      'these open findings are fixed: delete them from OPEN_FINDINGS',
+    ).toEqual([]);
   });
 
   it('allows Resource "*" only for the allow-listed actions, each with a reason, and every entry is still used', () => {
@@ -853,10 +1088,17 @@ describe('least privilege: every IAM policy statement of the template', () => {
       expect(entry.reason).not.toContain('\n');
     }
     const statements = policyStatements(resources);
-    expect(unusedStarActions(statements, STAR_ACTIONS).map((e) => e.action), 'allow-listed but no longer used on "*": remove').toEqual([]);
+    expect(
+      unusedStarActions(statements, STAR_ACTIONS).map((e) => e.action),
+      'allow-listed but no longer used on "*": remove',
+    ).toEqual([]);
     // And the checker does refuse "*" for an action dropped from the list.
     const withoutList = { ...serviceScope(), starActions: [] };
-    expect(checkStatements(statements, withoutList).filter((v) => v.resource === '*').map((v) => v.action)).toEqual(STAR_ACTIONS.map((e) => e.action));
+    expect(
+      checkStatements(statements, withoutList)
+        .filter((v) => v.resource === '*')
+        .map((v) => v.action),
+    ).toEqual(STAR_ACTIONS.map((e) => e.action));
   });
 
   it('publishes nothing: no function URL, no Lambda permission for "*" or from an unnamed source, no bucket policy granting "*"', () => {
@@ -874,7 +1116,8 @@ describe('least privilege: every IAM policy statement of the template', () => {
     const policies = ofType('AWS::S3::BucketPolicy');
     for (const [id, policy] of policies) {
       for (const statement of [policy.Properties.PolicyDocument.Statement].flat()) {
-        if (JSON.stringify(statement.Principal).includes('"*"')) expect(statement.Effect, `${id} grants to "*"`).toBe('Deny');
+        if (JSON.stringify(statement.Principal).includes('"*"'))
+          expect(statement.Effect, `${id} grants to "*"`).toBe('Deny');
       }
     }
     const data = policies.filter(([, p]) => p.Properties.Bucket?.Ref === 'S3BucketData');
@@ -893,11 +1136,17 @@ describe('least privilege: every IAM policy statement of the template', () => {
 
   it('puts a Condition on every Allow of an EC2 action that launches, terminates or tags', () => {
     const open = new Set(OPEN_FINDINGS.map((f) => f.statement));
-    const statements = policyStatements(resources).filter(({ statement: s }) =>
-      s.Effect === 'Allow' && [s.Action].flat().some((a) => typeof a === 'string' && /^ec2:/.test(a) && !/^ec2:(Describe|Get|List)/.test(a)),
+    const statements = policyStatements(resources).filter(
+      ({ statement: s }) =>
+        s.Effect === 'Allow' &&
+        [s.Action].flat().some((a) => typeof a === 'string' && /^ec2:/.test(a) && !/^ec2:(Describe|Get|List)/.test(a)),
     );
-    expect(statements.flatMap((s) => [s.statement.Action].flat())).toEqual(expect.arrayContaining(['ec2:RunInstances', 'ec2:TerminateInstances', 'ec2:CreateTags']));
-    const unconditioned = statements.filter((s) => s.statement.Condition === undefined).map((s) => `${s.where}, statement ${s.id}`);
+    expect(statements.flatMap((s) => [s.statement.Action].flat())).toEqual(
+      expect.arrayContaining(['ec2:RunInstances', 'ec2:TerminateInstances', 'ec2:CreateTags']),
+    );
+    const unconditioned = statements
+      .filter((s) => s.statement.Condition === undefined)
+      .map((s) => `${s.where}, statement ${s.id}`);
     expect(unconditioned.filter((where) => !open.has(where))).toEqual([]);
   });
 });
@@ -926,13 +1175,27 @@ describe('the rates.zip Lambda package', () => {
         S3_FORCE_PATH_STYLE: 'true',
         DATA_BUCKET: 'pkg-test',
       };
-      const s3 = new S3Client({ endpoint: server.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: server.credentials });
-      await s3.send(new PutObjectCommand({ Bucket: 'pkg-test', Key: 'uploads/pkg.csv', Body: sampleCountyCsv({ rows: 200, seed: 9 }) }));
+      const s3 = new S3Client({
+        endpoint: server.endpoint,
+        region: 'us-east-1',
+        forcePathStyle: true,
+        credentials: server.credentials,
+      });
+      await s3.send(
+        new PutObjectCommand({
+          Bucket: 'pkg-test',
+          Key: 'uploads/pkg.csv',
+          Body: sampleCountyCsv({ rows: 200, seed: 9 }),
+        }),
+      );
       // How the nodejs22.x runtime loads an ESM handler: import() of the file, then call the export.
       const script = `const { handler } = await import(${JSON.stringify(path.join(lambdaRoot, 'functions', 'rates.js'))});
         const reply = await handler({ key: 'uploads/pkg.csv' }, {});
         process.stdout.write(JSON.stringify(reply));`;
-      const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script], { cwd: lambdaRoot, env });
+      const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script], {
+        cwd: lambdaRoot,
+        env,
+      });
       const reply = JSON.parse(stdout) as { results: { status: string; rows: number }[] };
       expect(reply.results[0]).toMatchObject({ status: 'ok', rows: 200 });
       const png = await s3.send(new GetObjectCommand({ Bucket: 'pkg-test', Key: 'results/pkg/histogram.png' }));

@@ -27,14 +27,21 @@ export interface LambdaClientOptions {
 
 /** How long the client waits for an invocation's reply: the function's timeout plus {@link INVOCATION_TIMEOUT_MARGIN_MS}. */
 export function invocationTimeoutMs(workerTimeoutSeconds: number = LAMBDA_MAX_TIMEOUT_SECONDS): number {
-  if (!Number.isFinite(workerTimeoutSeconds) || workerTimeoutSeconds <= 0 || workerTimeoutSeconds > LAMBDA_MAX_TIMEOUT_SECONDS) {
-    throw new RangeError(`workerTimeoutSeconds must be a number of seconds from 1 to ${LAMBDA_MAX_TIMEOUT_SECONDS} (Lambda's limit), got ${workerTimeoutSeconds}`);
+  if (
+    !Number.isFinite(workerTimeoutSeconds) ||
+    workerTimeoutSeconds <= 0 ||
+    workerTimeoutSeconds > LAMBDA_MAX_TIMEOUT_SECONDS
+  ) {
+    throw new RangeError(
+      `workerTimeoutSeconds must be a number of seconds from 1 to ${LAMBDA_MAX_TIMEOUT_SECONDS} (Lambda's limit), got ${workerTimeoutSeconds}`,
+    );
   }
   return workerTimeoutSeconds * 1000 + INVOCATION_TIMEOUT_MARGIN_MS;
 }
 
 function positiveMs(name: string, value: number): number {
-  if (!Number.isFinite(value) || value <= 0) throw new RangeError(`createLambdaClient: ${name} must be a positive number of milliseconds, got ${value}`);
+  if (!Number.isFinite(value) || value <= 0)
+    throw new RangeError(`createLambdaClient: ${name} must be a positive number of milliseconds, got ${value}`);
   return value;
 }
 
@@ -49,8 +56,14 @@ function positiveMs(name: string, value: number): number {
  * plus a margin. The socket idle timeout is the same, as a synchronous invocation sends nothing while it runs.
  */
 export function createLambdaClient(options: LambdaClientOptions = {}): LambdaClient {
-  const requestTimeout = positiveMs('requestTimeoutMs', options.requestTimeoutMs ?? invocationTimeoutMs(options.workerTimeoutSeconds));
-  const connectionTimeout = positiveMs('connectionTimeoutMs', options.connectionTimeoutMs ?? DEFAULT_CONNECTION_TIMEOUT_MS);
+  const requestTimeout = positiveMs(
+    'requestTimeoutMs',
+    options.requestTimeoutMs ?? invocationTimeoutMs(options.workerTimeoutSeconds),
+  );
+  const connectionTimeout = positiveMs(
+    'connectionTimeoutMs',
+    options.connectionTimeoutMs ?? DEFAULT_CONNECTION_TIMEOUT_MS,
+  );
   return new LambdaClient({
     maxAttempts: 1,
     requestHandler: {

@@ -21,7 +21,10 @@ const s3RecordSchema = z.object({
   s3: z.object({
     bucket: z.object({ name: z.string().min(1) }),
     object: z.object({
-      key: z.string().min(1).max(MAX_ENCODED_KEY_CHARS, `object keys are at most ${MAX_S3_KEY_BYTES} bytes (S3's limit)`),
+      key: z
+        .string()
+        .min(1)
+        .max(MAX_ENCODED_KEY_CHARS, `object keys are at most ${MAX_S3_KEY_BYTES} bytes (S3's limit)`),
       size: z.number().optional(),
       eTag: z.string().optional(),
     }),
@@ -64,7 +67,9 @@ export function decodeS3EventKey(encoded: string): string {
   }
   const bytes = Buffer.byteLength(key, 'utf8');
   if (bytes > MAX_S3_KEY_BYTES) {
-    throw new EventDecodeError(`Object key "${keyPreview(key)}" in the S3 event is ${bytes} bytes; S3 keys are at most ${MAX_S3_KEY_BYTES}`);
+    throw new EventDecodeError(
+      `Object key "${keyPreview(key)}" in the S3 event is ${bytes} bytes; S3 keys are at most ${MAX_S3_KEY_BYTES}`,
+    );
   }
   return key;
 }
@@ -86,4 +91,3 @@ export function s3ObjectsFromEvent(event: z.infer<typeof s3EventSchema>): S3Obje
     ...(record.s3.object.size === undefined ? {} : { size: record.s3.object.size }),
   }));
 }
-

@@ -1,4 +1,9 @@
-import { AbortMultipartUploadCommand, CompleteMultipartUploadCommand, CreateMultipartUploadCommand, type S3Client } from '@aws-sdk/client-s3';
+import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
+  type S3Client,
+} from '@aws-sdk/client-s3';
 import { Upload, type Options } from '@aws-sdk/lib-storage';
 
 /**
@@ -29,7 +34,10 @@ export async function uploadStoppably(s3: S3Client, params: Options['params'], s
         if (command instanceof CreateMultipartUploadCommand) {
           const { UploadId } = output as { UploadId?: string };
           if (UploadId !== undefined) open.add(UploadId);
-        } else if (command instanceof CompleteMultipartUploadCommand || command instanceof AbortMultipartUploadCommand) {
+        } else if (
+          command instanceof CompleteMultipartUploadCommand ||
+          command instanceof AbortMultipartUploadCommand
+        ) {
           if (command.input.UploadId !== undefined) open.delete(command.input.UploadId);
         }
       },
@@ -55,9 +63,12 @@ export async function uploadStoppably(s3: S3Client, params: Options['params'], s
         await s3.send(new AbortMultipartUploadCommand({ Bucket: params.Bucket, Key: params.Key, UploadId: uploadId }));
       } catch (abortError) {
         if ((abortError as { name?: string }).name !== 'NoSuchUpload') {
-          throw new Error(`could not abort the multipart upload ${uploadId} of s3://${params.Bucket}/${params.Key}: ${(abortError as Error).message}`, {
-            cause: abortError,
-          });
+          throw new Error(
+            `could not abort the multipart upload ${uploadId} of s3://${params.Bucket}/${params.Key}: ${(abortError as Error).message}`,
+            {
+              cause: abortError,
+            },
+          );
         }
       }
     }

@@ -27,7 +27,10 @@ export interface BackendRun<V> {
   ec2?: Ec2RunFacts;
 }
 
-export async function withBackend<T, R, V>(spec: BackendSpec<R>, body: (backend: Backend<T, R>) => Promise<V>): Promise<BackendRun<V>> {
+export async function withBackend<T, R, V>(
+  spec: BackendSpec<R>,
+  body: (backend: Backend<T, R>) => Promise<V>,
+): Promise<BackendRun<V>> {
   if (spec.name === 'ec2') {
     const { name: _name, ...options } = spec;
     const { value, cost: _cost, ...ec2 } = await withEc2Run<T, R, V>(options, (backend) => body(backend));

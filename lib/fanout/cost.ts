@@ -12,13 +12,31 @@ export interface LambdaPricing {
   workerMemoryMb: number;
 }
 
-export const DEFAULT_LAMBDA_PRICING: LambdaPricing = { usdPerGbSecond: 0.0000166667, usdPerMillionRequests: 0.2, workerMemoryMb: 1769 };
+export const DEFAULT_LAMBDA_PRICING: LambdaPricing = {
+  usdPerGbSecond: 0.0000166667,
+  usdPerMillionRequests: 0.2,
+  workerMemoryMb: 1769,
+};
 
 /** On-demand Linux price of c7i.large in us-east-1, USD per instance-hour (AWS EC2 on-demand pricing page, 2025). */
 export const DEFAULT_USD_PER_HOUR = 0.08925;
 
-export type LambdaCost = { backend: 'lambda'; requests: number; gbSeconds: number; usd: number; pricing: LambdaPricing };
-export type Ec2Cost = { backend: 'ec2'; instanceType: string; instances: number; instanceSeconds: number; billedSeconds: number; usdPerHour: number; usd: number };
+export type LambdaCost = {
+  backend: 'lambda';
+  requests: number;
+  gbSeconds: number;
+  usd: number;
+  pricing: LambdaPricing;
+};
+export type Ec2Cost = {
+  backend: 'ec2';
+  instanceType: string;
+  instances: number;
+  instanceSeconds: number;
+  billedSeconds: number;
+  usdPerHour: number;
+  usd: number;
+};
 export type FanoutCost = LambdaCost | Ec2Cost;
 
 /** What a backend that runs on instances metered: their type, price, and how long each one lived. */
@@ -46,10 +64,18 @@ export interface Ec2CostEstimate {
  * On-demand compute cost. Give per-instance seconds as an array to apply Linux's 60-second minimum per
  * instance; a single number is billed as is. EBS volume and data transfer are not included.
  */
-export function estimateEc2Cost({ instanceSeconds, usdPerHour = DEFAULT_USD_PER_HOUR }: { instanceSeconds: number | number[]; usdPerHour?: number }): Ec2CostEstimate {
+export function estimateEc2Cost({
+  instanceSeconds,
+  usdPerHour = DEFAULT_USD_PER_HOUR,
+}: {
+  instanceSeconds: number | number[];
+  usdPerHour?: number;
+}): Ec2CostEstimate {
   const list = Array.isArray(instanceSeconds) ? instanceSeconds : [instanceSeconds];
-  if (list.some((s) => !Number.isFinite(s) || s < 0)) throw new RangeError('estimateEc2Cost: instanceSeconds must be finite and at least 0');
-  if (!Number.isFinite(usdPerHour) || usdPerHour < 0) throw new RangeError('estimateEc2Cost: usdPerHour must be finite and at least 0');
+  if (list.some((s) => !Number.isFinite(s) || s < 0))
+    throw new RangeError('estimateEc2Cost: instanceSeconds must be finite and at least 0');
+  if (!Number.isFinite(usdPerHour) || usdPerHour < 0)
+    throw new RangeError('estimateEc2Cost: usdPerHour must be finite and at least 0');
   const total = list.reduce((a, b) => a + b, 0);
   const billed = Array.isArray(instanceSeconds) ? list.reduce((a, s) => a + Math.max(60, s), 0) : total;
   return { instanceSeconds: total, billedSeconds: billed, usdPerHour, usd: (billed / 3600) * usdPerHour };

@@ -10,7 +10,11 @@ import { FanoutError } from './errors.ts';
  */
 export const workerEnvelopeSchema = z.union([
   z.object({ ok: z.literal(true), value: z.unknown(), ms: z.number().optional() }),
-  z.object({ ok: z.literal(false), error: z.object({ type: z.string(), message: z.string() }), ms: z.number().optional() }),
+  z.object({
+    ok: z.literal(false),
+    error: z.object({ type: z.string(), message: z.string() }),
+    ms: z.number().optional(),
+  }),
 ]);
 export type WorkerEnvelope = z.infer<typeof workerEnvelopeSchema>;
 
@@ -29,13 +33,23 @@ export interface EnvelopeSource {
  * The task's value out of a checked envelope: a failure becomes a `function` {@link FanoutError} with the
  * worker's error type, and the value goes through `parse` when there is one.
  */
-export function openEnvelope<R>(envelope: WorkerEnvelope, parse: ResultParser<R> | undefined, source: EnvelopeSource): R {
-  if (!envelope.ok) throw new FanoutError('function', envelope.error.type, `${source.errorPrefix}${envelope.error.message}`);
+export function openEnvelope<R>(
+  envelope: WorkerEnvelope,
+  parse: ResultParser<R> | undefined,
+  source: EnvelopeSource,
+): R {
+  if (!envelope.ok)
+    throw new FanoutError('function', envelope.error.type, `${source.errorPrefix}${envelope.error.message}`);
   // Without a parser the caller vouches for the value's shape, as with any untyped JSON.
   if (!parse) return envelope.value as R;
   try {
     return parse(envelope.value);
   } catch (error) {
-    throw new FanoutError('function', 'InvalidResult', `${source.invalidPrefix}${(error as Error)?.message ?? String(error)}`, { cause: error });
+    throw new FanoutError(
+      'function',
+      'InvalidResult',
+      `${source.invalidPrefix}${(error as Error)?.message ?? String(error)}`,
+      { cause: error },
+    );
   }
 }

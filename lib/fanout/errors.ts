@@ -34,7 +34,12 @@ export class FanoutError extends InfrastructureError {
    */
   readonly retryable: boolean;
 
-  constructor(kind: FanoutErrorKind, type: string, message: string, options: { retryable?: boolean; cause?: unknown } = {}) {
+  constructor(
+    kind: FanoutErrorKind,
+    type: string,
+    message: string,
+    options: { retryable?: boolean; cause?: unknown } = {},
+  ) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'FanoutError';
     this.kind = kind;
@@ -144,7 +149,12 @@ function isTransient(error: ErrorLike, depth = 0): boolean {
   if (typeof error.code === 'string' && TRANSIENT_CODES.has(error.code)) return true;
   if (TRANSIENT_STATUS.has(error.$metadata?.httpStatusCode ?? 0)) return true;
   // fetch and the SDK wrap socket errors ("fetch failed" → cause ECONNRESET).
-  return depth < 5 && typeof error.cause === 'object' && error.cause !== null && isTransient(error.cause as ErrorLike, depth + 1);
+  return (
+    depth < 5 &&
+    typeof error.cause === 'object' &&
+    error.cause !== null &&
+    isTransient(error.cause as ErrorLike, depth + 1)
+  );
 }
 
 /**
@@ -171,8 +181,13 @@ export function classifyError(error: unknown): FanoutError {
   const message = typeof e.message === 'string' && e.message !== '' ? e.message : type;
   const options = (retryable: boolean) => ({ retryable, cause: error });
   if (e.name === 'AbortError') return new FanoutError('aborted', type, message, options(false));
-  if (typeof e.name === 'string' && PERMANENT_SERVER_NAMES.has(e.name)) return new FanoutError('transport', type, message, options(false));
-  if (e.$metadata?.httpStatusCode === 429 || (typeof e.name === 'string' && THROTTLING_NAMES.has(e.name)) || e.$retryable?.throttling === true) {
+  if (typeof e.name === 'string' && PERMANENT_SERVER_NAMES.has(e.name))
+    return new FanoutError('transport', type, message, options(false));
+  if (
+    e.$metadata?.httpStatusCode === 429 ||
+    (typeof e.name === 'string' && THROTTLING_NAMES.has(e.name)) ||
+    e.$retryable?.throttling === true
+  ) {
     return new FanoutError('throttled', type, message, options(true));
   }
   // What is left and not known to be transient — 4xx validation errors (ResourceNotFoundException,

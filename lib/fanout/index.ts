@@ -101,14 +101,37 @@ export interface Backend<T, R> {
 
 const optionsSchema = z
   .object({
-    concurrency: z.number().int('must be a whole number').min(1, 'must be at least 1').max(1000, 'must be at most 1000').default(64),
-    retries: z.number().int('must be a whole number').min(0, 'must be at least 0').max(100, 'must be at most 100').default(3),
-    baseDelayMs: z.number().min(0, 'must be at least 0').max(3_600_000, 'must be at most 3600000 (an hour)').default(100),
-    maxDelayMs: z.number().min(0, 'must be at least 0').max(3_600_000, 'must be at most 3600000 (an hour)').default(5000),
+    concurrency: z
+      .number()
+      .int('must be a whole number')
+      .min(1, 'must be at least 1')
+      .max(1000, 'must be at most 1000')
+      .default(64),
+    retries: z
+      .number()
+      .int('must be a whole number')
+      .min(0, 'must be at least 0')
+      .max(100, 'must be at most 100')
+      .default(3),
+    baseDelayMs: z
+      .number()
+      .min(0, 'must be at least 0')
+      .max(3_600_000, 'must be at most 3600000 (an hour)')
+      .default(100),
+    maxDelayMs: z
+      .number()
+      .min(0, 'must be at least 0')
+      .max(3_600_000, 'must be at most 3600000 (an hour)')
+      .default(5000),
     retryFunctionErrors: z.boolean().default(false),
   })
   .superRefine((o, ctx) => {
-    if (o.maxDelayMs < o.baseDelayMs) ctx.addIssue({ code: 'custom', path: ['maxDelayMs'], message: `must be at least baseDelayMs (${o.baseDelayMs})` });
+    if (o.maxDelayMs < o.baseDelayMs)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['maxDelayMs'],
+        message: `must be at least baseDelayMs (${o.baseDelayMs})`,
+      });
   });
 
 type Settings = z.infer<typeof optionsSchema> & {
@@ -155,7 +178,10 @@ function validate<T, R>(tasks: readonly T[], backend: Backend<T, R>, options: Fa
  * retries over the whole window is what keeps a throttled fan-out of hundreds of tasks from retrying in lockstep
  * and being throttled again. `retry` counts from 0 (the wait before the second attempt).
  */
-export function backoffDelay(retry: number, options: { baseDelayMs: number; maxDelayMs: number; random: () => number }): number {
+export function backoffDelay(
+  retry: number,
+  options: { baseDelayMs: number; maxDelayMs: number; random: () => number },
+): number {
   const ceiling = Math.min(options.maxDelayMs, options.baseDelayMs * 2 ** retry);
   return Math.min(ceiling, Math.max(0, Math.round(options.random() * ceiling)));
 }
@@ -185,7 +211,13 @@ type Emit = (event: Omit<ProgressEvent, 'done' | 'total'>) => void;
  * fix, no retries left, or the abort), otherwise announces the retry and waits out its backoff — an abort during
  * the wait fails the task with what this attempt saw.
  */
-async function retryOrFail(failure: FanoutError, index: number, attempt: number, settings: Settings, emit: Emit): Promise<void> {
+async function retryOrFail(
+  failure: FanoutError,
+  index: number,
+  attempt: number,
+  settings: Settings,
+  emit: Emit,
+): Promise<void> {
   const { signal } = settings;
   const retryable = failure.kind === 'function' ? settings.retryFunctionErrors : failure.retryable;
   if (!retryable || attempt > settings.retries || signal?.aborted) throw new TaskFailed(failure.toTaskError());
@@ -197,11 +229,19 @@ async function retryOrFail(failure: FanoutError, index: number, attempt: number,
     if (!signal?.aborted) throw sleepError;
   }
   if (signal?.aborted) {
-    throw new TaskFailed(aborted(`${abortReason(signal)} while waiting to retry; attempt ${attempt} failed with ${failure.type}: ${failure.message}`));
+    throw new TaskFailed(
+      aborted(
+        `${abortReason(signal)} while waiting to retry; attempt ${attempt} failed with ${failure.type}: ${failure.message}`,
+      ),
+    );
   }
 }
 
-export async function fanout<T, R>(tasks: readonly T[], backend: Backend<T, R>, options: FanoutOptions = {}): Promise<FanoutResult<R>> {
+export async function fanout<T, R>(
+  tasks: readonly T[],
+  backend: Backend<T, R>,
+  options: FanoutOptions = {},
+): Promise<FanoutResult<R>> {
   const settings = validate(tasks, backend, options);
   const { signal } = settings;
   const total = tasks.length;
@@ -215,7 +255,8 @@ export async function fanout<T, R>(tasks: readonly T[], backend: Backend<T, R>, 
       settings.onProgress({ ...event, done, total });
     } catch (error) {
       // Progress is advisory: a broken progress bar must not lose the results of tasks already paid for.
-      if (!warned) process.emitWarning(`fanout: onProgress threw and was ignored: ${(error as Error)?.message ?? String(error)}`);
+      if (!warned)
+        process.emitWarning(`fanout: onProgress threw and was ignored: ${(error as Error)?.message ?? String(error)}`);
       warned = true;
     }
   };

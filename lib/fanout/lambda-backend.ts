@@ -41,9 +41,14 @@ function decodePayload(payload: Uint8Array | undefined, functionName: string): u
     return JSON.parse(text);
   } catch {
     // Lambda serializes every reply as JSON, so this is a proxy or emulator in the way, not the function.
-    throw new FanoutError('transport', 'InvalidResponsePayload', `${functionName} answered with a payload that is not JSON: ${text.slice(0, 200)}`, {
-      retryable: false,
-    });
+    throw new FanoutError(
+      'transport',
+      'InvalidResponsePayload',
+      `${functionName} answered with a payload that is not JSON: ${text.slice(0, 200)}`,
+      {
+        retryable: false,
+      },
+    );
   }
 }
 
@@ -52,7 +57,12 @@ function encodeTask(task: unknown): Uint8Array {
   try {
     json = JSON.stringify(task);
   } catch (error) {
-    throw new FanoutError('transport', 'InvalidTaskPayload', `the task cannot be sent as JSON: ${(error as Error).message}`, { retryable: false });
+    throw new FanoutError(
+      'transport',
+      'InvalidTaskPayload',
+      `the task cannot be sent as JSON: ${(error as Error).message}`,
+      { retryable: false },
+    );
   }
   // JSON.stringify(undefined) is undefined, not a string; Lambda's own encoding of "no event" is null.
   return new TextEncoder().encode(json ?? 'null');
@@ -64,9 +74,13 @@ function encodeTask(task: unknown): Uint8Array {
  */
 function envelopeOf(functionError: string | undefined, reply: unknown): WorkerEnvelope {
   if (!functionError) return { ok: true, value: reply };
-  const { errorType, errorMessage } = (typeof reply === 'object' && reply !== null ? reply : {}) as { errorType?: unknown; errorMessage?: unknown };
+  const { errorType, errorMessage } = (typeof reply === 'object' && reply !== null ? reply : {}) as {
+    errorType?: unknown;
+    errorMessage?: unknown;
+  };
   const type = typeof errorType === 'string' && errorType !== '' ? errorType : functionError;
-  const message = typeof errorMessage === 'string' ? errorMessage : typeof reply === 'string' ? reply : JSON.stringify(reply);
+  const message =
+    typeof errorMessage === 'string' ? errorMessage : typeof reply === 'string' ? reply : JSON.stringify(reply);
   return { ok: false, error: { type, message } };
 }
 
@@ -92,15 +106,25 @@ export function lambdaBackend<T, R>(options: LambdaBackendOptions<R>): Backend<T
   return {
     name: `lambda:${functionName}`,
     async run(task, { index, signal }) {
-      const command = new InvokeCommand({ FunctionName: functionName, InvocationType: 'RequestResponse', Payload: encodeTask(task) });
-      if (signal?.aborted) throw new FanoutError('aborted', 'AbortError', `task ${index}: not invoked: ${abortReason(signal)}`);
+      const command = new InvokeCommand({
+        FunctionName: functionName,
+        InvocationType: 'RequestResponse',
+        Payload: encodeTask(task),
+      });
+      if (signal?.aborted)
+        throw new FanoutError('aborted', 'AbortError', `task ${index}: not invoked: ${abortReason(signal)}`);
       let response: InvokeCommandOutput;
       try {
         response = await client.send(command, signal === undefined ? {} : { abortSignal: signal });
       } catch (error) {
         // The SDK's AbortError says only "Request aborted"; the signal knows why (e.g. the fan-out's deadline).
         if (signal?.aborted) {
-          throw new FanoutError('aborted', 'AbortError', `task ${index}: invocation of ${functionName} abandoned: ${abortReason(signal)}`, { cause: error });
+          throw new FanoutError(
+            'aborted',
+            'AbortError',
+            `task ${index}: invocation of ${functionName} abandoned: ${abortReason(signal)}`,
+            { cause: error },
+          );
         }
         throw describeTimeout(classifyError(error), functionName);
       }

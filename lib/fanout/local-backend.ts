@@ -59,9 +59,15 @@ function moduleUrl(module: URL | string): URL {
   if (module instanceof URL) url = module;
   else if (typeof module === 'string' && module.startsWith('file:')) url = new URL(module);
   else if (typeof module === 'string' && path.isAbsolute(module)) url = pathToFileURL(module);
-  else throw new UserError('INVALID_OPTIONS', `localBackend: module must be an absolute path or a file: URL (got ${JSON.stringify(String(module))})`);
-  if (url.protocol !== 'file:') throw new UserError('INVALID_OPTIONS', `localBackend: module must be a file: URL (got ${url.href})`);
-  if (!existsSync(fileURLToPath(url))) throw new UserError('INVALID_OPTIONS', `localBackend: module ${fileURLToPath(url)} does not exist`);
+  else
+    throw new UserError(
+      'INVALID_OPTIONS',
+      `localBackend: module must be an absolute path or a file: URL (got ${JSON.stringify(String(module))})`,
+    );
+  if (url.protocol !== 'file:')
+    throw new UserError('INVALID_OPTIONS', `localBackend: module must be a file: URL (got ${url.href})`);
+  if (!existsSync(fileURLToPath(url)))
+    throw new UserError('INVALID_OPTIONS', `localBackend: module ${fileURLToPath(url)} does not exist`);
   return url;
 }
 
@@ -69,7 +75,12 @@ function moduleUrl(module: URL | string): URL {
 function openReply<R>(reply: Reply, index: number, parse: ResultParser<R> | undefined): R {
   const { id: _id, ...rest } = reply;
   const envelope = workerEnvelopeSchema.safeParse(rest);
-  if (!envelope.success) throw new FanoutError('function', 'InvalidResult', `task ${index}: the worker thread answered with something that is not a worker result`);
+  if (!envelope.success)
+    throw new FanoutError(
+      'function',
+      'InvalidResult',
+      `task ${index}: the worker thread answered with something that is not a worker result`,
+    );
   return openEnvelope(envelope.data, parse, { errorPrefix: '', invalidPrefix: `task ${index}: unexpected result: ` });
 }
 
@@ -119,7 +130,14 @@ class ThreadPool {
       const job = this.settle(slot);
       if (job) {
         const why = slot.crash ? `: ${slot.crash.name}: ${slot.crash.message}` : '';
-        job.reject(new FanoutError('transport', 'WorkerExited', `worker thread exited with code ${code} while running task ${job.index}${why}`, { retryable: true }));
+        job.reject(
+          new FanoutError(
+            'transport',
+            'WorkerExited',
+            `worker thread exited with code ${code} while running task ${job.index}${why}`,
+            { retryable: true },
+          ),
+        );
       }
       // A queued task takes the dead thread's place in a new one.
       this.dispatch();
@@ -130,7 +148,8 @@ class ThreadPool {
 
   dispatch(): void {
     while (!this.closed && this.queue.length > 0) {
-      const slot = this.slots.find((s) => s.job === null) ?? (this.slots.length < this.threads ? this.spawn() : undefined);
+      const slot =
+        this.slots.find((s) => s.job === null) ?? (this.slots.length < this.threads ? this.spawn() : undefined);
       if (!slot) return;
       const job = this.queue.shift() as Job;
       job.detach();
@@ -140,7 +159,14 @@ class ThreadPool {
         slot.worker.postMessage({ id: job.id, task: job.task });
       } catch (error) {
         this.settle(slot);
-        job.reject(new FanoutError('transport', 'DataCloneError', `task ${job.index} cannot be sent to a worker thread: ${(error as Error).message}`, { retryable: false }));
+        job.reject(
+          new FanoutError(
+            'transport',
+            'DataCloneError',
+            `task ${job.index} cannot be sent to a worker thread: ${(error as Error).message}`,
+            { retryable: false },
+          ),
+        );
       }
     }
   }
@@ -150,11 +176,15 @@ class ThreadPool {
     this.closed = true;
     for (const job of this.queue.splice(0)) {
       job.detach();
-      job.reject(new FanoutError('aborted', 'BackendClosed', `the local backend was closed before task ${job.index} started`));
+      job.reject(
+        new FanoutError('aborted', 'BackendClosed', `the local backend was closed before task ${job.index} started`),
+      );
     }
     await Promise.all(
       [...this.slots].map((slot) => {
-        this.settle(slot)?.reject(new FanoutError('aborted', 'BackendClosed', 'the local backend was closed while the task was running'));
+        this.settle(slot)?.reject(
+          new FanoutError('aborted', 'BackendClosed', 'the local backend was closed while the task was running'),
+        );
         return slot.worker.terminate();
       }),
     );
@@ -164,10 +194,14 @@ class ThreadPool {
 export function localBackend<T, R>(options: LocalBackendOptions<R>): Backend<T, R> {
   const url = moduleUrl(options.module);
   const { exportName } = options;
-  if (typeof exportName !== 'string' || exportName === '') throw new UserError('INVALID_OPTIONS', 'localBackend: exportName must be a non-empty string');
+  if (typeof exportName !== 'string' || exportName === '')
+    throw new UserError('INVALID_OPTIONS', 'localBackend: exportName must be a non-empty string');
   const threads = options.threads ?? availableParallelism();
   if (!Number.isInteger(threads) || threads < 1 || threads > 1024) {
-    throw new UserError('INVALID_OPTIONS', `localBackend: threads must be a whole number from 1 to 1024 (got ${threads})`);
+    throw new UserError(
+      'INVALID_OPTIONS',
+      `localBackend: threads must be a whole number from 1 to 1024 (got ${threads})`,
+    );
   }
 
   const pool = new ThreadPool(url, exportName, threads, options.parse);
@@ -177,8 +211,10 @@ export function localBackend<T, R>(options: LocalBackendOptions<R>): Backend<T, 
     name: `local:${path.basename(fileURLToPath(url))}#${exportName}`,
 
     run(task, { index, signal }) {
-      if (pool.closed) return Promise.reject(new FanoutError('aborted', 'BackendClosed', 'the local backend is closed'));
-      if (signal?.aborted) return Promise.reject(new FanoutError('aborted', 'AbortError', `task ${index} was aborted before it started`));
+      if (pool.closed)
+        return Promise.reject(new FanoutError('aborted', 'BackendClosed', 'the local backend is closed'));
+      if (signal?.aborted)
+        return Promise.reject(new FanoutError('aborted', 'AbortError', `task ${index} was aborted before it started`));
       return new Promise<R>((resolve, reject) => {
         const job: Job = {
           id: nextId++,
@@ -193,7 +229,9 @@ export function localBackend<T, R>(options: LocalBackendOptions<R>): Backend<T, 
           const at = pool.queue.indexOf(job);
           if (at === -1) return;
           pool.queue.splice(at, 1);
-          reject(new FanoutError('aborted', 'AbortError', `task ${index} was aborted while waiting for a worker thread`));
+          reject(
+            new FanoutError('aborted', 'AbortError', `task ${index} was aborted while waiting for a worker thread`),
+          );
         }
         signal?.addEventListener('abort', onAbort, { once: true });
         pool.queue.push(job);

@@ -22,7 +22,9 @@ const handler = import(module).then(
     return fn;
   },
   (error) => {
-    throw Object.assign(new Error(`cannot load ${module}: ${error?.message ?? String(error)}`), { name: 'ImportModuleError' });
+    throw Object.assign(new Error(`cannot load ${module}: ${error?.message ?? String(error)}`), {
+      name: 'ImportModuleError',
+    });
   },
 );
 // Observed here so a module that fails to load is not also reported as an unhandled rejection.
@@ -48,6 +50,14 @@ parentPort.on('message', async ({ id, task }) => {
     parentPort.postMessage(reply);
   } catch (error) {
     // A result that structured clone cannot copy (a function, a class with private state, ...).
-    parentPort.postMessage({ id, ok: false, error: { type: 'DataCloneError', message: `the task's result cannot leave the worker: ${describe(error).message}` }, ms: reply.ms });
+    parentPort.postMessage({
+      id,
+      ok: false,
+      error: {
+        type: 'DataCloneError',
+        message: `the task's result cannot leave the worker: ${describe(error).message}`,
+      },
+      ms: reply.ms,
+    });
   }
 });

@@ -43,7 +43,10 @@ export function failsInvocation<T>(step: Promise<T>): Promise<T> {
   });
 }
 
-export function jobErrors({ job, recordFailure = (error) => logFailure(job, error) }: JobErrorsOptions): middy.MiddlewareObj<unknown, unknown> {
+export function jobErrors({
+  job,
+  recordFailure = (error) => logFailure(job, error),
+}: JobErrorsOptions): middy.MiddlewareObj<unknown, unknown> {
   return {
     onError(request) {
       const { error } = request;

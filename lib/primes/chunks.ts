@@ -31,12 +31,20 @@ export const rangeFields = { start: integer('start'), end: integer('end') };
 
 /** How to split a range: a number of chunks, or the most numbers per chunk (`checkSplit` relates them). */
 export const splitFields = {
-  chunks: z.number({ error: 'chunks must be a number' }).int('chunks must be a whole number').min(1, 'chunks must be at least 1').max(MAX_CHUNKS, `chunks must be at most ${MAX_CHUNKS}`).optional(),
+  chunks: z
+    .number({ error: 'chunks must be a number' })
+    .int('chunks must be a whole number')
+    .min(1, 'chunks must be at least 1')
+    .max(MAX_CHUNKS, `chunks must be at most ${MAX_CHUNKS}`)
+    .optional(),
   chunkSize: z
     .number({ error: 'chunkSize must be a number' })
     .int('chunkSize must be a whole number')
     .min(1, 'chunkSize must be at least 1')
-    .max(MAX_CHUNK_SPAN, `chunkSize must be at most ${MAX_CHUNK_SPAN} (10^11: what one worker counts well inside its timeout)`)
+    .max(
+      MAX_CHUNK_SPAN,
+      `chunkSize must be at most ${MAX_CHUNK_SPAN} (10^11: what one worker counts well inside its timeout)`,
+    )
     .optional(),
 };
 
@@ -63,7 +71,10 @@ export function checkChunk(range: Chunk, context: z.RefinementCtx): void {
 }
 
 /** One of chunks and chunkSize, and a chunkSize that makes at most MAX_CHUNKS chunks of the range. */
-export function checkSplit(input: Chunk & { chunks?: number | undefined; chunkSize?: number | undefined }, context: z.RefinementCtx): void {
+export function checkSplit(
+  input: Chunk & { chunks?: number | undefined; chunkSize?: number | undefined },
+  context: z.RefinementCtx,
+): void {
   if (input.chunks !== undefined && input.chunkSize !== undefined) {
     context.addIssue({ code: 'custom', message: 'give chunks or chunkSize, not both', path: ['chunks'] });
     return;

@@ -7,7 +7,13 @@
  * function far better than the same loop inside a large one (measured: π(1e9) took twice as long as a
  * single function).
  */
-import { CARRY as WHEEL_CARRY, GAP as WHEEL_GAP, MASK as WHEEL_MASK, OFFSET as WHEEL_OFFSET, WHEEL as WHEEL_RESIDUES } from './wheel.ts';
+import {
+  CARRY as WHEEL_CARRY,
+  GAP as WHEEL_GAP,
+  MASK as WHEEL_MASK,
+  OFFSET as WHEEL_OFFSET,
+  WHEEL as WHEEL_RESIDUES,
+} from './wheel.ts';
 
 // Local bindings of the wheel's tables. V8 folds a module's own `const` into the optimized loops below, but
 // an imported binding is read from its module cell at each use. Without these bindings, countPrimes(0, 3e9)

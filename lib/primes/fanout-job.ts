@@ -26,13 +26,22 @@ export const primesRunSchema = z
       .min(1, 'chunksPerInstance must be at least 1')
       .max(64, 'chunksPerInstance must be at most 64')
       .optional(),
-    concurrency: z.number({ error: 'concurrency must be a number' }).int('concurrency must be a whole number').min(1, 'concurrency must be at least 1').max(1000, 'concurrency must be at most 1000').optional(),
+    concurrency: z
+      .number({ error: 'concurrency must be a number' })
+      .int('concurrency must be a whole number')
+      .min(1, 'concurrency must be at least 1')
+      .max(1000, 'concurrency must be at most 1000')
+      .optional(),
   })
   .superRefine((input, context) => {
     checkRange(input, context);
     if (input.start <= input.end) checkSplit(input, context);
     if (input.chunksPerInstance !== undefined && input.backend !== 'ec2') {
-      context.addIssue({ code: 'custom', message: 'chunksPerInstance applies to backend "ec2" only', path: ['chunksPerInstance'] });
+      context.addIssue({
+        code: 'custom',
+        message: 'chunksPerInstance applies to backend "ec2" only',
+        path: ['chunksPerInstance'],
+      });
     }
   });
 export type PrimesRunInput = z.infer<typeof primesRunSchema>;

@@ -38,7 +38,9 @@ export function recordPrimes(result: PrimesRunResult & { ec2?: { runId: string }
   });
   if (result.failedChunks.length > 0) {
     logger.warn('primes chunks failed', {
-      failedChunks: result.failedChunks.slice(0, MAX_LISTED_FAILURES).map(({ start, end, attempts, error }) => ({ start, end, attempts, error })),
+      failedChunks: result.failedChunks
+        .slice(0, MAX_LISTED_FAILURES)
+        .map(({ start, end, attempts, error }) => ({ start, end, attempts, error })),
     });
   }
 }

@@ -58,13 +58,22 @@ function missing(name: string): Error {
 }
 
 /** The backend `input.backend` names, built from the caller's targets. */
-export function primesBackendSpec(input: PrimesRunInput, targets: PrimesTargets, hooks: Ec2RunHooks = {}): BackendSpec<PrimesChunkResult> {
+export function primesBackendSpec(
+  input: PrimesRunInput,
+  targets: PrimesTargets,
+  hooks: Ec2RunHooks = {},
+): BackendSpec<PrimesChunkResult> {
   switch (input.backend) {
     case 'lambda':
       if (!targets.lambda) throw missing('lambda');
       return { name: 'lambda', ...targets.lambda };
     case 'local':
-      return { name: 'local', module: new URL('./worker.ts', import.meta.url), exportName: 'runPrimesTask', ...targets.local };
+      return {
+        name: 'local',
+        module: new URL('./worker.ts', import.meta.url),
+        exportName: 'runPrimesTask',
+        ...targets.local,
+      };
     case 'ec2':
       if (!targets.ec2) throw missing('ec2');
       return {
@@ -79,7 +88,11 @@ export function primesBackendSpec(input: PrimesRunInput, targets: PrimesTargets,
 }
 
 /** Counts the primes of `input` on its backend; on EC2 every instance is terminated before this returns. */
-export async function runPrimes(input: PrimesRunInput, targets: PrimesTargets, options: PrimesRunOptions = {}): Promise<PrimesResult> {
+export async function runPrimes(
+  input: PrimesRunInput,
+  targets: PrimesTargets,
+  options: PrimesRunOptions = {},
+): Promise<PrimesResult> {
   const { onProgress, signal, retries, pricing, decorate, ...hooks } = options;
   let run = input;
   if (input.backend === 'ec2' && targets.ec2) {

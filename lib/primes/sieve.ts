@@ -164,7 +164,6 @@ function firstMultiple(p: number, r: number, from: number): number {
   return Math.floor(offset / 30) * 8 + NEXT_WHEEL_INDEX[q30]!;
 }
 
-
 /** Where a range lies in bytes (30 numbers each) and how it is cut into segments. */
 interface Layout {
   firstByte: number;
@@ -243,7 +242,15 @@ function sievingSet(end: number, { segmentBytes, segmentCount }: Layout): Sievin
  * Activates, in order, the primes whose square lies below segHigh (this segment's end, or the range's),
  * from index `active` on; returns the new number of active primes.
  */
-function activate(set: SievingSet, active: number, segStart: number, segHigh: number, segmentBytes: number, segmentNumber: number, bytesLeft: number): number {
+function activate(
+  set: SievingSet,
+  active: number,
+  segStart: number,
+  segHigh: number,
+  segmentBytes: number,
+  segmentNumber: number,
+  bytesLeft: number,
+): number {
   const from = segStart * 30;
   while (active < set.count) {
     const p = set.primes[set.k0 + active]!;

@@ -6,7 +6,10 @@ import { countPrimes, listPrimes } from './sieve.ts';
 
 /** One chunk of a prime count: what a worker Lambda, a worker thread or an EC2 instance receives. Nothing else. */
 export const primesTaskSchema = z
-  .strictObject({ ...rangeFields, includePrimes: z.boolean({ error: 'includePrimes must be true or false' }).optional() })
+  .strictObject({
+    ...rangeFields,
+    includePrimes: z.boolean({ error: 'includePrimes must be true or false' }).optional(),
+  })
   .superRefine(checkChunk);
 export type PrimesTask = z.infer<typeof primesTaskSchema>;
 
@@ -57,7 +60,10 @@ export async function runPrimesTask(
   const body = JSON.stringify(primes);
   if (body.length <= limits.maxInlineBytes) return { ...result, primes };
   if (!store) {
-    throw new UserError('PAYLOAD_TOO_LARGE', `${primes.length} primes do not fit in a reply and no store is configured for them`);
+    throw new UserError(
+      'PAYLOAD_TOO_LARGE',
+      `${primes.length} primes do not fit in a reply and no store is configured for them`,
+    );
   }
   return { ...result, primesObject: await store(task, body) };
 }

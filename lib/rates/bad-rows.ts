@@ -34,12 +34,18 @@ export interface RateColumns {
  * Validates a row from its field texts (null: the row has no such field). Returns the rate, or the reason the
  * row is bad.
  */
-export function checkRow(cols: RateColumns, numStr: string | null, denStr: string | null, fieldCount: number): number | string {
+export function checkRow(
+  cols: RateColumns,
+  numStr: string | null,
+  denStr: string | null,
+  fieldCount: number,
+): number | string {
   const { numerator, denominator } = cols;
   if (numStr === null || denStr === null) {
     const missing: string[] = [];
     if (numStr === null) missing.push(`${numerator} is column ${cols.numIdx + 1}`);
-    if (denStr === null && (numerator !== denominator || numStr !== null)) missing.push(`${denominator} is column ${cols.denIdx + 1}`);
+    if (denStr === null && (numerator !== denominator || numStr !== null))
+      missing.push(`${denominator} is column ${cols.denIdx + 1}`);
     return `row has ${fieldCount} field${fieldCount === 1 ? '' : 's'}, ${missing.join(' and ')}`;
   }
   const problems: string[] = [];
@@ -50,7 +56,8 @@ export function checkRow(cols: RateColumns, numStr: string | null, denStr: strin
   }
   if (!(den > 0)) return `${denominator} must be > 0, got ${String(den)}`;
   const rate = num / den;
-  if (!Number.isFinite(rate)) return `${numerator} / ${denominator} = ${String(num)} / ${String(den)} is too large to represent`;
+  if (!Number.isFinite(rate))
+    return `${numerator} / ${denominator} = ${String(num)} / ${String(den)} is too large to represent`;
   return rate;
 }
 

@@ -123,8 +123,7 @@ function readFontMetrics(buf: Buffer): FontMetrics {
   }
   const unitsPerEm = buf.readUInt16BE(head + 18);
   const numHMetrics = buf.readUInt16BE(hhea + 34);
-  const glyphAdvance = (glyph: number): number =>
-    buf.readUInt16BE(hmtx + 4 * Math.min(glyph, numHMetrics - 1));
+  const glyphAdvance = (glyph: number): number => buf.readUInt16BE(hmtx + 4 * Math.min(glyph, numHMetrics - 1));
 
   // Find a Unicode BMP subtable in format 4.
   const numSub = buf.readUInt16BE(cmap + 2);

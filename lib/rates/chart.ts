@@ -57,7 +57,9 @@ function validate(input: HistogramChartInput): void {
       throw new Error(`renderHistogram: edges[${i}] is not a finite number (${String(e)})`);
     }
     if (i > 0 && !(e > (edges[i - 1] as number))) {
-      throw new Error(`renderHistogram: edges must be strictly increasing (edges[${i - 1}]=${edges[i - 1]}, edges[${i}]=${e})`);
+      throw new Error(
+        `renderHistogram: edges must be strictly increasing (edges[${i - 1}]=${edges[i - 1]}, edges[${i}]=${e})`,
+      );
     }
   });
   counts.forEach((c, i) => {
@@ -178,7 +180,13 @@ export function buildHistogramSpec(input: HistogramChartInput): TopLevelSpec {
     config: {
       font: FONT_FAMILY,
       view: { stroke: null },
-      title: { fontSize: TITLE_FONT_SIZE, subtitleFontSize: SUBTITLE_FONT_SIZE, subtitleColor: '#555555', subtitlePadding: 6, color: '#111111' },
+      title: {
+        fontSize: TITLE_FONT_SIZE,
+        subtitleFontSize: SUBTITLE_FONT_SIZE,
+        subtitleColor: '#555555',
+        subtitlePadding: 6,
+        color: '#111111',
+      },
       axis: {
         labelFontSize: 12,
         titleFontSize: 13,

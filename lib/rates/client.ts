@@ -43,7 +43,17 @@ export async function submitRatesRun(
   if (numerator !== undefined) metadata[METADATA.numerator] = numerator;
   if (denominator !== undefined) metadata[METADATA.denominator] = denominator;
   if (bins !== undefined) metadata[METADATA.bins] = String(bins);
-  await uploadStoppably(s3, { Bucket: params.bucket, Key: key, Body: createReadStream(params.file), ContentType: 'text/csv', Metadata: metadata }, signal);
+  await uploadStoppably(
+    s3,
+    {
+      Bucket: params.bucket,
+      Key: key,
+      Body: createReadStream(params.file),
+      ContentType: 'text/csv',
+      Metadata: metadata,
+    },
+    signal,
+  );
   return { bucket: params.bucket, key, runId, resultPrefix };
 }
 

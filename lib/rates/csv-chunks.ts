@@ -82,7 +82,11 @@ export class ChunkFramer {
   /** At end of input: sniffs what is held if the probe has not run yet, then hands over the last records. */
   async end(): Promise<void> {
     if (this.probing) {
-      if (this.inputBytes === 0) throw new RatesFileError('EMPTY_FILE', 'The file is empty (0 bytes). Upload a CSV file with a header line and data rows.');
+      if (this.inputBytes === 0)
+        throw new RatesFileError(
+          'EMPTY_FILE',
+          'The file is empty (0 bytes). Upload a CSV file with a header line and data rows.',
+        );
       this.probe();
     }
     if (this.storeLen > 0 && !this.consumer.skipping) await this.consumeStore(true);

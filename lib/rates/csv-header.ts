@@ -60,7 +60,10 @@ export function findHeaderRecord(buf: Buffer, pos: number, final: boolean): Head
   if (e - pos > MAX_RECORD_BYTES) throw tooLong();
   const raw = buf.subarray(pos, e);
   if (raw.indexOf(CR) !== -1) {
-    throw new RatesFileError('NOT_CSV', 'The header line contains a carriage return (CR) on its own: the file seems to use classic Mac (CR-only) line endings. Re-save it with LF or CRLF line endings.');
+    throw new RatesFileError(
+      'NOT_CSV',
+      'The header line contains a carriage return (CR) on its own: the file seems to use classic Mac (CR-only) line endings. Re-save it with LF or CRLF line endings.',
+    );
   }
   return { blankLines, start: pos, recEnd, raw };
 }
@@ -68,7 +71,12 @@ export function findHeaderRecord(buf: Buffer, pos: number, final: boolean): Head
 /** The column names of a header line, trimmed. */
 export function parseHeaderNames(raw: Buffer): string[] {
   try {
-    const records = parseCsvSync(raw, { relax_quotes: true, relax_column_count: true, trim: true, record_delimiter: '\n' }) as string[][];
+    const records = parseCsvSync(raw, {
+      relax_quotes: true,
+      relax_column_count: true,
+      trim: true,
+      record_delimiter: '\n',
+    }) as string[][];
     return (records[0] ?? []).map((n) => n.trim());
   } catch (err) {
     throw new RatesFileError('NOT_CSV', `The header line could not be read as CSV: ${(err as Error).message}.`);
@@ -85,16 +93,24 @@ export function resolveColumns(names: string[], { numerator, denominator }: Rate
   return { numIdx, denIdx, rateColumn };
 }
 
-function missingColumnError(names: string[], numerator: string, denominator: string, numIdx: number, denIdx: number): RatesFileError {
+function missingColumnError(
+  names: string[],
+  numerator: string,
+  denominator: string,
+  numIdx: number,
+  denIdx: number,
+): RatesFileError {
   const missing: string[] = [];
   const hint = (want: string): string => {
     const similar = names.find((n) => n.toLowerCase() === want.toLowerCase());
     return similar === undefined ? '' : ` (did you mean "${similar}"? names are case-sensitive)`;
   };
   if (numIdx === -1) missing.push(`numerator column "${numerator}"${hint(numerator)}`);
-  if (denIdx === -1 && !(denominator === numerator && numIdx === -1)) missing.push(`denominator column "${denominator}"${hint(denominator)}`);
+  if (denIdx === -1 && !(denominator === numerator && numIdx === -1))
+    missing.push(`denominator column "${denominator}"${hint(denominator)}`);
   const shown = names.slice(0, 50).map((n) => JSON.stringify(n.length > 60 ? `${n.slice(0, 60)}…` : n));
-  const available = names.length === 0 ? 'none' : shown.join(', ') + (names.length > 50 ? `, … (${names.length} in all)` : '');
+  const available =
+    names.length === 0 ? 'none' : shown.join(', ') + (names.length > 50 ? `, … (${names.length} in all)` : '');
   return new RatesFileError(
     'MISSING_COLUMN',
     `The header has no ${missing.join(' and no ')}. Columns in the file: ${available}. Choose the numerator/denominator options from these.`,

@@ -41,7 +41,9 @@ export async function computeRates(
     const framer = new ChunkFramer(engine);
     for await (const chunk of input) {
       if (typeof chunk === 'string') {
-        throw new TypeError('computeRates expects binary chunks (Buffer/Uint8Array); do not set an encoding on the input stream');
+        throw new TypeError(
+          'computeRates expects binary chunks (Buffer/Uint8Array); do not set an encoding on the input stream',
+        );
       }
       await framer.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
     }

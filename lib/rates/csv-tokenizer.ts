@@ -51,7 +51,13 @@ export interface QuotedScan {
  * by a chunk boundary): scanning [a, b) and then [b, c) from the state returned gives what scanning [a, c)
  * gives.
  */
-export function scanQuotedRecord(buf: Buffer, s: number, end: number, final: boolean, from: QuoteState = RECORD_START): QuotedScan {
+export function scanQuotedRecord(
+  buf: Buffer,
+  s: number,
+  end: number,
+  final: boolean,
+  from: QuoteState = RECORD_START,
+): QuotedScan {
   let atFieldStart = from.mode === 'field-start';
   let column = from.column;
   let i = s;

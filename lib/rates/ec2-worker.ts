@@ -36,7 +36,6 @@ export type RatesEc2Result =
   /** The file itself is bad (not CSV, a column missing, ...): an answer for the user, not a crash. */
   | { status: 'error'; code: RatesErrorCode; message: string };
 
-
 export async function run(input: unknown): Promise<RatesEc2Result> {
   const parsed = ratesEc2TaskSchema.safeParse(input);
   if (!parsed.success) throw new TypeError(`invalid rates task: ${describeIssues(parsed.error, '(task)')}`);
@@ -63,7 +62,9 @@ export async function run(input: unknown): Promise<RatesEc2Result> {
     const computeMs = performance.now() - started;
     const { size } = await stat(file);
     if (size > MAX_SINGLE_PUT_BYTES) {
-      throw new Error(`the output CSV is ${size} bytes, over S3's ${MAX_SINGLE_PUT_BYTES}-byte limit for one PUT: split the input file`);
+      throw new Error(
+        `the output CSV is ${size} bytes, over S3's ${MAX_SINGLE_PUT_BYTES}-byte limit for one PUT: split the input file`,
+      );
     }
     await putFile(task.outputUrl, file, size);
     return {
@@ -91,20 +92,21 @@ async function putFile(url: string, file: string, size: number): Promise<void> {
   const target = new URL(url);
   const client = target.protocol === 'https:' ? https : http;
   await new Promise<void>((resolve, reject) => {
-    const request = client.request(
-      url,
-      { method: 'PUT', headers: { 'content-length': String(size) } },
-      (response) => {
-        const chunks: Buffer[] = [];
-        response.on('data', (c: Buffer) => chunks.push(c));
-        response.on('end', () => {
-          const status = response.statusCode ?? 0;
-          if (status >= 200 && status < 300) resolve();
-          else reject(new Error(`PUT of the output failed: HTTP ${status} ${Buffer.concat(chunks).toString('utf8').slice(0, 300)}`));
-        });
-        response.on('error', reject);
-      },
-    );
+    const request = client.request(url, { method: 'PUT', headers: { 'content-length': String(size) } }, (response) => {
+      const chunks: Buffer[] = [];
+      response.on('data', (c: Buffer) => chunks.push(c));
+      response.on('end', () => {
+        const status = response.statusCode ?? 0;
+        if (status >= 200 && status < 300) resolve();
+        else
+          reject(
+            new Error(
+              `PUT of the output failed: HTTP ${status} ${Buffer.concat(chunks).toString('utf8').slice(0, 300)}`,
+            ),
+          );
+      });
+      response.on('error', reject);
+    });
     request.on('error', reject);
     pipeline(createReadStream(file), request).catch(reject);
   });

@@ -1,5 +1,11 @@
 import { createReadStream } from 'node:fs';
-import { CopyObjectCommand, GetObjectCommand, HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import {
+  CopyObjectCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  PutObjectCommand,
+  type S3Client,
+} from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { z } from 'zod';
 import type { EC2Client } from '@aws-sdk/client-ec2';
@@ -37,12 +43,20 @@ export interface StagedInput {
  * Uploads a local CSV to `inputs/<name>.csv`; its results go to `results/<name>/`, as for `uploads/<name>.csv`.
  * `signal` stops the upload: the promise rejects with its reason once the multipart upload is aborted.
  */
-export async function stageRatesInput(s3: S3Client, params: { bucket: string; file: string }, signal?: AbortSignal): Promise<StagedInput> {
+export async function stageRatesInput(
+  s3: S3Client,
+  params: { bucket: string; file: string },
+  signal?: AbortSignal,
+): Promise<StagedInput> {
   const uploadKey = uploadKeyFor(params.file);
   const resultPrefix = resultPrefixFor(uploadKey);
   if (resultPrefix === null) throw new Error(`no result prefix for ${params.file}`);
   const key = `${INPUTS_PREFIX}${uploadKey.slice(UPLOADS_PREFIX.length)}`;
-  await uploadStoppably(s3, { Bucket: params.bucket, Key: key, Body: createReadStream(params.file), ContentType: 'text/csv' }, signal);
+  await uploadStoppably(
+    s3,
+    { Bucket: params.bucket, Key: key, Body: createReadStream(params.file), ContentType: 'text/csv' },
+    signal,
+  );
   return { bucket: params.bucket, key, resultPrefix };
 }
 
@@ -76,7 +90,8 @@ export async function runRatesOnEc2(
         const head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
         eTag = head.ETag?.replaceAll('"', '') ?? null;
       } catch (error) {
-        if (isNotFound(error)) return writeRatesError(s3, place, 'OBJECT_NOT_FOUND', `s3://${bucket}/${key} does not exist.`);
+        if (isNotFound(error))
+          return writeRatesError(s3, place, 'OBJECT_NOT_FOUND', `s3://${bucket}/${key} does not exist.`);
         throw error;
       }
       const stagingKey = `${run.prefix}rates.csv`;
@@ -84,9 +99,17 @@ export async function runRatesOnEc2(
         getSignedUrl(s3, new GetObjectCommand({ Bucket: bucket, Key: key }), { expiresIn: presignSeconds }),
         getSignedUrl(s3, new PutObjectCommand({ Bucket: bucket, Key: stagingKey }), { expiresIn: presignSeconds }),
       ]);
-      const [outcome] = (await fanout([{ inputUrl, outputUrl, options }], backend, { retries: 1, ...(hooks.signal ? { signal: hooks.signal } : {}) })).outcomes;
+      const [outcome] = (
+        await fanout([{ inputUrl, outputUrl, options }], backend, {
+          retries: 1,
+          ...(hooks.signal ? { signal: hooks.signal } : {}),
+        })
+      ).outcomes;
       if (!outcome!.ok) {
-        throw new UserError('EC2_RUN_FAILED', `the rates run on EC2 did not finish: ${outcome!.error.type}: ${outcome!.error.message}`);
+        throw new UserError(
+          'EC2_RUN_FAILED',
+          `the rates run on EC2 did not finish: ${outcome!.error.type}: ${outcome!.error.message}`,
+        );
       }
       const result = outcome!.value;
       if (result.status === 'error') return writeRatesError(s3, place, result.code, result.message);
@@ -105,7 +128,13 @@ export async function runRatesOnEc2(
         );
       const abandon = async () => undefined;
       // computeMs here runs from the launch to the instance's report: on EC2 it includes the instance's start.
-      return publishRatesResults(s3, { ...place, eTag, options }, result, { key: csvKey, land, abandon }, { started, computeMs: performance.now() - started });
+      return publishRatesResults(
+        s3,
+        { ...place, eTag, options },
+        result,
+        { key: csvKey, land, abandon },
+        { started, computeMs: performance.now() - started },
+      );
     },
   );
   const { value, ...rest } = report;

@@ -13,7 +13,10 @@ import { rateOptionsSchema } from './options.ts';
 const objectKey = z
   .string()
   .min(1, 'must be an object key such as uploads/<name>.csv')
-  .refine((key) => Buffer.byteLength(key, 'utf8') <= MAX_S3_KEY_BYTES, `must be at most ${MAX_S3_KEY_BYTES} bytes (S3's limit on object keys)`);
+  .refine(
+    (key) => Buffer.byteLength(key, 'utf8') <= MAX_S3_KEY_BYTES,
+    `must be at most ${MAX_S3_KEY_BYTES} bytes (S3's limit on object keys)`,
+  );
 
 /** A direct invocation; unknown fields are refused, so a misspelt option (`bin`) is not silently ignored. */
 export const ratesDirectInvocationSchema = z.strictObject({

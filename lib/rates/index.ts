@@ -3,8 +3,24 @@ import type { RatesDefaults, RatesLimits } from '../config.ts';
 import { InfrastructureError } from '../errors.ts';
 import { runRatesJob, type RatesJobInput, type RatesJobOutcome } from './job.ts';
 
-export { runRatesJob, resultPrefixFor, resolveOptions, isAlreadyProcessed, UPLOADS_PREFIX, RESULTS_PREFIX, METADATA } from './job.ts';
-export type { RatesJobHooks, RatesJobInput, RatesJobOutcome, RatesSummary, RatesAlreadyProcessed, RatesErrorReport, JobErrorCode } from './job.ts';
+export {
+  runRatesJob,
+  resultPrefixFor,
+  resolveOptions,
+  isAlreadyProcessed,
+  UPLOADS_PREFIX,
+  RESULTS_PREFIX,
+  METADATA,
+} from './job.ts';
+export type {
+  RatesJobHooks,
+  RatesJobInput,
+  RatesJobOutcome,
+  RatesSummary,
+  RatesAlreadyProcessed,
+  RatesErrorReport,
+  JobErrorCode,
+} from './job.ts';
 export type { RateOptions } from './options.ts';
 export type { BadRow } from './bad-rows.ts';
 
@@ -34,7 +50,12 @@ export class RatesBatchError extends InfrastructureError {
  * outcomes, and unexpected failures are collected and raised together at the end so Lambda retries
  * the event — safe, because a run's outputs are a pure function of its input.
  */
-export async function runRatesJobs(s3: S3Client, inputs: RatesJobInput[], defaults: RatesDefaults, limits?: RatesLimits): Promise<RatesBatchReply> {
+export async function runRatesJobs(
+  s3: S3Client,
+  inputs: RatesJobInput[],
+  defaults: RatesDefaults,
+  limits?: RatesLimits,
+): Promise<RatesBatchReply> {
   const results: RatesJobOutcome[] = [];
   const failures: { key: string; error: unknown }[] = [];
   for (const input of inputs) {

@@ -6,7 +6,12 @@
 import type { Readable } from 'node:stream';
 import { GetObjectCommand, type GetObjectCommandOutput, type S3Client } from '@aws-sdk/client-s3';
 import { tmpdir } from 'node:os';
-import { DEFAULT_RATES_MAX_INPUT_BYTES, MAX_SINGLE_PUT_BYTES, type RatesDefaults, type RatesLimits } from '../config.ts';
+import {
+  DEFAULT_RATES_MAX_INPUT_BYTES,
+  MAX_SINGLE_PUT_BYTES,
+  type RatesDefaults,
+  type RatesLimits,
+} from '../config.ts';
 import { UserError } from '../errors.ts';
 import { isNotFound } from '../aws/s3.ts';
 import { keyPreview } from '../aws/s3-event.ts';
@@ -22,7 +27,13 @@ import { freeSpillBytes, SpillSpaceError, spillTooSmallMessage, worstCaseSpillBy
 
 // One place to import a run's types and its commit from, for the CLI's EC2 path and the client.
 export { isAlreadyProcessed } from './outcome.ts';
-export type { JobErrorCode, RatesAlreadyProcessed, RatesErrorReport, RatesJobOutcome, RatesSummary } from './outcome.ts';
+export type {
+  JobErrorCode,
+  RatesAlreadyProcessed,
+  RatesErrorReport,
+  RatesJobOutcome,
+  RatesSummary,
+} from './outcome.ts';
 export { publishRatesResults, RatesPublishError, writeRatesError } from './publish.ts';
 export type { ComputedRates, PendingCsv, RatesRunPlace } from './publish.ts';
 
@@ -101,7 +112,8 @@ export async function runRatesJob(
   const prefix = resultPrefixFor(key);
   // runId is the object's, known once it is read; the refusals before that report none.
   const place: RatesRunPlace = { bucket, key, prefix, runId: null };
-  const fail = (code: JobErrorCode, message: string): Promise<RatesErrorReport> => writeRatesError(s3, place, code, message);
+  const fail = (code: JobErrorCode, message: string): Promise<RatesErrorReport> =>
+    writeRatesError(s3, place, code, message);
 
   if (prefix === null) {
     return fail(
@@ -158,14 +170,25 @@ export async function runRatesJob(
   const computed = await computeWhileUploading(body, csv, options, limits, `s3://${bucket}/${keyPreview(key)}`);
   if ('refusal' in computed) return fail(computed.refusal.code, computed.refusal.message);
   const computeMs = performance.now() - started;
-  return publishRatesResults(s3, { ...place, prefix, eTag, options }, computed.result, { key: csvKey, land: csv.land, abandon: csv.abandon }, { started, computeMs });
+  return publishRatesResults(
+    s3,
+    { ...place, prefix, eTag, options },
+    computed.result,
+    { key: csvKey, land: csv.land, abandon: csv.abandon },
+    { started, computeMs },
+  );
 }
 
 /**
  * Why an input of `bytes` is refused before it is read (`where` names it), or null. Throws when the free space of
  * the spill directory cannot be read: a deployment fault, not the file's.
  */
-async function sizeRefusal(where: string, bytes: number | undefined, limits: RatesLimits, hooks: RatesJobHooks): Promise<string | null> {
+async function sizeRefusal(
+  where: string,
+  bytes: number | undefined,
+  limits: RatesLimits,
+  hooks: RatesJobHooks,
+): Promise<string | null> {
   if (bytes === undefined) return null;
   if (bytes > limits.maxInputBytes) {
     return (
@@ -181,7 +204,10 @@ async function sizeRefusal(where: string, bytes: number | undefined, limits: Rat
     free = await (hooks.freeSpillBytes ?? freeSpillBytes)(spillDir);
   } catch (error) {
     // A deployment fault (RATES_SPILL_DIR missing or unreadable), not the file's: thrown, and so retried and kept.
-    throw new Error(`cannot read the free space of the spill directory ${spillDir} (RATES_SPILL_DIR): ${(error as Error).message}`, { cause: error });
+    throw new Error(
+      `cannot read the free space of the spill directory ${spillDir} (RATES_SPILL_DIR): ${(error as Error).message}`,
+      { cause: error },
+    );
   }
   if (worstCaseSpillBytes(bytes) > free) return `${where}: ${spillTooSmallMessage(bytes, spillDir, free)}`;
   return null;
@@ -198,7 +224,12 @@ async function computeWhileUploading(
   limits: RatesLimits,
   where: string,
 ): Promise<{ result: RatesResult } | { refusal: { code: JobErrorCode; message: string } }> {
-  const computing = computeRates(body, csv.stream, options, limits.spillDir === undefined ? {} : { spillDir: limits.spillDir });
+  const computing = computeRates(
+    body,
+    csv.stream,
+    options,
+    limits.spillDir === undefined ? {} : { spillDir: limits.spillDir },
+  );
   computing.catch(() => undefined); // raced below; when the upload fails first, it fails later on its own
   try {
     // When a part upload fails, lib-storage stops reading the stream (today it also destroys it, which fails the
@@ -212,7 +243,8 @@ async function computeWhileUploading(
     if (error instanceof RatesFileError) return { refusal: { code: error.code, message: error.message } };
     // Out of scratch space although the check above passed (something else filled it meanwhile): the same answer as
     // the check's, as a user error, since a retry on the same machine would only run out again.
-    if (error instanceof SpillSpaceError) return { refusal: { code: 'FILE_TOO_LARGE', message: `${where}: ${error.message}` } };
+    if (error instanceof SpillSpaceError)
+      return { refusal: { code: 'FILE_TOO_LARGE', message: `${where}: ${error.message}` } };
     // When the upload broke, the computation fails with "output stream destroyed": report the cause instead.
     throw uploadError ?? error;
   }

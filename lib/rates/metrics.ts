@@ -46,7 +46,13 @@ export function recordRates(outcomes: readonly RatesJobOutcome[]): void {
       });
     } else {
       add('RatesFailed', 1);
-      logger.warn('rates run failed', { bucket, key, runId: outcome.runId, error: outcome.error, errorObject: outcome.errorObject });
+      logger.warn('rates run failed', {
+        bucket,
+        key,
+        runId: outcome.runId,
+        error: outcome.error,
+        errorObject: outcome.errorObject,
+      });
     }
   }
 }

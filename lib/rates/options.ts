@@ -28,7 +28,10 @@ const LIBRARY_WORDING: Record<keyof RateOptions, string> = {
  * are, so " cancer" still finds "cancer"). Throws INVALID_OPTIONS naming each broken option and its value.
  */
 export function checkRateOptions(options: unknown): RateOptions {
-  const given = (typeof options === 'object' && options !== null && !Array.isArray(options) ? options : {}) as Record<string, unknown>;
+  const given = (typeof options === 'object' && options !== null && !Array.isArray(options) ? options : {}) as Record<
+    string,
+    unknown
+  >;
   const parsed = rateOptionsSchema.safeParse(given);
   if (parsed.success) return parsed.data;
   const problems = new Map<string, string>();

@@ -44,7 +44,8 @@ export class OutputSink {
 
 function waitForDrain(stream: NodeJS.WritableStream): Promise<void> {
   const s = stream as NodeJS.WritableStream & { destroyed?: boolean; writableNeedDrain?: boolean };
-  if (s.destroyed === true) return Promise.reject(new Error('output stream was destroyed before the CSV was fully written'));
+  if (s.destroyed === true)
+    return Promise.reject(new Error('output stream was destroyed before the CSV was fully written'));
   if (s.writableNeedDrain === false) return Promise.resolve();
   return new Promise((resolve, reject) => {
     const cleanup = (): void => {

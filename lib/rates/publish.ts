@@ -63,7 +63,12 @@ export interface RatesRunPlace {
  * Writes `error.json` for a run that failed on its input, and removes an older run's outputs so they do not
  * look current. Shared by the Lambda path and the EC2 path (lib/rates/ec2.ts).
  */
-export async function writeRatesError(s3: S3Client, place: RatesRunPlace, code: JobErrorCode, message: string): Promise<RatesErrorReport> {
+export async function writeRatesError(
+  s3: S3Client,
+  place: RatesRunPlace,
+  code: JobErrorCode,
+  message: string,
+): Promise<RatesErrorReport> {
   const { bucket, key, prefix, runId } = place;
   const report: RatesErrorReport = {
     status: 'error',
@@ -84,7 +89,10 @@ export async function writeRatesError(s3: S3Client, place: RatesRunPlace, code: 
 }
 
 /** What the computation hands over to publishing: everything summary.json reports about the data. */
-export type ComputedRates = Pick<RatesResult, 'rateColumn' | 'rows' | 'badRows' | 'badRowSamples' | 'stats' | 'inputBytes'>;
+export type ComputedRates = Pick<
+  RatesResult,
+  'rateColumn' | 'rows' | 'badRows' | 'badRowSamples' | 'stats' | 'inputBytes'
+>;
 
 /** rates.csv, ready to appear at `key`; nothing of it is visible at `key` before `land()`. */
 export interface PendingCsv {
@@ -149,8 +157,22 @@ export async function publishRatesResults(
     ] as const);
     const uploadMs = performance.now() - timing.started - timing.computeMs;
     await allSettled([
-      s3.send(new PutObjectCommand({ Bucket: bucket, Key: `${prefix}histogram.svg`, Body: chart.svg, ContentType: 'image/svg+xml' })),
-      s3.send(new PutObjectCommand({ Bucket: bucket, Key: `${prefix}histogram.png`, Body: chart.png, ContentType: 'image/png' })),
+      s3.send(
+        new PutObjectCommand({
+          Bucket: bucket,
+          Key: `${prefix}histogram.svg`,
+          Body: chart.svg,
+          ContentType: 'image/svg+xml',
+        }),
+      ),
+      s3.send(
+        new PutObjectCommand({
+          Bucket: bucket,
+          Key: `${prefix}histogram.png`,
+          Body: chart.png,
+          ContentType: 'image/png',
+        }),
+      ),
     ]);
 
     const { histogram, ...stats } = result.stats;
@@ -192,11 +214,15 @@ export async function publishRatesResults(
 }
 
 /** Like Promise.all, but settles every promise before rejecting: nothing is still writing when a failure is handled. */
-async function allSettled<T extends readonly unknown[]>(promises: T): Promise<{ -readonly [K in keyof T]: Awaited<T[K]> }> {
+async function allSettled<T extends readonly unknown[]>(
+  promises: T,
+): Promise<{ -readonly [K in keyof T]: Awaited<T[K]> }> {
   const settled = await Promise.allSettled(promises);
   const failure = settled.find((outcome) => outcome.status === 'rejected');
   if (failure !== undefined) throw failure.reason;
-  return settled.map((outcome) => (outcome as PromiseFulfilledResult<unknown>).value) as { -readonly [K in keyof T]: Awaited<T[K]> };
+  return settled.map((outcome) => (outcome as PromiseFulfilledResult<unknown>).value) as {
+    -readonly [K in keyof T]: Awaited<T[K]>;
+  };
 }
 
 async function putJson(s3: S3Client, bucket: string, key: string, value: unknown): Promise<void> {

@@ -105,7 +105,8 @@ export async function selectRanks(
   }
 
   // Only the third case leaves cells pending, and there rootScale is not null.
-  while (pending.length > 0) pending = await refine(source, pending, rootScale as number, { buckets: B, collectLimit }, result);
+  while (pending.length > 0)
+    pending = await refine(source, pending, rootScale as number, { buckets: B, collectLimit }, result);
   return result;
 }
 
@@ -113,7 +114,13 @@ export async function selectRanks(
  * One round after the first: one pass over the values that splits the large cells further and collects the
  * small ones (whose ranks go into `result`). Returns the cells still pending.
  */
-async function refine(source: RankSource, pending: Cell[], rootScale: number, limits: SelectLimits, result: Map<number, number>): Promise<Cell[]> {
+async function refine(
+  source: RankSource,
+  pending: Cell[],
+  rootScale: number,
+  limits: SelectLimits,
+  result: Map<number, number>,
+): Promise<Cell[]> {
   const B = limits.buckets;
   const { splits, collects } = planRound(pending, limits, result);
   if (splits.length === 0 && collects.length === 0) return [];
@@ -151,7 +158,11 @@ async function refine(source: RankSource, pending: Cell[], rootScale: number, li
 }
 
 /** Sorts the pending cells into done (their ranks go into `result`), to split, and to collect. */
-function planRound(pending: Cell[], { buckets: B, collectLimit }: SelectLimits, result: Map<number, number>): { splits: Split[]; collects: Collect[] } {
+function planRound(
+  pending: Cell[],
+  { buckets: B, collectLimit }: SelectLimits,
+  result: Map<number, number>,
+): { splits: Split[]; collects: Collect[] } {
   const splits: Split[] = [];
   const collects: Collect[] = [];
   for (const cell of pending) {
@@ -177,14 +188,22 @@ function planRound(pending: Cell[], { buckets: B, collectLimit }: SelectLimits, 
 }
 
 /** The cells (one per bucket that holds wanted ranks) after a counting pass over `cell`. */
-function narrow(cell: Cell, scale: number, B: number, counts: ArrayLike<number>, mins: Float64Array | null, maxs: Float64Array | null): Cell[] {
+function narrow(
+  cell: Cell,
+  scale: number,
+  B: number,
+  counts: ArrayLike<number>,
+  mins: Float64Array | null,
+  maxs: Float64Array | null,
+): Cell[] {
   const out: Cell[] = [];
   let below = cell.below;
   let ri = 0;
   for (let k = 0; k < B && ri < cell.ranks.length; k++) {
     const cnt = counts[k] as number;
     const inBucket: number[] = [];
-    while (ri < cell.ranks.length && (cell.ranks[ri] as number) < below + cnt) inBucket.push(cell.ranks[ri++] as number);
+    while (ri < cell.ranks.length && (cell.ranks[ri] as number) < below + cnt)
+      inBucket.push(cell.ranks[ri++] as number);
     if (inBucket.length > 0) {
       out.push({
         chain: [...cell.chain, { lo: cell.lo, scale, buckets: B, k }],

@@ -6,7 +6,20 @@
 import { BadRowLog, checkRow, unclosedQuoteReason } from './bad-rows.ts';
 import type { RecordConsumer } from './csv-chunks.ts';
 import { findHeaderRecord, parseHeaderNames, resolveColumns } from './csv-header.ts';
-import { COMMA, countNewlines, CR, endField, FieldEnds, fieldText, MAX_RECORD_BYTES, NL, parseRelaxedRecords, QUOTE, scanQuotedRecord, splitQuotedRecord } from './csv-tokenizer.ts';
+import {
+  COMMA,
+  countNewlines,
+  CR,
+  endField,
+  FieldEnds,
+  fieldText,
+  MAX_RECORD_BYTES,
+  NL,
+  parseRelaxedRecords,
+  QUOTE,
+  scanQuotedRecord,
+  splitQuotedRecord,
+} from './csv-tokenizer.ts';
 import { RatesFileError } from './errors.ts';
 import { fastNumber } from './number-parse.ts';
 import type { RateOptions } from './options.ts';
@@ -56,7 +69,10 @@ export class RatesEngine implements RecordConsumer {
   /** After the framer's end: flushes the output and fails the file if no row was usable. */
   async end(): Promise<void> {
     if (this.phase !== 'rows') {
-      throw new RatesFileError('EMPTY_FILE', 'The file has no header line: it contains only blank lines. Upload a CSV file with a header line and data rows.');
+      throw new RatesFileError(
+        'EMPTY_FILE',
+        'The file has no header line: it contains only blank lines. Upload a CSV file with a header line and data rows.',
+      );
     }
     if (this.sink.len > 0) this.sink.flush();
     await this.sink.drain();
@@ -284,7 +300,7 @@ export class RatesEngine implements RecordConsumer {
     this.rows = rows;
     this.quoteBuf = buf;
     this.quoteAt = nextQuote;
-    return Math.min(s , end);
+    return Math.min(s, end);
   }
 
   /**
@@ -366,7 +382,12 @@ export class RatesEngine implements RecordConsumer {
   /** Validates a row from its field texts; returns the rate, or null after recording the bad row. */
   private slowRow(numStr: string | null, denStr: string | null, fieldCount: number, line: number): number | null {
     const { numerator, denominator } = this.opts;
-    const v = checkRow({ numerator, denominator, numIdx: this.numIdx, denIdx: this.denIdx }, numStr, denStr, fieldCount);
+    const v = checkRow(
+      { numerator, denominator, numIdx: this.numIdx, denIdx: this.denIdx },
+      numStr,
+      denStr,
+      fieldCount,
+    );
     if (typeof v === 'number') return v;
     this.bad.add(line, v);
     return null;

@@ -26,7 +26,10 @@ export function checkCsvText(data: Buffer): number {
       : nul !== -1
         ? `it contains binary data (a NUL byte at byte ${nul + 1})`
         : `it is not valid UTF-8 text (first invalid byte at byte ${firstInvalidUtf8(window) + 1}; if it was saved in a legacy encoding such as Windows-1252, re-save it as "CSV UTF-8")`;
-    throw new RatesFileError('NOT_CSV', `The file is not CSV text: ${what}. Upload a comma-separated text file (UTF-8).`);
+    throw new RatesFileError(
+      'NOT_CSV',
+      `The file is not CSV text: ${what}. Upload a comma-separated text file (UTF-8).`,
+    );
   }
   return data.length >= 3 && data[0] === 0xef && data[1] === 0xbb && data[2] === 0xbf ? 3 : 0;
 }

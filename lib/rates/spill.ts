@@ -31,7 +31,8 @@ export const MIN_SPILLED_ROW_BYTES = 4;
 
 /** The most bytes the statistics can spill for an input of `inputBytes` bytes (see MIN_SPILLED_ROW_BYTES). */
 export function worstCaseSpillBytes(inputBytes: number): number {
-  if (!Number.isSafeInteger(inputBytes) || inputBytes < 0) throw new RangeError(`inputBytes must be a non-negative whole number, got ${inputBytes}`);
+  if (!Number.isSafeInteger(inputBytes) || inputBytes < 0)
+    throw new RangeError(`inputBytes must be a non-negative whole number, got ${inputBytes}`);
   return Math.floor(inputBytes / MIN_SPILLED_ROW_BYTES) * SPILL_BYTES_PER_ROW;
 }
 
@@ -64,7 +65,10 @@ export class SpillSpaceError extends InfrastructureError {
     readonly spilledBytes: number,
     cause: NodeJS.ErrnoException,
   ) {
-    super(`The statistics' scratch space ran out (${cause.code}) in ${dir} after ${formatBytes(spilledBytes)} had been written: ${REMEDY}.`, { cause });
+    super(
+      `The statistics' scratch space ran out (${cause.code}) in ${dir} after ${formatBytes(spilledBytes)} had been written: ${REMEDY}.`,
+      { cause },
+    );
     this.name = 'SpillSpaceError';
   }
 

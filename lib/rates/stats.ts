@@ -102,9 +102,14 @@ export class RateStatsAccumulator {
       const sum = new ExactSum();
 
       const qs = [0.5, 0.95];
-      const ranks = [...new Set(qs.flatMap((q) => [quantilePosition(n, q).lo, quantilePosition(n, q).hi]))].sort((a, b) => a - b);
+      const ranks = [...new Set(qs.flatMap((q) => [quantilePosition(n, q).lo, quantilePosition(n, q).hi]))].sort(
+        (a, b) => a - b,
+      );
       const source = { n, min, max, forEachBlock: (visit: (values: Float64Array) => void) => this.forEachBlock(visit) };
-      const byRank = await selectRanks(source, ranks, edges, counts, sum, { buckets: this.selectBuckets, collectLimit: this.collectLimit });
+      const byRank = await selectRanks(source, ranks, edges, counts, sum, {
+        buckets: this.selectBuckets,
+        collectLimit: this.collectLimit,
+      });
       const at = (rank: number): number => {
         const v = byRank.get(rank);
         if (v === undefined) throw new Error(`internal: rank ${rank} was not selected`);
@@ -173,7 +178,8 @@ export class RateStatsAccumulator {
   private async forEachBlock(visit: (values: Float64Array) => void): Promise<void> {
     if (this.constantCount > 0) {
       const block = new Float64Array(Math.min(this.constantCount, this.memoryLimit)).fill(this.constantValue);
-      for (let left = this.constantCount; left > 0; left -= block.length) visit(block.subarray(0, Math.min(left, block.length)));
+      for (let left = this.constantCount; left > 0; left -= block.length)
+        visit(block.subarray(0, Math.min(left, block.length)));
     }
     await this.spill.forEachBlock(this.memoryLimit, visit);
     if (this.len > 0) visit(this.buf.subarray(0, this.len));

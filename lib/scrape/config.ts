@@ -16,20 +16,30 @@ export type ScrapeSource = 'yelp' | 'hn';
 /** Where each source's documents go unless SCRAPE_COLLECTION names one collection for both. */
 export const DEFAULT_COLLECTIONS: Readonly<Record<ScrapeSource, string>> = { yelp: 'businesses', hn: 'hn_items' };
 
-
-const parameterName = z.string().regex(/^[a-zA-Z0-9_.\-/]{1,2048}$/, 'must be an SSM parameter name such as /cloud-parallel/dev/yelp-api-key');
+const parameterName = z
+  .string()
+  .regex(/^[a-zA-Z0-9_.\-/]{1,2048}$/, 'must be an SSM parameter name such as /cloud-parallel/dev/yelp-api-key');
 const httpUrl = z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' });
 
 const scrapeEnvSchema = z
   .object({
-    MONGODB_URI: optional(z.string().regex(/^mongodb(\+srv)?:\/\//, 'must be a mongodb:// or mongodb+srv:// connection string')),
+    MONGODB_URI: optional(
+      z.string().regex(/^mongodb(\+srv)?:\/\//, 'must be a mongodb:// or mongodb+srv:// connection string'),
+    ),
     MONGODB_URI_PARAMETER: optional(parameterName),
     MONGODB_DB: z
       .string()
       .regex(/^[^/\\. "$*<>:|?]{1,63}$/, 'must be a MongoDB database name (no spaces or /\\."$*<>:|?)')
       .default('cloud_parallel'),
-    SCRAPE_COLLECTION: optional(z.string().regex(/^[^$\0]{1,120}$/, 'must be a MongoDB collection name').refine((name) => !name.startsWith('system.'), 'must not start with "system."')),
-    YELP_API_KEY: optional(z.string().trim().min(1, 'must be the Yelp Fusion API key, or unset (then YELP_API_KEY_PARAMETER names it)')),
+    SCRAPE_COLLECTION: optional(
+      z
+        .string()
+        .regex(/^[^$\0]{1,120}$/, 'must be a MongoDB collection name')
+        .refine((name) => !name.startsWith('system.'), 'must not start with "system."'),
+    ),
+    YELP_API_KEY: optional(
+      z.string().trim().min(1, 'must be the Yelp Fusion API key, or unset (then YELP_API_KEY_PARAMETER names it)'),
+    ),
     YELP_API_KEY_PARAMETER: optional(parameterName),
     YELP_API_BASE_URL: optional(httpUrl).transform((url) => url ?? DEFAULT_YELP_API_BASE_URL),
     HN_API_BASE_URL: optional(httpUrl).transform((url) => url ?? DEFAULT_HN_API_BASE_URL),
@@ -62,7 +72,12 @@ export interface ScrapeConfig {
 export function loadScrapeConfig(env: NodeJS.ProcessEnv = process.env): ScrapeConfig {
   const parsed = parseEnv(scrapeEnvSchema, env);
   // The plain value wins when both are set, so a developer can override a deployed parameter locally.
-  const secret = (value: string | undefined, parameter: string | undefined, valueName: string, parameterVariable: string): SecretSource | undefined => {
+  const secret = (
+    value: string | undefined,
+    parameter: string | undefined,
+    valueName: string,
+    parameterVariable: string,
+  ): SecretSource | undefined => {
     if (value !== undefined) return { value, from: `the environment variable ${valueName}` };
     if (parameter !== undefined) return { parameter, from: `the SSM parameter ${parameter} (${parameterVariable})` };
     return undefined;
@@ -79,7 +94,11 @@ export function loadScrapeConfig(env: NodeJS.ProcessEnv = process.env): ScrapeCo
     yelpApiKey: secret(parsed.YELP_API_KEY, parsed.YELP_API_KEY_PARAMETER, 'YELP_API_KEY', 'YELP_API_KEY_PARAMETER'),
     yelpBaseUrl: parsed.YELP_API_BASE_URL,
     hnBaseUrl: parsed.HN_API_BASE_URL,
-    pool: { concurrency: parsed.SCRAPE_CONCURRENCY, timeoutMs: parsed.SCRAPE_TIMEOUT_MS, retries: parsed.SCRAPE_RETRIES },
+    pool: {
+      concurrency: parsed.SCRAPE_CONCURRENCY,
+      timeoutMs: parsed.SCRAPE_TIMEOUT_MS,
+      retries: parsed.SCRAPE_RETRIES,
+    },
     write: { retryForMs: parsed.SCRAPE_WRITE_RETRY_MS },
   };
 }
@@ -107,7 +126,9 @@ export function createSecretResolver(ssm: SSMClient): (source: SecretSource) => 
       // Powertools wraps the SDK's error in a GetParameterError; its cause says what went wrong (throttling, access).
       const cause = error instanceof Error && error.cause instanceof Error ? error.cause : error;
       const reason = cause instanceof Error ? `${cause.name}: ${cause.message}` : String(cause);
-      throw new ConfigError(`could not read the SSM parameter ${name} (needs ssm:GetParameter on it, and kms:Decrypt on its key if that is a customer managed key): ${reason}`);
+      throw new ConfigError(
+        `could not read the SSM parameter ${name} (needs ssm:GetParameter on it, and kms:Decrypt on its key if that is a customer managed key): ${reason}`,
+      );
     }
     if (value === undefined || value.trim() === '') {
       foundEmpty.add(name);

@@ -179,14 +179,23 @@ function createRunStop(options: RequestPoolOptions, now: () => number): RunStop 
   // The deadline, by timer (cuts in-flight requests) and by check before each attempt (an injected clock).
   const msToDeadline = options.deadlineAt === undefined ? undefined : Math.max(0, options.deadlineAt - now());
   // setTimeout fires at once past 2^31-1 ms; a deadline that far away is left to the check before each attempt.
-  const deadlineTimer = msToDeadline === undefined || msToDeadline > MAX_TIMER_MS ? undefined : setTimeout(() => stopAtDeadline(), msToDeadline);
+  const deadlineTimer =
+    msToDeadline === undefined || msToDeadline > MAX_TIMER_MS
+      ? undefined
+      : setTimeout(() => stopAtDeadline(), msToDeadline);
   deadlineTimer?.unref();
   function stopAtDeadline(): void {
-    stop({ kind: 'deadline', reason: `the run's deadline (${new Date(options.deadlineAt ?? now()).toISOString()}) arrived` });
+    stop({
+      kind: 'deadline',
+      reason: `the run's deadline (${new Date(options.deadlineAt ?? now()).toISOString()}) arrived`,
+    });
   }
   const onCallerAbort = (): void => {
     const reason: unknown = options.signal?.reason;
-    stop({ kind: 'aborted', reason: `the run was stopped: ${reason instanceof Error ? reason.message : String(reason ?? 'aborted')}` });
+    stop({
+      kind: 'aborted',
+      reason: `the run was stopped: ${reason instanceof Error ? reason.message : String(reason ?? 'aborted')}`,
+    });
   };
   if (options.signal?.aborted) onCallerAbort();
   else options.signal?.addEventListener('abort', onCallerAbort, { once: true });
@@ -236,14 +245,22 @@ function readAnswer(
   status: number,
   text: string,
   retryAfter: string | null,
-  { run, pause, maxRetryAfterMs, now }: { run: RunStop; pause: (waitMs: number) => void; maxRetryAfterMs: number; now: () => number },
+  {
+    run,
+    pause,
+    maxRetryAfterMs,
+    now,
+  }: { run: RunStop; pause: (waitMs: number) => void; maxRetryAfterMs: number; now: () => number },
 ): { status: number; body: unknown } {
   if (status >= 200 && status < 300) {
     try {
       return { status, body: JSON.parse(text) as unknown };
     } catch {
       // A cut-off transfer or a proxy's HTML page under a 200: another try usually gets the real answer.
-      const what = text === '' ? 'an empty body' : `${text.length} bytes that are not JSON (${JSON.stringify(text.slice(0, 40))}…)`;
+      const what =
+        text === ''
+          ? 'an empty body'
+          : `${text.length} bytes that are not JSON (${JSON.stringify(text.slice(0, 40))}…)`;
       throw new AttemptFailed({ ok: false, status, kind: 'malformed', reason: `HTTP ${status} with ${what}` }, true);
     }
   }
@@ -307,27 +324,39 @@ export function createRequestPool(options: RequestPoolOptions): RequestPool {
     let response: Response;
     let text: string;
     try {
-      response = await fetch(url, { headers: { accept: 'application/json', ...headers }, signal: AbortSignal.any([timeout, run.signal]) });
+      response = await fetch(url, {
+        headers: { accept: 'application/json', ...headers },
+        signal: AbortSignal.any([timeout, run.signal]),
+      });
       text = await response.text();
     } catch (error) {
       const stopped = run.stopped;
       if (stopped) throw new AbortError(new PoolStopped(stopped));
       if (timeout.aborted) {
-        throw new AttemptFailed({ ok: false, kind: 'timeout', reason: `no complete answer within ${options.timeoutMs} ms` }, true);
+        throw new AttemptFailed(
+          { ok: false, kind: 'timeout', reason: `no complete answer within ${options.timeoutMs} ms` },
+          true,
+        );
       }
       throw new AttemptFailed({ ok: false, kind: 'network', reason: `network error: ${describeError(error)}` }, true);
     }
     return readAnswer(response.status, text, response.headers.get('retry-after'), answerContext);
   };
 
-  const getJson = async (url: string, { headers = {} }: { headers?: Record<string, string> } = {}): Promise<JsonResponse> => {
+  const getJson = async (
+    url: string,
+    { headers = {} }: { headers?: Record<string, string> } = {},
+  ): Promise<JsonResponse> => {
     if (run.stopped) return stopFailure(run.stopped);
     try {
-      const { status, body } = await pRetry((attemptNumber) => {
-        if (attemptNumber > 1) retries++;
-        // Retries go first: they finish ids already started, and a paused pool resumes with them.
-        return queue.add(() => attempt(url, headers), { signal: run.signal, priority: attemptNumber > 1 ? 1 : 0 });
-      }, retryPolicy(options, run.signal, random));
+      const { status, body } = await pRetry(
+        (attemptNumber) => {
+          if (attemptNumber > 1) retries++;
+          // Retries go first: they finish ids already started, and a paused pool resumes with them.
+          return queue.add(() => attempt(url, headers), { signal: run.signal, priority: attemptNumber > 1 ? 1 : 0 });
+        },
+        retryPolicy(options, run.signal, random),
+      );
       return { ok: true, status, body };
     } catch (error) {
       if (error instanceof AttemptFailed) return error.failure;

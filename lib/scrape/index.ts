@@ -29,5 +29,18 @@ export {
   type UpsertSummary,
   type WriteRetryOptions,
 } from './store.ts';
-export { createRequestPool, type FailureKind, type JsonResponse, type RequestPool, type RequestPoolOptions } from './http.ts';
-export { DEFAULT_COLLECTIONS, createSecretResolver, loadScrapeConfig, type ScrapeConfig, type ScrapeSource, type SecretSource } from './config.ts';
+export {
+  createRequestPool,
+  type FailureKind,
+  type JsonResponse,
+  type RequestPool,
+  type RequestPoolOptions,
+} from './http.ts';
+export {
+  DEFAULT_COLLECTIONS,
+  createSecretResolver,
+  loadScrapeConfig,
+  type ScrapeConfig,
+  type ScrapeSource,
+  type SecretSource,
+} from './config.ts';

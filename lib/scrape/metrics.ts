@@ -42,6 +42,9 @@ export function recordScrape(result: ScrapeResult): void {
     ...(result.stoppedEarly === undefined ? {} : { stoppedEarly: result.stoppedEarly }),
   });
   if (result.failed.length > 0) {
-    logger.warn('scrape records failed', { source: result.source, failed: result.failed.slice(0, MAX_LISTED_FAILURES) });
+    logger.warn('scrape records failed', {
+      source: result.source,
+      failed: result.failed.slice(0, MAX_LISTED_FAILURES),
+    });
   }
 }

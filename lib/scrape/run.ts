@@ -8,7 +8,14 @@ import { describeIssues, eventInput, parseEventInput } from '../validation.ts';
 import { createRequestPool, isRunStop, type PoolStop, type RequestPool } from './http.ts';
 import { DEFAULT_HN_API_BASE_URL, MAX_HN_IDS, hnItemSchema, hnItemUrl } from './hn.ts';
 import type { BatchWriterOptions, ScrapeRecord, ScrapeStore, UpsertSummary } from './store.ts';
-import { DEFAULT_YELP_API_BASE_URL, YELP_MAX_RESULTS, searchYelpCity, yelpBusinessSchema, yelpBusinessUrl, yelpHeaders } from './yelp.ts';
+import {
+  DEFAULT_YELP_API_BASE_URL,
+  YELP_MAX_RESULTS,
+  searchYelpCity,
+  yelpBusinessSchema,
+  yelpBusinessUrl,
+  yelpHeaders,
+} from './yelp.ts';
 
 export const DEFAULT_CONCURRENCY = 16;
 export const MAX_CONCURRENCY = 64;
@@ -46,7 +53,10 @@ const yelpInputSchema = z.strictObject({
     .number()
     .int('limit must be a whole number')
     .min(1, 'limit must be at least 1 (businesses per city)')
-    .max(YELP_MAX_RESULTS, `limit must be at most ${YELP_MAX_RESULTS} (Yelp serves at most ${YELP_MAX_RESULTS} results per search)`)
+    .max(
+      YELP_MAX_RESULTS,
+      `limit must be at most ${YELP_MAX_RESULTS} (Yelp serves at most ${YELP_MAX_RESULTS} results per search)`,
+    )
     .default(DEFAULT_LIMIT),
   concurrency: concurrency.optional(),
 });
@@ -62,12 +72,18 @@ function expandIdRange(value: unknown, context: z.RefinementCtx): unknown {
   const start = Number(match[1]);
   const end = Number(match[2]);
   if (start < 1 || end < start) {
-    context.addIssue({ code: 'custom', message: `ids range "${value.trim()}" must go from a positive id up to one at least as large` });
+    context.addIssue({
+      code: 'custom',
+      message: `ids range "${value.trim()}" must go from a positive id up to one at least as large`,
+    });
     return z.NEVER;
   }
   // Checked before expanding, so "1-1000000000" is refused without building a billion numbers.
   if (end - start + 1 > MAX_HN_IDS) {
-    context.addIssue({ code: 'custom', message: `ids range "${value.trim()}" has ${end - start + 1} ids; at most ${MAX_HN_IDS} per run` });
+    context.addIssue({
+      code: 'custom',
+      message: `ids range "${value.trim()}" has ${end - start + 1} ids; at most ${MAX_HN_IDS} per run`,
+    });
     return z.NEVER;
   }
   return Array.from({ length: end - start + 1 }, (_, index) => start + index);
@@ -78,7 +94,10 @@ const hnInputSchema = z.strictObject({
   ids: z
     .preprocess(
       expandIdRange,
-      z.array(hnId, HN_IDS_HINT).min(1, 'ids must list at least one item id').max(MAX_HN_IDS, `ids must list at most ${MAX_HN_IDS} ids per run`),
+      z
+        .array(hnId, HN_IDS_HINT)
+        .min(1, 'ids must list at least one item id')
+        .max(MAX_HN_IDS, `ids must list at most ${MAX_HN_IDS} ids per run`),
     )
     .transform((ids) => [...new Set(ids)]),
   concurrency: concurrency.optional(),
@@ -128,7 +147,14 @@ export interface ScrapeDeps {
   /** Where the key came from, named in the message when Yelp rejects it, e.g. "the SSM parameter /x (YELP_API_KEY_PARAMETER)". */
   yelpApiKeySource?: string;
   /** Pool tuning; `concurrency` is the default when the input names none. */
-  pool?: Partial<{ concurrency: number; timeoutMs: number; retries: number; baseDelayMs: number; maxDelayMs: number; maxRetryAfterMs: number }>;
+  pool?: Partial<{
+    concurrency: number;
+    timeoutMs: number;
+    retries: number;
+    baseDelayMs: number;
+    maxDelayMs: number;
+    maxRetryAfterMs: number;
+  }>;
   /**
    * Batching and MongoDB outages (see lib/scrape/store.ts): `retryForMs` is how long a batch that failed as a
    * whole is retried (default 30 s); `deadlineAt` (epoch ms) is when the run stops waiting for writes — later
@@ -238,7 +264,8 @@ async function runYelp(
         (id, body) => {
           const parsed = yelpBusinessSchema.safeParse(body);
           if (!parsed.success) return { reason: invalidRecord(parsed.error) };
-          if (parsed.data.id !== id) return { reason: `invalid record: asked for ${id}, the answer is for ${parsed.data.id}` };
+          if (parsed.data.id !== id)
+            return { reason: `invalid record: asked for ${id}, the answer is for ${parsed.data.id}` };
           return { data: parsed.data };
         },
         save,
@@ -266,7 +293,8 @@ async function runHn(
     (id, body) => {
       const parsed = hnItemSchema.safeParse(body);
       if (!parsed.success) return { reason: invalidRecord(parsed.error) };
-      if (String(parsed.data.id) !== id) return { reason: `invalid record: asked for item ${id}, the answer is item ${parsed.data.id}` };
+      if (String(parsed.data.id) !== id)
+        return { reason: `invalid record: asked for item ${id}, the answer is item ${parsed.data.id}` };
       return { data: parsed.data };
     },
     save,
@@ -286,7 +314,10 @@ export async function runScrape(rawInput: unknown, deps: ScrapeDeps): Promise<Sc
   const input = parseScrapeInput(rawInput);
   const yelpApiKey = deps.yelpApiKey?.trim() ?? '';
   if (input.source === 'yelp' && yelpApiKey === '') {
-    throw new UserError('MISSING_API_KEY', 'Yelp needs an API key: set YELP_API_KEY (local runs) or YELP_API_KEY_PARAMETER (the SSM SecureString holding it)');
+    throw new UserError(
+      'MISSING_API_KEY',
+      'Yelp needs an API key: set YELP_API_KEY (local runs) or YELP_API_KEY_PARAMETER (the SSM SecureString holding it)',
+    );
   }
   await deps.store.ensureIndexes();
 
@@ -319,7 +350,13 @@ export async function runScrape(rawInput: unknown, deps: ScrapeDeps): Promise<Sc
   try {
     outcome =
       input.source === 'yelp'
-        ? await runYelp(input, pool, { baseUrl: deps.yelpBaseUrl ?? DEFAULT_YELP_API_BASE_URL, apiKey: yelpApiKey }, deps.onProgress, save)
+        ? await runYelp(
+            input,
+            pool,
+            { baseUrl: deps.yelpBaseUrl ?? DEFAULT_YELP_API_BASE_URL, apiKey: yelpApiKey },
+            deps.onProgress,
+            save,
+          )
         : await runHn(input, pool, deps.hnBaseUrl ?? DEFAULT_HN_API_BASE_URL, deps.onProgress, save);
   } finally {
     // Whatever happened, what was fetched is written before the run returns (or throws).
@@ -338,7 +375,9 @@ export async function runScrape(rawInput: unknown, deps: ScrapeDeps): Promise<Sc
     wallMs: Math.round((performance.now() - started) * 10) / 10,
     requests: pool.requests,
     retries: pool.retries,
-    ...(stop === undefined ? {} : { stoppedEarly: { kind: stop.kind, reason: stopReason(stop, input.source, deps.yelpApiKeySource) } }),
+    ...(stop === undefined
+      ? {}
+      : { stoppedEarly: { kind: stop.kind, reason: stopReason(stop, input.source, deps.yelpApiKeySource) } }),
   };
 }
 

@@ -30,7 +30,16 @@
  * have been written" in the reason).
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { MongoBulkWriteError, MongoServerError, type AnyBulkWriteOperation, type BulkWriteResult, type Collection, type Db, type WriteConcernSettings, type WriteError } from 'mongodb';
+import {
+  MongoBulkWriteError,
+  MongoServerError,
+  type AnyBulkWriteOperation,
+  type BulkWriteResult,
+  type Collection,
+  type Db,
+  type WriteConcernSettings,
+  type WriteError,
+} from 'mongodb';
 
 export interface ScrapeRecord {
   source: string;
@@ -210,7 +219,10 @@ interface BatchOutcome {
   reachedServer: boolean;
 }
 
-export function createScrapeStore(db: Db, { collection, now = () => new Date() }: { collection: string; now?: () => Date }): ScrapeStore {
+export function createScrapeStore(
+  db: Db,
+  { collection, now = () => new Date() }: { collection: string; now?: () => Date },
+): ScrapeStore {
   const documents = db.collection<ScrapeDocument>(collection, { writeConcern: SCRAPE_WRITE_CONCERN });
   let indexes: Promise<void> | undefined;
 
@@ -233,7 +245,10 @@ export function createScrapeStore(db: Db, { collection, now = () => new Date() }
   const write = (records: readonly ScrapeRecord[], retryUntil: number, deadlineAt: number): Promise<BatchOutcome> =>
     writeBatch(documents, now, records, retryUntil, deadlineAt);
 
-  const upsert = async (records: readonly ScrapeRecord[], { retryForMs = DEFAULT_WRITE_RETRY_MS, deadlineAt = Infinity }: WriteRetryOptions = {}): Promise<UpsertSummary> => {
+  const upsert = async (
+    records: readonly ScrapeRecord[],
+    { retryForMs = DEFAULT_WRITE_RETRY_MS, deadlineAt = Infinity }: WriteRetryOptions = {},
+  ): Promise<UpsertSummary> => {
     if (records.length === 0) return { upserted: 0, modified: 0, unchanged: 0, failed: [] };
     return (await write(records, Date.now() + retryForMs, deadlineAt)).summary;
   };
@@ -261,8 +276,16 @@ async function writeBatch(
   let attempts = 0;
   let lastError: unknown;
   // MongoDB answered: a write, per-document errors, or a refusal. There is no outage.
-  const answered = (summary: UpsertSummary): BatchOutcome => ({ summary, reachedServer: true, ...(firstFailureAt === undefined ? {} : { firstFailureAt }) });
-  const counts = (result: BulkWriteResult) => ({ upserted: result.upsertedCount, modified: result.modifiedCount, unchanged: result.matchedCount - result.modifiedCount });
+  const answered = (summary: UpsertSummary): BatchOutcome => ({
+    summary,
+    reachedServer: true,
+    ...(firstFailureAt === undefined ? {} : { firstFailureAt }),
+  });
+  const counts = (result: BulkWriteResult) => ({
+    upserted: result.upsertedCount,
+    modified: result.modifiedCount,
+    unchanged: result.matchedCount - result.modifiedCount,
+  });
   for (;;) {
     const attemptStart = Date.now();
     const waitUntil = Math.min(Math.max(retryUntil, attemptStart + MIN_ATTEMPT_MS), deadlineAt);
@@ -272,7 +295,10 @@ async function writeBatch(
     }
     attempts++;
     try {
-      return answered({ ...counts(await within(documents.bulkWrite(operations, { ordered: false }), waitUntil - attemptStart)), failed: [] });
+      return answered({
+        ...counts(await within(documents.bulkWrite(operations, { ordered: false }), waitUntil - attemptStart)),
+        failed: [],
+      });
     } catch (error) {
       const writeErrors = writeErrorsOf(error);
       if (error instanceof MongoBulkWriteError && writeErrors.length > 0) {
@@ -288,7 +314,12 @@ async function writeBatch(
       }
       lastError = error;
       if (!isTransient(error)) {
-        return answered({ upserted: 0, modified: 0, unchanged: 0, failed: records.map((record) => ({ id: record.sourceId, reason: `write failed: ${describe(error)}` })) });
+        return answered({
+          upserted: 0,
+          modified: 0,
+          unchanged: 0,
+          failed: records.map((record) => ({ id: record.sourceId, reason: `write failed: ${describe(error)}` })),
+        });
       }
       // The batch as a whole failed (connection lost, no primary, write concern not met): try again.
       firstFailureAt ??= Date.now();
@@ -304,7 +335,12 @@ async function writeBatch(
     `write failed: ${describe(lastError)} (${attempts} ${attempts === 1 ? 'attempt' : 'attempts'} in ${seconds} s; ` +
     'the batch may or may not have been written — running the scrape again completes it)';
   return {
-    summary: { upserted: 0, modified: 0, unchanged: 0, failed: records.map((record) => ({ id: record.sourceId, reason })) },
+    summary: {
+      upserted: 0,
+      modified: 0,
+      unchanged: 0,
+      failed: records.map((record) => ({ id: record.sourceId, reason })),
+    },
     reachedServer: false,
     firstFailureAt: firstFailureAt ?? Date.now(),
   };
@@ -313,7 +349,13 @@ async function writeBatch(
 /** The writer behind ScrapeStore.createWriter: batches of maxDocs (or what maxWaitMs gathered), written one at a time, in order. */
 function createBatchWriter(
   write: (records: readonly ScrapeRecord[], retryUntil: number, deadlineAt: number) => Promise<BatchOutcome>,
-  { maxDocs = 100, maxWaitMs = 1000, onFlush, retryForMs = DEFAULT_WRITE_RETRY_MS, deadlineAt = Infinity }: BatchWriterOptions = {},
+  {
+    maxDocs = 100,
+    maxWaitMs = 1000,
+    onFlush,
+    retryForMs = DEFAULT_WRITE_RETRY_MS,
+    deadlineAt = Infinity,
+  }: BatchWriterOptions = {},
 ): BatchWriter {
   const totals: UpsertSummary = { upserted: 0, modified: 0, unchanged: 0, failed: [] };
   let written = 0;

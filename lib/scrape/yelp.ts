@@ -59,7 +59,8 @@ export function yelpHeaders(apiKey: string): Record<string, string> {
 export function remainingPages(wanted: number, firstPageSize: number): Array<[offset: number, limit: number]> {
   const end = Math.min(wanted, YELP_MAX_RESULTS);
   const pages: Array<[number, number]> = [];
-  for (let offset = firstPageSize; offset < end; offset += YELP_PAGE_SIZE) pages.push([offset, Math.min(YELP_PAGE_SIZE, end - offset)]);
+  for (let offset = firstPageSize; offset < end; offset += YELP_PAGE_SIZE)
+    pages.push([offset, Math.min(YELP_PAGE_SIZE, end - offset)]);
   return pages;
 }
 
@@ -89,7 +90,9 @@ export async function searchYelpCity(
 
   /** One page's ids in Yelp's order, and the total; undefined when the page could not be read (recorded). */
   const readPage = async (offset: number, pageLimit: number): Promise<{ ids: string[]; total: number } | undefined> => {
-    const response = await pool.getJson(yelpSearchUrl(baseUrl, city, offset, pageLimit), { headers: yelpHeaders(apiKey) });
+    const response = await pool.getJson(yelpSearchUrl(baseUrl, city, offset, pageLimit), {
+      headers: yelpHeaders(apiKey),
+    });
     if (!response.ok) {
       if (isRunStop(response.kind)) stopped ??= response;
       else failed.push({ id: cityId, reason: `search at offset ${offset}: ${response.reason}` });
@@ -114,7 +117,11 @@ export async function searchYelpCity(
   const pages = [first];
   // The first page gives the total, so the other pages can be requested together.
   if (first !== undefined && first.total > firstLimit) {
-    pages.push(...(await Promise.all(remainingPages(Math.min(limit, first.total), firstLimit).map(([offset, size]) => readPage(offset, size)))));
+    pages.push(
+      ...(await Promise.all(
+        remainingPages(Math.min(limit, first.total), firstLimit).map(([offset, size]) => readPage(offset, size)),
+      )),
+    );
   }
   const ids = [...new Set(pages.flatMap((page) => page?.ids ?? []))].slice(0, limit);
   return { ids, failed, ...(stopped === undefined ? {} : { stopped }) };

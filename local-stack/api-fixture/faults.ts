@@ -152,7 +152,10 @@ export function malformedBody(json: string, draws: Draws): { body: string; conte
   }
 }
 
-export function serverErrorAnswer(api: Api, status: ServerErrorStatus): { status: number; body: string; contentType: string } {
+export function serverErrorAnswer(
+  api: Api,
+  status: ServerErrorStatus,
+): { status: number; body: string; contentType: string } {
   if (status === 502) {
     // Gateways answer 502 with their own HTML, not the API's JSON: a client must not assume a JSON error body.
     return {

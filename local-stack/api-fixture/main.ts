@@ -35,7 +35,9 @@ export function parseCliArgs(argv: string[]): ApiFixtureCliOptions {
     try {
       json = JSON.parse(values.faults);
     } catch {
-      throw new Error(`--faults must be JSON, e.g. '{"serverErrorRate":0.1,"rateLimitEvery":20}', got ${values.faults}`);
+      throw new Error(
+        `--faults must be JSON, e.g. '{"serverErrorRate":0.1,"rateLimitEvery":20}', got ${values.faults}`,
+      );
     }
     const parsed = faultOptionsSchema.safeParse(json);
     if (!parsed.success) throw new Error(`--faults: ${describeIssues(parsed.error, 'faults')}`);

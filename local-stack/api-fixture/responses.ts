@@ -16,7 +16,15 @@ import {
   type FaultOptions,
 } from './faults.ts';
 import { answerItem, hnError } from './hn-routes.ts';
-import { BUSINESS_PATTERN, ITEM_PATTERN, SEARCH_PATTERN, notFoundAnswer, type Answer, type Api, type Route } from './routes.ts';
+import {
+  BUSINESS_PATTERN,
+  ITEM_PATTERN,
+  SEARCH_PATTERN,
+  notFoundAnswer,
+  type Answer,
+  type Api,
+  type Route,
+} from './routes.ts';
 import { answerBusiness, answerSearch, yelpError } from './yelp-routes.ts';
 
 /** What will be written, decided before any delay. */
@@ -66,15 +74,31 @@ export class ResponsePlanner {
    * The answer to request number `requestNumber`, marked slow (with whatever fault it already carries) when this
    * request drew a delay.
    */
-  plan(method: string, url: URL, route: Route, authorization: string | undefined, requestNumber: number): PlannedResponse {
+  plan(
+    method: string,
+    url: URL,
+    route: Route,
+    authorization: string | undefined,
+    requestNumber: number,
+  ): PlannedResponse {
     const draws = faultDraws(this.seed, requestNumber);
     const response = this.planAnswer(method, url, route, authorization, draws);
     if (route.api === undefined || !(draws.slow < (this.faults.slowRate ?? 0))) return response;
     const fault = response.headers['x-fixture-fault'];
-    return { ...response, slow: true, headers: { ...response.headers, 'x-fixture-fault': fault ? `${fault},slow` : 'slow' } };
+    return {
+      ...response,
+      slow: true,
+      headers: { ...response.headers, 'x-fixture-fault': fault ? `${fault},slow` : 'slow' },
+    };
   }
 
-  private planAnswer(method: string, url: URL, route: Route, authorization: string | undefined, draws: FaultDraws): PlannedResponse {
+  private planAnswer(
+    method: string,
+    url: URL,
+    route: Route,
+    authorization: string | undefined,
+    draws: FaultDraws,
+  ): PlannedResponse {
     const { faults } = this;
     const api = route.api;
     if (api === undefined) return jsonResponse(notFoundAnswer(route, url.pathname));
@@ -83,7 +107,9 @@ export class ResponsePlanner {
 
     const answer = this.routeAnswer(url, route);
     const targeted = (ids: readonly string[] | undefined): boolean =>
-      ids !== undefined && ((route.id !== undefined && ids.includes(route.id)) || (answer.resolvedId !== undefined && ids.includes(answer.resolvedId)));
+      ids !== undefined &&
+      ((route.id !== undefined && ids.includes(route.id)) ||
+        (answer.resolvedId !== undefined && ids.includes(answer.resolvedId)));
 
     if (targeted(faults.failIds) || draws.serverError < (faults.serverErrorRate ?? 0)) {
       const failure = serverErrorAnswer(api, draws.serverErrorStatus);
@@ -96,10 +122,18 @@ export class ResponsePlanner {
     }
     if (answer.status === 200 && (targeted(faults.malformedIds) || draws.malformed < (faults.malformedRate ?? 0))) {
       const broken = malformedBody(JSON.stringify(answer.body), draws.rest);
-      return { status: 200, headers: { 'content-type': broken.contentType, 'x-fixture-fault': 'malformed' }, body: broken.body, slow: false };
+      return {
+        status: 200,
+        headers: { 'content-type': broken.contentType, 'x-fixture-fault': 'malformed' },
+        body: broken.body,
+        slow: false,
+      };
     }
     if (answer.status === 200 && draws.invalidRecord < (faults.invalidRecordRate ?? 0)) {
-      return jsonResponse({ status: 200, body: corruptAnswer(api, route.pattern, answer.body, draws.rest) }, 'invalid-record');
+      return jsonResponse(
+        { status: 200, body: corruptAnswer(api, route.pattern, answer.body, draws.rest) },
+        'invalid-record',
+      );
     }
     return jsonResponse(answer);
   }
@@ -114,16 +148,22 @@ export class ResponsePlanner {
       return jsonResponse(answer, 'rate-limit');
     }
     if (method !== 'GET' && method !== 'HEAD') {
-      const answer = api === 'yelp' ? yelpError(405, 'METHOD_NOT_ALLOWED', `${method} is not allowed here; use GET.`) : hnError(405, 'Method Not Allowed');
+      const answer =
+        api === 'yelp'
+          ? yelpError(405, 'METHOD_NOT_ALLOWED', `${method} is not allowed here; use GET.`)
+          : hnError(405, 'Method Not Allowed');
       answer.headers = { allow: 'GET, HEAD' };
       return jsonResponse(answer);
     }
     if (api === 'yelp') {
       const token = /^Bearer\s+(.+)$/i.exec(authorization ?? '')?.[1]?.trim();
       if (token === undefined || token === '') {
-        return jsonResponse(yelpError(401, 'TOKEN_MISSING', 'An access token must be supplied in order to use this endpoint.'));
+        return jsonResponse(
+          yelpError(401, 'TOKEN_MISSING', 'An access token must be supplied in order to use this endpoint.'),
+        );
       }
-      if (token !== this.apiKey) return jsonResponse(yelpError(401, 'TOKEN_INVALID', 'Invalid access token or authorization header.'));
+      if (token !== this.apiKey)
+        return jsonResponse(yelpError(401, 'TOKEN_INVALID', 'Invalid access token or authorization header.'));
     }
     return undefined;
   }

@@ -70,7 +70,6 @@ function nonNegativeMs(ms: number, what: string): number {
   return ms;
 }
 
-
 /** What answering one API request needs from the running fixture. */
 interface RequestContext {
   planner: ResponsePlanner;
@@ -82,7 +81,12 @@ interface RequestContext {
 }
 
 /** Plans the answer, waits out its delay (cut short by the close), and writes it unless the client left. */
-async function answerApiRequest(req: http.IncomingMessage, res: http.ServerResponse, url: URL, context: RequestContext): Promise<void> {
+async function answerApiRequest(
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+  url: URL,
+  context: RequestContext,
+): Promise<void> {
   const { planner, stats, log } = context;
   // Released when the answer is handed to the socket, or when the client leaves first: whichever is first.
   const release = stats.arrive();
@@ -100,7 +104,12 @@ async function answerApiRequest(req: http.IncomingMessage, res: http.ServerRespo
     response = planner.plan(method, url, route, req.headers.authorization, context.requestNumber);
   } catch (error) {
     process.stderr.write(`[api] internal error: ${(error as Error)?.stack ?? String(error)}\n`);
-    response = { status: 500, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ error: { code: 'INTERNAL_ERROR', description: 'fixture bug' } }), slow: false };
+    response = {
+      status: 500,
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ error: { code: 'INTERNAL_ERROR', description: 'fixture bug' } }),
+      slow: false,
+    };
   }
 
   await pause(context.latencyMs + (response.slow ? planner.slowMs() : 0), context.closing);
@@ -112,7 +121,9 @@ async function answerApiRequest(req: http.IncomingMessage, res: http.ServerRespo
     return;
   }
   stats.countStatus(String(response.status));
-  log(`${method} ${url.pathname}${url.search} → ${response.status}${response.headers['x-fixture-fault'] ? ` (${response.headers['x-fixture-fault']})` : ''}`);
+  log(
+    `${method} ${url.pathname}${url.search} → ${response.status}${response.headers['x-fixture-fault'] ? ` (${response.headers['x-fixture-fault']})` : ''}`,
+  );
   // Counted as done before the bytes leave, so a client that waits for each answer never overlaps two.
   release();
   res.writeHead(response.status, { ...response.headers, 'content-length': String(Buffer.byteLength(response.body)) });

@@ -63,7 +63,12 @@ export class RequestStats {
 }
 
 /** Answers /health and the stats routes; false for any other path. */
-export function answerControlRoute(req: http.IncomingMessage, res: http.ServerResponse, pathname: string, stats: RequestStats): boolean {
+export function answerControlRoute(
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+  pathname: string,
+  stats: RequestStats,
+): boolean {
   if (pathname === '/health') {
     res.writeHead(200, { 'content-type': 'application/json' });
     res.end(JSON.stringify({ ok: true }));

@@ -17,13 +17,28 @@ export function yelpError(status: number, code: string, description: string, ext
 }
 
 /** Yelp's JSON-schema style messages: `51 is greater than the maximum of 50`, with `field` and `instance`. */
-function integerParam(params: URLSearchParams, field: string, fallback: number, min: number, max: number): number | Answer {
+function integerParam(
+  params: URLSearchParams,
+  field: string,
+  fallback: number,
+  min: number,
+  max: number,
+): number | Answer {
   const raw = params.get(field);
   if (raw === null) return fallback;
-  if (!/^-?\d+$/.test(raw)) return yelpError(400, 'VALIDATION_ERROR', `'${raw}' is not of type 'integer'`, { field, instance: raw });
+  if (!/^-?\d+$/.test(raw))
+    return yelpError(400, 'VALIDATION_ERROR', `'${raw}' is not of type 'integer'`, { field, instance: raw });
   const value = Number(raw);
-  if (value < min) return yelpError(400, 'VALIDATION_ERROR', `${value} is less than the minimum of ${min}`, { field, instance: value });
-  if (value > max) return yelpError(400, 'VALIDATION_ERROR', `${value} is greater than the maximum of ${max}`, { field, instance: value });
+  if (value < min)
+    return yelpError(400, 'VALIDATION_ERROR', `${value} is less than the minimum of ${min}`, {
+      field,
+      instance: value,
+    });
+  if (value > max)
+    return yelpError(400, 'VALIDATION_ERROR', `${value} is greater than the maximum of ${max}`, {
+      field,
+      instance: value,
+    });
   return value;
 }
 
@@ -31,7 +46,12 @@ export function answerSearch(dataset: YelpDataset, params: URLSearchParams): Ans
   const location = params.get('location');
   if (location === null || location.trim() === '') {
     if (params.has('latitude') || params.has('longitude')) {
-      return yelpError(400, 'VALIDATION_ERROR', `This local fixture searches by location only; use one of: ${FIXTURE_CITIES.join('; ')}`, { field: 'location' });
+      return yelpError(
+        400,
+        'VALIDATION_ERROR',
+        `This local fixture searches by location only; use one of: ${FIXTURE_CITIES.join('; ')}`,
+        { field: 'location' },
+      );
     }
     return yelpError(400, 'VALIDATION_ERROR', 'Please specify a location or a latitude and longitude');
   }
@@ -40,10 +60,15 @@ export function answerSearch(dataset: YelpDataset, params: URLSearchParams): Ans
   const offset = integerParam(params, 'offset', 0, 0, YELP_MAX_RESULTS);
   if (typeof offset !== 'number') return offset;
   if (offset + limit > YELP_MAX_RESULTS) {
-    return yelpError(400, 'VALIDATION_ERROR', `Too many results requested, limit+offset must be <= ${YELP_MAX_RESULTS}.`);
+    return yelpError(
+      400,
+      'VALIDATION_ERROR',
+      `Too many results requested, limit+offset must be <= ${YELP_MAX_RESULTS}.`,
+    );
   }
   const city = dataset.city(location);
-  if (!city) return yelpError(400, 'LOCATION_NOT_FOUND', 'Could not execute search, try specifying a more exact location.');
+  if (!city)
+    return yelpError(400, 'LOCATION_NOT_FOUND', 'Could not execute search, try specifying a more exact location.');
   const body: YelpSearchResponse = {
     businesses: city.businesses.slice(offset, offset + limit).map((business) => business.searchEntry),
     total: city.businesses.length,

@@ -89,12 +89,23 @@ export interface RunningEc2Server {
 export async function startEc2Server(options: Ec2ServerOptions): Promise<RunningEc2Server> {
   const host = options.host ?? '127.0.0.1';
   const minuteMs = options.minuteMs ?? 60_000;
-  if (!Number.isInteger(minuteMs) || minuteMs < 1) throw new TypeError(`startEc2Server: minuteMs must be a whole number of milliseconds from 1 (got ${minuteMs})`);
+  if (!Number.isInteger(minuteMs) || minuteMs < 1)
+    throw new TypeError(`startEc2Server: minuteMs must be a whole number of milliseconds from 1 (got ${minuteMs})`);
   const directory = path.resolve(options.directory);
   mkdirSync(directory, { recursive: true });
 
-  const fleet = new Fleet({ pendingMs: options.pendingMs ?? 200, minuteMs, env: options.env, silent: options.silent ?? false });
-  const context: Ec2Context = { fleet, directory, region: options.region ?? 'us-east-1', maxInstances: options.maxInstances ?? 16 };
+  const fleet = new Fleet({
+    pendingMs: options.pendingMs ?? 200,
+    minuteMs,
+    env: options.env,
+    silent: options.silent ?? false,
+  });
+  const context: Ec2Context = {
+    fleet,
+    directory,
+    region: options.region ?? 'us-east-1',
+    maxInstances: options.maxInstances ?? 16,
+  };
   const allowedHosts = new Set<string>();
   const guard = { credentials: options.credentials, allowedHosts };
   const server = http.createServer((req, res) => void handleRequest(context, guard, req, res));

@@ -20,10 +20,13 @@ export function parseCliArgs(argv: string[], env: NodeJS.ProcessEnv = process.en
     allowPositionals: false,
   });
   if (values.target === undefined || !/^http:\/\/[^/]+\/?$/.test(values.target)) {
-    throw new Error(`--target must be serverless-offline's invoke API as http://host:port, got ${JSON.stringify(values.target ?? '')}`);
+    throw new Error(
+      `--target must be serverless-offline's invoke API as http://host:port, got ${JSON.stringify(values.target ?? '')}`,
+    );
   }
   const token = env[FRONT_TOKEN_ENV];
-  if (!token || token.length < 32) throw new Error(`${FRONT_TOKEN_ENV} must hold the token (32+ characters) that serverless-offline's guard expects`);
+  if (!token || token.length < 32)
+    throw new Error(`${FRONT_TOKEN_ENV} must hold the token (32+ characters) that serverless-offline's guard expects`);
   return {
     port: portOption(values.port),
     target: values.target,

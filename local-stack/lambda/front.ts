@@ -86,7 +86,11 @@ async function readBody(req: http.IncomingMessage): Promise<Buffer> {
   for await (const chunk of req) {
     size += (chunk as Buffer).length;
     if (size > MAX_BODY_BYTES) {
-      throw new FrontRefusal('RequestTooLargeException', 413, `Request must be smaller than ${MAX_BODY_BYTES} bytes for the Invoke operation`);
+      throw new FrontRefusal(
+        'RequestTooLargeException',
+        413,
+        `Request must be smaller than ${MAX_BODY_BYTES} bytes for the Invoke operation`,
+      );
     }
     chunks.push(chunk as Buffer);
   }
@@ -105,10 +109,22 @@ interface FrontContext {
 /** Sends a checked request on to serverless-offline with the token, and streams its answer back. */
 function forward(front: FrontContext, req: http.IncomingMessage, res: http.ServerResponse, body: Buffer): void {
   const { target } = front;
-  const headers: http.OutgoingHttpHeaders = { ...req.headers, host: target.host, 'content-length': body.length, [FRONT_TOKEN_HEADER]: front.token };
+  const headers: http.OutgoingHttpHeaders = {
+    ...req.headers,
+    host: target.host,
+    'content-length': body.length,
+    [FRONT_TOKEN_HEADER]: front.token,
+  };
   delete headers['transfer-encoding'];
   const upstream = http.request(
-    { protocol: target.protocol, hostname: target.hostname, port: target.port, method: req.method, path: req.url, headers },
+    {
+      protocol: target.protocol,
+      hostname: target.hostname,
+      port: target.port,
+      method: req.method,
+      path: req.url,
+      headers,
+    },
     (answer) => {
       res.writeHead(answer.statusCode ?? 502, answer.headers);
       answer.pipe(res);
@@ -116,7 +132,14 @@ function forward(front: FrontContext, req: http.IncomingMessage, res: http.Serve
   );
   upstream.on('error', (error) => {
     front.log(`serverless-offline did not answer ${req.method} ${req.url}: ${error.message}`);
-    sendError(res, new FrontRefusal('ServiceException', 502, `The local Lambda (serverless-offline) did not answer: ${error.message}`));
+    sendError(
+      res,
+      new FrontRefusal(
+        'ServiceException',
+        502,
+        `The local Lambda (serverless-offline) did not answer: ${error.message}`,
+      ),
+    );
   });
   // A client that gives up (its timeout, Ctrl-C) ends the invocation's wait here too.
   res.on('close', () => {
@@ -132,7 +155,12 @@ async function handle(front: FrontContext, req: http.IncomingMessage, res: http.
     const body = await readBody(req);
     const unsigned = refuseUnsigned(req, { credentials: front.credentials, service: 'other' }, body);
     if (unsigned) throw refusalFor(unsigned);
-    if (req.method !== 'POST') throw new FrontRefusal('AccessDeniedException', 403, `${req.method} is not an operation of the local Lambda; invocations are POSTs`);
+    if (req.method !== 'POST')
+      throw new FrontRefusal(
+        'AccessDeniedException',
+        403,
+        `${req.method} is not an operation of the local Lambda; invocations are POSTs`,
+      );
     delete req.headers[FRONT_TOKEN_HEADER];
     forward(front, req, res, body);
   } catch (error) {

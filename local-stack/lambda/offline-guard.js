@@ -34,9 +34,14 @@ http.Server.prototype.emit = function guardedEmit(event, ...args) {
     if (!carriesToken(req)) {
       const body = JSON.stringify({
         __type: 'AccessDeniedException',
-        message: "serverless-offline is reached through the local stack's Lambda endpoint (AWS_ENDPOINT_URL_LAMBDA), which checks signatures",
+        message:
+          "serverless-offline is reached through the local stack's Lambda endpoint (AWS_ENDPOINT_URL_LAMBDA), which checks signatures",
       });
-      res.writeHead(403, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'x-amzn-errortype': 'AccessDeniedException' });
+      res.writeHead(403, {
+        'content-type': 'application/json',
+        'content-length': Buffer.byteLength(body),
+        'x-amzn-errortype': 'AccessDeniedException',
+      });
       res.end(body);
       req.resume();
       return true;

@@ -5,7 +5,15 @@
 import type net from 'node:net';
 import type { Document } from 'bson';
 import type { CommandRequest } from './commands/context.ts';
-import { MalformedRequest, MessageFramer, encodeReply, errorReply, parseRequest, type ParsedRequest, type ReplyTarget } from './protocol/codec.ts';
+import {
+  MalformedRequest,
+  MessageFramer,
+  encodeReply,
+  errorReply,
+  parseRequest,
+  type ParsedRequest,
+  type ReplyTarget,
+} from './protocol/codec.ts';
 import { CommandError } from './protocol/errors.ts';
 
 export interface ConnectionOptions {
@@ -21,7 +29,10 @@ export interface ConnectionOptions {
 type Answer = (target: ReplyTarget, reply: Document, saved: Promise<string | undefined> | undefined) => void;
 
 /** Sends replies on `socket` in request order; `hangUp` closes the connection, saying why in the log. */
-function replyWriter(socket: net.Socket, { connectionId, log, nextReplyId }: ConnectionOptions): { answer: Answer; hangUp: (why: string) => void } {
+function replyWriter(
+  socket: net.Socket,
+  { connectionId, log, nextReplyId }: ConnectionOptions,
+): { answer: Answer; hangUp: (why: string) => void } {
   const hangUp = (why: string): void => {
     process.stderr.write(`[mongo] connection ${connectionId}: ${why}; closing it\n`);
     socket.destroy();
@@ -38,7 +49,14 @@ function replyWriter(socket: net.Socket, { connectionId, log, nextReplyId }: Con
     try {
       bytes = encodeReply(target, replyId, reply);
     } catch (error) {
-      const reason = error instanceof CommandError ? error : new CommandError(1, 'InternalError', `the reply could not be encoded: ${(error as Error)?.message ?? String(error)}`);
+      const reason =
+        error instanceof CommandError
+          ? error
+          : new CommandError(
+              1,
+              'InternalError',
+              `the reply could not be encoded: ${(error as Error)?.message ?? String(error)}`,
+            );
       log(`connection ${connectionId}: ${reason.message}; answering with that error instead`);
       try {
         bytes = encodeReply(target, replyId, errorReply(reason));
@@ -60,7 +78,14 @@ function replyWriter(socket: net.Socket, { connectionId, log, nextReplyId }: Con
       .then(([, failure]) => {
         if (failure === undefined || reply.ok !== 1) return send(target, reply);
         // Applied but not durable: what mongod reports when a write concern cannot be satisfied.
-        send(target, { ...reply, writeConcernError: { code: 64, codeName: 'WriteConcernFailed', errmsg: `the write was applied but could not be saved: ${failure}` } });
+        send(target, {
+          ...reply,
+          writeConcernError: {
+            code: 64,
+            codeName: 'WriteConcernFailed',
+            errmsg: `the write was applied but could not be saved: ${failure}`,
+          },
+        });
       })
       // Neither `held` nor `saved` rejects and send never throws; should that change, the client still gets an answer.
       .catch((error: unknown) => hangUp(`internal error while replying: ${(error as Error)?.stack ?? String(error)}`))

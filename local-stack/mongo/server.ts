@@ -48,7 +48,9 @@ export async function startMongoServer(options: MongoServerOptions): Promise<Run
     removeStaleTempFiles(dataFile);
   }
   // Saves are debounced, one at a time, each from a snapshot taken when it starts.
-  const saver = dataFileSaver(dataFile, options.flushDelayMs ?? DEFAULT_FLUSH_DELAY_MS, () => snapshotText(state.databases));
+  const saver = dataFileSaver(dataFile, options.flushDelayMs ?? DEFAULT_FLUSH_DELAY_MS, () =>
+    snapshotText(state.databases),
+  );
 
   let nextConnectionId = 1;
   const sockets = new Set<net.Socket>();

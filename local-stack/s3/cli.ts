@@ -66,7 +66,8 @@ export function parseCliArgs(argv: string[]): CliOptions {
     silent: values.silent,
     credentials: credentialsFromEnvironment(),
     hostAliases: values['host-alias'].map((alias) => {
-      if (!/^[a-z0-9.-]+:\d{1,5}$|^\[[0-9a-f:]+\]:\d{1,5}$/i.test(alias)) throw new Error(`--host-alias must be host:port, got "${alias}"`);
+      if (!/^[a-z0-9.-]+:\d{1,5}$|^\[[0-9a-f:]+\]:\d{1,5}$/i.test(alias))
+        throw new Error(`--host-alias must be host:port, got "${alias}"`);
       return alias;
     }),
   };
@@ -75,12 +76,22 @@ export function parseCliArgs(argv: string[]): CliOptions {
 runServerMain({
   moduleUrl: import.meta.url,
   name: 's3',
-  usage: "s3/cli.ts [--port 4569] [--host 127.0.0.1] [--dir .local-stack/s3] [--bucket name]... [--region us-east-1] [--rules '<json array>'] [--host-alias host:port]... [--silent]  (accepts only requests signed with AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY of its environment)",
+  usage:
+    "s3/cli.ts [--port 4569] [--host 127.0.0.1] [--dir .local-stack/s3] [--bucket name]... [--region us-east-1] [--rules '<json array>'] [--host-alias host:port]... [--silent]  (accepts only requests signed with AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY of its environment)",
   parse: parseCliArgs,
   start: async (options) => {
-    const server = await startS3Server({ ...options, onNotification: (target, event) => writeLine({ notification: { target, event } }) });
+    const server = await startS3Server({
+      ...options,
+      onNotification: (target, event) => writeLine({ notification: { target, event } }),
+    });
     return {
-      ready: { ready: true, endpoint: server.endpoint, port: server.port, region: options.region ?? 'us-east-1', buckets: options.buckets },
+      ready: {
+        ready: true,
+        endpoint: server.endpoint,
+        port: server.port,
+        region: options.region ?? 'us-east-1',
+        buckets: options.buckets,
+      },
       close: () => server.close(),
     };
   },

@@ -187,9 +187,16 @@ function deliver(to: NotifierOptions['deliver'], target: string, record: S3Event
   }
 }
 
-async function fromS3rverEvent(store: S3rverStore, raw: unknown, context: RequestContext | undefined): Promise<ObjectEvent | undefined> {
-  const record = (raw as { Records?: { eventName?: unknown; s3?: { bucket?: { name?: unknown }; object?: Record<string, unknown> } }[] })
-    .Records?.[0];
+async function fromS3rverEvent(
+  store: S3rverStore,
+  raw: unknown,
+  context: RequestContext | undefined,
+): Promise<ObjectEvent | undefined> {
+  const record = (
+    raw as {
+      Records?: { eventName?: unknown; s3?: { bucket?: { name?: unknown }; object?: Record<string, unknown> } }[];
+    }
+  ).Records?.[0];
   const bucket = record?.s3?.bucket?.name;
   const object = record?.s3?.object;
   const key = object?.key;

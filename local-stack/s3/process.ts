@@ -25,7 +25,12 @@ const options = JSON.parse(process.argv[2] ?? '{}') as S3ProcessOptions;
 // The stack's credentials, from the environment the stack started this process with: S3 accepts requests signed
 // with them, and deliveries are signed with them, as the Lambda front accepts nothing else.
 const credentials = credentialsFromEnvironment();
-const lambda = new LambdaClient({ endpoint: options.lambdaEndpoint, region: options.region, credentials, maxAttempts: 5 });
+const lambda = new LambdaClient({
+  endpoint: options.lambdaEndpoint,
+  region: options.region,
+  credentials,
+  maxAttempts: 5,
+});
 
 function log(fields: Record<string, unknown>): void {
   process.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), ...fields })}\n`);

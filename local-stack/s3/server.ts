@@ -75,7 +75,13 @@ export async function startS3Server(options: S3ServerOptions): Promise<RunningS3
 
   const contexts = new AsyncLocalStorage<RequestContext>();
   const ownerId = `A${createHash('sha256').update(directory).digest('hex').slice(0, 13).toUpperCase()}`;
-  const notifier = createNotifier({ rules, region: options.region ?? 'us-east-1', ownerId, deliver: options.onNotification, store });
+  const notifier = createNotifier({
+    rules,
+    region: options.region ?? 'us-east-1',
+    ownerId,
+    deliver: options.onNotification,
+    store,
+  });
   const silent = options.silent ?? false;
   watchS3rver(s3rver, notifier, contexts, silent);
   const s3rverHandler = s3rver.callback();
@@ -89,7 +95,9 @@ export async function startS3Server(options: S3ServerOptions): Promise<RunningS3
   };
 
   const allowedHosts = new Set<string>();
-  const server = http.createServer((req, res) => handleRequest(front, req, res, { credentials: options.credentials, allowedHosts, silent }));
+  const server = http.createServer((req, res) =>
+    handleRequest(front, req, res, { credentials: options.credentials, allowedHosts, silent }),
+  );
   server.requestTimeout = 0; // large uploads may take longer than Node's default of 5 minutes
   server.keepAliveTimeout = 65_000; // longer than SDK agents keep idle sockets, so reused sockets are not cut
   server.headersTimeout = 66_000; // must exceed keepAliveTimeout
@@ -113,7 +121,10 @@ function checkOptions(buckets: string[], rules: NotificationRule[]): void {
 }
 
 /** s3rver over `directory`, its store confined to it and writing whole objects, with the buckets created. */
-async function openStore(directory: string, buckets: string[]): Promise<{ s3rver: S3rverApp; account: S3Front['account'] }> {
+async function openStore(
+  directory: string,
+  buckets: string[],
+): Promise<{ s3rver: S3rverApp; account: S3Front['account'] }> {
   const { S3rver, account } = loadS3rver();
   const s3rver = new S3rver({
     directory,
@@ -129,10 +140,17 @@ async function openStore(directory: string, buckets: string[]): Promise<{ s3rver
   return { s3rver, account };
 }
 
-function watchS3rver(s3rver: S3rverApp, notifier: Notifier, contexts: AsyncLocalStorage<RequestContext>, silent: boolean): void {
+function watchS3rver(
+  s3rver: S3rverApp,
+  notifier: Notifier,
+  contexts: AsyncLocalStorage<RequestContext>,
+  silent: boolean,
+): void {
   s3rver.on('event', (raw) => {
     const context = contexts.getStore();
-    notifier.fromS3rver(raw, context).catch((error: unknown) => log(`could not build notification: ${describeError(error)}`));
+    notifier
+      .fromS3rver(raw, context)
+      .catch((error: unknown) => log(`could not build notification: ${describeError(error)}`));
   });
   s3rver.on('error', (error) => {
     const { status, code } = (error ?? {}) as { status?: unknown; code?: unknown };
@@ -151,7 +169,12 @@ interface RequestSettings {
 }
 
 /** Every request: the signature check, then the handler inside its request context; errors become S3 errors. */
-function handleRequest(front: S3Front, req: http.IncomingMessage, res: http.ServerResponse, settings: RequestSettings): void {
+function handleRequest(
+  front: S3Front,
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+  settings: RequestSettings,
+): void {
   const started = Date.now();
   const rawUrl = req.url ?? '/';
   const question = rawUrl.indexOf('?');
@@ -169,7 +192,11 @@ function handleRequest(front: S3Front, req: http.IncomingMessage, res: http.Serv
       log(`${req.method} ${rawUrl} ${context.operation} → ${res.statusCode} (${Date.now() - started} ms)`);
     }
   });
-  const refusal = guardRequest(req, { credentials: settings.credentials, allowedHosts: settings.allowedHosts, service: 's3' });
+  const refusal = guardRequest(req, {
+    credentials: settings.credentials,
+    allowedHosts: settings.allowedHosts,
+    service: 's3',
+  });
   if (refusal) {
     sendError(res, new FrontError(S3_AUTH_ERRORS[refusal.reason], refusal.message), req.method);
     req.resume(); // drain what the client still sends, so it reads the refusal instead of a reset
@@ -183,7 +210,11 @@ function handleRequest(front: S3Front, req: http.IncomingMessage, res: http.Serv
         sendError(res, error, req.method);
       } else {
         log(`internal error on ${req.method} ${rawUrl}: ${describeError(error)}`);
-        sendError(res, new FrontError('InternalError', 'We encountered an internal error. Please try again.'), req.method);
+        sendError(
+          res,
+          new FrontError('InternalError', 'We encountered an internal error. Please try again.'),
+          req.method,
+        );
       }
     });
 }

@@ -32,7 +32,10 @@ export async function spawnChildServer<Ready>(options: {
   env?: Record<string, string>;
 }): Promise<ChildServer<Ready>> {
   const args = ['--import', createRequire(import.meta.url).resolve('tsx'), options.entry, ...options.args];
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...options.env } });
+  const child = spawn(process.execPath, args, {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...options.env },
+  });
   let stderr = '';
   child.stderr.on('data', (chunk: Buffer) => {
     stderr += chunk.toString();
@@ -61,7 +64,9 @@ export async function spawnChildServer<Ready>(options: {
       }
       options.onMessage?.(record);
     });
-    child.once('exit', (code) => reject(new Error(`${options.name} exited (code ${code}) before it was ready:\n${stderr}`)));
+    child.once('exit', (code) =>
+      reject(new Error(`${options.name} exited (code ${code}) before it was ready:\n${stderr}`)),
+    );
   });
 
   return {
@@ -96,7 +101,10 @@ export async function spawnMongoServerProcess(
       ...(options.flushDelayMs === undefined ? [] : ['--flush-delay-ms', String(options.flushDelayMs)]),
     ],
     name: 'local MongoDB server',
-    parseReady: (message) => (typeof message.uri === 'string' && typeof message.port === 'number' ? { uri: message.uri, port: message.port } : undefined),
+    parseReady: (message) =>
+      typeof message.uri === 'string' && typeof message.port === 'number'
+        ? { uri: message.uri, port: message.port }
+        : undefined,
   });
 }
 
@@ -120,7 +128,12 @@ export async function spawnApiFixtureProcess(
       typeof message.yelpBaseUrl === 'string' &&
       typeof message.hnBaseUrl === 'string' &&
       typeof message.apiKey === 'string'
-        ? { baseUrl: message.baseUrl, yelpBaseUrl: message.yelpBaseUrl, hnBaseUrl: message.hnBaseUrl, apiKey: message.apiKey }
+        ? {
+            baseUrl: message.baseUrl,
+            yelpBaseUrl: message.yelpBaseUrl,
+            hnBaseUrl: message.hnBaseUrl,
+            apiKey: message.apiKey,
+          }
         : undefined,
   });
 }

@@ -27,18 +27,28 @@ export function loopbackHosts(port: number): Set<string> {
 /** The Host values a server bound to `host:port` answers to: the loopback names, and `host` itself when it is specific. */
 export function announcedHosts(host: string, port: number): Set<string> {
   const names = loopbackHosts(port);
-  if (host !== '0.0.0.0' && host !== '::') names.add(`${host.includes(':') ? `[${host}]` : host}:${port}`.toLowerCase());
+  if (host !== '0.0.0.0' && host !== '::')
+    names.add(`${host.includes(':') ? `[${host}]` : host}:${port}`.toLowerCase());
   return names;
 }
 
 /** Refuses what a browser sends on behalf of a page, and any request addressed to a name that is not ours. */
-export function refuseBrowserRequest(req: Pick<http.IncomingMessage, 'headers'>, allowedHosts: ReadonlySet<string>): GuardRefusal | undefined {
+export function refuseBrowserRequest(
+  req: Pick<http.IncomingMessage, 'headers'>,
+  allowedHosts: ReadonlySet<string>,
+): GuardRefusal | undefined {
   if (req.headers.origin !== undefined) {
-    return { reason: 'browser', message: 'Requests with an Origin header (sent by web browsers for pages) are refused by the local stack' };
+    return {
+      reason: 'browser',
+      message: 'Requests with an Origin header (sent by web browsers for pages) are refused by the local stack',
+    };
   }
   const site = req.headers['sec-fetch-site'];
   if (site === 'cross-site' || site === 'same-site') {
-    return { reason: 'browser', message: `Requests a browser marks Sec-Fetch-Site: ${site} are refused by the local stack` };
+    return {
+      reason: 'browser',
+      message: `Requests a browser marks Sec-Fetch-Site: ${site} are refused by the local stack`,
+    };
   }
   const host = req.headers.host?.toLowerCase();
   if (host === undefined || !allowedHosts.has(host)) {
@@ -63,7 +73,11 @@ export interface GuardOptions extends SignatureOptions {
  * The signature check alone, for a server that has already refused browser requests before reading the body its
  * signature covers (EC2, the Lambda front). `body` is that buffered body; S3 passes none (it signs a declared hash).
  */
-export function refuseUnsigned(req: http.IncomingMessage, options: SignatureOptions, body?: Buffer): GuardRefusal | undefined {
+export function refuseUnsigned(
+  req: http.IncomingMessage,
+  options: SignatureOptions,
+  body?: Buffer,
+): GuardRefusal | undefined {
   return verifySigV4(
     { method: req.method ?? 'GET', url: req.url ?? '/', headers: req.headers, headersDistinct: req.headersDistinct },
     {

@@ -30,7 +30,13 @@ function runIfMain(moduleUrl: string, name: string, main: () => Promise<void>): 
 }
 
 /** Closes the server on SIGTERM/SIGINT, exiting 0 (1 if closing failed); exits anyway after `graceMs`. */
-export function closeOnSignals(options: { name: string; what: string; silent?: boolean; graceMs: number; close: () => Promise<void> }): void {
+export function closeOnSignals(options: {
+  name: string;
+  what: string;
+  silent?: boolean;
+  graceMs: number;
+  close: () => Promise<void>;
+}): void {
   let stopping = false;
   const stop = (signal: string): void => {
     if (stopping) return;
@@ -78,7 +84,13 @@ export function runServerMain<O extends { silent?: boolean }>(spec: {
     process.stdout.on('error', () => process.exit(0));
     const server = await spec.start(options);
     writeLine(server.ready);
-    closeOnSignals({ name: spec.name, what: spec.what, silent: options.silent, graceMs: spec.graceMs, close: server.close });
+    closeOnSignals({
+      name: spec.name,
+      what: spec.what,
+      silent: options.silent,
+      graceMs: spec.graceMs,
+      close: server.close,
+    });
   });
 }
 
@@ -93,7 +105,8 @@ export function portOption(raw: string | undefined): number {
 export function integerOption(name: string, raw: string | undefined, min: number): number | undefined {
   if (raw === undefined) return undefined;
   const value = Number(raw);
-  if (!Number.isSafeInteger(value) || value < min) throw new Error(`--${name} must be an integer ≥ ${min}, got "${raw}"`);
+  if (!Number.isSafeInteger(value) || value < min)
+    throw new Error(`--${name} must be an integer ≥ ${min}, got "${raw}"`);
   return value;
 }
 

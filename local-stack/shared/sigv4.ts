@@ -182,20 +182,33 @@ function readSignature(request: SignedRequest, query: [string, string][]): Signa
   const queryValue = (name: string): string | undefined => query.find(([key]) => key === name)?.[1];
   const presignedSignature = queryValue('X-Amz-Signature');
   if (authorization !== undefined && presignedSignature !== undefined) {
-    return fail('malformed', 'Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter or the Authorization header should be specified');
+    return fail(
+      'malformed',
+      'Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter or the Authorization header should be specified',
+    );
   }
   if (authorization !== undefined) {
-    const match = /^AWS4-HMAC-SHA256 Credential=([^,\s]+),\s*SignedHeaders=([^,\s]+),\s*Signature=([0-9a-f]{64})$/.exec(authorization.trim());
+    const match = /^AWS4-HMAC-SHA256 Credential=([^,\s]+),\s*SignedHeaders=([^,\s]+),\s*Signature=([0-9a-f]{64})$/.exec(
+      authorization.trim(),
+    );
     if (!match) {
-      return fail('malformed', /^AWS /.test(authorization)
-        ? 'Signature Version 2 is not accepted; sign requests with Signature Version 4 (AWS4-HMAC-SHA256)'
-        : 'The Authorization header is not a well-formed AWS4-HMAC-SHA256 signature');
+      return fail(
+        'malformed',
+        /^AWS /.test(authorization)
+          ? 'Signature Version 2 is not accepted; sign requests with Signature Version 4 (AWS4-HMAC-SHA256)'
+          : 'The Authorization header is not a well-formed AWS4-HMAC-SHA256 signature',
+      );
     }
     const credential = parseCredentialScope(match[1]!);
     const signedHeaders = signedHeaderList(match[2]!);
     const amzDate = headerValues(request, 'x-amz-date')?.[0];
-    if (!credential) return fail('malformed', `Malformed credential scope "${match[1]}"; expected <key id>/<yyyymmdd>/<region>/<service>/aws4_request`);
-    if (!signedHeaders) return fail('malformed', 'SignedHeaders must be lower-case header names separated by ";" and include "host"');
+    if (!credential)
+      return fail(
+        'malformed',
+        `Malformed credential scope "${match[1]}"; expected <key id>/<yyyymmdd>/<region>/<service>/aws4_request`,
+      );
+    if (!signedHeaders)
+      return fail('malformed', 'SignedHeaders must be lower-case header names separated by ";" and include "host"');
     if (amzDate === undefined) return fail('malformed', 'A signed request needs an X-Amz-Date header');
     return { ...credential, signedHeaders, signature: match[3]!, amzDate, presigned: false };
   }
@@ -214,7 +227,10 @@ function readSignature(request: SignedRequest, query: [string, string][]): Signa
     if (!/^[0-9a-f]{64}$/.test(presignedSignature)) return fail('malformed', 'X-Amz-Signature must be 64 hex digits');
     return { ...credential, signedHeaders, signature: presignedSignature, amzDate, expires, presigned: true };
   }
-  return fail('missing', 'Requests to the local stack must be signed with its credentials (AWS Signature Version 4); run `eval "$(npx cloud-parallel local env)"` to use them');
+  return fail(
+    'missing',
+    'Requests to the local stack must be signed with its credentials (AWS Signature Version 4); run `eval "$(npx cloud-parallel local env)"` to use them',
+  );
 }
 
 /**
@@ -231,11 +247,15 @@ export function verifySigV4(request: SignedRequest, options: VerifyOptions): Aut
   if ('reason' in parts) return parts;
 
   if (parts.accessKeyId !== options.credentials.accessKeyId) {
-    return fail('unknown-key', `The access key id "${parts.accessKeyId}" is not this local stack's; use the credentials \`npx cloud-parallel local env\` prints`);
+    return fail(
+      'unknown-key',
+      `The access key id "${parts.accessKeyId}" is not this local stack's; use the credentials \`npx cloud-parallel local env\` prints`,
+    );
   }
   const signedAt = parseAmzDate(parts.amzDate);
   if (!signedAt) return fail('malformed', `X-Amz-Date "${parts.amzDate}" is not in the form yyyymmddThhmmssZ`);
-  if (!parts.amzDate.startsWith(parts.scope.date)) return fail('malformed', 'The credential scope date does not match X-Amz-Date');
+  if (!parts.amzDate.startsWith(parts.scope.date))
+    return fail('malformed', 'The credential scope date does not match X-Amz-Date');
   const now = (options.now ?? new Date()).getTime();
   if (parts.presigned) {
     if (signedAt.getTime() - now > MAX_SKEW_MS) return fail('expired', 'The presigned URL is dated in the future');
@@ -245,14 +265,16 @@ export function verifySigV4(request: SignedRequest, options: VerifyOptions): Aut
   }
 
   const headers = canonicalHeaders(request, parts.signedHeaders);
-  if (headers === undefined) return fail('bad-signature', 'A header named in SignedHeaders is missing from the request');
+  if (headers === undefined)
+    return fail('bad-signature', 'A header named in SignedHeaders is missing from the request');
   const payloadHash =
     options.service === 's3'
       ? parts.presigned
         ? (headerValues(request, 'x-amz-content-sha256')?.[0] ?? 'UNSIGNED-PAYLOAD')
         : headerValues(request, 'x-amz-content-sha256')?.[0]
       : (options.bodySha256 ?? EMPTY_SHA256);
-  if (payloadHash === undefined) return fail('malformed', 'S3 requests signed in the Authorization header need an x-amz-content-sha256 header');
+  if (payloadHash === undefined)
+    return fail('malformed', 'S3 requests signed in the Authorization header need an x-amz-content-sha256 header');
   const canonicalRequest = [
     request.method,
     canonicalPath(rawPath, options.service),
@@ -262,11 +284,21 @@ export function verifySigV4(request: SignedRequest, options: VerifyOptions): Aut
     payloadHash,
   ].join('\n');
   const { date, region, service } = parts.scope;
-  const stringToSign = [ALGORITHM, parts.amzDate, `${date}/${region}/${service}/aws4_request`, createHash('sha256').update(canonicalRequest, 'utf8').digest('hex')].join('\n');
-  const expected = createHmac('sha256', signingKey(options.credentials.secretAccessKey, date, region, service)).update(stringToSign, 'utf8').digest();
+  const stringToSign = [
+    ALGORITHM,
+    parts.amzDate,
+    `${date}/${region}/${service}/aws4_request`,
+    createHash('sha256').update(canonicalRequest, 'utf8').digest('hex'),
+  ].join('\n');
+  const expected = createHmac('sha256', signingKey(options.credentials.secretAccessKey, date, region, service))
+    .update(stringToSign, 'utf8')
+    .digest();
   const given = Buffer.from(parts.signature, 'hex');
   if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
-    return fail('bad-signature', 'The request signature we calculated does not match the signature you provided. Check your key and signing method.');
+    return fail(
+      'bad-signature',
+      'The request signature we calculated does not match the signature you provided. Check your key and signing method.',
+    );
   }
   return undefined;
 }

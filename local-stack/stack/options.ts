@@ -28,7 +28,9 @@ export function resolveStackOptions(options: StackOptions = {}) {
     mongoPort: options.mongoPort ?? envPort('CLOUD_PARALLEL_MONGO_PORT', 27017),
     apiPort: options.apiPort ?? envPort('CLOUD_PARALLEL_API_PORT', 4575),
     // An empty variable means the default, as for every other setting (not the current directory).
-    stateDir: path.resolve(options.stateDir ?? (process.env.CLOUD_PARALLEL_STATE_DIR || path.join(PROJECT_ROOT, '.local-stack'))),
+    stateDir: path.resolve(
+      options.stateDir ?? (process.env.CLOUD_PARALLEL_STATE_DIR || path.join(PROJECT_ROOT, '.local-stack')),
+    ),
     stage: options.stage,
     onProgress: options.onProgress ?? (() => undefined),
   };
@@ -38,7 +40,9 @@ export function resolveStackOptions(options: StackOptions = {}) {
  * The EC2 backend's settings (lib/config.ts loadEc2Config) against the local stack: the emulator's image, this
  * machine's Node (an instance runs on it, so it must not ask for a newer one), and quick polls.
  */
-export function localEc2Environment(state: { service: Pick<StackState['service'], 'service' | 'stage'> }): Record<string, string> {
+export function localEc2Environment(state: {
+  service: Pick<StackState['service'], 'service' | 'stage'>;
+}): Record<string, string> {
   return {
     SERVICE_NAME: state.service.service,
     STAGE: state.service.stage,
@@ -56,13 +60,18 @@ export const LOCAL_YELP_API_KEY = 'local-yelp-key';
  * endpoints accept requests signed with nothing else.
  */
 export function stackEnvironment(
-  state: Pick<StackState, 's3Endpoint' | 'lambdaEndpoint' | 'ec2Endpoint' | 'region' | 'credentials'> & Partial<Pick<StackState, 'mongoUri' | 'apiBaseUrl'>>,
+  state: Pick<StackState, 's3Endpoint' | 'lambdaEndpoint' | 'ec2Endpoint' | 'region' | 'credentials'> &
+    Partial<Pick<StackState, 'mongoUri' | 'apiBaseUrl'>>,
 ): Record<string, string> {
   return {
     ...(state.mongoUri === undefined ? {} : { MONGODB_URI: state.mongoUri }),
     ...(state.apiBaseUrl === undefined
       ? {}
-      : { YELP_API_BASE_URL: `${state.apiBaseUrl}/v3`, HN_API_BASE_URL: `${state.apiBaseUrl}/api/v1`, YELP_API_KEY: LOCAL_YELP_API_KEY }),
+      : {
+          YELP_API_BASE_URL: `${state.apiBaseUrl}/v3`,
+          HN_API_BASE_URL: `${state.apiBaseUrl}/api/v1`,
+          YELP_API_KEY: LOCAL_YELP_API_KEY,
+        }),
     AWS_ENDPOINT_URL_S3: state.s3Endpoint,
     AWS_ENDPOINT_URL_LAMBDA: state.lambdaEndpoint,
     AWS_ENDPOINT_URL_EC2: state.ec2Endpoint,

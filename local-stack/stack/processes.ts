@@ -81,8 +81,13 @@ function spawnS3({ resolved, service, endpoints, baseEnv, logDir, track }: Spawn
   return s3;
 }
 
-function spawnLambda({ resolved, service, endpoints, offlinePort, frontToken, baseEnv, logDir, track }: SpawnContext): { offline: Spawned; front: Spawned } {
-  resolved.onProgress(`starting Lambda (serverless-offline behind a signature-checking front) on ${endpoints.lambdaEndpoint}`);
+function spawnLambda({ resolved, service, endpoints, offlinePort, frontToken, baseEnv, logDir, track }: SpawnContext): {
+  offline: Spawned;
+  front: Spawned;
+} {
+  resolved.onProgress(
+    `starting Lambda (serverless-offline behind a signature-checking front) on ${endpoints.lambdaEndpoint}`,
+  );
   const offline = spawnLogged(
     'lambda',
     [
@@ -93,17 +98,35 @@ function spawnLambda({ resolved, service, endpoints, offlinePort, frontToken, ba
       'start',
       ...(resolved.stage ? ['--stage', resolved.stage] : []),
       // The fan-out Lambda's EC2 backend uses the local EC2 endpoint the same way the CLI does.
-      ...Object.entries({ ec2ImageId: 'EC2_IMAGE_ID', ec2NodeMajor: 'EC2_NODE_MAJOR', ec2PollSeconds: 'EC2_POLL_SECONDS' }).map(
-        ([param, variable]) => `--param=${param}=${localEc2Environment({ service })[variable]}`,
-      ),
+      ...Object.entries({
+        ec2ImageId: 'EC2_IMAGE_ID',
+        ec2NodeMajor: 'EC2_NODE_MAJOR',
+        ec2PollSeconds: 'EC2_POLL_SECONDS',
+      }).map(([param, variable]) => `--param=${param}=${localEc2Environment({ service })[variable]}`),
     ],
-    { ...baseEnv, CLOUD_PARALLEL_LAMBDA_PORT: String(offlinePort), SLS_TELEMETRY_DISABLED: '1', [FRONT_TOKEN_ENV]: frontToken },
+    {
+      ...baseEnv,
+      CLOUD_PARALLEL_LAMBDA_PORT: String(offlinePort),
+      SLS_TELEMETRY_DISABLED: '1',
+      [FRONT_TOKEN_ENV]: frontToken,
+    },
     path.join(logDir, 'lambda.log'),
   );
   track(offline);
   const front = spawnLogged(
     'lambda-front',
-    ['--import', tsxLoader(), entry('lambda', 'cli.ts'), '--port', String(resolved.lambdaPort), '--host', HOST, '--target', `http://${HOST}:${offlinePort}`, '--silent'],
+    [
+      '--import',
+      tsxLoader(),
+      entry('lambda', 'cli.ts'),
+      '--port',
+      String(resolved.lambdaPort),
+      '--host',
+      HOST,
+      '--target',
+      `http://${HOST}:${offlinePort}`,
+      '--silent',
+    ],
     { ...baseEnv, [FRONT_TOKEN_ENV]: frontToken },
     path.join(logDir, 'lambda-front.log'),
   );
@@ -113,10 +136,24 @@ function spawnLambda({ resolved, service, endpoints, offlinePort, frontToken, ba
 
 function spawnEc2({ resolved, service, endpoints, baseEnv, logDir, track }: SpawnContext): Spawned {
   const { ec2Port, stateDir, onProgress } = resolved;
-  onProgress(`starting EC2 on ${endpoints.ec2Endpoint} (instances run as local processes in ${path.join(stateDir, 'ec2')})`);
+  onProgress(
+    `starting EC2 on ${endpoints.ec2Endpoint} (instances run as local processes in ${path.join(stateDir, 'ec2')})`,
+  );
   const ec2 = spawnLogged(
     'ec2',
-    ['--import', tsxLoader(), entry('ec2', 'cli.ts'), '--port', String(ec2Port), '--host', HOST, '--dir', path.join(stateDir, 'ec2'), '--region', service.region],
+    [
+      '--import',
+      tsxLoader(),
+      entry('ec2', 'cli.ts'),
+      '--port',
+      String(ec2Port),
+      '--host',
+      HOST,
+      '--dir',
+      path.join(stateDir, 'ec2'),
+      '--region',
+      service.region,
+    ],
     baseEnv,
     path.join(logDir, 'ec2.log'),
   );
@@ -130,7 +167,17 @@ function spawnMongo({ resolved, endpoints, baseEnv, logDir, track }: SpawnContex
   mkdirSync(path.join(stateDir, 'mongo'), { recursive: true });
   const mongo = spawnLogged(
     'mongo',
-    ['--import', tsxLoader(), entry('mongo', 'main.ts'), '--port', String(mongoPort), '--host', HOST, '--data', path.join(stateDir, 'mongo', 'data.json')],
+    [
+      '--import',
+      tsxLoader(),
+      entry('mongo', 'main.ts'),
+      '--port',
+      String(mongoPort),
+      '--host',
+      HOST,
+      '--data',
+      path.join(stateDir, 'mongo', 'data.json'),
+    ],
     baseEnv,
     path.join(logDir, 'mongo.log'),
   );
@@ -143,7 +190,20 @@ function spawnApi({ resolved, endpoints, baseEnv, logDir, track }: SpawnContext)
   const api = spawnLogged(
     'api',
     // A little latency, so concurrency shows as it would against the real APIs.
-    ['--import', tsxLoader(), entry('api-fixture', 'main.ts'), '--port', String(resolved.apiPort), '--host', HOST, '--latency-ms', '20', '--api-key', LOCAL_YELP_API_KEY, '--silent'],
+    [
+      '--import',
+      tsxLoader(),
+      entry('api-fixture', 'main.ts'),
+      '--port',
+      String(resolved.apiPort),
+      '--host',
+      HOST,
+      '--latency-ms',
+      '20',
+      '--api-key',
+      LOCAL_YELP_API_KEY,
+      '--silent',
+    ],
     baseEnv,
     path.join(logDir, 'api.log'),
   );

@@ -20,16 +20,28 @@ export function tail(file: string, lines = 20): string {
 }
 
 /** Polls `isReady` until it answers true, failing with the process's log if it exits or the time runs out. */
-async function waitUntilReady(proc: Starting, timeoutMs: number, isReady: () => Promise<boolean>, what: string, signal?: AbortSignal): Promise<void> {
+async function waitUntilReady(
+  proc: Starting,
+  timeoutMs: number,
+  isReady: () => Promise<boolean>,
+  what: string,
+  signal?: AbortSignal,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     signal?.throwIfAborted();
     if (proc.exitCode !== null) {
-      throw new UserError('LOCAL_STACK', `${proc.name} exited with code ${proc.exitCode} while starting:\n${tail(proc.log)}`);
+      throw new UserError(
+        'LOCAL_STACK',
+        `${proc.name} exited with code ${proc.exitCode} while starting:\n${tail(proc.log)}`,
+      );
     }
     if (await isReady()) return;
     if (Date.now() > deadline) {
-      throw new UserError('LOCAL_STACK', `${proc.name} did not ${what} within ${timeoutMs / 1000}s. Last log lines:\n${tail(proc.log)}`);
+      throw new UserError(
+        'LOCAL_STACK',
+        `${proc.name} did not ${what} within ${timeoutMs / 1000}s. Last log lines:\n${tail(proc.log)}`,
+      );
     }
     await sleep(200, undefined, signal ? { signal } : {});
   }
@@ -64,7 +76,8 @@ export async function assertPortFree(port: number, what: string): Promise<void> 
     const code = (error as { cause?: { code?: string } }).cause?.code;
     if (code === 'ECONNREFUSED') return;
   }
-  throw new UserError('LOCAL_STACK', 
+  throw new UserError(
+    'LOCAL_STACK',
     `Port ${port} (${what}) is already in use by another program. Stop it, or choose another port with ` +
       `CLOUD_PARALLEL_${what.toUpperCase()}_PORT.`,
   );

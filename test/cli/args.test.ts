@@ -13,7 +13,17 @@
  * that tried to start the stack would fail with an error naming those variables, and leave files behind.
  */
 import { execFile } from 'node:child_process';
-import { closeSync, existsSync, ftruncateSync, mkdirSync, mkdtempSync, openSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  ftruncateSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -119,7 +129,11 @@ const BAD = 'INVALID_ARGUMENT';
 
 describe('the command itself', () => {
   it.each<[string, string[], RegExp]>([
-    ['an unknown command', ['frob'], /^unknown command "frob"; the commands are local, rates, primes, scrape, demo, bench$/],
+    [
+      'an unknown command',
+      ['frob'],
+      /^unknown command "frob"; the commands are local, rates, primes, scrape, demo, bench$/,
+    ],
     ['a command in capitals', ['PRIMES', '--start', '0', '--end', '10'], /^unknown command "PRIMES"/],
     ['an empty command', [''], /^unknown command ""/],
     ['a unicode command', ['prímes'], /^unknown command "prímes"/],
@@ -146,24 +160,33 @@ describe('the command itself', () => {
     }
   });
 
-  it.each([['help'], ['--help'], ['-h'], ['help', 'scrape'], ['scrape', '--help'], ['local', 'start', '-h'], ['demo', '--help'], ['bench', '--help']])(
-    'control: %s prints usage on stdout and exits 0, starting nothing',
-    async (...argv) => {
-      const stdout = vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
-      try {
-        expect(await runCli(argv)).toBe(0);
-        expect(stdout).toHaveBeenCalledWith(expect.stringMatching(/^Usage/));
-        expect(startStack).not.toHaveBeenCalled();
-      } finally {
-        stdout.mockRestore();
-      }
-    },
-  );
+  it.each([
+    ['help'],
+    ['--help'],
+    ['-h'],
+    ['help', 'scrape'],
+    ['scrape', '--help'],
+    ['local', 'start', '-h'],
+    ['demo', '--help'],
+    ['bench', '--help'],
+  ])('control: %s prints usage on stdout and exits 0, starting nothing', async (...argv) => {
+    const stdout = vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
+    try {
+      expect(await runCli(argv)).toBe(0);
+      expect(stdout).toHaveBeenCalledWith(expect.stringMatching(/^Usage/));
+      expect(startStack).not.toHaveBeenCalled();
+    } finally {
+      stdout.mockRestore();
+    }
+  });
 
   it('an unknown benchmark is refused by bench before it runs anything', async () => {
     const error = await runCli(['bench', 'frob']).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(UserError);
-    expect(error).toMatchObject({ code: BAD, message: 'unknown benchmark "frob"; choose one of: rates, primes, rates-core, scrape' });
+    expect(error).toMatchObject({
+      code: BAD,
+      message: 'unknown benchmark "frob"; choose one of: rates, primes, rates-core, scrape',
+    });
     expect(startStack).not.toHaveBeenCalled();
   });
 
@@ -193,7 +216,12 @@ describe('local', () => {
     ['a port flag on env', ['env', '--api-port', '4000'], BAD, /^--api-port applies to local start only$/],
     ['a port flag on status', ['status', '--mongo-port=27018'], BAD, /^--mongo-port applies to local start only$/],
     ['--s3-port at the end', ['start', '--s3-port'], BAD, /^--s3-port needs a value$/],
-    ['--s3-port followed by a flag', ['start', '--s3-port', '--lambda-port', '4001'], BAD, /^--s3-port needs a value, got the flag "--lambda-port"/],
+    [
+      '--s3-port followed by a flag',
+      ['start', '--s3-port', '--lambda-port', '4001'],
+      BAD,
+      /^--s3-port needs a value, got the flag "--lambda-port"/,
+    ],
     ['port 0', ['start', '--s3-port', '0'], BAD, PORT],
     ['port 65536', ['start', '--s3-port', '65536'], BAD, PORT],
     ['a negative port', ['start', '--s3-port', '-1'], BAD, PORT],
@@ -201,15 +229,45 @@ describe('local', () => {
     ['a fractional port', ['start', '--s3-port', '80.5'], BAD, PORT],
     ['a hex port', ['start', '--s3-port', '0x50'], BAD, PORT],
     ['a port in exponent notation', ['start', '--s3-port', '8e3'], BAD, PORT],
-    ['a port with spaces', ['start', '--s3-port', ' 8080 '], BAD, /^--s3-port must be a TCP port \(1-65535\), got " 8080 "$/],
+    [
+      'a port with spaces',
+      ['start', '--s3-port', ' 8080 '],
+      BAD,
+      /^--s3-port must be a TCP port \(1-65535\), got " 8080 "$/,
+    ],
     ['an empty port', ['start', '--s3-port='], BAD, /^--s3-port must be a TCP port \(1-65535\), got ""$/],
-    ['full-width digits', ['start', '--ec2-port', '８０８０'], BAD, /^--ec2-port must be a TCP port \(1-65535\), got "８０８０"$/],
+    [
+      'full-width digits',
+      ['start', '--ec2-port', '８０８０'],
+      BAD,
+      /^--ec2-port must be a TCP port \(1-65535\), got "８０８０"$/,
+    ],
     ['a huge port', ['start', '--lambda-port', '99999999999999999999'], BAD, /^--lambda-port must be a TCP port/],
     ['a port 1e309', ['start', '--mongo-port', '1e309'], BAD, /^--mongo-port must be a TCP port/],
-    ['a port given twice', ['start', '--s3-port', '4000', '--s3-port', '4001'], BAD, /^--s3-port is given twice \("4000" and "4001"\); give it once$/],
-    ['one port for two services', ['start', '--s3-port', '4600', '--lambda-port', '4600'], BAD, /^port 4600 is given to more than one service \(--s3-port, --lambda-port\); each needs its own port$/],
-    ['a port that is another service\'s default', ['start', '--s3-port', '3002'], BAD, /^port 3002 is given to more than one service \(--s3-port, the default --lambda-port\)/],
-    ['an unknown flag', ['start', '--frob'], BAD, /^unknown flag --frob; local takes --s3-port, --lambda-port, --ec2-port, --mongo-port, --api-port$/],
+    [
+      'a port given twice',
+      ['start', '--s3-port', '4000', '--s3-port', '4001'],
+      BAD,
+      /^--s3-port is given twice \("4000" and "4001"\); give it once$/,
+    ],
+    [
+      'one port for two services',
+      ['start', '--s3-port', '4600', '--lambda-port', '4600'],
+      BAD,
+      /^port 4600 is given to more than one service \(--s3-port, --lambda-port\); each needs its own port$/,
+    ],
+    [
+      "a port that is another service's default",
+      ['start', '--s3-port', '3002'],
+      BAD,
+      /^port 3002 is given to more than one service \(--s3-port, the default --lambda-port\)/,
+    ],
+    [
+      'an unknown flag',
+      ['start', '--frob'],
+      BAD,
+      /^unknown flag --frob; local takes --s3-port, --lambda-port, --ec2-port, --mongo-port, --api-port$/,
+    ],
     ['--json (local has no JSON output)', ['status', '--json'], BAD, /^unknown flag --json; local takes /],
     ['a short flag', ['start', '-p', '4000'], BAD, /^unknown flag -p; local takes /],
   ]);
@@ -217,11 +275,17 @@ describe('local', () => {
   it('a stack port from the environment that is not a port is refused by local start, before anything starts', async () => {
     vi.stubEnv('CLOUD_PARALLEL_EC2_PORT', 'soon');
     const error = await refusal(['local', 'start']);
-    expect(error).toMatchObject({ code: 'LOCAL_STACK', message: 'CLOUD_PARALLEL_EC2_PORT="soon" is not a TCP port (1-65535)' });
+    expect(error).toMatchObject({
+      code: 'LOCAL_STACK',
+      message: 'CLOUD_PARALLEL_EC2_PORT="soon" is not a TCP port (1-65535)',
+    });
   });
 
   it('control: valid subcommands and ports', () => {
-    expect(parseLocalArgs(['start', '--s3-port', '4600', '--api-port=4601'])).toEqual({ action: 'start', ports: { s3Port: 4600, apiPort: 4601 } });
+    expect(parseLocalArgs(['start', '--s3-port', '4600', '--api-port=4601'])).toEqual({
+      action: 'start',
+      ports: { s3Port: 4600, apiPort: 4601 },
+    });
     expect(parseLocalArgs(['status'])).toEqual({ action: 'status', ports: {} });
   });
 });
@@ -235,7 +299,12 @@ describe('rates', () => {
     ['no file', [], BAD, /^rates needs a CSV file: cloud-parallel rates <file\.csv> \[--bins N\] \.\.\.$/],
     ['two files', [csv, csv], BAD, /^rates takes one CSV file, got 2: ".*counties\.csv", ".*counties\.csv"$/],
     ['a file that does not exist', [missing], 'FILE_NOT_FOUND', /^no such file: .*missing\.csv$/],
-    ['a directory', [path.join(dir, 'folder.csv')], 'NOT_A_FILE', /folder\.csv is a directory; rates needs a CSV file$/],
+    [
+      'a directory',
+      [path.join(dir, 'folder.csv')],
+      'NOT_A_FILE',
+      /folder\.csv is a directory; rates needs a CSV file$/,
+    ],
     ['a device', ['/dev/null'], 'NOT_A_FILE', /^\/dev\/null is not a regular file; rates needs a CSV file$/],
     ['a path through a file', [path.join(csv, 'x.csv')], 'FILE_NOT_FOUND', /^no such file: /],
     [
@@ -252,7 +321,12 @@ describe('rates', () => {
     ],
     ['an empty file name', [''], BAD, /^the CSV file name is empty, got ""$/],
     ['a whitespace-only file name', ['   '], BAD, /^the CSV file name is empty, got " {3}"$/],
-    ['a unicode file name that does not exist', ['données-漢字.csv'], 'FILE_NOT_FOUND', /^no such file: données-漢字\.csv$/],
+    [
+      'a unicode file name that does not exist',
+      ['données-漢字.csv'],
+      'FILE_NOT_FOUND',
+      /^no such file: données-漢字\.csv$/,
+    ],
     ['flags are checked before the file', [missing, '--bins', '0'], BAD, /^--bins must be at least 1, got "0"$/],
     // --bins (binCount, lib/config.ts)
     ['--bins at the end', [csv, '--bins'], BAD, /^--bins needs a value$/],
@@ -267,20 +341,55 @@ describe('rates', () => {
     ['--bins Infinity', bins('Infinity'), BAD, BINS_WHOLE],
     ['--bins NaN', bins('NaN'), BAD, BINS_WHOLE],
     ['--bins 1e309', bins('1e309'), BAD, /^--bins is too large for a number, got "1e309"$/],
-    ['--bins 2^53+1', bins('9007199254740993'), BAD, /^--bins is above 2\^53 \(9007199254740992\), beyond which whole numbers are not exact, got "9007199254740993"$/],
-    ['--bins given twice', [csv, '--bins', '5', '--bins', '6'], BAD, /^--bins is given twice \("5" and "6"\); give it once$/],
+    [
+      '--bins 2^53+1',
+      bins('9007199254740993'),
+      BAD,
+      /^--bins is above 2\^53 \(9007199254740992\), beyond which whole numbers are not exact, got "9007199254740993"$/,
+    ],
+    [
+      '--bins given twice',
+      [csv, '--bins', '5', '--bins', '6'],
+      BAD,
+      /^--bins is given twice \("5" and "6"\); give it once$/,
+    ],
     // --numerator / --denominator (columnName, lib/config.ts)
-    ['a whitespace-only --numerator', [csv, '--numerator', '   '], BAD, /^--numerator must be a non-empty CSV column name, got " {3}"$/],
+    [
+      'a whitespace-only --numerator',
+      [csv, '--numerator', '   '],
+      BAD,
+      /^--numerator must be a non-empty CSV column name, got " {3}"$/,
+    ],
     ['an empty --numerator', [csv, '--numerator='], BAD, /^--numerator must be a non-empty CSV column name, got ""$/],
-    ['a 300-character --denominator', [csv, '--denominator', 'd'.repeat(300)], BAD, /^--denominator must be at most 256 characters, got "d{60}…"$/],
-    ['a unicode --numerator on Lambda', [csv, '--numerator', '漢字'], BAD, /^--numerator "漢字" cannot travel to the rates function: the lambda backend passes it as S3 object metadata, which carries printable ASCII only; use --backend ec2 for this column$/],
-    ['a --denominator with a newline on Lambda', [csv, '--denominator', 'a\nb'], BAD, /^--denominator "a\\nb" cannot travel to the rates function/],
+    [
+      'a 300-character --denominator',
+      [csv, '--denominator', 'd'.repeat(300)],
+      BAD,
+      /^--denominator must be at most 256 characters, got "d{60}…"$/,
+    ],
+    [
+      'a unicode --numerator on Lambda',
+      [csv, '--numerator', '漢字'],
+      BAD,
+      /^--numerator "漢字" cannot travel to the rates function: the lambda backend passes it as S3 object metadata, which carries printable ASCII only; use --backend ec2 for this column$/,
+    ],
+    [
+      'a --denominator with a newline on Lambda',
+      [csv, '--denominator', 'a\nb'],
+      BAD,
+      /^--denominator "a\\nb" cannot travel to the rates function/,
+    ],
     ['--numerator given twice', [csv, '--numerator', 'a', '--numerator', 'b'], BAD, /^--numerator is given twice/],
     // --backend
     ['an unknown --backend', [csv, '--backend', 'gpu'], BAD, /^--backend must be lambda or ec2, got "gpu"$/],
     ['an empty --backend', [csv, '--backend='], BAD, /^--backend must be lambda or ec2, got ""$/],
     ['--backend in capitals', [csv, '--backend', 'LAMBDA'], BAD, /^--backend must be lambda or ec2, got "LAMBDA"$/],
-    ['--backend local (primes only)', [csv, '--backend', 'local'], BAD, /^--backend must be lambda or ec2, got "local"$/],
+    [
+      '--backend local (primes only)',
+      [csv, '--backend', 'local'],
+      BAD,
+      /^--backend must be lambda or ec2, got "local"$/,
+    ],
     // --timeout
     ['--timeout 0', [csv, '--timeout', '0'], BAD, TIMEOUT],
     ['--timeout -1', [csv, '--timeout', '-1'], BAD, TIMEOUT],
@@ -288,19 +397,29 @@ describe('rates', () => {
     ['--timeout ""', [csv, '--timeout='], BAD, TIMEOUT],
     ['--timeout " "', [csv, '--timeout', ' '], BAD, TIMEOUT],
     ['--timeout 1e309', [csv, '--timeout', '1e309'], BAD, TIMEOUT],
-    ['--timeout 86401 (beyond the EC2 deadline\'s limit)', [csv, '--timeout', '86401'], BAD, TIMEOUT],
+    ["--timeout 86401 (beyond the EC2 deadline's limit)", [csv, '--timeout', '86401'], BAD, TIMEOUT],
     ['--timeout Infinity', [csv, '--timeout', 'Infinity'], BAD, TIMEOUT],
     ['--timeout 0x10', [csv, '--timeout', '0x10'], BAD, TIMEOUT],
     // --out
     ['an empty --out', [csv, '--out='], BAD, /^--out needs a directory, got ""$/],
     ['--out naming a file', [csv, '--out', csv], BAD, /^--out must be a directory; .*counties\.csv is a file$/],
-    ['--out under a file', [csv, '--out', path.join(csv, 'sub')], BAD, /^--out ".*" cannot be made: .*counties\.csv is a file$/],
+    [
+      '--out under a file',
+      [csv, '--out', path.join(csv, 'sub')],
+      BAD,
+      /^--out ".*" cannot be made: .*counties\.csv is a file$/,
+    ],
     ['--out given twice', [csv, '--out', dir, '--out', dir], BAD, /^--out is given twice/],
     // --json, unknown flags
     ['--json with a value', [csv, '--json=true'], BAD, /^--json is a switch and takes no value, got --json="true"$/],
     ['--json twice', [csv, '--json', '--json'], BAD, /^--json is given twice; give it once$/],
     ['--json with a bad flag', [csv, '--json', '--bins', '0'], BAD, /^--bins must be at least 1, got "0"$/],
-    ['an unknown flag', [csv, '--frob'], BAD, /^unknown flag --frob; rates takes --bins, --numerator, --denominator, --out, --timeout, --backend, --json$/],
+    [
+      'an unknown flag',
+      [csv, '--frob'],
+      BAD,
+      /^unknown flag --frob; rates takes --bins, --numerator, --denominator, --out, --timeout, --backend, --json$/,
+    ],
     ['a misspelt flag', [csv, '--bin', '5'], BAD, /^unknown flag --bin; rates takes /],
     ['a short flag', [csv, '-b', '5'], BAD, /^unknown flag -b; rates takes /],
     ['a unicode flag', [csv, '--bïns', '5'], BAD, /^unknown flag --bïns; rates takes /],
@@ -312,7 +431,9 @@ describe('rates', () => {
   });
 
   it('control: valid flags become the request', () => {
-    expect(parseRatesArgs([csv, '--bins', '50', '--numerator', ' deaths ', '--out', notMade, '--timeout', '1.5', '--json'])).toEqual({
+    expect(
+      parseRatesArgs([csv, '--bins', '50', '--numerator', ' deaths ', '--out', notMade, '--timeout', '1.5', '--json']),
+    ).toEqual({
       file: csv,
       options: { bins: 50, numerator: 'deaths' },
       backend: 'lambda',
@@ -321,7 +442,10 @@ describe('rates', () => {
       json: true,
     });
     // A unicode column name travels in the EC2 task's JSON, not in S3 metadata.
-    expect(parseRatesArgs([csv, '--numerator', 'décès 漢字', '--backend', 'ec2'])).toMatchObject({ options: { numerator: 'décès 漢字' }, backend: 'ec2' });
+    expect(parseRatesArgs([csv, '--numerator', 'décès 漢字', '--backend', 'ec2'])).toMatchObject({
+      options: { numerator: 'décès 漢字' },
+      backend: 'ec2',
+    });
     expect(parseRatesArgs([csv, '--bins', '1e3'])).toMatchObject({ options: { bins: 1000 }, timeoutMs: 300_000 });
   });
 });
@@ -334,17 +458,37 @@ describe('primes', () => {
     ['no flags', [], BAD, /^primes needs --start and --end, e\.g\. --start 1e8 --end 1\.01e8$/],
     ['no --end', ['--start', '0'], BAD, /^primes needs --end, e\.g\./],
     ['no --start', ['--end', '10'], BAD, /^primes needs --start, e\.g\./],
-    ['positional numbers', ['0', '10'], BAD, /^primes takes no positional arguments, got "0", "10"; use --start S --end E$/],
+    [
+      'positional numbers',
+      ['0', '10'],
+      BAD,
+      /^primes takes no positional arguments, got "0", "10"; use --start S --end E$/,
+    ],
     ['a positional after the flags', [...range(), 'extra'], BAD, /^primes takes no positional arguments, got "extra"/],
     ['a positional after --', [...range(), '--', '--json'], BAD, /^primes takes no positional arguments, got "--json"/],
     // Missing values, repeats
     ['--start at the end', ['--end', '10', '--start'], BAD, /^--start needs a value$/],
     ['--start followed by a flag', ['--start', '--end', '10'], BAD, /^--start needs a value, got the flag "--end"/],
-    ['--start given twice', ['--start', '1', '--start', '2', '--end', '10'], BAD, /^--start is given twice \("1" and "2"\); give it once$/],
-    ['--end given twice, once inline', ['--start', '1', '--end', '5', '--end=6'], BAD, /^--end is given twice \("5" and "6"\)/],
+    [
+      '--start given twice',
+      ['--start', '1', '--start', '2', '--end', '10'],
+      BAD,
+      /^--start is given twice \("1" and "2"\); give it once$/,
+    ],
+    [
+      '--end given twice, once inline',
+      ['--start', '1', '--end', '5', '--end=6'],
+      BAD,
+      /^--end is given twice \("5" and "6"\)/,
+    ],
     // Numbers
     ['--start abc', ['--start', 'abc', '--end', '10'], BAD, START_WHOLE],
-    ['--start ""', ['--start=', '--end', '10'], BAD, /^--start must be a whole number \(e\.g\. 100000000 or 1e8\), got ""$/],
+    [
+      '--start ""',
+      ['--start=', '--end', '10'],
+      BAD,
+      /^--start must be a whole number \(e\.g\. 100000000 or 1e8\), got ""$/,
+    ],
     ['--start " "', ['--start', ' ', '--end', '10'], BAD, START_WHOLE],
     ['--start 0x10', ['--start', '0x10', '--end', '100'], BAD, START_WHOLE],
     ['--start 0b11', ['--start', '0b11', '--end', '100'], BAD, START_WHOLE],
@@ -358,11 +502,26 @@ describe('primes', () => {
     ['--start NaN', ['--start', 'NaN', '--end', '10'], BAD, START_WHOLE],
     ['a negative --start', ['--start', '-5', '--end', '10'], BAD, /^--start must be ≥ 0, got "-5"$/],
     ['--end 1e309', ['--start', '0', '--end', '1e309'], BAD, /^--end is too large for a number, got "1e309"$/],
-    ['--end 2^53+1 (would round to 2^53)', ['--start', '0', '--end', '9007199254740993'], BAD, /^--end is above 2\^53 \(9007199254740992\), beyond which whole numbers are not exact, got "9007199254740993"$/],
-    ['--end 2^53+2', ['--start', '0', '--end', '9007199254740994'], BAD, /^--end must be ≤ 2\^53 \(9007199254740992\), got "9007199254740994"$/],
+    [
+      '--end 2^53+1 (would round to 2^53)',
+      ['--start', '0', '--end', '9007199254740993'],
+      BAD,
+      /^--end is above 2\^53 \(9007199254740992\), beyond which whole numbers are not exact, got "9007199254740993"$/,
+    ],
+    [
+      '--end 2^53+2',
+      ['--start', '0', '--end', '9007199254740994'],
+      BAD,
+      /^--end must be ≤ 2\^53 \(9007199254740992\), got "9007199254740994"$/,
+    ],
     ['--end 1e17', ['--start', '0', '--end', '1e17'], BAD, /^--end must be ≤ 2\^53 \(9007199254740992\), got "1e17"$/],
     ['--end 1e300', ['--start', '0', '--end', '1e300'], BAD, /^--end is above 2\^53 \(9007199254740992\)/],
-    ['start > end', ['--start', '10', '--end', '1'], BAD, /^--start must be ≤ --end \(the range is \[--start, --end\)\), got --start "10" --end "1"$/],
+    [
+      'start > end',
+      ['--start', '10', '--end', '1'],
+      BAD,
+      /^--start must be ≤ --end \(the range is \[--start, --end\)\), got --start "10" --end "1"$/,
+    ],
     // Splitting
     ['--chunks 0', range('--chunks', '0'), BAD, /^--chunks must be at least 1, got "0"$/],
     ['--chunks -1', range('--chunks', '-1'), BAD, /^--chunks must be at least 1, got "-1"$/],
@@ -371,40 +530,115 @@ describe('primes', () => {
     ['--chunks 1e6', range('--chunks', '1e6'), BAD, /^--chunks must be at most 10000, got "1e6"$/],
     ['--chunks abc', range('--chunks', 'abc'), BAD, /^--chunks must be a whole number, got "abc"$/],
     ['--chunk-size 0', range('--chunk-size', '0'), BAD, /^--chunk-size must be at least 1, got "0"$/],
-    ['--chunk-size 1 over 10^9 numbers', ['--start', '0', '--end', '1e9', '--chunk-size', '1'], BAD, /^--chunk-size 1 splits the range into 1000000000 chunks; at most 10000 are allowed — use a --chunk-size of at least 100000, got "1"$/],
-    ['--chunks and --chunk-size', range('--chunks', '2', '--chunk-size', '5'), BAD, /^give --chunks or --chunk-size, not both$/],
+    [
+      '--chunk-size 1 over 10^9 numbers',
+      ['--start', '0', '--end', '1e9', '--chunk-size', '1'],
+      BAD,
+      /^--chunk-size 1 splits the range into 1000000000 chunks; at most 10000 are allowed — use a --chunk-size of at least 100000, got "1"$/,
+    ],
+    [
+      '--chunks and --chunk-size',
+      range('--chunks', '2', '--chunk-size', '5'),
+      BAD,
+      /^give --chunks or --chunk-size, not both$/,
+    ],
     // Concurrency, backend
     ['--concurrency 0', range('--concurrency', '0'), BAD, /^--concurrency must be at least 1, got "0"$/],
     ['--concurrency 1001', range('--concurrency', '1001'), BAD, /^--concurrency must be at most 1000, got "1001"$/],
     ['--concurrency 2.5', range('--concurrency', '2.5'), BAD, /^--concurrency must be a whole number, got "2\.5"$/],
-    ['an unknown --backend', range('--backend', 'gpu'), BAD, /^--backend must be one of: lambda, ec2, local, got "gpu"$/],
+    [
+      'an unknown --backend',
+      range('--backend', 'gpu'),
+      BAD,
+      /^--backend must be one of: lambda, ec2, local, got "gpu"$/,
+    ],
     ['an empty --backend', range('--backend='), BAD, /^--backend must be one of: lambda, ec2, local, got ""$/],
-    ['--backend in capitals', range('--backend', 'EC2'), BAD, /^--backend must be one of: lambda, ec2, local, got "EC2"$/],
+    [
+      '--backend in capitals',
+      range('--backend', 'EC2'),
+      BAD,
+      /^--backend must be one of: lambda, ec2, local, got "EC2"$/,
+    ],
     ['--backend at the end', range('--backend'), BAD, /^--backend needs a value$/],
-    ['--chunks-per-instance on Lambda', range('--chunks-per-instance', '2'), BAD, /^--chunks-per-instance applies to --backend ec2 only$/],
-    ['--chunks-per-instance on local', range('--backend', 'local', '--chunks-per-instance', '2'), BAD, /^--chunks-per-instance applies to --backend ec2 only$/],
-    ['--chunks-per-instance 65', range('--backend', 'ec2', '--chunks-per-instance', '65'), BAD, /^--chunks-per-instance must be at most 64, got "65"$/],
-    ['--chunks-per-instance 0', range('--backend', 'ec2', '--chunks-per-instance', '0'), BAD, /^--chunks-per-instance must be at least 1, got "0"$/],
+    [
+      '--chunks-per-instance on Lambda',
+      range('--chunks-per-instance', '2'),
+      BAD,
+      /^--chunks-per-instance applies to --backend ec2 only$/,
+    ],
+    [
+      '--chunks-per-instance on local',
+      range('--backend', 'local', '--chunks-per-instance', '2'),
+      BAD,
+      /^--chunks-per-instance applies to --backend ec2 only$/,
+    ],
+    [
+      '--chunks-per-instance 65',
+      range('--backend', 'ec2', '--chunks-per-instance', '65'),
+      BAD,
+      /^--chunks-per-instance must be at most 64, got "65"$/,
+    ],
+    [
+      '--chunks-per-instance 0',
+      range('--backend', 'ec2', '--chunks-per-instance', '0'),
+      BAD,
+      /^--chunks-per-instance must be at least 1, got "0"$/,
+    ],
     // Several problems: each is named
-    ['several bad values', range('--chunks', '1e5', '--concurrency', '1e6'), BAD, /^--chunks must be at most 10000, got "1e5"; --concurrency must be at most 1000, got "1e6"$/],
+    [
+      'several bad values',
+      range('--chunks', '1e5', '--concurrency', '1e6'),
+      BAD,
+      /^--chunks must be at most 10000, got "1e5"; --concurrency must be at most 1000, got "1e6"$/,
+    ],
     // --json, unknown flags
     ['--json with a value', range('--json=yes'), BAD, /^--json is a switch and takes no value, got --json="yes"$/],
-    ['--json with a bad range', ['--start', '5', '--end', 'ten', '--json'], BAD, /^--end must be a whole number \(e\.g\. 100000000 or 1e8\), got "ten"$/],
-    ['an unknown flag', range('--frob'), BAD, /^unknown flag --frob; primes takes --start, --end, --chunks, --chunk-size, --backend, --concurrency, --chunks-per-instance, --json$/],
+    [
+      '--json with a bad range',
+      ['--start', '5', '--end', 'ten', '--json'],
+      BAD,
+      /^--end must be a whole number \(e\.g\. 100000000 or 1e8\), got "ten"$/,
+    ],
+    [
+      'an unknown flag',
+      range('--frob'),
+      BAD,
+      /^unknown flag --frob; primes takes --start, --end, --chunks, --chunk-size, --backend, --concurrency, --chunks-per-instance, --json$/,
+    ],
     ['a misspelt flag', range('--chunk', '4'), BAD, /^unknown flag --chunk; primes takes /],
     ['a short flag', range('-s', '1'), BAD, /^unknown flag -s; primes takes /],
   ]);
 
   it('control: the numbers people type, and the defaults', () => {
-    expect(parsePrimesArgs(['--start', '1e8', '--end', '1.01e8'])).toEqual({ input: { start: 100_000_000, end: 101_000_000, chunks: 2, backend: 'lambda' }, json: false });
-    expect(parsePrimesArgs(['--start=1_000_000', '--end', '+2000000', '--chunk-size', '1000', '--backend', 'local', '--json'])).toEqual({
+    expect(parsePrimesArgs(['--start', '1e8', '--end', '1.01e8'])).toEqual({
+      input: { start: 100_000_000, end: 101_000_000, chunks: 2, backend: 'lambda' },
+      json: false,
+    });
+    expect(
+      parsePrimesArgs([
+        '--start=1_000_000',
+        '--end',
+        '+2000000',
+        '--chunk-size',
+        '1000',
+        '--backend',
+        'local',
+        '--json',
+      ]),
+    ).toEqual({
       input: { start: 1_000_000, end: 2_000_000, chunkSize: 1000, backend: 'local' },
       json: true,
     });
     // 2^53 is the largest end; written exactly, it is taken as it is.
-    expect(parsePrimesArgs(['--start', '9007199254000000', '--end', '9007199254740992'])).toMatchObject({ input: { start: 9007199254000000, end: 2 ** 53 } });
-    expect(Object.is((parsePrimesArgs(['--start', '-0', '--end', '1']) as { input: { start: number } }).input.start, 0)).toBe(true);
-    expect(parsePrimesArgs(['--start', '0', '--end', '100', '--backend', 'ec2', '--chunks-per-instance', '4'])).toMatchObject({ input: { chunksPerInstance: 4 } });
+    expect(parsePrimesArgs(['--start', '9007199254000000', '--end', '9007199254740992'])).toMatchObject({
+      input: { start: 9007199254000000, end: 2 ** 53 },
+    });
+    expect(
+      Object.is((parsePrimesArgs(['--start', '-0', '--end', '1']) as { input: { start: number } }).input.start, 0),
+    ).toBe(true);
+    expect(
+      parsePrimesArgs(['--start', '0', '--end', '100', '--backend', 'ec2', '--chunks-per-instance', '4']),
+    ).toMatchObject({ input: { chunksPerInstance: 4 } });
   });
 });
 
@@ -417,35 +651,105 @@ describe('scrape', () => {
     // --source
     ['no flags', [], BAD, /^--source must be yelp or hn$/],
     ['an unknown --source', ['--source', 'google'], BAD, /^--source must be yelp or hn, got "google"$/],
-    ['--source in capitals', ['--source', 'YELP', '--cities', 'Austin, TX'], BAD, /^--source must be yelp or hn, got "YELP"$/],
-    ['--source with a trailing space', ['--source', 'yelp ', '--cities', 'Austin, TX'], BAD, /^--source must be yelp or hn, got "yelp "$/],
+    [
+      '--source in capitals',
+      ['--source', 'YELP', '--cities', 'Austin, TX'],
+      BAD,
+      /^--source must be yelp or hn, got "YELP"$/,
+    ],
+    [
+      '--source with a trailing space',
+      ['--source', 'yelp ', '--cities', 'Austin, TX'],
+      BAD,
+      /^--source must be yelp or hn, got "yelp "$/,
+    ],
     ['an empty --source', ['--source=', '--ids', '1'], BAD, /^--source must be yelp or hn, got ""$/],
     ['--source at the end', ['--source'], BAD, /^--source needs a value$/],
     ['--source twice', ['--source', 'hn', '--source', 'yelp'], BAD, /^--source is given twice \("hn" and "yelp"\)/],
     ['a positional', ['hn', '--ids', '1'], BAD, /^scrape takes no positional arguments, got "hn"$/],
     // --cities / --city
-    ['yelp without cities', ['--source', 'yelp'], BAD, /^--source yelp needs --cities, e\.g\. --cities "Austin, TX; Chicago, IL"$/],
+    [
+      'yelp without cities',
+      ['--source', 'yelp'],
+      BAD,
+      /^--source yelp needs --cities, e\.g\. --cities "Austin, TX; Chicago, IL"$/,
+    ],
     ['an empty --cities', ['--source', 'yelp', '--cities', ''], BAD, /^--cities must name at least one city, got ""$/],
-    ['--cities of separators only', ['--source', 'yelp', '--cities', ' ;; ; '], BAD, /^--cities must name at least one city, got " ;; ; "$/],
-    ['--cities of commas only', ['--source', 'yelp', '--cities', ', , ,'], BAD, /^--cities must name at least one city, got ", , ,"$/],
-    ['a whitespace-only --cities', ['--source', 'yelp', '--cities', ' \t '], BAD, /^--cities must name at least one city, got " \\t "$/],
-    ['101 cities', ['--source', 'yelp', '--cities', manyCities], BAD, /^--cities must name at most 100 cities, got "City 0, TX; City 1, TX; .*…"$/],
-    ['a 300-character city', ['--source', 'yelp', '--cities', 'x'.repeat(300)], BAD, /^--cities: each city must be at most 256 characters \(item 1\), got "x{60}…"$/],
-    ['a 1 MB --cities', ['--source', 'yelp', '--cities', `Austin, TX; ${'é'.repeat(1024 * 1024)}`], BAD, /^--cities: each city must be at most 256 characters \(item 2\), got "Austin, TX; é+…"$/],
-    ['an empty --city', ['--source', 'yelp', '--city', ''], BAD, /^--city: each city must be a non-empty name such as "Austin, TX" \(item 1\)$/],
-    ['a whitespace-only --city next to --cities', ['--source', 'yelp', '--cities', 'Austin, TX', '--city', '  '], BAD, /^--cities\/--city: each city must be a non-empty name such as "Austin, TX" \(item 2\)$/],
-    ['--cities twice', ['--source', 'yelp', '--cities', 'Austin, TX', '--cities', 'Chicago, IL'], BAD, /^--cities is given twice \("Austin, TX" and "Chicago, IL"\); give it once$/],
+    [
+      '--cities of separators only',
+      ['--source', 'yelp', '--cities', ' ;; ; '],
+      BAD,
+      /^--cities must name at least one city, got " ;; ; "$/,
+    ],
+    [
+      '--cities of commas only',
+      ['--source', 'yelp', '--cities', ', , ,'],
+      BAD,
+      /^--cities must name at least one city, got ", , ,"$/,
+    ],
+    [
+      'a whitespace-only --cities',
+      ['--source', 'yelp', '--cities', ' \t '],
+      BAD,
+      /^--cities must name at least one city, got " \\t "$/,
+    ],
+    [
+      '101 cities',
+      ['--source', 'yelp', '--cities', manyCities],
+      BAD,
+      /^--cities must name at most 100 cities, got "City 0, TX; City 1, TX; .*…"$/,
+    ],
+    [
+      'a 300-character city',
+      ['--source', 'yelp', '--cities', 'x'.repeat(300)],
+      BAD,
+      /^--cities: each city must be at most 256 characters \(item 1\), got "x{60}…"$/,
+    ],
+    [
+      'a 1 MB --cities',
+      ['--source', 'yelp', '--cities', `Austin, TX; ${'é'.repeat(1024 * 1024)}`],
+      BAD,
+      /^--cities: each city must be at most 256 characters \(item 2\), got "Austin, TX; é+…"$/,
+    ],
+    [
+      'an empty --city',
+      ['--source', 'yelp', '--city', ''],
+      BAD,
+      /^--city: each city must be a non-empty name such as "Austin, TX" \(item 1\)$/,
+    ],
+    [
+      'a whitespace-only --city next to --cities',
+      ['--source', 'yelp', '--cities', 'Austin, TX', '--city', '  '],
+      BAD,
+      /^--cities\/--city: each city must be a non-empty name such as "Austin, TX" \(item 2\)$/,
+    ],
+    [
+      '--cities twice',
+      ['--source', 'yelp', '--cities', 'Austin, TX', '--cities', 'Chicago, IL'],
+      BAD,
+      /^--cities is given twice \("Austin, TX" and "Chicago, IL"\); give it once$/,
+    ],
     ['--cities at the end', ['--source', 'yelp', '--cities'], BAD, /^--cities needs a value$/],
     // --limit
     ['--limit 0', yelp('--limit', '0'), BAD, /^--limit must be at least 1 \(businesses per city\), got "0"$/],
     ['--limit -1', yelp('--limit', '-1'), BAD, /^--limit must be at least 1 \(businesses per city\), got "-1"$/],
-    ['--limit 1001', yelp('--limit', '1001'), BAD, /^--limit must be at most 1000 \(Yelp serves at most 1000 results per search\), got "1001"$/],
+    [
+      '--limit 1001',
+      yelp('--limit', '1001'),
+      BAD,
+      /^--limit must be at most 1000 \(Yelp serves at most 1000 results per search\), got "1001"$/,
+    ],
     ['--limit 2.5', yelp('--limit', '2.5'), BAD, /^--limit must be a whole number, got "2\.5"$/],
     ['--limit abc', yelp('--limit', 'abc'), BAD, /^--limit must be a whole number, got "abc"$/],
     ['--limit ""', yelp('--limit='), BAD, /^--limit must be a whole number, got ""$/],
     ['--limit 1e309', yelp('--limit', '1e309'), BAD, /^--limit is too large for a number, got "1e309"$/],
     ['--limit at the end', yelp('--limit'), BAD, /^--limit needs a value$/],
-    ['--limit followed by --json', yelp('--limit', '--json'), BAD, /^--limit needs a value, got the flag "--json" \(for a value that starts with "-", write --limit=VALUE\)$/],
+    [
+      '--limit followed by --json',
+      yelp('--limit', '--json'),
+      BAD,
+      /^--limit needs a value, got the flag "--json" \(for a value that starts with "-", write --limit=VALUE\)$/,
+    ],
     ['--ids for yelp', yelp('--ids', '1-2'), BAD, /^--ids is for --source hn; Yelp takes --cities$/],
     // --concurrency (both sources)
     ['--concurrency 0', yelp('--concurrency', '0'), BAD, /^--concurrency must be at least 1, got "0"$/],
@@ -466,27 +770,74 @@ describe('scrape', () => {
     ['--ids 1.5', hn('1.5'), BAD, IDS],
     ['--ids 1e3', hn('1e3'), BAD, IDS],
     ['--ids one', hn('one'), BAD, IDS],
-    ['--ids ""', ['--source', 'hn', '--ids='], BAD, /^--ids must be a range such as 1-20 or a list such as 1,5,9, got ""$/],
+    [
+      '--ids ""',
+      ['--source', 'hn', '--ids='],
+      BAD,
+      /^--ids must be a range such as 1-20 or a list such as 1,5,9, got ""$/,
+    ],
     ['--ids 1-10001', hn('1-10001'), BAD, /^--ids range "1-10001" has 10001 ids; at most 10000 per run$/],
-    ['--ids 1-10^23', hn('1-99999999999999999999999'), BAD, /^--ids range "1-99999999999999999999999" has 1e\+23 ids; at most 10000 per run$/],
-    ['--ids with a huge id', hn('1,99999999999999999999'), BAD, /^--ids: 99999999999999999999 is not an item id \(at most 9007199254740991\)$/],
+    [
+      '--ids 1-10^23',
+      hn('1-99999999999999999999999'),
+      BAD,
+      /^--ids range "1-99999999999999999999999" has 1e\+23 ids; at most 10000 per run$/,
+    ],
+    [
+      '--ids with a huge id',
+      hn('1,99999999999999999999'),
+      BAD,
+      /^--ids: 99999999999999999999 is not an item id \(at most 9007199254740991\)$/,
+    ],
     ['--ids 0', hn('0,1'), BAD, /^--ids must be positive \(item 1\), got "0,1"$/],
-    ['10,001 listed ids', hn(Array.from({ length: 10_001 }, (_, i) => i + 1).join(',')), BAD, /^--ids must list at most 10000 ids per run, got "1,2,3,/],
-    ['--cities for hn', hn('1-2', '--cities', 'Austin, TX'), BAD, /^--cities\/--city\/--limit are for --source yelp; HN takes --ids 1-20 or --ids 1,5,9$/],
+    [
+      '10,001 listed ids',
+      hn(Array.from({ length: 10_001 }, (_, i) => i + 1).join(',')),
+      BAD,
+      /^--ids must list at most 10000 ids per run, got "1,2,3,/,
+    ],
+    [
+      '--cities for hn',
+      hn('1-2', '--cities', 'Austin, TX'),
+      BAD,
+      /^--cities\/--city\/--limit are for --source yelp; HN takes --ids 1-20 or --ids 1,5,9$/,
+    ],
     ['--limit for hn', hn('1-2', '--limit', '5'), BAD, /^--cities\/--city\/--limit are for --source yelp/],
     // --json, unknown flags
     ['--json with a value', hn('1-2', '--json=1'), BAD, /^--json is a switch and takes no value, got --json="1"$/],
-    ['an unknown flag', hn('1-2', '--frob'), BAD, /^unknown flag --frob; scrape takes --source, --cities, --city, --limit, --ids, --concurrency, --json$/],
+    [
+      'an unknown flag',
+      hn('1-2', '--frob'),
+      BAD,
+      /^unknown flag --frob; scrape takes --source, --cities, --city, --limit, --ids, --concurrency, --json$/,
+    ],
     ['a unicode flag', hn('1-2', '--ïds', '3'), BAD, /^unknown flag --ïds; scrape takes /],
   ]);
 
   it('control: cities, ids and what they become', () => {
-    expect(parseScrapeArgs(['--source', 'yelp', '--cities', 'San Francisco, CA, Austin, TX', '--city', 'Zürich 漢字', '--limit', '5'])).toEqual({
+    expect(
+      parseScrapeArgs([
+        '--source',
+        'yelp',
+        '--cities',
+        'San Francisco, CA, Austin, TX',
+        '--city',
+        'Zürich 漢字',
+        '--limit',
+        '5',
+      ]),
+    ).toEqual({
       input: { source: 'yelp', cities: ['San Francisco, CA', 'Austin, TX', 'Zürich 漢字'], limit: 5 },
       json: false,
     });
-    expect(parseScrapeArgs(['--source', 'hn', '--ids', ' 1 - 3 ', '--concurrency', '8', '--json'])).toEqual({ input: { source: 'hn', ids: [1, 2, 3], concurrency: 8 }, json: true });
-    expect(parseScrapeArgs(['--source', 'hn', '--ids', '9, 5,1,5'])).toEqual({ input: { source: 'hn', ids: [9, 5, 1] }, json: false });
+    expect(parseScrapeArgs(['--source', 'hn', '--ids', ' 1 - 3 ', '--concurrency', '8', '--json'])).toEqual({
+      input: { source: 'hn', ids: [1, 2, 3], concurrency: 8 },
+      json: true,
+    });
+    expect(parseScrapeArgs(['--source', 'hn', '--ids', '9, 5,1,5'])).toEqual({
+      input: { source: 'hn', ids: [9, 5, 1] },
+      json: false,
+    });
   });
 });
 
@@ -534,21 +885,70 @@ describe('the binary: exit code 1, the message and the usage on stderr, no stack
     const started = performance.now();
     const outcome = await run(process.execPath, [CLI, ...args], { env }).then(
       ({ stdout, stderr }) => ({ code: 0, stdout, stderr }),
-      (error: { code: number; stdout: string; stderr: string }) => ({ code: error.code, stdout: error.stdout, stderr: error.stderr }),
+      (error: { code: number; stdout: string; stderr: string }) => ({
+        code: error.code,
+        stdout: error.stdout,
+        stderr: error.stderr,
+      }),
     );
     return { ...outcome, ms: performance.now() - started };
   }
 
   it.each<[string, string[], RegExp, RegExp]>([
-    ['an unknown command', ['frob'], /^cloud-parallel: unknown command "frob"; the commands are /, /^Usage: cloud-parallel <command>$/m],
-    ['an unknown flag', ['primes', '--start', '0', '--end', '10', '--frob'], /^cloud-parallel: unknown flag --frob; primes takes /, /^ {2}cloud-parallel primes --start S --end E/m],
-    ['a missing value', ['scrape', '--source', 'yelp', '--cities', 'Austin, TX', '--limit'], /^cloud-parallel: --limit needs a value$/m, /^ {2}cloud-parallel scrape --source yelp/m],
-    ['2^53 + 1', ['primes', '--start', '0', '--end', '9007199254740993'], /^cloud-parallel: --end is above 2\^53 \(9007199254740992\), beyond which whole numbers are not exact/, /^ {2}cloud-parallel primes /m],
-    ['a flag given twice', ['primes', '--start', '1', '--start', '2', '--end', '10', '--backend', 'local'], /^cloud-parallel: --start is given twice/, /cloud-parallel primes /],
-    ['a directory for rates', ['rates', os.tmpdir()], /^cloud-parallel: .* is a directory; rates needs a CSV file$/m, /^ {2}cloud-parallel rates <file\.csv>/m],
-    ['a malformed --ids range', ['scrape', '--source', 'hn', '--ids', '20-1'], /^cloud-parallel: --ids range "20-1" must go from a positive id/, /cloud-parallel scrape --source hn/],
-    ['a bad port', ['local', 'start', '--s3-port', '0'], /^cloud-parallel: --s3-port must be a TCP port \(1-65535\), got "0"$/m, /^ {2}cloud-parallel local start/m],
-    ['an argument for demo', ['demo', 'now'], /^cloud-parallel: demo takes no positional arguments, got "now"$/m, /^ {2}cloud-parallel demo/m],
+    [
+      'an unknown command',
+      ['frob'],
+      /^cloud-parallel: unknown command "frob"; the commands are /,
+      /^Usage: cloud-parallel <command>$/m,
+    ],
+    [
+      'an unknown flag',
+      ['primes', '--start', '0', '--end', '10', '--frob'],
+      /^cloud-parallel: unknown flag --frob; primes takes /,
+      /^ {2}cloud-parallel primes --start S --end E/m,
+    ],
+    [
+      'a missing value',
+      ['scrape', '--source', 'yelp', '--cities', 'Austin, TX', '--limit'],
+      /^cloud-parallel: --limit needs a value$/m,
+      /^ {2}cloud-parallel scrape --source yelp/m,
+    ],
+    [
+      '2^53 + 1',
+      ['primes', '--start', '0', '--end', '9007199254740993'],
+      /^cloud-parallel: --end is above 2\^53 \(9007199254740992\), beyond which whole numbers are not exact/,
+      /^ {2}cloud-parallel primes /m,
+    ],
+    [
+      'a flag given twice',
+      ['primes', '--start', '1', '--start', '2', '--end', '10', '--backend', 'local'],
+      /^cloud-parallel: --start is given twice/,
+      /cloud-parallel primes /,
+    ],
+    [
+      'a directory for rates',
+      ['rates', os.tmpdir()],
+      /^cloud-parallel: .* is a directory; rates needs a CSV file$/m,
+      /^ {2}cloud-parallel rates <file\.csv>/m,
+    ],
+    [
+      'a malformed --ids range',
+      ['scrape', '--source', 'hn', '--ids', '20-1'],
+      /^cloud-parallel: --ids range "20-1" must go from a positive id/,
+      /cloud-parallel scrape --source hn/,
+    ],
+    [
+      'a bad port',
+      ['local', 'start', '--s3-port', '0'],
+      /^cloud-parallel: --s3-port must be a TCP port \(1-65535\), got "0"$/m,
+      /^ {2}cloud-parallel local start/m,
+    ],
+    [
+      'an argument for demo',
+      ['demo', 'now'],
+      /^cloud-parallel: demo takes no positional arguments, got "now"$/m,
+      /^ {2}cloud-parallel demo/m,
+    ],
   ])('%s', async (_label, args, message, usage) => {
     const { code, stdout, stderr } = await cli(args);
     expect(code).toBe(1);
@@ -566,11 +966,15 @@ describe('the binary: exit code 1, the message and the usage on stderr, no stack
     expect(code).toBe(1);
     expect(stderr).toBe('');
     const reply = JSON.parse(stdout) as unknown;
-    expect(reply).toEqual({ error: { code: 'FILE_NOT_FOUND', message: expect.stringMatching(/^no such file: .*x\.csv$/) } });
+    expect(reply).toEqual({
+      error: { code: 'FILE_NOT_FOUND', message: expect.stringMatching(/^no such file: .*x\.csv$/) },
+    });
     expectNoStackTrace(reply);
     const bins = await cli(['rates', CLI, '--bins', '0', '--json']);
     expect({ code: bins.code, stderr: bins.stderr }).toEqual({ code: 1, stderr: '' });
-    expect(JSON.parse(bins.stdout)).toEqual({ error: { code: 'INVALID_ARGUMENT', message: '--bins must be at least 1, got "0"' } });
+    expect(JSON.parse(bins.stdout)).toEqual({
+      error: { code: 'INVALID_ARGUMENT', message: '--bins must be at least 1, got "0"' },
+    });
   });
 
   it('no command: the usage on stderr, exit code 1; help: the usage on stdout, exit code 0', async () => {

@@ -59,13 +59,20 @@ function cli(args: string[]): Running {
   return handle;
 }
 
-async function waitFor<T>(what: string, probe: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs: number, cli?: Running): Promise<T> {
+async function waitFor<T>(
+  what: string,
+  probe: () => T | undefined | false | Promise<T | undefined | false>,
+  timeoutMs: number,
+  cli?: Running,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await probe();
     if (value !== undefined && value !== false) return value;
-    if (cli && cli.child.exitCode !== null) throw new Error(`the CLI exited (${cli.child.exitCode}) before ${what}:\n${cli.stderr()}`);
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${cli ? `; CLI stderr:\n${cli.stderr()}` : ''}`);
+    if (cli && cli.child.exitCode !== null)
+      throw new Error(`the CLI exited (${cli.child.exitCode}) before ${what}:\n${cli.stderr()}`);
+    if (Date.now() > deadline)
+      throw new Error(`timed out waiting for ${what}${cli ? `; CLI stderr:\n${cli.stderr()}` : ''}`);
     await sleep(50);
   }
 }
@@ -77,7 +84,9 @@ async function waitFor<T>(what: string, probe: () => T | undefined | false | Pro
  */
 function stackProcesses(): { pid: number; instance: boolean; cmdline: string }[] {
   const ec2Dir = path.join(stateDir, 'ec2');
-  const instanceIds = new Set(existsSync(ec2Dir) ? readdirSync(ec2Dir).map((id) => `CLOUD_PARALLEL_INSTANCE_ID=${id}`) : []);
+  const instanceIds = new Set(
+    existsSync(ec2Dir) ? readdirSync(ec2Dir).map((id) => `CLOUD_PARALLEL_INSTANCE_ID=${id}`) : [],
+  );
   const found: { pid: number; instance: boolean; cmdline: string }[] = [];
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
@@ -85,7 +94,11 @@ function stackProcesses(): { pid: number; instance: boolean; cmdline: string }[]
       const environ = readFileSync(`/proc/${entry}/environ`, 'utf8').split('\0');
       const instance = environ.some((variable) => instanceIds.has(variable));
       if (instance || environ.includes(`CLOUD_PARALLEL_STACK_DIR=${stateDir}`)) {
-        found.push({ pid: Number(entry), instance, cmdline: readFileSync(`/proc/${entry}/cmdline`, 'utf8').replaceAll('\0', ' ').slice(0, 160) });
+        found.push({
+          pid: Number(entry),
+          instance,
+          cmdline: readFileSync(`/proc/${entry}/cmdline`, 'utf8').replaceAll('\0', ' ').slice(0, 160),
+        });
       }
     } catch {
       // exited while we looked, or a zombie (no environ): not alive for our purpose
@@ -112,7 +125,10 @@ function portAccepts(port: number): Promise<boolean> {
 const stateFile = () => path.join(stateDir, 'state.json');
 const readState = (): { starting?: boolean; processes: { name: string; pid: number }[] } | undefined => {
   try {
-    return JSON.parse(readFileSync(stateFile(), 'utf8')) as { starting?: boolean; processes: { name: string; pid: number }[] };
+    return JSON.parse(readFileSync(stateFile(), 'utf8')) as {
+      starting?: boolean;
+      processes: { name: string; pid: number }[];
+    };
   } catch {
     return undefined;
   }
@@ -123,8 +139,12 @@ async function expectInterruptedCleanly(cli: Running, signal: NodeJS.Signals, re
   const { code, signal: killedBy } = await cli.exited;
   expect({ code, killedBy }, cli.stderr()).toEqual({ code: 130, killedBy: null });
   // The figure the issue's note reports: how long the clean-up takes.
-  console.log(`${signal} → exit 130 in ${Math.round(cli.exitedAt! - cli.signalledAt!)} ms (recorded pids: ${recorded.length})`);
-  expect(cli.stderr()).toMatch(new RegExp(`^cloud-parallel: interrupted by ${signal}; stopping the local stack this command started`, 'm'));
+  console.log(
+    `${signal} → exit 130 in ${Math.round(cli.exitedAt! - cli.signalledAt!)} ms (recorded pids: ${recorded.length})`,
+  );
+  expect(cli.stderr()).toMatch(
+    new RegExp(`^cloud-parallel: interrupted by ${signal}; stopping the local stack this command started`, 'm'),
+  );
   expect(cli.stderr()).not.toMatch(/unexpected error|^\s+at /m);
   expect(stackProcesses()).toEqual([]);
   for (const pid of recorded) expect(() => process.kill(pid, 0), `pid ${pid} from state.json`).toThrow();
@@ -137,11 +157,14 @@ beforeAll(async () => {
   env = {
     ...process.env,
     CLOUD_PARALLEL_STATE_DIR: stateDir,
-    ...Object.fromEntries(Object.entries(PORTS).map(([service, port]) => [`CLOUD_PARALLEL_${service}_PORT`, String(port)])),
+    ...Object.fromEntries(
+      Object.entries(PORTS).map(([service, port]) => [`CLOUD_PARALLEL_${service}_PORT`, String(port)]),
+    ),
     AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
   };
   for (const port of Object.values(PORTS)) {
-    if (await portAccepts(port)) throw new Error(`port ${port} is in use: this file needs ${Object.values(PORTS).join(', ')} free`);
+    if (await portAccepts(port))
+      throw new Error(`port ${port} is in use: this file needs ${Object.values(PORTS).join(', ')} free`);
   }
 });
 
@@ -180,36 +203,55 @@ describe('local start, interrupted', () => {
   });
 
   it.each<[string, NodeJS.Signals, () => Promise<boolean>]>([
-    ['as soon as state.json records the first process', 'SIGINT', async () => (readState()?.processes.length ?? 0) >= 1],
-    ['in the middle: S3 and MongoDB answer, the rest does not yet', 'SIGINT', async () => (await portAccepts(PORTS.S3)) && (await portAccepts(PORTS.MONGO))],
+    [
+      'as soon as state.json records the first process',
+      'SIGINT',
+      async () => (readState()?.processes.length ?? 0) >= 1,
+    ],
+    [
+      'in the middle: S3 and MongoDB answer, the rest does not yet',
+      'SIGINT',
+      async () => (await portAccepts(PORTS.S3)) && (await portAccepts(PORTS.MONGO)),
+    ],
     // The Lambda front answers at once; serverless-offline, behind it on a private port, takes seconds more.
     [
       'while waiting for serverless-offline (all else up), by SIGTERM',
       'SIGTERM',
       async () => readState()?.starting === true && (await portAccepts(PORTS.EC2)) && (await portAccepts(PORTS.LAMBDA)),
     ],
-  ])('%s: exit 130, every process it spawned stopped, no state.json', { timeout: 120_000 }, async (_label, signal, reached) => {
-    const start = cli(['local', 'start']);
-    await waitFor('the point to interrupt at', reached, 60_000, start);
-    const state = readState();
-    // Still starting, and the processes spawned so far on record: what `local stop` would find if this CLI died.
-    expect(state?.starting).toBe(true);
-    const names = state!.processes.map((p) => p.name);
-    expect(names[0]).toBe('s3');
-    expect(new Set(names).size).toBe(names.length);
-    const recorded = state!.processes.map((p) => p.pid);
-    expect(stackProcesses().length).toBeGreaterThanOrEqual(names.length);
-    interrupt(start, signal);
-    await expectInterruptedCleanly(start, signal, recorded);
-    // What the user runs next finds nothing to stop.
-    const stop = cli(['local', 'stop']);
-    expect((await stop.exited).code, stop.stderr()).toBe(0);
-    expect(stop.stdout()).toBe('Local stack is not running.\n');
-  });
+  ])(
+    '%s: exit 130, every process it spawned stopped, no state.json',
+    { timeout: 120_000 },
+    async (_label, signal, reached) => {
+      const start = cli(['local', 'start']);
+      await waitFor('the point to interrupt at', reached, 60_000, start);
+      const state = readState();
+      // Still starting, and the processes spawned so far on record: what `local stop` would find if this CLI died.
+      expect(state?.starting).toBe(true);
+      const names = state!.processes.map((p) => p.name);
+      expect(names[0]).toBe('s3');
+      expect(new Set(names).size).toBe(names.length);
+      const recorded = state!.processes.map((p) => p.pid);
+      expect(stackProcesses().length).toBeGreaterThanOrEqual(names.length);
+      interrupt(start, signal);
+      await expectInterruptedCleanly(start, signal, recorded);
+      // What the user runs next finds nothing to stop.
+      const stop = cli(['local', 'stop']);
+      expect((await stop.exited).code, stop.stderr()).toBe(0);
+      expect(stop.stdout()).toBe('Local stack is not running.\n');
+    },
+  );
 
-  it('killed (SIGKILL: no handler runs) once state.json records every process: local stop finds and stops them all', { timeout: 120_000 }, async () => {
+  it('killed (SIGKILL: no handler runs) once state.json records every process: local stop finds and stops them all', {
+    timeout: 120_000,
+  }, async () => {
     const start = cli(['local', 'start']);
-    const state = await waitFor('all six processes on record', () => (readState()?.processes.length ?? 0) >= 6 && readState(), 60_000, start);
+    const state = await waitFor(
+      'all six processes on record',
+      () => (readState()?.processes.length ?? 0) >= 6 && readState(),
+      60_000,
+      start,
+    );
     start.child.kill('SIGKILL');
     await start.exited;
     expect(stackProcesses().length).toBeGreaterThanOrEqual(6); // orphans now: only state.json knows them
@@ -231,14 +273,21 @@ describe('after the interruptions', () => {
 
     // 4 chunks of 10^11 numbers: minutes of work per instance, so only the interrupt can end them this soon.
     const primes = cli(['primes', '--start', '0', '--end', '4e11', '--chunks', '4', '--backend', 'ec2']);
-    await waitFor('running instances', () => /instances: \d+ pending, [1-9]\d* running/.test(primes.stderr()), 60_000, primes);
+    await waitFor(
+      'running instances',
+      () => /instances: \d+ pending, [1-9]\d* running/.test(primes.stderr()),
+      60_000,
+      primes,
+    );
     const instances = () => stackProcesses().filter((p) => p.instance);
     await waitFor('instance processes', () => instances().length > 0, 10_000);
     interrupt(primes, 'SIGINT');
     const { code } = await primes.exited;
     expect(code, primes.stderr()).toBe(130);
     console.log(`SIGINT → instances terminated, exit 130 in ${Math.round(primes.exitedAt! - primes.signalledAt!)} ms`);
-    expect(primes.stderr()).toMatch(/^cloud-parallel: interrupted by SIGINT; terminating the EC2 instances this command launched \(/m);
+    expect(primes.stderr()).toMatch(
+      /^cloud-parallel: interrupted by SIGINT; terminating the EC2 instances this command launched \(/m,
+    );
     expect(primes.stdout()).toBe(''); // no partial result printed as if it were one
     // The instances are gone; the stack, which this command did not start, is still up.
     expect(instances()).toEqual([]);
@@ -249,29 +298,44 @@ describe('after the interruptions', () => {
     // under the bucket's ._S3rver_uploads/): the upload is aborted, not left holding its parts.
     const csv = path.join(stateDir, 'big.csv');
     writeFileSync(csv, Buffer.alloc(200 * 1024 * 1024, 'cancer,population\n1,2\n'));
-    const { service } = JSON.parse(readFileSync(stateFile(), 'utf8')) as { service: { environment: { DATA_BUCKET: string } } };
+    const { service } = JSON.parse(readFileSync(stateFile(), 'utf8')) as {
+      service: { environment: { DATA_BUCKET: string } };
+    };
     const uploads = path.join(stateDir, 's3', service.environment.DATA_BUCKET, '._S3rver_uploads');
     const openUploads = () => (existsSync(uploads) ? readdirSync(uploads) : []);
     const rates = cli(['rates', csv]);
-    await waitFor('a part on the server', () => openUploads().some((id) => readdirSync(path.join(uploads, id)).some((f) => /^\d+$/.test(f))), 60_000, rates);
+    await waitFor(
+      'a part on the server',
+      () => openUploads().some((id) => readdirSync(path.join(uploads, id)).some((f) => /^\d+$/.test(f))),
+      60_000,
+      rates,
+    );
     interrupt(rates, 'SIGINT');
     const ratesExit = await rates.exited;
     expect(ratesExit.code, rates.stderr()).toBe(130);
     expect(rates.stderr()).toMatch(/^cloud-parallel: interrupted by SIGINT; aborting the upload of .*big\.csv \(/m);
     expect(openUploads()).toEqual([]);
-    console.log(`SIGINT → multipart upload aborted, exit 130 in ${Math.round(rates.exitedAt! - rates.signalledAt!)} ms`);
+    console.log(
+      `SIGINT → multipart upload aborted, exit 130 in ${Math.round(rates.exitedAt! - rates.signalledAt!)} ms`,
+    );
     const stillUp = cli(['local', 'status']);
     expect((await stillUp.exited).code, stillUp.stderr()).toBe(0);
 
     const stop = cli(['local', 'stop']);
     expect((await stop.exited).code, stop.stderr()).toBe(0);
-    for (const name of ['s3', 'lambda', 'ec2', 'mongo', 'api']) expect(stop.stdout()).toMatch(new RegExp(`^Stopped .*\\b${name} \\(pid \\d+\\)`));
+    for (const name of ['s3', 'lambda', 'ec2', 'mongo', 'api'])
+      expect(stop.stdout()).toMatch(new RegExp(`^Stopped .*\\b${name} \\(pid \\d+\\)`));
     expect(stackProcesses()).toEqual([]);
   }, 180_000);
 
   it('a command that started the stack (primes on Lambda), interrupted mid-run: the stack is stopped, exit 130', async () => {
     const primes = cli(['primes', '--start', '0', '--end', '4e11', '--chunks', '4', '--backend', 'lambda']);
-    await waitFor('the fan-out on Lambda', () => /counting primes in .* on Lambda/.test(primes.stderr()), 120_000, primes);
+    await waitFor(
+      'the fan-out on Lambda',
+      () => /counting primes in .* on Lambda/.test(primes.stderr()),
+      120_000,
+      primes,
+    );
     const recorded = readState()!.processes.map((p) => p.pid);
     expect(recorded).toHaveLength(6);
     await sleep(500); // the invocations are in flight
@@ -296,7 +360,11 @@ describe('the interrupt handler (cli/interrupt.ts) in a process of its own', () 
       console.log('ready');
       setInterval(() => undefined, 1000);
     `;
-    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: PROJECT_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+      cwd: PROJECT_ROOT,
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()));

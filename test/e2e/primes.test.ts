@@ -8,7 +8,12 @@ import { promisify } from 'node:util';
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
-import { DescribeInstancesCommand, EC2Client, RunInstancesCommand, TerminateInstancesCommand } from '@aws-sdk/client-ec2';
+import {
+  DescribeInstancesCommand,
+  EC2Client,
+  RunInstancesCommand,
+  TerminateInstancesCommand,
+} from '@aws-sdk/client-ec2';
 import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { createLambdaClient } from '../../lib/aws/lambda.ts';
 import { createS3Client } from '../../lib/aws/s3.ts';
@@ -23,7 +28,10 @@ const stack = useLocalStack({ s3: 28569, lambda: 28302, ec2: 28570, mongo: 28017
 
 async function invoke(functionKey: string, payload: unknown): Promise<{ functionError?: string; body: unknown }> {
   const response = await new LambdaClient({}).send(
-    new InvokeCommand({ FunctionName: stack.state.service.functions[functionKey], Payload: Buffer.from(JSON.stringify(payload)) }),
+    new InvokeCommand({
+      FunctionName: stack.state.service.functions[functionKey],
+      Payload: Buffer.from(JSON.stringify(payload)),
+    }),
   );
   return { functionError: response.FunctionError, body: JSON.parse(Buffer.from(response.Payload!).toString()) };
 }
@@ -54,12 +62,16 @@ describe('primes on the local stack', () => {
     expect(result).toMatchObject({ count: 54208, complete: true, backend: 'ec2', failedChunks: [] });
     expect(result.cost).toMatchObject({ backend: 'ec2', instances: event.chunks });
     const ec2 = new EC2Client({});
-    const described = await ec2.send(new DescribeInstancesCommand({ Filters: [{ Name: 'tag:cloud-parallel:run-id', Values: [result.ec2.runId] }] }));
+    const described = await ec2.send(
+      new DescribeInstancesCommand({ Filters: [{ Name: 'tag:cloud-parallel:run-id', Values: [result.ec2.runId] }] }),
+    );
     const instances = described.Reservations!.flatMap((r) => r.Instances!);
     expect(instances).toHaveLength(event.chunks);
     expect(instances.every((i) => ['shutting-down', 'terminated'].includes(i.State!.Name!))).toBe(true);
     const bucket = stack.state.service.environment.DATA_BUCKET!;
-    const scratch = await createS3Client().send(new ListObjectsV2Command({ Bucket: bucket, Prefix: `runs/${result.ec2.runId}/` }));
+    const scratch = await createS3Client().send(
+      new ListObjectsV2Command({ Bucket: bucket, Prefix: `runs/${result.ec2.runId}/` }),
+    );
     expect(scratch.KeyCount).toBe(0);
   });
 
@@ -68,12 +80,21 @@ describe('primes on the local stack', () => {
     // but the data bucket, and EC2 runs keep to a scratch prefix of their own.
     const lambdaEvent = { start: 100000000, end: 101000000, chunks: 4 };
     const ec2Event = JSON.parse(readFileSync(path.join(PROJECT_ROOT, 'events/primes-ec2.json'), 'utf8'));
-    const replies = await Promise.all([invoke('primes-fanout', lambdaEvent), invoke('primes-fanout', lambdaEvent), invoke('primes-fanout', ec2Event), invoke('primes-fanout', ec2Event)]);
+    const replies = await Promise.all([
+      invoke('primes-fanout', lambdaEvent),
+      invoke('primes-fanout', lambdaEvent),
+      invoke('primes-fanout', ec2Event),
+      invoke('primes-fanout', ec2Event),
+    ]);
     const results = replies.map(({ functionError, body }) => {
       expect(functionError).toBeUndefined();
       return body as PrimesRunResult & { ec2?: { runId: string } };
     });
-    const countsOf = (result: PrimesRunResult) => ({ count: result.count, complete: result.complete, chunks: result.chunks.map((c) => [c.start, c.end, c.count]) });
+    const countsOf = (result: PrimesRunResult) => ({
+      count: result.count,
+      complete: result.complete,
+      chunks: result.chunks.map((c) => [c.start, c.end, c.count]),
+    });
     expect(results.map((result) => result.count)).toEqual([54208, 54208, 54208, 54208]);
     expect(countsOf(results[1]!)).toEqual(countsOf(results[0]!));
     expect(countsOf(results[3]!)).toEqual(countsOf(results[2]!));
@@ -81,7 +102,9 @@ describe('primes on the local stack', () => {
     expect(first).not.toBe(second);
     const bucket = stack.state.service.environment.DATA_BUCKET!;
     for (const runId of [first, second]) {
-      const scratch = await createS3Client().send(new ListObjectsV2Command({ Bucket: bucket, Prefix: `runs/${runId}/` }));
+      const scratch = await createS3Client().send(
+        new ListObjectsV2Command({ Bucket: bucket, Prefix: `runs/${runId}/` }),
+      );
       expect(scratch.KeyCount).toBe(0);
     }
   });
@@ -103,8 +126,13 @@ describe('primes on the local stack', () => {
     const { functionError, body } = await invoke('primes-worker', { start: 1e9, end: 1.01e9, includePrimes: true });
     expect(functionError).toBeUndefined();
     const bucket = stack.state.service.environment.DATA_BUCKET!;
-    expect(body).toMatchObject({ count: 482_449, primesObject: `s3://${bucket}/results/primes/1000000000-1010000000.json` });
-    const object = await createS3Client().send(new GetObjectCommand({ Bucket: bucket, Key: 'results/primes/1000000000-1010000000.json' }));
+    expect(body).toMatchObject({
+      count: 482_449,
+      primesObject: `s3://${bucket}/results/primes/1000000000-1010000000.json`,
+    });
+    const object = await createS3Client().send(
+      new GetObjectCommand({ Bucket: bucket, Key: 'results/primes/1000000000-1010000000.json' }),
+    );
     const primes = JSON.parse(await object.Body!.transformToString()) as number[];
     expect(primes).toHaveLength(482_449);
     expect(primes[0]).toBe(1_000_000_007);
@@ -128,8 +156,13 @@ describe('primes on the local stack', () => {
   });
 
   it('names every chunk when the worker function does not exist, without retrying', async () => {
-    const backend = lambdaBackend<PrimesTask, PrimesChunkResult>({ client: createLambdaClient(), functionName: 'cloud-parallel-dev-no-such-worker' });
-    const result = await runPrimesFanout(parsePrimesRunInput({ start: 0, end: 1000, chunks: 3 }), backend, { retries: 3 });
+    const backend = lambdaBackend<PrimesTask, PrimesChunkResult>({
+      client: createLambdaClient(),
+      functionName: 'cloud-parallel-dev-no-such-worker',
+    });
+    const result = await runPrimesFanout(parsePrimesRunInput({ start: 0, end: 1000, chunks: 3 }), backend, {
+      retries: 3,
+    });
     expect(result.complete).toBe(false);
     expect(result.failedChunks).toHaveLength(3);
     for (const chunk of result.failedChunks) {
@@ -140,14 +173,27 @@ describe('primes on the local stack', () => {
   it('`cloud-parallel primes --json` drives the workers and reports the exact count; bad input is an error object', async () => {
     const env = { ...process.env, CLOUD_PARALLEL_STATE_DIR: stack.stateDir };
     const cli = path.join(PROJECT_ROOT, 'cli/bin.js');
-    const { stdout } = await run(process.execPath, [cli, 'primes', '--start', '1e8', '--end', '101000000', '--chunks', '3', '--json'], { env });
-    expect(JSON.parse(stdout)).toMatchObject({ count: 54208, complete: true, backend: 'lambda' });
-    const onEc2 = await run(process.execPath, [cli, 'primes', '--start', '1e8', '--end', '101000000', '--chunks', '2', '--backend', 'ec2', '--json'], { env });
-    expect(JSON.parse(onEc2.stdout)).toMatchObject({ count: 54208, complete: true, backend: 'ec2', cost: { backend: 'ec2', instances: 2 } });
-
-    const failed = await run(process.execPath, [cli, 'primes', '--start', '5', '--end', 'ten', '--json'], { env }).catch(
-      (error: { code: number; stdout: string }) => error,
+    const { stdout } = await run(
+      process.execPath,
+      [cli, 'primes', '--start', '1e8', '--end', '101000000', '--chunks', '3', '--json'],
+      { env },
     );
+    expect(JSON.parse(stdout)).toMatchObject({ count: 54208, complete: true, backend: 'lambda' });
+    const onEc2 = await run(
+      process.execPath,
+      [cli, 'primes', '--start', '1e8', '--end', '101000000', '--chunks', '2', '--backend', 'ec2', '--json'],
+      { env },
+    );
+    expect(JSON.parse(onEc2.stdout)).toMatchObject({
+      count: 54208,
+      complete: true,
+      backend: 'ec2',
+      cost: { backend: 'ec2', instances: 2 },
+    });
+
+    const failed = await run(process.execPath, [cli, 'primes', '--start', '5', '--end', 'ten', '--json'], {
+      env,
+    }).catch((error: { code: number; stdout: string }) => error);
     expect(failed).toMatchObject({ code: 1 });
     expect(JSON.parse((failed as { stdout: string }).stdout)).toEqual({
       error: { code: 'INVALID_ARGUMENT', message: expect.stringContaining('--end must be a whole number') },
@@ -155,11 +201,15 @@ describe('primes on the local stack', () => {
   });
 
   it('`sls invoke local -f primes-fanout -p events/primes-seed.json` fans out to the local workers', async () => {
-    const { stdout } = await run(process.execPath, [serverlessBin(), 'invoke', 'local', '-f', 'primes-fanout', '-p', 'events/primes-seed.json'], {
-      cwd: PROJECT_ROOT,
-      env: { ...process.env, SLS_TELEMETRY_DISABLED: '1' },
-      maxBuffer: 16 * 1024 * 1024,
-    });
+    const { stdout } = await run(
+      process.execPath,
+      [serverlessBin(), 'invoke', 'local', '-f', 'primes-fanout', '-p', 'events/primes-seed.json'],
+      {
+        cwd: PROJECT_ROOT,
+        env: { ...process.env, SLS_TELEMETRY_DISABLED: '1' },
+        maxBuffer: 16 * 1024 * 1024,
+      },
+    );
     expect(JSON.parse(stdout.slice(stdout.indexOf('{')))).toMatchObject({ count: 54208, complete: true });
   }, 120_000);
 });

@@ -60,7 +60,13 @@ async function listKeys(prefix: string): Promise<string[]> {
 function referenceRates(csv: string, numerator = 'cancer', denominator = 'population') {
   const records = parse(csv, { columns: true, skip_empty_lines: true, bom: true }) as Record<string, string>[];
   return records
-    .filter((r) => r[numerator] !== '' && r[denominator] !== '' && Number.isFinite(Number(r[numerator])) && Number(r[denominator]) > 0)
+    .filter(
+      (r) =>
+        r[numerator] !== '' &&
+        r[denominator] !== '' &&
+        Number.isFinite(Number(r[numerator])) &&
+        Number(r[denominator]) > 0,
+    )
     .map((r) => Number(r[numerator]) / Number(r[denominator]));
 }
 
@@ -136,7 +142,9 @@ describe('rates on the local stack', () => {
     expect(outcome).toMatchObject({ status: 'ok', rows: 250_000 });
 
     await s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'uploads/notes.txt', Body: 'a,b\n1,2\n' }));
-    await s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'incoming/other.csv', Body: 'cancer,population\n1,2\n' }));
+    await s3.send(
+      new PutObjectCommand({ Bucket: bucket, Key: 'incoming/other.csv', Body: 'cancer,population\n1,2\n' }),
+    );
     await sleep(3000);
     expect(await listKeys('results/notes/')).toEqual([]);
     expect(await listKeys('results/other/')).toEqual([]);
@@ -147,34 +155,52 @@ describe('rates on the local stack', () => {
   it('`cloud-parallel rates --json` prints the summary, and a clear error object for bad input', async () => {
     const env = { ...process.env, CLOUD_PARALLEL_STATE_DIR: stack.stateDir };
     const file = writeFile('cli.csv', 'county,cancer,population\n"Lewis and Clark, MT",50,10000\nB,1,0\n');
-    const { stdout } = await run(process.execPath, [path.join(PROJECT_ROOT, 'cli/bin.js'), 'rates', file, '--bins', '5', '--json'], { env });
+    const { stdout } = await run(
+      process.execPath,
+      [path.join(PROJECT_ROOT, 'cli/bin.js'), 'rates', file, '--bins', '5', '--json'],
+      { env },
+    );
     const summary = JSON.parse(stdout) as RatesSummary;
     expect(summary).toMatchObject({ status: 'ok', rows: 1, options: { bins: 5 }, stats: { min: 0.005, max: 0.005 } });
     expect(summary.badRows.samples[0]).toMatchObject({ line: 3 });
 
     // The same file on one EC2 instance: staged under inputs/ (no trigger), same numbers.
-    const onEc2 = await run(process.execPath, [path.join(PROJECT_ROOT, 'cli/bin.js'), 'rates', file, '--bins', '5', '--backend', 'ec2', '--json'], { env });
-    const ec2Summary = JSON.parse(onEc2.stdout) as RatesSummary;
-    expect(ec2Summary).toMatchObject({ status: 'ok', rows: 1, input: { key: 'inputs/cli.csv' }, stats: summary.stats, histogram: summary.histogram });
-
-    const failed = await run(process.execPath, [path.join(PROJECT_ROOT, 'cli/bin.js'), 'rates', file, '--bins', 'zero', '--json'], { env }).catch(
-      (error: { code: number; stdout: string }) => error,
+    const onEc2 = await run(
+      process.execPath,
+      [path.join(PROJECT_ROOT, 'cli/bin.js'), 'rates', file, '--bins', '5', '--backend', 'ec2', '--json'],
+      { env },
     );
+    const ec2Summary = JSON.parse(onEc2.stdout) as RatesSummary;
+    expect(ec2Summary).toMatchObject({
+      status: 'ok',
+      rows: 1,
+      input: { key: 'inputs/cli.csv' },
+      stats: summary.stats,
+      histogram: summary.histogram,
+    });
+
+    const failed = await run(
+      process.execPath,
+      [path.join(PROJECT_ROOT, 'cli/bin.js'), 'rates', file, '--bins', 'zero', '--json'],
+      { env },
+    ).catch((error: { code: number; stdout: string }) => error);
     expect(failed).toMatchObject({ code: 1 });
     expect(JSON.parse((failed as { stdout: string }).stdout)).toEqual({
       error: { code: 'INVALID_ARGUMENT', message: expect.stringContaining('--bins') },
     });
 
     const empty = writeFile('empty.csv', '');
-    const emptyRun = await run(process.execPath, [path.join(PROJECT_ROOT, 'cli/bin.js'), 'rates', empty, '--json'], { env }).catch(
-      (error: { code: number; stdout: string }) => error,
-    );
+    const emptyRun = await run(process.execPath, [path.join(PROJECT_ROOT, 'cli/bin.js'), 'rates', empty, '--json'], {
+      env,
+    }).catch((error: { code: number; stdout: string }) => error);
     expect(emptyRun).toMatchObject({ code: 1 });
     expect(JSON.parse((emptyRun as { stdout: string }).stdout).error.code).toBe('EMPTY_FILE');
   });
 
   it('processes every record of a multi-record event through the Lambda invoke API; one failure loses nothing', async () => {
-    await s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'uploads/first.csv', Body: 'cancer,population\n1,100\n2,100\n' }));
+    await s3.send(
+      new PutObjectCommand({ Bucket: bucket, Key: 'uploads/first.csv', Body: 'cancer,population\n1,100\n2,100\n' }),
+    );
     const record = (key: string) => ({
       eventSource: 'aws:s3',
       eventName: 'ObjectCreated:Put',
@@ -184,11 +210,15 @@ describe('rates on the local stack', () => {
     const response = await lambda.send(
       new InvokeCommand({
         FunctionName: stack.state.service.notifications[0]!.target,
-        Payload: Buffer.from(JSON.stringify({ Records: [record('uploads/first.csv'), record('uploads/never+uploaded.csv')] })),
+        Payload: Buffer.from(
+          JSON.stringify({ Records: [record('uploads/first.csv'), record('uploads/never+uploaded.csv')] }),
+        ),
       }),
     );
     expect(response.FunctionError).toBeUndefined();
-    const reply = JSON.parse(Buffer.from(response.Payload!).toString()) as { results: { status: string; error?: { code: string } }[] };
+    const reply = JSON.parse(Buffer.from(response.Payload!).toString()) as {
+      results: { status: string; error?: { code: string } }[];
+    };
     expect(reply.results).toEqual([
       expect.objectContaining({ status: 'ok', rows: 2 }),
       expect.objectContaining({ status: 'error', error: expect.objectContaining({ code: 'OBJECT_NOT_FOUND' }) }),
@@ -198,27 +228,57 @@ describe('rates on the local stack', () => {
 
   it('`sls invoke local -p events/rates-s3-put.json` runs the handler against the local stack', async () => {
     await s3.send(
-      new PutObjectCommand({ Bucket: bucket, Key: 'uploads/us-counties.csv', Body: sampleCountyCsv({ rows: 500, seed: 5 }) }),
+      new PutObjectCommand({
+        Bucket: bucket,
+        Key: 'uploads/us-counties.csv',
+        Body: sampleCountyCsv({ rows: 500, seed: 5 }),
+      }),
     );
-    const { stdout } = await run(process.execPath, [serverlessBin(), 'invoke', 'local', '-f', 'rates', '-p', 'events/rates-s3-put.json'], {
-      cwd: PROJECT_ROOT,
-      env: { ...process.env, SLS_TELEMETRY_DISABLED: '1' },
-      maxBuffer: 16 * 1024 * 1024,
-    });
+    const { stdout } = await run(
+      process.execPath,
+      [serverlessBin(), 'invoke', 'local', '-f', 'rates', '-p', 'events/rates-s3-put.json'],
+      {
+        cwd: PROJECT_ROOT,
+        env: { ...process.env, SLS_TELEMETRY_DISABLED: '1' },
+        maxBuffer: 16 * 1024 * 1024,
+      },
+    );
     const reply = JSON.parse(stdout.slice(stdout.indexOf('{'))) as { results: RatesSummary[] };
     expect(reply.results[0]).toMatchObject({ status: 'ok', rows: 500, input: { key: 'uploads/us-counties.csv' } });
   }, 120_000);
   it('a web page gets nothing from the running stack: unsigned and page-sent requests change nothing on any endpoint', async () => {
     const { s3Endpoint, lambdaEndpoint, ec2Endpoint, stateDir } = stack.state;
-    const offlinePort = /listening on http:\/\/localhost:(\d+)/.exec(readFileSync(path.join(stateDir, 'logs', 'lambda.log'), 'utf8'))?.[1];
+    const offlinePort = /listening on http:\/\/localhost:(\d+)/.exec(
+      readFileSync(path.join(stateDir, 'logs', 'lambda.log'), 'utf8'),
+    )?.[1];
     expect(offlinePort, 'serverless-offline announces its private port').toBeDefined();
     const csv = 'county,cancer,population\nx,1,2\n';
     const hostile: [string, string, RequestInit][] = [
-      ['S3 PUT that would fire the trigger', `${s3Endpoint}/${bucket}/uploads/from-a-page.csv`, { method: 'PUT', body: csv, headers: { 'content-type': 'text/plain' } }],
-      ['S3 form POST', `${s3Endpoint}/${bucket}`, { method: 'POST', body: csv, headers: { 'content-type': 'text/plain', origin: 'http://evil.example' } }],
-      ['EC2 RunInstances as an <img src>', `${ec2Endpoint}/?Action=RunInstances&ImageId=ami-0c1a0ca1000000000&MinCount=1&MaxCount=1`, { method: 'GET' }],
-      ['Lambda invoke, CORS-simple', `${lambdaEndpoint}/2015-03-31/functions/cloud-parallel-dev-rates/invocations`, { method: 'POST', body: '{"key":"uploads/x.csv"}', headers: { 'content-type': 'text/plain' } }],
-      ["serverless-offline's own port", `http://127.0.0.1:${offlinePort}/2015-03-31/functions/cloud-parallel-dev-rates/invocations`, { method: 'POST', body: '{"key":"uploads/x.csv"}' }],
+      [
+        'S3 PUT that would fire the trigger',
+        `${s3Endpoint}/${bucket}/uploads/from-a-page.csv`,
+        { method: 'PUT', body: csv, headers: { 'content-type': 'text/plain' } },
+      ],
+      [
+        'S3 form POST',
+        `${s3Endpoint}/${bucket}`,
+        { method: 'POST', body: csv, headers: { 'content-type': 'text/plain', origin: 'http://evil.example' } },
+      ],
+      [
+        'EC2 RunInstances as an <img src>',
+        `${ec2Endpoint}/?Action=RunInstances&ImageId=ami-0c1a0ca1000000000&MinCount=1&MaxCount=1`,
+        { method: 'GET' },
+      ],
+      [
+        'Lambda invoke, CORS-simple',
+        `${lambdaEndpoint}/2015-03-31/functions/cloud-parallel-dev-rates/invocations`,
+        { method: 'POST', body: '{"key":"uploads/x.csv"}', headers: { 'content-type': 'text/plain' } },
+      ],
+      [
+        "serverless-offline's own port",
+        `http://127.0.0.1:${offlinePort}/2015-03-31/functions/cloud-parallel-dev-rates/invocations`,
+        { method: 'POST', body: '{"key":"uploads/x.csv"}' },
+      ],
     ];
     for (const [what, url, init] of hostile) {
       const answer = await fetch(url, init);
@@ -227,17 +287,46 @@ describe('rates on the local stack', () => {
     await sleep(1000);
     expect(await listKeys('uploads/from-a-page')).toEqual([]);
     expect(await listKeys('results/from-a-page/')).toEqual([]);
-    expect(readFileSync(path.join(stateDir, 'logs', 'lambda.log'), 'utf8')).not.toMatch(/cloud-parallel-dev-rates.*invocations.*x\.csv/);
+    expect(readFileSync(path.join(stateDir, 'logs', 'lambda.log'), 'utf8')).not.toMatch(
+      /cloud-parallel-dev-rates.*invocations.*x\.csv/,
+    );
   });
 
   it.skipIf(!awsCli)('the AWS CLI works with what `local env` exports: S3, and Lambda through the front', async () => {
-    const env = { ...process.env, AWS_CONFIG_FILE: '/dev/null', AWS_SHARED_CREDENTIALS_FILE: '/dev/null', AWS_PAGER: '', AWS_EC2_METADATA_DISABLED: 'true' };
+    const env = {
+      ...process.env,
+      AWS_CONFIG_FILE: '/dev/null',
+      AWS_SHARED_CREDENTIALS_FILE: '/dev/null',
+      AWS_PAGER: '',
+      AWS_EC2_METADATA_DISABLED: 'true',
+    };
     const aws = (...args: string[]) => run('aws', args, { env, maxBuffer: 16 * 1024 * 1024 });
     await s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'cli/hello.txt', Body: 'hello' }));
-    const listed = await aws('s3api', 'list-objects-v2', '--endpoint-url', stack.state.s3Endpoint, '--bucket', bucket, '--prefix', 'cli/');
-    expect(JSON.parse(listed.stdout)).toMatchObject({ Contents: [expect.objectContaining({ Key: 'cli/hello.txt', Size: 5 })] });
+    const listed = await aws(
+      's3api',
+      'list-objects-v2',
+      '--endpoint-url',
+      stack.state.s3Endpoint,
+      '--bucket',
+      bucket,
+      '--prefix',
+      'cli/',
+    );
+    expect(JSON.parse(listed.stdout)).toMatchObject({
+      Contents: [expect.objectContaining({ Key: 'cli/hello.txt', Size: 5 })],
+    });
     const out = path.join(workDir, 'invoke.json');
-    const invoked = await aws('lambda', 'invoke', '--endpoint-url', stack.state.lambdaEndpoint, '--function-name', 'cloud-parallel-dev-primes-worker', '--payload', '{"start":0,"end":1000}', out);
+    const invoked = await aws(
+      'lambda',
+      'invoke',
+      '--endpoint-url',
+      stack.state.lambdaEndpoint,
+      '--function-name',
+      'cloud-parallel-dev-primes-worker',
+      '--payload',
+      '{"start":0,"end":1000}',
+      out,
+    );
     expect(JSON.parse(invoked.stdout)).toMatchObject({ StatusCode: 200 });
     expect(JSON.parse(readFileSync(out, 'utf8'))).toMatchObject({ start: 0, end: 1000, count: 168 });
   });

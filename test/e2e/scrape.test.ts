@@ -19,7 +19,10 @@ const stack = useLocalStack({ s3: 29569, lambda: 29302, ec2: 29570, mongo: 29017
 
 async function invokeScrape(payload: unknown): Promise<{ functionError?: string; body: unknown }> {
   const response = await new LambdaClient({}).send(
-    new InvokeCommand({ FunctionName: stack.state.service.functions.scrape, Payload: Buffer.from(JSON.stringify(payload)) }),
+    new InvokeCommand({
+      FunctionName: stack.state.service.functions.scrape,
+      Payload: Buffer.from(JSON.stringify(payload)),
+    }),
   );
   return { functionError: response.FunctionError, body: JSON.parse(Buffer.from(response.Payload!).toString()) };
 }
@@ -49,35 +52,53 @@ describe('the scraper on the local stack', () => {
   it('answers bad input with an error object, not a crash', async () => {
     const { functionError, body } = await invokeScrape({ source: 'yelp', cities: [], limit: 2000 });
     expect(functionError).toBeUndefined();
-    expect(body).toEqual({ error: { code: 'INVALID_INPUT', message: expect.stringMatching(/cities must name at least one city.*limit must be at most 1000/s) } });
+    expect(body).toEqual({
+      error: {
+        code: 'INVALID_INPUT',
+        message: expect.stringMatching(/cities must name at least one city.*limit must be at most 1000/s),
+      },
+    });
   });
 
   it('`cloud-parallel scrape --source hn --ids 1-20 --json` stores 20 items; bad flags are a clear error', async () => {
     const env = { ...process.env, CLOUD_PARALLEL_STATE_DIR: stack.stateDir };
     const cli = path.join(PROJECT_ROOT, 'cli/bin.js');
-    const { stdout } = await run(process.execPath, [cli, 'scrape', '--source', 'hn', '--ids', '1-20', '--concurrency', '8', '--json'], { env });
+    const { stdout } = await run(
+      process.execPath,
+      [cli, 'scrape', '--source', 'hn', '--ids', '1-20', '--concurrency', '8', '--json'],
+      { env },
+    );
     const result = JSON.parse(stdout) as ScrapeResult & { documents: number };
     expect(result).toMatchObject({ source: 'hn', fetched: 20, failed: [], documents: 20 });
     expect(await countIn('cloud_parallel', 'hn_items')).toBe(20);
 
-    const failed = await run(process.execPath, [cli, 'scrape', '--source', 'yelp', '--ids', '1-2', '--json'], { env }).catch((error: { code: number; stdout: string }) => error);
+    const failed = await run(process.execPath, [cli, 'scrape', '--source', 'yelp', '--ids', '1-2', '--json'], {
+      env,
+    }).catch((error: { code: number; stdout: string }) => error);
     expect(failed).toMatchObject({ code: 1 });
-    expect(JSON.parse((failed as { stdout: string }).stdout).error).toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringContaining('--ids is for --source hn') });
+    expect(JSON.parse((failed as { stdout: string }).stdout).error).toMatchObject({
+      code: 'INVALID_ARGUMENT',
+      message: expect.stringContaining('--ids is for --source hn'),
+    });
   });
 });
 
 describe('sls invoke local', () => {
   it('`sls invoke local -f scrape -p events/scrape-hn.json` stores HN items 1-20', async () => {
-    const { stdout } = await run(process.execPath, [serverlessBin(), 'invoke', 'local', '-f', 'scrape', '-p', 'events/scrape-hn.json'], {
-      cwd: PROJECT_ROOT,
-      env: { ...process.env, SLS_TELEMETRY_DISABLED: '1' },
-      maxBuffer: 16 * 1024 * 1024,
-    });
+    const { stdout } = await run(
+      process.execPath,
+      [serverlessBin(), 'invoke', 'local', '-f', 'scrape', '-p', 'events/scrape-hn.json'],
+      {
+        cwd: PROJECT_ROOT,
+        env: { ...process.env, SLS_TELEMETRY_DISABLED: '1' },
+        maxBuffer: 16 * 1024 * 1024,
+      },
+    );
     expect(JSON.parse(stdout.slice(stdout.indexOf('{')))).toMatchObject({ source: 'hn', fetched: 20, failed: [] });
   }, 120_000);
 });
 
-describe('splitCities (the CLI\'s --cities)', () => {
+describe("splitCities (the CLI's --cities)", () => {
   it.each([
     ['San Francisco, CA, New York, NY', ['San Francisco, CA', 'New York, NY']],
     ['Austin; Chicago, IL ;', ['Austin', 'Chicago, IL']],

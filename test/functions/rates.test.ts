@@ -28,7 +28,11 @@ describe('rates handler input validation', () => {
     ['bins out of range', { key: 'uploads/a.csv', bins: 0 }, /bins: must be at least 1/],
     ['bins not a number', { key: 'uploads/a.csv', bins: 'many' }, /bins/],
     ['an empty numerator', { key: 'uploads/a.csv', numerator: '' }, /numerator/],
-    ['an S3 record without a bucket name', { Records: [s3Record('uploads/a.csv', 7)] }, /Malformed S3 event: Records\.0\.s3\.bucket\.name/],
+    [
+      'an S3 record without a bucket name',
+      { Records: [s3Record('uploads/a.csv', 7)] },
+      /Malformed S3 event: Records\.0\.s3\.bucket\.name/,
+    ],
     ['a key with broken URL encoding', { Records: [s3Record('uploads/%E0%A4%A.csv')] }, /not valid URL encoding/],
   ])('answers %s with INVALID_EVENT', async (_label, event, message) => {
     const reply = (await handler(event, {} as Context)) as { error: { code: string; message: string } };
@@ -41,7 +45,11 @@ describe('rates handler input validation', () => {
       results: { status: string; error: { code: string }; errorObject: string | null }[];
     };
     expect(reply.results).toEqual([
-      expect.objectContaining({ status: 'error', error: expect.objectContaining({ code: 'NOT_AN_UPLOAD' }), errorObject: null }),
+      expect.objectContaining({
+        status: 'error',
+        error: expect.objectContaining({ code: 'NOT_AN_UPLOAD' }),
+        errorObject: null,
+      }),
     ]);
   });
 });

@@ -20,7 +20,8 @@ const savedEnv = { ...process.env };
 /** What the handler uses of a Lambda context; the rest of the interface is irrelevant here. */
 const context = { getRemainingTimeInMillis: () => 60_000 } as unknown as Context;
 
-const seedEvent = (name: string): unknown => JSON.parse(readFileSync(new URL(`../../events/${name}`, import.meta.url), 'utf8'));
+const seedEvent = (name: string): unknown =>
+  JSON.parse(readFileSync(new URL(`../../events/${name}`, import.meta.url), 'utf8'));
 
 beforeAll(async () => {
   api = await startApiFixture({ port: 0, silent: true });
@@ -59,7 +60,13 @@ describe('scrape handler', () => {
     const direct = await scrape.handler(seedEvent('scrape-hn.json'), context);
     expect(direct).toMatchObject({ source: 'hn', fetched: 20, upserted: 20, failed: [] });
     const wrapped = await scrape.handler(
-      { version: '0', id: 'e1', 'detail-type': 'Scheduled Event', source: 'aws.events', detail: { source: 'hn', ids: [21, 22] } },
+      {
+        version: '0',
+        id: 'e1',
+        'detail-type': 'Scheduled Event',
+        source: 'aws.events',
+        detail: { source: 'hn', ids: [21, 22] },
+      },
       context,
     );
     expect(wrapped).toMatchObject({ source: 'hn', fetched: 2, upserted: 2 });

@@ -25,14 +25,24 @@ function refusal(load: Loader, env: NodeJS.ProcessEnv): ConfigError {
   throw new Error(`expected a ConfigError for ${JSON.stringify(env)}`);
 }
 
-function expectRefused(load: Loader, base: NodeJS.ProcessEnv, [variable, value, allowed]: Case, secret = false): ConfigError {
+function expectRefused(
+  load: Loader,
+  base: NodeJS.ProcessEnv,
+  [variable, value, allowed]: Case,
+  secret = false,
+): ConfigError {
   const env = { ...base };
   if (value === undefined) delete env[variable];
   else env[variable] = value;
   const error = refusal(load, env);
   expect(error.code).toBe('INVALID_CONFIG');
   expect(error.message).toMatch(/^Invalid configuration: /);
-  const named = value === undefined ? `${variable}:` : secret ? `${variable} (value not shown)` : `${variable}=${JSON.stringify(value)}`;
+  const named =
+    value === undefined
+      ? `${variable}:`
+      : secret
+        ? `${variable} (value not shown)`
+        : `${variable}=${JSON.stringify(value)}`;
   expect(error.message).toContain(named);
   expect(error.message).toMatch(allowed);
   if (secret && value !== undefined && value.trim() !== '') expect(error.message).not.toContain(value);
@@ -58,7 +68,11 @@ describe('loadRatesConfig', () => {
     ['RATES_BINS', 'Infinity', /must be a whole number from 1 to 1000$/],
     ['RATES_NUMERATOR', '   ', /must be a non-empty CSV column name$/],
     ['RATES_DENOMINATOR', 'd'.repeat(300), /must be at most 256 characters$/],
-    ['RATES_MAX_INPUT_BYTES', '0', /must be at least 1 \(the largest CSV the rates Lambda takes; bigger files go to the EC2 backend\)$/],
+    [
+      'RATES_MAX_INPUT_BYTES',
+      '0',
+      /must be at least 1 \(the largest CSV the rates Lambda takes; bigger files go to the EC2 backend\)$/,
+    ],
     ['RATES_MAX_INPUT_BYTES', '1e12', /must be at most 10737418240 /],
     ['RATES_MAX_INPUT_BYTES', '4GB', /must be a whole number of bytes from 1 to 10737418240 /],
     ['RATES_SPILL_DIR', 'tmp/spill', /RATES_SPILL_DIR="tmp\/spill": must be an absolute directory path/],
@@ -110,8 +124,16 @@ describe('loadEc2Config', () => {
     ['EC2_IMAGE_ID', 'ubuntu', /must be an AMI id/],
     ['EC2_INSTANCE_TYPE', 'C7I LARGE', /must be an instance type such as c7i\.large$/],
     ['EC2_SUBNET_ID', 'subnet-zz', /must be a subnet id \(subnet-…\)$/],
-    ['EC2_SECURITY_GROUP_IDS', 'sg-1,nope', /\(item 1, "sg-1"\): must be comma-separated security group ids \(sg-…\); EC2_SECURITY_GROUP_IDS="sg-1,nope" \(item 2, "nope"\): must be/],
-    ['EC2_SECURITY_GROUP_IDS', 'sg-0123456789abcdef0, sg-x', /\(item 2, "sg-x"\): must be comma-separated security group ids/],
+    [
+      'EC2_SECURITY_GROUP_IDS',
+      'sg-1,nope',
+      /\(item 1, "sg-1"\): must be comma-separated security group ids \(sg-…\); EC2_SECURITY_GROUP_IDS="sg-1,nope" \(item 2, "nope"\): must be/,
+    ],
+    [
+      'EC2_SECURITY_GROUP_IDS',
+      'sg-0123456789abcdef0, sg-x',
+      /\(item 2, "sg-x"\): must be comma-separated security group ids/,
+    ],
     ['EC2_DEADLINE_SECONDS', '0', /must be at least 1$/],
     ['EC2_DEADLINE_SECONDS', '86401', /must be at most 86400$/],
     ['EC2_DEADLINE_SECONDS', '10m', /must be a whole number of seconds from 1 to 86400$/],
@@ -130,8 +152,22 @@ describe('loadEc2Config', () => {
   });
 
   it('control: empty deployment parameters count as unset', () => {
-    const config = loadEc2Config({ ...base, EC2_IMAGE_ID: '', EC2_SECURITY_GROUP_IDS: '', EC2_DEADLINE_SECONDS: '', EC2_USD_PER_HOUR: '', EC2_NODE_MAJOR: ' ' });
-    expect(config).toEqual({ bucket: 'good-bucket', tags: { service: 'cloud-parallel', stage: 'dev' }, deadlineMs: 600_000, pollMs: 5000, maxInstances: 16, nodeMajor: 22 });
+    const config = loadEc2Config({
+      ...base,
+      EC2_IMAGE_ID: '',
+      EC2_SECURITY_GROUP_IDS: '',
+      EC2_DEADLINE_SECONDS: '',
+      EC2_USD_PER_HOUR: '',
+      EC2_NODE_MAJOR: ' ',
+    });
+    expect(config).toEqual({
+      bucket: 'good-bucket',
+      tags: { service: 'cloud-parallel', stage: 'dev' },
+      deadlineMs: 600_000,
+      pollMs: 5000,
+      maxInstances: 16,
+      nodeMajor: 22,
+    });
   });
 });
 
@@ -139,20 +175,36 @@ describe('loadScrapeConfig', () => {
   const base = { MONGODB_URI: 'mongodb://db.example:27017' };
   it.each<Case>([
     ['MONGODB_URI', 'http://x', /must be a mongodb:\/\/ or mongodb\+srv:\/\/ connection string$/],
-    ['MONGODB_URI', 'http://admin:hunter2@db.example', /must be a mongodb:\/\/ or mongodb\+srv:\/\/ connection string$/],
-    ['MONGODB_URI', 'mongodb//admin:hunter2@db.example', /must be a mongodb:\/\/ or mongodb\+srv:\/\/ connection string$/],
+    [
+      'MONGODB_URI',
+      'http://admin:hunter2@db.example',
+      /must be a mongodb:\/\/ or mongodb\+srv:\/\/ connection string$/,
+    ],
+    [
+      'MONGODB_URI',
+      'mongodb//admin:hunter2@db.example',
+      /must be a mongodb:\/\/ or mongodb\+srv:\/\/ connection string$/,
+    ],
     ['YELP_API_KEY', '   ', /must be the Yelp Fusion API key, or unset \(then YELP_API_KEY_PARAMETER names it\)$/],
   ])('%s=%j (a secret: its value is not repeated)', (...testCase) => {
     expectRefused(loadScrapeConfig, base, testCase, true);
   });
 
   it.each<Case>([
-    ['MONGODB_URI', undefined, /set MONGODB_URI \(a connection string\) or MONGODB_URI_PARAMETER \(the SSM SecureString holding it\)$/],
+    [
+      'MONGODB_URI',
+      undefined,
+      /set MONGODB_URI \(a connection string\) or MONGODB_URI_PARAMETER \(the SSM SecureString holding it\)$/,
+    ],
     ['MONGODB_DB', 'a.b', /must be a MongoDB database name \(no spaces or \/\\\."\$\*<>:\|\?\)$/],
     ['MONGODB_DB', 'd'.repeat(64), /must be a MongoDB database name/],
     ['SCRAPE_COLLECTION', 'system.x', /must not start with "system\."$/],
     ['SCRAPE_COLLECTION', '$bad', /must be a MongoDB collection name$/],
-    ['YELP_API_KEY_PARAMETER', 'no spaces allowed', /must be an SSM parameter name such as \/cloud-parallel\/dev\/yelp-api-key$/],
+    [
+      'YELP_API_KEY_PARAMETER',
+      'no spaces allowed',
+      /must be an SSM parameter name such as \/cloud-parallel\/dev\/yelp-api-key$/,
+    ],
     ['YELP_API_BASE_URL', 'ftp://x', /must be an http\(s\) URL$/],
     ['HN_API_BASE_URL', 'not a url', /must be an http\(s\) URL$/],
     ['SCRAPE_CONCURRENCY', '999', /SCRAPE_CONCURRENCY="999": must be at most 64$/],
@@ -171,7 +223,11 @@ describe('loadScrapeConfig', () => {
   });
 
   it('control: an empty SCRAPE_RETRIES counts as unset (4), not as 0 retries', () => {
-    expect(loadScrapeConfig({ ...base, SCRAPE_RETRIES: '', SCRAPE_CONCURRENCY: '' }).pool).toEqual({ concurrency: 16, timeoutMs: 10_000, retries: 4 });
+    expect(loadScrapeConfig({ ...base, SCRAPE_RETRIES: '', SCRAPE_CONCURRENCY: '' }).pool).toEqual({
+      concurrency: 16,
+      timeoutMs: 10_000,
+      retries: 4,
+    });
   });
 });
 
@@ -182,9 +238,21 @@ describe('a handler whose configuration is bad fails to load with the ConfigErro
   });
 
   it.each<[string, Record<string, string>, RegExp]>([
-    ['../../functions/rates.ts', { DATA_BUCKET: 'Bad_Bucket' }, /DATA_BUCKET="Bad_Bucket": must be a valid S3 bucket name/],
-    ['../../functions/primes-fanout.ts', { DATA_BUCKET: 'good-bucket', PRIMES_WORKER_FUNCTION: 'w', EC2_IMAGE_ID: 'ami-xyz' }, /EC2_IMAGE_ID="ami-xyz": must be an AMI id/],
-    ['../../functions/scrape.ts', { MONGODB_URI: 'mongodb://db', SCRAPE_CONCURRENCY: '999' }, /SCRAPE_CONCURRENCY="999": must be at most 64/],
+    [
+      '../../functions/rates.ts',
+      { DATA_BUCKET: 'Bad_Bucket' },
+      /DATA_BUCKET="Bad_Bucket": must be a valid S3 bucket name/,
+    ],
+    [
+      '../../functions/primes-fanout.ts',
+      { DATA_BUCKET: 'good-bucket', PRIMES_WORKER_FUNCTION: 'w', EC2_IMAGE_ID: 'ami-xyz' },
+      /EC2_IMAGE_ID="ami-xyz": must be an AMI id/,
+    ],
+    [
+      '../../functions/scrape.ts',
+      { MONGODB_URI: 'mongodb://db', SCRAPE_CONCURRENCY: '999' },
+      /SCRAPE_CONCURRENCY="999": must be at most 64/,
+    ],
   ])('%s', async (module, env, message) => {
     quietObservability();
     vi.stubEnv('AWS_REGION', 'us-east-1');
@@ -197,12 +265,16 @@ describe('a handler whose configuration is bad fails to load with the ConfigErro
       (e: unknown) => e,
     );
     expect(error).toBeInstanceOf(Error);
-    expect(error).toMatchObject({ name: 'ConfigError', code: 'INVALID_CONFIG', message: expect.stringMatching(message) });
+    expect(error).toMatchObject({
+      name: 'ConfigError',
+      code: 'INVALID_CONFIG',
+      message: expect.stringMatching(message),
+    });
     expect(lambdaErrorReply(error).trace.join('\n')).not.toMatch(STACK_FRAME);
   });
 });
 
-describe('loadRatesConfig', () => {
+describe('loadRatesConfig: defaults and limits', () => {
   it('applies the documented defaults', () => {
     expect(loadRatesConfig({ DATA_BUCKET: 'my-data-bucket' })).toEqual({
       dataBucket: 'my-data-bucket',
@@ -212,22 +284,35 @@ describe('loadRatesConfig', () => {
   });
 
   it('reads the Lambda input limit in bytes, up to 10 GiB', () => {
-    expect(loadRatesConfig({ DATA_BUCKET: 'b-1', RATES_MAX_INPUT_BYTES: '1048576' }).limits.maxInputBytes).toBe(1048576);
+    expect(loadRatesConfig({ DATA_BUCKET: 'b-1', RATES_MAX_INPUT_BYTES: '1048576' }).limits.maxInputBytes).toBe(
+      1048576,
+    );
     expect(loadRatesConfig({ DATA_BUCKET: 'b-1', RATES_MAX_INPUT_BYTES: '' }).limits.maxInputBytes).toBe(4 * 1024 ** 3);
     expect(() => loadRatesConfig({ DATA_BUCKET: 'b-1', RATES_MAX_INPUT_BYTES: String(10 * 1024 ** 3 + 1) })).toThrow(
       /RATES_MAX_INPUT_BYTES=.*must be at most 10737418240 \(the largest CSV the rates Lambda takes/,
     );
-    expect(() => loadRatesConfig({ DATA_BUCKET: 'b-1', RATES_MAX_INPUT_BYTES: '0' })).toThrow(/RATES_MAX_INPUT_BYTES="0": must be at least 1/);
+    expect(() => loadRatesConfig({ DATA_BUCKET: 'b-1', RATES_MAX_INPUT_BYTES: '0' })).toThrow(
+      /RATES_MAX_INPUT_BYTES="0": must be at least 1/,
+    );
   });
 
   it('reads the spill directory: absolute, default the OS temp dir (empty counts as unset)', () => {
-    expect(loadRatesConfig({ DATA_BUCKET: 'b-1', RATES_SPILL_DIR: '/mnt/scratch' }).limits.spillDir).toBe('/mnt/scratch');
+    expect(loadRatesConfig({ DATA_BUCKET: 'b-1', RATES_SPILL_DIR: '/mnt/scratch' }).limits.spillDir).toBe(
+      '/mnt/scratch',
+    );
     expect(loadRatesConfig({ DATA_BUCKET: 'b-1', RATES_SPILL_DIR: '' }).limits.spillDir).toBe(tmpdir());
-    expect(() => loadRatesConfig({ DATA_BUCKET: 'b-1', RATES_SPILL_DIR: 'scratch' })).toThrow(/RATES_SPILL_DIR="scratch": must be an absolute directory path/);
+    expect(() => loadRatesConfig({ DATA_BUCKET: 'b-1', RATES_SPILL_DIR: 'scratch' })).toThrow(
+      /RATES_SPILL_DIR="scratch": must be an absolute directory path/,
+    );
   });
 
   it('reads overrides from the environment', () => {
-    const config = loadRatesConfig({ DATA_BUCKET: 'b-1', RATES_NUMERATOR: ' deaths ', RATES_DENOMINATOR: 'births', RATES_BINS: '12' });
+    const config = loadRatesConfig({
+      DATA_BUCKET: 'b-1',
+      RATES_NUMERATOR: ' deaths ',
+      RATES_DENOMINATOR: 'births',
+      RATES_BINS: '12',
+    });
     expect(config.defaults).toEqual({ numerator: 'deaths', denominator: 'births', bins: 12 });
   });
 

@@ -21,7 +21,10 @@ type Observability = typeof import('../../lib/observability.ts') &
 type Handler = (event: unknown, context: Context) => Promise<unknown>;
 type Line = Record<string, unknown>;
 interface Emf {
-  _aws: { Timestamp: number; CloudWatchMetrics: { Namespace: string; Dimensions: string[][]; Metrics: { Name: string; Unit: string }[] }[] };
+  _aws: {
+    Timestamp: number;
+    CloudWatchMetrics: { Namespace: string; Dimensions: string[][]; Metrics: { Name: string; Unit: string }[] }[];
+  };
   [key: string]: unknown;
 }
 
@@ -83,8 +86,12 @@ async function capture(fn: () => Promise<unknown>): Promise<Captured> {
     into.push(typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8'));
     return true;
   };
-  const out = vi.spyOn(process.stdout, 'write').mockImplementation(record(chunks.stdout) as typeof process.stdout.write);
-  const err = vi.spyOn(process.stderr, 'write').mockImplementation(record(chunks.stderr) as typeof process.stderr.write);
+  const out = vi
+    .spyOn(process.stdout, 'write')
+    .mockImplementation(record(chunks.stdout) as typeof process.stdout.write);
+  const err = vi
+    .spyOn(process.stderr, 'write')
+    .mockImplementation(record(chunks.stderr) as typeof process.stderr.write);
   const result: Pick<Captured, 'value' | 'error'> = {};
   try {
     result.value = await fn();
@@ -109,8 +116,10 @@ async function capture(fn: () => Promise<unknown>): Promise<Captured> {
   return captured;
 }
 
-const logLines = (captured: Captured): Line[] => [...captured.stdout, ...captured.stderr].filter((line) => 'level' in line);
-const emfDocs = (captured: Captured): Emf[] => [...captured.stdout, ...captured.stderr].filter((line): line is Emf => '_aws' in line);
+const logLines = (captured: Captured): Line[] =>
+  [...captured.stdout, ...captured.stderr].filter((line) => 'level' in line);
+const emfDocs = (captured: Captured): Emf[] =>
+  [...captured.stdout, ...captured.stderr].filter((line): line is Emf => '_aws' in line);
 const logLine = (captured: Captured, message: string): Line => {
   const found = logLines(captured).filter((line) => line.message === message);
   expect(found, `one log line "${message}"`).toHaveLength(1);
@@ -165,9 +174,21 @@ const primesResult = (overrides: Partial<PrimesRunResult> = {}): PrimesRunResult
   complete: false,
   chunks: [
     { start: 100_000_000, end: 100_500_000, count: 40_000, ms: 900, attempts: 1 },
-    { start: 100_500_000, end: 101_000_000, attempts: 3, error: { kind: 'function', type: 'Runtime.OutOfMemory', message: 'out of memory' } },
+    {
+      start: 100_500_000,
+      end: 101_000_000,
+      attempts: 3,
+      error: { kind: 'function', type: 'Runtime.OutOfMemory', message: 'out of memory' },
+    },
   ],
-  failedChunks: [{ start: 100_500_000, end: 101_000_000, attempts: 3, error: { kind: 'function', type: 'Runtime.OutOfMemory', message: 'out of memory' } }],
+  failedChunks: [
+    {
+      start: 100_500_000,
+      end: 101_000_000,
+      attempts: 3,
+      error: { kind: 'function', type: 'Runtime.OutOfMemory', message: 'out of memory' },
+    },
+  ],
   wallMs: 1200.5,
   workerMs: 900,
   speedup: 0.75,
@@ -209,7 +230,15 @@ describe('the middlewares and the record helpers', () => {
     for (const line of logs) expectContext(line, 'req-rates-1');
     expect(logLine(run, 'working')).toMatchObject({ level: 'INFO', step: 1 });
     const finished = logLine(run, 'rates run finished');
-    expect(finished).toMatchObject({ level: 'INFO', bucket: 'test-bucket', key: 'uploads/a.csv', runId: 'run-1', rows: 500, badRows: 3, ms: 1234.5 });
+    expect(finished).toMatchObject({
+      level: 'INFO',
+      bucket: 'test-bucket',
+      key: 'uploads/a.csv',
+      runId: 'run-1',
+      rows: 500,
+      badRows: 3,
+      ms: 1234.5,
+    });
     // Counts only: never the rows themselves.
     expect(JSON.stringify(logs)).not.toContain('555-0100');
     expect(logLine(run, 'rates run failed')).toMatchObject({
@@ -225,8 +254,20 @@ describe('the middlewares and the record helpers', () => {
     expect(doc._aws.CloudWatchMetrics).toHaveLength(1);
     expect(doc._aws.CloudWatchMetrics[0]!.Namespace).toBe('cloud-parallel');
     expect(doc._aws.CloudWatchMetrics[0]!.Dimensions).toEqual([['service', 'job']]);
-    expect(metricUnits(doc)).toEqual({ RowsProcessed: 'Count', BadRows: 'Count', RatesDurationMs: 'Milliseconds', RatesFailed: 'Count' });
-    expect(doc).toMatchObject({ service: 'cloud-parallel', job: 'rates', RowsProcessed: 500, BadRows: 3, RatesDurationMs: 1234.5, RatesFailed: [0, 1] });
+    expect(metricUnits(doc)).toEqual({
+      RowsProcessed: 'Count',
+      BadRows: 'Count',
+      RatesDurationMs: 'Milliseconds',
+      RatesFailed: 'Count',
+    });
+    expect(doc).toMatchObject({
+      service: 'cloud-parallel',
+      job: 'rates',
+      RowsProcessed: 500,
+      BadRows: 3,
+      RatesDurationMs: 1234.5,
+      RatesFailed: [0, 1],
+    });
   });
 
   it('flush the metrics of an invocation that throws, log its error with the request id, and reset keys after it', async () => {
@@ -244,8 +285,20 @@ describe('the middlewares and the record helpers', () => {
 
     for (const line of logLines(run)) expectContext(line, 'req-throw');
     const failed = logLine(run, 'primes invocation failed');
-    expect(failed).toMatchObject({ level: 'ERROR', tenant: 'acme', error: { name: 'Error', message: 'the pool exploded', stack: expect.stringContaining('the pool exploded') } });
-    expect(logLine(run, 'primes run finished')).toMatchObject({ level: 'INFO', backend: 'lambda', count: 40_000, complete: false, chunks: 2, failedChunks: 1, speedup: 0.75 });
+    expect(failed).toMatchObject({
+      level: 'ERROR',
+      tenant: 'acme',
+      error: { name: 'Error', message: 'the pool exploded', stack: expect.stringContaining('the pool exploded') },
+    });
+    expect(logLine(run, 'primes run finished')).toMatchObject({
+      level: 'INFO',
+      backend: 'lambda',
+      count: 40_000,
+      complete: false,
+      chunks: 2,
+      failedChunks: 1,
+      speedup: 0.75,
+    });
     expect(logLine(run, 'primes chunks failed')).toMatchObject({
       level: 'WARN',
       failedChunks: [{ start: 100_500_000, end: 101_000_000, attempts: 3, error: { type: 'Runtime.OutOfMemory' } }],
@@ -254,8 +307,20 @@ describe('the middlewares and the record helpers', () => {
     const docs = emfDocs(run);
     expect(docs).toHaveLength(1);
     expect(docs[0]!._aws.CloudWatchMetrics[0]!.Dimensions).toEqual([['service', 'job', 'backend']]);
-    expect(metricUnits(docs[0]!)).toEqual({ PrimesCounted: 'Count', ChunksFailed: 'Count', PrimesWallMs: 'Milliseconds', PrimesSpeedup: 'None' });
-    expect(docs[0]).toMatchObject({ job: 'primes', backend: 'lambda', PrimesCounted: 40_000, ChunksFailed: 1, PrimesWallMs: 1200.5, PrimesSpeedup: 0.75 });
+    expect(metricUnits(docs[0]!)).toEqual({
+      PrimesCounted: 'Count',
+      ChunksFailed: 'Count',
+      PrimesWallMs: 'Milliseconds',
+      PrimesSpeedup: 'None',
+    });
+    expect(docs[0]).toMatchObject({
+      job: 'primes',
+      backend: 'lambda',
+      PrimesCounted: 40_000,
+      ChunksFailed: 1,
+      PrimesWallMs: 1200.5,
+      PrimesSpeedup: 0.75,
+    });
 
     // The next invocation: its own request id, no key left over, nothing recorded so no EMF and no warning about it.
     const quiet = middy(async () => {
@@ -361,18 +426,29 @@ describe('the middlewares and the record helpers', () => {
     const urlWithPassword = ['https://bob', 's3cret@api.example.com/v3'].join(':');
     const handler = middy(async () => {
       obs.logger.error('connect failed', new Error(`cannot reach ${mongoUri}`));
-      obs.logger.info('calling', { apiKey: 'yelp-key-123', url: urlWithPassword, headers: { Authorization: 'Bearer abc' } });
+      obs.logger.info('calling', {
+        apiKey: 'yelp-key-123',
+        url: urlWithPassword,
+        headers: { Authorization: 'Bearer abc' },
+      });
     }).use(obs.observability());
     const run = await capture(() => handler(undefined, contextFor('req-secrets')));
     const text = JSON.stringify(logLines(run));
     expect(logLines(run)).toHaveLength(2);
-    for (const secret of ['hunter2', 'cluster0.example.net', 'yelp-key-123', 's3cret', 'Bearer abc']) expect(text).not.toContain(secret);
+    for (const secret of ['hunter2', 'cluster0.example.net', 'yelp-key-123', 's3cret', 'Bearer abc'])
+      expect(text).not.toContain(secret);
     expect(logLine(run, 'connect failed')).toMatchObject({ error: { message: 'cannot reach mongodb://[redacted]' } });
-    expect(logLine(run, 'calling')).toMatchObject({ apiKey: '[redacted]', url: 'https://[redacted]@api.example.com/v3', headers: { Authorization: '[redacted]' } });
+    expect(logLine(run, 'calling')).toMatchObject({
+      apiKey: '[redacted]',
+      url: 'https://[redacted]@api.example.com/v3',
+      headers: { Authorization: '[redacted]' },
+    });
   });
 
   it('count an event answered with an error object as InvalidInput', async () => {
-    const handler = middy(async () => obs.recordRejected('scrape', { code: 'INVALID_INPUT', message: 'cities must name at least one city' })).use(obs.observability());
+    const handler = middy(async () =>
+      obs.recordRejected('scrape', { code: 'INVALID_INPUT', message: 'cities must name at least one city' }),
+    ).use(obs.observability());
     const run = await capture(() => handler(undefined, contextFor('req-bad')));
     expect(logLine(run, 'input rejected')).toMatchObject({
       level: 'WARN',
@@ -390,7 +466,9 @@ describe('the middlewares and the record helpers', () => {
 describe('the real handlers', () => {
   it('primes-worker: its reply unchanged, ChunkMs in EMF and a summary line with the request id; a bad task logged at ERROR', async () => {
     const { handler } = (await import('../../functions/primes-worker.ts')) as { handler: Handler };
-    const run = await capture(() => handler({ start: 0, end: 1000 }, contextFor('req-worker', 'cloud-parallel-dev-primes-worker')));
+    const run = await capture(() =>
+      handler({ start: 0, end: 1000 }, contextFor('req-worker', 'cloud-parallel-dev-primes-worker')),
+    );
     expect(run.error).toBeUndefined();
     expect(run.value).toEqual({ start: 0, end: 1000, count: 168, ms: expect.any(Number) });
     const { ms } = run.value as { ms: number };
@@ -405,7 +483,9 @@ describe('the real handlers', () => {
     expect(docs[0]).toMatchObject({ job: 'primes-worker', ChunkMs: ms });
     expect(run.stdout).toContainEqual(docs[0]);
 
-    const bad = await capture(() => handler({ start: 5, end: 1 }, contextFor('req-worker-bad', 'cloud-parallel-dev-primes-worker')));
+    const bad = await capture(() =>
+      handler({ start: 5, end: 1 }, contextFor('req-worker-bad', 'cloud-parallel-dev-primes-worker')),
+    );
     expect((bad.error as Error).message).toMatch(/start must be ≤ end/);
     const failed = logLine(bad, 'primes-worker invocation failed');
     expectContext(failed, 'req-worker-bad', 'cloud-parallel-dev-primes-worker');
@@ -416,10 +496,16 @@ describe('the real handlers', () => {
   it('rates: an invalid event gets the same reply as before, an InvalidInput metric and a WARN line', async () => {
     const { handler } = (await import('../../functions/rates.ts')) as { handler: Handler };
     const run = await capture(() => handler({ key: 42 }, contextFor('req-rates-bad', 'cloud-parallel-dev-rates')));
-    expect(run.value).toEqual({ error: { code: 'INVALID_EVENT', message: expect.stringMatching(/^Expected an S3 event or \{"key"/) } });
+    expect(run.value).toEqual({
+      error: { code: 'INVALID_EVENT', message: expect.stringMatching(/^Expected an S3 event or \{"key"/) },
+    });
     const rejected = logLine(run, 'input rejected');
     expectContext(rejected, 'req-rates-bad', 'cloud-parallel-dev-rates');
-    expect(rejected).toMatchObject({ level: 'WARN', job: 'rates', error: { code: 'INVALID_EVENT', message: expect.stringContaining('key') } });
+    expect(rejected).toMatchObject({
+      level: 'WARN',
+      job: 'rates',
+      error: { code: 'INVALID_EVENT', message: expect.stringContaining('key') },
+    });
     expect(emfDocs(run)).toEqual([expect.objectContaining({ job: 'rates', InvalidInput: 1 })]);
   });
 });
@@ -432,8 +518,12 @@ describe('outside Lambda', () => {
     const run = await capture(() => handler({ start: 0, end: 1000 }, contextFor('req-script')));
     expect(run.value).toMatchObject({ count: 168 });
     expect(run.rawStdout).toBe('');
-    expect(run.stderr).toContainEqual(expect.objectContaining({ message: 'primes chunk finished', function_request_id: 'req-script' }));
-    expect(run.stderr).toContainEqual(expect.objectContaining({ job: 'primes-worker', ChunkMs: (run.value as { ms: number }).ms }));
+    expect(run.stderr).toContainEqual(
+      expect.objectContaining({ message: 'primes chunk finished', function_request_id: 'req-script' }),
+    );
+    expect(run.stderr).toContainEqual(
+      expect.objectContaining({ job: 'primes-worker', ChunkMs: (run.value as { ms: number }).ms }),
+    );
   });
 
   it('under `sls invoke local` (IS_LOCAL=true, even with Lambda variables set) stdout is for the reply only, cold-start metric included', async () => {
@@ -443,7 +533,9 @@ describe('outside Lambda', () => {
     // Makes this a cold start, as in a new Lambda container, so the ColdStart metric is emitted too.
     vi.stubEnv('AWS_LAMBDA_INITIALIZATION_TYPE', 'on-demand');
     const { handler } = (await import('../../functions/primes-worker.ts')) as { handler: Handler };
-    const run = await capture(() => handler({ start: 0, end: 1000 }, contextFor('req-local', 'cloud-parallel-dev-primes-worker')));
+    const run = await capture(() =>
+      handler({ start: 0, end: 1000 }, contextFor('req-local', 'cloud-parallel-dev-primes-worker')),
+    );
     expect(run.error).toBeUndefined();
     expect(run.value).toMatchObject({ count: 168 });
     expect(run.rawStdout).toBe('');
@@ -456,12 +548,20 @@ describe('outside Lambda', () => {
     const coldStart = docs.find((doc) => 'ColdStart' in doc);
     expect(coldStart).toMatchObject({ ColdStart: 1, function_name: 'cloud-parallel-dev-primes-worker' });
     expect(coldStart!._aws.CloudWatchMetrics[0]!.Namespace).toBe('cloud-parallel');
-    expect(docs.find((doc) => 'ChunkMs' in doc)).toMatchObject({ job: 'primes-worker', ChunkMs: (run.value as { ms: number }).ms });
+    expect(docs.find((doc) => 'ChunkMs' in doc)).toMatchObject({
+      job: 'primes-worker',
+      ChunkMs: (run.value as { ms: number }).ms,
+    });
 
     // A failing invocation: nothing on stdout either.
-    const bad = await capture(() => handler({ start: 5, end: 1 }, contextFor('req-local-bad', 'cloud-parallel-dev-primes-worker')));
+    const bad = await capture(() =>
+      handler({ start: 5, end: 1 }, contextFor('req-local-bad', 'cloud-parallel-dev-primes-worker')),
+    );
     expect(bad.error).toBeInstanceOf(Error);
     expect(bad.rawStdout).toBe('');
-    expect(logLine(bad, 'primes-worker invocation failed')).toMatchObject({ function_request_id: 'req-local-bad', cold_start: false });
+    expect(logLine(bad, 'primes-worker invocation failed')).toMatchObject({
+      function_request_id: 'req-local-bad',
+      cold_start: false,
+    });
   });
 });

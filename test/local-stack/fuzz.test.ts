@@ -36,16 +36,52 @@ const EC2_SEEDS: Seed[] = [
   'Action=TerminateInstances&Version=2016-11-15&InstanceId.1=i-0123456789abcdef0',
   `Action=DescribeImages&Version=2016-11-15&ImageId.1=${LOCAL_IMAGE_ID}`,
   'Action=DescribeInstanceStatus&Version=2016-11-15&IncludeAllInstances=true',
-].map((body) => ({ method: 'POST', path: '/', headers: { 'content-type': 'application/x-www-form-urlencoded; charset=utf-8' }, body }));
+].map((body) => ({
+  method: 'POST',
+  path: '/',
+  headers: { 'content-type': 'application/x-www-form-urlencoded; charset=utf-8' },
+  body,
+}));
 
 const LAMBDA_SEEDS: Seed[] = [
-  { method: 'POST', path: '/2015-03-31/functions/cloud-parallel-dev-primes-worker/invocations', headers: { 'content-type': 'application/json' }, body: '{"start":0,"end":1000}' },
-  { method: 'POST', path: '/2015-03-31/functions/cloud-parallel-dev-rates/invocations', headers: { 'x-amz-invocation-type': 'Event' }, body: '{"Records":[{"s3":{"object":{"key":"uploads%2Fa.csv"}}}]}' },
-  { method: 'POST', path: '/2015-03-31/functions/cloud-parallel-dev-scrape%3A%24LATEST/invocations?Qualifier=%24LATEST', headers: { 'x-amz-log-type': 'Tail' }, body: '' },
+  {
+    method: 'POST',
+    path: '/2015-03-31/functions/cloud-parallel-dev-primes-worker/invocations',
+    headers: { 'content-type': 'application/json' },
+    body: '{"start":0,"end":1000}',
+  },
+  {
+    method: 'POST',
+    path: '/2015-03-31/functions/cloud-parallel-dev-rates/invocations',
+    headers: { 'x-amz-invocation-type': 'Event' },
+    body: '{"Records":[{"s3":{"object":{"key":"uploads%2Fa.csv"}}}]}',
+  },
+  {
+    method: 'POST',
+    path: '/2015-03-31/functions/cloud-parallel-dev-scrape%3A%24LATEST/invocations?Qualifier=%24LATEST',
+    headers: { 'x-amz-log-type': 'Tail' },
+    body: '',
+  },
 ];
 
 const METHODS = ['GET', 'POST', 'PUT', 'DELETE', 'HEAD', 'OPTIONS', 'PATCH'];
-const NASTY = ['', '%', '%zz', '..', '/', '&&&', '==', '\u0000', '\u00ff', 'é', '🙂', '+', ' ', '%00', 'a'.repeat(5000)];
+const NASTY = [
+  '',
+  '%',
+  '%zz',
+  '..',
+  '/',
+  '&&&',
+  '==',
+  '\u0000',
+  '\u00ff',
+  'é',
+  '🙂',
+  '+',
+  ' ',
+  '%00',
+  'a'.repeat(5000),
+];
 
 function mutate(seed: Seed, random: () => number): Seed {
   const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
@@ -75,17 +111,28 @@ function mutate(seed: Seed, random: () => number): Seed {
         request.body = '';
         break;
       case 6:
-        // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are exactly what this fuzz case replaces
-        request.path = request.path.replace(/[^/]+(?=\/|$)/, pick(NASTY).replace(/[\u0000-\u001f\u007f-\uffff ]/g, '%C3%A9'));
+        request.path = request.path.replace(
+          /[^/]+(?=\/|$)/,
+          // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are exactly what this fuzz case replaces
+          pick(NASTY).replace(/[\u0000-\u001f\u007f-\uffff ]/g, '%C3%A9'),
+        );
         break;
       case 7:
-        request.headers['content-type'] = pick(['text/plain', 'application/json', 'multipart/form-data; boundary=x', 'application/x-www-form-urlencoded; charset=latin1', '']);
+        request.headers['content-type'] = pick([
+          'text/plain',
+          'application/json',
+          'multipart/form-data; boundary=x',
+          'application/x-www-form-urlencoded; charset=latin1',
+          '',
+        ]);
         break;
       case 8: // a huge body
         request.body += 'x'.repeat(Math.floor(random() * 200_000));
         break;
       default: // random bytes
-        request.body = Buffer.from(Array.from({ length: Math.floor(random() * 64) }, () => Math.floor(random() * 256))).toString('latin1');
+        request.body = Buffer.from(
+          Array.from({ length: Math.floor(random() * 64) }, () => Math.floor(random() * 256)),
+        ).toString('latin1');
     }
   }
   return request;
@@ -99,25 +146,46 @@ async function fire(endpoint: string, service: SigningService, request: Seed, si
   const url = new URL(endpoint);
   const body = Buffer.from(request.body, 'latin1');
   const bodyless = request.method === 'GET' || request.method === 'HEAD';
-  let headers: Record<string, string> = { ...request.headers, ...(bodyless ? {} : { 'content-length': String(body.length) }) };
+  let headers: Record<string, string> = {
+    ...request.headers,
+    ...(bodyless ? {} : { 'content-length': String(body.length) }),
+  };
   if (sign) {
-    headers = await signedHeaders(endpoint, service, { method: request.method, path: request.path, headers, body }).catch(() => headers);
+    headers = await signedHeaders(endpoint, service, {
+      method: request.method,
+      path: request.path,
+      headers,
+      body,
+    }).catch(() => headers);
   }
   return new Promise((resolve) => {
     let req: http.ClientRequest;
     try {
-      req = http.request({ host: url.hostname, port: url.port, method: request.method, path: request.path, headers, agent: false, timeout: 10_000 }, (res) => {
-        res.resume();
-        res.on('end', () => resolve({ status: res.statusCode ?? 0 }));
-        res.on('error', (error) => resolve({ status: `response error: ${error.message}` }));
-      });
+      req = http.request(
+        {
+          host: url.hostname,
+          port: url.port,
+          method: request.method,
+          path: request.path,
+          headers,
+          agent: false,
+          timeout: 10_000,
+        },
+        (res) => {
+          res.resume();
+          res.on('end', () => resolve({ status: res.statusCode ?? 0 }));
+          res.on('error', (error) => resolve({ status: `response error: ${error.message}` }));
+        },
+      );
     } catch {
       // Node's client will not send it (a path with raw non-ASCII or control characters), so no server can get it.
       resolve({ status: 'not sendable' });
       return;
     }
     req.on('timeout', () => req.destroy(new Error('no answer within 10 s')));
-    req.on('error', (error: NodeJS.ErrnoException) => resolve({ status: `request error: ${error.code ?? error.message}` }));
+    req.on('error', (error: NodeJS.ErrnoException) =>
+      resolve({ status: `request error: ${error.code ?? error.message}` }),
+    );
     req.end(bodyless ? undefined : body);
   });
 }
@@ -132,8 +200,12 @@ async function fuzz(endpoint: string, service: SigningService, seeds: Seed[], se
     statuses[String(status)] = (statuses[String(status)] ?? 0) + 1;
     // A client may see its connection end when it sent more than the server reads (a too-large body): that is
     // the server refusing, not failing. Anything else that is not an HTTP answer below 500 is a defect.
-    const refusedBody = typeof status === 'string' && /EPIPE|ECONNRESET/.test(status) && request.body.length > 1_000_000;
-    if ((typeof status === 'number' && status >= 500) || (typeof status === 'string' && !refusedBody && status !== 'not sendable')) {
+    const refusedBody =
+      typeof status === 'string' && /EPIPE|ECONNRESET/.test(status) && request.body.length > 1_000_000;
+    if (
+      (typeof status === 'number' && status >= 500) ||
+      (typeof status === 'string' && !refusedBody && status !== 'not sendable')
+    ) {
       failures.push(`#${i} ${request.method} ${request.path.slice(0, 80)} → ${status}`);
     }
   }
@@ -148,13 +220,26 @@ describe(`fuzzing the EC2 endpoint and the Lambda front (seed ${SEED})`, () => {
 
   beforeAll(async () => {
     dir = mkdtempSync(path.join(os.tmpdir(), 'cp-stack-fuzz-'));
-    ec2 = await startEc2Server({ port: 0, directory: dir, pendingMs: 0, maxInstances: 4, silent: true, credentials: TEST_CREDENTIALS });
+    ec2 = await startEc2Server({
+      port: 0,
+      directory: dir,
+      pendingMs: 0,
+      maxInstances: 4,
+      silent: true,
+      credentials: TEST_CREDENTIALS,
+    });
     target = http.createServer((req, res) => {
       req.resume();
       req.on('end', () => res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}'));
     });
     await new Promise<void>((resolve) => target.listen(0, '127.0.0.1', resolve));
-    front = await startLambdaFront({ port: 0, target: `http://127.0.0.1:${(target.address() as AddressInfo).port}`, credentials: TEST_CREDENTIALS, token: 'x'.repeat(40), silent: true });
+    front = await startLambdaFront({
+      port: 0,
+      target: `http://127.0.0.1:${(target.address() as AddressInfo).port}`,
+      credentials: TEST_CREDENTIALS,
+      token: 'x'.repeat(40),
+      silent: true,
+    });
   });
   afterAll(async () => {
     await front?.close();
@@ -165,7 +250,9 @@ describe(`fuzzing the EC2 endpoint and the Lambda front (seed ${SEED})`, () => {
 
   it(`the EC2 endpoint answers ${REQUESTS} mutated requests, none with a 5xx, and still serves the SDK`, async () => {
     const { statuses, failures } = await fuzz(ec2.endpoint, 'ec2', EC2_SEEDS, SEED);
-    process.stdout.write(`ec2 fuzz: ${REQUESTS} requests, statuses ${JSON.stringify(statuses)}, ${failures.length} failures\n`);
+    process.stdout.write(
+      `ec2 fuzz: ${REQUESTS} requests, statuses ${JSON.stringify(statuses)}, ${failures.length} failures\n`,
+    );
     expect(failures).toEqual([]);
     expect(ec2.instances().length).toBeLessThanOrEqual(4 * REQUESTS);
     const client = new EC2Client({ endpoint: ec2.endpoint, region: 'us-east-1', credentials: TEST_CREDENTIALS });
@@ -178,9 +265,16 @@ describe(`fuzzing the EC2 endpoint and the Lambda front (seed ${SEED})`, () => {
 
   it(`the Lambda front answers ${REQUESTS} mutated requests, none with a 5xx, and still forwards the SDK's`, async () => {
     const { statuses, failures } = await fuzz(front.endpoint, 'lambda', LAMBDA_SEEDS, SEED + 1);
-    process.stdout.write(`lambda front fuzz: ${REQUESTS} requests, statuses ${JSON.stringify(statuses)}, ${failures.length} failures\n`);
+    process.stdout.write(
+      `lambda front fuzz: ${REQUESTS} requests, statuses ${JSON.stringify(statuses)}, ${failures.length} failures\n`,
+    );
     expect(failures).toEqual([]);
-    const lambda = new LambdaClient({ endpoint: front.endpoint, region: 'us-east-1', credentials: TEST_CREDENTIALS, maxAttempts: 1 });
+    const lambda = new LambdaClient({
+      endpoint: front.endpoint,
+      region: 'us-east-1',
+      credentials: TEST_CREDENTIALS,
+      maxAttempts: 1,
+    });
     try {
       const reply = await lambda.send(new InvokeCommand({ FunctionName: 'f', Payload: Buffer.from('{}') }));
       expect(Buffer.from(reply.Payload!).toString()).toBe('{"ok":true}');

@@ -5,9 +5,21 @@ describe('serviceConfigFromPrinted', () => {
   it('maps provider.s3 bucket refs and s3 events to notification rules', () => {
     const config = serviceConfigFromPrinted({
       service: 'svc',
-      provider: { stage: 'dev', region: 'eu-west-1', s3: { data: { name: 'svc-data' } }, environment: { DATA_BUCKET: 'svc-data', N: 3 } as Record<string, unknown> },
+      provider: {
+        stage: 'dev',
+        region: 'eu-west-1',
+        s3: { data: { name: 'svc-data' } },
+        environment: { DATA_BUCKET: 'svc-data', N: 3 } as Record<string, unknown>,
+      },
       functions: {
-        rates: { name: 'svc-dev-rates', events: [{ s3: { bucket: 'data', event: 's3:ObjectCreated:*', rules: [{ prefix: 'uploads/' }, { suffix: '.csv' }] } }] },
+        rates: {
+          name: 'svc-dev-rates',
+          events: [
+            {
+              s3: { bucket: 'data', event: 's3:ObjectCreated:*', rules: [{ prefix: 'uploads/' }, { suffix: '.csv' }] },
+            },
+          ],
+        },
         other: { events: [{ s3: 'raw-bucket' }] },
         plain: {},
       },
@@ -15,7 +27,13 @@ describe('serviceConfigFromPrinted', () => {
     expect(config.region).toBe('eu-west-1');
     expect(config.buckets.sort()).toEqual(['raw-bucket', 'svc-data']);
     expect(config.notifications).toEqual([
-      { bucket: 'svc-data', events: ['s3:ObjectCreated:*'], target: 'svc-dev-rates', prefix: 'uploads/', suffix: '.csv' },
+      {
+        bucket: 'svc-data',
+        events: ['s3:ObjectCreated:*'],
+        target: 'svc-dev-rates',
+        prefix: 'uploads/',
+        suffix: '.csv',
+      },
       { bucket: 'raw-bucket', events: ['s3:ObjectCreated:*'], target: 'svc-dev-other' },
     ]);
     expect(config.environment).toEqual({ DATA_BUCKET: 'svc-data' });

@@ -12,19 +12,30 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import {
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
+} from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { MongoClient } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startMongoServer } from '../../local-stack/mongo/server.ts';
 import { startS3Server } from '../../local-stack/s3/server.ts';
-import { isAlive, readStackState, startStack, stopStack, type StackOptions, type StackState } from '../../local-stack/stack.ts';
+import {
+  isAlive,
+  readStackState,
+  startStack,
+  stopStack,
+  type StackOptions,
+  type StackState,
+} from '../../local-stack/stack.ts';
 
 /** No notification rule matches these keys (the rates trigger is uploads/*.csv), so no Lambda runs. */
 const PREFIX = 'fault-restart/';
 const MB = 1024 * 1024;
-
-
 
 const sha256 = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex');
 
@@ -38,11 +49,32 @@ interface StoredObject {
 }
 
 const OBJECTS: StoredObject[] = [
-  { key: `${PREFIX}notes.txt`, body: Buffer.from('written before the crash\n'), contentType: 'text/plain', metadata: { origin: 'fault-test', step: 'one' } },
-  { key: `${PREFIX}empty.bin`, body: Buffer.alloc(0), contentType: 'application/octet-stream', metadata: { empty: 'yes' } },
-  { key: `${PREFIX}big/multipart.bin`, body: randomBytes(12 * MB + 12345), contentType: 'application/x-test', metadata: { parts: 'three' }, parts: 3 },
+  {
+    key: `${PREFIX}notes.txt`,
+    body: Buffer.from('written before the crash\n'),
+    contentType: 'text/plain',
+    metadata: { origin: 'fault-test', step: 'one' },
+  },
+  {
+    key: `${PREFIX}empty.bin`,
+    body: Buffer.alloc(0),
+    contentType: 'application/octet-stream',
+    metadata: { empty: 'yes' },
+  },
+  {
+    key: `${PREFIX}big/multipart.bin`,
+    body: randomBytes(12 * MB + 12345),
+    contentType: 'application/x-test',
+    metadata: { parts: 'three' },
+    parts: 3,
+  },
 ];
-const DOCUMENTS = Array.from({ length: 25 }, (_, n) => ({ _id: `doc-${n}`, n, at: new Date(Date.UTC(2025, 0, 1, 0, n)), tags: ['fault', String(n % 3)] }));
+const DOCUMENTS = Array.from({ length: 25 }, (_, n) => ({
+  _id: `doc-${n}`,
+  n,
+  at: new Date(Date.UTC(2025, 0, 1, 0, n)),
+  tags: ['fault', String(n % 3)],
+}));
 
 let stateDir: string;
 let options: StackOptions;
@@ -64,12 +96,23 @@ afterAll(async () => {
 
 function s3For(state: StackState): S3Client {
   // A copy: the SDK marks the object it is given (`$source`), which would make the state differ from itself.
-  return new S3Client({ region: state.region, credentials: { ...state.credentials }, endpoint: state.s3Endpoint, forcePathStyle: true });
+  return new S3Client({
+    region: state.region,
+    credentials: { ...state.credentials },
+    endpoint: state.s3Endpoint,
+    forcePathStyle: true,
+  });
 }
 
 async function putObjects(s3: S3Client, bucket: string, objects: readonly StoredObject[]): Promise<void> {
   for (const object of objects) {
-    const params = { Bucket: bucket, Key: object.key, Body: object.body, ContentType: object.contentType, Metadata: object.metadata };
+    const params = {
+      Bucket: bucket,
+      Key: object.key,
+      Body: object.body,
+      ContentType: object.contentType,
+      Metadata: object.metadata,
+    };
     if (object.parts) await new Upload({ client: s3, params, partSize: 5 * MB, queueSize: 2 }).done();
     else await s3.send(new PutObjectCommand(params));
   }
@@ -116,14 +159,23 @@ describe('the local stack killed and restarted', () => {
     const started = await startStack(options);
     expect(started.started).toBe(true);
     first = started.state;
-    expect(first.processes.map((proc) => proc.name).sort()).toEqual(['api', 'ec2', 'lambda', 'lambda-front', 'mongo', 's3']);
+    expect(first.processes.map((proc) => proc.name).sort()).toEqual([
+      'api',
+      'ec2',
+      'lambda',
+      'lambda-front',
+      'mongo',
+      's3',
+    ]);
     bucket = first.service.buckets[0]!;
     const s3 = s3For(first);
     await putObjects(s3, bucket, OBJECTS);
     await expectObjects(s3, bucket, OBJECTS);
     await withMongo(first.mongoUri, async (client) => {
       // As the scraper writes: acknowledged once saved, so a SIGKILL right after loses none of it.
-      const things = client.db('fault_restart').collection<(typeof DOCUMENTS)[number]>('things', { writeConcern: { w: 'majority', j: true } });
+      const things = client
+        .db('fault_restart')
+        .collection<(typeof DOCUMENTS)[number]>('things', { writeConcern: { w: 'majority', j: true } });
       await things.createIndex({ n: 1 }, { unique: true });
       await things.insertMany(DOCUMENTS);
     });
@@ -131,7 +183,11 @@ describe('the local stack killed and restarted', () => {
 
   it('after every stack process is SIGKILLed, startStack notices and starts a new stack that serves all the data', async () => {
     for (const proc of first.processes) process.kill(proc.pid, 'SIGKILL');
-    for (const deadline = Date.now() + 10_000; first.processes.some((proc) => isAlive(proc.pid)) && Date.now() < deadline; ) await sleep(50);
+    for (
+      const deadline = Date.now() + 10_000;
+      first.processes.some((proc) => isAlive(proc.pid)) && Date.now() < deadline;
+    )
+      await sleep(50);
     expect(first.processes.filter((proc) => isAlive(proc.pid)).map((proc) => proc.name)).toEqual([]);
     // The state file still names the dead processes: it no longer counts as a running stack.
     expect(existsSync(path.join(stateDir, 'state.json'))).toBe(true);
@@ -142,7 +198,14 @@ describe('the local stack killed and restarted', () => {
     expect(Date.now() - startedAt).toBeLessThan(120_000);
     expect(restarted.started).toBe(true);
     second = restarted.state;
-    expect(second.processes.map((proc) => proc.name).sort()).toEqual(['api', 'ec2', 'lambda', 'lambda-front', 'mongo', 's3']);
+    expect(second.processes.map((proc) => proc.name).sort()).toEqual([
+      'api',
+      'ec2',
+      'lambda',
+      'lambda-front',
+      'mongo',
+      's3',
+    ]);
     for (const proc of second.processes) {
       expect(isAlive(proc.pid), proc.name).toBe(true);
       expect(first.processes.map((old) => old.pid)).not.toContain(proc.pid);
@@ -191,9 +254,19 @@ describe('the local stack killed and restarted', () => {
   });
 
   it('a clean stopStack ends every process and saves everything, even w:1 writes of the last moment', async () => {
-    const late: StoredObject = { key: `${PREFIX}after-restart.txt`, body: Buffer.from('written after the restart\n'), contentType: 'text/plain', metadata: { step: 'two' } };
+    const late: StoredObject = {
+      key: `${PREFIX}after-restart.txt`,
+      body: Buffer.from('written after the restart\n'),
+      contentType: 'text/plain',
+      metadata: { step: 'two' },
+    };
     await putObjects(s3For(second), bucket, [late]);
-    await withMongo(second.mongoUri, (client) => client.db('fault_restart').collection<{ _id: string; note: string }>('late').insertOne({ _id: 'w1', note: 'default write concern' }));
+    await withMongo(second.mongoUri, (client) =>
+      client
+        .db('fault_restart')
+        .collection<{ _id: string; note: string }>('late')
+        .insertOne({ _id: 'w1', note: 'default write concern' }),
+    );
 
     const stopped = await stopStack({ stateDir });
     expect(stopped.map((proc) => proc.name).sort()).toEqual(['api', 'ec2', 'lambda', 'lambda-front', 'mongo', 's3']);
@@ -205,13 +278,26 @@ describe('the local stack killed and restarted', () => {
     const mongoFile = path.join(stateDir, 'mongo', 'data.json');
     expect(readFileSync(mongoFile, 'utf8')).toContain('"w1"');
     const mongo = await startMongoServer({ port: 0, silent: true, dataFile: mongoFile });
-    const s3Server = await startS3Server({ port: 0, silent: true, directory: path.join(stateDir, 's3'), buckets: second.service.buckets, credentials: second.credentials });
+    const s3Server = await startS3Server({
+      port: 0,
+      silent: true,
+      directory: path.join(stateDir, 's3'),
+      buckets: second.service.buckets,
+      credentials: second.credentials,
+    });
     try {
       await withMongo(mongo.uri, async (client) => {
         expect(await client.db('fault_restart').collection('things').countDocuments()).toBe(DOCUMENTS.length);
-        expect(await client.db('fault_restart').collection<{ _id: string; note: string }>('late').findOne({ _id: 'w1' })).toEqual({ _id: 'w1', note: 'default write concern' });
+        expect(
+          await client.db('fault_restart').collection<{ _id: string; note: string }>('late').findOne({ _id: 'w1' }),
+        ).toEqual({ _id: 'w1', note: 'default write concern' });
       });
-      const s3 = new S3Client({ region: second.region, credentials: { ...second.credentials }, endpoint: s3Server.endpoint, forcePathStyle: true });
+      const s3 = new S3Client({
+        region: second.region,
+        credentials: { ...second.credentials },
+        endpoint: s3Server.endpoint,
+        forcePathStyle: true,
+      });
       await expectObjects(s3, bucket, [...OBJECTS, late]);
     } finally {
       await s3Server.close();

@@ -37,7 +37,13 @@ export function useLocalEc2(bucket: string): LocalEc2 {
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'cp-ec2-run-'));
     s3Server = await spawnS3ServerProcess({ directory: join(dir, 's3'), buckets: [bucket], credentials });
-    handle.ec2Server = await startEc2Server({ port: 0, directory: join(dir, 'ec2'), pendingMs: 50, silent: true, credentials });
+    handle.ec2Server = await startEc2Server({
+      port: 0,
+      directory: join(dir, 'ec2'),
+      pendingMs: 50,
+      silent: true,
+      credentials,
+    });
     handle.s3 = new S3Client({ region: 'us-east-1', credentials, endpoint: s3Server.endpoint, forcePathStyle: true });
     handle.ec2 = new EC2Client({ region: 'us-east-1', credentials, endpoint: handle.ec2Server.endpoint });
     const built = await buildWorkerBundles(join(dir, 'bundles'));
@@ -58,7 +64,11 @@ export function useLocalEc2(bucket: string): LocalEc2 {
     nodeMajor: Number(process.versions.node.split('.')[0]),
     ...overrides,
   });
-  handle.states = (skip) => handle.ec2Server.instances().slice(skip).map((i) => i.state.name);
+  handle.states = (skip) =>
+    handle.ec2Server
+      .instances()
+      .slice(skip)
+      .map((i) => i.state.name);
   handle.scratchKeys = async () => {
     const listed = await handle.s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: 'runs/' }));
     return (listed.Contents ?? []).map((o) => o.Key!);

@@ -93,14 +93,26 @@ export interface TemplateResource {
 }
 
 const list = (value: unknown): unknown[] => (value === undefined ? [] : Array.isArray(value) ? value : [value]);
-const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
+const isRecord = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
 
 /** The statements of a policy document, located. */
-function documentStatements(document: unknown, where: string, kind: PolicyKind, attachedTo?: string): LocatedStatement[] {
+function documentStatements(
+  document: unknown,
+  where: string,
+  kind: PolicyKind,
+  attachedTo?: string,
+): LocatedStatement[] {
   if (!isRecord(document)) return [];
   return list(document.Statement).map((statement, index) => {
     const s = (isRecord(statement) ? statement : {}) as PolicyStatement;
-    return { where, id: typeof s.Sid === 'string' && s.Sid !== '' ? `Sid ${s.Sid}` : `#${index}`, kind, statement: s, ...(attachedTo === undefined ? {} : { attachedTo }) };
+    return {
+      where,
+      id: typeof s.Sid === 'string' && s.Sid !== '' ? `Sid ${s.Sid}` : `#${index}`,
+      kind,
+      statement: s,
+      ...(attachedTo === undefined ? {} : { attachedTo }),
+    };
   });
 }
 
@@ -108,7 +120,8 @@ function documentStatements(document: unknown, where: string, kind: PolicyKind, 
 function policyName(name: unknown): string {
   if (typeof name === 'string') return name;
   const join = isRecord(name) ? name['Fn::Join'] : undefined;
-  if (Array.isArray(join) && typeof join[0] === 'string' && Array.isArray(join[1])) return join[1].map((p) => (typeof p === 'string' ? p : JSON.stringify(p))).join(join[0]);
+  if (Array.isArray(join) && typeof join[0] === 'string' && Array.isArray(join[1]))
+    return join[1].map((p) => (typeof p === 'string' ? p : JSON.stringify(p))).join(join[0]);
   return JSON.stringify(name);
 }
 
@@ -132,7 +145,13 @@ export function policyStatements(resources: Record<string, TemplateResource>): L
         statements.push(...documentStatements(p.AssumeRolePolicyDocument, `${logicalId} trust policy`, 'trust'));
         for (const policy of list(p.Policies)) {
           if (!isRecord(policy)) continue;
-          statements.push(...documentStatements(policy.PolicyDocument, `${logicalId} policy ${policyName(policy.PolicyName)}`, 'identity'));
+          statements.push(
+            ...documentStatements(
+              policy.PolicyDocument,
+              `${logicalId} policy ${policyName(policy.PolicyName)}`,
+              'identity',
+            ),
+          );
         }
         break;
       case 'AWS::IAM::Policy':
@@ -143,12 +162,21 @@ export function policyStatements(resources: Record<string, TemplateResource>): L
         statements.push(...documentStatements(p.PolicyDocument, `${logicalId} (${resource.Type})`, 'identity'));
         break;
       case 'AWS::S3::BucketPolicy':
-        statements.push(...documentStatements(p.PolicyDocument, `${logicalId} (bucket policy)`, 'resource', referencedId(p.Bucket)));
+        statements.push(
+          ...documentStatements(p.PolicyDocument, `${logicalId} (bucket policy)`, 'resource', referencedId(p.Bucket)),
+        );
         break;
       case 'AWS::SQS::QueuePolicy':
       case 'AWS::SNS::TopicPolicy':
         for (const target of list(p.Queues ?? p.Topics)) {
-          statements.push(...documentStatements(p.PolicyDocument, `${logicalId} (${resource.Type})`, 'resource', referencedId(target)));
+          statements.push(
+            ...documentStatements(
+              p.PolicyDocument,
+              `${logicalId} (${resource.Type})`,
+              'resource',
+              referencedId(target),
+            ),
+          );
         }
         break;
       case 'AWS::Lambda::Permission': {
@@ -159,12 +187,21 @@ export function policyStatements(resources: Record<string, TemplateResource>): L
         const statement: PolicyStatement = {
           Effect: 'Allow',
           Action: p.Action,
-          Principal: typeof p.Principal === 'string' && p.Principal !== '*' && !/^\d{12}$|^arn:/.test(p.Principal) ? { Service: p.Principal } : p.Principal,
+          Principal:
+            typeof p.Principal === 'string' && p.Principal !== '*' && !/^\d{12}$|^arn:/.test(p.Principal)
+              ? { Service: p.Principal }
+              : p.Principal,
           Resource: p.FunctionName,
           ...(Object.keys(condition).length === 0 ? {} : { Condition: condition }),
         };
         const fn = referencedId(p.FunctionName);
-        statements.push({ where: `${logicalId} (Lambda permission)`, id: '#0', kind: 'resource', statement, ...(fn === undefined ? {} : { attachedTo: fn }) });
+        statements.push({
+          where: `${logicalId} (Lambda permission)`,
+          id: '#0',
+          kind: 'resource',
+          statement,
+          ...(fn === undefined ? {} : { attachedTo: fn }),
+        });
         break;
       }
     }
@@ -179,7 +216,12 @@ export function policyStatements(resources: Record<string, TemplateResource>): L
  */
 export function render(value: unknown, region: string): string | undefined {
   const pseudo = (name: string): string | undefined =>
-    ({ 'AWS::Partition': 'aws', 'AWS::Region': region, 'AWS::AccountId': '{AccountId}', 'AWS::URLSuffix': 'amazonaws.com' })[name];
+    ({
+      'AWS::Partition': 'aws',
+      'AWS::Region': region,
+      'AWS::AccountId': '{AccountId}',
+      'AWS::URLSuffix': 'amazonaws.com',
+    })[name];
   if (typeof value === 'string') return value;
   if (!isRecord(value)) return undefined;
   if (typeof value.Ref === 'string') return pseudo(value.Ref) ?? `{Ref:${value.Ref}}`;
@@ -192,9 +234,17 @@ export function render(value: unknown, region: string): string | undefined {
     return parts.every((part) => part !== undefined) ? parts.join(join[0]) : undefined;
   }
   const sub = value['Fn::Sub'];
-  const template = typeof sub === 'string' ? sub : Array.isArray(sub) && typeof sub[0] === 'string' && sub[1] === undefined ? sub[0] : undefined;
+  const template =
+    typeof sub === 'string'
+      ? sub
+      : Array.isArray(sub) && typeof sub[0] === 'string' && sub[1] === undefined
+        ? sub[0]
+        : undefined;
   if (template !== undefined) {
-    return template.replace(/\$\{([^}!]+)\}/g, (_, name: string) => pseudo(name) ?? (name.includes('.') ? `{GetAtt:${name}}` : `{Ref:${name}}`));
+    return template.replace(
+      /\$\{([^}!]+)\}/g,
+      (_, name: string) => pseudo(name) ?? (name.includes('.') ? `{GetAtt:${name}}` : `{Ref:${name}}`),
+    );
   }
   return undefined;
 }
@@ -210,7 +260,14 @@ interface Arn {
 function parseArn(text: string): Arn | undefined {
   const match = /^arn:([^:]+):([^:]+):([^:]*):([^:]*):(.+)$/.exec(text);
   if (match === null) return undefined;
-  const [, partition, service, region, account, resource] = match as unknown as [string, string, string, string, string, string];
+  const [, partition, service, region, account, resource] = match as unknown as [
+    string,
+    string,
+    string,
+    string,
+    string,
+    string,
+  ];
   return { partition, service, region, account, resource };
 }
 
@@ -235,24 +292,43 @@ const tagged = (condition: PolicyStatement['Condition'], kind: 'RequestTag' | 'R
  * How each EC2 resource type with a wildcard id ("instance/*") is narrowed to this service's own, by the
  * statement's Condition. A type not listed here is refused: add it, with the reason, when one is needed.
  */
-const EC2_TYPE_SCOPES: Record<string, { needs: string; scoped: (s: PolicyStatement, scope: ServiceScope) => boolean }> = {
-  // Launched with this service's and stage's tags (RunInstances), changed only while so tagged (Terminate),
-  // or tagged only while being launched (CreateTags with ec2:CreateAction, itself behind the launch's tags).
-  instance: {
-    needs: 'aws:RequestTag/service+stage, aws:ResourceTag/service+stage or ec2:CreateAction',
-    scoped: (s, scope) => tagged(s.Condition, 'RequestTag', scope) || tagged(s.Condition, 'ResourceTag', scope) || hasKey(s.Condition, 'ec2:CreateAction'),
-  },
-  volume: {
-    needs: 'aws:RequestTag/service+stage, aws:ResourceTag/service+stage or ec2:CreateAction',
-    scoped: (s, scope) => tagged(s.Condition, 'RequestTag', scope) || tagged(s.Condition, 'ResourceTag', scope) || hasKey(s.Condition, 'ec2:CreateAction'),
-  },
-  // Images are not ours to tag: narrowed by their owner (e.g. amazon) or id.
-  image: { needs: 'ec2:Owner or ec2:ImageID', scoped: (s) => hasKey(s.Condition, 'ec2:Owner') || hasKey(s.Condition, 'ec2:ImageID') },
-  // The network a launch uses: narrowed to a VPC or subnet.
-  subnet: { needs: 'ec2:Vpc or ec2:SubnetID', scoped: (s) => hasKey(s.Condition, 'ec2:Vpc') || hasKey(s.Condition, 'ec2:SubnetID') },
-  'security-group': { needs: 'ec2:Vpc or ec2:SecurityGroupID', scoped: (s) => hasKey(s.Condition, 'ec2:Vpc') || hasKey(s.Condition, 'ec2:SecurityGroupID') },
-  'network-interface': { needs: 'ec2:Vpc or ec2:Subnet', scoped: (s) => hasKey(s.Condition, 'ec2:Vpc') || hasKey(s.Condition, 'ec2:Subnet') },
-};
+const EC2_TYPE_SCOPES: Record<string, { needs: string; scoped: (s: PolicyStatement, scope: ServiceScope) => boolean }> =
+  {
+    // Launched with this service's and stage's tags (RunInstances), changed only while so tagged (Terminate),
+    // or tagged only while being launched (CreateTags with ec2:CreateAction, itself behind the launch's tags).
+    instance: {
+      needs: 'aws:RequestTag/service+stage, aws:ResourceTag/service+stage or ec2:CreateAction',
+      scoped: (s, scope) =>
+        tagged(s.Condition, 'RequestTag', scope) ||
+        tagged(s.Condition, 'ResourceTag', scope) ||
+        hasKey(s.Condition, 'ec2:CreateAction'),
+    },
+    volume: {
+      needs: 'aws:RequestTag/service+stage, aws:ResourceTag/service+stage or ec2:CreateAction',
+      scoped: (s, scope) =>
+        tagged(s.Condition, 'RequestTag', scope) ||
+        tagged(s.Condition, 'ResourceTag', scope) ||
+        hasKey(s.Condition, 'ec2:CreateAction'),
+    },
+    // Images are not ours to tag: narrowed by their owner (e.g. amazon) or id.
+    image: {
+      needs: 'ec2:Owner or ec2:ImageID',
+      scoped: (s) => hasKey(s.Condition, 'ec2:Owner') || hasKey(s.Condition, 'ec2:ImageID'),
+    },
+    // The network a launch uses: narrowed to a VPC or subnet.
+    subnet: {
+      needs: 'ec2:Vpc or ec2:SubnetID',
+      scoped: (s) => hasKey(s.Condition, 'ec2:Vpc') || hasKey(s.Condition, 'ec2:SubnetID'),
+    },
+    'security-group': {
+      needs: 'ec2:Vpc or ec2:SecurityGroupID',
+      scoped: (s) => hasKey(s.Condition, 'ec2:Vpc') || hasKey(s.Condition, 'ec2:SecurityGroupID'),
+    },
+    'network-interface': {
+      needs: 'ec2:Vpc or ec2:Subnet',
+      scoped: (s) => hasKey(s.Condition, 'ec2:Vpc') || hasKey(s.Condition, 'ec2:Subnet'),
+    },
+  };
 
 /** The service-stage prefix of this service's resource names, e.g. `cloud-parallel-dev`. */
 const prefixOf = (scope: ServiceScope) => `${scope.service}-${scope.stage}`;
@@ -266,47 +342,69 @@ const SCOPE_RULES: Record<string, (arn: Arn, s: LocatedStatement, scope: Service
   // The data bucket (or a resource policy's own bucket), the bucket itself or objects in it.
   s3: (arn, s, scope) => {
     const bucket = arn.resource.split('/')[0]!;
-    const own = [scope.dataBucket.name, `{Ref:${scope.dataBucket.logicalId}}`, ...(s.attachedTo ? [`{Ref:${s.attachedTo}}`] : [])];
+    const own = [
+      scope.dataBucket.name,
+      `{Ref:${scope.dataBucket.logicalId}}`,
+      ...(s.attachedTo ? [`{Ref:${s.attachedTo}}`] : []),
+    ];
     return own.includes(bucket) ? undefined : `bucket ${bucket} is not the data bucket ${scope.dataBucket.name}`;
   },
   // The service's functions' log groups: /aws/lambda/<service>-<stage> then "-" or "*" (the framework's grant).
   logs: (arn, _, scope) =>
-    new RegExp(`^log-group:/aws/lambda/${escapeRegExp(prefixOf(scope))}[-*]`).test(arn.resource) ? undefined : `not a log group of this service's functions (/aws/lambda/${prefixOf(scope)}-*)`,
-  lambda: (arn, _, scope) => (arn.resource.startsWith(`function:${prefixOf(scope)}-`) ? undefined : `not a function of this service (function:${prefixOf(scope)}-*)`),
-  sqs: (arn, _, scope) => (arn.resource.startsWith(`${prefixOf(scope)}-`) ? undefined : `not a queue of this service (${prefixOf(scope)}-*)`),
+    new RegExp(`^log-group:/aws/lambda/${escapeRegExp(prefixOf(scope))}[-*]`).test(arn.resource)
+      ? undefined
+      : `not a log group of this service's functions (/aws/lambda/${prefixOf(scope)}-*)`,
+  lambda: (arn, _, scope) =>
+    arn.resource.startsWith(`function:${prefixOf(scope)}-`)
+      ? undefined
+      : `not a function of this service (function:${prefixOf(scope)}-*)`,
+  sqs: (arn, _, scope) =>
+    arn.resource.startsWith(`${prefixOf(scope)}-`) ? undefined : `not a queue of this service (${prefixOf(scope)}-*)`,
   // Exactly the parameters the service reads: no wildcards, no path prefixes; in this account, except AWS's public
   // parameters (/aws/service/...), whose ARNs have no account.
   ssm: (arn, _, scope) => {
     const name = arn.resource.replace(/^parameter/, '');
-    if (!arn.resource.startsWith('parameter') || !scope.ssmParameters.includes(name)) return `not one of the SSM parameters this service reads (${scope.ssmParameters.join(', ')})`;
-    if (name.startsWith('/aws/service/')) return arn.account === '' ? undefined : `account "${arn.account}" for AWS's public parameter: its ARN has none`;
-    return arn.account === '{AccountId}' ? undefined : `account "${arn.account}": name this account (Ref AWS::AccountId), so no other account's parameter of that name is readable`;
+    if (!arn.resource.startsWith('parameter') || !scope.ssmParameters.includes(name))
+      return `not one of the SSM parameters this service reads (${scope.ssmParameters.join(', ')})`;
+    if (name.startsWith('/aws/service/'))
+      return arn.account === '' ? undefined : `account "${arn.account}" for AWS's public parameter: its ARN has none`;
+    return arn.account === '{AccountId}'
+      ? undefined
+      : `account "${arn.account}": name this account (Ref AWS::AccountId), so no other account's parameter of that name is readable`;
   },
   // EC2: a wildcard id must be narrowed by the statement's Condition, per type (EC2_TYPE_SCOPES).
   ec2: (arn, s, scope) => {
     const [type, id = ''] = arn.resource.split('/');
     if (!id.includes('*')) return undefined; // one named resource
     const rule = EC2_TYPE_SCOPES[type!];
-    if (rule === undefined) return `no rule says how an EC2 ${type} is narrowed to this service's own: add one to EC2_TYPE_SCOPES`;
-    return rule.scoped(s.statement, scope) ? undefined : `any ${type} of the region: narrow it with a Condition on ${rule.needs}`;
+    if (rule === undefined)
+      return `no rule says how an EC2 ${type} is narrowed to this service's own: add one to EC2_TYPE_SCOPES`;
+    return rule.scoped(s.statement, scope)
+      ? undefined
+      : `any ${type} of the region: narrow it with a Condition on ${rule.needs}`;
   },
 };
 
 /** Why a resource is not this service's own, or undefined when it is. */
 function scopeProblem(resource: unknown, s: LocatedStatement, scope: ServiceScope): string | undefined {
   const text = render(resource, scope.region);
-  if (text === undefined) return 'an expression the sweep cannot read: write the ARN with Ref, Fn::GetAtt, Fn::Join or Fn::Sub';
+  if (text === undefined)
+    return 'an expression the sweep cannot read: write the ARN with Ref, Fn::GetAtt, Fn::Join or Fn::Sub';
   const reference = /^\{(?:Ref|GetAtt):([^.}]+)(?:\.[^}]*)?\}$/.exec(text);
   if (reference !== null) {
     const id = reference[1]!;
-    return id === scope.dataBucket.logicalId || scope.ownLogicalIds.has(id) || id === s.attachedTo ? undefined : `${id} is not this service's data bucket, function, queue or log group`;
+    return id === scope.dataBucket.logicalId || scope.ownLogicalIds.has(id) || id === s.attachedTo
+      ? undefined
+      : `${id} is not this service's data bucket, function, queue or log group`;
   }
   const arn = parseArn(text);
   if (arn === undefined) return 'not an ARN';
   if (arn.partition !== 'aws') return `partition ${arn.partition}`;
   const rule = SCOPE_RULES[arn.service];
-  if (rule === undefined) return `no rule says which ${arn.service} resources are this service's own: add one to SCOPE_RULES`;
-  if (arn.service !== 's3' && arn.region !== scope.region) return `region "${arn.region}", not this stage's ${scope.region}`;
+  if (rule === undefined)
+    return `no rule says which ${arn.service} resources are this service's own: add one to SCOPE_RULES`;
+  if (arn.service !== 's3' && arn.region !== scope.region)
+    return `region "${arn.region}", not this stage's ${scope.region}`;
   if (!['', '*', '{AccountId}'].includes(arn.account)) return `account ${arn.account}, not this one`;
   return rule(arn, s, scope);
 }
@@ -331,10 +429,13 @@ function launchProblem(action: string, resource: string, s: PolicyStatement, sco
   const problems: string[] = [];
   const types = exactValues(s.Condition, 'ec2:InstanceType');
   if (types.length === 0 || !types.every((t) => typeof t === 'string' && scope.ec2InstanceTypes.includes(t))) {
-    problems.push(`instance type not limited (StringEquals ec2:InstanceType) to the configured ${scope.ec2InstanceTypes.join(', ') || '(none)'}${types.length === 0 ? '' : `, got ${JSON.stringify(types)}`}`);
+    problems.push(
+      `instance type not limited (StringEquals ec2:InstanceType) to the configured ${scope.ec2InstanceTypes.join(', ') || '(none)'}${types.length === 0 ? '' : `, got ${JSON.stringify(types)}`}`,
+    );
   }
   const tokens = exactValues(s.Condition, 'ec2:MetadataHttpTokens');
-  if (tokens.length === 0 || !tokens.every((t) => t === 'required')) problems.push('IMDSv2 not required (StringEquals ec2:MetadataHttpTokens: required)');
+  if (tokens.length === 0 || !tokens.every((t) => t === 'required'))
+    problems.push('IMDSv2 not required (StringEquals ec2:MetadataHttpTokens: required)');
   return problems.length === 0 ? undefined : problems.join('; ');
 }
 
@@ -342,7 +443,12 @@ function launchProblem(action: string, resource: string, s: PolicyStatement, sco
 function isTlsOnlyCondition(condition: PolicyStatement['Condition']): boolean {
   if (condition === undefined || Object.keys(condition).length !== 1 || !isRecord(condition.Bool)) return false;
   const entries = Object.entries(condition.Bool);
-  return entries.length === 1 && entries[0]![0].toLowerCase() === 'aws:securetransport' && list(entries[0]![1]).every((v) => v === false || v === 'false') && list(entries[0]![1]).length > 0;
+  return (
+    entries.length === 1 &&
+    entries[0]![0].toLowerCase() === 'aws:securetransport' &&
+    list(entries[0]![1]).every((v) => v === false || v === 'false') &&
+    list(entries[0]![1]).length > 0
+  );
 }
 const textOf = (value: unknown) => (typeof value === 'string' ? value : JSON.stringify(value));
 
@@ -373,17 +479,42 @@ export function checkStatements(statements: readonly LocatedStatement[], scope: 
     const allActions = actions.join(', ') || '(no action)';
     const allResources = resources.map(textOf).join(', ') || '(no resource)';
 
-    if (s.NotAction !== undefined) add(`NotAction ${allActions}`, allResources, 'NotAction covers every action not listed: name the actions instead');
+    if (s.NotAction !== undefined)
+      add(
+        `NotAction ${allActions}`,
+        allResources,
+        'NotAction covers every action not listed: name the actions instead',
+      );
     if (s.Effect === 'Deny' && isPublic(s.Principal) && !isTlsOnlyCondition(s.Condition)) {
-      add(allActions, allResources, `Principal ${textOf(s.Principal)} in a Deny that is not the TLS rule (Condition only Bool aws:SecureTransport false)`);
+      add(
+        allActions,
+        allResources,
+        `Principal ${textOf(s.Principal)} in a Deny that is not the TLS rule (Condition only Bool aws:SecureTransport false)`,
+      );
     }
     if (s.Effect !== 'Allow') continue; // Deny only narrows
 
-    if (s.NotResource !== undefined) add(allActions, `NotResource ${allResources}`, 'NotResource covers every resource not listed: name the resources instead');
-    if (s.NotPrincipal !== undefined) add(allActions, allResources, `NotPrincipal ${textOf(s.NotPrincipal)} allows everyone not listed`);
+    if (s.NotResource !== undefined)
+      add(
+        allActions,
+        `NotResource ${allResources}`,
+        'NotResource covers every resource not listed: name the resources instead',
+      );
+    if (s.NotPrincipal !== undefined)
+      add(allActions, allResources, `NotPrincipal ${textOf(s.NotPrincipal)} allows everyone not listed`);
     if (isPublic(s.Principal)) add(allActions, allResources, `Principal ${textOf(s.Principal)}: public`);
-    if (located.kind === 'resource' && isRecord(s.Principal) && s.Principal.Service !== undefined && !hasKey(s.Condition, 'aws:SourceArn') && !hasKey(s.Condition, 'aws:SourceAccount')) {
-      add(allActions, allResources, `service principal ${textOf(s.Principal.Service)} without aws:SourceArn or aws:SourceAccount: any account's resources could use it`);
+    if (
+      located.kind === 'resource' &&
+      isRecord(s.Principal) &&
+      s.Principal.Service !== undefined &&
+      !hasKey(s.Condition, 'aws:SourceArn') &&
+      !hasKey(s.Condition, 'aws:SourceAccount')
+    ) {
+      add(
+        allActions,
+        allResources,
+        `service principal ${textOf(s.Principal.Service)} without aws:SourceArn or aws:SourceAccount: any account's resources could use it`,
+      );
     }
     if (located.kind === 'trust') continue; // no Resource: who may assume the role is all it says
     if (s.Resource === undefined && s.NotResource === undefined) add(allActions, '(no resource)', 'no Resource');
@@ -393,12 +524,19 @@ export function checkStatements(statements: readonly LocatedStatement[], scope: 
         const problems: string[] = [];
         if (action.includes('*')) problems.push('wildcard action: name each action');
         if (resource === '*') {
-          if (!starActions.has(action)) problems.push('Resource "*": scope it to this service\'s resources (or, if AWS accepts only "*" for this action, allow-list it with the reason)');
+          if (!starActions.has(action))
+            problems.push(
+              'Resource "*": scope it to this service\'s resources (or, if AWS accepts only "*" for this action, allow-list it with the reason)',
+            );
         } else {
           const problem = scopeProblem(resource, located, scope);
           if (problem !== undefined) problems.push(problem);
         }
-        if (/^ec2:/i.test(action) && !READ_ONLY_EC2.test(action) && (s.Condition === undefined || Object.keys(s.Condition).length === 0)) {
+        if (
+          /^ec2:/i.test(action) &&
+          !READ_ONLY_EC2.test(action) &&
+          (s.Condition === undefined || Object.keys(s.Condition).length === 0)
+        ) {
           problems.push('an EC2 action that changes something, allowed without a Condition');
         }
         const rendered = render(resource, scope.region);
@@ -415,17 +553,42 @@ export function checkStatements(statements: readonly LocatedStatement[], scope: 
 export function checkTemplate(resources: Record<string, TemplateResource>, scope: ServiceScope): Violation[] {
   const violations: Violation[] = [];
   const add = (where: string, action: string, resource: string, problem: string) =>
-    violations.push({ where, id: '-', action, resource, problem, message: `${where}: ${action} on ${resource}: ${problem}` });
+    violations.push({
+      where,
+      id: '-',
+      action,
+      resource,
+      problem,
+      message: `${where}: ${action} on ${resource}: ${problem}`,
+    });
   for (const [logicalId, resource] of Object.entries(resources)) {
     const p = resource.Properties ?? {};
-    if (resource.Type === 'AWS::Lambda::Url') add(logicalId, 'lambda:InvokeFunctionUrl', textOf(p.TargetFunctionArn), `a function URL (AuthType ${textOf(p.AuthType)}): no public URLs`);
-    if (resource.Type === 'AWS::Lambda::Permission' && p.FunctionUrlAuthType !== undefined) add(logicalId, textOf(p.Action), textOf(p.FunctionName), 'a function URL permission: no public URLs');
-    if (resource.Type === 'AWS::IAM::Role' || resource.Type === 'AWS::IAM::User' || resource.Type === 'AWS::IAM::Group') {
-      for (const arn of list(p.ManagedPolicyArns)) add(logicalId, '(managed policy)', textOf(arn), 'a managed policy\'s statements are not in the template, so this sweep cannot check them: inline what is needed');
+    if (resource.Type === 'AWS::Lambda::Url')
+      add(
+        logicalId,
+        'lambda:InvokeFunctionUrl',
+        textOf(p.TargetFunctionArn),
+        `a function URL (AuthType ${textOf(p.AuthType)}): no public URLs`,
+      );
+    if (resource.Type === 'AWS::Lambda::Permission' && p.FunctionUrlAuthType !== undefined)
+      add(logicalId, textOf(p.Action), textOf(p.FunctionName), 'a function URL permission: no public URLs');
+    if (
+      resource.Type === 'AWS::IAM::Role' ||
+      resource.Type === 'AWS::IAM::User' ||
+      resource.Type === 'AWS::IAM::Group'
+    ) {
+      for (const arn of list(p.ManagedPolicyArns))
+        add(
+          logicalId,
+          '(managed policy)',
+          textOf(arn),
+          "a managed policy's statements are not in the template, so this sweep cannot check them: inline what is needed",
+        );
     }
   }
   const tlsProblem = dataBucketTlsProblem(resources, scope);
-  if (tlsProblem !== undefined) add(`${scope.dataBucket.logicalId} (data bucket)`, 's3:*', `arn:aws:s3:::${scope.dataBucket.name}`, tlsProblem);
+  if (tlsProblem !== undefined)
+    add(`${scope.dataBucket.logicalId} (data bucket)`, 's3:*', `arn:aws:s3:::${scope.dataBucket.name}`, tlsProblem);
   return [...violations, ...checkStatements(policyStatements(resources), scope)];
 }
 
@@ -434,14 +597,23 @@ export function checkTemplate(resources: Record<string, TemplateResource>, scope
  * bucket and on its objects (Effect Deny, Principal "*", Action "s3:*", Condition Bool aws:SecureTransport false),
  * or undefined. Templates without the bucket (the synthetic cases) have nothing to say about it.
  */
-export function dataBucketTlsProblem(resources: Record<string, TemplateResource>, scope: ServiceScope): string | undefined {
+export function dataBucketTlsProblem(
+  resources: Record<string, TemplateResource>,
+  scope: ServiceScope,
+): string | undefined {
   if (resources[scope.dataBucket.logicalId]?.Type !== 'AWS::S3::Bucket') return undefined;
   const names = [scope.dataBucket.name, `{Ref:${scope.dataBucket.logicalId}}`];
   const covered = new Set<string>();
   for (const located of policyStatements(resources)) {
     const { statement: s } = located;
     if (located.kind !== 'resource' || located.attachedTo !== scope.dataBucket.logicalId) continue;
-    if (s.Effect !== 'Deny' || !isPublic(s.Principal) || !list(s.Action).includes('s3:*') || !isTlsOnlyCondition(s.Condition)) continue;
+    if (
+      s.Effect !== 'Deny' ||
+      !isPublic(s.Principal) ||
+      !list(s.Action).includes('s3:*') ||
+      !isTlsOnlyCondition(s.Condition)
+    )
+      continue;
     for (const resource of list(s.Resource)) {
       const arn = parseArn(render(resource, scope.region) ?? '');
       if (arn === undefined || arn.service !== 's3') continue;
@@ -458,7 +630,10 @@ export function dataBucketTlsProblem(resources: Record<string, TemplateResource>
 }
 
 /** The allow-listed "*" actions no Allow statement uses on Resource "*" any more (the list must not rot). */
-export function unusedStarActions(statements: readonly LocatedStatement[], starActions: readonly StarAction[]): StarAction[] {
+export function unusedStarActions(
+  statements: readonly LocatedStatement[],
+  starActions: readonly StarAction[],
+): StarAction[] {
   const used = new Set(
     statements
       .filter(({ statement: s }) => s.Effect === 'Allow' && list(s.Resource).includes('*'))
@@ -475,8 +650,11 @@ export function scopeOfTemplate(
   resources: Record<string, TemplateResource>,
   options: Pick<ServiceScope, 'service' | 'stage' | 'region' | 'ssmParameters' | 'starActions' | 'ec2InstanceTypes'>,
 ): ServiceScope {
-  const buckets = Object.entries(resources).filter(([id, r]) => r.Type === 'AWS::S3::Bucket' && id !== 'ServerlessDeploymentBucket');
-  if (buckets.length !== 1) throw new Error(`expected one data bucket, found ${buckets.map(([id]) => id).join(', ') || 'none'}`);
+  const buckets = Object.entries(resources).filter(
+    ([id, r]) => r.Type === 'AWS::S3::Bucket' && id !== 'ServerlessDeploymentBucket',
+  );
+  if (buckets.length !== 1)
+    throw new Error(`expected one data bucket, found ${buckets.map(([id]) => id).join(', ') || 'none'}`);
   const [logicalId, bucket] = buckets[0]!;
   const name = bucket.Properties?.BucketName;
   if (typeof name !== 'string') throw new Error(`the data bucket ${logicalId} has no literal BucketName`);

@@ -13,8 +13,13 @@ if (eventJson === undefined || remainingMs === undefined || !Number.isFinite(Num
   process.stderr.write('usage: invoke-primes-fanout.ts <event-json> <remaining-ms>\n');
   process.exit(2);
 }
-const { handler } = (await import('../../functions/primes-fanout.ts')) as { handler: (event: unknown, context: Context) => Promise<unknown> };
+const { handler } = (await import('../../functions/primes-fanout.ts')) as {
+  handler: (event: unknown, context: Context) => Promise<unknown>;
+};
 const endsAt = Date.now() + Number(remainingMs);
-const context: Context = { ...lambdaContext('cloud-parallel-test-primes-fanout'), getRemainingTimeInMillis: () => endsAt - Date.now() };
+const context: Context = {
+  ...lambdaContext('cloud-parallel-test-primes-fanout'),
+  getRemainingTimeInMillis: () => endsAt - Date.now(),
+};
 const reply = await handler(JSON.parse(eventJson), context);
 process.stdout.write(`${JSON.stringify(reply)}\n`);

@@ -25,7 +25,9 @@ async function readBody(req: IncomingMessage): Promise<string> {
   return Buffer.concat(parts).toString('utf8');
 }
 
-export async function startLambdaEndpoint(answer: (payload: unknown, functionName: string) => InvokeAnswer | Promise<InvokeAnswer>): Promise<LambdaEndpoint> {
+export async function startLambdaEndpoint(
+  answer: (payload: unknown, functionName: string) => InvokeAnswer | Promise<InvokeAnswer>,
+): Promise<LambdaEndpoint> {
   const received: unknown[] = [];
   let open = 0;
   let onSettled: (() => void) | undefined;
@@ -53,7 +55,8 @@ export async function startLambdaEndpoint(answer: (payload: unknown, functionNam
         answered = await answer(payload, decodeURIComponent(match[1]!));
       } catch (error) {
         // A client gone mid-body, or a bug in the test's answer: a 500 the test will see, never an unhandled rejection.
-        if (!res.headersSent && !res.destroyed) res.writeHead(500, { 'content-type': 'application/json' }).end(JSON.stringify({ message: String(error) }));
+        if (!res.headersSent && !res.destroyed)
+          res.writeHead(500, { 'content-type': 'application/json' }).end(JSON.stringify({ message: String(error) }));
         return;
       }
       const { payload: reply, delayMs = 0, functionError } = answered;
@@ -79,7 +82,10 @@ export async function startLambdaEndpoint(answer: (payload: unknown, functionNam
       const since = performance.now();
       if (open === 0) return Promise.resolve(0);
       return new Promise<number>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`${open} invocation(s) still open at the endpoint after ${withinMs} ms`)), withinMs);
+        const timer = setTimeout(
+          () => reject(new Error(`${open} invocation(s) still open at the endpoint after ${withinMs} ms`)),
+          withinMs,
+        );
         onSettled = () => {
           clearTimeout(timer);
           resolve(performance.now() - since);

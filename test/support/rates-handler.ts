@@ -14,7 +14,6 @@ import { quietObservability } from './bad-input.ts';
 import { freePort } from '../../local-stack/shared/server-process.ts';
 import { TEST_CREDENTIALS } from './signing.ts';
 
-
 export type RatesHandler = (event: unknown, context: Context) => Promise<unknown>;
 
 export interface RatesHandlerRig {
@@ -29,11 +28,22 @@ export interface RatesHandlerRig {
 
 /** An S3 client for the local server (or the proxy); `maxAttempts` 1 to see a single fault unretried. */
 export function localS3Client(endpoint: string, maxAttempts?: number): S3Client {
-  return new S3Client({ region: 'us-east-1', credentials: TEST_CREDENTIALS, endpoint, forcePathStyle: true, ...(maxAttempts ? { maxAttempts } : {}) });
+  return new S3Client({
+    region: 'us-east-1',
+    credentials: TEST_CREDENTIALS,
+    endpoint,
+    forcePathStyle: true,
+    ...(maxAttempts ? { maxAttempts } : {}),
+  });
 }
 
 /** Starts the server (and proxy), then loads the handler with the environment a deployment would give it. */
-export async function startRatesHandler(options: { bucket: string; name: string; viaProxy?: boolean; env?: Record<string, string> }): Promise<RatesHandlerRig> {
+export async function startRatesHandler(options: {
+  bucket: string;
+  name: string;
+  viaProxy?: boolean;
+  env?: Record<string, string>;
+}): Promise<RatesHandlerRig> {
   const dir = await mkdtemp(join(tmpdir(), `cp-${options.name}-`));
   // The proxy forwards the handler's Host (its own name), so the server must know that name before it starts.
   const proxyPort = options.viaProxy ? await freePort() : undefined;
@@ -43,7 +53,8 @@ export async function startRatesHandler(options: { bucket: string; name: string;
     credentials: TEST_CREDENTIALS,
     ...(proxyPort === undefined ? {} : { hostAliases: [`127.0.0.1:${proxyPort}`] }),
   });
-  const proxy = proxyPort === undefined ? undefined : await startFaultProxy({ target: server.endpoint, port: proxyPort });
+  const proxy =
+    proxyPort === undefined ? undefined : await startFaultProxy({ target: server.endpoint, port: proxyPort });
   quietObservability();
   // The handler reads its configuration and builds its S3 client when the module loads, as in a Lambda container.
   const env: Record<string, string> = {

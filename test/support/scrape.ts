@@ -3,7 +3,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { MongoClient, type Db } from 'mongodb';
 import { afterAll, beforeAll } from 'vitest';
-import { startApiFixture, type ApiFixtureOptions, type RunningApiFixture } from '../../local-stack/api-fixture/index.ts';
+import {
+  startApiFixture,
+  type ApiFixtureOptions,
+  type RunningApiFixture,
+} from '../../local-stack/api-fixture/index.ts';
 import { startMongoServer, type RunningMongoServer } from '../../local-stack/mongo/server.ts';
 
 /** Small backoff so retries do not slow the suite; the API's timeouts are far longer than its latency. */
@@ -14,7 +18,12 @@ export const FAST_POOL = { baseDelayMs: 5, maxDelayMs: 50, timeoutMs: 3000, retr
  * database of its own, so tests never see each other's documents; `tmpDir()` is a scratch directory removed
  * after the file (for data files of servers a test starts itself).
  */
-export function useLocalMongo(prefix: string): { client(): MongoClient; freshDb(): Db; server(): RunningMongoServer; tmpDir(): string } {
+export function useLocalMongo(prefix: string): {
+  client(): MongoClient;
+  freshDb(): Db;
+  server(): RunningMongoServer;
+  tmpDir(): string;
+} {
   let mongo: RunningMongoServer | undefined;
   let client: MongoClient | undefined;
   let tmp: string | undefined;
@@ -39,7 +48,10 @@ export function useLocalMongo(prefix: string): { client(): MongoClient; freshDb(
 }
 
 /** Runs `use` with an API fixture of its own, so fault settings and stats never leak between tests. */
-export async function withFixture<T>(options: Partial<ApiFixtureOptions>, use: (fixture: RunningApiFixture) => Promise<T>): Promise<T> {
+export async function withFixture<T>(
+  options: Partial<ApiFixtureOptions>,
+  use: (fixture: RunningApiFixture) => Promise<T>,
+): Promise<T> {
   const fixture = await startApiFixture({ port: 0, silent: true, ...options });
   try {
     return await use(fixture);

@@ -8,11 +8,18 @@ import { SignatureV4 } from '@smithy/signature-v4';
 import type { Credentials } from '../../local-stack/shared/sigv4.ts';
 
 /** Credentials for servers a test starts itself (the stack makes random ones). Not a secret: nothing real. */
-export const TEST_CREDENTIALS: Credentials = { accessKeyId: 'LCPSTESTCREDENTIALS0', secretAccessKey: 'local-test-secret-of-the-test-suite-only' };
+export const TEST_CREDENTIALS: Credentials = {
+  accessKeyId: 'LCPSTESTCREDENTIALS0',
+  secretAccessKey: 'local-test-secret-of-the-test-suite-only',
+};
 
 type SourceData = string | ArrayBuffer | ArrayBufferView;
 const bytes = (data: SourceData): Buffer =>
-  typeof data === 'string' ? Buffer.from(data) : ArrayBuffer.isView(data) ? Buffer.from(data.buffer, data.byteOffset, data.byteLength) : Buffer.from(data);
+  typeof data === 'string'
+    ? Buffer.from(data)
+    : ArrayBuffer.isView(data)
+      ? Buffer.from(data.buffer, data.byteOffset, data.byteLength)
+      : Buffer.from(data);
 
 class Sha256 {
   private readonly hash: Hash | Hmac;
@@ -68,7 +75,9 @@ export async function signedHeaders(
   const { url, rawPath, query } = splitTarget(endpoint, request.path);
   const headers: Record<string, string> = { host: url.host, ...request.headers };
   if (service === 's3' && headers['x-amz-content-sha256'] === undefined) {
-    headers['x-amz-content-sha256'] = createHash('sha256').update(request.body ?? '').digest('hex');
+    headers['x-amz-content-sha256'] = createHash('sha256')
+      .update(request.body ?? '')
+      .digest('hex');
   }
   const signed = await signer(service, credentials).sign({
     method: request.method,
@@ -95,11 +104,23 @@ export async function presignedUrl(
   // As @aws-sdk/s3-request-presigner does: S3 never hashes the body of a presigned request.
   const payload: Record<string, string> = service === 's3' ? { 'x-amz-content-sha256': 'UNSIGNED-PAYLOAD' } : {};
   const signed = await signer(service, credentials).presign(
-    { method: request.method, protocol: url.protocol, hostname: url.hostname, port: Number(url.port), path: rawPath, query, headers: { host: url.host, ...payload, ...request.headers } },
+    {
+      method: request.method,
+      protocol: url.protocol,
+      hostname: url.hostname,
+      port: Number(url.port),
+      path: rawPath,
+      query,
+      headers: { host: url.host, ...payload, ...request.headers },
+    },
     { expiresIn },
   );
   const search = Object.entries(signed.query ?? {})
-    .flatMap(([name, value]) => (Array.isArray(value) ? value : [value]).map((v) => `${encodeURIComponent(name)}=${encodeURIComponent(String(v))}`))
+    .flatMap(([name, value]) =>
+      (Array.isArray(value) ? value : [value]).map(
+        (v) => `${encodeURIComponent(name)}=${encodeURIComponent(String(v))}`,
+      ),
+    )
     .join('&');
   return `${endpoint}${rawPath}?${search}`;
 }

@@ -2,7 +2,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, expect } from 'vitest';
-import { stackEnvironment, startStack, stopStack, type StackProcess, type StackState } from '../../local-stack/stack.ts';
+import {
+  stackEnvironment,
+  startStack,
+  stopStack,
+  type StackProcess,
+  type StackState,
+} from '../../local-stack/stack.ts';
 
 export interface TestStack {
   state: StackState;
@@ -17,13 +23,27 @@ export interface TestStack {
  * 32768: Linux hands out 32768–60999 as client sockets' local ports, so a fixed port there can be taken by any
  * outgoing connection of a concurrently running test (it happened: EADDRINUSE on a CI run).
  */
-export function useLocalStack(ports: { s3: number; lambda: number; ec2: number; mongo: number; api: number; http: number }): TestStack {
+export function useLocalStack(ports: {
+  s3: number;
+  lambda: number;
+  ec2: number;
+  mongo: number;
+  api: number;
+  http: number;
+}): TestStack {
   const stack = { stopped: [] } as unknown as TestStack;
   const savedEnv = { ...process.env };
   beforeAll(async () => {
     stack.stateDir = mkdtempSync(path.join(os.tmpdir(), 'cp-stack-'));
     process.env.CLOUD_PARALLEL_HTTP_PORT = String(ports.http);
-    ({ state: stack.state } = await startStack({ s3Port: ports.s3, lambdaPort: ports.lambda, ec2Port: ports.ec2, mongoPort: ports.mongo, apiPort: ports.api, stateDir: stack.stateDir }));
+    ({ state: stack.state } = await startStack({
+      s3Port: ports.s3,
+      lambdaPort: ports.lambda,
+      ec2Port: ports.ec2,
+      mongoPort: ports.mongo,
+      apiPort: ports.api,
+      stateDir: stack.stateDir,
+    }));
     Object.assign(process.env, stackEnvironment(stack.state));
   }, 180_000);
   afterAll(async () => {

@@ -113,27 +113,52 @@ export interface Ec2Backend<T, R> extends Backend<T, R> {
 
 export function ec2Backend<T, R>(options: Ec2BackendOptions<R>): Ec2Backend<T, R> {
   const { ec2, s3, ssm, bucket, runId, workerKey, tags, deadlineMs, parse } = options;
-  if (!/^[A-Za-z0-9._-]{1,128}$/.test(runId ?? '')) throw new TypeError('ec2Backend: runId must be 1-128 letters, digits, ".", "_" or "-"');
+  if (!/^[A-Za-z0-9._-]{1,128}$/.test(runId ?? ''))
+    throw new TypeError('ec2Backend: runId must be 1-128 letters, digits, ".", "_" or "-"');
   if (typeof bucket !== 'string' || bucket === '') throw new TypeError('ec2Backend: bucket must be a bucket name');
   if (typeof workerKey !== 'string' || workerKey === '') throw new TypeError('ec2Backend: workerKey must be an S3 key');
-  if (!Number.isFinite(deadlineMs) || deadlineMs <= 0) throw new TypeError('ec2Backend: deadlineMs must be a positive number');
-  if (typeof tags?.service !== 'string' || typeof tags.stage !== 'string') throw new TypeError('ec2Backend: tags must have service and stage');
-  if (options.imageId === undefined && ssm === undefined) throw new TypeError('ec2Backend: give imageId, or an ssm client to look up the Amazon Linux 2023 AMI');
+  if (!Number.isFinite(deadlineMs) || deadlineMs <= 0)
+    throw new TypeError('ec2Backend: deadlineMs must be a positive number');
+  if (typeof tags?.service !== 'string' || typeof tags.stage !== 'string')
+    throw new TypeError('ec2Backend: tags must have service and stage');
+  if (options.imageId === undefined && ssm === undefined)
+    throw new TypeError('ec2Backend: give imageId, or an ssm client to look up the Amazon Linux 2023 AMI');
   const tasksPerInstance = options.tasksPerInstance ?? 1;
-  if (!Number.isInteger(tasksPerInstance) || tasksPerInstance < 1 || tasksPerInstance > 64) throw new TypeError('ec2Backend: tasksPerInstance must be a whole number from 1 to 64');
+  if (!Number.isInteger(tasksPerInstance) || tasksPerInstance < 1 || tasksPerInstance > 64)
+    throw new TypeError('ec2Backend: tasksPerInstance must be a whole number from 1 to 64');
   const pollMs = options.pollMs ?? 5000;
   const now = options.now ?? Date.now;
   // node:timers/promises rejects the wait with an AbortError when the signal fires: the poller takes that as "stop now".
-  const sleep = options.sleep ?? ((ms: number, signal?: AbortSignal) => delay(ms, undefined, signal === undefined ? undefined : { signal }));
+  const sleep =
+    options.sleep ??
+    ((ms: number, signal?: AbortSignal) => delay(ms, undefined, signal === undefined ? undefined : { signal }));
   const maxResultBytes = options.maxResultBytes ?? MAX_RESULT_BYTES;
-  if (!Number.isSafeInteger(maxResultBytes) || maxResultBytes < 1) throw new TypeError('ec2Backend: maxResultBytes must be a whole number of bytes, at least 1');
+  if (!Number.isSafeInteger(maxResultBytes) || maxResultBytes < 1)
+    throw new TypeError('ec2Backend: maxResultBytes must be a whole number of bytes, at least 1');
   const presignSeconds = Math.min(MAX_PRESIGN_SECONDS, options.presignSeconds ?? defaultPresignSeconds(deadlineMs));
   const instanceType = options.instanceType ?? DEFAULT_INSTANCE_TYPE;
 
   const fleet = createFleet(ec2, now, options.onProgress);
   const { imageId, subnetId, securityGroupIds, nodeMajor } = options;
   const launcher = createLauncher(
-    { ec2, s3, ssm, bucket, runId, workerKey, tags, deadlineMs, imageId, instanceType, subnetId, securityGroupIds, nodeMajor, presignSeconds, tasksPerInstance, now },
+    {
+      ec2,
+      s3,
+      ssm,
+      bucket,
+      runId,
+      workerKey,
+      tags,
+      deadlineMs,
+      imageId,
+      instanceType,
+      subnetId,
+      securityGroupIds,
+      nodeMajor,
+      presignSeconds,
+      tasksPerInstance,
+      now,
+    },
     fleet,
   );
   const poller = createPoller({ ec2, s3, bucket, maxResultBytes, pollMs, now, sleep }, fleet);
@@ -148,19 +173,27 @@ export function ec2Backend<T, R>(options: Ec2BackendOptions<R>): Ec2Backend<T, R
     instanceSeconds: () => fleet.instanceSeconds(),
 
     usage() {
-      return { instanceType, usdPerHour: options.usdPerHour ?? DEFAULT_USD_PER_HOUR, instanceSeconds: fleet.instanceSeconds() };
+      return {
+        instanceType,
+        usdPerHour: options.usdPerHour ?? DEFAULT_USD_PER_HOUR,
+        instanceSeconds: fleet.instanceSeconds(),
+      };
     },
 
     async run(task, { index, attempt, signal }) {
       const chunk = `chunk ${index} (run ${runId})`;
       if (closed) throw new FanoutError('aborted', 'BackendClosed', `${chunk}: the EC2 backend was closed`);
-      if (signal?.aborted) throw new FanoutError('aborted', 'AbortError', `${chunk}: not launched: ${abortReason(signal)}`);
+      if (signal?.aborted)
+        throw new FanoutError('aborted', 'AbortError', `${chunk}: not launched: ${abortReason(signal)}`);
       // A later attempt writes elsewhere, so it never reads the result (or the late write) of an earlier one.
       const key = attempt <= 1 ? `runs/${runId}/${index}.json` : `runs/${runId}/${index}.attempt-${attempt}.json`;
       const launched = await launcher.launch({ task, index, attempt, key });
       try {
         const envelope = await poller.awaitResult({ ...launched, key, chunk, signal, closed: () => closed });
-        return openEnvelope(envelope, parse, { errorPrefix: `${chunk}: `, invalidPrefix: `${chunk}: unexpected result: ` });
+        return openEnvelope(envelope, parse, {
+          errorPrefix: `${chunk}: `,
+          invalidPrefix: `${chunk}: unexpected result: `,
+        });
       } finally {
         const { entry } = launched;
         entry.unsettled -= 1;
@@ -179,7 +212,10 @@ export function ec2Backend<T, R>(options: Ec2BackendOptions<R>): Ec2Backend<T, R
       try {
         await fleet.terminate(ids);
       } catch (error) {
-        throw new Error(`ec2Backend: could not terminate ${ids.join(', ')}: ${(error as Error)?.message ?? String(error)}`, { cause: error });
+        throw new Error(
+          `ec2Backend: could not terminate ${ids.join(', ')}: ${(error as Error)?.message ?? String(error)}`,
+          { cause: error },
+        );
       }
     },
   };

@@ -34,7 +34,11 @@ export interface Fleet {
   instanceSeconds(): number[];
 }
 
-export function createFleet(ec2: EC2Client, now: () => number, onProgress: ((p: FleetProgress) => void) | undefined): Fleet {
+export function createFleet(
+  ec2: EC2Client,
+  now: () => number,
+  onProgress: ((p: FleetProgress) => void) | undefined,
+): Fleet {
   const tracked = new Map<string, Tracked>(); // every instance launched, by id
   const live = new Set<string>(); // launched and not yet terminated by us
 
@@ -64,7 +68,9 @@ export function createFleet(ec2: EC2Client, now: () => number, onProgress: ((p: 
       try {
         await terminate([id]);
       } catch (error) {
-        process.emitWarning(`ec2Backend: could not terminate ${id} (close() will try again): ${(error as Error)?.message ?? String(error)}`);
+        process.emitWarning(
+          `ec2Backend: could not terminate ${id} (close() will try again): ${(error as Error)?.message ?? String(error)}`,
+        );
       }
     },
 
@@ -79,7 +85,9 @@ export function createFleet(ec2: EC2Client, now: () => number, onProgress: ((p: 
           total: states.length,
         });
       } catch (error) {
-        process.emitWarning(`ec2Backend: onProgress threw and was ignored: ${(error as Error)?.message ?? String(error)}`);
+        process.emitWarning(
+          `ec2Backend: onProgress threw and was ignored: ${(error as Error)?.message ?? String(error)}`,
+        );
       }
     },
 

@@ -81,7 +81,9 @@ async function userDataFor(settings: LauncherSettings, slots: Slot[], what: stri
   const { s3, bucket, workerKey, presignSeconds } = settings;
   const [workerUrl, ...resultUrls] = await Promise.all([
     getSignedUrl(s3, new GetObjectCommand({ Bucket: bucket, Key: workerKey }), { expiresIn: presignSeconds }),
-    ...slots.map((t) => getSignedUrl(s3, new PutObjectCommand({ Bucket: bucket, Key: t.key }), { expiresIn: presignSeconds })),
+    ...slots.map((t) =>
+      getSignedUrl(s3, new PutObjectCommand({ Bucket: bucket, Key: t.key }), { expiresIn: presignSeconds }),
+    ),
   ]);
   const script = buildUserData({
     workerUrl: workerUrl!,
@@ -93,12 +95,21 @@ async function userDataFor(settings: LauncherSettings, slots: Slot[], what: stri
   });
   const size = Buffer.byteLength(script);
   if (size > MAX_USER_DATA_BYTES) {
-    throw new FanoutError('transport', 'UserDataTooLarge', `${what}: the user data is ${size} bytes, over EC2's ${MAX_USER_DATA_BYTES}: put large task inputs in S3 and pass their keys, or pack fewer tasks per instance`);
+    throw new FanoutError(
+      'transport',
+      'UserDataTooLarge',
+      `${what}: the user data is ${size} bytes, over EC2's ${MAX_USER_DATA_BYTES}: put large task inputs in S3 and pass their keys, or pack fewer tasks per instance`,
+    );
   }
   return script;
 }
 
-function runInstancesCommand(settings: LauncherSettings, slots: Slot[], imageId: string, script: string): RunInstancesCommand {
+function runInstancesCommand(
+  settings: LauncherSettings,
+  slots: Slot[],
+  imageId: string,
+  script: string,
+): RunInstancesCommand {
   const { runId, tags } = settings;
   const chunkTag = slots.map((t) => t.index).join(',');
   const tagList = [
@@ -139,13 +150,20 @@ export function createLauncher(settings: LauncherSettings, fleet: Fleet): { laun
   /** Launches one instance for `slots` (their tasks run on it in order); returns its id and deadline. */
   const launchBatch = async (slots: Slot[]): Promise<Launched> => {
     const first = slots[0]!;
-    const what = slots.length === 1 ? `chunk ${first.index} (run ${runId})` : `chunks ${slots.map((t) => t.index).join(', ')} (run ${runId})`;
+    const what =
+      slots.length === 1
+        ? `chunk ${first.index} (run ${runId})`
+        : `chunks ${slots.map((t) => t.index).join(', ')} (run ${runId})`;
     const imageId = await resolveImage();
     const script = await userDataFor(settings, slots, what);
     const launched = await settings.ec2.send(runInstancesCommand(settings, slots, imageId, script));
     const id = launched.Instances?.[0]?.InstanceId;
-    if (id === undefined) throw new FanoutError('transport', 'NoInstance', `${what}: RunInstances answered without an instance id`);
-    const entry = fleet.add(id, slots.map((t) => t.index));
+    if (id === undefined)
+      throw new FanoutError('transport', 'NoInstance', `${what}: RunInstances answered without an instance id`);
+    const entry = fleet.add(
+      id,
+      slots.map((t) => t.index),
+    );
     fleet.progress();
     // Tasks on one instance run one after the other, so its last one may need the whole sum.
     return { id, entry, deadline: now() + deadlineMs * slots.length };

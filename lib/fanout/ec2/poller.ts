@@ -35,7 +35,10 @@ export interface PollTarget extends Launched {
 const EXITED_STATES = new Set(['shutting-down', 'terminated', 'stopping', 'stopped']);
 
 function isMissingObject(error: unknown): boolean {
-  const { name, $metadata } = (typeof error === 'object' && error !== null ? error : {}) as { name?: string; $metadata?: { httpStatusCode?: number } };
+  const { name, $metadata } = (typeof error === 'object' && error !== null ? error : {}) as {
+    name?: string;
+    $metadata?: { httpStatusCode?: number };
+  };
   // NoSuchBucket is a setup error, not "not yet".
   return name === 'NoSuchKey' || name === 'NotFound' || (name !== 'NoSuchBucket' && $metadata?.httpStatusCode === 404);
 }
@@ -101,7 +104,12 @@ async function readResult(store: ResultStore, key: string): Promise<WorkerEnvelo
     throw new FanoutError('function', 'InvalidResult', `s3://${bucket}/${key} is not JSON: ${text.slice(0, 200)}`);
   }
   const parsed = workerEnvelopeSchema.safeParse(json);
-  if (!parsed.success) throw new FanoutError('function', 'InvalidResult', `s3://${bucket}/${key} is not a worker result: ${text.slice(0, 200)}`);
+  if (!parsed.success)
+    throw new FanoutError(
+      'function',
+      'InvalidResult',
+      `s3://${bucket}/${key} is not a worker result: ${text.slice(0, 200)}`,
+    );
   return parsed.data;
 }
 
@@ -118,7 +126,10 @@ async function describe(ec2: EC2Client, id: string): Promise<{ state?: string; r
   }
 }
 
-export function createPoller(settings: PollerSettings, fleet: Fleet): { awaitResult(target: PollTarget): Promise<WorkerEnvelope> } {
+export function createPoller(
+  settings: PollerSettings,
+  fleet: Fleet,
+): { awaitResult(target: PollTarget): Promise<WorkerEnvelope> } {
   const { ec2, bucket, pollMs, now, sleep } = settings;
 
   /** One round: the result if it is there; throws when the instance has exited without one. */
@@ -134,7 +145,11 @@ export function createPoller(settings: PollerSettings, fleet: Fleet): { awaitRes
     // The worker PUTs before it powers off: look once more, the result may have landed since.
     const late = await readResult(settings, key);
     if (late === undefined) {
-      throw new FanoutError('function', 'WorkerExited', `${chunk}: instance ${id} is ${state}${reason ? ` (${reason})` : ''} without a result at s3://${bucket}/${key}`);
+      throw new FanoutError(
+        'function',
+        'WorkerExited',
+        `${chunk}: instance ${id} is ${state}${reason ? ` (${reason})` : ''} without a result at s3://${bucket}/${key}`,
+      );
     }
     return late;
   };
@@ -152,13 +167,24 @@ export function createPoller(settings: PollerSettings, fleet: Fleet): { awaitRes
     async awaitResult(target) {
       const { id, entry, deadline, chunk, signal } = target;
       for (;;) {
-        if (target.closed()) throw new FanoutError('aborted', 'BackendClosed', `${chunk}: the EC2 backend was closed while ${id} ran`);
-        if (signal?.aborted) throw new FanoutError('aborted', 'AbortError', `${chunk}: stopped while ${id} ran, terminating it: ${abortReason(signal)}`);
+        if (target.closed())
+          throw new FanoutError('aborted', 'BackendClosed', `${chunk}: the EC2 backend was closed while ${id} ran`);
+        if (signal?.aborted)
+          throw new FanoutError(
+            'aborted',
+            'AbortError',
+            `${chunk}: stopped while ${id} ran, terminating it: ${abortReason(signal)}`,
+          );
         const result = await pollOnce(target);
         if (result !== undefined) return result;
         const left = deadline - now();
         if (left <= 0) {
-          throw new FanoutError('transport', 'DeadlineExceeded', `${chunk}: no result from instance ${id} within ${Math.round(deadline - entry.launchedAt)} ms; terminating it`, { retryable: false });
+          throw new FanoutError(
+            'transport',
+            'DeadlineExceeded',
+            `${chunk}: no result from instance ${id} within ${Math.round(deadline - entry.launchedAt)} ms; terminating it`,
+            { retryable: false },
+          );
         }
         await pause(Math.min(pollMs, left), signal);
       }

@@ -49,7 +49,8 @@ type Ec2RunSettings = Omit<Ec2RunOptions<unknown>, 'worker' | 'ec2' | 's3' | 'ss
 
 /** The deployment's EC2 settings and a run's hooks as `withEc2Run` options: one mapping for every job. */
 export function ec2RunSettings(config: Ec2Config, hooks: Ec2RunHooks = {}): Ec2RunSettings {
-  const optional = <K extends keyof Ec2RunSettings>(key: K, value: Ec2RunSettings[K] | undefined) => (value === undefined ? {} : { [key]: value });
+  const optional = <K extends keyof Ec2RunSettings>(key: K, value: Ec2RunSettings[K] | undefined) =>
+    value === undefined ? {} : { [key]: value };
   return {
     bucket: config.bucket,
     tags: config.tags,
@@ -68,16 +69,24 @@ export function ec2RunSettings(config: Ec2Config, hooks: Ec2RunHooks = {}): Ec2R
 }
 
 export function newRunId(now = new Date()): string {
-  return `${now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}-${randomBytes(6).toString('hex')}`;
+  return `${now
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z')}-${randomBytes(6).toString('hex')}`;
 }
 
-export async function withEc2Run<T, R, V>(options: Ec2RunOptions<R>, body: (backend: Ec2Backend<T, R>, run: Ec2RunContext) => Promise<V>): Promise<Ec2RunReport<V>> {
+export async function withEc2Run<T, R, V>(
+  options: Ec2RunOptions<R>,
+  body: (backend: Ec2Backend<T, R>, run: Ec2RunContext) => Promise<V>,
+): Promise<Ec2RunReport<V>> {
   const { worker, bundle, ...backendOptions } = options;
   const runId = options.runId ?? newRunId();
   const prefix = `runs/${runId}/`;
   const workerKey = `${prefix}worker.mjs`;
   const code = bundle ?? readWorkerBundle(worker);
-  await options.s3.send(new PutObjectCommand({ Bucket: options.bucket, Key: workerKey, Body: code, ContentType: 'text/javascript' }));
+  await options.s3.send(
+    new PutObjectCommand({ Bucket: options.bucket, Key: workerKey, Body: code, ContentType: 'text/javascript' }),
+  );
 
   const backend = ec2Backend<T, R>({ ...backendOptions, runId, workerKey });
   let value: V;

@@ -36,7 +36,9 @@ export const WORKER_NODE_TARGET = 'node20';
  * name and renamed, so a function reading it never sees half a bundle. esbuild is a build-time dependency, loaded
  * only when building: deployed functions read the built files and never call this.
  */
-export async function buildWorkerBundles(outDir = path.join(PROJECT_ROOT, WORKER_BUNDLE_DIR)): Promise<Record<Ec2WorkerName, string>> {
+export async function buildWorkerBundles(
+  outDir = path.join(PROJECT_ROOT, WORKER_BUNDLE_DIR),
+): Promise<Record<Ec2WorkerName, string>> {
   mkdirSync(outDir, { recursive: true });
   const built = {} as Record<Ec2WorkerName, string>;
   for (const [name, entry] of Object.entries(EC2_WORKERS) as [Ec2WorkerName, string][]) {
@@ -76,7 +78,12 @@ function entrySource(worker: string): string {
 async function bundleWorker(worker: string, source?: string): Promise<Uint8Array> {
   const esbuild = await import('esbuild');
   const result = await esbuild.build({
-    stdin: { contents: entrySource(worker), resolveDir: PROJECT_ROOT, sourcefile: 'ec2-worker-entry.mjs', loader: 'js' },
+    stdin: {
+      contents: entrySource(worker),
+      resolveDir: PROJECT_ROOT,
+      sourcefile: 'ec2-worker-entry.mjs',
+      loader: 'js',
+    },
     bundle: true,
     format: 'esm',
     platform: 'node',
@@ -85,7 +92,9 @@ async function bundleWorker(worker: string, source?: string): Promise<Uint8Array
     write: false,
     logLevel: 'silent',
     // Bundled CommonJS dependencies call require(); ESM output has none unless we make one.
-    banner: { js: "import { createRequire as __cpCreateRequire } from 'node:module'; const require = __cpCreateRequire(import.meta.url);" },
+    banner: {
+      js: "import { createRequire as __cpCreateRequire } from 'node:module'; const require = __cpCreateRequire(import.meta.url);",
+    },
     plugins:
       source === undefined
         ? []
@@ -93,8 +102,15 @@ async function bundleWorker(worker: string, source?: string): Promise<Uint8Array
             {
               name: 'worker-source',
               setup(build) {
-                build.onResolve({ filter: /^cloud-parallel:worker-source$/ }, () => ({ path: SOURCE_WORKER, namespace: 'worker-source' }));
-                build.onLoad({ filter: /.*/, namespace: 'worker-source' }, () => ({ contents: source, loader: 'js', resolveDir: PROJECT_ROOT }));
+                build.onResolve({ filter: /^cloud-parallel:worker-source$/ }, () => ({
+                  path: SOURCE_WORKER,
+                  namespace: 'worker-source',
+                }));
+                build.onLoad({ filter: /.*/, namespace: 'worker-source' }, () => ({
+                  contents: source,
+                  loader: 'js',
+                  resolveDir: PROJECT_ROOT,
+                }));
               },
             },
           ],
@@ -125,7 +141,9 @@ function sameBytes(file: string, contents: Uint8Array): boolean {
 export function workerBundlePath(name: Ec2WorkerName, env: NodeJS.ProcessEnv = process.env): string {
   const candidates = env.EC2_WORKER_BUNDLE_DIR
     ? [env.EC2_WORKER_BUNDLE_DIR]
-    : [env.LAMBDA_TASK_ROOT, process.cwd(), PROJECT_ROOT].filter((d): d is string => Boolean(d)).map((d) => path.join(d, WORKER_BUNDLE_DIR));
+    : [env.LAMBDA_TASK_ROOT, process.cwd(), PROJECT_ROOT]
+        .filter((d): d is string => Boolean(d))
+        .map((d) => path.join(d, WORKER_BUNDLE_DIR));
   const files = candidates.map((dir) => path.join(dir, `${name}.mjs`));
   return files.find((f) => existsSync(f)) ?? files[0]!;
 }

@@ -16,11 +16,67 @@ const HN_BLOCK_SIZE = 40;
 const HN_FIRST_ITEM_TIME = 1_160_418_111;
 const HN_SECONDS_PER_ID = 600;
 
-const HN_USER_WORDS: readonly string[] = ['pg', 'tptacek', 'patio', 'jacques', 'lisper', 'kernel', 'rustacean', 'vim', 'emacs', 'gopher', 'lambda', 'byte', 'cdr', 'nyc', 'hacker', 'throwaway'];
-const HN_TOPICS: readonly string[] = ['SQLite', 'Rust', 'Postgres', 'WebAssembly', 'Kubernetes', 'the Linux kernel', 'TypeScript', 'Zig', 'OCaml', 'LLMs', 'Nix', 'Erlang', 'a tiny JIT', 'CRDTs', 'htmx'];
-const HN_VERBS: readonly string[] = ['Building', 'Rewriting', 'Scaling', 'Debugging', 'Understanding', 'Benchmarking', 'Shipping', 'Teaching'];
-const HN_TITLE_ENDINGS: readonly string[] = ['from scratch', 'at scale', 'the hard way', 'in two weeks', 'for fun and profit', 'without a framework'];
-const HN_DOMAINS: readonly string[] = ['example.com', 'blog.example.org', 'github.com/example', 'arxiv.org/abs', 'lwn.net/Articles', 'news.example.net'];
+const HN_USER_WORDS: readonly string[] = [
+  'pg',
+  'tptacek',
+  'patio',
+  'jacques',
+  'lisper',
+  'kernel',
+  'rustacean',
+  'vim',
+  'emacs',
+  'gopher',
+  'lambda',
+  'byte',
+  'cdr',
+  'nyc',
+  'hacker',
+  'throwaway',
+];
+const HN_TOPICS: readonly string[] = [
+  'SQLite',
+  'Rust',
+  'Postgres',
+  'WebAssembly',
+  'Kubernetes',
+  'the Linux kernel',
+  'TypeScript',
+  'Zig',
+  'OCaml',
+  'LLMs',
+  'Nix',
+  'Erlang',
+  'a tiny JIT',
+  'CRDTs',
+  'htmx',
+];
+const HN_VERBS: readonly string[] = [
+  'Building',
+  'Rewriting',
+  'Scaling',
+  'Debugging',
+  'Understanding',
+  'Benchmarking',
+  'Shipping',
+  'Teaching',
+];
+const HN_TITLE_ENDINGS: readonly string[] = [
+  'from scratch',
+  'at scale',
+  'the hard way',
+  'in two weeks',
+  'for fun and profit',
+  'without a framework',
+];
+const HN_DOMAINS: readonly string[] = [
+  'example.com',
+  'blog.example.org',
+  'github.com/example',
+  'arxiv.org/abs',
+  'lwn.net/Articles',
+  'news.example.net',
+];
 const HN_SENTENCES: readonly string[] = [
   'I don&#x27;t think that follows from the benchmark.',
   'We tried this at work and the tail latency got worse, not better.',
@@ -122,7 +178,10 @@ export function hnItem(seed: number, id: number): HnAlgoliaItem | undefined {
     siblings.push(node);
     repliesTo.set(node.parent_id, siblings);
   }
-  const withReplies = (node: HnNode): HnAlgoliaItem => ({ ...node, children: (repliesTo.get(node.id) ?? []).map(withReplies) });
+  const withReplies = (node: HnNode): HnAlgoliaItem => ({
+    ...node,
+    children: (repliesTo.get(node.id) ?? []).map(withReplies),
+  });
   const node = nodes.find((candidate) => candidate.id === id);
   return node && withReplies(node);
 }

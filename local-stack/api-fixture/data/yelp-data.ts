@@ -1,5 +1,13 @@
 /** The Yelp businesses of every fixture city: a pure function of the seed, generated once per fixture. */
-import type { YelpBusinessDetails, YelpCategory, YelpCoordinates, YelpHours, YelpOpenPeriod, YelpSearchBusiness, YelpSearchLocation } from '../types.ts';
+import type {
+  YelpBusinessDetails,
+  YelpCategory,
+  YelpCoordinates,
+  YelpHours,
+  YelpOpenPeriod,
+  YelpSearchBusiness,
+  YelpSearchLocation,
+} from '../types.ts';
 import { Draws, ID_ALPHABET, seedFrom, slugify } from './random.ts';
 import { CITY_PROFILES, type CityProfile } from './yelp-cities.ts';
 
@@ -12,21 +20,96 @@ interface BusinessKind {
 }
 
 const BUSINESS_KINDS: readonly BusinessKind[] = [
-  { category: { alias: 'pizza', title: 'Pizza' }, nouns: ['Pizza', 'Pizzeria', 'Slice Shop'], transactions: ['delivery', 'pickup'], lateNight: false },
-  { category: { alias: 'sushi', title: 'Sushi Bars' }, nouns: ['Sushi', 'Sushi Bar', 'Omakase'], transactions: ['pickup', 'restaurant_reservation'], lateNight: false },
-  { category: { alias: 'coffee', title: 'Coffee & Tea' }, nouns: ['Coffee', 'Café', 'Roasters'], transactions: ['pickup'], lateNight: false },
-  { category: { alias: 'mexican', title: 'Mexican' }, nouns: ['Taqueria', 'Cantina', 'Tacos'], transactions: ['delivery', 'pickup'], lateNight: false },
-  { category: { alias: 'burgers', title: 'Burgers' }, nouns: ['Burgers', 'Burger Bar', 'Grill'], transactions: ['delivery', 'pickup'], lateNight: false },
-  { category: { alias: 'bakeries', title: 'Bakeries' }, nouns: ['Bakery', 'Bakehouse', 'Patisserie'], transactions: ['pickup'], lateNight: false },
-  { category: { alias: 'thai', title: 'Thai' }, nouns: ['Thai Kitchen', 'Thai', 'Noodle Bar'], transactions: ['delivery', 'pickup'], lateNight: false },
-  { category: { alias: 'italian', title: 'Italian' }, nouns: ['Trattoria', 'Osteria', 'Ristorante'], transactions: ['restaurant_reservation'], lateNight: false },
-  { category: { alias: 'ramen', title: 'Ramen' }, nouns: ['Ramen', 'Ramen Bar', 'Noodle House'], transactions: ['pickup'], lateNight: false },
-  { category: { alias: 'bars', title: 'Bars' }, nouns: ['Tavern', 'Bar', 'Lounge', 'Taproom'], transactions: [], lateNight: true },
-  { category: { alias: 'breakfast_brunch', title: 'Breakfast & Brunch' }, nouns: ['Diner', 'Brunch House', 'Griddle'], transactions: ['delivery'], lateNight: false },
-  { category: { alias: 'seafood', title: 'Seafood' }, nouns: ['Oyster Bar', 'Fish House', 'Crab Shack'], transactions: ['restaurant_reservation'], lateNight: false },
-  { category: { alias: 'indpak', title: 'Indian' }, nouns: ['Curry House', 'Tandoor', 'Masala Kitchen'], transactions: ['delivery', 'pickup'], lateNight: false },
-  { category: { alias: 'chinese', title: 'Chinese' }, nouns: ['Dumpling House', 'Noodle House', 'Kitchen'], transactions: ['delivery', 'pickup'], lateNight: false },
-  { category: { alias: 'vegan', title: 'Vegan' }, nouns: ['Greens', 'Plant Kitchen', 'Garden'], transactions: ['delivery', 'pickup'], lateNight: false },
+  {
+    category: { alias: 'pizza', title: 'Pizza' },
+    nouns: ['Pizza', 'Pizzeria', 'Slice Shop'],
+    transactions: ['delivery', 'pickup'],
+    lateNight: false,
+  },
+  {
+    category: { alias: 'sushi', title: 'Sushi Bars' },
+    nouns: ['Sushi', 'Sushi Bar', 'Omakase'],
+    transactions: ['pickup', 'restaurant_reservation'],
+    lateNight: false,
+  },
+  {
+    category: { alias: 'coffee', title: 'Coffee & Tea' },
+    nouns: ['Coffee', 'Café', 'Roasters'],
+    transactions: ['pickup'],
+    lateNight: false,
+  },
+  {
+    category: { alias: 'mexican', title: 'Mexican' },
+    nouns: ['Taqueria', 'Cantina', 'Tacos'],
+    transactions: ['delivery', 'pickup'],
+    lateNight: false,
+  },
+  {
+    category: { alias: 'burgers', title: 'Burgers' },
+    nouns: ['Burgers', 'Burger Bar', 'Grill'],
+    transactions: ['delivery', 'pickup'],
+    lateNight: false,
+  },
+  {
+    category: { alias: 'bakeries', title: 'Bakeries' },
+    nouns: ['Bakery', 'Bakehouse', 'Patisserie'],
+    transactions: ['pickup'],
+    lateNight: false,
+  },
+  {
+    category: { alias: 'thai', title: 'Thai' },
+    nouns: ['Thai Kitchen', 'Thai', 'Noodle Bar'],
+    transactions: ['delivery', 'pickup'],
+    lateNight: false,
+  },
+  {
+    category: { alias: 'italian', title: 'Italian' },
+    nouns: ['Trattoria', 'Osteria', 'Ristorante'],
+    transactions: ['restaurant_reservation'],
+    lateNight: false,
+  },
+  {
+    category: { alias: 'ramen', title: 'Ramen' },
+    nouns: ['Ramen', 'Ramen Bar', 'Noodle House'],
+    transactions: ['pickup'],
+    lateNight: false,
+  },
+  {
+    category: { alias: 'bars', title: 'Bars' },
+    nouns: ['Tavern', 'Bar', 'Lounge', 'Taproom'],
+    transactions: [],
+    lateNight: true,
+  },
+  {
+    category: { alias: 'breakfast_brunch', title: 'Breakfast & Brunch' },
+    nouns: ['Diner', 'Brunch House', 'Griddle'],
+    transactions: ['delivery'],
+    lateNight: false,
+  },
+  {
+    category: { alias: 'seafood', title: 'Seafood' },
+    nouns: ['Oyster Bar', 'Fish House', 'Crab Shack'],
+    transactions: ['restaurant_reservation'],
+    lateNight: false,
+  },
+  {
+    category: { alias: 'indpak', title: 'Indian' },
+    nouns: ['Curry House', 'Tandoor', 'Masala Kitchen'],
+    transactions: ['delivery', 'pickup'],
+    lateNight: false,
+  },
+  {
+    category: { alias: 'chinese', title: 'Chinese' },
+    nouns: ['Dumpling House', 'Noodle House', 'Kitchen'],
+    transactions: ['delivery', 'pickup'],
+    lateNight: false,
+  },
+  {
+    category: { alias: 'vegan', title: 'Vegan' },
+    nouns: ['Greens', 'Plant Kitchen', 'Garden'],
+    transactions: ['delivery', 'pickup'],
+    lateNight: false,
+  },
 ];
 
 const SECONDARY_CATEGORIES: readonly YelpCategory[] = [
@@ -39,20 +122,48 @@ const SECONDARY_CATEGORIES: readonly YelpCategory[] = [
 ];
 
 export const NAME_FIRST_WORDS: readonly string[] = [
-  'Golden', 'Blue Door', 'Little', 'Lucky', 'Red Lantern', 'North Star', 'Corner', 'Sunset', 'Olive', 'Copper',
-  'Maple', 'Harbor', 'Tiny', 'Old Town', 'Velvet', 'Wild', 'Union', 'Juniper', 'Brick & Mortar', "Mama's",
-  "Tony's", 'Nonna', 'Saffron', 'Lotus', 'Iron', 'Salt & Pepper', 'Hidden', 'Second Street', 'Bluebird', 'Fig & Thistle',
+  'Golden',
+  'Blue Door',
+  'Little',
+  'Lucky',
+  'Red Lantern',
+  'North Star',
+  'Corner',
+  'Sunset',
+  'Olive',
+  'Copper',
+  'Maple',
+  'Harbor',
+  'Tiny',
+  'Old Town',
+  'Velvet',
+  'Wild',
+  'Union',
+  'Juniper',
+  'Brick & Mortar',
+  "Mama's",
+  "Tony's",
+  'Nonna',
+  'Saffron',
+  'Lotus',
+  'Iron',
+  'Salt & Pepper',
+  'Hidden',
+  'Second Street',
+  'Bluebird',
+  'Fig & Thistle',
 ];
 
 const PRICE_LEVELS: readonly string[] = ['$', '$$', '$$', '$$', '$$$', '$$$', '$$$$'];
-
 
 /** Great-circle distance in meters. */
 function haversineMeters(a: YelpCoordinates, b: YelpCoordinates): number {
   const toRadians = (degrees: number): number => (degrees * Math.PI) / 180;
   const dLat = toRadians(b.latitude - a.latitude);
   const dLon = toRadians(b.longitude - a.longitude);
-  const h = Math.sin(dLat / 2) ** 2 + Math.cos(toRadians(a.latitude)) * Math.cos(toRadians(b.latitude)) * Math.sin(dLon / 2) ** 2;
+  const h =
+    Math.sin(dLat / 2) ** 2 +
+    Math.cos(toRadians(a.latitude)) * Math.cos(toRadians(b.latitude)) * Math.sin(dLon / 2) ** 2;
   return 2 * 6_371_000 * Math.asin(Math.sqrt(h));
 }
 
@@ -88,7 +199,10 @@ export interface FixtureBusiness {
  * A business's address and phone. The helpers below draw from the business's stream at the point where
  * generateBusiness calls them, in the order they always did: the same seed keeps giving the same data.
  */
-function drawContact(draws: Draws, profile: CityProfile): { location: YelpSearchLocation; phone: string; displayPhone: string } {
+function drawContact(
+  draws: Draws,
+  profile: CityProfile,
+): { location: YelpSearchLocation; phone: string; displayPhone: string } {
   const address1 = `${draws.int(1, 4999)} ${draws.pick(profile.streets)}`;
   const address2 = draws.chance(0.12) ? `Ste ${draws.int(100, 900)}` : draws.chance(0.5) ? '' : null;
   const address3 = draws.chance(0.5) ? '' : null;
@@ -115,11 +229,18 @@ function drawContact(draws: Draws, profile: CityProfile): { location: YelpSearch
 function drawPhotos(draws: Draws): string[] {
   const hasImage = !draws.chance(0.05);
   const photoIds = [draws.chars(ID_ALPHABET, 22), draws.chars(ID_ALPHABET, 22), draws.chars(ID_ALPHABET, 22)];
-  const photoUrl = (photoId: string): string => `https://s3-media${draws.int(1, 4)}.fl.yelpcdn.com/bphoto/${photoId}/o.jpg`;
+  const photoUrl = (photoId: string): string =>
+    `https://s3-media${draws.int(1, 4)}.fl.yelpcdn.com/bphoto/${photoId}/o.jpg`;
   return hasImage ? photoIds.slice(0, draws.int(1, 3)).map(photoUrl) : [];
 }
 
-function generateBusiness(seed: number, profile: CityProfile, index: number, takenIds: Set<string>, aliasCounts: Map<string, number>): FixtureBusiness {
+function generateBusiness(
+  seed: number,
+  profile: CityProfile,
+  index: number,
+  takenIds: Set<string>,
+  aliasCounts: Map<string, number>,
+): FixtureBusiness {
   const draws = new Draws(seedFrom(seed, 'yelp-business', profile.location, index));
   let id = draws.chars(ID_ALPHABET, 22);
   // 64^22 ids make a repeat practically impossible, but a duplicate id would silently shadow a business.
@@ -152,7 +273,9 @@ function generateBusiness(seed: number, profile: CityProfile, index: number, tak
   const photos = drawPhotos(draws);
   const imageUrl = photos[0] ?? '';
   const url = `https://www.yelp.com/biz/${alias}?adjust_creative=local-fixture&utm_campaign=yelp_api_v3&utm_medium=api_v3_business_search&utm_source=local-fixture`;
-  const crossStreets = draws.chance(0.6) ? `${draws.pick(profile.crossStreets)} & ${draws.pick(profile.crossStreets)}` : '';
+  const crossStreets = draws.chance(0.6)
+    ? `${draws.pick(profile.crossStreets)} & ${draws.pick(profile.crossStreets)}`
+    : '';
   const hours = generateHours(draws, kind);
   const isClaimed = draws.chance(0.7);
 
@@ -199,7 +322,11 @@ function generateBusiness(seed: number, profile: CityProfile, index: number, tak
 
 /** "  san FRANCISCO ,  ca " → "san francisco, ca". */
 function normalizeLocation(location: string): string {
-  return location.trim().toLowerCase().replace(/\s+/g, ' ').replace(/\s*,\s*/g, ', ');
+  return location
+    .trim()
+    .toLowerCase()
+    .replace(/\s+/g, ' ')
+    .replace(/\s*,\s*/g, ', ');
 }
 
 export class YelpDataset {

@@ -27,11 +27,16 @@ export function instanceXml(record: InstanceRecord): string {
     '<productCodes/>' +
     el('instanceType', record.instanceType) +
     el('launchTime', record.launchTime.toISOString()) +
-    wrap('placement', el('availabilityZone', record.availabilityZone) + el('groupName', '') + el('tenancy', 'default')) +
+    wrap(
+      'placement',
+      el('availabilityZone', record.availabilityZone) + el('groupName', '') + el('tenancy', 'default'),
+    ) +
     wrap('monitoring', el('state', 'disabled')) +
     el('subnetId', record.subnetId) +
     items('groupSet', groups) +
-    (record.stateReason ? wrap('stateReason', el('code', record.stateReason.code) + el('message', record.stateReason.message)) : '') +
+    (record.stateReason
+      ? wrap('stateReason', el('code', record.stateReason.code) + el('message', record.stateReason.message))
+      : '') +
     el('architecture', 'x86_64') +
     el('rootDeviceType', 'ebs') +
     el('rootDeviceName', '/dev/xvda') +
@@ -40,7 +45,10 @@ export function instanceXml(record: InstanceRecord): string {
     el('platformDetails', 'Linux/UNIX') +
     items('tagSet', tags) +
     (record.httpTokens !== undefined
-      ? wrap('metadataOptions', el('state', 'applied') + el('httpTokens', record.httpTokens) + el('httpEndpoint', 'enabled'))
+      ? wrap(
+          'metadataOptions',
+          el('state', 'applied') + el('httpTokens', record.httpTokens) + el('httpEndpoint', 'enabled'),
+        )
       : '') +
     wrap('instanceInitiatedShutdownBehavior', record.shutdownBehavior)
   );

@@ -4,7 +4,12 @@
  */
 import { randomUUID } from 'node:crypto';
 import type http from 'node:http';
-import { refuseBrowserRequest, refuseUnsigned, type Credentials, type GuardRefusal } from '../../shared/request-guard.ts';
+import {
+  refuseBrowserRequest,
+  refuseUnsigned,
+  type Credentials,
+  type GuardRefusal,
+} from '../../shared/request-guard.ts';
 import { EC2_AUTH_ERRORS, Ec2Error } from '../protocol/errors.ts';
 import { QueryParams } from '../protocol/query.ts';
 import { errorResponse, response } from '../protocol/xml.ts';
@@ -30,7 +35,12 @@ export interface Guard {
   allowedHosts: Set<string>;
 }
 
-export async function handleRequest(context: Ec2Context, guard: Guard, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+export async function handleRequest(
+  context: Ec2Context,
+  guard: Guard,
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+): Promise<void> {
   const requestId = randomUUID();
   const send = (status: number, body: string): void => {
     res.writeHead(status, {
@@ -45,7 +55,11 @@ export async function handleRequest(context: Ec2Context, guard: Guard, req: http
     const action = params.get('Action');
     if (action === undefined) throw new Ec2Error('MissingAction', 'The request must contain the parameter Action');
     if (req.method !== 'POST' && !READ_ONLY_ACTION.test(action)) {
-      throw new Ec2Error('UnsupportedOperation', `${action} changes state and must be sent as a POST, not a ${req.method}`, 400);
+      throw new Ec2Error(
+        'UnsupportedOperation',
+        `${action} changes state and must be sent as a POST, not a ${req.method}`,
+        400,
+      );
     }
     const handler = ACTIONS[action];
     if (!handler) throw new Ec2Error('InvalidAction', `The action ${action} is not valid for this web service.`);

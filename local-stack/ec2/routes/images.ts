@@ -7,7 +7,8 @@ import type { Ec2Context } from './context.ts';
 
 export function describeImages(_context: Ec2Context, params: QueryParams): string {
   const ids = params.list('ImageId');
-  for (const id of ids) if (!AMI_ID.test(id)) throw new Ec2Error('InvalidAMIID.Malformed', `Invalid id: "${id}" (expecting "ami-...")`);
+  for (const id of ids)
+    if (!AMI_ID.test(id)) throw new Ec2Error('InvalidAMIID.Malformed', `Invalid id: "${id}" (expecting "ami-...")`);
   return items(
     'imagesSet',
     ids.map(

@@ -41,7 +41,8 @@ function instanceFilter(filter: QueryParams): (record: InstanceRecord) => boolea
     const key = name.slice(4);
     get = (r) => (r.tags.has(key) ? [r.tags.get(key) ?? ''] : []);
   } else throw new Ec2Error('InvalidParameterValue', `The filter '${name}' is invalid`);
-  return (record: InstanceRecord): boolean => get(record).some((actual) => values.some((pattern) => wildcardMatch(pattern, actual)));
+  return (record: InstanceRecord): boolean =>
+    get(record).some((actual) => values.some((pattern) => wildcardMatch(pattern, actual)));
 }
 
 export function describeInstances(context: Ec2Context, params: QueryParams): string {
@@ -65,7 +66,8 @@ export function describeInstances(context: Ec2Context, params: QueryParams): str
 export function terminateInstances(context: Ec2Context, params: QueryParams): string {
   const ids = instanceIds(context, params);
   if (ids.length === 0) throw new Ec2Error('MissingParameter', 'The request must contain the parameter InstanceId');
-  if (params.get('DryRun') === 'true') throw new Ec2Error('DryRunOperation', 'Request would have succeeded, but DryRun flag is set.', 412);
+  if (params.get('DryRun') === 'true')
+    throw new Ec2Error('DryRunOperation', 'Request would have succeeded, but DryRun flag is set.', 412);
   const changes = ids.map((id) => {
     const record = context.fleet.records.get(id);
     if (!record) throw new Error('unreachable: ids are validated');
@@ -82,7 +84,8 @@ export function describeInstanceStatus(context: Ec2Context, params: QueryParams)
     (record) => (ids.length === 0 || ids.includes(record.instanceId)) && (all || record.stateName === 'running'),
   );
   const summary = (ok: boolean): string =>
-    el('status', ok ? 'ok' : 'not-applicable') + items('details', ok ? [el('name', 'reachability') + el('status', 'passed')] : []);
+    el('status', ok ? 'ok' : 'not-applicable') +
+    items('details', ok ? [el('name', 'reachability') + el('status', 'passed')] : []);
   return items(
     'instanceStatusSet',
     selected.map((record) => {

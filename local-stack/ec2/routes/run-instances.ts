@@ -32,23 +32,33 @@ export function runInstances(context: Ec2Context, params: QueryParams): string {
     const record = newInstance(context, request, reservationId, launchTime, index);
     launched.push(record);
     context.fleet.add(record);
-    context.fleet.log(`${record.instanceId}: launched (${request.imageId}, ${request.instanceType}, shutdown behaviour ${request.behaviour})`);
+    context.fleet.log(
+      `${record.instanceId}: launched (${request.imageId}, ${request.instanceType}, shutdown behaviour ${request.behaviour})`,
+    );
   }
   return `${el('reservationId', reservationId) + el('ownerId', OWNER_ID)}<groupSet/>${items('instancesSet', launched.map(instanceXml))}`;
 }
 
 function parseRunRequest(context: Ec2Context, params: QueryParams): RunRequest {
   const imageId = params.get('ImageId');
-  if (imageId === undefined || imageId === '') throw new Ec2Error('MissingParameter', 'The request must contain the parameter ImageId');
-  if (!AMI_ID.test(imageId)) throw new Ec2Error('InvalidAMIID.Malformed', `Invalid id: "${imageId}" (expecting "ami-...")`);
+  if (imageId === undefined || imageId === '')
+    throw new Ec2Error('MissingParameter', 'The request must contain the parameter ImageId');
+  if (!AMI_ID.test(imageId))
+    throw new Ec2Error('InvalidAMIID.Malformed', `Invalid id: "${imageId}" (expecting "ami-...")`);
   const launch = launchCount(context, params);
   const behaviour = params.get('InstanceInitiatedShutdownBehavior') ?? 'stop';
   if (behaviour !== 'stop' && behaviour !== 'terminate') {
-    throw new Ec2Error('InvalidParameterValue', `Value (${behaviour}) for parameter instanceInitiatedShutdownBehavior is invalid. Expected: 'stop', 'terminate'.`);
+    throw new Ec2Error(
+      'InvalidParameterValue',
+      `Value (${behaviour}) for parameter instanceInitiatedShutdownBehavior is invalid. Expected: 'stop', 'terminate'.`,
+    );
   }
   const httpTokens = params.get('MetadataOptions.HttpTokens');
   if (httpTokens !== undefined && httpTokens !== 'optional' && httpTokens !== 'required') {
-    throw new Ec2Error('InvalidParameterValue', `Value (${httpTokens}) for parameter HttpTokens is invalid. Expected: 'optional', 'required'.`);
+    throw new Ec2Error(
+      'InvalidParameterValue',
+      `Value (${httpTokens}) for parameter HttpTokens is invalid. Expected: 'optional', 'required'.`,
+    );
   }
   const userData = decodeUserData(params.get('UserData'));
   const tags = instanceTags(params);
@@ -74,12 +84,20 @@ function launchCount(context: Ec2Context, params: QueryParams): number {
     const raw = params.get(name);
     if (raw === undefined) throw new Ec2Error('MissingParameter', `The request must contain the parameter ${name}`);
     const value = Number(raw);
-    if (!Number.isInteger(value) || value < 1) throw new Ec2Error('InvalidParameterValue', `Value (${raw}) for parameter ${name} is invalid. Expected a positive integer.`);
+    if (!Number.isInteger(value) || value < 1)
+      throw new Ec2Error(
+        'InvalidParameterValue',
+        `Value (${raw}) for parameter ${name} is invalid. Expected a positive integer.`,
+      );
     return value;
   };
   const minCount = count('MinCount');
   const maxCount = count('MaxCount');
-  if (minCount > maxCount) throw new Ec2Error('InvalidParameterValue', `MinCount (${minCount}) must not be greater than MaxCount (${maxCount})`);
+  if (minCount > maxCount)
+    throw new Ec2Error(
+      'InvalidParameterValue',
+      `MinCount (${minCount}) must not be greater than MaxCount (${maxCount})`,
+    );
   const alive = [...context.fleet.records.values()].filter(isAlive).length;
   if (maxCount > maxInstances || alive + minCount > maxInstances) {
     throw new Ec2Error(
@@ -95,7 +113,8 @@ function decodeUserData(raw: string | undefined): string | undefined {
   const compact = raw.replace(/\s+/g, '');
   if (!BASE64.test(compact)) throw new Ec2Error('InvalidParameterValue', 'Invalid BASE64 encoding of user data.');
   const userData = Buffer.from(compact, 'base64').toString('utf8');
-  if (Buffer.byteLength(compact) > 16 * 1024 * 4 / 3 + 4) throw new Ec2Error('InvalidParameterValue', 'User data is limited to 16384 bytes');
+  if (Buffer.byteLength(compact) > (16 * 1024 * 4) / 3 + 4)
+    throw new Ec2Error('InvalidParameterValue', 'User data is limited to 16384 bytes');
   return userData;
 }
 
@@ -108,14 +127,21 @@ function instanceTags(params: QueryParams): Map<string, string> {
     for (const tag of spec.structs('Tag')) {
       const key = tag.get('Key');
       if (key === undefined || key === '') throw new Ec2Error('InvalidParameterValue', 'Tag keys must not be empty');
-      if (key.startsWith('aws:')) throw new Ec2Error('InvalidParameterValue', `Tag keys starting with 'aws:' are reserved for internal use`);
+      if (key.startsWith('aws:'))
+        throw new Ec2Error('InvalidParameterValue', `Tag keys starting with 'aws:' are reserved for internal use`);
       tags.set(key, tag.get('Value') ?? '');
     }
   }
   return tags;
 }
 
-function newInstance(context: Ec2Context, request: RunRequest, reservationId: string, launchTime: Date, index: number): InstanceRecord {
+function newInstance(
+  context: Ec2Context,
+  request: RunRequest,
+  reservationId: string,
+  launchTime: Date,
+  index: number,
+): InstanceRecord {
   let instanceId = hexId('i');
   while (context.fleet.records.has(instanceId)) instanceId = hexId('i');
   const instanceDir = path.join(context.directory, instanceId);

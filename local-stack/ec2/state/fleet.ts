@@ -95,7 +95,10 @@ export class Fleet {
 
   /** Instance-initiated shutdown: the reason EC2 gives and the transitional state of the shutdown behaviour. */
   private beginInstanceShutdown(record: InstanceRecord): void {
-    record.stateReason = { code: 'Client.InstanceInitiatedShutdown', message: 'Client.InstanceInitiatedShutdown: Instance initiated shutdown' };
+    record.stateReason = {
+      code: 'Client.InstanceInitiatedShutdown',
+      message: 'Client.InstanceInitiatedShutdown: Instance initiated shutdown',
+    };
     record.stateTransitionReason = `Instance initiated shutdown (${gmt(new Date())})`;
     this.setState(record, record.shutdownBehavior === 'terminate' ? 'shutting-down' : 'stopping');
   }
@@ -118,7 +121,9 @@ export class Fleet {
       if (record.stateName !== 'running' && record.stateName !== 'pending') return;
       this.beginInstanceShutdown(record);
     }
-    this.later(record, this.settings.pendingMs, () => this.setState(record, record.shutdownBehavior === 'terminate' ? 'terminated' : 'stopped'));
+    this.later(record, this.settings.pendingMs, () =>
+      this.setState(record, record.shutdownBehavior === 'terminate' ? 'terminated' : 'stopped'),
+    );
   }
 
   /** `shutdown -h now` (or a scheduled one falling due) inside the instance: power it off as a machine would. */
@@ -215,7 +220,11 @@ export class Fleet {
         cwd: record.directory,
         detached: true,
         stdio: ['ignore', logFd, logFd],
-        env: { ...instanceBaseEnvironment(record.layout), ...this.settings.env, CLOUD_PARALLEL_INSTANCE_ID: record.instanceId },
+        env: {
+          ...instanceBaseEnvironment(record.layout),
+          ...this.settings.env,
+          CLOUD_PARALLEL_INSTANCE_ID: record.instanceId,
+        },
       });
     } finally {
       closeSync(logFd);
@@ -245,7 +254,10 @@ export class Fleet {
     }
     const now = new Date();
     record.userTerminated = true;
-    record.stateReason = { code: 'Client.UserInitiatedShutdown', message: 'Client.UserInitiatedShutdown: User initiated shutdown' };
+    record.stateReason = {
+      code: 'Client.UserInitiatedShutdown',
+      message: 'Client.UserInitiatedShutdown: User initiated shutdown',
+    };
     record.stateTransitionReason = `${reason} (${gmt(now)})`;
     for (const timer of record.timers) clearTimeout(timer);
     record.timers.clear();

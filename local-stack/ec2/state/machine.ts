@@ -37,7 +37,12 @@ export interface InstanceLayout {
 
 function instanceLayout(instanceDir: string): InstanceLayout {
   const control = path.join(instanceDir, '.ec2');
-  return { bin: path.join(control, 'bin'), home: path.join(instanceDir, 'home'), tmp: path.join(instanceDir, 'tmp'), powerRequest: path.join(control, 'power-request') };
+  return {
+    bin: path.join(control, 'bin'),
+    home: path.join(instanceDir, 'home'),
+    tmp: path.join(instanceDir, 'tmp'),
+    powerRequest: path.join(control, 'power-request'),
+  };
 }
 
 function quoteSh(value: string): string {
@@ -118,13 +123,17 @@ export function sessionMembers(sid: number): number[] {
  * Creates an instance's folder: an empty console log, the layout with its shims, and the user data as
  * `user-data.sh`. Returns the script to run, if the user data is a `#!` script.
  */
-export function prepareInstanceFiles(instanceDir: string, userData: string | undefined): { consoleLogPath: string; layout: InstanceLayout; scriptPath?: string } {
+export function prepareInstanceFiles(
+  instanceDir: string,
+  userData: string | undefined,
+): { consoleLogPath: string; layout: InstanceLayout; scriptPath?: string } {
   mkdirSync(instanceDir, { recursive: true });
   const consoleLogPath = path.join(instanceDir, 'console.log');
   writeFileSync(consoleLogPath, '');
   const layout = instanceLayout(instanceDir);
   for (const dir of [layout.bin, layout.home, layout.tmp]) mkdirSync(dir, { recursive: true, mode: 0o700 });
-  for (const name of ['shutdown', 'poweroff', 'halt']) writeFileSync(path.join(layout.bin, name), powerShim(layout.powerRequest), { mode: 0o755 });
+  for (const name of ['shutdown', 'poweroff', 'halt'])
+    writeFileSync(path.join(layout.bin, name), powerShim(layout.powerRequest), { mode: 0o755 });
   if (userData === undefined) return { consoleLogPath, layout };
   const file = path.join(instanceDir, 'user-data.sh');
   writeFileSync(file, userData, { mode: 0o755 });

@@ -1,5 +1,13 @@
 import { Long } from 'bson';
-import { GIT_VERSION, MAX_BSON_OBJECT_SIZE, MAX_INCOMING_CONNECTIONS, MAX_MESSAGE_SIZE_BYTES, MAX_WIRE_VERSION, MAX_WRITE_BATCH_SIZE, VERSION } from '../protocol/constants.ts';
+import {
+  GIT_VERSION,
+  MAX_BSON_OBJECT_SIZE,
+  MAX_INCOMING_CONNECTIONS,
+  MAX_MESSAGE_SIZE_BYTES,
+  MAX_WIRE_VERSION,
+  MAX_WRITE_BATCH_SIZE,
+  VERSION,
+} from '../protocol/constants.ts';
 import { CommandError, notSupported } from '../protocol/errors.ts';
 import type { CommandContext, CommandHandler } from './context.ts';
 
@@ -28,9 +36,18 @@ export function adminCommands(ctx: CommandContext): Record<string, CommandHandle
     isMaster: hello,
     ismaster: hello,
     ping: () => ({ ok: 1 }),
-    buildInfo: () => ({ version: VERSION, versionArray: [7, 0, 0, 0], gitVersion: GIT_VERSION, bits: 64, maxBsonObjectSize: MAX_BSON_OBJECT_SIZE, ok: 1 }),
+    buildInfo: () => ({
+      version: VERSION,
+      versionArray: [7, 0, 0, 0],
+      gitVersion: GIT_VERSION,
+      bits: 64,
+      maxBsonObjectSize: MAX_BSON_OBJECT_SIZE,
+      ok: 1,
+    }),
     getParameter: ({ body }) => ({
-      ...(body.featureCompatibilityVersion !== undefined || body.getParameter === '*' ? { featureCompatibilityVersion: { version: '7.0' } } : {}),
+      ...(body.featureCompatibilityVersion !== undefined || body.getParameter === '*'
+        ? { featureCompatibilityVersion: { version: '7.0' } }
+        : {}),
       ok: 1,
     }),
     getCmdLineOpts: () => ({ argv: ['mongod'], parsed: {}, ok: 1 }),
@@ -53,7 +70,9 @@ export function adminCommands(ctx: CommandContext): Record<string, CommandHandle
         uptimeEstimate: Long.fromNumber(Math.floor(uptimeMillis / 1000)),
         localTime: new Date(),
         connections: { current, available: MAX_INCOMING_CONNECTIONS - current, totalCreated },
-        opcounters: Object.fromEntries(Object.entries(state.opcounters).map(([counter, value]) => [counter, Long.fromNumber(value)])),
+        opcounters: Object.fromEntries(
+          Object.entries(state.opcounters).map(([counter, value]) => [counter, Long.fromNumber(value)]),
+        ),
         ok: 1,
       };
     },
@@ -65,10 +84,38 @@ export function adminCommands(ctx: CommandContext): Record<string, CommandHandle
  * message that says why, rather than "no such command", which would suggest a typo.
  */
 const NOT_IMPLEMENTED = [
-  'validate', 'hostInfo', 'currentOp', 'killOp', 'top', 'lockInfo', 'getLog', 'profile', 'usersInfo', 'rolesInfo',
-  'createUser', 'updateUser', 'dropUser', 'dropAllUsersFromDatabase', 'grantRolesToUser', 'revokeRolesFromUser',
-  'createRole', 'updateRole', 'dropRole', 'collMod', 'compact', 'convertToCapped', 'cloneCollectionAsCapped', 'reIndex',
-  'mapReduce', 'dataSize', 'fsync', 'fsyncUnlock', 'shutdown', 'logRotate', 'setParameter', 'setFeatureCompatibilityVersion',
+  'validate',
+  'hostInfo',
+  'currentOp',
+  'killOp',
+  'top',
+  'lockInfo',
+  'getLog',
+  'profile',
+  'usersInfo',
+  'rolesInfo',
+  'createUser',
+  'updateUser',
+  'dropUser',
+  'dropAllUsersFromDatabase',
+  'grantRolesToUser',
+  'revokeRolesFromUser',
+  'createRole',
+  'updateRole',
+  'dropRole',
+  'collMod',
+  'compact',
+  'convertToCapped',
+  'cloneCollectionAsCapped',
+  'reIndex',
+  'mapReduce',
+  'dataSize',
+  'fsync',
+  'fsyncUnlock',
+  'shutdown',
+  'logRotate',
+  'setParameter',
+  'setFeatureCompatibilityVersion',
 ] as const;
 
 export function unsupportedCommands(): Record<string, CommandHandler> {
@@ -79,9 +126,19 @@ export function unsupportedCommands(): Record<string, CommandHandler> {
     };
   }
   // What a standalone mongod answers; the message also says why there is no replica set.
-  for (const name of ['replSetGetStatus', 'replSetGetConfig', 'replSetInitiate', 'replSetReconfig', 'replSetStepDown']) {
+  for (const name of [
+    'replSetGetStatus',
+    'replSetGetConfig',
+    'replSetInitiate',
+    'replSetReconfig',
+    'replSetStepDown',
+  ]) {
     commands[name] = () => {
-      throw new CommandError(76, 'NoReplicationEnabled', 'not running with --replSet: the cloud-parallel local MongoDB server (a test stand-in for mongod) is a standalone');
+      throw new CommandError(
+        76,
+        'NoReplicationEnabled',
+        'not running with --replSet: the cloud-parallel local MongoDB server (a test stand-in for mongod) is a standalone',
+      );
     };
   }
   return commands;

@@ -7,7 +7,14 @@ import { scaleOf, storageStats } from '../state/sizes.ts';
 import type { CommandContext, CommandHandler } from './context.ts';
 
 /** Aggregation stages of mongod this server does not have (mingo would only say "unregistered pipeline operator"). */
-const STAGES_NOT_IMPLEMENTED = new Set(['$currentOp', '$listLocalSessions', '$listSessions', '$indexStats', '$planCacheStats', '$changeStream']);
+const STAGES_NOT_IMPLEMENTED = new Set([
+  '$currentOp',
+  '$listLocalSessions',
+  '$listSessions',
+  '$indexStats',
+  '$planCacheStats',
+  '$changeStream',
+]);
 
 /** Aggregation pipelines over a database's collections (the stages are mingo's); shared by aggregate and its explain. */
 export interface PipelineRunner {
@@ -16,24 +23,32 @@ export interface PipelineRunner {
    * document; otherwise a leading `$match` goes through runQuery (uses the _id index, skips cloning what does not
    * match) and `plan` says how.
    */
-  aggregationSource(db: string, body: Document): { documents: Document[]; stages: Document[]; plan?: PlanStage; filter?: Document };
+  aggregationSource(
+    db: string,
+    body: Document,
+  ): { documents: Document[]; stages: Document[]; plan?: PlanStage; filter?: Document };
   runStages(db: string, documents: Document[], stages: Document[]): Document[];
 }
 
 export function pipelineRunner(ctx: CommandContext): PipelineRunner {
   const { collectionOf, hostAndPort } = ctx;
-  const aggregationSource = (db: string, body: Document): { documents: Document[]; stages: Document[]; plan?: PlanStage; filter?: Document } => {
+  const aggregationSource = (
+    db: string,
+    body: Document,
+  ): { documents: Document[]; stages: Document[]; plan?: PlanStage; filter?: Document } => {
     const target = body.aggregate;
     const pipeline = documentArray(body, 'pipeline');
     for (const [position, stage] of pipeline.entries()) {
       const name = Object.keys(stage)[0] ?? '';
       if (name === '$out' || name === '$merge') throw notSupported(name, 115, 'CommandNotSupported');
       if (STAGES_NOT_IMPLEMENTED.has(name)) throw notSupported(`The ${name} aggregation stage`, 40324, 'Location40324');
-      if (name === '$collStats' && position > 0) throw new CommandError(40602, 'Location40602', '$collStats is only valid as the first stage in a pipeline');
+      if (name === '$collStats' && position > 0)
+        throw new CommandError(40602, 'Location40602', '$collStats is only valid as the first stage in a pipeline');
     }
     const [first, ...rest] = pipeline;
     if (first && '$collStats' in first) return { documents: collStats(db, target, first.$collStats), stages: rest };
-    const leadingMatch = first && Object.keys(first).length === 1 && isPlainObject(first.$match) ? first.$match : undefined;
+    const leadingMatch =
+      first && Object.keys(first).length === 1 && isPlainObject(first.$match) ? first.$match : undefined;
     const collection = typeof target === 'string' ? collectionOf(db, target) : undefined;
     const { documents, plan } = runQuery(collection, leadingMatch ?? {});
     return { documents, stages: leadingMatch ? rest : pipeline, plan, filter: leadingMatch ?? {} };
@@ -51,9 +66,11 @@ export function pipelineRunner(ctx: CommandContext): PipelineRunner {
   /** The document of `$collStats` (storageStats and count; latencyStats and queryExecStats are not kept here). */
   const collStats = (db: string, target: unknown, spec: unknown): Document[] => {
     if (!isPlainObject(spec)) throw typeMismatch('$collStats must take a nested object');
-    if (typeof target !== 'string') throw new CommandError(73, 'InvalidNamespace', '$collStats must be run against a collection namespace');
+    if (typeof target !== 'string')
+      throw new CommandError(73, 'InvalidNamespace', '$collStats must be run against a collection namespace');
     for (const option of Object.keys(spec)) {
-      if (option === 'latencyStats' || option === 'queryExecStats') throw notSupported(`$collStats ${option}`, 115, 'CommandNotSupported');
+      if (option === 'latencyStats' || option === 'queryExecStats')
+        throw notSupported(`$collStats ${option}`, 115, 'CommandNotSupported');
       if (option !== 'storageStats' && option !== 'count') {
         throw new CommandError(40415, 'Location40415', `BSON field '$collStats.${option}' is an unknown field.`);
       }

@@ -24,7 +24,10 @@ export function catalogCommands(ctx: CommandContext): Record<string, CommandHand
         .filter(([, database]) => database.size > 0)
         .map(([name, database]) => ({
           name,
-          sizeOnDisk: [...database.values()].reduce((bytes, c) => bytes + c.documents.reduce((sum, d) => sum + calculateObjectSize(d), 0), 0),
+          sizeOnDisk: [...database.values()].reduce(
+            (bytes, c) => bytes + c.documents.reduce((sum, d) => sum + calculateObjectSize(d), 0),
+            0,
+          ),
           empty: [...database.values()].every((collection) => collection.documents.length === 0),
         }))
         .filter((info) => filter.test(info));
@@ -36,14 +39,21 @@ export function catalogCommands(ctx: CommandContext): Record<string, CommandHand
       const filter = new Query(criteriaOf(body.filter));
       const infos = [...(databases.get(db)?.keys() ?? [])]
         .sort()
-        .map((name) => ({ name, type: 'collection', options: {}, info: { readOnly: false }, idIndex: { v: 2, key: { _id: 1 }, name: '_id_' } }))
+        .map((name) => ({
+          name,
+          type: 'collection',
+          options: {},
+          info: { readOnly: false },
+          idIndex: { v: 2, key: { _id: 1 }, name: '_id_' },
+        }))
         .filter((info) => filter.test(info))
         .map((info) => (body.nameOnly === true ? { name: info.name, type: info.type } : info));
       return cursorReply(`${db}.$cmd.listCollections`, infos, Number.MAX_SAFE_INTEGER);
     },
     create: ({ db, body }) => {
       const name = requireString(body, 'create');
-      if (collectionOf(db, name)) throw new CommandError(48, 'NamespaceExists', `Collection ${db}.${name} already exists.`);
+      if (collectionOf(db, name))
+        throw new CommandError(48, 'NamespaceExists', `Collection ${db}.${name} already exists.`);
       ensureCollection(db, name);
       return { ok: 1 };
     },
@@ -62,13 +72,17 @@ export function catalogCommands(ctx: CommandContext): Record<string, CommandHand
     },
     /** Moves the collection — documents, indexes (with their entries) and all — to its new name, across databases too. */
     renameCollection: ({ db, body }) => {
-      if (db !== 'admin') throw new CommandError(13, 'Unauthorized', 'renameCollection may only be run against the admin database.');
+      if (db !== 'admin')
+        throw new CommandError(13, 'Unauthorized', 'renameCollection may only be run against the admin database.');
       const [sourceDb, sourceName] = splitNamespace(requireString(body, 'renameCollection'), 'source');
       const [targetDb, targetName] = splitNamespace(requireString(body, 'to'), 'target');
       const collection = collectionOf(sourceDb, sourceName);
-      if (!collection) throw new CommandError(26, 'NamespaceNotFound', `Source collection ${sourceDb}.${sourceName} does not exist`);
-      if (sourceDb === targetDb && sourceName === targetName) throw new CommandError(20, 'IllegalOperation', "Can't rename a collection to itself");
-      if (collectionOf(targetDb, targetName) && body.dropTarget !== true) throw new CommandError(48, 'NamespaceExists', 'target namespace exists');
+      if (!collection)
+        throw new CommandError(26, 'NamespaceNotFound', `Source collection ${sourceDb}.${sourceName} does not exist`);
+      if (sourceDb === targetDb && sourceName === targetName)
+        throw new CommandError(20, 'IllegalOperation', "Can't rename a collection to itself");
+      if (collectionOf(targetDb, targetName) && body.dropTarget !== true)
+        throw new CommandError(48, 'NamespaceExists', 'target namespace exists');
       databases.get(sourceDb)?.delete(sourceName);
       let target = databases.get(targetDb);
       if (!target) {

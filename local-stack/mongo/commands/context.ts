@@ -69,8 +69,10 @@ export function commandContext(state: ServerState): CommandContext {
   const collectionOf = (db: string, name: string): Collection | undefined => databases.get(db)?.get(name);
   const ensureCollection = (db: string, name: string): Collection => {
     // Names become keys of the data file and of every later namespace: refuse what mongod refuses.
-    if (db === '' || /[/\\. "$\0]/.test(db)) throw new CommandError(73, 'InvalidNamespace', `Invalid database name: '${db.replaceAll('\0', '\\0')}'`);
-    if (name === '' || /[$\0]/.test(name)) throw new CommandError(73, 'InvalidNamespace', `Invalid collection name: '${name.replaceAll('\0', '\\0')}'`);
+    if (db === '' || /[/\\. "$\0]/.test(db))
+      throw new CommandError(73, 'InvalidNamespace', `Invalid database name: '${db.replaceAll('\0', '\\0')}'`);
+    if (name === '' || /[$\0]/.test(name))
+      throw new CommandError(73, 'InvalidNamespace', `Invalid collection name: '${name.replaceAll('\0', '\\0')}'`);
     let database = databases.get(db);
     if (!database) {
       database = new Map();
@@ -85,7 +87,12 @@ export function commandContext(state: ServerState): CommandContext {
     return collection;
   };
 
-  const cursorReply = (namespace: string, documents: Document[], batchSize: number | undefined, singleBatch = false): Document => {
+  const cursorReply = (
+    namespace: string,
+    documents: Document[],
+    batchSize: number | undefined,
+    singleBatch = false,
+  ): Document => {
     const cursor: Cursor = { namespace, documents, offset: 0, lastUsed: Date.now() };
     const firstBatch = takeBatch(cursor, batchSize ?? DEFAULT_FIRST_BATCH);
     let id = Long.ZERO;

@@ -1,7 +1,14 @@
 import { calculateObjectSize, type Document } from 'bson';
 import { MAX_ERRMSG_AFTER_FIRST_ERROR, MAX_WRITE_BATCH_SIZE, MAX_WRITE_ERRORS_BYTES } from '../protocol/constants.ts';
 import { CommandError, asCommandError, badValue } from '../protocol/errors.ts';
-import { criteriaOf, documentArray, isOperatorUpdate, optionalCount, optionalDocument, requireString } from '../protocol/fields.ts';
+import {
+  criteriaOf,
+  documentArray,
+  isOperatorUpdate,
+  optionalCount,
+  optionalDocument,
+  requireString,
+} from '../protocol/fields.ts';
 import { deleteDocuments, insertDocument, replaceDocument } from '../state/collection.ts';
 import { matchingDocuments, project } from '../state/query.ts';
 import { updateSpecOf, updatedDocument, upsertDocument } from '../state/update.ts';
@@ -12,9 +19,17 @@ import type { CommandContext, CommandHandler } from './context.ts';
  * Runs the statements of a write command in order. A failing statement becomes a writeErrors entry (the
  * command itself still answers ok: 1, as mongod does) and, when `ordered`, stops the ones after it.
  */
-function runStatements(statements: Document[], ordered: boolean, run: (statement: Document, index: number) => void): Document {
+function runStatements(
+  statements: Document[],
+  ordered: boolean,
+  run: (statement: Document, index: number) => void,
+): Document {
   if (statements.length > MAX_WRITE_BATCH_SIZE) {
-    throw new CommandError(16, 'InvalidLength', `Write batch sizes must be between 1 and ${MAX_WRITE_BATCH_SIZE}. Got ${statements.length} operations.`);
+    throw new CommandError(
+      16,
+      'InvalidLength',
+      `Write batch sizes must be between 1 and ${MAX_WRITE_BATCH_SIZE}. Got ${statements.length} operations.`,
+    );
   }
   const writeErrors: Document[] = [];
   let bytes = 0;
@@ -73,7 +88,13 @@ function updateCommand({ state, collectionOf, ensureCollection }: CommandContext
         }
       }
     });
-    return { n: matched + upserted.length, nModified: modified, ...(upserted.length > 0 ? { upserted } : {}), ...errors, ok: 1 };
+    return {
+      n: matched + upserted.length,
+      nModified: modified,
+      ...(upserted.length > 0 ? { upserted } : {}),
+      ...errors,
+      ok: 1,
+    };
   };
 }
 
@@ -97,7 +118,8 @@ function findAndModifyCommand({ state, collectionOf, ensureCollection }: Command
     const returnNew = body.new === true;
     if (target && collection) {
       const before = cloneDocument(target);
-      if (replaceDocument(collection, namespace, target, updatedDocument(target, spec, criteria, false))) state.changed();
+      if (replaceDocument(collection, namespace, target, updatedDocument(target, spec, criteria, false)))
+        state.changed();
       const value = project(returnNew ? cloneDocument(target) : before, fields);
       return { lastErrorObject: { n: 1, updatedExisting: true }, value, ok: 1 };
     }

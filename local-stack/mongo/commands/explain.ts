@@ -26,7 +26,10 @@ function timed<T>(work: () => T): { result: T; millis: number } {
 
 const specOf = (plan: PlanStage): Document => (typeof plan.spec === 'function' ? plan.spec() : plan.spec);
 
-const plannerView = (plan: PlanStage): Document => ({ ...specOf(plan), ...(plan.input ? { inputStage: plannerView(plan.input) } : {}) });
+const plannerView = (plan: PlanStage): Document => ({
+  ...specOf(plan),
+  ...(plan.input ? { inputStage: plannerView(plan.input) } : {}),
+});
 
 function executionView(plan: PlanStage, millis: number): Document {
   const { stage, ...fields } = specOf(plan);
@@ -46,7 +49,13 @@ const examined = (plan: PlanStage | undefined, field: 'keysExamined' | 'docsExam
   plan ? (plan[field] ?? 0) + examined(plan.input, field) : 0;
 
 /** queryPlanner, plus executionStats when `verbosity` asks for them: what explain says about one query. */
-function explainQuery(namespace: string, filter: unknown, plan: PlanStage, millis: number, verbosity: Verbosity): Document {
+function explainQuery(
+  namespace: string,
+  filter: unknown,
+  plan: PlanStage,
+  millis: number,
+  verbosity: Verbosity,
+): Document {
   return {
     queryPlanner: {
       namespace,
@@ -110,11 +119,15 @@ function readExplainers(ctx: CommandContext): Record<string, Explainer> {
       if (source.plan && source.stages.length === 0 && typeof target === 'string') {
         return explainQuery(namespace, source.filter, source.plan, millis, verbosity);
       }
-      const counts = (returned: number, elapsed: number): Document => (execute ? { nReturned: returned, executionTimeMillisEstimate: elapsed } : {});
+      const counts = (returned: number, elapsed: number): Document =>
+        execute ? { nReturned: returned, executionTimeMillisEstimate: elapsed } : {};
       const stages: Document[] = [];
       const pipeline = documentArray(inner, 'pipeline');
       if (source.plan && typeof target === 'string') {
-        stages.push({ $cursor: explainQuery(namespace, source.filter, source.plan, millis, verbosity), ...counts(source.documents.length, millis) });
+        stages.push({
+          $cursor: explainQuery(namespace, source.filter, source.plan, millis, verbosity),
+          ...counts(source.documents.length, millis),
+        });
       } else if (!source.plan) {
         stages.push({ ...pipeline[0], ...counts(source.documents.length, millis) });
       }
@@ -142,23 +155,36 @@ function writeExplainers(ctx: CommandContext): Record<string, Explainer> {
     update: (db, inner, verbosity) => {
       const name = requireString(inner, 'update');
       const statements = documentArray(inner, 'updates');
-      if (statements.length !== 1) throw new CommandError(16, 'InvalidLength', 'explained write batches must be of size 1');
+      if (statements.length !== 1)
+        throw new CommandError(16, 'InvalidLength', 'explained write batches must be of size 1');
       const statement = statements[0] as Document;
       const criteria = criteriaOf(statement.q);
       const spec = updateSpecOf(statement.u, statement.arrayFilters);
       const { result: plan, millis } = timed((): PlanStage => {
-        const { documents, plan: input } = runQuery(collectionOf(db, name), criteria, optionalDocument(statement, 'sort'));
+        const { documents, plan: input } = runQuery(
+          collectionOf(db, name),
+          criteria,
+          optionalDocument(statement, 'sort'),
+        );
         const targets = statement.multi === true ? documents : documents.slice(0, 1);
-        const wouldModify = targets.filter((target) => !sameBytes(serialize(target), serialize(updatedDocument(target, spec, criteria, false))));
+        const wouldModify = targets.filter(
+          (target) => !sameBytes(serialize(target), serialize(updatedDocument(target, spec, criteria, false))),
+        );
         const nWouldUpsert = targets.length === 0 && statement.upsert === true ? 1 : 0;
-        return { spec: { stage: 'UPDATE' }, input, nReturned: 0, stats: { nMatched: targets.length, nWouldModify: wouldModify.length, nWouldUpsert } };
+        return {
+          spec: { stage: 'UPDATE' },
+          input,
+          nReturned: 0,
+          stats: { nMatched: targets.length, nWouldModify: wouldModify.length, nWouldUpsert },
+        };
       });
       return explainQuery(`${db}.${name}`, criteria, plan, millis, verbosity);
     },
     delete: (db, inner, verbosity) => {
       const name = requireString(inner, 'delete');
       const statements = documentArray(inner, 'deletes');
-      if (statements.length !== 1) throw new CommandError(16, 'InvalidLength', 'explained write batches must be of size 1');
+      if (statements.length !== 1)
+        throw new CommandError(16, 'InvalidLength', 'explained write batches must be of size 1');
       const statement = statements[0] as Document;
       const { result: plan, millis } = timed((): PlanStage => {
         const { documents, plan: input } = runQuery(collectionOf(db, name), statement.q);
@@ -173,10 +199,17 @@ function writeExplainers(ctx: CommandContext): Record<string, Explainer> {
       const { result: plan, millis } = timed((): PlanStage => {
         const { documents, plan: input } = runQuery(collectionOf(db, name), criteria, optionalDocument(inner, 'sort'));
         const [target] = documents;
-        if (inner.remove === true) return { spec: { stage: 'DELETE' }, input, nReturned: 0, stats: { nWouldDelete: target ? 1 : 0 } };
+        if (inner.remove === true)
+          return { spec: { stage: 'DELETE' }, input, nReturned: 0, stats: { nWouldDelete: target ? 1 : 0 } };
         const spec = updateSpecOf(inner.update, inner.arrayFilters);
-        const changes = target !== undefined && !sameBytes(serialize(target), serialize(updatedDocument(target, spec, criteria, false)));
-        const stats = { nMatched: target ? 1 : 0, nWouldModify: changes ? 1 : 0, nWouldUpsert: !target && inner.upsert === true ? 1 : 0 };
+        const changes =
+          target !== undefined &&
+          !sameBytes(serialize(target), serialize(updatedDocument(target, spec, criteria, false)));
+        const stats = {
+          nMatched: target ? 1 : 0,
+          nWouldModify: changes ? 1 : 0,
+          nWouldUpsert: !target && inner.upsert === true ? 1 : 0,
+        };
         return { spec: { stage: 'UPDATE' }, input, nReturned: 0, stats };
       });
       return explainQuery(`${db}.${name}`, criteria, plan, millis, verbosity);
@@ -190,21 +223,25 @@ export function explainCommand(ctx: CommandContext): CommandHandler {
   const { state } = ctx;
   const explainers = { ...readExplainers(ctx), ...writeExplainers(ctx) };
   return ({ db, body }) => {
-  const inner = optionalDocument(body, 'explain');
-  if (!inner) throw typeMismatch("'explain' must be a command document");
-  const verbosity = body.verbosity ?? 'allPlansExecution';
-  if (typeof verbosity !== 'string' || !VERBOSITIES.includes(verbosity)) {
-    throw new CommandError(9, 'FailedToParse', "verbosity string must be one of {'queryPlanner', 'executionStats', 'allPlansExecution'}");
-  }
-  const name = Object.keys(inner)[0] ?? '';
-  const explainer = Object.hasOwn(explainers, name) ? explainers[name] : undefined;
-  if (!explainer) throw badValue(`Cannot explain cmd: ${name}`);
-  return {
-    explainVersion: '1',
-    ...explainer(db, inner, verbosity as Verbosity),
-    command: { ...inner, $db: db },
-    serverInfo: { host: os.hostname(), port: state.process.port, version: VERSION, gitVersion: GIT_VERSION },
-    ok: 1,
-  };
+    const inner = optionalDocument(body, 'explain');
+    if (!inner) throw typeMismatch("'explain' must be a command document");
+    const verbosity = body.verbosity ?? 'allPlansExecution';
+    if (typeof verbosity !== 'string' || !VERBOSITIES.includes(verbosity)) {
+      throw new CommandError(
+        9,
+        'FailedToParse',
+        "verbosity string must be one of {'queryPlanner', 'executionStats', 'allPlansExecution'}",
+      );
+    }
+    const name = Object.keys(inner)[0] ?? '';
+    const explainer = Object.hasOwn(explainers, name) ? explainers[name] : undefined;
+    if (!explainer) throw badValue(`Cannot explain cmd: ${name}`);
+    return {
+      explainVersion: '1',
+      ...explainer(db, inner, verbosity as Verbosity),
+      command: { ...inner, $db: db },
+      serverInfo: { host: os.hostname(), port: state.process.port, version: VERSION, gitVersion: GIT_VERSION },
+      ok: 1,
+    };
   };
 }

@@ -34,7 +34,10 @@ function createCommands(state: ServerState): Record<string, CommandHandler> {
  * Runs one command: counts it in serverStatus.opcounters, refuses what a standalone refuses, and turns any failure
  * into the error reply (never throws).
  */
-export function commandRunner(state: ServerState, log: (message: string) => void): (request: CommandRequest) => Document {
+export function commandRunner(
+  state: ServerState,
+  log: (message: string) => void,
+): (request: CommandRequest) => Document {
   const commands = createCommands(state);
   return (request) => {
     const name = Object.keys(request.body)[0] ?? '';
@@ -50,7 +53,11 @@ export function commandRunner(state: ServerState, log: (message: string) => void
       else if (name !== 'insert' && name !== 'update' && name !== 'delete') state.opcounters.command += 1;
       // What a standalone mongod answers to anything inside a transaction (or a retryable write).
       if (request.body.txnNumber !== undefined && name !== 'commitTransaction' && name !== 'abortTransaction') {
-        throw new CommandError(20, 'IllegalOperation', 'Transaction numbers are only allowed on a replica set member or mongos');
+        throw new CommandError(
+          20,
+          'IllegalOperation',
+          'Transaction numbers are only allowed on a replica set member or mongos',
+        );
       }
       return handler(request);
     } catch (error) {

@@ -17,14 +17,26 @@ export function indexCommands(ctx: CommandContext): Record<string, CommandHandle
       const collection = ensureCollection(db, name);
       const before = collection.indexes.length;
       for (const spec of documentArray(body, 'indexes')) {
-        const refused = unstorable(spec, () => overflow(`index specification exceeds ${MAX_STORED_DEPTH} levels of nesting`));
+        const refused = unstorable(spec, () =>
+          overflow(`index specification exceeds ${MAX_STORED_DEPTH} levels of nesting`),
+        );
         if (refused) throw refused;
         const index = makeIndex(spec);
         const sameName = collection.indexes.find((existing) => existing.name === index.name);
         const sameKey = collection.indexes.find((existing) => sameBson(existing.spec.key, index.spec.key));
         if (sameName && sameName === sameKey && sameName.unique === index.unique) continue;
-        if (sameName) throw new CommandError(86, 'IndexKeySpecsConflict', `An existing index has the same name as the requested index: ${index.name}`);
-        if (sameKey) throw new CommandError(85, 'IndexOptionsConflict', `Index already exists with a different name: ${sameKey.name}`);
+        if (sameName)
+          throw new CommandError(
+            86,
+            'IndexKeySpecsConflict',
+            `An existing index has the same name as the requested index: ${index.name}`,
+          );
+        if (sameKey)
+          throw new CommandError(
+            85,
+            'IndexOptionsConflict',
+            `Index already exists with a different name: ${sameKey.name}`,
+          );
         if (index.unique) {
           for (const document of collection.documents) {
             for (const { key, keyValue } of indexKeys(index, document)) {
@@ -48,7 +60,11 @@ export function indexCommands(ctx: CommandContext): Record<string, CommandHandle
       const name = requireString(body, 'listIndexes');
       const collection = collectionOf(db, name);
       if (!collection) throw new CommandError(26, 'NamespaceNotFound', `ns does not exist: ${db}.${name}`);
-      return cursorReply(`${db}.${name}`, collection.indexes.map((index) => index.spec), Number.MAX_SAFE_INTEGER);
+      return cursorReply(
+        `${db}.${name}`,
+        collection.indexes.map((index) => index.spec),
+        Number.MAX_SAFE_INTEGER,
+      );
     },
     dropIndexes: ({ db, body }) => {
       const name = requireString(body, 'dropIndexes');
@@ -60,8 +76,15 @@ export function indexCommands(ctx: CommandContext): Record<string, CommandHandle
         wanted === '*'
           ? collection.indexes.slice(1)
           : (Array.isArray(wanted) ? wanted : [wanted]).map((which) => {
-              const found = collection.indexes.find((index) => (typeof which === 'string' ? index.name === which : sameBson(index.spec.key, which)));
-              if (!found) throw new CommandError(27, 'IndexNotFound', `index not found with name [${typeof which === 'string' ? which : EJSON.stringify(which)}]`);
+              const found = collection.indexes.find((index) =>
+                typeof which === 'string' ? index.name === which : sameBson(index.spec.key, which),
+              );
+              if (!found)
+                throw new CommandError(
+                  27,
+                  'IndexNotFound',
+                  `index not found with name [${typeof which === 'string' ? which : EJSON.stringify(which)}]`,
+                );
               if (found.name === '_id_') throw new CommandError(72, 'InvalidOptions', 'cannot drop _id index');
               return found;
             });

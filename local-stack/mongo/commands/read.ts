@@ -39,6 +39,5 @@ export function readCommands(ctx: CommandContext): Record<string, CommandHandler
       ]);
       return { values: groups.map((group) => group._id), ok: 1 };
     },
-
   };
 }

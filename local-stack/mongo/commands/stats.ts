@@ -35,7 +35,12 @@ export function statsCommands(ctx: CommandContext): Record<string, CommandHandle
         totalSize: scaled(dataSize + indexSize),
         scaleFactor: scale,
         // The file system of the data file, when there is one.
-        ...(disk ? { fsUsedSize: scaled((disk.blocks - disk.bfree) * disk.bsize), fsTotalSize: scaled(disk.blocks * disk.bsize) } : {}),
+        ...(disk
+          ? {
+              fsUsedSize: scaled((disk.blocks - disk.bfree) * disk.bsize),
+              fsTotalSize: scaled(disk.blocks * disk.bsize),
+            }
+          : {}),
         ok: 1,
       };
     },

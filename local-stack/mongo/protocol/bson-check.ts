@@ -2,7 +2,20 @@ import { invalidBson, overflow } from './errors.ts';
 import { MAX_WIRE_DEPTH } from './constants.ts';
 
 /** Sizes of the BSON element types whose values have a fixed size (0xFF minKey and 0x7F maxKey have none). */
-const FIXED_VALUE_SIZES: Readonly<Record<number, number>> = { 1: 8, 6: 0, 7: 12, 8: 1, 9: 8, 10: 0, 16: 4, 17: 8, 18: 8, 19: 16, 127: 0, 255: 0 };
+const FIXED_VALUE_SIZES: Readonly<Record<number, number>> = {
+  1: 8,
+  6: 0,
+  7: 12,
+  8: 1,
+  9: 8,
+  10: 0,
+  16: 4,
+  17: 8,
+  18: 8,
+  19: 16,
+  127: 0,
+  255: 0,
+};
 
 /**
  * Walks the BSON document in buffer[start, end) without recursion and checks what the `bson` parser (recursive)
@@ -37,7 +50,8 @@ export function checkBsonLayout(buffer: Buffer, start: number, end: number): voi
       // regex: pattern and options, two cstrings
       const patternEnd = buffer.indexOf(0, position);
       const optionsEnd = patternEnd < 0 ? -1 : buffer.indexOf(0, patternEnd + 1);
-      if (optionsEnd < 0 || optionsEnd >= documentEnd - 1) throw invalidBson('a regular expression runs past its document');
+      if (optionsEnd < 0 || optionsEnd >= documentEnd - 1)
+        throw invalidBson('a regular expression runs past its document');
       position = optionsEnd + 1;
       continue;
     }
@@ -45,13 +59,19 @@ export function checkBsonLayout(buffer: Buffer, start: number, end: number): voi
     const length = buffer.readInt32LE(position);
     /** Bytes the value takes in all, by its type's layout; NaN where the length is impossible. */
     let size: number;
-    if (type === 2 || type === 13 || type === 14) size = length >= 1 ? 4 + length : NaN; // string, code, symbol
-    else if (type === 5) size = length >= 0 ? 5 + length : NaN; // binary: length, subtype, bytes
-    else if (type === 12) size = length >= 1 ? 16 + length : NaN; // DBPointer: string, ObjectId
-    else if (type === 15) size = length >= 14 ? length : NaN; // code with scope: total length counts itself
-    else if (type === 3 || type === 4) size = length >= 5 ? length : NaN; // embedded document, array
+    if (type === 2 || type === 13 || type === 14)
+      size = length >= 1 ? 4 + length : NaN; // string, code, symbol
+    else if (type === 5)
+      size = length >= 0 ? 5 + length : NaN; // binary: length, subtype, bytes
+    else if (type === 12)
+      size = length >= 1 ? 16 + length : NaN; // DBPointer: string, ObjectId
+    else if (type === 15)
+      size = length >= 14 ? length : NaN; // code with scope: total length counts itself
+    else if (type === 3 || type === 4)
+      size = length >= 5 ? length : NaN; // embedded document, array
     else throw invalidBson(`unknown BSON type ${type}`);
-    if (!(size <= room)) throw invalidBson(`a value of type ${type} declares ${length} bytes, more than its document holds`);
+    if (!(size <= room))
+      throw invalidBson(`a value of type ${type} declares ${length} bytes, more than its document holds`);
     if (type === 3 || type === 4) {
       if (ends.length >= MAX_WIRE_DEPTH) throw overflow('BSONObj exceeds maximum nested object depth');
       ends.push(position + size);

@@ -4,7 +4,16 @@
  */
 import { deserialize, serialize, type Document } from 'bson';
 import { checkBsonLayout } from './bson-check.ts';
-import { MAX_MESSAGE_SIZE_BYTES, MAX_REPLY_BSON_SIZE, MAX_WRITE_BATCH_SIZE, MSG_CHECKSUM_PRESENT, MSG_MORE_TO_COME, OP_MSG, OP_QUERY, OP_REPLY } from './constants.ts';
+import {
+  MAX_MESSAGE_SIZE_BYTES,
+  MAX_REPLY_BSON_SIZE,
+  MAX_WRITE_BATCH_SIZE,
+  MSG_CHECKSUM_PRESENT,
+  MSG_MORE_TO_COME,
+  OP_MSG,
+  OP_QUERY,
+  OP_REPLY,
+} from './constants.ts';
 import { CommandError, invalidBson, protocolError } from './errors.ts';
 import { isPlainObject } from './fields.ts';
 
@@ -67,10 +76,16 @@ function readCString(buffer: Buffer, offset: number, limit: number, what: string
 }
 
 /** The BSON document at `offset`, which must end by `limit`, and where the next thing starts. */
-function readDocument(buffer: Buffer, offset: number, limit: number, what: string): { document: Document; next: number } {
+function readDocument(
+  buffer: Buffer,
+  offset: number,
+  limit: number,
+  what: string,
+): { document: Document; next: number } {
   if (limit - offset < 5) throw protocolError(`${what}: ${limit - offset} bytes left, too few for a document`);
   const size = buffer.readInt32LE(offset);
-  if (size < 5 || size > limit - offset) throw invalidBson(`${what}: document size ${size} does not fit the ${limit - offset} bytes left`);
+  if (size < 5 || size > limit - offset)
+    throw invalidBson(`${what}: document size ${size} does not fit the ${limit - offset} bytes left`);
   checkBsonLayout(buffer, offset, offset + size);
   try {
     return { document: deserialize(buffer.subarray(offset, offset + size)), next: offset + size };
@@ -122,17 +137,29 @@ function parseOpMsg(message: Buffer, target: ReplyTarget, noReply: boolean): Par
       offset = read.next;
     } else if (kind === 1) {
       // size(int32, counts itself) identifier(cstring) documents…
-      if (end - offset < 5) throw protocolError(`OP_MSG document sequence at byte ${offset}: too few bytes left for one`);
+      if (end - offset < 5)
+        throw protocolError(`OP_MSG document sequence at byte ${offset}: too few bytes left for one`);
       const size = message.readInt32LE(offset);
       if (size < 5 || size > end - offset) {
-        throw protocolError(`OP_MSG document sequence size ${size} is not between 5 and the ${end - offset} bytes left in the message`);
+        throw protocolError(
+          `OP_MSG document sequence size ${size} is not between 5 and the ${end - offset} bytes left in the message`,
+        );
       }
       const sectionEnd = offset + size;
-      const { value: identifier, next: firstDocument } = readCString(message, offset + 4, sectionEnd, 'OP_MSG document sequence identifier');
+      const { value: identifier, next: firstDocument } = readCString(
+        message,
+        offset + 4,
+        sectionEnd,
+        'OP_MSG document sequence identifier',
+      );
       const documents: Document[] = [];
       for (let next = firstDocument; next < sectionEnd; ) {
         if (++sequenced > MAX_WRITE_BATCH_SIZE) {
-          throw new CommandError(16, 'InvalidLength', `Write batch sizes must be between 1 and ${MAX_WRITE_BATCH_SIZE}: the document sequences hold more.`);
+          throw new CommandError(
+            16,
+            'InvalidLength',
+            `Write batch sizes must be between 1 and ${MAX_WRITE_BATCH_SIZE}: the document sequences hold more.`,
+          );
         }
         const read = readDocument(message, next, sectionEnd, `OP_MSG document sequence '${identifier}'`);
         documents.push(read.document);
@@ -174,7 +201,11 @@ export function header(length: number, requestId: number, responseTo: number, op
 export function encodeReply(request: ReplyTarget, replyId: number, document: Document): Buffer {
   const bson = serialize(document);
   if (bson.length > MAX_REPLY_BSON_SIZE) {
-    throw new CommandError(10334, 'BSONObjectTooLarge', `BSONObj size: ${bson.length} is invalid. Size must be between 0 and ${MAX_REPLY_BSON_SIZE}(16MB)`);
+    throw new CommandError(
+      10334,
+      'BSONObjectTooLarge',
+      `BSONObj size: ${bson.length} is invalid. Size must be between 0 and ${MAX_REPLY_BSON_SIZE}(16MB)`,
+    );
   }
   if (request.opCode === OP_QUERY) {
     // responseFlags(int32) cursorID(int64) startingFrom(int32) numberReturned(int32) documents

@@ -22,15 +22,21 @@ export const protocolError = (message: string): CommandError => new CommandError
 export const invalidBson = (message: string): CommandError => new CommandError(22, 'InvalidBSON', message);
 export const overflow = (message: string): CommandError => new CommandError(15, 'Overflow', message);
 export const immutableId = (): CommandError =>
-  new CommandError(66, 'ImmutableField', "Performing an update on the path '_id' would modify the immutable field '_id'");
+  new CommandError(
+    66,
+    'ImmutableField',
+    "Performing an update on the path '_id' would modify the immutable field '_id'",
+  );
 
 /** Mingo reports bad operators and paths as MingoError: the client's mistakes. Anything else is a bug here. */
 export function asCommandError(error: unknown): CommandError {
   if (error instanceof CommandError) return error;
-  if (error instanceof MingoError) return /immutable field/.test(error.message) ? immutableId() : badValue(error.message);
+  if (error instanceof MingoError)
+    return /immutable field/.test(error.message) ? immutableId() : badValue(error.message);
   process.stderr.write(`[mongo] internal error: ${(error as Error)?.stack ?? String(error)}\n`);
   return new CommandError(1, 'InternalError', error instanceof Error ? error.message : String(error));
 }
 
 const NOT_HERE = 'is not supported by the cloud-parallel local MongoDB server (a test stand-in for mongod)';
-export const notSupported = (what: string, code = 59, codeName = 'CommandNotFound'): CommandError => new CommandError(code, codeName, `${what} ${NOT_HERE}`);
+export const notSupported = (what: string, code = 59, codeName = 'CommandNotFound'): CommandError =>
+  new CommandError(code, codeName, `${what} ${NOT_HERE}`);

@@ -4,7 +4,10 @@ import { typeMismatch } from './errors.ts';
 /** Reading the fields of a command document, with mongod's TypeMismatch when one has the wrong type. */
 
 export const isPlainObject = (value: unknown): value is Document =>
-  typeof value === 'object' && value !== null && !Array.isArray(value) && Object.getPrototypeOf(value) === Object.prototype;
+  typeof value === 'object' &&
+  value !== null &&
+  !Array.isArray(value) &&
+  Object.getPrototypeOf(value) === Object.prototype;
 
 /** Mingo rejects `$comment`, which MongoDB allows at the top of any filter and ignores for matching. */
 export function criteriaOf(filter: unknown): Document {
@@ -31,7 +34,8 @@ export function requireString(body: Document, field: string): string {
 
 export function documentArray(body: Document, field: string): Document[] {
   const value = body[field] ?? [];
-  if (!Array.isArray(value) || !value.every(isPlainObject)) throw typeMismatch(`'${field}' must be an array of objects`);
+  if (!Array.isArray(value) || !value.every(isPlainObject))
+    throw typeMismatch(`'${field}' must be an array of objects`);
   return value;
 }
 

@@ -28,13 +28,29 @@ export type Database = Map<string, Collection>;
 
 export function makeIndex(spec: Document): Index {
   const key = spec.key;
-  if (!isPlainObject(key) || Object.keys(key).length === 0) throw new CommandError(67, 'CannotCreateIndex', "index 'key' must be a non-empty object");
-  const name = typeof spec.name === 'string' ? spec.name : Object.entries(key).map(([field, order]) => `${field}_${String(order)}`).join('_');
+  if (!isPlainObject(key) || Object.keys(key).length === 0)
+    throw new CommandError(67, 'CannotCreateIndex', "index 'key' must be a non-empty object");
+  const name =
+    typeof spec.name === 'string'
+      ? spec.name
+      : Object.entries(key)
+          .map(([field, order]) => `${field}_${String(order)}`)
+          .join('_');
   const unique = name === '_id_' || spec.unique === true;
-  return { spec: { v: 2, ...spec, key, name }, name, fields: Object.keys(key), unique, sparse: spec.sparse === true, entries: new Map() };
+  return {
+    spec: { v: 2, ...spec, key, name },
+    name,
+    fields: Object.keys(key),
+    unique,
+    sparse: spec.sparse === true,
+    entries: new Map(),
+  };
 }
 
-export const newCollection = (): Collection => ({ documents: [], indexes: [makeIndex({ key: { _id: 1 }, name: '_id_' })] });
+export const newCollection = (): Collection => ({
+  documents: [],
+  indexes: [makeIndex({ key: { _id: 1 }, name: '_id_' })],
+});
 
 /**
  * The keys `document` has in `index` (missing fields count as null, as in mongod), or none for a sparse index
@@ -51,7 +67,12 @@ export function indexKeys(index: Index, document: Document): { key: string; keyV
       keyValue: { [index.fields[0] as string]: element },
     }));
   }
-  return [{ key: keyString(normalized), keyValue: Object.fromEntries(index.fields.map((field, i) => [field, normalized[i]])) }];
+  return [
+    {
+      key: keyString(normalized),
+      keyValue: Object.fromEntries(index.fields.map((field, i) => [field, normalized[i]])),
+    },
+  ];
 }
 
 export function duplicateKeyError(namespace: string, index: Index, keyValue: Document): CommandError {
@@ -83,13 +104,16 @@ export function addToIndexes(collection: Collection, document: Document): void {
 function removeFromIndexes(collection: Collection, document: Document): void {
   for (const index of collection.indexes) {
     if (!index.unique) continue;
-    for (const { key } of indexKeys(index, document)) if (index.entries.get(key) === document) index.entries.delete(key);
+    for (const { key } of indexKeys(index, document))
+      if (index.entries.get(key) === document) index.entries.delete(key);
   }
 }
 
 /** Adds `document` (with `_id` first, generated if missing); E11000 leaves the collection unchanged. */
 export function insertDocument(collection: Collection, namespace: string, document: Document): Document {
-  const refused = unstorable(document, () => overflow(`cannot insert document because it exceeds ${MAX_STORED_DEPTH} levels of nesting`));
+  const refused = unstorable(document, () =>
+    overflow(`cannot insert document because it exceeds ${MAX_STORED_DEPTH} levels of nesting`),
+  );
   if (refused) throw refused;
   const { _id: id, ...rest } = document;
   const stored: Document = { _id: id === undefined ? new ObjectId() : id, ...rest };

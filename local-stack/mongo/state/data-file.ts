@@ -15,13 +15,17 @@ export function loadDatabases(dataFile: string): Map<string, Database> {
   const databases = new Map<string, Database>();
   if (!existsSync(dataFile)) return databases;
   // relaxed: false keeps Int32/Long/Double apart; the BSON round trip then normalizes them like wire input.
-  const saved = EJSON.parse(readFileSync(dataFile, 'utf8'), { relaxed: false }) as { databases?: Record<string, Record<string, Document>> };
+  const saved = EJSON.parse(readFileSync(dataFile, 'utf8'), { relaxed: false }) as {
+    databases?: Record<string, Record<string, Document>>;
+  };
   for (const [dbName, collections] of Object.entries(saved.databases ?? {})) {
     const database: Database = new Map();
     for (const [name, savedCollection] of Object.entries(collections)) {
       const collection: Collection = { documents: [], indexes: [] };
       const specs = documentArray(savedCollection, 'indexes');
-      collection.indexes = (specs.length > 0 ? specs : [{ key: { _id: 1 }, name: '_id_' }]).map((spec) => makeIndex(cloneDocument(spec)));
+      collection.indexes = (specs.length > 0 ? specs : [{ key: { _id: 1 }, name: '_id_' }]).map((spec) =>
+        makeIndex(cloneDocument(spec)),
+      );
       for (const document of documentArray(savedCollection, 'documents')) {
         const stored = cloneDocument(document);
         collection.documents.push(stored);
@@ -70,7 +74,8 @@ export function removeStaleTempFiles(file: string): void {
     return;
   }
   for (const name of names) {
-    const pid = name.startsWith(prefix) && name.endsWith('.tmp') ? Number(name.slice(prefix.length, -'.tmp'.length)) : NaN;
+    const pid =
+      name.startsWith(prefix) && name.endsWith('.tmp') ? Number(name.slice(prefix.length, -'.tmp'.length)) : NaN;
     if (!Number.isInteger(pid) || pid === process.pid || isRunning(pid)) continue;
     rmSync(path.join(path.dirname(file), name), { force: true });
   }
@@ -95,7 +100,10 @@ export function snapshotText(databases: Map<string, Database>): string {
   const saved: Record<string, Record<string, Document>> = {};
   for (const [dbName, database] of databases) {
     saved[dbName] = Object.fromEntries(
-      [...database].map(([name, collection]) => [name, { indexes: collection.indexes.map((index) => index.spec), documents: collection.documents }]),
+      [...database].map(([name, collection]) => [
+        name,
+        { indexes: collection.indexes.map((index) => index.spec), documents: collection.documents },
+      ]),
     );
   }
   return EJSON.stringify({ version: 1, databases: saved }, { relaxed: false });
@@ -109,7 +117,11 @@ export interface DataFileSaver {
 }
 
 /** Debounced, one save at a time, each from a `snapshot` taken when it starts; without `dataFile` nothing is saved. */
-export function dataFileSaver(dataFile: string | undefined, flushDelayMs: number, snapshot: () => string): DataFileSaver {
+export function dataFileSaver(
+  dataFile: string | undefined,
+  flushDelayMs: number,
+  snapshot: () => string,
+): DataFileSaver {
   let dirty = false;
   let flushTimer: NodeJS.Timeout | undefined;
   let saving: Promise<string | undefined> = Promise.resolve(undefined);

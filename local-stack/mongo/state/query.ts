@@ -42,9 +42,12 @@ export function parsedQuery(criteria: Document): Document {
   for (const [field, condition] of Object.entries(criteria)) {
     if (field.startsWith('$')) predicates.push({ [field]: condition });
     else if (isPlainObject(condition) && Object.keys(condition).some((key) => key.startsWith('$'))) {
-      for (const [operator, operand] of Object.entries(condition)) predicates.push({ [field]: { [operator]: operand } });
+      for (const [operator, operand] of Object.entries(condition))
+        predicates.push({ [field]: { [operator]: operand } });
     } else if (condition instanceof RegExp) {
-      predicates.push({ [field]: { $regex: condition.source, ...(condition.flags ? { $options: condition.flags } : {}) } });
+      predicates.push({
+        [field]: { $regex: condition.source, ...(condition.flags ? { $options: condition.flags } : {}) },
+      });
     } else predicates.push({ [field]: { $eq: condition } });
   }
   return predicates.length === 1 ? (predicates[0] as Document) : predicates.length === 0 ? {} : { $and: predicates };
@@ -57,7 +60,11 @@ export function parsedQuery(criteria: Document): Document {
  * checks the whole filter. Compound and dotted-path indexes are not used: arrays (nested ones for dotted paths)
  * are keyed whole there, while filters match their elements.
  */
-export function runQuery(collection: Collection | undefined, filter: unknown, sort?: Document): { documents: Document[]; plan: PlanStage } {
+export function runQuery(
+  collection: Collection | undefined,
+  filter: unknown,
+  sort?: Document,
+): { documents: Document[]; plan: PlanStage } {
   const criteria = criteriaOf(filter);
   if (!collection) return { documents: [], plan: { spec: { stage: 'EOF' }, nReturned: 0 } };
   let candidates = collection.documents;
@@ -76,10 +83,19 @@ export function runQuery(collection: Collection | undefined, filter: unknown, so
   let plan: PlanStage;
   if (!lookup) {
     const filterSpec = (): Document => (Object.keys(criteria).length > 0 ? { filter: parsedQuery(criteria) } : {});
-    plan = { spec: () => ({ stage: 'COLLSCAN', ...filterSpec(), direction: 'forward' }), nReturned: matched.length, docsExamined: candidates.length };
+    plan = {
+      spec: () => ({ stage: 'COLLSCAN', ...filterSpec(), direction: 'forward' }),
+      nReturned: matched.length,
+      docsExamined: candidates.length,
+    };
   } else if (lookup.index.name === '_id_' && Object.keys(criteria).length === 1) {
     // mongod's fast path for a query that is nothing but an _id equality.
-    plan = { spec: { stage: 'IDHACK' }, nReturned: matched.length, keysExamined: candidates.length, docsExamined: candidates.length };
+    plan = {
+      spec: { stage: 'IDHACK' },
+      nReturned: matched.length,
+      keysExamined: candidates.length,
+      docsExamined: candidates.length,
+    };
   } else {
     const { index, field, value } = lookup;
     const { [field]: _used, ...rest } = criteria;
@@ -104,7 +120,12 @@ export function runQuery(collection: Collection | undefined, filter: unknown, so
       keysExamined: candidates.length,
     };
     const filterSpec = (): Document => (Object.keys(rest).length > 0 ? { filter: parsedQuery(rest) } : {});
-    plan = { spec: () => ({ stage: 'FETCH', ...filterSpec() }), input: scan, nReturned: matched.length, docsExamined: candidates.length };
+    plan = {
+      spec: () => ({ stage: 'FETCH', ...filterSpec() }),
+      input: scan,
+      nReturned: matched.length,
+      docsExamined: candidates.length,
+    };
   }
   if (!sort || Object.keys(sort).length === 0) return { documents: matched, plan };
   const sorted = find(matched, {}).sort(sort).all();
@@ -121,7 +142,10 @@ export function project(document: Document, projection: Document | undefined): D
 }
 
 /** The documents a find command returns (filter, sort, skip, limit, projection) and the plan that produced them. */
-export function runFind(collection: Collection | undefined, body: Document): { documents: Document[]; plan: PlanStage } {
+export function runFind(
+  collection: Collection | undefined,
+  body: Document,
+): { documents: Document[]; plan: PlanStage } {
   let { documents, plan } = runQuery(collection, body.filter, optionalDocument(body, 'sort'));
   const skip = optionalCount(body, 'skip') ?? 0;
   const limit = Math.abs(optionalCount(body, 'limit') ?? 0);

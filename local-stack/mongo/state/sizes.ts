@@ -18,10 +18,16 @@ export function collectionSizes(collection: Collection): CollectionSizes {
   const size = collection.documents.reduce((sum, document) => sum + calculateObjectSize(document), 0);
   const indexSizes = collection.indexes.map((index): [string, number] => {
     let bytes = 0;
-    for (const document of collection.documents) for (const { keyValue } of indexKeys(index, document)) bytes += calculateObjectSize(keyValue);
+    for (const document of collection.documents)
+      for (const { keyValue } of indexKeys(index, document)) bytes += calculateObjectSize(keyValue);
     return [index.name, bytes];
   });
-  return { count: collection.documents.length, size, indexSizes, totalIndexSize: indexSizes.reduce((sum, [, bytes]) => sum + bytes, 0) };
+  return {
+    count: collection.documents.length,
+    size,
+    indexSizes,
+    totalIndexSize: indexSizes.reduce((sum, [, bytes]) => sum + bytes, 0),
+  };
 }
 
 /** The `scale` of dbStats/collStats: sizes are divided by it (whole numbers, as mongod does). */

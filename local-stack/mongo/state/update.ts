@@ -16,7 +16,11 @@ export function updateSpecOf(update: unknown, arrayFilters: unknown): UpdateSpec
   if (!isPlainObject(update) && !(Array.isArray(update) && update.every(isPlainObject))) {
     throw new CommandError(9, 'FailedToParse', 'the update must be a document or a pipeline (array of stages)');
   }
-  if (arrayFilters !== undefined && arrayFilters !== null && !(Array.isArray(arrayFilters) && arrayFilters.every(isPlainObject))) {
+  if (
+    arrayFilters !== undefined &&
+    arrayFilters !== null &&
+    !(Array.isArray(arrayFilters) && arrayFilters.every(isPlainObject))
+  ) {
     throw typeMismatch("'arrayFilters' must be an array of objects");
   }
   return { update, ...(Array.isArray(arrayFilters) ? { arrayFilters } : {}) };
@@ -37,7 +41,8 @@ export function updatedDocument(original: Document, spec: UpdateSpec, query: Doc
   } else if (isOperatorUpdate(update)) {
     // mingo has no $setOnInsert: on insert it is a $set, on update it does nothing.
     const { $setOnInsert: setOnInsert, ...operators } = update;
-    if (inserting && isPlainObject(setOnInsert)) operators.$set = { ...(isPlainObject(operators.$set) ? operators.$set : {}), ...setOnInsert };
+    if (inserting && isPlainObject(setOnInsert))
+      operators.$set = { ...(isPlainObject(operators.$set) ? operators.$set : {}), ...setOnInsert };
     if (Object.keys(operators).length > 0) {
       applyUpdateOperators(next, operators as Modifier<Document>, arrayFilters, inserting ? undefined : query);
     }

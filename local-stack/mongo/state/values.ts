@@ -10,8 +10,23 @@ import { isPlainObject } from '../protocol/fields.ts';
  * (`{$oid: …}` → ObjectId, `{$undefined: true}` → null, …): a document holding one would not load as it was saved.
  */
 const EJSON_TYPE_KEYS = new Set([
-  '$oid', '$binary', '$uuid', '$symbol', '$numberInt', '$numberDecimal', '$numberDouble', '$numberLong', '$minKey', '$maxKey',
-  '$regex', '$regularExpression', '$timestamp', '$date', '$code', '$dbPointer', '$undefined',
+  '$oid',
+  '$binary',
+  '$uuid',
+  '$symbol',
+  '$numberInt',
+  '$numberDecimal',
+  '$numberDouble',
+  '$numberLong',
+  '$minKey',
+  '$maxKey',
+  '$regex',
+  '$regularExpression',
+  '$timestamp',
+  '$date',
+  '$code',
+  '$dbPointer',
+  '$undefined',
 ]);
 
 /**
@@ -26,10 +41,13 @@ export function unstorable(document: Document, tooDeep: () => CommandError): Com
   for (let next = pending.pop(); next !== undefined; next = pending.pop()) {
     const [value, depth, where] = next;
     if (depth > MAX_STORED_DEPTH) return tooDeep();
-    const entries: [string, unknown][] = Array.isArray(value) ? value.map((child, i) => [String(i), child]) : Object.entries(value as Document);
+    const entries: [string, unknown][] = Array.isArray(value)
+      ? value.map((child, i) => [String(i), child])
+      : Object.entries(value as Document);
     for (const [field, child] of entries) {
       const path = where === '' ? field : `${where}.${field}`;
-      if (field.includes('\0')) return badValue(`field names cannot contain null bytes: '${path.replaceAll('\0', '\\0')}'`);
+      if (field.includes('\0'))
+        return badValue(`field names cannot contain null bytes: '${path.replaceAll('\0', '\\0')}'`);
       if (!Array.isArray(value) && EJSON_TYPE_KEYS.has(field) && child !== null && child !== undefined) {
         return new CommandError(
           52,
@@ -38,7 +56,9 @@ export function unstorable(document: Document, tooDeep: () => CommandError): Com
         );
       }
       if (child instanceof Date && Number.isNaN(child.getTime())) {
-        return badValue(`the date in '${path}' is outside the range JavaScript dates hold (±8.64e15 ms from 1970), which this server cannot store`);
+        return badValue(
+          `the date in '${path}' is outside the range JavaScript dates hold (±8.64e15 ms from 1970), which this server cannot store`,
+        );
       }
       if (Array.isArray(child) || isPlainObject(child)) pending.push([child, depth + 1, path]);
     }
@@ -61,5 +81,7 @@ export const showValue = (value: unknown): string =>
 
 /** `{ email: "a@x" }`, the way mongod shows key values in E11000 messages. */
 export function formatKeyValue(keyValue: Document): string {
-  return `{ ${Object.entries(keyValue).map(([field, value]) => `${field}: ${showValue(value)}`).join(', ')} }`;
+  return `{ ${Object.entries(keyValue)
+    .map(([field, value]) => `${field}: ${showValue(value)}`)
+    .join(', ')} }`;
 }

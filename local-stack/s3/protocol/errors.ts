@@ -40,7 +40,10 @@ export function incompleteBody(): FrontError {
 }
 
 export function malformedXml(): FrontError {
-  return new FrontError('MalformedXML', 'The XML you provided was not well-formed or did not validate against our published schema.');
+  return new FrontError(
+    'MalformedXML',
+    'The XML you provided was not well-formed or did not validate against our published schema.',
+  );
 }
 
 export function noSuchUpload(uploadId: string): FrontError {

@@ -1,7 +1,8 @@
 /** Request headers as the local S3 server reads them, and those it rewrites for a decoded aws-chunked body. */
 import type http from 'node:http';
 
-const STREAMING_PAYLOAD = /^STREAMING-(UNSIGNED-PAYLOAD-TRAILER|AWS4-(HMAC-SHA256|ECDSA-P256-SHA256)-PAYLOAD(-TRAILER)?)$/;
+const STREAMING_PAYLOAD =
+  /^STREAMING-(UNSIGNED-PAYLOAD-TRAILER|AWS4-(HMAC-SHA256|ECDSA-P256-SHA256)-PAYLOAD(-TRAILER)?)$/;
 
 export function headerValue(headers: http.IncomingHttpHeaders, name: string): string | undefined {
   const value = headers[name];

@@ -88,7 +88,11 @@ function startV1(listQuery: ListQuery, marker: string): void {
   const { prefix, delimiter } = listQuery;
   listQuery.startAfter = marker;
   // A V1 NextMarker may be a common prefix: then the whole prefix was already returned.
-  if (delimiter !== '' && marker.startsWith(prefix) && marker.indexOf(delimiter, prefix.length) === marker.length - delimiter.length) {
+  if (
+    delimiter !== '' &&
+    marker.startsWith(prefix) &&
+    marker.indexOf(delimiter, prefix.length) === marker.length - delimiter.length
+  ) {
     listQuery.skipUnder = marker;
   }
 }
@@ -121,7 +125,9 @@ export function listBucketResult(
       tag('StorageClass', 'STANDARD') +
       '</Contents>';
   });
-  const prefixes = result.commonPrefixes.map((p) => `<CommonPrefixes>${tag('Prefix', encodeListValue(p, url))}</CommonPrefixes>`).join('');
+  const prefixes = result.commonPrefixes
+    .map((p) => `<CommonPrefixes>${tag('Prefix', encodeListValue(p, url))}</CommonPrefixes>`)
+    .join('');
   const head = v2 ? v2Fields(request, result, keyCount) : v1Fields(request, result);
   return `<ListBucketResult xmlns="${S3_XMLNS}">${tag('Name', bucket)}${tag('Prefix', encodeListValue(prefix, url))}${head}${contents}${prefixes}</ListBucketResult>`;
 }
@@ -149,7 +155,9 @@ function v1Fields(request: ListRequest, result: ListResult): string {
   const { delimiter } = request.listQuery;
   return (
     tag('Marker', encodeListValue(query.get('marker') ?? '', url)) +
-    (result.truncated && delimiter !== '' && result.last ? tag('NextMarker', encodeListValue(result.last.value, url)) : '') +
+    (result.truncated && delimiter !== '' && result.last
+      ? tag('NextMarker', encodeListValue(result.last.value, url))
+      : '') +
     tag('MaxKeys', rawMaxKeys ?? 1000) +
     optionalTag('Delimiter', delimiter, url) +
     (url ? tag('EncodingType', 'url') : '') +

@@ -45,7 +45,12 @@ export class RequestBody extends Transform {
   private received = 0;
   private readonly trailers: Record<string, string> = {};
 
-  constructor(source: Readable, original: http.IncomingMessage, headers: http.IncomingHttpHeaders, options: BodyOptions) {
+  constructor(
+    source: Readable,
+    original: http.IncomingMessage,
+    headers: http.IncomingHttpHeaders,
+    options: BodyOptions,
+  ) {
     super();
     this.method = original.method;
     this.url = original.url;
@@ -249,7 +254,8 @@ function destroyChain(stream: NodeJS.WritableStream, error: Error | undefined, d
   if (typeof node.destroy === 'function') node.destroy(error);
   if (depth < 4 && Array.isArray(next)) {
     for (const destination of next) {
-      if (destination && typeof destination === 'object') destroyChain(destination as NodeJS.WritableStream, undefined, depth + 1);
+      if (destination && typeof destination === 'object')
+        destroyChain(destination as NodeJS.WritableStream, undefined, depth + 1);
     }
   }
 }
@@ -273,10 +279,15 @@ export function bodyOf(req: http.IncomingMessage, source: Readable = req, header
 }
 
 /** Reads and verifies a whole body, and returns a stand-in request stream for s3rver that replays it. */
-export async function bufferedBody(req: http.IncomingMessage, limit: number): Promise<RequestBody & { content: Buffer }> {
+export async function bufferedBody(
+  req: http.IncomingMessage,
+  limit: number,
+): Promise<RequestBody & { content: Buffer }> {
   const content = await readBody(bodyOf(req), limit);
   const headers = isAwsChunked(req.headers) ? decodedHeaders(req.headers) : { ...req.headers };
   headers['content-length'] = String(content.length);
   delete headers['transfer-encoding'];
-  return Object.assign(new RequestBody(Readable.from([content]), req, headers, { chunked: false, verify: false }), { content });
+  return Object.assign(new RequestBody(Readable.from([content]), req, headers, { chunked: false, verify: false }), {
+    content,
+  });
 }

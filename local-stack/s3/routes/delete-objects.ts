@@ -12,14 +12,20 @@ import { keyProblem } from '../state/names.ts';
 import { requireBucket } from '../state/uploads.ts';
 import type { S3Front } from './front.ts';
 
-export async function handleDeleteObjects(front: S3Front, req: http.IncomingMessage, res: http.ServerResponse, bucket: string): Promise<void> {
+export async function handleDeleteObjects(
+  front: S3Front,
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+  bucket: string,
+): Promise<void> {
   const { store } = front;
   await requireBucket(store, bucket);
   const xmlBody = (await readBody(bodyOf(req), 2 * 1024 * 1024)).toString('utf8');
   if (!/<Delete[\s>]/.test(xmlBody)) throw malformedXml();
   const quiet = firstElement(xmlBody, 'Quiet') === 'true';
   const keys = elements(xmlBody, 'Object').map((object) => firstElement(object, 'Key'));
-  if (keys.length === 0 || keys.length > 1000 || keys.some((key) => key === undefined || key === '')) throw malformedXml();
+  if (keys.length === 0 || keys.length > 1000 || keys.some((key) => key === undefined || key === ''))
+    throw malformedXml();
   const context = front.contexts.getStore();
   let out = '';
   // One at a time: s3rver removes emptied directories after each delete, which races with itself.

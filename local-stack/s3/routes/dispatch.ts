@@ -14,7 +14,14 @@ import { rewriteRange, serveFirstByte } from './get-object.ts';
 import { handleList } from './list.ts';
 import { handleAbort, handleComplete, handleUploadPart } from './multipart.ts';
 
-export async function route(front: S3Front, req: http.IncomingMessage, res: http.ServerResponse, context: RequestContext, target: Target | undefined, query: URLSearchParams): Promise<void> {
+export async function route(
+  front: S3Front,
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+  context: RequestContext,
+  target: Target | undefined,
+  query: URLSearchParams,
+): Promise<void> {
   checkTarget(target);
   // s3rver routes by the path it is given: give it the one just checked.
   req.url = canonicalPath(target, req.url ?? '/');
@@ -26,7 +33,10 @@ export async function route(front: S3Front, req: http.IncomingMessage, res: http
     case 'PostObject':
       // Browser form uploads: a web page can send one cross-site without a preflight, and nothing here
       // uses them. Refused before s3rver parses the form.
-      throw new FrontError('AccessDenied', 'Access Denied: the local S3 server does not accept browser form uploads (POST Object).');
+      throw new FrontError(
+        'AccessDenied',
+        'Access Denied: the local S3 server does not accept browser form uploads (POST Object).',
+      );
     case 'ListObjects':
     case 'ListObjectsV2':
       return handleList(front, req, res, bucket, query, context.operation === 'ListObjectsV2');
@@ -41,7 +51,8 @@ export async function route(front: S3Front, req: http.IncomingMessage, res: http
     case 'CopyObject':
       return front.toS3rver(req, res);
     case 'GetObject':
-      if (await rewriteRange(front.store, req, bucket, key)) return serveFirstByte(front.store, req, res, bucket, key, query);
+      if (await rewriteRange(front.store, req, bucket, key))
+        return serveFirstByte(front.store, req, res, bucket, key, query);
       return front.toS3rver(req, res);
     case 'PutObject': {
       const body = bodyOf(req);
@@ -58,7 +69,10 @@ export async function route(front: S3Front, req: http.IncomingMessage, res: http
 /** Requests the front does not handle itself go to s3rver; a body with checksums is verified first. */
 async function passOther(front: S3Front, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
   const hasBody = req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0';
-  if (isAwsChunked(req.headers) || (hasBody && Object.keys(CHECKSUM_HEADERS).some((name) => req.headers[name] !== undefined))) {
+  if (
+    isAwsChunked(req.headers) ||
+    (hasBody && Object.keys(CHECKSUM_HEADERS).some((name) => req.headers[name] !== undefined))
+  ) {
     // Other requests with bodies (tagging, bucket configuration) are small, and s3rver reads some of
     // them with 'data' listeners, which a late failure would not reach: verify first, then pass on.
     return front.toS3rver(req, res, await bufferedBody(req, 64 * 1024 * 1024));

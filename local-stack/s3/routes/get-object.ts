@@ -8,12 +8,16 @@ import { FrontError } from '../protocol/errors.ts';
 import { headerValue } from '../protocol/headers.ts';
 import { isMissing, type ObjectMetadata, type S3rverStore } from '../state/s3rver.ts';
 
-
 /**
  * Adapts a Range header to what s3rver handles correctly. Returns true for `bytes=0-0` on a non-empty
  * object, which s3rver cannot serve (it reads the end 0 as "no end") and the front serves itself.
  */
-export async function rewriteRange(store: S3rverStore, req: http.IncomingMessage, bucket: string, key: string): Promise<boolean> {
+export async function rewriteRange(
+  store: S3rverStore,
+  req: http.IncomingMessage,
+  bucket: string,
+  key: string,
+): Promise<boolean> {
   const range = headerValue(req.headers, 'range');
   if (range === undefined) return false;
   const match = /^bytes=(\d*)-(\d*)$/.exec(range.trim());
@@ -46,7 +50,14 @@ export async function rewriteRange(store: S3rverStore, req: http.IncomingMessage
 }
 
 /** GET/HEAD with `Range: bytes=0-0`, answered the way s3rver answers other ranges. */
-export async function serveFirstByte(store: S3rverStore, req: http.IncomingMessage, res: http.ServerResponse, bucket: string, key: string, query: URLSearchParams): Promise<void> {
+export async function serveFirstByte(
+  store: S3rverStore,
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+  bucket: string,
+  key: string,
+  query: URLSearchParams,
+): Promise<void> {
   let metadata: ObjectMetadata;
   let first: Buffer;
   try {
@@ -66,7 +77,10 @@ export async function serveFirstByte(store: S3rverStore, req: http.IncomingMessa
   const lastModified = new Date(String(metadata['last-modified']));
   const noneMatch = headerValue(req.headers, 'if-none-match');
   const modifiedSince = headerValue(req.headers, 'if-modified-since');
-  if ((noneMatch !== undefined && (noneMatch === etag || noneMatch === '*')) || (modifiedSince !== undefined && new Date(modifiedSince) >= lastModified)) {
+  if (
+    (noneMatch !== undefined && (noneMatch === etag || noneMatch === '*')) ||
+    (modifiedSince !== undefined && new Date(modifiedSince) >= lastModified)
+  ) {
     res.statusCode = 304;
     res.end();
     return;

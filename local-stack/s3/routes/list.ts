@@ -11,7 +11,14 @@ import type { S3Front } from './front.ts';
 /** How many metadata files a page reads at once. */
 const METADATA_READS = 32;
 
-export async function handleList(front: S3Front, req: http.IncomingMessage, res: http.ServerResponse, bucket: string, query: URLSearchParams, v2: boolean): Promise<void> {
+export async function handleList(
+  front: S3Front,
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+  bucket: string,
+  query: URLSearchParams,
+  v2: boolean,
+): Promise<void> {
   const { store, account } = front;
   await requireBucket(store, bucket);
   const request = parseListRequest(query, v2);

@@ -13,7 +13,14 @@ import type { S3Front } from './front.ts';
 
 const MIN_PART_SIZE = 5 * 1024 * 1024;
 
-export async function handleUploadPart(front: S3Front, req: http.IncomingMessage, res: http.ServerResponse, bucket: string, key: string, query: URLSearchParams): Promise<void> {
+export async function handleUploadPart(
+  front: S3Front,
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+  bucket: string,
+  key: string,
+  query: URLSearchParams,
+): Promise<void> {
   const partNumber = query.get('partNumber') ?? '';
   if (!/^\d+$/.test(partNumber) || Number(partNumber) < 1 || Number(partNumber) > 10000) {
     throw new FrontError('InvalidArgument', 'Part number must be an integer between 1 and 10000, inclusive', {
@@ -25,7 +32,14 @@ export async function handleUploadPart(front: S3Front, req: http.IncomingMessage
   return front.toS3rver(req, res, bodyOf(req));
 }
 
-export async function handleComplete(front: S3Front, req: http.IncomingMessage, res: http.ServerResponse, bucket: string, key: string, query: URLSearchParams): Promise<void> {
+export async function handleComplete(
+  front: S3Front,
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+  bucket: string,
+  key: string,
+  query: URLSearchParams,
+): Promise<void> {
   const uploadId = query.get('uploadId') ?? '';
   const dir = await requireUpload(front.store, bucket, key, uploadId);
   const body = await bufferedBody(req, 2 * 1024 * 1024);
@@ -33,7 +47,13 @@ export async function handleComplete(front: S3Front, req: http.IncomingMessage, 
   return front.toS3rver(req, res, body);
 }
 
-export async function handleAbort(front: S3Front, res: http.ServerResponse, bucket: string, key: string, uploadId: string): Promise<void> {
+export async function handleAbort(
+  front: S3Front,
+  res: http.ServerResponse,
+  bucket: string,
+  key: string,
+  uploadId: string,
+): Promise<void> {
   const dir = await requireUpload(front.store, bucket, key, uploadId);
   await fsp.rm(dir, { recursive: true, force: true });
   res.statusCode = 204;
@@ -57,9 +77,13 @@ async function validateCompletion(dir: string, uploadId: string, xmlBody: string
   for (const [index, part] of parts.entries()) {
     if (!Number.isInteger(part.number) || part.number < 1 || part.number > 10000) throw malformedXml();
     if (part.number <= previous) {
-      throw new FrontError('InvalidPartOrder', 'The list of parts was not in ascending order. The parts list must be specified in order by part number.', {
-        UploadId: uploadId,
-      });
+      throw new FrontError(
+        'InvalidPartOrder',
+        'The list of parts was not in ascending order. The parts list must be specified in order by part number.',
+        {
+          UploadId: uploadId,
+        },
+      );
     }
     previous = part.number;
     await checkPart(dir, uploadId, part, index === parts.length - 1);

@@ -22,7 +22,10 @@ export function confineStore(store: S3rverStore, root: string): void {
     throw new S3Error(problem.code, problem.message, detail);
   };
   const escaped = (what: string): never => {
-    throw new S3Error('InvalidArgument', `The request names a path outside the bucket's folder (${what.slice(0, 200)}).`);
+    throw new S3Error(
+      'InvalidArgument',
+      `The request names a path outside the bucket's folder (${what.slice(0, 200)}).`,
+    );
   };
   const bucketPath = store.getBucketPath.bind(store);
   const resourcePath = store.getResourcePath.bind(store);
@@ -55,9 +58,13 @@ export function confineStore(store: S3rverStore, root: string): void {
 
   const checkUpload = (bucket: string, uploadId: string): void => {
     if (typeof uploadId !== 'string' || !UPLOAD_ID.test(uploadId)) {
-      throw new S3Error('NoSuchUpload', 'The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.', {
-        UploadId: String(uploadId).slice(0, 200),
-      });
+      throw new S3Error(
+        'NoSuchUpload',
+        'The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.',
+        {
+          UploadId: String(uploadId).slice(0, 200),
+        },
+      );
     }
     const uploads = store.getResourcePath(bucket, undefined, 'uploads');
     if (!isInside(uploads, path.join(uploads, uploadId))) escaped(`upload ${uploadId}`);

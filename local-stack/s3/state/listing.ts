@@ -56,10 +56,15 @@ async function hasAnyObject(dir: string): Promise<boolean> {
  * order. Subtrees outside the prefix, before `startAfter` or under `skipUnder` are not read; a subtree that
  * lies inside one common prefix is reported as that prefix without being read.
  */
-async function* walkKeys(bucketDir: string, rel: string, query: ListQuery): AsyncGenerator<{ key: string } | { prefix: string }> {
+async function* walkKeys(
+  bucketDir: string,
+  rel: string,
+  query: ListQuery,
+): AsyncGenerator<{ key: string } | { prefix: string }> {
   const dir = path.join(bucketDir, rel);
   // `rel` is built from names readdir returned, never from the request; checked all the same.
-  if (rel !== '' && !isInside(bucketDir, dir)) throw new Error(`listing left the bucket folder ${bucketDir} for ${dir}`);
+  if (rel !== '' && !isInside(bucketDir, dir))
+    throw new Error(`listing left the bucket folder ${bucketDir} for ${dir}`);
   let dirents: Dirent[];
   try {
     dirents = await fsp.readdir(dir, { withFileTypes: true });
@@ -115,7 +120,10 @@ export async function listBucket(bucketDir: string, query: ListQuery): Promise<L
       if (query.startAfter !== '' && compareUtf8(key, query.startAfter) <= 0) continue;
       if (query.skipUnder !== '' && key.startsWith(query.skipUnder)) continue;
       const at = query.delimiter === '' ? -1 : key.indexOf(query.delimiter, query.prefix.length);
-      item = at === -1 ? { value: key, isPrefix: false } : { value: key.slice(0, at + query.delimiter.length), isPrefix: true };
+      item =
+        at === -1
+          ? { value: key, isPrefix: false }
+          : { value: key.slice(0, at + query.delimiter.length), isPrefix: true };
     }
     if (item.isPrefix) {
       if (item.value === lastPrefix || item.value === query.skipUnder) continue;

@@ -49,9 +49,13 @@ export interface NameProblem {
  * when the name follows them.
  */
 export function bucketNameProblem(name: string): NameProblem | undefined {
-  const invalid = (why: string): NameProblem => ({ code: 'InvalidBucketName', message: `The specified bucket is not valid: "${name.slice(0, 100)}" ${why}.` });
+  const invalid = (why: string): NameProblem => ({
+    code: 'InvalidBucketName',
+    message: `The specified bucket is not valid: "${name.slice(0, 100)}" ${why}.`,
+  });
   if (name.length < 3 || name.length > 63) return invalid('must be between 3 and 63 characters long');
-  if (!/^[a-z0-9.-]+$/.test(name)) return invalid('may contain only lowercase letters, digits, dots (.) and hyphens (-)');
+  if (!/^[a-z0-9.-]+$/.test(name))
+    return invalid('may contain only lowercase letters, digits, dots (.) and hyphens (-)');
   if (!/^[a-z0-9]/.test(name) || !/[a-z0-9]$/.test(name)) return invalid('must begin and end with a letter or a digit');
   if (name.includes('..')) return invalid('must not contain two adjacent dots');
   if (/^\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(name)) return invalid('must not be formatted as an IP address');
@@ -74,7 +78,10 @@ export function keyProblem(key: string): NameProblem | undefined {
   const shown = key.length > 200 ? `${key.slice(0, 200)}...` : key;
   if (key === '') return { code: 'InvalidArgument', message: 'The object key must not be empty.' };
   if (Buffer.byteLength(key, 'utf8') > MAX_KEY_BYTES) {
-    return { code: 'KeyTooLongError', message: `Your key is too long: object keys are at most ${MAX_KEY_BYTES} bytes of UTF-8.` };
+    return {
+      code: 'KeyTooLongError',
+      message: `Your key is too long: object keys are at most ${MAX_KEY_BYTES} bytes of UTF-8.`,
+    };
   }
   const segments = key.split('/');
   const longest = segments.findIndex((segment, index) => {
@@ -96,7 +103,10 @@ export function keyProblem(key: string): NameProblem | undefined {
     };
   }
   if (key.includes('\0')) {
-    return { code: 'InvalidArgument', message: 'The object key must not contain a NUL character (the local S3 server stores keys as file names).' };
+    return {
+      code: 'InvalidArgument',
+      message: 'The object key must not contain a NUL character (the local S3 server stores keys as file names).',
+    };
   }
   if (hasDotSegment(key)) {
     return {

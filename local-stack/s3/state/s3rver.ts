@@ -19,8 +19,17 @@ export interface S3rverObject {
 export interface S3rverStore {
   putObject(object: S3rverObject): Promise<{ size: number; md5: string }>;
   initiateUpload(bucket: string, key: string, uploadId: string, metadata: unknown): Promise<void>;
-  putPart(bucket: string, uploadId: string, partNumber: unknown, content: Readable): Promise<{ size: number; md5: string }>;
-  putObjectMultipart(bucket: string, uploadId: string, parts: { number: unknown }[]): Promise<{ size: number; md5: string }>;
+  putPart(
+    bucket: string,
+    uploadId: string,
+    partNumber: unknown,
+    content: Readable,
+  ): Promise<{ size: number; md5: string }>;
+  putObjectMultipart(
+    bucket: string,
+    uploadId: string,
+    parts: { number: unknown }[],
+  ): Promise<{ size: number; md5: string }>;
   putMetadata(bucket: string, key: string, metadata: ObjectMetadata, md5: string): Promise<void>;
   getBucket(bucket: string): Promise<unknown>;
   putBucket(bucket: string): Promise<unknown>;

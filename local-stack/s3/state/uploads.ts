@@ -23,7 +23,12 @@ function uploadDir(store: S3rverStore, bucket: string, uploadId: string): string
  * The folder of an upload of `key`. An upload id used with another key is NoSuchUpload, as on S3: s3rver
  * would store the parts under the upload's own key and announce the URL's key.
  */
-export async function requireUpload(store: S3rverStore, bucket: string, key: string, uploadId: string): Promise<string> {
+export async function requireUpload(
+  store: S3rverStore,
+  bucket: string,
+  key: string,
+  uploadId: string,
+): Promise<string> {
   await requireBucket(store, bucket);
   const dir = uploadDir(store, bucket, uploadId);
   let uploadKey: string;

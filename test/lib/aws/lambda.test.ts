@@ -9,7 +9,12 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { promisify } from 'node:util';
 import { InvokeCommand } from '@aws-sdk/client-lambda';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { createLambdaClient, INVOCATION_TIMEOUT_MARGIN_MS, invocationTimeoutMs, LAMBDA_MAX_TIMEOUT_SECONDS } from '../../../lib/aws/lambda.ts';
+import {
+  createLambdaClient,
+  INVOCATION_TIMEOUT_MARGIN_MS,
+  invocationTimeoutMs,
+  LAMBDA_MAX_TIMEOUT_SECONDS,
+} from '../../../lib/aws/lambda.ts';
 import { loadPrimesConfig } from '../../../lib/config.ts';
 import { fanout, lambdaBackend } from '../../../lib/fanout/index.ts';
 import { PROJECT_ROOT, serverlessBin } from '../../../local-stack/service-config.ts';
@@ -40,7 +45,10 @@ afterAll(async () => {
 });
 
 /** Settles with the promise's outcome, or with 'still waiting' after `ms`: an old client that never gives up fails fast. */
-async function within<T>(ms: number, promise: Promise<T>): Promise<{ value?: T; error?: unknown; ms: number } | 'still waiting'> {
+async function within<T>(
+  ms: number,
+  promise: Promise<T>,
+): Promise<{ value?: T; error?: unknown; ms: number } | 'still waiting'> {
   const started = performance.now();
   let timer: NodeJS.Timeout | undefined;
   const outcome = promise.then(
@@ -48,7 +56,10 @@ async function within<T>(ms: number, promise: Promise<T>): Promise<{ value?: T; 
     (error: unknown) => ({ error, ms: performance.now() - started }),
   );
   try {
-    return await Promise.race([outcome, new Promise<'still waiting'>((resolve) => (timer = setTimeout(() => resolve('still waiting'), ms)))]);
+    return await Promise.race([
+      outcome,
+      new Promise<'still waiting'>((resolve) => (timer = setTimeout(() => resolve('still waiting'), ms))),
+    ]);
   } finally {
     clearTimeout(timer);
   }
@@ -59,11 +70,19 @@ describe('createLambdaClient timeouts', () => {
     const client = createLambdaClient({ requestTimeoutMs: 300 });
     try {
       const payload = new TextEncoder().encode('{}');
-      const result = await within(3000, client.send(new InvokeCommand({ FunctionName: 'w', InvocationType: 'RequestResponse', Payload: payload })));
-      console.log(`silent endpoint, requestTimeout 300 ms: ${result === 'still waiting' ? 'still waiting after 3000 ms' : `failed after ${Math.round(result.ms)} ms`}`);
+      const result = await within(
+        3000,
+        client.send(new InvokeCommand({ FunctionName: 'w', InvocationType: 'RequestResponse', Payload: payload })),
+      );
+      console.log(
+        `silent endpoint, requestTimeout 300 ms: ${result === 'still waiting' ? 'still waiting after 3000 ms' : `failed after ${Math.round(result.ms)} ms`}`,
+      );
       expect(result).not.toBe('still waiting');
       if (result === 'still waiting') return;
-      expect(result.error).toMatchObject({ name: 'TimeoutError', message: expect.stringContaining('300 ms requestTimeout') });
+      expect(result.error).toMatchObject({
+        name: 'TimeoutError',
+        message: expect.stringContaining('300 ms requestTimeout'),
+      });
       expect(result.ms).toBeGreaterThanOrEqual(290);
       expect(result.ms).toBeLessThan(300 + 500);
     } finally {
@@ -74,13 +93,22 @@ describe('createLambdaClient timeouts', () => {
   it('the fan-out names the chunk with a message that says what happened', async () => {
     const client = createLambdaClient({ requestTimeoutMs: 300 });
     try {
-      const run = within(3000, fanout([{ start: 0, end: 10 }], lambdaBackend({ client, functionName: 'w' }), { retries: 0 }));
+      const run = within(
+        3000,
+        fanout([{ start: 0, end: 10 }], lambdaBackend({ client, functionName: 'w' }), { retries: 0 }),
+      );
       const result = await run;
       expect(result).not.toBe('still waiting');
       if (result === 'still waiting') return;
       expect(result.value?.outcomes[0]).toMatchObject({
         ok: false,
-        error: { kind: 'transport', type: 'TimeoutError', message: expect.stringMatching(/^no answer from w in time \(a dropped connection or a stalled endpoint.*300 ms requestTimeout/) },
+        error: {
+          kind: 'transport',
+          type: 'TimeoutError',
+          message: expect.stringMatching(
+            /^no answer from w in time \(a dropped connection or a stalled endpoint.*300 ms requestTimeout/,
+          ),
+        },
       });
     } finally {
       client.destroy();
@@ -93,7 +121,9 @@ describe('createLambdaClient timeouts', () => {
     expect(() => invocationTimeoutMs(901)).toThrow(/from 1 to 900/);
     expect(() => invocationTimeoutMs(Number.NaN)).toThrow(/from 1 to 900/);
     expect(() => createLambdaClient({ requestTimeoutMs: 0 })).toThrow(/requestTimeoutMs must be a positive number/);
-    expect(() => createLambdaClient({ connectionTimeoutMs: -1 })).toThrow(/connectionTimeoutMs must be a positive number/);
+    expect(() => createLambdaClient({ connectionTimeoutMs: -1 })).toThrow(
+      /connectionTimeoutMs must be a positive number/,
+    );
   });
 
   it('serverless.yml gives the fan-out the worker function timeout it sizes its client from', async () => {
@@ -101,7 +131,9 @@ describe('createLambdaClient timeouts', () => {
       cwd: PROJECT_ROOT,
       env: { ...process.env, SLS_TELEMETRY_DISABLED: '1' },
     });
-    const printed = JSON.parse(stdout) as { functions: Record<string, { timeout?: number; environment?: Record<string, string> }> };
+    const printed = JSON.parse(stdout) as {
+      functions: Record<string, { timeout?: number; environment?: Record<string, string> }>;
+    };
     const workerTimeout = printed.functions['primes-worker']?.timeout;
     const environment = printed.functions['primes-fanout']?.environment ?? {};
     expect(environment.PRIMES_WORKER_TIMEOUT_SECONDS).toBe(String(workerTimeout));

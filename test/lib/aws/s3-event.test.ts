@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { decodeS3EventKey, EventDecodeError, isS3Event, s3EventSchema, s3ObjectsFromEvent } from '../../../lib/aws/s3-event.ts';
+import {
+  decodeS3EventKey,
+  EventDecodeError,
+  isS3Event,
+  s3EventSchema,
+  s3ObjectsFromEvent,
+} from '../../../lib/aws/s3-event.ts';
 import sampleEvent from '../../../events/rates-s3-put.json' with { type: 'json' };
 
 describe('S3 event parsing', () => {
@@ -18,7 +24,12 @@ describe('S3 event parsing', () => {
     expect(isS3Event(sampleEvent)).toBe(true);
     const objects = s3ObjectsFromEvent(s3EventSchema.parse(sampleEvent));
     expect(objects).toEqual([
-      { bucket: 'cloud-parallel-dev-us-east-1-data', key: 'uploads/us-counties.csv', eventName: 'ObjectCreated:Put', size: 120000 },
+      {
+        bucket: 'cloud-parallel-dev-us-east-1-data',
+        key: 'uploads/us-counties.csv',
+        eventName: 'ObjectCreated:Put',
+        size: 120000,
+      },
     ]);
   });
 

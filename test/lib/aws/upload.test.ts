@@ -20,7 +20,11 @@ interface Sent {
 
 /** An S3 client whose commands are answered here, each after `delays[command]` ms (default 0). */
 function fakeS3(delays: Partial<Record<string, number>>): { s3: S3Client; sent: Sent[] } {
-  const s3 = new S3Client({ region: 'us-east-1', credentials: { accessKeyId: 'test', secretAccessKey: 'test' }, endpoint: 'http://127.0.0.1:1' });
+  const s3 = new S3Client({
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
+    endpoint: 'http://127.0.0.1:1',
+  });
   const sent: Sent[] = [];
   let opened = 0;
   const live = new Set<string>();
@@ -28,9 +32,14 @@ function fakeS3(delays: Partial<Record<string, number>>): { s3: S3Client; sent: 
     (_next, context) => async (args) => {
       const command = context.commandName!.replace(/Command$/, '');
       const input = args.input as { UploadId?: string };
-      sent.push({ command, ...(input.UploadId === undefined ? {} : { uploadId: input.UploadId }), at: performance.now() });
+      sent.push({
+        command,
+        ...(input.UploadId === undefined ? {} : { uploadId: input.UploadId }),
+        at: performance.now(),
+      });
       await sleep(delays[command] ?? 0);
-      const noSuchUpload = () => Object.assign(new Error('The specified upload does not exist.'), { name: 'NoSuchUpload' });
+      const noSuchUpload = () =>
+        Object.assign(new Error('The specified upload does not exist.'), { name: 'NoSuchUpload' });
       switch (command) {
         case 'CreateMultipartUpload': {
           const UploadId = `upload-${++opened}`;
@@ -95,14 +104,22 @@ describe('uploadStoppably', () => {
   it('not aborted: the upload completes, and a signal that was never used changes nothing', async () => {
     const { s3, sent } = fakeS3({});
     await uploadStoppably(s3, { Bucket: 'data', Key: 'uploads/big.csv', Body: body() }, new AbortController().signal);
-    expect(sent.map((s) => s.command)).toEqual(['CreateMultipartUpload', 'UploadPart', 'UploadPart', 'UploadPart', 'CompleteMultipartUpload']);
+    expect(sent.map((s) => s.command)).toEqual([
+      'CreateMultipartUpload',
+      'UploadPart',
+      'UploadPart',
+      'UploadPart',
+      'CompleteMultipartUpload',
+    ]);
   });
 
   it('a signal aborted before the start: nothing is sent', async () => {
     const { s3, sent } = fakeS3({});
     const controller = new AbortController();
     controller.abort(new Error('already'));
-    await expect(uploadStoppably(s3, { Bucket: 'data', Key: 'k', Body: body() }, controller.signal)).rejects.toThrow('already');
+    await expect(uploadStoppably(s3, { Bucket: 'data', Key: 'k', Body: body() }, controller.signal)).rejects.toThrow(
+      'already',
+    );
     expect(sent).toEqual([]);
   });
 });

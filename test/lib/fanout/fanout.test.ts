@@ -1,6 +1,14 @@
 /** The fan-out core against fake backends: no threads, no network, and no real waiting (sleep is injected). */
 import { describe, expect, it, vi } from 'vitest';
-import { backoffDelay, classifyError, fanout, FanoutError, type Backend, type FanoutOptions, type ProgressEvent } from '../../../lib/fanout/index.ts';
+import {
+  backoffDelay,
+  classifyError,
+  fanout,
+  FanoutError,
+  type Backend,
+  type FanoutOptions,
+  type ProgressEvent,
+} from '../../../lib/fanout/index.ts';
 import { UserError } from '../../../lib/errors.ts';
 
 type Run<T, R> = Backend<T, R>['run'];
@@ -74,7 +82,12 @@ describe('fanout: results', () => {
     expect(result).toMatchObject({ succeeded: 3, failed: 2 });
     expect(result.outcomes).toEqual([
       expect.objectContaining({ index: 0, ok: true, value: 'A' }),
-      expect.objectContaining({ index: 1, ok: false, attempts: 1, error: { kind: 'function', type: 'TypeError', message: 'b is not a number' } }),
+      expect.objectContaining({
+        index: 1,
+        ok: false,
+        attempts: 1,
+        error: { kind: 'function', type: 'TypeError', message: 'b is not a number' },
+      }),
       expect.objectContaining({ index: 2, ok: true, value: 'C' }),
       expect.objectContaining({
         index: 3,
@@ -89,7 +102,11 @@ describe('fanout: results', () => {
   it('passes index, attempt and signal to the backend', async () => {
     const controller = new AbortController();
     const contexts: unknown[] = [];
-    await fanout(['x', 'y'], backend(async (_task: string, context) => contexts.push(context)), { signal: controller.signal, concurrency: 1 });
+    await fanout(
+      ['x', 'y'],
+      backend(async (_task: string, context) => contexts.push(context)),
+      { signal: controller.signal, concurrency: 1 },
+    );
     expect(contexts).toEqual([
       { index: 0, attempt: 1, signal: controller.signal },
       { index: 1, attempt: 1, signal: controller.signal },
@@ -148,7 +165,11 @@ describe('fanout: retries', () => {
     ["Lambda's ServiceException", () => sdkError('ServiceException', 500), 'transport'],
     ['a 503', () => sdkError('ServiceUnavailable', 503), 'transport'],
     ['EC2ThrottledException', () => sdkError('EC2ThrottledException', 502), 'throttled'],
-    ['a retryable FanoutError', () => new FanoutError('transport', 'WorkerExited', 'gone', { retryable: true }), 'transport'],
+    [
+      'a retryable FanoutError',
+      () => new FanoutError('transport', 'WorkerExited', 'gone', { retryable: true }),
+      'transport',
+    ],
   ])('retries %s with backoff, then succeeds', async (_label, error, kind) => {
     const events: ProgressEvent[] = [];
     const sleeps: number[] = [];
@@ -167,7 +188,11 @@ describe('fanout: retries', () => {
   it('gives up after `retries` extra attempts and reports the last error', async () => {
     const fake = backend(failTimes(Infinity, () => sdkError('TooManyRequestsException', 429)));
     const result = await fanout([1], fake, { ...noWait, retries: 2 });
-    expect(result.outcomes[0]).toMatchObject({ ok: false, attempts: 3, error: { kind: 'throttled', type: 'TooManyRequestsException' } });
+    expect(result.outcomes[0]).toMatchObject({
+      ok: false,
+      attempts: 3,
+      error: { kind: 'throttled', type: 'TooManyRequestsException' },
+    });
     expect(fake.calls).toHaveLength(3);
   });
 
@@ -195,7 +220,11 @@ describe('fanout: retries', () => {
   it('does not retry function errors by default', async () => {
     const fake = backend(failTimes(1, () => new FanoutError('function', 'Error', 'worker threw')));
     const result = await fanout([1], fake, noWait);
-    expect(result.outcomes[0]).toMatchObject({ ok: false, attempts: 1, error: { kind: 'function', type: 'Error', message: 'worker threw' } });
+    expect(result.outcomes[0]).toMatchObject({
+      ok: false,
+      attempts: 1,
+      error: { kind: 'function', type: 'Error', message: 'worker threw' },
+    });
   });
 
   it('retries function errors with retryFunctionErrors', async () => {
@@ -232,7 +261,13 @@ describe('fanout: backoff with full jitter', () => {
   it('waits the jittered delays between the attempts of a task', async () => {
     const sleeps: number[] = [];
     const fake = backend(failTimes(Infinity, () => sdkError('TooManyRequestsException', 429)));
-    await fanout([1], fake, { retries: 5, baseDelayMs: 10, maxDelayMs: 100, random: () => 0.999999, sleep: async (ms) => void sleeps.push(ms) });
+    await fanout([1], fake, {
+      retries: 5,
+      baseDelayMs: 10,
+      maxDelayMs: 100,
+      random: () => 0.999999,
+      sleep: async (ms) => void sleeps.push(ms),
+    });
     expect(sleeps).toEqual([10, 20, 40, 80, 100]);
   });
 
@@ -256,7 +291,13 @@ describe('fanout: abort', () => {
     expect(fake.calls.map((c) => c.index)).toEqual([0, 1, 2]);
     expect(result.outcomes.slice(0, 3)).toEqual([0, 1, 2].map((n) => expect.objectContaining({ ok: true, value: n })));
     expect(result.outcomes.slice(3)).toEqual(
-      [3, 4, 5, 6, 7].map((index) => ({ index, ok: false, attempts: 0, ms: 0, error: { kind: 'aborted', type: 'AbortError', message: expect.any(String) } })),
+      [3, 4, 5, 6, 7].map((index) => ({
+        index,
+        ok: false,
+        attempts: 0,
+        ms: 0,
+        error: { kind: 'aborted', type: 'AbortError', message: expect.any(String) },
+      })),
     );
     expect(result).toMatchObject({ succeeded: 3, failed: 5 });
   });
@@ -276,7 +317,11 @@ describe('fanout: abort', () => {
       sleep: async () => controller.abort(),
     });
     expect(fake.calls).toHaveLength(1);
-    expect(result.outcomes[0]).toMatchObject({ ok: false, attempts: 1, error: { kind: 'aborted', message: expect.stringContaining('TooManyRequestsException') } });
+    expect(result.outcomes[0]).toMatchObject({
+      ok: false,
+      attempts: 1,
+      error: { kind: 'aborted', message: expect.stringContaining('TooManyRequestsException') },
+    });
   });
 
   it('cancels a real backoff timer on abort', async () => {
@@ -286,7 +331,12 @@ describe('fanout: abort', () => {
       throw sdkError('TooManyRequestsException', 429);
     });
     // An hour-long wait: only the abort can end this test in time.
-    const result = await fanout([1], fake, { signal: controller.signal, baseDelayMs: 3_600_000, maxDelayMs: 3_600_000, random: () => 0.99 });
+    const result = await fanout([1], fake, {
+      signal: controller.signal,
+      baseDelayMs: 3_600_000,
+      maxDelayMs: 3_600_000,
+      random: () => 0.99,
+    });
     expect(result.outcomes[0]).toMatchObject({ ok: false, attempts: 1, error: { kind: 'aborted' } });
   });
 });
@@ -316,7 +366,14 @@ describe('fanout: progress events', () => {
       { kind: 'started', index: 1, attempt: 2, done: 1, total: 3 },
       { kind: 'succeeded', index: 1, attempt: 2, done: 2, total: 3 },
       { kind: 'started', index: 2, attempt: 1, done: 2, total: 3 },
-      { kind: 'failed', index: 2, attempt: 1, error: { kind: 'function', type: 'Error', message: 'boom' }, done: 3, total: 3 },
+      {
+        kind: 'failed',
+        index: 2,
+        attempt: 1,
+        error: { kind: 'function', type: 'Error', message: 'boom' },
+        done: 3,
+        total: 3,
+      },
     ]);
   });
 
@@ -340,11 +397,15 @@ describe('fanout: progress events', () => {
   it('keeps running when onProgress throws, and warns once', async () => {
     const warn = vi.spyOn(process, 'emitWarning').mockImplementation(() => {});
     try {
-      const result = await fanout([1, 2, 3], backend(async (n: number) => n), {
-        onProgress: () => {
-          throw new Error('progress bar broke');
+      const result = await fanout(
+        [1, 2, 3],
+        backend(async (n: number) => n),
+        {
+          onProgress: () => {
+            throw new Error('progress bar broke');
+          },
         },
-      });
+      );
       expect(result.succeeded).toBe(3);
       expect(warn).toHaveBeenCalledTimes(1);
       expect(String(warn.mock.calls[0]?.[0])).toMatch(/progress bar broke/);
@@ -387,7 +448,9 @@ describe('fanout: option validation', () => {
   });
 
   it('accepts the documented bounds', async () => {
-    await expect(fanout([1], fake, { concurrency: 1, retries: 0, baseDelayMs: 0, maxDelayMs: 0 })).resolves.toMatchObject({ succeeded: 1 });
+    await expect(
+      fanout([1], fake, { concurrency: 1, retries: 0, baseDelayMs: 0, maxDelayMs: 0 }),
+    ).resolves.toMatchObject({ succeeded: 1 });
     await expect(fanout([1], fake, { concurrency: 1000, retries: 100 })).resolves.toMatchObject({ succeeded: 1 });
   });
 });
@@ -395,9 +458,19 @@ describe('fanout: option validation', () => {
 describe('classifyError', () => {
   it.each([
     [sdkError('TooManyRequestsException', 429), 'throttled', 'TooManyRequestsException', true],
-    [Object.assign(new Error('slow'), { name: 'Whatever', $retryable: { throttling: true } }), 'throttled', 'Whatever', true],
+    [
+      Object.assign(new Error('slow'), { name: 'Whatever', $retryable: { throttling: true } }),
+      'throttled',
+      'Whatever',
+      true,
+    ],
     [Object.assign(new Error('reset'), { code: 'ECONNRESET' }), 'transport', 'ECONNRESET', true],
-    [new Error('fetch failed', { cause: Object.assign(new Error('reset'), { code: 'ECONNRESET' }) }), 'transport', 'Error', true],
+    [
+      new Error('fetch failed', { cause: Object.assign(new Error('reset'), { code: 'ECONNRESET' }) }),
+      'transport',
+      'Error',
+      true,
+    ],
     [Object.assign(new Error('x'), { name: 'TimeoutError' }), 'transport', 'TimeoutError', true],
     [Object.assign(new Error('x'), { name: 'Odd', $retryable: {} }), 'transport', 'Odd', true],
     [sdkError('ServiceException', 500), 'transport', 'ServiceException', true],

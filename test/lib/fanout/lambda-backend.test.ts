@@ -12,7 +12,11 @@ import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { fanout, FanoutError, lambdaBackend, type FanoutOptions } from '../../../lib/fanout/index.ts';
 
 const lambda = mockClient(LambdaClient);
-const client = new LambdaClient({ region: 'us-east-1', credentials: { accessKeyId: 'test', secretAccessKey: 'test' }, maxAttempts: 1 });
+const client = new LambdaClient({
+  region: 'us-east-1',
+  credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
+  maxAttempts: 1,
+});
 const noWait = { sleep: async () => {} } satisfies FanoutOptions;
 
 /** A reply as the SDK hands it over. The SDK's Payload type adds string helpers the backend does not use. */
@@ -37,7 +41,10 @@ describe('lambda backend', () => {
       const task = JSON.parse(new TextDecoder().decode(input.Payload)) as { n: number };
       return reply({ square: task.n * task.n });
     });
-    const backend = lambdaBackend<{ n: number }, { square: number }>({ client, functionName: 'cloud-parallel-dev-worker' });
+    const backend = lambdaBackend<{ n: number }, { square: number }>({
+      client,
+      functionName: 'cloud-parallel-dev-worker',
+    });
     const result = await fanout([{ n: 2 }, { n: 3 }, { n: 4 }], backend);
     expect(result.outcomes.map((o) => o.ok && o.value)).toEqual([{ square: 4 }, { square: 9 }, { square: 16 }]);
 
@@ -48,8 +55,14 @@ describe('lambda backend', () => {
       expect(input).toMatchObject({ FunctionName: 'cloud-parallel-dev-worker', InvocationType: 'RequestResponse' });
       expect(input.Payload).toBeInstanceOf(Uint8Array);
     }
-    const payloads = calls.map((c) => JSON.parse(new TextDecoder().decode(c.args[0].input.Payload as Uint8Array)) as unknown);
-    expect(payloads.sort((a, b) => (a as { n: number }).n - (b as { n: number }).n)).toEqual([{ n: 2 }, { n: 3 }, { n: 4 }]);
+    const payloads = calls.map(
+      (c) => JSON.parse(new TextDecoder().decode(c.args[0].input.Payload as Uint8Array)) as unknown,
+    );
+    expect(payloads.sort((a, b) => (a as { n: number }).n - (b as { n: number }).n)).toEqual([
+      { n: 2 },
+      { n: 3 },
+      { n: 4 },
+    ]);
     expect(backend.name).toBe('lambda:cloud-parallel-dev-worker');
   });
 
@@ -57,7 +70,9 @@ describe('lambda backend', () => {
     lambda.on(InvokeCommand).resolves(reply(''));
     const result = await fanout([undefined], lambdaBackend({ client, functionName: 'f' }));
     expect(result.outcomes[0]).toMatchObject({ ok: true, value: null });
-    expect(new TextDecoder().decode(lambda.commandCalls(InvokeCommand)[0]?.args[0].input.Payload as Uint8Array)).toBe('null');
+    expect(new TextDecoder().decode(lambda.commandCalls(InvokeCommand)[0]?.args[0].input.Payload as Uint8Array)).toBe(
+      'null',
+    );
   });
 
   it('checks the reply with parse', async () => {
@@ -71,13 +86,24 @@ describe('lambda backend', () => {
     expect(result.outcomes[0]).toMatchObject({
       ok: false,
       attempts: 1,
-      error: { kind: 'function', type: 'InvalidResult', message: expect.stringContaining('count must be a number, got "12"') },
+      error: {
+        kind: 'function',
+        type: 'InvalidResult',
+        message: expect.stringContaining('count must be a number, got "12"'),
+      },
     });
   });
 
   it("maps FunctionError to a function failure with the worker's errorType and errorMessage, not retried", async () => {
     lambda.on(InvokeCommand).resolves(
-      reply({ errorType: 'RangeError', errorMessage: 'start must be below end', trace: ['RangeError: start must be below end', '    at ...'] }, { FunctionError: 'Unhandled' }),
+      reply(
+        {
+          errorType: 'RangeError',
+          errorMessage: 'start must be below end',
+          trace: ['RangeError: start must be below end', '    at ...'],
+        },
+        { FunctionError: 'Unhandled' },
+      ),
     );
     const result = await fanout([{ start: 10, end: 1 }], lambdaBackend({ client, functionName: 'f' }), noWait);
     expect(result.outcomes[0]).toEqual({
@@ -91,9 +117,24 @@ describe('lambda backend', () => {
   });
 
   it.each([
-    ['a worker process that died (out of memory, killed)', { errorType: 'Runtime.ExitError', errorMessage: 'RequestId: 1f2e Error: Runtime exited with error: signal: killed' }],
-    ['a worker that ran out of time', { errorType: 'Sandbox.Timedout', errorMessage: 'RequestId: 1f2e Error: Task timed out after 900.00 seconds' }],
-    ['a worker that hit its memory limit', { errorType: 'Runtime.OutOfMemory', errorMessage: 'RequestId: 1f2e Error: Runtime exited with error: signal: killed' }],
+    [
+      'a worker process that died (out of memory, killed)',
+      {
+        errorType: 'Runtime.ExitError',
+        errorMessage: 'RequestId: 1f2e Error: Runtime exited with error: signal: killed',
+      },
+    ],
+    [
+      'a worker that ran out of time',
+      { errorType: 'Sandbox.Timedout', errorMessage: 'RequestId: 1f2e Error: Task timed out after 900.00 seconds' },
+    ],
+    [
+      'a worker that hit its memory limit',
+      {
+        errorType: 'Runtime.OutOfMemory',
+        errorMessage: 'RequestId: 1f2e Error: Runtime exited with error: signal: killed',
+      },
+    ],
   ])('names the chunk of %s, keeps every other chunk, and does not relaunch it', async (_label, crash) => {
     // What Lambda answers for a worker whose runtime crashed: FunctionError "Unhandled" and the runtime's own error.
     lambda
@@ -103,7 +144,11 @@ describe('lambda backend', () => {
       .resolves(reply(crash, { FunctionError: 'Unhandled' }));
     const result = await fanout([1, 2, 3], lambdaBackend({ client, functionName: 'f' }), noWait);
     expect(result.outcomes.map((outcome) => outcome.ok)).toEqual([true, false, true]);
-    expect(result.outcomes[1]).toMatchObject({ index: 1, attempts: 1, error: { kind: 'function', type: crash.errorType, message: crash.errorMessage } });
+    expect(result.outcomes[1]).toMatchObject({
+      index: 1,
+      attempts: 1,
+      error: { kind: 'function', type: crash.errorType, message: crash.errorMessage },
+    });
     expect(lambda.commandCalls(InvokeCommand)).toHaveLength(3);
   });
 
@@ -112,13 +157,20 @@ describe('lambda backend', () => {
       .on(InvokeCommand)
       .resolvesOnce(reply({ errorMessage: 'Task timed out after 3.00 seconds' }, { FunctionError: 'Unhandled' }))
       .resolves(reply(7));
-    const result = await fanout([1], lambdaBackend({ client, functionName: 'f' }), { ...noWait, retryFunctionErrors: true });
+    const result = await fanout([1], lambdaBackend({ client, functionName: 'f' }), {
+      ...noWait,
+      retryFunctionErrors: true,
+    });
     // A timeout reply has no errorType: the FunctionError value stands in for it.
     expect(result.outcomes[0]).toMatchObject({ ok: true, value: 7, attempts: 2 });
   });
 
   it('succeeds after 3 attempts when throttled twice', async () => {
-    lambda.on(InvokeCommand).rejectsOnce(throttled()).rejectsOnce(throttled()).resolves(reply({ ok: true }));
+    lambda
+      .on(InvokeCommand)
+      .rejectsOnce(throttled())
+      .rejectsOnce(throttled())
+      .resolves(reply({ ok: true }));
     const retrying: unknown[] = [];
     const result = await fanout([1], lambdaBackend({ client, functionName: 'f' }), {
       ...noWait,
@@ -142,7 +194,9 @@ describe('lambda backend', () => {
   });
 
   it('does not retry ResourceNotFoundException', async () => {
-    lambda.on(InvokeCommand).rejects(new ResourceNotFoundException({ message: 'Function not found: f', $metadata: { httpStatusCode: 404 } }));
+    lambda
+      .on(InvokeCommand)
+      .rejects(new ResourceNotFoundException({ message: 'Function not found: f', $metadata: { httpStatusCode: 404 } }));
     const result = await fanout([1, 2], lambdaBackend({ client, functionName: 'f' }), noWait);
     expect(result.outcomes.map((o) => o.ok || o.error)).toEqual([
       { kind: 'transport', type: 'ResourceNotFoundException', message: 'Function not found: f' },
@@ -155,12 +209,20 @@ describe('lambda backend', () => {
   it('fails a reply that is not JSON without retrying', async () => {
     lambda.on(InvokeCommand).resolves(reply('<html>Bad Gateway</html>'));
     const result = await fanout([1], lambdaBackend({ client, functionName: 'f' }), noWait);
-    expect(result.outcomes[0]).toMatchObject({ ok: false, attempts: 1, error: { kind: 'transport', type: 'InvalidResponsePayload' } });
+    expect(result.outcomes[0]).toMatchObject({
+      ok: false,
+      attempts: 1,
+      error: { kind: 'transport', type: 'InvalidResponsePayload' },
+    });
   });
 
   it('fails a task that cannot be sent as JSON before calling Lambda', async () => {
     const backend = lambdaBackend<{ n: bigint }, unknown>({ client, functionName: 'f' });
-    await expect(backend.run({ n: 1n }, { index: 0, attempt: 1 })).rejects.toMatchObject({ kind: 'transport', type: 'InvalidTaskPayload', retryable: false });
+    await expect(backend.run({ n: 1n }, { index: 0, attempt: 1 })).rejects.toMatchObject({
+      kind: 'transport',
+      type: 'InvalidTaskPayload',
+      retryable: false,
+    });
     expect(lambda.commandCalls(InvokeCommand)).toHaveLength(0);
   });
 

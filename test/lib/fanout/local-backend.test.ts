@@ -3,7 +3,13 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { fanout, localBackend, type Backend, type FanoutResult, type ProgressEvent } from '../../../lib/fanout/index.ts';
+import {
+  fanout,
+  localBackend,
+  type Backend,
+  type FanoutResult,
+  type ProgressEvent,
+} from '../../../lib/fanout/index.ts';
 import { UserError } from '../../../lib/errors.ts';
 
 const TASKS = new URL('../../fixtures/fanout-task.ts', import.meta.url);
@@ -36,7 +42,11 @@ afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 describe('local backend', () => {
   it('runs an async export on a reused pool of threads and returns results in task order', async () => {
     const tasks = Array.from({ length: 24 }, (_, i) => i);
-    const result = await fanout(tasks, backend<number, { n: number; square: number; threadId: number }>('squareLater'), { concurrency: 6 });
+    const result = await fanout(
+      tasks,
+      backend<number, { n: number; square: number; threadId: number }>('squareLater'),
+      { concurrency: 6 },
+    );
     expect(result.failed).toBe(0);
     expect(result.outcomes.map((o) => o.ok && o.value.square)).toEqual(tasks.map((n) => n * n));
     // Six tasks in flight, two threads: the backend queued the rest and reused its threads.
@@ -45,7 +55,10 @@ describe('local backend', () => {
   });
 
   it('accepts the module as an absolute path', async () => {
-    const result = await fanout([3], backend<number, number>('square', 1, path.resolve('test/fixtures/fanout-task.ts')));
+    const result = await fanout(
+      [3],
+      backend<number, number>('square', 1, path.resolve('test/fixtures/fanout-task.ts')),
+    );
     expect(result.outcomes[0]).toMatchObject({ ok: true, value: 9 });
   });
 
@@ -53,8 +66,20 @@ describe('local backend', () => {
     const events: ProgressEvent[] = [];
     const result = await fanout([1, 2], backend<number, never>('fail'), { onProgress: (e) => events.push(e) });
     expect(result.outcomes).toEqual([
-      { index: 0, ok: false, attempts: 1, ms: expect.any(Number), error: { kind: 'function', type: 'RangeError', message: 'no square for 1' } },
-      { index: 1, ok: false, attempts: 1, ms: expect.any(Number), error: { kind: 'function', type: 'RangeError', message: 'no square for 2' } },
+      {
+        index: 0,
+        ok: false,
+        attempts: 1,
+        ms: expect.any(Number),
+        error: { kind: 'function', type: 'RangeError', message: 'no square for 1' },
+      },
+      {
+        index: 1,
+        ok: false,
+        attempts: 1,
+        ms: expect.any(Number),
+        error: { kind: 'function', type: 'RangeError', message: 'no square for 2' },
+      },
     ]);
     expect(events.some((e) => e.kind === 'retrying')).toBe(false);
   });
@@ -65,15 +90,32 @@ describe('local backend', () => {
     const pool = backend<string, { threadId: number }>('crashOnce', 1);
     const result = await fanout([marker], pool, { baseDelayMs: 0, maxDelayMs: 0, onProgress: (e) => events.push(e) });
     expect(result.outcomes[0]).toMatchObject({ ok: true, attempts: 2 });
-    expect(events.find((e) => e.kind === 'retrying')?.error).toMatchObject({ kind: 'transport', type: 'WorkerExited', message: expect.stringContaining('code 1') });
+    expect(events.find((e) => e.kind === 'retrying')?.error).toMatchObject({
+      kind: 'transport',
+      type: 'WorkerExited',
+      message: expect.stringContaining('code 1'),
+    });
     // The thread that ran the retry is not the one that died.
     const died = Number(readFileSync(marker, 'utf8'));
     expect(result.outcomes[0]?.ok && result.outcomes[0].value.threadId).not.toBe(died);
   });
 
   it('fails a task that kills every thread it runs on once its retries are spent', async () => {
-    const result = await fanout([undefined, undefined], backend<void, never>('crash', 1), { retries: 2, baseDelayMs: 0, maxDelayMs: 0 });
-    expect(result.outcomes).toEqual([0, 1].map((index) => expect.objectContaining({ index, ok: false, attempts: 3, error: expect.objectContaining({ kind: 'transport', type: 'WorkerExited' }) })));
+    const result = await fanout([undefined, undefined], backend<void, never>('crash', 1), {
+      retries: 2,
+      baseDelayMs: 0,
+      maxDelayMs: 0,
+    });
+    expect(result.outcomes).toEqual(
+      [0, 1].map((index) =>
+        expect.objectContaining({
+          index,
+          ok: false,
+          attempts: 3,
+          error: expect.objectContaining({ kind: 'transport', type: 'WorkerExited' }),
+        }),
+      ),
+    );
   });
 
   it('runs CPU-bound tasks on two threads at the same time', async () => {
@@ -111,15 +153,27 @@ describe('local backend', () => {
 
   it('reports a missing export the way Lambda reports a missing handler', async () => {
     const result = await fanout([1], backend('notAFunction', 1));
-    expect(result.outcomes[0]).toMatchObject({ ok: false, attempts: 1, error: { kind: 'function', type: 'HandlerNotFound', message: expect.stringContaining('"notAFunction"') } });
+    expect(result.outcomes[0]).toMatchObject({
+      ok: false,
+      attempts: 1,
+      error: { kind: 'function', type: 'HandlerNotFound', message: expect.stringContaining('"notAFunction"') },
+    });
   });
 
   it('rejects a relative module path, a missing module and a bad thread count up front', () => {
     expect(() => localBackend({ module: 'test/fixtures/fanout-task.ts', exportName: 'square' })).toThrow(UserError);
-    expect(() => localBackend({ module: 'test/fixtures/fanout-task.ts', exportName: 'square' })).toThrow(/absolute path or a file: URL/);
-    expect(() => localBackend({ module: path.join(scratch, 'nope.ts'), exportName: 'square' })).toThrow(/does not exist/);
-    expect(() => localBackend({ module: TASKS, exportName: 'square', threads: 0 })).toThrow(/threads must be a whole number/);
-    expect(() => localBackend({ module: new URL('https://example.com/x.ts'), exportName: 'square' })).toThrow(/file: URL/);
+    expect(() => localBackend({ module: 'test/fixtures/fanout-task.ts', exportName: 'square' })).toThrow(
+      /absolute path or a file: URL/,
+    );
+    expect(() => localBackend({ module: path.join(scratch, 'nope.ts'), exportName: 'square' })).toThrow(
+      /does not exist/,
+    );
+    expect(() => localBackend({ module: TASKS, exportName: 'square', threads: 0 })).toThrow(
+      /threads must be a whole number/,
+    );
+    expect(() => localBackend({ module: new URL('https://example.com/x.ts'), exportName: 'square' })).toThrow(
+      /file: URL/,
+    );
   });
 
   it('fails tasks after close() instead of starting new threads', async () => {
@@ -127,6 +181,10 @@ describe('local backend', () => {
     await fanout([1], pool);
     await pool.close?.();
     const result = await fanout([2], pool);
-    expect(result.outcomes[0]).toMatchObject({ ok: false, attempts: 1, error: { kind: 'aborted', type: 'BackendClosed' } });
+    expect(result.outcomes[0]).toMatchObject({
+      ok: false,
+      attempts: 1,
+      error: { kind: 'aborted', type: 'BackendClosed' },
+    });
   });
 });

@@ -46,20 +46,30 @@ describe('the error root', () => {
     const user = [new UserError('X', 'x'), new RatesFileError('EMPTY_FILE', 'empty'), new EventDecodeError('bad key')];
     for (const error of user) expect(error).toBeInstanceOf(UserError);
     expect(new ConfigError('bad')).not.toBeInstanceOf(UserError);
-    const infrastructure = [new RatesBatchError('m', [], []), new RatesPublishError('results/x/', new Error('S3')), new FanoutError('transport', 'T', 'm')];
+    const infrastructure = [
+      new RatesBatchError('m', [], []),
+      new RatesPublishError('results/x/', new Error('S3')),
+      new FanoutError('transport', 'T', 'm'),
+    ];
     for (const error of infrastructure) expect(error).toBeInstanceOf(InfrastructureError);
-    for (const error of [...user, new ConfigError('bad'), ...infrastructure]) expect(error).toBeInstanceOf(CloudParallelError);
+    for (const error of [...user, new ConfigError('bad'), ...infrastructure])
+      expect(error).toBeInstanceOf(CloudParallelError);
   });
 
   it('keeps the codes, names and messages the front ends print', () => {
     const file = new RatesFileError('NOT_CSV', 'not CSV');
-    expect([file.code, file.name, file.message, file.stack]).toEqual(['NOT_CSV', 'RatesFileError', 'not CSV', 'RatesFileError: not CSV']);
+    expect([file.code, file.name, file.message, file.stack]).toEqual([
+      'NOT_CSV',
+      'RatesFileError',
+      'not CSV',
+      'RatesFileError: not CSV',
+    ]);
     const decode = new EventDecodeError('bad key');
     expect([decode.code, decode.message]).toEqual(['INVALID_EVENT', 'bad key']);
     expect(new ConfigError('bad').code).toBe('INVALID_CONFIG');
   });
 
-  it("gives infrastructure errors a code that adds no field to a log line or a JSON copy", () => {
+  it('gives infrastructure errors a code that adds no field to a log line or a JSON copy', () => {
     const error = new RatesPublishError('results/x/', new Error('S3 is down'));
     expect(error.code).toBe('PUBLISH_FAILED');
     expect(Object.keys(error)).not.toContain('code');
@@ -96,7 +106,10 @@ describe('jobErrors', () => {
       .use(jobErrors({ job: 'scrape' }));
     const run = await capture(() => handler({}, context));
     expect(run.error).toBe(boom);
-    expect(run.lines.find((line) => line.message === 'scrape invocation failed')).toMatchObject({ level: 'ERROR', error: { message: 'MongoDB is down' } });
+    expect(run.lines.find((line) => line.message === 'scrape invocation failed')).toMatchObject({
+      level: 'ERROR',
+      error: { message: 'MongoDB is down' },
+    });
   });
 
   it('fails the invocation on a UserError from a step passed through failsInvocation', async () => {

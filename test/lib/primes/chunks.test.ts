@@ -52,7 +52,9 @@ describe('splitRange', () => {
   });
 
   it('refuses a chunkSize that would make more than MAX_CHUNKS chunks, naming the smallest that works', () => {
-    expect(() => splitRange(0, 1e9, { chunkSize: 10 })).toThrow(/at most 10000 are allowed — use a chunkSize of at least 100000/);
+    expect(() => splitRange(0, 1e9, { chunkSize: 10 })).toThrow(
+      /at most 10000 are allowed — use a chunkSize of at least 100000/,
+    );
   });
 });
 

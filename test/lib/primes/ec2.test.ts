@@ -22,18 +22,29 @@ const launchedSoFar = () => local.ec2Server.instances().length;
 describe('primes on the EC2 backend, through the local EC2 endpoint', () => {
   it('counts [1e8, 1.01e8) on one instance per chunk: 54,208, with timings, cost, and nothing left behind', async () => {
     const before = launchedSoFar();
-    const result = await runPrimesOnEc2(parsePrimesRunInput({ start: 100_000_000, end: 101_000_000, chunks: 3, backend: 'ec2' }), clients(), config(), {
-      runId: 'count-ok',
-    });
+    const result = await runPrimesOnEc2(
+      parsePrimesRunInput({ start: 100_000_000, end: 101_000_000, chunks: 3, backend: 'ec2' }),
+      clients(),
+      config(),
+      {
+        runId: 'count-ok',
+      },
+    );
     expect(result).toMatchObject({ count: 54_208, complete: true, backend: 'ec2', failedChunks: [] });
     expect(result.chunks.every((c) => c.count! > 0 && c.ms! >= 0 && c.attempts === 1)).toBe(true);
     expect(result.cost).toMatchObject({ backend: 'ec2', instances: 3, instanceType: 'c7i.large', billedSeconds: 180 });
     const launched = local.ec2Server.instances().slice(before);
     expect(launched).toHaveLength(3);
     // Tagged so IAM's conditions and a person's console filter both find them.
-    expect(launched[0]!.tags).toMatchObject({ service: 'cloud-parallel', stage: 'test', 'cloud-parallel:run-id': 'count-ok' });
+    expect(launched[0]!.tags).toMatchObject({
+      service: 'cloud-parallel',
+      stage: 'test',
+      'cloud-parallel:run-id': 'count-ok',
+    });
     expect(launched.every((i) => i.shutdownBehavior === 'terminate')).toBe(true);
-    await expect.poll(() => local.states(before), { timeout: 10_000 }).toEqual(['terminated', 'terminated', 'terminated']);
+    await expect
+      .poll(() => local.states(before), { timeout: 10_000 })
+      .toEqual(['terminated', 'terminated', 'terminated']);
     expect(await scratchKeys()).toEqual([]);
   }, 60_000);
 
@@ -44,16 +55,28 @@ describe('primes on the EC2 backend, through the local EC2 endpoint', () => {
       `export async function run(task) { if (task.start === 0) await new Promise(() => setInterval(() => {}, 1000)); ` +
         `return { start: task.start, end: task.end, count: 7, ms: 1 }; }`,
     );
-    const result = await runPrimesOnEc2(parsePrimesRunInput({ start: 0, end: 3000, chunks: 3, backend: 'ec2' }), clients(), config({ deadlineMs: 1500 }), {
-      runId: 'never-reports',
-      bundle,
-    });
+    const result = await runPrimesOnEc2(
+      parsePrimesRunInput({ start: 0, end: 3000, chunks: 3, backend: 'ec2' }),
+      clients(),
+      config({ deadlineMs: 1500 }),
+      {
+        runId: 'never-reports',
+        bundle,
+      },
+    );
     expect(result.complete).toBe(false);
     expect(result.count).toBe(14);
     expect(result.failedChunks).toEqual([
-      expect.objectContaining({ start: 0, end: 1000, attempts: 1, error: expect.objectContaining({ type: 'DeadlineExceeded', message: expect.stringContaining('chunk 0') }) }),
+      expect.objectContaining({
+        start: 0,
+        end: 1000,
+        attempts: 1,
+        error: expect.objectContaining({ type: 'DeadlineExceeded', message: expect.stringContaining('chunk 0') }),
+      }),
     ]);
-    await expect.poll(() => local.states(before), { timeout: 10_000 }).toEqual(['terminated', 'terminated', 'terminated']);
+    await expect
+      .poll(() => local.states(before), { timeout: 10_000 })
+      .toEqual(['terminated', 'terminated', 'terminated']);
     expect(await scratchKeys()).toEqual([]);
   }, 60_000);
 
@@ -67,19 +90,34 @@ describe('primes on the EC2 backend, through the local EC2 endpoint', () => {
          return { start: task.start, end: task.end, count: 5, ms: 1 };
        }`,
     );
-    const result = await runPrimesOnEc2(parsePrimesRunInput({ start: 0, end: 4000, chunks: 4, backend: 'ec2' }), clients(), config(), {
-      runId: 'crashing',
-      bundle,
-    });
+    const result = await runPrimesOnEc2(
+      parsePrimesRunInput({ start: 0, end: 4000, chunks: 4, backend: 'ec2' }),
+      clients(),
+      config(),
+      {
+        runId: 'crashing',
+        bundle,
+      },
+    );
     expect(result.count).toBe(5);
     const failures = Object.fromEntries(result.failedChunks.map((c) => [c.start, c.error]));
     expect(Object.keys(failures).sort()).toEqual(['1000', '2000', '3000']);
-    expect(failures[1000]).toMatchObject({ kind: 'function', type: 'WorkerCrashed', message: expect.stringContaining('chunk 1') });
-    expect(failures[2000]).toMatchObject({ kind: 'function', type: 'RangeError', message: expect.stringContaining('chunk rejected on purpose') });
+    expect(failures[1000]).toMatchObject({
+      kind: 'function',
+      type: 'WorkerCrashed',
+      message: expect.stringContaining('chunk 1'),
+    });
+    expect(failures[2000]).toMatchObject({
+      kind: 'function',
+      type: 'RangeError',
+      message: expect.stringContaining('chunk rejected on purpose'),
+    });
     expect(failures[3000]).toMatchObject({ kind: 'function', type: 'InvalidResult' });
     // Function errors are the worker's own: not retried, so exactly one instance per chunk.
     expect(result.failedChunks.every((c) => c.attempts === 1)).toBe(true);
-    await expect.poll(() => local.states(before), { timeout: 10_000 }).toEqual(['terminated', 'terminated', 'terminated', 'terminated']);
+    await expect
+      .poll(() => local.states(before), { timeout: 10_000 })
+      .toEqual(['terminated', 'terminated', 'terminated', 'terminated']);
     expect(await scratchKeys()).toEqual([]);
   }, 60_000);
 
@@ -88,14 +126,22 @@ describe('primes on the EC2 backend, through the local EC2 endpoint', () => {
     // Nothing listens on port 9 (discard): SSM is unreachable, as it is without network access or permission.
     const ssm = new SSMClient({ region: 'us-east-1', credentials, endpoint: 'http://127.0.0.1:9', maxAttempts: 1 });
     const { imageId: _none, ...withoutImage } = config();
-    const result = await runPrimesOnEc2(parsePrimesRunInput({ start: 0, end: 2000, chunks: 2, backend: 'ec2' }), { ...clients(), ssm }, withoutImage, {
-      runId: 'no-ami',
-      retries: 0,
-    });
+    const result = await runPrimesOnEc2(
+      parsePrimesRunInput({ start: 0, end: 2000, chunks: 2, backend: 'ec2' }),
+      { ...clients(), ssm },
+      withoutImage,
+      {
+        runId: 'no-ami',
+        retries: 0,
+      },
+    );
     expect(result.complete).toBe(false);
     expect(result.failedChunks).toHaveLength(2);
     for (const chunk of result.failedChunks) {
-      expect(chunk.error).toMatchObject({ type: 'AmiLookupFailed', message: expect.stringContaining('/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64') });
+      expect(chunk.error).toMatchObject({
+        type: 'AmiLookupFailed',
+        message: expect.stringContaining('/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64'),
+      });
       expect(chunk.error!.message).toContain('ssm:GetParameter');
     }
     expect(launchedSoFar()).toBe(before);
@@ -104,48 +150,71 @@ describe('primes on the EC2 backend, through the local EC2 endpoint', () => {
 
   it('when the run runs out of time (the Lambda deadline), every instance is terminated and every chunk named', async () => {
     const before = launchedSoFar();
-    const bundle = await bundleOf('export async function run() { await new Promise(() => setInterval(() => {}, 1000)); }');
+    const bundle = await bundleOf(
+      'export async function run() { await new Promise(() => setInterval(() => {}, 1000)); }',
+    );
     const controller = new AbortController();
-    const result = await runPrimesOnEc2(parsePrimesRunInput({ start: 0, end: 3000, chunks: 3, backend: 'ec2' }), clients(), config(), {
-      runId: 'out-of-time',
-      bundle,
-      signal: controller.signal,
-      // Abort once all three are running: a deadline that lands mid-run, not before launch.
-      onInstances: ({ running }) => {
-        if (running === 3) controller.abort();
+    const result = await runPrimesOnEc2(
+      parsePrimesRunInput({ start: 0, end: 3000, chunks: 3, backend: 'ec2' }),
+      clients(),
+      config(),
+      {
+        runId: 'out-of-time',
+        bundle,
+        signal: controller.signal,
+        // Abort once all three are running: a deadline that lands mid-run, not before launch.
+        onInstances: ({ running }) => {
+          if (running === 3) controller.abort();
+        },
       },
-    });
+    );
     expect(result.count).toBe(0);
     expect(result.failedChunks.map((c) => [c.start, c.error?.kind])).toEqual([
       [0, 'aborted'],
       [1000, 'aborted'],
       [2000, 'aborted'],
     ]);
-    await expect.poll(() => local.states(before), { timeout: 10_000 }).toEqual(['terminated', 'terminated', 'terminated']);
+    await expect
+      .poll(() => local.states(before), { timeout: 10_000 })
+      .toEqual(['terminated', 'terminated', 'terminated']);
     expect(await scratchKeys()).toEqual([]);
   }, 60_000);
 
   it('packs several chunks per instance: same count, fewer instances; a crashed chunk does not stop the next one', async () => {
     const before = launchedSoFar();
-    const packed = await runPrimesOnEc2(parsePrimesRunInput({ start: 100_000_000, end: 101_000_000, chunks: 4, chunksPerInstance: 2, backend: 'ec2' }), clients(), config(), {
-      runId: 'packed',
-    });
+    const packed = await runPrimesOnEc2(
+      parsePrimesRunInput({ start: 100_000_000, end: 101_000_000, chunks: 4, chunksPerInstance: 2, backend: 'ec2' }),
+      clients(),
+      config(),
+      {
+        runId: 'packed',
+      },
+    );
     expect(packed).toMatchObject({ count: 54_208, complete: true, cost: { instances: 2, billedSeconds: 120 } });
     expect(launchedSoFar() - before).toBe(2);
 
     const crashFirst = await bundleOf(
       `export async function run(task) { if (task.start === 0) process.exit(7); return { start: task.start, end: task.end, count: 3, ms: 1 }; }`,
     );
-    const result = await runPrimesOnEc2(parsePrimesRunInput({ start: 0, end: 2000, chunks: 2, chunksPerInstance: 2, backend: 'ec2' }), clients(), config(), {
-      runId: 'packed-crash',
-      bundle: crashFirst,
-    });
+    const result = await runPrimesOnEc2(
+      parsePrimesRunInput({ start: 0, end: 2000, chunks: 2, chunksPerInstance: 2, backend: 'ec2' }),
+      clients(),
+      config(),
+      {
+        runId: 'packed-crash',
+        bundle: crashFirst,
+      },
+    );
     expect(result.count).toBe(3);
     expect(result.failedChunks).toEqual([
-      expect.objectContaining({ start: 0, error: expect.objectContaining({ type: 'WorkerCrashed', message: expect.stringContaining('status 7') }) }),
+      expect.objectContaining({
+        start: 0,
+        error: expect.objectContaining({ type: 'WorkerCrashed', message: expect.stringContaining('status 7') }),
+      }),
     ]);
-    await expect.poll(() => local.states(before), { timeout: 10_000 }).toEqual(['terminated', 'terminated', 'terminated']);
+    await expect
+      .poll(() => local.states(before), { timeout: 10_000 })
+      .toEqual(['terminated', 'terminated', 'terminated']);
     expect(await scratchKeys()).toEqual([]);
   }, 60_000);
 });
-

@@ -52,7 +52,10 @@ beforeAll(async () => {
   };
   for (const [name, value] of Object.entries(environment)) vi.stubEnv(name, value);
   // The handler reads its configuration and builds its clients when the module loads.
-  const module = (await import('../../../functions/primes-fanout.ts')) as { handler: Handler; CLEANUP_MARGIN_MS: number };
+  const module = (await import('../../../functions/primes-fanout.ts')) as {
+    handler: Handler;
+    CLEANUP_MARGIN_MS: number;
+  };
   handler = module.handler;
   cleanupMarginMs = module.CLEANUP_MARGIN_MS;
 });
@@ -64,14 +67,19 @@ afterAll(async () => {
 
 describe('primes-fanout on the Lambda backend stops before its deadline', () => {
   it('returns the finished chunks in time, names the rest in failedChunks, and leaves no invocation open', async () => {
-    const context: Context = { ...lambdaContext('cloud-parallel-test-primes-fanout'), getRemainingTimeInMillis: () => cleanupMarginMs + DEADLINE_MS };
+    const context: Context = {
+      ...lambdaContext('cloud-parallel-test-primes-fanout'),
+      getRemainingTimeInMillis: () => cleanupMarginMs + DEADLINE_MS,
+    };
     // 8 chunks, 3 at a time: 0, 1 and 3 finish at once; 2, 4 and 5 are slow and hold every lane; 6 and 7 never start.
     const started = performance.now();
     const reply = (await handler(EVENT, context)) as PrimesRunResult;
     const elapsed = performance.now() - started;
     const stillOpen = endpoint.open;
     const closedWithin = await endpoint.settled(1000);
-    console.log(`deadline ${DEADLINE_MS} ms: returned after ${Math.round(elapsed)} ms; ${stillOpen} invocation(s) open at return, all closed ${Math.round(closedWithin)} ms later`);
+    console.log(
+      `deadline ${DEADLINE_MS} ms: returned after ${Math.round(elapsed)} ms; ${stillOpen} invocation(s) open at return, all closed ${Math.round(closedWithin)} ms later`,
+    );
 
     expect(elapsed).toBeGreaterThanOrEqual(DEADLINE_MS - 50);
     expect(elapsed).toBeLessThan(DEADLINE_MS + RETURN_MARGIN_MS);
@@ -91,20 +99,32 @@ describe('primes-fanout on the Lambda backend stops before its deadline', () => 
     expect(reply.failedChunks.map((c) => c.attempts)).toEqual([1, 1, 1, 0, 0]);
     expect(reply.failedChunks[0]?.error?.message).toMatch(/abandoned/);
     expect(reply.failedChunks[3]?.error?.message).toMatch(/not started/);
-    expect((endpoint.received as PrimesTask[]).map((t) => t.start).sort((a, b) => a - b)).toEqual([0, 1000, 2000, 3000, 4000, 5000]);
+    expect((endpoint.received as PrimesTask[]).map((t) => t.start).sort((a, b) => a - b)).toEqual([
+      0, 1000, 2000, 3000, 4000, 5000,
+    ]);
 
     // The abandoned invocations' connections were closed by the client, not left to run out their 5 s.
     expect(closedWithin).toBeLessThan(200);
     expect(endpoint.open).toBe(0);
   });
 
-  it('leaves nothing behind that keeps a process alive: the handler\'s process exits as soon as it has replied', async () => {
+  it("leaves nothing behind that keeps a process alive: the handler's process exits as soon as it has replied", async () => {
     endpoint.received.length = 0;
-    const child = spawn(process.execPath, ['--import', 'tsx', 'test/support/invoke-primes-fanout.ts', JSON.stringify(EVENT), String(cleanupMarginMs + DEADLINE_MS)], {
-      cwd: new URL('../../..', import.meta.url).pathname,
-      env: { ...process.env, ...environment },
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
+    const child = spawn(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        'test/support/invoke-primes-fanout.ts',
+        JSON.stringify(EVENT),
+        String(cleanupMarginMs + DEADLINE_MS),
+      ],
+      {
+        cwd: new URL('../../..', import.meta.url).pathname,
+        env: { ...process.env, ...environment },
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    );
     let stdout = '';
     let repliedAt: number | undefined;
     child.stdout.on('data', (data: Buffer) => {
@@ -114,13 +134,17 @@ describe('primes-fanout on the Lambda backend stops before its deadline', () => 
     const exited = new Promise<number | null>((resolve) => child.on('exit', (exitCode) => resolve(exitCode)));
     let timer: NodeJS.Timeout | undefined;
     // Startup (tsx, the SDK) takes a few seconds on a busy machine; a process held open by a leftover never exits.
-    const code = await Promise.race([exited, new Promise<'still running'>((resolve) => (timer = setTimeout(() => resolve('still running'), 12_000)))]);
+    const code = await Promise.race([
+      exited,
+      new Promise<'still running'>((resolve) => (timer = setTimeout(() => resolve('still running'), 12_000))),
+    ]);
     clearTimeout(timer);
     if (code === 'still running') {
       child.kill('SIGKILL');
       await exited;
     }
-    const exitedAfterMs = code === 'still running' || repliedAt === undefined ? Number.POSITIVE_INFINITY : performance.now() - repliedAt;
+    const exitedAfterMs =
+      code === 'still running' || repliedAt === undefined ? Number.POSITIVE_INFINITY : performance.now() - repliedAt;
     console.log(`the handler's process exited ${Math.round(exitedAfterMs)} ms after its reply`);
     expect(code).toBe(0);
     const reply = JSON.parse(stdout) as PrimesRunResult;

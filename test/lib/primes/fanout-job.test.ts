@@ -2,10 +2,18 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { FanoutError, localBackend, type Backend } from '../../../lib/fanout/index.ts';
 import { runPrimesFanout, parsePrimesRunInput } from '../../../lib/primes/fanout-job.ts';
-import { MAX_INLINE_PRIMES_BYTES, runPrimesTask, type PrimesChunkResult, type PrimesTask } from '../../../lib/primes/worker.ts';
+import {
+  MAX_INLINE_PRIMES_BYTES,
+  runPrimesTask,
+  type PrimesChunkResult,
+  type PrimesTask,
+} from '../../../lib/primes/worker.ts';
 import { rng } from '../../support/random.ts';
 
-const threads = localBackend<PrimesTask, PrimesChunkResult>({ module: new URL('../../../lib/primes/worker.ts', import.meta.url), exportName: 'runPrimesTask' });
+const threads = localBackend<PrimesTask, PrimesChunkResult>({
+  module: new URL('../../../lib/primes/worker.ts', import.meta.url),
+  exportName: 'runPrimesTask',
+});
 afterAll(() => threads.close?.());
 
 /** Independent reference: trial division, fine for the small ranges it is used on. */
@@ -26,11 +34,17 @@ function referenceCount(start: number, end: number): number {
 
 describe('primes fan-out on local worker threads', () => {
   it('counts the original analysis range exactly: 54,208 primes in [1e8, 1.01e8)', async () => {
-    const result = await runPrimesFanout(parsePrimesRunInput({ start: 1e8, end: 1.01e8, chunks: 4, backend: 'local' }), threads);
+    const result = await runPrimesFanout(
+      parsePrimesRunInput({ start: 1e8, end: 1.01e8, chunks: 4, backend: 'local' }),
+      threads,
+    );
     expect(result).toMatchObject({ count: 54208, complete: true, failedChunks: [], cost: null, backend: 'local' });
     expect(result.chunks).toHaveLength(4);
     expect(result.chunks.reduce((sum, c) => sum + c.count!, 0)).toBe(54208);
-    expect(result.workerMs).toBeCloseTo(result.chunks.reduce((sum, c) => sum + c.ms!, 0), 0);
+    expect(result.workerMs).toBeCloseTo(
+      result.chunks.reduce((sum, c) => sum + c.ms!, 0),
+      0,
+    );
   });
 
   it('gives the same count chunked as unchunked, for random ranges, against trial division', async () => {
@@ -52,10 +66,18 @@ describe('primes fan-out on local worker threads', () => {
         return threads.run(task, context);
       },
     };
-    const result = await runPrimesFanout(parsePrimesRunInput({ start: 0, end: 3000, chunks: 3, backend: 'local' }), failing);
+    const result = await runPrimesFanout(
+      parsePrimesRunInput({ start: 0, end: 3000, chunks: 3, backend: 'local' }),
+      failing,
+    );
     expect(result.complete).toBe(false);
     expect(result.failedChunks).toEqual([
-      { start: 1000, end: 2000, attempts: 1, error: { kind: 'function', type: 'RangeError', message: 'worker crashed' } },
+      {
+        start: 1000,
+        end: 2000,
+        attempts: 1,
+        error: { kind: 'function', type: 'RangeError', message: 'worker crashed' },
+      },
     ]);
     expect(result.count).toBe(referenceCount(0, 1000) + referenceCount(2000, 3000));
   });
@@ -74,7 +96,10 @@ describe('primes fan-out on local worker threads', () => {
 
 describe('runPrimesTask (the worker)', () => {
   it('lists primes for small ranges', async () => {
-    expect(await runPrimesTask({ start: 10, end: 30, includePrimes: true })).toMatchObject({ count: 6, primes: [11, 13, 17, 19, 23, 29] });
+    expect(await runPrimesTask({ start: 10, end: 30, includePrimes: true })).toMatchObject({
+      count: 6,
+      primes: [11, 13, 17, 19, 23, 29],
+    });
   });
 
   it('hands a list too big for a Lambda reply to the store', async () => {
@@ -93,7 +118,9 @@ describe('runPrimesTask (the worker)', () => {
       primesObject: 's3://bucket/results/primes/0-1000.json',
     });
     expect(JSON.parse(stored[0]!)).toHaveLength(168);
-    expect((await runPrimesTask({ start: 0, end: 100, includePrimes: true }, store, { maxInlineBytes: 256 })).primes).toHaveLength(25);
+    expect(
+      (await runPrimesTask({ start: 0, end: 100, includePrimes: true }, store, { maxInlineBytes: 256 })).primes,
+    ).toHaveLength(25);
   });
 
   it.each([

@@ -107,7 +107,8 @@ describe('countPrimes: edges', () => {
     expect(countPrimes(3, 4)).toBe(1);
     expect(countPrimes(3, 100)).toBe(24);
     for (const start of [0, 1, 2, 3]) {
-      for (let end = start; end < 200; end++) expect(countPrimes(start, end), `[${start}, ${end})`).toBe(refCount(start, end));
+      for (let end = start; end < 200; end++)
+        expect(countPrimes(start, end), `[${start}, ${end})`).toBe(refCount(start, end));
     }
   });
 
@@ -160,7 +161,9 @@ describe('countPrimes: edges', () => {
 
   it('matches Miller–Rabin just below 2^53', () => {
     expect(countPrimes(TWO_53 - 1000, TWO_53)).toBe(mrList(TWO_53 - 1000, TWO_53).length);
-    expect(listPrimes(TWO_53 - 3000, TWO_53 - 1234, { segmentBytes: 16 })).toEqual(mrList(TWO_53 - 3000, TWO_53 - 1234));
+    expect(listPrimes(TWO_53 - 3000, TWO_53 - 1234, { segmentBytes: 16 })).toEqual(
+      mrList(TWO_53 - 3000, TWO_53 - 1234),
+    );
     const top = listPrimes(TWO_53 - 200, TWO_53);
     expect(top).toEqual(mrList(TWO_53 - 200, TWO_53));
     expect(top.at(-1)).toBe(TWO_53 - 111); // the largest prime below 2^53
@@ -219,7 +222,8 @@ describe('chunked counts add up to the whole', () => {
       const whole = countPrimes(start, end);
       const bounds = splitAt(random, start, end, 2 + Math.floor(random() * 6));
       let sum = 0;
-      for (let k = 0; k + 1 < bounds.length; k++) sum += countPrimes(bounds[k]!, bounds[k + 1]!, { segmentBytes: 4096 });
+      for (let k = 0; k + 1 < bounds.length; k++)
+        sum += countPrimes(bounds[k]!, bounds[k + 1]!, { segmentBytes: 4096 });
       expect(sum, `[${start}, ${end}) split at ${bounds.join(', ')}`).toBe(whole);
     }
   });

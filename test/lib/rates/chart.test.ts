@@ -132,7 +132,8 @@ describe('renderHistogram', () => {
   });
 
   it('wraps a long title instead of widening the chart', async () => {
-    const title = 'A very long title that goes on and on to check how the layout copes with it in a report of county level rates';
+    const title =
+      'A very long title that goes on and on to check how the layout copes with it in a report of county level rates';
     const { svg } = await renderHistogram(sampleInput({ title }));
     const svgWidth = Number(/<svg[^>]*width="(\d+(?:\.\d+)?)"/.exec(svg)?.[1]);
     expect(svgWidth).toBeLessThan(900);
@@ -196,7 +197,9 @@ describe('renderHistogram', () => {
 
   it('honours CHART_FONT_FILE pointing at a real TTF', async () => {
     const { createRequire } = await import('node:module');
-    process.env.CHART_FONT_FILE = createRequire(import.meta.url).resolve('dejavu-fonts-ttf/ttf/DejaVuSansCondensed.ttf');
+    process.env.CHART_FONT_FILE = createRequire(import.meta.url).resolve(
+      'dejavu-fonts-ttf/ttf/DejaVuSansCondensed.ttf',
+    );
     const chart = await renderHistogram(sampleInput());
     const img = decodePng(chart.png);
     expect(darkPixels(img, 0, 0, img.width, 80)).toBeGreaterThan(500);

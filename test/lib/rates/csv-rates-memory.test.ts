@@ -103,7 +103,11 @@ async function streamCounties(sizeMb: number): Promise<void> {
 describe('a huge object stream does not exhaust memory', () => {
   it('100 MB of CSV streams through in bounded memory', () => streamCounties(100), 60_000);
 
-  it.skipIf(!SLOW)('1 GB of CSV streams through in bounded memory (CLOUD_PARALLEL_SLOW_TESTS=1)', () => streamCounties(1024), 180_000);
+  it.skipIf(!SLOW)(
+    '1 GB of CSV streams through in bounded memory (CLOUD_PARALLEL_SLOW_TESTS=1)',
+    () => streamCounties(1024),
+    180_000,
+  );
 
   it.each([
     {
@@ -112,16 +116,27 @@ describe('a huge object stream does not exhaust memory', () => {
       chunk: Buffer.from('1,2,3,4\n'.repeat(MB / 8)),
       badRow: /the quote opening field 2 is not closed within 1 MiB/,
     },
-    { shape: 'one 100 MB line without a newline', header: `${HEADER}1,`, chunk: Buffer.alloc(MB, 'a'), badRow: /line is longer than 1 MiB; skipped/ },
-  ])('$shape: bounded memory, a bad row, no throw', async ({ header, chunk, badRow }) => {
-    const { result, measured } = await measure(Buffer.from(header), function* () {
-      for (let sent = 0; sent < 100 * MB; sent += chunk.length) yield chunk;
-      yield Buffer.from('\n2,Last county,5,100\n');
-    });
-    console.info(`bad-input stream, ${header.includes('"') ? 'open quote' : 'one long line'} over 100 MB: ${measured.ms} ms, RSS +${measured.growthMb} MB`);
-    expect(result.badRowSamples[0]?.reason).toMatch(badRow);
-    expect(result.rows).toBeGreaterThanOrEqual(1);
-    // Less than the 100 MB that holding the record (or the line) would take.
-    expect(measured.growthMb).toBeLessThan(100);
-  }, 60_000);
+    {
+      shape: 'one 100 MB line without a newline',
+      header: `${HEADER}1,`,
+      chunk: Buffer.alloc(MB, 'a'),
+      badRow: /line is longer than 1 MiB; skipped/,
+    },
+  ])(
+    '$shape: bounded memory, a bad row, no throw',
+    async ({ header, chunk, badRow }) => {
+      const { result, measured } = await measure(Buffer.from(header), function* () {
+        for (let sent = 0; sent < 100 * MB; sent += chunk.length) yield chunk;
+        yield Buffer.from('\n2,Last county,5,100\n');
+      });
+      console.info(
+        `bad-input stream, ${header.includes('"') ? 'open quote' : 'one long line'} over 100 MB: ${measured.ms} ms, RSS +${measured.growthMb} MB`,
+      );
+      expect(result.badRowSamples[0]?.reason).toMatch(badRow);
+      expect(result.rows).toBeGreaterThanOrEqual(1);
+      // Less than the 100 MB that holding the record (or the line) would take.
+      expect(measured.growthMb).toBeLessThan(100);
+    },
+    60_000,
+  );
 });

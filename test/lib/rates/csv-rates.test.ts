@@ -35,7 +35,11 @@ interface Run {
   result: RatesResult;
 }
 
-async function run(input: string | Buffer, options: Partial<RateOptions> = {}, chunk: number | (() => number) = 1 << 30): Promise<Run> {
+async function run(
+  input: string | Buffer,
+  options: Partial<RateOptions> = {},
+  chunk: number | (() => number) = 1 << 30,
+): Promise<Run> {
   const data = typeof input === 'string' ? Buffer.from(input) : input;
   const sink = new Collector();
   const result = await computeRates(chunked(data, chunk), sink, { ...DEFAULTS, ...options });
@@ -53,7 +57,12 @@ async function fileError(input: string | Buffer, options: Partial<RateOptions> =
   throw new Error('expected a RatesFileError');
 }
 
-async function expectFileError(input: string | Buffer, code: RatesErrorCode, message: RegExp, options: Partial<RateOptions> = {}): Promise<void> {
+async function expectFileError(
+  input: string | Buffer,
+  code: RatesErrorCode,
+  message: RegExp,
+  options: Partial<RateOptions> = {},
+): Promise<void> {
   const err = await fileError(input, options);
   expect(err.code).toBe(code);
   expect(err.message).toMatch(message);
@@ -175,19 +184,47 @@ function checkResult(got: Run, exp: Expected, opts: RateOptions): void {
 
 // Random CSV generator ---------------------------------------------------------------------------------
 
-
 function pick<T>(rand: () => number, xs: readonly T[]): T {
   return xs[Math.floor(rand() * xs.length)] as T;
 }
 
-const TEXTS = ['Autauga', 'Lewis and Clark, MT', 'say "hi"', 'multi\nline', 'crlf\r\ninside', '', ' padded ', 'Doña Ana', '東京', '5" screen', 'a,b,,c', '""', 'x'];
+const TEXTS = [
+  'Autauga',
+  'Lewis and Clark, MT',
+  'say "hi"',
+  'multi\nline',
+  'crlf\r\ninside',
+  '',
+  ' padded ',
+  'Doña Ana',
+  '東京',
+  '5" screen',
+  'a,b,,c',
+  '""',
+  'x',
+];
 const GOOD_NUMBERS = ['12', '0', '  12 ', '1e3', '-0.5', '+3', '0.125', '123456789012345678', '.5', '5.', '1E-2', '7'];
-const BAD_NUMBERS = ['abc', '', '1e', 'NaN', 'Infinity', '-Infinity', '1,5', '1e999', '--1', ' ', '0x1F', '0b101', '1_000'];
+const BAD_NUMBERS = [
+  'abc',
+  '',
+  '1e',
+  'NaN',
+  'Infinity',
+  '-Infinity',
+  '1,5',
+  '1e999',
+  '--1',
+  ' ',
+  '0x1F',
+  '0b101',
+  '1_000',
+];
 const DENOMINATORS = ['1000', '55869', '3', '0.75', '1e6', ' 42 ', '7', '123456789'];
 const BAD_DENOMINATORS = ['0', '-5', '-0', 'x', ''];
 
 function serializeField(rand: () => number, value: string): string {
-  const mustQuote = /[",\r\n]/.test(value) && !(value.includes('"') && !/[,\r\n]/.test(value) && !value.startsWith('"'));
+  const mustQuote =
+    /[",\r\n]/.test(value) && !(value.includes('"') && !/[,\r\n]/.test(value) && !value.startsWith('"'));
   if (mustQuote || rand() < 0.1) return `"${value.replaceAll('"', '""')}"`;
   return value;
 }
@@ -222,8 +259,20 @@ function generateCsv(rand: () => number, rowCount: number, opts: RateOptions): G
     for (let c = 0; c < cols; c++) {
       const name = names[c];
       let v: string;
-      if (name === opts.denominator) v = rand() < 0.1 ? pick(rand, BAD_DENOMINATORS) : rand() < 0.1 ? pick(rand, BAD_NUMBERS) : pick(rand, DENOMINATORS);
-      else if (name === opts.numerator) v = rand() < 0.1 ? pick(rand, BAD_NUMBERS) : rand() < 0.3 ? pick(rand, GOOD_NUMBERS) : String(Math.floor(rand() * 5000));
+      if (name === opts.denominator)
+        v =
+          rand() < 0.1
+            ? pick(rand, BAD_DENOMINATORS)
+            : rand() < 0.1
+              ? pick(rand, BAD_NUMBERS)
+              : pick(rand, DENOMINATORS);
+      else if (name === opts.numerator)
+        v =
+          rand() < 0.1
+            ? pick(rand, BAD_NUMBERS)
+            : rand() < 0.3
+              ? pick(rand, GOOD_NUMBERS)
+              : String(Math.floor(rand() * 5000));
       else v = pick(rand, TEXTS);
       values.push(v);
     }
@@ -246,7 +295,9 @@ function generateCsv(rand: () => number, rowCount: number, opts: RateOptions): G
 
 describe('computeRates: output and rows', () => {
   it('adds a rate column with the default columns', async () => {
-    const { out, result } = await run('fips,county,state,cancer,population\n01001,Autauga,AL,241,55869\n01003,Baldwin,AL,1050,223234\n');
+    const { out, result } = await run(
+      'fips,county,state,cancer,population\n01001,Autauga,AL,241,55869\n01003,Baldwin,AL,1050,223234\n',
+    );
     expect(out).toBe(
       'fips,county,state,cancer,population,rate\n' +
         `01001,Autauga,AL,241,55869,${String(241 / 55869)}\n` +
@@ -258,7 +309,9 @@ describe('computeRates: output and rows', () => {
       rows: 2,
       badRows: 0,
       badRowSamples: [],
-      inputBytes: Buffer.byteLength('fips,county,state,cancer,population\n01001,Autauga,AL,241,55869\n01003,Baldwin,AL,1050,223234\n'),
+      inputBytes: Buffer.byteLength(
+        'fips,county,state,cancer,population\n01001,Autauga,AL,241,55869\n01003,Baldwin,AL,1050,223234\n',
+      ),
     });
     expect(result.stats.min).toBe(241 / 55869);
     expect(result.stats.max).toBe(1050 / 223234);
@@ -267,8 +320,12 @@ describe('computeRates: output and rows', () => {
 
   it('uses custom numerator/denominator columns, in any order, and allows numerator === denominator', async () => {
     const csv = 'pop,deaths,x\n200,10,a\n50,5,b\n';
-    expect((await run(csv, { numerator: 'deaths', denominator: 'pop' })).out).toBe(`pop,deaths,x,rate\n200,10,a,0.05\n50,5,b,0.1\n`);
-    expect((await run(csv, { numerator: 'pop', denominator: 'pop' })).out).toBe(`pop,deaths,x,rate\n200,10,a,1\n50,5,b,1\n`);
+    expect((await run(csv, { numerator: 'deaths', denominator: 'pop' })).out).toBe(
+      `pop,deaths,x,rate\n200,10,a,0.05\n50,5,b,0.1\n`,
+    );
+    expect((await run(csv, { numerator: 'pop', denominator: 'pop' })).out).toBe(
+      `pop,deaths,x,rate\n200,10,a,1\n50,5,b,1\n`,
+    );
   });
 
   it('strips a UTF-8 BOM and normalizes CRLF, keeping rows byte-for-byte', async () => {
@@ -278,7 +335,8 @@ describe('computeRates: output and rows', () => {
   });
 
   it('handles quoted commas, doubled quotes and newlines (RFC 4180), keeping the quotes in the output', async () => {
-    const csv = 'county,cancer,population\n"Lewis and Clark, MT",1,4\n"He said ""hi""",1,2\n"two\nlines",3,4\n"crlf\r\ninside",1,1\n';
+    const csv =
+      'county,cancer,population\n"Lewis and Clark, MT",1,4\n"He said ""hi""",1,2\n"two\nlines",3,4\n"crlf\r\ninside",1,1\n';
     const { out, result } = await run(csv);
     expect(out).toBe(
       'county,cancer,population,rate\n"Lewis and Clark, MT",1,4,0.25\n"He said ""hi""",1,2,0.5\n"two\nlines",3,4,0.75\n"crlf\r\ninside",1,1,1\n',
@@ -379,14 +437,19 @@ describe('computeRates: output and rows', () => {
   it('reports an unclosed quote as one bad line and carries on after it', async () => {
     const { out, result } = await run('name,cancer,population\n"oops,1,2\nfine,3,4\n');
     expect(out).toBe('name,cancer,population,rate\nfine,3,4,0.75\n');
-    expect(result.badRowSamples).toEqual([{ line: 2, reason: expect.stringMatching(/field 1 is never closed/) as unknown as string }]);
+    expect(result.badRowSamples).toEqual([
+      { line: 2, reason: expect.stringMatching(/field 1 is never closed/) as unknown as string },
+    ]);
   });
 
   it('gives up on a record longer than MAX_RECORD_BYTES (stray quote) without buffering the rest of the file', async () => {
     const filler = 'x,1,2\n'.repeat(Math.ceil((MAX_RECORD_BYTES * 1.5) / 6));
     const csv = `name,cancer,population\n"stray,1,2\n${filler}last,1,4\n`;
     const { out, result } = await run(csv, {}, 64 * 1024);
-    expect(result.badRowSamples[0]).toEqual({ line: 2, reason: expect.stringMatching(/not closed within 1 MiB/) as unknown as string });
+    expect(result.badRowSamples[0]).toEqual({
+      line: 2,
+      reason: expect.stringMatching(/not closed within 1 MiB/) as unknown as string,
+    });
     expect(result.badRows).toBe(1);
     expect(result.rows).toBe(Math.ceil((MAX_RECORD_BYTES * 1.5) / 6) + 1);
     expect(out.endsWith('last,1,4,0.25\n')).toBe(true);
@@ -434,8 +497,27 @@ describe('computeRates: output and rows', () => {
       check(short);
       check(2 ** (Math.floor(rand() * 80) - 30));
     }
-    // biome-ignore lint/correctness/noPrecisionLoss: 123456789012345.125 is exact in binary; its shortest decimal (…345.13) is the point
-    for (const x of [0, -0, 1, -1, 0.1, 0.2 + 0.1, 1e-4, 9.999999999999999e-5, 1e16, 9999999999999998, 1e21, 1e-7, 5e-324, Number.MAX_VALUE, 123456789012345.125, 2 ** 53, 0.5, 1 / 3]) {
+    for (const x of [
+      0,
+      -0,
+      1,
+      -1,
+      0.1,
+      0.2 + 0.1,
+      1e-4,
+      9.999999999999999e-5,
+      1e16,
+      9999999999999998,
+      1e21,
+      1e-7,
+      5e-324,
+      Number.MAX_VALUE,
+      // biome-ignore lint/correctness/noPrecisionLoss: 123456789012345.125 is exact in binary; its shortest decimal (…345.13) is the point
+      123456789012345.125,
+      2 ** 53,
+      0.5,
+      1 / 3,
+    ]) {
       check(x);
     }
   });
@@ -477,7 +559,10 @@ describe('computeRates: chunking', () => {
   it('matches the csv-parse based reference on random files (property test)', async () => {
     const rand = rng(2024);
     for (let iter = 0; iter < 150; iter++) {
-      const opts: RateOptions = iter % 10 === 9 ? { numerator: 'cases', denominator: 'cases', bins: 1 + (iter % 7) } : { ...DEFAULTS, bins: 1 + (iter % 13) };
+      const opts: RateOptions =
+        iter % 10 === 9
+          ? { numerator: 'cases', denominator: 'cases', bins: 1 + (iter % 7) }
+          : { ...DEFAULTS, bins: 1 + (iter % 13) };
       const gen = generateCsv(rand, 5 + Math.floor(rand() * 60), opts);
       const exp = reference(gen.file, gen.records, opts, gen.eol);
       const sizes = [1 << 30, 1 + Math.floor(rand() * 9), 1 + Math.floor(rand() * 200)];
@@ -515,16 +600,28 @@ describe('computeRates: file-level errors', () => {
     await expectFileError(Buffer.from([0x1f, 0x8b, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x03]), 'NOT_CSV', /gzip/);
     await expectFileError(Buffer.from('PK\x03\x04\x14\x00\x06\x00', 'latin1'), 'NOT_CSV', /xlsx/);
     await expectFileError(Buffer.from('cancer,population\n1,2\n\0\0\0'), 'NOT_CSV', /NUL byte at byte 23/);
-    await expectFileError(Buffer.from('county,cancer,population\nDo\xf1a Ana,1,2\n', 'latin1'), 'NOT_CSV', /not valid UTF-8.*byte 28/);
+    await expectFileError(
+      Buffer.from('county,cancer,population\nDo\xf1a Ana,1,2\n', 'latin1'),
+      'NOT_CSV',
+      /not valid UTF-8.*byte 28/,
+    );
     await expectFileError(Buffer.from('\ufffe', 'utf16le'), 'NOT_CSV', /UTF-16/);
     // Anywhere in the first 64 KB counts, even after many good rows.
-    const lateNul = Buffer.concat([Buffer.from('cancer,population\n'), Buffer.from('1,2\n'.repeat(16_000)), Buffer.from('\0')]);
+    const lateNul = Buffer.concat([
+      Buffer.from('cancer,population\n'),
+      Buffer.from('1,2\n'.repeat(16_000)),
+      Buffer.from('\0'),
+    ]);
     await expectFileError(lateNul, 'NOT_CSV', /NUL byte at byte 64019/);
   });
 
   it('does not look for binary data past the first 64 KB', async () => {
     const body = '1,2\n'.repeat(20_000);
-    const csv = Buffer.concat([Buffer.from(`cancer,population\n${body}`), Buffer.from('caf\xe9,2\n', 'latin1'), Buffer.from('3,4\n')]);
+    const csv = Buffer.concat([
+      Buffer.from(`cancer,population\n${body}`),
+      Buffer.from('caf\xe9,2\n', 'latin1'),
+      Buffer.from('3,4\n'),
+    ]);
     const { result } = await run(csv);
     expect(result.rows).toBe(20_001);
     expect(result.badRows).toBe(1);
@@ -541,21 +638,37 @@ describe('computeRates: file-level errors', () => {
     expect(err.message).toContain('did you mean "Cancer"');
     expect(err.message).toContain('"population"');
     expect(err.message).toContain('"fips", "Cancer", "pop"');
-    await expectFileError('a,b\n1,2\n', 'MISSING_COLUMN', /no denominator column "b2"/, { numerator: 'a', denominator: 'b2' });
+    await expectFileError('a,b\n1,2\n', 'MISSING_COLUMN', /no denominator column "b2"/, {
+      numerator: 'a',
+      denominator: 'b2',
+    });
   });
 
   it('NO_VALID_ROWS when there are no rows or none is usable', async () => {
     await expectFileError('cancer,population\n', 'NO_VALID_ROWS', /header line but no data rows/);
     await expectFileError('cancer,population\n\n\n', 'NO_VALID_ROWS', /no data rows/);
-    await expectFileError('cancer,population\nx,1\n1,0\n', 'NO_VALID_ROWS', /2 bad rows\. First problem, line 2: cancer is not a number: "x"/);
+    await expectFileError(
+      'cancer,population\nx,1\n1,0\n',
+      'NO_VALID_ROWS',
+      /2 bad rows\. First problem, line 2: cancer is not a number: "x"/,
+    );
   });
 
   it('INVALID_OPTIONS for bad bins or empty column names', async () => {
     for (const bins of [0, 1001, 2.5, Number.NaN, -1]) {
-      await expectFileError('cancer,population\n1,2\n', 'INVALID_OPTIONS', /bins must be an integer from 1 to 1000/, { bins });
+      await expectFileError('cancer,population\n1,2\n', 'INVALID_OPTIONS', /bins must be an integer from 1 to 1000/, {
+        bins,
+      });
     }
-    await expectFileError('cancer,population\n1,2\n', 'INVALID_OPTIONS', /numerator must be a non-empty column name/, { numerator: '' });
-    await expectFileError('cancer,population\n1,2\n', 'INVALID_OPTIONS', /denominator must be a non-empty column name/, { denominator: '  ' });
+    await expectFileError('cancer,population\n1,2\n', 'INVALID_OPTIONS', /numerator must be a non-empty column name/, {
+      numerator: '',
+    });
+    await expectFileError(
+      'cancer,population\n1,2\n',
+      'INVALID_OPTIONS',
+      /denominator must be a non-empty column name/,
+      { denominator: '  ' },
+    );
     expect((await run('cancer,population\n1,2\n', { bins: 1 })).result.stats.histogram.counts).toEqual([1]);
     expect((await run('cancer,population\n1,2\n', { bins: 1000 })).result.stats.histogram.edges).toHaveLength(1001);
   });

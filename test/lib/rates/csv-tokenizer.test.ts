@@ -15,9 +15,17 @@ const outcome = (scan: QuotedScan) => ({ end: scan.end, openQuoteColumn: scan.op
 describe('scanQuotedRecord from a given state', () => {
   it('reads the record as csv-parse does: quotes open only at a field start, "" is an escaped quote', () => {
     const buf = Buffer.from('a,"x,\n""y",b"c,d\nnext');
-    expect(outcome(scanQuotedRecord(buf, 0, buf.length, false))).toEqual({ end: 16, openQuoteColumn: -1, state: RECORD_START });
+    expect(outcome(scanQuotedRecord(buf, 0, buf.length, false))).toEqual({
+      end: 16,
+      openQuoteColumn: -1,
+      state: RECORD_START,
+    });
     const open = Buffer.from('a,"x\n');
-    expect(outcome(scanQuotedRecord(open, 0, open.length, true))).toMatchObject({ end: -1, openQuoteColumn: 1, state: { mode: 'quoted', column: 1 } });
+    expect(outcome(scanQuotedRecord(open, 0, open.length, true))).toMatchObject({
+      end: -1,
+      openQuoteColumn: 1,
+      state: { mode: 'quoted', column: 1 },
+    });
   });
 
   it('scanning [0, k) and then [k, n) from the state returned gives what one scan of [0, n) gives', () => {
@@ -44,9 +52,17 @@ describe('scanQuotedRecord from a given state', () => {
     const cut = scanQuotedRecord(buf, 0, 3, false);
     expect(cut.state).toEqual({ mode: 'quoted-quote', column: 0 });
     // The next byte is a quote: "" was an escaped quote, so the comma after it is inside the field.
-    expect(outcome(scanQuotedRecord(buf, 3, buf.length, false, cut.state))).toEqual({ end: 7, openQuoteColumn: -1, state: RECORD_START });
+    expect(outcome(scanQuotedRecord(buf, 3, buf.length, false, cut.state))).toEqual({
+      end: 7,
+      openQuoteColumn: -1,
+      state: RECORD_START,
+    });
     const closed = Buffer.from('"a",b\n');
     const cut2 = scanQuotedRecord(closed, 0, 3, false);
-    expect(outcome(scanQuotedRecord(closed, 3, closed.length, false, cut2.state))).toEqual({ end: 5, openQuoteColumn: -1, state: RECORD_START });
+    expect(outcome(scanQuotedRecord(closed, 3, closed.length, false, cut2.state))).toEqual({
+      end: 5,
+      openQuoteColumn: -1,
+      state: RECORD_START,
+    });
   });
 });

@@ -34,7 +34,11 @@ describe('rates on the EC2 backend', () => {
     const before = local.ec2Server.instances().length;
     const csv = 'fips,county,cancer,population\n1,A,10,1000\n2,B,5,100\n3,C,n/a,100\n4,D,3,0\n5,E,1,4\n';
     const staged = await stage('small', csv);
-    const report = await runRatesOnEc2({ ec2: local.ec2, s3: local.s3 }, local.config(), { bucket: BUCKET, ...staged, options: defaults });
+    const report = await runRatesOnEc2({ ec2: local.ec2, s3: local.s3 }, local.config(), {
+      bucket: BUCKET,
+      ...staged,
+      options: defaults,
+    });
     const { outcome } = report;
     if (outcome.status !== 'ok') throw new Error(`expected a summary, got ${JSON.stringify(outcome)}`);
     expect(outcome.rows).toBe(3);
@@ -48,7 +52,11 @@ describe('rates on the EC2 backend', () => {
     expect(lines[0]).toBe('fips,county,cancer,population,rate');
     expect(lines.slice(1).map((l) => Number(l.split(',').at(-1)))).toEqual([10 / 1000, 5 / 100, 1 / 4]);
     expect(await text('results/small/histogram.svg')).toContain('<svg');
-    expect(JSON.parse(await text('results/small/summary.json'))).toMatchObject({ status: 'ok', runId: report.runId, rows: 3 });
+    expect(JSON.parse(await text('results/small/summary.json'))).toMatchObject({
+      status: 'ok',
+      runId: report.runId,
+      rows: 3,
+    });
     expect(report).toMatchObject({ instances: 1, cost: { billedSeconds: 60 } });
     await expect.poll(() => local.states(before), { timeout: 10_000 }).toEqual(['terminated']);
     expect(await local.scratchKeys()).toEqual([]);
@@ -59,7 +67,11 @@ describe('rates on the EC2 backend', () => {
     const staged = await stage('parity', csv);
     await local.s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: 'uploads/parity-lambda.csv', Body: csv }));
     const viaLambdaCode = await runRatesJob(local.s3, { bucket: BUCKET, key: 'uploads/parity-lambda.csv' }, defaults);
-    const { outcome: viaEc2 } = await runRatesOnEc2({ ec2: local.ec2, s3: local.s3 }, local.config(), { bucket: BUCKET, ...staged, options: defaults });
+    const { outcome: viaEc2 } = await runRatesOnEc2({ ec2: local.ec2, s3: local.s3 }, local.config(), {
+      bucket: BUCKET,
+      ...staged,
+      options: defaults,
+    });
     if (viaEc2.status !== 'ok' || viaLambdaCode.status !== 'ok') throw new Error('both runs should succeed');
     expect(await text('results/parity/rates.csv')).toBe(await text('results/parity-lambda/rates.csv'));
     expect(viaEc2.stats).toEqual(viaLambdaCode.stats);
@@ -69,8 +81,15 @@ describe('rates on the EC2 backend', () => {
 
   it('a bad file gives error.json with the reason, and no results', async () => {
     const staged = await stage('no-population', 'fips,county,cancer\n1,A,10\n');
-    const { outcome } = await runRatesOnEc2({ ec2: local.ec2, s3: local.s3 }, local.config(), { bucket: BUCKET, ...staged, options: defaults });
-    expect(outcome).toMatchObject({ status: 'error', error: { code: 'MISSING_COLUMN', message: expect.stringContaining('population') } });
+    const { outcome } = await runRatesOnEc2({ ec2: local.ec2, s3: local.s3 }, local.config(), {
+      bucket: BUCKET,
+      ...staged,
+      options: defaults,
+    });
+    expect(outcome).toMatchObject({
+      status: 'error',
+      error: { code: 'MISSING_COLUMN', message: expect.stringContaining('population') },
+    });
     expect(await keysUnder('results/no-population/')).toEqual(['results/no-population/error.json']);
     expect(await local.scratchKeys()).toEqual([]);
   }, 60_000);

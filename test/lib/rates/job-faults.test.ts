@@ -17,7 +17,13 @@ import type { FaultProxy, FaultRule } from '../../../local-stack/fault-proxy.ts'
 import { encodeS3EventKey } from '../../../local-stack/s3/server.ts';
 import type { RatesBatchReply, RatesSummary } from '../../../lib/rates/index.ts';
 import { sampleCountyCsv } from '../../../lib/rates/sample-data.ts';
-import { startRatesHandler, stopRatesHandler, localS3Client, type RatesHandler, type RatesHandlerRig } from '../../support/rates-handler.ts';
+import {
+  startRatesHandler,
+  stopRatesHandler,
+  localS3Client,
+  type RatesHandler,
+  type RatesHandlerRig,
+} from '../../support/rates-handler.ts';
 import { lambdaContext } from '../../support/bad-input.ts';
 import { signedHeaders } from '../../support/signing.ts';
 
@@ -87,7 +93,11 @@ function event(key: string) {
         awsRegion: 'us-east-1',
         eventTime: new Date().toISOString(),
         eventName: 'ObjectCreated:Put',
-        s3: { s3SchemaVersion: '1.0', bucket: { name: BUCKET, arn: `arn:aws:s3:::${BUCKET}` }, object: { key: encodeS3EventKey(key), sequencer: '0A' } },
+        s3: {
+          s3SchemaVersion: '1.0',
+          bucket: { name: BUCKET, arn: `arn:aws:s3:::${BUCKET}` },
+          object: { key: encodeS3EventKey(key), sequencer: '0A' },
+        },
       },
     ],
   };
@@ -111,7 +121,10 @@ async function runFails(name: string, message: RegExp): Promise<void> {
 const ALL = ['histogram.png', 'histogram.svg', 'rates.csv', 'summary.json'];
 
 // Two versions of a small file (one PUT for rates.csv) and of a large one (rates.csv > 5 MB: a multipart upload).
-const SMALL = [sampleCountyCsv({ rows: 3143, seed: 11, badRowFraction: 0.01 }), sampleCountyCsv({ rows: 3143, seed: 12, badRowFraction: 0.01 })] as const;
+const SMALL = [
+  sampleCountyCsv({ rows: 3143, seed: 11, badRowFraction: 0.01 }),
+  sampleCountyCsv({ rows: 3143, seed: 12, badRowFraction: 0.01 }),
+] as const;
 const LARGE = [sampleCountyCsv({ rows: 250_000, seed: 21 }), sampleCountyCsv({ rows: 250_000, seed: 22 })] as const; // 8.7 MB in, 12 MB out
 type Size = 'small' | 'large';
 const inputs = (size: Size) => (size === 'small' ? SMALL : LARGE);
@@ -165,8 +178,16 @@ async function faultCase(
   for (const rule of active) expect(rule.hits, JSON.stringify(rule.rule)).toBeGreaterThan(0);
 
   const after = await snapshot(name);
-  const state = Object.keys(after).length === 0 ? 'nothing' : JSON.stringify(after) === JSON.stringify(previous) ? 'previous' : 'a mix';
-  expect(state, `results/${name}/ after the failure: ${JSON.stringify(after)}; before: ${JSON.stringify(previous)}`).toBeOneOf(expectation.after);
+  const state =
+    Object.keys(after).length === 0
+      ? 'nothing'
+      : JSON.stringify(after) === JSON.stringify(previous)
+        ? 'previous'
+        : 'a mix';
+  expect(
+    state,
+    `results/${name}/ after the failure: ${JSON.stringify(after)}; before: ${JSON.stringify(previous)}`,
+  ).toBeOneOf(expectation.after);
   expect(await openMultipartUploads(), 'multipart uploads left open').toEqual([]);
   // Thrown, not answered: Lambda's async retry runs.
   expect(thrown).toBeInstanceOf(Error);
@@ -207,14 +228,21 @@ describe('fault proxy', () => {
     await viaProxy.send(new PutObjectCommand({ Bucket: BUCKET, Key: 'proxy/put.bin', Body: DATA }));
     const back = await viaProxy.send(new GetObjectCommand({ Bucket: BUCKET, Key: 'proxy/put.bin' }));
     expect(Buffer.from(await back.Body!.transformToByteArray()).equals(DATA)).toBe(true);
-    expect(proxy.requests.slice(-2).map(({ method, key, status, action }) => ({ method, key, status, action }))).toEqual([
+    expect(
+      proxy.requests.slice(-2).map(({ method, key, status, action }) => ({ method, key, status, action })),
+    ).toEqual([
       { method: 'PUT', key: 'proxy/put.bin', status: 200, action: 'forward' },
       { method: 'GET', key: 'proxy/put.bin', status: 200, action: 'forward' },
     ]);
   });
 
   it('answers the first K matching requests with an S3 XML error, then forwards', async () => {
-    const rule = proxy.addRule({ method: 'GET', key: /^proxy\/data/, times: 2, fault: { status: 503, code: 'SlowDown', message: 'Reduce your request rate.' } });
+    const rule = proxy.addRule({
+      method: 'GET',
+      key: /^proxy\/data/,
+      times: 2,
+      fault: { status: 503, code: 'SlowDown', message: 'Reduce your request rate.' },
+    });
     for (let i = 0; i < 2; i++) {
       await expect(once.send(new GetObjectCommand({ Bucket: BUCKET, Key: 'proxy/data.bin' }))).rejects.toMatchObject({
         name: 'SlowDown',
@@ -243,7 +271,9 @@ describe('fault proxy', () => {
       http.get(`${proxy.endpoint}/${BUCKET}/proxy/data.bin`, { headers }, (res) => {
         let length = 0;
         res.on('data', (chunk: Buffer) => (length += chunk.length));
-        res.on('error', (error) => resolve({ length, announced: Number(res.headers['content-length']), error: error.message }));
+        res.on('error', (error) =>
+          resolve({ length, announced: Number(res.headers['content-length']), error: error.message }),
+        );
         res.on('end', () => resolve({ length, announced: Number(res.headers['content-length']), error: 'none' }));
       });
     });
@@ -278,8 +308,16 @@ describe('rates: transient S3 errors are retried by the SDK and the run succeeds
     const eTag = await put('uploads/transient-small.csv', SMALL[1]);
     const rules = [
       proxy.addRule({ method: 'GET', key: 'uploads/transient-small.csv', fault: { status: 503, code: 'SlowDown' } }),
-      proxy.addRule({ method: 'PUT', key: 'results/transient-small/rates.csv', fault: { status: 503, code: 'SlowDown' } }),
-      proxy.addRule({ method: 'DELETE', key: 'results/transient-small/summary.json', fault: { status: 500, code: 'InternalError' } }),
+      proxy.addRule({
+        method: 'PUT',
+        key: 'results/transient-small/rates.csv',
+        fault: { status: 503, code: 'SlowDown' },
+      }),
+      proxy.addRule({
+        method: 'DELETE',
+        key: 'results/transient-small/summary.json',
+        fault: { status: 500, code: 'InternalError' },
+      }),
     ];
     await run('transient-small');
     expect(rules.map((rule) => rule.hits)).toEqual([1, 1, 1]);
@@ -290,8 +328,18 @@ describe('rates: transient S3 errors are retried by the SDK and the run succeeds
     const eTag = await put('uploads/transient-large.csv', LARGE[1]);
     const at = (name: string) => `results/transient-large/${name}`;
     const rules = [
-      proxy.addRule({ method: 'PUT', key: at('rates.csv'), query: /partNumber=2/, fault: { status: 503, code: 'SlowDown' } }),
-      proxy.addRule({ method: 'POST', key: at('rates.csv'), query: /uploadId=/, fault: { status: 500, code: 'InternalError' } }),
+      proxy.addRule({
+        method: 'PUT',
+        key: at('rates.csv'),
+        query: /partNumber=2/,
+        fault: { status: 503, code: 'SlowDown' },
+      }),
+      proxy.addRule({
+        method: 'POST',
+        key: at('rates.csv'),
+        query: /uploadId=/,
+        fault: { status: 500, code: 'InternalError' },
+      }),
       proxy.addRule({ method: 'PUT', key: at('histogram.png'), fault: { status: 503, code: 'SlowDown' } }),
       proxy.addRule({ method: 'PUT', key: at('summary.json'), fault: { status: 500, code: 'InternalError' } }),
     ];
@@ -306,41 +354,67 @@ describe('rates: lasting S3 failures fail the run cleanly (thrown, no partial re
   it.each<[Size, number]>([
     ['small', 40_000],
     ['large', 6_000_000],
-  ])('%s file: the input download is cut mid-stream after %i bytes → the previous set stays', async (size, cutAfterBytes) => {
-    const name = `cut-get-${size}`;
-    await faultCase(name, size, [{ method: 'GET', key: `uploads/${name}.csv`, fault: { cutAfterBytes } }], {
-      thrown: /aborted/,
-      after: ['previous'],
-    });
-    if (size === 'large') {
-      // rates.csv was being uploaded in parts as the input streamed in: that multipart upload was aborted, not completed.
-      const csvRequests = proxy.requests.filter((request) => request.key === `results/${name}/rates.csv`);
-      expect(csvRequests.some((request) => request.method === 'PUT' && /partNumber=1/.test(request.query) && request.status === 200)).toBe(true);
-      expect(csvRequests.some((request) => request.method === 'DELETE' && /uploadId=/.test(request.query) && request.status === 204)).toBe(true);
-    }
-  });
+  ])(
+    '%s file: the input download is cut mid-stream after %i bytes → the previous set stays',
+    async (size, cutAfterBytes) => {
+      const name = `cut-get-${size}`;
+      await faultCase(name, size, [{ method: 'GET', key: `uploads/${name}.csv`, fault: { cutAfterBytes } }], {
+        thrown: /aborted/,
+        after: ['previous'],
+      });
+      if (size === 'large') {
+        // rates.csv was being uploaded in parts as the input streamed in: that multipart upload was aborted, not completed.
+        const csvRequests = proxy.requests.filter((request) => request.key === `results/${name}/rates.csv`);
+        expect(
+          csvRequests.some(
+            (request) => request.method === 'PUT' && /partNumber=1/.test(request.query) && request.status === 200,
+          ),
+        ).toBe(true);
+        expect(
+          csvRequests.some(
+            (request) => request.method === 'DELETE' && /uploadId=/.test(request.query) && request.status === 204,
+          ),
+        ).toBe(true);
+      }
+    },
+  );
 
   // This run invalidates the old set before rates.csv lands, so it leaves nothing here (keeping the old set would be
   // right too: rates.csv never changed).
   it('small file: every PUT of rates.csv fails → no mix, no rates.csv without summary.json', async () => {
-    await faultCase('put-csv-small', 'small', [{ method: 'PUT', key: 'results/put-csv-small/rates.csv', ...internalError() }], {
-      thrown: INJECTED,
-      after: ['previous', 'nothing'],
-    });
+    await faultCase(
+      'put-csv-small',
+      'small',
+      [{ method: 'PUT', key: 'results/put-csv-small/rates.csv', ...internalError() }],
+      {
+        thrown: INJECTED,
+        after: ['previous', 'nothing'],
+      },
+    );
   });
 
   it('large file: an UploadPart of rates.csv keeps failing → the multipart upload is aborted; previous set or nothing', async () => {
-    await faultCase('put-part-large', 'large', [{ method: 'PUT', key: 'results/put-part-large/rates.csv', query: /partNumber=1/, ...internalError() }], {
-      thrown: INJECTED,
-      after: ['previous', 'nothing'],
-    });
+    await faultCase(
+      'put-part-large',
+      'large',
+      [{ method: 'PUT', key: 'results/put-part-large/rates.csv', query: /partNumber=1/, ...internalError() }],
+      {
+        thrown: INJECTED,
+        after: ['previous', 'nothing'],
+      },
+    );
   });
 
   it('large file: CompleteMultipartUpload of rates.csv keeps failing → the upload is aborted, no mix', async () => {
-    await faultCase('complete-large', 'large', [{ method: 'POST', key: 'results/complete-large/rates.csv', query: /uploadId=/, ...internalError() }], {
-      thrown: INJECTED,
-      after: ['previous', 'nothing'],
-    });
+    await faultCase(
+      'complete-large',
+      'large',
+      [{ method: 'POST', key: 'results/complete-large/rates.csv', query: /uploadId=/, ...internalError() }],
+      {
+        thrown: INJECTED,
+        after: ['previous', 'nothing'],
+      },
+    );
   });
 
   it.each<[Size, string]>([
@@ -348,19 +422,27 @@ describe('rates: lasting S3 failures fail the run cleanly (thrown, no partial re
     ['large', 'histogram.svg'],
     ['small', 'summary.json'],
     ['large', 'summary.json'],
-  ])('%s file: every PUT of %s fails after rates.csv landed → this run’s outputs are removed, nothing', async (size, file) => {
-    const name = `put-${file.replace('.', '-')}-${size}`;
-    await faultCase(name, size, [{ method: 'PUT', key: `results/${name}/${file}`, ...internalError() }], {
-      thrown: /publishing results\/.+ failed \(Injected by the fault proxy\.\); the outputs of this run were removed/,
-      after: ['nothing'],
-    });
-  });
+  ])(
+    '%s file: every PUT of %s fails after rates.csv landed → this run’s outputs are removed, nothing',
+    async (size, file) => {
+      const name = `put-${file.replace('.', '-')}-${size}`;
+      await faultCase(name, size, [{ method: 'PUT', key: `results/${name}/${file}`, ...internalError() }], {
+        thrown: /publishing results\/.+ failed \(Injected by the fault proxy\.\); the outputs of this run were removed/,
+        after: ['nothing'],
+      });
+    },
+  );
 
   it('deleting the old summary.json fails → nothing was overwritten: the previous set stays', async () => {
-    await faultCase('delete-summary', 'small', [{ method: 'DELETE', key: 'results/delete-summary/summary.json', ...internalError() }], {
-      thrown: INJECTED,
-      after: ['previous'],
-    });
+    await faultCase(
+      'delete-summary',
+      'small',
+      [{ method: 'DELETE', key: 'results/delete-summary/summary.json', ...internalError() }],
+      {
+        thrown: INJECTED,
+        after: ['previous'],
+      },
+    );
   });
 
   it('a histogram PUT fails and the clean-up fails too → thrown, and no summary.json vouches for what is left', async () => {
@@ -370,7 +452,10 @@ describe('rates: lasting S3 failures fail the run cleanly (thrown, no partial re
     const eTag = await put(`uploads/${name}.csv`, SMALL[1]);
     proxy.addRule({ method: 'PUT', key: `results/${name}/histogram.png`, ...internalError() });
     proxy.addRule({ method: 'DELETE', key: `results/${name}/rates.csv`, ...internalError() });
-    await runFails(name, /removing this run's outputs failed too \(Injected by the fault proxy\.\); summary\.json is absent/);
+    await runFails(
+      name,
+      /removing this run's outputs failed too \(Injected by the fault proxy\.\); summary\.json is absent/,
+    );
     const left = Object.keys(await snapshot(name));
     expect(left).not.toContain('summary.json');
     expect(left).not.toContain('error.json');

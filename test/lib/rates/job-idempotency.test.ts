@@ -11,9 +11,19 @@ import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FaultProxy } from '../../../local-stack/fault-proxy.ts';
 import { encodeS3EventKey } from '../../../local-stack/s3/server.ts';
-import type { RatesAlreadyProcessed, RatesBatchReply, RatesJobOutcome, RatesSummary } from '../../../lib/rates/index.ts';
+import type {
+  RatesAlreadyProcessed,
+  RatesBatchReply,
+  RatesJobOutcome,
+  RatesSummary,
+} from '../../../lib/rates/index.ts';
 import { sampleCountyCsv } from '../../../lib/rates/sample-data.ts';
-import { startRatesHandler, stopRatesHandler, type RatesHandler, type RatesHandlerRig } from '../../support/rates-handler.ts';
+import {
+  startRatesHandler,
+  stopRatesHandler,
+  type RatesHandler,
+  type RatesHandlerRig,
+} from '../../support/rates-handler.ts';
 import { lambdaContext } from '../../support/bad-input.ts';
 
 const BUCKET = 'idempotency-rates';
@@ -34,7 +44,13 @@ afterAll(() => stopRatesHandler(rig));
 
 async function put(name: string, body: string, metadata?: Record<string, string>): Promise<string> {
   const answer = await s3.send(
-    new PutObjectCommand({ Bucket: BUCKET, Key: `uploads/${name}.csv`, Body: body, ContentType: 'text/csv', ...(metadata ? { Metadata: metadata } : {}) }),
+    new PutObjectCommand({
+      Bucket: BUCKET,
+      Key: `uploads/${name}.csv`,
+      Body: body,
+      ContentType: 'text/csv',
+      ...(metadata ? { Metadata: metadata } : {}),
+    }),
   );
   return answer.ETag!.replaceAll('"', '');
 }
@@ -69,7 +85,9 @@ async function deliver(payload: unknown): Promise<RatesJobOutcome> {
 async function snapshot(name: string): Promise<Record<string, string>> {
   const prefix = `results/${name}/`;
   const listed = await s3.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: prefix }));
-  return Object.fromEntries((listed.Contents ?? []).map((o) => [o.Key!.slice(prefix.length), `${o.ETag} ${o.LastModified!.toISOString()}`]));
+  return Object.fromEntries(
+    (listed.Contents ?? []).map((o) => [o.Key!.slice(prefix.length), `${o.ETag} ${o.LastModified!.toISOString()}`]),
+  );
 }
 
 async function text(key: string): Promise<string> {
@@ -126,7 +144,10 @@ describe('rates: the same event delivered twice', () => {
     expect(await snapshot('twice')).toEqual(before);
     expect(requests.filter((request) => WRITES.has(request.method))).toEqual([]);
     // Read: the input's headers and the stored summary. rates.csv and the charts are not even read.
-    expect(requests.map((request) => `${request.method} ${request.key}`).sort()).toEqual(['GET results/twice/summary.json', 'GET uploads/twice.csv']);
+    expect(requests.map((request) => `${request.method} ${request.key}`).sort()).toEqual([
+      'GET results/twice/summary.json',
+      'GET uploads/twice.csv',
+    ]);
 
     // And a third time, the same.
     expectDuplicateOf(await deliver(event('twice')), first);
@@ -188,14 +209,17 @@ describe('rates: the same event delivered twice', () => {
     await put('bad', 'fips,county,cancer\n1,A,5\n');
     const first = await deliver(event('bad'));
     const second = await deliver(event('bad'));
-    for (const outcome of [first, second]) expect(outcome).toMatchObject({ status: 'error', error: { code: 'MISSING_COLUMN' } });
+    for (const outcome of [first, second])
+      expect(outcome).toMatchObject({ status: 'error', error: { code: 'MISSING_COLUMN' } });
     expect(Object.keys(await snapshot('bad'))).toEqual(['error.json']);
   });
 
   it('an unreadable summary.json is not trusted: the run computes again and replaces it', async () => {
     await put('corrupt', COUNTIES);
     const first = expectFresh(await deliver(event('corrupt')));
-    await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: 'results/corrupt/summary.json', Body: '{"status": "ok", trunc' }));
+    await s3.send(
+      new PutObjectCommand({ Bucket: BUCKET, Key: 'results/corrupt/summary.json', Body: '{"status": "ok", trunc' }),
+    );
     const again = expectFresh(await deliver(event('corrupt')));
     expect(again.rows).toBe(first.rows);
     expect(JSON.parse(await text('results/corrupt/summary.json'))).toMatchObject({ status: 'ok', rows: first.rows });
@@ -206,13 +230,21 @@ describe('rates: the same event delivered twice', () => {
     const [a, b] = (await Promise.all([deliver(event('concurrent')), deliver(event('concurrent'))])).map(summaryOf);
     expect(a!.stats).toEqual(b!.stats);
     expect(a!.rows).toBe(b!.rows);
-    expect(Object.keys(await snapshot('concurrent')).sort()).toEqual(['histogram.png', 'histogram.svg', 'rates.csv', 'summary.json']);
+    expect(Object.keys(await snapshot('concurrent')).sort()).toEqual([
+      'histogram.png',
+      'histogram.svg',
+      'rates.csv',
+      'summary.json',
+    ]);
     const stored = JSON.parse(await text('results/concurrent/summary.json')) as RatesSummary;
     expect([a!.finishedAt, b!.finishedAt]).toContain(stored.finishedAt);
     // rates.csv is byte for byte what a single run writes.
     await put('single', COUNTIES);
     expectFresh(await deliver(event('single')));
     expect(await text('results/concurrent/rates.csv')).toBe(await text('results/single/rates.csv'));
-    expect((await deliver(event('concurrent'))) as RatesAlreadyProcessed).toMatchObject({ alreadyProcessed: true, finishedAt: stored.finishedAt });
+    expect((await deliver(event('concurrent'))) as RatesAlreadyProcessed).toMatchObject({
+      alreadyProcessed: true,
+      finishedAt: stored.finishedAt,
+    });
   });
 });

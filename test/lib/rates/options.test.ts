@@ -24,8 +24,16 @@ describe('resultPrefixFor', () => {
 describe('resolveOptions', () => {
   it('prefers invocation options, then object metadata, then deployment defaults', () => {
     expect(resolveOptions(defaults, undefined, undefined)).toEqual(defaults);
-    expect(resolveOptions(defaults, { bins: '12', numerator: 'deaths' }, undefined)).toEqual({ ...defaults, bins: 12, numerator: 'deaths' });
-    expect(resolveOptions(defaults, { bins: '12', numerator: 'deaths' }, { bins: 50 })).toEqual({ ...defaults, bins: 50, numerator: 'deaths' });
+    expect(resolveOptions(defaults, { bins: '12', numerator: 'deaths' }, undefined)).toEqual({
+      ...defaults,
+      bins: 12,
+      numerator: 'deaths',
+    });
+    expect(resolveOptions(defaults, { bins: '12', numerator: 'deaths' }, { bins: 50 })).toEqual({
+      ...defaults,
+      bins: 50,
+      numerator: 'deaths',
+    });
   });
 
   it.each([

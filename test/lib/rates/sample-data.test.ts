@@ -60,7 +60,9 @@ describe('sampleCountyCsv / sampleCountyCsvChunks', () => {
     expect(rows.some((r) => (r[1] ?? '').includes('"'))).toBe(true);
 
     // Default: 2% quoted.
-    const dflt = sampleCountyCsv({ rows: 20_000, seed: 7 }).split('\n').filter((l) => /^\d{5},"/.test(l));
+    const dflt = sampleCountyCsv({ rows: 20_000, seed: 7 })
+      .split('\n')
+      .filter((l) => /^\d{5},"/.test(l));
     expect(dflt.length / 20_000).toBeGreaterThan(0.01);
     expect(dflt.length / 20_000).toBeLessThan(0.03);
   });
@@ -150,7 +152,6 @@ describe('sampleCountyCsv / sampleCountyCsvChunks', () => {
     const total = chunks.reduce((n, c) => n + parseRows(c.toString('utf8')).length, 0);
     expect(total).toBe(100_001);
   });
-
 
   it('rejects invalid options', () => {
     expect(() => sampleCountyCsv({ rows: -1 })).toThrow(/rows must be a non-negative integer/);

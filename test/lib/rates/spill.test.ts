@@ -17,7 +17,12 @@ import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { computeRates } from '../../../lib/rates/csv-rates.ts';
 import { RatesFileError } from '../../../lib/rates/errors.ts';
-import { runRatesJob, type RatesBatchReply, type RatesErrorReport, type RatesJobOutcome } from '../../../lib/rates/index.ts';
+import {
+  runRatesJob,
+  type RatesBatchReply,
+  type RatesErrorReport,
+  type RatesJobOutcome,
+} from '../../../lib/rates/index.ts';
 import { MIN_SPILLED_ROW_BYTES, SPILL_BYTES_PER_ROW, worstCaseSpillBytes } from '../../../lib/rates/spill.ts';
 import { RateStatsAccumulator } from '../../../lib/rates/stats.ts';
 import { lambdaContext } from '../../support/bad-input.ts';
@@ -33,7 +38,12 @@ vi.mock('node:fs', async (importOriginal) => {
   }) as typeof fs.openSync;
   const writeSync = ((fd: number, buffer: NodeJS.ArrayBufferView, ...rest: unknown[]) => {
     // Only the spill writes megabytes at once with writeSync in this process (the S3 server is a child process).
-    if (fault.enospc && buffer.byteLength >= 1 << 20) throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC', errno: -28, syscall: 'write' });
+    if (fault.enospc && buffer.byteLength >= 1 << 20)
+      throw Object.assign(new Error('ENOSPC: no space left on device, write'), {
+        code: 'ENOSPC',
+        errno: -28,
+        syscall: 'write',
+      });
     return (fs.writeSync as (...args: unknown[]) => number)(fd, buffer, ...rest);
   }) as typeof fs.writeSync;
   return { ...fs, default: { ...fs, openSync, writeSync }, openSync, writeSync };
@@ -68,8 +78,13 @@ beforeAll(async () => {
   plainSpillDir = mkdtempSync(join(tmpdir(), 'cp-spill-plain-'));
   tmpfsDir = mkdtempSync(join(tmpdir(), 'cp-spill-tmpfs-'));
   tmpfsSkipReason = mountTmpfs(tmpfsDir);
-  if (tmpfsSkipReason !== null) console.warn(`rates-spill: the tmpfs variant is skipped (${tmpfsSkipReason}); the portable variant runs`);
-  rig = await startRatesHandler({ bucket: BUCKET, name: 'rates-spill', env: { RATES_SPILL_DIR: plainSpillDir, RATES_NUMERATOR: 'cases', RATES_DENOMINATOR: 'people' } });
+  if (tmpfsSkipReason !== null)
+    console.warn(`rates-spill: the tmpfs variant is skipped (${tmpfsSkipReason}); the portable variant runs`);
+  rig = await startRatesHandler({
+    bucket: BUCKET,
+    name: 'rates-spill',
+    env: { RATES_SPILL_DIR: plainSpillDir, RATES_NUMERATOR: 'cases', RATES_DENOMINATOR: 'people' },
+  });
   await rig.s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: 'uploads/spilling.csv', Body: SPILLING_CSV }));
 }, 60_000);
 
@@ -91,7 +106,11 @@ async function errorJson(name: string): Promise<RatesErrorReport> {
 }
 
 function expectFileTooLarge(outcome: RatesJobOutcome | undefined): asserts outcome is RatesErrorReport {
-  expect(outcome).toMatchObject({ status: 'error', error: { code: 'FILE_TOO_LARGE' }, errorObject: `s3://${BUCKET}/results/spilling/error.json` });
+  expect(outcome).toMatchObject({
+    status: 'error',
+    error: { code: 'FILE_TOO_LARGE' },
+    errorObject: `s3://${BUCKET}/results/spilling/error.json`,
+  });
 }
 
 describe('the worst-case spill', () => {
@@ -121,7 +140,12 @@ describe('the worst-case spill', () => {
   it('a column divided by itself (2-byte rows, `1\\n`) spills nothing: its rates are all 1, counted not stored', async () => {
     const lines = ['x'];
     for (let i = 0; i < 1_100_000; i++) lines.push(String((i % 9) + 1));
-    const result = await computeRates(Readable.from([Buffer.from(`${lines.join('\n')}\n`)]), new PassThrough().resume(), { numerator: 'x', denominator: 'x', bins: 5 }, { spillDir: plainSpillDir });
+    const result = await computeRates(
+      Readable.from([Buffer.from(`${lines.join('\n')}\n`)]),
+      new PassThrough().resume(),
+      { numerator: 'x', denominator: 'x', bins: 5 },
+      { spillDir: plainSpillDir },
+    );
     expect(result.rows).toBe(1_100_000);
     expect(result.stats).toMatchObject({ min: 1, max: 1, mean: 1, median: 1, p95: 1 });
     expect(fault.opened).toEqual([]);
@@ -160,17 +184,25 @@ describe('a low-space run ends in error.json, not in a retried ENOSPC (portable:
 
   it('turns ENOSPC during the spill into FILE_TOO_LARGE from the handler, which does not throw, and leaves no spill file', async () => {
     fault.enospc = true;
-    const reply = (await rig!.handler({ key: 'uploads/spilling.csv' }, lambdaContext('cloud-parallel-test-rates'))) as RatesBatchReply;
+    const reply = (await rig!.handler(
+      { key: 'uploads/spilling.csv' },
+      lambdaContext('cloud-parallel-test-rates'),
+    )) as RatesBatchReply;
     const [outcome] = reply.results;
     expectFileTooLarge(outcome);
-    expect(outcome.error.message).toMatch(/scratch space ran out \(ENOSPC\) in .*raise the rates function's ephemeralStorageSize/);
+    expect(outcome.error.message).toMatch(
+      /scratch space ran out \(ENOSPC\) in .*raise the rates function's ephemeralStorageSize/,
+    );
     expect(await errorJson('spilling')).toEqual(outcome);
     expect(fault.opened).toHaveLength(1);
     expect(readdirSync(plainSpillDir)).toEqual([]);
   }, 60_000);
 
   it('control: with room, the same file is processed', async () => {
-    const reply = (await rig!.handler({ key: 'uploads/spilling.csv' }, lambdaContext('cloud-parallel-test-rates'))) as RatesBatchReply;
+    const reply = (await rig!.handler(
+      { key: 'uploads/spilling.csv' },
+      lambdaContext('cloud-parallel-test-rates'),
+    )) as RatesBatchReply;
     expect(reply.results[0]).toMatchObject({ status: 'ok', rows: 1_200_000 });
     expect(fault.opened).toHaveLength(1); // it did spill
     expect(readdirSync(plainSpillDir)).toEqual([]);
@@ -183,24 +215,31 @@ const IS_ROOT = process.getuid?.() === 0;
 describe(`a low-space run on a real 4 MiB tmpfs${IS_ROOT ? '' : ' (skipped: not root, and mounting a tmpfs needs root)'}`, () => {
   it.skipIf(!IS_ROOT)('refuses up front from the real statfs reading', async (context) => {
     if (tmpfsSkipReason !== null) context.skip(tmpfsSkipReason);
-    const outcome = await runRatesJob(rig!.s3, { bucket: BUCKET, key: 'uploads/spilling.csv' }, DEFAULTS, { maxInputBytes: 4 * 1024 ** 3, spillDir: tmpfsDir });
+    const outcome = await runRatesJob(rig!.s3, { bucket: BUCKET, key: 'uploads/spilling.csv' }, DEFAULTS, {
+      maxInputBytes: 4 * 1024 ** 3,
+      spillDir: tmpfsDir,
+    });
     expectFileTooLarge(outcome);
     expect(outcome.error.message).toContain(`${tmpfsDir} has 4,194,304 bytes (4.0 MiB) free`);
   });
 
-  it.skipIf(!IS_ROOT)('ends a real ENOSPC (the space went between the check and the spill) in error.json and cleans up', async (context) => {
-    if (tmpfsSkipReason !== null) context.skip(tmpfsSkipReason);
-    const outcome = await runRatesJob(
-      rig!.s3,
-      { bucket: BUCKET, key: 'uploads/spilling.csv' },
-      DEFAULTS,
-      { maxInputBytes: 4 * 1024 ** 3, spillDir: tmpfsDir },
-      { freeSpillBytes: async () => Number.MAX_SAFE_INTEGER }, // as if the tmpfs had been empty at the check
-    );
-    expectFileTooLarge(outcome);
-    expect(outcome.error.message).toMatch(/scratch space ran out \(ENOSPC\)/);
-    expect(fault.opened).toHaveLength(1);
-    expect(fault.opened[0]!.startsWith(tmpfsDir)).toBe(true);
-    expect(readdirSync(tmpfsDir)).toEqual([]);
-  }, 60_000);
+  it.skipIf(!IS_ROOT)(
+    'ends a real ENOSPC (the space went between the check and the spill) in error.json and cleans up',
+    async (context) => {
+      if (tmpfsSkipReason !== null) context.skip(tmpfsSkipReason);
+      const outcome = await runRatesJob(
+        rig!.s3,
+        { bucket: BUCKET, key: 'uploads/spilling.csv' },
+        DEFAULTS,
+        { maxInputBytes: 4 * 1024 ** 3, spillDir: tmpfsDir },
+        { freeSpillBytes: async () => Number.MAX_SAFE_INTEGER }, // as if the tmpfs had been empty at the check
+      );
+      expectFileTooLarge(outcome);
+      expect(outcome.error.message).toMatch(/scratch space ran out \(ENOSPC\)/);
+      expect(fault.opened).toHaveLength(1);
+      expect(fault.opened[0]!.startsWith(tmpfsDir)).toBe(true);
+      expect(readdirSync(tmpfsDir)).toEqual([]);
+    },
+    60_000,
+  );
 });

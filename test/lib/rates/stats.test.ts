@@ -79,7 +79,10 @@ function checkAgainstReference(values: number[], stats: RateStats, bins: number)
     expect(edges[0]).toBe(min);
     expect(edges[bins]).toBe(max);
     const width = (max - min) / bins;
-    for (const [i, e] of edges.entries()) expect(Math.abs(e - (min + width * i))).toBeLessThanOrEqual(1e-9 * Math.max(Math.abs(max), Math.abs(min)) + 1e-300);
+    for (const [i, e] of edges.entries())
+      expect(Math.abs(e - (min + width * i))).toBeLessThanOrEqual(
+        1e-9 * Math.max(Math.abs(max), Math.abs(min)) + 1e-300,
+      );
   }
   // Counts must agree with the published edges: [e_i, e_i+1), last bin closed.
   const expected = new Array<number>(bins).fill(0);
@@ -97,7 +100,6 @@ async function statsOf(values: number[], bins: number, options?: RateStatsAccumu
   for (const v of values) acc.add(v);
   return acc.finish(bins);
 }
-
 
 const tmpRoot = mkdtempSync(join(tmpdir(), 'rates-stats-test-'));
 afterAll(() => rmSync(tmpRoot, { recursive: true, force: true }));

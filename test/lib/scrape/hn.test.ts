@@ -6,7 +6,14 @@ import type { Db } from 'mongodb';
 import { describe, expect, it } from 'vitest';
 import type { RunningApiFixture } from '../../../local-stack/api-fixture/index.ts';
 import { UserError } from '../../../lib/errors.ts';
-import { createScrapeStore, parseScrapeInput, runScrape, type ScrapeDeps, type ScrapeDocument, type ScrapeProgress } from '../../../lib/scrape/index.ts';
+import {
+  createScrapeStore,
+  parseScrapeInput,
+  runScrape,
+  type ScrapeDeps,
+  type ScrapeDocument,
+  type ScrapeProgress,
+} from '../../../lib/scrape/index.ts';
 import { FAST_POOL as SUITE_POOL, useLocalMongo, withFixture } from '../../support/scrape.ts';
 
 /** Three retries: the request counts asserted below follow from it. */
@@ -15,7 +22,12 @@ const FAST_POOL = { ...SUITE_POOL, retries: 3 };
 const { freshDb } = useLocalMongo('scrape_hn');
 
 function depsFor(fixture: RunningApiFixture, db: Db, extra: Partial<ScrapeDeps> = {}): ScrapeDeps {
-  return { store: createScrapeStore(db, { collection: 'hn_items' }), hnBaseUrl: fixture.hnBaseUrl, pool: FAST_POOL, ...extra };
+  return {
+    store: createScrapeStore(db, { collection: 'hn_items' }),
+    hnBaseUrl: fixture.hnBaseUrl,
+    pool: FAST_POOL,
+    ...extra,
+  };
 }
 
 const items = (db: Db) => db.collection<ScrapeDocument>('hn_items');
@@ -25,9 +37,22 @@ describe('Hacker News scrape', () => {
     await withFixture({}, async (fixture) => {
       const db = freshDb();
       const first = await runScrape({ source: 'hn', ids: '1-20' }, depsFor(fixture, db));
-      expect(first).toMatchObject({ source: 'hn', fetched: 20, upserted: 20, modified: 0, unchanged: 0, failed: [], left: [], requests: 20 });
+      expect(first).toMatchObject({
+        source: 'hn',
+        fetched: 20,
+        upserted: 20,
+        modified: 0,
+        unchanged: 0,
+        failed: [],
+        left: [],
+        requests: 20,
+      });
       const one = await items(db).findOne({ _id: 'hn:1' });
-      expect(one).toMatchObject({ source: 'hn', sourceId: '1', data: { id: 1, type: expect.any(String), created_at: expect.any(String) } });
+      expect(one).toMatchObject({
+        source: 'hn',
+        sourceId: '1',
+        data: { id: 1, type: expect.any(String), created_at: expect.any(String) },
+      });
       expect(one?.data).not.toHaveProperty('children');
       const stored = await items(db).find().toArray();
       // Every reply stored here names its parent, and the parent lists it among its kids.
@@ -37,7 +62,10 @@ describe('Hacker News scrape', () => {
         if (parent) expect(parent.data.kids).toContain(item.data.id);
       }
 
-      const second = await runScrape({ source: 'hn', ids: Array.from({ length: 20 }, (_, index) => index + 1) }, depsFor(fixture, db));
+      const second = await runScrape(
+        { source: 'hn', ids: Array.from({ length: 20 }, (_, index) => index + 1) },
+        depsFor(fixture, db),
+      );
       expect(second).toMatchObject({ fetched: 20, upserted: 0, modified: 0, unchanged: 20, failed: [] });
       expect(await items(db).countDocuments()).toBe(20);
     });
@@ -90,7 +118,10 @@ describe('Hacker News scrape', () => {
       const onProgress = ({ phase, done }: ScrapeProgress): void => {
         if (phase === 'details' && done === 5) controller.abort(new Error('time is up'));
       };
-      const result = await runScrape({ source: 'hn', ids: '1-60', concurrency: 2 }, depsFor(fixture, db, { signal: controller.signal, onProgress }));
+      const result = await runScrape(
+        { source: 'hn', ids: '1-60', concurrency: 2 },
+        depsFor(fixture, db, { signal: controller.signal, onProgress }),
+      );
       expect(result.stoppedEarly).toEqual({ kind: 'aborted', reason: 'the run was stopped: time is up' });
       expect(result.fetched).toBeGreaterThan(0);
       expect(result.left.length).toBeGreaterThan(0);

@@ -5,7 +5,12 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createRequestPool, describeErrorBody, parseRetryAfter, type RequestPoolOptions } from '../../../lib/scrape/http.ts';
+import {
+  createRequestPool,
+  describeErrorBody,
+  parseRetryAfter,
+  type RequestPoolOptions,
+} from '../../../lib/scrape/http.ts';
 
 interface Arrival {
   path: string;
@@ -61,7 +66,13 @@ const POOL: RequestPoolOptions = { concurrency: 4, timeoutMs: 2000, retries: 3, 
 describe('request pool', () => {
   it('retries 5xx, unparseable bodies and network errors, and returns the body once it gets one', async () => {
     const server = await scriptedServer((n) =>
-      n === 0 ? { status: 503 } : n === 1 ? { status: 200, body: '{"trunc' } : n === 2 ? { status: 502, body: '<html><title>502 Bad Gateway</title></html>' } : { status: 200, body: '{"ok":1}' },
+      n === 0
+        ? { status: 503 }
+        : n === 1
+          ? { status: 200, body: '{"trunc' }
+          : n === 2
+            ? { status: 502, body: '<html><title>502 Bad Gateway</title></html>' }
+            : { status: 200, body: '{"ok":1}' },
     );
     const pool = createRequestPool(POOL);
     expect(await pool.getJson(`${server.url}/x`)).toEqual({ ok: true, status: 200, body: { ok: 1 } });
@@ -71,7 +82,11 @@ describe('request pool', () => {
     const refused = createRequestPool({ ...POOL, retries: 2 });
     const closed = await scriptedServer(() => ({ status: 200 }));
     await closed.close();
-    expect(await refused.getJson(`${closed.url}/x`)).toMatchObject({ ok: false, kind: 'network', reason: expect.stringMatching(/ECONNREFUSED/) });
+    expect(await refused.getJson(`${closed.url}/x`)).toMatchObject({
+      ok: false,
+      kind: 'network',
+      reason: expect.stringMatching(/ECONNREFUSED/),
+    });
     expect(refused.requests).toBe(3);
   });
 
@@ -82,7 +97,12 @@ describe('request pool', () => {
         : { status: 400, body: '{"error":{"code":"LOCATION_NOT_FOUND","description":"Could not execute search."}}' },
     );
     const pool = createRequestPool(POOL);
-    expect(await pool.getJson(`${server.url}/missing`)).toEqual({ ok: false, status: 404, kind: 'not-found', reason: 'HTTP 404: Not Found' });
+    expect(await pool.getJson(`${server.url}/missing`)).toEqual({
+      ok: false,
+      status: 404,
+      kind: 'not-found',
+      reason: 'HTTP 404: Not Found',
+    });
     expect(await pool.getJson(`${server.url}/search`)).toEqual({
       ok: false,
       status: 400,
@@ -94,21 +114,31 @@ describe('request pool', () => {
   });
 
   it('times out a slow answer and tries again', async () => {
-    const server = await scriptedServer((n) => (n === 0 ? { status: 200, delayMs: 1000 } : { status: 200, body: '[1]' }));
+    const server = await scriptedServer((n) =>
+      n === 0 ? { status: 200, delayMs: 1000 } : { status: 200, body: '[1]' },
+    );
     const pool = createRequestPool({ ...POOL, timeoutMs: 100 });
     expect(await pool.getJson(`${server.url}/slow`)).toEqual({ ok: true, status: 200, body: [1] });
     expect(pool.retries).toBe(1);
 
     const always = await scriptedServer(() => ({ status: 200, delayMs: 1000 }));
     const giveUp = createRequestPool({ ...POOL, timeoutMs: 50, retries: 1 });
-    expect(await giveUp.getJson(`${always.url}/slow`)).toEqual({ ok: false, kind: 'timeout', reason: 'no complete answer within 50 ms' });
+    expect(await giveUp.getJson(`${always.url}/slow`)).toEqual({
+      ok: false,
+      kind: 'timeout',
+      reason: 'no complete answer within 50 ms',
+    });
   });
 
   it('pauses the whole pool on a 429 until Retry-After has passed, then retries', async () => {
     // The first request is rate limited at once; the other requests take 20 ms each.
-    const server = await scriptedServer((n) => (n === 0 ? { status: 429, headers: { 'retry-after': '1' } } : { status: 200, body: '{}', delayMs: 20 }));
+    const server = await scriptedServer((n) =>
+      n === 0 ? { status: 429, headers: { 'retry-after': '1' } } : { status: 200, body: '{}', delayMs: 20 },
+    );
     const pool = createRequestPool({ ...POOL, concurrency: 3 });
-    const results = await Promise.all(Array.from({ length: 12 }, (_, index) => pool.getJson(`${server.url}/item/${index}`)));
+    const results = await Promise.all(
+      Array.from({ length: 12 }, (_, index) => pool.getJson(`${server.url}/item/${index}`)),
+    );
     expect(results.every((result) => result.ok)).toBe(true);
     const rateLimitedAt = server.sentAt.get(429)?.[0] ?? Number.NaN;
     // The first three requests were on their way before the 429 (they may even reach the server after it was
@@ -121,9 +151,15 @@ describe('request pool', () => {
   });
 
   it('stops every request after a 401, without starting the queued ones', async () => {
-    const server = await scriptedServer(() => ({ status: 401, body: '{"error":{"code":"TOKEN_INVALID","description":"Invalid access token."}}', delayMs: 10 }));
+    const server = await scriptedServer(() => ({
+      status: 401,
+      body: '{"error":{"code":"TOKEN_INVALID","description":"Invalid access token."}}',
+      delayMs: 10,
+    }));
     const pool = createRequestPool({ ...POOL, concurrency: 3 });
-    const results = await Promise.all(Array.from({ length: 30 }, (_, index) => pool.getJson(`${server.url}/b/${index}`)));
+    const results = await Promise.all(
+      Array.from({ length: 30 }, (_, index) => pool.getJson(`${server.url}/b/${index}`)),
+    );
     expect(results.every((result) => !result.ok && result.kind === 'auth')).toBe(true);
     expect(pool.stopped).toEqual({ kind: 'auth', reason: 'HTTP 401: TOKEN_INVALID: Invalid access token.' });
     expect(server.arrivals.length).toBeLessThanOrEqual(3);
@@ -134,7 +170,9 @@ describe('request pool', () => {
   it('starts nothing after the deadline and cuts what is in flight', async () => {
     const server = await scriptedServer(() => ({ status: 200, body: '{}', delayMs: 100 }));
     const pool = createRequestPool({ ...POOL, concurrency: 2, deadlineAt: Date.now() + 350 });
-    const results = await Promise.all(Array.from({ length: 10 }, (_, index) => pool.getJson(`${server.url}/i/${index}`)));
+    const results = await Promise.all(
+      Array.from({ length: 10 }, (_, index) => pool.getJson(`${server.url}/i/${index}`)),
+    );
     expect(results.filter((result) => result.ok).length).toBeGreaterThan(0);
     expect(results.filter((result) => !result.ok && result.kind === 'deadline').length).toBeGreaterThan(0);
     expect(pool.stopped?.kind).toBe('deadline');
@@ -153,9 +191,9 @@ describe('request pool', () => {
     expect(parseRetryAfter('Tue, 31 Dec 2024 23:59:00 GMT', now)).toBe(0);
     expect(parseRetryAfter('soon', now)).toBeUndefined();
     expect(parseRetryAfter(null, now)).toBeUndefined();
-    expect(describeErrorBody('{"error":{"code":"TOKEN_MISSING","description":"An access token must be supplied."}}')).toBe(
-      'TOKEN_MISSING: An access token must be supplied.',
-    );
+    expect(
+      describeErrorBody('{"error":{"code":"TOKEN_MISSING","description":"An access token must be supplied."}}'),
+    ).toBe('TOKEN_MISSING: An access token must be supplied.');
     expect(describeErrorBody('<html><head><title>502 Bad Gateway</title></head></html>')).toBe('502 Bad Gateway');
   });
 });

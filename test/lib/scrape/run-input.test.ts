@@ -72,23 +72,63 @@ describe('invalid input: INVALID_INPUT, no request and no write', () => {
     ['101 cities', { source: 'yelp', cities: cities(101) }, /^cities must name at most 100 cities$/],
     ['10,000 cities', { source: 'yelp', cities: cities(10_000) }, /^cities must name at most 100 cities$/],
     ['cities as one string', { source: 'yelp', cities: 'Austin, TX' }, /^cities must be a list of city names$/],
-    ['a blank city', { source: 'yelp', cities: ['Austin, TX', '   '] }, /^cities\.1: each city must be a non-empty name such as "Austin, TX"$/],
-    ['a city that is a number', { source: 'yelp', cities: [78701] }, /^cities\.0: each city must be a string such as "Austin, TX"$/],
-    ['a 1 MB city name', { source: 'yelp', cities: ['x'.repeat(1024 * 1024)] }, /^cities\.0: each city must be at most 256 characters$/],
+    [
+      'a blank city',
+      { source: 'yelp', cities: ['Austin, TX', '   '] },
+      /^cities\.1: each city must be a non-empty name such as "Austin, TX"$/,
+    ],
+    [
+      'a city that is a number',
+      { source: 'yelp', cities: [78701] },
+      /^cities\.0: each city must be a string such as "Austin, TX"$/,
+    ],
+    [
+      'a 1 MB city name',
+      { source: 'yelp', cities: ['x'.repeat(1024 * 1024)] },
+      /^cities\.0: each city must be at most 256 characters$/,
+    ],
     ['no cities for yelp', { source: 'yelp' }, /^cities must be a list of city names$/],
     // Limits
-    ['limit 0', { source: 'yelp', cities: ['Austin, TX'], limit: 0 }, /^limit must be at least 1 \(businesses per city\)$/],
-    ['limit 1001', { source: 'yelp', cities: ['Austin, TX'], limit: 1001 }, /^limit must be at most 1000 \(Yelp serves at most 1000 results per search\)$/],
-    ['limit "20"', { source: 'yelp', cities: ['Austin, TX'], limit: '20' }, /^limit: .*expected number, received string$/],
+    [
+      'limit 0',
+      { source: 'yelp', cities: ['Austin, TX'], limit: 0 },
+      /^limit must be at least 1 \(businesses per city\)$/,
+    ],
+    [
+      'limit 1001',
+      { source: 'yelp', cities: ['Austin, TX'], limit: 1001 },
+      /^limit must be at most 1000 \(Yelp serves at most 1000 results per search\)$/,
+    ],
+    [
+      'limit "20"',
+      { source: 'yelp', cities: ['Austin, TX'], limit: '20' },
+      /^limit: .*expected number, received string$/,
+    ],
     ['limit 2.5', { source: 'yelp', cities: ['Austin, TX'], limit: 2.5 }, /^limit must be a whole number$/],
     ['concurrency 0', { source: 'hn', ids: [1], concurrency: 0 }, /^concurrency must be at least 1$/],
     ['concurrency 10^6', { source: 'hn', ids: [1], concurrency: 1e6 }, /^concurrency must be at most 64$/],
     // HN ids
-    ['ids "0-5"', { source: 'hn', ids: '0-5' }, /^ids range "0-5" must go from a positive id up to one at least as large$/],
-    ['ids "5-1"', { source: 'hn', ids: '5-1' }, /^ids range "5-1" must go from a positive id up to one at least as large$/],
-    ['10,001 ids', { source: 'hn', ids: Array.from({ length: 10_001 }, (_, i) => i + 1) }, /^ids must list at most 10000 ids per run$/],
+    [
+      'ids "0-5"',
+      { source: 'hn', ids: '0-5' },
+      /^ids range "0-5" must go from a positive id up to one at least as large$/,
+    ],
+    [
+      'ids "5-1"',
+      { source: 'hn', ids: '5-1' },
+      /^ids range "5-1" must go from a positive id up to one at least as large$/,
+    ],
+    [
+      '10,001 ids',
+      { source: 'hn', ids: Array.from({ length: 10_001 }, (_, i) => i + 1) },
+      /^ids must list at most 10000 ids per run$/,
+    ],
     ['ids "1-10001"', { source: 'hn', ids: '1-10001' }, /^ids range "1-10001" has 10001 ids; at most 10000 per run$/],
-    ['ids "1-10^23"', { source: 'hn', ids: '1-99999999999999999999999' }, /^ids range "1-99999999999999999999999" has 1e\+23 ids; at most 10000 per run$/],
+    [
+      'ids "1-10^23"',
+      { source: 'hn', ids: '1-99999999999999999999999' },
+      /^ids range "1-99999999999999999999999" has 1e\+23 ids; at most 10000 per run$/,
+    ],
     ['no ids', { source: 'hn', ids: [] }, /^ids must list at least one item id$/],
     ['ids "abc"', { source: 'hn', ids: 'abc' }, /^ids must be a list of positive item ids or a range such as "1-20"$/],
     ['id 0', { source: 'hn', ids: [0] }, /^ids\.0: ids must be positive$/],
@@ -97,7 +137,11 @@ describe('invalid input: INVALID_INPUT, no request and no write', () => {
     // Extra fields
     ['an extra field', { source: 'hn', ids: [1], extra: true }, /^input: Unrecognized key: "extra"$/],
     ['ids on a yelp input', { source: 'yelp', cities: ['Austin, TX'], ids: [1] }, /^input: Unrecognized key: "ids"$/],
-    ['cities on an hn input', { source: 'hn', ids: [1], cities: ['Austin, TX'] }, /^input: Unrecognized key: "cities"$/],
+    [
+      'cities on an hn input',
+      { source: 'hn', ids: [1], cities: ['Austin, TX'] },
+      /^input: Unrecognized key: "cities"$/,
+    ],
     ['a unicode key', { source: 'hn', ids: [1], 'clé-é漢': 1 }, /^input: Unrecognized key: "clé-é漢"$/],
     // EventBridge envelopes
     [
@@ -105,7 +149,11 @@ describe('invalid input: INVALID_INPUT, no request and no write', () => {
       { version: '0', 'detail-type': 'Scheduled Event', source: 'aws.events', detail: {} },
       /^EventBridge "Scheduled Event" event: its detail is not a valid input \(a schedule with a constant input passes that input as the event itself\): source must be "yelp" or "hn"$/,
     ],
-    ['an envelope with a bad detail', { version: '0', 'detail-type': 'Scheduled Event', source: 'aws.events', detail: { source: 'hn', ids: '5-1' } }, /^EventBridge "Scheduled Event" event: .*: ids range "5-1"/],
+    [
+      'an envelope with a bad detail',
+      { version: '0', 'detail-type': 'Scheduled Event', source: 'aws.events', detail: { source: 'hn', ids: '5-1' } },
+      /^EventBridge "Scheduled Event" event: .*: ids range "5-1"/,
+    ],
   ])('%s', async (_label, event, message) => {
     const requests = api.stats().requests;
     const written = await documents();
@@ -135,7 +183,9 @@ describe('city names are sent URL-encoded, and an unknown one is reported as LOC
       source: 'yelp',
       fetched: 0,
       upserted: 0,
-      failed: [{ id: `city:${city}`, reason: expect.stringMatching(/^search at offset 0: HTTP 400: LOCATION_NOT_FOUND: /) }],
+      failed: [
+        { id: `city:${city}`, reason: expect.stringMatching(/^search at offset 0: HTTP 400: LOCATION_NOT_FOUND: /) },
+      ],
       left: [],
     });
     expectNoStackTrace(reply);

@@ -15,7 +15,14 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { deserialize, serialize, type Document } from 'bson';
 import { MongoClient, type Db } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createScrapeStore, runScrape, type ScrapeDeps, type ScrapeDocument, type ScrapeProgress, type ScrapeResult } from '../../../lib/scrape/index.ts';
+import {
+  createScrapeStore,
+  runScrape,
+  type ScrapeDeps,
+  type ScrapeDocument,
+  type ScrapeProgress,
+  type ScrapeResult,
+} from '../../../lib/scrape/index.ts';
 import { yelpBusinessSchema } from '../../../lib/scrape/yelp.ts';
 import type { RunningApiFixture } from '../../../local-stack/api-fixture/index.ts';
 import { startMongoServer } from '../../../local-stack/mongo/server.ts';
@@ -41,7 +48,6 @@ beforeAll(() => {
 afterAll(() => {
   rmSync(tmp, { recursive: true, force: true });
 });
-
 
 /** An OP_MSG with one body section. */
 function opMsg(requestId: number, body: Document): Buffer {
@@ -79,7 +85,11 @@ class MongoProcess {
   }
 
   async restart(): Promise<void> {
-    this.child = await spawnMongoServerProcess({ port: this.port, dataFile: this.dataFile, flushDelayMs: this.flushDelayMs });
+    this.child = await spawnMongoServerProcess({
+      port: this.port,
+      dataFile: this.dataFile,
+      flushDelayMs: this.flushDelayMs,
+    });
   }
 
   /** Sends `signal` and waits until the process is gone (its port is free again). */
@@ -96,7 +106,9 @@ class MongoProcess {
  * A TCP proxy in front of a MongoDB server that, when told to, lets the next `update` command through and then
  * hangs up instead of passing its reply on: the write happened, the client never hears of it.
  */
-async function startReplyDroppingProxy(targetPort: number): Promise<{ uri: string; dropNextUpdateReply(): void; dropped(): number; close(): Promise<void> }> {
+async function startReplyDroppingProxy(
+  targetPort: number,
+): Promise<{ uri: string; dropNextUpdateReply(): void; dropped(): number; close(): Promise<void> }> {
   const updateCommand = Buffer.from('\x02update\x00', 'latin1'); // a body whose key is `update` (a string)
   let armed = false;
   let dropped = 0;
@@ -192,7 +204,9 @@ async function expectEveryBusinessOnce(fixture: RunningApiFixture, db: Db, ids?:
   expect(new Set(documents.map((document) => document._id)).size).toBe(80);
   const bySourceId = await db
     .collection('businesses')
-    .aggregate<{ _id: { source: string; sourceId: string }; n: number }>([{ $group: { _id: { source: '$source', sourceId: '$sourceId' }, n: { $sum: 1 } } }])
+    .aggregate<{ _id: { source: string; sourceId: string }; n: number }>([
+      { $group: { _id: { source: '$source', sourceId: '$sourceId' }, n: { $sum: 1 } } },
+    ])
     .toArray();
   expect(bySourceId).toHaveLength(80);
   expect(bySourceId.every((group) => group.n === 1)).toBe(true);
@@ -202,7 +216,9 @@ async function expectEveryBusinessOnce(fixture: RunningApiFixture, db: Db, ids?:
     documents.map(async (document) => {
       expect(document._id).toBe(`yelp:${document.sourceId}`);
       expect(document.source).toBe('yelp');
-      const response = await fetch(`${fixture.yelpBaseUrl}/businesses/${encodeURIComponent(document.sourceId)}`, { headers: { authorization: `Bearer ${fixture.apiKey}` } });
+      const response = await fetch(`${fixture.yelpBaseUrl}/businesses/${encodeURIComponent(document.sourceId)}`, {
+        headers: { authorization: `Bearer ${fixture.apiKey}` },
+      });
       expect(document.data).toEqual(yelpBusinessSchema.parse(await response.json()));
       expect(document.firstSeenAt).toBeInstanceOf(Date);
       expect(document.updatedAt).toEqual(document.firstSeenAt);
@@ -219,7 +235,11 @@ describe('the scraper through a MongoDB outage', () => {
       try {
         await withFixture({ latencyMs: LATENCY_MS }, async (fixture) => {
           const db = client.db('fault');
-          const { result, fetchedWhileDown, writtenAtKill } = await scrapeThroughOutage(fixture, mongo, db, { signal, killAfterWritten: 15, downMs: 1500 });
+          const { result, fetchedWhileDown, writtenAtKill } = await scrapeThroughOutage(fixture, mongo, db, {
+            signal,
+            killAfterWritten: 15,
+            downMs: 1500,
+          });
           // The kill came mid-run: some batches had been written, and records kept coming while it was down.
           expect(writtenAtKill).toBeLessThan(40);
           expect(fetchedWhileDown).toBeGreaterThan(WRITE.maxDocs);
@@ -248,13 +268,22 @@ describe('the scraper through a MongoDB outage', () => {
       await withFixture({ latencyMs: LATENCY_MS }, async (fixture) => {
         const db = client.db('fault');
         const started = Date.now();
-        const { result } = await scrapeThroughOutage(fixture, mongo, db, { signal: 'SIGKILL', killAfterWritten: 15, downMs: 'after-run' }, { write: { ...WRITE, retryForMs: 1000 } });
+        const { result } = await scrapeThroughOutage(
+          fixture,
+          mongo,
+          db,
+          { signal: 'SIGKILL', killAfterWritten: 15, downMs: 'after-run' },
+          { write: { ...WRITE, retryForMs: 1000 } },
+        );
         // The budget bounds the run: 1 s of retries for the batch the outage hit, then one attempt (≤ 2 s) per
         // batch of what waited meanwhile, instead of 30 s per batch.
         expect(Date.now() - started).toBeLessThan(20_000);
         expect(result).toMatchObject({ fetched: 80, left: [] });
         expect(result.failed.length).toBeGreaterThan(0);
-        for (const failure of result.failed) expect(failure.reason).toMatch(/^write failed: .*the batch may or may not have been written — running the scrape again completes it\)$/);
+        for (const failure of result.failed)
+          expect(failure.reason).toMatch(
+            /^write failed: .*the batch may or may not have been written — running the scrape again completes it\)$/,
+          );
         // Every fetched record is accounted for exactly once: written, or failed.
         expect(result.upserted + result.unchanged + result.modified + result.failed.length).toBe(80);
 
@@ -267,7 +296,14 @@ describe('the scraper through a MongoDB outage', () => {
 
         fixture.setLatency(0);
         const rerun = await runScrape(INPUT, depsFor(fixture, db));
-        expect(rerun).toMatchObject({ fetched: 80, failed: [], left: [], modified: 0, upserted: 80 - stored.length, unchanged: stored.length });
+        expect(rerun).toMatchObject({
+          fetched: 80,
+          failed: [],
+          left: [],
+          modified: 0,
+          upserted: 80 - stored.length,
+          unchanged: stored.length,
+        });
         await expectEveryBusinessOnce(fixture, db, [...new Set(allIds)]);
       });
     } finally {
@@ -286,7 +322,11 @@ describe('a lost acknowledgement', () => {
       const db = client.db('lost_ack');
       const store = createScrapeStore(db, { collection: 'things' });
       await store.ensureIndexes();
-      const writer = store.createWriter({ maxDocs: 5, maxWaitMs: 1000, onFlush: ({ written }) => written === 5 && proxy.dropNextUpdateReply() });
+      const writer = store.createWriter({
+        maxDocs: 5,
+        maxWaitMs: 1000,
+        onFlush: ({ written }) => written === 5 && proxy.dropNextUpdateReply(),
+      });
       for (let n = 1; n <= 20; n++) writer.add({ source: 'test', sourceId: String(n), data: { n } });
       const totals = await writer.close();
       expect(proxy.dropped()).toBe(1);
@@ -317,10 +357,18 @@ describe('local MongoDB durability', () => {
 
       // A journaled write saves what came before it, w:1 writes included (as mongod's journal commit does).
       await things.insertOne({ _id: 'w1-before' });
-      await things.updateOne({ _id: 'journaled' }, { $set: { again: true } }, { writeConcern: { w: 'majority', j: true } });
+      await things.updateOne(
+        { _id: 'journaled' },
+        { $set: { again: true } },
+        { writeConcern: { w: 'majority', j: true } },
+      );
       await mongo.kill('SIGKILL');
       await mongo.restart();
-      expect((await things.find().toArray()).map((thing) => thing._id).sort()).toEqual(['journaled', 'majority', 'w1-before']);
+      expect((await things.find().toArray()).map((thing) => thing._id).sort()).toEqual([
+        'journaled',
+        'majority',
+        'w1-before',
+      ]);
 
       await things.insertOne({ _id: 'w1-then-sigterm' });
       await mongo.kill('SIGTERM');
@@ -350,9 +398,21 @@ describe('local MongoDB durability', () => {
           if (collected.length === 4) resolve(collected);
         });
       });
-      const insert = (id: string, writeConcern: Document) => ({ insert: 'things', documents: [{ _id: id }], writeConcern, $db: 'durable' });
+      const insert = (id: string, writeConcern: Document) => ({
+        insert: 'things',
+        documents: [{ _id: id }],
+        writeConcern,
+        $db: 'durable',
+      });
       // Pipelined in one TCP write: a w:1 insert, a journaled one, then two that need no save.
-      socket.write(Buffer.concat([opMsg(1, insert('a', { w: 1 })), opMsg(2, insert('b', { j: true })), opMsg(3, insert('c', { w: 1 })), opMsg(4, { ping: 1, $db: 'admin' })]));
+      socket.write(
+        Buffer.concat([
+          opMsg(1, insert('a', { w: 1 })),
+          opMsg(2, insert('b', { j: true })),
+          opMsg(3, insert('c', { w: 1 })),
+          opMsg(4, { ping: 1, $db: 'admin' }),
+        ]),
+      );
       const answered = await replies;
       expect(answered.map((reply) => reply.responseTo)).toEqual([1, 2, 3, 4]);
       expect(answered.map((reply) => reply.body.ok)).toEqual([1, 1, 1, 1]);
@@ -361,7 +421,9 @@ describe('local MongoDB durability', () => {
       await mongo.restart();
       const client = await new MongoClient(mongo.uri).connect();
       try {
-        expect((await client.db('durable').collection<{ _id: string }>('things').find().toArray()).map((thing) => thing._id)).toEqual(expect.arrayContaining(['a', 'b']));
+        expect(
+          (await client.db('durable').collection<{ _id: string }>('things').find().toArray()).map((thing) => thing._id),
+        ).toEqual(expect.arrayContaining(['a', 'b']));
       } finally {
         await client.close();
       }

@@ -33,7 +33,12 @@ describe('scrape store', () => {
     clock += 60_000;
     expect(await store.upsert(records)).toEqual({ upserted: 0, modified: 0, unchanged: 2, failed: [] });
     clock += 60_000;
-    expect(await store.upsert([record('a', { price: '$$$', n: 1 }), records[1] as ScrapeRecord])).toEqual({ upserted: 0, modified: 1, unchanged: 1, failed: [] });
+    expect(await store.upsert([record('a', { price: '$$$', n: 1 }), records[1] as ScrapeRecord])).toEqual({
+      upserted: 0,
+      modified: 1,
+      unchanged: 1,
+      failed: [],
+    });
     const a = await db.collection<ScrapeDocument>('things').findOne({ _id: 'test:a' });
     expect(a).toEqual({
       _id: 'test:a',
@@ -52,7 +57,11 @@ describe('scrape store', () => {
     const store = createScrapeStore(db, { collection: 'things' });
     await store.ensureIndexes();
     await db.collection('things').createIndex({ 'data.email': 1 }, { unique: true });
-    const summary = await store.upsert([record('1', { email: 'a@x' }), record('2', { email: 'a@x' }), record('3', { email: 'b@x' })]);
+    const summary = await store.upsert([
+      record('1', { email: 'a@x' }),
+      record('2', { email: 'a@x' }),
+      record('3', { email: 'b@x' }),
+    ]);
     expect(summary).toMatchObject({ upserted: 2, modified: 0, unchanged: 0 });
     expect(summary.failed).toEqual([{ id: '2', reason: expect.stringMatching(/^write failed: E11000 duplicate key/) }]);
     expect(await db.collection('things').countDocuments()).toBe(2);
@@ -69,14 +78,18 @@ describe('scrape store', () => {
       const elapsed = Date.now() - started;
       expect(summary).toMatchObject({ upserted: 0, modified: 0, unchanged: 0 });
       expect(summary.failed.map((failure) => failure.id)).toEqual(['1', '2']);
-      expect(summary.failed[0]?.reason).toMatch(/^write failed: .*\((\d+) attempts in [\d.]+ s; the batch may or may not have been written/);
+      expect(summary.failed[0]?.reason).toMatch(
+        /^write failed: .*\((\d+) attempts in [\d.]+ s; the batch may or may not have been written/,
+      );
       expect(Number(/\((\d+) attempts/.exec(summary.failed[0]?.reason ?? '')?.[1])).toBeGreaterThan(1);
       // Attempts start only within the budget, and none is waited on for more than 2 s.
       expect(elapsed).toBeGreaterThanOrEqual(500);
       expect(elapsed).toBeLessThan(3000);
       // Past the deadline, nothing is attempted.
       const late = await store.upsert([record('3', { n: 3 })], { deadlineAt: Date.now() - 1 });
-      expect(late.failed).toEqual([{ id: '3', reason: expect.stringMatching(/^write failed: the write deadline passed .*\(0 attempts in 0\.0 s/) }]);
+      expect(late.failed).toEqual([
+        { id: '3', reason: expect.stringMatching(/^write failed: the write deadline passed .*\(0 attempts in 0\.0 s/) },
+      ]);
     } finally {
       await doomed.close();
     }
@@ -97,7 +110,12 @@ describe('scrape store', () => {
         collection: () => ({
           bulkWrite: async () => {
             calls++;
-            if (refuse) throw new MongoServerError({ message: 'not authorized on x to execute command { update: "things" }', code: 13, codeName: 'Unauthorized' });
+            if (refuse)
+              throw new MongoServerError({
+                message: 'not authorized on x to execute command { update: "things" }',
+                code: 13,
+                codeName: 'Unauthorized',
+              });
             const next = outcomes.shift();
             if (next) next();
             return { upsertedCount: 2, modifiedCount: 0, matchedCount: 0 };
@@ -105,7 +123,10 @@ describe('scrape store', () => {
         }),
       }) as unknown as Db;
 
-    const refused = await createScrapeStore(stubDb(true), { collection: 'things' }).upsert([record('1', {}), record('2', {})]);
+    const refused = await createScrapeStore(stubDb(true), { collection: 'things' }).upsert([
+      record('1', {}),
+      record('2', {}),
+    ]);
     expect(calls).toBe(1);
     expect(refused.failed).toEqual([
       { id: '1', reason: 'write failed: not authorized on x to execute command { update: "things" }' },
@@ -113,7 +134,10 @@ describe('scrape store', () => {
     ]);
 
     calls = 0;
-    const written = await createScrapeStore(stubDb(false), { collection: 'things' }).upsert([record('1', {}), record('2', {})]);
+    const written = await createScrapeStore(stubDb(false), { collection: 'things' }).upsert([
+      record('1', {}),
+      record('2', {}),
+    ]);
     expect(calls).toBe(3);
     expect(written).toEqual({ upserted: 2, modified: 0, unchanged: 0, failed: [] });
   });

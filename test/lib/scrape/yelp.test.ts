@@ -7,7 +7,13 @@ import type { Db } from 'mongodb';
 import { describe, expect, it } from 'vitest';
 import { FIXTURE_CITIES, type RunningApiFixture } from '../../../local-stack/api-fixture/index.ts';
 import { UserError } from '../../../lib/errors.ts';
-import { createScrapeStore, runScrape, type ScrapeDeps, type ScrapeDocument, type ScrapeProgress } from '../../../lib/scrape/index.ts';
+import {
+  createScrapeStore,
+  runScrape,
+  type ScrapeDeps,
+  type ScrapeDocument,
+  type ScrapeProgress,
+} from '../../../lib/scrape/index.ts';
 import { createRequestPool } from '../../../lib/scrape/http.ts';
 import { searchYelpCity, yelpBusinessSchema } from '../../../lib/scrape/yelp.ts';
 import { useLocalMongo, withFixture, FAST_POOL } from '../../support/scrape.ts';
@@ -44,13 +50,30 @@ describe('Yelp scrape', () => {
       const db = freshDb();
       const progress: ScrapeProgress[] = [];
       const first = await runScrape(SEED_INPUT, depsFor(fixture, db, { onProgress: (event) => progress.push(event) }));
-      expect(first).toMatchObject({ source: 'yelp', fetched: 80, upserted: 80, modified: 0, unchanged: 0, failed: [], left: [], retries: 0 });
+      expect(first).toMatchObject({
+        source: 'yelp',
+        fetched: 80,
+        upserted: 80,
+        modified: 0,
+        unchanged: 0,
+        failed: [],
+        left: [],
+        retries: 0,
+      });
       expect(first.stoppedEarly).toBeUndefined();
       expect(first.requests).toBe(84); // 4 searches + 80 details
       expect(await documents(db).countDocuments()).toBe(80);
       expect(progress).toContainEqual({ phase: 'search', done: 4, total: 4 });
-      expect(progress.filter((event) => event.phase === 'details').at(-1)).toEqual({ phase: 'details', done: 80, total: 80 });
-      expect(progress.filter((event) => event.phase === 'write').at(-1)).toEqual({ phase: 'write', done: 80, total: 80 });
+      expect(progress.filter((event) => event.phase === 'details').at(-1)).toEqual({
+        phase: 'details',
+        done: 80,
+        total: 80,
+      });
+      expect(progress.filter((event) => event.phase === 'write').at(-1)).toEqual({
+        phase: 'write',
+        done: 80,
+        total: 80,
+      });
 
       const stored = await documents(db).find().toArray();
       for (const document of stored) {
@@ -71,7 +94,9 @@ describe('Yelp scrape', () => {
       await documents(db).updateMany({ _id: { $in: changed } }, { $set: { 'data.rating': 0.5 } });
       const third = await runScrape(SEED_INPUT, depsFor(fixture, db));
       expect(third).toMatchObject({ fetched: 80, upserted: 0, modified: 5, unchanged: 75, failed: [] });
-      const after = await documents(db).find({ _id: { $in: changed } }).toArray();
+      const after = await documents(db)
+        .find({ _id: { $in: changed } })
+        .toArray();
       for (const document of after) {
         const before = stored.find((old) => old._id === document._id);
         expect(document.data.rating).not.toBe(0.5);
@@ -84,30 +109,38 @@ describe('Yelp scrape', () => {
   });
 
   it('loses and duplicates nothing under 20% server errors and a 429 every 7th request', async () => {
-    await withFixture({ faults: { serverErrorRate: 0.2, rateLimitEvery: 7, retryAfterSeconds: 1 } }, async (fixture) => {
-      const db = freshDb();
-      const result = await runScrape(SEED_INPUT, depsFor(fixture, db, { pool: { ...FAST_POOL, retries: 8 } }));
-      expect(result).toMatchObject({ fetched: 80, upserted: 80, failed: [], left: [] });
-      expect(result.retries).toBeGreaterThan(0);
-      const ids = await documents(db).distinct('sourceId');
-      expect(ids).toHaveLength(80);
-      expect(await documents(db).countDocuments()).toBe(80);
-      const stats = fixture.stats();
-      expect(stats.byStatus['429']).toBeGreaterThan(0);
-      // Few 429s relative to the requests, and each one retried into success. (That the pool really pauses
-      // on a 429 is shown with a scripted server in http.test.ts.)
-      expect(stats.byStatus['429'] ?? 0).toBeLessThanOrEqual(Math.ceil(stats.requests / 7));
-      expect(result.requests).toBe(stats.requests);
-    });
+    await withFixture(
+      { faults: { serverErrorRate: 0.2, rateLimitEvery: 7, retryAfterSeconds: 1 } },
+      async (fixture) => {
+        const db = freshDb();
+        const result = await runScrape(SEED_INPUT, depsFor(fixture, db, { pool: { ...FAST_POOL, retries: 8 } }));
+        expect(result).toMatchObject({ fetched: 80, upserted: 80, failed: [], left: [] });
+        expect(result.retries).toBeGreaterThan(0);
+        const ids = await documents(db).distinct('sourceId');
+        expect(ids).toHaveLength(80);
+        expect(await documents(db).countDocuments()).toBe(80);
+        const stats = fixture.stats();
+        expect(stats.byStatus['429']).toBeGreaterThan(0);
+        // Few 429s relative to the requests, and each one retried into success. (That the pool really pauses
+        // on a 429 is shown with a scripted server in http.test.ts.)
+        expect(stats.byStatus['429'] ?? 0).toBeLessThanOrEqual(Math.ceil(stats.requests / 7));
+        expect(result.requests).toBe(stats.requests);
+      },
+    );
   });
 
   it('stops at once on a rejected key, names where the key came from, and reports the searches left', async () => {
     await withFixture({ apiKey: 'the-real-key' }, async (fixture) => {
       const db = freshDb();
       const concurrency = 2;
-      const result = await runScrape({ ...SEED_INPUT, concurrency }, depsFor(fixture, db, { yelpApiKey: 'a-wrong-key' }));
+      const result = await runScrape(
+        { ...SEED_INPUT, concurrency },
+        depsFor(fixture, db, { yelpApiKey: 'a-wrong-key' }),
+      );
       expect(result.stoppedEarly?.kind).toBe('auth');
-      expect(result.stoppedEarly?.reason).toMatch(/Yelp rejected the API key from the environment variable YELP_API_KEY/);
+      expect(result.stoppedEarly?.reason).toMatch(
+        /Yelp rejected the API key from the environment variable YELP_API_KEY/,
+      );
       expect(result.stoppedEarly?.reason).toMatch(/TOKEN_INVALID/);
       expect(result.fetched).toBe(0);
       expect([...result.left].sort()).toEqual(SEED_CITIES.map((city) => `city:${city}`).sort());
@@ -118,12 +151,17 @@ describe('Yelp scrape', () => {
     });
   });
 
-  it('records an unknown city with the API\'s LOCATION_NOT_FOUND and still stores the others', async () => {
+  it("records an unknown city with the API's LOCATION_NOT_FOUND and still stores the others", async () => {
     await withFixture({}, async (fixture) => {
       const db = freshDb();
-      const result = await runScrape({ source: 'yelp', cities: ['Atlantis', 'Austin, TX'], limit: 5 }, depsFor(fixture, db));
+      const result = await runScrape(
+        { source: 'yelp', cities: ['Atlantis', 'Austin, TX'], limit: 5 },
+        depsFor(fixture, db),
+      );
       expect(result.fetched).toBe(5);
-      expect(result.failed).toEqual([{ id: 'city:Atlantis', reason: expect.stringMatching(/HTTP 400: LOCATION_NOT_FOUND/) }]);
+      expect(result.failed).toEqual([
+        { id: 'city:Atlantis', reason: expect.stringMatching(/HTTP 400: LOCATION_NOT_FOUND/) },
+      ]);
       expect(fixture.stats().byStatus['400']).toBe(1); // a 4xx is not retried
       expect(await documents(db).countDocuments()).toBe(5);
     });
@@ -132,7 +170,10 @@ describe('Yelp scrape', () => {
   it('pages past 50 and deduplicates ids across cities ("Austin" and "Austin, TX" are the same city)', async () => {
     await withFixture({}, async (fixture) => {
       const db = freshDb();
-      const result = await runScrape({ source: 'yelp', cities: ['Austin, TX', 'austin'], limit: 120 }, depsFor(fixture, db));
+      const result = await runScrape(
+        { source: 'yelp', cities: ['Austin, TX', 'austin'], limit: 120 },
+        depsFor(fixture, db),
+      );
       expect(result).toMatchObject({ fetched: 120, upserted: 120, failed: [], left: [] });
       expect(fixture.stats().byPath['/v3/businesses/search']).toBe(6); // 3 pages per spelling of the city
       const expected = await firstBusinessIds(fixture, 'Austin, TX', 50);
@@ -141,10 +182,15 @@ describe('Yelp scrape', () => {
     });
   });
 
-  it('stops paging at Yelp\'s cap of 1000 results (New York has 1200)', async () => {
+  it("stops paging at Yelp's cap of 1000 results (New York has 1200)", async () => {
     await withFixture({}, async (fixture) => {
       const pool = createRequestPool({ concurrency: 8, ...FAST_POOL });
-      const search = await searchYelpCity(pool, { baseUrl: fixture.yelpBaseUrl, apiKey: fixture.apiKey }, 'New York, NY', 1000);
+      const search = await searchYelpCity(
+        pool,
+        { baseUrl: fixture.yelpBaseUrl, apiKey: fixture.apiKey },
+        'New York, NY',
+        1000,
+      );
       expect(search.ids).toHaveLength(1000);
       expect(new Set(search.ids).size).toBe(1000);
       expect(search.failed).toEqual([]);
@@ -196,7 +242,10 @@ describe('Yelp scrape', () => {
     // 84 requests of 100 ms, two at a time, take about 4 s: a deadline 1.5 s out falls well inside the run.
     await withFixture({ latencyMs: 100 }, async (fixture) => {
       const db = freshDb();
-      const result = await runScrape({ ...SEED_INPUT, concurrency: 2 }, depsFor(fixture, db, { deadlineAt: Date.now() + 1500 }));
+      const result = await runScrape(
+        { ...SEED_INPUT, concurrency: 2 },
+        depsFor(fixture, db, { deadlineAt: Date.now() + 1500 }),
+      );
       expect(result.stoppedEarly?.kind).toBe('deadline');
       expect(result.left.length).toBeGreaterThan(0);
       expect(result.fetched).toBeGreaterThan(0);
@@ -245,7 +294,10 @@ describe('Yelp scrape', () => {
         expect((error as UserError).message, JSON.stringify(input)).toMatch(message);
       }
       const { yelpApiKey: _unused, ...withoutKey } = deps;
-      await expect(runScrape(SEED_INPUT, withoutKey)).rejects.toMatchObject({ code: 'MISSING_API_KEY', message: expect.stringMatching(/YELP_API_KEY/) });
+      await expect(runScrape(SEED_INPUT, withoutKey)).rejects.toMatchObject({
+        code: 'MISSING_API_KEY',
+        message: expect.stringMatching(/YELP_API_KEY/),
+      });
       expect(fixture.stats().requests).toBe(0);
     });
   });

@@ -32,7 +32,12 @@ const businessSchema = z.object({
   review_count: z.number().int().min(0),
   categories: z.array(z.object({ alias: z.string(), title: z.string() })),
   coordinates: z.object({ latitude: z.number(), longitude: z.number() }),
-  location: z.object({ city: z.string(), state: z.string(), zip_code: z.string(), display_address: z.array(z.string()) }),
+  location: z.object({
+    city: z.string(),
+    state: z.string(),
+    zip_code: z.string(),
+    display_address: z.array(z.string()),
+  }),
 });
 const searchSchema = z.object({
   businesses: z.array(businessSchema),
@@ -72,7 +77,10 @@ const hnItemSchema: z.ZodType<HnItemShape> = z.object({
   },
 });
 
-async function withFixture<T>(options: Partial<ApiFixtureOptions>, use: (fixture: RunningApiFixture) => Promise<T>): Promise<T> {
+async function withFixture<T>(
+  options: Partial<ApiFixtureOptions>,
+  use: (fixture: RunningApiFixture) => Promise<T>,
+): Promise<T> {
   const fixture = await startApiFixture({ port: 0, silent: true, ...options });
   try {
     return await use(fixture);
@@ -81,7 +89,11 @@ async function withFixture<T>(options: Partial<ApiFixtureOptions>, use: (fixture
   }
 }
 
-function yelpGet(fixture: RunningApiFixture, pathAndQuery: string, init: { key?: string | null; signal?: AbortSignal } = {}): Promise<Response> {
+function yelpGet(
+  fixture: RunningApiFixture,
+  pathAndQuery: string,
+  init: { key?: string | null; signal?: AbortSignal } = {},
+): Promise<Response> {
   const key = init.key === undefined ? fixture.apiKey : init.key;
   return fetch(`${fixture.yelpBaseUrl}${pathAndQuery}`, {
     headers: key === null ? {} : { authorization: `Bearer ${key}` },
@@ -93,7 +105,12 @@ function searchPath(location: string, offset: number, limit: number): string {
   return `/businesses/search?${new URLSearchParams({ location, offset: String(offset), limit: String(limit) })}`;
 }
 
-async function searchPage(fixture: RunningApiFixture, location: string, offset: number, limit: number): Promise<z.infer<typeof searchSchema>> {
+async function searchPage(
+  fixture: RunningApiFixture,
+  location: string,
+  offset: number,
+  limit: number,
+): Promise<z.infer<typeof searchSchema>> {
   const response = await yelpGet(fixture, searchPath(location, offset, limit));
   expect(response.status).toBe(200);
   return searchSchema.parse(await response.json());
@@ -163,7 +180,12 @@ describe('Yelp business search', () => {
     const tooMany = await yelpGet(fixture, searchPath(SAN_FRANCISCO, 0, 51));
     expect(tooMany.status).toBe(400);
     expect(await tooMany.json()).toEqual({
-      error: { code: 'VALIDATION_ERROR', description: '51 is greater than the maximum of 50', field: 'limit', instance: 51 },
+      error: {
+        code: 'VALIDATION_ERROR',
+        description: '51 is greater than the maximum of 50',
+        field: 'limit',
+        instance: 51,
+      },
     });
     for (const query of ['limit=ten', 'limit=2.5', 'offset=-1', 'offset=1001']) {
       const response = await yelpGet(fixture, `/businesses/search?location=Austin,%20TX&${query}`);
@@ -180,7 +202,9 @@ describe('Yelp business search', () => {
   it('matches locations case-insensitively and trimmed; an unknown one is 400 LOCATION_NOT_FOUND', async () => {
     const canonical = await searchPage(fixture, SAN_FRANCISCO, 0, 5);
     const sloppy = await searchPage(fixture, '  san FRANCISCO,ca ', 0, 5);
-    expect(sloppy.businesses.map((business) => business.id)).toEqual(canonical.businesses.map((business) => business.id));
+    expect(sloppy.businesses.map((business) => business.id)).toEqual(
+      canonical.businesses.map((business) => business.id),
+    );
     const unknown = await yelpGet(fixture, searchPath('Atlantis, XX', 0, 5));
     expect(unknown.status).toBe(400);
     expect(await errorCode(unknown)).toBe('LOCATION_NOT_FOUND');
@@ -200,7 +224,13 @@ describe('Yelp business details', () => {
       const response = await yelpGet(fixture, `/businesses/${entry.id}`);
       expect(response.status).toBe(200);
       const details = detailsSchema.parse(await response.json());
-      expect(details).toMatchObject({ id: entry.id, alias: entry.alias, name: entry.name, rating: entry.rating, review_count: entry.review_count });
+      expect(details).toMatchObject({
+        id: entry.id,
+        alias: entry.alias,
+        name: entry.name,
+        rating: entry.rating,
+        review_count: entry.review_count,
+      });
       expect(details.coordinates).toEqual(entry.coordinates);
       expect(details.location.city).toBe('Chicago');
       const byAlias = await yelpGet(fixture, `/businesses/${encodeURIComponent(entry.alias)}`);
@@ -250,7 +280,13 @@ describe('HN Algolia items', () => {
     const story = withReplies!;
     expect(story).toMatchObject({ parent_id: null, story_id: story.id });
     for (const reply of story.children) {
-      expect(reply).toMatchObject({ type: 'comment', parent_id: story.id, story_id: story.id, title: null, points: null });
+      expect(reply).toMatchObject({
+        type: 'comment',
+        parent_id: story.id,
+        story_id: story.id,
+        title: null,
+        points: null,
+      });
       expect(reply.id).toBeGreaterThan(story.id);
       expect(reply.created_at_i).toBeGreaterThan(story.created_at_i);
     }
@@ -315,7 +351,9 @@ describe('determinism', () => {
 describe('faults', () => {
   it('serverErrorRate 0.2 turns about a fifth of 500 requests into 500/502/503', async () => {
     await withFixture({ seed: 21, faults: { serverErrorRate: 0.2 } }, async (fixture) => {
-      const responses = await sequentialStatuses(500, (index) => fetch(`${fixture.hnBaseUrl}/items/${(index % 300) + 1}`));
+      const responses = await sequentialStatuses(500, (index) =>
+        fetch(`${fixture.hnBaseUrl}/items/${(index % 300) + 1}`),
+      );
       const serverErrors = responses.filter((response) => response.status >= 500);
       expect(serverErrors.length / responses.length).toBeGreaterThanOrEqual(0.12);
       expect(serverErrors.length / responses.length).toBeLessThanOrEqual(0.28);
@@ -331,7 +369,9 @@ describe('faults', () => {
       // The search above was request 1 of the count; restart it so the test's own requests are 1..20.
       fixture.setFaults({ rateLimitEvery: 5, retryAfterSeconds: 2 });
       const responses = await sequentialStatuses(20, (index) =>
-        index % 2 === 0 ? yelpGet(fixture, `/businesses/${ids[index % 3]}`) : fetch(`${fixture.hnBaseUrl}/items/${index + 1}`),
+        index % 2 === 0
+          ? yelpGet(fixture, `/businesses/${ids[index % 3]}`)
+          : fetch(`${fixture.hnBaseUrl}/items/${index + 1}`),
       );
       responses.forEach((response, index) => {
         const fifth = (index + 1) % 5 === 0;
@@ -343,14 +383,22 @@ describe('faults', () => {
 
   it('failIds always answer 5xx and malformedIds always a 200 that is not JSON; other ids are untouched', async () => {
     await withFixture({ seed: 4 }, async (fixture) => {
-      const [failing, malformed, healthy] = (await searchPage(fixture, 'Seattle, WA', 0, 3)).businesses.map((business) => business.id);
+      const [failing, malformed, healthy] = (await searchPage(fixture, 'Seattle, WA', 0, 3)).businesses.map(
+        (business) => business.id,
+      );
       fixture.setFaults({ failIds: [failing!, '42'], malformedIds: [malformed!, '43'] });
       for (let round = 0; round < 5; round++) {
-        for (const response of [await yelpGet(fixture, `/businesses/${failing}`), await fetch(`${fixture.hnBaseUrl}/items/42`)]) {
+        for (const response of [
+          await yelpGet(fixture, `/businesses/${failing}`),
+          await fetch(`${fixture.hnBaseUrl}/items/42`),
+        ]) {
           expect(response.status).toBeGreaterThanOrEqual(500);
           await response.arrayBuffer();
         }
-        for (const response of [await yelpGet(fixture, `/businesses/${malformed}`), await fetch(`${fixture.hnBaseUrl}/items/43`)]) {
+        for (const response of [
+          await yelpGet(fixture, `/businesses/${malformed}`),
+          await fetch(`${fixture.hnBaseUrl}/items/43`),
+        ]) {
           expect(response.status).toBe(200);
           const text = await response.text();
           expect(() => JSON.parse(text), text).toThrow();
@@ -419,7 +467,11 @@ describe('faults', () => {
 describe('stats', () => {
   it('maxConcurrent counts overlapping requests: 8 at once, 1 one after another', async () => {
     await withFixture({ latencyMs: 100 }, async (fixture) => {
-      await Promise.all(Array.from({ length: 8 }, (_, index) => fetch(`${fixture.hnBaseUrl}/items/${index + 1}`).then((response) => response.json())));
+      await Promise.all(
+        Array.from({ length: 8 }, (_, index) =>
+          fetch(`${fixture.hnBaseUrl}/items/${index + 1}`).then((response) => response.json()),
+        ),
+      );
       expect(fixture.stats().maxConcurrent).toBeGreaterThanOrEqual(8);
 
       fixture.resetStats();
@@ -460,7 +512,9 @@ describe('stats over HTTP (the fixture in a process of its own)', () => {
         expect(answered.status).toBe(200);
         return answered.json();
       };
-      await Promise.all([1, 2, 3].map((id) => fetch(`${hnBaseUrl}/items/${id}`).then((response) => response.arrayBuffer())));
+      await Promise.all(
+        [1, 2, 3].map((id) => fetch(`${hnBaseUrl}/items/${id}`).then((response) => response.arrayBuffer())),
+      );
       const started = performance.now();
       expect(await statsOf(fetch(`${baseUrl}${STATS_PATH}`))).toEqual({
         requests: 3,
@@ -469,7 +523,12 @@ describe('stats over HTTP (the fixture in a process of its own)', () => {
         maxConcurrent: 3,
       });
       // The reset answers the zeroed stats; then only the one item request after it counts.
-      expect(await statsOf(fetch(`${baseUrl}${STATS_RESET_PATH}`, { method: 'POST' }))).toEqual({ requests: 0, byStatus: {}, byPath: {}, maxConcurrent: 0 });
+      expect(await statsOf(fetch(`${baseUrl}${STATS_RESET_PATH}`, { method: 'POST' }))).toEqual({
+        requests: 0,
+        byStatus: {},
+        byPath: {},
+        maxConcurrent: 0,
+      });
       expect(performance.now() - started).toBeLessThan(200); // neither control request waited out the latency
       await (await fetch(`${hnBaseUrl}/items/4`)).arrayBuffer();
       expect(await statsOf(fetch(`${baseUrl}${STATS_PATH}`))).toMatchObject({ requests: 1, byStatus: { '200': 1 } });
@@ -487,7 +546,18 @@ describe('stats over HTTP (the fixture in a process of its own)', () => {
 
 describe('CLI', () => {
   it('parses its options, fault JSON included, and rejects bad values', () => {
-    expect(parseCliArgs(['--port', '0', '--seed', '7', '--latency-ms', '20', '--faults', '{"serverErrorRate":0.1,"rateLimitEvery":20}'])).toEqual({
+    expect(
+      parseCliArgs([
+        '--port',
+        '0',
+        '--seed',
+        '7',
+        '--latency-ms',
+        '20',
+        '--faults',
+        '{"serverErrorRate":0.1,"rateLimitEvery":20}',
+      ]),
+    ).toEqual({
       port: 0,
       seed: 7,
       latencyMs: 20,

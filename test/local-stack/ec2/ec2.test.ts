@@ -29,7 +29,15 @@ let dir: string;
 
 beforeAll(async () => {
   dir = mkdtempSync(path.join(os.tmpdir(), 'cp-ec2-'));
-  server = await startEc2Server({ port: 0, directory: dir, pendingMs: 150, maxInstances: 8, silent: true, env: { CP_TEST_EXTRA: 'extra-value' }, credentials: TEST_CREDENTIALS });
+  server = await startEc2Server({
+    port: 0,
+    directory: dir,
+    pendingMs: 150,
+    maxInstances: 8,
+    silent: true,
+    env: { CP_TEST_EXTRA: 'extra-value' },
+    credentials: TEST_CREDENTIALS,
+  });
   client = new EC2Client({
     endpoint: server.endpoint,
     region: 'us-east-1',
@@ -56,7 +64,11 @@ async function describe1(id: string): Promise<Instance> {
 }
 
 /** Polls until `predicate` holds, failing after `ms`; returns every state name seen on the way. */
-async function waitFor(id: string, predicate: (instance: Instance) => boolean, ms = 10_000): Promise<{ instance: Instance; seen: string[] }> {
+async function waitFor(
+  id: string,
+  predicate: (instance: Instance) => boolean,
+  ms = 10_000,
+): Promise<{ instance: Instance; seen: string[] }> {
   const deadline = Date.now() + ms;
   const seen: string[] = [];
   for (;;) {
@@ -108,7 +120,11 @@ async function errorOf(promise: Promise<unknown>): Promise<{ name: string; messa
     await promise;
   } catch (error) {
     const e = error as Error & { $metadata?: { httpStatusCode?: number } };
-    return { name: e.name, message: e.message, ...(e.$metadata?.httpStatusCode ? { status: e.$metadata.httpStatusCode } : {}) };
+    return {
+      name: e.name,
+      message: e.message,
+      ...(e.$metadata?.httpStatusCode ? { status: e.$metadata.httpStatusCode } : {}),
+    };
   }
   throw new Error('expected the request to fail');
 }
@@ -130,7 +146,8 @@ describe('query parameters and XML', () => {
 
 describe('RunInstances / DescribeInstances / TerminateInstances with the SDK', () => {
   it('runs the user data; terminate behaviour ends in terminated', async () => {
-    const script = '#!/bin/bash\necho hello > "$PWD/out.txt"\necho "$CLOUD_PARALLEL_INSTANCE_ID $CP_TEST_EXTRA"\nsleep 0.3\n';
+    const script =
+      '#!/bin/bash\necho hello > "$PWD/out.txt"\necho "$CLOUD_PARALLEL_INSTANCE_ID $CP_TEST_EXTRA"\nsleep 0.3\n';
     const [launched] = await run({
       UserData: b64(script),
       InstanceType: 't3.micro',
@@ -138,7 +155,15 @@ describe('RunInstances / DescribeInstances / TerminateInstances with the SDK', (
       MetadataOptions: { HttpTokens: 'required' },
       SubnetId: 'subnet-12345678',
       SecurityGroupIds: ['sg-12345678'],
-      TagSpecifications: [{ ResourceType: 'instance', Tags: [{ Key: 'Name', Value: 'hello & <world>' }, { Key: 'job', Value: 'j1' }] }],
+      TagSpecifications: [
+        {
+          ResourceType: 'instance',
+          Tags: [
+            { Key: 'Name', Value: 'hello & <world>' },
+            { Key: 'job', Value: 'j1' },
+          ],
+        },
+      ],
     });
     const id = launched?.InstanceId ?? '';
     expect(id).toMatch(/^i-[0-9a-f]{17}$/);
@@ -162,7 +187,9 @@ describe('RunInstances / DescribeInstances / TerminateInstances with the SDK', (
     expect(seen.indexOf('terminated')).toBeGreaterThan(seen.indexOf('running'));
     expect(instance.State?.Code).toBe(48);
     expect(instance.StateReason?.Code).toBe('Client.InstanceInitiatedShutdown');
-    expect(instance.StateTransitionReason).toMatch(/^Instance initiated shutdown \(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d GMT\)$/);
+    expect(instance.StateTransitionReason).toMatch(
+      /^Instance initiated shutdown \(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d GMT\)$/,
+    );
 
     const record = local(id);
     expect(readFileSync(path.join(record.directory, 'out.txt'), 'utf8')).toBe('hello\n');
@@ -189,7 +216,15 @@ describe('RunInstances / DescribeInstances / TerminateInstances with the SDK', (
         MinCount: 2,
         MaxCount: 2,
         UserData: b64('#!/bin/bash\nsleep 30\n'),
-        TagSpecifications: [{ ResourceType: 'instance', Tags: [{ Key: 'marker', Value: marker }, { Key: 'role', Value: 'worker' }] }],
+        TagSpecifications: [
+          {
+            ResourceType: 'instance',
+            Tags: [
+              { Key: 'marker', Value: marker },
+              { Key: 'role', Value: 'worker' },
+            ],
+          },
+        ],
       }),
     );
     const ids = (out.Instances ?? []).map((i) => i.InstanceId ?? '');
@@ -197,7 +232,9 @@ describe('RunInstances / DescribeInstances / TerminateInstances with the SDK', (
     expect(out.ReservationId).toMatch(/^r-[0-9a-f]{17}$/);
     expect((out.Instances ?? []).map((i) => i.AmiLaunchIndex)).toEqual([0, 1]);
 
-    const byTag = await client.send(new DescribeInstancesCommand({ Filters: [{ Name: `tag:marker`, Values: [marker] }] }));
+    const byTag = await client.send(
+      new DescribeInstancesCommand({ Filters: [{ Name: `tag:marker`, Values: [marker] }] }),
+    );
     expect(byTag.Reservations).toHaveLength(1);
     expect(byTag.Reservations?.[0]?.ReservationId).toBe(out.ReservationId);
     expect(byTag.Reservations?.[0]?.Instances?.map((i) => i.InstanceId).sort()).toEqual([...ids].sort());
@@ -206,13 +243,19 @@ describe('RunInstances / DescribeInstances / TerminateInstances with the SDK', (
       { Key: 'role', Value: 'worker' },
     ]);
 
-    const wildcard = await client.send(new DescribeInstancesCommand({ Filters: [{ Name: 'tag:marker', Values: [`${marker.slice(0, -2)}*`] }] }));
+    const wildcard = await client.send(
+      new DescribeInstancesCommand({ Filters: [{ Name: 'tag:marker', Values: [`${marker.slice(0, -2)}*`] }] }),
+    );
     expect(wildcard.Reservations?.flatMap((r) => r.Instances ?? [])).toHaveLength(2);
-    const none = await client.send(new DescribeInstancesCommand({ Filters: [{ Name: 'tag:marker', Values: ['nope'] }] }));
+    const none = await client.send(
+      new DescribeInstancesCommand({ Filters: [{ Name: 'tag:marker', Values: ['nope'] }] }),
+    );
     expect(none.Reservations).toEqual([]);
     // EC2's wildcards: `?` one character, `*` any run (also in the middle), `\` escapes; a pattern of any length.
     const count = async (pattern: string) =>
-      (await client.send(new DescribeInstancesCommand({ Filters: [{ Name: 'tag:marker', Values: [pattern] }] }))).Reservations?.flatMap((r) => r.Instances ?? []).length;
+      (
+        await client.send(new DescribeInstancesCommand({ Filters: [{ Name: 'tag:marker', Values: [pattern] }] }))
+      ).Reservations?.flatMap((r) => r.Instances ?? []).length;
     expect(await count(`?${marker.slice(1, -1)}?`)).toBe(2);
     expect(await count(`*${marker.slice(3, 6)}*`)).toBe(2);
     expect(await count(`${marker}?`)).toBe(0);
@@ -238,7 +281,12 @@ describe('RunInstances / DescribeInstances / TerminateInstances with the SDK', (
 
     await client.send(new TerminateInstancesCommand({ InstanceIds: ids }));
     const terminated = await client.send(
-      new DescribeInstancesCommand({ Filters: [{ Name: 'tag:marker', Values: [marker] }, { Name: 'instance-state-name', Values: ['pending', 'running'] }] }),
+      new DescribeInstancesCommand({
+        Filters: [
+          { Name: 'tag:marker', Values: [marker] },
+          { Name: 'instance-state-name', Values: ['pending', 'running'] },
+        ],
+      }),
     );
     expect(terminated.Reservations).toEqual([]);
   });
@@ -253,7 +301,11 @@ describe('RunInstances / DescribeInstances / TerminateInstances with the SDK', (
 
     const out = await client.send(new TerminateInstancesCommand({ InstanceIds: [id] }));
     expect(out.TerminatingInstances).toEqual([
-      { InstanceId: id, PreviousState: { Code: 16, Name: 'running' }, CurrentState: { Code: 32, Name: 'shutting-down' } },
+      {
+        InstanceId: id,
+        PreviousState: { Code: 16, Name: 'running' },
+        CurrentState: { Code: 32, Name: 'shutting-down' },
+      },
     ]);
     const { instance } = await waitFor(id, (i) => i.State?.Name === 'terminated');
     expect(instance.StateReason?.Code).toBe('Client.UserInitiatedShutdown');
@@ -292,7 +344,9 @@ describe('RunInstances / DescribeInstances / TerminateInstances with the SDK', (
       ['ami-12345678', 'available', 'x86_64', 'Linux/UNIX', true],
       [IMAGE, 'available', 'x86_64', 'Linux/UNIX', true],
     ]);
-    expect((await errorOf(client.send(new DescribeImagesCommand({ ImageIds: ['img-1'] })))).name).toBe('InvalidAMIID.Malformed');
+    expect((await errorOf(client.send(new DescribeImagesCommand({ ImageIds: ['img-1'] })))).name).toBe(
+      'InvalidAMIID.Malformed',
+    );
   });
 });
 
@@ -306,14 +360,18 @@ describe('errors arrive as the SDK typed errors', () => {
     expect((await errorOf(run({ ImageId: 'ubuntu' }))).name).toBe('InvalidAMIID.Malformed');
   });
   it('malformed and unknown instance ids', async () => {
-    expect((await errorOf(client.send(new DescribeInstancesCommand({ InstanceIds: ['i-xyz'] })))).name).toBe('InvalidInstanceID.Malformed');
-    expect((await errorOf(client.send(new TerminateInstancesCommand({ InstanceIds: ['bogus'] })))).name).toBe('InvalidInstanceID.Malformed');
+    expect((await errorOf(client.send(new DescribeInstancesCommand({ InstanceIds: ['i-xyz'] })))).name).toBe(
+      'InvalidInstanceID.Malformed',
+    );
+    expect((await errorOf(client.send(new TerminateInstancesCommand({ InstanceIds: ['bogus'] })))).name).toBe(
+      'InvalidInstanceID.Malformed',
+    );
     const unknown = await errorOf(client.send(new TerminateInstancesCommand({ InstanceIds: ['i-0123456789abcdef0'] })));
     expect(unknown).toMatchObject({ name: 'InvalidInstanceID.NotFound', status: 400 });
     expect(unknown.message).toContain('i-0123456789abcdef0');
-    expect((await errorOf(client.send(new DescribeInstancesCommand({ InstanceIds: ['i-0123456789abcdef0'] })))).name).toBe(
-      'InvalidInstanceID.NotFound',
-    );
+    expect(
+      (await errorOf(client.send(new DescribeInstancesCommand({ InstanceIds: ['i-0123456789abcdef0'] })))).name,
+    ).toBe('InvalidInstanceID.NotFound');
   });
   it('MaxCount over the limit', async () => {
     const before = server.instances().length;
@@ -322,30 +380,51 @@ describe('errors arrive as the SDK typed errors', () => {
   });
   it('bad parameter values and unknown filters', async () => {
     expect((await errorOf(run({ MinCount: 2, MaxCount: 1 }))).name).toBe('InvalidParameterValue');
-    expect((await errorOf(run({ InstanceInitiatedShutdownBehavior: 'hibernate' as 'stop' }))).name).toBe('InvalidParameterValue');
-    expect((await errorOf(run({ UserData: 'not base64!' }))).name).toBe('InvalidParameterValue');
-    expect((await errorOf(client.send(new DescribeInstancesCommand({ Filters: [{ Name: 'flavour', Values: ['x'] }] })))).name).toBe(
+    expect((await errorOf(run({ InstanceInitiatedShutdownBehavior: 'hibernate' as 'stop' }))).name).toBe(
       'InvalidParameterValue',
     );
+    expect((await errorOf(run({ UserData: 'not base64!' }))).name).toBe('InvalidParameterValue');
+    expect(
+      (await errorOf(client.send(new DescribeInstancesCommand({ Filters: [{ Name: 'flavour', Values: ['x'] }] }))))
+        .name,
+    ).toBe('InvalidParameterValue');
   });
   it('unknown action', async () => {
     const form = 'Action=RebootEverything&Version=2016-11-15';
-    const headers = await signedHeaders(server.endpoint, 'ec2', { method: 'POST', path: '/', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: form });
+    const headers = await signedHeaders(server.endpoint, 'ec2', {
+      method: 'POST',
+      path: '/',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: form,
+    });
     const res = await fetch(server.endpoint, { method: 'POST', headers, body: form });
     expect(res.status).toBe(400);
     const body = await res.text();
-    expect(body).toMatch(/<Response><Errors><Error><Code>InvalidAction<\/Code><Message>[^<]+<\/Message><\/Error><\/Errors><RequestID>[0-9a-f-]{36}<\/RequestID><\/Response>/);
+    expect(body).toMatch(
+      /<Response><Errors><Error><Code>InvalidAction<\/Code><Message>[^<]+<\/Message><\/Error><\/Errors><RequestID>[0-9a-f-]{36}<\/RequestID><\/Response>/,
+    );
   });
 });
 
 describe('close()', () => {
   it('kills running instances and reports them terminated', async () => {
     const other = mkdtempSync(path.join(os.tmpdir(), 'cp-ec2-close-'));
-    const second = await startEc2Server({ port: 0, directory: other, pendingMs: 10, silent: true, credentials: TEST_CREDENTIALS });
+    const second = await startEc2Server({
+      port: 0,
+      directory: other,
+      pendingMs: 10,
+      silent: true,
+      credentials: TEST_CREDENTIALS,
+    });
     const c = new EC2Client({ endpoint: second.endpoint, region: 'us-east-1', credentials: TEST_CREDENTIALS });
     try {
       const out = await c.send(
-        new RunInstancesCommand({ ImageId: IMAGE, MinCount: 2, MaxCount: 2, UserData: b64('#!/bin/bash\ntrap "" TERM\nsleep 60\n') }),
+        new RunInstancesCommand({
+          ImageId: IMAGE,
+          MinCount: 2,
+          MaxCount: 2,
+          UserData: b64('#!/bin/bash\ntrap "" TERM\nsleep 60\n'),
+        }),
       );
       const ids = (out.Instances ?? []).map((i) => i.InstanceId ?? '');
       const deadline = Date.now() + 10_000;
@@ -388,8 +467,17 @@ describe.skipIf(!awsCli)('the AWS CLI', () => {
     });
 
   it('runs, describes and terminates instances', async () => {
-    const ran = (await aws('run-instances', '--image-id', 'ami-12345678', '--count', '1', '--user-data', '#!/bin/bash\nsleep 60\n', '--tag-specifications',
-      'ResourceType=instance,Tags=[{Key=via,Value=cli}]')) as { Instances: { InstanceId: string; State: { Name: string } }[] };
+    const ran = (await aws(
+      'run-instances',
+      '--image-id',
+      'ami-12345678',
+      '--count',
+      '1',
+      '--user-data',
+      '#!/bin/bash\nsleep 60\n',
+      '--tag-specifications',
+      'ResourceType=instance,Tags=[{Key=via,Value=cli}]',
+    )) as { Instances: { InstanceId: string; State: { Name: string } }[] };
     const id = ran.Instances[0]?.InstanceId ?? '';
     expect(id).toMatch(/^i-[0-9a-f]{17}$/);
     // The CLI base64-encodes --user-data itself.

@@ -58,10 +58,22 @@ async function startServerProcess(dataFile: string): Promise<ServerProcess> {
   // A bounded heap: a parser that allocates without end dies here in seconds instead of swapping the machine.
   const child = spawn(
     process.execPath,
-    ['--max-old-space-size=768', '--import', 'tsx', 'local-stack/mongo/main.ts', '--port', '0', '--data', dataFile, '--silent'],
+    [
+      '--max-old-space-size=768',
+      '--import',
+      'tsx',
+      'local-stack/mongo/main.ts',
+      '--port',
+      '0',
+      '--data',
+      dataFile,
+      '--silent',
+    ],
     { cwd: PROJECT_ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
   );
-  const exited = new Promise<string>((resolve) => child.once('exit', (code, signal) => resolve(signal ?? `exit ${code}`)));
+  const exited = new Promise<string>((resolve) =>
+    child.once('exit', (code, signal) => resolve(signal ?? `exit ${code}`)),
+  );
   let stderrLines = 0;
   let lastLines: string[] = [];
   const samples = new Map<string, string>();
@@ -74,7 +86,11 @@ async function startServerProcess(dataFile: string): Promise<ServerProcess> {
   const firstLine = await new Promise<string>((resolve, reject) => {
     createInterface({ input: child.stdout! }).once('line', resolve);
     // After a tick, so the stderr lines it wrote before exiting have been read.
-    void exited.then((how) => setImmediate(() => reject(new Error(`the server ended (${how}) before printing its URI:\n${lastLines.join('\n')}`))));
+    void exited.then((how) =>
+      setImmediate(() =>
+        reject(new Error(`the server ended (${how}) before printing its URI:\n${lastLines.join('\n')}`)),
+      ),
+    );
   });
   const { uri, port } = JSON.parse(firstLine) as { uri: string; port: number };
   return {
@@ -99,8 +115,15 @@ async function kill(server: ServerProcess | undefined): Promise<void> {
 }
 
 /** A fresh driver client: it must connect, answer a ping and a find within a few seconds. */
-async function expectAnswers(uri: string, find: { db: string; collection: string; filter: Document } = { db: 'fuzz_check', collection: 'c', filter: {} }): Promise<Document[]> {
-  const client = new MongoClient(uri, { serverSelectionTimeoutMS: 5000, socketTimeoutMS: 5000, connectTimeoutMS: 5000 });
+async function expectAnswers(
+  uri: string,
+  find: { db: string; collection: string; filter: Document } = { db: 'fuzz_check', collection: 'c', filter: {} },
+): Promise<Document[]> {
+  const client = new MongoClient(uri, {
+    serverSelectionTimeoutMS: 5000,
+    socketTimeoutMS: 5000,
+    connectTimeoutMS: 5000,
+  });
   try {
     expect(await client.db('admin').command({ ping: 1 })).toMatchObject({ ok: 1 });
     return await client.db(find.db).collection(find.collection).find(find.filter).toArray();
@@ -144,11 +167,18 @@ async function sendRaw(port: number, bytes: Buffer, quietMs = 2000): Promise<Raw
         if (buffered.length >= 4 && buffered.length >= buffered.readInt32LE(0)) {
           const opCode = buffered.readInt32LE(12);
           const bodyAt = opCode === OP_MSG ? 21 : 36;
-          resolve({ reply: { responseTo: buffered.readInt32LE(8), body: deserialize(buffered.subarray(bodyAt, buffered.readInt32LE(0))) } });
+          resolve({
+            reply: {
+              responseTo: buffered.readInt32LE(8),
+              body: deserialize(buffered.subarray(bodyAt, buffered.readInt32LE(0))),
+            },
+          });
         }
       });
       socket.once('close', () => resolve({ closed: true }));
-      socket.once('error', (error: NodeJS.ErrnoException) => (error.code === 'ECONNRESET' ? resolve({ closed: true }) : reject(error)));
+      socket.once('error', (error: NodeJS.ErrnoException) =>
+        error.code === 'ECONNRESET' ? resolve({ closed: true }) : reject(error),
+      );
       socket.once('connect', () => socket.write(bytes));
       setTimeout(() => resolve({ silent: true }), quietMs);
     });
@@ -184,17 +214,25 @@ describe('defects reproduced on the old server', () => {
     }
   });
 
-  it('60,000 duplicate-key errors with j:true: a bounded reply, every error counted, and the server stays up', { timeout: 120_000 }, async () => {
+  it('60,000 duplicate-key errors with j:true: a bounded reply, every error counted, and the server stays up', {
+    timeout: 120_000,
+  }, async () => {
     const server = await startServerProcess(path.join(scratch.tmpDir(), 'write-errors.json'));
     const client = new MongoClient(server.uri, { serverSelectionTimeoutMS: 5000 });
     try {
       const keys = client.db('t_write_errors').collection<{ _id: string }>('keys');
       // ~200-byte keys: each E11000 entry (message, keyPattern, keyValue) is ~550 bytes, 60,000 of them ~33 MB.
-      const documents = Array.from({ length: 60_000 }, (_, i) => ({ _id: `${String(i).padStart(8, '0')}-${'k'.repeat(190)}` }));
+      const documents = Array.from({ length: 60_000 }, (_, i) => ({
+        _id: `${String(i).padStart(8, '0')}-${'k'.repeat(190)}`,
+      }));
       await keys.insertMany(documents, { ordered: false });
-      const failure = await keys.insertMany(documents, { ordered: false, writeConcern: { j: true } }).catch((error: unknown) => error);
+      const failure = await keys
+        .insertMany(documents, { ordered: false, writeConcern: { j: true } })
+        .catch((error: unknown) => error);
       expect(failure).toBeInstanceOf(MongoBulkWriteError);
-      const writeErrors = ([] as { code: number; index: number; errmsg?: string }[]).concat((failure as MongoBulkWriteError).writeErrors as never);
+      const writeErrors = ([] as { code: number; index: number; errmsg?: string }[]).concat(
+        (failure as MongoBulkWriteError).writeErrors as never,
+      );
       expect(writeErrors).toHaveLength(60_000);
       expect(writeErrors.every((error, i) => error.code === 11000 && error.index === i)).toBe(true);
       // The first errors keep their messages; past the reply's budget only index and code are left.
@@ -215,28 +253,45 @@ describe('defects reproduced on the old server', () => {
     const client = new MongoClient(server.uri, { serverSelectionTimeoutMS: 5000 });
     try {
       const things = client.db('t_deep').collection('things');
-      const tooDeep = await things.insertOne({ _id: 'deep', v: nested(2000) } as Document).catch((error: unknown) => error);
+      const tooDeep = await things
+        .insertOne({ _id: 'deep', v: nested(2000) } as Document)
+        .catch((error: unknown) => error);
       expect(tooDeep).toBeInstanceOf(MongoServerError);
       expect(tooDeep).toMatchObject({ code: 15, codeName: 'Overflow' });
       // Under the wire limit (200) but over the storage limit (100): refused as mongod refuses an insert.
-      const overStorage = await things.insertOne({ _id: 'over', v: nested(101) } as Document).catch((error: unknown) => error);
-      expect(overStorage).toMatchObject({ code: 15, message: 'cannot insert document because it exceeds 100 levels of nesting' });
+      const overStorage = await things
+        .insertOne({ _id: 'over', v: nested(101) } as Document)
+        .catch((error: unknown) => error);
+      expect(overStorage).toMatchObject({
+        code: 15,
+        message: 'cannot insert document because it exceeds 100 levels of nesting',
+      });
       // An update cannot build one either, even from a long dotted path in a small message.
       await things.insertOne({ _id: 'grow', n: 1 } as Document);
       const deepPath = Array.from({ length: 150 }, () => 'a').join('.');
-      const grown = await things.updateOne({ _id: 'grow' } as Document, { $set: { [deepPath]: 1 } }).catch((error: unknown) => error);
+      const grown = await things
+        .updateOne({ _id: 'grow' } as Document, { $set: { [deepPath]: 1 } })
+        .catch((error: unknown) => error);
       expect(grown).toMatchObject({ code: 15, message: 'Document exceeds maximum nesting depth of 100' });
       // 100 levels, the documented limit, is fine.
       await things.insertOne({ _id: 'limit', v: nested(99) } as Document);
 
       await things.insertOne({ _id: 'after', ok: true } as Document, { writeConcern: { j: true } });
-      const saved = EJSON.parse(readFileSync(dataFile, 'utf8'), { relaxed: false }) as { databases: Record<string, Record<string, { documents: Document[] }>> };
-      expect(saved.databases.t_deep?.things?.documents.map((document) => document._id)).toEqual(['grow', 'limit', 'after']);
+      const saved = EJSON.parse(readFileSync(dataFile, 'utf8'), { relaxed: false }) as {
+        databases: Record<string, Record<string, { documents: Document[] }>>;
+      };
+      expect(saved.databases.t_deep?.things?.documents.map((document) => document._id)).toEqual([
+        'grow',
+        'limit',
+        'after',
+      ]);
       await client.close();
       expect(await server.stop()).toBe('exit 0');
 
       server = await startServerProcess(dataFile);
-      expect(await expectAnswers(server.uri, { db: 't_deep', collection: 'things', filter: { _id: 'after' } })).toEqual([{ _id: 'after', ok: true }]);
+      expect(await expectAnswers(server.uri, { db: 't_deep', collection: 'things', filter: { _id: 'after' } })).toEqual(
+        [{ _id: 'after', ok: true }],
+      );
     } finally {
       await client.close();
       await kill(server);
@@ -249,31 +304,63 @@ describe('defects reproduced on the old server', () => {
     const client = new MongoClient(server.uri, { serverSelectionTimeoutMS: 5000 });
     try {
       // A database name with a null byte (a BSON string may hold one) was a key of the data file EJSON refuses to parse.
-      const badDb = await client.db('fuzz_\u0000x').collection('c').insertOne({ _id: 1 } as Document).catch((error: unknown) => error);
+      const badDb = await client
+        .db('fuzz_\u0000x')
+        .collection('c')
+        .insertOne({ _id: 1 } as Document)
+        .catch((error: unknown) => error);
       expect(badDb).toMatchObject({ code: 73, codeName: 'InvalidNamespace' });
-      const badCollection = await client.db('t_names').collection('a$b').insertOne({ _id: 1 } as Document).catch((error: unknown) => error);
+      const badCollection = await client
+        .db('t_names')
+        .collection('a$b')
+        .insertOne({ _id: 1 } as Document)
+        .catch((error: unknown) => error);
       expect(badCollection).toMatchObject({ code: 73, codeName: 'InvalidNamespace' });
       const things = client.db('t_names').collection('things');
       // A field that Extended JSON reads back as a type ({$oid: 'nope'} would not even parse).
-      const typeKey = await things.insertOne({ _id: 'oid', v: { $oid: 'nope' } } as Document).catch((error: unknown) => error);
-      expect(typeKey).toMatchObject({ code: 52, message: expect.stringMatching(/^The dollar \(\$\) prefixed field '\$oid' in 'v\.\$oid' is not valid for storage/) });
+      const typeKey = await things
+        .insertOne({ _id: 'oid', v: { $oid: 'nope' } } as Document)
+        .catch((error: unknown) => error);
+      expect(typeKey).toMatchObject({
+        code: 52,
+        message: expect.stringMatching(
+          /^The dollar \(\$\) prefixed field '\$oid' in 'v\.\$oid' is not valid for storage/,
+        ),
+      });
       // An update can turn a string value into a field name: one with a null byte cannot be stored.
       await things.insertOne({ _id: 'r', n: 1 } as Document);
-      const renamed = await things.updateOne({ _id: 'r' } as Document, { $rename: { n: 'a\u0000b' } }).catch((error: unknown) => error);
+      const renamed = await things
+        .updateOne({ _id: 'r' } as Document, { $rename: { n: 'a\u0000b' } })
+        .catch((error: unknown) => error);
       expect(renamed).toMatchObject({ code: 2, message: "field names cannot contain null bytes: 'a\\0b'" });
 
       // A BSON date past what a JavaScript Date holds arrives as an invalid Date, which the file recorded as "NaN".
-      const insert = Buffer.from(serialize({ insert: 'things', documents: [{ _id: 'date', at: new Date(1_234_567) }], $db: 't_names' }));
+      const insert = Buffer.from(
+        serialize({ insert: 'things', documents: [{ _id: 'date', at: new Date(1_234_567) }], $db: 't_names' }),
+      );
       const at = insert.indexOf(Buffer.from(new BigInt64Array([1_234_567n]).buffer));
       insert.writeBigInt64LE(2n ** 62n, at);
       const reply = await sendRaw(server.port, opMsg(3, [Buffer.concat([Buffer.from([0]), insert])]));
-      expect(reply).toMatchObject({ reply: { body: { ok: 1, n: 0, writeErrors: [{ index: 0, code: 2, errmsg: expect.stringMatching(/^the date in 'at' is outside the range/) }] } } });
+      expect(reply).toMatchObject({
+        reply: {
+          body: {
+            ok: 1,
+            n: 0,
+            writeErrors: [
+              { index: 0, code: 2, errmsg: expect.stringMatching(/^the date in 'at' is outside the range/) },
+            ],
+          },
+        },
+      });
 
       await things.insertOne({ _id: 'after' } as Document, { writeConcern: { j: true } });
       await client.close();
       expect(await server.stop()).toBe('exit 0');
       server = await startServerProcess(dataFile);
-      expect(await expectAnswers(server.uri, { db: 't_names', collection: 'things', filter: {} })).toEqual([{ _id: 'r', n: 1 }, { _id: 'after' }]);
+      expect(await expectAnswers(server.uri, { db: 't_names', collection: 'things', filter: {} })).toEqual([
+        { _id: 'r', n: 1 },
+        { _id: 'after' },
+      ]);
     } finally {
       await client.close();
       await kill(server);
@@ -298,12 +385,24 @@ describe('every length in a frame is checked against the frame', () => {
   const cases: { name: string; message: () => Buffer; expected: RawOutcome | { reply: { body: Document } } }[] = [
     {
       name: 'a document sequence larger than the message',
-      message: () => opMsg(1, [bodySection({ insert: 'c', $db: 't_frames' }), Buffer.from([1]), int32(1000), Buffer.from('documents\0', 'latin1')]),
+      message: () =>
+        opMsg(1, [
+          bodySection({ insert: 'c', $db: 't_frames' }),
+          Buffer.from([1]),
+          int32(1000),
+          Buffer.from('documents\0', 'latin1'),
+        ]),
       expected: { reply: { body: { ok: 0, code: 17 } } },
     },
     {
       name: 'a document sequence of size 0',
-      message: () => opMsg(1, [bodySection({ insert: 'c', $db: 't_frames' }), Buffer.from([1]), int32(0), Buffer.from('documents\0', 'latin1')]),
+      message: () =>
+        opMsg(1, [
+          bodySection({ insert: 'c', $db: 't_frames' }),
+          Buffer.from([1]),
+          int32(0),
+          Buffer.from('documents\0', 'latin1'),
+        ]),
       expected: { reply: { body: { ok: 0, code: 17 } } },
     },
     {
@@ -313,7 +412,12 @@ describe('every length in a frame is checked against the frame', () => {
         const identifier = Buffer.from('documents\0', 'latin1');
         const section = Buffer.concat([int32(4 + identifier.length + documentBytes.length), identifier, documentBytes]);
         section.writeInt32LE(documentBytes.length + 50, 4 + identifier.length);
-        return opMsg(1, [bodySection({ insert: 'c', $db: 't_frames' }), Buffer.from([1]), section, bodySection({ pad: 'x'.repeat(80) }).subarray(1)]);
+        return opMsg(1, [
+          bodySection({ insert: 'c', $db: 't_frames' }),
+          Buffer.from([1]),
+          section,
+          bodySection({ pad: 'x'.repeat(80) }).subarray(1),
+        ]);
       },
       expected: { reply: { body: { ok: 0, code: 22, codeName: 'InvalidBSON' } } },
     },
@@ -348,7 +452,11 @@ describe('every length in a frame is checked against the frame', () => {
     {
       name: 'a body nested deeper than 200 levels',
       message: () => opMsg(1, [bodySection({ ping: 1, $db: 'admin', deep: nested(201) })]),
-      expected: { reply: { body: { ok: 0, code: 15, codeName: 'Overflow', errmsg: 'BSONObj exceeds maximum nested object depth' } } },
+      expected: {
+        reply: {
+          body: { ok: 0, code: 15, codeName: 'Overflow', errmsg: 'BSONObj exceeds maximum nested object depth' },
+        },
+      },
     },
     {
       name: 'an OP_QUERY whose query runs past the message',
@@ -402,9 +510,15 @@ describe('every length in a frame is checked against the frame', () => {
   });
 
   it('a malformed message flagged moreToCome gets no reply, and the connection goes on', async () => {
-    const bad = opMsg(1, [bodySection({ ping: 1, $db: 'admin' }), Buffer.from([1]), int32(-1), Buffer.from('a\0', 'latin1')], 1 << 1);
+    const bad = opMsg(
+      1,
+      [bodySection({ ping: 1, $db: 'admin' }), Buffer.from([1]), int32(-1), Buffer.from('a\0', 'latin1')],
+      1 << 1,
+    );
     const good = opMsg(2, [bodySection({ ping: 1, $db: 'admin' })]);
-    expect(await sendRaw(server!.port, Buffer.concat([bad, good]))).toMatchObject({ reply: { responseTo: 2, body: { ok: 1 } } });
+    expect(await sendRaw(server!.port, Buffer.concat([bad, good]))).toMatchObject({
+      reply: { responseTo: 2, body: { ok: 1 } },
+    });
   });
 });
 
@@ -453,7 +567,11 @@ async function recordDriverFrames(serverPort: number): Promise<Buffer[]> {
       { _id: 2, sku: 'b', qty: 1, nested: { deep: { er: [1, { x: 2 }] } } },
       { _id: 3, sku: 'c', qty: 7, note: 'hello' },
     ]);
-    await items.find({ qty: { $gt: 2 } }).sort({ qty: -1 }).project({ sku: 1 }).toArray();
+    await items
+      .find({ qty: { $gt: 2 } })
+      .sort({ qty: -1 })
+      .project({ sku: 1 })
+      .toArray();
     await items.find({}, { batchSize: 1 }).toArray();
     await items.updateOne({ _id: 1 }, { $inc: { qty: 1 }, $set: { 'nested.a': 1 } });
     await items.updateMany({ qty: { $gte: 1 } }, { $set: { seen: true } });
@@ -466,7 +584,13 @@ async function recordDriverFrames(serverPort: number): Promise<Buffer[]> {
       ],
       { ordered: false },
     );
-    await items.aggregate([{ $match: { qty: { $gte: 0 } } }, { $group: { _id: '$seen', total: { $sum: '$qty' } } }, { $sort: { total: -1 } }]).toArray();
+    await items
+      .aggregate([
+        { $match: { qty: { $gte: 0 } } },
+        { $group: { _id: '$seen', total: { $sum: '$qty' } } },
+        { $sort: { total: -1 } },
+      ])
+      .toArray();
     await items.countDocuments({ qty: { $lt: 100 } });
     await items.findOneAndUpdate({ _id: 2 }, { $set: { qty: 3 } }, { returnDocument: 'after' });
     await items.distinct('sku');
@@ -507,14 +631,20 @@ function hasDocumentSequence(frame: Buffer): boolean {
  * this twin the fuzz would never reach the sequence parser.
  */
 function asDocumentSequence(frame: Buffer): Buffer | undefined {
-  if (frame.readInt32LE(12) !== OP_MSG || frame[20] !== 0 || frame.readInt32LE(21) !== frame.length - 21) return undefined;
+  if (frame.readInt32LE(12) !== OP_MSG || frame[20] !== 0 || frame.readInt32LE(21) !== frame.length - 21)
+    return undefined;
   const body = deserialize(frame.subarray(21));
   const field = ['documents', 'updates', 'deletes'].find((name) => Array.isArray(body[name]));
   if (!field) return undefined;
   const { [field]: documents, ...rest } = body;
   const identifier = Buffer.from(`${field}\0`, 'latin1');
   const payload = Buffer.concat((documents as Document[]).map((document) => serialize(document)));
-  const sequence = Buffer.concat([Buffer.from([1]), int32(4 + identifier.length + payload.length), identifier, payload]);
+  const sequence = Buffer.concat([
+    Buffer.from([1]),
+    int32(4 + identifier.length + payload.length),
+    identifier,
+    payload,
+  ]);
   const twin = opMsg(frame.readInt32LE(4), [bodySection(rest), sequence], frame.readUInt32LE(16));
   return twin;
 }
@@ -528,21 +658,31 @@ function lengthOffsets(frame: Buffer): number[] {
     for (let position = start + 4; position < end; ) {
       const type = frame[position] as number;
       position = frame.indexOf(0, position + 1) + 1;
-      const fixed: Record<number, number> = { 1: 8, 6: 0, 7: 12, 8: 1, 9: 8, 10: 0, 16: 4, 17: 8, 18: 8, 19: 16, 127: 0, 255: 0 };
+      const fixed: Record<number, number> = {
+        1: 8,
+        6: 0,
+        7: 12,
+        8: 1,
+        9: 8,
+        10: 0,
+        16: 4,
+        17: 8,
+        18: 8,
+        19: 16,
+        127: 0,
+        255: 0,
+      };
       if (fixed[type] !== undefined) position += fixed[type];
       else if (type === 2 || type === 13 || type === 14) {
         offsets.push(position);
         position += 4 + frame.readInt32LE(position);
-      }
-      else if (type === 5) {
+      } else if (type === 5) {
         offsets.push(position);
         position += 5 + frame.readInt32LE(position);
-      } 
-      else if (type === 3 || type === 4) {
+      } else if (type === 3 || type === 4) {
         walkDocument(position);
         position += frame.readInt32LE(position);
-      } 
-      else if (type === 11) position = frame.indexOf(0, frame.indexOf(0, position) + 1) + 1;
+      } else if (type === 11) position = frame.indexOf(0, frame.indexOf(0, position) + 1) + 1;
       else return; // not met in driver frames; the offsets found so far are enough
     }
   };
@@ -559,7 +699,8 @@ function lengthOffsets(frame: Buffer): number[] {
       } else {
         offsets.push(offset);
         const sectionEnd = offset + frame.readInt32LE(offset);
-        for (let next = frame.indexOf(0, offset + 4) + 1; next < sectionEnd; next += frame.readInt32LE(next)) walkDocument(next);
+        for (let next = frame.indexOf(0, offset + 4) + 1; next < sectionEnd; next += frame.readInt32LE(next))
+          walkDocument(next);
         offset = sectionEnd;
       }
     }
@@ -581,14 +722,28 @@ function cachedLengthOffsets(frame: Buffer): number[] {
 }
 
 const below = (random: () => number, n: number): number => Math.floor(random() * n);
-const pick = <T,>(random: () => number, items: readonly T[]): T => items[below(random, items.length)] as T;
+const pick = <T>(random: () => number, items: readonly T[]): T => items[below(random, items.length)] as T;
 /** Sets the header length to the frame's size, so the mutation reaches the parser instead of the framer. */
 const framed = (frame: Buffer): Buffer => {
   if (frame.length >= 4) frame.writeInt32LE(frame.length, 0);
   return frame;
 };
 
-const INTERESTING_INT32 = [-1, 0, 1, 4, 5, 6, 16, 255, 0x7fffffff, -0x80000000, 48_000_000, 48_000_001, 16 * 1024 * 1024];
+const INTERESTING_INT32 = [
+  -1,
+  0,
+  1,
+  4,
+  5,
+  6,
+  16,
+  255,
+  0x7fffffff,
+  -0x80000000,
+  48_000_000,
+  48_000_001,
+  16 * 1024 * 1024,
+];
 
 const MUTATORS: Record<string, Mutator> = {
   bitFlip: (frame, random) => {
@@ -612,22 +767,33 @@ const MUTATORS: Record<string, Mutator> = {
   },
   splice: (frame, random, frames) => {
     const other = pick(random, frames);
-    const out = Buffer.concat([frame.subarray(0, below(random, frame.length + 1)), other.subarray(below(random, other.length))]);
+    const out = Buffer.concat([
+      frame.subarray(0, below(random, frame.length + 1)),
+      other.subarray(below(random, other.length)),
+    ]);
     return random() < 0.8 ? framed(out) : out;
   },
   resizeLength: (frame, random) => {
     const out = Buffer.from(frame);
     const deltas = [-16, -5, -4, -1, 1, 4, 5, 16, 1000];
-    out.writeInt32LE(random() < 0.5 ? frame.length + pick(random, deltas) : (below(random, 2 ** 32) | 0), 0);
+    out.writeInt32LE(random() < 0.5 ? frame.length + pick(random, deltas) : below(random, 2 ** 32) | 0, 0);
     return out;
   },
   int32AtLength: (frame, random, _frames, original) => {
     const out = Buffer.from(frame);
     // Where the recorded frame has its lengths; earlier mutations may have shortened this one.
-    const at = pick(random, cachedLengthOffsets(original).filter((offset) => offset + 4 <= out.length));
+    const at = pick(
+      random,
+      cachedLengthOffsets(original).filter((offset) => offset + 4 <= out.length),
+    );
     if (at === undefined) return out;
     const current = out.readInt32LE(at);
-    const value = random() < 0.5 ? pick(random, INTERESTING_INT32) : random() < 0.5 ? current + pick(random, [-5, -4, -1, 1, 4, 5, 100]) : below(random, 2 ** 32) | 0;
+    const value =
+      random() < 0.5
+        ? pick(random, INTERESTING_INT32)
+        : random() < 0.5
+          ? current + pick(random, [-5, -4, -1, 1, 4, 5, 100])
+          : below(random, 2 ** 32) | 0;
     out.writeInt32LE(value | 0, at);
     return out;
   },
@@ -655,7 +821,9 @@ function sendBatch(port: number, frames: Buffer[], stats: FuzzStats): Promise<vo
     let buffered = Buffer.alloc(0);
     const timer = setTimeout(() => {
       socket.destroy();
-      reject(new Error(`a connection carrying ${frames.length} fuzzed frames got no close from the server within 20 s`));
+      reject(
+        new Error(`a connection carrying ${frames.length} fuzzed frames got no close from the server within 20 s`),
+      );
     }, 20_000);
     socket.on('data', (chunk) => {
       buffered = Buffer.concat([buffered, chunk]);
@@ -688,12 +856,18 @@ describe('fuzz: mutated driver frames', () => {
         const recorded = await recordDriverFrames(server.port);
         const opCodes = new Set(recorded.map((frame) => frame.readInt32LE(12)));
         expect(opCodes).toEqual(new Set([OP_QUERY, OP_MSG]));
-        const twins = recorded.filter((frame) => !hasDocumentSequence(frame)).map(asDocumentSequence).filter((twin) => twin !== undefined);
+        const twins = recorded
+          .filter((frame) => !hasDocumentSequence(frame))
+          .map(asDocumentSequence)
+          .filter((twin) => twin !== undefined);
         expect(twins.length).toBeGreaterThanOrEqual(3); // inserts, updates, deletes at least
         const frames = [...recorded, ...twins];
         // A sentinel the fuzzed frames (all aimed at other databases) should not reach.
         const sentinel = new MongoClient(server.uri);
-        await sentinel.db('fuzz_check').collection('c').insertOne({ _id: 'sentinel' } as Document, { writeConcern: { j: true } });
+        await sentinel
+          .db('fuzz_check')
+          .collection('c')
+          .insertOne({ _id: 'sentinel' } as Document, { writeConcern: { j: true } });
         await sentinel.close();
 
         const random = rng(FUZZ_SEED);
@@ -718,7 +892,9 @@ describe('fuzz: mutated driver frames', () => {
          * parsed as frames.
          */
         const keepsStreamInStep = (frame: Buffer): boolean =>
-          frame.length >= 16 && frame.readInt32LE(0) === frame.length && [OP_QUERY, OP_MSG].includes(frame.readInt32LE(12));
+          frame.length >= 16 &&
+          frame.readInt32LE(0) === frame.length &&
+          [OP_QUERY, OP_MSG].includes(frame.readInt32LE(12));
         const BATCH = 40;
         const PARALLEL = 4;
         const CHECK_EVERY = 5000;
@@ -740,18 +916,24 @@ describe('fuzz: mutated driver frames', () => {
           // PARALLEL connections at a time, each taking the next batch when its own is done.
           let next = 0;
           const worker = async (): Promise<void> => {
-            for (let mine = next++; mine < batches.length; mine = next++) await sendBatch(server!.port, batches[mine] as Buffer[], stats);
+            for (let mine = next++; mine < batches.length; mine = next++)
+              await sendBatch(server!.port, batches[mine] as Buffer[], stats);
           };
           await Promise.all(Array.from({ length: PARALLEL }, worker));
           expect(server.child.exitCode, `the server exited after ${stats.frames} frames`).toBeNull();
           checks += 1;
-          expect(await expectAnswers(server.uri, { db: 'fuzz_check', collection: 'c', filter: { _id: 'sentinel' } })).toEqual([{ _id: 'sentinel' }]);
+          expect(
+            await expectAnswers(server.uri, { db: 'fuzz_check', collection: 'c', filter: { _id: 'sentinel' } }),
+          ).toEqual([{ _id: 'sentinel' }]);
         }
         const seconds = (performance.now() - started) / 1000;
 
         // The end: a fresh client still works, a journaled write lands in the data file, and the file reloads.
         const last = new MongoClient(server.uri, { serverSelectionTimeoutMS: 5000 });
-        await last.db('fuzz_check').collection('c').insertOne({ _id: 'after-fuzz' } as Document, { writeConcern: { j: true } });
+        await last
+          .db('fuzz_check')
+          .collection('c')
+          .insertOne({ _id: 'after-fuzz' } as Document, { writeConcern: { j: true } });
         await last.close();
         expect(await server.stop()).toBe('exit 0');
         const stderrLines = server.stderrLines();

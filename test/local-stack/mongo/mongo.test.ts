@@ -58,7 +58,9 @@ describe('local MongoDB server with the real driver', () => {
     const db = mongo.client().db('t_getmore');
     const asLongs = { promoteLongs: false }; // cursor ids stay Long, as the server sends them
     const opened = await db.command({ find: 'numbers', filter: { square: { $gte: 10_000 } }, batchSize: 10 }, asLongs);
-    expect(opened.cursor.firstBatch.map((doc: { _id: number }) => doc._id)).toEqual(Array.from({ length: 10 }, (_, i) => 100 + i));
+    expect(opened.cursor.firstBatch.map((doc: { _id: number }) => doc._id)).toEqual(
+      Array.from({ length: 10 }, (_, i) => 100 + i),
+    );
     const id = opened.cursor.id as Long;
     expect(Long.isLong(id) && !id.isZero()).toBe(true);
     expect(opened.cursor.ns).toBe('t_getmore.numbers');
@@ -109,20 +111,37 @@ describe('local MongoDB server with the real driver', () => {
     const rates = mongo.client().db('t_bulk').collection('rates');
     const upserts = (valueAt: (i: number) => number) =>
       Array.from({ length: 80 }, (_, i) => ({
-        updateOne: { filter: { day: `d${i}` }, update: { $set: { value: valueAt(i) }, $setOnInsert: { created: 'first' } }, upsert: true },
+        updateOne: {
+          filter: { day: `d${i}` },
+          update: { $set: { value: valueAt(i) }, $setOnInsert: { created: 'first' } },
+          upsert: true,
+        },
       }));
-    const first = await rates.bulkWrite(upserts((i) => i), { ordered: false });
+    const first = await rates.bulkWrite(
+      upserts((i) => i),
+      { ordered: false },
+    );
     expect(first).toMatchObject({ upsertedCount: 80, matchedCount: 0, modifiedCount: 0 });
     expect(await rates.countDocuments()).toBe(80);
 
-    const second = await rates.bulkWrite(upserts((i) => i), { ordered: false });
+    const second = await rates.bulkWrite(
+      upserts((i) => i),
+      { ordered: false },
+    );
     expect(second).toMatchObject({ upsertedCount: 0, matchedCount: 80, modifiedCount: 0 });
     expect(await rates.countDocuments()).toBe(80);
 
     // Every 4th value changes: 20 of 80.
-    const third = await rates.bulkWrite(upserts((i) => (i % 4 === 0 ? i + 1000 : i)), { ordered: false });
+    const third = await rates.bulkWrite(
+      upserts((i) => (i % 4 === 0 ? i + 1000 : i)),
+      { ordered: false },
+    );
     expect(third).toMatchObject({ upsertedCount: 0, matchedCount: 80, modifiedCount: 20 });
-    expect(await rates.findOne({ day: 'd8' }, { projection: { _id: 0 } })).toEqual({ day: 'd8', value: 1008, created: 'first' });
+    expect(await rates.findOne({ day: 'd8' }, { projection: { _id: 0 } })).toEqual({
+      day: 'd8',
+      value: 1008,
+      created: 'first',
+    });
   });
 
   it('enforces unique indexes: E11000, ordered and unordered insertMany', async () => {
@@ -136,27 +155,44 @@ describe('local MongoDB server with the real driver', () => {
     expect((duplicate as MongoServerError).message).toContain('index: email_1 dup key: { email: "a@x.org" }');
 
     const batch = [{ email: 'b@x.org' }, { email: 'a@x.org' }, { email: 'c@x.org' }];
-    const ordered = await users.insertMany(batch.map((doc) => ({ ...doc })), { ordered: true }).catch((error: unknown) => error);
+    const ordered = await users
+      .insertMany(
+        batch.map((doc) => ({ ...doc })),
+        { ordered: true },
+      )
+      .catch((error: unknown) => error);
     expect(ordered).toBeInstanceOf(MongoBulkWriteError);
     expect((ordered as MongoBulkWriteError).code).toBe(11000);
     expect((ordered as MongoBulkWriteError).insertedCount).toBe(1); // b, then stopped at a
     expect(await users.countDocuments()).toBe(2);
 
     await users.deleteOne({ email: 'b@x.org' });
-    const unordered = await users.insertMany(batch.map((doc) => ({ ...doc })), { ordered: false }).catch((error: unknown) => error);
+    const unordered = await users
+      .insertMany(
+        batch.map((doc) => ({ ...doc })),
+        { ordered: false },
+      )
+      .catch((error: unknown) => error);
     expect((unordered as MongoBulkWriteError).insertedCount).toBe(2); // b and c, a skipped
     expect((await users.distinct('email')).sort()).toEqual(['a@x.org', 'b@x.org', 'c@x.org']);
 
     // An update that would create a duplicate fails and leaves the document as it was.
-    const clash = await users.updateOne({ email: 'c@x.org' }, { $set: { email: 'a@x.org' } }).catch((error: unknown) => error);
+    const clash = await users
+      .updateOne({ email: 'c@x.org' }, { $set: { email: 'a@x.org' } })
+      .catch((error: unknown) => error);
     expect((clash as MongoServerError).code).toBe(11000);
     expect(await users.countDocuments({ email: 'c@x.org' })).toBe(1);
     // A successful change moves the index entry: the old value is free again, the new one is taken.
-    expect(await users.updateOne({ email: 'c@x.org' }, { $set: { email: 'c2@x.org' } })).toMatchObject({ matchedCount: 1, modifiedCount: 1 });
+    expect(await users.updateOne({ email: 'c@x.org' }, { $set: { email: 'c2@x.org' } })).toMatchObject({
+      matchedCount: 1,
+      modifiedCount: 1,
+    });
     expect(await users.countDocuments({ email: 'c@x.org' })).toBe(0);
     expect(await users.countDocuments({ email: { $eq: 'c2@x.org' } })).toBe(1);
     await users.insertOne({ email: 'c@x.org' });
-    expect((await users.insertOne({ email: 'c2@x.org' }).catch((error: unknown) => error)) as MongoServerError).toMatchObject({ code: 11000 });
+    expect(
+      (await users.insertOne({ email: 'c2@x.org' }).catch((error: unknown) => error)) as MongoServerError,
+    ).toMatchObject({ code: 11000 });
 
     // _id is always unique.
     const id = new ObjectId();
@@ -168,7 +204,11 @@ describe('local MongoDB server with the real driver', () => {
   it('counts, deletes and returns distinct values', async () => {
     const items = mongo.client().db('t_count').collection('items');
     await items.insertMany(
-      Array.from({ length: 30 }, (_, i) => ({ n: i, parity: i % 2 === 0 ? 'even' : 'odd', tags: i % 3 === 0 ? ['x', 'y'] : ['z'] })),
+      Array.from({ length: 30 }, (_, i) => ({
+        n: i,
+        parity: i % 2 === 0 ? 'even' : 'odd',
+        tags: i % 3 === 0 ? ['x', 'y'] : ['z'],
+      })),
     );
     expect(await items.countDocuments({ parity: 'even', n: { $gte: 10 } })).toBe(10); // 10,12,…,28
     expect(await items.countDocuments({}, { limit: 5 })).toBe(5);
@@ -182,28 +222,44 @@ describe('local MongoDB server with the real driver', () => {
     expect(await items.countDocuments()).toBe(19);
 
     const grouped = await items
-      .aggregate<{ _id: string; total: number }>([{ $group: { _id: '$parity', total: { $sum: '$n' } } }, { $sort: { _id: 1 } }])
+      .aggregate<{ _id: string; total: number }>([
+        { $group: { _id: '$parity', total: { $sum: '$n' } } },
+        { $sort: { _id: 1 } },
+      ])
       .toArray();
     // even: 10+12+…+28 = 190; odd: 13+15+…+29 = 189 (11 was deleted by deleteOne)
     expect(grouped).toEqual([
       { _id: 'even', total: 190 },
       { _id: 'odd', total: 189 },
     ]);
-    const [counted] = await items.aggregate<{ howMany: number }>([{ $match: { parity: 'odd' } }, { $count: 'howMany' }]).toArray();
+    const [counted] = await items
+      .aggregate<{ howMany: number }>([{ $match: { parity: 'odd' } }, { $count: 'howMany' }])
+      .toArray();
     expect(counted?.howMany).toBe(9);
   });
 
   it('findOneAndUpdate upserts and returns the document after the update', async () => {
-    const counters = mongo.client().db('t_fam').collection<{ name: string; seq: number; created?: boolean }>('counters');
+    const counters = mongo
+      .client()
+      .db('t_fam')
+      .collection<{ name: string; seq: number; created?: boolean }>('counters');
     const created = await counters.findOneAndUpdate(
       { name: 'jobs' },
       { $inc: { seq: 1 }, $setOnInsert: { created: true } },
       { upsert: true, returnDocument: 'after', projection: { _id: 0 } },
     );
     expect(created).toEqual({ name: 'jobs', seq: 1, created: true });
-    const next = await counters.findOneAndUpdate({ name: 'jobs' }, { $inc: { seq: 1 } }, { upsert: true, returnDocument: 'after' });
+    const next = await counters.findOneAndUpdate(
+      { name: 'jobs' },
+      { $inc: { seq: 1 } },
+      { upsert: true, returnDocument: 'after' },
+    );
     expect(next?.seq).toBe(2);
-    const before = await counters.findOneAndUpdate({ name: 'jobs' }, { $inc: { seq: 10 } }, { returnDocument: 'before' });
+    const before = await counters.findOneAndUpdate(
+      { name: 'jobs' },
+      { $inc: { seq: 10 } },
+      { returnDocument: 'before' },
+    );
     expect(before?.seq).toBe(2);
     expect(await counters.findOneAndUpdate({ name: 'nothing' }, { $inc: { seq: 1 } })).toBeNull();
     const removed = await counters.findOneAndDelete({ name: 'jobs' });
@@ -239,7 +295,11 @@ describe('local MongoDB server with the real driver', () => {
   });
 
   it('answers an unknown command with CommandNotFound (59)', async () => {
-    const error = await mongo.client().db('t_unknown').command({ nope: 1 }).catch((caught: unknown) => caught);
+    const error = await mongo
+      .client()
+      .db('t_unknown')
+      .command({ nope: 1 })
+      .catch((caught: unknown) => caught);
     expect(error).toBeInstanceOf(MongoServerError);
     expect((error as MongoServerError).code).toBe(59);
     expect((error as MongoServerError).message).toBe("no such command: 'nope'");
@@ -345,7 +405,11 @@ function readReplies(socket: net.Socket, count: number): Promise<RawReply[]> {
         const length = buffered.readInt32LE(0);
         const message = buffered.subarray(0, length);
         buffered = buffered.subarray(length);
-        replies.push({ responseTo: message.readInt32LE(8), opCode: message.readInt32LE(12), body: deserialize(message.subarray(21)) });
+        replies.push({
+          responseTo: message.readInt32LE(8),
+          opCode: message.readInt32LE(12),
+          body: deserialize(message.subarray(21)),
+        });
       }
       if (replies.length >= count) {
         socket.off('data', onData);
@@ -424,7 +488,12 @@ describe('CLI', () => {
       const cliClient = new MongoClient(ready.uri);
       try {
         await cliClient.db('t_cli').collection('c').insertOne({ hello: 'cli' });
-        expect(await cliClient.db('t_cli').collection('c').findOne({}, { projection: { _id: 0 } })).toEqual({ hello: 'cli' });
+        expect(
+          await cliClient
+            .db('t_cli')
+            .collection('c')
+            .findOne({}, { projection: { _id: 0 } }),
+        ).toEqual({ hello: 'cli' });
       } finally {
         await cliClient.close();
       }

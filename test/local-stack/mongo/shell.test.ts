@@ -34,7 +34,13 @@ describe('dbStats and collection stats', () => {
   const people: Document[] = [
     { _id: 1, name: 'ann', email: 'ann@example.org', age: 30, tags: ['a', 'b'] },
     { _id: 2, name: 'bob', email: 'bob@example.org', joined: new Date('2024-01-02T03:04:05Z') },
-    { _id: 3, name: 'cid with a much longer name', email: 'cid@example.org', age: 41.5, nested: { deep: { deeper: true } } },
+    {
+      _id: 3,
+      name: 'cid with a much longer name',
+      email: 'cid@example.org',
+      age: 41.5,
+      nested: { deep: { deeper: true } },
+    },
     { _id: new ObjectId(), name: 'dee', email: 'dee@example.org', age: 7 },
   ];
   /** What the test expects an index to weigh: the BSON size of each document's key. */
@@ -80,11 +86,22 @@ describe('dbStats and collection stats', () => {
       indexSize: Math.floor((peopleIndexSize + notesIndexSize) / 7),
       scaleFactor: 7,
     });
-    expect(await db.command({ dbStats: 1, scale: 0 }).catch((error: unknown) => (error as MongoServerError).code)).toBe(2);
-    expect(await mongo.client().db('t_stats_nothing').command({ dbStats: 1 })).toMatchObject({ collections: 0, objects: 0, avgObjSize: 0, dataSize: 0, indexes: 0 });
+    expect(await db.command({ dbStats: 1, scale: 0 }).catch((error: unknown) => (error as MongoServerError).code)).toBe(
+      2,
+    );
+    expect(await mongo.client().db('t_stats_nothing').command({ dbStats: 1 })).toMatchObject({
+      collections: 0,
+      objects: 0,
+      avgObjSize: 0,
+      dataSize: 0,
+      indexes: 0,
+    });
 
     // What db.coll.stats() in mongosh 2.x sends.
-    const [collStats] = await db.collection<Row>('people').aggregate([{ $collStats: { storageStats: { scale: 1 } } }]).toArray();
+    const [collStats] = await db
+      .collection<Row>('people')
+      .aggregate([{ $collStats: { storageStats: { scale: 1 } } }])
+      .toArray();
     expect(collStats?.ns).toBe('t_stats.people');
     expect(collStats?.localTime).toBeInstanceOf(Date);
     expect(collStats?.storageStats).toEqual({
@@ -105,21 +122,38 @@ describe('dbStats and collection stats', () => {
     // db.coll.totalIndexSize() and friends in mongosh: $collStats followed by ordinary stages.
     const [total] = await db
       .collection<Row>('people')
-      .aggregate([{ $collStats: { storageStats: {} } }, { $group: { _id: null, value: { $sum: '$storageStats.totalIndexSize' } } }])
+      .aggregate([
+        { $collStats: { storageStats: {} } },
+        { $group: { _id: null, value: { $sum: '$storageStats.totalIndexSize' } } },
+      ])
       .toArray();
     expect(total?.value).toBe(peopleIndexSize);
-    const [counted] = await db.collection<Row>('notes').aggregate([{ $collStats: { count: {} } }]).toArray();
+    const [counted] = await db
+      .collection<Row>('notes')
+      .aggregate([{ $collStats: { count: {} } }])
+      .toArray();
     expect(counted).toMatchObject({ ns: 't_stats.notes', count: 1 });
     expect(counted?.storageStats).toBeUndefined();
 
     // The collStats command (mongosh's fallback) agrees, scale included.
     const legacy = await db.command({ collStats: 'people', scale: 3 });
-    expect(legacy).toMatchObject({ ns: 't_stats.people', size: Math.floor(peopleSize / 3), count: 4, avgObjSize: Math.floor(peopleSize / 4), nindexes: 3 });
-    expect(legacy.indexSizes).toEqual(Object.fromEntries(Object.entries(indexSizes).map(([name, bytes]) => [name, Math.floor(bytes / 3)])));
+    expect(legacy).toMatchObject({
+      ns: 't_stats.people',
+      size: Math.floor(peopleSize / 3),
+      count: 4,
+      avgObjSize: Math.floor(peopleSize / 4),
+      nindexes: 3,
+    });
+    expect(legacy.indexSizes).toEqual(
+      Object.fromEntries(Object.entries(indexSizes).map(([name, bytes]) => [name, Math.floor(bytes / 3)])),
+    );
 
     // Sizes follow the data: deleting a document takes exactly its size off.
     await db.collection<Row>('people').deleteOne({ _id: 3 });
-    const [after] = await db.collection<Row>('people').aggregate([{ $collStats: { storageStats: {} } }]).toArray();
+    const [after] = await db
+      .collection<Row>('people')
+      .aggregate([{ $collStats: { storageStats: {} } }])
+      .toArray();
     const third = people[2] as Document;
     expect(after?.storageStats).toMatchObject({
       count: 3,
@@ -134,16 +168,37 @@ describe('dbStats and collection stats', () => {
 
   it('fails for a missing collection as mongod 7.0 does, and refuses the stats it does not keep', async () => {
     const db = mongo.client().db('t_stats_missing');
-    const missing = await failure(db.collection<Row>('nope').aggregate([{ $collStats: { storageStats: {} } }]).toArray());
+    const missing = await failure(
+      db
+        .collection<Row>('nope')
+        .aggregate([{ $collStats: { storageStats: {} } }])
+        .toArray(),
+    );
     expect(missing.code).toBe(26);
     expect(missing.message).toContain('Collection [t_stats_missing.nope] not found');
-    expect(await db.command({ collStats: 'nope' })).toMatchObject({ ns: 't_stats_missing.nope', count: 0, size: 0, nindexes: 0, ok: 1 });
+    expect(await db.command({ collStats: 'nope' })).toMatchObject({
+      ns: 't_stats_missing.nope',
+      count: 0,
+      size: 0,
+      nindexes: 0,
+      ok: 1,
+    });
 
     await db.collection<Row>('c').insertOne({ a: 1 });
-    const latency = await failure(db.collection<Row>('c').aggregate([{ $collStats: { latencyStats: {} } }]).toArray());
+    const latency = await failure(
+      db
+        .collection<Row>('c')
+        .aggregate([{ $collStats: { latencyStats: {} } }])
+        .toArray(),
+    );
     expect(latency.code).toBe(115);
     expect(latency.message).toContain('not supported by the cloud-parallel local MongoDB server');
-    const notFirst = await failure(db.collection<Row>('c').aggregate([{ $match: {} }, { $collStats: { count: {} } }]).toArray());
+    const notFirst = await failure(
+      db
+        .collection<Row>('c')
+        .aggregate([{ $match: {} }, { $collStats: { count: {} } }])
+        .toArray(),
+    );
     expect(notFirst.code).toBe(40602);
   });
 });
@@ -151,7 +206,9 @@ describe('dbStats and collection stats', () => {
 describe('explain', () => {
   const setUp = async (name: string) => {
     const collection = mongo.client().db('t_explain').collection<Row>(name);
-    await collection.insertMany(Array.from({ length: 20 }, (_, i) => ({ _id: i, email: `u${i}@x.org`, group: i % 4, name: `n${i}` })));
+    await collection.insertMany(
+      Array.from({ length: 20 }, (_, i) => ({ _id: i, email: `u${i}@x.org`, group: i % 4, name: `n${i}` })),
+    );
     await collection.createIndex({ email: 1 }, { unique: true });
     await collection.createIndex({ group: 1 }); // not unique: listed, not used
     return collection;
@@ -167,7 +224,12 @@ describe('explain', () => {
       winningPlan: { stage: 'IDHACK' },
       rejectedPlans: [],
     });
-    expect(byId.executionStats).toMatchObject({ executionSuccess: true, nReturned: 1, totalKeysExamined: 1, totalDocsExamined: 1 });
+    expect(byId.executionStats).toMatchObject({
+      executionSuccess: true,
+      nReturned: 1,
+      totalKeysExamined: 1,
+      totalDocsExamined: 1,
+    });
     expect(typeof byId.executionStats.executionTimeMillis).toBe('number');
     const absent = await users.find({ _id: 99 }).explain('executionStats');
     expect(absent.executionStats).toMatchObject({ nReturned: 0, totalKeysExamined: 0, totalDocsExamined: 0 });
@@ -176,9 +238,17 @@ describe('explain', () => {
     expect(byEmail.queryPlanner.winningPlan).toMatchObject({
       stage: 'FETCH',
       filter: { name: { $eq: 'n3' } },
-      inputStage: { stage: 'IXSCAN', keyPattern: { email: 1 }, indexName: 'email_1', isUnique: true, indexBounds: { email: ['["u3@x.org", "u3@x.org"]'] } },
+      inputStage: {
+        stage: 'IXSCAN',
+        keyPattern: { email: 1 },
+        indexName: 'email_1',
+        isUnique: true,
+        indexBounds: { email: ['["u3@x.org", "u3@x.org"]'] },
+      },
     });
-    expect(byEmail.queryPlanner.parsedQuery).toEqual({ $and: [{ email: { $eq: 'u3@x.org' } }, { name: { $eq: 'n3' } }] });
+    expect(byEmail.queryPlanner.parsedQuery).toEqual({
+      $and: [{ email: { $eq: 'u3@x.org' } }, { name: { $eq: 'n3' } }],
+    });
     expect(byEmail.executionStats).toMatchObject({ nReturned: 1, totalKeysExamined: 1, totalDocsExamined: 1 });
     // An _id equality with more conditions is an index scan too, not IDHACK.
     expect((await users.find({ _id: 2, group: 2 }).explain('queryPlanner')).queryPlanner.winningPlan).toMatchObject({
@@ -188,22 +258,35 @@ describe('explain', () => {
 
     // A non-unique index is not used: every document is examined.
     const byGroup = await users.find({ group: 1 }).explain('executionStats');
-    expect(byGroup.queryPlanner.winningPlan).toEqual({ stage: 'COLLSCAN', filter: { group: { $eq: 1 } }, direction: 'forward' });
+    expect(byGroup.queryPlanner.winningPlan).toEqual({
+      stage: 'COLLSCAN',
+      filter: { group: { $eq: 1 } },
+      direction: 'forward',
+    });
     expect(byGroup.executionStats).toMatchObject({ nReturned: 5, totalKeysExamined: 0, totalDocsExamined: 20 });
 
     // Sort, skip, limit and projection on top, in the order they are applied, with their counts.
-    const paged = await users.find({ group: { $gte: 2 } }, { projection: { name: 1 } }).sort({ _id: -1 }).skip(3).limit(4).explain('executionStats');
+    const paged = await users
+      .find({ group: { $gte: 2 } }, { projection: { name: 1 } })
+      .sort({ _id: -1 })
+      .skip(3)
+      .limit(4)
+      .explain('executionStats');
     const stages: string[] = [];
     for (let stage = paged.queryPlanner.winningPlan; stage; stage = stage.inputStage) stages.push(stage.stage);
     expect(stages).toEqual(['PROJECTION_DEFAULT', 'LIMIT', 'SKIP', 'SORT', 'COLLSCAN']);
     const counts: number[] = [];
-    for (let stage = paged.executionStats.executionStages; stage; stage = stage.inputStage) counts.push(stage.nReturned);
+    for (let stage = paged.executionStats.executionStages; stage; stage = stage.inputStage)
+      counts.push(stage.nReturned);
     expect(counts).toEqual([4, 4, 7, 10, 10]);
 
     // queryPlanner verbosity has no executionStats; the driver's explain() asks for allPlansExecution.
     expect((await users.find({ _id: 1 }).explain('queryPlanner')).executionStats).toBeUndefined();
     expect((await users.find({ _id: 1 }).explain()).executionStats.allPlansExecution).toEqual([]);
-    const wrapped = await mongo.client().db('t_explain').command({ explain: { find: 'users', filter: { _id: 1 } }, verbosity: 'queryPlanner' });
+    const wrapped = await mongo
+      .client()
+      .db('t_explain')
+      .command({ explain: { find: 'users', filter: { _id: 1 } }, verbosity: 'queryPlanner' });
     expect(wrapped).toMatchObject({
       explainVersion: '1',
       command: { find: 'users', filter: { _id: 1 }, $db: 't_explain' },
@@ -211,7 +294,10 @@ describe('explain', () => {
       ok: 1,
     });
     expect((await users.find({ a: 1 }).explain('executionStats')).executionStats.totalDocsExamined).toBe(20);
-    expect((await mongo.client().db('t_explain').collection<Row>('nothing').find({}).explain('queryPlanner')).queryPlanner.winningPlan).toEqual({ stage: 'EOF' });
+    expect(
+      (await mongo.client().db('t_explain').collection<Row>('nothing').find({}).explain('queryPlanner')).queryPlanner
+        .winningPlan,
+    ).toEqual({ stage: 'EOF' });
   });
 
   it('explains aggregate, count and distinct', async () => {
@@ -219,10 +305,18 @@ describe('explain', () => {
     const db = mongo.client().db('t_explain');
 
     const grouped = await orders
-      .aggregate([{ $match: { _id: { $lt: 6 } } }, { $group: { _id: '$group', n: { $sum: 1 } } }, { $sort: { _id: 1 } }])
+      .aggregate([
+        { $match: { _id: { $lt: 6 } } },
+        { $group: { _id: '$group', n: { $sum: 1 } } },
+        { $sort: { _id: 1 } },
+      ])
       .explain('executionStats');
     expect(grouped.stages).toHaveLength(3);
-    expect(grouped.stages[0].$cursor.queryPlanner.winningPlan).toEqual({ stage: 'COLLSCAN', filter: { _id: { $lt: 6 } }, direction: 'forward' });
+    expect(grouped.stages[0].$cursor.queryPlanner.winningPlan).toEqual({
+      stage: 'COLLSCAN',
+      filter: { _id: { $lt: 6 } },
+      direction: 'forward',
+    });
     expect(grouped.stages[0].$cursor.executionStats).toMatchObject({ nReturned: 6, totalDocsExamined: 20 });
     expect(grouped.stages.map((stage: Document) => stage.nReturned)).toEqual([6, 4, 4]);
     expect(grouped.stages[1].$group).toEqual({ _id: '$group', n: { $sum: 1 } });
@@ -231,11 +325,18 @@ describe('explain', () => {
     expect(matchOnly.queryPlanner.winningPlan).toEqual({ stage: 'IDHACK' });
     expect(matchOnly.stages).toBeUndefined();
     // The legacy {aggregate, explain: true} form answers the queryPlanner explain.
-    const legacy = await db.command({ aggregate: 'orders', pipeline: [{ $match: { email: 'u1@x.org' } }, { $project: { _id: 1 } }], explain: true });
+    const legacy = await db.command({
+      aggregate: 'orders',
+      pipeline: [{ $match: { email: 'u1@x.org' } }, { $project: { _id: 1 } }],
+      explain: true,
+    });
     expect(legacy.stages[0].$cursor.queryPlanner.winningPlan.inputStage.indexName).toBe('email_1');
     expect(legacy.stages[1]).toEqual({ $project: { _id: 1 } });
 
-    const count = await db.command({ explain: { count: 'orders', query: { group: 3 }, skip: 1 }, verbosity: 'executionStats' });
+    const count = await db.command({
+      explain: { count: 'orders', query: { group: 3 }, skip: 1 },
+      verbosity: 'executionStats',
+    });
     expect(count.queryPlanner.winningPlan).toMatchObject({ stage: 'COUNT', inputStage: { stage: 'COLLSCAN' } });
     expect(count.executionStats.executionStages).toMatchObject({ stage: 'COUNT', nCounted: 4, nSkipped: 1 });
 
@@ -266,11 +367,22 @@ describe('explain', () => {
       explain: { update: 'items', updates: [{ q: { _id: 100 }, u: { $set: { a: 1 } }, upsert: true }] },
       verbosity: 'executionStats',
     });
-    expect(upsert.executionStats.executionStages).toMatchObject({ stage: 'UPDATE', nMatched: 0, nWouldUpsert: 1, inputStage: { stage: 'IDHACK' } });
+    expect(upsert.executionStats.executionStages).toMatchObject({
+      stage: 'UPDATE',
+      nMatched: 0,
+      nWouldUpsert: 1,
+      inputStage: { stage: 'IDHACK' },
+    });
 
-    const deleteMany = await db.command({ explain: { delete: 'items', deletes: [{ q: { group: { $in: [0, 1] } }, limit: 0 }] }, verbosity: 'executionStats' });
+    const deleteMany = await db.command({
+      explain: { delete: 'items', deletes: [{ q: { group: { $in: [0, 1] } }, limit: 0 }] },
+      verbosity: 'executionStats',
+    });
     expect(deleteMany.executionStats.executionStages).toMatchObject({ stage: 'DELETE', nWouldDelete: 10 });
-    const deleteOne = await db.command({ explain: { delete: 'items', deletes: [{ q: { email: 'u9@x.org' }, limit: 1 }] }, verbosity: 'queryPlanner' });
+    const deleteOne = await db.command({
+      explain: { delete: 'items', deletes: [{ q: { email: 'u9@x.org' }, limit: 1 }] },
+      verbosity: 'queryPlanner',
+    });
     expect(deleteOne.queryPlanner.winningPlan).toMatchObject({
       stage: 'DELETE',
       inputStage: { stage: 'FETCH', inputStage: { stage: 'IXSCAN', indexName: 'email_1' } },
@@ -280,10 +392,20 @@ describe('explain', () => {
       explain: { findAndModify: 'items', query: { group: 3 }, sort: { _id: -1 }, update: { $inc: { n: 1 } } },
       verbosity: 'executionStats',
     });
-    expect(findAndModify.queryPlanner.winningPlan).toMatchObject({ stage: 'UPDATE', inputStage: { stage: 'SORT', sortPattern: { _id: -1 } } });
+    expect(findAndModify.queryPlanner.winningPlan).toMatchObject({
+      stage: 'UPDATE',
+      inputStage: { stage: 'SORT', sortPattern: { _id: -1 } },
+    });
     expect(findAndModify.executionStats.executionStages).toMatchObject({ nMatched: 1, nWouldModify: 1 });
-    const removal = await db.command({ explain: { findAndModify: 'items', query: { _id: 1 }, remove: true }, verbosity: 'executionStats' });
-    expect(removal.executionStats.executionStages).toMatchObject({ stage: 'DELETE', nWouldDelete: 1, inputStage: { stage: 'IDHACK' } });
+    const removal = await db.command({
+      explain: { findAndModify: 'items', query: { _id: 1 }, remove: true },
+      verbosity: 'executionStats',
+    });
+    expect(removal.executionStats.executionStages).toMatchObject({
+      stage: 'DELETE',
+      nWouldDelete: 1,
+      inputStage: { stage: 'IDHACK' },
+    });
 
     expect(await items.find().toArray()).toEqual(before);
 
@@ -293,14 +415,19 @@ describe('explain', () => {
     ];
     expect((await failure(db.command({ explain: { update: 'items', updates: twoUpdates } }))).code).toBe(16);
     expect((await failure(db.command({ explain: { find: 'items' }, verbosity: 'loud' }))).code).toBe(9);
-    expect((await failure(db.command({ explain: { insert: 'items', documents: [{}] } }))).message).toBe('Cannot explain cmd: insert');
+    expect((await failure(db.command({ explain: { insert: 'items', documents: [{}] } }))).message).toBe(
+      'Cannot explain cmd: insert',
+    );
   });
 });
 
 describe('renameCollection', () => {
   it('moves documents and indexes (unique ones still enforced), with mongod’s errors and dropTarget', async () => {
     const db = mongo.client().db('t_rename');
-    await db.collection<Row>('before').insertMany([{ _id: 1, slug: 'a' }, { _id: 2, slug: 'b' }]);
+    await db.collection<Row>('before').insertMany([
+      { _id: 1, slug: 'a' },
+      { _id: 2, slug: 'b' },
+    ]);
     await db.collection<Row>('before').createIndex({ slug: 1 }, { unique: true });
     await db.collection<Row>('taken').insertOne({ _id: 'taken' });
 
@@ -315,7 +442,10 @@ describe('renameCollection', () => {
       ['slug_1', true],
     ]);
     expect((await failure(db.collection<Row>('after').insertOne({ slug: 'a' }))).code).toBe(11000);
-    expect((await db.listCollections({}, { nameOnly: true }).toArray()).map((info) => info.name).sort()).toEqual(['after', 'taken']);
+    expect((await db.listCollections({}, { nameOnly: true }).toArray()).map((info) => info.name).sort()).toEqual([
+      'after',
+      'taken',
+    ]);
     expect(await db.collection<Row>('before').countDocuments()).toBe(0);
     // The unique index keeps working for changes after the move.
     await db.collection<Row>('after').updateOne({ _id: 2 }, { $set: { slug: 'c' } });
@@ -327,18 +457,31 @@ describe('renameCollection', () => {
     expect(exists).toMatchObject({ code: 48, codeName: 'NamespaceExists' });
     expect(await db.collection<Row>('after').countDocuments()).toBe(3);
     // By command: the driver's rename() rewrites any IllegalOperation (20) of a write into a retryable-writes message.
-    const itself = await failure(mongo.client().db('admin').command({ renameCollection: 't_rename.after', to: 't_rename.after' }));
+    const itself = await failure(
+      mongo.client().db('admin').command({ renameCollection: 't_rename.after', to: 't_rename.after' }),
+    );
     expect(itself).toMatchObject({ code: 20, message: "Can't rename a collection to itself" });
 
     await db.collection<Row>('after').rename('taken', { dropTarget: true });
-    expect(await db.collection<Row>('taken').find({}, { projection: { _id: 1 } }).sort({ _id: 1 }).toArray()).toEqual([{ _id: 1 }, { _id: 2 }, { _id: 3 }]);
+    expect(
+      await db
+        .collection<Row>('taken')
+        .find({}, { projection: { _id: 1 } })
+        .sort({ _id: 1 })
+        .toArray(),
+    ).toEqual([{ _id: 1 }, { _id: 2 }, { _id: 3 }]);
     expect((await db.listCollections({}, { nameOnly: true }).toArray()).map((info) => info.name)).toEqual(['taken']);
 
     // Across databases, as mongod allows; only against admin.
     await mongo.client().db('admin').command({ renameCollection: 't_rename.taken', to: 't_rename_other.moved' });
     expect(await mongo.client().db('t_rename_other').collection<Row>('moved').countDocuments()).toBe(3);
-    expect((await failure(db.command({ renameCollection: 't_rename_other.moved', to: 't_rename.back' }))).code).toBe(13);
-    expect((await failure(mongo.client().db('admin').command({ renameCollection: 't_rename_other.moved', to: 'nodot' }))).code).toBe(73);
+    expect((await failure(db.command({ renameCollection: 't_rename_other.moved', to: 't_rename.back' }))).code).toBe(
+      13,
+    );
+    expect(
+      (await failure(mongo.client().db('admin').command({ renameCollection: 't_rename_other.moved', to: 'nodot' })))
+        .code,
+    ).toBe(73);
   });
 
   it('persists the rename across a restart', async () => {
@@ -359,8 +502,16 @@ describe('renameCollection', () => {
     const secondClient = new MongoClient(second.uri);
     try {
       const db = secondClient.db('t_rename_persist');
-      expect((await db.listCollections({}, { nameOnly: true }).toArray()).map((info) => info.name)).toEqual(['archive']);
-      expect((await db.collection<Row>('archive').find({}, { projection: { _id: 0 } }).sort({ key: 1 }).toArray())).toEqual([{ key: 'x' }, { key: 'y' }]);
+      expect((await db.listCollections({}, { nameOnly: true }).toArray()).map((info) => info.name)).toEqual([
+        'archive',
+      ]);
+      expect(
+        await db
+          .collection<Row>('archive')
+          .find({}, { projection: { _id: 0 } })
+          .sort({ key: 1 })
+          .toArray(),
+      ).toEqual([{ key: 'x' }, { key: 'y' }]);
       expect((await db.collection<Row>('archive').indexes()).map((index) => index.name)).toEqual(['_id_', 'key_1']);
       expect((await failure(db.collection<Row>('archive').insertOne({ key: 'x' }))).code).toBe(11000);
     } finally {
@@ -378,7 +529,13 @@ describe('serverStatus', () => {
     try {
       const admin = ownClient.db('admin');
       const first = await admin.command({ serverStatus: 1 });
-      expect(first).toMatchObject({ host: `${os.hostname()}:${own.port}`, version: '7.0.0', process: 'mongod', pid: process.pid, ok: 1 });
+      expect(first).toMatchObject({
+        host: `${os.hostname()}:${own.port}`,
+        version: '7.0.0',
+        process: 'mongod',
+        pid: process.pid,
+        ok: 1,
+      });
       expect(first.localTime).toBeInstanceOf(Date);
       expect(Math.abs((first.localTime as Date).getTime() - Date.now())).toBeLessThan(5000);
       expect(first.uptimeMillis).toBeGreaterThanOrEqual(0);
@@ -407,7 +564,12 @@ describe('serverStatus', () => {
       await items.find({ _id: 3 }).explain('queryPlanner'); // command +1: explain runs nothing it counts
       const second = await admin.command({ serverStatus: 1 }); // command +1 (counted before it answers)
 
-      const delta = Object.fromEntries(Object.keys(second.opcounters).map((counter) => [counter, second.opcounters[counter] - first.opcounters[counter]]));
+      const delta = Object.fromEntries(
+        Object.keys(second.opcounters).map((counter) => [
+          counter,
+          second.opcounters[counter] - first.opcounters[counter],
+        ]),
+      );
       expect(delta).toEqual({ insert: 6, query: 2, update: 3, delete: 2, getmore: 2, command: 3 });
       expect(second.uptimeMillis).toBeGreaterThanOrEqual(first.uptimeMillis);
 
@@ -435,12 +597,22 @@ describe('commands the local server does not implement', () => {
     for (const command of [{ validate: 'c' }, { hostInfo: 1 }, { usersInfo: 1 }, { currentOp: 1 }, { rolesInfo: 1 }]) {
       const error = await failure(db.command(command));
       expect(error).toMatchObject({ code: 59, codeName: 'CommandNotFound' });
-      expect(error.message).toBe(`${Object.keys(command)[0]} is not supported by the cloud-parallel local MongoDB server (a test stand-in for mongod)`);
+      expect(error.message).toBe(
+        `${Object.keys(command)[0]} is not supported by the cloud-parallel local MongoDB server (a test stand-in for mongod)`,
+      );
     }
     // db.currentOp() in mongosh is an aggregation on admin.
-    const currentOp = await failure(mongo.client().db('admin').aggregate([{ $currentOp: { allUsers: true } }]).toArray());
+    const currentOp = await failure(
+      mongo
+        .client()
+        .db('admin')
+        .aggregate([{ $currentOp: { allUsers: true } }])
+        .toArray(),
+    );
     expect(currentOp.code).toBe(40324);
-    expect(currentOp.message).toContain('$currentOp aggregation stage is not supported by the cloud-parallel local MongoDB server');
+    expect(currentOp.message).toContain(
+      '$currentOp aggregation stage is not supported by the cloud-parallel local MongoDB server',
+    );
     // rs.status(): what a standalone mongod answers.
     const replSet = await failure(mongo.client().db('admin').command({ replSetGetStatus: 1 }));
     expect(replSet).toMatchObject({ code: 76, codeName: 'NoReplicationEnabled' });

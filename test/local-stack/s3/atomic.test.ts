@@ -14,7 +14,12 @@ let s3: S3Client;
 beforeAll(async () => {
   dir = mkdtempSync(path.join(os.tmpdir(), 'cp-s3-atomic-'));
   server = await spawnS3ServerProcess({ directory: dir, buckets: ['atomic'], credentials: TEST_CREDENTIALS });
-  s3 = new S3Client({ endpoint: server.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: TEST_CREDENTIALS });
+  s3 = new S3Client({
+    endpoint: server.endpoint,
+    region: 'us-east-1',
+    forcePathStyle: true,
+    credentials: TEST_CREDENTIALS,
+  });
 });
 
 afterAll(async () => {
@@ -30,14 +35,22 @@ it('never serves a partly written object to a reader polling while it is replace
   const seen = new Set<string>();
   const poll = (async () => {
     while (writing) {
-      const body = Buffer.from(await (await s3.send(new GetObjectCommand({ Bucket: 'atomic', Key: 'result.json' }))).Body!.transformToByteArray());
+      const body = Buffer.from(
+        await (
+          await s3.send(new GetObjectCommand({ Bucket: 'atomic', Key: 'result.json' }))
+        ).Body!.transformToByteArray(),
+      );
       seen.add(body.equals(old) ? 'old' : body.equals(next) ? 'new' : `partial ${body.length} bytes`);
     }
   })();
   // Enough rounds that a reader lands between a write's steps (the size read and the file opened) in practice.
   for (let i = 0; i < 20; i++) {
     await s3.send(new PutObjectCommand({ Bucket: 'atomic', Key: 'result.json', Body: i % 2 === 0 ? next : old }));
-    const read = Buffer.from(await (await s3.send(new GetObjectCommand({ Bucket: 'atomic', Key: 'result.json' }))).Body!.transformToByteArray());
+    const read = Buffer.from(
+      await (
+        await s3.send(new GetObjectCommand({ Bucket: 'atomic', Key: 'result.json' }))
+      ).Body!.transformToByteArray(),
+    );
     // Read-after-write: the object a PUT has acknowledged is the one a GET returns.
     expect(read.equals(i % 2 === 0 ? next : old)).toBe(true);
   }

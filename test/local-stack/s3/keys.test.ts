@@ -8,7 +8,16 @@
  * the data folder, in the shape s3rver's store would read or write there (`<name>._S3rver_object`).
  */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
@@ -44,16 +53,32 @@ interface Answer {
  * logic, not stop at the signature check). A request the SDK's signer cannot take (a malformed query, a header
  * value it rejects) goes unsigned, and is refused for that.
  */
-async function rawRequest(endpoint: string, method: string, rawPath: string, headers: Record<string, string> = {}, body?: Buffer | string): Promise<Answer> {
+async function rawRequest(
+  endpoint: string,
+  method: string,
+  rawPath: string,
+  headers: Record<string, string> = {},
+  body?: Buffer | string,
+): Promise<Answer> {
   const url = new URL(endpoint);
-  const sent = await signedHeaders(endpoint, 's3', { method, path: rawPath, headers, ...(body === undefined ? {} : { body }) }).catch(() => headers);
+  const sent = await signedHeaders(endpoint, 's3', {
+    method,
+    path: rawPath,
+    headers,
+    ...(body === undefined ? {} : { body }),
+  }).catch(() => headers);
   return new Promise((resolve, reject) => {
-    const req = http.request({ host: url.hostname, port: url.port, method, path: rawPath, headers: sent, agent: false, timeout: 15_000 }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (chunk: Buffer) => chunks.push(chunk));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8'), headers: res.headers }));
-      res.on('error', reject);
-    });
+    const req = http.request(
+      { host: url.hostname, port: url.port, method, path: rawPath, headers: sent, agent: false, timeout: 15_000 },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (chunk: Buffer) => chunks.push(chunk));
+        res.on('end', () =>
+          resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8'), headers: res.headers }),
+        );
+        res.on('error', reject);
+      },
+    );
     req.on('timeout', () => req.destroy(new Error(`no answer within 15 s to ${method} ${rawPath}`)));
     req.on('error', reject);
     req.end(body);
@@ -119,8 +144,31 @@ describe('naming rules', () => {
   });
 
   it('applies the general purpose bucket naming rules', () => {
-    for (const name of ['keys-test', 'a.b-c', 'abc', '1bucket', 'a'.repeat(63)]) expect(bucketNameProblem(name), name).toBeUndefined();
-    for (const name of ['..', '.', 'ab', 'a'.repeat(64), 'Bad', 'a_b', '-ab', 'ab-', '.ab', 'a..b', '192.168.1.1', 'xn--abc', 'sthree-x', 'amzn-s3-demo-x', 'abc-s3alias', 'abc--ol-s3', 'abc.mrap', 'abc--x-s3', 'abc--table-s3', 'a/b', '%2E%2E']) {
+    for (const name of ['keys-test', 'a.b-c', 'abc', '1bucket', 'a'.repeat(63)])
+      expect(bucketNameProblem(name), name).toBeUndefined();
+    for (const name of [
+      '..',
+      '.',
+      'ab',
+      'a'.repeat(64),
+      'Bad',
+      'a_b',
+      '-ab',
+      'ab-',
+      '.ab',
+      'a..b',
+      '192.168.1.1',
+      'xn--abc',
+      'sthree-x',
+      'amzn-s3-demo-x',
+      'abc-s3alias',
+      'abc--ol-s3',
+      'abc.mrap',
+      'abc--x-s3',
+      'abc--table-s3',
+      'a/b',
+      '%2E%2E',
+    ]) {
       expect(bucketNameProblem(name)?.code, name).toBe('InvalidBucketName');
     }
   });
@@ -145,9 +193,20 @@ describe('local S3 server: hostile paths', () => {
   const tried: { what: string; status: number; code: string | undefined; refused: boolean }[] = [];
 
   /** Sends a hostile request and records what came back. */
-  async function hostile(what: string, method: string, rawPath: string, headers: Record<string, string> = {}, body?: Buffer | string): Promise<Answer> {
+  async function hostile(
+    what: string,
+    method: string,
+    rawPath: string,
+    headers: Record<string, string> = {},
+    body?: Buffer | string,
+  ): Promise<Answer> {
     const answer = await rawRequest(server.endpoint, method, rawPath, headers, body);
-    tried.push({ what: `${what}: ${method} ${rawPath}`, status: answer.status, code: errorCode(answer), refused: answer.status >= 400 && answer.status < 500 });
+    tried.push({
+      what: `${what}: ${method} ${rawPath}`,
+      status: answer.status,
+      code: errorCode(answer),
+      refused: answer.status >= 400 && answer.status < 500,
+    });
     expect(answer.body, `${method} ${rawPath} served the canary`).not.toContain(SECRET);
     return answer;
   }
@@ -187,7 +246,8 @@ describe('local S3 server: hostile paths', () => {
     const exit = await server?.close();
     const refused = tried.filter((t) => t.refused).length;
     const byCode = new Map<string, number>();
-    for (const t of tried) byCode.set(`${t.status} ${t.code ?? ''}`, (byCode.get(`${t.status} ${t.code ?? ''}`) ?? 0) + 1);
+    for (const t of tried)
+      byCode.set(`${t.status} ${t.code ?? ''}`, (byCode.get(`${t.status} ${t.code ?? ''}`) ?? 0) + 1);
     const notRefused = tried.filter((t) => !t.refused);
     console.log(
       `hostile requests: ${tried.length} tried, ${refused} refused (4xx, or a per-key error in DeleteObjects); by answer: ` +
@@ -204,10 +264,35 @@ describe('local S3 server: hostile paths', () => {
   const climbing: string[] = [];
   for (const dd of dotdot) for (const sep of separators) climbing.push(`${dd}${sep}${dd}${sep}canary.txt`);
   // Not climbing out, but still "." / ".." segments (refused as well) and backslash spellings.
-  const otherDotted = ['./legit.txt', '%2E/legit.txt', '.%2Flegit.txt', 'a/../legit.txt', 'a/%2e%2E/legit.txt', 'x/.', 'x/..', '..%5C..%5Ccanary.txt', '.', '..', '%2E'];
+  const otherDotted = [
+    './legit.txt',
+    '%2E/legit.txt',
+    '.%2Flegit.txt',
+    'a/../legit.txt',
+    'a/%2e%2E/legit.txt',
+    'x/.',
+    'x/..',
+    '..%5C..%5Ccanary.txt',
+    '.',
+    '..',
+    '%2E',
+  ];
   const hostileKeys = [...climbing, ...otherDotted];
   // Bucket segments that resolve to <root> (then key "canary.txt" is the canary) or are not bucket names.
-  const hostileBuckets = ['..', '%2E%2E', '%2e%2E', '.', '%2E', '..%2F..', '..%2Fvictim', '%2E%2E%2Fvictim', 'a..b', 'Keys-Test', '192.168.1.1', 'ab'];
+  const hostileBuckets = [
+    '..',
+    '%2E%2E',
+    '%2e%2E',
+    '.',
+    '%2E',
+    '..%2F..',
+    '..%2Fvictim',
+    '%2E%2E%2Fvictim',
+    'a..b',
+    'Keys-Test',
+    '192.168.1.1',
+    'ab',
+  ];
 
   it('refuses PUT, GET, HEAD and DELETE of hostile keys with 400 InvalidArgument', async () => {
     for (const key of hostileKeys) {
@@ -251,7 +336,9 @@ describe('local S3 server: hostile paths', () => {
 
   it('refuses CopyObject with a hostile destination or a hostile (URL-encoded) x-amz-copy-source', async () => {
     for (const key of hostileKeys) {
-      const answer = await hostile('copy destination', 'PUT', `/${BUCKET}/${key}`, { 'x-amz-copy-source': `/${BUCKET}/legit.txt` });
+      const answer = await hostile('copy destination', 'PUT', `/${BUCKET}/${key}`, {
+        'x-amz-copy-source': `/${BUCKET}/legit.txt`,
+      });
       expect([answer.status, errorCode(answer)], `copy to ${key}`).toEqual([400, 'InvalidArgument']);
     }
     const sources = [
@@ -267,11 +354,15 @@ describe('local S3 server: hostile paths', () => {
       `/${BUCKET}/..%2F..%2Fcanary.txt?versionId=1`,
     ];
     for (const source of sources) {
-      const answer = await hostile('copy source', 'PUT', `/${BUCKET}/copied/target.txt`, { 'x-amz-copy-source': source });
+      const answer = await hostile('copy source', 'PUT', `/${BUCKET}/copied/target.txt`, {
+        'x-amz-copy-source': source,
+      });
       expect(answer.status, `copy from ${source}`).toBe(400);
       expect(['InvalidArgument', 'InvalidBucketName'], `copy from ${source}`).toContain(errorCode(answer));
     }
-    await expect(s3.send(new HeadObjectCommand({ Bucket: BUCKET, Key: 'copied/target.txt' }))).rejects.toMatchObject({ name: 'NotFound' });
+    await expect(s3.send(new HeadObjectCommand({ Bucket: BUCKET, Key: 'copied/target.txt' }))).rejects.toMatchObject({
+      name: 'NotFound',
+    });
     expectOutsideUnchanged();
   });
 
@@ -282,7 +373,13 @@ describe('local S3 server: hostile paths', () => {
     }
     const { UploadId } = await s3.send(new CreateMultipartUploadCommand({ Bucket: BUCKET, Key: 'multi/legit.bin' }));
     for (const key of hostileKeys) {
-      const part = await hostile('upload part', 'PUT', `/${BUCKET}/${key}?partNumber=1&uploadId=${UploadId!}`, {}, 'pwned');
+      const part = await hostile(
+        'upload part',
+        'PUT',
+        `/${BUCKET}/${key}?partNumber=1&uploadId=${UploadId!}`,
+        {},
+        'pwned',
+      );
       expect([part.status, errorCode(part)], `part ${key}`).toEqual([400, 'InvalidArgument']);
       const complete = await hostile(
         'complete multipart',
@@ -300,7 +397,11 @@ describe('local S3 server: hostile paths', () => {
       for (const [method, query, body] of [
         ['PUT', `partNumber=1&uploadId=${uploadId}`, 'pwned'],
         ['PUT', `uploadId=${uploadId}`, 'pwned'],
-        ['POST', `uploadId=${uploadId}`, '<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>x</ETag></Part></CompleteMultipartUpload>'],
+        [
+          'POST',
+          `uploadId=${uploadId}`,
+          '<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>x</ETag></Part></CompleteMultipartUpload>',
+        ],
         ['DELETE', `uploadId=${uploadId}`, undefined],
         ['GET', `uploadId=${uploadId}`, undefined],
       ] as const) {
@@ -311,7 +412,13 @@ describe('local S3 server: hostile paths', () => {
     }
     // A part or completion for a key other than the upload's is NoSuchUpload, as on S3 (else the object
     // would be stored under one key and announced under another).
-    const other = await hostile('part for another key', 'PUT', `/${BUCKET}/uploads/other.csv?partNumber=1&uploadId=${UploadId!}`, {}, 'x');
+    const other = await hostile(
+      'part for another key',
+      'PUT',
+      `/${BUCKET}/uploads/other.csv?partNumber=1&uploadId=${UploadId!}`,
+      {},
+      'x',
+    );
     expect([other.status, errorCode(other)]).toEqual([404, 'NoSuchUpload']);
     const completeOther = await hostile(
       'complete for another key',
@@ -323,23 +430,46 @@ describe('local S3 server: hostile paths', () => {
     expect([completeOther.status, errorCode(completeOther)]).toEqual([404, 'NoSuchUpload']);
     const abortOther = await hostile('abort for another key', 'DELETE', `/${BUCKET}/other?uploadId=${UploadId!}`);
     expect([abortOther.status, errorCode(abortOther)]).toEqual([404, 'NoSuchUpload']);
-    expect(readdirSync(path.join(data, BUCKET, '._S3rver_uploads', UploadId!))).toEqual(expect.arrayContaining(['key']));
+    expect(readdirSync(path.join(data, BUCKET, '._S3rver_uploads', UploadId!))).toEqual(
+      expect.arrayContaining(['key']),
+    );
     expectOutsideUnchanged();
   });
 
   it('answers DeleteObjects keys in the XML body with a per-key InvalidArgument and deletes nothing outside', async () => {
-    const keys = [...climbing.map((key) => decodeURIComponent(key)), '../../canary.txt', '..', '.', 'a/../legit.txt', '../outside-bucket/secret'];
+    const keys = [
+      ...climbing.map((key) => decodeURIComponent(key)),
+      '../../canary.txt',
+      '..',
+      '.',
+      'a/../legit.txt',
+      '../outside-bucket/secret',
+    ];
     const xml = `<Delete>${keys.map((key) => `<Object><Key>${key}</Key></Object>`).join('')}<Object><Key>legit.txt</Key></Object></Delete>`;
-    const answer = await hostile('delete objects', 'POST', `/${BUCKET}?delete`, { 'content-type': 'application/xml' }, xml);
+    const answer = await hostile(
+      'delete objects',
+      'POST',
+      `/${BUCKET}?delete`,
+      { 'content-type': 'application/xml' },
+      xml,
+    );
     expect(answer.status).toBe(200);
-    const errors = [...answer.body.matchAll(/<Error><Key>([^<]*)<\/Key><Code>([^<]*)<\/Code>/g)].map((m) => [m[1], m[2]]);
+    const errors = [...answer.body.matchAll(/<Error><Key>([^<]*)<\/Key><Code>([^<]*)<\/Code>/g)].map((m) => [
+      m[1],
+      m[2],
+    ]);
     expect(errors.map(([key]) => key)).toEqual(keys);
     expect(errors.every(([, code]) => code === 'InvalidArgument')).toBe(true);
     expect(answer.body).toContain('<Deleted><Key>legit.txt</Key></Deleted>');
     tried.pop(); // the DeleteObjects request itself: counted per key below
     for (const key of keys) {
       const code = errors.find(([k]) => k === key)?.[1];
-      tried.push({ what: `DeleteObjects key ${key}`, status: answer.status, code, refused: code === 'InvalidArgument' });
+      tried.push({
+        what: `DeleteObjects key ${key}`,
+        status: answer.status,
+        code,
+        refused: code === 'InvalidArgument',
+      });
     }
     expectOutsideUnchanged();
     await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: 'legit.txt', Body: 'legit' }));
@@ -378,27 +508,55 @@ describe('local S3 server: hostile paths', () => {
     const before = server.notifications.length;
     for (const key of ['uploads/from-a-web-page.csv', '../../canary.txt', '../outside-bucket/secret']) {
       for (const target of [`/${BUCKET}`, `/${BUCKET}/`]) {
-        const answer = await hostile('post object', 'POST', target, { 'content-type': `multipart/form-data; boundary=${boundary}`, origin: 'https://evil.example' }, form(key));
+        const answer = await hostile(
+          'post object',
+          'POST',
+          target,
+          { 'content-type': `multipart/form-data; boundary=${boundary}`, origin: 'https://evil.example' },
+          form(key),
+        );
         expect([answer.status, errorCode(answer)], `${target} ${key}`).toEqual([403, 'AccessDenied']);
       }
     }
     // Any other POST to a bucket is PostObject too (S3 needs the form type; a browser can still send it).
-    const plain = await hostile('post object', 'POST', `/${BUCKET}`, { 'content-type': 'text/plain' }, 'key=uploads/x.csv');
+    const plain = await hostile(
+      'post object',
+      'POST',
+      `/${BUCKET}`,
+      { 'content-type': 'text/plain' },
+      'key=uploads/x.csv',
+    );
     expect([plain.status, errorCode(plain)]).toEqual([403, 'AccessDenied']);
     await new Promise((resolve) => setTimeout(resolve, 200));
     expect(server.notifications.length).toBe(before);
-    await expect(s3.send(new HeadObjectCommand({ Bucket: BUCKET, Key: 'uploads/from-a-web-page.csv' }))).rejects.toMatchObject({ name: 'NotFound' });
+    await expect(
+      s3.send(new HeadObjectCommand({ Bucket: BUCKET, Key: 'uploads/from-a-web-page.csv' })),
+    ).rejects.toMatchObject({ name: 'NotFound' });
     expectOutsideUnchanged();
   });
 
   it('keeps keys that merely contain dots working through the SDK, and refuses dot segments with a readable error', async () => {
-    const dotted = ['a..b', '.hidden', 'x/.../y', '..backup', '...', 'x/..y/z', 'x/y..', 'dir/.config', 'uploads/..data.csv'];
+    const dotted = [
+      'a..b',
+      '.hidden',
+      'x/.../y',
+      '..backup',
+      '...',
+      'x/..y/z',
+      'x/y..',
+      'dir/.config',
+      'uploads/..data.csv',
+    ];
     for (const key of dotted) {
       await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: `body of ${key}` }));
       const got = await s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: key }));
       expect(await got.Body!.transformToString(), key).toBe(`body of ${key}`);
-      await s3.send(new CopyObjectCommand({ Bucket: OTHER, Key: key, CopySource: encodeURIComponent(`${BUCKET}/${key}`) }));
-      expect((await s3.send(new HeadObjectCommand({ Bucket: OTHER, Key: key }))).ContentLength).toBe(`body of ${key}`.length);
+      await s3.send(
+        new CopyObjectCommand({ Bucket: OTHER, Key: key, CopySource: encodeURIComponent(`${BUCKET}/${key}`) }),
+      );
+      expect((await s3.send(new HeadObjectCommand({ Bucket: OTHER, Key: key }))).ContentLength).toBe(
+        `body of ${key}`.length,
+      );
     }
     const listed = await s3.send(new ListObjectsV2Command({ Bucket: BUCKET }));
     expect(listed.Contents!.map((o) => o.Key)).toEqual(expect.arrayContaining(dotted));
@@ -427,19 +585,90 @@ describe('local S3 server: hostile paths', () => {
       const random = rng(SEED);
       const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)] as T;
       const segments = [
-        BUCKET, OTHER, 'uploads', 'legit.txt', 'canary.txt', 'outside-bucket', 'secret', 'victim', '..', '.', '%2E%2E', '%2e%2E', '.%2E', '%2E',
-        '%2F', '%2f', '%5C', '..%5C', '%00', '%ZZ', '%', '%C0%AE', '%E2%80%AE', '~', 'a..b', '.hidden', '...', '', 'x'.repeat(300),
-        '%F0%9F%98%80', 'a%20b', '?', '#', ';', '._S3rver_uploads', 'legit.txt._S3rver_object', 'Bad_Bucket', '192.168.0.1',
+        BUCKET,
+        OTHER,
+        'uploads',
+        'legit.txt',
+        'canary.txt',
+        'outside-bucket',
+        'secret',
+        'victim',
+        '..',
+        '.',
+        '%2E%2E',
+        '%2e%2E',
+        '.%2E',
+        '%2E',
+        '%2F',
+        '%2f',
+        '%5C',
+        '..%5C',
+        '%00',
+        '%ZZ',
+        '%',
+        '%C0%AE',
+        '%E2%80%AE',
+        '~',
+        'a..b',
+        '.hidden',
+        '...',
+        '',
+        'x'.repeat(300),
+        '%F0%9F%98%80',
+        'a%20b',
+        '?',
+        '#',
+        ';',
+        '._S3rver_uploads',
+        'legit.txt._S3rver_object',
+        'Bad_Bucket',
+        '192.168.0.1',
       ];
       const ordinary = [BUCKET, OTHER, 'uploads', 'legit.txt', 'a..b', '.hidden', 'x.csv', 'dir'];
       const queryParts = [
-        'uploads', 'uploadId=..%2F..', 'uploadId=abc', 'partNumber=1', 'partNumber=-1', 'partNumber=99999', 'delete', 'list-type=2',
-        'prefix=../', 'marker=..%2F..', 'start-after=%2E%2E', 'continuation-token=garbage', 'max-keys=-1', 'max-keys=x', 'tagging',
-        'acl', 'cors', 'website', 'versionId=1', 'encoding-type=url', 'encoding-type=bad', 'delimiter=/', 'x-id=PutObject', '%ZZ=1',
-        'location', 'policy', 'select', 'torrent', 'response-content-type=x',
+        'uploads',
+        'uploadId=..%2F..',
+        'uploadId=abc',
+        'partNumber=1',
+        'partNumber=-1',
+        'partNumber=99999',
+        'delete',
+        'list-type=2',
+        'prefix=../',
+        'marker=..%2F..',
+        'start-after=%2E%2E',
+        'continuation-token=garbage',
+        'max-keys=-1',
+        'max-keys=x',
+        'tagging',
+        'acl',
+        'cors',
+        'website',
+        'versionId=1',
+        'encoding-type=url',
+        'encoding-type=bad',
+        'delimiter=/',
+        'x-id=PutObject',
+        '%ZZ=1',
+        'location',
+        'policy',
+        'select',
+        'torrent',
+        'response-content-type=x',
       ];
       const methods = ['GET', 'HEAD', 'PUT', 'POST', 'DELETE', 'OPTIONS', 'PATCH', 'COPY'];
-      const copySources = ['/keys-test/legit.txt', '../canary.txt', '%2E%2E%2Fcanary.txt', '/keys-test/%2e%2E/%2E%2E/canary.txt', '%ZZ', '', '/', 'keys-test', '/outside-bucket/secret', 'keys-test/legit.txt?versionId=x'];
+      const copySources = [
+        '/keys-test/legit.txt',
+        '../canary.txt',
+        '%2E%2E%2Fcanary.txt',
+        '/keys-test/%2e%2E/%2E%2E/canary.txt',
+        '%ZZ',
+        '',
+        '/',
+        'keys-test',
+        '/outside-bucket/secret',
+        'keys-test/legit.txt?versionId=x',
+      ];
       const bodies = (): Buffer | string | undefined => {
         switch (Math.floor(random() * 7)) {
           case 0:
@@ -469,7 +698,8 @@ describe('local S3 server: hostile paths', () => {
         const depth = Math.floor(random() * 4);
         const first = random() < 0.6 ? pick([BUCKET, OTHER]) : segment();
         let rawPath = `/${[first, ...Array.from({ length: depth }, segment)].join(pick(['/', '/', '/', '//', '%2F']))}`;
-        if (random() < 0.6) rawPath += `?${Array.from({ length: 1 + Math.floor(random() * 3) }, () => pick(queryParts)).join('&')}`;
+        if (random() < 0.6)
+          rawPath += `?${Array.from({ length: 1 + Math.floor(random() * 3) }, () => pick(queryParts)).join('&')}`;
         const headers: Record<string, string> = {};
         if (random() < 0.25) headers['x-amz-copy-source'] = pick(copySources);
         if (random() < 0.15) headers['content-encoding'] = 'aws-chunked';
@@ -485,14 +715,25 @@ describe('local S3 server: hostile paths', () => {
         while (next < requests.length) {
           const request = requests[next++]!;
           try {
-            const answer = await rawRequest(server.endpoint, request.method, request.rawPath, request.headers, request.body);
+            const answer = await rawRequest(
+              server.endpoint,
+              request.method,
+              request.rawPath,
+              request.headers,
+              request.body,
+            );
             answered++;
             statuses.set(answer.status, (statuses.get(answer.status) ?? 0) + 1);
             if (answer.body.includes(SECRET)) failures.push(`served the canary: ${request.method} ${request.rawPath}`);
             // 501 NotImplemented is S3's answer to operations s3rver does not have; any other 5xx is a bug.
-            if (answer.status >= 500 && answer.status !== 501) failures.push(`${answer.status} ${errorCode(answer) ?? ''}: ${request.method} ${request.rawPath} ${JSON.stringify(request.headers)}`);
+            if (answer.status >= 500 && answer.status !== 501)
+              failures.push(
+                `${answer.status} ${errorCode(answer) ?? ''}: ${request.method} ${request.rawPath} ${JSON.stringify(request.headers)}`,
+              );
           } catch (error) {
-            failures.push(`no answer (${(error as Error).message}): ${request.method} ${request.rawPath} ${JSON.stringify(request.headers)}`);
+            failures.push(
+              `no answer (${(error as Error).message}): ${request.method} ${request.rawPath} ${JSON.stringify(request.headers)}`,
+            );
           }
         }
       };
@@ -502,7 +743,15 @@ describe('local S3 server: hostile paths', () => {
       console.log(
         `fuzz: ${COUNT} requests (seed ${SEED}) in ${Date.now() - started} ms, ${answered} answered, statuses ${JSON.stringify(Object.fromEntries(statuses))}, ${failures.length} failures`,
       );
-      if (failures.length > 0) console.log(`server log of the failures:\n${server.stderr().split('\n').filter((line) => /internal error/.test(line)).slice(0, 10).join('\n')}`);
+      if (failures.length > 0)
+        console.log(
+          `server log of the failures:\n${server
+            .stderr()
+            .split('\n')
+            .filter((line) => /internal error/.test(line))
+            .slice(0, 10)
+            .join('\n')}`,
+        );
       expect(failures.slice(0, 20)).toEqual([]);
       expect(answered).toBe(COUNT);
       // Still alive, still serving, still confined.

@@ -88,7 +88,12 @@ async function getBytes(s3: S3Client, key: string, bucket = BUCKET): Promise<Buf
   return Buffer.from(await response.Body!.transformToByteArray());
 }
 
-async function listAll(s3: S3Client, prefix: string, pageSize: number, delimiter?: string): Promise<{ pages: number; items: string[] }> {
+async function listAll(
+  s3: S3Client,
+  prefix: string,
+  pageSize: number,
+  delimiter?: string,
+): Promise<{ pages: number; items: string[] }> {
   const items: string[] = [];
   let pages = 0;
   for await (const page of paginateListObjectsV2(
@@ -97,7 +102,10 @@ async function listAll(s3: S3Client, prefix: string, pageSize: number, delimiter
   )) {
     pages++;
     // Keys and common prefixes of one page, in S3's order.
-    const entries = [...(page.Contents ?? []).map((o) => o.Key!), ...(page.CommonPrefixes ?? []).map((p) => `CP:${p.Prefix!}`)];
+    const entries = [
+      ...(page.Contents ?? []).map((o) => o.Key!),
+      ...(page.CommonPrefixes ?? []).map((p) => `CP:${p.Prefix!}`),
+    ];
     entries.sort((a, b) => Buffer.compare(Buffer.from(a.replace(/^CP:/, '')), Buffer.from(b.replace(/^CP:/, ''))));
     items.push(...entries);
     expect(page.KeyCount).toBe(entries.length);
@@ -123,7 +131,12 @@ async function rawRequest(
   body?: Buffer,
 ): Promise<{ status: number; body: string }> {
   const url = new URL(urlPath, endpoint);
-  const signed = await signedHeaders(endpoint, 's3', { method, path: urlPath, headers, ...(body === undefined ? {} : { body }) });
+  const signed = await signedHeaders(endpoint, 's3', {
+    method,
+    path: urlPath,
+    headers,
+    ...(body === undefined ? {} : { body }),
+  });
   return new Promise((resolve, reject) => {
     const req = http.request(url, { method, headers: signed }, (res) => {
       const chunks: Buffer[] = [];
@@ -164,7 +177,13 @@ function startCli(directory: string, rules: NotificationRule[]): Promise<CliServ
 // ---------------------------------------------------------------------------------------------------------
 
 describe('matchesRule', () => {
-  const rule: NotificationRule = { bucket: 'data', prefix: 'uploads/', suffix: '.csv', events: ['s3:ObjectCreated:*'], target: 'rates' };
+  const rule: NotificationRule = {
+    bucket: 'data',
+    prefix: 'uploads/',
+    suffix: '.csv',
+    events: ['s3:ObjectCreated:*'],
+    target: 'rates',
+  };
 
   it('matches bucket, prefix, suffix and event family', () => {
     expect(matchesRule(rule, 'data', 'uploads/x.csv', 'ObjectCreated:Put')).toBe(true);
@@ -176,7 +195,11 @@ describe('matchesRule', () => {
   });
 
   it('treats prefix and suffix as optional and exact event names as exact', () => {
-    const exact: NotificationRule = { bucket: 'data', events: ['s3:ObjectCreated:Put', 'ObjectRemoved:*'], target: 't' };
+    const exact: NotificationRule = {
+      bucket: 'data',
+      events: ['s3:ObjectCreated:Put', 'ObjectRemoved:*'],
+      target: 't',
+    };
     expect(matchesRule(exact, 'data', 'anything', 'ObjectCreated:Put')).toBe(true);
     expect(matchesRule(exact, 'data', 'anything', 'ObjectCreated:Copy')).toBe(false);
     expect(matchesRule(exact, 'data', 'anything', 'ObjectRemoved:Delete')).toBe(true);
@@ -231,7 +254,14 @@ describe('local S3 server (CLI child process)', () => {
     const data = pattern(3 * 1024 * 1024 + 17, 7);
     // The SDK needs the length of a stream for PutObject (it fails client-side without it); the body is
     // still streamed as aws-chunked.
-    await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: 'streamed/data.bin', Body: streamOf(data), ContentLength: data.length }));
+    await s3.send(
+      new PutObjectCommand({
+        Bucket: BUCKET,
+        Key: 'streamed/data.bin',
+        Body: streamOf(data),
+        ContentLength: data.length,
+      }),
+    );
     const back = await getBytes(s3, 'streamed/data.bin');
     expect(back.length).toBe(data.length);
     expect(sha256(back)).toBe(sha256(data));
@@ -243,14 +273,22 @@ describe('local S3 server (CLI child process)', () => {
 
   it('stores a stream of unknown length via lib-storage (single request)', async () => {
     const data = pattern(300_001, 8);
-    await new Upload({ client: s3, params: { Bucket: BUCKET, Key: 'streamed/unknown-length.bin', Body: streamOf(data) } }).done();
+    await new Upload({
+      client: s3,
+      params: { Bucket: BUCKET, Key: 'streamed/unknown-length.bin', Body: streamOf(data) },
+    }).done();
     expect(sha256(await getBytes(s3, 'streamed/unknown-length.bin'))).toBe(sha256(data));
   });
 
   it('stores a 20 MB multipart upload byte-identically and notifies CompleteMultipartUpload', async () => {
     const data = pattern(20 * 1024 * 1024 + 12_345, 9);
     const key = 'uploads/big file+1.csv';
-    await new Upload({ client: s3, params: { Bucket: BUCKET, Key: key, Body: streamOf(data) }, partSize: 5 * 1024 * 1024, queueSize: 3 }).done();
+    await new Upload({
+      client: s3,
+      params: { Bucket: BUCKET, Key: key, Body: streamOf(data) },
+      partSize: 5 * 1024 * 1024,
+      queueSize: 3,
+    }).done();
     const back = await getBytes(s3, key);
     expect(back.length).toBe(data.length);
     expect(sha256(back)).toBe(sha256(data));
@@ -278,7 +316,14 @@ describe('local S3 server (CLI child process)', () => {
     const first = (await create()).UploadId!;
     const one = await upload(first, 1, part);
     await expect(
-      s3.send(new CompleteMultipartUploadCommand({ Bucket: BUCKET, Key: key, UploadId: first, MultipartUpload: { Parts: [{ PartNumber: 1, ETag: '"0000"' }] } })),
+      s3.send(
+        new CompleteMultipartUploadCommand({
+          Bucket: BUCKET,
+          Key: key,
+          UploadId: first,
+          MultipartUpload: { Parts: [{ PartNumber: 1, ETag: '"0000"' }] },
+        }),
+      ),
     ).rejects.toMatchObject({ name: 'InvalidPart' });
     await expect(
       s3.send(
@@ -286,7 +331,12 @@ describe('local S3 server (CLI child process)', () => {
           Bucket: BUCKET,
           Key: key,
           UploadId: first,
-          MultipartUpload: { Parts: [{ PartNumber: 1, ETag: one.ETag! }, { PartNumber: 2, ETag: one.ETag! }] },
+          MultipartUpload: {
+            Parts: [
+              { PartNumber: 1, ETag: one.ETag! },
+              { PartNumber: 2, ETag: one.ETag! },
+            ],
+          },
         }),
       ),
     ).rejects.toMatchObject({ name: 'InvalidPart' });
@@ -299,7 +349,13 @@ describe('local S3 server (CLI child process)', () => {
           Bucket: BUCKET,
           Key: key,
           UploadId: first,
-          MultipartUpload: { Parts: [{ PartNumber: 1, ETag: one.ETag! }, { PartNumber: 2, ETag: small.ETag! }, { PartNumber: 3, ETag: tail.ETag! }] },
+          MultipartUpload: {
+            Parts: [
+              { PartNumber: 1, ETag: one.ETag! },
+              { PartNumber: 2, ETag: small.ETag! },
+              { PartNumber: 3, ETag: tail.ETag! },
+            ],
+          },
         }),
       ),
     ).rejects.toMatchObject({ name: 'EntityTooSmall' });
@@ -308,7 +364,12 @@ describe('local S3 server (CLI child process)', () => {
         Bucket: BUCKET,
         Key: key,
         UploadId: first,
-        MultipartUpload: { Parts: [{ PartNumber: 1, ETag: one.ETag! }, { PartNumber: 3, ETag: tail.ETag! }] },
+        MultipartUpload: {
+          Parts: [
+            { PartNumber: 1, ETag: one.ETag! },
+            { PartNumber: 3, ETag: tail.ETag! },
+          ],
+        },
       }),
     );
     expect(sha256(await getBytes(s3, key))).toBe(sha256(Buffer.concat([part, Buffer.from('tail')])));
@@ -318,7 +379,9 @@ describe('local S3 server (CLI child process)', () => {
     await upload(second, 1, Buffer.from('x'));
     await s3.send(new AbortMultipartUploadCommand({ Bucket: BUCKET, Key: key, UploadId: second }));
     await expect(upload(second, 2, Buffer.from('y'))).rejects.toMatchObject({ name: 'NoSuchUpload' });
-    await expect(s3.send(new AbortMultipartUploadCommand({ Bucket: BUCKET, Key: key, UploadId: second }))).rejects.toMatchObject({
+    await expect(
+      s3.send(new AbortMultipartUploadCommand({ Bucket: BUCKET, Key: key, UploadId: second })),
+    ).rejects.toMatchObject({
       name: 'NoSuchUpload',
     });
   });
@@ -376,13 +439,21 @@ describe('local S3 server (CLI child process)', () => {
     const v1 = await s3.send(new ListObjectsCommand({ Bucket: BUCKET, Prefix: 'mix/', Delimiter: '/', MaxKeys: 4 }));
     expect(v1.IsTruncated).toBe(true);
     expect(v1.NextMarker).toBe('mix/a/');
-    const v1next = await s3.send(new ListObjectsCommand({ Bucket: BUCKET, Prefix: 'mix/', Delimiter: '/', Marker: v1.NextMarker }));
+    const v1next = await s3.send(
+      new ListObjectsCommand({ Bucket: BUCKET, Prefix: 'mix/', Delimiter: '/', Marker: v1.NextMarker }),
+    );
     expect(v1next.Contents?.map((o) => o.Key)).toEqual(['mix/b', 'mix/z', 'mix/é']);
     expect(v1next.CommonPrefixes?.map((p) => p.Prefix)).toEqual(['mix/c/']);
   });
 
   it('handles ranges, heads, copies, deletes, empty objects and unusual keys', async () => {
-    const keys = ['odd/with space.txt', 'odd/plus+sign.txt', 'odd/ünï cödé 日本 😀.txt', 'odd/percent%20literal.txt', 'odd/trailing/'];
+    const keys = [
+      'odd/with space.txt',
+      'odd/plus+sign.txt',
+      'odd/ünï cödé 日本 😀.txt',
+      'odd/percent%20literal.txt',
+      'odd/trailing/',
+    ];
     for (const key of keys) {
       await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: `content of ${key}` }));
       expect((await getBytes(s3, key)).toString()).toBe(`content of ${key}`);
@@ -391,7 +462,14 @@ describe('local S3 server (CLI child process)', () => {
     expect(listed.Contents?.map((o) => o.Key).sort()).toEqual([...keys].sort());
 
     // Empty object, written as a stream (aws-chunked with only the final chunk) and as a buffer
-    await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: 'odd/empty-stream', Body: streamOf(Buffer.alloc(0)), ContentLength: 0 }));
+    await s3.send(
+      new PutObjectCommand({
+        Bucket: BUCKET,
+        Key: 'odd/empty-stream',
+        Body: streamOf(Buffer.alloc(0)),
+        ContentLength: 0,
+      }),
+    );
     await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: 'odd/empty', Body: '' }));
     for (const key of ['odd/empty-stream', 'odd/empty']) {
       expect((await getBytes(s3, key)).length).toBe(0);
@@ -414,7 +492,11 @@ describe('local S3 server (CLI child process)', () => {
     // Copy with a key that needs encoding; CopySource encoded as the API requires
     const source = 'odd/plus+sign.txt';
     const copy = await s3.send(
-      new CopyObjectCommand({ Bucket: OTHER_BUCKET, Key: 'copies/ü+ copy.txt', CopySource: `${BUCKET}/${encodeURIComponent(source)}` }),
+      new CopyObjectCommand({
+        Bucket: OTHER_BUCKET,
+        Key: 'copies/ü+ copy.txt',
+        CopySource: `${BUCKET}/${encodeURIComponent(source)}`,
+      }),
     );
     expect(copy.CopyObjectResult?.ETag).toBeTruthy();
     expect((await getBytes(s3, 'copies/ü+ copy.txt', OTHER_BUCKET)).toString()).toBe(`content of ${source}`);
@@ -423,16 +505,25 @@ describe('local S3 server (CLI child process)', () => {
     await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: '123', Body: 'n' }));
     await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: '007', Body: 'n' }));
     const deleted = await s3.send(
-      new DeleteObjectsCommand({ Bucket: BUCKET, Delete: { Objects: [{ Key: '123' }, { Key: '007' }, { Key: 'odd/with space.txt' }, { Key: 'never-existed' }] } }),
+      new DeleteObjectsCommand({
+        Bucket: BUCKET,
+        Delete: { Objects: [{ Key: '123' }, { Key: '007' }, { Key: 'odd/with space.txt' }, { Key: 'never-existed' }] },
+      }),
     );
     expect(deleted.Deleted?.map((d) => d.Key).sort()).toEqual(['007', '123', 'never-existed', 'odd/with space.txt']);
     expect(deleted.Errors ?? []).toEqual([]);
     await s3.send(new DeleteObjectCommand({ Bucket: BUCKET, Key: 'odd/plus+sign.txt' }));
     for (const key of ['123', '007', 'odd/with space.txt', 'odd/plus+sign.txt']) {
-      await expect(s3.send(new HeadObjectCommand({ Bucket: BUCKET, Key: key }))).rejects.toMatchObject({ name: 'NotFound' });
+      await expect(s3.send(new HeadObjectCommand({ Bucket: BUCKET, Key: key }))).rejects.toMatchObject({
+        name: 'NotFound',
+      });
     }
-    await expect(s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: 'odd/with space.txt' }))).rejects.toMatchObject({ name: 'NoSuchKey' });
-    await expect(s3.send(new ListObjectsV2Command({ Bucket: 'no-such-bucket' }))).rejects.toMatchObject({ name: 'NoSuchBucket' });
+    await expect(s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: 'odd/with space.txt' }))).rejects.toMatchObject({
+      name: 'NoSuchKey',
+    });
+    await expect(s3.send(new ListObjectsV2Command({ Bucket: 'no-such-bucket' }))).rejects.toMatchObject({
+      name: 'NoSuchBucket',
+    });
   });
 
   it('notifies exactly one record per matching rule, AWS-shaped', async () => {
@@ -457,7 +548,11 @@ describe('local S3 server (CLI child process)', () => {
       s3: {
         s3SchemaVersion: '1.0',
         bucket: { name: BUCKET, arn: `arn:aws:s3:::${BUCKET}` },
-        object: { key: 'uploads/my+file%2B%C3%BC.csv', size: 8, eTag: createHash('md5').update('a,b\n1,2\n').digest('hex') },
+        object: {
+          key: 'uploads/my+file%2B%C3%BC.csv',
+          size: 8,
+          eTag: createHash('md5').update('a,b\n1,2\n').digest('hex'),
+        },
       },
     });
     expect(new Date(record.eventTime).toISOString()).toBe(record.eventTime);
@@ -474,7 +569,12 @@ describe('local S3 server (CLI child process)', () => {
       return list.length >= 5 ? list : undefined;
     }, 'audit notifications');
     await new Promise((resolve) => setTimeout(resolve, 200));
-    expect(server.notifications.slice(auditStart).map((n) => `${n.target} ${n.event.Records[0]!.eventName} ${n.event.Records[0]!.s3.object.key}`).sort()).toEqual([
+    expect(
+      server.notifications
+        .slice(auditStart)
+        .map((n) => `${n.target} ${n.event.Records[0]!.eventName} ${n.event.Records[0]!.s3.object.key}`)
+        .sort(),
+    ).toEqual([
       'audit ObjectCreated:Copy audit/b.txt',
       'audit ObjectCreated:Put audit/a.txt',
       'audit ObjectRemoved:Delete audit/a.txt',
@@ -500,7 +600,13 @@ describe('local S3 server (CLI child process)', () => {
     const put = (key: string, checksum: string, signed = false) => {
       const { _checksum, ...h } = headers(checksum);
       if (signed) h['x-amz-content-sha256'] = 'STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER';
-      return rawRequest(server.endpoint, 'PUT', `/${BUCKET}/${key}`, h, awsChunked(data, `x-amz-checksum-crc32:${_checksum}\r\n`, 4, signed));
+      return rawRequest(
+        server.endpoint,
+        'PUT',
+        `/${BUCKET}/${key}`,
+        h,
+        awsChunked(data, `x-amz-checksum-crc32:${_checksum}\r\n`, 4, signed),
+      );
     };
 
     expect((await put('chunked/good.txt', crc32Base64(data))).status).toBe(200);
@@ -514,7 +620,9 @@ describe('local S3 server (CLI child process)', () => {
     const bad = await put('chunked/bad.txt', 'AAAAAA==');
     expect(bad.status).toBe(400);
     expect(bad.body).toContain('<Code>BadDigest</Code>');
-    await expect(s3.send(new HeadObjectCommand({ Bucket: BUCKET, Key: 'chunked/bad.txt' }))).rejects.toMatchObject({ name: 'NotFound' });
+    await expect(s3.send(new HeadObjectCommand({ Bucket: BUCKET, Key: 'chunked/bad.txt' }))).rejects.toMatchObject({
+      name: 'NotFound',
+    });
 
     // A plain body whose x-amz-checksum-crc32 header does not match
     const plain = await rawRequest(
@@ -529,7 +637,13 @@ describe('local S3 server (CLI child process)', () => {
 
     // Truncated framing
     const { _checksum, ...h } = headers('x');
-    const truncated = await rawRequest(server.endpoint, 'PUT', `/${BUCKET}/chunked/truncated.txt`, h, Buffer.from('14\r\nhello'));
+    const truncated = await rawRequest(
+      server.endpoint,
+      'PUT',
+      `/${BUCKET}/chunked/truncated.txt`,
+      h,
+      Buffer.from('14\r\nhello'),
+    );
     expect(truncated.status).toBe(400);
     expect(truncated.body).toContain('<Code>IncompleteBody</Code>');
     expect(server.stderr()).not.toMatch(/internal error/);
@@ -537,7 +651,10 @@ describe('local S3 server (CLI child process)', () => {
 
   it('serves presigned GET and PUT URLs', async () => {
     const presign = (method: string, key: string): Promise<string> =>
-      presignedUrl(server.endpoint, 's3', { method, path: `/${BUCKET}/${key.split('/').map(encodeURIComponent).join('/')}` });
+      presignedUrl(server.endpoint, 's3', {
+        method,
+        path: `/${BUCKET}/${key.split('/').map(encodeURIComponent).join('/')}`,
+      });
     const key = 'presigned/up load+1.txt';
     const put = await fetch(await presign('PUT', key), { method: 'PUT', body: 'via presigned PUT' });
     expect(put.status).toBe(200);
@@ -565,7 +682,11 @@ describe('local S3 server (CLI child process)', () => {
         AWS_PAGER: '',
       };
       const aws = (...args: string[]) => {
-        const result = spawnSync('aws', ['--endpoint-url', server.endpoint, ...args], { env, encoding: 'utf8', timeout: 90_000 });
+        const result = spawnSync('aws', ['--endpoint-url', server.endpoint, ...args], {
+          env,
+          encoding: 'utf8',
+          timeout: 90_000,
+        });
         expect(result.status, `aws ${args.join(' ')}\n${result.stdout}\n${result.stderr}`).toBe(0);
         return result.stdout;
       };
@@ -649,7 +770,9 @@ describe('local S3 server (in-process, no legacy OpenSSL provider)', () => {
     const { pages, items } = await listAll(s3, 'p/', 1000);
     expect(pages).toBe(2);
     expect(items).toEqual(keys);
-    await expect(s3.send(new ListObjectsV2Command({ Bucket: BUCKET, ContinuationToken: 'garbage' }))).rejects.toMatchObject({
+    await expect(
+      s3.send(new ListObjectsV2Command({ Bucket: BUCKET, ContinuationToken: 'garbage' })),
+    ).rejects.toMatchObject({
       name: 'InvalidArgument',
     });
   }, 60_000);

@@ -6,7 +6,13 @@ import { spawn } from 'node:child_process';
 import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DescribeInstancesCommand, EC2Client, RunInstancesCommand, TerminateInstancesCommand, type RunInstancesCommandInput } from '@aws-sdk/client-ec2';
+import {
+  DescribeInstancesCommand,
+  EC2Client,
+  RunInstancesCommand,
+  TerminateInstancesCommand,
+  type RunInstancesCommandInput,
+} from '@aws-sdk/client-ec2';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { mockClient } from 'aws-sdk-client-mock';
 import { describe, expect, it } from 'vitest';
@@ -23,12 +29,19 @@ describe('ec2 backend end to end: real presigned URLs, user data run by bash', (
     const dir = await mkdtemp(join(tmpdir(), 'cp-ec2-e2e-'));
     const server = await spawnS3ServerProcess({ directory: join(dir, 's3'), buckets: ['e2e-bucket'], credentials });
     try {
-      const realS3 = new S3Client({ region: 'us-east-1', credentials, endpoint: server.endpoint, forcePathStyle: true });
+      const realS3 = new S3Client({
+        region: 'us-east-1',
+        credentials,
+        endpoint: server.endpoint,
+        forcePathStyle: true,
+      });
       await realS3.send(
         new PutObjectCommand({
           Bucket: 'e2e-bucket',
           Key: 'workers/square.mjs',
-          Body: await bundleWorkerSource("export async function run(t) { if (t.n < 0) throw new Error('negative: ' + t.n); return { square: t.n * t.n }; }"),
+          Body: await bundleWorkerSource(
+            "export async function run(t) { if (t.n < 0) throw new Error('negative: ' + t.n); return { square: t.n * t.n }; }",
+          ),
         }),
       );
       // A stand-in for the local EC2 endpoint: RunInstances runs the user data as a process, with `shutdown` and
@@ -47,13 +60,18 @@ describe('ec2 backend end to end: real presigned URLs, user data run by bash', (
       fake.on(RunInstancesCommand).callsFake(async (input: RunInstancesCommandInput) => {
         const id = `i-e2e${++n}`;
         const script = Buffer.from(input.UserData ?? '', 'base64').toString('utf8');
-        const child = spawn('bash', ['-c', script], { env: { ...process.env, PATH: `${stubs}:${process.env.PATH ?? ''}`, TMPDIR: dir }, stdio: 'ignore' });
+        const child = spawn('bash', ['-c', script], {
+          env: { ...process.env, PATH: `${stubs}:${process.env.PATH ?? ''}`, TMPDIR: dir },
+          stdio: 'ignore',
+        });
         exited.set(id, false);
         child.on('exit', () => exited.set(id, true));
         return { Instances: [{ InstanceId: id }] };
       });
       fake.on(DescribeInstancesCommand).callsFake(async (input: { InstanceIds: string[] }) => ({
-        Reservations: [{ Instances: [{ State: { Name: exited.get(input.InstanceIds[0] ?? '') ? 'terminated' : 'running' } }] }],
+        Reservations: [
+          { Instances: [{ State: { Name: exited.get(input.InstanceIds[0] ?? '') ? 'terminated' : 'running' } }] },
+        ],
       }));
       fake.on(TerminateInstancesCommand).resolves({});
 
@@ -76,7 +94,12 @@ describe('ec2 backend end to end: real presigned URLs, user data run by bash', (
           { kind: 'function', type: 'Error', message: 'chunk 1 (run e2e-1): negative: -1' },
           { square: 144 },
         ]);
-        expect(fake.commandCalls(TerminateInstancesCommand).flatMap((c) => c.args[0].input.InstanceIds ?? []).sort()).toEqual(['i-e2e1', 'i-e2e2', 'i-e2e3']);
+        expect(
+          fake
+            .commandCalls(TerminateInstancesCommand)
+            .flatMap((c) => c.args[0].input.InstanceIds ?? [])
+            .sort(),
+        ).toEqual(['i-e2e1', 'i-e2e2', 'i-e2e3']);
       } finally {
         await backend.close();
       }

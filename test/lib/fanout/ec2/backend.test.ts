@@ -3,12 +3,24 @@
  * The end-to-end run against a real S3 server and bash is in backend-e2e.test.ts.
  */
 import { Readable } from 'node:stream';
-import { DescribeInstancesCommand, EC2Client, RunInstancesCommand, TerminateInstancesCommand, type RunInstancesCommandInput } from '@aws-sdk/client-ec2';
+import {
+  DescribeInstancesCommand,
+  EC2Client,
+  RunInstancesCommand,
+  TerminateInstancesCommand,
+  type RunInstancesCommandInput,
+} from '@aws-sdk/client-ec2';
 import { GetObjectCommand, NoSuchKey, S3Client } from '@aws-sdk/client-s3';
 import { GetParameterCommand, ParameterNotFound, SSMClient } from '@aws-sdk/client-ssm';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
-import { AL2023_AMI_PARAMETER, ec2Backend, estimateEc2Cost, MAX_RESULT_BYTES, type Ec2BackendOptions } from '../../../../lib/fanout/ec2/backend.ts';
+import {
+  AL2023_AMI_PARAMETER,
+  ec2Backend,
+  estimateEc2Cost,
+  MAX_RESULT_BYTES,
+  type Ec2BackendOptions,
+} from '../../../../lib/fanout/ec2/backend.ts';
 import { fanout } from '../../../../lib/fanout/index.ts';
 import { TEST_CREDENTIALS } from '../../../support/signing.ts';
 
@@ -24,7 +36,9 @@ const s3Mock = mockClient(s3);
 /** A fake clock: `sleep` advances it, so deadlines pass without waiting. */
 function clock() {
   let t = 1_000_000;
-  return { now: () => t, sleep: async (ms: number) => {
+  return {
+    now: () => t,
+    sleep: async (ms: number) => {
       t += ms;
     },
   };
@@ -32,7 +46,10 @@ function clock() {
 
 /** A Node stream with the SDK's `transformToString` helper on it, as a GetObject body is. */
 function sdkBody(stream: Readable): Readable & { transformToString: (encoding?: BufferEncoding) => Promise<string> } {
-  return Object.assign(stream, { transformToString: async (encoding: BufferEncoding = 'utf8') => Buffer.concat(await stream.toArray()).toString(encoding) });
+  return Object.assign(stream, {
+    transformToString: async (encoding: BufferEncoding = 'utf8') =>
+      Buffer.concat(await stream.toArray()).toString(encoding),
+  });
 }
 
 /** A GetObject reply as the SDK gives it in Node: the body a stream (fresh on every read), its length in ContentLength. */
@@ -81,13 +98,16 @@ afterAll(() => {
   s3Mock.restore();
 });
 
-const terminated = () => ec2Mock.commandCalls(TerminateInstancesCommand).flatMap((c) => c.args[0].input.InstanceIds ?? []);
+const terminated = () =>
+  ec2Mock.commandCalls(TerminateInstancesCommand).flatMap((c) => c.args[0].input.InstanceIds ?? []);
 const resultKey = (index: number) => ({ Bucket: 'data-bucket', Key: `runs/run-42/${index}.json` });
 
 describe('ec2 backend', () => {
   it('launches a locked-down, tagged instance of the AL2023 AMI whose user data carries the presigned URLs', async () => {
     s3Mock.on(GetObjectCommand, resultKey(0)).resolves(body({ ok: true, value: { count: 4 }, ms: 3 }));
-    const backend = ec2Backend<{ start: number }, { count: number }>(options({ subnetId: 'subnet-1', securityGroupIds: ['sg-1'] }));
+    const backend = ec2Backend<{ start: number }, { count: number }>(
+      options({ subnetId: 'subnet-1', securityGroupIds: ['sg-1'] }),
+    );
     await expect(backend.run({ start: 10 }, { index: 0, attempt: 1 })).resolves.toEqual({ count: 4 });
 
     expect(ssmMock.commandCalls(GetParameterCommand)[0]?.args[0].input).toEqual({ Name: AL2023_AMI_PARAMETER });
@@ -134,7 +154,11 @@ describe('ec2 backend', () => {
   it('polls until the result arrives, riding out a throttled poll, and reports progress', async () => {
     let polls = 0;
     s3Mock.on(GetObjectCommand).callsFake(async () => {
-      if (++polls === 2) throw Object.assign(new Error('Please reduce your request rate.'), { name: 'SlowDown', $metadata: { httpStatusCode: 503 } });
+      if (++polls === 2)
+        throw Object.assign(new Error('Please reduce your request rate.'), {
+          name: 'SlowDown',
+          $metadata: { httpStatusCode: 503 },
+        });
       if (polls < 4) throw new NoSuchKey({ message: 'not yet', $metadata: { httpStatusCode: 404 } });
       return body({ ok: true, value: 7 });
     });
@@ -152,7 +176,9 @@ describe('ec2 backend', () => {
   });
 
   it('explains a failed AMI lookup: which parameter, which permission', async () => {
-    ssmMock.on(GetParameterCommand).rejects(new ParameterNotFound({ message: 'not found', $metadata: { httpStatusCode: 400 } }));
+    ssmMock
+      .on(GetParameterCommand)
+      .rejects(new ParameterNotFound({ message: 'not found', $metadata: { httpStatusCode: 400 } }));
     const result = await fanout([1], ec2Backend(options()), { sleep: async () => {} });
     expect(result.outcomes[0]).toMatchObject({ ok: false, error: { kind: 'transport', type: 'AmiLookupFailed' } });
     const message = (result.outcomes[0] as { error: { message: string } }).error.message;
@@ -174,19 +200,31 @@ describe('ec2 backend', () => {
   });
 
   it('fails with a function error when the worker reports ok:false', async () => {
-    s3Mock.on(GetObjectCommand).resolves(body({ ok: false, error: { type: 'RangeError', message: 'bad range' }, ms: 1 }));
+    s3Mock
+      .on(GetObjectCommand)
+      .resolves(body({ ok: false, error: { type: 'RangeError', message: 'bad range' }, ms: 1 }));
     const result = await fanout([1], ec2Backend(options()), { sleep: async () => {} });
-    expect(result.outcomes[0]).toMatchObject({ ok: false, attempts: 1, error: { kind: 'function', type: 'RangeError', message: 'chunk 0 (run run-42): bad range' } });
+    expect(result.outcomes[0]).toMatchObject({
+      ok: false,
+      attempts: 1,
+      error: { kind: 'function', type: 'RangeError', message: 'chunk 0 (run run-42): bad range' },
+    });
     expect(terminated()).toEqual(['i-1']);
   });
 
   it('fails with WorkerExited when the instance ends without a result', async () => {
     ec2Mock.on(DescribeInstancesCommand).resolves({
-      Reservations: [{ Instances: [{ State: { Name: 'terminated' }, StateReason: { Message: 'Client.InstanceInitiatedShutdown' } }] }],
+      Reservations: [
+        {
+          Instances: [{ State: { Name: 'terminated' }, StateReason: { Message: 'Client.InstanceInitiatedShutdown' } }],
+        },
+      ],
     });
     const result = await fanout([1], ec2Backend(options()), { sleep: async () => {} });
     expect(result.outcomes[0]).toMatchObject({ ok: false, error: { kind: 'function', type: 'WorkerExited' } });
-    expect((result.outcomes[0] as { error: { message: string } }).error.message).toMatch(/chunk 0 .*i-1 is terminated \(Client\.InstanceInitiatedShutdown\)/);
+    expect((result.outcomes[0] as { error: { message: string } }).error.message).toMatch(
+      /chunk 0 .*i-1 is terminated \(Client\.InstanceInitiatedShutdown\)/,
+    );
   });
 
   it('takes a result that landed just before the instance was seen gone', async () => {
@@ -195,7 +233,9 @@ describe('ec2 backend', () => {
       if (++polls === 1) throw new NoSuchKey({ message: 'not yet', $metadata: { httpStatusCode: 404 } });
       return body({ ok: true, value: 'late' });
     });
-    ec2Mock.on(DescribeInstancesCommand).resolves({ Reservations: [{ Instances: [{ State: { Name: 'shutting-down' } }] }] });
+    ec2Mock
+      .on(DescribeInstancesCommand)
+      .resolves({ Reservations: [{ Instances: [{ State: { Name: 'shutting-down' } }] }] });
     await expect(ec2Backend(options()).run(1, { index: 0, attempt: 1 })).resolves.toBe('late');
   });
 
@@ -212,7 +252,9 @@ describe('ec2 backend', () => {
         },
       }),
     );
-    await expect(backend.run(1, { index: 0, attempt: 1, signal: controller.signal })).rejects.toMatchObject({ kind: 'aborted' });
+    await expect(backend.run(1, { index: 0, attempt: 1, signal: controller.signal })).rejects.toMatchObject({
+      kind: 'aborted',
+    });
     expect(terminated()).toEqual(['i-1']);
 
     // close() while a task polls: its instance is terminated and the task ends as aborted.
@@ -232,13 +274,23 @@ describe('ec2 backend', () => {
     expect(blocked.liveInstances).toEqual([]);
     release();
     await expect(running).rejects.toMatchObject({ kind: 'aborted', type: 'BackendClosed' });
-    await expect(blocked.run(3, { index: 2, attempt: 1 })).rejects.toMatchObject({ kind: 'aborted', type: 'BackendClosed' });
-    expect(ec2Mock.commandCalls(TerminateInstancesCommand).map((c) => c.args[0].input.InstanceIds)).toEqual([['i-1'], ['i-2'], ['i-2']]);
+    await expect(blocked.run(3, { index: 2, attempt: 1 })).rejects.toMatchObject({
+      kind: 'aborted',
+      type: 'BackendClosed',
+    });
+    expect(ec2Mock.commandCalls(TerminateInstancesCommand).map((c) => c.args[0].input.InstanceIds)).toEqual([
+      ['i-1'],
+      ['i-2'],
+      ['i-2'],
+    ]);
   });
 
   it('packs tasks started together onto one instance each tasksPerInstance, and terminates it when all settle', async () => {
-    for (const i of [0, 1, 2]) s3Mock.on(GetObjectCommand, resultKey(i)).resolves(body({ ok: true, value: { count: i }, ms: 1 }));
-    s3Mock.on(GetObjectCommand, resultKey(3)).resolves(body({ ok: false, error: { type: 'RangeError', message: 'bad chunk' } }));
+    for (const i of [0, 1, 2])
+      s3Mock.on(GetObjectCommand, resultKey(i)).resolves(body({ ok: true, value: { count: i }, ms: 1 }));
+    s3Mock
+      .on(GetObjectCommand, resultKey(3))
+      .resolves(body({ ok: false, error: { type: 'RangeError', message: 'bad chunk' } }));
     const backend = ec2Backend<{ start: number }, { count: number }>(options({ tasksPerInstance: 2 }));
     const result = await fanout([{ start: 0 }, { start: 1 }, { start: 2 }, { start: 3 }], backend, { retries: 0 });
     expect(result.outcomes.map((o) => (o.ok ? o.value.count : o.error.type))).toEqual([0, 1, 2, 'RangeError']);
@@ -250,30 +302,45 @@ describe('ec2 backend', () => {
     expect(scripts[0]).toContain('runs/run-42/0.json');
     expect(scripts[0]).toContain('runs/run-42/1.json');
     expect(scripts[1]).toContain('runs/run-42/3.json');
-    expect(launches.map((l) => l.TagSpecifications![0]!.Tags!.find((t) => t.Key === 'cloud-parallel:chunk')!.Value)).toEqual(['0,1', '2,3']);
+    expect(
+      launches.map((l) => l.TagSpecifications![0]!.Tags!.find((t) => t.Key === 'cloud-parallel:chunk')!.Value),
+    ).toEqual(['0,1', '2,3']);
     expect(new Set(launches.map((l) => l.ClientToken)).size).toBe(2);
     expect(terminated().sort()).toEqual(['i-1', 'i-2']);
     expect(backend.instanceSeconds()).toHaveLength(2);
   });
 
-  it('reads a retry\'s result from its own key, never an earlier attempt\'s', async () => {
-    s3Mock.on(GetObjectCommand, resultKey(5)).resolves(body({ ok: false, error: { type: 'Error', message: 'attempt 1 failed' } }));
-    s3Mock.on(GetObjectCommand, { Bucket: 'data-bucket', Key: 'runs/run-42/5.attempt-2.json' }).resolves(body({ ok: true, value: 'second' }));
+  it("reads a retry's result from its own key, never an earlier attempt's", async () => {
+    s3Mock
+      .on(GetObjectCommand, resultKey(5))
+      .resolves(body({ ok: false, error: { type: 'Error', message: 'attempt 1 failed' } }));
+    s3Mock
+      .on(GetObjectCommand, { Bucket: 'data-bucket', Key: 'runs/run-42/5.attempt-2.json' })
+      .resolves(body({ ok: true, value: 'second' }));
     await expect(ec2Backend(options()).run(1, { index: 5, attempt: 2 })).resolves.toBe('second');
-    const script = Buffer.from(ec2Mock.commandCalls(RunInstancesCommand)[0]?.args[0].input.UserData ?? '', 'base64').toString('utf8');
+    const script = Buffer.from(
+      ec2Mock.commandCalls(RunInstancesCommand)[0]?.args[0].input.UserData ?? '',
+      'base64',
+    ).toString('utf8');
     expect(script).toContain('/runs/run-42/5.attempt-2.json?');
   });
 
   it('rejects a result object that is not a worker result', async () => {
     s3Mock.on(GetObjectCommand).resolves(body({ hello: 'world' }));
-    await expect(ec2Backend(options()).run(1, { index: 0, attempt: 1 })).rejects.toMatchObject({ kind: 'function', type: 'InvalidResult' });
+    await expect(ec2Backend(options()).run(1, { index: 0, attempt: 1 })).rejects.toMatchObject({
+      kind: 'function',
+      type: 'InvalidResult',
+    });
     expect(terminated()).toEqual(['i-1']);
   });
 
   it('refuses a result over the size cap by its ContentLength, without reading it, and keeps the other chunks', async () => {
     expect(MAX_RESULT_BYTES).toBe(6 * 1024 * 1024); // Lambda's synchronous reply limit: a result fits either backend
     const sized = (length: number) => {
-      const text = JSON.stringify({ ok: true, value: 'x'.repeat(length - JSON.stringify({ ok: true, value: '' }).length) });
+      const text = JSON.stringify({
+        ok: true,
+        value: 'x'.repeat(length - JSON.stringify({ ok: true, value: '' }).length),
+      });
       expect(text).toHaveLength(length);
       return text;
     };
@@ -296,7 +363,13 @@ describe('ec2 backend', () => {
     expect(result.outcomes[1]).toMatchObject({
       ok: false,
       attempts: 1,
-      error: { kind: 'function', type: 'ResultTooLarge', message: expect.stringContaining("s3://data-bucket/runs/run-42/1.json: the worker's result is 101 bytes, over the 100-byte limit") },
+      error: {
+        kind: 'function',
+        type: 'ResultTooLarge',
+        message: expect.stringContaining(
+          "s3://data-bucket/runs/run-42/1.json: the worker's result is 101 bytes, over the 100-byte limit",
+        ),
+      },
     });
     expect(bigRead).toBe(false);
     expect(big.destroyed).toBe(true); // its socket is released, not left half-read
@@ -319,21 +392,31 @@ describe('ec2 backend', () => {
     const error = await ec2Backend(options({ maxResultBytes: 1000 }))
       .run(1, { index: 0, attempt: 1 })
       .catch((e: unknown) => e);
-    expect(error).toMatchObject({ kind: 'function', type: 'ResultTooLarge', message: expect.stringContaining('is more than 1000 bytes') });
+    expect(error).toMatchObject({
+      kind: 'function',
+      type: 'ResultTooLarge',
+      message: expect.stringContaining('is more than 1000 bytes'),
+    });
     expect(stream.destroyed).toBe(true);
     expect(pulled).toBeLessThan(40); // 16 chunks reach the cap; the stream reads a few ahead at most
     expect(terminated()).toEqual(['i-1']);
   });
 
   it('rejects a maxResultBytes that is not a positive whole number', () => {
-    for (const maxResultBytes of [0, -1, 1.5, Number.NaN]) expect(() => ec2Backend(options({ maxResultBytes }))).toThrow(/maxResultBytes/);
+    for (const maxResultBytes of [0, -1, 1.5, Number.NaN])
+      expect(() => ec2Backend(options({ maxResultBytes }))).toThrow(/maxResultBytes/);
   });
 });
 
 describe('estimateEc2Cost', () => {
   it('prices instance-seconds, with the 60 s minimum per instance when given a list', () => {
     expect(estimateEc2Cost({ instanceSeconds: 3600, usdPerHour: 0.1 }).usd).toBeCloseTo(0.1);
-    expect(estimateEc2Cost({ instanceSeconds: [10, 120], usdPerHour: 3.6 })).toEqual({ instanceSeconds: 130, billedSeconds: 180, usdPerHour: 3.6, usd: expect.closeTo(0.18) });
+    expect(estimateEc2Cost({ instanceSeconds: [10, 120], usdPerHour: 3.6 })).toEqual({
+      instanceSeconds: 130,
+      billedSeconds: 180,
+      usdPerHour: 3.6,
+      usd: expect.closeTo(0.18),
+    });
     expect(estimateEc2Cost({ instanceSeconds: 7200 }).usd).toBeCloseTo(2 * 0.08925);
     expect(() => estimateEc2Cost({ instanceSeconds: -1 })).toThrow(RangeError);
   });

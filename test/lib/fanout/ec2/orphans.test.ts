@@ -22,7 +22,12 @@ import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildUserData } from '../../../../lib/fanout/ec2/user-data.ts';
 import { bundleWorkerSource } from '../../../../lib/fanout/ec2/worker-bundle.ts';
-import { LOCAL_IMAGE_ID, startEc2Server, type LocalInstance, type RunningEc2Server } from '../../../../local-stack/ec2/server.ts';
+import {
+  LOCAL_IMAGE_ID,
+  startEc2Server,
+  type LocalInstance,
+  type RunningEc2Server,
+} from '../../../../local-stack/ec2/server.ts';
 import { spawnS3ServerProcess, type S3ServerProcess } from '../../../../local-stack/s3/child.ts';
 import { TEST_CREDENTIALS } from '../../../support/signing.ts';
 
@@ -66,14 +71,19 @@ function sessionAlive(sid: number): number[] {
  * Watches the server's instances every 20 ms: when each was first seen (launched, give or take a tick) and when
  * it was first seen terminated. `lifetime` takes one last look first.
  */
-function watchLifetimes(server: RunningEc2Server): { lifetime: (id: string) => number; ended: (id: string) => number; stop: () => void } {
+function watchLifetimes(server: RunningEc2Server): {
+  lifetime: (id: string) => number;
+  ended: (id: string) => number;
+  stop: () => void;
+} {
   const firstSeen = new Map<string, number>();
   const terminatedAt = new Map<string, number>();
   const tick = (): void => {
     const now = Date.now();
     for (const instance of server.instances()) {
       if (!firstSeen.has(instance.instanceId)) firstSeen.set(instance.instanceId, now);
-      if (instance.state.name === 'terminated' && !terminatedAt.has(instance.instanceId)) terminatedAt.set(instance.instanceId, now);
+      if (instance.state.name === 'terminated' && !terminatedAt.has(instance.instanceId))
+        terminatedAt.set(instance.instanceId, now);
     }
   };
   tick();
@@ -90,7 +100,8 @@ function watchLifetimes(server: RunningEc2Server): { lifetime: (id: string) => n
 async function waitUntil(what: string | (() => string), predicate: () => boolean, ms: number): Promise<void> {
   const deadline = Date.now() + ms;
   while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${typeof what === 'string' ? what : what()}`);
+    if (Date.now() > deadline)
+      throw new Error(`timed out after ${ms} ms waiting for ${typeof what === 'string' ? what : what()}`);
     await sleep(20);
   }
 }
@@ -106,7 +117,14 @@ describe('an orphaned run: the controller is SIGKILLed while its workers hang', 
 
   beforeAll(async () => {
     s3Server = await spawnS3ServerProcess({ directory: path.join(dir, 's3'), buckets: [bucket], credentials });
-    ec2Server = await startEc2Server({ port: 0, directory: path.join(dir, 'ec2'), pendingMs: PENDING_MS, minuteMs, silent: true, credentials });
+    ec2Server = await startEc2Server({
+      port: 0,
+      directory: path.join(dir, 'ec2'),
+      pendingMs: PENDING_MS,
+      minuteMs,
+      silent: true,
+      credentials,
+    });
   }, 30_000);
   afterAll(async () => {
     controller?.kill('SIGKILL');
@@ -127,12 +145,29 @@ describe('an orphaned run: the controller is SIGKILLed while its workers hang', 
        }`),
     );
     const runId = `orphans-${Date.now()}`;
-    const args = { s3Endpoint: s3Server.endpoint, ec2Endpoint: ec2Server.endpoint, bucket, bundlePath, runId, deadlineMs: DEADLINE_MS, chunks: 3 };
+    const args = {
+      s3Endpoint: s3Server.endpoint,
+      ec2Endpoint: ec2Server.endpoint,
+      bucket,
+      bundlePath,
+      runId,
+      deadlineMs: DEADLINE_MS,
+      chunks: 3,
+    };
     const tsx = createRequire(import.meta.url).resolve('tsx');
     let output = '';
-    controller = spawn(process.execPath, ['--import', tsx, fileURLToPath(new URL('../../../support/ec2-controller.ts', import.meta.url)), JSON.stringify(args)], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    controller = spawn(
+      process.execPath,
+      [
+        '--import',
+        tsx,
+        fileURLToPath(new URL('../../../support/ec2-controller.ts', import.meta.url)),
+        JSON.stringify(args),
+      ],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     controller.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
     controller.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
     const controllerExited = new Promise<void>((resolve) => controller?.once('exit', () => resolve()));
@@ -141,7 +176,12 @@ describe('an orphaned run: the controller is SIGKILLed while its workers hang', 
       // Kill the controller once all three workers run: mid-run, before its own deadline could terminate them.
       const workersRunning = () => {
         const instances = ec2Server.instances();
-        return instances.length === 3 && instances.every((i) => i.state.name === 'running' && /task 0: running/.test(readFileSync(i.consoleLogPath, 'utf8')));
+        return (
+          instances.length === 3 &&
+          instances.every(
+            (i) => i.state.name === 'running' && /task 0: running/.test(readFileSync(i.consoleLogPath, 'utf8')),
+          )
+        );
       };
       await waitUntil(() => `three running workers (controller output: ${output})`, workersRunning, 30_000);
       controller.kill('SIGKILL');
@@ -155,7 +195,11 @@ describe('an orphaned run: the controller is SIGKILLed while its workers hang', 
       // The bound: the power-off scheduled at boot, the server's kill grace and transition, and a second of slack
       // for process start-up on a busy machine.
       const boundMs = POWER_OFF_MINUTES * minuteMs + KILL_GRACE_MS + PENDING_MS + 1000;
-      await waitUntil('every instance to end by itself', () => ec2Server.instances().every((i) => i.state.name === 'terminated'), boundMs + 5000);
+      await waitUntil(
+        'every instance to end by itself',
+        () => ec2Server.instances().every((i) => i.state.name === 'terminated'),
+        boundMs + 5000,
+      );
       const ended: LocalInstance[] = ec2Server.instances();
       for (const instance of ended) {
         const lifetime = watch.lifetime(instance.instanceId);
@@ -172,12 +216,18 @@ describe('an orphaned run: the controller is SIGKILLed while its workers hang', 
       try {
         for (const index of [0, 1, 2]) {
           const object = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: `runs/${runId}/${index}.json` }));
-          expect(JSON.parse(await object.Body!.transformToString())).toMatchObject({ ok: false, error: { type: 'WorkerTimedOut' } });
+          expect(JSON.parse(await object.Body!.transformToString())).toMatchObject({
+            ok: false,
+            error: { type: 'WorkerTimedOut' },
+          });
         }
       } finally {
         s3.destroy();
       }
-      const lifetimes = ended.map((i) => ({ launchToTerminated: watch.lifetime(i.instanceId), killToTerminated: watch.ended(i.instanceId) - killedAt }));
+      const lifetimes = ended.map((i) => ({
+        launchToTerminated: watch.lifetime(i.instanceId),
+        killToTerminated: watch.ended(i.instanceId) - killedAt,
+      }));
       console.log(`orphaned instances (deadline ${DEADLINE_MS} ms, bound ${boundMs} ms): ${JSON.stringify(lifetimes)}`);
     } finally {
       watch.stop();
@@ -195,7 +245,14 @@ describe('the power-off emulation and the instance environment', () => {
   const stalled: string[] = [];
 
   beforeAll(async () => {
-    ec2Server = await startEc2Server({ port: 0, directory: path.join(dir, 'ec2-power'), pendingMs: PENDING_MS, minuteMs, silent: true, credentials });
+    ec2Server = await startEc2Server({
+      port: 0,
+      directory: path.join(dir, 'ec2-power'),
+      pendingMs: PENDING_MS,
+      minuteMs,
+      silent: true,
+      credentials,
+    });
     ec2 = new EC2Client({ region: 'us-east-1', credentials, endpoint: ec2Server.endpoint });
     // An S3 that accepts a request and never answers: a download no deadline of the worker covers.
     stall = createServer((req) => {
@@ -213,7 +270,13 @@ describe('the power-off emulation and the instance environment', () => {
 
   const launch = async (script: string, behaviour: 'terminate' | 'stop' = 'terminate'): Promise<LocalInstance> => {
     const out = await ec2.send(
-      new RunInstancesCommand({ ImageId: LOCAL_IMAGE_ID, MinCount: 1, MaxCount: 1, UserData: b64(script), InstanceInitiatedShutdownBehavior: behaviour }),
+      new RunInstancesCommand({
+        ImageId: LOCAL_IMAGE_ID,
+        MinCount: 1,
+        MaxCount: 1,
+        UserData: b64(script),
+        InstanceInitiatedShutdownBehavior: behaviour,
+      }),
     );
     const id = out.Instances?.[0]?.InstanceId ?? '';
     const found = () => ec2Server.instances().find((i) => i.instanceId === id)!;
@@ -253,9 +316,14 @@ describe('the power-off emulation and the instance environment', () => {
     process.env.AWS_PROFILE = 'developer-profile';
     let instance: LocalInstance;
     try {
-      instance = await launch('#!/bin/bash\necho "HOME=$HOME"\necho "TMPDIR=$TMPDIR"\nenv\ntouch ~/written-by-instance\nsleep 0.2\n');
+      instance = await launch(
+        '#!/bin/bash\necho "HOME=$HOME"\necho "TMPDIR=$TMPDIR"\nenv\ntouch ~/written-by-instance\nsleep 0.2\n',
+      );
     } finally {
-      for (const [name, value] of [['AWS_SECRET_ACCESS_KEY', saved.key], ['AWS_PROFILE', saved.profile]] as const) {
+      for (const [name, value] of [
+        ['AWS_SECRET_ACCESS_KEY', saved.key],
+        ['AWS_PROFILE', saved.profile],
+      ] as const) {
         if (value === undefined) delete process.env[name];
         else process.env[name] = value;
       }
@@ -269,7 +337,9 @@ describe('the power-off emulation and the instance environment', () => {
     expect(log).not.toContain('developer-secret-must-not-leak');
     expect(existsSync(path.join(instance.directory, 'home', 'written-by-instance'))).toBe(true);
     // PATH is kept (node, curl, timeout are found), behind the instance's own shims.
-    expect(log).toMatch(new RegExp(`^PATH=${path.join(instance.directory, '.ec2', 'bin').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:`, 'm'));
+    expect(log).toMatch(
+      new RegExp(`^PATH=${path.join(instance.directory, '.ec2', 'bin').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:`, 'm'),
+    );
   });
 
   it('shutdown +N schedules, -c cancels, -r is refused; poweroff ends the instance now; stop behaviour ends in stopped', async () => {

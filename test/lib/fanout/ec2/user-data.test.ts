@@ -9,7 +9,12 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { buildUserData, powerOffMinutes, shellQuote, type UserDataInput } from '../../../../lib/fanout/ec2/user-data.ts';
+import {
+  buildUserData,
+  powerOffMinutes,
+  shellQuote,
+  type UserDataInput,
+} from '../../../../lib/fanout/ec2/user-data.ts';
 import { bundleWorkerSource } from '../../../../lib/fanout/ec2/worker-bundle.ts';
 
 /** The worker's source; the server hands out its bundle (the worker and the runner), as S3 would. */
@@ -82,15 +87,24 @@ function sh(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number
 }
 
 let scripts = 0;
-async function runScript(input: Omit<UserDataInput, 'powerOff' | 'installNode' | 'deadlineMs'> & { deadlineMs?: number }) {
+async function runScript(
+  input: Omit<UserDataInput, 'powerOff' | 'installNode' | 'deadlineMs'> & { deadlineMs?: number },
+) {
   const file = join(dir, `user-data-${scripts++}.sh`);
-  await writeFile(file, buildUserData({ deadlineMs: 30_000, ...input, powerOff: false, installNode: false, nodeMajor: 20 }));
+  await writeFile(
+    file,
+    buildUserData({ deadlineMs: 30_000, ...input, powerOff: false, installNode: false, nodeMajor: 20 }),
+  );
   return sh([file]);
 }
 
 describe('ec2 user data', () => {
   it('is valid bash, with the power-off trap and the Amazon Linux 2023 install path', async () => {
-    const script = buildUserData({ workerUrl: `${base}/worker.mjs`, tasks: [{ resultUrl: `${base}/r/0.json`, task: { n: 1 } }], deadlineMs: 60_000 });
+    const script = buildUserData({
+      workerUrl: `${base}/worker.mjs`,
+      tasks: [{ resultUrl: `${base}/r/0.json`, task: { n: 1 } }],
+      deadlineMs: 60_000,
+    });
     expect(script.startsWith('#!/bin/bash\n')).toBe(true);
     expect(script).toContain('set -euo pipefail');
     expect(script).toContain('POWER_OFF=1');
@@ -103,7 +117,15 @@ describe('ec2 user data', () => {
     const file = join(dir, 'syntax.sh');
     await writeFile(file, script);
     expect((await sh(['-n', file])).code).toBe(0);
-    expect(buildUserData({ workerUrl: `${base}/w`, tasks: [{ resultUrl: `${base}/r`, task: 1 }], deadlineMs: 1000, powerOff: false, installNode: false })).toContain('POWER_OFF=0');
+    expect(
+      buildUserData({
+        workerUrl: `${base}/w`,
+        tasks: [{ resultUrl: `${base}/r`, task: 1 }],
+        deadlineMs: 1000,
+        powerOff: false,
+        installNode: false,
+      }),
+    ).toContain('POWER_OFF=0');
   });
 
   it('bounds itself: power-off scheduled at boot for the sum of its bounds, each task under timeout, each transfer capped', () => {
@@ -114,21 +136,34 @@ describe('ec2 user data', () => {
     expect(script).toContain('shutdown -h "+$POWER_OFF_MINUTES"');
     // Scheduled before anything that could hang: the Node install and the download come after it.
     expect(script.indexOf('shutdown -h "+$POWER_OFF_MINUTES"')).toBeLessThan(script.indexOf('dnf install'));
-    expect(script.indexOf('shutdown -h "+$POWER_OFF_MINUTES"')).toBeLessThan(script.indexOf('\ndownload "$WORKER_URL"'));
+    expect(script.indexOf('shutdown -h "+$POWER_OFF_MINUTES"')).toBeLessThan(
+      script.indexOf('\ndownload "$WORKER_URL"'),
+    );
     expect(script).toContain('TASK_DEADLINE_SECONDS=600\n');
     expect(script).toContain('KILL_AFTER_SECONDS=5\n');
-    expect(script).toContain('timeout --kill-after="$KILL_AFTER_SECONDS" "$TASK_DEADLINE_SECONDS" "$NODE" "$WORK_DIR/worker.mjs"');
+    expect(script).toContain(
+      'timeout --kill-after="$KILL_AFTER_SECONDS" "$TASK_DEADLINE_SECONDS" "$NODE" "$WORK_DIR/worker.mjs"',
+    );
     expect(script).toContain('timeout --kill-after=5 300 dnf install -y');
-    expect(script).toContain('timeout 247 curl -fsS --globoff --connect-timeout 10 --max-time 60 --retry 3 -o "$2" "$1"');
+    expect(script).toContain(
+      'timeout 247 curl -fsS --globoff --connect-timeout 10 --max-time 60 --retry 3 -o "$2" "$1"',
+    );
     expect(script).toContain('timeout 127 curl -fsS --globoff --connect-timeout 10 --max-time 30 --retry 3 -X PUT');
     // Every transfer, whatever the tool, has a bound.
-    const transfers = script.split('\n').filter((line) => !line.trimStart().startsWith('#') && /\b(curl|wget) -|fetch\(u/.test(line));
+    const transfers = script
+      .split('\n')
+      .filter((line) => !line.trimStart().startsWith('#') && /\b(curl|wget) -|fetch\(u/.test(line));
     expect(transfers).toHaveLength(6);
     for (const line of transfers) expect(line).toMatch(/^\s*(?:if|elif|else) .*timeout (?:247|127) /);
-    for (const line of transfers.filter((l) => l.includes('curl -'))) expect(line).toMatch(/--connect-timeout 10 --max-time (?:60|30) --retry 3/);
+    for (const line of transfers.filter((l) => l.includes('curl -')))
+      expect(line).toMatch(/--connect-timeout 10 --max-time (?:60|30) --retry 3/);
     // Sub-second deadlines (tests) keep their decimals; packed instances add each task's share.
-    expect(buildUserData({ workerUrl: `${base}/w`, tasks: tasks(1), deadlineMs: 1500 })).toContain('TASK_DEADLINE_SECONDS=1.5\n');
-    expect(buildUserData({ workerUrl: `${base}/w`, tasks: tasks(3), deadlineMs: 600_000 })).toContain('POWER_OFF_MINUTES=47\n');
+    expect(buildUserData({ workerUrl: `${base}/w`, tasks: tasks(1), deadlineMs: 1500 })).toContain(
+      'TASK_DEADLINE_SECONDS=1.5\n',
+    );
+    expect(buildUserData({ workerUrl: `${base}/w`, tasks: tasks(3), deadlineMs: 600_000 })).toContain(
+      'POWER_OFF_MINUTES=47\n',
+    );
     expect(powerOffMinutes(600_000, 1)).toBe(23);
     expect(powerOffMinutes(2000, 1)).toBe(13);
     expect(() => powerOffMinutes(1000, 0)).toThrow(/taskCount/);
@@ -144,12 +179,25 @@ describe('ec2 user data', () => {
     // This machine has a real shutdown: make sure the script would find the stub, never it.
     expect((await sh(['-c', 'command -v shutdown'], env)).stdout.trim()).toBe(join(bin, 'shutdown'));
     const file = join(dir, 'power-off.sh');
-    await writeFile(file, buildUserData({ workerUrl: `${base}/worker.mjs`, tasks: [{ resultUrl: `${base}/r/0`, task: { n: 2 } }], deadlineMs: 2000, installNode: false, nodeMajor: 20 }));
+    await writeFile(
+      file,
+      buildUserData({
+        workerUrl: `${base}/worker.mjs`,
+        tasks: [{ resultUrl: `${base}/r/0`, task: { n: 2 } }],
+        deadlineMs: 2000,
+        installNode: false,
+        nodeMajor: 20,
+      }),
+    );
     const { code, stderr } = await sh([file], env);
     expect(code, stderr).toBe(0);
     expect(await readFile(calls, 'utf8')).toBe('shutdown -h +13\nshutdown -h now\n');
-    expect(stderr.indexOf('power-off scheduled in 13 minutes')).toBeLessThan(stderr.indexOf('downloading the worker bundle'));
-    expect(puts.map((p) => JSON.parse(p.body) as unknown)).toEqual([{ ok: true, value: { square: 4 }, ms: expect.any(Number) }]);
+    expect(stderr.indexOf('power-off scheduled in 13 minutes')).toBeLessThan(
+      stderr.indexOf('downloading the worker bundle'),
+    );
+    expect(puts.map((p) => JSON.parse(p.body) as unknown)).toEqual([
+      { ok: true, value: { square: 4 }, ms: expect.any(Number) },
+    ]);
   });
 
   it('stops a task at its deadline and reports WorkerTimedOut, then runs the next task', async () => {
@@ -166,13 +214,22 @@ describe('ec2 user data', () => {
     expect(Date.now() - started).toBeLessThan(10_000);
     expect(stderr).toContain('task 0: stopped at its deadline of 0.7 s');
     expect(puts.map((p) => JSON.parse(p.body) as unknown)).toEqual([
-      { ok: false, error: { type: 'WorkerTimedOut', message: 'the worker ran past its deadline of 0.7 s on the instance and was stopped' } },
+      {
+        ok: false,
+        error: {
+          type: 'WorkerTimedOut',
+          message: 'the worker ran past its deadline of 0.7 s on the instance and was stopped',
+        },
+      },
       { ok: true, value: { square: 9 }, ms: expect.any(Number) },
     ]);
   });
 
   it('runs every task and PUTs each result to its own URL', async () => {
-    const tasks = [0, 1, 2].map((n) => ({ resultUrl: `${base}/runs/r1/${n}.json?X-Amz-Signature=abc${n}`, task: { n, text: `t${n}` } }));
+    const tasks = [0, 1, 2].map((n) => ({
+      resultUrl: `${base}/runs/r1/${n}.json?X-Amz-Signature=abc${n}`,
+      task: { n, text: `t${n}` },
+    }));
     const { code, stderr } = await runScript({ workerUrl: `${base}/worker.mjs?X-Amz-Signature=w`, tasks });
     expect(code, stderr).toBe(0);
     expect(gets).toEqual(['/worker.mjs?X-Amz-Signature=w']);
@@ -204,7 +261,10 @@ describe('ec2 user data', () => {
     const nasty = `a&b='c'&d=$HOME&e=\`id\`&f=$(id)&g=[1]{2}&h=%20x&i=x y`;
     const text = `it's $HOME & \`id\` $(id) "q" \\ \nCLOUD_PARALLEL_TASK_JSON\n'`;
     const resultUrl = `${base}/r/0.json?${nasty}`;
-    const { code, stderr } = await runScript({ workerUrl: `${base}/worker.mjs?${nasty}`, tasks: [{ resultUrl, task: { n: 3, text } }] });
+    const { code, stderr } = await runScript({
+      workerUrl: `${base}/worker.mjs?${nasty}`,
+      tasks: [{ resultUrl, task: { n: 3, text } }],
+    });
     expect(code, stderr).toBe(0);
     // Everything verbatim, except the raw space, which no HTTP request line can carry: it goes out as %20.
     const sent = nasty.replace('x y', 'x%20y');
@@ -215,7 +275,10 @@ describe('ec2 user data', () => {
   });
 
   it('fails without PUTting anything when the worker cannot be downloaded', async () => {
-    const { code, stderr } = await runScript({ workerUrl: `${base}/expired.mjs`, tasks: [{ resultUrl: `${base}/r/0`, task: { n: 1 } }] });
+    const { code, stderr } = await runScript({
+      workerUrl: `${base}/expired.mjs`,
+      tasks: [{ resultUrl: `${base}/r/0`, task: { n: 1 } }],
+    });
     expect(code).not.toBe(0);
     expect(stderr).toContain('finished with status'); // the EXIT trap ran: with powerOff it would shut down here
     expect(puts).toEqual([]);
@@ -226,9 +289,12 @@ describe('ec2 user data', () => {
     expect(() => buildUserData({ ...ok, workerUrl: 'file:///etc/passwd' })).toThrow(/http/);
     expect(() => buildUserData({ ...ok, workerUrl: `${base}/w\nrm -rf /` })).toThrow(/line breaks/);
     expect(() => buildUserData({ ...ok, tasks: [] })).toThrow(/non-empty/);
-    expect(() => buildUserData({ ...ok, tasks: [{ resultUrl: `${base}/r`, task: 1n }] })).toThrow(/task 0 cannot be sent as JSON/);
+    expect(() => buildUserData({ ...ok, tasks: [{ resultUrl: `${base}/r`, task: 1n }] })).toThrow(
+      /task 0 cannot be sent as JSON/,
+    );
     expect(() => buildUserData({ ...ok, nodeMajor: 1.5 })).toThrow(/nodeMajor/);
-    for (const deadlineMs of [0, -1, Number.NaN, Infinity, 86_400_001]) expect(() => buildUserData({ ...ok, deadlineMs })).toThrow(/deadlineMs/);
+    for (const deadlineMs of [0, -1, Number.NaN, Infinity, 86_400_001])
+      expect(() => buildUserData({ ...ok, deadlineMs })).toThrow(/deadlineMs/);
     expect(() => buildUserData({ ...ok, deadlineMs: undefined as unknown as number })).toThrow(/deadlineMs/);
   });
 
