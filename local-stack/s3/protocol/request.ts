@@ -1,6 +1,6 @@
 /**
- * What an S3 request names and asks for: bucket and key from a path-style URL, the operation, the copy source,
- * the access key id. Pure functions of the request line and headers.
+ * What an S3 request names and asks for: bucket and key from a path-style URL, the operation, the copy source
+ * and its range, the access key id. Pure functions of the request line and headers.
  */
 import type http from 'node:http';
 import { bucketNameProblem, keyProblem } from '../state/names.ts';
@@ -13,6 +13,7 @@ export type Operation =
   | 'DeleteObjects'
   | 'CreateMultipartUpload'
   | 'UploadPart'
+  | 'UploadPartCopy'
   | 'CompleteMultipartUpload'
   | 'AbortMultipartUpload'
   | 'CopyObject'
@@ -121,6 +122,35 @@ export function parseCopySource(raw: string): { bucket: string; key: string } {
   return { bucket, key };
 }
 
+/** The bytes an UploadPartCopy takes from its source: `first` to `last`, both included. */
+export interface CopyRange {
+  first: number;
+  last: number;
+}
+
+/**
+ * The `x-amz-copy-source-range` of an UploadPartCopy, checked against the source's size as AWS checks it: anything
+ * but one `bytes=first-last` (zero-based, inclusive) is InvalidArgument naming the header; a range that is
+ * reversed or ends past the source is InvalidRange (416). Without the header the whole source is copied.
+ */
+export function parseCopyRange(raw: string | undefined, size: number): CopyRange | undefined {
+  if (raw === undefined) return undefined;
+  const match = /^bytes=(\d{1,16})-(\d{1,16})$/.exec(raw.trim());
+  if (!match) {
+    throw new FrontError(
+      'InvalidArgument',
+      'The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy',
+      { ArgumentName: 'x-amz-copy-source-range', ArgumentValue: raw.slice(0, 200) },
+    );
+  }
+  const first = Number(match[1]);
+  const last = Number(match[2]);
+  if (first > last || last >= size) {
+    throw new FrontError('InvalidRange', 'The requested range is not satisfiable', { RangeRequested: raw.trim().slice(0, 200), ActualObjectSize: size });
+  }
+  return { first, last };
+}
+
 export function classify(method: string, target: Target | undefined, query: URLSearchParams, headers: http.IncomingHttpHeaders): Operation {
   if (!target?.bucket) return 'Other';
   if (target.key === undefined) {
@@ -132,7 +162,10 @@ export function classify(method: string, target: Target | undefined, query: URLS
   }
   switch (method) {
     case 'PUT':
-      if (query.has('uploadId')) return query.has('partNumber') ? 'UploadPart' : 'Other';
+      if (query.has('uploadId')) {
+        if (!query.has('partNumber')) return 'Other';
+        return headers['x-amz-copy-source'] !== undefined ? 'UploadPartCopy' : 'UploadPart';
+      }
       if (query.has('tagging') || query.has('acl')) return 'Other';
       return headers['x-amz-copy-source'] !== undefined ? 'CopyObject' : 'PutObject';
     case 'POST':

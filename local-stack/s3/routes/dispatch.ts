@@ -13,6 +13,7 @@ import type { S3Front } from './front.ts';
 import { rewriteRange, serveFirstByte } from './get-object.ts';
 import { handleList } from './list.ts';
 import { handleAbort, handleComplete, handleUploadPart } from './multipart.ts';
+import { handleUploadPartCopy } from './upload-part-copy.ts';
 
 export async function route(front: S3Front, req: http.IncomingMessage, res: http.ServerResponse, context: RequestContext, target: Target | undefined, query: URLSearchParams): Promise<void> {
   checkTarget(target);
@@ -36,6 +37,8 @@ export async function route(front: S3Front, req: http.IncomingMessage, res: http
       return handleAbort(front, res, bucket, key, query.get('uploadId') ?? '');
     case 'UploadPart':
       return handleUploadPart(front, req, res, bucket, key, query);
+    case 'UploadPartCopy':
+      return handleUploadPartCopy(front, req, res, bucket, key, query);
     case 'CompleteMultipartUpload':
       return handleComplete(front, req, res, bucket, key, query);
     case 'CopyObject':
