@@ -1,6 +1,6 @@
 /**
- * What an S3 request names and asks for: bucket and key from a path-style URL, the operation, the copy source,
- * the access key id. Pure functions of the request line and headers.
+ * What an S3 request names and asks for: bucket and key from a path-style URL, the operation, the copy source
+ * and its range, the access key id. Pure functions of the request line and headers.
  */
 import type http from 'node:http';
 import { bucketNameProblem, keyProblem } from '../state/names.ts';
@@ -13,6 +13,7 @@ export type Operation =
   | 'DeleteObjects'
   | 'CreateMultipartUpload'
   | 'UploadPart'
+  | 'UploadPartCopy'
   | 'CompleteMultipartUpload'
   | 'AbortMultipartUpload'
   | 'CopyObject'
@@ -66,10 +67,10 @@ export function parseTarget(pathname: string): Target | undefined {
   }
 }
 
+
 /** Refuses a request whose path cannot be decoded, names an invalid bucket or has a key S3 keys cannot be here. */
 export function checkTarget(target: Target | undefined): asserts target is Target {
-  if (target === undefined)
-    throw new FrontError('InvalidURI', "Couldn't parse the specified URI: it is not valid percent-encoded UTF-8.");
+  if (target === undefined) throw new FrontError('InvalidURI', "Couldn't parse the specified URI: it is not valid percent-encoded UTF-8.");
   if (target.bucket !== undefined) {
     const problem = bucketNameProblem(target.bucket);
     if (problem) throw frontProblem(problem, { BucketName: target.bucket.slice(0, 200) });
@@ -99,26 +100,18 @@ export function parseCopySource(raw: string): { bucket: string; key: string } {
   try {
     decoded = decodeURIComponent(question === -1 ? raw : raw.slice(0, question));
   } catch {
-    throw new FrontError(
-      'InvalidArgument',
-      'Invalid copy source encoding: x-amz-copy-source must be URL-encoded UTF-8.',
-      {
-        ArgumentName: 'x-amz-copy-source',
-        ArgumentValue: raw.slice(0, 1100),
-      },
-    );
+    throw new FrontError('InvalidArgument', 'Invalid copy source encoding: x-amz-copy-source must be URL-encoded UTF-8.', {
+      ArgumentName: 'x-amz-copy-source',
+      ArgumentValue: raw.slice(0, 1100),
+    });
   }
   const source = decoded.startsWith('/') ? decoded.slice(1) : decoded;
   const slash = source.indexOf('/');
   if (slash <= 0 || slash === source.length - 1) {
-    throw new FrontError(
-      'InvalidArgument',
-      'Copy Source must mention the source bucket and key: sourcebucket/sourcekey',
-      {
-        ArgumentName: 'x-amz-copy-source',
-        ArgumentValue: raw.slice(0, 1100),
-      },
-    );
+    throw new FrontError('InvalidArgument', 'Copy Source must mention the source bucket and key: sourcebucket/sourcekey', {
+      ArgumentName: 'x-amz-copy-source',
+      ArgumentValue: raw.slice(0, 1100),
+    });
   }
   const bucket = source.slice(0, slash);
   const key = source.slice(slash + 1);
@@ -129,18 +122,39 @@ export function parseCopySource(raw: string): { bucket: string; key: string } {
   return { bucket, key };
 }
 
-export function classify(
-  method: string,
-  target: Target | undefined,
-  query: URLSearchParams,
-  headers: http.IncomingHttpHeaders,
-): Operation {
+/** The bytes an UploadPartCopy takes from its source: `first` to `last`, both included. */
+export interface CopyRange {
+  first: number;
+  last: number;
+}
+
+/**
+ * The `x-amz-copy-source-range` of an UploadPartCopy, checked against the source's size as AWS checks it: anything
+ * but one `bytes=first-last` (zero-based, inclusive) is InvalidArgument naming the header; a range that is
+ * reversed or ends past the source is InvalidRange (416). Without the header the whole source is copied.
+ */
+export function parseCopyRange(raw: string | undefined, size: number): CopyRange | undefined {
+  if (raw === undefined) return undefined;
+  const match = /^bytes=(\d{1,16})-(\d{1,16})$/.exec(raw.trim());
+  if (!match) {
+    throw new FrontError(
+      'InvalidArgument',
+      'The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy',
+      { ArgumentName: 'x-amz-copy-source-range', ArgumentValue: raw.slice(0, 200) },
+    );
+  }
+  const first = Number(match[1]);
+  const last = Number(match[2]);
+  if (first > last || last >= size) {
+    throw new FrontError('InvalidRange', 'The requested range is not satisfiable', { RangeRequested: raw.trim().slice(0, 200), ActualObjectSize: size });
+  }
+  return { first, last };
+}
+
+export function classify(method: string, target: Target | undefined, query: URLSearchParams, headers: http.IncomingHttpHeaders): Operation {
   if (!target?.bucket) return 'Other';
   if (target.key === undefined) {
-    if (
-      method === 'GET' &&
-      [...query.keys()].every((name) => LIST_PARAMS.has(name) || name.toLowerCase().startsWith('x-amz-'))
-    ) {
+    if (method === 'GET' && [...query.keys()].every((name) => LIST_PARAMS.has(name) || name.toLowerCase().startsWith('x-amz-'))) {
       return query.get('list-type') === '2' ? 'ListObjectsV2' : 'ListObjects';
     }
     if (method === 'POST') return query.has('delete') ? 'DeleteObjects' : 'PostObject';
@@ -148,7 +162,10 @@ export function classify(
   }
   switch (method) {
     case 'PUT':
-      if (query.has('uploadId')) return query.has('partNumber') ? 'UploadPart' : 'Other';
+      if (query.has('uploadId')) {
+        if (!query.has('partNumber')) return 'Other';
+        return headers['x-amz-copy-source'] !== undefined ? 'UploadPartCopy' : 'UploadPart';
+      }
       if (query.has('tagging') || query.has('acl')) return 'Other';
       return headers['x-amz-copy-source'] !== undefined ? 'CopyObject' : 'PutObject';
     case 'POST':
@@ -157,9 +174,7 @@ export function classify(
       return 'Other';
     case 'GET':
     case 'HEAD':
-      return [...query.keys()].some((name) =>
-        ['acl', 'tagging', 'uploadId', 'torrent', 'legal-hold', 'retention'].includes(name),
-      )
+      return [...query.keys()].some((name) => ['acl', 'tagging', 'uploadId', 'torrent', 'legal-hold', 'retention'].includes(name))
         ? 'Other'
         : 'GetObject';
     case 'DELETE':

@@ -13,6 +13,7 @@ import type { S3Front } from './front.ts';
 import { rewriteRange, serveFirstByte } from './get-object.ts';
 import { handleList } from './list.ts';
 import { handleAbort, handleComplete, handleUploadPart } from './multipart.ts';
+import { handleUploadPartCopy } from './upload-part-copy.ts';
 
 export async function route(
   front: S3Front,
@@ -46,6 +47,8 @@ export async function route(
       return handleAbort(front, res, bucket, key, query.get('uploadId') ?? '');
     case 'UploadPart':
       return handleUploadPart(front, req, res, bucket, key, query);
+    case 'UploadPartCopy':
+      return handleUploadPartCopy(front, req, res, bucket, key, query);
     case 'CompleteMultipartUpload':
       return handleComplete(front, req, res, bucket, key, query);
     case 'CopyObject':

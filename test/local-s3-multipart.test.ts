@@ -1,0 +1,308 @@
+/**
+ * Multipart uploads on the local S3 server as AWS S3 answers them, through the real AWS SDK v3: the limits that
+ * CompleteMultipartUpload enforces (EntityTooSmall, part numbers, order, ETags) and UploadPartCopy — what an
+ * object assembled server-side from other objects (issue 14's `rates.csv`, the s3-concat approach) relies on.
+ */
+import { createHash } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import {
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
+  GetObjectCommand,
+  PutObjectCommand,
+  S3Client,
+  UploadPartCommand,
+  UploadPartCopyCommand,
+} from '@aws-sdk/client-s3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawnS3ServerProcess, type S3ServerProcess } from '../local-stack/s3/child.ts';
+import { signedHeaders, TEST_CREDENTIALS } from './support/signing.ts';
+
+const BUCKET = 'multipart-test';
+const OTHER = 'multipart-other';
+const MIN_PART = 5 * 1024 * 1024;
+
+let server: S3ServerProcess;
+let dir: string;
+let s3: S3Client;
+
+beforeAll(async () => {
+  dir = mkdtempSync(path.join(os.tmpdir(), 'cp-s3-multipart-'));
+  // Port 0: the server picks a free port, so this file never collides with the fixed ports of the others.
+  server = await spawnS3ServerProcess({ directory: dir, buckets: [BUCKET, OTHER], credentials: TEST_CREDENTIALS, port: 0 });
+  s3 = new S3Client({ endpoint: server.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: TEST_CREDENTIALS });
+});
+
+afterAll(async () => {
+  s3?.destroy();
+  await server?.close();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+/** Deterministic pseudo-random bytes (xorshift), so any misplaced byte changes the result. */
+function pattern(size: number, seed: number): Buffer {
+  const out = Buffer.alloc(size);
+  let x = seed >>> 0 || 1;
+  for (let i = 0; i < size; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    out[i] = x & 0xff;
+  }
+  return out;
+}
+
+const md5 = (data: Uint8Array): string => createHash('md5').update(data).digest('hex');
+
+async function put(key: string, body: Buffer, bucket = BUCKET): Promise<void> {
+  await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body }));
+}
+
+async function getBytes(key: string): Promise<Buffer> {
+  const response = await s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: key }));
+  return Buffer.from(await response.Body!.transformToByteArray());
+}
+
+async function create(key: string): Promise<string> {
+  return (await s3.send(new CreateMultipartUploadCommand({ Bucket: BUCKET, Key: key }))).UploadId!;
+}
+
+async function uploadPart(key: string, uploadId: string, partNumber: number, body: Buffer): Promise<string> {
+  return (await s3.send(new UploadPartCommand({ Bucket: BUCKET, Key: key, UploadId: uploadId, PartNumber: partNumber, Body: body }))).ETag!;
+}
+
+async function copyPart(key: string, uploadId: string, partNumber: number, source: string, range?: string): Promise<{ eTag: string; lastModified: Date }> {
+  const result = await s3.send(
+    new UploadPartCopyCommand({
+      Bucket: BUCKET,
+      Key: key,
+      UploadId: uploadId,
+      PartNumber: partNumber,
+      CopySource: source,
+      ...(range === undefined ? {} : { CopySourceRange: range }),
+    }),
+  );
+  return { eTag: result.CopyPartResult!.ETag!, lastModified: result.CopyPartResult!.LastModified! };
+}
+
+async function complete(key: string, uploadId: string, parts: { PartNumber: number; ETag: string }[]): Promise<void> {
+  await s3.send(new CompleteMultipartUploadCommand({ Bucket: BUCKET, Key: key, UploadId: uploadId, MultipartUpload: { Parts: parts } }));
+}
+
+/** A request signed with the test credentials and sent as given, for what the SDK does not show (the error XML). */
+async function rawRequest(method: string, urlPath: string, headers: Record<string, string> = {}, body?: string): Promise<{ status: number; body: string }> {
+  const signed = await signedHeaders(server.endpoint, 's3', { method, path: urlPath, headers, ...(body === undefined ? {} : { body }) });
+  return new Promise((resolve, reject) => {
+    const req = http.request(new URL(urlPath, server.endpoint), { method, headers: signed, agent: false }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+const completionXml = (parts: [number, string][]): string =>
+  `<CompleteMultipartUpload>${parts.map(([n, e]) => `<Part><PartNumber>${n}</PartNumber><ETag>${e}</ETag></Part>`).join('')}</CompleteMultipartUpload>`;
+
+describe('CompleteMultipartUpload', () => {
+  it('refuses a part below 5 MiB that is not the last with AWS\'s EntityTooSmall error, and accepts exactly 5 MiB', async () => {
+    const key = 'complete/too-small.bin';
+    const uploadId = await create(key);
+    const exact = await uploadPart(key, uploadId, 1, pattern(MIN_PART, 1));
+    const short = await uploadPart(key, uploadId, 2, pattern(MIN_PART - 1, 2));
+    const last = await uploadPart(key, uploadId, 3, pattern(10, 3));
+
+    await expect(
+      complete(key, uploadId, [
+        { PartNumber: 1, ETag: exact },
+        { PartNumber: 2, ETag: short },
+        { PartNumber: 3, ETag: last },
+      ]),
+    ).rejects.toMatchObject({ name: 'EntityTooSmall', $metadata: { httpStatusCode: 400 } });
+
+    // The error document AWS returns for it, element by element.
+    const raw = await rawRequest(
+      'POST',
+      `/${BUCKET}/${key}?uploadId=${uploadId}`,
+      {},
+      completionXml([
+        [1, exact],
+        [2, short],
+        [3, last],
+      ]),
+    );
+    expect(raw.status).toBe(400);
+    expect(raw.body).toContain('<Code>EntityTooSmall</Code>');
+    expect(raw.body).toContain('<Message>Your proposed upload is smaller than the minimum allowed size</Message>');
+    expect(raw.body).toContain(`<ProposedSize>${MIN_PART - 1}</ProposedSize>`);
+    expect(raw.body).toContain(`<MinSizeAllowed>${MIN_PART}</MinSizeAllowed>`);
+    expect(raw.body).toContain('<PartNumber>2</PartNumber>');
+    expect(raw.body).toContain(`<ETag>${short.replace(/"/g, '')}</ETag>`);
+
+    // A part of exactly 5 MiB followed by a small last part completes.
+    await complete(key, uploadId, [
+      { PartNumber: 1, ETag: exact },
+      { PartNumber: 3, ETag: last },
+    ]);
+    expect((await getBytes(key)).equals(Buffer.concat([pattern(MIN_PART, 1), pattern(10, 3)]))).toBe(true);
+  });
+
+  it('refuses part lists AWS refuses: numbers outside 1..10000, more than 10,000 parts, order, unknown parts', async () => {
+    const key = 'complete/lists.bin';
+    const uploadId = await create(key);
+    const one = await uploadPart(key, uploadId, 1, pattern(MIN_PART, 4));
+    const two = await uploadPart(key, uploadId, 2, pattern(100, 5));
+
+    for (const number of [0, 10001]) {
+      await expect(complete(key, uploadId, [{ PartNumber: number, ETag: one }])).rejects.toMatchObject({ name: 'InvalidArgument' });
+    }
+    const tooMany = Array.from({ length: 10001 }, (_, i) => ({ PartNumber: i + 1, ETag: one }));
+    await expect(complete(key, uploadId, tooMany)).rejects.toMatchObject({ name: 'InvalidArgument' });
+    await expect(
+      complete(key, uploadId, [
+        { PartNumber: 2, ETag: two },
+        { PartNumber: 1, ETag: one },
+      ]),
+    ).rejects.toMatchObject({ name: 'InvalidPartOrder' });
+    await expect(
+      complete(key, uploadId, [
+        { PartNumber: 1, ETag: one },
+        { PartNumber: 1, ETag: one },
+      ]),
+    ).rejects.toMatchObject({ name: 'InvalidPartOrder' });
+    await expect(complete(key, uploadId, [{ PartNumber: 3, ETag: one }])).rejects.toMatchObject({ name: 'InvalidPart' });
+    await expect(complete(key, uploadId, [{ PartNumber: 1, ETag: two }])).rejects.toMatchObject({ name: 'InvalidPart' });
+
+    // None of the refusals used the upload up.
+    await complete(key, uploadId, [
+      { PartNumber: 1, ETag: one },
+      { PartNumber: 2, ETag: two },
+    ]);
+    expect(md5(await getBytes(key))).toBe(md5(Buffer.concat([pattern(MIN_PART, 4), pattern(100, 5)])));
+  });
+});
+
+describe('UploadPartCopy', () => {
+  it('copies a whole object and a byte range into parts, answering CopyPartResult with the part\'s ETag', async () => {
+    const source = pattern(3000, 6);
+    await put('copy/source.bin', source, OTHER);
+    const key = 'copy/target.bin';
+    const uploadId = await create(key);
+    const before = Date.now();
+    const whole = await copyPart(key, uploadId, 1, `${OTHER}/copy/source.bin`);
+    expect(whole.eTag).toBe(`"${md5(source)}"`);
+    expect(whole.lastModified).toBeInstanceOf(Date);
+    expect(Math.abs(whole.lastModified.getTime() - before)).toBeLessThan(60_000);
+    // bytes=first-last, both inclusive and zero-based; the first byte alone; the last byte alone.
+    const ranged = await copyPart(key, uploadId, 2, `/${OTHER}/copy/source.bin`, 'bytes=10-1009');
+    expect(ranged.eTag).toBe(`"${md5(source.subarray(10, 1010))}"`);
+    const firstByte = await copyPart(key, uploadId, 3, `${OTHER}/copy/source.bin`, 'bytes=0-0');
+    expect(firstByte.eTag).toBe(`"${md5(source.subarray(0, 1))}"`);
+    const lastByte = await copyPart(key, uploadId, 4, `${OTHER}/copy/source.bin`, 'bytes=2999-2999');
+    expect(lastByte.eTag).toBe(`"${md5(source.subarray(2999))}"`);
+    // An empty source copies to an empty part; a range on it is past its end.
+    await put('copy/empty.bin', Buffer.alloc(0), OTHER);
+    expect((await copyPart(key, uploadId, 5, `${OTHER}/copy/empty.bin`)).eTag).toBe(`"${md5(Buffer.alloc(0))}"`);
+    await expect(copyPart(key, uploadId, 5, `${OTHER}/copy/empty.bin`, 'bytes=0-0')).rejects.toMatchObject({ name: 'InvalidRange' });
+    // A part copied again replaces the earlier one, as an UploadPart with the same number does.
+    const replaced = await copyPart(key, uploadId, 1, `${OTHER}/copy/source.bin`, 'bytes=0-4');
+    expect(replaced.eTag).toBe(`"${md5(source.subarray(0, 5))}"`);
+    await complete(key, uploadId, [{ PartNumber: 1, ETag: replaced.eTag }]);
+    expect((await getBytes(key)).equals(source.subarray(0, 5))).toBe(true);
+  });
+
+  it('assembles one object from 3 copied parts and a small uploaded last part, byte-identical to the concatenation', async () => {
+    const outputs = [pattern(MIN_PART + 123, 7), pattern(MIN_PART, 8), pattern(2 * MIN_PART + 777, 9)];
+    const small = [pattern(1000, 10), pattern(17, 11)];
+    await Promise.all(outputs.map((body, i) => put(`tmp/worker-${i}.csv`, body)));
+    const key = 'results/x/rates.csv';
+    const uploadId = await create(key);
+    // Whole objects for the first two, a range of the third (its middle MIN_PART + 5 bytes).
+    const parts = await Promise.all([
+      copyPart(key, uploadId, 1, `${BUCKET}/tmp/worker-0.csv`),
+      copyPart(key, uploadId, 2, `${BUCKET}/tmp/worker-1.csv`),
+      copyPart(key, uploadId, 3, `${BUCKET}/tmp/worker-2.csv`, `bytes=100-${100 + MIN_PART + 4}`),
+    ]);
+    const tail = await uploadPart(key, uploadId, 4, Buffer.concat(small));
+    await complete(key, uploadId, [...parts.map((part, i) => ({ PartNumber: i + 1, ETag: part.eTag })), { PartNumber: 4, ETag: tail }]);
+
+    const expected = Buffer.concat([outputs[0]!, outputs[1]!, outputs[2]!.subarray(100, 100 + MIN_PART + 5), ...small]);
+    const assembled = await getBytes(key);
+    expect(assembled.length).toBe(expected.length);
+    expect(assembled.equals(expected)).toBe(true);
+  });
+
+  it('counts a copied part against the 5 MiB minimum like an uploaded one', async () => {
+    await put('tmp/small-output.csv', pattern(4096, 12));
+    const key = 'results/y/rates.csv';
+    const uploadId = await create(key);
+    const small = await copyPart(key, uploadId, 1, `${BUCKET}/tmp/small-output.csv`);
+    const last = await uploadPart(key, uploadId, 2, pattern(10, 13));
+    await expect(
+      complete(key, uploadId, [
+        { PartNumber: 1, ETag: small.eTag },
+        { PartNumber: 2, ETag: last },
+      ]),
+    ).rejects.toMatchObject({ name: 'EntityTooSmall' });
+  });
+
+  it('answers AWS\'s errors: NoSuchKey, NoSuchBucket, NoSuchUpload, InvalidArgument, InvalidRange', async () => {
+    await put('err/source.bin', pattern(100, 14));
+    const key = 'err/target.bin';
+    const uploadId = await create(key);
+    const copy = (source: string, range?: string, partNumber = 1, id = uploadId) => copyPart(key, id, partNumber, source, range);
+    await expect(copy(`${BUCKET}/err/missing.bin`)).rejects.toMatchObject({ name: 'NoSuchKey', $metadata: { httpStatusCode: 404 } });
+    await expect(copy('no-such-bucket-here/err/source.bin')).rejects.toMatchObject({ name: 'NoSuchBucket' });
+    await expect(copy(`${BUCKET}/err/source.bin`, undefined, 1, 'not-an-upload')).rejects.toMatchObject({ name: 'NoSuchUpload' });
+    await expect(copy(`${BUCKET}/err/source.bin`, undefined, 0)).rejects.toMatchObject({ name: 'InvalidArgument' });
+    await expect(copy(`${BUCKET}/err/source.bin`, undefined, 10001)).rejects.toMatchObject({ name: 'InvalidArgument' });
+    for (const range of ['0-9', 'bytes=0', 'bytes=a-b', 'bytes=-10', 'bytes=5-', 'bytes=0-1,3-4', 'items=0-9']) {
+      await expect(copy(`${BUCKET}/err/source.bin`, range), range).rejects.toMatchObject({ name: 'InvalidArgument' });
+    }
+    for (const range of ['bytes=0-100', 'bytes=100-100', 'bytes=50-10']) {
+      await expect(copy(`${BUCKET}/err/source.bin`, range), range).rejects.toMatchObject({ name: 'InvalidRange', $metadata: { httpStatusCode: 416 } });
+    }
+    // The raw document names the bad header, as AWS's does.
+    const raw = await rawRequest('PUT', `/${BUCKET}/${key}?partNumber=1&uploadId=${uploadId}`, {
+      'x-amz-copy-source': `/${BUCKET}/err/source.bin`,
+      'x-amz-copy-source-range': 'bytes=0',
+    });
+    expect(raw.status).toBe(400);
+    expect(raw.body).toContain('<ArgumentName>x-amz-copy-source-range</ArgumentName>');
+  });
+
+  it('reads only keys inside the data folder, and only for signed requests', async () => {
+    const key = 'confined/target.bin';
+    const uploadId = await create(key);
+    for (const source of [`${BUCKET}/../${OTHER}/x`, `${BUCKET}/%2E%2E/%2E%2E/etc/passwd`, `${BUCKET}/a/._S3rver_object`, `../${BUCKET}/x`]) {
+      const raw = await rawRequest('PUT', `/${BUCKET}/${key}?partNumber=1&uploadId=${uploadId}`, { 'x-amz-copy-source': source });
+      expect(raw.status, source).toBe(400);
+      expect(raw.body, source).toMatch(/<Code>(InvalidArgument|InvalidBucketName)<\/Code>/);
+    }
+    // Unsigned: refused before anything is read.
+    await put('confined/source.bin', pattern(10, 15));
+    const unsigned = await new Promise<number>((resolve, reject) => {
+      const req = http.request(
+        new URL(`/${BUCKET}/${key}?partNumber=1&uploadId=${uploadId}`, server.endpoint),
+        { method: 'PUT', headers: { 'x-amz-copy-source': `/${BUCKET}/confined/source.bin` }, agent: false },
+        (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        },
+      );
+      req.on('error', reject);
+      req.end();
+    });
+    expect(unsigned).toBe(403);
+    // The refused requests left no part behind; the same upload takes a signed copy of a key inside the bucket.
+    await expect(complete(key, uploadId, [{ PartNumber: 1, ETag: `"${md5(pattern(10, 15))}"` }])).rejects.toMatchObject({ name: 'InvalidPart' });
+    const copied = await copyPart(key, uploadId, 1, `${BUCKET}/confined/source.bin`);
+    await complete(key, uploadId, [{ PartNumber: 1, ETag: copied.eTag }]);
+    expect((await getBytes(key)).equals(pattern(10, 15))).toBe(true);
+  });
+});
