@@ -67,10 +67,10 @@ export function parseTarget(pathname: string): Target | undefined {
   }
 }
 
-
 /** Refuses a request whose path cannot be decoded, names an invalid bucket or has a key S3 keys cannot be here. */
 export function checkTarget(target: Target | undefined): asserts target is Target {
-  if (target === undefined) throw new FrontError('InvalidURI', "Couldn't parse the specified URI: it is not valid percent-encoded UTF-8.");
+  if (target === undefined)
+    throw new FrontError('InvalidURI', "Couldn't parse the specified URI: it is not valid percent-encoded UTF-8.");
   if (target.bucket !== undefined) {
     const problem = bucketNameProblem(target.bucket);
     if (problem) throw frontProblem(problem, { BucketName: target.bucket.slice(0, 200) });
@@ -100,18 +100,26 @@ export function parseCopySource(raw: string): { bucket: string; key: string } {
   try {
     decoded = decodeURIComponent(question === -1 ? raw : raw.slice(0, question));
   } catch {
-    throw new FrontError('InvalidArgument', 'Invalid copy source encoding: x-amz-copy-source must be URL-encoded UTF-8.', {
-      ArgumentName: 'x-amz-copy-source',
-      ArgumentValue: raw.slice(0, 1100),
-    });
+    throw new FrontError(
+      'InvalidArgument',
+      'Invalid copy source encoding: x-amz-copy-source must be URL-encoded UTF-8.',
+      {
+        ArgumentName: 'x-amz-copy-source',
+        ArgumentValue: raw.slice(0, 1100),
+      },
+    );
   }
   const source = decoded.startsWith('/') ? decoded.slice(1) : decoded;
   const slash = source.indexOf('/');
   if (slash <= 0 || slash === source.length - 1) {
-    throw new FrontError('InvalidArgument', 'Copy Source must mention the source bucket and key: sourcebucket/sourcekey', {
-      ArgumentName: 'x-amz-copy-source',
-      ArgumentValue: raw.slice(0, 1100),
-    });
+    throw new FrontError(
+      'InvalidArgument',
+      'Copy Source must mention the source bucket and key: sourcebucket/sourcekey',
+      {
+        ArgumentName: 'x-amz-copy-source',
+        ArgumentValue: raw.slice(0, 1100),
+      },
+    );
   }
   const bucket = source.slice(0, slash);
   const key = source.slice(slash + 1);
@@ -146,15 +154,26 @@ export function parseCopyRange(raw: string | undefined, size: number): CopyRange
   const first = Number(match[1]);
   const last = Number(match[2]);
   if (first > last || last >= size) {
-    throw new FrontError('InvalidRange', 'The requested range is not satisfiable', { RangeRequested: raw.trim().slice(0, 200), ActualObjectSize: size });
+    throw new FrontError('InvalidRange', 'The requested range is not satisfiable', {
+      RangeRequested: raw.trim().slice(0, 200),
+      ActualObjectSize: size,
+    });
   }
   return { first, last };
 }
 
-export function classify(method: string, target: Target | undefined, query: URLSearchParams, headers: http.IncomingHttpHeaders): Operation {
+export function classify(
+  method: string,
+  target: Target | undefined,
+  query: URLSearchParams,
+  headers: http.IncomingHttpHeaders,
+): Operation {
   if (!target?.bucket) return 'Other';
   if (target.key === undefined) {
-    if (method === 'GET' && [...query.keys()].every((name) => LIST_PARAMS.has(name) || name.toLowerCase().startsWith('x-amz-'))) {
+    if (
+      method === 'GET' &&
+      [...query.keys()].every((name) => LIST_PARAMS.has(name) || name.toLowerCase().startsWith('x-amz-'))
+    ) {
       return query.get('list-type') === '2' ? 'ListObjectsV2' : 'ListObjects';
     }
     if (method === 'POST') return query.has('delete') ? 'DeleteObjects' : 'PostObject';
@@ -174,7 +193,9 @@ export function classify(method: string, target: Target | undefined, query: URLS
       return 'Other';
     case 'GET':
     case 'HEAD':
-      return [...query.keys()].some((name) => ['acl', 'tagging', 'uploadId', 'torrent', 'legal-hold', 'retention'].includes(name))
+      return [...query.keys()].some((name) =>
+        ['acl', 'tagging', 'uploadId', 'torrent', 'legal-hold', 'retention'].includes(name),
+      )
         ? 'Other'
         : 'GetObject';
     case 'DELETE':

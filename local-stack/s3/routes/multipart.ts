@@ -30,13 +30,27 @@ export function checkPartNumber(raw: string): number {
   return Number(raw);
 }
 
-export async function handleUploadPart(front: S3Front, req: http.IncomingMessage, res: http.ServerResponse, bucket: string, key: string, query: URLSearchParams): Promise<void> {
+export async function handleUploadPart(
+  front: S3Front,
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+  bucket: string,
+  key: string,
+  query: URLSearchParams,
+): Promise<void> {
   checkPartNumber(query.get('partNumber') ?? '');
   await requireUpload(front.store, bucket, key, query.get('uploadId') ?? '');
   return front.toS3rver(req, res, bodyOf(req));
 }
 
-export async function handleComplete(front: S3Front, req: http.IncomingMessage, res: http.ServerResponse, bucket: string, key: string, query: URLSearchParams): Promise<void> {
+export async function handleComplete(
+  front: S3Front,
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+  bucket: string,
+  key: string,
+  query: URLSearchParams,
+): Promise<void> {
   const uploadId = query.get('uploadId') ?? '';
   const dir = await requireUpload(front.store, bucket, key, uploadId);
   const body = await bufferedBody(req, 2 * 1024 * 1024);
@@ -44,7 +58,13 @@ export async function handleComplete(front: S3Front, req: http.IncomingMessage, 
   return front.toS3rver(req, res, body);
 }
 
-export async function handleAbort(front: S3Front, res: http.ServerResponse, bucket: string, key: string, uploadId: string): Promise<void> {
+export async function handleAbort(
+  front: S3Front,
+  res: http.ServerResponse,
+  bucket: string,
+  key: string,
+  uploadId: string,
+): Promise<void> {
   const dir = await requireUpload(front.store, bucket, key, uploadId);
   await fsp.rm(dir, { recursive: true, force: true });
   res.statusCode = 204;
@@ -62,10 +82,14 @@ async function validateCompletion(dir: string, uploadId: string, xmlBody: string
   const listed = elements(xmlBody, 'Part');
   if (listed.length === 0) throw malformedXml();
   if (listed.length > MAX_PARTS) {
-    throw new FrontError('InvalidArgument', `A multipart upload has at most ${MAX_PARTS} parts; the request lists ${listed.length}.`, {
-      ArgumentName: 'Part',
-      ArgumentValue: listed.length,
-    });
+    throw new FrontError(
+      'InvalidArgument',
+      `A multipart upload has at most ${MAX_PARTS} parts; the request lists ${listed.length}.`,
+      {
+        ArgumentName: 'Part',
+        ArgumentValue: listed.length,
+      },
+    );
   }
   const parts: CompletedPart[] = listed.map((part) => {
     const number = (firstElement(part, 'PartNumber') ?? '').trim();
@@ -75,9 +99,13 @@ async function validateCompletion(dir: string, uploadId: string, xmlBody: string
   });
   // The list as a whole first: a list out of order is InvalidPartOrder whatever its parts hold.
   if (parts.some((part, index) => index > 0 && part.number <= (parts[index - 1]?.number ?? 0))) {
-    throw new FrontError('InvalidPartOrder', 'The list of parts was not in ascending order. The parts list must be specified in order by part number.', {
-      UploadId: uploadId,
-    });
+    throw new FrontError(
+      'InvalidPartOrder',
+      'The list of parts was not in ascending order. The parts list must be specified in order by part number.',
+      {
+        UploadId: uploadId,
+      },
+    );
   }
   for (const [index, part] of parts.entries()) await checkPart(dir, uploadId, part, index === parts.length - 1);
 }

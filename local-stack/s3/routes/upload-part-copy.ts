@@ -29,15 +29,27 @@ import { requireBucket, requireUpload } from '../state/uploads.ts';
 import type { S3Front } from './front.ts';
 import { checkPartNumber } from './multipart.ts';
 
-const CONDITIONS = ['if-match', 'if-none-match', 'if-modified-since', 'if-unmodified-since'].map((name) => `x-amz-copy-source-${name}`);
+const CONDITIONS = ['if-match', 'if-none-match', 'if-modified-since', 'if-unmodified-since'].map(
+  (name) => `x-amz-copy-source-${name}`,
+);
 
-export async function handleUploadPartCopy(front: S3Front, req: http.IncomingMessage, res: http.ServerResponse, bucket: string, key: string, query: URLSearchParams): Promise<void> {
+export async function handleUploadPartCopy(
+  front: S3Front,
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+  bucket: string,
+  key: string,
+  query: URLSearchParams,
+): Promise<void> {
   req.resume(); // the request has no body; drain whatever a client sends anyway
   const partNumber = checkPartNumber(query.get('partNumber') ?? '');
   const uploadId = query.get('uploadId') ?? '';
   await requireUpload(front.store, bucket, key, uploadId);
   const condition = CONDITIONS.find((name) => req.headers[name] !== undefined);
-  if (condition) throw new FrontError('NotImplemented', `The local S3 server does not implement ${condition} on UploadPartCopy.`, { Header: condition });
+  if (condition)
+    throw new FrontError('NotImplemented', `The local S3 server does not implement ${condition} on UploadPartCopy.`, {
+      Header: condition,
+    });
   const source = parseCopySource(headerValue(req.headers, 'x-amz-copy-source') ?? '');
   await requireBucket(front.store, source.bucket);
 
@@ -47,7 +59,12 @@ export async function handleUploadPartCopy(front: S3Front, req: http.IncomingMes
     // The size of the file opened, not of the key: a PUT renaming a new object over it now changes neither.
     const size = (await handle.stat()).size;
     const range = parseCopyRange(headerValue(req.headers, 'x-amz-copy-source-range'), size);
-    md5 = await copyIntoPart(front.store, handle, { bucket, uploadId, partNumber }, range === undefined ? { first: 0, last: size - 1 } : range);
+    md5 = await copyIntoPart(
+      front.store,
+      handle,
+      { bucket, uploadId, partNumber },
+      range === undefined ? { first: 0, last: size - 1 } : range,
+    );
   } finally {
     await handle.close();
   }

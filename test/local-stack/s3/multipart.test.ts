@@ -18,8 +18,8 @@ import {
   UploadPartCopyCommand,
 } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawnS3ServerProcess, type S3ServerProcess } from '../local-stack/s3/child.ts';
-import { signedHeaders, TEST_CREDENTIALS } from './support/signing.ts';
+import { spawnS3ServerProcess, type S3ServerProcess } from '../../../local-stack/s3/child.ts';
+import { signedHeaders, TEST_CREDENTIALS } from '../../support/signing.ts';
 
 const BUCKET = 'multipart-test';
 const OTHER = 'multipart-other';
@@ -32,8 +32,18 @@ let s3: S3Client;
 beforeAll(async () => {
   dir = mkdtempSync(path.join(os.tmpdir(), 'cp-s3-multipart-'));
   // Port 0: the server picks a free port, so this file never collides with the fixed ports of the others.
-  server = await spawnS3ServerProcess({ directory: dir, buckets: [BUCKET, OTHER], credentials: TEST_CREDENTIALS, port: 0 });
-  s3 = new S3Client({ endpoint: server.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: TEST_CREDENTIALS });
+  server = await spawnS3ServerProcess({
+    directory: dir,
+    buckets: [BUCKET, OTHER],
+    credentials: TEST_CREDENTIALS,
+    port: 0,
+  });
+  s3 = new S3Client({
+    endpoint: server.endpoint,
+    region: 'us-east-1',
+    forcePathStyle: true,
+    credentials: TEST_CREDENTIALS,
+  });
 });
 
 afterAll(async () => {
@@ -71,10 +81,20 @@ async function create(key: string): Promise<string> {
 }
 
 async function uploadPart(key: string, uploadId: string, partNumber: number, body: Buffer): Promise<string> {
-  return (await s3.send(new UploadPartCommand({ Bucket: BUCKET, Key: key, UploadId: uploadId, PartNumber: partNumber, Body: body }))).ETag!;
+  return (
+    await s3.send(
+      new UploadPartCommand({ Bucket: BUCKET, Key: key, UploadId: uploadId, PartNumber: partNumber, Body: body }),
+    )
+  ).ETag!;
 }
 
-async function copyPart(key: string, uploadId: string, partNumber: number, source: string, range?: string): Promise<{ eTag: string; lastModified: Date }> {
+async function copyPart(
+  key: string,
+  uploadId: string,
+  partNumber: number,
+  source: string,
+  range?: string,
+): Promise<{ eTag: string; lastModified: Date }> {
   const result = await s3.send(
     new UploadPartCopyCommand({
       Bucket: BUCKET,
@@ -89,12 +109,29 @@ async function copyPart(key: string, uploadId: string, partNumber: number, sourc
 }
 
 async function complete(key: string, uploadId: string, parts: { PartNumber: number; ETag: string }[]): Promise<void> {
-  await s3.send(new CompleteMultipartUploadCommand({ Bucket: BUCKET, Key: key, UploadId: uploadId, MultipartUpload: { Parts: parts } }));
+  await s3.send(
+    new CompleteMultipartUploadCommand({
+      Bucket: BUCKET,
+      Key: key,
+      UploadId: uploadId,
+      MultipartUpload: { Parts: parts },
+    }),
+  );
 }
 
 /** A request signed with the test credentials and sent as given, for what the SDK does not show (the error XML). */
-async function rawRequest(method: string, urlPath: string, headers: Record<string, string> = {}, body?: string): Promise<{ status: number; body: string }> {
-  const signed = await signedHeaders(server.endpoint, 's3', { method, path: urlPath, headers, ...(body === undefined ? {} : { body }) });
+async function rawRequest(
+  method: string,
+  urlPath: string,
+  headers: Record<string, string> = {},
+  body?: string,
+): Promise<{ status: number; body: string }> {
+  const signed = await signedHeaders(server.endpoint, 's3', {
+    method,
+    path: urlPath,
+    headers,
+    ...(body === undefined ? {} : { body }),
+  });
   return new Promise((resolve, reject) => {
     const req = http.request(new URL(urlPath, server.endpoint), { method, headers: signed, agent: false }, (res) => {
       const chunks: Buffer[] = [];
@@ -110,7 +147,7 @@ const completionXml = (parts: [number, string][]): string =>
   `<CompleteMultipartUpload>${parts.map(([n, e]) => `<Part><PartNumber>${n}</PartNumber><ETag>${e}</ETag></Part>`).join('')}</CompleteMultipartUpload>`;
 
 describe('CompleteMultipartUpload', () => {
-  it('refuses a part below 5 MiB that is not the last with AWS\'s EntityTooSmall error, and accepts exactly 5 MiB', async () => {
+  it("refuses a part below 5 MiB that is not the last with AWS's EntityTooSmall error, and accepts exactly 5 MiB", async () => {
     const key = 'complete/too-small.bin';
     const uploadId = await create(key);
     const exact = await uploadPart(key, uploadId, 1, pattern(MIN_PART, 1));
@@ -159,7 +196,9 @@ describe('CompleteMultipartUpload', () => {
     const two = await uploadPart(key, uploadId, 2, pattern(100, 5));
 
     for (const number of [0, 10001]) {
-      await expect(complete(key, uploadId, [{ PartNumber: number, ETag: one }])).rejects.toMatchObject({ name: 'InvalidArgument' });
+      await expect(complete(key, uploadId, [{ PartNumber: number, ETag: one }])).rejects.toMatchObject({
+        name: 'InvalidArgument',
+      });
     }
     const tooMany = Array.from({ length: 10001 }, (_, i) => ({ PartNumber: i + 1, ETag: one }));
     await expect(complete(key, uploadId, tooMany)).rejects.toMatchObject({ name: 'InvalidArgument' });
@@ -175,8 +214,12 @@ describe('CompleteMultipartUpload', () => {
         { PartNumber: 1, ETag: one },
       ]),
     ).rejects.toMatchObject({ name: 'InvalidPartOrder' });
-    await expect(complete(key, uploadId, [{ PartNumber: 3, ETag: one }])).rejects.toMatchObject({ name: 'InvalidPart' });
-    await expect(complete(key, uploadId, [{ PartNumber: 1, ETag: two }])).rejects.toMatchObject({ name: 'InvalidPart' });
+    await expect(complete(key, uploadId, [{ PartNumber: 3, ETag: one }])).rejects.toMatchObject({
+      name: 'InvalidPart',
+    });
+    await expect(complete(key, uploadId, [{ PartNumber: 1, ETag: two }])).rejects.toMatchObject({
+      name: 'InvalidPart',
+    });
 
     // None of the refusals used the upload up.
     await complete(key, uploadId, [
@@ -188,7 +231,7 @@ describe('CompleteMultipartUpload', () => {
 });
 
 describe('UploadPartCopy', () => {
-  it('copies a whole object and a byte range into parts, answering CopyPartResult with the part\'s ETag', async () => {
+  it("copies a whole object and a byte range into parts, answering CopyPartResult with the part's ETag", async () => {
     const source = pattern(3000, 6);
     await put('copy/source.bin', source, OTHER);
     const key = 'copy/target.bin';
@@ -208,7 +251,9 @@ describe('UploadPartCopy', () => {
     // An empty source copies to an empty part; a range on it is past its end.
     await put('copy/empty.bin', Buffer.alloc(0), OTHER);
     expect((await copyPart(key, uploadId, 5, `${OTHER}/copy/empty.bin`)).eTag).toBe(`"${md5(Buffer.alloc(0))}"`);
-    await expect(copyPart(key, uploadId, 5, `${OTHER}/copy/empty.bin`, 'bytes=0-0')).rejects.toMatchObject({ name: 'InvalidRange' });
+    await expect(copyPart(key, uploadId, 5, `${OTHER}/copy/empty.bin`, 'bytes=0-0')).rejects.toMatchObject({
+      name: 'InvalidRange',
+    });
     // A part copied again replaces the earlier one, as an UploadPart with the same number does.
     const replaced = await copyPart(key, uploadId, 1, `${OTHER}/copy/source.bin`, 'bytes=0-4');
     expect(replaced.eTag).toBe(`"${md5(source.subarray(0, 5))}"`);
@@ -229,7 +274,10 @@ describe('UploadPartCopy', () => {
       copyPart(key, uploadId, 3, `${BUCKET}/tmp/worker-2.csv`, `bytes=100-${100 + MIN_PART + 4}`),
     ]);
     const tail = await uploadPart(key, uploadId, 4, Buffer.concat(small));
-    await complete(key, uploadId, [...parts.map((part, i) => ({ PartNumber: i + 1, ETag: part.eTag })), { PartNumber: 4, ETag: tail }]);
+    await complete(key, uploadId, [
+      ...parts.map((part, i) => ({ PartNumber: i + 1, ETag: part.eTag })),
+      { PartNumber: 4, ETag: tail },
+    ]);
 
     const expected = Buffer.concat([outputs[0]!, outputs[1]!, outputs[2]!.subarray(100, 100 + MIN_PART + 5), ...small]);
     const assembled = await getBytes(key);
@@ -251,21 +299,30 @@ describe('UploadPartCopy', () => {
     ).rejects.toMatchObject({ name: 'EntityTooSmall' });
   });
 
-  it('answers AWS\'s errors: NoSuchKey, NoSuchBucket, NoSuchUpload, InvalidArgument, InvalidRange', async () => {
+  it("answers AWS's errors: NoSuchKey, NoSuchBucket, NoSuchUpload, InvalidArgument, InvalidRange", async () => {
     await put('err/source.bin', pattern(100, 14));
     const key = 'err/target.bin';
     const uploadId = await create(key);
-    const copy = (source: string, range?: string, partNumber = 1, id = uploadId) => copyPart(key, id, partNumber, source, range);
-    await expect(copy(`${BUCKET}/err/missing.bin`)).rejects.toMatchObject({ name: 'NoSuchKey', $metadata: { httpStatusCode: 404 } });
+    const copy = (source: string, range?: string, partNumber = 1, id = uploadId) =>
+      copyPart(key, id, partNumber, source, range);
+    await expect(copy(`${BUCKET}/err/missing.bin`)).rejects.toMatchObject({
+      name: 'NoSuchKey',
+      $metadata: { httpStatusCode: 404 },
+    });
     await expect(copy('no-such-bucket-here/err/source.bin')).rejects.toMatchObject({ name: 'NoSuchBucket' });
-    await expect(copy(`${BUCKET}/err/source.bin`, undefined, 1, 'not-an-upload')).rejects.toMatchObject({ name: 'NoSuchUpload' });
+    await expect(copy(`${BUCKET}/err/source.bin`, undefined, 1, 'not-an-upload')).rejects.toMatchObject({
+      name: 'NoSuchUpload',
+    });
     await expect(copy(`${BUCKET}/err/source.bin`, undefined, 0)).rejects.toMatchObject({ name: 'InvalidArgument' });
     await expect(copy(`${BUCKET}/err/source.bin`, undefined, 10001)).rejects.toMatchObject({ name: 'InvalidArgument' });
     for (const range of ['0-9', 'bytes=0', 'bytes=a-b', 'bytes=-10', 'bytes=5-', 'bytes=0-1,3-4', 'items=0-9']) {
       await expect(copy(`${BUCKET}/err/source.bin`, range), range).rejects.toMatchObject({ name: 'InvalidArgument' });
     }
     for (const range of ['bytes=0-100', 'bytes=100-100', 'bytes=50-10']) {
-      await expect(copy(`${BUCKET}/err/source.bin`, range), range).rejects.toMatchObject({ name: 'InvalidRange', $metadata: { httpStatusCode: 416 } });
+      await expect(copy(`${BUCKET}/err/source.bin`, range), range).rejects.toMatchObject({
+        name: 'InvalidRange',
+        $metadata: { httpStatusCode: 416 },
+      });
     }
     // The raw document names the bad header, as AWS's does.
     const raw = await rawRequest('PUT', `/${BUCKET}/${key}?partNumber=1&uploadId=${uploadId}`, {
@@ -279,8 +336,15 @@ describe('UploadPartCopy', () => {
   it('reads only keys inside the data folder, and only for signed requests', async () => {
     const key = 'confined/target.bin';
     const uploadId = await create(key);
-    for (const source of [`${BUCKET}/../${OTHER}/x`, `${BUCKET}/%2E%2E/%2E%2E/etc/passwd`, `${BUCKET}/a/._S3rver_object`, `../${BUCKET}/x`]) {
-      const raw = await rawRequest('PUT', `/${BUCKET}/${key}?partNumber=1&uploadId=${uploadId}`, { 'x-amz-copy-source': source });
+    for (const source of [
+      `${BUCKET}/../${OTHER}/x`,
+      `${BUCKET}/%2E%2E/%2E%2E/etc/passwd`,
+      `${BUCKET}/a/._S3rver_object`,
+      `../${BUCKET}/x`,
+    ]) {
+      const raw = await rawRequest('PUT', `/${BUCKET}/${key}?partNumber=1&uploadId=${uploadId}`, {
+        'x-amz-copy-source': source,
+      });
       expect(raw.status, source).toBe(400);
       expect(raw.body, source).toMatch(/<Code>(InvalidArgument|InvalidBucketName)<\/Code>/);
     }
@@ -300,7 +364,9 @@ describe('UploadPartCopy', () => {
     });
     expect(unsigned).toBe(403);
     // The refused requests left no part behind; the same upload takes a signed copy of a key inside the bucket.
-    await expect(complete(key, uploadId, [{ PartNumber: 1, ETag: `"${md5(pattern(10, 15))}"` }])).rejects.toMatchObject({ name: 'InvalidPart' });
+    await expect(complete(key, uploadId, [{ PartNumber: 1, ETag: `"${md5(pattern(10, 15))}"` }])).rejects.toMatchObject(
+      { name: 'InvalidPart' },
+    );
     const copied = await copyPart(key, uploadId, 1, `${BUCKET}/confined/source.bin`);
     await complete(key, uploadId, [{ PartNumber: 1, ETag: copied.eTag }]);
     expect((await getBytes(key)).equals(pattern(10, 15))).toBe(true);
