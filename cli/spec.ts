@@ -216,7 +216,10 @@ export const BENCH = {
   usage: [{ lines: ['bench [rates|rates-core|primes|scrape]'], does: 'benchmarks (see README)' }],
   flags: {},
   examples: [
-    ['cloud-parallel bench rates', 'the rates job on 1M- and 10M-row files against pandas, Polars and DuckDB'],
+    [
+      'cloud-parallel bench rates',
+      'the rates job on 1M- and 10M-row files, with pandas on the same file as the baseline when it is installed',
+    ],
     ['cloud-parallel bench primes --quick', 'the sieve and the fan-out speedup on π(10^9)'],
   ],
 } as const satisfies CommandSpec;
