@@ -16,10 +16,11 @@ import {
   startApiFixture,
   STATS_PATH,
   STATS_RESET_PATH,
-  type ApiFixtureOptions,
+  type HnAlgoliaItem,
   type RunningApiFixture,
 } from '../../../local-stack/api-fixture/index.ts';
 import { spawnApiFixtureProcess } from '../../../local-stack/shared/child-server.ts';
+import { withFixture } from '../../support/scrape.ts';
 
 const SAN_FRANCISCO = 'San Francisco, CA';
 
@@ -46,20 +47,8 @@ const searchSchema = z.object({
 });
 const detailsSchema = businessSchema.extend({ is_claimed: z.boolean(), photos: z.array(z.string()) });
 
-interface HnItemShape {
-  id: number;
-  created_at: string;
-  created_at_i: number;
-  type: 'story' | 'comment' | 'job';
-  author: string;
-  title: string | null;
-  url: string | null;
-  text: string | null;
-  points: number | null;
-  parent_id: number | null;
-  story_id: number;
-  children: HnItemShape[];
-}
+/** What the schema checks of an item: all but `options`, which no scraper reads. */
+type HnItemShape = Omit<HnAlgoliaItem, 'options' | 'children'> & { children: HnItemShape[] };
 const hnItemSchema: z.ZodType<HnItemShape> = z.object({
   id: z.number().int(),
   created_at: z.iso.datetime(),
@@ -76,18 +65,6 @@ const hnItemSchema: z.ZodType<HnItemShape> = z.object({
     return z.array(hnItemSchema);
   },
 });
-
-async function withFixture<T>(
-  options: Partial<ApiFixtureOptions>,
-  use: (fixture: RunningApiFixture) => Promise<T>,
-): Promise<T> {
-  const fixture = await startApiFixture({ port: 0, silent: true, ...options });
-  try {
-    return await use(fixture);
-  } finally {
-    await fixture.close();
-  }
-}
 
 function yelpGet(
   fixture: RunningApiFixture,
