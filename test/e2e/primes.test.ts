@@ -20,8 +20,8 @@ import { createS3Client } from '../../lib/aws/s3.ts';
 import { lambdaBackend } from '../../lib/fanout/index.ts';
 import { parsePrimesRunInput, runPrimesFanout, type PrimesRunResult } from '../../lib/primes/fanout-job.ts';
 import type { PrimesChunkResult, PrimesTask } from '../../lib/primes/worker.ts';
-import { PROJECT_ROOT, serverlessBin } from '../../local-stack/service-config.ts';
-import { useLocalStack } from '../support/stack.ts';
+import { PROJECT_ROOT } from '../../local-stack/service-config.ts';
+import { slsInvokeLocal, useLocalStack } from '../support/stack.ts';
 
 const run = promisify(execFile);
 const stack = useLocalStack({ s3: 28569, lambda: 28302, ec2: 28570, mongo: 28017, api: 28575, http: 28300 });
@@ -201,15 +201,7 @@ describe('primes on the local stack', () => {
   });
 
   it('`sls invoke local -f primes-fanout -p events/primes-seed.json` fans out to the local workers', async () => {
-    const { stdout } = await run(
-      process.execPath,
-      [serverlessBin(), 'invoke', 'local', '-f', 'primes-fanout', '-p', 'events/primes-seed.json'],
-      {
-        cwd: PROJECT_ROOT,
-        env: { ...process.env, SLS_TELEMETRY_DISABLED: '1' },
-        maxBuffer: 16 * 1024 * 1024,
-      },
-    );
+    const stdout = await slsInvokeLocal('primes-fanout', 'events/primes-seed.json');
     expect(JSON.parse(stdout.slice(stdout.indexOf('{')))).toMatchObject({ count: 54208, complete: true });
   }, 120_000);
 });

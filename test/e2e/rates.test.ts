@@ -16,9 +16,9 @@ import { createS3Client } from '../../lib/aws/s3.ts';
 import { submitRatesRun, waitForRatesOutcome } from '../../lib/rates/client.ts';
 import type { RatesSummary } from '../../lib/rates/index.ts';
 import { sampleCountyCsv } from '../../lib/rates/sample-data.ts';
-import { PROJECT_ROOT, serverlessBin } from '../../local-stack/service-config.ts';
+import { PROJECT_ROOT } from '../../local-stack/service-config.ts';
 import { decodePng } from '../support/png.ts';
-import { useLocalStack } from '../support/stack.ts';
+import { slsInvokeLocal, useLocalStack } from '../support/stack.ts';
 
 const run = promisify(execFile);
 const awsCli = spawnSync('aws', ['--version'], { encoding: 'utf8' }).status === 0;
@@ -234,15 +234,7 @@ describe('rates on the local stack', () => {
         Body: sampleCountyCsv({ rows: 500, seed: 5 }),
       }),
     );
-    const { stdout } = await run(
-      process.execPath,
-      [serverlessBin(), 'invoke', 'local', '-f', 'rates', '-p', 'events/rates-s3-put.json'],
-      {
-        cwd: PROJECT_ROOT,
-        env: { ...process.env, SLS_TELEMETRY_DISABLED: '1' },
-        maxBuffer: 16 * 1024 * 1024,
-      },
-    );
+    const stdout = await slsInvokeLocal('rates', 'events/rates-s3-put.json');
     const reply = JSON.parse(stdout.slice(stdout.indexOf('{'))) as { results: RatesSummary[] };
     expect(reply.results[0]).toMatchObject({ status: 'ok', rows: 500, input: { key: 'uploads/us-counties.csv' } });
   }, 120_000);

@@ -11,8 +11,8 @@ import { MongoClient } from 'mongodb';
 import { describe, expect, it } from 'vitest';
 import { splitCities } from '../../cli/scrape.ts';
 import type { ScrapeResult } from '../../lib/scrape/index.ts';
-import { PROJECT_ROOT, serverlessBin } from '../../local-stack/service-config.ts';
-import { useLocalStack } from '../support/stack.ts';
+import { PROJECT_ROOT } from '../../local-stack/service-config.ts';
+import { slsInvokeLocal, useLocalStack } from '../support/stack.ts';
 
 const run = promisify(execFile);
 const stack = useLocalStack({ s3: 29569, lambda: 29302, ec2: 29570, mongo: 29017, api: 29575, http: 29300 });
@@ -85,15 +85,7 @@ describe('the scraper on the local stack', () => {
 
 describe('sls invoke local', () => {
   it('`sls invoke local -f scrape -p events/scrape-hn.json` stores HN items 1-20', async () => {
-    const { stdout } = await run(
-      process.execPath,
-      [serverlessBin(), 'invoke', 'local', '-f', 'scrape', '-p', 'events/scrape-hn.json'],
-      {
-        cwd: PROJECT_ROOT,
-        env: { ...process.env, SLS_TELEMETRY_DISABLED: '1' },
-        maxBuffer: 16 * 1024 * 1024,
-      },
-    );
+    const stdout = await slsInvokeLocal('scrape', 'events/scrape-hn.json');
     expect(JSON.parse(stdout.slice(stdout.indexOf('{')))).toMatchObject({ source: 'hn', fetched: 20, failed: [] });
   }, 120_000);
 });

@@ -19,6 +19,14 @@ const bundleOf = (source: string) => bundleWorkerSource(source);
 const clients = () => ({ ec2: local.ec2, s3: local.s3 });
 const launchedSoFar = () => local.ec2Server.instances().length;
 
+/** What every run must leave: the `launched` instances it started since `before` all terminated, no scratch objects. */
+async function expectNothingLeft(before: number, launched: number): Promise<void> {
+  await expect
+    .poll(() => local.states(before), { timeout: 10_000 })
+    .toEqual(Array.from({ length: launched }, () => 'terminated'));
+  expect(await scratchKeys()).toEqual([]);
+}
+
 describe('primes on the EC2 backend, through the local EC2 endpoint', () => {
   it('counts [1e8, 1.01e8) on one instance per chunk: 54,208, with timings, cost, and nothing left behind', async () => {
     const before = launchedSoFar();
@@ -42,10 +50,7 @@ describe('primes on the EC2 backend, through the local EC2 endpoint', () => {
       'cloud-parallel:run-id': 'count-ok',
     });
     expect(launched.every((i) => i.shutdownBehavior === 'terminate')).toBe(true);
-    await expect
-      .poll(() => local.states(before), { timeout: 10_000 })
-      .toEqual(['terminated', 'terminated', 'terminated']);
-    expect(await scratchKeys()).toEqual([]);
+    await expectNothingLeft(before, 3);
   }, 60_000);
 
   it('a worker that never reports: the deadline terminates its instance and names the chunk; the others count', async () => {
@@ -74,10 +79,7 @@ describe('primes on the EC2 backend, through the local EC2 endpoint', () => {
         error: expect.objectContaining({ type: 'DeadlineExceeded', message: expect.stringContaining('chunk 0') }),
       }),
     ]);
-    await expect
-      .poll(() => local.states(before), { timeout: 10_000 })
-      .toEqual(['terminated', 'terminated', 'terminated']);
-    expect(await scratchKeys()).toEqual([]);
+    await expectNothingLeft(before, 3);
   }, 60_000);
 
   it('a worker that crashes or throws fails its own chunk, named, with the reason; the others count', async () => {
@@ -115,10 +117,7 @@ describe('primes on the EC2 backend, through the local EC2 endpoint', () => {
     expect(failures[3000]).toMatchObject({ kind: 'function', type: 'InvalidResult' });
     // Function errors are the worker's own: not retried, so exactly one instance per chunk.
     expect(result.failedChunks.every((c) => c.attempts === 1)).toBe(true);
-    await expect
-      .poll(() => local.states(before), { timeout: 10_000 })
-      .toEqual(['terminated', 'terminated', 'terminated', 'terminated']);
-    expect(await scratchKeys()).toEqual([]);
+    await expectNothingLeft(before, 4);
   }, 60_000);
 
   it('the AMI lookup failing is a clear error on every chunk, and launches nothing', async () => {
@@ -174,10 +173,7 @@ describe('primes on the EC2 backend, through the local EC2 endpoint', () => {
       [1000, 'aborted'],
       [2000, 'aborted'],
     ]);
-    await expect
-      .poll(() => local.states(before), { timeout: 10_000 })
-      .toEqual(['terminated', 'terminated', 'terminated']);
-    expect(await scratchKeys()).toEqual([]);
+    await expectNothingLeft(before, 3);
   }, 60_000);
 
   it('packs several chunks per instance: same count, fewer instances; a crashed chunk does not stop the next one', async () => {
@@ -212,9 +208,6 @@ describe('primes on the EC2 backend, through the local EC2 endpoint', () => {
         error: expect.objectContaining({ type: 'WorkerCrashed', message: expect.stringContaining('status 7') }),
       }),
     ]);
-    await expect
-      .poll(() => local.states(before), { timeout: 10_000 })
-      .toEqual(['terminated', 'terminated', 'terminated']);
-    expect(await scratchKeys()).toEqual([]);
+    await expectNothingLeft(before, 3);
   }, 60_000);
 });
