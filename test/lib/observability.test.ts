@@ -11,6 +11,7 @@ import type { PrimesRunResult } from '../../lib/primes/fanout-job.ts';
 import type { RatesErrorReport, RatesSummary } from '../../lib/rates/index.ts';
 import type { ScrapeResult } from '../../lib/scrape/run.ts';
 import { lambdaContext } from '../support/lambda-context.ts';
+import { settle } from '../support/settle.ts';
 
 /** The setup and every record helper, each imported once the environment below is stubbed. */
 type Observability = typeof import('../../lib/observability.ts') &
@@ -92,15 +93,10 @@ async function capture(fn: () => Promise<unknown>): Promise<Captured> {
   const err = vi
     .spyOn(process.stderr, 'write')
     .mockImplementation(record(chunks.stderr) as typeof process.stderr.write);
-  const result: Pick<Captured, 'value' | 'error'> = {};
-  try {
-    result.value = await fn();
-  } catch (error) {
-    result.error = error;
-  } finally {
+  const result = await settle(fn).finally(() => {
     out.mockRestore();
     err.mockRestore();
-  }
+  });
   const lines = (text: string) => text.split('\n').filter((line) => line.trim() !== '');
   const rawStdout = chunks.stdout.join('');
   const captured = {
