@@ -2,19 +2,16 @@
  * The scraper through the real local stack: the scrape function under serverless-offline (invoked as
  * `sls invoke` would), the CLI, the API fixture and the MongoDB-wire server, read back with the real driver.
  */
-import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { MongoClient } from 'mongodb';
 import { describe, expect, it } from 'vitest';
 import { splitCities } from '../../cli/scrape.ts';
 import type { ScrapeResult } from '../../lib/scrape/index.ts';
 import { PROJECT_ROOT } from '../../local-stack/service-config.ts';
-import { slsInvokeLocal, useLocalStack } from '../support/stack.ts';
+import { runCli, slsInvokeLocal, useLocalStack } from '../support/stack.ts';
 
-const run = promisify(execFile);
 const stack = useLocalStack({ s3: 29569, lambda: 29302, ec2: 29570, mongo: 29017, api: 29575, http: 29300 });
 
 async function invokeScrape(payload: unknown): Promise<{ functionError?: string; body: unknown }> {
@@ -61,20 +58,23 @@ describe('the scraper on the local stack', () => {
   });
 
   it('`cloud-parallel scrape --source hn --ids 1-20 --json` stores 20 items; bad flags are a clear error', async () => {
-    const env = { ...process.env, CLOUD_PARALLEL_STATE_DIR: stack.stateDir };
-    const cli = path.join(PROJECT_ROOT, 'cli/bin.js');
-    const { stdout } = await run(
-      process.execPath,
-      [cli, 'scrape', '--source', 'hn', '--ids', '1-20', '--concurrency', '8', '--json'],
-      { env },
-    );
+    const { stdout } = await runCli(stack, [
+      'scrape',
+      '--source',
+      'hn',
+      '--ids',
+      '1-20',
+      '--concurrency',
+      '8',
+      '--json',
+    ]);
     const result = JSON.parse(stdout) as ScrapeResult & { documents: number };
     expect(result).toMatchObject({ source: 'hn', fetched: 20, failed: [], documents: 20 });
     expect(await countIn('cloud_parallel', 'hn_items')).toBe(20);
 
-    const failed = await run(process.execPath, [cli, 'scrape', '--source', 'yelp', '--ids', '1-2', '--json'], {
-      env,
-    }).catch((error: { code: number; stdout: string }) => error);
+    const failed = await runCli(stack, ['scrape', '--source', 'yelp', '--ids', '1-2', '--json']).catch(
+      (error: { code: number; stdout: string }) => error,
+    );
     expect(failed).toMatchObject({ code: 1 });
     expect(JSON.parse((failed as { stdout: string }).stdout).error).toMatchObject({
       code: 'INVALID_ARGUMENT',

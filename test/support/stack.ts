@@ -72,3 +72,10 @@ export async function slsInvokeLocal(fn: string, eventFile: string): Promise<str
   );
   return stdout;
 }
+
+/** Runs the `cloud-parallel` CLI (cli/bin.js) with `stack`'s state folder; rejects, as execFile does, on a non-zero exit. */
+export function runCli(stack: TestStack, args: string[]): Promise<{ stdout: string; stderr: string }> {
+  return promisify(execFile)(process.execPath, [path.join(PROJECT_ROOT, 'cli/bin.js'), ...args], {
+    env: { ...process.env, CLOUD_PARALLEL_STATE_DIR: stack.stateDir },
+  });
+}

@@ -1,3 +1,12 @@
+/**
+ * The scraper's MongoDB going away mid-run: a real scrape (the real driver, the API fixture with latency so the
+ * run lasts seconds) against the local MongoDB server running as a child process, which is killed (SIGTERM as
+ * in maintenance or a failover, SIGKILL as in a crash) while batches are being written and restarted on the
+ * same port with the same data file. Buffered writes are retried, nothing is lost, nothing is duplicated; an
+ * outage longer than the retry budget is reported record by record and a re-run completes it. And the
+ * server's side of it: a journaled write it acknowledged survives SIGKILL, a w:1 write within the save delay
+ * does not.
+ */
 import net from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
