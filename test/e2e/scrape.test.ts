@@ -58,16 +58,8 @@ describe('the scraper on the local stack', () => {
   });
 
   it('`cloud-parallel scrape --source hn --ids 1-20 --json` stores 20 items; bad flags are a clear error', async () => {
-    const { stdout } = await runCli(stack, [
-      'scrape',
-      '--source',
-      'hn',
-      '--ids',
-      '1-20',
-      '--concurrency',
-      '8',
-      '--json',
-    ]);
+    const hnItems = ['scrape', '--source', 'hn', '--ids', '1-20'];
+    const { stdout } = await runCli(stack, [...hnItems, '--concurrency', '8', '--json']);
     const result = JSON.parse(stdout) as ScrapeResult & { documents: number };
     expect(result).toMatchObject({ source: 'hn', fetched: 20, failed: [], documents: 20 });
     expect(await countIn('cloud_parallel', 'hn_items')).toBe(20);
