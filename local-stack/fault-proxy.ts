@@ -23,6 +23,7 @@ import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { requestUpstream } from './shared/forward.ts';
 
 export type Fault =
   | { status: number; code: string; message?: string }
@@ -135,22 +136,12 @@ function forward(
   const headers = { ...req.headers };
   // This server already answered `Expect: 100-continue`; the body is sent on without waiting again.
   delete headers.expect;
-  const upstream = http.request(
-    {
-      protocol: target.protocol,
-      hostname: target.hostname,
-      port: target.port,
-      method: req.method,
-      path: req.url,
-      headers,
-    },
-    (answer) => {
-      entry.status = answer.statusCode ?? 502;
-      res.writeHead(answer.statusCode ?? 502, answer.statusMessage, answer.rawHeaders);
-      if (cutAfterBytes === undefined) answer.pipe(res);
-      else pipeCut(answer, res, cutAfterBytes);
-    },
-  );
+  const upstream = requestUpstream(target, req, headers, (answer) => {
+    entry.status = answer.statusCode ?? 502;
+    res.writeHead(answer.statusCode ?? 502, answer.statusMessage, answer.rawHeaders);
+    if (cutAfterBytes === undefined) answer.pipe(res);
+    else pipeCut(answer, res, cutAfterBytes);
+  });
   upstream.on('error', () => {
     entry.status = null;
     res.destroy();

@@ -11,6 +11,7 @@
 import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import { refuseBrowserRequest, refuseUnsigned, type Credentials, type GuardRefusal } from '../shared/request-guard.ts';
+import { requestUpstream } from '../shared/forward.ts';
 import { listenOnLoopback } from '../shared/server-process.ts';
 
 /** The header the front adds and offline-guard.js requires; never accepted from a client. */
@@ -116,20 +117,10 @@ function forward(front: FrontContext, req: http.IncomingMessage, res: http.Serve
     [FRONT_TOKEN_HEADER]: front.token,
   };
   delete headers['transfer-encoding'];
-  const upstream = http.request(
-    {
-      protocol: target.protocol,
-      hostname: target.hostname,
-      port: target.port,
-      method: req.method,
-      path: req.url,
-      headers,
-    },
-    (answer) => {
-      res.writeHead(answer.statusCode ?? 502, answer.headers);
-      answer.pipe(res);
-    },
-  );
+  const upstream = requestUpstream(target, req, headers, (answer) => {
+    res.writeHead(answer.statusCode ?? 502, answer.headers);
+    answer.pipe(res);
+  });
   upstream.on('error', (error) => {
     front.log(`serverless-offline did not answer ${req.method} ${req.url}: ${error.message}`);
     sendError(

@@ -5,9 +5,10 @@
  * AWS-shaped endpoint of the stack accepts only requests signed with them (request-guard.ts).
  */
 import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
+import { readJsonFile } from './json-file.ts';
 import type { Credentials } from './sigv4.ts';
 
 const CREDENTIALS_FILE = 'credentials.json';
@@ -30,18 +31,8 @@ export function credentialsFile(stateDir: string): string {
 
 /** The credentials kept in `stateDir`, or undefined when there are none (or they are not whole). */
 export function readStackCredentials(stateDir: string): Credentials | undefined {
-  let text: string;
-  try {
-    text = readFileSync(credentialsFile(stateDir), 'utf8');
-  } catch {
-    return undefined;
-  }
-  try {
-    const parsed = credentialsSchema.safeParse(JSON.parse(text));
-    return parsed.success ? parsed.data : undefined;
-  } catch {
-    return undefined;
-  }
+  const parsed = credentialsSchema.safeParse(readJsonFile(credentialsFile(stateDir)));
+  return parsed.success ? parsed.data : undefined;
 }
 
 /** The stack's credentials, made (and stored with mode 0600) when the state directory has none yet. */

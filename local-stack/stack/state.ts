@@ -4,6 +4,7 @@
  */
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { readJsonFile } from '../shared/json-file.ts';
 import type { Credentials } from '../shared/sigv4.ts';
 import type { ServiceConfig } from '../service-config.ts';
 
@@ -89,18 +90,8 @@ export function isOurs(proc: StackProcess, stateDir: string): boolean {
  * while writing it in place, as versions before writeStateFile did): there is then no stack to return or stop.
  */
 export function readStateFile(stateDir: string): RecordedState | null {
-  let text: string;
-  try {
-    text = readFileSync(stateFile(stateDir), 'utf8');
-  } catch {
-    return null;
-  }
-  try {
-    const state = JSON.parse(text) as RecordedState;
-    return Array.isArray(state?.processes) ? state : null;
-  } catch {
-    return null;
-  }
+  const state = readJsonFile(stateFile(stateDir)) as RecordedState | undefined;
+  return Array.isArray(state?.processes) ? state : null;
 }
 
 /**

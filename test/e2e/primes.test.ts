@@ -2,9 +2,7 @@
  * The primes fan-out through the real local stack: serverless-offline's Lambda invoke API runs the
  * fan-out function, which invokes the worker function once per chunk. Nothing of ours is mocked.
  */
-import { execFile } from 'node:child_process';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
@@ -20,10 +18,9 @@ import { createS3Client } from '../../lib/aws/s3.ts';
 import { lambdaBackend } from '../../lib/fanout/index.ts';
 import { parsePrimesRunInput, runPrimesFanout, type PrimesRunResult } from '../../lib/primes/fanout-job.ts';
 import type { PrimesChunkResult, PrimesTask } from '../../lib/primes/worker.ts';
-import { PROJECT_ROOT, serverlessBin } from '../../local-stack/service-config.ts';
-import { useLocalStack } from '../support/stack.ts';
+import { PROJECT_ROOT } from '../../local-stack/service-config.ts';
+import { runCli, slsInvokeLocal, useLocalStack } from '../support/stack.ts';
 
-const run = promisify(execFile);
 const stack = useLocalStack({ s3: 28569, lambda: 28302, ec2: 28570, mongo: 28017, api: 28575, http: 28300 });
 
 async function invoke(functionKey: string, payload: unknown): Promise<{ functionError?: string; body: unknown }> {
@@ -171,19 +168,11 @@ describe('primes on the local stack', () => {
   });
 
   it('`cloud-parallel primes --json` drives the workers and reports the exact count; bad input is an error object', async () => {
-    const env = { ...process.env, CLOUD_PARALLEL_STATE_DIR: stack.stateDir };
-    const cli = path.join(PROJECT_ROOT, 'cli/bin.js');
-    const { stdout } = await run(
-      process.execPath,
-      [cli, 'primes', '--start', '1e8', '--end', '101000000', '--chunks', '3', '--json'],
-      { env },
-    );
+    // [1e8, 1.01e8) holds 54,208 primes, on either backend.
+    const range = ['primes', '--start', '1e8', '--end', '101000000'];
+    const { stdout } = await runCli(stack, [...range, '--chunks', '3', '--json']);
     expect(JSON.parse(stdout)).toMatchObject({ count: 54208, complete: true, backend: 'lambda' });
-    const onEc2 = await run(
-      process.execPath,
-      [cli, 'primes', '--start', '1e8', '--end', '101000000', '--chunks', '2', '--backend', 'ec2', '--json'],
-      { env },
-    );
+    const onEc2 = await runCli(stack, [...range, '--chunks', '2', '--backend', 'ec2', '--json']);
     expect(JSON.parse(onEc2.stdout)).toMatchObject({
       count: 54208,
       complete: true,
@@ -191,9 +180,9 @@ describe('primes on the local stack', () => {
       cost: { backend: 'ec2', instances: 2 },
     });
 
-    const failed = await run(process.execPath, [cli, 'primes', '--start', '5', '--end', 'ten', '--json'], {
-      env,
-    }).catch((error: { code: number; stdout: string }) => error);
+    const failed = await runCli(stack, ['primes', '--start', '5', '--end', 'ten', '--json']).catch(
+      (error: { code: number; stdout: string }) => error,
+    );
     expect(failed).toMatchObject({ code: 1 });
     expect(JSON.parse((failed as { stdout: string }).stdout)).toEqual({
       error: { code: 'INVALID_ARGUMENT', message: expect.stringContaining('--end must be a whole number') },
@@ -201,15 +190,7 @@ describe('primes on the local stack', () => {
   });
 
   it('`sls invoke local -f primes-fanout -p events/primes-seed.json` fans out to the local workers', async () => {
-    const { stdout } = await run(
-      process.execPath,
-      [serverlessBin(), 'invoke', 'local', '-f', 'primes-fanout', '-p', 'events/primes-seed.json'],
-      {
-        cwd: PROJECT_ROOT,
-        env: { ...process.env, SLS_TELEMETRY_DISABLED: '1' },
-        maxBuffer: 16 * 1024 * 1024,
-      },
-    );
+    const stdout = await slsInvokeLocal('primes-fanout', 'events/primes-seed.json');
     expect(JSON.parse(stdout.slice(stdout.indexOf('{')))).toMatchObject({ count: 54208, complete: true });
   }, 120_000);
 });

@@ -16,9 +16,8 @@ import { createS3Client } from '../../lib/aws/s3.ts';
 import { submitRatesRun, waitForRatesOutcome } from '../../lib/rates/client.ts';
 import type { RatesSummary } from '../../lib/rates/index.ts';
 import { sampleCountyCsv } from '../../lib/rates/sample-data.ts';
-import { PROJECT_ROOT, serverlessBin } from '../../local-stack/service-config.ts';
 import { decodePng } from '../support/png.ts';
-import { useLocalStack } from '../support/stack.ts';
+import { runCli, slsInvokeLocal, useLocalStack } from '../support/stack.ts';
 
 const run = promisify(execFile);
 const awsCli = spawnSync('aws', ['--version'], { encoding: 'utf8' }).status === 0;
@@ -153,23 +152,14 @@ describe('rates on the local stack', () => {
   });
 
   it('`cloud-parallel rates --json` prints the summary, and a clear error object for bad input', async () => {
-    const env = { ...process.env, CLOUD_PARALLEL_STATE_DIR: stack.stateDir };
     const file = writeFile('cli.csv', 'county,cancer,population\n"Lewis and Clark, MT",50,10000\nB,1,0\n');
-    const { stdout } = await run(
-      process.execPath,
-      [path.join(PROJECT_ROOT, 'cli/bin.js'), 'rates', file, '--bins', '5', '--json'],
-      { env },
-    );
+    const { stdout } = await runCli(stack, ['rates', file, '--bins', '5', '--json']);
     const summary = JSON.parse(stdout) as RatesSummary;
     expect(summary).toMatchObject({ status: 'ok', rows: 1, options: { bins: 5 }, stats: { min: 0.005, max: 0.005 } });
     expect(summary.badRows.samples[0]).toMatchObject({ line: 3 });
 
     // The same file on one EC2 instance: staged under inputs/ (no trigger), same numbers.
-    const onEc2 = await run(
-      process.execPath,
-      [path.join(PROJECT_ROOT, 'cli/bin.js'), 'rates', file, '--bins', '5', '--backend', 'ec2', '--json'],
-      { env },
-    );
+    const onEc2 = await runCli(stack, ['rates', file, '--bins', '5', '--backend', 'ec2', '--json']);
     const ec2Summary = JSON.parse(onEc2.stdout) as RatesSummary;
     expect(ec2Summary).toMatchObject({
       status: 'ok',
@@ -179,20 +169,18 @@ describe('rates on the local stack', () => {
       histogram: summary.histogram,
     });
 
-    const failed = await run(
-      process.execPath,
-      [path.join(PROJECT_ROOT, 'cli/bin.js'), 'rates', file, '--bins', 'zero', '--json'],
-      { env },
-    ).catch((error: { code: number; stdout: string }) => error);
+    const failed = await runCli(stack, ['rates', file, '--bins', 'zero', '--json']).catch(
+      (error: { code: number; stdout: string }) => error,
+    );
     expect(failed).toMatchObject({ code: 1 });
     expect(JSON.parse((failed as { stdout: string }).stdout)).toEqual({
       error: { code: 'INVALID_ARGUMENT', message: expect.stringContaining('--bins') },
     });
 
     const empty = writeFile('empty.csv', '');
-    const emptyRun = await run(process.execPath, [path.join(PROJECT_ROOT, 'cli/bin.js'), 'rates', empty, '--json'], {
-      env,
-    }).catch((error: { code: number; stdout: string }) => error);
+    const emptyRun = await runCli(stack, ['rates', empty, '--json']).catch(
+      (error: { code: number; stdout: string }) => error,
+    );
     expect(emptyRun).toMatchObject({ code: 1 });
     expect(JSON.parse((emptyRun as { stdout: string }).stdout).error.code).toBe('EMPTY_FILE');
   });
@@ -234,15 +222,7 @@ describe('rates on the local stack', () => {
         Body: sampleCountyCsv({ rows: 500, seed: 5 }),
       }),
     );
-    const { stdout } = await run(
-      process.execPath,
-      [serverlessBin(), 'invoke', 'local', '-f', 'rates', '-p', 'events/rates-s3-put.json'],
-      {
-        cwd: PROJECT_ROOT,
-        env: { ...process.env, SLS_TELEMETRY_DISABLED: '1' },
-        maxBuffer: 16 * 1024 * 1024,
-      },
-    );
+    const stdout = await slsInvokeLocal('rates', 'events/rates-s3-put.json');
     const reply = JSON.parse(stdout.slice(stdout.indexOf('{'))) as { results: RatesSummary[] };
     expect(reply.results[0]).toMatchObject({ status: 'ok', rows: 500, input: { key: 'uploads/us-counties.csv' } });
   }, 120_000);

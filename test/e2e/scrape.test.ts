@@ -2,19 +2,16 @@
  * The scraper through the real local stack: the scrape function under serverless-offline (invoked as
  * `sls invoke` would), the CLI, the API fixture and the MongoDB-wire server, read back with the real driver.
  */
-import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { MongoClient } from 'mongodb';
 import { describe, expect, it } from 'vitest';
 import { splitCities } from '../../cli/scrape.ts';
 import type { ScrapeResult } from '../../lib/scrape/index.ts';
-import { PROJECT_ROOT, serverlessBin } from '../../local-stack/service-config.ts';
-import { useLocalStack } from '../support/stack.ts';
+import { PROJECT_ROOT } from '../../local-stack/service-config.ts';
+import { runCli, slsInvokeLocal, useLocalStack } from '../support/stack.ts';
 
-const run = promisify(execFile);
 const stack = useLocalStack({ s3: 29569, lambda: 29302, ec2: 29570, mongo: 29017, api: 29575, http: 29300 });
 
 async function invokeScrape(payload: unknown): Promise<{ functionError?: string; body: unknown }> {
@@ -61,20 +58,15 @@ describe('the scraper on the local stack', () => {
   });
 
   it('`cloud-parallel scrape --source hn --ids 1-20 --json` stores 20 items; bad flags are a clear error', async () => {
-    const env = { ...process.env, CLOUD_PARALLEL_STATE_DIR: stack.stateDir };
-    const cli = path.join(PROJECT_ROOT, 'cli/bin.js');
-    const { stdout } = await run(
-      process.execPath,
-      [cli, 'scrape', '--source', 'hn', '--ids', '1-20', '--concurrency', '8', '--json'],
-      { env },
-    );
+    const hnItems = ['scrape', '--source', 'hn', '--ids', '1-20'];
+    const { stdout } = await runCli(stack, [...hnItems, '--concurrency', '8', '--json']);
     const result = JSON.parse(stdout) as ScrapeResult & { documents: number };
     expect(result).toMatchObject({ source: 'hn', fetched: 20, failed: [], documents: 20 });
     expect(await countIn('cloud_parallel', 'hn_items')).toBe(20);
 
-    const failed = await run(process.execPath, [cli, 'scrape', '--source', 'yelp', '--ids', '1-2', '--json'], {
-      env,
-    }).catch((error: { code: number; stdout: string }) => error);
+    const failed = await runCli(stack, ['scrape', '--source', 'yelp', '--ids', '1-2', '--json']).catch(
+      (error: { code: number; stdout: string }) => error,
+    );
     expect(failed).toMatchObject({ code: 1 });
     expect(JSON.parse((failed as { stdout: string }).stdout).error).toMatchObject({
       code: 'INVALID_ARGUMENT',
@@ -85,15 +77,7 @@ describe('the scraper on the local stack', () => {
 
 describe('sls invoke local', () => {
   it('`sls invoke local -f scrape -p events/scrape-hn.json` stores HN items 1-20', async () => {
-    const { stdout } = await run(
-      process.execPath,
-      [serverlessBin(), 'invoke', 'local', '-f', 'scrape', '-p', 'events/scrape-hn.json'],
-      {
-        cwd: PROJECT_ROOT,
-        env: { ...process.env, SLS_TELEMETRY_DISABLED: '1' },
-        maxBuffer: 16 * 1024 * 1024,
-      },
-    );
+    const stdout = await slsInvokeLocal('scrape', 'events/scrape-hn.json');
     expect(JSON.parse(stdout.slice(stdout.indexOf('{')))).toMatchObject({ source: 'hn', fetched: 20, failed: [] });
   }, 120_000);
 });

@@ -11,6 +11,7 @@ import type { PrimesRunResult } from '../../lib/primes/fanout-job.ts';
 import type { RatesErrorReport, RatesSummary } from '../../lib/rates/index.ts';
 import type { ScrapeResult } from '../../lib/scrape/run.ts';
 import { lambdaContext } from '../support/lambda-context.ts';
+import { settle } from '../support/settle.ts';
 
 /** The setup and every record helper, each imported once the environment below is stubbed. */
 type Observability = typeof import('../../lib/observability.ts') &
@@ -92,15 +93,10 @@ async function capture(fn: () => Promise<unknown>): Promise<Captured> {
   const err = vi
     .spyOn(process.stderr, 'write')
     .mockImplementation(record(chunks.stderr) as typeof process.stderr.write);
-  const result: Pick<Captured, 'value' | 'error'> = {};
-  try {
-    result.value = await fn();
-  } catch (error) {
-    result.error = error;
-  } finally {
+  const result = await settle(fn).finally(() => {
     out.mockRestore();
     err.mockRestore();
-  }
+  });
   const lines = (text: string) => text.split('\n').filter((line) => line.trim() !== '');
   const rawStdout = chunks.stdout.join('');
   const captured = {
@@ -124,6 +120,12 @@ const logLine = (captured: Captured, message: string): Line => {
   const found = logLines(captured).filter((line) => line.message === message);
   expect(found, `one log line "${message}"`).toHaveLength(1);
   return found[0]!;
+};
+/** The invocation's one EMF document (a handler flushes its metrics once). */
+const onlyEmfDoc = (captured: Captured): Emf => {
+  const docs = emfDocs(captured);
+  expect(docs).toHaveLength(1);
+  return docs[0]!;
 };
 const metricUnits = (doc: Emf): Record<string, string> =>
   Object.fromEntries(doc._aws.CloudWatchMetrics[0]!.Metrics.map((metric) => [metric.Name, metric.Unit]));
@@ -248,9 +250,7 @@ describe('the middlewares and the record helpers', () => {
       errorObject: 's3://test-bucket/results/b/error.json',
     });
 
-    const docs = emfDocs(run);
-    expect(docs).toHaveLength(1);
-    const doc = docs[0]!;
+    const doc = onlyEmfDoc(run);
     expect(doc._aws.CloudWatchMetrics).toHaveLength(1);
     expect(doc._aws.CloudWatchMetrics[0]!.Namespace).toBe('cloud-parallel');
     expect(doc._aws.CloudWatchMetrics[0]!.Dimensions).toEqual([['service', 'job']]);
@@ -304,16 +304,15 @@ describe('the middlewares and the record helpers', () => {
       failedChunks: [{ start: 100_500_000, end: 101_000_000, attempts: 3, error: { type: 'Runtime.OutOfMemory' } }],
     });
 
-    const docs = emfDocs(run);
-    expect(docs).toHaveLength(1);
-    expect(docs[0]!._aws.CloudWatchMetrics[0]!.Dimensions).toEqual([['service', 'job', 'backend']]);
-    expect(metricUnits(docs[0]!)).toEqual({
+    const doc = onlyEmfDoc(run);
+    expect(doc._aws.CloudWatchMetrics[0]!.Dimensions).toEqual([['service', 'job', 'backend']]);
+    expect(metricUnits(doc)).toEqual({
       PrimesCounted: 'Count',
       ChunksFailed: 'Count',
       PrimesWallMs: 'Milliseconds',
       PrimesSpeedup: 'None',
     });
-    expect(docs[0]).toMatchObject({
+    expect(doc).toMatchObject({
       job: 'primes',
       backend: 'lambda',
       PrimesCounted: 40_000,
@@ -371,11 +370,10 @@ describe('the middlewares and the record helpers', () => {
     });
     expect(logLine(run, 'scrape records failed')).toMatchObject({ level: 'WARN', failed: result.failed });
 
-    const docs = emfDocs(run);
-    expect(docs).toHaveLength(1);
-    expect(docs[0]!._aws.CloudWatchMetrics[0]!.Namespace).toBe('cloud-parallel');
-    expect(docs[0]!._aws.CloudWatchMetrics[0]!.Dimensions).toEqual([['service', 'job', 'source']]);
-    expect(metricUnits(docs[0]!)).toEqual({
+    const doc = onlyEmfDoc(run);
+    expect(doc._aws.CloudWatchMetrics[0]!.Namespace).toBe('cloud-parallel');
+    expect(doc._aws.CloudWatchMetrics[0]!.Dimensions).toEqual([['service', 'job', 'source']]);
+    expect(metricUnits(doc)).toEqual({
       DocumentsUpserted: 'Count',
       DocumentsModified: 'Count',
       DocumentsUnchanged: 'Count',
@@ -385,7 +383,7 @@ describe('the middlewares and the record helpers', () => {
       ScrapeRetries: 'Count',
       ScrapeWallMs: 'Milliseconds',
     });
-    expect(docs[0]).toMatchObject({
+    expect(doc).toMatchObject({
       job: 'scrape',
       source: 'yelp',
       DocumentsUpserted: 70,
@@ -415,9 +413,8 @@ describe('the middlewares and the record helpers', () => {
     const failed = logLine(run, 'rates invocation failed');
     expectContext(failed, 'req-batch');
     expect(failed).toMatchObject({ level: 'ERROR', key: 'uploads/b.csv', error: { message: 'S3 is down' } });
-    const docs = emfDocs(run);
-    expect(docs).toHaveLength(1);
-    expect(docs[0]).toMatchObject({ job: 'rates', RowsProcessed: 10, RatesFailed: [0, 1] });
+    const doc = onlyEmfDoc(run);
+    expect(doc).toMatchObject({ job: 'rates', RowsProcessed: 10, RatesFailed: [0, 1] });
   });
 
   it('never print a MongoDB URI, credentials in a URL or a field named like a secret', async () => {
@@ -456,10 +453,9 @@ describe('the middlewares and the record helpers', () => {
       error: { code: 'INVALID_INPUT', message: 'cities must name at least one city' },
       function_request_id: 'req-bad',
     });
-    const docs = emfDocs(run);
-    expect(docs).toHaveLength(1);
-    expect(metricUnits(docs[0]!)).toEqual({ InvalidInput: 'Count' });
-    expect(docs[0]).toMatchObject({ job: 'scrape', InvalidInput: 1 });
+    const doc = onlyEmfDoc(run);
+    expect(metricUnits(doc)).toEqual({ InvalidInput: 'Count' });
+    expect(doc).toMatchObject({ job: 'scrape', InvalidInput: 1 });
   });
 });
 
@@ -477,11 +473,10 @@ describe('the real handlers', () => {
     expect(run.stdout).toContainEqual(summary);
     expectContext(summary, 'req-worker', 'cloud-parallel-dev-primes-worker');
     expect(summary).toMatchObject({ level: 'INFO', start: 0, end: 1000, count: 168, ms, primes: 'none' });
-    const docs = emfDocs(run);
-    expect(docs).toHaveLength(1);
-    expect(metricUnits(docs[0]!)).toEqual({ ChunkMs: 'Milliseconds' });
-    expect(docs[0]).toMatchObject({ job: 'primes-worker', ChunkMs: ms });
-    expect(run.stdout).toContainEqual(docs[0]);
+    const doc = onlyEmfDoc(run);
+    expect(metricUnits(doc)).toEqual({ ChunkMs: 'Milliseconds' });
+    expect(doc).toMatchObject({ job: 'primes-worker', ChunkMs: ms });
+    expect(run.stdout).toContainEqual(doc);
 
     const bad = await capture(() =>
       handler({ start: 5, end: 1 }, contextFor('req-worker-bad', 'cloud-parallel-dev-primes-worker')),

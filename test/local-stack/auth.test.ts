@@ -12,7 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { EC2Client, DescribeInstancesCommand } from '@aws-sdk/client-ec2';
-import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
+import { InvokeCommand } from '@aws-sdk/client-lambda';
 import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { MongoClient } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -26,6 +26,7 @@ import { verifySigV4 } from '../../local-stack/shared/sigv4.ts';
 import { PROJECT_ROOT } from '../../local-stack/service-config.ts';
 import { readStackState, resolveStackOptions, stackEnvironment, stopStack } from '../../local-stack/stack.ts';
 import { presignedUrl, signedHeaders, TEST_CREDENTIALS, type SigningService } from '../support/signing.ts';
+import { testLambdaClient } from '../support/clients.ts';
 
 const BUCKET = 'auth-test-bucket';
 const WRONG_SECRET = {
@@ -598,12 +599,7 @@ describe('the Lambda front lets only signed invocations through, with the token 
   });
 
   it("forwards what the SDK signs with the stack credentials, adding the token (never the client's)", async () => {
-    const lambda = new LambdaClient({
-      endpoint: front.endpoint,
-      region: 'us-east-1',
-      credentials: TEST_CREDENTIALS,
-      maxAttempts: 1,
-    });
+    const lambda = testLambdaClient(front.endpoint);
     try {
       const reply = await lambda.send(
         new InvokeCommand({

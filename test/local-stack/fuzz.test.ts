@@ -12,12 +12,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { DescribeInstancesCommand, EC2Client } from '@aws-sdk/client-ec2';
-import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
+import { InvokeCommand } from '@aws-sdk/client-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LOCAL_IMAGE_ID, startEc2Server, type RunningEc2Server } from '../../local-stack/ec2/server.ts';
 import { startLambdaFront, type RunningLambdaFront } from '../../local-stack/lambda/front.ts';
 import { rng } from '../support/random.ts';
 import { signedHeaders, TEST_CREDENTIALS, type SigningService } from '../support/signing.ts';
+import { testLambdaClient } from '../support/clients.ts';
 
 const SEED = Number(process.env.STACK_FUZZ_SEED ?? 20261203);
 const REQUESTS = 2000;
@@ -269,12 +270,7 @@ describe(`fuzzing the EC2 endpoint and the Lambda front (seed ${SEED})`, () => {
       `lambda front fuzz: ${REQUESTS} requests, statuses ${JSON.stringify(statuses)}, ${failures.length} failures\n`,
     );
     expect(failures).toEqual([]);
-    const lambda = new LambdaClient({
-      endpoint: front.endpoint,
-      region: 'us-east-1',
-      credentials: TEST_CREDENTIALS,
-      maxAttempts: 1,
-    });
+    const lambda = testLambdaClient(front.endpoint);
     try {
       const reply = await lambda.send(new InvokeCommand({ FunctionName: 'f', Payload: Buffer.from('{}') }));
       expect(Buffer.from(reply.Payload!).toString()).toBe('{"ok":true}');

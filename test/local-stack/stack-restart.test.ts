@@ -36,6 +36,8 @@ import {
 /** No notification rule matches these keys (the rates trigger is uploads/*.csv), so no Lambda runs. */
 const PREFIX = 'fault-restart/';
 const MB = 1024 * 1024;
+/** The processes a whole stack runs, by name, sorted. */
+const STACK_PROCESSES = ['api', 'ec2', 'lambda', 'lambda-front', 'mongo', 's3'];
 
 const sha256 = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex');
 
@@ -159,14 +161,7 @@ describe('the local stack killed and restarted', () => {
     const started = await startStack(options);
     expect(started.started).toBe(true);
     first = started.state;
-    expect(first.processes.map((proc) => proc.name).sort()).toEqual([
-      'api',
-      'ec2',
-      'lambda',
-      'lambda-front',
-      'mongo',
-      's3',
-    ]);
+    expect(first.processes.map((proc) => proc.name).sort()).toEqual(STACK_PROCESSES);
     bucket = first.service.buckets[0]!;
     const s3 = s3For(first);
     await putObjects(s3, bucket, OBJECTS);
@@ -198,14 +193,7 @@ describe('the local stack killed and restarted', () => {
     expect(Date.now() - startedAt).toBeLessThan(120_000);
     expect(restarted.started).toBe(true);
     second = restarted.state;
-    expect(second.processes.map((proc) => proc.name).sort()).toEqual([
-      'api',
-      'ec2',
-      'lambda',
-      'lambda-front',
-      'mongo',
-      's3',
-    ]);
+    expect(second.processes.map((proc) => proc.name).sort()).toEqual(STACK_PROCESSES);
     for (const proc of second.processes) {
       expect(isAlive(proc.pid), proc.name).toBe(true);
       expect(first.processes.map((old) => old.pid)).not.toContain(proc.pid);

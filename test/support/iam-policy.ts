@@ -289,27 +289,26 @@ const tagged = (condition: PolicyStatement['Condition'], kind: 'RequestTag' | 'R
   });
 
 /**
+ * Launched with this service's and stage's tags (RunInstances), changed only while so tagged (Terminate),
+ * or tagged only while being launched (CreateTags with ec2:CreateAction, itself behind the launch's tags).
+ */
+const TAGGED_AT_LAUNCH = {
+  needs: 'aws:RequestTag/service+stage, aws:ResourceTag/service+stage or ec2:CreateAction',
+  scoped: (s: PolicyStatement, scope: ServiceScope): boolean =>
+    tagged(s.Condition, 'RequestTag', scope) ||
+    tagged(s.Condition, 'ResourceTag', scope) ||
+    hasKey(s.Condition, 'ec2:CreateAction'),
+};
+
+/**
  * How each EC2 resource type with a wildcard id ("instance/*") is narrowed to this service's own, by the
  * statement's Condition. A type not listed here is refused: add it, with the reason, when one is needed.
  */
 const EC2_TYPE_SCOPES: Record<string, { needs: string; scoped: (s: PolicyStatement, scope: ServiceScope) => boolean }> =
   {
-    // Launched with this service's and stage's tags (RunInstances), changed only while so tagged (Terminate),
-    // or tagged only while being launched (CreateTags with ec2:CreateAction, itself behind the launch's tags).
-    instance: {
-      needs: 'aws:RequestTag/service+stage, aws:ResourceTag/service+stage or ec2:CreateAction',
-      scoped: (s, scope) =>
-        tagged(s.Condition, 'RequestTag', scope) ||
-        tagged(s.Condition, 'ResourceTag', scope) ||
-        hasKey(s.Condition, 'ec2:CreateAction'),
-    },
-    volume: {
-      needs: 'aws:RequestTag/service+stage, aws:ResourceTag/service+stage or ec2:CreateAction',
-      scoped: (s, scope) =>
-        tagged(s.Condition, 'RequestTag', scope) ||
-        tagged(s.Condition, 'ResourceTag', scope) ||
-        hasKey(s.Condition, 'ec2:CreateAction'),
-    },
+    // Instances and their volumes (created by the same launch) alike.
+    instance: TAGGED_AT_LAUNCH,
+    volume: TAGGED_AT_LAUNCH,
     // Images are not ours to tag: narrowed by their owner (e.g. amazon) or id.
     image: {
       needs: 'ec2:Owner or ec2:ImageID',

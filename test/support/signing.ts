@@ -49,7 +49,8 @@ export interface RawRequest {
   body?: Buffer | string;
 }
 
-function splitTarget(endpoint: string, target: string) {
+/** The parts of `endpoint` + `method` `target` a SignatureV4 signs: the raw path and the decoded query apart. */
+function requestTarget(endpoint: string, method: string, target: string) {
   const url = new URL(endpoint);
   const question = target.indexOf('?');
   const rawPath = question === -1 ? target : target.slice(0, question);
@@ -62,7 +63,10 @@ function splitTarget(endpoint: string, target: string) {
     const seen = query[name];
     query[name] = seen === undefined ? value : Array.isArray(seen) ? [...seen, value] : [seen, value];
   }
-  return { url, rawPath, query };
+  return {
+    url,
+    request: { method, protocol: url.protocol, hostname: url.hostname, port: Number(url.port), path: rawPath, query },
+  };
 }
 
 /** The headers to send with `request` so that it is signed (Authorization header form) with `credentials`. */
@@ -72,23 +76,14 @@ export async function signedHeaders(
   request: RawRequest,
   credentials: Credentials = TEST_CREDENTIALS,
 ): Promise<Record<string, string>> {
-  const { url, rawPath, query } = splitTarget(endpoint, request.path);
+  const { url, request: target } = requestTarget(endpoint, request.method, request.path);
   const headers: Record<string, string> = { host: url.host, ...request.headers };
   if (service === 's3' && headers['x-amz-content-sha256'] === undefined) {
     headers['x-amz-content-sha256'] = createHash('sha256')
       .update(request.body ?? '')
       .digest('hex');
   }
-  const signed = await signer(service, credentials).sign({
-    method: request.method,
-    protocol: url.protocol,
-    hostname: url.hostname,
-    port: Number(url.port),
-    path: rawPath,
-    query,
-    headers,
-    body: request.body,
-  });
+  const signed = await signer(service, credentials).sign({ ...target, headers, body: request.body });
   return signed.headers as Record<string, string>;
 }
 
@@ -100,19 +95,11 @@ export async function presignedUrl(
   credentials: Credentials = TEST_CREDENTIALS,
   expiresIn = 300,
 ): Promise<string> {
-  const { url, rawPath, query } = splitTarget(endpoint, request.path);
+  const { url, request: target } = requestTarget(endpoint, request.method, request.path);
   // As @aws-sdk/s3-request-presigner does: S3 never hashes the body of a presigned request.
   const payload: Record<string, string> = service === 's3' ? { 'x-amz-content-sha256': 'UNSIGNED-PAYLOAD' } : {};
   const signed = await signer(service, credentials).presign(
-    {
-      method: request.method,
-      protocol: url.protocol,
-      hostname: url.hostname,
-      port: Number(url.port),
-      path: rawPath,
-      query,
-      headers: { host: url.host, ...payload, ...request.headers },
-    },
+    { ...target, headers: { host: url.host, ...payload, ...request.headers } },
     { expiresIn },
   );
   const search = Object.entries(signed.query ?? {})
@@ -122,5 +109,5 @@ export async function presignedUrl(
       ),
     )
     .join('&');
-  return `${endpoint}${rawPath}?${search}`;
+  return `${endpoint}${target.path}?${search}`;
 }

@@ -1,6 +1,8 @@
+import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, expect } from 'vitest';
 import {
   stackEnvironment,
@@ -9,6 +11,7 @@ import {
   type StackProcess,
   type StackState,
 } from '../../local-stack/stack.ts';
+import { PROJECT_ROOT, serverlessBin } from '../../local-stack/service-config.ts';
 
 export interface TestStack {
   state: StackState;
@@ -54,4 +57,25 @@ export function useLocalStack(ports: {
     expect(stack.stopped.map((p) => p.name).sort()).toEqual(['api', 'ec2', 'lambda', 'lambda-front', 'mongo', 's3']);
   });
   return stack;
+}
+
+/** Runs `sls invoke local -f <fn> -p <eventFile>` in the project, as a developer would; resolves with its stdout. */
+export async function slsInvokeLocal(fn: string, eventFile: string): Promise<string> {
+  const { stdout } = await promisify(execFile)(
+    process.execPath,
+    [serverlessBin(), 'invoke', 'local', '-f', fn, '-p', eventFile],
+    {
+      cwd: PROJECT_ROOT,
+      env: { ...process.env, SLS_TELEMETRY_DISABLED: '1' },
+      maxBuffer: 16 * 1024 * 1024,
+    },
+  );
+  return stdout;
+}
+
+/** Runs the `cloud-parallel` CLI (cli/bin.js) with `stack`'s state folder; rejects, as execFile does, on a non-zero exit. */
+export function runCli(stack: TestStack, args: string[]): Promise<{ stdout: string; stderr: string }> {
+  return promisify(execFile)(process.execPath, [path.join(PROJECT_ROOT, 'cli/bin.js'), ...args], {
+    env: { ...process.env, CLOUD_PARALLEL_STATE_DIR: stack.stateDir },
+  });
 }

@@ -8,7 +8,9 @@ import type {
   YelpSearchBusiness,
   YelpSearchLocation,
 } from '../types.ts';
+import { z } from 'zod';
 import { Draws, ID_ALPHABET, seedFrom, slugify } from './random.ts';
+import businessKinds from './yelp-kinds.json' with { type: 'json' };
 import { CITY_PROFILES, type CityProfile } from './yelp-cities.ts';
 
 interface BusinessKind {
@@ -19,98 +21,15 @@ interface BusinessKind {
   lateNight: boolean;
 }
 
-const BUSINESS_KINDS: readonly BusinessKind[] = [
-  {
-    category: { alias: 'pizza', title: 'Pizza' },
-    nouns: ['Pizza', 'Pizzeria', 'Slice Shop'],
-    transactions: ['delivery', 'pickup'],
-    lateNight: false,
-  },
-  {
-    category: { alias: 'sushi', title: 'Sushi Bars' },
-    nouns: ['Sushi', 'Sushi Bar', 'Omakase'],
-    transactions: ['pickup', 'restaurant_reservation'],
-    lateNight: false,
-  },
-  {
-    category: { alias: 'coffee', title: 'Coffee & Tea' },
-    nouns: ['Coffee', 'Café', 'Roasters'],
-    transactions: ['pickup'],
-    lateNight: false,
-  },
-  {
-    category: { alias: 'mexican', title: 'Mexican' },
-    nouns: ['Taqueria', 'Cantina', 'Tacos'],
-    transactions: ['delivery', 'pickup'],
-    lateNight: false,
-  },
-  {
-    category: { alias: 'burgers', title: 'Burgers' },
-    nouns: ['Burgers', 'Burger Bar', 'Grill'],
-    transactions: ['delivery', 'pickup'],
-    lateNight: false,
-  },
-  {
-    category: { alias: 'bakeries', title: 'Bakeries' },
-    nouns: ['Bakery', 'Bakehouse', 'Patisserie'],
-    transactions: ['pickup'],
-    lateNight: false,
-  },
-  {
-    category: { alias: 'thai', title: 'Thai' },
-    nouns: ['Thai Kitchen', 'Thai', 'Noodle Bar'],
-    transactions: ['delivery', 'pickup'],
-    lateNight: false,
-  },
-  {
-    category: { alias: 'italian', title: 'Italian' },
-    nouns: ['Trattoria', 'Osteria', 'Ristorante'],
-    transactions: ['restaurant_reservation'],
-    lateNight: false,
-  },
-  {
-    category: { alias: 'ramen', title: 'Ramen' },
-    nouns: ['Ramen', 'Ramen Bar', 'Noodle House'],
-    transactions: ['pickup'],
-    lateNight: false,
-  },
-  {
-    category: { alias: 'bars', title: 'Bars' },
-    nouns: ['Tavern', 'Bar', 'Lounge', 'Taproom'],
-    transactions: [],
-    lateNight: true,
-  },
-  {
-    category: { alias: 'breakfast_brunch', title: 'Breakfast & Brunch' },
-    nouns: ['Diner', 'Brunch House', 'Griddle'],
-    transactions: ['delivery'],
-    lateNight: false,
-  },
-  {
-    category: { alias: 'seafood', title: 'Seafood' },
-    nouns: ['Oyster Bar', 'Fish House', 'Crab Shack'],
-    transactions: ['restaurant_reservation'],
-    lateNight: false,
-  },
-  {
-    category: { alias: 'indpak', title: 'Indian' },
-    nouns: ['Curry House', 'Tandoor', 'Masala Kitchen'],
-    transactions: ['delivery', 'pickup'],
-    lateNight: false,
-  },
-  {
-    category: { alias: 'chinese', title: 'Chinese' },
-    nouns: ['Dumpling House', 'Noodle House', 'Kitchen'],
-    transactions: ['delivery', 'pickup'],
-    lateNight: false,
-  },
-  {
-    category: { alias: 'vegan', title: 'Vegan' },
-    nouns: ['Greens', 'Plant Kitchen', 'Garden'],
-    transactions: ['delivery', 'pickup'],
-    lateNight: false,
-  },
-];
+/** What yelp-kinds.json must hold, checked when the fixture loads. */
+const businessKindSchema = z.object({
+  category: z.object({ alias: z.string(), title: z.string() }),
+  nouns: z.array(z.string()).min(1),
+  transactions: z.array(z.string()),
+  lateNight: z.boolean(),
+});
+
+const BUSINESS_KINDS: readonly BusinessKind[] = z.array(businessKindSchema).min(1).parse(businessKinds);
 
 const SECONDARY_CATEGORIES: readonly YelpCategory[] = [
   { alias: 'cocktailbars', title: 'Cocktail Bars' },

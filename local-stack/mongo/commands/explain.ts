@@ -148,16 +148,20 @@ function readExplainers(ctx: CommandContext): Record<string, Explainer> {
   };
 }
 
+/** The one statement of an explained write batch (`updates`, `deletes`): mongod explains batches of one only. */
+function onlyStatement(inner: Document, field: string): Document {
+  const statements = documentArray(inner, field);
+  if (statements.length !== 1) throw new CommandError(16, 'InvalidLength', 'explained write batches must be of size 1');
+  return statements[0] as Document;
+}
+
 /** Explains of the writes: what they would match, modify, upsert or delete. */
 function writeExplainers(ctx: CommandContext): Record<string, Explainer> {
   const { collectionOf } = ctx;
   const explainers: Record<string, Explainer> = {
     update: (db, inner, verbosity) => {
       const name = requireString(inner, 'update');
-      const statements = documentArray(inner, 'updates');
-      if (statements.length !== 1)
-        throw new CommandError(16, 'InvalidLength', 'explained write batches must be of size 1');
-      const statement = statements[0] as Document;
+      const statement = onlyStatement(inner, 'updates');
       const criteria = criteriaOf(statement.q);
       const spec = updateSpecOf(statement.u, statement.arrayFilters);
       const { result: plan, millis } = timed((): PlanStage => {
@@ -182,10 +186,7 @@ function writeExplainers(ctx: CommandContext): Record<string, Explainer> {
     },
     delete: (db, inner, verbosity) => {
       const name = requireString(inner, 'delete');
-      const statements = documentArray(inner, 'deletes');
-      if (statements.length !== 1)
-        throw new CommandError(16, 'InvalidLength', 'explained write batches must be of size 1');
-      const statement = statements[0] as Document;
+      const statement = onlyStatement(inner, 'deletes');
       const { result: plan, millis } = timed((): PlanStage => {
         const { documents, plan: input } = runQuery(collectionOf(db, name), statement.q);
         const nWouldDelete = optionalCount(statement, 'limit') === 1 ? Math.min(1, documents.length) : documents.length;

@@ -2,7 +2,7 @@ import { invalidBson, overflow } from './errors.ts';
 import { MAX_WIRE_DEPTH } from './constants.ts';
 
 /** Sizes of the BSON element types whose values have a fixed size (0xFF minKey and 0x7F maxKey have none). */
-const FIXED_VALUE_SIZES: Readonly<Record<number, number>> = {
+export const FIXED_VALUE_SIZES: Readonly<Record<number, number>> = {
   1: 8,
   6: 0,
   7: 12,

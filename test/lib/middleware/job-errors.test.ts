@@ -14,6 +14,7 @@ import { RatesBatchError } from '../../../lib/rates/index.ts';
 import { RatesFileError } from '../../../lib/rates/errors.ts';
 import { RatesPublishError } from '../../../lib/rates/job.ts';
 import { lambdaContext } from '../../support/lambda-context.ts';
+import { settle } from '../../support/settle.ts';
 
 afterEach(() => {
   vi.restoreAllMocks();
@@ -26,14 +27,7 @@ async function capture(fn: () => Promise<unknown>) {
     text += String(chunk);
     return true;
   }) as typeof process.stderr.write);
-  const outcome: { value?: unknown; error?: unknown } = {};
-  try {
-    outcome.value = await fn();
-  } catch (error) {
-    outcome.error = error;
-  } finally {
-    vi.restoreAllMocks();
-  }
+  const outcome = await settle(fn).finally(() => vi.restoreAllMocks());
   const lines = text
     .split('\n')
     .filter((line) => line.startsWith('{'))

@@ -18,18 +18,25 @@ const credentials = { accessKeyId: 'local-test', secretAccessKey: 'local-test' }
 const bundleOf = (source: string) => bundleWorkerSource(source);
 const clients = () => ({ ec2: local.ec2, s3: local.s3 });
 const launchedSoFar = () => local.ec2Server.instances().length;
+/** Runs `input` on the EC2 backend through the local endpoints, with `ec2Config` where a test changes it. */
+const runOnLocalEc2 = (
+  input: Record<string, unknown>,
+  options: Parameters<typeof runPrimesOnEc2>[3],
+  ec2Config = config(),
+) => runPrimesOnEc2(parsePrimesRunInput({ ...input, backend: 'ec2' }), clients(), ec2Config, options);
+
+/** What every run must leave: the `launched` instances it started since `before` all terminated, no scratch objects. */
+async function expectNothingLeft(before: number, launched: number): Promise<void> {
+  await expect
+    .poll(() => local.states(before), { timeout: 10_000 })
+    .toEqual(Array.from({ length: launched }, () => 'terminated'));
+  expect(await scratchKeys()).toEqual([]);
+}
 
 describe('primes on the EC2 backend, through the local EC2 endpoint', () => {
   it('counts [1e8, 1.01e8) on one instance per chunk: 54,208, with timings, cost, and nothing left behind', async () => {
     const before = launchedSoFar();
-    const result = await runPrimesOnEc2(
-      parsePrimesRunInput({ start: 100_000_000, end: 101_000_000, chunks: 3, backend: 'ec2' }),
-      clients(),
-      config(),
-      {
-        runId: 'count-ok',
-      },
-    );
+    const result = await runOnLocalEc2({ start: 100_000_000, end: 101_000_000, chunks: 3 }, { runId: 'count-ok' });
     expect(result).toMatchObject({ count: 54_208, complete: true, backend: 'ec2', failedChunks: [] });
     expect(result.chunks.every((c) => c.count! > 0 && c.ms! >= 0 && c.attempts === 1)).toBe(true);
     expect(result.cost).toMatchObject({ backend: 'ec2', instances: 3, instanceType: 'c7i.large', billedSeconds: 180 });
@@ -42,10 +49,7 @@ describe('primes on the EC2 backend, through the local EC2 endpoint', () => {
       'cloud-parallel:run-id': 'count-ok',
     });
     expect(launched.every((i) => i.shutdownBehavior === 'terminate')).toBe(true);
-    await expect
-      .poll(() => local.states(before), { timeout: 10_000 })
-      .toEqual(['terminated', 'terminated', 'terminated']);
-    expect(await scratchKeys()).toEqual([]);
+    await expectNothingLeft(before, 3);
   }, 60_000);
 
   it('a worker that never reports: the deadline terminates its instance and names the chunk; the others count', async () => {
@@ -55,14 +59,10 @@ describe('primes on the EC2 backend, through the local EC2 endpoint', () => {
       `export async function run(task) { if (task.start === 0) await new Promise(() => setInterval(() => {}, 1000)); ` +
         `return { start: task.start, end: task.end, count: 7, ms: 1 }; }`,
     );
-    const result = await runPrimesOnEc2(
-      parsePrimesRunInput({ start: 0, end: 3000, chunks: 3, backend: 'ec2' }),
-      clients(),
+    const result = await runOnLocalEc2(
+      { start: 0, end: 3000, chunks: 3 },
+      { runId: 'never-reports', bundle },
       config({ deadlineMs: 1500 }),
-      {
-        runId: 'never-reports',
-        bundle,
-      },
     );
     expect(result.complete).toBe(false);
     expect(result.count).toBe(14);
@@ -74,10 +74,7 @@ describe('primes on the EC2 backend, through the local EC2 endpoint', () => {
         error: expect.objectContaining({ type: 'DeadlineExceeded', message: expect.stringContaining('chunk 0') }),
       }),
     ]);
-    await expect
-      .poll(() => local.states(before), { timeout: 10_000 })
-      .toEqual(['terminated', 'terminated', 'terminated']);
-    expect(await scratchKeys()).toEqual([]);
+    await expectNothingLeft(before, 3);
   }, 60_000);
 
   it('a worker that crashes or throws fails its own chunk, named, with the reason; the others count', async () => {
@@ -90,15 +87,7 @@ describe('primes on the EC2 backend, through the local EC2 endpoint', () => {
          return { start: task.start, end: task.end, count: 5, ms: 1 };
        }`,
     );
-    const result = await runPrimesOnEc2(
-      parsePrimesRunInput({ start: 0, end: 4000, chunks: 4, backend: 'ec2' }),
-      clients(),
-      config(),
-      {
-        runId: 'crashing',
-        bundle,
-      },
-    );
+    const result = await runOnLocalEc2({ start: 0, end: 4000, chunks: 4 }, { runId: 'crashing', bundle });
     expect(result.count).toBe(5);
     const failures = Object.fromEntries(result.failedChunks.map((c) => [c.start, c.error]));
     expect(Object.keys(failures).sort()).toEqual(['1000', '2000', '3000']);
@@ -115,10 +104,7 @@ describe('primes on the EC2 backend, through the local EC2 endpoint', () => {
     expect(failures[3000]).toMatchObject({ kind: 'function', type: 'InvalidResult' });
     // Function errors are the worker's own: not retried, so exactly one instance per chunk.
     expect(result.failedChunks.every((c) => c.attempts === 1)).toBe(true);
-    await expect
-      .poll(() => local.states(before), { timeout: 10_000 })
-      .toEqual(['terminated', 'terminated', 'terminated', 'terminated']);
-    expect(await scratchKeys()).toEqual([]);
+    await expectNothingLeft(before, 4);
   }, 60_000);
 
   it('the AMI lookup failing is a clear error on every chunk, and launches nothing', async () => {
@@ -130,10 +116,7 @@ describe('primes on the EC2 backend, through the local EC2 endpoint', () => {
       parsePrimesRunInput({ start: 0, end: 2000, chunks: 2, backend: 'ec2' }),
       { ...clients(), ssm },
       withoutImage,
-      {
-        runId: 'no-ami',
-        retries: 0,
-      },
+      { runId: 'no-ami', retries: 0 },
     );
     expect(result.complete).toBe(false);
     expect(result.failedChunks).toHaveLength(2);
@@ -154,10 +137,8 @@ describe('primes on the EC2 backend, through the local EC2 endpoint', () => {
       'export async function run() { await new Promise(() => setInterval(() => {}, 1000)); }',
     );
     const controller = new AbortController();
-    const result = await runPrimesOnEc2(
-      parsePrimesRunInput({ start: 0, end: 3000, chunks: 3, backend: 'ec2' }),
-      clients(),
-      config(),
+    const result = await runOnLocalEc2(
+      { start: 0, end: 3000, chunks: 3 },
       {
         runId: 'out-of-time',
         bundle,
@@ -174,21 +155,14 @@ describe('primes on the EC2 backend, through the local EC2 endpoint', () => {
       [1000, 'aborted'],
       [2000, 'aborted'],
     ]);
-    await expect
-      .poll(() => local.states(before), { timeout: 10_000 })
-      .toEqual(['terminated', 'terminated', 'terminated']);
-    expect(await scratchKeys()).toEqual([]);
+    await expectNothingLeft(before, 3);
   }, 60_000);
 
   it('packs several chunks per instance: same count, fewer instances; a crashed chunk does not stop the next one', async () => {
     const before = launchedSoFar();
-    const packed = await runPrimesOnEc2(
-      parsePrimesRunInput({ start: 100_000_000, end: 101_000_000, chunks: 4, chunksPerInstance: 2, backend: 'ec2' }),
-      clients(),
-      config(),
-      {
-        runId: 'packed',
-      },
+    const packed = await runOnLocalEc2(
+      { start: 100_000_000, end: 101_000_000, chunks: 4, chunksPerInstance: 2 },
+      { runId: 'packed' },
     );
     expect(packed).toMatchObject({ count: 54_208, complete: true, cost: { instances: 2, billedSeconds: 120 } });
     expect(launchedSoFar() - before).toBe(2);
@@ -196,14 +170,9 @@ describe('primes on the EC2 backend, through the local EC2 endpoint', () => {
     const crashFirst = await bundleOf(
       `export async function run(task) { if (task.start === 0) process.exit(7); return { start: task.start, end: task.end, count: 3, ms: 1 }; }`,
     );
-    const result = await runPrimesOnEc2(
-      parsePrimesRunInput({ start: 0, end: 2000, chunks: 2, chunksPerInstance: 2, backend: 'ec2' }),
-      clients(),
-      config(),
-      {
-        runId: 'packed-crash',
-        bundle: crashFirst,
-      },
+    const result = await runOnLocalEc2(
+      { start: 0, end: 2000, chunks: 2, chunksPerInstance: 2 },
+      { runId: 'packed-crash', bundle: crashFirst },
     );
     expect(result.count).toBe(3);
     expect(result.failedChunks).toEqual([
@@ -212,9 +181,6 @@ describe('primes on the EC2 backend, through the local EC2 endpoint', () => {
         error: expect.objectContaining({ type: 'WorkerCrashed', message: expect.stringContaining('status 7') }),
       }),
     ]);
-    await expect
-      .poll(() => local.states(before), { timeout: 10_000 })
-      .toEqual(['terminated', 'terminated', 'terminated']);
-    expect(await scratchKeys()).toEqual([]);
+    await expectNothingLeft(before, 3);
   }, 60_000);
 });

@@ -97,15 +97,22 @@ describe('countPrimes: known values', () => {
   });
 });
 
+/** Checks countPrimes over each `[start, end, count]`, naming the range that fails. */
+function expectCounts(cases: readonly (readonly [start: number, end: number, count: number])[]): void {
+  for (const [start, end, count] of cases) expect(countPrimes(start, end), `[${start}, ${end})`).toBe(count);
+}
+
 describe('countPrimes: edges', () => {
   it('counts from 0, 1, 2 and 3', () => {
-    expect(countPrimes(0, 2)).toBe(0);
-    expect(countPrimes(0, 3)).toBe(1);
-    expect(countPrimes(1, 3)).toBe(1);
-    expect(countPrimes(2, 3)).toBe(1);
-    expect(countPrimes(2, 4)).toBe(2);
-    expect(countPrimes(3, 4)).toBe(1);
-    expect(countPrimes(3, 100)).toBe(24);
+    expectCounts([
+      [0, 2, 0],
+      [0, 3, 1],
+      [1, 3, 1],
+      [2, 3, 1],
+      [2, 4, 2],
+      [3, 4, 1],
+      [3, 100, 24],
+    ]);
     for (const start of [0, 1, 2, 3]) {
       for (let end = start; end < 200; end++)
         expect(countPrimes(start, end), `[${start}, ${end})`).toBe(refCount(start, end));
@@ -129,15 +136,17 @@ describe('countPrimes: edges', () => {
   });
 
   it('end is exclusive, start inclusive, also when they are primes', () => {
-    expect(countPrimes(2, 3)).toBe(1);
-    expect(countPrimes(3, 5)).toBe(1);
-    expect(countPrimes(3, 7)).toBe(2);
-    expect(countPrimes(7, 11)).toBe(1);
-    expect(countPrimes(10007, 10009)).toBe(1);
-    expect(countPrimes(10007, 10010)).toBe(2);
-    expect(countPrimes(1e9 + 7, 1e9 + 9)).toBe(1);
-    expect(countPrimes(1e9 + 7, 1e9 + 10)).toBe(2);
-    expect(countPrimes(1e9 + 8, 1e9 + 9)).toBe(0);
+    expectCounts([
+      [2, 3, 1],
+      [3, 5, 1],
+      [3, 7, 2],
+      [7, 11, 1],
+      [10007, 10009, 1],
+      [10007, 10010, 2],
+      [1e9 + 7, 1e9 + 9, 1],
+      [1e9 + 7, 1e9 + 10, 2],
+      [1e9 + 8, 1e9 + 9, 0],
+    ]);
   });
 
   it('matches the reference around squares of primes', () => {

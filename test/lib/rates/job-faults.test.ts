@@ -379,42 +379,30 @@ describe('rates: lasting S3 failures fail the run cleanly (thrown, no partial re
     },
   );
 
-  // This run invalidates the old set before rates.csv lands, so it leaves nothing here (keeping the old set would be
-  // right too: rates.csv never changed).
-  it('small file: every PUT of rates.csv fails → no mix, no rates.csv without summary.json', async () => {
-    await faultCase(
-      'put-csv-small',
-      'small',
-      [{ method: 'PUT', key: 'results/put-csv-small/rates.csv', ...internalError() }],
-      {
-        thrown: INJECTED,
-        after: ['previous', 'nothing'],
-      },
-    );
-  });
-
-  it('large file: an UploadPart of rates.csv keeps failing → the multipart upload is aborted; previous set or nothing', async () => {
-    await faultCase(
-      'put-part-large',
-      'large',
-      [{ method: 'PUT', key: 'results/put-part-large/rates.csv', query: /partNumber=1/, ...internalError() }],
-      {
-        thrown: INJECTED,
-        after: ['previous', 'nothing'],
-      },
-    );
-  });
-
-  it('large file: CompleteMultipartUpload of rates.csv keeps failing → the upload is aborted, no mix', async () => {
-    await faultCase(
-      'complete-large',
-      'large',
-      [{ method: 'POST', key: 'results/complete-large/rates.csv', query: /uploadId=/, ...internalError() }],
-      {
-        thrown: INJECTED,
-        after: ['previous', 'nothing'],
-      },
-    );
+  // The small file's run invalidates the old set before rates.csv lands, so it leaves nothing there (keeping the old
+  // set would be right too: rates.csv never changed).
+  it.each<{ title: string; name: string; size: Size; rule: FaultRule }>([
+    {
+      title: 'small file: every PUT of rates.csv fails → no mix, no rates.csv without summary.json',
+      name: 'put-csv-small',
+      size: 'small',
+      rule: { method: 'PUT', key: 'results/put-csv-small/rates.csv', ...internalError() },
+    },
+    {
+      title:
+        'large file: an UploadPart of rates.csv keeps failing → the multipart upload is aborted; previous set or nothing',
+      name: 'put-part-large',
+      size: 'large',
+      rule: { method: 'PUT', key: 'results/put-part-large/rates.csv', query: /partNumber=1/, ...internalError() },
+    },
+    {
+      title: 'large file: CompleteMultipartUpload of rates.csv keeps failing → the upload is aborted, no mix',
+      name: 'complete-large',
+      size: 'large',
+      rule: { method: 'POST', key: 'results/complete-large/rates.csv', query: /uploadId=/, ...internalError() },
+    },
+  ])('$title', async ({ name, size, rule }) => {
+    await faultCase(name, size, [rule], { thrown: INJECTED, after: ['previous', 'nothing'] });
   });
 
   it.each<[Size, string]>([

@@ -7,14 +7,12 @@
  * server's side of it: a journaled write it acknowledged survives SIGKILL, a w:1 write within the save delay
  * does not.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { deserialize, serialize, type Document } from 'bson';
 import { MongoClient, type Db } from 'mongodb';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   createScrapeStore,
   runScrape,
@@ -28,6 +26,7 @@ import type { RunningApiFixture } from '../../../local-stack/api-fixture/index.t
 import { startMongoServer } from '../../../local-stack/mongo/server.ts';
 import { FAST_POOL, withFixture } from '../../support/scrape.ts';
 import { spawnMongoServerProcess, type ChildServer } from '../../../local-stack/shared/child-server.ts';
+import { useTempDir } from '../../support/temp-dir.ts';
 
 const CITIES = ['San Francisco, CA', 'New York, NY', 'Chicago, IL', 'Austin, TX'];
 /** 4 searches + 80 details at 4 at a time and 150 ms each: a run of about 3 s. */
@@ -41,13 +40,7 @@ const WRITE = { maxDocs: 5, maxWaitMs: 100 };
  */
 const NEVER_MS = 600_000;
 
-let tmp: string;
-beforeAll(() => {
-  tmp = mkdtempSync(path.join(os.tmpdir(), 'cp-fault-scrape-'));
-});
-afterAll(() => {
-  rmSync(tmp, { recursive: true, force: true });
-});
+const tmp = useTempDir('cp-fault-scrape-');
 
 /** An OP_MSG with one body section. */
 function opMsg(requestId: number, body: Document): Buffer {
@@ -75,7 +68,7 @@ class MongoProcess {
   private static nextPort = 26100;
 
   static async start(name: string, flushDelayMs = NEVER_MS): Promise<MongoProcess> {
-    const server = new MongoProcess(MongoProcess.nextPort++, path.join(tmp, name, 'data.json'), flushDelayMs);
+    const server = new MongoProcess(MongoProcess.nextPort++, path.join(tmp(), name, 'data.json'), flushDelayMs);
     await server.restart();
     return server;
   }

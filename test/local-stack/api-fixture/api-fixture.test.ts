@@ -16,10 +16,11 @@ import {
   startApiFixture,
   STATS_PATH,
   STATS_RESET_PATH,
-  type ApiFixtureOptions,
+  type HnAlgoliaItem,
   type RunningApiFixture,
 } from '../../../local-stack/api-fixture/index.ts';
 import { spawnApiFixtureProcess } from '../../../local-stack/shared/child-server.ts';
+import { withFixture } from '../../support/scrape.ts';
 
 const SAN_FRANCISCO = 'San Francisco, CA';
 
@@ -46,20 +47,8 @@ const searchSchema = z.object({
 });
 const detailsSchema = businessSchema.extend({ is_claimed: z.boolean(), photos: z.array(z.string()) });
 
-interface HnItemShape {
-  id: number;
-  created_at: string;
-  created_at_i: number;
-  type: 'story' | 'comment' | 'job';
-  author: string;
-  title: string | null;
-  url: string | null;
-  text: string | null;
-  points: number | null;
-  parent_id: number | null;
-  story_id: number;
-  children: HnItemShape[];
-}
+/** What the schema checks of an item: all but `options`, which no scraper reads. */
+type HnItemShape = Omit<HnAlgoliaItem, 'options' | 'children'> & { children: HnItemShape[] };
 const hnItemSchema: z.ZodType<HnItemShape> = z.object({
   id: z.number().int(),
   created_at: z.iso.datetime(),
@@ -76,18 +65,6 @@ const hnItemSchema: z.ZodType<HnItemShape> = z.object({
     return z.array(hnItemSchema);
   },
 });
-
-async function withFixture<T>(
-  options: Partial<ApiFixtureOptions>,
-  use: (fixture: RunningApiFixture) => Promise<T>,
-): Promise<T> {
-  const fixture = await startApiFixture({ port: 0, silent: true, ...options });
-  try {
-    return await use(fixture);
-  } finally {
-    await fixture.close();
-  }
-}
 
 function yelpGet(
   fixture: RunningApiFixture,
@@ -132,12 +109,21 @@ async function sequentialStatuses(count: number, request: (index: number) => Pro
   return responses;
 }
 
-describe('Yelp business search', () => {
-  let fixture: RunningApiFixture;
+/** One fixture (seed 3) shared by a describe block's tests: started before them, closed after them. */
+function useSeededFixture(): () => RunningApiFixture {
+  let fixture: RunningApiFixture | undefined;
   beforeAll(async () => {
     fixture = await startApiFixture({ port: 0, silent: true, seed: 3 });
   });
-  afterAll(() => fixture.close());
+  afterAll(() => fixture?.close());
+  return () => {
+    if (fixture === undefined) throw new Error('the fixture runs only while the tests do');
+    return fixture;
+  };
+}
+
+describe('Yelp business search', () => {
+  const fixture = useSeededFixture();
 
   it('knows at least 8 cities, each with businesses', () => {
     expect(FIXTURE_CITIES.length).toBeGreaterThanOrEqual(8);
@@ -145,8 +131,8 @@ describe('Yelp business search', () => {
   });
 
   it('pages with offset: disjoint pages, the right total, every business reachable once', async () => {
-    const first = await searchPage(fixture, SAN_FRANCISCO, 0, 20);
-    const second = await searchPage(fixture, SAN_FRANCISCO, 20, 20);
+    const first = await searchPage(fixture(), SAN_FRANCISCO, 0, 20);
+    const second = await searchPage(fixture(), SAN_FRANCISCO, 20, 20);
     expect(first.total).toBe(240);
     expect(first.businesses).toHaveLength(20);
     expect(second.businesses).toHaveLength(20);
@@ -155,29 +141,29 @@ describe('Yelp business search', () => {
 
     const ids: string[] = [];
     for (let offset = 0; offset < first.total; offset += 50) {
-      const page = await searchPage(fixture, SAN_FRANCISCO, offset, 50);
+      const page = await searchPage(fixture(), SAN_FRANCISCO, offset, 50);
       ids.push(...page.businesses.map((business) => business.id));
     }
     expect(ids).toHaveLength(240);
     expect(new Set(ids).size).toBe(240);
     expect(ids.slice(0, 20)).toEqual(first.businesses.map((business) => business.id));
-    const pastTheEnd = await searchPage(fixture, SAN_FRANCISCO, 240, 50);
+    const pastTheEnd = await searchPage(fixture(), SAN_FRANCISCO, 240, 50);
     expect(pastTheEnd.businesses).toEqual([]);
   });
 
   it('reports a total above 1000 but refuses offset + limit > 1000, as Yelp does', async () => {
     const bigCity = FIXTURE_CITIES.find((city) => (FIXTURE_BUSINESS_COUNTS[city] ?? 0) > 1000);
     expect(bigCity).toBeDefined();
-    const lastPage = await searchPage(fixture, bigCity!, 950, 50);
+    const lastPage = await searchPage(fixture(), bigCity!, 950, 50);
     expect(lastPage.total).toBe(FIXTURE_BUSINESS_COUNTS[bigCity!]);
     expect(lastPage.businesses).toHaveLength(50);
-    const beyond = await yelpGet(fixture, searchPath(bigCity!, 960, 50));
+    const beyond = await yelpGet(fixture(), searchPath(bigCity!, 960, 50));
     expect(beyond.status).toBe(400);
     expect(await errorCode(beyond)).toBe('VALIDATION_ERROR');
   });
 
   it('validates limit and offset like the real API', async () => {
-    const tooMany = await yelpGet(fixture, searchPath(SAN_FRANCISCO, 0, 51));
+    const tooMany = await yelpGet(fixture(), searchPath(SAN_FRANCISCO, 0, 51));
     expect(tooMany.status).toBe(400);
     expect(await tooMany.json()).toEqual({
       error: {
@@ -188,40 +174,36 @@ describe('Yelp business search', () => {
       },
     });
     for (const query of ['limit=ten', 'limit=2.5', 'offset=-1', 'offset=1001']) {
-      const response = await yelpGet(fixture, `/businesses/search?location=Austin,%20TX&${query}`);
+      const response = await yelpGet(fixture(), `/businesses/search?location=Austin,%20TX&${query}`);
       expect(response.status, query).toBe(400);
       expect(await errorCode(response), query).toBe('VALIDATION_ERROR');
     }
-    const noLocation = await yelpGet(fixture, '/businesses/search?limit=5');
+    const noLocation = await yelpGet(fixture(), '/businesses/search?limit=5');
     expect(noLocation.status).toBe(400);
     expect(await errorCode(noLocation)).toBe('VALIDATION_ERROR');
-    const defaults = await yelpGet(fixture, '/businesses/search?location=Austin,%20TX');
+    const defaults = await yelpGet(fixture(), '/businesses/search?location=Austin,%20TX');
     expect(searchSchema.parse(await defaults.json()).businesses).toHaveLength(20);
   });
 
   it('matches locations case-insensitively and trimmed; an unknown one is 400 LOCATION_NOT_FOUND', async () => {
-    const canonical = await searchPage(fixture, SAN_FRANCISCO, 0, 5);
-    const sloppy = await searchPage(fixture, '  san FRANCISCO,ca ', 0, 5);
+    const canonical = await searchPage(fixture(), SAN_FRANCISCO, 0, 5);
+    const sloppy = await searchPage(fixture(), '  san FRANCISCO,ca ', 0, 5);
     expect(sloppy.businesses.map((business) => business.id)).toEqual(
       canonical.businesses.map((business) => business.id),
     );
-    const unknown = await yelpGet(fixture, searchPath('Atlantis, XX', 0, 5));
+    const unknown = await yelpGet(fixture(), searchPath('Atlantis, XX', 0, 5));
     expect(unknown.status).toBe(400);
     expect(await errorCode(unknown)).toBe('LOCATION_NOT_FOUND');
   });
 });
 
 describe('Yelp business details', () => {
-  let fixture: RunningApiFixture;
-  beforeAll(async () => {
-    fixture = await startApiFixture({ port: 0, silent: true, seed: 3 });
-  });
-  afterAll(() => fixture.close());
+  const fixture = useSeededFixture();
 
   it('agrees with the search entry, by id and by alias', async () => {
-    const page = await searchPage(fixture, 'Chicago, IL', 30, 10);
+    const page = await searchPage(fixture(), 'Chicago, IL', 30, 10);
     for (const entry of page.businesses) {
-      const response = await yelpGet(fixture, `/businesses/${entry.id}`);
+      const response = await yelpGet(fixture(), `/businesses/${entry.id}`);
       expect(response.status).toBe(200);
       const details = detailsSchema.parse(await response.json());
       expect(details).toMatchObject({
@@ -233,24 +215,24 @@ describe('Yelp business details', () => {
       });
       expect(details.coordinates).toEqual(entry.coordinates);
       expect(details.location.city).toBe('Chicago');
-      const byAlias = await yelpGet(fixture, `/businesses/${encodeURIComponent(entry.alias)}`);
+      const byAlias = await yelpGet(fixture(), `/businesses/${encodeURIComponent(entry.alias)}`);
       expect(detailsSchema.parse(await byAlias.json()).id).toBe(entry.id);
     }
   });
 
   it('answers 404 BUSINESS_NOT_FOUND for an unknown id', async () => {
-    const response = await yelpGet(fixture, '/businesses/AAAAAAAAAAAAAAAAAAAAAA');
+    const response = await yelpGet(fixture(), '/businesses/AAAAAAAAAAAAAAAAAAAAAA');
     expect(response.status).toBe(404);
     expect(await errorCode(response)).toBe('BUSINESS_NOT_FOUND');
   });
 
   it('needs the Bearer key: 401 without one and with a wrong one', async () => {
-    const id = (await searchPage(fixture, SAN_FRANCISCO, 0, 1)).businesses[0]!.id;
+    const id = (await searchPage(fixture(), SAN_FRANCISCO, 0, 1)).businesses[0]!.id;
     for (const path of [`/businesses/${id}`, searchPath(SAN_FRANCISCO, 0, 1)]) {
-      const missing = await yelpGet(fixture, path, { key: null });
+      const missing = await yelpGet(fixture(), path, { key: null });
       expect(missing.status).toBe(401);
       expect(await errorCode(missing)).toBe('TOKEN_MISSING');
-      const wrong = await yelpGet(fixture, path, { key: 'not-the-key' });
+      const wrong = await yelpGet(fixture(), path, { key: 'not-the-key' });
       expect(wrong.status).toBe(401);
       expect(await errorCode(wrong)).toBe('TOKEN_INVALID');
     }
@@ -258,13 +240,9 @@ describe('Yelp business details', () => {
 });
 
 describe('HN Algolia items', () => {
-  let fixture: RunningApiFixture;
-  beforeAll(async () => {
-    fixture = await startApiFixture({ port: 0, silent: true, seed: 3 });
-  });
-  afterAll(() => fixture.close());
+  const fixture = useSeededFixture();
 
-  const getItem = (id: number | string): Promise<Response> => fetch(`${fixture.hnBaseUrl}/items/${id}`);
+  const getItem = (id: number | string): Promise<Response> => fetch(`${fixture().hnBaseUrl}/items/${id}`);
 
   it('answers items with the Algolia shape and consistent reply trees, no key needed', async () => {
     let withReplies: HnItemShape | undefined;

@@ -18,6 +18,7 @@ import { createInterface } from 'node:readline';
 import { EJSON, deserialize, serialize, type Document } from 'bson';
 import { MongoBulkWriteError, MongoClient, MongoServerError } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FIXED_VALUE_SIZES } from '../../../local-stack/mongo/protocol/bson-check.ts';
 import { rng } from '../../support/random.ts';
 
 const PROJECT_ROOT = path.resolve(import.meta.dirname, '../../..');
@@ -658,21 +659,8 @@ function lengthOffsets(frame: Buffer): number[] {
     for (let position = start + 4; position < end; ) {
       const type = frame[position] as number;
       position = frame.indexOf(0, position + 1) + 1;
-      const fixed: Record<number, number> = {
-        1: 8,
-        6: 0,
-        7: 12,
-        8: 1,
-        9: 8,
-        10: 0,
-        16: 4,
-        17: 8,
-        18: 8,
-        19: 16,
-        127: 0,
-        255: 0,
-      };
-      if (fixed[type] !== undefined) position += fixed[type];
+      const fixed = FIXED_VALUE_SIZES[type];
+      if (fixed !== undefined) position += fixed;
       else if (type === 2 || type === 13 || type === 14) {
         offsets.push(position);
         position += 4 + frame.readInt32LE(position);

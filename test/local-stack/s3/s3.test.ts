@@ -16,6 +16,7 @@ import zlib from 'node:zlib';
 import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
+  type CompletedPart,
   CopyObjectCommand,
   CreateMultipartUploadCommand,
   DeleteObjectCommand,
@@ -311,67 +312,33 @@ describe('local S3 server (CLI child process)', () => {
     const create = () => s3.send(new CreateMultipartUploadCommand({ Bucket: BUCKET, Key: key }));
     const upload = (UploadId: string, PartNumber: number, Body: Buffer) =>
       s3.send(new UploadPartCommand({ Bucket: BUCKET, Key: key, UploadId, PartNumber, Body }));
+    const complete = (UploadId: string, Parts: CompletedPart[]) =>
+      s3.send(new CompleteMultipartUploadCommand({ Bucket: BUCKET, Key: key, UploadId, MultipartUpload: { Parts } }));
 
     // A wrong ETag or a missing part is InvalidPart (s3rver alone would crash on the missing part)
     const first = (await create()).UploadId!;
     const one = await upload(first, 1, part);
+    await expect(complete(first, [{ PartNumber: 1, ETag: '"0000"' }])).rejects.toMatchObject({ name: 'InvalidPart' });
     await expect(
-      s3.send(
-        new CompleteMultipartUploadCommand({
-          Bucket: BUCKET,
-          Key: key,
-          UploadId: first,
-          MultipartUpload: { Parts: [{ PartNumber: 1, ETag: '"0000"' }] },
-        }),
-      ),
-    ).rejects.toMatchObject({ name: 'InvalidPart' });
-    await expect(
-      s3.send(
-        new CompleteMultipartUploadCommand({
-          Bucket: BUCKET,
-          Key: key,
-          UploadId: first,
-          MultipartUpload: {
-            Parts: [
-              { PartNumber: 1, ETag: one.ETag! },
-              { PartNumber: 2, ETag: one.ETag! },
-            ],
-          },
-        }),
-      ),
+      complete(first, [
+        { PartNumber: 1, ETag: one.ETag! },
+        { PartNumber: 2, ETag: one.ETag! },
+      ]),
     ).rejects.toMatchObject({ name: 'InvalidPart' });
     // Parts other than the last must be at least 5 MB
     const small = await upload(first, 2, Buffer.from('tiny'));
     const tail = await upload(first, 3, Buffer.from('tail'));
     await expect(
-      s3.send(
-        new CompleteMultipartUploadCommand({
-          Bucket: BUCKET,
-          Key: key,
-          UploadId: first,
-          MultipartUpload: {
-            Parts: [
-              { PartNumber: 1, ETag: one.ETag! },
-              { PartNumber: 2, ETag: small.ETag! },
-              { PartNumber: 3, ETag: tail.ETag! },
-            ],
-          },
-        }),
-      ),
+      complete(first, [
+        { PartNumber: 1, ETag: one.ETag! },
+        { PartNumber: 2, ETag: small.ETag! },
+        { PartNumber: 3, ETag: tail.ETag! },
+      ]),
     ).rejects.toMatchObject({ name: 'EntityTooSmall' });
-    await s3.send(
-      new CompleteMultipartUploadCommand({
-        Bucket: BUCKET,
-        Key: key,
-        UploadId: first,
-        MultipartUpload: {
-          Parts: [
-            { PartNumber: 1, ETag: one.ETag! },
-            { PartNumber: 3, ETag: tail.ETag! },
-          ],
-        },
-      }),
-    );
+    await complete(first, [
+      { PartNumber: 1, ETag: one.ETag! },
+      { PartNumber: 3, ETag: tail.ETag! },
+    ]);
     expect(sha256(await getBytes(s3, key))).toBe(sha256(Buffer.concat([part, Buffer.from('tail')])));
 
     // Abort: the upload is gone afterwards

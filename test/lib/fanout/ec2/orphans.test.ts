@@ -10,7 +10,7 @@
  * power-off shims do what shutdown does.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
@@ -30,6 +30,7 @@ import {
 } from '../../../../local-stack/ec2/server.ts';
 import { spawnS3ServerProcess, type S3ServerProcess } from '../../../../local-stack/s3/child.ts';
 import { TEST_CREDENTIALS } from '../../../support/signing.ts';
+import { useTempDir } from '../../../support/temp-dir.ts';
 
 const credentials = TEST_CREDENTIALS;
 const b64 = (text: string): string => Buffer.from(text, 'utf8').toString('base64');
@@ -43,13 +44,7 @@ const PENDING_MS = 50;
 /** The server's SIGTERM → SIGKILL grace when an instance powers off. */
 const KILL_GRACE_MS = 2000;
 
-let dir: string;
-beforeAll(() => {
-  dir = mkdtempSync(path.join(os.tmpdir(), 'cp-ec2-orphans-'));
-});
-afterAll(() => {
-  rmSync(dir, { recursive: true, force: true });
-});
+const dir = useTempDir('cp-ec2-orphans-');
 
 /** Processes (not zombies) of session `sid`: what is left of an instance. */
 function sessionAlive(sid: number): number[] {
@@ -116,10 +111,10 @@ describe('an orphaned run: the controller is SIGKILLed while its workers hang', 
   const minuteMs = 1000;
 
   beforeAll(async () => {
-    s3Server = await spawnS3ServerProcess({ directory: path.join(dir, 's3'), buckets: [bucket], credentials });
+    s3Server = await spawnS3ServerProcess({ directory: path.join(dir(), 's3'), buckets: [bucket], credentials });
     ec2Server = await startEc2Server({
       port: 0,
-      directory: path.join(dir, 'ec2'),
+      directory: path.join(dir(), 'ec2'),
       pendingMs: PENDING_MS,
       minuteMs,
       silent: true,
@@ -133,7 +128,7 @@ describe('an orphaned run: the controller is SIGKILLed while its workers hang', 
   });
 
   it('every instance ends by itself within the deadline + margin, with every process of it gone', async () => {
-    const bundlePath = path.join(dir, 'hanging-worker.mjs');
+    const bundlePath = path.join(dir(), 'hanging-worker.mjs');
     // Chunk 0 waits forever; chunk 1 also ignores SIGTERM; chunk 2 spins the CPU with a child process of its own.
     writeFileSync(
       bundlePath,
@@ -247,7 +242,7 @@ describe('the power-off emulation and the instance environment', () => {
   beforeAll(async () => {
     ec2Server = await startEc2Server({
       port: 0,
-      directory: path.join(dir, 'ec2-power'),
+      directory: path.join(dir(), 'ec2-power'),
       pendingMs: PENDING_MS,
       minuteMs,
       silent: true,
