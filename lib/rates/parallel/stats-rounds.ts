@@ -30,9 +30,9 @@
  * - round 1 collects: again 2 GB read, ≤ 2 MB returned in all. Typically 2 rounds; clustered data adds a split
  *   round per 14 bits of spread between the wanted values' neighbours (rates in [0, 1e3] down to 1e-16 relative
  *   spacing: ≤ 5 splits, so ≤ 7 rounds); a bucket of equal values ends without collecting.
- * - Per round, per worker: 12.5 MB at the team README's ~75 MB/s per function ≈ 0.17 s, the pass ≈ 30 ms
- *   (20 ns/value measured for the single path), plus invoke and GET latency: ~0.25–0.5 s wall per round with 160
- *   workers at once. At 1,769 MB (one vCPU), 160 × 0.25 s × 1.77 GB ≈ 71 GB-s ≈ $0.0012 per round (x86,
+ * - Per round, per worker: 12.5 MB at the team README's ~75 MB/s per function ≈ 0.17 s, the pass ≈ 50 ms
+ *   (finish() over 5M values took ~150 ms here, all passes: ~30 ns/value), plus invoke and GET latency:
+ *   ~0.25–0.5 s wall per round with 160 workers at once. At 1,769 MB (one vCPU), 160 × 0.25 s × 1.77 GB ≈ 71 GB-s ≈ $0.0012 per round (x86,
  *   $0.0000166667/GB-s), + 160 invokes ($0.00003) + 160 GETs ($0.00006): ≈ $0.0013 per round, ≈ $0.003 typical.
  *   S3 → Lambda transfer in one region is free.
  */
@@ -160,12 +160,16 @@ export class StatsRounds {
     if (total !== n) throw new Error(`the chunks hold ${total} values, expected ${n}`);
     const rootCounts = collectAll ? null : new Uint32Array(this.limits.buckets);
     const all = collectAll ? { values: new Float64Array(n), len: 0 } : null;
-    for (const a of answers) {
+    for (const [i, a] of answers.entries()) {
+      if ((a.root === null) !== (rootCounts === null) || (a.all === null) !== (all === null))
+        throw new Error(`chunk ${i}: its first answer does not match the plan (root counts or values missing)`);
       addSparse(this.counts, a.hist);
       this.sum.add(ExactSum.fromPartials(a.partials));
       if (rootCounts !== null && a.root !== null) addSparse(rootCounts, a.root);
       if (all !== null && a.all !== null) all.len = expandRuns(a.all, all.values, all.len);
     }
+    const binned = this.counts.reduce((s, c) => s + c, 0);
+    if (binned !== n) throw new Error(`the chunks binned ${binned} values, expected ${n}`);
     this.search.acceptFirst({ counts: this.counts, sum: this.sum, rootCounts, all });
   }
 

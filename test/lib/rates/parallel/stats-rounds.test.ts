@@ -189,6 +189,7 @@ describe('what crosses Lambda', () => {
     const rounds = new StatsRounds({ n: 100, min: 0, max: 99, bins: 4, limits: { buckets: 4, collectLimit: 8 } });
     const first = await answerStatsPlan(rounds.plan, chunkValuesOf(values));
     expect(() => rounds.merge([{ ...first, n: 99 }])).toThrow(/hold 99 values, expected 100/);
+    expect(() => rounds.merge([{ ...first, root: null }])).toThrow(/does not match the plan/);
     rounds.merge([first]);
     expect(() => rounds.merge([first])).toThrow(/answered first round 0, expected refine 1/);
     await expect(answerStatsPlan({ kind: 'refine', round: 1 }, chunkValuesOf(values))).rejects.toThrow(
