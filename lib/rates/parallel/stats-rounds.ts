@@ -139,7 +139,7 @@ export class StatsRounds {
         );
       return r.data;
     });
-    if (plan.kind === 'first') this.mergeFirst(plan.collectAll, parsed as FirstAnswerWire[]);
+    if (plan.kind === 'first') this.mergeFirst(plan.root !== null, plan.collectAll, parsed as FirstAnswerWire[]);
     else this.mergeRefine(plan, parsed as RefineAnswerWire[]);
     this.round++;
     const next = this.search.nextPlan();
@@ -154,11 +154,11 @@ export class StatsRounds {
     return { min, max, mean: this.sum.mean(n), median, p95, histogram };
   }
 
-  private mergeFirst(collectAll: boolean, answers: FirstAnswerWire[]): void {
+  private mergeFirst(counted: boolean, collectAll: boolean, answers: FirstAnswerWire[]): void {
     const { n } = this.input;
     const total = answers.reduce((s, a) => s + a.n, 0);
     if (total !== n) throw new Error(`the chunks hold ${total} values, expected ${n}`);
-    const rootCounts = collectAll ? null : new Uint32Array(this.limits.buckets);
+    const rootCounts = counted ? new Uint32Array(this.limits.buckets) : null;
     const all = collectAll ? { values: new Float64Array(n), len: 0 } : null;
     for (const [i, a] of answers.entries()) {
       if ((a.root === null) !== (rootCounts === null) || (a.all === null) !== (all === null))
