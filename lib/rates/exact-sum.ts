@@ -8,6 +8,11 @@ const EXACT_FLUSH_EVERY = 1 << 25;
 /** Exponents from here up (values >= 2^600) are summed scaled by 2^-BIG_SHIFT so nothing overflows. */
 const BIG_EXPONENT = 1075 + 600;
 const BIG_SHIFT = 700;
+/**
+ * Separates the scaled big partials from the others in `partials()`. No other partial can equal it: the
+ * unscaled partials of up to 2^32 values below 2^600 stay below 2^640.
+ */
+const BIG_MARK = Number.MAX_VALUE;
 
 /**
  * Exact sum of many doubles. Each value is m * 2^(E-1075) with an integer m < 2^53; m is split into its
@@ -19,8 +24,44 @@ export class ExactSum {
   readonly hiAcc = new Float64Array(2048);
   readonly loAcc = new Float64Array(2048);
   private pendingAdds = 0;
-  private partials: number[] = [];
+  private smallPartials: number[] = [];
   private bigPartials: number[] = [];
+
+  /**
+   * The exact sum so far as finite doubles (Shewchuk partials), for sending to another process: JSON keeps every
+   * finite double exactly. A sum containing values >= 2^600 appends `Number.MAX_VALUE` and then its big
+   * partials (scaled by 2^-700). Never contains -0, NaN or ±Infinity (only finite values may be added).
+   */
+  partials(): number[] {
+    this.flush();
+    return this.bigPartials.length === 0
+      ? [...this.smallPartials]
+      : [...this.smallPartials, BIG_MARK, ...this.bigPartials];
+  }
+
+  /** The sum that `partials()` gave; any finite doubles are accepted and summed exactly. */
+  static fromPartials(partials: readonly number[]): ExactSum {
+    const sum = new ExactSum();
+    let target = sum.smallPartials;
+    for (const p of partials) {
+      if (p === BIG_MARK && target === sum.smallPartials) {
+        target = sum.bigPartials;
+        continue;
+      }
+      if (!Number.isFinite(p)) throw new RangeError(`ExactSum.fromPartials: not a finite number: ${p}`);
+      if (p !== 0) addPartial(target, p);
+    }
+    return sum;
+  }
+
+  /** Adds `other`'s sum into this one, exactly: merged sums give the mean that one sum over all values gives. */
+  add(other: ExactSum): this {
+    this.flush();
+    other.flush();
+    for (const p of other.smallPartials) addPartial(this.smallPartials, p);
+    for (const p of other.bigPartials) addPartial(this.bigPartials, p);
+    return this;
+  }
 
   /** How many values may still be accumulated before a flush; flushes first if none. */
   room(): number {
@@ -39,13 +80,13 @@ export class ExactSum {
   mean(n: number): number {
     this.flush();
     if (this.bigPartials.length > 0) {
-      return (sumPartials(this.bigPartials) / n) * 2 ** BIG_SHIFT + sumPartials(this.partials) / n;
+      return (sumPartials(this.bigPartials) / n) * 2 ** BIG_SHIFT + sumPartials(this.smallPartials) / n;
     }
-    const q = sumPartials(this.partials) / n;
+    const q = sumPartials(this.smallPartials) / n;
     if (!Number.isFinite(q) || q === 0) return q;
     // residual = sum - q*n, exactly (Dekker's product of q and n), then one correction step.
     const [ph, pl] = twoProduct(q, n);
-    const residual = [...this.partials];
+    const residual = [...this.smallPartials];
     addPartial(residual, -ph);
     addPartial(residual, -pl);
     return q + sumPartials(residual) / n;
@@ -59,7 +100,7 @@ export class ExactSum {
       // Integer accumulators times powers of two are exact doubles; huge exponents are kept scaled down
       // (separately) so that the terms themselves cannot overflow.
       const big = E >= BIG_EXPONENT;
-      const target = big ? this.bigPartials : this.partials;
+      const target = big ? this.bigPartials : this.smallPartials;
       const scale = 2 ** (E - 1075 - (big ? BIG_SHIFT : 0));
       if (h !== 0) addPartial(target, h * 2 ** 26 * scale);
       if (l !== 0) addPartial(target, l * scale);

@@ -1,6 +1,12 @@
 /**
  * Exact quantiles over values that do not fit in memory: the rank search behind RateStatsAccumulator.finish
  * (stats.ts), with the histogram and the exact sum fused into its first pass over the values.
+ *
+ * The search is a sequence of ROUNDS. `RankSearch` holds the state and plans each round as plain data (a
+ * `FirstPlan`, then `RefinePlan`s); `answerFirst` / `answerRefine` apply a plan to a set of values in one pass and
+ * give counts and collected values; the search folds that answer in and plans the next round. The single path
+ * (`selectRanks`) answers every plan from its one source; the parallel run (parallel/stats-rounds.ts) answers the
+ * same plans in every chunk, serialises the answers and merges them before handing them to the same search.
  */
 import type { ExactSum } from './exact-sum.ts';
 import { F64, HI, LO, U32 } from './float-bits.ts';
@@ -16,6 +22,8 @@ export interface RankSource {
   forEachBlock(visit: (values: Float64Array) => void): Promise<void>;
 }
 
+export type ForEachBlock = (visit: (values: Float64Array) => void) => Promise<void>;
+
 export interface SelectLimits {
   /** Buckets per counting pass. */
   buckets: number;
@@ -24,7 +32,7 @@ export interface SelectLimits {
 }
 
 /** One counting pass narrowed the search to bucket `k` of the mapping (lo, scale, buckets). */
-interface Level {
+export interface Level {
   lo: number;
   scale: number;
   buckets: number;
@@ -45,18 +53,35 @@ interface Cell {
   ranks: number[];
 }
 
-interface Split {
-  cell: Cell;
-  scale: number;
-  counts: Float64Array;
-  mins: Float64Array;
-  maxs: Float64Array;
+/** The pass that touches every value: histogram, exact sum, and either the root counts or every value. */
+export interface FirstPlan {
+  edges: number[];
+  /** Bucket mapping of the root counting histogram; null when no counting is needed. */
+  root: { lo: number; scale: number; buckets: number } | null;
+  /** Keep every value (few values, or a range too narrow to split). */
+  collectAll: boolean;
 }
 
-interface Collect {
-  cell: Cell;
-  values: Float64Array;
-  len: number;
+export interface FirstAnswer {
+  /** Histogram counts per bin (added to). */
+  counts: Float64Array;
+  sum: ExactSum;
+  rootCounts: Uint32Array | null;
+  /** Every value when the plan says `collectAll`, in `values[0 .. len)`. */
+  all: { values: Float64Array; len: number } | null;
+}
+
+/** A later pass: count the values of each split cell into `buckets` buckets, keep the values of each collect. */
+export interface RefinePlan {
+  /** The root mapping: every pending cell lies in one root bucket, a cheap first filter. */
+  root: { lo: number; scale: number; buckets: number };
+  splits: { chain: Level[]; lo: number; scale: number }[];
+  collects: { chain: Level[]; count: number }[];
+}
+
+export interface RefineAnswer {
+  splits: { counts: Float64Array; mins: Float64Array; maxs: Float64Array }[];
+  collects: { values: Float64Array; len: number }[];
 }
 
 /**
@@ -74,116 +99,195 @@ export async function selectRanks(
   edges: number[],
   counts: Float64Array,
   sum: ExactSum,
-  { buckets: B, collectLimit }: SelectLimits,
+  limits: SelectLimits,
 ): Promise<Map<number, number>> {
-  const result = new Map<number, number>();
-  const { n, min, max } = source;
-  const root: Cell = { chain: [], lo: min, hi: max, exact: true, below: 0, count: n, ranks };
-  const hist = new Histogram(edges, counts);
-  const rootScale = bucketScale(min, max, B);
-  let pending: Cell[] = [];
-
-  if (min === max) {
-    for (const r of ranks) result.set(r, min);
-    await source.forEachBlock((values) => firstPass(values, hist, sum, null));
-  } else if (n <= Math.min(DIRECT_SORT_LIMIT, collectLimit) || rootScale === null) {
-    // Few values (or a range too narrow to split): sort them all.
-    const all = new Float64Array(n);
-    let len = 0;
-    await source.forEachBlock((values) => {
-      firstPass(values, hist, sum, null);
-      all.set(values, len);
-      len += values.length;
-    });
-    all.sort();
-    for (const r of ranks) result.set(r, all[r] as number);
-  } else {
-    const rootCounts = new Uint32Array(B);
-    const root0: RootCount = { lo: min, scale: rootScale, buckets: B, counts: rootCounts };
-    await source.forEachBlock((values) => firstPass(values, hist, sum, root0));
-    pending = narrow(root, rootScale, B, rootCounts, null, null);
-  }
-
-  // Only the third case leaves cells pending, and there rootScale is not null.
-  while (pending.length > 0)
-    pending = await refine(source, pending, rootScale as number, { buckets: B, collectLimit }, result);
-  return result;
+  const each: ForEachBlock = (visit) => source.forEachBlock(visit);
+  const search = new RankSearch(source.n, source.min, source.max, ranks, limits);
+  const first = search.firstPlan(edges);
+  search.acceptFirst(await answerFirst(first, each, source.n, counts, sum));
+  for (let plan = search.nextPlan(); plan !== null; plan = search.nextPlan())
+    search.acceptRefine(await answerRefine(plan, each, Infinity));
+  return search.result;
 }
 
 /**
- * One round after the first: one pass over the values that splits the large cells further and collects the
- * small ones (whose ranks go into `result`). Returns the cells still pending.
+ * The state of one rank search: plans rounds and folds their (merged) answers in. Not tied to where the values
+ * are. `result` holds each wanted rank's value once known; the search is over when `nextPlan()` gives null.
  */
-async function refine(
-  source: RankSource,
-  pending: Cell[],
-  rootScale: number,
-  limits: SelectLimits,
-  result: Map<number, number>,
-): Promise<Cell[]> {
-  const B = limits.buckets;
-  const { splits, collects } = planRound(pending, limits, result);
-  if (splits.length === 0 && collects.length === 0) return [];
+export class RankSearch {
+  readonly result = new Map<number, number>();
+  private readonly root: Cell;
+  private readonly rootScale: number | null;
+  private mode: 'constant' | 'sort' | 'count';
+  private pending: Cell[] = [];
+  /** The cells behind the last refine plan's splits and collects, in plan order. */
+  private planned: { splits: Cell[]; collects: Cell[] } | null = null;
+
+  constructor(
+    readonly n: number,
+    readonly min: number,
+    readonly max: number,
+    ranks: number[],
+    private readonly limits: SelectLimits,
+  ) {
+    this.root = { chain: [], lo: min, hi: max, exact: true, below: 0, count: n, ranks };
+    this.rootScale = bucketScale(min, max, limits.buckets);
+    if (min === max) {
+      this.mode = 'constant';
+      for (const r of ranks) this.result.set(r, min);
+    } else if (n <= Math.min(DIRECT_SORT_LIMIT, limits.collectLimit) || this.rootScale === null) {
+      // Few values (or a range too narrow to split): sort them all.
+      this.mode = 'sort';
+    } else {
+      this.mode = 'count';
+    }
+  }
+
+  firstPlan(edges: number[]): FirstPlan {
+    const root =
+      this.mode === 'count' ? { lo: this.min, scale: this.rootScale as number, buckets: this.limits.buckets } : null;
+    return { edges, root, collectAll: this.mode === 'sort' };
+  }
+
+  acceptFirst(answer: FirstAnswer): void {
+    if (this.mode === 'sort') {
+      const all = answer.all;
+      if (all === null || all.len !== this.n)
+        throw new Error(`internal: collected ${all?.len} values, expected ${this.n}`);
+      const sorted = all.values.subarray(0, all.len).sort();
+      for (const r of this.root.ranks) this.result.set(r, sorted[r] as number);
+    } else if (this.mode === 'count') {
+      if (answer.rootCounts === null) throw new Error('internal: the first pass gave no root counts');
+      this.pending = narrow(this.root, this.rootScale as number, this.limits.buckets, answer.rootCounts, null, null);
+    }
+  }
+
+  /** The next round's plan, or null once every rank is known. Cells that need no pass are settled here. */
+  nextPlan(): RefinePlan | null {
+    const { buckets: B, collectLimit } = this.limits;
+    const splits: Cell[] = [];
+    const collects: Cell[] = [];
+    const plan: RefinePlan = {
+      root: { lo: this.min, scale: this.rootScale as number, buckets: B },
+      splits: [],
+      collects: [],
+    };
+    for (const cell of this.pending) {
+      if (cell.exact && cell.lo === cell.hi) {
+        for (const r of cell.ranks) this.result.set(r, cell.lo);
+        continue;
+      }
+      const scale = bucketScale(cell.lo, cell.hi, B);
+      // An unsplittable cell (range too narrow for the arithmetic) is collected whatever its size.
+      if (cell.count <= collectLimit || scale === null) {
+        collects.push(cell);
+        plan.collects.push({ chain: cell.chain, count: cell.count });
+      } else {
+        splits.push(cell);
+        plan.splits.push({ chain: cell.chain, lo: cell.lo, scale });
+      }
+    }
+    this.pending = [];
+    if (splits.length === 0 && collects.length === 0) {
+      this.planned = null;
+      return null;
+    }
+    this.planned = { splits, collects };
+    return plan;
+  }
+
+  /** Folds in the answer to the last `nextPlan()`: collected values are sorted in place. */
+  acceptRefine(answer: RefineAnswer): void {
+    const planned = this.planned;
+    if (planned === null) throw new Error('internal: an answer without a plan');
+    this.planned = null;
+    planned.collects.forEach((cell, i) => {
+      const c = answer.collects[i];
+      if (c === undefined || c.len !== cell.count)
+        throw new Error(`internal: collected ${c?.len} values, expected ${cell.count}`);
+      const sorted = c.values.subarray(0, c.len).sort();
+      for (const r of cell.ranks) this.result.set(r, sorted[r - cell.below] as number);
+    });
+    const next: Cell[] = [];
+    planned.splits.forEach((cell, i) => {
+      const sp = answer.splits[i];
+      if (sp === undefined) throw new Error('internal: a split without counts');
+      const scale = bucketScale(cell.lo, cell.hi, this.limits.buckets) as number;
+      next.push(...narrow(cell, scale, this.limits.buckets, sp.counts, sp.mins, sp.maxs));
+    });
+    this.pending = next;
+  }
+}
+
+/**
+ * The first pass over the values `each` visits (at most `capacity` of them): histogram bins into `counts`, the
+ * exact sum into `sum`, and the root counts or the values themselves as the plan asks.
+ */
+export async function answerFirst(
+  plan: FirstPlan,
+  each: ForEachBlock,
+  capacity: number,
+  counts: Float64Array,
+  sum: ExactSum,
+): Promise<FirstAnswer> {
+  const hist = new Histogram(plan.edges, counts);
+  if (plan.collectAll) {
+    const all = { values: new Float64Array(capacity), len: 0 };
+    await each((values) => {
+      firstPass(values, hist, sum, null);
+      all.values.set(values, all.len);
+      all.len += values.length;
+    });
+    return { counts, sum, rootCounts: null, all };
+  }
+  const root: RootCount | null = plan.root ? { ...plan.root, counts: new Uint32Array(plan.root.buckets) } : null;
+  await each((values) => firstPass(values, hist, sum, root));
+  return { counts, sum, rootCounts: root ? root.counts : null, all: null };
+}
+
+/**
+ * One round after the first: one pass over the values that counts each split cell into buckets (with each
+ * bucket's min and max) and keeps each collect cell's values. `capacity` caps the values kept per collect (the
+ * values one source can hold at most; the plan's count is the total over every source).
+ */
+export async function answerRefine(plan: RefinePlan, each: ForEachBlock, capacity: number): Promise<RefineAnswer> {
+  const B = plan.root.buckets;
+  const splits = plan.splits.map((sp) => ({
+    chain: sp.chain,
+    lo: sp.lo,
+    scale: sp.scale,
+    buckets: B,
+    counts: new Float64Array(B),
+    mins: new Float64Array(B).fill(Infinity),
+    maxs: new Float64Array(B).fill(-Infinity),
+  }));
+  const collects = plan.collects.map((c) => ({
+    chain: c.chain,
+    values: new Float64Array(Math.min(c.count, capacity)),
+    len: 0,
+  }));
 
   // Every pending cell lies inside one of the root's buckets, so one bucket computation per value
   // rules out nearly all values before any of the cells' own filters run.
   const wantedRoot = new Uint8Array(B);
-  for (const x of [...splits, ...collects]) wantedRoot[(x.cell.chain[0] as Level).k] = 1;
-  const min = source.min;
-  await source.forEachBlock((values) => {
+  for (const x of [...splits, ...collects]) wantedRoot[(x.chain[0] as Level).k] = 1;
+  const { lo: min, scale: rootScale } = plan.root;
+  await each((values) => {
     for (let i = 0; i < values.length; i++) {
       const v = values[i] as number;
       if (wantedRoot[bucketOf(v, min, rootScale, B)] === 0) continue;
       for (const sp of splits) {
-        if (!inChain(v, sp.cell.chain)) continue;
-        const k = bucketOf(v, sp.cell.lo, sp.scale, B);
+        if (!inChain(v, sp.chain)) continue;
+        const k = bucketOf(v, sp.lo, sp.scale, B);
         sp.counts[k] = (sp.counts[k] as number) + 1;
         if (v < (sp.mins[k] as number)) sp.mins[k] = v;
         if (v > (sp.maxs[k] as number)) sp.maxs[k] = v;
       }
       for (const c of collects) {
-        if (inChain(v, c.cell.chain)) c.values[c.len++] = v;
+        if (inChain(v, c.chain)) c.values[c.len++] = v;
       }
     }
   });
-
-  const next: Cell[] = [];
-  for (const c of collects) {
-    if (c.len !== c.cell.count) throw new Error(`internal: collected ${c.len} values, expected ${c.cell.count}`);
-    c.values.sort();
-    for (const r of c.cell.ranks) result.set(r, c.values[r - c.cell.below] as number);
-  }
-  for (const sp of splits) next.push(...narrow(sp.cell, sp.scale, B, sp.counts, sp.mins, sp.maxs));
-  return next;
-}
-
-/** Sorts the pending cells into done (their ranks go into `result`), to split, and to collect. */
-function planRound(
-  pending: Cell[],
-  { buckets: B, collectLimit }: SelectLimits,
-  result: Map<number, number>,
-): { splits: Split[]; collects: Collect[] } {
-  const splits: Split[] = [];
-  const collects: Collect[] = [];
-  for (const cell of pending) {
-    if (cell.exact && cell.lo === cell.hi) {
-      for (const r of cell.ranks) result.set(r, cell.lo);
-      continue;
-    }
-    const scale = bucketScale(cell.lo, cell.hi, B);
-    // An unsplittable cell (range too narrow for the arithmetic) is collected whatever its size.
-    if (cell.count <= collectLimit || scale === null) {
-      collects.push({ cell, values: new Float64Array(cell.count), len: 0 });
-    } else {
-      splits.push({
-        cell,
-        scale,
-        counts: new Float64Array(B),
-        mins: new Float64Array(B).fill(Infinity),
-        maxs: new Float64Array(B).fill(-Infinity),
-      });
-    }
-  }
   return { splits, collects };
 }
 

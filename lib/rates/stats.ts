@@ -101,24 +101,13 @@ export class RateStatsAccumulator {
       const counts = new Float64Array(bins);
       const sum = new ExactSum();
 
-      const qs = [0.5, 0.95];
-      const ranks = [...new Set(qs.flatMap((q) => [quantilePosition(n, q).lo, quantilePosition(n, q).hi]))].sort(
-        (a, b) => a - b,
-      );
+      const ranks = wantedRanks(n);
       const source = { n, min, max, forEachBlock: (visit: (values: Float64Array) => void) => this.forEachBlock(visit) };
       const byRank = await selectRanks(source, ranks, edges, counts, sum, {
         buckets: this.selectBuckets,
         collectLimit: this.collectLimit,
       });
-      const at = (rank: number): number => {
-        const v = byRank.get(rank);
-        if (v === undefined) throw new Error(`internal: rank ${rank} was not selected`);
-        return v;
-      };
-      const [median, p95] = qs.map((q) => {
-        const { lo, hi, t } = quantilePosition(n, q);
-        return lerp(at(lo), at(hi), t);
-      }) as [number, number];
+      const { median, p95 } = quantilesFromRanks(n, byRank);
       return { min, max, mean: sum.mean(n), median, p95, histogram: { edges, counts: Array.from(counts) } };
     } finally {
       this.dispose();
@@ -184,6 +173,28 @@ export class RateStatsAccumulator {
     await this.spill.forEachBlock(this.memoryLimit, visit);
     if (this.len > 0) visit(this.buf.subarray(0, this.len));
   }
+}
+
+const QUANTILES = { median: 0.5, p95: 0.95 } as const;
+
+/** The 0-based ranks whose values the median and p95 interpolate between, ascending, each once. */
+export function wantedRanks(n: number): number[] {
+  const qs = Object.values(QUANTILES);
+  return [...new Set(qs.flatMap((q) => [quantilePosition(n, q).lo, quantilePosition(n, q).hi]))].sort((a, b) => a - b);
+}
+
+/** Median and p95 from the values at `wantedRanks(n)`, interpolated like numpy's default. */
+export function quantilesFromRanks(n: number, byRank: ReadonlyMap<number, number>): { median: number; p95: number } {
+  const at = (rank: number): number => {
+    const v = byRank.get(rank);
+    if (v === undefined) throw new Error(`internal: rank ${rank} was not selected`);
+    return v;
+  };
+  const [median, p95] = [QUANTILES.median, QUANTILES.p95].map((q) => {
+    const { lo, hi, t } = quantilePosition(n, q);
+    return lerp(at(lo), at(hi), t);
+  }) as [number, number];
+  return { median, p95 };
 }
 
 function positiveInt(v: number, name: string): number {
