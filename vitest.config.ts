@@ -31,6 +31,7 @@ const UNIT_TESTS = [
   'lib/rates/csv-rates-memory',
   'lib/rates/csv-tokenizer',
   'lib/rates/options',
+  'lib/rates/parallel/range-parse',
   'lib/rates/sample-data',
   'lib/rates/stats',
   'lib/scrape/config',
