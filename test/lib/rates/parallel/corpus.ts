@@ -67,6 +67,18 @@ export function corpus(): CorpusFile[] {
   return Object.entries(files).map(([name, text]) => ({ name, csv: Buffer.from(text) }));
 }
 
+/** Small files (a few hundred bytes) with the same hazards, to be cut at every byte. */
+export function smallCorpus(): CorpusFile[] {
+  const files: Record<string, string> = {
+    'small quoted newlines': `${HEADER}${rows(12, (i) => (i % 2 ? `"x\n${i},y,1,2\n"` : `s${i}`))}`,
+    'small crlf with quotes': crlf(`${HEADER}${rows(10, (i) => (i % 3 ? `"a\nb"` : `c${i}`))}`),
+    'small bom and unicode': `\uFEFF${HEADER}${rows(10, (i) => ['é', '日本', '😀', '"ü\n"'][i % 4] as string)}`,
+    'small bad rows and blank lines': `${HEADER}\n${Array.from({ length: 14 }, (_, i) => (i % 2 ? badRow(i) : `${i},ok,${i},2`)).join('\n\r\n')}\n\n`,
+    'small no trailing newline': `${HEADER}${rows(10, (i) => `"q${i}"`)}9,"end\r\n",1,2`,
+  };
+  return Object.entries(files).map(([name, text]) => ({ name, csv: Buffer.from(text) }));
+}
+
 /**
  * Over-long records (> MAX_RECORD_BYTES): an unquoted line, and a quote that never closes within the limit,
  * each with rows before and after. Generated, as they are over a MiB each.

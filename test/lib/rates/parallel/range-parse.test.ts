@@ -8,7 +8,7 @@ import { planChunks } from '../../../../lib/rates/parallel/chunks.ts';
 import { parseRange, type RangeTask, readStart } from '../../../../lib/rates/parallel/range-parse.ts';
 import type { ChunkReply } from '../../../../lib/rates/parallel/reply.ts';
 import { rng } from '../../../support/random.ts';
-import { corpus, overLongCorpus } from './corpus.ts';
+import { corpus, overLongCorpus, smallCorpus } from './corpus.ts';
 import { Collector, headerOf, OPTS, type Outcome, pieces, rangesAt, runParallel, runSingle } from './runs.ts';
 
 /** Outcomes compared with -0 and NaN told apart (toEqual uses Object.is for numbers). */
@@ -60,7 +60,7 @@ describe('every split position of small files', () => {
     }
   };
   // Files without a usable header fail before any chunk exists (their equality is checked above).
-  const small = corpus().filter((f) => f.csv.length < 700 && hasHeader(f.csv));
+  const small = [...smallCorpus(), ...corpus().filter((f) => f.csv.length < 700 && hasHeader(f.csv))];
   const tricky = Buffer.from(
     'id,name,num,den\r\n1,"a\r\n2,b,3,4\r\n",5,6\r\n\r\n7,é😀,8,9\r\n"x""\n",y,1,0\r\n3,"q,""\n""",1,2\r\n9,z,4,5',
   );
