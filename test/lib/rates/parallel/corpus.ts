@@ -64,6 +64,14 @@ export function corpus(): CorpusFile[] {
     'missing column': 'id,name,num\n1,a,2\n',
     'rate column taken': 'rate,num,den\n1,2,3\n4,5,6\n',
   };
+  // The coordinator must ask for a longer head than the sniff's 64 KiB to find this header's end.
+  files['header longer than the sniff window'] =
+    `id,${'long_name_'.repeat(8000)},num,den\n${rows(100, (i) => `l${i},x`)}`;
+  files.binary = Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0, 1, 2]), Buffer.from(HEADER)]);
+  files['not utf-8'] = Buffer.concat([
+    Buffer.from(HEADER),
+    Buffer.from([0x31, 0x2c, 0xe9, 0x2c, 0x31, 0x2c, 0x32, 0x0a]),
+  ]);
   return Object.entries(files).map(([name, text]) => ({ name, csv: Buffer.from(text) }));
 }
 
