@@ -25,6 +25,25 @@ export interface HeaderColumns {
   rateColumn: string;
 }
 
+/** What the header tells the row phase: the column names, the two columns' indexes and the rate column's name. */
+export interface HeaderInfo extends HeaderColumns {
+  columns: string[];
+}
+
+/**
+ * Reads a header record's bytes (`HeaderRecord.raw`): names and columns. The single path (RatesEngine) and the
+ * parallel path's coordinator both call this, so both read a header the same way.
+ */
+export function readHeaderInfo(raw: Buffer, opts: RateOptions): HeaderInfo {
+  const columns = parseHeaderNames(raw);
+  return { columns, ...resolveColumns(columns, opts) };
+}
+
+/** The output's first line: the header as it was, with the rate column appended. */
+export function headerOutputLine(raw: Buffer, rateColumn: string): Buffer {
+  return Buffer.concat([raw, Buffer.from(`,${rateColumn}\n`)]);
+}
+
 /** Finds the header record at `pos`. Throws NOT_CSV when it is too long or uses CR-only line endings. */
 export function findHeaderRecord(buf: Buffer, pos: number, final: boolean): HeaderRecord {
   const end = buf.length;

@@ -15,3 +15,28 @@ export class RatesFileError extends UserError {
     this.stack = `${this.name}: ${message}`;
   }
 }
+
+/**
+ * The whole-file errors that the single path (ChunkFramer, RatesEngine) and the parallel path's coordinator
+ * (parallel/header.ts, parallel/merge.ts) both raise, worded once.
+ */
+export function emptyFileError(kind: 'zero-bytes' | 'blank-lines'): RatesFileError {
+  return new RatesFileError(
+    'EMPTY_FILE',
+    kind === 'zero-bytes'
+      ? 'The file is empty (0 bytes). Upload a CSV file with a header line and data rows.'
+      : 'The file has no header line: it contains only blank lines. Upload a CSV file with a header line and data rows.',
+  );
+}
+
+/** No row could be used: `badRows` of them were bad, the first (in file order) at `first`. */
+export function noValidRowsError(badRows: number, first: { line: number; reason: string } | undefined): RatesFileError {
+  if (badRows === 0 || first === undefined) {
+    return new RatesFileError('NO_VALID_ROWS', 'The file has a header line but no data rows.');
+  }
+  return new RatesFileError(
+    'NO_VALID_ROWS',
+    `None of the data rows could be used: ${badRows} bad row${badRows === 1 ? '' : 's'}. ` +
+      `First problem, line ${first.line}: ${first.reason}.`,
+  );
+}

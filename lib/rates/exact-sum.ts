@@ -3,6 +3,8 @@
  * pass, rank-select.ts) folded into Shewchuk partials, with a correctly rounded final division.
  */
 
+import { F64, HI, LO, U32 } from './float-bits.ts';
+
 /** Values added between two flushes of the per-exponent accumulators, keeping every bin below 2^53. */
 const EXACT_FLUSH_EVERY = 1 << 25;
 /** Exponents from here up (values >= 2^600) are summed scaled by 2^-BIG_SHIFT so nothing overflows. */
@@ -71,6 +73,31 @@ export class ExactSum {
 
   added(count: number): void {
     this.pendingAdds += count;
+  }
+
+  /**
+   * Adds values on their own. The statistics' first pass (rank-select.ts) does the same split inline, fused with
+   * its histogram; this is for a parallel run's chunks, which sum their values before any histogram exists.
+   */
+  addValues(values: Float64Array): void {
+    const { hiAcc, loAcc } = this;
+    for (let start = 0; start < values.length; ) {
+      const end = Math.min(values.length, start + this.room());
+      for (let i = start; i < end; i++) {
+        F64[0] = values[i] as number;
+        const h = U32[HI] as number;
+        const l = U32[LO] as number;
+        const e = (h >>> 20) & 0x7ff;
+        const top = ((h & 0xfffff) + (e === 0 ? 0 : 0x100000)) * 64 + (l >>> 26);
+        const bottom = l & 0x3ffffff;
+        const E = e === 0 ? 1 : e;
+        const sign = h >>> 31 === 0 ? 1 : -1;
+        hiAcc[E] = (hiAcc[E] as number) + sign * top;
+        loAcc[E] = (loAcc[E] as number) + sign * bottom;
+      }
+      this.added(end - start);
+      start = end;
+    }
   }
 
   /**

@@ -10,12 +10,15 @@ export class OutputSink {
   view = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.byteLength);
   len = 0;
   needDrain = false;
+  /** Bytes handed to the stream so far (a parallel run's chunk reports them). */
+  written = 0;
 
   constructor(private readonly stream: NodeJS.WritableStream) {}
 
   /** Hands the current buffer to the stream; the stream may keep it, so a fresh one is used afterwards. */
   flush(minNext = 0): void {
     if (this.len > 0) {
+      this.written += this.len;
       if (!this.stream.write(this.buf.subarray(0, this.len))) this.needDrain = true;
     }
     this.buf = Buffer.allocUnsafe(Math.max(OUT_CHUNK_BYTES, minNext));
@@ -42,7 +45,8 @@ export class OutputSink {
   }
 }
 
-function waitForDrain(stream: NodeJS.WritableStream): Promise<void> {
+/** Resolves once `stream` can take more (at once if it can now); rejects if it errors or closes first. */
+export function waitForDrain(stream: NodeJS.WritableStream): Promise<void> {
   const s = stream as NodeJS.WritableStream & { destroyed?: boolean; writableNeedDrain?: boolean };
   if (s.destroyed === true)
     return Promise.reject(new Error('output stream was destroyed before the CSV was fully written'));

@@ -5,7 +5,7 @@
  */
 import { BadRowLog, checkRow, unclosedQuoteReason } from './bad-rows.ts';
 import type { RecordConsumer } from './csv-chunks.ts';
-import { findHeaderRecord, parseHeaderNames, resolveColumns } from './csv-header.ts';
+import { findHeaderRecord, type HeaderInfo, headerOutputLine, readHeaderInfo } from './csv-header.ts';
 import {
   COMMA,
   countNewlines,
@@ -20,12 +20,26 @@ import {
   scanQuotedRecord,
   splitQuotedRecord,
 } from './csv-tokenizer.ts';
-import { RatesFileError } from './errors.ts';
+import { emptyFileError, noValidRowsError } from './errors.ts';
 import { fastNumber } from './number-parse.ts';
 import type { RateOptions } from './options.ts';
 import type { OutputSink } from './output-sink.ts';
 import { writeShortestNumber } from './shortest-number.ts';
-import type { RateStatsAccumulator } from './stats.ts';
+
+/** Where the engine's rates go: the statistics (RateStatsAccumulator), or a chunk's value stream (parallel/). */
+export interface RateSink {
+  add(value: number): void;
+}
+
+/**
+ * For a byte range of the file (lib/rates/parallel/range-parse.ts): the header the coordinator read, and the
+ * stream position at or after which no record may start. The engine then begins in the row phase, at line 1.
+ */
+export interface RangeLimits {
+  header: HeaderInfo;
+  /** Stream position (as counted by the framer) where the range ends: records starting here belong to the next. */
+  stopAt: number;
+}
 
 /** Longest `String(number)` is 25 chars, e.g. "-0.0000012345678901234567". */
 const MAX_NUMBER_CHARS = 25;
@@ -54,11 +68,27 @@ export class RatesEngine implements RecordConsumer {
   /** Splits quote-free rows; made for the two columns once the header is read. */
   private fields = new FieldEnds(0);
 
+  /** No record starting at or after this stream position is processed (a range's end; none for a whole file). */
+  private readonly stopAt: number = Infinity;
+  /** Stream position of the first record not processed once the range's end was reached; -1 before that. */
+  next = -1;
+
   constructor(
     private readonly opts: RateOptions,
-    private readonly acc: RateStatsAccumulator,
+    private readonly acc: RateSink,
     private readonly sink: OutputSink,
-  ) {}
+    range?: RangeLimits,
+  ) {
+    if (range !== undefined) {
+      this.stopAt = range.stopAt;
+      this.startRows(range.header);
+    }
+  }
+
+  /** Line number of the next record's first line (a range's lines count from 1). */
+  get nextLine(): number {
+    return this.line;
+  }
 
   /** The \n ending an over-long line that was being discarded has arrived. */
   endSkip(): void {
@@ -68,38 +98,29 @@ export class RatesEngine implements RecordConsumer {
 
   /** After the framer's end: flushes the output and fails the file if no row was usable. */
   async end(): Promise<void> {
-    if (this.phase !== 'rows') {
-      throw new RatesFileError(
-        'EMPTY_FILE',
-        'The file has no header line: it contains only blank lines. Upload a CSV file with a header line and data rows.',
-      );
-    }
+    if (this.phase !== 'rows') throw emptyFileError('blank-lines');
     if (this.sink.len > 0) this.sink.flush();
     await this.sink.drain();
-    if (this.rows === 0) {
-      const first = this.bad.samples[0];
-      if (this.bad.count === 0 || first === undefined) {
-        throw new RatesFileError('NO_VALID_ROWS', 'The file has a header line but no data rows.');
-      }
-      throw new RatesFileError(
-        'NO_VALID_ROWS',
-        `None of the data rows could be used: ${this.bad.count} bad row${this.bad.count === 1 ? '' : 's'}. ` +
-          `First problem, line ${first.line}: ${first.reason}.`,
-      );
-    }
+    if (this.rows === 0) throw noValidRowsError(this.bad.count, this.bad.samples[0]);
   }
 
-  /** Processes the complete records of `buf` from `from`; returns where the unconsumed tail starts. */
-  async consume(buf: Buffer, from: number, final: boolean): Promise<number> {
+  /**
+   * Processes the complete records of `buf` from `from`; returns where the unconsumed tail starts. `at` is the
+   * stream position of `buf[0]`, needed only to stop at a range's end (`next` is set when it is reached).
+   */
+  async consume(buf: Buffer, from: number, final: boolean, at = 0): Promise<number> {
     let pos = from;
+    if (this.next !== -1) return pos;
     this.quoteBuf = null;
     if (this.phase === 'header') {
       pos = this.readHeader(buf, pos, final);
       if (this.phase === 'header') return pos;
     }
-    while (pos < buf.length) {
+    // Records starting before `limit` are processed whole, even when they run past it.
+    const limit = Math.max(pos, Math.min(buf.length, this.stopAt - at));
+    while (pos < limit) {
       this.incomplete = false;
-      pos = this.processRows(buf, pos, final);
+      pos = this.processRows(buf, pos, final, limit);
       // processRows stops early when the output wants to drain, so a huge input chunk cannot flood it.
       await this.sink.drain();
       if (this.incomplete) {
@@ -109,6 +130,8 @@ export class RatesEngine implements RecordConsumer {
         if (this.skipping) return buf.length;
       }
     }
+    // `pos` is a record start here (a skipped line's rest is not: the framer discards it first).
+    if (at + pos >= this.stopAt) this.next = at + pos;
     return pos;
   }
 
@@ -138,30 +161,33 @@ export class RatesEngine implements RecordConsumer {
     const header = findHeaderRecord(buf, pos, final);
     this.line += header.blankLines;
     if (header.raw === null) return header.start;
-    const names = parseHeaderNames(header.raw);
-    const { numIdx, denIdx, rateColumn } = resolveColumns(names, this.opts);
-    this.columns = names;
+    const info = readHeaderInfo(header.raw, this.opts);
+    this.startRows(info);
+    this.sink.append(headerOutputLine(header.raw, info.rateColumn));
+    this.line += 1 + countNewlines(buf, header.start, header.recEnd);
+    return header.recEnd >= buf.length ? buf.length : header.recEnd + 1;
+  }
+
+  private startRows({ columns, numIdx, denIdx, rateColumn }: HeaderInfo): void {
+    this.columns = columns;
     this.numIdx = numIdx;
     this.denIdx = denIdx;
     this.fields = new FieldEnds(Math.max(numIdx, denIdx));
     this.rateColumn = rateColumn;
-    this.sink.append(Buffer.concat([header.raw, Buffer.from(`,${rateColumn}\n`)]));
-    this.line += 1 + countNewlines(buf, header.start, header.recEnd);
     this.phase = 'rows';
-    return header.recEnd >= buf.length ? buf.length : header.recEnd + 1;
   }
 
   /**
    * The hot loop. Rows without a quote byte are split by scanning for commas and their numbers are parsed
    * straight from the bytes; rows with a quote take the RFC 4180 path. Stops when the output asks to drain,
-   * or at an incomplete record (setting `this.incomplete`).
+   * at an incomplete record (setting `this.incomplete`), or at the first record starting at or after `limit`.
    *
    * size: hot — longer than the ~80 lines asked of functions, on purpose: the per-row state (output offset, line, row
    * count, next quote) lives in locals and is written back to fields only around the rare paths. Moving the
    * row copy into a method of the tokenizer cost ~5% of the 10M-row rates-core benchmark (2026-12-03), so
    * it stays here; time any change with `npm run bench -- rates-core` (README, "Benchmarks").
    */
-  private processRows(buf: Buffer, pos: number, final: boolean): number {
+  private processRows(buf: Buffer, pos: number, final: boolean, limit: number): number {
     const end = buf.length;
     const numIdx = this.numIdx;
     const denIdx = this.denIdx;
@@ -182,7 +208,7 @@ export class RatesEngine implements RecordConsumer {
     if (nextQuote === -1) nextQuote = end;
 
     let s = pos;
-    while (s < end && !sink.needDrain) {
+    while (s < limit && !sink.needDrain) {
       let nl = buf.indexOf(NL, s);
       if (nl === -1) {
         if (!final) {
