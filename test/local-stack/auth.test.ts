@@ -13,7 +13,7 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { EC2Client, DescribeInstancesCommand } from '@aws-sdk/client-ec2';
 import { InvokeCommand } from '@aws-sdk/client-lambda';
-import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { MongoClient } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startApiFixture } from '../../local-stack/api-fixture/index.ts';
@@ -26,7 +26,7 @@ import { verifySigV4 } from '../../local-stack/shared/sigv4.ts';
 import { PROJECT_ROOT } from '../../local-stack/service-config.ts';
 import { readStackState, resolveStackOptions, stackEnvironment, stopStack } from '../../local-stack/stack.ts';
 import { presignedUrl, signedHeaders, TEST_CREDENTIALS, type SigningService } from '../support/signing.ts';
-import { testLambdaClient } from '../support/clients.ts';
+import { testLambdaClient, testS3Client } from '../support/clients.ts';
 
 const BUCKET = 'auth-test-bucket';
 const WRONG_SECRET = {
@@ -228,12 +228,7 @@ describe('local S3 refuses what it did not sign, and what a page sends', () => {
       rules: [{ bucket: BUCKET, prefix: 'uploads/', events: ['s3:ObjectCreated:*'], target: 'rates' }],
       onNotification: (target, event) => void notified.push(`${target} ${event.Records[0]!.s3.object.key}`),
     });
-    s3 = new S3Client({
-      endpoint: server.endpoint,
-      region: 'us-east-1',
-      forcePathStyle: true,
-      credentials: TEST_CREDENTIALS,
-    });
+    s3 = testS3Client(server.endpoint);
     await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: 'private/secret.txt', Body: 'private' }));
     notified.length = 0;
   });

@@ -10,7 +10,7 @@ import {
   DescribeImagesCommand,
   DescribeInstanceStatusCommand,
   DescribeInstancesCommand,
-  EC2Client,
+  type EC2Client,
   RunInstancesCommand,
   TerminateInstancesCommand,
   type Instance,
@@ -18,6 +18,7 @@ import {
 } from '@aws-sdk/client-ec2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { QueryParams, escapeXml, startEc2Server, type RunningEc2Server } from '../../../local-stack/ec2/server.ts';
+import { testEc2Client } from '../../support/clients.ts';
 import { signedHeaders, TEST_CREDENTIALS } from '../../support/signing.ts';
 
 const IMAGE = 'ami-0123456789abcdef0';
@@ -38,11 +39,7 @@ beforeAll(async () => {
     env: { CP_TEST_EXTRA: 'extra-value' },
     credentials: TEST_CREDENTIALS,
   });
-  client = new EC2Client({
-    endpoint: server.endpoint,
-    region: 'us-east-1',
-    credentials: TEST_CREDENTIALS,
-  });
+  client = testEc2Client(server.endpoint);
 });
 
 afterAll(async () => {
@@ -416,7 +413,7 @@ describe('close()', () => {
       silent: true,
       credentials: TEST_CREDENTIALS,
     });
-    const c = new EC2Client({ endpoint: second.endpoint, region: 'us-east-1', credentials: TEST_CREDENTIALS });
+    const c = testEc2Client(second.endpoint);
     try {
       const out = await c.send(
         new RunInstancesCommand({
