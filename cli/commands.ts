@@ -1,6 +1,19 @@
 import { CliError } from './cli-error.ts';
 import { USAGE } from './help.ts';
-import { COMMANDS, DEMO, isCommand, LOCAL, PRIMES, RATES, SCRAPE, SPECS, type CommandName } from './spec.ts';
+import type { ParsedArgs } from './parser.ts';
+import {
+  COMMANDS,
+  type CommandName,
+  type CommandSpec,
+  DEMO,
+  type FlagSpec,
+  isCommand,
+  LOCAL,
+  PRIMES,
+  RATES,
+  SCRAPE,
+  SPECS,
+} from './spec.ts';
 
 export { CliError } from './cli-error.ts';
 
@@ -52,46 +65,38 @@ export async function runCli(argv: string[]): Promise<number> {
   }
 }
 
+type Runner = (args: string[]) => Promise<number>;
+
+/** How each command but bench runs: its flags, how cli/args.ts judges them, and the module that does the work. */
+const RUNNERS: Record<Exclude<CommandName, 'bench'>, Runner> = {
+  local: judging(LOCAL, (a, p) => a.localRequest(p))(async (r) => (await import('./local.ts')).localCommand(r)),
+  rates: judging(RATES, (a, p) => a.ratesRequest(p))(async (r) => (await import('./rates.ts')).ratesCommand(r)),
+  primes: judging(PRIMES, (a, p) => a.primesRequest(p))(async (r) => (await import('./primes.ts')).primesCommand(r)),
+  scrape: judging(SCRAPE, (a, p) => a.scrapeRequest(p))(async (r) => (await import('./scrape.ts')).scrapeCommand(r)),
+  demo: judging(DEMO, (a, p) => a.demoRequest(p))(async () => (await import('./demo.ts')).demoCommand()),
+};
+
+/**
+ * `judging(spec, judge)(run)`: commander parses the flags first (`--help` is answered there); lib's schemas
+ * (cli/args.ts) are loaded only to `judge` the flags of a command that runs, and the command's module only once its
+ * request is judged, in `run`. Two calls rather than one so that each command's entry above stays one line.
+ */
+function judging<F extends Record<string, FlagSpec>, R>(
+  spec: CommandSpec<F>,
+  judge: (judges: typeof import('./args.ts'), parsed: ParsedArgs<F>) => R,
+): (run: (request: R) => Promise<number>) => Runner {
+  return (run) => async (args) => {
+    const { parseFlags } = await import('./parser.ts');
+    const parsed = parseFlags(spec, args);
+    if (parsed.help) return printHelp(spec.name);
+    return run(judge(await import('./args.ts'), parsed));
+  };
+}
+
 async function runCommand(command: CommandName, args: string[]): Promise<number> {
-  // Commander parses first; lib's schemas (cli/args.ts) are loaded only to judge the flags of a command that runs.
-  const { parseFlags } = await import('./parser.ts');
-  const judge = () => import('./args.ts');
-  switch (command) {
-    case 'local': {
-      const parsed = parseFlags(LOCAL, args);
-      if (parsed.help) return printHelp(command);
-      const request = (await judge()).localRequest(parsed);
-      return (await import('./local.ts')).localCommand(request);
-    }
-    case 'rates': {
-      const parsed = parseFlags(RATES, args);
-      if (parsed.help) return printHelp(command);
-      const request = (await judge()).ratesRequest(parsed);
-      return (await import('./rates.ts')).ratesCommand(request);
-    }
-    case 'primes': {
-      const parsed = parseFlags(PRIMES, args);
-      if (parsed.help) return printHelp(command);
-      const request = (await judge()).primesRequest(parsed);
-      return (await import('./primes.ts')).primesCommand(request);
-    }
-    case 'scrape': {
-      const parsed = parseFlags(SCRAPE, args);
-      if (parsed.help) return printHelp(command);
-      const request = (await judge()).scrapeRequest(parsed);
-      return (await import('./scrape.ts')).scrapeCommand(request);
-    }
-    case 'demo': {
-      const parsed = parseFlags(DEMO, args);
-      if (parsed.help) return printHelp(command);
-      (await judge()).demoRequest(parsed);
-      return (await import('./demo.ts')).demoCommand();
-    }
-    case 'bench': {
-      // bench parses its own arguments (bench/index.ts).
-      if (args[0] === '--help' || args[0] === '-h') return printHelp('bench');
-      const { runBench } = await import('../bench/index.ts');
-      return runBench(args);
-    }
-  }
+  if (command !== 'bench') return RUNNERS[command](args);
+  // bench parses its own arguments (bench/index.ts).
+  if (args[0] === '--help' || args[0] === '-h') return printHelp('bench');
+  const { runBench } = await import('../bench/index.ts');
+  return runBench(args);
 }

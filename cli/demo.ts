@@ -12,6 +12,7 @@ import { formatScrape, runLocalScrape } from './scrape.ts';
 import { MongoClient } from 'mongodb';
 import { parseScrapeInput } from '../lib/scrape/index.ts';
 import { progress, withStack } from './shared.ts';
+import type { StackState } from '../local-stack/stack.ts';
 
 export async function demoCommand(): Promise<number> {
   const outDir = path.join(PROJECT_ROOT, '.demo-output');
@@ -35,17 +36,17 @@ export async function demoCommand(): Promise<number> {
     process.stdout.write(formatSummary(outcome));
     process.stdout.write(`\nOpen the chart: ${path.join(outDir, 'histogram.png')}\n`);
 
-    process.stdout.write('\n== primes: fan-out over parallel Lambda invocations (the original analysis range)\n');
-    const primes = await runPrimes(
-      parsePrimesRunInput({ start: 100_000_000, end: 101_000_000, chunks: 4, backend: 'lambda' }),
+    const original = { start: 100_000_000, end: 101_000_000, chunks: 4 };
+    const originalOk = await primesStep(
       state,
-      false,
+      'fan-out over parallel Lambda invocations (the original analysis range)',
+      original,
+      {
+        count: 54_208,
+        what: '54,208 primes in [1e8, 1.01e8)',
+      },
     );
-    process.stdout.write(formatPrimesResult(primes));
-    if (primes.count !== 54_208) {
-      process.stderr.write(`demo: expected 54,208 primes in [1e8, 1.01e8), got ${primes.count}\n`);
-      return 1;
-    }
+    if (!originalOk) return 1;
     process.stdout.write(
       '54,208 primes, as in the original analysis (which took 22.6 s by trial division, 10.1 s on 4 processes).\n' +
         'Chunks this small finish faster than an invocation starts, so the speedup shows on a bigger range (below).\n',
@@ -95,19 +96,28 @@ export async function demoCommand(): Promise<number> {
       return 1;
     }
 
-    process.stdout.write('\n== primes: a range big enough for the fan-out to pay off\n');
-    const big = await runPrimes(
-      parsePrimesRunInput({ start: 0, end: 10_000_000_000, chunks: 2, backend: 'lambda' }),
-      state,
-      false,
-    );
-    process.stdout.write(formatPrimesResult(big));
-    if (big.count !== 455_052_511) {
-      process.stderr.write(`demo: expected π(10^10) = 455,052,511, got ${big.count}\n`);
-      return 1;
-    }
-    return 0;
+    const big = { start: 0, end: 10_000_000_000, chunks: 2 };
+    const bigOk = await primesStep(state, 'a range big enough for the fan-out to pay off', big, {
+      count: 455_052_511,
+      what: 'π(10^10) = 455,052,511',
+    });
+    return bigOk ? 0 : 1;
   });
+}
+
+/** One primes run of the demo on Lambda, printed; false (saying why on stderr) when it misses the known count. */
+async function primesStep(
+  state: StackState,
+  heading: string,
+  range: { start: number; end: number; chunks: number },
+  expected: { count: number; what: string },
+): Promise<boolean> {
+  process.stdout.write(`\n== primes: ${heading}\n`);
+  const result = await runPrimes(parsePrimesRunInput({ ...range, backend: 'lambda' }), state, false);
+  process.stdout.write(formatPrimesResult(result));
+  if (result.count === expected.count) return true;
+  process.stderr.write(`demo: expected ${expected.what}, got ${result.count}\n`);
+  return false;
 }
 
 async function dropDatabase(uri: string, name: string): Promise<void> {

@@ -1,7 +1,7 @@
 /** The API fixture as a process: prints one JSON line (`ready`, the base URLs, the key) on stdout when ready. */
-import { parseArgs } from 'node:util';
 import { describeIssues } from '../../lib/validation.ts';
-import { integerOption, portOption, runServerMain } from '../shared/server-process.ts';
+import { commonServerOptions, parseServerArgs } from '../shared/server-args.ts';
+import { integerOption, runServerMain } from '../shared/server-process.ts';
 import { faultOptionsSchema, type FaultOptions } from './faults.ts';
 import { DEFAULT_API_KEY, DEFAULT_SEED, startApiFixture, type ApiFixtureOptions } from './server.ts';
 
@@ -12,21 +12,8 @@ export interface ApiFixtureCliOptions extends ApiFixtureOptions {
 }
 
 export function parseCliArgs(argv: string[]): ApiFixtureCliOptions {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      port: { type: 'string', default: String(DEFAULT_CLI_PORT) },
-      host: { type: 'string' },
-      'latency-ms': { type: 'string' },
-      seed: { type: 'string' },
-      'api-key': { type: 'string' },
-      faults: { type: 'string' },
-      silent: { type: 'boolean', default: false },
-    },
-    strict: true,
-    allowPositionals: false,
-  });
-  const port = portOption(values.port);
+  const values = parseServerArgs(argv, DEFAULT_CLI_PORT, ['latency-ms', 'seed', 'api-key', 'faults']);
+  const common = commonServerOptions(values);
   const latencyMs = integerOption('latency-ms', values['latency-ms'], 0);
   const seed = integerOption('seed', values.seed, Number.MIN_SAFE_INTEGER);
   let faults: FaultOptions | undefined;
@@ -45,13 +32,11 @@ export function parseCliArgs(argv: string[]): ApiFixtureCliOptions {
   }
   if (values['api-key'] === '') throw new Error('--api-key must not be empty');
   return {
-    port,
-    ...(values.host === undefined ? {} : { host: values.host }),
+    ...common,
     ...(latencyMs === undefined ? {} : { latencyMs }),
     ...(seed === undefined ? {} : { seed }),
     ...(values['api-key'] === undefined ? {} : { apiKey: values['api-key'] }),
     ...(faults === undefined ? {} : { faults }),
-    silent: values.silent,
   };
 }
 

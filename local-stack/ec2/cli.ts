@@ -3,9 +3,9 @@
  * when ready on stdout; logs go to stderr. SIGTERM/SIGINT terminate every instance, then exit. The stack
  * (../stack.ts) starts it this way.
  */
-import { parseArgs } from 'node:util';
 import { credentialsFromEnvironment } from '../shared/request-guard.ts';
-import { integerOption, portOption, runServerMain } from '../shared/server-process.ts';
+import { commonServerOptions, parseServerArgs } from '../shared/server-args.ts';
+import { integerOption, runServerMain } from '../shared/server-process.ts';
 import { startEc2Server, type Ec2ServerOptions } from './server.ts';
 import { KILL_GRACE_MS } from './state/fleet.ts';
 
@@ -14,34 +14,18 @@ export interface Ec2CliOptions extends Ec2ServerOptions {
 }
 
 export function parseCliArgs(argv: string[]): Ec2CliOptions {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      port: { type: 'string', default: '4570' },
-      host: { type: 'string' },
-      dir: { type: 'string', default: '.local-stack/ec2' },
-      region: { type: 'string' },
-      'pending-ms': { type: 'string' },
-      'max-instances': { type: 'string' },
-      'minute-ms': { type: 'string' },
-      silent: { type: 'boolean', default: false },
-    },
-    strict: true,
-    allowPositionals: false,
-  });
-  const port = portOption(values.port);
+  const values = parseServerArgs(argv, 4570, ['dir', 'region', 'pending-ms', 'max-instances', 'minute-ms']);
+  const common = commonServerOptions(values);
   const pendingMs = integerOption('pending-ms', values['pending-ms'], 0);
   const maxInstances = integerOption('max-instances', values['max-instances'], 1);
   const minuteMs = integerOption('minute-ms', values['minute-ms'], 1);
   return {
-    port,
-    directory: values.dir,
-    ...(values.host === undefined ? {} : { host: values.host }),
+    ...common,
+    directory: values.dir ?? '.local-stack/ec2',
     ...(values.region === undefined ? {} : { region: values.region }),
     ...(pendingMs === undefined ? {} : { pendingMs }),
     ...(maxInstances === undefined ? {} : { maxInstances }),
     ...(minuteMs === undefined ? {} : { minuteMs }),
-    silent: values.silent,
     credentials: credentialsFromEnvironment(),
   };
 }

@@ -2,23 +2,14 @@
  * The local Lambda front as a process: `node --import tsx local-stack/lambda/cli.ts --target …` prints one JSON
  * line when ready on stdout; logs go to stderr. The stack (../stack.ts) starts it in front of serverless-offline.
  */
-import { parseArgs } from 'node:util';
 import { credentialsFromEnvironment } from '../shared/request-guard.ts';
-import { portOption, runServerMain } from '../shared/server-process.ts';
+import { commonServerOptions, parseServerArgs } from '../shared/server-args.ts';
+import { runServerMain } from '../shared/server-process.ts';
 import { FRONT_TOKEN_ENV, startLambdaFront, type LambdaFrontOptions } from './front.ts';
 
 export function parseCliArgs(argv: string[], env: NodeJS.ProcessEnv = process.env): LambdaFrontOptions {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      port: { type: 'string', default: '3002' },
-      host: { type: 'string' },
-      target: { type: 'string' },
-      silent: { type: 'boolean', default: false },
-    },
-    strict: true,
-    allowPositionals: false,
-  });
+  const values = parseServerArgs(argv, 3002, ['target']);
+  // A missing or wrong --target is reported before anything else (the port included): it is the one flag the front needs.
   if (values.target === undefined || !/^http:\/\/[^/]+\/?$/.test(values.target)) {
     throw new Error(
       `--target must be serverless-offline's invoke API as http://host:port, got ${JSON.stringify(values.target ?? '')}`,
@@ -28,12 +19,10 @@ export function parseCliArgs(argv: string[], env: NodeJS.ProcessEnv = process.en
   if (!token || token.length < 32)
     throw new Error(`${FRONT_TOKEN_ENV} must hold the token (32+ characters) that serverless-offline's guard expects`);
   return {
-    port: portOption(values.port),
+    ...commonServerOptions(values),
     target: values.target,
     token,
     credentials: credentialsFromEnvironment(env),
-    ...(values.host === undefined ? {} : { host: values.host }),
-    silent: values.silent,
   };
 }
 

@@ -1,29 +1,16 @@
 /** The local MongoDB server as a process: prints one JSON line (`uri`, `port`) on stdout when ready; logs go to stderr. */
-import { parseArgs } from 'node:util';
-import { integerOption, portOption, runServerMain } from '../shared/server-process.ts';
+import { commonServerOptions, parseServerArgs } from '../shared/server-args.ts';
+import { integerOption, runServerMain } from '../shared/server-process.ts';
 import { startMongoServer, type MongoServerOptions } from './server.ts';
 
 export function parseCliArgs(argv: string[]): MongoServerOptions & { silent: boolean } {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      port: { type: 'string', default: '27017' },
-      host: { type: 'string' },
-      data: { type: 'string' },
-      'flush-delay-ms': { type: 'string' },
-      silent: { type: 'boolean', default: false },
-    },
-    strict: true,
-    allowPositionals: false,
-  });
-  const port = portOption(values.port);
+  const values = parseServerArgs(argv, 27017, ['data', 'flush-delay-ms']);
+  const common = commonServerOptions(values);
   const flushDelayMs = integerOption('flush-delay-ms', values['flush-delay-ms'], 0);
   return {
-    port,
-    ...(values.host === undefined ? {} : { host: values.host }),
+    ...common,
     ...(values.data === undefined ? {} : { dataFile: values.data }),
     ...(flushDelayMs === undefined ? {} : { flushDelayMs }),
-    silent: values.silent,
   };
 }
 

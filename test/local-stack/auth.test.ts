@@ -13,7 +13,7 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { EC2Client, DescribeInstancesCommand } from '@aws-sdk/client-ec2';
 import { InvokeCommand } from '@aws-sdk/client-lambda';
-import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { MongoClient } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startApiFixture } from '../../local-stack/api-fixture/index.ts';
@@ -26,7 +26,7 @@ import { verifySigV4 } from '../../local-stack/shared/sigv4.ts';
 import { PROJECT_ROOT } from '../../local-stack/service-config.ts';
 import { readStackState, resolveStackOptions, stackEnvironment, stopStack } from '../../local-stack/stack.ts';
 import { presignedUrl, signedHeaders, TEST_CREDENTIALS, type SigningService } from '../support/signing.ts';
-import { testLambdaClient } from '../support/clients.ts';
+import { testLambdaClient, testS3Client } from '../support/clients.ts';
 
 const BUCKET = 'auth-test-bucket';
 const WRONG_SECRET = {
@@ -90,6 +90,38 @@ async function signed(
     headers: { ...headers, ...options.addHeaders },
     body: options.body ?? request.body,
   };
+}
+
+type SignedRequest = Parameters<typeof signed>[2];
+
+/**
+ * One signed request as others could send it: from a page (with an Origin, or Sec-Fetch-Site cross-site or
+ * same-site), through a DNS-rebound name (`rebindName` in Host), or signed by a stranger (the wrong secret, another
+ * key id). Every endpoint must refuse each of them.
+ */
+async function hostileSigned(endpoint: string, service: SigningService, request: SignedRequest, rebindName: string) {
+  const rebound = `${rebindName}:${new URL(endpoint).port}`;
+  return {
+    withOrigin: await signed(endpoint, service, request, { addHeaders: { origin: 'http://evil.example' } }),
+    crossSite: await signed(endpoint, service, request, { addHeaders: { 'sec-fetch-site': 'cross-site' } }),
+    sameSite: await signed(endpoint, service, request, { addHeaders: { 'sec-fetch-site': 'same-site' } }),
+    rebound: await signed(endpoint, service, request, { host: rebound, addHeaders: { host: rebound } }),
+    wrongSecret: await signed(endpoint, service, request, { credentials: WRONG_SECRET }),
+    otherKey: await signed(endpoint, service, request, { credentials: UNKNOWN_KEY }),
+  };
+}
+
+/** Sends each case to `endpoint` and expects its refusal: [what, request, status, error code]. */
+async function expectEveryRefused(
+  service: string,
+  endpoint: string,
+  cases: [string, Parameters<typeof send>[1], number, RegExp][],
+): Promise<void> {
+  for (const [what, request, status, code] of cases) {
+    const answer = await send(endpoint, request);
+    expect(answer.status, `${what}: ${answer.body}`).toBe(status);
+    expectRefused(service, answer, status, code);
+  }
 }
 
 /** How many hostile requests each endpoint was sent, and how many it refused: the figures the closing note quotes. */
@@ -228,12 +260,7 @@ describe('local S3 refuses what it did not sign, and what a page sends', () => {
       rules: [{ bucket: BUCKET, prefix: 'uploads/', events: ['s3:ObjectCreated:*'], target: 'rates' }],
       onNotification: (target, event) => void notified.push(`${target} ${event.Records[0]!.s3.object.key}`),
     });
-    s3 = new S3Client({
-      endpoint: server.endpoint,
-      region: 'us-east-1',
-      forcePathStyle: true,
-      credentials: TEST_CREDENTIALS,
-    });
+    s3 = testS3Client(server.endpoint);
     await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: 'private/secret.txt', Body: 'private' }));
     notified.length = 0;
   });
@@ -268,7 +295,8 @@ describe('local S3 refuses what it did not sign, and what a page sends', () => {
     };
     const form =
       '--x\r\nContent-Disposition: form-data; name="key"\r\n\r\nuploads/evil.csv\r\n--x\r\nContent-Disposition: form-data; name="file"; filename="a.csv"\r\n\r\na,b\n1,2\n\r\n--x--\r\n';
-    const cases: [string, Parameters<typeof send>[1], number, RegExp][] = [
+    const hostile = await hostileSigned(e, 's3', put, 'evil.example');
+    await expectEveryRefused('s3', e, [
       ['unsigned PUT (a page fetch with no-cors)', put, 403, /AccessDenied/],
       [
         'unsigned GET of a private object (an <img src>)',
@@ -299,45 +327,12 @@ describe('local S3 refuses what it did not sign, and what a page sends', () => {
         403,
         /AccessDenied/,
       ],
-      [
-        'signed, but sent with an Origin',
-        await signed(e, 's3', put, { addHeaders: { origin: 'http://evil.example' } }),
-        403,
-        /AccessDenied.*Origin/s,
-      ],
-      [
-        'signed, but Sec-Fetch-Site: cross-site',
-        await signed(e, 's3', put, { addHeaders: { 'sec-fetch-site': 'cross-site' } }),
-        403,
-        /AccessDenied/,
-      ],
-      [
-        'signed, but Sec-Fetch-Site: same-site',
-        await signed(e, 's3', put, { addHeaders: { 'sec-fetch-site': 'same-site' } }),
-        403,
-        /AccessDenied/,
-      ],
-      [
-        'a DNS-rebound name in Host',
-        await signed(e, 's3', put, {
-          host: `evil.example:${new URL(e).port}`,
-          addHeaders: { host: `evil.example:${new URL(e).port}` },
-        }),
-        403,
-        /AccessDenied.*rebinding/s,
-      ],
-      [
-        'signed with the wrong secret',
-        await signed(e, 's3', put, { credentials: WRONG_SECRET }),
-        403,
-        /SignatureDoesNotMatch/,
-      ],
-      [
-        'signed with another key id',
-        await signed(e, 's3', put, { credentials: UNKNOWN_KEY }),
-        403,
-        /InvalidAccessKeyId/,
-      ],
+      ['signed, but sent with an Origin', hostile.withOrigin, 403, /AccessDenied.*Origin/s],
+      ['signed, but Sec-Fetch-Site: cross-site', hostile.crossSite, 403, /AccessDenied/],
+      ['signed, but Sec-Fetch-Site: same-site', hostile.sameSite, 403, /AccessDenied/],
+      ['a DNS-rebound name in Host', hostile.rebound, 403, /AccessDenied.*rebinding/s],
+      ['signed with the wrong secret', hostile.wrongSecret, 403, /SignatureDoesNotMatch/],
+      ['signed with another key id', hostile.otherKey, 403, /InvalidAccessKeyId/],
       [
         'Signature Version 2',
         {
@@ -357,12 +352,7 @@ describe('local S3 refuses what it did not sign, and what a page sends', () => {
         403,
         /SignatureDoesNotMatch/,
       ],
-    ];
-    for (const [what, request, status, code] of cases) {
-      const answer = await send(e, request);
-      expect(answer.status, what).toBe(status);
-      expectRefused('s3', answer, status, code);
-    }
+    ]);
     const url = new URL(
       await presignedUrl(e, 's3', { method: 'GET', path: `/${BUCKET}/private/secret.txt` }, TEST_CREDENTIALS, 1),
     );
@@ -413,7 +403,8 @@ describe('local EC2 refuses what it did not sign, and GETs that change state', (
       headers: { 'content-type': 'application/x-www-form-urlencoded; charset=utf-8' },
       body: form,
     };
-    const cases: [string, Parameters<typeof send>[1], number, RegExp][] = [
+    const hostile = await hostileSigned(e, 'ec2', post, 'rebind.example');
+    await expectEveryRefused('ec2', e, [
       ['GET RunInstances (an <img src>)', { method: 'GET', path: `/?${form}` }, 401, /MissingAuthenticationToken/],
       [
         'text/plain POST (a CORS-simple request)',
@@ -422,34 +413,11 @@ describe('local EC2 refuses what it did not sign, and GETs that change state', (
         /MissingAuthenticationToken/,
       ],
       ['a page form POST with Origin', { ...post, headers: { ...post.headers, origin: 'null' } }, 401, /AuthFailure/],
-      [
-        'signed, but sent with an Origin',
-        await signed(e, 'ec2', post, { addHeaders: { origin: 'http://evil.example' } }),
-        401,
-        /AuthFailure/,
-      ],
-      [
-        'signed, but Sec-Fetch-Site: cross-site',
-        await signed(e, 'ec2', post, { addHeaders: { 'sec-fetch-site': 'cross-site' } }),
-        401,
-        /AuthFailure/,
-      ],
-      [
-        'a DNS-rebound name in Host',
-        await signed(e, 'ec2', post, {
-          host: `rebind.example:${new URL(e).port}`,
-          addHeaders: { host: `rebind.example:${new URL(e).port}` },
-        }),
-        401,
-        /AuthFailure/,
-      ],
-      [
-        'signed with the wrong secret',
-        await signed(e, 'ec2', post, { credentials: WRONG_SECRET }),
-        403,
-        /SignatureDoesNotMatch/,
-      ],
-      ['signed with another key id', await signed(e, 'ec2', post, { credentials: UNKNOWN_KEY }), 401, /AuthFailure/],
+      ['signed, but sent with an Origin', hostile.withOrigin, 401, /AuthFailure/],
+      ['signed, but Sec-Fetch-Site: cross-site', hostile.crossSite, 401, /AuthFailure/],
+      ['a DNS-rebound name in Host', hostile.rebound, 401, /AuthFailure/],
+      ['signed with the wrong secret', hostile.wrongSecret, 403, /SignatureDoesNotMatch/],
+      ['signed with another key id', hostile.otherKey, 401, /AuthFailure/],
       [
         'a signed DescribeInstances whose body became a RunInstances',
         await signed(e, 'ec2', { ...post, body: 'Action=DescribeInstances&Version=2016-11-15' }, { body: form }),
@@ -467,12 +435,7 @@ describe('local EC2 refuses what it did not sign, and GETs that change state', (
         400,
         /UnsupportedOperation.*POST/s,
       ],
-    ];
-    for (const [what, request, status, code] of cases) {
-      const answer = await send(e, request);
-      expect(answer.status, `${what}: ${answer.body}`).toBe(status);
-      expectRefused('ec2', answer, status, code);
-    }
+    ]);
     expect(server.instances()).toEqual([]);
     expect(existsSync(canary())).toBe(false);
   });
@@ -536,7 +499,8 @@ describe('the Lambda front lets only signed invocations through, with the token 
       headers: { 'content-type': 'application/json' },
       body: '{"start":0,"end":10}',
     };
-    const cases: [string, Parameters<typeof send>[1], number, RegExp][] = [
+    const hostile = await hostileSigned(e, 'lambda', invoke, 'rebind.example');
+    await expectEveryRefused('lambda', e, [
       [
         'unsigned text/plain POST (a CORS-simple request)',
         { ...invoke, headers: { 'content-type': 'text/plain' } },
@@ -549,39 +513,11 @@ describe('the Lambda front lets only signed invocations through, with the token 
         403,
         /MissingAuthenticationTokenException/,
       ],
-      [
-        'signed, but sent with an Origin',
-        await signed(e, 'lambda', invoke, { addHeaders: { origin: 'http://evil.example' } }),
-        403,
-        /AccessDeniedException/,
-      ],
-      [
-        'signed, but Sec-Fetch-Site: same-site',
-        await signed(e, 'lambda', invoke, { addHeaders: { 'sec-fetch-site': 'same-site' } }),
-        403,
-        /AccessDeniedException/,
-      ],
-      [
-        'a DNS-rebound name in Host',
-        await signed(e, 'lambda', invoke, {
-          host: `rebind.example:${new URL(e).port}`,
-          addHeaders: { host: `rebind.example:${new URL(e).port}` },
-        }),
-        403,
-        /AccessDeniedException/,
-      ],
-      [
-        'signed with the wrong secret',
-        await signed(e, 'lambda', invoke, { credentials: WRONG_SECRET }),
-        403,
-        /InvalidSignatureException/,
-      ],
-      [
-        'signed with another key id',
-        await signed(e, 'lambda', invoke, { credentials: UNKNOWN_KEY }),
-        403,
-        /UnrecognizedClientException/,
-      ],
+      ['signed, but sent with an Origin', hostile.withOrigin, 403, /AccessDeniedException/],
+      ['signed, but Sec-Fetch-Site: same-site', hostile.sameSite, 403, /AccessDeniedException/],
+      ['a DNS-rebound name in Host', hostile.rebound, 403, /AccessDeniedException/],
+      ['signed with the wrong secret', hostile.wrongSecret, 403, /InvalidSignatureException/],
+      ['signed with another key id', hostile.otherKey, 403, /UnrecognizedClientException/],
       [
         'a signed invocation whose payload was changed',
         await signed(e, 'lambda', invoke, { body: '{"start":0,"end":1e15}' }),
@@ -589,12 +525,7 @@ describe('the Lambda front lets only signed invocations through, with the token 
         /InvalidSignatureException/,
       ],
       ['a signed GET', await signed(e, 'lambda', { method: 'GET', path: invoke.path }), 403, /AccessDeniedException/],
-    ];
-    for (const [what, request, status, code] of cases) {
-      const answer = await send(e, request);
-      expect(answer.status, `${what}: ${answer.body}`).toBe(status);
-      expectRefused('lambda', answer, status, code);
-    }
+    ]);
     expect(reached).toEqual([]);
   });
 

@@ -11,14 +11,14 @@ import type { AddressInfo } from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { DescribeInstancesCommand, EC2Client } from '@aws-sdk/client-ec2';
+import { DescribeInstancesCommand } from '@aws-sdk/client-ec2';
 import { InvokeCommand } from '@aws-sdk/client-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LOCAL_IMAGE_ID, startEc2Server, type RunningEc2Server } from '../../local-stack/ec2/server.ts';
 import { startLambdaFront, type RunningLambdaFront } from '../../local-stack/lambda/front.ts';
 import { rng } from '../support/random.ts';
 import { signedHeaders, TEST_CREDENTIALS, type SigningService } from '../support/signing.ts';
-import { testLambdaClient } from '../support/clients.ts';
+import { testEc2Client, testLambdaClient } from '../support/clients.ts';
 
 const SEED = Number(process.env.STACK_FUZZ_SEED ?? 20261203);
 const REQUESTS = 2000;
@@ -256,7 +256,7 @@ describe(`fuzzing the EC2 endpoint and the Lambda front (seed ${SEED})`, () => {
     );
     expect(failures).toEqual([]);
     expect(ec2.instances().length).toBeLessThanOrEqual(4 * REQUESTS);
-    const client = new EC2Client({ endpoint: ec2.endpoint, region: 'us-east-1', credentials: TEST_CREDENTIALS });
+    const client = testEc2Client(ec2.endpoint);
     try {
       expect((await client.send(new DescribeInstancesCommand({}))).$metadata.httpStatusCode).toBe(200);
     } finally {

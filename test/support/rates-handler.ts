@@ -5,13 +5,14 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { S3Client } from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
 import type { Context } from 'aws-lambda';
 import { vi } from 'vitest';
 import { startFaultProxy, type FaultProxy } from '../../local-stack/fault-proxy.ts';
 import { spawnS3ServerProcess, type S3ServerProcess } from '../../local-stack/s3/child.ts';
 import { quietObservability } from './bad-input.ts';
 import { freePort } from '../../local-stack/shared/server-process.ts';
+import { testS3Client } from './clients.ts';
 import { TEST_CREDENTIALS } from './signing.ts';
 
 export type RatesHandler = (event: unknown, context: Context) => Promise<unknown>;
@@ -24,17 +25,6 @@ export interface RatesHandlerRig {
   /** Straight to the server: arranging and inspecting never goes through the faults. */
   s3: S3Client;
   handler: RatesHandler;
-}
-
-/** An S3 client for the local server (or the proxy); `maxAttempts` 1 to see a single fault unretried. */
-export function localS3Client(endpoint: string, maxAttempts?: number): S3Client {
-  return new S3Client({
-    region: 'us-east-1',
-    credentials: TEST_CREDENTIALS,
-    endpoint,
-    forcePathStyle: true,
-    ...(maxAttempts ? { maxAttempts } : {}),
-  });
 }
 
 /** Starts the server (and proxy), then loads the handler with the environment a deployment would give it. */
@@ -68,7 +58,7 @@ export async function startRatesHandler(options: {
   };
   for (const [name, value] of Object.entries(env)) vi.stubEnv(name, value);
   const { handler } = (await import('../../functions/rates.ts')) as { handler: RatesHandler };
-  return { dir, server, proxy, s3: localS3Client(server.endpoint), handler };
+  return { dir, server, proxy, s3: testS3Client(server.endpoint), handler };
 }
 
 export async function stopRatesHandler(rig: RatesHandlerRig | undefined): Promise<void> {

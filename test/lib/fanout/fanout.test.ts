@@ -80,22 +80,15 @@ describe('fanout: results', () => {
       noWait,
     );
     expect(result).toMatchObject({ succeeded: 3, failed: 2 });
+    const succeeded = (index: number, value: string) => expect.objectContaining({ index, ok: true, value });
+    const failedOnce = (index: number, kind: string, type: string, message: string) =>
+      expect.objectContaining({ index, ok: false, attempts: 1, error: { kind, type, message } });
     expect(result.outcomes).toEqual([
-      expect.objectContaining({ index: 0, ok: true, value: 'A' }),
-      expect.objectContaining({
-        index: 1,
-        ok: false,
-        attempts: 1,
-        error: { kind: 'function', type: 'TypeError', message: 'b is not a number' },
-      }),
-      expect.objectContaining({ index: 2, ok: true, value: 'C' }),
-      expect.objectContaining({
-        index: 3,
-        ok: false,
-        attempts: 1,
-        error: { kind: 'transport', type: 'ResourceNotFoundException', message: 'ResourceNotFoundException happened' },
-      }),
-      expect.objectContaining({ index: 4, ok: true, value: 'E' }),
+      succeeded(0, 'A'),
+      failedOnce(1, 'function', 'TypeError', 'b is not a number'),
+      succeeded(2, 'C'),
+      failedOnce(3, 'transport', 'ResourceNotFoundException', 'ResourceNotFoundException happened'),
+      succeeded(4, 'E'),
     ]);
   });
 

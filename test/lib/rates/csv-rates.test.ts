@@ -350,9 +350,20 @@ describe('computeRates: output and rows', () => {
     expect(out).toBe(' "county" , cancer ,"population",rate\nA,"3","6",0.5\n');
   });
 
-  it('keeps extra columns beyond the header', async () => {
-    const { out, result } = await run('cancer,population\n1,2,extra,"more, stuff"\n3,4\n');
-    expect(out).toBe('cancer,population,rate\n1,2,extra,"more, stuff",0.5\n3,4,0.75\n');
+  it.each([
+    [
+      'keeps extra columns beyond the header',
+      'cancer,population\n1,2,extra,"more, stuff"\n3,4\n',
+      'cancer,population,rate\n1,2,extra,"more, stuff",0.5\n3,4,0.75\n',
+    ],
+    [
+      'treats a quote inside an unquoted field literally, like csv-parse relax_quotes',
+      'item,cancer,population\n5" screen,1,2\n"ok"x,3,4\n',
+      'item,cancer,population,rate\n5" screen,1,2,0.5\n"ok"x,3,4,0.75\n',
+    ],
+  ])('%s', async (_name, csv, expected) => {
+    const { out, result } = await run(csv);
+    expect(out).toBe(expected);
     expect(result.badRows).toBe(0);
   });
 
@@ -426,12 +437,6 @@ describe('computeRates: output and rows', () => {
     const { out, result } = await run('rate,cancer,rate_2,population\n9,1,x,2\n');
     expect(result.rateColumn).toBe('rate_3');
     expect(out).toBe('rate,cancer,rate_2,population,rate_3\n9,1,x,2,0.5\n');
-  });
-
-  it('treats a quote inside an unquoted field literally, like csv-parse relax_quotes', async () => {
-    const { out, result } = await run('item,cancer,population\n5" screen,1,2\n"ok"x,3,4\n');
-    expect(out).toBe('item,cancer,population,rate\n5" screen,1,2,0.5\n"ok"x,3,4,0.75\n');
-    expect(result.badRows).toBe(0);
   });
 
   it('reports an unclosed quote as one bad line and carries on after it', async () => {

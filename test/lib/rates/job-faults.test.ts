@@ -20,11 +20,11 @@ import { sampleCountyCsv } from '../../../lib/rates/sample-data.ts';
 import {
   startRatesHandler,
   stopRatesHandler,
-  localS3Client,
   type RatesHandler,
   type RatesHandlerRig,
 } from '../../support/rates-handler.ts';
 import { lambdaContext } from '../../support/bad-input.ts';
+import { testS3Client } from '../../support/clients.ts';
 import { signedHeaders } from '../../support/signing.ts';
 
 const BUCKET = 'fault-rates';
@@ -36,7 +36,7 @@ let proxy: FaultProxy;
 let s3: S3Client;
 let handler: Handler;
 
-const client = localS3Client;
+const client = testS3Client;
 
 let rig: RatesHandlerRig | undefined;
 beforeAll(async () => {

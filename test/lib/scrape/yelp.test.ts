@@ -23,6 +23,16 @@ const SEED_INPUT = { source: 'yelp', cities: SEED_CITIES, limit: 20 } as const;
 
 const { freshDb } = useLocalMongo('scrape_yelp');
 
+/** One scrape of `input` against the fixture into a fresh database. */
+async function scrapeInto(
+  fixture: RunningApiFixture,
+  input: Parameters<typeof runScrape>[0],
+  extra: Partial<ScrapeDeps> = {},
+) {
+  const db = freshDb();
+  return { db, result: await runScrape(input, depsFor(fixture, db, extra)) };
+}
+
 function depsFor(fixture: RunningApiFixture, db: Db, extra: Partial<ScrapeDeps> = {}): ScrapeDeps {
   return {
     store: createScrapeStore(db, { collection: 'businesses' }),
@@ -112,8 +122,7 @@ describe('Yelp scrape', () => {
     await withFixture(
       { faults: { serverErrorRate: 0.2, rateLimitEvery: 7, retryAfterSeconds: 1 } },
       async (fixture) => {
-        const db = freshDb();
-        const result = await runScrape(SEED_INPUT, depsFor(fixture, db, { pool: { ...FAST_POOL, retries: 8 } }));
+        const { db, result } = await scrapeInto(fixture, SEED_INPUT, { pool: { ...FAST_POOL, retries: 8 } });
         expect(result).toMatchObject({ fetched: 80, upserted: 80, failed: [], left: [] });
         expect(result.retries).toBeGreaterThan(0);
         const ids = await documents(db).distinct('sourceId');
@@ -153,11 +162,11 @@ describe('Yelp scrape', () => {
 
   it("records an unknown city with the API's LOCATION_NOT_FOUND and still stores the others", async () => {
     await withFixture({}, async (fixture) => {
-      const db = freshDb();
-      const result = await runScrape(
-        { source: 'yelp', cities: ['Atlantis', 'Austin, TX'], limit: 5 },
-        depsFor(fixture, db),
-      );
+      const { db, result } = await scrapeInto(fixture, {
+        source: 'yelp',
+        cities: ['Atlantis', 'Austin, TX'],
+        limit: 5,
+      });
       expect(result.fetched).toBe(5);
       expect(result.failed).toEqual([
         { id: 'city:Atlantis', reason: expect.stringMatching(/HTTP 400: LOCATION_NOT_FOUND/) },
@@ -169,11 +178,11 @@ describe('Yelp scrape', () => {
 
   it('pages past 50 and deduplicates ids across cities ("Austin" and "Austin, TX" are the same city)', async () => {
     await withFixture({}, async (fixture) => {
-      const db = freshDb();
-      const result = await runScrape(
-        { source: 'yelp', cities: ['Austin, TX', 'austin'], limit: 120 },
-        depsFor(fixture, db),
-      );
+      const { db, result } = await scrapeInto(fixture, {
+        source: 'yelp',
+        cities: ['Austin, TX', 'austin'],
+        limit: 120,
+      });
       expect(result).toMatchObject({ fetched: 120, upserted: 120, failed: [], left: [] });
       expect(fixture.stats().byPath['/v3/businesses/search']).toBe(6); // 3 pages per spelling of the city
       const expected = await firstBusinessIds(fixture, 'Austin, TX', 50);
@@ -203,8 +212,7 @@ describe('Yelp scrape', () => {
     await withFixture({}, async (fixture) => {
       const broken = (await firstBusinessIds(fixture, 'Chicago, IL', 20)).slice(0, 2);
       fixture.setFaults({ malformedIds: broken });
-      const db = freshDb();
-      const result = await runScrape(SEED_INPUT, depsFor(fixture, db));
+      const { db, result } = await scrapeInto(fixture, SEED_INPUT);
       expect(result.fetched).toBe(78);
       expect(result.failed.map((failure) => failure.id).sort()).toEqual([...broken].sort());
       for (const failure of result.failed) expect(failure.reason).toMatch(/HTTP 200 with .*(not JSON|empty body)/);
@@ -214,8 +222,7 @@ describe('Yelp scrape', () => {
     });
 
     await withFixture({ faults: { invalidRecordRate: 0.25 } }, async (fixture) => {
-      const db = freshDb();
-      const result = await runScrape(SEED_INPUT, depsFor(fixture, db));
+      const { db, result } = await scrapeInto(fixture, SEED_INPUT);
       const invalid = result.failed.filter((failure) => /invalid/.test(failure.reason));
       expect(invalid.length).toBeGreaterThan(0);
       expect(result.left).toEqual([]);
@@ -229,8 +236,7 @@ describe('Yelp scrape', () => {
 
   it('retries requests slower than the timeout, and reports the ones that never answer in time', async () => {
     await withFixture({ faults: { slowRate: 0.15, slowMs: 2000 } }, async (fixture) => {
-      const db = freshDb();
-      const result = await runScrape(SEED_INPUT, depsFor(fixture, db, { pool: { ...FAST_POOL, timeoutMs: 250 } }));
+      const { db, result } = await scrapeInto(fixture, SEED_INPUT, { pool: { ...FAST_POOL, timeoutMs: 250 } });
       expect(result.retries).toBeGreaterThan(0); // the client gave up on the slow answers and asked again
       for (const failure of result.failed) expect(failure.reason).toMatch(/no complete answer within 250 ms/);
       expect(result.fetched + result.failed.length).toBe(80);
@@ -241,10 +247,10 @@ describe('Yelp scrape', () => {
   it('stops at the deadline, keeps what it fetched, and lists the rest as left', async () => {
     // 84 requests of 100 ms, two at a time, take about 4 s: a deadline 1.5 s out falls well inside the run.
     await withFixture({ latencyMs: 100 }, async (fixture) => {
-      const db = freshDb();
-      const result = await runScrape(
+      const { db, result } = await scrapeInto(
+        fixture,
         { ...SEED_INPUT, concurrency: 2 },
-        depsFor(fixture, db, { deadlineAt: Date.now() + 1500 }),
+        { deadlineAt: Date.now() + 1500 },
       );
       expect(result.stoppedEarly?.kind).toBe('deadline');
       expect(result.left.length).toBeGreaterThan(0);

@@ -10,7 +10,7 @@ import {
   DescribeImagesCommand,
   DescribeInstanceStatusCommand,
   DescribeInstancesCommand,
-  EC2Client,
+  type EC2Client,
   RunInstancesCommand,
   TerminateInstancesCommand,
   type Instance,
@@ -18,37 +18,33 @@ import {
 } from '@aws-sdk/client-ec2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { QueryParams, escapeXml, startEc2Server, type RunningEc2Server } from '../../../local-stack/ec2/server.ts';
+import { testEc2Client } from '../../support/clients.ts';
+import { useTempDir } from '../../support/temp-dir.ts';
 import { signedHeaders, TEST_CREDENTIALS } from '../../support/signing.ts';
 
 const IMAGE = 'ami-0123456789abcdef0';
 const b64 = (text: string): string => Buffer.from(text, 'utf8').toString('base64');
 
+const dir = useTempDir('cp-ec2-');
 let server: RunningEc2Server;
 let client: EC2Client;
-let dir: string;
 
 beforeAll(async () => {
-  dir = mkdtempSync(path.join(os.tmpdir(), 'cp-ec2-'));
   server = await startEc2Server({
     port: 0,
-    directory: dir,
+    directory: dir(),
     pendingMs: 150,
     maxInstances: 8,
     silent: true,
     env: { CP_TEST_EXTRA: 'extra-value' },
     credentials: TEST_CREDENTIALS,
   });
-  client = new EC2Client({
-    endpoint: server.endpoint,
-    region: 'us-east-1',
-    credentials: TEST_CREDENTIALS,
-  });
+  client = testEc2Client(server.endpoint);
 });
 
 afterAll(async () => {
   client?.destroy();
   await server?.close();
-  rmSync(dir, { recursive: true, force: true });
 });
 
 async function run(input: Partial<RunInstancesCommandInput>): Promise<Instance[]> {
@@ -196,7 +192,7 @@ describe('RunInstances / DescribeInstances / TerminateInstances with the SDK', (
     expect(readFileSync(record.consoleLogPath, 'utf8')).toBe(`${id} extra-value\n`);
     expect(record.exitCode).toBe(0);
     expect(record.state).toEqual({ code: 48, name: 'terminated' });
-    expect(path.dirname(record.directory)).toBe(path.resolve(dir));
+    expect(path.dirname(record.directory)).toBe(path.resolve(dir()));
   });
 
   it('stop behaviour (the default) ends in stopped, observing pending first', async () => {
@@ -416,7 +412,7 @@ describe('close()', () => {
       silent: true,
       credentials: TEST_CREDENTIALS,
     });
-    const c = new EC2Client({ endpoint: second.endpoint, region: 'us-east-1', credentials: TEST_CREDENTIALS });
+    const c = testEc2Client(second.endpoint);
     try {
       const out = await c.send(
         new RunInstancesCommand({

@@ -383,27 +383,23 @@ describe('every length in a frame is checked against the frame', () => {
   });
 
   const ping = serialize({ ping: 1, $db: 'admin' });
+  /** An insert whose document sequence (kind 1) claims `size` bytes and holds nothing but its identifier. */
+  const emptySequenceClaiming = (size: number) =>
+    opMsg(1, [
+      bodySection({ insert: 'c', $db: 't_frames' }),
+      Buffer.from([1]),
+      int32(size),
+      Buffer.from('documents\0', 'latin1'),
+    ]);
   const cases: { name: string; message: () => Buffer; expected: RawOutcome | { reply: { body: Document } } }[] = [
     {
       name: 'a document sequence larger than the message',
-      message: () =>
-        opMsg(1, [
-          bodySection({ insert: 'c', $db: 't_frames' }),
-          Buffer.from([1]),
-          int32(1000),
-          Buffer.from('documents\0', 'latin1'),
-        ]),
+      message: () => emptySequenceClaiming(1000),
       expected: { reply: { body: { ok: 0, code: 17 } } },
     },
     {
       name: 'a document sequence of size 0',
-      message: () =>
-        opMsg(1, [
-          bodySection({ insert: 'c', $db: 't_frames' }),
-          Buffer.from([1]),
-          int32(0),
-          Buffer.from('documents\0', 'latin1'),
-        ]),
+      message: () => emptySequenceClaiming(0),
       expected: { reply: { body: { ok: 0, code: 17 } } },
     },
     {

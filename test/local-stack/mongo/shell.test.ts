@@ -168,12 +168,9 @@ describe('dbStats and collection stats', () => {
 
   it('fails for a missing collection as mongod 7.0 does, and refuses the stats it does not keep', async () => {
     const db = mongo.client().db('t_stats_missing');
-    const missing = await failure(
-      db
-        .collection<Row>('nope')
-        .aggregate([{ $collStats: { storageStats: {} } }])
-        .toArray(),
-    );
+    const aggregateFailure = (name: string, pipeline: Document[]) =>
+      failure(db.collection<Row>(name).aggregate(pipeline).toArray());
+    const missing = await aggregateFailure('nope', [{ $collStats: { storageStats: {} } }]);
     expect(missing.code).toBe(26);
     expect(missing.message).toContain('Collection [t_stats_missing.nope] not found');
     expect(await db.command({ collStats: 'nope' })).toMatchObject({
@@ -185,20 +182,10 @@ describe('dbStats and collection stats', () => {
     });
 
     await db.collection<Row>('c').insertOne({ a: 1 });
-    const latency = await failure(
-      db
-        .collection<Row>('c')
-        .aggregate([{ $collStats: { latencyStats: {} } }])
-        .toArray(),
-    );
+    const latency = await aggregateFailure('c', [{ $collStats: { latencyStats: {} } }]);
     expect(latency.code).toBe(115);
     expect(latency.message).toContain('not supported by the cloud-parallel local MongoDB server');
-    const notFirst = await failure(
-      db
-        .collection<Row>('c')
-        .aggregate([{ $match: {} }, { $collStats: { count: {} } }])
-        .toArray(),
-    );
+    const notFirst = await aggregateFailure('c', [{ $match: {} }, { $collStats: { count: {} } }]);
     expect(notFirst.code).toBe(40602);
   });
 });

@@ -2,9 +2,10 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { spawnS3ServerProcess, type S3ServerProcess } from '../../../local-stack/s3/child.ts';
+import { testS3Client } from '../../support/clients.ts';
 import { TEST_CREDENTIALS } from '../../support/signing.ts';
 
 let server: S3ServerProcess;
@@ -14,12 +15,7 @@ let s3: S3Client;
 beforeAll(async () => {
   dir = mkdtempSync(path.join(os.tmpdir(), 'cp-s3-atomic-'));
   server = await spawnS3ServerProcess({ directory: dir, buckets: ['atomic'], credentials: TEST_CREDENTIALS });
-  s3 = new S3Client({
-    endpoint: server.endpoint,
-    region: 'us-east-1',
-    forcePathStyle: true,
-    credentials: TEST_CREDENTIALS,
-  });
+  s3 = testS3Client(server.endpoint);
 });
 
 afterAll(async () => {

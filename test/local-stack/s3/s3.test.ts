@@ -26,7 +26,7 @@ import {
   ListObjectsCommand,
   ListObjectsV2Command,
   PutObjectCommand,
-  S3Client,
+  type S3Client,
   UploadPartCommand,
   paginateListObjectsV2,
 } from '@aws-sdk/client-s3';
@@ -40,6 +40,7 @@ import {
   type NotificationRule,
   type RunningS3Server,
 } from '../../../local-stack/s3/server.ts';
+import { testS3Client } from '../../support/clients.ts';
 import { presignedUrl, signedHeaders, TEST_CREDENTIALS } from '../../support/signing.ts';
 
 const BUCKET = 'local-s3-test';
@@ -48,15 +49,6 @@ const OTHER_BUCKET = 'local-s3-other';
 // ---------------------------------------------------------------------------------------------------------
 // helpers
 // ---------------------------------------------------------------------------------------------------------
-
-function client(endpoint: string): S3Client {
-  return new S3Client({
-    endpoint,
-    region: 'us-east-1',
-    forcePathStyle: true,
-    credentials: TEST_CREDENTIALS,
-  });
-}
 
 /** Deterministic pseudo-random bytes, so a corrupted byte anywhere changes the hash. */
 function pattern(size: number, seed = 1): Buffer {
@@ -242,7 +234,7 @@ describe('local S3 server (CLI child process)', () => {
   beforeAll(async () => {
     directory = mkdtempSync(path.join(os.tmpdir(), 'local-s3-test-'));
     server = await startCli(directory, rules);
-    s3 = client(server.endpoint);
+    s3 = testS3Client(server.endpoint);
   });
 
   afterAll(async () => {
@@ -674,7 +666,7 @@ describe('local S3 server (CLI child process)', () => {
     expect(await server.close()).toBe(0);
     s3.destroy();
     server = await startCli(directory, rules);
-    s3 = client(server.endpoint);
+    s3 = testS3Client(server.endpoint);
     expect((await getBytes(s3, 'persist/me.txt')).toString()).toBe('still here');
     expect((await listAll(s3, 'many/', 1000)).items).toHaveLength(2500);
   }, 60_000);
@@ -710,7 +702,7 @@ describe('local S3 server (in-process, no legacy OpenSSL provider)', () => {
         delivered.push(`${target} ${event.Records[0]!.awsRegion} ${event.Records[0]!.s3.object.key}`);
       },
     });
-    s3 = client(server.endpoint);
+    s3 = testS3Client(server.endpoint);
   });
 
   afterAll(async () => {

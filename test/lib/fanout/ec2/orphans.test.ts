@@ -17,7 +17,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import { EC2Client, RunInstancesCommand } from '@aws-sdk/client-ec2';
+import { type EC2Client, RunInstancesCommand } from '@aws-sdk/client-ec2';
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildUserData } from '../../../../lib/fanout/ec2/user-data.ts';
@@ -29,6 +29,7 @@ import {
   type RunningEc2Server,
 } from '../../../../local-stack/ec2/server.ts';
 import { spawnS3ServerProcess, type S3ServerProcess } from '../../../../local-stack/s3/child.ts';
+import { testEc2Client } from '../../../support/clients.ts';
 import { TEST_CREDENTIALS } from '../../../support/signing.ts';
 import { useTempDir } from '../../../support/temp-dir.ts';
 
@@ -101,6 +102,18 @@ async function waitUntil(what: string | (() => string), predicate: () => boolean
   }
 }
 
+/** A local EC2 server in its own folder under the test's, with a simulated minute of `minuteMs`. */
+function startLocalEc2(folder: string, minuteMs: number): Promise<RunningEc2Server> {
+  return startEc2Server({
+    port: 0,
+    directory: path.join(dir(), folder),
+    pendingMs: PENDING_MS,
+    minuteMs,
+    silent: true,
+    credentials,
+  });
+}
+
 describe('an orphaned run: the controller is SIGKILLed while its workers hang', () => {
   const bucket = 'orphans-bucket';
   let s3Server: S3ServerProcess;
@@ -112,14 +125,7 @@ describe('an orphaned run: the controller is SIGKILLed while its workers hang', 
 
   beforeAll(async () => {
     s3Server = await spawnS3ServerProcess({ directory: path.join(dir(), 's3'), buckets: [bucket], credentials });
-    ec2Server = await startEc2Server({
-      port: 0,
-      directory: path.join(dir(), 'ec2'),
-      pendingMs: PENDING_MS,
-      minuteMs,
-      silent: true,
-      credentials,
-    });
+    ec2Server = await startLocalEc2('ec2', minuteMs);
   }, 30_000);
   afterAll(async () => {
     controller?.kill('SIGKILL');
@@ -240,15 +246,8 @@ describe('the power-off emulation and the instance environment', () => {
   const stalled: string[] = [];
 
   beforeAll(async () => {
-    ec2Server = await startEc2Server({
-      port: 0,
-      directory: path.join(dir(), 'ec2-power'),
-      pendingMs: PENDING_MS,
-      minuteMs,
-      silent: true,
-      credentials,
-    });
-    ec2 = new EC2Client({ region: 'us-east-1', credentials, endpoint: ec2Server.endpoint });
+    ec2Server = await startLocalEc2('ec2-power', minuteMs);
+    ec2 = testEc2Client(ec2Server.endpoint);
     // An S3 that accepts a request and never answers: a download no deadline of the worker covers.
     stall = createServer((req) => {
       stalled.push(req.url ?? '');
