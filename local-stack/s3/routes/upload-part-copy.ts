@@ -22,7 +22,7 @@ import type http from 'node:http';
 import { PassThrough } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { checkIfMatch } from '../protocol/conditions.ts';
-import { FrontError } from '../protocol/errors.ts';
+import { FrontError, noSuchUpload } from '../protocol/errors.ts';
 import { headerValue } from '../protocol/headers.ts';
 import { sendXml, S3_XMLNS } from '../protocol/reply.ts';
 import { parseCopyRange, parseCopySource } from '../protocol/request.ts';
@@ -121,7 +121,16 @@ async function copyIntoPart(
     range.last < range.first
       ? Promise.resolve(body.end())
       : pipeline(handle.createReadStream({ start: range.first, end: range.last, autoClose: false }), body);
-  // s3rver's putPart does not hear of an error on the stream it is given: a failed read rejects here instead.
-  const [, stored] = await Promise.all([reading, store.putPart(part.bucket, part.uploadId, part.partNumber, body)]);
-  return stored.md5;
+  const [read, stored] = await Promise.allSettled([
+    reading,
+    store.putPart(part.bucket, part.uploadId, part.partNumber, body),
+  ]);
+  // The upload aborted while the part was being written (state/part-writes.ts) is S3's NoSuchUpload, not a 500;
+  // otherwise a failed read is the cause of whatever the write then reports.
+  if (stored.status === 'rejected' && (stored.reason as { code?: unknown }).code === 'NoSuchUpload') {
+    throw noSuchUpload(part.uploadId);
+  }
+  if (read.status === 'rejected') throw read.reason;
+  if (stored.status === 'rejected') throw stored.reason;
+  return stored.value.md5;
 }

@@ -8,6 +8,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
+import { PassThrough } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
 import {
   CompleteMultipartUploadCommand,
   CreateMultipartUploadCommand,
@@ -423,5 +425,34 @@ describe('ListMultipartUploads', () => {
       await s3.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId }));
     }
     expect((await list()).Uploads ?? []).toEqual([]);
+  });
+});
+
+describe('AbortMultipartUpload while a part is arriving', () => {
+  it('answers the part NoSuchUpload, leaves no upload behind and keeps serving', async () => {
+    const key = 'abort/racing.bin';
+    const uploadId = await create(key);
+    const body = new PassThrough();
+    const sending = s3.send(
+      new UploadPartCommand({
+        Bucket: BUCKET,
+        Key: key,
+        UploadId: uploadId,
+        PartNumber: 1,
+        Body: body,
+        ContentLength: 2 * 65536,
+      }),
+    );
+    sending.catch(() => undefined);
+    body.write(pattern(65536, 16));
+    await sleep(300); // the server is now writing the part
+    await s3.send(new AbortMultipartUploadCommand({ Bucket: BUCKET, Key: key, UploadId: uploadId }));
+    body.end(pattern(65536, 17));
+    await expect(sending).rejects.toMatchObject({ name: 'NoSuchUpload' });
+    // The server is alive and the upload did not come back.
+    const listed = await s3.send(new ListMultipartUploadsCommand({ Bucket: BUCKET, Prefix: 'abort/' }));
+    expect(listed.Uploads ?? []).toEqual([]);
+    await put('abort/after.bin', pattern(10, 18));
+    expect((await getBytes('abort/after.bin')).equals(pattern(10, 18))).toBe(true);
   });
 });
