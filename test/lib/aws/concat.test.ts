@@ -22,6 +22,7 @@ import { spawnS3ServerProcess, type S3ServerProcess } from '../../../local-stack
 import { TEST_CREDENTIALS } from '../../support/signing.ts';
 
 const BUCKET = 'concat-test';
+const OTHER = 'concat-other';
 const K = 4096;
 const M = 5 * 1024 * 1024;
 
@@ -36,7 +37,12 @@ let largestUploadPart = 0;
 
 beforeAll(async () => {
   dir = mkdtempSync(path.join(os.tmpdir(), 'cp-concat-'));
-  server = await spawnS3ServerProcess({ directory: dir, buckets: [BUCKET], credentials: TEST_CREDENTIALS, port: 0 });
+  server = await spawnS3ServerProcess({
+    directory: dir,
+    buckets: [BUCKET, OTHER],
+    credentials: TEST_CREDENTIALS,
+    port: 0,
+  });
   s3 = new S3Client({
     endpoint: server.endpoint,
     region: 'us-east-1',
@@ -272,6 +278,29 @@ describe('concatObjects', () => {
     await concatObjects(s3, { bucket: BUCKET, key: 'out/headed.csv', sources: made.map(({ key }) => ({ key })) });
     expect(requests.HeadObject).toBe(2);
     expect(sha256(await getBytes('out/headed.csv'))).toBe(sha256(Buffer.concat(made.map((object) => object.body))));
+  });
+});
+
+describe('sources', () => {
+  it('keys that need encoding in x-amz-copy-source, and sources in another bucket', async () => {
+    const keys = ['tmp/run 1/chunk+1 é%.csv', 'tmp/run 1/chunk?2#.csv'];
+    const bodies = [pattern(M + 3, 41), pattern(K, 42), pattern(M, 43)];
+    await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: keys[0], Body: bodies[0] }));
+    await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: keys[1], Body: bodies[1] }));
+    await s3.send(new PutObjectCommand({ Bucket: OTHER, Key: keys[0], Body: bodies[2] }));
+    await concatObjects(s3, {
+      bucket: BUCKET,
+      key: 'out/encoded keys.csv',
+      sources: [{ key: keys[0]! }, { key: keys[1]! }, { bucket: OTHER, key: keys[0]! }],
+    });
+    expect(sha256(await getBytes('out/encoded keys.csv'))).toBe(sha256(Buffer.concat(bodies)));
+  });
+
+  it('refuses a malformed request before sending anything', async () => {
+    await expect(
+      concatObjects(s3, { bucket: BUCKET, key: '', sources: [{ key: 'x', size: -1 }] } as never),
+    ).rejects.toThrow(TypeError);
+    expect(requests).toEqual({});
   });
 });
 
