@@ -23,6 +23,7 @@ import { route } from './routes/dispatch.ts';
 import type { S3Front } from './routes/front.ts';
 import { makeObjectWritesAtomic } from './state/atomic-writes.ts';
 import { confineStore } from './state/confine.ts';
+import { makePartWritesSafe } from './state/part-writes.ts';
 import { bucketNameProblem } from './state/names.ts';
 import { loadS3rver, type S3rverApp } from './state/s3rver.ts';
 
@@ -134,6 +135,7 @@ async function openStore(
     resetOnClose: false,
     configureBuckets: [],
   });
+  makePartWritesSafe(s3rver.store); // before confineStore, which wraps putPart with its checks
   confineStore(s3rver.store, directory);
   makeObjectWritesAtomic(s3rver.store);
   for (const bucket of buckets) await s3rver.store.putBucket(bucket);

@@ -10,6 +10,7 @@ import { headerValue } from './headers.ts';
 export type Operation =
   | 'ListObjects'
   | 'ListObjectsV2'
+  | 'ListMultipartUploads'
   | 'DeleteObjects'
   | 'CreateMultipartUpload'
   | 'UploadPart'
@@ -176,6 +177,7 @@ export function classify(
     ) {
       return query.get('list-type') === '2' ? 'ListObjectsV2' : 'ListObjects';
     }
+    if (method === 'GET' && query.has('uploads')) return 'ListMultipartUploads';
     if (method === 'POST') return query.has('delete') ? 'DeleteObjects' : 'PostObject';
     return 'Other';
   }

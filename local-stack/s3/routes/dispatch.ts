@@ -10,8 +10,9 @@ import { bodyOf, bufferedBody } from '../protocol/request-body.ts';
 import { canonicalPath, checkTarget, parseCopySource, type RequestContext, type Target } from '../protocol/request.ts';
 import { handleDeleteObjects } from './delete-objects.ts';
 import type { S3Front } from './front.ts';
-import { rewriteRange, serveFirstByte } from './get-object.ts';
+import { checkIfMatchHeader, rewriteRange, serveFirstByte } from './get-object.ts';
 import { handleList } from './list.ts';
+import { handleListUploads } from './list-uploads.ts';
 import { handleAbort, handleComplete, handleUploadPart } from './multipart.ts';
 import { handleUploadPartCopy } from './upload-part-copy.ts';
 
@@ -41,6 +42,8 @@ export async function route(
     case 'ListObjects':
     case 'ListObjectsV2':
       return handleList(front, req, res, bucket, query, context.operation === 'ListObjectsV2');
+    case 'ListMultipartUploads':
+      return handleListUploads(front, req, res, bucket, query);
     case 'DeleteObjects':
       return handleDeleteObjects(front, req, res, bucket);
     case 'AbortMultipartUpload':
@@ -54,6 +57,7 @@ export async function route(
     case 'CopyObject':
       return front.toS3rver(req, res);
     case 'GetObject':
+      await checkIfMatchHeader(front.store, req, bucket, key);
       if (await rewriteRange(front.store, req, bucket, key))
         return serveFirstByte(front.store, req, res, bucket, key, query);
       return front.toS3rver(req, res);

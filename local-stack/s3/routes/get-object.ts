@@ -1,12 +1,33 @@
 /**
  * GetObject and HeadObject ranges: s3rver reads `bytes=-N` as `bytes=0-N`, announces a byte of an empty
- * object, and reads the end 0 of `bytes=0-0` as "no end". The front rewrites or answers those itself.
+ * object, and reads the end 0 of `bytes=0-0` as "no end". The front rewrites or answers those itself. s3rver
+ * also ignores `If-Match`, which the front evaluates first (`checkIfMatchHeader`).
  */
 import { promises as fsp } from 'node:fs';
 import type http from 'node:http';
+import { checkIfMatch } from '../protocol/conditions.ts';
 import { FrontError } from '../protocol/errors.ts';
 import { headerValue } from '../protocol/headers.ts';
 import { isMissing, type ObjectMetadata, type S3rverStore } from '../state/s3rver.ts';
+
+/** `If-Match` on GetObject/HeadObject: 412 PreconditionFailed when the object's ETag differs (a missing object is s3rver's NoSuchKey). */
+export async function checkIfMatchHeader(
+  store: S3rverStore,
+  req: http.IncomingMessage,
+  bucket: string,
+  key: string,
+): Promise<void> {
+  const condition = headerValue(req.headers, 'if-match');
+  if (condition === undefined) return;
+  let metadata: ObjectMetadata;
+  try {
+    metadata = await store.getMetadata(bucket, key);
+  } catch (error) {
+    if (isMissing(error)) return;
+    throw error;
+  }
+  checkIfMatch(condition, String(metadata.etag), 'If-Match');
+}
 
 /**
  * Adapts a Range header to what s3rver handles correctly. Returns true for `bytes=0-0` on a non-empty

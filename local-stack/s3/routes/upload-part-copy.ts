@@ -8,8 +8,9 @@
  * the copied bytes, as for UploadPart) and LastModified; NoSuchUpload, NoSuchBucket, NoSuchKey for what is not
  * there; InvalidArgument for a part number outside 1..10000 or a range not of the form `bytes=first-last`;
  * InvalidRange (416) for a range past the end of the source. The 5 MiB minimum counts at completion, as for
- * uploaded parts. Where this server differs: the `x-amz-copy-source-if-*` conditions are refused NotImplemented
- * rather than ignored, and a range is accepted on a source of any size (AWS documents ranges as meant for sources
+ * uploaded parts. `x-amz-copy-source-if-match` is evaluated (PreconditionFailed, 412, when the source's ETag differs:
+ * how a caller makes sure it copies the object it knows). Where this server differs: the other
+ * `x-amz-copy-source-if-*` conditions are refused NotImplemented rather than ignored, and a range is accepted on a source of any size (AWS documents ranges as meant for sources
  * over 5 MB).
  *
  * The source is named by `x-amz-copy-source`, checked by `parseCopySource` like every key in a path; its file is
@@ -20,16 +21,18 @@ import { promises as fsp } from 'node:fs';
 import type http from 'node:http';
 import { PassThrough } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { FrontError } from '../protocol/errors.ts';
+import { checkIfMatch } from '../protocol/conditions.ts';
+import { FrontError, noSuchUpload } from '../protocol/errors.ts';
 import { headerValue } from '../protocol/headers.ts';
 import { sendXml, S3_XMLNS } from '../protocol/reply.ts';
 import { parseCopyRange, parseCopySource } from '../protocol/request.ts';
-import { isMissing, type S3rverStore } from '../state/s3rver.ts';
+import { isMissing, type ObjectMetadata, type S3rverStore } from '../state/s3rver.ts';
 import { requireBucket, requireUpload } from '../state/uploads.ts';
 import type { S3Front } from './front.ts';
 import { checkPartNumber } from './multipart.ts';
 
-const CONDITIONS = ['if-match', 'if-none-match', 'if-modified-since', 'if-unmodified-since'].map(
+/** The conditions this server does not evaluate (x-amz-copy-source-if-match it does). */
+const UNSUPPORTED_CONDITIONS = ['if-none-match', 'if-modified-since', 'if-unmodified-since'].map(
   (name) => `x-amz-copy-source-${name}`,
 );
 
@@ -45,7 +48,7 @@ export async function handleUploadPartCopy(
   const partNumber = checkPartNumber(query.get('partNumber') ?? '');
   const uploadId = query.get('uploadId') ?? '';
   await requireUpload(front.store, bucket, key, uploadId);
-  const condition = CONDITIONS.find((name) => req.headers[name] !== undefined);
+  const condition = UNSUPPORTED_CONDITIONS.find((name) => req.headers[name] !== undefined);
   if (condition)
     throw new FrontError('NotImplemented', `The local S3 server does not implement ${condition} on UploadPartCopy.`, {
       Header: condition,
@@ -56,6 +59,7 @@ export async function handleUploadPartCopy(
   const handle = await openSource(front.store, source.bucket, source.key);
   let md5: string;
   try {
+    await checkSourceETag(front.store, req, source);
     // The size of the file opened, not of the key: a PUT renaming a new object over it now changes neither.
     const size = (await handle.stat()).size;
     const range = parseCopyRange(headerValue(req.headers, 'x-amz-copy-source-range'), size);
@@ -70,6 +74,27 @@ export async function handleUploadPartCopy(
   }
   const result = `<CopyPartResult xmlns="${S3_XMLNS}"><LastModified>${new Date().toISOString()}</LastModified><ETag>"${md5}"</ETag></CopyPartResult>`;
   sendXml(res, 200, result, req.method);
+}
+
+/**
+ * `x-amz-copy-source-if-match`, checked against the source's ETag once its file is open. (A PUT replacing the source
+ * between the open and this read would pair the new ETag with the old bytes; the local server accepts that window.)
+ */
+async function checkSourceETag(
+  store: S3rverStore,
+  req: http.IncomingMessage,
+  source: { bucket: string; key: string },
+): Promise<void> {
+  const condition = headerValue(req.headers, 'x-amz-copy-source-if-match');
+  if (condition === undefined) return;
+  let metadata: ObjectMetadata;
+  try {
+    metadata = await store.getMetadata(source.bucket, source.key);
+  } catch (error) {
+    if (isMissing(error)) throw new FrontError('NoSuchKey', 'The specified key does not exist.', { Key: source.key });
+    throw error;
+  }
+  checkIfMatch(condition, String(metadata.etag), 'x-amz-copy-source-If-Match');
 }
 
 async function openSource(store: S3rverStore, bucket: string, key: string): Promise<fsp.FileHandle> {
@@ -96,7 +121,16 @@ async function copyIntoPart(
     range.last < range.first
       ? Promise.resolve(body.end())
       : pipeline(handle.createReadStream({ start: range.first, end: range.last, autoClose: false }), body);
-  // s3rver's putPart does not hear of an error on the stream it is given: a failed read rejects here instead.
-  const [, stored] = await Promise.all([reading, store.putPart(part.bucket, part.uploadId, part.partNumber, body)]);
-  return stored.md5;
+  const [read, stored] = await Promise.allSettled([
+    reading,
+    store.putPart(part.bucket, part.uploadId, part.partNumber, body),
+  ]);
+  // The upload aborted while the part was being written (state/part-writes.ts) is S3's NoSuchUpload, not a 500;
+  // otherwise a failed read is the cause of whatever the write then reports.
+  if (stored.status === 'rejected' && (stored.reason as { code?: unknown }).code === 'NoSuchUpload') {
+    throw noSuchUpload(part.uploadId);
+  }
+  if (read.status === 'rejected') throw read.reason;
+  if (stored.status === 'rejected') throw stored.reason;
+  return stored.value.md5;
 }

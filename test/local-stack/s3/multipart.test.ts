@@ -8,10 +8,14 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
+import { PassThrough } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
 import {
   CompleteMultipartUploadCommand,
   CreateMultipartUploadCommand,
+  AbortMultipartUploadCommand,
   GetObjectCommand,
+  ListMultipartUploadsCommand,
   PutObjectCommand,
   S3Client,
   UploadPartCommand,
@@ -370,5 +374,85 @@ describe('UploadPartCopy', () => {
     const copied = await copyPart(key, uploadId, 1, `${BUCKET}/confined/source.bin`);
     await complete(key, uploadId, [{ PartNumber: 1, ETag: copied.eTag }]);
     expect((await getBytes(key)).equals(pattern(10, 15))).toBe(true);
+  });
+});
+
+describe('ListMultipartUploads', () => {
+  it('lists the uploads neither completed nor aborted, by key, with prefix and pages; none once they are closed', async () => {
+    const bucket = OTHER; // a bucket no other test starts uploads in
+    const start = async (key: string) =>
+      (await s3.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key }))).UploadId!;
+    const list = (input: Partial<ListMultipartUploadsCommand['input']> = {}) =>
+      s3.send(new ListMultipartUploadsCommand({ Bucket: bucket, ...input }));
+    const b1 = await start('list/b');
+    const a = await start('list/a');
+    const b2 = await start('list/b');
+    const other = await start('elsewhere/c');
+
+    const all = await list();
+    expect(all.Uploads?.map((upload) => [upload.Key, upload.UploadId])).toEqual([
+      ['elsewhere/c', other],
+      ['list/a', a],
+      ['list/b', b1],
+      ['list/b', b2],
+    ]);
+    expect(all.IsTruncated).toBe(false);
+    expect(all.Uploads?.[0]?.Initiated).toBeInstanceOf(Date);
+    expect((await list({ Prefix: 'list/' })).Uploads?.map((upload) => upload.UploadId)).toEqual([a, b1, b2]);
+
+    // Pages of two, through the markers S3 returns.
+    const first = await list({ Prefix: 'list/', MaxUploads: 2 });
+    expect(first.IsTruncated).toBe(true);
+    expect(first.Uploads?.map((upload) => upload.UploadId)).toEqual([a, b1]);
+    expect([first.NextKeyMarker, first.NextUploadIdMarker]).toEqual(['list/b', b1]);
+    const second = await list({
+      Prefix: 'list/',
+      MaxUploads: 2,
+      KeyMarker: first.NextKeyMarker,
+      UploadIdMarker: first.NextUploadIdMarker,
+    });
+    expect(second.Uploads?.map((upload) => upload.UploadId)).toEqual([b2]);
+    expect(second.IsTruncated).toBe(false);
+    expect((await list({ KeyMarker: 'list/a' })).Uploads?.map((upload) => upload.UploadId)).toEqual([b1, b2]);
+    await expect(list({ Delimiter: '/' })).rejects.toMatchObject({ name: 'NotImplemented' });
+
+    for (const [key, uploadId] of [
+      ['list/a', a],
+      ['list/b', b1],
+      ['list/b', b2],
+      ['elsewhere/c', other],
+    ] as const) {
+      await s3.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId }));
+    }
+    expect((await list()).Uploads ?? []).toEqual([]);
+  });
+});
+
+describe('AbortMultipartUpload while a part is arriving', () => {
+  it('answers the part NoSuchUpload, leaves no upload behind and keeps serving', async () => {
+    const key = 'abort/racing.bin';
+    const uploadId = await create(key);
+    const body = new PassThrough();
+    const sending = s3.send(
+      new UploadPartCommand({
+        Bucket: BUCKET,
+        Key: key,
+        UploadId: uploadId,
+        PartNumber: 1,
+        Body: body,
+        ContentLength: 2 * 65536,
+      }),
+    );
+    sending.catch(() => undefined);
+    body.write(pattern(65536, 16));
+    await sleep(300); // the server is now writing the part
+    await s3.send(new AbortMultipartUploadCommand({ Bucket: BUCKET, Key: key, UploadId: uploadId }));
+    body.end(pattern(65536, 17));
+    await expect(sending).rejects.toMatchObject({ name: 'NoSuchUpload' });
+    // The server is alive and the upload did not come back.
+    const listed = await s3.send(new ListMultipartUploadsCommand({ Bucket: BUCKET, Prefix: 'abort/' }));
+    expect(listed.Uploads ?? []).toEqual([]);
+    await put('abort/after.bin', pattern(10, 18));
+    expect((await getBytes('abort/after.bin')).equals(pattern(10, 18))).toBe(true);
   });
 });
