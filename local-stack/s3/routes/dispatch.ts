@@ -49,11 +49,11 @@ export async function route(
     case 'AbortMultipartUpload':
       return handleAbort(front, res, bucket, key, query.get('uploadId') ?? '');
     case 'UploadPart':
-      return handleUploadPart(front, req, res, bucket, key, query);
+      return handleUploadPart(front, { req, res, bucket, key, query });
     case 'UploadPartCopy':
-      return handleUploadPartCopy(front, req, res, bucket, key, query);
+      return handleUploadPartCopy(front, { req, res, bucket, key, query });
     case 'CompleteMultipartUpload':
-      return handleComplete(front, req, res, bucket, key, query);
+      return handleComplete(front, { req, res, bucket, key, query });
     case 'CopyObject':
       return front.toS3rver(req, res);
     case 'GetObject':

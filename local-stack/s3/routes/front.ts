@@ -6,6 +6,15 @@ import type { RequestBody } from '../protocol/request-body.ts';
 import type { RequestContext } from '../protocol/request.ts';
 import type { S3rverModules, S3rverStore } from '../state/s3rver.ts';
 
+/** One request addressed to an object (or an upload of one), as the object-level handlers take it. */
+export interface ObjectRequest {
+  req: http.IncomingMessage;
+  res: http.ServerResponse;
+  bucket: string;
+  key: string;
+  query: URLSearchParams;
+}
+
 export interface S3Front {
   store: S3rverStore;
   account: S3rverModules['account'];

@@ -14,7 +14,7 @@ import { elements, firstElement } from '../../shared/xml.ts';
 import { FrontError, malformedXml } from '../protocol/errors.ts';
 import { bodyOf, bufferedBody } from '../protocol/request-body.ts';
 import { requireUpload } from '../state/uploads.ts';
-import type { S3Front } from './front.ts';
+import type { ObjectRequest, S3Front } from './front.ts';
 
 export const MIN_PART_SIZE = 5 * 1024 * 1024;
 export const MAX_PARTS = 10_000;
@@ -30,27 +30,13 @@ export function checkPartNumber(raw: string): number {
   return Number(raw);
 }
 
-export async function handleUploadPart(
-  front: S3Front,
-  req: http.IncomingMessage,
-  res: http.ServerResponse,
-  bucket: string,
-  key: string,
-  query: URLSearchParams,
-): Promise<void> {
+export async function handleUploadPart(front: S3Front, { req, res, bucket, key, query }: ObjectRequest): Promise<void> {
   checkPartNumber(query.get('partNumber') ?? '');
   await requireUpload(front.store, bucket, key, query.get('uploadId') ?? '');
   return front.toS3rver(req, res, bodyOf(req));
 }
 
-export async function handleComplete(
-  front: S3Front,
-  req: http.IncomingMessage,
-  res: http.ServerResponse,
-  bucket: string,
-  key: string,
-  query: URLSearchParams,
-): Promise<void> {
+export async function handleComplete(front: S3Front, { req, res, bucket, key, query }: ObjectRequest): Promise<void> {
   const uploadId = query.get('uploadId') ?? '';
   const dir = await requireUpload(front.store, bucket, key, uploadId);
   const body = await bufferedBody(req, 2 * 1024 * 1024);

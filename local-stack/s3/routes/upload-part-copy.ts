@@ -28,7 +28,7 @@ import { sendXml, S3_XMLNS } from '../protocol/reply.ts';
 import { parseCopyRange, parseCopySource } from '../protocol/request.ts';
 import { isMissing, type ObjectMetadata, type S3rverStore } from '../state/s3rver.ts';
 import { requireBucket, requireUpload } from '../state/uploads.ts';
-import type { S3Front } from './front.ts';
+import type { ObjectRequest, S3Front } from './front.ts';
 import { checkPartNumber } from './multipart.ts';
 
 /** The conditions this server does not evaluate (x-amz-copy-source-if-match it does). */
@@ -38,11 +38,7 @@ const UNSUPPORTED_CONDITIONS = ['if-none-match', 'if-modified-since', 'if-unmodi
 
 export async function handleUploadPartCopy(
   front: S3Front,
-  req: http.IncomingMessage,
-  res: http.ServerResponse,
-  bucket: string,
-  key: string,
-  query: URLSearchParams,
+  { req, res, bucket, key, query }: ObjectRequest,
 ): Promise<void> {
   req.resume(); // the request has no body; drain whatever a client sends anyway
   const partNumber = checkPartNumber(query.get('partNumber') ?? '');

@@ -10,20 +10,9 @@ import {
   planConcat,
   S3_PART_LIMITS,
 } from '../../../lib/aws/concat-plan.ts';
+import { rng as prng } from '../../support/random.ts';
 
 const LIMITS: PartLimits = { minPart: 4, maxPart: 8 };
-
-/** mulberry32: a small seeded PRNG, so a failure can be replayed from the seed the test prints. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /**
  * The least number of bytes any valid plan downloads, by exhaustive search over where parts end: a part of bytes

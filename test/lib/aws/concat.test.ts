@@ -5,21 +5,18 @@
  * taken from the code under test.
  */
 import { createHash } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import {
   GetObjectCommand,
   HeadObjectCommand,
   ListMultipartUploadsCommand,
   PutObjectCommand,
-  S3Client,
+  type S3Client,
 } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { concatObjects, prepareConcat } from '../../../lib/aws/concat.ts';
 import { ConcatError } from '../../../lib/aws/concat-errors.ts';
-import { spawnS3ServerProcess, type S3ServerProcess } from '../../../local-stack/s3/child.ts';
-import { TEST_CREDENTIALS } from '../../support/signing.ts';
+import type { S3ServerProcess } from '../../../local-stack/s3/child.ts';
+import { startLocalS3, stopLocalS3 } from '../../support/local-s3.ts';
 
 const BUCKET = 'concat-test';
 const OTHER = 'concat-other';
@@ -36,19 +33,7 @@ let downloaded = 0;
 let largestUploadPart = 0;
 
 beforeAll(async () => {
-  dir = mkdtempSync(path.join(os.tmpdir(), 'cp-concat-'));
-  server = await spawnS3ServerProcess({
-    directory: dir,
-    buckets: [BUCKET, OTHER],
-    credentials: TEST_CREDENTIALS,
-    port: 0,
-  });
-  s3 = new S3Client({
-    endpoint: server.endpoint,
-    region: 'us-east-1',
-    forcePathStyle: true,
-    credentials: TEST_CREDENTIALS,
-  });
+  ({ server, dir, s3 } = await startLocalS3([BUCKET, OTHER], 'cp-concat-'));
   s3.middlewareStack.add(
     (next, context) => async (args) => {
       const command = (context.commandName ?? '?').replace(/Command$/, '');
@@ -72,11 +57,7 @@ beforeAll(async () => {
   );
 });
 
-afterAll(async () => {
-  s3?.destroy();
-  await server?.close();
-  if (dir) rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => stopLocalS3({ server, dir, s3 }));
 
 beforeEach(() => {
   requests = {};

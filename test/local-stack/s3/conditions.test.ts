@@ -3,20 +3,17 @@
  * GetObject/HeadObject (s3rver ignores it; the front checks it) and `x-amz-copy-source-if-match` on UploadPartCopy —
  * how lib/aws/concat.ts makes sure it reads and copies the very objects the workers wrote.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import {
   CreateMultipartUploadCommand,
   GetObjectCommand,
   HeadObjectCommand,
   PutObjectCommand,
-  S3Client,
+  type S3Client,
   UploadPartCopyCommand,
 } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawnS3ServerProcess, type S3ServerProcess } from '../../../local-stack/s3/child.ts';
-import { TEST_CREDENTIALS } from '../../support/signing.ts';
+import type { S3ServerProcess } from '../../../local-stack/s3/child.ts';
+import { startLocalS3, stopLocalS3 } from '../../support/local-s3.ts';
 
 const BUCKET = 'conditions-test';
 
@@ -25,21 +22,10 @@ let dir: string;
 let s3: S3Client;
 
 beforeAll(async () => {
-  dir = mkdtempSync(path.join(os.tmpdir(), 'cp-s3-conditions-'));
-  server = await spawnS3ServerProcess({ directory: dir, buckets: [BUCKET], credentials: TEST_CREDENTIALS, port: 0 });
-  s3 = new S3Client({
-    endpoint: server.endpoint,
-    region: 'us-east-1',
-    forcePathStyle: true,
-    credentials: TEST_CREDENTIALS,
-  });
+  ({ server, dir, s3 } = await startLocalS3([BUCKET], 'cp-s3-conditions-'));
 });
 
-afterAll(async () => {
-  s3?.destroy();
-  await server?.close();
-  if (dir) rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => stopLocalS3({ server, dir, s3 }));
 
 async function put(key: string, body: string): Promise<string> {
   return (await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: body }))).ETag!;

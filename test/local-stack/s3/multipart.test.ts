@@ -4,10 +4,7 @@
  * object assembled server-side from other objects (issue 14's `rates.csv`, the s3-concat approach) relies on.
  */
 import { createHash } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
-import os from 'node:os';
-import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
@@ -17,13 +14,14 @@ import {
   GetObjectCommand,
   ListMultipartUploadsCommand,
   PutObjectCommand,
-  S3Client,
+  type S3Client,
   UploadPartCommand,
   UploadPartCopyCommand,
 } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawnS3ServerProcess, type S3ServerProcess } from '../../../local-stack/s3/child.ts';
-import { signedHeaders, TEST_CREDENTIALS } from '../../support/signing.ts';
+import type { S3ServerProcess } from '../../../local-stack/s3/child.ts';
+import { signedHeaders } from '../../support/signing.ts';
+import { startLocalS3, stopLocalS3 } from '../../support/local-s3.ts';
 
 const BUCKET = 'multipart-test';
 const OTHER = 'multipart-other';
@@ -34,27 +32,10 @@ let dir: string;
 let s3: S3Client;
 
 beforeAll(async () => {
-  dir = mkdtempSync(path.join(os.tmpdir(), 'cp-s3-multipart-'));
-  // Port 0: the server picks a free port, so this file never collides with the fixed ports of the others.
-  server = await spawnS3ServerProcess({
-    directory: dir,
-    buckets: [BUCKET, OTHER],
-    credentials: TEST_CREDENTIALS,
-    port: 0,
-  });
-  s3 = new S3Client({
-    endpoint: server.endpoint,
-    region: 'us-east-1',
-    forcePathStyle: true,
-    credentials: TEST_CREDENTIALS,
-  });
+  ({ server, dir, s3 } = await startLocalS3([BUCKET, OTHER], 'cp-s3-multipart-'));
 });
 
-afterAll(async () => {
-  s3?.destroy();
-  await server?.close();
-  if (dir) rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => stopLocalS3({ server, dir, s3 }));
 
 /** Deterministic pseudo-random bytes (xorshift), so any misplaced byte changes the result. */
 function pattern(size: number, seed: number): Buffer {
