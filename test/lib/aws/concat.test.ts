@@ -17,6 +17,7 @@ import { concatObjects, prepareConcat } from '../../../lib/aws/concat.ts';
 import { ConcatError } from '../../../lib/aws/concat-errors.ts';
 import type { S3ServerProcess } from '../../../local-stack/s3/child.ts';
 import { startLocalS3, stopLocalS3 } from '../../support/local-s3.ts';
+import { patternBytes as pattern } from '../../support/random.ts';
 
 const BUCKET = 'concat-test';
 const OTHER = 'concat-other';
@@ -64,19 +65,6 @@ beforeEach(() => {
   downloaded = 0;
   largestUploadPart = 0;
 });
-
-/** Deterministic pseudo-random bytes (xorshift), so a misplaced byte changes the hash. */
-function pattern(size: number, seed: number): Buffer {
-  const out = Buffer.alloc(size);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < size; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    out[i] = x & 0xff;
-  }
-  return out;
-}
 
 const sha256 = (data: Uint8Array): string => createHash('sha256').update(data).digest('hex');
 

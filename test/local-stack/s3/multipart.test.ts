@@ -22,6 +22,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { S3ServerProcess } from '../../../local-stack/s3/child.ts';
 import { signedHeaders } from '../../support/signing.ts';
 import { startLocalS3, stopLocalS3 } from '../../support/local-s3.ts';
+import { patternBytes as pattern } from '../../support/random.ts';
 
 const BUCKET = 'multipart-test';
 const OTHER = 'multipart-other';
@@ -36,19 +37,6 @@ beforeAll(async () => {
 });
 
 afterAll(() => stopLocalS3({ server, dir, s3 }));
-
-/** Deterministic pseudo-random bytes (xorshift), so any misplaced byte changes the result. */
-function pattern(size: number, seed: number): Buffer {
-  const out = Buffer.alloc(size);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < size; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    out[i] = x & 0xff;
-  }
-  return out;
-}
 
 const md5 = (data: Uint8Array): string => createHash('md5').update(data).digest('hex');
 
