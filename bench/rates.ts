@@ -63,6 +63,27 @@ async function pandasMedian(file: string, runs: number): Promise<number> {
   return median(times);
 }
 
+/** Runs the rates function `runs` times on `key`, each in a fresh process; fails on a run that did not succeed. */
+async function functionRuns(label: string, key: string, runs: number, env: NodeJS.ProcessEnv): Promise<FunctionRun[]> {
+  const results: FunctionRun[] = [];
+  for (let i = 0; i < runs; i++) {
+    const { stdout } = await promisify(execFile)(
+      process.execPath,
+      ['--import', 'tsx', path.join(PROJECT_ROOT, 'bench', 'rates-function.ts'), BUCKET, key],
+      { env, cwd: PROJECT_ROOT, maxBuffer: 64 * 1024 * 1024 },
+    );
+    const run = JSON.parse(stdout.trim().split('\n').pop()!) as FunctionRun;
+    const outcome = run.reply.results[0];
+    if (outcome?.status !== 'ok' || outcome.rows === undefined)
+      throw new Error(`bench run failed: ${JSON.stringify(outcome)}`);
+    results.push(run);
+    process.stderr.write(
+      `  ${label} run ${i + 1}/${runs}: ${Math.round(run.wallMs)} ms, peak RSS ${Math.round(run.maxRssMb)} MB\n`,
+    );
+  }
+  return results;
+}
+
 export async function benchRates(args: string[]): Promise<number> {
   const sizes = (args.find((a) => a.startsWith('--sizes='))?.slice('--sizes='.length) ?? '1000000,10000000')
     .split(',')
@@ -93,22 +114,7 @@ export async function benchRates(args: string[]): Promise<number> {
       const key = `uploads/counties-${label}.csv`;
       await new Upload({ client: s3, params: { Bucket: BUCKET, Key: key, Body: createReadStream(file) } }).done();
       const sizeRuns = size >= 5e6 ? Math.min(runs, 2) : runs;
-      const results: FunctionRun[] = [];
-      for (let i = 0; i < sizeRuns; i++) {
-        const { stdout } = await promisify(execFile)(
-          process.execPath,
-          ['--import', 'tsx', path.join(PROJECT_ROOT, 'bench', 'rates-function.ts'), BUCKET, key],
-          { env, cwd: PROJECT_ROOT, maxBuffer: 64 * 1024 * 1024 },
-        );
-        const run = JSON.parse(stdout.trim().split('\n').pop()!) as FunctionRun;
-        const outcome = run.reply.results[0];
-        if (outcome?.status !== 'ok' || outcome.rows === undefined)
-          throw new Error(`bench run failed: ${JSON.stringify(outcome)}`);
-        results.push(run);
-        process.stderr.write(
-          `  ${label} run ${i + 1}/${sizeRuns}: ${Math.round(run.wallMs)} ms, peak RSS ${Math.round(run.maxRssMb)} MB\n`,
-        );
-      }
+      const results = await functionRuns(label, key, sizeRuns, env);
       const wall = median(results.map((r) => r.wallMs));
       const peak = Math.max(...results.map((r) => r.maxRssMb));
       rss.push(peak);

@@ -30,45 +30,16 @@ export interface ScrapeMeasurements {
 export function scrapeReport(options: Options, { byConcurrency, baselines, rerun, lost }: ScrapeMeasurements): string {
   const latency = options.latencyMs;
   const ideal = (concurrency: number, requestsPerBusiness: number): number =>
-    Math.ceil(BUSINESSES / concurrency) * latency * requestsPerBusiness;
+    idealMs(concurrency, requestsPerBusiness, latency);
   const sequential = byConcurrency.get(1);
   const sequentialWall =
     sequential && sequential.length > 0 ? median(sequential.map((s) => s.result.wallMs)) : undefined;
-  const rows: string[][] = [];
-  const phaseRows: string[][] = [];
-  const ratios = new Map<number, number>();
-  const overBaseline = new Map<number, number>();
-  const walls = new Map<number, number>();
-  for (const [concurrency, samples] of byConcurrency) {
-    if (samples.length === 0) {
-      rows.push([String(concurrency), 'no complete run']);
-      continue;
-    }
-    const wall = median(samples.map((s) => s.result.wallMs));
-    const requests = median(samples.map((s) => s.result.requests));
-    const perBusiness = requests / BUSINESSES;
-    const idealMs = ideal(concurrency, perBusiness);
-    const floorMs = Math.ceil(requests / concurrency) * latency;
-    if (idealMs > 0) ratios.set(concurrency, wall / idealMs);
-    const baselineMs = baselines.get(concurrency) ?? Number.NaN;
-    if (baselineMs > 0) overBaseline.set(concurrency, wall / baselineMs);
-    const maxConcurrent = Math.max(...samples.map((s) => s.maxConcurrent));
-    walls.set(concurrency, wall);
-    rows.push([
-      String(concurrency),
-      ms(wall),
-      `${ms(Math.min(...samples.map((s) => s.result.wallMs)))}–${ms(Math.max(...samples.map((s) => s.result.wallMs)))}`,
-      perBusiness.toFixed(3),
-      ms1(idealMs),
-      times(wall, idealMs),
-      `${ms(floorMs)} (${times(floorMs, idealMs)})`,
-      `${ms(baselineMs)} (${times(baselineMs, idealMs)})`,
-      times(wall, baselineMs),
-      maxConcurrent > concurrency ? `${maxConcurrent} (over the bound!)` : String(maxConcurrent),
-      sequentialWall === undefined ? '—' : `${(sequentialWall / wall).toFixed(2)}×`,
-    ]);
-    phaseRows.push(phaseRow(concurrency, samples, latency));
-  }
+  const { rows, phaseRows, ratios, overBaseline, walls } = concurrencyRows(
+    latency,
+    byConcurrency,
+    baselines,
+    sequentialWall,
+  );
 
   const writePolicy =
     Object.keys(options.write).length === 0
@@ -121,6 +92,58 @@ export function scrapeReport(options: Options, { byConcurrency, baselines, rerun
   if (lost.length > 0)
     out += `FAILED: ${lost.length} run(s) lost documents:\n${lost.map((line) => `  ${line}\n`).join('')}`;
   return out;
+}
+
+/** ceil(BUSINESSES / C) × latency × requests per business: the wall time of perfect C-way overlap. */
+function idealMs(concurrency: number, requestsPerBusiness: number, latency: number): number {
+  return Math.ceil(BUSINESSES / concurrency) * latency * requestsPerBusiness;
+}
+
+/** The main table's row and the phase table's row of each concurrency, and the ratios the verdict needs. */
+function concurrencyRows(
+  latency: number,
+  byConcurrency: ScrapeMeasurements['byConcurrency'],
+  baselines: ScrapeMeasurements['baselines'],
+  sequentialWall: number | undefined,
+) {
+  const ideal = (concurrency: number, requestsPerBusiness: number): number =>
+    idealMs(concurrency, requestsPerBusiness, latency);
+  const rows: string[][] = [];
+  const phaseRows: string[][] = [];
+  const ratios = new Map<number, number>();
+  const overBaseline = new Map<number, number>();
+  const walls = new Map<number, number>();
+  for (const [concurrency, samples] of byConcurrency) {
+    if (samples.length === 0) {
+      rows.push([String(concurrency), 'no complete run']);
+      continue;
+    }
+    const wall = median(samples.map((s) => s.result.wallMs));
+    const requests = median(samples.map((s) => s.result.requests));
+    const perBusiness = requests / BUSINESSES;
+    const idealMs = ideal(concurrency, perBusiness);
+    const floorMs = Math.ceil(requests / concurrency) * latency;
+    if (idealMs > 0) ratios.set(concurrency, wall / idealMs);
+    const baselineMs = baselines.get(concurrency) ?? Number.NaN;
+    if (baselineMs > 0) overBaseline.set(concurrency, wall / baselineMs);
+    const maxConcurrent = Math.max(...samples.map((s) => s.maxConcurrent));
+    walls.set(concurrency, wall);
+    rows.push([
+      String(concurrency),
+      ms(wall),
+      `${ms(Math.min(...samples.map((s) => s.result.wallMs)))}–${ms(Math.max(...samples.map((s) => s.result.wallMs)))}`,
+      perBusiness.toFixed(3),
+      ms1(idealMs),
+      times(wall, idealMs),
+      `${ms(floorMs)} (${times(floorMs, idealMs)})`,
+      `${ms(baselineMs)} (${times(baselineMs, idealMs)})`,
+      times(wall, baselineMs),
+      maxConcurrent > concurrency ? `${maxConcurrent} (over the bound!)` : String(maxConcurrent),
+      sequentialWall === undefined ? '—' : `${(sequentialWall / wall).toFixed(2)}×`,
+    ]);
+    phaseRows.push(phaseRow(concurrency, samples, latency));
+  }
+  return { rows, phaseRows, ratios, overBaseline, walls };
 }
 
 /** Where the time of one concurrency's runs went (medians), the details phase beside its ideal. */

@@ -117,6 +117,32 @@ interface BinRow {
   count: number;
 }
 
+/** Fonts and colours of the chart (a fresh object per spec: the spec is handed to vega-lite whole). */
+function chartConfig(): TopLevelSpec['config'] {
+  return {
+    font: FONT_FAMILY,
+    view: { stroke: null },
+    title: {
+      fontSize: TITLE_FONT_SIZE,
+      subtitleFontSize: SUBTITLE_FONT_SIZE,
+      subtitleColor: '#555555',
+      subtitlePadding: 6,
+      color: '#111111',
+    },
+    axis: {
+      labelFontSize: 12,
+      titleFontSize: 13,
+      titleFontWeight: 'bold',
+      titleColor: '#222222',
+      labelColor: '#333333',
+      titlePadding: 10,
+      domainColor: '#888888',
+      tickColor: '#888888',
+      gridColor: '#e6e6e6',
+    },
+  };
+}
+
 export function buildHistogramSpec(input: HistogramChartInput): TopLevelSpec {
   const { edges, counts } = input;
   const rows: BinRow[] = [];
@@ -177,28 +203,7 @@ export function buildHistogramSpec(input: HistogramChartInput): TopLevelSpec {
         },
       },
     },
-    config: {
-      font: FONT_FAMILY,
-      view: { stroke: null },
-      title: {
-        fontSize: TITLE_FONT_SIZE,
-        subtitleFontSize: SUBTITLE_FONT_SIZE,
-        subtitleColor: '#555555',
-        subtitlePadding: 6,
-        color: '#111111',
-      },
-      axis: {
-        labelFontSize: 12,
-        titleFontSize: 13,
-        titleFontWeight: 'bold',
-        titleColor: '#222222',
-        labelColor: '#333333',
-        titlePadding: 10,
-        domainColor: '#888888',
-        tickColor: '#888888',
-        gridColor: '#e6e6e6',
-      },
-    },
+    config: chartConfig(),
   };
 }
 

@@ -1,6 +1,6 @@
 /**
  * Exact summation of doubles for the mean: per-exponent integer accumulators (filled by the statistics' first
- * pass, rank-select.ts) folded into Shewchuk partials, with a correctly rounded final division.
+ * pass, rank-answer.ts) folded into Shewchuk partials, with a correctly rounded final division.
  */
 
 import { F64, HI, LO, U32 } from './float-bits.ts';
@@ -76,7 +76,7 @@ export class ExactSum {
   }
 
   /**
-   * Adds values on their own. The statistics' first pass (rank-select.ts) does the same split inline, fused with
+   * Adds values on their own. The statistics' first pass (rank-answer.ts) does the same split inline, fused with
    * its histogram; this is for a parallel run's chunks, which sum their values before any histogram exists.
    */
   addValues(values: Float64Array): void {

@@ -1,6 +1,6 @@
 /**
  * The bit-level view of a double and the exact powers of ten, shared by the number printer
- * (shortest-number.ts), the fast number parser (number-parse.ts) and the exact sum (rank-select.ts, stats.ts).
+ * (shortest-number.ts), the fast number parser (number-parse.ts) and the exact sum (rank-answer.ts, stats.ts).
  *
  * Write a value to `F64[0]` and read its IEEE 754 words from `U32[HI]` (sign, 11-bit exponent, top 20 bits of
  * the significand) and `U32[LO]` (low 32 bits of the significand), whatever the platform's byte order.

@@ -175,28 +175,7 @@ export async function publishRatesResults(
       ),
     ]);
 
-    const { histogram, ...stats } = result.stats;
-    const summary: RatesSummary = {
-      status: 'ok',
-      runId: place.runId,
-      input: { bucket, key, bytes: result.inputBytes, eTag: place.eTag },
-      options,
-      rateColumn: result.rateColumn,
-      rows: result.rows,
-      badRows: { count: result.badRows, samples: result.badRowSamples },
-      stats,
-      histogram,
-      outputs: {
-        csv: s3Uri(bucket, csv.key),
-        png: s3Uri(bucket, `${prefix}histogram.png`),
-        svg: s3Uri(bucket, `${prefix}histogram.svg`),
-        summary: s3Uri(bucket, `${prefix}summary.json`),
-      },
-      timings: { computeMs: round(timing.computeMs), uploadMs: round(uploadMs), chartMs: round(chart.ms), totalMs: 0 },
-      finishedAt: '',
-    };
-    summary.timings.totalMs = round(performance.now() - timing.started);
-    summary.finishedAt = new Date().toISOString();
+    const summary = summaryOf(place, result, csv.key, timing, uploadMs, chart.ms);
     await putJson(s3, bucket, `${prefix}summary.json`, summary);
     return summary;
   } catch (error) {
@@ -211,6 +190,41 @@ export async function publishRatesResults(
     }
     throw new RatesPublishError(prefix, error);
   }
+}
+
+/** summary.json of a run whose outputs are all in place; its total time and finishing time are taken now. */
+function summaryOf(
+  place: RatesRunPlace & { prefix: string; eTag: string | null; options: RateOptions },
+  result: ComputedRates,
+  csvKey: string,
+  timing: { started: number; computeMs: number },
+  uploadMs: number,
+  chartMs: number,
+): RatesSummary {
+  const { bucket, key, prefix, options } = place;
+  const { histogram, ...stats } = result.stats;
+  const summary: RatesSummary = {
+    status: 'ok',
+    runId: place.runId,
+    input: { bucket, key, bytes: result.inputBytes, eTag: place.eTag },
+    options,
+    rateColumn: result.rateColumn,
+    rows: result.rows,
+    badRows: { count: result.badRows, samples: result.badRowSamples },
+    stats,
+    histogram,
+    outputs: {
+      csv: s3Uri(bucket, csvKey),
+      png: s3Uri(bucket, `${prefix}histogram.png`),
+      svg: s3Uri(bucket, `${prefix}histogram.svg`),
+      summary: s3Uri(bucket, `${prefix}summary.json`),
+    },
+    timings: { computeMs: round(timing.computeMs), uploadMs: round(uploadMs), chartMs: round(chartMs), totalMs: 0 },
+    finishedAt: '',
+  };
+  summary.timings.totalMs = round(performance.now() - timing.started);
+  summary.finishedAt = new Date().toISOString();
+  return summary;
 }
 
 /** Like Promise.all, but settles every promise before rejecting: nothing is still writing when a failure is handled. */

@@ -12,18 +12,16 @@ import {
   CR,
   endField,
   FieldEnds,
-  fieldText,
   MAX_RECORD_BYTES,
   NL,
-  parseRelaxedRecords,
   QUOTE,
   scanQuotedRecord,
-  splitQuotedRecord,
 } from './csv-tokenizer.ts';
 import { emptyFileError, noValidRowsError } from './errors.ts';
 import { fastNumber } from './number-parse.ts';
 import type { RateOptions } from './options.ts';
 import type { OutputSink } from './output-sink.ts';
+import { readQuotedRow } from './quoted-row.ts';
 import { writeShortestNumber } from './shortest-number.ts';
 
 /** Where the engine's rates go: the statistics (RateStatsAccumulator), or a chunk's value stream (parallel/). */
@@ -353,42 +351,14 @@ export class RatesEngine implements RecordConsumer {
     const next = recEnd >= end ? end : recEnd + 1;
     if (e === s) return next;
 
-    const fields = splitQuotedRecord(buf, s, e);
-    let rate = NaN;
-    let numStr: string | null;
-    let denStr: string | null;
-    let fieldCount: number;
-    if (fields !== null) {
-      fieldCount = fields.length;
-      const nf = fields[this.numIdx];
-      const df = fields[this.denIdx];
-      if (nf !== undefined && df !== undefined && !nf.escaped && !df.escaped) {
-        const den = fastNumber(buf, df.start, df.end);
-        if (den > 0) rate = fastNumber(buf, nf.start, nf.end) / den;
-      }
-      numStr = rate - rate === 0 ? null : fieldText(buf, nf);
-      denStr = rate - rate === 0 ? null : fieldText(buf, df);
-    } else {
-      // Not strict RFC 4180 (text after a closing quote): csv-parse's relaxed reading decides the values.
-      let records: string[][];
-      try {
-        records = parseRelaxedRecords(buf.subarray(s, e));
-      } catch (err) {
-        this.bad.add(line, `malformed quoted field: ${(err as Error).message}`);
-        return next;
-      }
-      const rec = records[0];
-      if (records.length !== 1 || rec === undefined) {
-        this.bad.add(line, 'malformed quoted field (quotes do not pair up)');
-        return next;
-      }
-      fieldCount = rec.length;
-      numStr = rec[this.numIdx] ?? null;
-      denStr = rec[this.denIdx] ?? null;
+    const row = readQuotedRow(buf, s, e, this.numIdx, this.denIdx);
+    if (typeof row === 'string') {
+      this.bad.add(line, row);
+      return next;
     }
-
+    let rate = row.rate;
     if (!(rate - rate === 0)) {
-      const v = this.slowRow(numStr, denStr, fieldCount, line);
+      const v = this.slowRow(row.numStr, row.denStr, row.fieldCount, line);
       if (v === null) return next;
       rate = v;
     }

@@ -40,6 +40,7 @@ import {
   type WriteConcernSettings,
   type WriteError,
 } from 'mongodb';
+import { type BatchOutcome, createBatchWriter } from './batch-writer.ts';
 
 export interface ScrapeRecord {
   source: string;
@@ -210,15 +211,6 @@ function backoff(attempt: number): number {
   return Math.round(ceiling / 2 + (Math.random() * ceiling) / 2);
 }
 
-/** One batch's outcome, and whether MongoDB was unavailable for it (the writer's outage clock). */
-interface BatchOutcome {
-  summary: UpsertSummary;
-  /** When the first attempt that failed as a whole ended; undefined if none did. */
-  firstFailureAt?: number;
-  /** MongoDB answered the last attempt (a write, per-document errors, a refusal): there is no outage. */
-  reachedServer: boolean;
-}
-
 export function createScrapeStore(
   db: Db,
   { collection, now = () => new Date() }: { collection: string; now?: () => Date },
@@ -253,7 +245,8 @@ export function createScrapeStore(
     return (await write(records, Date.now() + retryForMs, deadlineAt)).summary;
   };
 
-  const createWriter = (options?: BatchWriterOptions): BatchWriter => createBatchWriter(write, options);
+  const createWriter = (options: BatchWriterOptions = {}): BatchWriter =>
+    createBatchWriter(write, options.retryForMs ?? DEFAULT_WRITE_RETRY_MS, options);
 
   return { collectionName: collection, ensureIndexes, upsert, createWriter };
 }
@@ -280,11 +273,6 @@ async function writeBatch(
     summary,
     reachedServer: true,
     ...(firstFailureAt === undefined ? {} : { firstFailureAt }),
-  });
-  const counts = (result: BulkWriteResult) => ({
-    upserted: result.upsertedCount,
-    modified: result.modifiedCount,
-    unchanged: result.matchedCount - result.modifiedCount,
   });
   for (;;) {
     const attemptStart = Date.now();
@@ -328,8 +316,29 @@ async function writeBatch(
     if (Date.now() + delay >= Math.min(retryUntil, deadlineAt)) break;
     await sleep(delay);
   }
-  // Which writes of the batch landed is unknown, so every record is reported; the next run's idempotent
-  // upsert settles them either way.
+  return gaveUp(records, lastError, attempts, started, firstFailureAt);
+}
+
+/** BulkWriteResult's counts as the summary reports them. */
+function counts(result: BulkWriteResult): Omit<UpsertSummary, 'failed'> {
+  return {
+    upserted: result.upsertedCount,
+    modified: result.modifiedCount,
+    unchanged: result.matchedCount - result.modifiedCount,
+  };
+}
+
+/**
+ * The outcome of a batch whose time ran out while MongoDB was unavailable. Which writes of the batch landed is
+ * unknown, so every record is reported; the next run's idempotent upsert settles them either way.
+ */
+function gaveUp(
+  records: readonly ScrapeRecord[],
+  lastError: unknown,
+  attempts: number,
+  started: number,
+  firstFailureAt: number | undefined,
+): BatchOutcome {
   const seconds = ((Date.now() - started) / 1000).toFixed(1);
   const reason =
     `write failed: ${describe(lastError)} (${attempts} ${attempts === 1 ? 'attempt' : 'attempts'} in ${seconds} s; ` +
@@ -343,68 +352,5 @@ async function writeBatch(
     },
     reachedServer: false,
     firstFailureAt: firstFailureAt ?? Date.now(),
-  };
-}
-
-/** The writer behind ScrapeStore.createWriter: batches of maxDocs (or what maxWaitMs gathered), written one at a time, in order. */
-function createBatchWriter(
-  write: (records: readonly ScrapeRecord[], retryUntil: number, deadlineAt: number) => Promise<BatchOutcome>,
-  {
-    maxDocs = 100,
-    maxWaitMs = 1000,
-    onFlush,
-    retryForMs = DEFAULT_WRITE_RETRY_MS,
-    deadlineAt = Infinity,
-  }: BatchWriterOptions = {},
-): BatchWriter {
-  const totals: UpsertSummary = { upserted: 0, modified: 0, unchanged: 0, failed: [] };
-  let written = 0;
-  let waiting: ScrapeRecord[] = [];
-  let timer: NodeJS.Timeout | undefined;
-  /** Batches waiting to be written, in order. */
-  const queue: ScrapeRecord[][] = [];
-  /** When MongoDB first failed a whole batch in the current outage; undefined while it answers. */
-  let outageSince: number | undefined;
-  // One write at a time, in order: a batch never races the one before it.
-  let draining: Promise<void> | undefined;
-
-  const drain = async (): Promise<void> => {
-    while (queue.length > 0) {
-      // During an outage everything waiting goes in one batch: one more attempt, not one per maxDocs records.
-      const batch = outageSince === undefined ? (queue.shift() as ScrapeRecord[]) : queue.splice(0).flat();
-      const retryUntil = (outageSince ?? Date.now()) + retryForMs;
-      const outcome = await write(batch, retryUntil, deadlineAt);
-      outageSince = outcome.reachedServer ? undefined : (outageSince ?? outcome.firstFailureAt);
-      const { summary } = outcome;
-      totals.upserted += summary.upserted;
-      totals.modified += summary.modified;
-      totals.unchanged += summary.unchanged;
-      totals.failed.push(...summary.failed);
-      written += batch.length;
-      onFlush?.({ ...totals, failed: [...totals.failed], written });
-    }
-    draining = undefined;
-  };
-
-  const flush = (): void => {
-    clearTimeout(timer);
-    timer = undefined;
-    if (waiting.length === 0) return;
-    queue.push(waiting);
-    waiting = [];
-    draining ??= drain();
-  };
-
-  return {
-    add(record) {
-      waiting.push(record);
-      if (waiting.length >= maxDocs) flush();
-      else timer ??= setTimeout(flush, maxWaitMs);
-    },
-    async close() {
-      flush();
-      await draining;
-      return totals;
-    },
   };
 }

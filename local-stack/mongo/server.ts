@@ -37,6 +37,19 @@ export interface RunningMongoServer {
   close(): Promise<void>;
 }
 
+/** Starts listening; rejects if that fails (EADDRINUSE, …), and logs the server's later errors instead. */
+function listen(server: net.Server, port: number, host: string): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      // Failures to accept a connection (EMFILE, …) are the server's, not a client's: log them and keep serving.
+      server.on('error', (error) => process.stderr.write(`[mongo] server error: ${error.message}\n`));
+      resolve();
+    });
+  });
+}
+
 export async function startMongoServer(options: MongoServerOptions): Promise<RunningMongoServer> {
   const host = options.host ?? '127.0.0.1';
   const log = (message: string): void => {
@@ -86,15 +99,7 @@ export async function startMongoServer(options: MongoServerOptions): Promise<Run
     });
     socket.on('close', () => sockets.delete(socket));
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port, host, () => {
-      server.off('error', reject);
-      // Failures to accept a connection (EMFILE, …) are the server's, not a client's: log them and keep serving.
-      server.on('error', (error) => process.stderr.write(`[mongo] server error: ${error.message}\n`));
-      resolve();
-    });
-  });
+  await listen(server, options.port, host);
   const port = (server.address() as net.AddressInfo).port;
   state.process.port = port;
   server.maxConnections = MAX_INCOMING_CONNECTIONS;

@@ -7,7 +7,7 @@ import { openEnvelope, type ResultParser } from '../envelope.ts';
 import { abortReason, FanoutError } from '../errors.ts';
 import type { Backend } from '../index.ts';
 import { createFleet, type FleetProgress } from './fleet.ts';
-import { createLauncher } from './launcher.ts';
+import { createLauncher, type LauncherSettings } from './launcher.ts';
 import { createPoller } from './poller.ts';
 
 /**
@@ -111,8 +111,9 @@ export interface Ec2Backend<T, R> extends Backend<T, R> {
   usage(): InstanceUsage;
 }
 
-export function ec2Backend<T, R>(options: Ec2BackendOptions<R>): Ec2Backend<T, R> {
-  const { ec2, s3, ssm, bucket, runId, workerKey, tags, deadlineMs, parse } = options;
+/** The options checked, and the defaults of the optional ones applied: the launcher's settings and the poller's. */
+function resolveOptions<R>(options: Ec2BackendOptions<R>) {
+  const { ec2, s3, ssm, bucket, runId, workerKey, tags, deadlineMs } = options;
   if (!/^[A-Za-z0-9._-]{1,128}$/.test(runId ?? ''))
     throw new TypeError('ec2Backend: runId must be 1-128 letters, digits, ".", "_" or "-"');
   if (typeof bucket !== 'string' || bucket === '') throw new TypeError('ec2Backend: bucket must be a bucket name');
@@ -137,30 +138,35 @@ export function ec2Backend<T, R>(options: Ec2BackendOptions<R>): Ec2Backend<T, R
     throw new TypeError('ec2Backend: maxResultBytes must be a whole number of bytes, at least 1');
   const presignSeconds = Math.min(MAX_PRESIGN_SECONDS, options.presignSeconds ?? defaultPresignSeconds(deadlineMs));
   const instanceType = options.instanceType ?? DEFAULT_INSTANCE_TYPE;
+  const { imageId, subnetId, securityGroupIds, nodeMajor } = options;
+  const launcher: LauncherSettings = {
+    ec2,
+    s3,
+    ssm,
+    bucket,
+    runId,
+    workerKey,
+    tags,
+    deadlineMs,
+    imageId,
+    instanceType,
+    subnetId,
+    securityGroupIds,
+    nodeMajor,
+    presignSeconds,
+    tasksPerInstance,
+    now,
+  };
+  return { launcher, pollMs, sleep, maxResultBytes };
+}
+
+export function ec2Backend<T, R>(options: Ec2BackendOptions<R>): Ec2Backend<T, R> {
+  const { ec2, s3, bucket, runId, parse } = options;
+  const { launcher: settings, pollMs, sleep, maxResultBytes } = resolveOptions(options);
+  const { instanceType, tasksPerInstance, now } = settings;
 
   const fleet = createFleet(ec2, now, options.onProgress);
-  const { imageId, subnetId, securityGroupIds, nodeMajor } = options;
-  const launcher = createLauncher(
-    {
-      ec2,
-      s3,
-      ssm,
-      bucket,
-      runId,
-      workerKey,
-      tags,
-      deadlineMs,
-      imageId,
-      instanceType,
-      subnetId,
-      securityGroupIds,
-      nodeMajor,
-      presignSeconds,
-      tasksPerInstance,
-      now,
-    },
-    fleet,
-  );
+  const launcher = createLauncher(settings, fleet);
   const poller = createPoller({ ec2, s3, bucket, maxResultBytes, pollMs, now, sleep }, fleet);
   let closed = false;
 

@@ -3,7 +3,7 @@
  * bit for bit to RateStatsAccumulator.finish(bins) on the same values in the same order, when the values are
  * held in many places (one little-endian Float64 object per chunk, in row order).
  *
- * It runs the single path's rank search (rank-select.ts: RankSearch) as ROUNDS. The coordinator (`StatsRounds`)
+ * It runs the single path's rank search (rank-search.ts: RankSearch) as ROUNDS. The coordinator (`StatsRounds`)
  * turns each step of the search into a JSON plan; every chunk answers it from its own values in one pass
  * (`answerStatsPlan`, the same `answerFirst` / `answerRefine` the single path runs over its spill file); the
  * coordinator merges the answers — counts added, per-bucket min/max taken in chunk order (so ties between 0 and
@@ -38,16 +38,8 @@
  */
 import { ExactSum } from '../exact-sum.ts';
 import { histogramEdges } from '../quantile.ts';
-import {
-  answerFirst,
-  answerRefine,
-  type FirstPlan,
-  type ForEachBlock,
-  type Level,
-  RankSearch,
-  type RefinePlan,
-  type SelectLimits,
-} from '../rank-select.ts';
+import { answerFirst, answerRefine, type ForEachBlock } from '../rank-answer.ts';
+import { type FirstPlan, type Level, RankSearch, type RefinePlan, type SelectLimits } from '../rank-search.ts';
 import { quantilesFromRanks, type RateStats, wantedRanks } from '../stats.ts';
 import {
   addSparse,

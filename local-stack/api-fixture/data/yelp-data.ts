@@ -218,14 +218,25 @@ function generateBusiness(
     ...(hours === undefined ? {} : { hours }),
     transactions,
   };
-  const searchEntry: YelpSearchBusiness = {
+  return { details, searchEntry: searchEntryOf(details, location, profile) };
+}
+
+/** The business as a search lists it: the details' fields (no hours, photos or claim), in the search's key order. */
+function searchEntryOf(
+  details: YelpBusinessDetails,
+  location: YelpSearchLocation,
+  profile: CityProfile,
+): YelpSearchBusiness {
+  const { id, alias, name, image_url, is_closed, url, review_count, categories, rating, coordinates } = details;
+  const { transactions, price, phone, display_phone } = details;
+  return {
     id,
     alias,
     name,
-    image_url: imageUrl,
-    is_closed: isClosed,
+    image_url,
+    is_closed,
     url,
-    review_count: reviewCount,
+    review_count,
     categories,
     rating,
     coordinates,
@@ -233,10 +244,9 @@ function generateBusiness(
     ...(price === undefined ? {} : { price }),
     location,
     phone,
-    display_phone: displayPhone,
+    display_phone,
     distance: roundTo(haversineMeters({ latitude: profile.latitude, longitude: profile.longitude }, coordinates), 4),
   };
-  return { details, searchEntry };
 }
 
 /** "  san FRANCISCO ,  ca " → "san francisco, ca". */

@@ -14,23 +14,27 @@ function splitNamespace(namespace: string, which: string): [string, string] {
   return [db, name];
 }
 
+/** listDatabases' entry for each database that has a collection: its name, its documents' BSON size, emptiness. */
+function databaseInfos(databases: CommandContext['databases']) {
+  return [...databases.entries()]
+    .filter(([, database]) => database.size > 0)
+    .map(([name, database]) => ({
+      name,
+      sizeOnDisk: [...database.values()].reduce(
+        (bytes, c) => bytes + c.documents.reduce((sum, d) => sum + calculateObjectSize(d), 0),
+        0,
+      ),
+      empty: [...database.values()].every((collection) => collection.documents.length === 0),
+    }));
+}
+
 /** Databases and collections: listing, creating, dropping and renaming them. */
 export function catalogCommands(ctx: CommandContext): Record<string, CommandHandler> {
   const { state, databases, collectionOf, ensureCollection, cursorReply } = ctx;
   return {
     listDatabases: ({ body }) => {
       const filter = new Query(criteriaOf(body.filter));
-      const all = [...databases.entries()]
-        .filter(([, database]) => database.size > 0)
-        .map(([name, database]) => ({
-          name,
-          sizeOnDisk: [...database.values()].reduce(
-            (bytes, c) => bytes + c.documents.reduce((sum, d) => sum + calculateObjectSize(d), 0),
-            0,
-          ),
-          empty: [...database.values()].every((collection) => collection.documents.length === 0),
-        }))
-        .filter((info) => filter.test(info));
+      const all = databaseInfos(databases).filter((info) => filter.test(info));
       if (body.nameOnly === true) return { databases: all.map(({ name }) => ({ name })), ok: 1 };
       const totalSize = all.reduce((sum, info) => sum + info.sizeOnDisk, 0);
       return { databases: all, totalSize, totalSizeMb: Math.floor(totalSize / 1024 / 1024), ok: 1 };

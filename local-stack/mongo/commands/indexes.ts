@@ -2,7 +2,7 @@ import { EJSON } from 'bson';
 import { MAX_STORED_DEPTH } from '../protocol/constants.ts';
 import { CommandError, overflow } from '../protocol/errors.ts';
 import { documentArray, requireString } from '../protocol/fields.ts';
-import { duplicateKeyError, indexKeys, makeIndex } from '../state/collection.ts';
+import { type Collection, duplicateKeyError, type Index, indexKeys, makeIndex } from '../state/collection.ts';
 import { sameBson, unstorable } from '../state/values.ts';
 import type { CommandContext, CommandHandler } from './context.ts';
 
@@ -72,25 +72,29 @@ export function indexCommands(ctx: CommandContext): Record<string, CommandHandle
       if (!collection) throw new CommandError(26, 'NamespaceNotFound', `ns not found ${db}.${name}`);
       const wanted = body.index;
       const before = collection.indexes.length;
-      const doomed =
-        wanted === '*'
-          ? collection.indexes.slice(1)
-          : (Array.isArray(wanted) ? wanted : [wanted]).map((which) => {
-              const found = collection.indexes.find((index) =>
-                typeof which === 'string' ? index.name === which : sameBson(index.spec.key, which),
-              );
-              if (!found)
-                throw new CommandError(
-                  27,
-                  'IndexNotFound',
-                  `index not found with name [${typeof which === 'string' ? which : EJSON.stringify(which)}]`,
-                );
-              if (found.name === '_id_') throw new CommandError(72, 'InvalidOptions', 'cannot drop _id index');
-              return found;
-            });
+      const doomed = indexesToDrop(collection, wanted);
       collection.indexes = collection.indexes.filter((index) => !doomed.includes(index));
       if (doomed.length > 0) state.changed();
       return { nIndexesWas: before, ok: 1 };
     },
   };
+}
+
+/** The indexes dropIndexes' `index` names: '*' (all but _id_), a name, a key pattern, or an array of those. */
+function indexesToDrop(collection: Collection, wanted: unknown): Index[] {
+  return wanted === '*'
+    ? collection.indexes.slice(1)
+    : (Array.isArray(wanted) ? wanted : [wanted]).map((which) => {
+        const found = collection.indexes.find((index) =>
+          typeof which === 'string' ? index.name === which : sameBson(index.spec.key, which),
+        );
+        if (!found)
+          throw new CommandError(
+            27,
+            'IndexNotFound',
+            `index not found with name [${typeof which === 'string' ? which : EJSON.stringify(which)}]`,
+          );
+        if (found.name === '_id_') throw new CommandError(72, 'InvalidOptions', 'cannot drop _id index');
+        return found;
+      });
 }

@@ -7,7 +7,7 @@ import {
   StatsRounds,
 } from '../../../../lib/rates/parallel/stats-rounds.ts';
 import { fromWire, toWire } from '../../../../lib/rates/parallel/stats-wire.ts';
-import type { SelectLimits } from '../../../../lib/rates/rank-select.ts';
+import type { SelectLimits } from '../../../../lib/rates/rank-search.ts';
 import { type RateStats, RateStatsAccumulator } from '../../../../lib/rates/stats.ts';
 import { rng } from '../../../support/random.ts';
 
