@@ -13,89 +13,35 @@ import { MongoClient } from 'mongodb';
 import { parseScrapeInput } from '../lib/scrape/index.ts';
 import { progress, withStack } from './shared.ts';
 import type { StackState } from '../local-stack/stack.ts';
+import type { S3Client } from '@aws-sdk/client-s3';
 
 export async function demoCommand(): Promise<number> {
   const outDir = path.join(PROJECT_ROOT, '.demo-output');
   mkdirSync(outDir, { recursive: true });
-  const csvFile = path.join(outDir, 'us-counties.csv');
-  // 3,143 rows: one per US county, with a handful of bad rows to show how they are reported.
-  await pipeline(
-    Readable.from(sampleCountyCsvChunks({ rows: 3143, seed: 2024, badRowFraction: 0.002 })),
-    createWriteStream(csvFile),
-  );
-  progress(`generated ${csvFile} (3,143 counties: fips, county, state, cancer, population)`);
+  const csvFile = await writeDemoCsv(outDir);
   return withStack(async (state, s3) => {
     process.stdout.write(
       `\n== Local stack\n${describeStack(state)}\n== rates: S3 upload → trigger → rate column, histogram, summary\n`,
     );
-    const outcome = await runAndCollect(state, s3, csvFile, {}, { outDir, timeoutMs: 120_000, quiet: false });
-    if (outcome.status === 'error') {
-      process.stderr.write(`demo: the rates run failed: ${outcome.error.code}: ${outcome.error.message}\n`);
+    if (!(await ratesStep(state, s3, csvFile, outDir))) return 1;
+    const original = { start: 100_000_000, end: 101_000_000, chunks: 4 };
+    const expected = { count: 54_208, what: '54,208 primes in [1e8, 1.01e8)' };
+    if (
+      !(await primesStep(
+        state,
+        'fan-out over parallel Lambda invocations (the original analysis range)',
+        original,
+        expected,
+      ))
+    ) {
       return 1;
     }
-    process.stdout.write(formatSummary(outcome));
-    process.stdout.write(`\nOpen the chart: ${path.join(outDir, 'histogram.png')}\n`);
-
-    const original = { start: 100_000_000, end: 101_000_000, chunks: 4 };
-    const originalOk = await primesStep(
-      state,
-      'fan-out over parallel Lambda invocations (the original analysis range)',
-      original,
-      {
-        count: 54_208,
-        what: '54,208 primes in [1e8, 1.01e8)',
-      },
-    );
-    if (!originalOk) return 1;
     process.stdout.write(
       '54,208 primes, as in the original analysis (which took 22.6 s by trial division, 10.1 s on 4 processes).\n' +
         'Chunks this small finish faster than an invocation starts, so the speedup shows on a bigger range (below).\n',
     );
-    process.stdout.write(
-      '\n== primes on the EC2 backend: one instance per chunk (local instances are processes running the user data)\n',
-    );
-    const onEc2 = await runPrimes(
-      parsePrimesRunInput({ start: 100_000_000, end: 101_000_000, chunks: 4, backend: 'ec2' }),
-      state,
-      false,
-    );
-    process.stdout.write(formatPrimesResult(onEc2));
-    if (onEc2.count !== 54_208) {
-      process.stderr.write(`demo: expected 54,208 primes on the EC2 backend, got ${onEc2.count}\n`);
-      return 1;
-    }
-    process.stdout.write(
-      'The same 54,208. On AWS each chunk boots an instance (tens of seconds), so EC2 pays off for long chunks.\n',
-    );
-
-    process.stdout.write(
-      `\n== scrape: 4 cities × 20 businesses from the (local) Yelp Fusion API into MongoDB (${state.mongoUri})\n`,
-    );
-    const seedScrape = parseScrapeInput({
-      source: 'yelp',
-      cities: ['San Francisco, CA', 'New York, NY', 'Chicago, IL', 'Austin, TX'],
-      limit: 20,
-    });
-    // Its own database, emptied first, so every demo tells the same story: 80 inserted, then 80 unchanged.
-    const db = 'cloud_parallel_demo';
-    await dropDatabase(state.mongoUri, db);
-    const first = await runLocalScrape(state, seedScrape, false, { db });
-    process.stdout.write(formatScrape(first));
-    process.stdout.write('The same scrape again: upserts keyed on the business id, so nothing is duplicated.\n');
-    const second = await runLocalScrape(state, seedScrape, false, { db });
-    process.stdout.write(formatScrape(second));
-    if (
-      first.result.upserted !== 80 ||
-      first.documents !== 80 ||
-      second.documents !== 80 ||
-      second.result.unchanged !== 80
-    ) {
-      process.stderr.write(
-        `demo: expected 80 businesses, still the same documents after a second run; got ${JSON.stringify({ first: first.result, second: second.result })}\n`,
-      );
-      return 1;
-    }
-
+    if (!(await ec2PrimesStep(state))) return 1;
+    if (!(await scrapeStep(state))) return 1;
     const big = { start: 0, end: 10_000_000_000, chunks: 2 };
     const bigOk = await primesStep(state, 'a range big enough for the fan-out to pay off', big, {
       count: 455_052_511,
@@ -103,6 +49,75 @@ export async function demoCommand(): Promise<number> {
     });
     return bigOk ? 0 : 1;
   });
+}
+
+/** 3,143 rows: one per US county, with a handful of bad rows to show how they are reported. */
+async function writeDemoCsv(outDir: string): Promise<string> {
+  const csvFile = path.join(outDir, 'us-counties.csv');
+  await pipeline(
+    Readable.from(sampleCountyCsvChunks({ rows: 3143, seed: 2024, badRowFraction: 0.002 })),
+    createWriteStream(csvFile),
+  );
+  progress(`generated ${csvFile} (3,143 counties: fips, county, state, cancer, population)`);
+  return csvFile;
+}
+
+async function ratesStep(state: StackState, s3: S3Client, csvFile: string, outDir: string): Promise<boolean> {
+  const outcome = await runAndCollect(state, s3, csvFile, {}, { outDir, timeoutMs: 120_000, quiet: false });
+  if (outcome.status === 'error') {
+    process.stderr.write(`demo: the rates run failed: ${outcome.error.code}: ${outcome.error.message}\n`);
+    return false;
+  }
+  process.stdout.write(formatSummary(outcome));
+  process.stdout.write(`\nOpen the chart: ${path.join(outDir, 'histogram.png')}\n`);
+  return true;
+}
+
+async function ec2PrimesStep(state: StackState): Promise<boolean> {
+  process.stdout.write(
+    '\n== primes on the EC2 backend: one instance per chunk (local instances are processes running the user data)\n',
+  );
+  const onEc2 = await runPrimes(
+    parsePrimesRunInput({ start: 100_000_000, end: 101_000_000, chunks: 4, backend: 'ec2' }),
+    state,
+    false,
+  );
+  process.stdout.write(formatPrimesResult(onEc2));
+  if (onEc2.count !== 54_208) {
+    process.stderr.write(`demo: expected 54,208 primes on the EC2 backend, got ${onEc2.count}\n`);
+    return false;
+  }
+  process.stdout.write(
+    'The same 54,208. On AWS each chunk boots an instance (tens of seconds), so EC2 pays off for long chunks.\n',
+  );
+  return true;
+}
+
+async function scrapeStep(state: StackState): Promise<boolean> {
+  process.stdout.write(
+    `\n== scrape: 4 cities × 20 businesses from the (local) Yelp Fusion API into MongoDB (${state.mongoUri})\n`,
+  );
+  const seedScrape = parseScrapeInput({
+    source: 'yelp',
+    cities: ['San Francisco, CA', 'New York, NY', 'Chicago, IL', 'Austin, TX'],
+    limit: 20,
+  });
+  // Its own database, emptied first, so every demo tells the same story: 80 inserted, then 80 unchanged.
+  const db = 'cloud_parallel_demo';
+  await dropDatabase(state.mongoUri, db);
+  const first = await runLocalScrape(state, seedScrape, false, { db });
+  process.stdout.write(formatScrape(first));
+  process.stdout.write('The same scrape again: upserts keyed on the business id, so nothing is duplicated.\n');
+  const second = await runLocalScrape(state, seedScrape, false, { db });
+  process.stdout.write(formatScrape(second));
+  const asExpected =
+    first.result.upserted === 80 && first.documents === 80 && second.documents === 80 && second.result.unchanged === 80;
+  if (!asExpected) {
+    process.stderr.write(
+      `demo: expected 80 businesses, still the same documents after a second run; got ${JSON.stringify({ first: first.result, second: second.result })}\n`,
+    );
+  }
+  return asExpected;
 }
 
 /** One primes run of the demo on Lambda, printed; false (saying why on stderr) when it misses the known count. */
