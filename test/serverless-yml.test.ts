@@ -10,7 +10,7 @@ import { sampleCountyCsv } from '../lib/rates/sample-data.ts';
 import { spawnS3ServerProcess } from '../local-stack/s3/child.ts';
 import { darkPixels, decodePng } from './support/png.ts';
 import { PROJECT_ROOT, serverlessBin } from '../local-stack/service-config.ts';
-import { AL2023_AMI_PARAMETER } from '../lib/fanout/ec2/backend.ts';
+import { AL2023_AMI_PARAMETER } from '../lib/fanout/ec2/launcher.ts';
 import { DEFAULT_RATES_MAX_INPUT_BYTES } from '../lib/config.ts';
 import { worstCaseSpillBytes } from '../lib/rates/spill.ts';
 import {

@@ -9,7 +9,6 @@ import type { PrimesChunkResult, PrimesTask } from './worker.ts';
 
 export const BACKENDS = BACKEND_NAMES;
 export type { BackendName };
-export { DEFAULT_LAMBDA_PRICING, lambdaCost, type LambdaPricing } from '../fanout/cost.ts';
 
 /**
  * The fan-out's input, as `sls invoke`, the schedule and the CLI give it. Unknown fields are refused: a misspelt

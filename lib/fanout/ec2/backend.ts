@@ -92,8 +92,6 @@ export function defaultPresignSeconds(deadlineMs: number): number {
   return Math.min(MAX_PRESIGN_SECONDS, Math.ceil(deadlineMs / 1000) + 900);
 }
 
-export { DEFAULT_USD_PER_HOUR, estimateEc2Cost, type Ec2CostEstimate } from '../cost.ts';
-export { AL2023_AMI_PARAMETER } from './launcher.ts';
 /** 2 vCPUs (Sapphire Rapids), 4 GiB: the smallest current compute-optimized x86 size. */
 export const DEFAULT_INSTANCE_TYPE = 'c7i.large';
 

@@ -14,13 +14,9 @@ import { GetObjectCommand, NoSuchKey, S3Client } from '@aws-sdk/client-s3';
 import { GetParameterCommand, ParameterNotFound, SSMClient } from '@aws-sdk/client-ssm';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
-import {
-  AL2023_AMI_PARAMETER,
-  ec2Backend,
-  estimateEc2Cost,
-  MAX_RESULT_BYTES,
-  type Ec2BackendOptions,
-} from '../../../../lib/fanout/ec2/backend.ts';
+import { estimateEc2Cost } from '../../../../lib/fanout/cost.ts';
+import { ec2Backend, MAX_RESULT_BYTES, type Ec2BackendOptions } from '../../../../lib/fanout/ec2/backend.ts';
+import { AL2023_AMI_PARAMETER } from '../../../../lib/fanout/ec2/launcher.ts';
 import { fanout } from '../../../../lib/fanout/index.ts';
 import { TEST_CREDENTIALS } from '../../../support/signing.ts';
 
