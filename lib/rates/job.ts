@@ -23,6 +23,8 @@ import { isSameRun, readSummary } from './previous-run.ts';
 import { publishRatesResults, writeRatesError, type RatesRunPlace } from './publish.ts';
 import { streamedUpload, type StreamedUpload } from './streamed-upload.ts';
 import { formatBytes } from '../units.ts';
+import type { SplitRequest } from './parallel/coordinator.ts';
+import { chooseSplit, type ParallelSetup, runParallelRates, type SplitAsked } from './parallel/run.ts';
 import { freeSpillBytes, SpillSpaceError, spillTooSmallMessage, worstCaseSpillBytes } from './spill.ts';
 
 // One place to import a run's types and its commit from, for the CLI's EC2 path and the client.
@@ -49,10 +51,18 @@ export interface RatesJobInput {
   key: string;
   /** Options given with the invocation; they win over the object's metadata and the deployment defaults. */
   options?: Partial<RateOptions>;
+  /** How to split the file across workers (`workers: 1` forces one); wins over the object's metadata. */
+  split?: SplitAsked;
 }
 
-/** What a test replaces to stand in for the machine (the free space of the spill directory, read with statfs). */
+/**
+ * What the caller adds to a run: the workers a big file is split across (none: every file runs here), the
+ * signal that stops the run (the function's deadline), and what a test replaces to stand in for the machine
+ * (the free space of the spill directory, read with statfs).
+ */
 export interface RatesJobHooks {
+  parallel?: ParallelSetup;
+  signal?: AbortSignal;
   freeSpillBytes?: (dir: string) => Promise<number>;
 }
 
@@ -138,11 +148,15 @@ export async function runRatesJob(
   const body = object.Body as Readable | undefined;
   if (body === undefined) throw new Error(`GetObject s3://${bucket}/${key} returned no body`);
   const eTag = object.ETag?.replaceAll('"', '') ?? null;
+  const size = object.ContentLength;
+  let split: SplitRequest | null;
   let tooLarge: string | null;
   try {
-    tooLarge = await sizeRefusal(`s3://${bucket}/${keyPreview(key)}`, object.ContentLength, limits, hooks);
+    split = splitFor(input.split, size, eTag, hooks.parallel);
+    tooLarge = split === null ? await sizeRefusal(`s3://${bucket}/${keyPreview(key)}`, size, limits, hooks) : null;
   } catch (error) {
     body.destroy();
+    if (error instanceof JobInputError) return fail(error.code, error.message);
     throw error;
   }
   if (tooLarge !== null) {
@@ -165,6 +179,17 @@ export async function runRatesJob(
     return { ...previous, alreadyProcessed: true };
   }
 
+  if (split !== null && hooks.parallel !== undefined && eTag !== null && size !== undefined) {
+    // Every data byte is read by the workers; this run reads only the header, with ranged GETs.
+    body.destroy();
+    return runParallelRates(
+      s3,
+      { place: { ...place, prefix }, source: { bucket, key, eTag, size }, options, split },
+      hooks.parallel,
+      hooks.signal,
+    );
+  }
+
   const csvKey = `${prefix}rates.csv`;
   const csv = streamedUpload(s3, bucket, csvKey);
   const computed = await computeWhileUploading(body, csv, options, limits, `s3://${bucket}/${keyPreview(key)}`);
@@ -177,6 +202,30 @@ export async function runRatesJob(
     { key: csvKey, land: csv.land, abandon: csv.abandon },
     { started, computeMs },
   );
+}
+
+/**
+ * The split of a run (lib/rates/parallel/run.ts chooseSplit), or null for the single path. A split needs the
+ * object's size and ETag (every ranged read is conditional on it) and a deployment with workers: asking for one
+ * without them is refused, since the run would silently be something else than what was asked.
+ */
+function splitFor(
+  asked: SplitAsked | undefined,
+  size: number | undefined,
+  eTag: string | null,
+  parallel: ParallelSetup | undefined,
+): SplitRequest | null {
+  const wanted = asked?.workers !== undefined && asked.workers > 1 ? true : asked?.chunkBytes !== undefined;
+  if (parallel === undefined || size === undefined || eTag === null) {
+    if (!wanted) return null;
+    throw new JobInputError(
+      'INVALID_OPTIONS',
+      parallel === undefined
+        ? 'This deployment has no rates worker function (RATES_WORKER_FUNCTION is not set), so the file cannot be split: run it without workers/chunkBytes.'
+        : 'S3 gave no size or ETag for the object, which splitting it by byte range needs: run it without workers/chunkBytes.',
+    );
+  }
+  return chooseSplit(asked, size, parallel);
 }
 
 /**

@@ -2,11 +2,18 @@
  * What a rates run answers, and what summary.json / error.json hold: the outcome types shared by the job, the
  * EC2 path, the client and the metrics.
  */
+import type { FanoutCost } from '../fanout/cost.ts';
 import type { BadRow } from './bad-rows.ts';
 import type { RatesErrorCode } from './errors.ts';
 import type { RateOptions } from './options.ts';
 
-export type JobErrorCode = RatesErrorCode | 'NOT_AN_UPLOAD' | 'OBJECT_NOT_FOUND' | 'FILE_TOO_LARGE' | 'INTERNAL';
+export type JobErrorCode =
+  | RatesErrorCode
+  | 'NOT_AN_UPLOAD'
+  | 'OBJECT_NOT_FOUND'
+  | 'FILE_TOO_LARGE'
+  | 'CHUNK_FAILED'
+  | 'INTERNAL';
 
 export interface RatesSummary {
   status: 'ok';
@@ -22,7 +29,25 @@ export interface RatesSummary {
   /** computeMs: download + parse + statistics (the upload of rates.csv streams alongside); uploadMs: from then
    *  until rates.csv is complete (the chart is drawn meanwhile, taking chartMs); totalMs: the whole run. */
   timings: { computeMs: number; uploadMs: number; chartMs: number; totalMs: number };
+  /** Present when the file was split by byte range across workers (lib/rates/parallel/). */
+  parallel?: ParallelSummary;
   finishedAt: string;
+}
+
+/** How a parallel run was split, and what each chunk and the whole fan-out took and cost. */
+export interface ParallelSummary {
+  /** Workers asked for (or the chunk count, when the split was by chunk size). */
+  workers: number;
+  chunks: number;
+  /** Chunks parsed again because the record start they guessed was wrong. */
+  reruns: number;
+  statsRounds: number;
+  /** From the header read to rates.csv ready to land. */
+  wallMs: number;
+  /** Per chunk: the input bytes it owned, the rows in them (bad ones included), its worker's time. */
+  chunkTimings: { index: number; bytes: number; rows: number; ms: number }[];
+  /** The workers' cost (lib/fanout/cost.ts); null on the local backend. */
+  cost: FanoutCost | null;
 }
 
 export interface RatesErrorReport {

@@ -8,7 +8,7 @@ import { s3Uri } from '../aws/s3.ts';
 import { renderHistogram } from './chart.ts';
 import type { RatesResult } from './csv-rates.ts';
 import type { RateOptions } from './options.ts';
-import type { JobErrorCode, RatesErrorReport, RatesSummary } from './outcome.ts';
+import type { JobErrorCode, ParallelSummary, RatesErrorReport, RatesSummary } from './outcome.ts';
 
 /** The outputs summary.json vouches for (see "What results/<name>/ holds" below). */
 const OUTPUT_FILES = ['rates.csv', 'histogram.png', 'histogram.svg'] as const;
@@ -134,6 +134,7 @@ export async function publishRatesResults(
   result: ComputedRates,
   csv: PendingCsv,
   timing: { started: number; computeMs: number },
+  parallel?: ParallelSummary,
 ): Promise<RatesSummary> {
   const { bucket, key, prefix, options } = place;
   let landing = false;
@@ -176,6 +177,7 @@ export async function publishRatesResults(
     ]);
 
     const summary = summaryOf(place, result, csv.key, timing, uploadMs, chart.ms);
+    if (parallel !== undefined) summary.parallel = parallel;
     await putJson(s3, bucket, `${prefix}summary.json`, summary);
     return summary;
   } catch (error) {

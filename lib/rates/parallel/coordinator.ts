@@ -1,0 +1,336 @@
+/**
+ * The parallel rates run, as the `rates` function (or the CLI) coordinates it (design in ARCHITECTURE.md, "a
+ * parallel rates run's pieces"): read the header, cut the data into byte ranges, have the workers parse them
+ * (guessing where records start), re-run the chunks whose guess verification refutes, merge the replies, run the
+ * statistics rounds over the workers' values objects, and prepare rates.csv as one multipart upload assembled
+ * from the workers' outputs. No data byte passes through here except the header and the few small outputs the
+ * concatenation must stitch together (concat-plan.ts).
+ *
+ * What it returns is what publish.ts commits, as the single path's: the computed figures and a PendingCsv. The
+ * scratch objects stay until the caller has committed (or abandoned) and calls `deleteScratch()`.
+ */
+import type { S3Client } from '@aws-sdk/client-s3';
+import { prepareConcat } from '../../aws/concat.ts';
+import type { TaskUsage } from '../../fanout/cost.ts';
+import { fanout, type Backend, type FanoutOptions, type ProgressEvent } from '../../fanout/index.ts';
+import type { RateOptions } from '../options.ts';
+import type { ComputedRates, PendingCsv } from '../publish.ts';
+import type { RateStats } from '../stats.ts';
+import { type ChunkRange, planChunks, verifyChunks } from './chunks.ts';
+import type { FileHeader } from './header.ts';
+import { mergeChunks } from './merge.ts';
+import type { RangeStart } from './range-parse.ts';
+import { decodeChunkReply, type ChunkReply } from './reply.ts';
+import { deleteScratch, scratchKeys } from './scratch.ts';
+import { readSourceHeader, type SourceObject } from './source.ts';
+import { answerStatsPlan, chunkValuesOf, StatsRounds } from './stats-rounds.ts';
+import { type ParseResult, type ParseTask, parseResultSchema, type WorkerTask } from './tasks.ts';
+import { ChunkFailedError } from './chunk-failed.ts';
+
+/** How the data is cut: into `workers` equal ranges, or ranges of `chunkBytes`. */
+export type SplitRequest = { workers: number } | { chunkBytes: number };
+
+export interface ParallelRunInput {
+  source: SourceObject;
+  options: RateOptions;
+  split: SplitRequest;
+  /** `runs/rates/<run>/`: where the workers write (tasks.ts SCRATCH_PREFIX). */
+  scratchPrefix: string;
+  /** rates.csv's key (results/<name>/rates.csv). */
+  csvKey: string;
+}
+
+export interface ParallelRunSettings {
+  /** Tasks in flight at once (default 64; Lambda's default account concurrency is 1,000). */
+  concurrency?: number;
+  retries?: number;
+  signal?: AbortSignal;
+  onProgress?: (progress: ParallelProgress) => void;
+}
+
+/** What a progress line or object reports while the chunks are parsed. */
+export interface ParallelProgress {
+  phase: 'parse' | 'rerun' | 'stats' | 'concat';
+  chunks: number;
+  done: number;
+  bytesDone: number;
+  bytesTotal: number;
+}
+
+/** The summary's `parallel` section: how the run was split and what each chunk did. */
+export interface ParallelSection {
+  workers: number;
+  chunks: number;
+  reruns: number;
+  statsRounds: number;
+  wallMs: number;
+  chunkTimings: { index: number; bytes: number; rows: number; ms: number }[];
+  /** Every task over all phases (parse, re-runs, statistics rounds): time and attempts, for the cost estimate. */
+  usage: TaskUsage[];
+}
+
+export interface ParallelComputed {
+  computed: ComputedRates;
+  csv: PendingCsv;
+  parallel: ParallelSection;
+  /** Deletes every scratch object the run's tasks were told to write. */
+  deleteScratch(): Promise<void>;
+}
+
+interface ChunkState {
+  range: ChunkRange;
+  result: ParseResult;
+  reply: ChunkReply;
+}
+
+/** Runs every phase but the commit. Throws RatesFileError for a file at fault, ChunkFailedError for a chunk. */
+export async function computeInParallel(
+  s3: S3Client,
+  backend: Backend<WorkerTask, unknown>,
+  input: ParallelRunInput,
+  settings: ParallelRunSettings = {},
+): Promise<ParallelComputed> {
+  const started = performance.now();
+  const { source, options } = input;
+  const written = new Set<string>();
+  const usage: TaskUsage[] = [];
+  const cleanup = () => deleteScratch(s3, source.bucket, [...written]);
+  try {
+    const header = await readSourceHeader(s3, source, options, settings.signal);
+    const ranges = planChunks({ dataStart: header.dataStart, size: source.size, ...input.split });
+    const parse = (range: ChunkRange, start: RangeStart): ParseTask => {
+      const task = parseTask(input, header, range, start);
+      written.add(task.output.csv);
+      written.add(task.output.values);
+      return task;
+    };
+    const chunks = await parsePhase(backend, ranges, parse, input, settings, usage);
+    const reruns = await verifyPhase(backend, chunks, parse, input, settings, usage);
+    const merged = mergeChunks(
+      header,
+      ranges,
+      chunks.map((c) => c.reply),
+      source.size,
+    );
+    const { stats, rounds } = await statsPhase(backend, chunks, merged, options.bins, source.bucket, settings, usage);
+    report(settings, {
+      phase: 'concat',
+      chunks: ranges.length,
+      done: 0,
+      bytesDone: source.size,
+      bytesTotal: source.size,
+    });
+    const prepared = await prepareConcat(
+      s3,
+      {
+        bucket: source.bucket,
+        key: input.csvKey,
+        sources: chunks.map((c) => ({ key: c.result.csv.key, size: c.result.csv.bytes, eTag: c.result.csv.eTag })),
+        contentType: 'text/csv; charset=utf-8',
+      },
+      settings.signal,
+    );
+    const computed: ComputedRates = {
+      rateColumn: merged.rateColumn,
+      rows: merged.rows,
+      badRows: merged.badRows,
+      badRowSamples: merged.badRowSamples,
+      stats,
+      inputBytes: merged.inputBytes,
+    };
+    return {
+      computed,
+      csv: { key: input.csvKey, land: () => prepared.complete(), abandon: () => prepared.abort() },
+      parallel: {
+        workers: 'workers' in input.split ? input.split.workers : ranges.length,
+        chunks: ranges.length,
+        reruns,
+        statsRounds: rounds,
+        wallMs: Math.round(performance.now() - started),
+        chunkTimings: chunks.map((c) => ({
+          index: c.range.index,
+          bytes: c.reply.inputBytes,
+          rows: c.reply.rows + c.reply.badRows,
+          ms: Math.round(c.result.ms),
+        })),
+        usage,
+      },
+      deleteScratch: cleanup,
+    };
+  } catch (error) {
+    await cleanup().catch(() => undefined); // the lifecycle rule expires what this could not delete
+    throw error;
+  }
+}
+
+function parseTask(input: ParallelRunInput, header: FileHeader, range: ChunkRange, start: RangeStart): ParseTask {
+  const first = start.kind === 'known' ? start.at : 'g';
+  return {
+    kind: 'parse',
+    source: input.source,
+    index: range.index,
+    s: range.s,
+    e: range.e,
+    start,
+    options: input.options,
+    header: {
+      columns: header.info.columns,
+      numIdx: header.info.numIdx,
+      denIdx: header.info.denIdx,
+      rateColumn: header.info.rateColumn,
+    },
+    headerLine: range.index === 0 ? header.outputLine.toString('base64') : null,
+    output: scratchKeys(input.scratchPrefix, range.index, first),
+  };
+}
+
+/** Runs `tasks` and returns their values in order; the first chunk that finally failed fails the run. */
+async function runAll<R>(
+  backend: Backend<WorkerTask, unknown>,
+  tasks: readonly WorkerTask[],
+  indexes: readonly number[],
+  check: (value: unknown) => R,
+  settings: ParallelRunSettings,
+  usage: TaskUsage[],
+  onEvent?: (event: ProgressEvent) => void,
+): Promise<R[]> {
+  const options: FanoutOptions = {
+    ...(settings.concurrency === undefined ? {} : { concurrency: settings.concurrency }),
+    ...(settings.retries === undefined ? {} : { retries: settings.retries }),
+    ...(settings.signal === undefined ? {} : { signal: settings.signal }),
+    ...(onEvent === undefined ? {} : { onProgress: onEvent }),
+  };
+  const result = await fanout(tasks, backend, options);
+  const values: R[] = [];
+  for (const outcome of result.outcomes) {
+    const task = tasks[outcome.index] as WorkerTask;
+    const chunk = indexes[outcome.index] as number;
+    usage.push({ ms: outcome.ms, attempts: outcome.attempts });
+    if (!outcome.ok) throw new ChunkFailedError(chunk, task, outcome.error, outcome.attempts);
+    try {
+      values.push(check(outcome.value));
+    } catch (error) {
+      throw new ChunkFailedError(chunk, task, { kind: 'function', type: 'InvalidResult', message: String(error) }, 1);
+    }
+  }
+  return values;
+}
+
+function checkParse(value: unknown): { result: ParseResult; reply: ChunkReply } {
+  const result = parseResultSchema.parse(value);
+  return { result, reply: decodeChunkReply(result.reply) };
+}
+
+async function parsePhase(
+  backend: Backend<WorkerTask, unknown>,
+  ranges: readonly ChunkRange[],
+  parse: (range: ChunkRange, start: RangeStart) => ParseTask,
+  input: ParallelRunInput,
+  settings: ParallelRunSettings,
+  usage: TaskUsage[],
+): Promise<ChunkState[]> {
+  const tasks = ranges.map((r) => parse(r, r.index === 0 ? { kind: 'known', at: r.s } : { kind: 'guess' }));
+  let bytesDone = 0;
+  const total = input.source.size;
+  report(settings, { phase: 'parse', chunks: ranges.length, done: 0, bytesDone, bytesTotal: total });
+  const results = await runAll(
+    backend,
+    tasks,
+    ranges.map((r) => r.index),
+    checkParse,
+    settings,
+    usage,
+    (event) => {
+      if (event.kind !== 'succeeded') return;
+      const range = ranges[event.index] as ChunkRange;
+      bytesDone += range.e - range.s;
+      report(settings, { phase: 'parse', chunks: ranges.length, done: event.done, bytesDone, bytesTotal: total });
+    },
+  );
+  return results.map((r, k) => ({ range: ranges[k] as ChunkRange, ...r }));
+}
+
+/**
+ * Speculative parsing's check (chunks.ts verifyChunks): re-runs, from a known start, every chunk whose guessed
+ * start is not where its predecessor's last record ended, round after round until all agree. Returns the re-runs.
+ */
+async function verifyPhase(
+  backend: Backend<WorkerTask, unknown>,
+  chunks: ChunkState[],
+  parse: (range: ChunkRange, start: RangeStart) => ParseTask,
+  input: ParallelRunInput,
+  settings: ParallelRunSettings,
+  usage: TaskUsage[],
+): Promise<number> {
+  let reruns = 0;
+  for (;;) {
+    const { rerun } = verifyChunks(
+      chunks.map((c) => c.range),
+      chunks.map((c) => c.reply),
+    );
+    if (rerun.length === 0) return reruns;
+    reruns += rerun.length;
+    report(settings, {
+      phase: 'rerun',
+      chunks: rerun.length,
+      done: 0,
+      bytesDone: input.source.size,
+      bytesTotal: input.source.size,
+    });
+    const tasks = rerun.map(({ index, start }) =>
+      parse((chunks[index] as ChunkState).range, { kind: 'known', at: start }),
+    );
+    const results = await runAll(
+      backend,
+      tasks,
+      rerun.map((r) => r.index),
+      checkParse,
+      settings,
+      usage,
+    );
+    rerun.forEach(({ index }, k) => {
+      chunks[index] = { range: (chunks[index] as ChunkState).range, ...(results[k] as (typeof results)[number]) };
+    });
+  }
+}
+
+/** The exact statistics in rounds (stats-rounds.ts); a chunk without values answers here, without a task. */
+async function statsPhase(
+  backend: Backend<WorkerTask, unknown>,
+  chunks: readonly ChunkState[],
+  merged: { n: number; min: number; max: number },
+  bins: number,
+  bucket: string,
+  settings: ParallelRunSettings,
+  usage: TaskUsage[],
+): Promise<{ stats: RateStats; rounds: number }> {
+  const rounds = new StatsRounds({ n: merged.n, min: merged.min, max: merged.max, bins });
+  const withValues = chunks.filter((c) => c.reply.n > 0);
+  const empty = chunkValuesOf(new Float64Array(0));
+  for (let plan = rounds.plan; plan !== null; plan = rounds.plan) {
+    report(settings, { phase: 'stats', chunks: withValues.length, done: 0, bytesDone: 0, bytesTotal: 0 });
+    const tasks: WorkerTask[] = withValues.map((c) => ({
+      kind: 'stats',
+      values: { bucket, key: c.result.values.key, eTag: c.result.values.eTag, count: c.reply.n },
+      plan,
+    }));
+    const answers = await runAll(
+      backend,
+      tasks,
+      withValues.map((c) => c.range.index),
+      (value) => value,
+      settings,
+      usage,
+    );
+    const byChunk = new Map(withValues.map((c, k) => [c.range.index, answers[k]]));
+    const all = await Promise.all(
+      chunks.map((c) => (byChunk.has(c.range.index) ? byChunk.get(c.range.index) : answerStatsPlan(plan, empty))),
+    );
+    rounds.merge(all);
+  }
+  return { stats: rounds.result(), rounds: rounds.rounds };
+}
+
+function report(settings: ParallelRunSettings, progress: ParallelProgress): void {
+  settings.onProgress?.(progress);
+}
