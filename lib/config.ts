@@ -104,7 +104,7 @@ const MAX_RATES_INPUT_BYTES_CEILING = 10 * 1024 ** 3;
 
 /**
  * Uploads up to this size run on the rates function alone; bigger ones are split across rates-worker invocations.
- * 256 MiB takes one worker ~3–4 s (estimated from ~65–90 MB/s of CSV on one vCPU): below that the split's fixed costs
+ * 256 MiB takes one function ~3–7 s (estimated from ~40–90 MB/s of CSV on one vCPU): below that the split's fixed costs
  * (invokes, scratch objects, statistics rounds, assembly) are a large share of the run. serverless.yml explains both.
  */
 export const DEFAULT_RATES_PARALLEL_ABOVE_BYTES = 256 * 1024 ** 2;
