@@ -2,6 +2,7 @@ import { tmpdir } from 'node:os';
 import { isAbsolute } from 'node:path';
 import { z } from 'zod';
 import { ConfigError } from './errors.ts';
+import { MIN_CHUNK_BYTES } from './rates/parallel/chunks.ts';
 
 /**
  * Deployment configuration, read from the environment once per container.
@@ -78,6 +79,10 @@ export function envNumber<F extends number | undefined>(
     .transform((value): number | F => value ?? fallback);
 }
 
+/** serverless.yml passes an unset optional parameter as ''; treat it as absent. */
+export const optional = <T extends z.ZodType>(schema: T) =>
+  z.preprocess((v) => (v === '' ? undefined : v), schema.optional());
+
 const BUCKET_NAME_RULE = 'must be a valid S3 bucket name (3-63 lowercase letters, digits, dots, hyphens)';
 export const bucketName = z
   .string({ error: BUCKET_NAME_RULE })
@@ -96,6 +101,22 @@ export const DEFAULT_RATES_MAX_INPUT_BYTES = 4 * 1024 ** 3;
  */
 export const MAX_SINGLE_PUT_BYTES = 5 * 1024 ** 3;
 const MAX_RATES_INPUT_BYTES_CEILING = 10 * 1024 ** 3;
+
+/**
+ * Uploads up to this size run on the rates function alone; bigger ones are split across rates-worker invocations.
+ * 256 MiB takes one function ~3–7 s (estimated from ~40–90 MB/s of CSV on one vCPU): below that the split's fixed costs
+ * (invokes, scratch objects, statistics rounds, assembly) are a large share of the run. serverless.yml explains both.
+ */
+export const DEFAULT_RATES_PARALLEL_ABOVE_BYTES = 256 * 1024 ** 2;
+/**
+ * Bytes of the upload per parallel chunk: ~1 s of parsing against ~50–100 ms of invoke latency (estimated, to be
+ * re-measured by the bench), and 10 GB in 160 chunks, far under the 10,000 parts rates.csv's multipart upload allows.
+ */
+export const DEFAULT_RATES_CHUNK_BYTES = 64 * 1024 ** 2;
+/** One S3 part's maximum: a bigger chunk could not become one part of rates.csv. */
+const MAX_RATES_CHUNK_BYTES = 5 * 1024 ** 3;
+/** S3's largest object: no upload is bigger, so a threshold above it would mean "never split". */
+const S3_MAX_OBJECT_BYTES = 5 * 1024 ** 4;
 
 const ratesEnvSchema = z.object({
   DATA_BUCKET: bucketName,
@@ -122,6 +143,18 @@ const ratesEnvSchema = z.object({
         )
         .optional(),
     ),
+  // The parallel path. Without a worker function (a library caller, the CLI's local run) it is unavailable.
+  RATES_WORKER_FUNCTION: optional(z.string().trim().min(1, 'must name the rates worker Lambda function, or be empty')),
+  // The worker's own timeout (serverless.yml passes functions.rates-worker.timeout); 900 is Lambda's maximum.
+  RATES_WORKER_TIMEOUT_SECONDS: envNumber(1, 900, 120, { unit: ' of seconds' }),
+  RATES_PARALLEL_ABOVE_BYTES: envNumber(1, S3_MAX_OBJECT_BYTES, DEFAULT_RATES_PARALLEL_ABOVE_BYTES, {
+    unit: ' of bytes',
+    hint: ' (uploads up to this size run on one function; bigger ones are split across workers)',
+  }),
+  RATES_CHUNK_BYTES: envNumber(MIN_CHUNK_BYTES, MAX_RATES_CHUNK_BYTES, DEFAULT_RATES_CHUNK_BYTES, {
+    unit: ' of bytes',
+    hint: ' (the bytes of the upload each parallel worker parses)',
+  }),
 });
 
 export interface RatesDefaults {
@@ -140,10 +173,23 @@ export interface RatesLimits {
   spillDir?: string;
 }
 
+/** How the rates function splits a big upload across rates-worker invocations (it coordinates them). */
+export interface RatesParallelConfig {
+  /** The worker Lambda (RATES_WORKER_FUNCTION); null: the parallel path is unavailable, every upload runs alone. */
+  workerFunction: string | null;
+  /** The worker's timeout: sizes the coordinator's Lambda client request timeout (lib/aws/lambda.ts). */
+  workerTimeoutSeconds: number;
+  /** Uploads bigger than this are split (see DEFAULT_RATES_PARALLEL_ABOVE_BYTES). */
+  aboveBytes: number;
+  /** Bytes of the upload per chunk (see DEFAULT_RATES_CHUNK_BYTES). */
+  chunkBytes: number;
+}
+
 export interface RatesConfig {
   dataBucket: string;
   defaults: RatesDefaults;
   limits: RatesLimits;
+  parallel: RatesParallelConfig;
 }
 
 export function loadRatesConfig(env: NodeJS.ProcessEnv = process.env): RatesConfig {
@@ -152,6 +198,12 @@ export function loadRatesConfig(env: NodeJS.ProcessEnv = process.env): RatesConf
     dataBucket: parsed.DATA_BUCKET,
     defaults: { numerator: parsed.RATES_NUMERATOR, denominator: parsed.RATES_DENOMINATOR, bins: parsed.RATES_BINS },
     limits: { maxInputBytes: parsed.RATES_MAX_INPUT_BYTES, spillDir: parsed.RATES_SPILL_DIR ?? tmpdir() },
+    parallel: {
+      workerFunction: parsed.RATES_WORKER_FUNCTION ?? null,
+      workerTimeoutSeconds: parsed.RATES_WORKER_TIMEOUT_SECONDS,
+      aboveBytes: parsed.RATES_PARALLEL_ABOVE_BYTES,
+      chunkBytes: parsed.RATES_CHUNK_BYTES,
+    },
   };
 }
 
@@ -196,10 +248,6 @@ export function loadPrimesConfig(env: NodeJS.ProcessEnv = process.env): PrimesCo
     },
   };
 }
-
-/** serverless.yml passes an unset optional parameter as ''; treat it as absent. */
-export const optional = <T extends z.ZodType>(schema: T) =>
-  z.preprocess((v) => (v === '' ? undefined : v), schema.optional());
 
 const ec2EnvSchema = z.object({
   DATA_BUCKET: bucketName,

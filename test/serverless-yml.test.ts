@@ -11,7 +11,13 @@ import { spawnS3ServerProcess } from '../local-stack/s3/child.ts';
 import { darkPixels, decodePng } from './support/png.ts';
 import { PROJECT_ROOT, serverlessBin } from '../local-stack/service-config.ts';
 import { AL2023_AMI_PARAMETER } from '../lib/fanout/ec2/launcher.ts';
-import { DEFAULT_RATES_MAX_INPUT_BYTES } from '../lib/config.ts';
+import {
+  DEFAULT_RATES_CHUNK_BYTES,
+  DEFAULT_RATES_MAX_INPUT_BYTES,
+  DEFAULT_RATES_PARALLEL_ABOVE_BYTES,
+  loadRatesConfig,
+} from '../lib/config.ts';
+import { SCRATCH_PREFIX } from '../lib/rates/parallel/tasks.ts';
 import { worstCaseSpillBytes } from '../lib/rates/spill.ts';
 import {
   checkStatements,
@@ -56,6 +62,7 @@ const ofType = (type: string) => Object.entries(resources).filter(([, r]) => r.T
 /** The functions of serverless.yml, by name, with their logical ids in the template. */
 const FUNCTIONS = {
   rates: 'RatesLambdaFunction',
+  'rates-worker': 'RatesDashworkerLambdaFunction',
   'primes-worker': 'PrimesDashworkerLambdaFunction',
   'primes-fanout': 'PrimesDashfanoutLambdaFunction',
   scrape: 'ScrapeLambdaFunction',
@@ -161,7 +168,7 @@ describe('sls package', () => {
           );
       }
     }
-    // rates reads uploads and writes results, never uploads; the worker only writes its prime lists; the scraper has no S3.
+    // rates reads uploads and writes results, never uploads; the primes worker only writes its prime lists; the scraper has no S3.
     const rates = s3Of('rates');
     const reads = rates.find((s: { Action: string[] }) => s.Action.includes('s3:GetObject'));
     expect(JSON.stringify(reads.Resource)).toContain('/uploads/*');
@@ -176,6 +183,22 @@ describe('sls package', () => {
       },
     ]);
     expect(s3Of('scrape')).toEqual([]);
+    // The rates worker reads the upload and its own scratch, writes only scratch: never results/, never uploads/.
+    expect(s3Of('rates-worker')).toEqual([
+      {
+        Effect: 'Allow',
+        Action: ['s3:GetObject'],
+        Resource: [
+          'arn:aws:s3:::cloud-parallel-dev-us-east-1-data/uploads/*',
+          'arn:aws:s3:::cloud-parallel-dev-us-east-1-data/runs/rates/*',
+        ],
+      },
+      {
+        Effect: 'Allow',
+        Action: ['s3:PutObject', 's3:AbortMultipartUpload'],
+        Resource: ['arn:aws:s3:::cloud-parallel-dev-us-east-1-data/runs/rates/*'],
+      },
+    ]);
   });
 
   it('lets the EC2 backend (the fan-out) launch and terminate only instances tagged with this service and stage', () => {
@@ -255,17 +278,22 @@ describe('sls package', () => {
     expect(rules).toContainEqual(expect.objectContaining({ Prefix: 'runs/', ExpirationInDays: 1, Status: 'Enabled' }));
   });
 
-  it('lets the fan-out invoke only its worker, and keeps the nightly run disabled unless a stage enables it', () => {
-    const invoke = roleStatements('primes-fanout').filter((s: { Action: string[] }) =>
-      s.Action.some((a) => a.startsWith('lambda:')),
-    );
-    expect(invoke).toHaveLength(1);
-    // And no other function may invoke anything.
+  it('lets the fan-out and the rates coordinator invoke only their own workers, and keeps the nightly run disabled unless a stage enables it', () => {
+    const invokeOf = (fn: FunctionName) =>
+      roleStatements(fn).filter((s: { Action: string[] }) => s.Action.some((a) => a.startsWith('lambda:')));
+    for (const [fn, worker] of [
+      ['primes-fanout', 'PrimesDashworkerLambdaFunction'],
+      ['rates', 'RatesDashworkerLambdaFunction'],
+    ] as const) {
+      const invoke = invokeOf(fn);
+      expect(invoke, fn).toHaveLength(1);
+      expect(invoke[0].Action).toEqual(['lambda:InvokeFunction']);
+      expect(invoke[0].Resource).toEqual([{ 'Fn::GetAtt': [worker, 'Arn'] }]);
+    }
+    // And no other function may invoke anything: the workers invoke nothing.
     expect(
       allRoleStatements().filter((s: { Action: string[] }) => s.Action.some((a) => a.startsWith('lambda:'))),
-    ).toHaveLength(1);
-    expect(invoke[0].Action).toEqual(['lambda:InvokeFunction']);
-    expect(invoke[0].Resource).toEqual([{ 'Fn::GetAtt': ['PrimesDashworkerLambdaFunction', 'Arn'] }]);
+    ).toHaveLength(2);
 
     const ruleFor = (fn: string) =>
       ofType('AWS::Events::Rule').find(([, r]) => r.Properties.Targets[0].Arn['Fn::GetAtt'][0] === fn)![1];
@@ -341,8 +369,40 @@ describe('sls package', () => {
     expect(scrape).toBeDefined();
     expect(scrape!.Properties.MaximumRetryAttempts).toBe(1);
     expect(scrape!.Properties.DestinationConfig.OnFailure.Destination).toEqual({ 'Fn::GetAtt': [queueId, 'Arn'] });
-    // The worker is invoked synchronously by the fan-out: async settings would not apply to it.
+    // The workers are invoked synchronously by their coordinators: async settings would not apply to them.
     expect(eventInvokeConfigOf('PrimesDashworkerLambdaFunction')).toBeUndefined();
+    expect(eventInvokeConfigOf('RatesDashworkerLambdaFunction')).toBeUndefined();
+  });
+
+  it('deploys the rates worker for the parallel path: one vCPU, 120 s, no trigger, and the coordinator told its name and knobs', () => {
+    const worker = resources.RatesDashworkerLambdaFunction!.Properties;
+    expect(worker.Handler).toBe('functions/rates-worker.handler');
+    expect(worker.MemorySize).toBe(1769);
+    expect(worker.Timeout).toBe(120);
+    // Only the coordinator starts it: no S3 notification, schedule, permission or async config names it (its
+    // published version does, and the coordinator's role).
+    const mentions = Object.entries(resources)
+      .filter(([id, r]) => id !== 'RatesExecutionRole' && r.Type !== 'AWS::Lambda::Version')
+      .filter(([id, r]) => id !== 'RatesDashworkerLambdaFunction' && JSON.stringify(r).includes('RatesDashworker'))
+      .map(([id]) => id);
+    expect(mentions).toEqual([]);
+    const env = resources.RatesLambdaFunction!.Properties.Environment.Variables;
+    expect(env.RATES_WORKER_FUNCTION).toBe(worker.FunctionName);
+    expect(env.RATES_WORKER_TIMEOUT_SECONDS).toBe(String(worker.Timeout));
+    // The params' defaults are the library's, so a deployment and a library caller split alike.
+    const parallel = loadRatesConfig({ ...env, DATA_BUCKET: 'b-1' }).parallel;
+    expect(parallel).toEqual({
+      workerFunction: 'cloud-parallel-dev-rates-worker',
+      workerTimeoutSeconds: 120,
+      aboveBytes: DEFAULT_RATES_PARALLEL_ABOVE_BYTES,
+      chunkBytes: DEFAULT_RATES_CHUNK_BYTES,
+    });
+    // Its scratch is under the prefix the bucket expires after a day (a run cut short leaves nothing for long).
+    const [, bucket] = ofType('AWS::S3::Bucket').find(([id]) => id !== 'ServerlessDeploymentBucket')!;
+    const expiring = bucket.Properties.LifecycleConfiguration.Rules.filter(
+      (r: { Prefix?: string; ExpirationInDays?: number }) => r.ExpirationInDays === 1 && r.Prefix !== undefined,
+    );
+    expect(expiring.some((r: { Prefix: string }) => SCRATCH_PREFIX.startsWith(r.Prefix))).toBe(true);
   });
 
   it('gives the rates function the /tmp that the worst-case spill of its largest input needs', () => {
@@ -384,14 +444,25 @@ const ownLogs = (fn: FunctionName) => {
  */
 const GRANTS: Record<FunctionName, Record<string, string[]>> = {
   // Reads the upload and the previous summary.json, streams rates.csv up (multipart: aborted when the run fails),
-  // replaces the outputs under results/<name>/; failed events go to the queue.
+  // replaces the outputs under results/<name>/; failed events go to the queue. A big upload it splits: it invokes
+  // rates-worker, reads the chunks' scratch (UploadPartCopy into rates.csv), writes its progress object there and
+  // deletes the scratch at the end.
   rates: {
     ...ownLogs('rates'),
-    's3:GetObject': [`${DATA_BUCKET_ARN}/results/*`, `${DATA_BUCKET_ARN}/uploads/*`],
-    's3:PutObject': [`${DATA_BUCKET_ARN}/results/*`],
-    's3:DeleteObject': [`${DATA_BUCKET_ARN}/results/*`],
+    'lambda:InvokeFunction': ['{GetAtt:RatesDashworkerLambdaFunction.Arn}'],
+    's3:GetObject': [`${DATA_BUCKET_ARN}/results/*`, `${DATA_BUCKET_ARN}/runs/rates/*`, `${DATA_BUCKET_ARN}/uploads/*`],
+    's3:PutObject': [`${DATA_BUCKET_ARN}/results/*`, `${DATA_BUCKET_ARN}/runs/rates/*`],
+    's3:DeleteObject': [`${DATA_BUCKET_ARN}/results/*`, `${DATA_BUCKET_ARN}/runs/rates/*`],
     's3:AbortMultipartUpload': [`${DATA_BUCKET_ARN}/results/*`],
     'sqs:SendMessage': [FAILED_EVENTS_QUEUE],
+  },
+  // Parses one byte range of the upload (ranged GETs), or one statistics round from its chunk's values; writes the
+  // chunk's outputs as multipart uploads under runs/rates/ (aborted when the task fails). Invoked synchronously.
+  'rates-worker': {
+    ...ownLogs('rates-worker'),
+    's3:GetObject': [`${DATA_BUCKET_ARN}/runs/rates/*`, `${DATA_BUCKET_ARN}/uploads/*`],
+    's3:PutObject': [`${DATA_BUCKET_ARN}/runs/rates/*`],
+    's3:AbortMultipartUpload': [`${DATA_BUCKET_ARN}/runs/rates/*`],
   },
   // Writes a prime list too big for its reply; invoked synchronously, so no destination.
   'primes-worker': {

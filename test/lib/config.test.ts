@@ -7,7 +7,15 @@
  */
 import { tmpdir } from 'node:os';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { ConfigError, loadEc2Config, loadPrimesConfig, loadRatesConfig } from '../../lib/config.ts';
+import {
+  ConfigError,
+  DEFAULT_RATES_CHUNK_BYTES,
+  DEFAULT_RATES_PARALLEL_ABOVE_BYTES,
+  loadEc2Config,
+  loadPrimesConfig,
+  loadRatesConfig,
+} from '../../lib/config.ts';
+import { MIN_CHUNK_BYTES } from '../../lib/rates/parallel/chunks.ts';
 import { loadScrapeConfig } from '../../lib/scrape/config.ts';
 import { lambdaErrorReply, quietObservability, STACK_FRAME } from '../support/bad-input.ts';
 
@@ -77,6 +85,28 @@ describe('loadRatesConfig', () => {
     ['RATES_MAX_INPUT_BYTES', '4GB', /must be a whole number of bytes from 1 to 10737418240 /],
     ['RATES_SPILL_DIR', 'tmp/spill', /RATES_SPILL_DIR="tmp\/spill": must be an absolute directory path/],
     ['RATES_SPILL_DIR', './spill', /must be an absolute directory path/],
+    [
+      'RATES_WORKER_FUNCTION',
+      '   ',
+      /RATES_WORKER_FUNCTION=" {3}": must name the rates worker Lambda function, or be empty$/,
+    ],
+    ['RATES_WORKER_TIMEOUT_SECONDS', '0', /RATES_WORKER_TIMEOUT_SECONDS="0": must be at least 1$/],
+    ['RATES_WORKER_TIMEOUT_SECONDS', '901', /must be at most 900$/],
+    ['RATES_WORKER_TIMEOUT_SECONDS', '2m', /must be a whole number of seconds from 1 to 900$/],
+    [
+      'RATES_PARALLEL_ABOVE_BYTES',
+      '0',
+      /RATES_PARALLEL_ABOVE_BYTES="0": must be at least 1 \(uploads up to this size run on one function; bigger ones are split across workers\)$/,
+    ],
+    ['RATES_PARALLEL_ABOVE_BYTES', '256MiB', /must be a whole number of bytes from 1 to 5497558138880 /],
+    ['RATES_PARALLEL_ABOVE_BYTES', String(5 * 1024 ** 4 + 1), /must be at most 5497558138880 /],
+    [
+      'RATES_CHUNK_BYTES',
+      '4095',
+      /RATES_CHUNK_BYTES="4095": must be at least 4096 \(the bytes of the upload each parallel worker parses\)$/,
+    ],
+    ['RATES_CHUNK_BYTES', String(5 * 1024 ** 3 + 1), /must be at most 5368709120 /],
+    ['RATES_CHUNK_BYTES', '65536.5', /must be a whole number of bytes from 4096 to 5368709120 /],
   ])('%s=%j', (...testCase) => {
     expectRefused(loadRatesConfig, base, testCase);
   });
@@ -86,6 +116,12 @@ describe('loadRatesConfig', () => {
       dataBucket: 'good-bucket',
       defaults: { numerator: 'cancer', denominator: 'population', bins: 30 },
       limits: { maxInputBytes: 4 * 1024 ** 3, spillDir: tmpdir() },
+      parallel: {
+        workerFunction: null,
+        workerTimeoutSeconds: 120,
+        aboveBytes: 256 * 1024 ** 2,
+        chunkBytes: 64 * 1024 ** 2,
+      },
     });
   });
 });
@@ -280,6 +316,12 @@ describe('loadRatesConfig: defaults and limits', () => {
       dataBucket: 'my-data-bucket',
       defaults: { numerator: 'cancer', denominator: 'population', bins: 30 },
       limits: { maxInputBytes: 4 * 1024 ** 3, spillDir: tmpdir() },
+      parallel: {
+        workerFunction: null,
+        workerTimeoutSeconds: 120,
+        aboveBytes: 256 * 1024 ** 2,
+        chunkBytes: 64 * 1024 ** 2,
+      },
     });
   });
 
@@ -304,6 +346,55 @@ describe('loadRatesConfig: defaults and limits', () => {
     expect(() => loadRatesConfig({ DATA_BUCKET: 'b-1', RATES_SPILL_DIR: 'scratch' })).toThrow(
       /RATES_SPILL_DIR="scratch": must be an absolute directory path/,
     );
+  });
+
+  it('reads the parallel path: a worker function only when named, its timeout, the threshold and the chunk size', () => {
+    const deployed = loadRatesConfig({
+      DATA_BUCKET: 'b-1',
+      RATES_WORKER_FUNCTION: ' cloud-parallel-dev-rates-worker ',
+      RATES_WORKER_TIMEOUT_SECONDS: '60',
+      RATES_PARALLEL_ABOVE_BYTES: '1',
+      RATES_CHUNK_BYTES: '4096',
+    });
+    expect(deployed.parallel).toEqual({
+      workerFunction: 'cloud-parallel-dev-rates-worker',
+      workerTimeoutSeconds: 60,
+      aboveBytes: 1,
+      chunkBytes: 4096,
+    });
+    // The largest values allowed: a chunk of one S3 part, a threshold of S3's largest object (never split).
+    const largest = loadRatesConfig({
+      DATA_BUCKET: 'b-1',
+      RATES_WORKER_TIMEOUT_SECONDS: '900',
+      RATES_PARALLEL_ABOVE_BYTES: String(5 * 1024 ** 4),
+      RATES_CHUNK_BYTES: String(5 * 1024 ** 3),
+    }).parallel;
+    expect(largest).toEqual({
+      workerFunction: null,
+      workerTimeoutSeconds: 900,
+      aboveBytes: 5 * 1024 ** 4,
+      chunkBytes: 5 * 1024 ** 3,
+    });
+    // serverless.yml passes an unset parameter as '': the defaults, and no worker (the parallel path unavailable).
+    const unset = loadRatesConfig({
+      DATA_BUCKET: 'b-1',
+      RATES_WORKER_FUNCTION: '',
+      RATES_WORKER_TIMEOUT_SECONDS: '',
+      RATES_PARALLEL_ABOVE_BYTES: '',
+      RATES_CHUNK_BYTES: '',
+    }).parallel;
+    expect(unset).toEqual({
+      workerFunction: null,
+      workerTimeoutSeconds: 120,
+      aboveBytes: DEFAULT_RATES_PARALLEL_ABOVE_BYTES,
+      chunkBytes: DEFAULT_RATES_CHUNK_BYTES,
+    });
+    // The smallest chunk is the planner's (chunks.ts): a size it would refuse is refused at start-up instead.
+    const chunkOf = (bytes: number) => loadRatesConfig({ DATA_BUCKET: 'b-1', RATES_CHUNK_BYTES: String(bytes) });
+    expect(chunkOf(MIN_CHUNK_BYTES).parallel.chunkBytes).toBe(MIN_CHUNK_BYTES);
+    expect(() => chunkOf(MIN_CHUNK_BYTES - 1)).toThrow(`must be at least ${MIN_CHUNK_BYTES}`);
+    expect(DEFAULT_RATES_PARALLEL_ABOVE_BYTES).toBe(268_435_456);
+    expect(DEFAULT_RATES_CHUNK_BYTES).toBe(67_108_864);
   });
 
   it('reads overrides from the environment', () => {

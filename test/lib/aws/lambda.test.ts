@@ -15,7 +15,7 @@ import {
   invocationTimeoutMs,
   LAMBDA_MAX_TIMEOUT_SECONDS,
 } from '../../../lib/aws/lambda.ts';
-import { loadPrimesConfig } from '../../../lib/config.ts';
+import { loadPrimesConfig, loadRatesConfig } from '../../../lib/config.ts';
 import { fanout, lambdaBackend } from '../../../lib/fanout/index.ts';
 import { PROJECT_ROOT, serverlessBin } from '../../../local-stack/service-config.ts';
 
@@ -126,7 +126,7 @@ describe('createLambdaClient timeouts', () => {
     );
   });
 
-  it('serverless.yml gives the fan-out the worker function timeout it sizes its client from', async () => {
+  it('serverless.yml gives the fan-out and the rates coordinator the worker function timeout each sizes its client from', async () => {
     const { stdout } = await promisify(execFile)(process.execPath, [serverlessBin(), 'print', '--format', 'json'], {
       cwd: PROJECT_ROOT,
       env: { ...process.env, SLS_TELEMETRY_DISABLED: '1' },
@@ -139,5 +139,12 @@ describe('createLambdaClient timeouts', () => {
     expect(environment.PRIMES_WORKER_TIMEOUT_SECONDS).toBe(String(workerTimeout));
     const config = loadPrimesConfig({ PRIMES_WORKER_FUNCTION: 'w', ...environment });
     expect(config.workerTimeoutSeconds).toBe(workerTimeout);
+    // The same pair for the parallel rates job: rates coordinates, rates-worker parses.
+    const ratesWorkerTimeout = printed.functions['rates-worker']?.timeout;
+    expect(ratesWorkerTimeout).toBeTypeOf('number');
+    const ratesEnvironment = printed.functions.rates?.environment ?? {};
+    expect(ratesEnvironment.RATES_WORKER_TIMEOUT_SECONDS).toBe(String(ratesWorkerTimeout));
+    const rates = loadRatesConfig({ ...ratesEnvironment, DATA_BUCKET: 'b-1' });
+    expect(rates.parallel.workerTimeoutSeconds).toBe(ratesWorkerTimeout);
   }, 60_000);
 });
