@@ -1,7 +1,7 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { RatesDefaults, RatesLimits } from '../config.ts';
 import { InfrastructureError } from '../errors.ts';
-import { runRatesJob, type RatesJobInput, type RatesJobOutcome } from './job.ts';
+import { runRatesJob, type RatesJobHooks, type RatesJobInput, type RatesJobOutcome } from './job.ts';
 
 export {
   runRatesJob,
@@ -55,12 +55,13 @@ export async function runRatesJobs(
   inputs: RatesJobInput[],
   defaults: RatesDefaults,
   limits?: RatesLimits,
+  hooks?: RatesJobHooks,
 ): Promise<RatesBatchReply> {
   const results: RatesJobOutcome[] = [];
   const failures: { key: string; error: unknown }[] = [];
   for (const input of inputs) {
     try {
-      results.push(await runRatesJob(s3, input, defaults, limits));
+      results.push(await runRatesJob(s3, input, defaults, limits, hooks));
     } catch (error) {
       failures.push({ key: input.key, error });
     }
