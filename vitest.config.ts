@@ -31,6 +31,7 @@ const UNIT_TESTS = [
   'lib/rates/csv-rates',
   'lib/rates/csv-rates-memory',
   'lib/rates/csv-tokenizer',
+  'lib/rates/event',
   'lib/rates/exact-sum',
   'lib/rates/options',
   'lib/rates/parallel/chunks',
@@ -38,8 +39,10 @@ const UNIT_TESTS = [
   'lib/rates/parallel/range-parse',
   'lib/rates/parallel/stats-rounds',
   'lib/rates/sample-data',
+  'lib/rates/split',
   'lib/rates/stats',
   'lib/scrape/config',
+  'lib/units',
   'local-stack/service-config',
 ].map((name) => `test/${name}.test.ts`);
 

@@ -20,6 +20,7 @@ import { rateOptionsSchema, type RateOptions } from './options.ts';
 import { RatesFileError } from './errors.ts';
 import type { JobErrorCode, RatesErrorReport, RatesJobOutcome, RatesSummary } from './outcome.ts';
 import { isSameRun, readSummary } from './previous-run.ts';
+import { SPLIT_METADATA, type RatesSplit } from './split.ts';
 import { publishRatesResults, writeRatesError, type RatesRunPlace } from './publish.ts';
 import { streamedUpload, type StreamedUpload } from './streamed-upload.ts';
 import { formatBytes } from '../units.ts';
@@ -42,13 +43,25 @@ export const UPLOADS_PREFIX = 'uploads/';
 export const RESULTS_PREFIX = 'results/';
 
 /** S3 user metadata (x-amz-meta-*) that a client may set on an upload to choose this run's options. */
-export const METADATA = { numerator: 'numerator', denominator: 'denominator', bins: 'bins', runId: 'run-id' } as const;
+export const METADATA = {
+  numerator: 'numerator',
+  denominator: 'denominator',
+  bins: 'bins',
+  runId: 'run-id',
+  // How to split the run: `workers`, `chunk-bytes` (split.ts reads them back, and names them for the CLI's checks).
+  ...SPLIT_METADATA,
+} as const;
 
 export interface RatesJobInput {
   bucket: string;
   key: string;
   /** Options given with the invocation; they win over the object's metadata and the deployment defaults. */
   options?: Partial<RateOptions>;
+  /**
+   * How the invocation asks the run to be split (split.ts, RatesSplit: `workers` or `chunkBytes`, already validated);
+   * it wins over the object's metadata (resolveSplit). Absent: the metadata's, else the deployment decides.
+   */
+  split?: RatesSplit;
 }
 
 /** What a test replaces to stand in for the machine (the free space of the spill directory, read with statfs). */

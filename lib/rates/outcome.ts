@@ -22,6 +22,26 @@ export interface RatesSummary {
   /** computeMs: download + parse + statistics (the upload of rates.csv streams alongside); uploadMs: from then
    *  until rates.csv is complete (the chart is drawn meanwhile, taking chartMs); totalMs: the whole run. */
   timings: { computeMs: number; uploadMs: number; chartMs: number; totalMs: number };
+  /**
+   * Present when the run was split across workers (issue 14); everything else in the summary is then what one worker
+   * would have written, timings and run id aside.
+   */
+  parallel?: {
+    /** Workers the chunks ran on (at most one chunk each at a time). */
+    workers: number;
+    /** Byte ranges the data was cut into. */
+    chunks: number;
+    /** Chunks parsed a second time because their guessed start was not a record start (speculative parsing). */
+    reruns: number;
+    /** Rounds of the exact-statistics exchange (median, p95, histogram) after the parse. */
+    statsRounds: number;
+    /** From the first task handed out to the last result merged. */
+    wallMs: number;
+    /** Per chunk, in file order: its data bytes, valid rows and worker time. */
+    chunkTimings: { index: number; bytes: number; rows: number; ms: number }[];
+    /** What the run cost, as the coordinator estimates it (its shape is the coordinator's). */
+    cost?: unknown;
+  };
   finishedAt: string;
 }
 
