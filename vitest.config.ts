@@ -11,6 +11,7 @@ import { configDefaults, defineConfig } from 'vitest/config';
  * here unless it is added to UNIT_TESTS, so a forgotten entry costs speed, never a port collision.
  */
 const UNIT_TESTS = [
+  'cli/rates-summary', // imports the command's module; starts nothing
   'functions/primes', // its endpoints point at a closed port: a port is bound for an instant and released, nothing listens
   'functions/rates',
   'lib/aws/concat-plan',
@@ -28,9 +29,11 @@ const UNIT_TESTS = [
   'lib/primes/fanout-job',
   'lib/primes/sieve',
   'lib/rates/chart',
+  'lib/rates/client', // a real S3 client whose middleware answers every command
   'lib/rates/csv-rates',
   'lib/rates/csv-rates-memory',
   'lib/rates/csv-tokenizer',
+  'lib/rates/event',
   'lib/rates/exact-sum',
   'lib/rates/options',
   'lib/rates/parallel/chunks',
@@ -38,8 +41,10 @@ const UNIT_TESTS = [
   'lib/rates/parallel/range-parse',
   'lib/rates/parallel/stats-rounds',
   'lib/rates/sample-data',
+  'lib/rates/split',
   'lib/rates/stats',
   'lib/scrape/config',
+  'lib/units',
   'local-stack/service-config',
 ].map((name) => `test/${name}.test.ts`);
 

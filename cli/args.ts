@@ -10,6 +10,7 @@ import { accessSync, constants, statSync, type Stats } from 'node:fs';
 import path from 'node:path';
 import { binCount, columnName, DEFAULT_RATES_MAX_INPUT_BYTES, MAX_SINGLE_PUT_BYTES } from '../lib/config.ts';
 import { formatBytes } from '../lib/units.ts';
+import { chunkBytesSchema, type RatesSplit, workersSchema } from '../lib/rates/split.ts';
 import { primesRunSchema, type PrimesRunInput } from '../lib/primes/fanout-job.ts';
 import { scrapeInputSchema, type ScrapeInput } from '../lib/scrape/run.ts';
 import { resolveStackOptions } from '../local-stack/stack.ts';
@@ -106,6 +107,8 @@ export interface RatesRequest {
   file: string;
   options: { bins?: number; numerator?: string; denominator?: string };
   backend: 'lambda' | 'ec2';
+  /** --workers / --chunk-size, by lib's split rules; absent when neither was given (the deployment decides). */
+  split?: RatesSplit;
   outDir?: string;
   timeoutMs: number;
   json: boolean;
@@ -152,6 +155,8 @@ export function ratesRequest({ values, positionals }: ParsedArgs<typeof RATES.fl
       options[flag] = parsed.data;
     }
 
+    const split = ratesSplit(values, backend);
+
     let timeoutSeconds = 300;
     if (values.timeout !== undefined) {
       timeoutSeconds = SECONDS.test(values.timeout) ? Number(values.timeout) : Number.NaN;
@@ -169,9 +174,39 @@ export function ratesRequest({ values, positionals }: ParsedArgs<typeof RATES.fl
       timeoutMs: timeoutSeconds * 1000,
       json: values.json === true,
     };
+    if (split !== undefined) request.split = split;
     if (values.out !== undefined) request.outDir = checkOutDir(values.out);
     return request;
   });
+}
+
+/** --workers N or --chunk-size SIZE, judged by the rules the job applies to them again (lib/rates/split.ts). */
+function ratesSplit(
+  values: ParsedArgs<typeof RATES.flags>['values'],
+  backend: 'lambda' | 'ec2',
+): RatesSplit | undefined {
+  const { workers, 'chunk-size': chunkSize } = values;
+  if (workers !== undefined && chunkSize !== undefined) throw invalid('give --workers or --chunk-size, not both');
+  let split: RatesSplit | undefined;
+  if (workers !== undefined) {
+    const parsed = workersSchema.safeParse(integerOption(workers, '--workers'));
+    if (!parsed.success) throw flagIssues(parsed.error, { '': { flag: '--workers', value: workers } });
+    split = { workers: parsed.data };
+  }
+  if (chunkSize !== undefined) {
+    const parsed = chunkBytesSchema.safeParse(chunkSize);
+    if (!parsed.success) throw flagIssues(parsed.error, { '': { flag: '--chunk-size', value: chunkSize } });
+    split = { chunkBytes: parsed.data };
+  }
+  // The EC2 backend runs the whole file on one instance; spreading chunks over instances is a later step (issue 14).
+  if (backend === 'ec2' && split !== undefined && split.workers !== 1) {
+    const [flag, value] = workers === undefined ? ['--chunk-size', chunkSize] : ['--workers', workers];
+    throw invalid(
+      `${flag} ${shown(value ?? '')} splits the run across workers, which only the lambda backend does for now: ` +
+        `--backend ec2 runs the file on one instance (EC2 chunks come later); drop ${flag} or use --backend lambda`,
+    );
+  }
+  return split;
 }
 
 function statOrNull(file: string): Stats | null {

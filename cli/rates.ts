@@ -10,18 +10,32 @@ import { submitRatesRun, waitForRatesOutcome } from '../lib/rates/client.ts';
 import type { RateOptions } from '../lib/rates/options.ts';
 import { runRatesOnEc2, stageRatesInput } from '../lib/rates/ec2.ts';
 import type { RatesJobOutcome, RatesSummary } from '../lib/rates/index.ts';
+import type { RatesSplit } from '../lib/rates/split.ts';
+import { formatBytes } from '../lib/units.ts';
 import { assertStackAlive, localEc2Environment, type StackState } from '../local-stack/stack.ts';
 import type { RatesRequest } from './args.ts';
 import { awaitCleanly, interruptSignal } from './interrupt.ts';
 import { dataBucket, progress, withStack } from './shared.ts';
 
-export async function ratesCommand({ file, options, backend, outDir, timeoutMs, json }: RatesRequest): Promise<number> {
+export async function ratesCommand({
+  file,
+  options,
+  backend,
+  split,
+  outDir,
+  timeoutMs,
+  json,
+}: RatesRequest): Promise<number> {
   const settings = { outDir, timeoutMs, quiet: json };
+  // A warning, not a progress line: it shows with --json too (on stderr, which the JSON does not use).
+  const warning = split?.chunkBytes === undefined ? undefined : smallChunkWarning(split.chunkBytes);
+  if (warning !== undefined) process.stderr.write(`cloud-parallel: warning: ${warning}\n`);
   const outcome = await withStack(
     (state, s3) =>
+      // The EC2 path runs the whole file on one instance: args.ts let through no split but --workers 1.
       backend === 'ec2'
         ? runOnEc2AndCollect(state, s3, file, options, settings)
-        : runAndCollect(state, s3, file, options, settings),
+        : runAndCollect(state, s3, file, options, settings, split),
     json,
   );
   if (outcome.status === 'error') {
@@ -90,14 +104,15 @@ export async function runAndCollect(
   file: string,
   options: { bins?: number; numerator?: string; denominator?: string },
   settings: { outDir?: string | undefined; timeoutMs: number; quiet: boolean },
+  split?: RatesSplit,
 ): Promise<RatesJobOutcome> {
   const say = settings.quiet ? () => undefined : progress;
   const bucket = dataBucket(state);
   const run = await awaitCleanly(
     `aborting the upload of ${file}`,
-    submitRatesRun(s3, { bucket, file, options }, interruptSignal),
+    submitRatesRun(s3, { bucket, file, options, ...(split === undefined ? {} : { split }) }, interruptSignal),
   );
-  say(`uploaded ${file} to s3://${bucket}/${run.key}; waiting for the rates function`);
+  say(`uploaded ${file} to s3://${bucket}/${run.key}; waiting for the rates function${splitNote(split)}`);
   let lastReport = 0;
   const outcome = await waitForRatesOutcome(s3, run, {
     timeoutMs: settings.timeoutMs,
@@ -131,6 +146,26 @@ async function downloadOutputs(
   say(`downloaded histogram.png, histogram.svg and summary.json to ${outDir}`);
 }
 
+/** Below this a chunk is for watching boundaries land, not for speed. */
+export const SMALL_CHUNK_BYTES = 1024 * 1024;
+
+/** Why a chunk size is worth a second thought, or undefined: the run goes ahead either way. */
+export function smallChunkWarning(chunkBytes: number): string | undefined {
+  if (chunkBytes >= SMALL_CHUNK_BYTES) return undefined;
+  return (
+    `--chunk-size ${formatBytes(chunkBytes)} is under 1 MiB: each chunk costs a worker task and several S3 requests, ` +
+    'so a size this small is for watching chunk boundaries, not for speed (the run goes ahead)'
+  );
+}
+
+function splitNote(split: RatesSplit | undefined): string {
+  if (split?.workers !== undefined) return ` (on ${plural(split.workers, 'worker')})`;
+  if (split?.chunkBytes !== undefined) return ` (in chunks of ${formatBytes(split.chunkBytes)})`;
+  return '';
+}
+
+const plural = (n: number, word: string) => `${n.toLocaleString('en-US')} ${word}${n === 1 ? '' : 's'}`;
+
 const fmt = (n: number) =>
   Math.abs(n) >= 1e4 || (Math.abs(n) < 1e-3 && n !== 0) ? n.toExponential(4) : n.toPrecision(5);
 
@@ -151,7 +186,15 @@ export function formatSummary(summary: RatesSummary): string {
   for (const uri of Object.values(summary.outputs)) lines.push(`    ${uri}`);
   lines.push(
     `  timings    compute ${timings.computeMs} ms, upload ${timings.uploadMs} ms, chart ${timings.chartMs} ms, total ${timings.totalMs} ms`,
-    '',
   );
+  const { parallel } = summary;
+  if (parallel !== undefined) {
+    lines.push(
+      `  parallel   ${plural(parallel.chunks, 'chunk')} on ${plural(parallel.workers, 'worker')}, ` +
+        `${plural(parallel.reruns, 're-run')}, wall ${Math.round(parallel.wallMs)} ms` +
+        (parallel.cost === null ? '' : `, workers ≈ $${parallel.cost.usd.toFixed(6)}`),
+    );
+  }
+  lines.push('');
   return lines.join('\n');
 }

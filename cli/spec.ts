@@ -77,9 +77,9 @@ export const RATES = {
   usage: [
     {
       lines: [
-        'rates <file.csv> [--bins N] [--numerator C] [--denominator C] [--backend lambda|ec2] [--out DIR] [--timeout S] [--json]',
+        'rates <file.csv> [--bins N] [--numerator C] [--denominator C] [--backend lambda|ec2] [--workers N | --chunk-size SIZE] [--out DIR] [--timeout S] [--json]',
       ],
-      does: 'upload a CSV, let the S3 trigger run the job (or one EC2 instance), print the summary',
+      does: 'upload a CSV, let the S3 trigger run the job (split across workers, or on one EC2 instance), print the summary',
     },
   ],
   flags: {
@@ -109,6 +109,18 @@ export const RATES = {
       description:
         'lambda: the S3 upload triggers the rates function (files up to 4 GiB); ec2: one instance runs the job (up to 5 GiB) (default lambda)',
     },
+    workers: {
+      flags: '--workers <N>',
+      description:
+        'split the file into N byte ranges of equal size, each parsed by a worker function, 1-10000; 1 runs it on one ' +
+        'worker (default: the deployment splits files above its size threshold); lambda backend only for now',
+    },
+    'chunk-size': {
+      flags: '--chunk-size <SIZE>',
+      description:
+        'or: split it into ranges of SIZE bytes, at least 4KiB: 65536, 64MiB, 1.5GB (KiB MiB GiB TiB are powers of ' +
+        '1024, KB MB GB TB of 1000); under 1MiB warns: tiny chunks are for watching boundaries (not with --workers)',
+    },
     json: JSON_FLAG,
   },
   examples: [
@@ -118,6 +130,9 @@ export const RATES = {
       'cloud-parallel rates deaths.csv --numerator deaths --denominator births --json',
       'other columns, the summary as JSON',
     ],
+    ['cloud-parallel rates big.csv --workers 4', 'four byte ranges, parsed by four workers at once'],
+    ['cloud-parallel rates big.csv --chunk-size 64MiB', 'one worker task per 64 MiB of the file'],
+    ['cloud-parallel rates big.csv --workers 1', 'one worker, whatever the size (the path before splitting)'],
     ['cloud-parallel rates big.csv --backend ec2', 'the job on one (local) EC2 instance'],
   ],
   environment: STACK_ENVIRONMENT,

@@ -8,6 +8,7 @@ import { isNotFound } from '../aws/s3.ts';
 import { uploadStoppably } from '../aws/upload.ts';
 import { UserError } from '../errors.ts';
 import type { RateOptions } from './options.ts';
+import type { RatesSplit } from './split.ts';
 import { METADATA, resultPrefixFor, UPLOADS_PREFIX, type RatesJobOutcome } from './job.ts';
 
 /**
@@ -30,7 +31,14 @@ export function uploadKeyFor(file: string): string {
 
 export async function submitRatesRun(
   s3: S3Client,
-  params: { bucket: string; file: string; key?: string; options?: Partial<RateOptions> },
+  params: {
+    bucket: string;
+    file: string;
+    key?: string;
+    options?: Partial<RateOptions>;
+    /** How to split the run (checked by the caller with split.ts's rules; the job checks them again). */
+    split?: RatesSplit;
+  },
   /** Stops the upload: the promise rejects with its reason once the multipart upload is aborted. */
   signal?: AbortSignal,
 ): Promise<SubmittedRun> {
@@ -43,6 +51,9 @@ export async function submitRatesRun(
   if (numerator !== undefined) metadata[METADATA.numerator] = numerator;
   if (denominator !== undefined) metadata[METADATA.denominator] = denominator;
   if (bins !== undefined) metadata[METADATA.bins] = String(bins);
+  const { workers, chunkBytes } = params.split ?? {};
+  if (workers !== undefined) metadata[METADATA.workers] = String(workers);
+  if (chunkBytes !== undefined) metadata[METADATA.chunkBytes] = String(chunkBytes);
   await uploadStoppably(
     s3,
     {

@@ -9,6 +9,7 @@ import { UserError } from '../errors.ts';
 import { describeIssues } from '../validation.ts';
 import type { RatesJobInput } from './job.ts';
 import { rateOptionsSchema } from './options.ts';
+import { refineOneSplit, splitShape } from './split.ts';
 
 const objectKey = z
   .string()
@@ -18,14 +19,21 @@ const objectKey = z
     `must be at most ${MAX_S3_KEY_BYTES} bytes (S3's limit on object keys)`,
   );
 
-/** A direct invocation; unknown fields are refused, so a misspelt option (`bin`) is not silently ignored. */
-export const ratesDirectInvocationSchema = z.strictObject({
-  bucket: bucketName.optional(),
-  key: objectKey,
-  ...rateOptionsSchema.partial().shape,
-});
+/**
+ * A direct invocation; unknown fields are refused, so a misspelt option (`bin`) is not silently ignored. `workers` and
+ * `chunkBytes` (a number or a size such as "64MiB") follow split.ts's rules, the ones the upload's metadata follows.
+ */
+export const ratesDirectInvocationSchema = z
+  .strictObject({
+    bucket: bucketName.optional(),
+    key: objectKey,
+    ...rateOptionsSchema.partial().shape,
+    ...splitShape,
+  })
+  .superRefine(refineOneSplit);
 
-const DIRECT_SHAPE = '{"key": "uploads/<name>.csv", "bucket"?, "numerator"?, "denominator"?, "bins"?}';
+const DIRECT_SHAPE =
+  '{"key": "uploads/<name>.csv", "bucket"?, "numerator"?, "denominator"?, "bins"?, "workers"? or "chunkBytes"?}';
 
 /**
  * The objects an event asks the job to process. Anything with `Records` is read as an S3 event (so a broken one
@@ -41,8 +49,11 @@ export function parseRatesEvent(event: unknown, dataBucket: string): RatesJobInp
   }
   const parsed = ratesDirectInvocationSchema.safeParse(event);
   if (!parsed.success) throw invalidEvent(`Expected an S3 event or ${DIRECT_SHAPE}: ${describeIssues(parsed.error)}`);
-  const { bucket, key, ...options } = parsed.data;
-  return [{ bucket: bucket ?? dataBucket, key, options }];
+  const { bucket, key, workers, chunkBytes, ...options } = parsed.data;
+  const input: RatesJobInput = { bucket: bucket ?? dataBucket, key, options };
+  if (workers !== undefined) input.split = { workers };
+  if (chunkBytes !== undefined) input.split = { chunkBytes };
+  return [input];
 }
 
 function invalidEvent(message: string): UserError {

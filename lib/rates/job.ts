@@ -20,11 +20,12 @@ import { rateOptionsSchema, type RateOptions } from './options.ts';
 import { RatesFileError } from './errors.ts';
 import type { JobErrorCode, RatesErrorReport, RatesJobOutcome, RatesSummary } from './outcome.ts';
 import { isSameRun, readSummary } from './previous-run.ts';
+import { resolveSplit, SPLIT_METADATA, type RatesSplit } from './split.ts';
 import { publishRatesResults, writeRatesError, type RatesRunPlace } from './publish.ts';
 import { streamedUpload, type StreamedUpload } from './streamed-upload.ts';
 import { formatBytes } from '../units.ts';
 import type { SplitRequest } from './parallel/coordinator.ts';
-import { chooseSplit, type ParallelSetup, runParallelRates, type SplitAsked } from './parallel/run.ts';
+import { chooseSplit, type ParallelSetup, runParallelRates } from './parallel/run.ts';
 import { freeSpillBytes, SpillSpaceError, spillTooSmallMessage, worstCaseSpillBytes } from './spill.ts';
 
 // One place to import a run's types and its commit from, for the CLI's EC2 path and the client.
@@ -44,15 +45,25 @@ export const UPLOADS_PREFIX = 'uploads/';
 export const RESULTS_PREFIX = 'results/';
 
 /** S3 user metadata (x-amz-meta-*) that a client may set on an upload to choose this run's options. */
-export const METADATA = { numerator: 'numerator', denominator: 'denominator', bins: 'bins', runId: 'run-id' } as const;
+export const METADATA = {
+  numerator: 'numerator',
+  denominator: 'denominator',
+  bins: 'bins',
+  runId: 'run-id',
+  // How to split the run: `workers`, `chunk-bytes` (split.ts reads them back, and names them for the CLI's checks).
+  ...SPLIT_METADATA,
+} as const;
 
 export interface RatesJobInput {
   bucket: string;
   key: string;
   /** Options given with the invocation; they win over the object's metadata and the deployment defaults. */
   options?: Partial<RateOptions>;
-  /** How to split the file across workers (`workers: 1` forces one); wins over the object's metadata. */
-  split?: SplitAsked;
+  /**
+   * How the invocation asks the run to be split (split.ts, RatesSplit: `workers` or `chunkBytes`, already validated);
+   * it wins over the object's metadata (resolveSplit). Absent: the metadata's, else the deployment decides.
+   */
+  split?: RatesSplit;
 }
 
 /**
@@ -152,11 +163,11 @@ export async function runRatesJob(
   let split: SplitRequest | null;
   let tooLarge: string | null;
   try {
-    split = splitFor(input.split, size, eTag, hooks.parallel);
+    split = splitFor(resolveSplit(object.Metadata, input.split), size, eTag, hooks.parallel);
     tooLarge = split === null ? await sizeRefusal(`s3://${bucket}/${keyPreview(key)}`, size, limits, hooks) : null;
   } catch (error) {
     body.destroy();
-    if (error instanceof JobInputError) return fail(error.code, error.message);
+    if (error instanceof JobInputError || error instanceof RatesFileError) return fail(error.code, error.message);
     throw error;
   }
   if (tooLarge !== null) {
@@ -210,7 +221,7 @@ export async function runRatesJob(
  * without them is refused, since the run would silently be something else than what was asked.
  */
 function splitFor(
-  asked: SplitAsked | undefined,
+  asked: RatesSplit | undefined,
   size: number | undefined,
   eTag: string | null,
   parallel: ParallelSetup | undefined,

@@ -390,6 +390,78 @@ describe('rates', () => {
       BAD,
       /^--backend must be lambda or ec2, got "local"$/,
     ],
+    // --workers / --chunk-size (lib/rates/split.ts; sizes: lib/units.ts parseByteSize)
+    [
+      '--workers 0',
+      [csv, '--workers', '0'],
+      BAD,
+      /^--workers must be at least 1 \(1 runs the file on one worker\), got "0"$/,
+    ],
+    [
+      '--workers 10001',
+      [csv, '--workers', '10001'],
+      BAD,
+      /^--workers must be at most 10000 \(one multipart upload takes at most that many parts\), got "10001"$/,
+    ],
+    ['--workers 2.5', [csv, '--workers', '2.5'], BAD, /^--workers must be a whole number, got "2\.5"$/],
+    ['--workers four', [csv, '--workers', 'four'], BAD, /^--workers must be a whole number, got "four"$/],
+    ['--workers -2', [csv, '--workers', '-2'], BAD, /^--workers must be at least 1 .*, got "-2"$/],
+    ['--workers ""', [csv, '--workers='], BAD, /^--workers must be a whole number, got ""$/],
+    ['--workers at the end', [csv, '--workers'], BAD, /^--workers needs a value$/],
+    ['--workers given twice', [csv, '--workers', '2', '--workers', '3'], BAD, /^--workers is given twice/],
+    [
+      '--chunk-size under 4 KiB',
+      [csv, '--chunk-size', '4095'],
+      BAD,
+      /^--chunk-size must be at least 4096 bytes \(4 KiB\): below that each chunk costs more than it parses, got "4095"$/,
+    ],
+    [
+      '--chunk-size 1KiB',
+      [csv, '--chunk-size', '1KiB'],
+      BAD,
+      /^--chunk-size must be at least 4096 bytes .*, got "1KiB"$/,
+    ],
+    [
+      '--chunk-size with an unknown unit',
+      [csv, '--chunk-size', '64XB'],
+      BAD,
+      /^--chunk-size: "64XB" has an unknown unit "XB"; give a whole number of bytes, or a number and a unit: B, KiB, MiB, GiB, TiB \(powers of 1024\) or KB, MB, GB, TB \(powers of 1000\), e\.g\. 65536, 64MiB, 1\.5 MB$/,
+    ],
+    ['--chunk-size 64M', [csv, '--chunk-size', '64M'], BAD, /^--chunk-size: "64M" has an unknown unit "M"; give /],
+    ['--chunk-size -64MiB', [csv, '--chunk-size', '-64MiB'], BAD, /^--chunk-size: "-64MiB" is not a size; give /],
+    ['--chunk-size 1e6', [csv, '--chunk-size', '1e6'], BAD, /^--chunk-size: "1e6" is not a size; give /],
+    [
+      '--chunk-size 4096.5',
+      [csv, '--chunk-size', '4096.5'],
+      BAD,
+      /^--chunk-size: "4096\.5" is not a whole number of bytes/,
+    ],
+    ['--chunk-size ""', [csv, '--chunk-size='], BAD, /^--chunk-size: "" is not a size; give /],
+    [
+      '--chunk-size beyond 2^53',
+      [csv, '--chunk-size', '9000TiB'],
+      BAD,
+      /^--chunk-size: "9000TiB" is more than 9007199254740991 bytes; give /,
+    ],
+    [
+      '--workers and --chunk-size',
+      [csv, '--workers', '2', '--chunk-size', '64MiB'],
+      BAD,
+      /^give --workers or --chunk-size, not both$/,
+    ],
+    [
+      '--workers 4 on EC2',
+      [csv, '--backend', 'ec2', '--workers', '4'],
+      BAD,
+      /^--workers "4" splits the run across workers, which only the lambda backend does for now: --backend ec2 runs the file on one instance \(EC2 chunks come later\); drop --workers or use --backend lambda$/,
+    ],
+    [
+      '--chunk-size on EC2',
+      [csv, '--backend', 'ec2', '--chunk-size', '64MiB'],
+      BAD,
+      /^--chunk-size "64MiB" splits the run across workers, .*; drop --chunk-size or use --backend lambda$/,
+    ],
+    ['a bad --workers on EC2', [csv, '--backend', 'ec2', '--workers', '0'], BAD, /^--workers must be at least 1 /],
     // --timeout
     ['--timeout 0', [csv, '--timeout', '0'], BAD, TIMEOUT],
     ['--timeout -1', [csv, '--timeout', '-1'], BAD, TIMEOUT],
@@ -418,7 +490,7 @@ describe('rates', () => {
       'an unknown flag',
       [csv, '--frob'],
       BAD,
-      /^unknown flag --frob; rates takes --bins, --numerator, --denominator, --out, --timeout, --backend, --json$/,
+      /^unknown flag --frob; rates takes --bins, --numerator, --denominator, --out, --timeout, --backend, --workers, --chunk-size, --json$/,
     ],
     ['a misspelt flag', [csv, '--bin', '5'], BAD, /^unknown flag --bin; rates takes /],
     ['a short flag', [csv, '-b', '5'], BAD, /^unknown flag -b; rates takes /],
@@ -447,6 +519,62 @@ describe('rates', () => {
       backend: 'ec2',
     });
     expect(parseRatesArgs([csv, '--bins', '1e3'])).toMatchObject({ options: { bins: 1000 }, timeoutMs: 300_000 });
+  });
+
+  it.each<[string, string[], object]>([
+    ['--workers 4', ['--workers', '4'], { workers: 4 }],
+    ['--workers 1 (the single-worker path)', ['--workers', '1'], { workers: 1 }],
+    ['--workers 1e4', ['--workers', '1e4'], { workers: 10_000 }],
+    ['--chunk-size 64MiB', ['--chunk-size', '64MiB'], { chunkBytes: 67_108_864 }],
+    ['--chunk-size "1.5 MB"', ['--chunk-size', '1.5 MB'], { chunkBytes: 1_500_000 }],
+    ['--chunk-size 4kib (the smallest, any case)', ['--chunk-size', '4kib'], { chunkBytes: 4096 }],
+    ['--chunk-size 4096', ['--chunk-size=4096'], { chunkBytes: 4096 }],
+  ])('control: %s becomes the split', (_label, flags, split) => {
+    expect(parseRatesArgs([csv, ...flags])).toEqual({
+      file: csv,
+      options: {},
+      backend: 'lambda',
+      split,
+      timeoutMs: 300_000,
+      json: false,
+    });
+  });
+
+  it('a --chunk-size under 1 MiB is a warning on stderr, not a refusal: the command goes on to start the stack', async () => {
+    const stdout = vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
+    const stderr = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
+    try {
+      // The mocked startStack throws: reaching it proves the command line was accepted.
+      await expect(runCli(['rates', csv, '--chunk-size', '4KiB', '--json'])).rejects.toThrow(
+        /the local stack must not be started/,
+      );
+      expect(stderr.mock.calls.map(([text]) => String(text))).toEqual([
+        expect.stringMatching(/^cloud-parallel: warning: --chunk-size 4,096 bytes \(4\.0 KiB\) is under 1 MiB: .*\n$/),
+      ]);
+      expect(stdout).not.toHaveBeenCalled();
+      expect(startStack).toHaveBeenCalledTimes(1);
+    } finally {
+      stdout.mockRestore();
+      stderr.mockRestore();
+    }
+  });
+
+  it('control: no warning from 1 MiB up', async () => {
+    const stderr = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
+    try {
+      await expect(runCli(['rates', csv, '--chunk-size', '1MiB', '--json'])).rejects.toThrow(/must not be started/);
+      expect(stderr).not.toHaveBeenCalled();
+    } finally {
+      stderr.mockRestore();
+    }
+  });
+
+  it('control: no split flag, no split (the deployment decides); --workers 1 is allowed on EC2', () => {
+    expect(parseRatesArgs([csv])).not.toHaveProperty('split');
+    expect(parseRatesArgs([csv, '--backend', 'ec2', '--workers', '1'])).toMatchObject({
+      backend: 'ec2',
+      split: { workers: 1 },
+    });
   });
 });
 

@@ -28,6 +28,9 @@ describe('rates handler input validation', () => {
     ['bins out of range', { key: 'uploads/a.csv', bins: 0 }, /bins: must be at least 1/],
     ['bins not a number', { key: 'uploads/a.csv', bins: 'many' }, /bins/],
     ['an empty numerator', { key: 'uploads/a.csv', numerator: '' }, /numerator/],
+    ['workers 0', { key: 'uploads/a.csv', workers: 0 }, /workers: must be at least 1/],
+    ['a chunk size under 4 KiB', { key: 'uploads/a.csv', chunkBytes: '1KiB' }, /chunkBytes: must be at least 4096/],
+    ['workers and chunkBytes', { key: 'uploads/a.csv', workers: 2, chunkBytes: 8192 }, /not both/],
     [
       'an S3 record without a bucket name',
       { Records: [s3Record('uploads/a.csv', 7)] },

@@ -15,6 +15,7 @@ import { ChunkFailedError } from './chunk-failed.ts';
 import { computeInParallel, type ParallelProgress, type SplitRequest } from './coordinator.ts';
 import { scratchPrefixFor } from './scratch.ts';
 import type { SourceObject } from './source.ts';
+import type { RatesSplit } from '../split.ts';
 import type { WorkerTask } from './tasks.ts';
 
 /** Where and how the workers run, and when a file is split without being asked to. */
@@ -28,18 +29,12 @@ export interface ParallelSetup {
   onProgress?: (progress: ParallelProgress) => void;
 }
 
-/** What a run asked for (invocation or upload metadata): `workers: 1` forces the single path. */
-export interface SplitAsked {
-  workers?: number | undefined;
-  chunkBytes?: number | undefined;
-}
-
 /**
- * The split a run gets, or null for the single path: what it asked for, else `chunkBytes` ranges for a file over
+ * The split a run gets, or null for the single path: what it asked for (`workers: 1` forces the single path), else `chunkBytes` ranges for a file over
  * `aboveBytes`. A compressed upload is never split (gzip cannot be read from the middle).
  */
 export function chooseSplit(
-  asked: SplitAsked | undefined,
+  asked: RatesSplit | undefined,
   bytes: number,
   setup: Pick<ParallelSetup, 'aboveBytes' | 'chunkBytes'>,
 ): SplitRequest | null {

@@ -216,6 +216,20 @@ describe('malformed events and payloads: INVALID_EVENT, nothing read or written'
       { key: 'uploads/a.csv', numerator: { column: 'cancer' } },
       /numerator: .*expected string/,
     ],
+    // Direct invocations with a bad split (lib/rates/split.ts)
+    [
+      'workers 0',
+      { key: 'uploads/a.csv', workers: 0 },
+      /workers: must be at least 1 \(1 runs the file on one worker\)$/,
+    ],
+    ['workers "many"', { key: 'uploads/a.csv', workers: 'many' }, /workers: must be a whole number from 1 to 10000$/],
+    ['chunkBytes 100', { key: 'uploads/a.csv', chunkBytes: 100 }, /chunkBytes: must be at least 4096 bytes \(4 KiB\)/],
+    ['chunkBytes "64XB"', { key: 'uploads/a.csv', chunkBytes: '64XB' }, /chunkBytes: "64XB" has an unknown unit "XB"/],
+    [
+      'workers and chunkBytes',
+      { key: 'uploads/a.csv', workers: 2, chunkBytes: '8KiB' },
+      /\(input\): give workers or chunkBytes, not both$/,
+    ],
     ['an empty key', { key: '' }, /key: must be an object key such as uploads\/<name>\.csv/],
     [
       'a bucket that is not a bucket name',

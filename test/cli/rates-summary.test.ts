@@ -1,0 +1,103 @@
+/**
+ * What `cloud-parallel rates` prints around a run (cli/rates.ts): the summary, with the parallel section when the
+ * run was split (issue 14), and the warning for chunks too small to be worth their tasks.
+ */
+import { describe, expect, it } from 'vitest';
+import { formatSummary, smallChunkWarning } from '../../cli/rates.ts';
+import type { RatesSummary } from '../../lib/rates/index.ts';
+
+const SUMMARY: RatesSummary = {
+  status: 'ok',
+  runId: 'run-1',
+  input: { bucket: 'data', key: 'uploads/counties.csv', bytes: 1234, eTag: 'abc' },
+  options: { numerator: 'cancer', denominator: 'population', bins: 30 },
+  rateColumn: 'rate',
+  rows: 3142,
+  badRows: { count: 0, samples: [] },
+  stats: { min: 0.001, max: 0.02, mean: 0.005, median: 0.0045, p95: 0.012 },
+  histogram: { edges: [0.001, 0.02], counts: [3142] },
+  outputs: {
+    csv: 's3://data/results/counties/rates.csv',
+    png: 's3://data/results/counties/histogram.png',
+    svg: 's3://data/results/counties/histogram.svg',
+    summary: 's3://data/results/counties/summary.json',
+  },
+  timings: { computeMs: 120, uploadMs: 30, chartMs: 45, totalMs: 200 },
+  finishedAt: '2026-12-03T12:00:00.000Z',
+};
+
+const SINGLE = [
+  'rates for s3://data/uploads/counties.csv',
+  '  rate = cancer / population',
+  '  rows       3,142 valid, 0 bad',
+  '  rate       min 0.0010000  median 0.0045000  mean 0.0050000  p95 0.012000  max 0.020000',
+  '  outputs:',
+  '    s3://data/results/counties/rates.csv',
+  '    s3://data/results/counties/histogram.png',
+  '    s3://data/results/counties/histogram.svg',
+  '    s3://data/results/counties/summary.json',
+  '  timings    compute 120 ms, upload 30 ms, chart 45 ms, total 200 ms',
+];
+
+describe('formatSummary', () => {
+  it('a single-worker run: no parallel line', () => {
+    expect(formatSummary(SUMMARY)).toBe(`${SINGLE.join('\n')}\n`);
+  });
+
+  it('a split run: the parallel line after the timings, the rest unchanged', () => {
+    const parallel = {
+      workers: 4,
+      chunks: 12,
+      reruns: 1,
+      statsRounds: 3,
+      wallMs: 1834.6,
+      chunkTimings: [{ index: 0, bytes: 4096, rows: 100, ms: 12 }],
+      cost: null,
+    };
+    expect(formatSummary({ ...SUMMARY, parallel })).toBe(
+      `${[...SINGLE, '  parallel   12 chunks on 4 workers, 1 re-run, wall 1835 ms'].join('\n')}\n`,
+    );
+  });
+
+  it("adds the workers' cost when the backend has one", () => {
+    const cost = {
+      backend: 'lambda' as const,
+      requests: 14,
+      gbSeconds: 3.2,
+      usd: 0.0000561,
+      pricing: { usdPerGbSecond: 0.0000166667, usdPerMillionRequests: 0.2, workerMemoryMb: 1769 },
+    };
+    const parallel = { workers: 4, chunks: 4, reruns: 0, statsRounds: 2, wallMs: 900, chunkTimings: [], cost };
+    expect(formatSummary({ ...SUMMARY, parallel })).toContain(
+      '  parallel   4 chunks on 4 workers, 0 re-runs, wall 900 ms, workers ≈ $0.000056\n',
+    );
+  });
+
+  it('counts in the singular and with separators', () => {
+    const one = { workers: 1, chunks: 1, reruns: 0, statsRounds: 0, wallMs: 5, chunkTimings: [], cost: null };
+    expect(formatSummary({ ...SUMMARY, parallel: one })).toContain(
+      '  parallel   1 chunk on 1 worker, 0 re-runs, wall 5 ms\n',
+    );
+    const many = { ...one, workers: 10_000, chunks: 10_000, reruns: 1200 };
+    expect(formatSummary({ ...SUMMARY, parallel: many })).toContain(
+      '  parallel   10,000 chunks on 10,000 workers, 1,200 re-runs, wall 5 ms\n',
+    );
+  });
+});
+
+describe('smallChunkWarning', () => {
+  it('warns under 1 MiB, naming the size', () => {
+    expect(smallChunkWarning(4096)).toBe(
+      '--chunk-size 4,096 bytes (4.0 KiB) is under 1 MiB: each chunk costs a worker task and several S3 requests, ' +
+        'so a size this small is for watching chunk boundaries, not for speed (the run goes ahead)',
+    );
+    expect(smallChunkWarning(1024 * 1024 - 1)).toMatch(/^--chunk-size 1,048,575 bytes \(1024\.0 KiB\) is under 1 MiB/);
+    // 1 MB (SI) is under 1 MiB.
+    expect(smallChunkWarning(1_000_000)).toMatch(/is under 1 MiB/);
+  });
+
+  it('is silent from 1 MiB up', () => {
+    expect(smallChunkWarning(1024 * 1024)).toBeUndefined();
+    expect(smallChunkWarning(64 * 1024 * 1024)).toBeUndefined();
+  });
+});
