@@ -14,6 +14,7 @@ const UNIT_TESTS = [
   'cli/rates-summary', // imports the command's module; starts nothing
   'functions/primes', // its endpoints point at a closed port: a port is bound for an instant and released, nothing listens
   'functions/rates',
+  'functions/rates-worker', // its S3 endpoint is a closed port, as functions/primes'
   'lib/aws/concat-plan',
   'lib/aws/lambda-deadline',
   'lib/aws/s3-event',

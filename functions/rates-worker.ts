@@ -1,8 +1,17 @@
+import middy from '@middy/core';
+import { createS3Client } from '../lib/aws/s3.ts';
+import { failsInvocation, jobErrors } from '../lib/middleware/job-errors.ts';
+import { observability } from '../lib/observability.ts';
+import { runWorkerTask, type WorkerResult } from '../lib/rates/parallel/worker.ts';
+
+// Created once per container and reused by every invocation it serves.
+const s3 = createS3Client();
+
 /**
- * PLACEHOLDER, only on the h14/infra branch: serverless.yml declares the `rates-worker` function, and `sls package`
- * bundles every function's handler, so the packaged-template tests need this file to exist. The real worker is
- * written on another branch; take that one when merging.
+ * One task of a parallel rates run (lib/rates/parallel/tasks.ts): a byte range of the upload parsed into scratch
+ * objects, or one round of the statistics over a chunk's values. Errors are thrown, not returned, a refused task
+ * too: the coordinator's fan-out sees them as the invocation's FunctionError and names the chunk that failed.
  */
-export const handler = async (): Promise<never> => {
-  throw new Error('rates-worker is not implemented on this branch (placeholder for packaging)');
-};
+export const handler = middy((event: unknown): Promise<WorkerResult> => failsInvocation(runWorkerTask(s3, event)))
+  .use(observability())
+  .use(jobErrors({ job: 'rates-worker' }));

@@ -88,7 +88,7 @@ const sideStream: NodeJS.WritableStream | undefined =
   inLambda && process.env.IS_LOCAL !== 'true' ? undefined : process.stderr;
 
 /** The `job` dimension's values. */
-export type Job = 'rates' | 'primes' | 'primes-worker' | 'scrape';
+export type Job = 'rates' | 'rates-worker' | 'primes' | 'primes-worker' | 'scrape';
 
 /** Most failures a summary line lists (the counts are always complete). */
 export const MAX_LISTED_FAILURES = 10;

@@ -13,10 +13,24 @@ export interface LocalS3 {
   s3: S3Client;
 }
 
-/** Port 0: the server picks a free port, so a file using this never collides with the fixed ports of the others. */
-export async function startLocalS3(buckets: string[], tmpPrefix: string): Promise<LocalS3> {
+/**
+ * Port 0: the server picks a free port, so a file using this never collides with the fixed ports of the others.
+ * `hostAliases`: other `host:port` names the server answers to, e.g. a fault proxy's in front of it (the proxy
+ * forwards its client's Host, which the server would otherwise refuse).
+ */
+export async function startLocalS3(
+  buckets: string[],
+  tmpPrefix: string,
+  options: { hostAliases?: string[] } = {},
+): Promise<LocalS3> {
   const dir = mkdtempSync(path.join(os.tmpdir(), tmpPrefix));
-  const server = await spawnS3ServerProcess({ directory: dir, buckets, credentials: TEST_CREDENTIALS, port: 0 });
+  const server = await spawnS3ServerProcess({
+    directory: dir,
+    buckets,
+    credentials: TEST_CREDENTIALS,
+    port: 0,
+    ...(options.hostAliases === undefined ? {} : { hostAliases: options.hostAliases }),
+  });
   return { server, dir, s3: testS3Client(server.endpoint) };
 }
 
