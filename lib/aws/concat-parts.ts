@@ -131,11 +131,12 @@ async function download(
   // allSettled: a failed read rejects only once the other reads have landed (none is left in flight).
   const reads = await Promise.allSettled(
     pieces.map((piece) => {
-      const at = offset;
-      offset += piece.end - piece.start;
+      // Sliced now: the queue may run the read after `offset` has moved on to later pieces.
+      const into = body.subarray(offset, offset + piece.end - piece.start);
+      offset += into.length;
       return queue.add(() => {
         how.stopped.throwIfAborted();
-        return readPiece(s3, sources[piece.source]!, piece, body.subarray(at, offset), how.signal);
+        return readPiece(s3, sources[piece.source]!, piece, into, how.signal);
       });
     }),
   );

@@ -103,6 +103,31 @@ describe('rates on the local stack', () => {
     expect(await getText('results/counties/histogram.svg')).toContain('cancer / population');
   });
 
+  it('splits a file across rates-worker invocations and publishes exactly what one worker publishes', async () => {
+    // ~1.2 MB with quoted fields and bad rows; 64 KiB chunks put ~19 boundaries anywhere in records.
+    const csv = sampleCountyCsv({ rows: 20_000, seed: 14, badRowFraction: 0.01, quotedFraction: 0.2 });
+    const file = writeFile('split.csv', csv);
+    const one = await waitForRatesOutcome(
+      s3,
+      await submitRatesRun(s3, { bucket, file, split: { workers: 1 } }),
+      { timeoutMs: 90_000 },
+    );
+    expect(one).toMatchObject({ status: 'ok' });
+    expect((one as RatesSummary).parallel).toBeUndefined();
+    const single = await getBytes('results/split/rates.csv');
+
+    const { stdout } = await runCli(stack, ['rates', file, '--chunk-size', '64KiB', '--json']);
+    const split = JSON.parse(stdout) as RatesSummary;
+    const dataBytes = Buffer.byteLength(csv) - (csv.indexOf('\n') + 1);
+    expect(split.parallel?.chunks).toBe(Math.ceil(dataBytes / (64 * 1024)));
+    expect(split.parallel?.chunkTimings).toHaveLength(split.parallel!.chunks);
+    expect(split.parallel?.cost).toMatchObject({ backend: 'lambda' });
+    expect((await getBytes('results/split/rates.csv')).equals(single)).toBe(true);
+    const strip = ({ runId: _r, timings: _t, finishedAt: _f, parallel: _p, ...rest }: RatesSummary) => rest;
+    expect(strip(split)).toEqual(strip(one as RatesSummary));
+    expect(await listKeys('runs/rates/')).toEqual([]);
+  });
+
   it('takes per-run options from the upload metadata', async () => {
     const csv = 'id,deaths,births\n1,2,100\n2,3,50\n3,x,10\n';
     const submitted = await submitRatesRun(s3, {

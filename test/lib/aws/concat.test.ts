@@ -241,6 +241,18 @@ describe('concatObjects', () => {
     expect(await openUploads()).toEqual([]);
   });
 
+  it('more small sources than reads in flight: each lands at its own offset', async () => {
+    // The downloads of one part are queued; a read started late must still fill its own piece of the part.
+    const made = await Promise.all(Array.from({ length: 7 }, (_, n) => source(K + n, n)));
+    await concatObjects(s3, {
+      bucket: BUCKET,
+      key: 'out/queued.csv',
+      sources: made.map(({ key, body }) => ({ key, size: body.length })),
+      concurrency: 2,
+    });
+    expect(sha256(await getBytes('out/queued.csv'))).toBe(sha256(Buffer.concat(made.map((object) => object.body))));
+  });
+
   it('asks S3 for the sizes it is not given (one HeadObject per source)', async () => {
     const made = await Promise.all([source(K, 0), source(M + 1, 1)]);
     requests = {};
