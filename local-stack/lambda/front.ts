@@ -42,6 +42,8 @@ export interface LambdaFrontOptions {
   /** Sent to the target on every forwarded request. */
   token: string;
   silent?: boolean;
+  /** Where log lines go (default stderr, unless silent). */
+  log?: (line: string) => void;
 }
 
 export interface RunningLambdaFront {
@@ -139,6 +141,46 @@ function forward(front: FrontContext, req: http.IncomingMessage, res: http.Serve
   upstream.end(body);
 }
 
+/**
+ * An asynchronous invocation (`InvocationType: Event`, how S3 notifications invoke the rates function): answered
+ * 202 at once, as Lambda does, and run in the background as a synchronous one. serverless-offline runs an Event
+ * invocation without awaiting it, so a handler that throws (a run Lambda would retry) is an unhandled rejection
+ * that ends serverless-offline, and with it every function of the stack. A synchronous invocation's failure comes
+ * back as a FunctionError instead, which is logged here; the handler's own log has the details. Lambda's retries of
+ * a failed async invocation (maximumRetryAttempts) are not emulated: the failure is reported, not repeated.
+ */
+function invokeInBackground(
+  front: FrontContext,
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+  body: Buffer,
+): void {
+  const headers: http.OutgoingHttpHeaders = {
+    ...req.headers,
+    host: front.target.host,
+    'content-length': body.length,
+    'x-amz-invocation-type': 'RequestResponse',
+    [FRONT_TOKEN_HEADER]: front.token,
+  };
+  delete headers['transfer-encoding'];
+  const what = `async invocation ${req.url}`;
+  const upstream = requestUpstream(front.target, req, headers, (answer) => {
+    const failed = answer.headers['x-amz-function-error'] !== undefined || (answer.statusCode ?? 500) >= 300;
+    const parts: Buffer[] = [];
+    answer.on('data', (part: Buffer) => {
+      if (failed) parts.push(part);
+    });
+    answer.on('end', () => {
+      if (failed)
+        front.log(`${what} failed (${answer.statusCode}): ${Buffer.concat(parts).toString('utf8').slice(0, 2000)}`);
+    });
+  });
+  upstream.on('error', (error) => front.log(`${what}: serverless-offline did not answer: ${error.message}`));
+  upstream.end(body);
+  res.writeHead(202, { 'content-length': 0, 'x-amzn-requestid': randomUUID() });
+  res.end();
+}
+
 async function handle(front: FrontContext, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
   try {
     const browser = refuseBrowserRequest(req, front.allowedHosts);
@@ -153,6 +195,10 @@ async function handle(front: FrontContext, req: http.IncomingMessage, res: http.
         `${req.method} is not an operation of the local Lambda; invocations are POSTs`,
       );
     delete req.headers[FRONT_TOKEN_HEADER];
+    if (String(req.headers['x-amz-invocation-type'] ?? '').toLowerCase() === 'event') {
+      invokeInBackground(front, req, res, body);
+      return;
+    }
     forward(front, req, res, body);
   } catch (error) {
     if (error instanceof FrontRefusal) {
@@ -174,9 +220,11 @@ export async function startLambdaFront(options: LambdaFrontOptions): Promise<Run
     token: options.token,
     credentials: options.credentials,
     allowedHosts,
-    log: (message) => {
-      if (!options.silent) process.stderr.write(`[lambda-front] ${message}\n`);
-    },
+    log:
+      options.log ??
+      ((message) => {
+        if (!options.silent) process.stderr.write(`[lambda-front] ${message}\n`);
+      }),
   };
   const server = http.createServer((req, res) => void handle(front, req, res));
   server.requestTimeout = 0; // an invocation may run for the function's whole timeout (15 minutes)
