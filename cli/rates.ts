@@ -15,6 +15,7 @@ import { formatBytes } from '../lib/units.ts';
 import { assertStackAlive, localEc2Environment, type StackState } from '../local-stack/stack.ts';
 import type { RatesRequest } from './args.ts';
 import { awaitCleanly, interruptSignal } from './interrupt.ts';
+import { followProgress } from './rates-progress.ts';
 import { dataBucket, progress, withStack } from './shared.ts';
 
 export async function ratesCommand({
@@ -114,17 +115,23 @@ export async function runAndCollect(
   );
   say(`uploaded ${file} to s3://${bucket}/${run.key}; waiting for the rates function${splitNote(split)}`);
   let lastReport = 0;
-  const outcome = await waitForRatesOutcome(s3, run, {
-    timeoutMs: settings.timeoutMs,
-    onWait: (elapsed) => {
-      interruptSignal.throwIfAborted();
-      assertStackAlive(state);
-      if (elapsed - lastReport >= 5000) {
-        lastReport = elapsed;
-        say(`still running (${Math.round(elapsed / 1000)}s)`);
-      }
-    },
-  });
+  const follower = settings.quiet ? null : followProgress(s3, bucket, run.runId, say);
+  let outcome: RatesJobOutcome;
+  try {
+    outcome = await waitForRatesOutcome(s3, run, {
+      timeoutMs: settings.timeoutMs,
+      onWait: (elapsed) => {
+        interruptSignal.throwIfAborted();
+        assertStackAlive(state);
+        if (elapsed - lastReport >= 5000) {
+          lastReport = elapsed;
+          if (!follower?.printedWithin(5000)) say(`still running (${Math.round(elapsed / 1000)}s)`);
+        }
+      },
+    });
+  } finally {
+    follower?.stop();
+  }
   await downloadOutputs(s3, bucket, run.resultPrefix, outcome, settings.outDir, say);
   return outcome;
 }

@@ -13,6 +13,7 @@ import type { RatesErrorReport, RatesSummary } from '../outcome.ts';
 import { publishRatesResults, type RatesRunPlace, writeRatesError } from '../publish.ts';
 import { ChunkFailedError } from './chunk-failed.ts';
 import { computeInParallel, type ParallelProgress, type SplitRequest } from './coordinator.ts';
+import { progressKey, progressWriter } from './progress.ts';
 import { scratchPrefixFor } from './scratch.ts';
 import type { SourceObject } from './source.ts';
 import type { RatesSplit } from '../split.ts';
@@ -64,8 +65,31 @@ export async function runParallelRates(
   signal?: AbortSignal,
 ): Promise<RatesSummary | RatesErrorReport> {
   const started = performance.now();
-  const { place, source, options } = input;
+  const { place, source } = input;
   const csvKey = `${place.prefix}rates.csv`;
+  const key = progressKey(place.runId);
+  const progress = key === null ? null : progressWriter(s3, source.bucket, key);
+  const onProgress = (p: ParallelProgress): void => {
+    progress?.report(p);
+    setup.onProgress?.(p);
+  };
+  try {
+    return await runOnWorkers(s3, input, setup, csvKey, onProgress, started, signal);
+  } finally {
+    await progress?.close();
+  }
+}
+
+async function runOnWorkers(
+  s3: S3Client,
+  input: ParallelRatesInput,
+  setup: ParallelSetup,
+  csvKey: string,
+  onProgress: (p: ParallelProgress) => void,
+  started: number,
+  signal: AbortSignal | undefined,
+): Promise<RatesSummary | RatesErrorReport> {
+  const { place, source, options } = input;
   const { value } = await withBackend<WorkerTask, unknown, RatesSummary | RatesErrorReport>(
     setup.backend,
     async (backend) => {
@@ -78,7 +102,7 @@ export async function runParallelRates(
           {
             ...(setup.concurrency === undefined ? {} : { concurrency: setup.concurrency }),
             ...(signal === undefined ? {} : { signal }),
-            ...(setup.onProgress === undefined ? {} : { onProgress: setup.onProgress }),
+            onProgress,
           },
         );
       } catch (error) {

@@ -22,6 +22,8 @@ import { corpus } from './corpus.ts';
 
 const BUCKET = 'parallel-rates';
 const DEFAULTS: RatesDefaults = { numerator: 'num', denominator: 'den', bins: 10 };
+/** Run ids are plain key segments, so each split run also keeps a progress object (deleted at its end). */
+let runs = 0;
 let local: LocalS3;
 
 beforeAll(async () => {
@@ -98,7 +100,7 @@ describe('a split run publishes what the single path publishes', () => {
       for (const split of [{ workers: 3 }, { chunkBytes: 4096 }]) {
         // Another option set than the single run's would defeat the duplicate check only by chance: a new run id does.
         await local.s3.send(
-          new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: csv, Metadata: { 'run-id': `r-${Math.random()}` } }),
+          new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: csv, Metadata: { 'run-id': `run-${++runs}` } }),
         );
         const outcome = await runRatesJob(local.s3, { bucket: BUCKET, key, split }, DEFAULTS, undefined, {
           parallel: setup(),
