@@ -107,11 +107,9 @@ describe('rates on the local stack', () => {
     // ~1.2 MB with quoted fields and bad rows; 64 KiB chunks put ~19 boundaries anywhere in records.
     const csv = sampleCountyCsv({ rows: 20_000, seed: 14, badRowFraction: 0.01, quotedFraction: 0.2 });
     const file = writeFile('split.csv', csv);
-    const one = await waitForRatesOutcome(
-      s3,
-      await submitRatesRun(s3, { bucket, file, split: { workers: 1 } }),
-      { timeoutMs: 90_000 },
-    );
+    const one = await waitForRatesOutcome(s3, await submitRatesRun(s3, { bucket, file, split: { workers: 1 } }), {
+      timeoutMs: 90_000,
+    });
     expect(one).toMatchObject({ status: 'ok' });
     expect((one as RatesSummary).parallel).toBeUndefined();
     const single = await getBytes('results/split/rates.csv');
