@@ -25,6 +25,7 @@ const parallel: ParallelSetup | undefined =
     : {
         aboveBytes: config.parallel.aboveBytes,
         chunkBytes: config.parallel.chunkBytes,
+        concurrency: config.parallel.concurrency,
         backend: {
           name: 'lambda',
           client: createLambdaClient({ workerTimeoutSeconds: config.parallel.workerTimeoutSeconds }),

@@ -113,6 +113,12 @@ export const DEFAULT_RATES_PARALLEL_ABOVE_BYTES = 256 * 1024 ** 2;
  * re-measured by the bench), and 10 GB in 160 chunks, far under the 10,000 parts rates.csv's multipart upload allows.
  */
 export const DEFAULT_RATES_CHUNK_BYTES = 64 * 1024 ** 2;
+/**
+ * 100 workers at once: a 10 GB upload (160 chunks of 64 MiB) in two waves, a tenth of Lambda's default account
+ * concurrency (1,000) so the rest of the account keeps room. The local stack passes fewer (one serverless-offline
+ * worker thread each).
+ */
+export const DEFAULT_RATES_WORKER_CONCURRENCY = 100;
 /** One S3 part's maximum: a bigger chunk could not become one part of rates.csv. */
 const MAX_RATES_CHUNK_BYTES = 5 * 1024 ** 3;
 /** S3's largest object: no upload is bigger, so a threshold above it would mean "never split". */
@@ -155,6 +161,9 @@ const ratesEnvSchema = z.object({
     unit: ' of bytes',
     hint: ' (the bytes of the upload each parallel worker parses)',
   }),
+  RATES_WORKER_CONCURRENCY: envNumber(1, 1000, DEFAULT_RATES_WORKER_CONCURRENCY, {
+    hint: ' (rates-worker invocations in flight at once)',
+  }),
 });
 
 export interface RatesDefaults {
@@ -183,6 +192,8 @@ export interface RatesParallelConfig {
   aboveBytes: number;
   /** Bytes of the upload per chunk (see DEFAULT_RATES_CHUNK_BYTES). */
   chunkBytes: number;
+  /** Worker invocations in flight at once (see DEFAULT_RATES_WORKER_CONCURRENCY). */
+  concurrency: number;
 }
 
 export interface RatesConfig {
@@ -203,6 +214,7 @@ export function loadRatesConfig(env: NodeJS.ProcessEnv = process.env): RatesConf
       workerTimeoutSeconds: parsed.RATES_WORKER_TIMEOUT_SECONDS,
       aboveBytes: parsed.RATES_PARALLEL_ABOVE_BYTES,
       chunkBytes: parsed.RATES_CHUNK_BYTES,
+      concurrency: parsed.RATES_WORKER_CONCURRENCY,
     },
   };
 }

@@ -13,6 +13,7 @@ import { PROJECT_ROOT, serverlessBin } from '../local-stack/service-config.ts';
 import { AL2023_AMI_PARAMETER } from '../lib/fanout/ec2/launcher.ts';
 import {
   DEFAULT_RATES_CHUNK_BYTES,
+  DEFAULT_RATES_WORKER_CONCURRENCY,
   DEFAULT_RATES_MAX_INPUT_BYTES,
   DEFAULT_RATES_PARALLEL_ABOVE_BYTES,
   loadRatesConfig,
@@ -396,6 +397,7 @@ describe('sls package', () => {
       workerTimeoutSeconds: 120,
       aboveBytes: DEFAULT_RATES_PARALLEL_ABOVE_BYTES,
       chunkBytes: DEFAULT_RATES_CHUNK_BYTES,
+      concurrency: DEFAULT_RATES_WORKER_CONCURRENCY,
     });
     // Its scratch is under the prefix the bucket expires after a day (a run cut short leaves nothing for long).
     const [, bucket] = ofType('AWS::S3::Bucket').find(([id]) => id !== 'ServerlessDeploymentBucket')!;

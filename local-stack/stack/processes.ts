@@ -5,6 +5,7 @@
 import { spawn } from 'node:child_process';
 import { mkdirSync, openSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { FRONT_TOKEN_ENV } from '../lambda/front.ts';
 import { PROJECT_ROOT, serverlessBin, type ServiceConfig } from '../service-config.ts';
@@ -51,6 +52,9 @@ export interface SpawnContext {
   /** Called with each process the moment it is spawned (startStack records it in state.json). */
   track: (proc: Spawned) => void;
 }
+
+/** rates-worker invocations in flight at once on the local stack: two per core, at most eight. */
+const LOCAL_RATES_WORKER_CONCURRENCY = Math.min(8, 2 * availableParallelism());
 
 const tsxLoader = () => createRequire(import.meta.url).resolve('tsx');
 const entry = (...parts: string[]) => path.join(PROJECT_ROOT, 'local-stack', ...parts);
@@ -103,6 +107,9 @@ function spawnLambda({ resolved, service, endpoints, offlinePort, frontToken, ba
         ec2NodeMajor: 'EC2_NODE_MAJOR',
         ec2PollSeconds: 'EC2_POLL_SECONDS',
       }).map(([param, variable]) => `--param=${param}=${localEc2Environment({ service })[variable]}`),
+      // Each rates-worker invocation in flight is a serverless-offline worker thread (tens of MB): a laptop runs
+      // a few at a time, not the hundred a deployment does.
+      `--param=ratesWorkerConcurrency=${LOCAL_RATES_WORKER_CONCURRENCY}`,
     ],
     {
       ...baseEnv,

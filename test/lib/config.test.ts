@@ -10,6 +10,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
   ConfigError,
   DEFAULT_RATES_CHUNK_BYTES,
+  DEFAULT_RATES_WORKER_CONCURRENCY,
   DEFAULT_RATES_PARALLEL_ABOVE_BYTES,
   loadEc2Config,
   loadPrimesConfig,
@@ -107,6 +108,12 @@ describe('loadRatesConfig', () => {
     ],
     ['RATES_CHUNK_BYTES', String(5 * 1024 ** 3 + 1), /must be at most 5368709120 /],
     ['RATES_CHUNK_BYTES', '65536.5', /must be a whole number of bytes from 4096 to 5368709120 /],
+    [
+      'RATES_WORKER_CONCURRENCY',
+      '0',
+      /RATES_WORKER_CONCURRENCY="0": must be at least 1 \(rates-worker invocations in flight at once\)$/,
+    ],
+    ['RATES_WORKER_CONCURRENCY', '1001', /must be at most 1000 /],
   ])('%s=%j', (...testCase) => {
     expectRefused(loadRatesConfig, base, testCase);
   });
@@ -121,6 +128,7 @@ describe('loadRatesConfig', () => {
         workerTimeoutSeconds: 120,
         aboveBytes: 256 * 1024 ** 2,
         chunkBytes: 64 * 1024 ** 2,
+        concurrency: 100,
       },
     });
   });
@@ -321,6 +329,7 @@ describe('loadRatesConfig: defaults and limits', () => {
         workerTimeoutSeconds: 120,
         aboveBytes: 256 * 1024 ** 2,
         chunkBytes: 64 * 1024 ** 2,
+        concurrency: 100,
       },
     });
   });
@@ -355,12 +364,14 @@ describe('loadRatesConfig: defaults and limits', () => {
       RATES_WORKER_TIMEOUT_SECONDS: '60',
       RATES_PARALLEL_ABOVE_BYTES: '1',
       RATES_CHUNK_BYTES: '4096',
+      RATES_WORKER_CONCURRENCY: '8',
     });
     expect(deployed.parallel).toEqual({
       workerFunction: 'cloud-parallel-dev-rates-worker',
       workerTimeoutSeconds: 60,
       aboveBytes: 1,
       chunkBytes: 4096,
+      concurrency: 8,
     });
     // The largest values allowed: a chunk of one S3 part, a threshold of S3's largest object (never split).
     const largest = loadRatesConfig({
@@ -368,12 +379,14 @@ describe('loadRatesConfig: defaults and limits', () => {
       RATES_WORKER_TIMEOUT_SECONDS: '900',
       RATES_PARALLEL_ABOVE_BYTES: String(5 * 1024 ** 4),
       RATES_CHUNK_BYTES: String(5 * 1024 ** 3),
+      RATES_WORKER_CONCURRENCY: '1000',
     }).parallel;
     expect(largest).toEqual({
       workerFunction: null,
       workerTimeoutSeconds: 900,
       aboveBytes: 5 * 1024 ** 4,
       chunkBytes: 5 * 1024 ** 3,
+      concurrency: 1000,
     });
     // serverless.yml passes an unset parameter as '': the defaults, and no worker (the parallel path unavailable).
     const unset = loadRatesConfig({
@@ -382,12 +395,14 @@ describe('loadRatesConfig: defaults and limits', () => {
       RATES_WORKER_TIMEOUT_SECONDS: '',
       RATES_PARALLEL_ABOVE_BYTES: '',
       RATES_CHUNK_BYTES: '',
+      RATES_WORKER_CONCURRENCY: '',
     }).parallel;
     expect(unset).toEqual({
       workerFunction: null,
       workerTimeoutSeconds: 120,
       aboveBytes: DEFAULT_RATES_PARALLEL_ABOVE_BYTES,
       chunkBytes: DEFAULT_RATES_CHUNK_BYTES,
+      concurrency: DEFAULT_RATES_WORKER_CONCURRENCY,
     });
     // The smallest chunk is the planner's (chunks.ts): a size it would refuse is refused at start-up instead.
     const chunkOf = (bytes: number) => loadRatesConfig({ DATA_BUCKET: 'b-1', RATES_CHUNK_BYTES: String(bytes) });
