@@ -47,8 +47,9 @@ export async function* gunzipped(
 ): AsyncGenerator<Buffer, void, undefined> {
   const gunzip = createGunzip();
   let bodyError: unknown;
-  body.once('error', (error) => {
-    bodyError = error;
+  // `on`, not `once`: a body that errors again must not find no listener (an unhandled 'error' kills the process).
+  body.on('error', (error) => {
+    bodyError ??= error;
     gunzip.destroy(error);
   });
   body.pipe(gunzip);
