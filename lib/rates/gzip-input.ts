@@ -61,7 +61,7 @@ export async function* gunzipped(
         throw new GzipInputError(
           'FILE_TOO_LARGE',
           `${where} decompresses to more than ${formatBytes(maxBytes)}, the most the rates Lambda takes (RATES_MAX_INPUT_BYTES): ` +
-            'run it on EC2 (`npx cloud-parallel rates <file> --backend ec2`), or upload it uncompressed so it can be split across workers.',
+            'upload it uncompressed, so it can be split across workers, or gunzip it and run it on EC2 (`npx cloud-parallel rates <file> --backend ec2`).',
         );
       }
       yield chunk;

@@ -301,7 +301,7 @@ async function sizeRefusal(
   if (bytes > limits.maxInputBytes) {
     return (
       `${where} is ${formatBytes(bytes)}, over the ${formatBytes(limits.maxInputBytes)} the rates Lambda ` +
-      `takes (RATES_MAX_INPUT_BYTES): run it on EC2 (\`npx cloud-parallel rates <file> --backend ec2\`, up to ${formatBytes(MAX_SINGLE_PUT_BYTES)}) or split the file.`
+      `takes (RATES_MAX_INPUT_BYTES): ${compressed ? 'gunzip it and ' : ''}run it on EC2 (\`npx cloud-parallel rates <file> --backend ec2\`, up to ${formatBytes(MAX_SINGLE_PUT_BYTES)}) or split the file.`
     );
   }
   // The statistics spill up to 8 bytes per row to disk (/tmp on Lambda, 512 MB unless ephemeralStorageSize says
