@@ -37,6 +37,7 @@ const UNIT_TESTS = [
   'lib/rates/csv-tokenizer',
   'lib/rates/event',
   'lib/rates/exact-sum',
+  'lib/rates/gzip-input',
   'lib/rates/options',
   'lib/rates/parallel/chunks',
   'lib/rates/parallel/merge',

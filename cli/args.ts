@@ -10,6 +10,7 @@ import { accessSync, constants, statSync, type Stats } from 'node:fs';
 import path from 'node:path';
 import { binCount, columnName, DEFAULT_RATES_MAX_INPUT_BYTES, MAX_SINGLE_PUT_BYTES } from '../lib/config.ts';
 import { formatBytes } from '../lib/units.ts';
+import { isGzipFileName } from '../lib/rates/gzip-input.ts';
 import { chunkBytesSchema, type RatesSplit, workersSchema } from '../lib/rates/split.ts';
 import { primesRunSchema, type PrimesRunInput } from '../lib/primes/fanout-job.ts';
 import { scrapeInputSchema, type ScrapeInput } from '../lib/scrape/run.ts';
@@ -234,6 +235,12 @@ function checkInputFile(file: string, backend: 'lambda' | 'ec2'): string {
     accessSync(file, constants.R_OK);
   } catch {
     throw invalid(`${file} cannot be read (permission denied)`, 'FILE_NOT_READABLE');
+  }
+  // The EC2 worker (lib/rates/ec2-worker.ts) streams plain CSV only; the Lambda path reads .csv.gz through gunzip.
+  if (backend === 'ec2' && isGzipFileName(file)) {
+    throw invalid(
+      `${file} is gzip-compressed, which only the lambda backend reads for now: use --backend lambda, or gunzip it first for --backend ec2`,
+    );
   }
   if (stats.size > MAX_INPUT_BYTES[backend]) {
     throw invalid(

@@ -10,6 +10,7 @@ import { submitRatesRun, waitForRatesOutcome } from '../lib/rates/client.ts';
 import type { RateOptions } from '../lib/rates/options.ts';
 import { runRatesOnEc2, stageRatesInput } from '../lib/rates/ec2.ts';
 import type { RatesJobOutcome, RatesSummary } from '../lib/rates/index.ts';
+import { isGzipFileName } from '../lib/rates/gzip-input.ts';
 import type { RatesSplit } from '../lib/rates/split.ts';
 import { formatBytes } from '../lib/units.ts';
 import { assertStackAlive, localEc2Environment, type StackState } from '../local-stack/stack.ts';
@@ -31,6 +32,8 @@ export async function ratesCommand({
   // A warning, not a progress line: it shows with --json too (on stderr, which the JSON does not use).
   const warning = split?.chunkBytes === undefined ? undefined : smallChunkWarning(split.chunkBytes);
   if (warning !== undefined) process.stderr.write(`cloud-parallel: warning: ${warning}\n`);
+  const gzipNote = gzipSplitWarning(file, split);
+  if (gzipNote !== undefined) process.stderr.write(`cloud-parallel: warning: ${gzipNote}\n`);
   const outcome = await withStack(
     (state, s3) =>
       // The EC2 path runs the whole file on one instance: args.ts let through no split but --workers 1.
@@ -113,7 +116,9 @@ export async function runAndCollect(
     `aborting the upload of ${file}`,
     submitRatesRun(s3, { bucket, file, options, ...(split === undefined ? {} : { split }) }, interruptSignal),
   );
-  say(`uploaded ${file} to s3://${bucket}/${run.key}; waiting for the rates function${splitNote(split)}`);
+  say(
+    `uploaded ${file} to s3://${bucket}/${run.key}; waiting for the rates function${isGzipFileName(file) ? '' : splitNote(split)}`,
+  );
   let lastReport = 0;
   const follower = settings.quiet ? null : followProgress(s3, bucket, run.runId, say);
   let outcome: RatesJobOutcome;
@@ -165,6 +170,13 @@ export function smallChunkWarning(chunkBytes: number): string | undefined {
   );
 }
 
+/** A split asked for a .gz file cannot happen (the job runs it on one worker and says so in summary.json). */
+export function gzipSplitWarning(file: string, split: RatesSplit | undefined): string | undefined {
+  const asked = (split?.workers !== undefined && split.workers > 1) || split?.chunkBytes !== undefined;
+  if (!asked || !isGzipFileName(file)) return undefined;
+  return `${path.basename(file)} is gzip-compressed, and gzip cannot be split: the run goes ahead on one worker (upload it uncompressed to split it)`;
+}
+
 function splitNote(split: RatesSplit | undefined): string {
   if (split?.workers !== undefined) return ` (on ${plural(split.workers, 'worker')})`;
   if (split?.chunkBytes !== undefined) return ` (in chunks of ${formatBytes(split.chunkBytes)})`;
@@ -194,6 +206,13 @@ export function formatSummary(summary: RatesSummary): string {
   lines.push(
     `  timings    compute ${timings.computeMs} ms, upload ${timings.uploadMs} ms, chart ${timings.chartMs} ms, total ${timings.totalMs} ms`,
   );
+  if (summary.input.compression !== undefined) {
+    const stored = summary.input.storedBytes;
+    lines.push(
+      `  input      ${summary.input.compression}${stored === null || stored === undefined ? '' : `, ${formatBytes(stored)} stored`}, ${formatBytes(summary.input.bytes)} of CSV`,
+    );
+  }
+  if (summary.singleWorkerReason !== undefined) lines.push(`  one worker ${summary.singleWorkerReason}`);
   const { parallel } = summary;
   if (parallel !== undefined) {
     lines.push(

@@ -9,7 +9,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sampleCountyCsv } from '../lib/rates/sample-data.ts';
 import { spawnS3ServerProcess } from '../local-stack/s3/child.ts';
 import { darkPixels, decodePng } from './support/png.ts';
-import { PROJECT_ROOT, serverlessBin } from '../local-stack/service-config.ts';
+import { loadServiceConfig, PROJECT_ROOT, serverlessBin } from '../local-stack/service-config.ts';
+import { matchesRule } from '../local-stack/s3/notifications.ts';
 import { AL2023_AMI_PARAMETER } from '../lib/fanout/ec2/launcher.ts';
 import {
   DEFAULT_RATES_CHUNK_BYTES,
@@ -142,15 +143,43 @@ describe('sls package', () => {
     ).toBe('AES256');
   });
 
-  it('triggers rates only for .csv objects under uploads/', () => {
+  it('triggers rates only for .csv and .csv.gz objects under uploads/, one configuration per suffix', () => {
     const [, bucket] = ofType('AWS::S3::Bucket').find(([id]) => id !== 'ServerlessDeploymentBucket')!;
-    const [lambda] = bucket.Properties.NotificationConfiguration.LambdaConfigurations;
-    expect(lambda.Function['Fn::GetAtt'][0]).toBe('RatesLambdaFunction');
-    expect(lambda.Filter.S3Key.Rules).toEqual([
-      { Name: 'prefix', Value: 'uploads/' },
-      { Name: 'suffix', Value: '.csv' },
-    ]);
+    const configurations = bucket.Properties.NotificationConfiguration.LambdaConfigurations;
+    expect(configurations).toHaveLength(2);
+    for (const [index, suffix] of ['.csv', '.csv.gz'].entries()) {
+      expect(configurations[index].Event).toBe('s3:ObjectCreated:*');
+      expect(configurations[index].Function['Fn::GetAtt'][0]).toBe('RatesLambdaFunction');
+      expect(configurations[index].Filter.S3Key.Rules).toEqual([
+        { Name: 'prefix', Value: 'uploads/' },
+        { Name: 'suffix', Value: suffix },
+      ]);
+    }
+    // S3 refuses configurations that share an event type when their filters overlap: with one prefix, two suffixes
+    // overlap when one ends with the other.
+    expect('.csv.gz'.endsWith('.csv') || '.csv'.endsWith('.csv.gz')).toBe(false);
+    // One permission lets the bucket invoke rates, whichever configuration fires.
+    const permissions = ofType('AWS::Lambda::Permission').filter(
+      ([, r]) => r.Properties.Principal === 's3.amazonaws.com',
+    );
+    expect(permissions).toHaveLength(1);
+    expect(permissions[0]![1].Properties.FunctionName['Fn::GetAtt'][0]).toBe('RatesLambdaFunction');
   });
+
+  it('makes the local stack deliver .csv and .csv.gz uploads to rates once each, as S3 would', async () => {
+    // The local stack reads its notification rules from serverless.yml through `sls print` (local-stack/service-config.ts).
+    const config = await loadServiceConfig({ cwd: PROJECT_ROOT });
+    const bucket = config.notifications[0]?.bucket ?? '';
+    const deliveries = (key: string) =>
+      config.notifications
+        .filter((rule) => matchesRule(rule, bucket, key, 'ObjectCreated:Put'))
+        .map((rule) => rule.target);
+    expect(deliveries('uploads/a.csv')).toEqual([config.functions.rates]);
+    expect(deliveries('uploads/2024/a.csv.gz')).toEqual([config.functions.rates]);
+    for (const key of ['uploads/a.gz', 'uploads/a.csv.gz.part', 'results/a.csv.gz', 'uploads/a.tar.gz']) {
+      expect(deliveries(key), key).toEqual([]);
+    }
+  }, 60_000);
 
   it('grants the functions only scoped S3 actions', () => {
     const s3Of = (fn: FunctionName) =>

@@ -9,7 +9,8 @@ import { uploadStoppably } from '../aws/upload.ts';
 import { UserError } from '../errors.ts';
 import type { RateOptions } from './options.ts';
 import type { RatesSplit } from './split.ts';
-import { METADATA, resultPrefixFor, UPLOADS_PREFIX, type RatesJobOutcome } from './job.ts';
+import { GZIP_SUFFIX, isGzipFileName } from './gzip-input.ts';
+import { isCompressedUpload, METADATA, resultPrefixFor, UPLOADS_PREFIX, type RatesJobOutcome } from './job.ts';
 
 /**
  * The client side of the rates job: upload a file where the trigger watches, tagged with a run id and
@@ -23,10 +24,16 @@ export interface SubmittedRun {
   resultPrefix: string;
 }
 
-/** `counties.csv` → `uploads/counties.csv`; `report.txt` → `uploads/report.csv` (the trigger only watches `.csv`). */
+/**
+ * `counties.csv` → `uploads/counties.csv`; `report.txt` → `uploads/report.csv` (the trigger only watches `.csv` and
+ * `.csv.gz`). A gzip file keeps its compression: `counties.csv.gz` (or `counties.gz`, `report.txt.GZ`) →
+ * `uploads/counties.csv.gz`, which the job reads through gunzip — the object is the gzip file itself.
+ */
 export function uploadKeyFor(file: string): string {
-  const base = path.basename(file).replace(/\.[^.]*$/, '') || 'upload';
-  return `${UPLOADS_PREFIX}${base.replace(/[^\w.\- ]/g, '_')}.csv`;
+  const name = path.basename(file);
+  const gzip = isGzipFileName(name);
+  const base = (gzip ? name.slice(0, -'.gz'.length) : name).replace(/\.[^.]*$/, '') || 'upload';
+  return `${UPLOADS_PREFIX}${base.replace(/[^\w.\- ]/g, '_')}${gzip ? GZIP_SUFFIX : '.csv'}`;
 }
 
 export async function submitRatesRun(
@@ -44,7 +51,10 @@ export async function submitRatesRun(
 ): Promise<SubmittedRun> {
   const key = params.key ?? uploadKeyFor(params.file);
   const resultPrefix = resultPrefixFor(key);
-  if (resultPrefix === null) throw new Error(`"${key}" is not an upload key (${UPLOADS_PREFIX}<name>.csv)`);
+  if (resultPrefix === null)
+    throw new Error(
+      `"${key}" is not an upload key (${UPLOADS_PREFIX}<name>.csv or ${UPLOADS_PREFIX}<name>${GZIP_SUFFIX})`,
+    );
   const runId = randomUUID();
   const metadata: Record<string, string> = { [METADATA.runId]: runId };
   const { numerator, denominator, bins } = params.options ?? {};
@@ -60,7 +70,9 @@ export async function submitRatesRun(
       Bucket: params.bucket,
       Key: key,
       Body: createReadStream(params.file),
-      ContentType: 'text/csv',
+      // The object is the .gz file as it is (no Content-Encoding: a reader must get the gzip bytes, not have an HTTP
+      // stack decompress them on the way).
+      ContentType: isCompressedUpload(key) ? 'application/gzip' : 'text/csv',
       Metadata: metadata,
     },
     signal,

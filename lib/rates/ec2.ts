@@ -19,7 +19,14 @@ import { defaultPresignSeconds } from '../fanout/ec2/backend.ts';
 import { ec2RunSettings, withEc2Run, type Ec2RunHooks, type Ec2RunReport } from '../fanout/ec2/run.ts';
 import type { RateOptions } from './options.ts';
 import type { RatesEc2Result, RatesEc2Task } from './ec2-worker.ts';
-import { publishRatesResults, resultPrefixFor, UPLOADS_PREFIX, writeRatesError, type RatesJobOutcome } from './job.ts';
+import {
+  isCompressedUpload,
+  publishRatesResults,
+  resultPrefixFor,
+  UPLOADS_PREFIX,
+  writeRatesError,
+  type RatesJobOutcome,
+} from './job.ts';
 import { uploadKeyFor } from './client.ts';
 
 /**
@@ -49,6 +56,10 @@ export async function stageRatesInput(
   signal?: AbortSignal,
 ): Promise<StagedInput> {
   const uploadKey = uploadKeyFor(params.file);
+  // The instance streams plain CSV only (the CLI refuses a .gz file for --backend ec2 before this).
+  if (isCompressedUpload(uploadKey)) {
+    throw new UserError('INVALID_ARGUMENT', `${params.file} is gzip-compressed: gunzip it first for the EC2 backend`);
+  }
   const resultPrefix = resultPrefixFor(uploadKey);
   if (resultPrefix === null) throw new Error(`no result prefix for ${params.file}`);
   const key = `${INPUTS_PREFIX}${uploadKey.slice(UPLOADS_PREFIX.length)}`;

@@ -6,6 +6,7 @@ import { runRatesJob, type RatesJobHooks, type RatesJobInput, type RatesJobOutco
 export {
   runRatesJob,
   resultPrefixFor,
+  isCompressedUpload,
   resolveOptions,
   isAlreadyProcessed,
   UPLOADS_PREFIX,

@@ -18,7 +18,8 @@ import { keyPreview } from '../aws/s3-event.ts';
 import { computeRates, type RatesResult } from './csv-rates.ts';
 import { rateOptionsSchema, type RateOptions } from './options.ts';
 import { RatesFileError } from './errors.ts';
-import type { JobErrorCode, RatesErrorReport, RatesJobOutcome, RatesSummary } from './outcome.ts';
+import type { CompressedInput, JobErrorCode, RatesErrorReport, RatesJobOutcome, RatesSummary } from './outcome.ts';
+import { GZIP_SINGLE_WORKER_REASON, GZIP_SUFFIX, GzipInputError, gunzipped } from './gzip-input.ts';
 import { isSameRun, readSummary } from './previous-run.ts';
 import { resolveSplit, SPLIT_METADATA, type RatesSplit } from './split.ts';
 import { publishRatesResults, writeRatesError, type RatesRunPlace } from './publish.ts';
@@ -86,13 +87,23 @@ class JobInputError extends UserError {
  * `uploads/2024/counties.csv` → `results/2024/counties/`; null when the key is not an upload. A `.` or `..` path
  * segment (`uploads/../uploads/x.csv`) is refused too: S3 keeps such keys as they are, but an HTTP stack or an
  * S3-compatible server that resolves them would put the results outside `results/` — even back under `uploads/`.
+ *
+ * A gzip-compressed upload, `uploads/<name>.csv.gz`, has the same results as `uploads/<name>.csv`: both are the same
+ * data to whoever reads `results/<name>/`. When both are uploaded they share that prefix, and it holds the outputs of
+ * whichever run committed last; summary.json's `input.key` (and `input.compression`) says which upload they are of.
  */
 export function resultPrefixFor(key: string): string | null {
-  if (!key.startsWith(UPLOADS_PREFIX) || !key.endsWith('.csv')) return null;
-  const name = key.slice(UPLOADS_PREFIX.length, -'.csv'.length);
+  const suffix = isCompressedUpload(key) ? GZIP_SUFFIX : '.csv';
+  if (!key.startsWith(UPLOADS_PREFIX) || !key.endsWith(suffix)) return null;
+  const name = key.slice(UPLOADS_PREFIX.length, -suffix.length);
   if (name === '' || name.endsWith('/')) return null;
   if (name.split('/').some((segment) => segment === '.' || segment === '..')) return null;
   return `${RESULTS_PREFIX}${name}/`;
+}
+
+/** True for a key the job reads through gunzip (`<name>.csv.gz`); the suffix alone decides, as for `.csv`. */
+export function isCompressedUpload(key: string): boolean {
+  return key.endsWith(GZIP_SUFFIX);
 }
 
 /** Merges invocation options over object metadata over deployment defaults, and validates the result. */
@@ -139,7 +150,7 @@ export async function runRatesJob(
   if (prefix === null) {
     return fail(
       'NOT_AN_UPLOAD',
-      `Object key "${keyPreview(key)}" is not a CSV upload: the rates job reads keys of the form ${UPLOADS_PREFIX}<name>.csv (without "." or ".." path segments).`,
+      `Object key "${keyPreview(key)}" is not a CSV upload: the rates job reads keys of the form ${UPLOADS_PREFIX}<name>.csv or ${UPLOADS_PREFIX}<name>${GZIP_SUFFIX} (without "." or ".." path segments).`,
     );
   }
 
@@ -160,11 +171,16 @@ export async function runRatesJob(
   if (body === undefined) throw new Error(`GetObject s3://${bucket}/${key} returned no body`);
   const eTag = object.ETag?.replaceAll('"', '') ?? null;
   const size = object.ContentLength;
+  const compressed = isCompressedUpload(key);
   let split: SplitRequest | null;
+  let singleWorkerReason: string | undefined;
   let tooLarge: string | null;
   try {
-    split = splitFor(resolveSplit(object.Metadata, input.split), size, eTag, hooks.parallel);
-    tooLarge = split === null ? await sizeRefusal(`s3://${bucket}/${keyPreview(key)}`, size, limits, hooks) : null;
+    const asked = resolveSplit(object.Metadata, input.split);
+    split = splitFor(asked, size, eTag, hooks.parallel, compressed);
+    if (compressed && wouldSplit(asked, size, hooks.parallel)) singleWorkerReason = GZIP_SINGLE_WORKER_REASON;
+    tooLarge =
+      split === null ? await sizeRefusal(`s3://${bucket}/${keyPreview(key)}`, size, limits, hooks, compressed) : null;
   } catch (error) {
     body.destroy();
     if (error instanceof JobInputError || error instanceof RatesFileError) return fail(error.code, error.message);
@@ -203,12 +219,29 @@ export async function runRatesJob(
 
   const csvKey = `${prefix}rates.csv`;
   const csv = streamedUpload(s3, bucket, csvKey);
-  const computed = await computeWhileUploading(body, csv, options, limits, `s3://${bucket}/${keyPreview(key)}`);
+  const where = `s3://${bucket}/${keyPreview(key)}`;
+  const computed = await computeWhileUploading(
+    { body, data: compressed ? gunzipped(body, where, limits.maxInputBytes) : body },
+    csv,
+    options,
+    limits,
+    where,
+  );
   if ('refusal' in computed) return fail(computed.refusal.code, computed.refusal.message);
   const computeMs = performance.now() - started;
+  const compression: CompressedInput | undefined = compressed
+    ? { compression: 'gzip', storedBytes: size ?? null }
+    : undefined;
   return publishRatesResults(
     s3,
-    { ...place, prefix, eTag, options },
+    {
+      ...place,
+      prefix,
+      eTag,
+      options,
+      ...(compression === undefined ? {} : { compression }),
+      ...(singleWorkerReason === undefined ? {} : { singleWorkerReason }),
+    },
     computed.result,
     { key: csvKey, land: csv.land, abandon: csv.abandon },
     { started, computeMs },
@@ -218,17 +251,19 @@ export async function runRatesJob(
 /**
  * The split of a run (lib/rates/parallel/run.ts chooseSplit), or null for the single path. A split needs the
  * object's size and ETag (every ranged read is conditional on it) and a deployment with workers: asking for one
- * without them is refused, since the run would silently be something else than what was asked.
+ * without them is refused, since the run would silently be something else than what was asked. A compressed upload
+ * is never split, and that is not refused: the run goes ahead on one worker and its summary says why (wouldSplit).
  */
 function splitFor(
   asked: RatesSplit | undefined,
   size: number | undefined,
   eTag: string | null,
   parallel: ParallelSetup | undefined,
+  compressed: boolean,
 ): SplitRequest | null {
   const wanted = asked?.workers !== undefined && asked.workers > 1 ? true : asked?.chunkBytes !== undefined;
   if (parallel === undefined || size === undefined || eTag === null) {
-    if (!wanted) return null;
+    if (!wanted || compressed) return null;
     throw new JobInputError(
       'INVALID_OPTIONS',
       parallel === undefined
@@ -236,7 +271,17 @@ function splitFor(
         : 'S3 gave no size or ETag for the object, which splitting it by byte range needs: run it without workers/chunkBytes.',
     );
   }
-  return chooseSplit(asked, size, parallel);
+  return chooseSplit(asked, size, parallel, { compressed });
+}
+
+/**
+ * Whether a plain CSV of `size` bytes would have been split: a split was asked for (workers > 1 or chunkBytes), or a
+ * deployment with workers splits a file that big unasked (for a compressed upload, `size` is its stored size). Said in
+ * summary.json of a compressed upload, which never is split.
+ */
+function wouldSplit(asked: RatesSplit, size: number | undefined, parallel: ParallelSetup | undefined): boolean {
+  if ((asked.workers !== undefined && asked.workers > 1) || asked.chunkBytes !== undefined) return true;
+  return parallel !== undefined && size !== undefined && chooseSplit(asked, size, parallel) !== null;
 }
 
 /**
@@ -248,16 +293,25 @@ async function sizeRefusal(
   bytes: number | undefined,
   limits: RatesLimits,
   hooks: RatesJobHooks,
+  compressed: boolean,
 ): Promise<string | null> {
   if (bytes === undefined) return null;
+  // For a compressed upload `bytes` is its stored size, a lower bound on the CSV's (deflate grows only data that does
+  // not compress, by at most 5 bytes per 16 KiB block — not CSV): over the limit compressed, it is over it as a CSV.
   if (bytes > limits.maxInputBytes) {
     return (
       `${where} is ${formatBytes(bytes)}, over the ${formatBytes(limits.maxInputBytes)} the rates Lambda ` +
-      `takes (RATES_MAX_INPUT_BYTES): run it on EC2 (\`npx cloud-parallel rates <file> --backend ec2\`, up to ${formatBytes(MAX_SINGLE_PUT_BYTES)}) or split the file.`
+      `takes (RATES_MAX_INPUT_BYTES): ${compressed ? 'gunzip it and ' : ''}run it on EC2 (\`npx cloud-parallel rates <file> --backend ec2\`, up to ${formatBytes(MAX_SINGLE_PUT_BYTES)}) or split the file.`
     );
   }
   // The statistics spill up to 8 bytes per row to disk (/tmp on Lambda, 512 MB unless ephemeralStorageSize says
   // more): refuse now what cannot fit, rather than fail with ENOSPC minutes into the run.
+  // Not for a compressed upload, whose CSV size is known only once read (the gzip trailer keeps it modulo 4 GiB, and
+  // only per member), and a ratio bound would refuse good files (CSV compresses 3–10×) or admit too much. Its CSV is
+  // held to maxInputBytes as it decompresses (gzip-input.ts), so the deployed /tmp — sized for the worst-case spill
+  // of maxInputBytes (test/serverless-yml.test.ts) — holds it; a smaller spill directory ends as FILE_TOO_LARGE
+  // when it fills (SpillSpaceError, below).
+  if (compressed) return null;
   const spillDir = limits.spillDir ?? tmpdir();
   let free: number;
   try {
@@ -274,18 +328,20 @@ async function sizeRefusal(
 }
 
 /**
- * Computes the rates of `body` while rates.csv streams up through `csv` (not visible until it lands). A file at
- * fault gives a refusal, after the upload is abandoned; anything else is thrown.
+ * Computes the rates of `input.data` (the object's `body`, or its gunzipped bytes) while rates.csv streams up through
+ * `csv` (not visible until it lands). A file at fault gives a refusal, after the upload is abandoned; anything else
+ * is thrown.
  */
 async function computeWhileUploading(
-  body: Readable,
+  input: { body: Readable; data: AsyncIterable<Uint8Array> },
   csv: StreamedUpload,
   options: RateOptions,
   limits: RatesLimits,
   where: string,
 ): Promise<{ result: RatesResult } | { refusal: { code: JobErrorCode; message: string } }> {
+  const { body } = input;
   const computing = computeRates(
-    body,
+    input.data,
     csv.stream,
     options,
     limits.spillDir === undefined ? {} : { spillDir: limits.spillDir },
@@ -300,7 +356,9 @@ async function computeWhileUploading(
     body.destroy();
     // Waits until a multipart upload is aborted (not just until the SDK gives up waiting for it).
     const uploadError = await csv.abandon();
-    if (error instanceof RatesFileError) return { refusal: { code: error.code, message: error.message } };
+    if (error instanceof RatesFileError || error instanceof GzipInputError) {
+      return { refusal: { code: error.code, message: error.message } };
+    }
     // Out of scratch space although the check above passed (something else filled it meanwhile): the same answer as
     // the check's, as a user error, since a retry on the same machine would only run out again.
     if (error instanceof SpillSpaceError)

@@ -13,12 +13,15 @@ export type JobErrorCode =
   | 'OBJECT_NOT_FOUND'
   | 'FILE_TOO_LARGE'
   | 'CHUNK_FAILED'
+  // A `.csv.gz` upload that is not valid gzip (not gzip at all, cut short, a failed CRC): lib/rates/gzip-input.ts.
+  | 'BAD_GZIP'
   | 'INTERNAL';
 
 export interface RatesSummary {
   status: 'ok';
   runId: string | null;
-  input: { bucket: string; key: string; bytes: number; eTag: string | null };
+  /** `bytes`: the CSV bytes read (for a compressed upload, after decompression; see CompressedInput). */
+  input: { bucket: string; key: string; bytes: number; eTag: string | null } & Partial<CompressedInput>;
   options: RateOptions;
   rateColumn: string;
   rows: number;
@@ -31,7 +34,24 @@ export interface RatesSummary {
   timings: { computeMs: number; uploadMs: number; chartMs: number; totalMs: number };
   /** Present when the file was split by byte range across workers (lib/rates/parallel/). */
   parallel?: ParallelSummary;
+  /**
+   * Why the run stayed on one worker although a split was asked for (workers > 1 or chunkBytes) or the file was over
+   * the parallel threshold: today only a compressed upload (GZIP_SINGLE_WORKER_REASON, lib/rates/gzip-input.ts).
+   * Absent whenever the single path was simply the run's due (and on every plain CSV's summary).
+   */
+  singleWorkerReason?: string;
   finishedAt: string;
+}
+
+/**
+ * The extra `input` fields of a compressed upload (`uploads/<name>.csv.gz`); a plain CSV's summary has neither, so
+ * its summary.json is unchanged. `input.bytes` stays the decompressed CSV's size — the same as for the plain file —
+ * and `storedBytes` is the object's size in S3.
+ */
+export interface CompressedInput {
+  compression: 'gzip';
+  /** The object's size in S3 (null when S3 did not say). */
+  storedBytes: number | null;
 }
 
 /** How a parallel run was split, and what each chunk and the whole fan-out took and cost. */

@@ -8,7 +8,7 @@ import { s3Uri } from '../aws/s3.ts';
 import { renderHistogram } from './chart.ts';
 import type { RatesResult } from './csv-rates.ts';
 import type { RateOptions } from './options.ts';
-import type { JobErrorCode, ParallelSummary, RatesErrorReport, RatesSummary } from './outcome.ts';
+import type { CompressedInput, JobErrorCode, ParallelSummary, RatesErrorReport, RatesSummary } from './outcome.ts';
 
 /** The outputs summary.json vouches for (see "What results/<name>/ holds" below). */
 const OUTPUT_FILES = ['rates.csv', 'histogram.png', 'histogram.svg'] as const;
@@ -57,6 +57,12 @@ export interface RatesRunPlace {
   /** `results/<name>/`, or null when the key gives no place to write (not an upload). */
   prefix: string | null;
   runId: string | null;
+}
+
+/** What a run adds to its summary about its input beyond the place: a compressed upload's fields (outcome.ts). */
+export interface InputNotes {
+  compression?: CompressedInput;
+  singleWorkerReason?: string;
 }
 
 /**
@@ -130,7 +136,7 @@ export class RatesPublishError extends InfrastructureError {
  */
 export async function publishRatesResults(
   s3: S3Client,
-  place: RatesRunPlace & { prefix: string; eTag: string | null; options: RateOptions },
+  place: RatesRunPlace & { prefix: string; eTag: string | null; options: RateOptions } & InputNotes,
   result: ComputedRates,
   csv: PendingCsv,
   timing: { started: number; computeMs: number },
@@ -178,6 +184,7 @@ export async function publishRatesResults(
 
     const summary = summaryOf(place, result, csv.key, timing, uploadMs, chart.ms);
     if (parallel !== undefined) summary.parallel = parallel;
+    if (place.singleWorkerReason !== undefined) summary.singleWorkerReason = place.singleWorkerReason;
     await putJson(s3, bucket, `${prefix}summary.json`, summary);
     return summary;
   } catch (error) {
@@ -196,7 +203,7 @@ export async function publishRatesResults(
 
 /** summary.json of a run whose outputs are all in place; its total time and finishing time are taken now. */
 function summaryOf(
-  place: RatesRunPlace & { prefix: string; eTag: string | null; options: RateOptions },
+  place: RatesRunPlace & { prefix: string; eTag: string | null; options: RateOptions } & InputNotes,
   result: ComputedRates,
   csvKey: string,
   timing: { started: number; computeMs: number },
@@ -208,7 +215,7 @@ function summaryOf(
   const summary: RatesSummary = {
     status: 'ok',
     runId: place.runId,
-    input: { bucket, key, bytes: result.inputBytes, eTag: place.eTag },
+    input: { bucket, key, bytes: result.inputBytes, eTag: place.eTag, ...place.compression },
     options,
     rateColumn: result.rateColumn,
     rows: result.rows,

@@ -27,6 +27,7 @@ import {
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { gzipSync } from 'node:zlib';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { parsePrimesArgs, parseRatesArgs, parseScrapeArgs, parseLocalArgs } from '../../cli/args.ts';
 import { runCli } from '../../cli/commands.ts';
@@ -54,6 +55,8 @@ const PORT_VARIABLES = ['S3', 'LAMBDA', 'EC2', 'MONGO', 'API'].map((service) => 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'cp-bad-cli-'));
 const csv = path.join(dir, 'counties.csv');
 writeFileSync(csv, 'cancer,population\n1,100\n');
+const gz = path.join(dir, 'counties.csv.gz');
+writeFileSync(gz, gzipSync('cancer,population\n1,100\n'));
 mkdirSync(path.join(dir, 'folder.csv'));
 const missing = path.join(dir, 'missing.csv');
 /** Sparse files just over each backend's input limit: no disk used, but stat reports their size. */
@@ -462,6 +465,12 @@ describe('rates', () => {
       /^--chunk-size "64MiB" splits the run across workers, .*; drop --chunk-size or use --backend lambda$/,
     ],
     ['a bad --workers on EC2', [csv, '--backend', 'ec2', '--workers', '0'], BAD, /^--workers must be at least 1 /],
+    [
+      'a .gz file on EC2 (its worker streams plain CSV only)',
+      [gz, '--backend', 'ec2'],
+      BAD,
+      /counties\.csv\.gz is gzip-compressed, which only the lambda backend reads for now: use --backend lambda, or gunzip it first for --backend ec2$/,
+    ],
     // --timeout
     ['--timeout 0', [csv, '--timeout', '0'], BAD, TIMEOUT],
     ['--timeout -1', [csv, '--timeout', '-1'], BAD, TIMEOUT],
@@ -537,6 +546,14 @@ describe('rates', () => {
       split,
       timeoutMs: 300_000,
       json: false,
+    });
+  });
+
+  it('control: a .gz file on the lambda backend, with a split (it runs on one worker; the command warns)', () => {
+    expect(parseRatesArgs([gz, '--workers', '4'])).toMatchObject({
+      file: gz,
+      backend: 'lambda',
+      split: { workers: 4 },
     });
   });
 

@@ -3,7 +3,8 @@
  * run was split (issue 14), and the warning for chunks too small to be worth their tasks.
  */
 import { describe, expect, it } from 'vitest';
-import { formatSummary, smallChunkWarning } from '../../cli/rates.ts';
+import { formatSummary, gzipSplitWarning, smallChunkWarning } from '../../cli/rates.ts';
+import { GZIP_SINGLE_WORKER_REASON } from '../../lib/rates/gzip-input.ts';
 import type { RatesSummary } from '../../lib/rates/index.ts';
 
 const SUMMARY: RatesSummary = {
@@ -82,6 +83,40 @@ describe('formatSummary', () => {
     expect(formatSummary({ ...SUMMARY, parallel: many })).toContain(
       '  parallel   10,000 chunks on 10,000 workers, 1,200 re-runs, wall 5 ms\n',
     );
+  });
+});
+
+describe('formatSummary of a .csv.gz upload', () => {
+  it('says it was gzip and what its sizes were, and why it ran on one worker when a split was due', () => {
+    const gz: RatesSummary = {
+      ...SUMMARY,
+      input: { ...SUMMARY.input, key: 'uploads/counties.csv.gz', compression: 'gzip', storedBytes: 400 },
+      singleWorkerReason: GZIP_SINGLE_WORKER_REASON,
+    };
+    const lines = formatSummary(gz).split('\n');
+    const timings = lines.indexOf(SINGLE.at(-1)!);
+    expect(lines.slice(timings + 1, timings + 3)).toEqual([
+      '  input      gzip, 400 bytes stored, 1,234 bytes (1.2 KiB) of CSV',
+      `  one worker ${GZIP_SINGLE_WORKER_REASON}`,
+    ]);
+    // Without a reason (no split was due) only the input line is added.
+    const { singleWorkerReason: _r, ...unsplit } = gz;
+    expect(formatSummary(unsplit)).not.toContain('one worker');
+  });
+});
+
+describe('gzipSplitWarning', () => {
+  it('warns when a split is asked for a .gz file, which runs on one worker', () => {
+    expect(gzipSplitWarning('/data/counties.csv.gz', { workers: 4 })).toBe(
+      'counties.csv.gz is gzip-compressed, and gzip cannot be split: the run goes ahead on one worker (upload it uncompressed to split it)',
+    );
+    expect(gzipSplitWarning('x.GZ', { chunkBytes: 4096 })).toMatch(/gzip cannot be split/);
+  });
+
+  it('is silent for a plain file, no split, or --workers 1', () => {
+    expect(gzipSplitWarning('counties.csv', { workers: 4 })).toBeUndefined();
+    expect(gzipSplitWarning('counties.csv.gz', undefined)).toBeUndefined();
+    expect(gzipSplitWarning('counties.csv.gz', { workers: 1 })).toBeUndefined();
   });
 });
 

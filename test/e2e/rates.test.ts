@@ -8,6 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
+import { gzipSync } from 'node:zlib';
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { parse } from 'csv-parse/sync';
@@ -153,6 +154,25 @@ describe('rates on the local stack', () => {
     const missingOutcome = await waitForRatesOutcome(s3, missing, { timeoutMs: 60_000 });
     expect(missingOutcome).toMatchObject({ status: 'error', error: { code: 'MISSING_COLUMN' } });
     if (missingOutcome.status === 'error') expect(missingOutcome.error.message).toContain('cases');
+  });
+
+  it('runs when a .csv.gz lands under uploads/ (the second trigger), publishing what the plain file publishes', async () => {
+    const csv = sampleCountyCsv({ rows: 2000, seed: 17, badRowFraction: 0.01 });
+    const plain = await submitRatesRun(s3, { bucket, file: writeFile('zipped.csv', csv) });
+    const plainOutcome = (await waitForRatesOutcome(s3, plain, { timeoutMs: 60_000 })) as RatesSummary;
+    expect(plainOutcome.status).toBe('ok');
+    const plainCsv = await getBytes('results/zipped/rates.csv');
+    // Uploaded by the client as it is (uploads/zipped.csv.gz): only the S3 notification of the .csv.gz rule runs it.
+    const gz = await submitRatesRun(s3, { bucket, file: writeFile('zipped.csv.gz', gzipSync(csv)) });
+    expect(gz.key).toBe('uploads/zipped.csv.gz');
+    const outcome = (await waitForRatesOutcome(s3, gz, { timeoutMs: 60_000 })) as RatesSummary;
+    expect(outcome).toMatchObject({
+      status: 'ok',
+      input: { key: 'uploads/zipped.csv.gz', compression: 'gzip', bytes: plainOutcome.input.bytes },
+      rows: plainOutcome.rows,
+      stats: plainOutcome.stats,
+    });
+    expect((await getBytes('results/zipped/rates.csv')).equals(plainCsv)).toBe(true);
   });
 
   it('runs for multipart uploads and never for objects outside uploads/*.csv', async () => {

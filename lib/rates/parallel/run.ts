@@ -32,14 +32,17 @@ export interface ParallelSetup {
 
 /**
  * The split a run gets, or null for the single path: what it asked for (`workers: 1` forces the single path), else `chunkBytes` ranges for a file over
- * `aboveBytes`. A compressed upload is never split (gzip cannot be read from the middle).
+ * `aboveBytes`. A compressed upload (`input.compressed`, a `.csv.gz` key) is never split, whatever was asked: a gzip
+ * stream can only be read from its start, so no worker could begin at a byte range's start (the job says so in
+ * summary.json's `singleWorkerReason`).
  */
 export function chooseSplit(
   asked: RatesSplit | undefined,
   bytes: number,
   setup: Pick<ParallelSetup, 'aboveBytes' | 'chunkBytes'>,
+  input: { compressed?: boolean } = {},
 ): SplitRequest | null {
-  if (asked?.workers === 1) return null;
+  if (input.compressed === true || asked?.workers === 1) return null;
   if (asked?.workers !== undefined) return { workers: asked.workers };
   if (asked?.chunkBytes !== undefined) return { chunkBytes: asked.chunkBytes };
   return bytes > setup.aboveBytes ? { chunkBytes: setup.chunkBytes } : null;

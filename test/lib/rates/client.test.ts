@@ -6,6 +6,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { S3Client } from '@aws-sdk/client-s3';
 import { afterAll, describe, expect, it } from 'vitest';
 import { submitRatesRun } from '../../../lib/rates/client.ts';
@@ -17,22 +18,34 @@ writeFileSync(file, 'cancer,population\n1,100\n');
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 /** The metadata of each PutObject the client sends (a file this small goes up in one). */
-function recordingS3(): { s3: S3Client; metadata: Record<string, string>[] } {
+function recordingS3(): {
+  s3: S3Client;
+  metadata: Record<string, string>[];
+  puts: { Key: string; ContentType: string; ContentEncoding?: string }[];
+} {
   const s3 = new S3Client({
     region: 'us-east-1',
     credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
     endpoint: 'http://127.0.0.1:1',
   });
   const metadata: Record<string, string>[] = [];
+  const puts: { Key: string; ContentType: string; ContentEncoding?: string }[] = [];
   s3.middlewareStack.add(
     (_next, context) => async (args) => {
       if (context.commandName !== 'PutObjectCommand') throw new Error(`unexpected ${context.commandName}`);
-      metadata.push((args.input as { Metadata: Record<string, string> }).Metadata);
+      const { Metadata, Key, ContentType, ContentEncoding } = args.input as {
+        Metadata: Record<string, string>;
+        Key: string;
+        ContentType: string;
+        ContentEncoding?: string;
+      };
+      metadata.push(Metadata);
+      puts.push({ Key, ContentType, ...(ContentEncoding === undefined ? {} : { ContentEncoding }) });
       return { output: { ETag: '"etag"', $metadata: {} }, response: {} };
     },
     { step: 'initialize', name: 'answerHere' },
   );
-  return { s3, metadata };
+  return { s3, metadata, puts };
 }
 
 describe('submitRatesRun: the split travels as metadata', () => {
@@ -47,5 +60,22 @@ describe('submitRatesRun: the split travels as metadata', () => {
     expect(metadata).toEqual([{ 'run-id': run.runId, bins: '5', ...expected }]);
     // What the job reads back is what was asked for.
     expect(splitFromMetadata(metadata[0])).toEqual(split ?? {});
+  });
+});
+
+describe('submitRatesRun: a .gz file', () => {
+  it('goes up as it is, under uploads/<name>.csv.gz, as application/gzip without Content-Encoding', async () => {
+    const gz = path.join(dir, 'counties.csv.gz');
+    writeFileSync(gz, gzipSync('cancer,population\n1,100\n'));
+    const { s3, puts } = recordingS3();
+    const run = await submitRatesRun(s3, { bucket: 'b', file: gz });
+    expect(puts).toEqual([{ Key: 'uploads/counties.csv.gz', ContentType: 'application/gzip' }]);
+    expect(run.resultPrefix).toBe('results/counties/');
+  });
+
+  it('a plain file stays text/csv', async () => {
+    const { s3, puts } = recordingS3();
+    await submitRatesRun(s3, { bucket: 'b', file });
+    expect(puts).toEqual([{ Key: 'uploads/counties.csv', ContentType: 'text/csv' }]);
   });
 });
