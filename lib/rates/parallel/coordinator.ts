@@ -12,6 +12,7 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import { prepareConcat } from '../../aws/concat.ts';
 import type { TaskUsage } from '../../fanout/cost.ts';
+import { asLoggable, logger } from '../../observability.ts';
 import { abortReason, type Backend, type FanoutOptions, type ProgressEvent } from '../../fanout/index.ts';
 import type { RateOptions } from '../options.ts';
 import type { ComputedRates, PendingCsv } from '../publish.ts';
@@ -159,7 +160,13 @@ export async function computeInParallel(
       deleteScratch: cleanup,
     };
   } catch (error) {
-    await cleanup().catch(() => undefined); // the lifecycle rule expires what this could not delete
+    // The run's own error is what counts; what could not be deleted, the lifecycle rule for runs/ expires in a day.
+    await cleanup().catch((cleanupError: unknown) => {
+      logger.warn('could not delete the scratch objects of a failed parallel rates run', {
+        key: source.key,
+        error: asLoggable(cleanupError),
+      });
+    });
     throw error;
   }
 }

@@ -21,6 +21,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { RatesDefaults } from '../../../../lib/config.ts';
+import { InfrastructureError } from '../../../../lib/errors.ts';
 import { runRatesJob } from '../../../../lib/rates/job.ts';
 import type { RatesErrorReport, RatesJobOutcome } from '../../../../lib/rates/outcome.ts';
 import type { ParallelProgress } from '../../../../lib/rates/parallel/coordinator.ts';
@@ -256,9 +257,9 @@ describe('S3 failing the assembly of rates.csv', () => {
 
   // In chunks of 6 MiB the outputs of all chunks are copied (the last one may be short); in chunks of 2 MiB they are
   // all under 5 MiB, so they pass through the coordinator as uploaded parts (concat-plan.ts).
-  for (const [what, chunkBytes, operation] of [
-    ['a part copied server side (UploadPartCopy)', BIG_CHUNK, /x-id=UploadPartCopy(&|$)/],
-    ['a part uploaded through the coordinator (UploadPart)', 2 * 1024 * 1024, /x-id=UploadPart(&|$)/],
+  for (const [what, chunkBytes, operation, words] of [
+    ['a part copied server side (UploadPartCopy)', BIG_CHUNK, /x-id=UploadPartCopy(&|$)/, 'copying s3://'],
+    ['a part uploaded through the coordinator (UploadPart)', 2 * 1024 * 1024, /x-id=UploadPart(&|$)/, 'uploading part'],
   ] as const) {
     it(`${what}: the run throws, the previous set stays, nothing is left open`, async () => {
       const rule = proxy.addRule({
@@ -268,9 +269,12 @@ describe('S3 failing the assembly of rates.csv', () => {
         times: Number.POSITIVE_INFINITY,
         fault: { status: 500, code: 'InternalError' },
       });
-      await expect(splitRun('big', chunkBytes, faulty)).rejects.toThrow(
-        /^assembling s3:\/\/[^/]+\/results\/big\/rates\.csv: (copying .* into|uploading) part \d+ .*failed: InternalError \(HTTP 500\)/,
+      const error = await splitRun('big', chunkBytes, faulty).catch((thrown: unknown) => thrown);
+      expect(error, 'thrown, so that Lambda retries the event').toBeInstanceOf(InfrastructureError);
+      expect((error as Error).message).toMatch(
+        /^assembling s3:\/\/[^/]+\/results\/big\/rates\.csv: .* part \d+ .*failed: InternalError \(HTTP 500\)/,
       );
+      expect((error as Error).message).toContain(`rates.csv: ${words}`);
       expect(rule.hits, 'the fault was met').toBeGreaterThan(0);
       expect(await folder('big')).toEqual(previous.set);
       expect(await leftovers()).toEqual({ scratch: [], uploads: [] });
@@ -284,8 +288,10 @@ describe('S3 failing the assembly of rates.csv', () => {
       query: /uploadId=/,
       fault: { status: 500, code: 'InternalError' },
     });
-    await expect(splitRun('big', BIG_CHUNK, faulty)).rejects.toThrow(
-      /publishing results\/big\/ failed \(completing s3:\/\/.*results\/big\/rates\.csv failed: InternalError/,
+    const error = await splitRun('big', BIG_CHUNK, faulty).catch((thrown: unknown) => thrown);
+    expect(error, 'thrown, so that Lambda retries the event').toBeInstanceOf(InfrastructureError);
+    expect((error as Error).message).toMatch(
+      /^publishing results\/big\/ failed \(completing s3:\/\/.*results\/big\/rates\.csv failed: InternalError/,
     );
     expect(rule.hits).toBe(1);
     expect(await folder('big')).toEqual({});
