@@ -49,9 +49,11 @@ export async function fanoutUntilAborted<T, R>(
   } finally {
     signal.removeEventListener('abort', onAbort);
   }
+  const unsettled = tasks.map((_, index) => index).filter((index) => !settled.has(index));
+  // Nothing left running (a signal that had fired before: fanout() fails every task without starting it): its answer.
+  if (unsettled.length === 0) return { result: await running };
   // fanout() rejects only on invalid options, which it checks before it starts anything: that has been seen above
   // unless the abort came first — then it is of no interest any more (the run fails on the abort).
   running.catch(() => undefined);
-  const unsettled = tasks.map((_, index) => index).filter((index) => !settled.has(index));
   return { unsettled: unsettled.map((index) => ({ index, attempts: attempts.get(index) ?? 0 })) };
 }
