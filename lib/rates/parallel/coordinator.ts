@@ -192,7 +192,10 @@ function parseTask(input: ParallelRunInput, header: FileHeader, range: ChunkRang
   };
 }
 
-/** Runs `tasks` and returns their values in order; the first chunk that finally failed fails the run. */
+/**
+ * Runs `tasks` and returns their values in order; the first chunk that finally failed fails the run. At the signal's
+ * abort (the deadline) the run fails at once, naming the chunks not finished, even if their workers never answer.
+ */
 async function runAll<R>(
   backend: Backend<WorkerTask, unknown>,
   tasks: readonly WorkerTask[],
