@@ -40,6 +40,7 @@ const UNIT_TESTS = [
   'lib/rates/gzip-input',
   'lib/rates/options',
   'lib/rates/parallel/chunks',
+  'lib/rates/parallel/deadline',
   'lib/rates/parallel/merge',
   'lib/rates/parallel/range-parse',
   'lib/rates/parallel/stats-rounds',

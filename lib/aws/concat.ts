@@ -124,7 +124,10 @@ export async function prepareConcat(s3: S3Client, input: ConcatRequest, signal?:
     signal?.throwIfAborted();
     return runParts(s3, { ...request, uploadId }, sources, plan.parts, signal);
   })().catch(async (error: unknown) => {
-    throw await upload.abortAfter(error, signal);
+    // runParts names the part and its source; the object they were for is named here, for whoever reads the log.
+    const named =
+      error instanceof ConcatError ? new ConcatError(`assembling ${target}: ${error.message}`, error.cause) : error;
+    throw await upload.abortAfter(named, signal);
   });
   return {
     key: request.key,

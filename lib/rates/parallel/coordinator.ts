@@ -12,7 +12,8 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import { prepareConcat } from '../../aws/concat.ts';
 import type { TaskUsage } from '../../fanout/cost.ts';
-import { fanout, type Backend, type FanoutOptions, type ProgressEvent } from '../../fanout/index.ts';
+import { asLoggable, logger } from '../../observability.ts';
+import { abortReason, type Backend, type FanoutOptions, type ProgressEvent } from '../../fanout/index.ts';
 import type { RateOptions } from '../options.ts';
 import type { ComputedRates, PendingCsv } from '../publish.ts';
 import type { RateStats } from '../stats.ts';
@@ -26,6 +27,7 @@ import { readSourceHeader, type SourceObject } from './source.ts';
 import { answerStatsPlan, chunkValuesOf, StatsRounds } from './stats-rounds.ts';
 import { type ParseResult, type ParseTask, parseResultSchema, type WorkerTask } from './tasks.ts';
 import { ChunkFailedError } from './chunk-failed.ts';
+import { fanoutUntilAborted, type Unsettled } from './deadline.ts';
 
 /** How the data is cut: into `workers` equal ranges, or ranges of `chunkBytes`. */
 export type SplitRequest = { workers: number } | { chunkBytes: number };
@@ -158,7 +160,13 @@ export async function computeInParallel(
       deleteScratch: cleanup,
     };
   } catch (error) {
-    await cleanup().catch(() => undefined); // the lifecycle rule expires what this could not delete
+    // The run's own error is what counts; what could not be deleted, the lifecycle rule for runs/ expires in a day.
+    await cleanup().catch((cleanupError: unknown) => {
+      logger.warn('could not delete the scratch objects of a failed parallel rates run', {
+        key: source.key,
+        error: asLoggable(cleanupError),
+      });
+    });
     throw error;
   }
 }
@@ -184,7 +192,10 @@ function parseTask(input: ParallelRunInput, header: FileHeader, range: ChunkRang
   };
 }
 
-/** Runs `tasks` and returns their values in order; the first chunk that finally failed fails the run. */
+/**
+ * Runs `tasks` and returns their values in order; the first chunk that finally failed fails the run. At the signal's
+ * abort (the deadline) the run fails at once, naming the chunks not finished, even if their workers never answer.
+ */
 async function runAll<R>(
   backend: Backend<WorkerTask, unknown>,
   tasks: readonly WorkerTask[],
@@ -200,7 +211,9 @@ async function runAll<R>(
     ...(settings.signal === undefined ? {} : { signal: settings.signal }),
     ...(onEvent === undefined ? {} : { onProgress: onEvent }),
   };
-  const result = await fanout(tasks, backend, options);
+  const ran = await fanoutUntilAborted(tasks, backend, options);
+  if ('unsettled' in ran) throw abandonedAt(ran.unsettled, tasks, indexes, settings.signal);
+  const { result } = ran;
   const values: R[] = [];
   for (const outcome of result.outcomes) {
     const task = tasks[outcome.index] as WorkerTask;
@@ -214,6 +227,26 @@ async function runAll<R>(
     }
   }
   return values;
+}
+
+/** The run stopped at its deadline (or another abort) with these tasks unfinished: the first is named, and all counted. */
+function abandonedAt(
+  unsettled: readonly Unsettled[],
+  tasks: readonly WorkerTask[],
+  indexes: readonly number[],
+  signal: AbortSignal | undefined,
+): ChunkFailedError {
+  const first = unsettled[0] as Unsettled;
+  const chunks = unsettled.map((u) => indexes[u.index] as number);
+  const message =
+    `${first.attempts === 0 ? 'not started' : 'still running'} when the run was stopped (${abortReason(signal)}); ` +
+    `chunk(s) not finished: ${chunks.join(', ')}`;
+  return new ChunkFailedError(
+    chunks[0] as number,
+    tasks[first.index] as WorkerTask,
+    { kind: 'aborted', type: 'AbortError', message },
+    first.attempts,
+  );
 }
 
 function checkParse(value: unknown): { result: ParseResult; reply: ChunkReply } {
