@@ -13,6 +13,7 @@ export type JobErrorCode =
   | 'OBJECT_NOT_FOUND'
   | 'FILE_TOO_LARGE'
   | 'CHUNK_FAILED'
+  | 'SOURCE_CHANGED'
   // A `.csv.gz` upload that is not valid gzip (not gzip at all, cut short, a failed CRC): lib/rates/gzip-input.ts.
   | 'BAD_GZIP'
   | 'INTERNAL';

@@ -109,6 +109,9 @@ async function runOnWorkers(
           },
         );
       } catch (error) {
+        if (error instanceof ChunkFailedError && error.taskError.type === 'SourceChangedError') {
+          return sourceChanged(place, error.message);
+        }
         if (error instanceof RatesFileError || error instanceof ChunkFailedError) {
           return writeRatesError(s3, place, error.code as RatesFileError['code'] | 'CHUNK_FAILED', error.message);
         }
@@ -141,4 +144,20 @@ async function runOnWorkers(
     },
   );
   return value;
+}
+
+/**
+ * The upload was replaced while the run read it: the new version's own event runs it. Nothing is written under
+ * results/ — an error.json would first delete what the new version's run may already have committed there.
+ */
+function sourceChanged(place: RatesRunPlace, message: string): RatesErrorReport {
+  logger.warn('a parallel rates run stopped: its upload was replaced mid-run', { key: place.key, error: message });
+  return {
+    status: 'error',
+    runId: place.runId,
+    input: { bucket: place.bucket, key: place.key },
+    error: { code: 'SOURCE_CHANGED', message },
+    errorObject: null,
+    finishedAt: new Date().toISOString(),
+  };
 }

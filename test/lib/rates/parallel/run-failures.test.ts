@@ -304,13 +304,17 @@ describe('S3 failing the assembly of rates.csv', () => {
 });
 
 describe('the upload replaced mid-run', () => {
-  it('fails the run with a message saying so, and publishes nothing of it', async () => {
-    await previousRun('replaced', SMALL);
+  it("stops the run with a message saying so, and leaves results/ to the new version's run", async () => {
+    const previous = await previousRun('replaced', SMALL);
     // Chunk 0's worker replaces the upload before reading it: whatever the other chunks did, chunk 0 fails first.
     const log = inject('replaced', 0, 'replace');
-    const error = await errorReport('replaced', await splitRun('replaced', SMALL_CHUNK));
+    const outcome = await splitRun('replaced', SMALL_CHUNK);
     expect(attempts(log), 'not retried: the new upload needs a run of its own').toEqual(['replace']);
-    expect(error.code).toBe('CHUNK_FAILED');
+    expect(outcome).toMatchObject({ status: 'error', errorObject: null });
+    const error = (outcome as RatesErrorReport).error;
+    // No error.json: it would delete what the new version's run may already have committed.
+    expect(await folder('replaced')).toEqual(previous.set);
+    expect(error.code).toBe('SOURCE_CHANGED');
     expect(error.message).toMatch(/^chunk 0 failed \(parsing bytes .* after 1 attempt\(s\): SourceChangedError: /);
     expect(error.message).toContain(`s3://${BUCKET}/uploads/replaced.csv was replaced while the parallel run`);
     expect(await leftovers()).toEqual({ scratch: [], uploads: [] });
