@@ -10,7 +10,7 @@
  * Ctrl-C) unless --keep.
  */
 import { execFile } from 'node:child_process';
-import { createReadStream, createWriteStream, existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
+import { createReadStream, createWriteStream, existsSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
@@ -105,23 +105,35 @@ function parallelSetup(onProgress: (p: ParallelProgress) => void): ParallelSetup
   };
 }
 
+/** CPU seconds (user + system) a process has used so far, from /proc (Linux; clock ticks of 1/100 s). */
+function processCpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the command name (which may hold spaces, inside parentheses): utime and stime are 14 and 15.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
 /** One run of the job; `workers` 1 is the single path. Phase marks come from the coordinator's progress events. */
-async function runJob(s3: S3Client, key: string, workers: number): Promise<JobRun> {
+async function runJob(s3: S3Client, key: string, workers: number, serverPid: number): Promise<JobRun> {
   // Without this the run is a redelivery of the one before and answers its summary without running.
   await s3.send(new DeleteObjectCommand({ Bucket: BUCKET, Key: `results/${key.slice(8, -4)}/summary.json` }));
   const marks: JobRun['marks'] = [];
+  const cpu = process.cpuUsage();
+  const serverCpu = processCpuSeconds(serverPid);
   const started = performance.now();
   const outcome = await runRatesJob(s3, { bucket: BUCKET, key, split: { workers } }, DEFAULTS, undefined, {
     parallel: parallelSetup((p) => marks.push({ phase: p.phase, at: performance.now() - started })),
     signal: interruptSignal,
   });
   const wallMs = performance.now() - started;
+  const used = process.cpuUsage(cpu);
+  const cpuSeconds = { job: (used.user + used.system) / 1e6, s3: processCpuSeconds(serverPid) - serverCpu };
   if (outcome.status !== 'ok' || 'alreadyProcessed' in outcome)
     throw new Error(`bench run with ${workers} worker(s) did not run to success: ${JSON.stringify(outcome)}`);
   const csv = await s3.send(
     new HeadObjectCommand({ Bucket: BUCKET, Key: outcome.outputs.csv.replace(/^s3:\/\/[^/]+\//, '') }),
   );
-  return { workers, wallMs, marks, summary: outcome as RatesSummary, csvBytes: csv.ContentLength ?? 0 };
+  return { workers, wallMs, cpuSeconds, marks, summary: outcome as RatesSummary, csvBytes: csv.ContentLength ?? 0 };
 }
 
 /** The figures the single path must agree on with every split (the equality suite checks everything; this is a guard). */
@@ -183,14 +195,14 @@ export async function benchRatesParallel(argv: string[]): Promise<number> {
     for await (const piece of countyCsv(12 * 1024 ** 2)) pieces.push(piece);
     const tiny = Buffer.concat(pieces);
     await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: tinyKey, Body: tiny }));
-    const tinyRun = await runJob(s3, tinyKey, 2);
+    const tinyRun = await runJob(s3, tinyKey, 2, server.pid);
     log(`tiny run (${mb(tiny.length)}, 2 workers): ${seconds(tinyRun.wallMs)}`);
 
     const load = [loadavg()[0] as number];
     const runs: JobRun[] = [];
     for (let i = 0; i < args.runs; i++) {
       for (const workers of args.workers) {
-        const run = await runJob(s3, key, workers);
+        const run = await runJob(s3, key, workers, server.pid);
         const single = runs.find((r) => r.workers === 1) ?? (workers === 1 ? run : undefined);
         if (single) checkSame(single.summary, run.summary, workers);
         runs.push(run);
