@@ -189,10 +189,12 @@ export function printRatesParallelReport(r: {
     concurrency: 100,
     copyConcurrency: 100,
   });
+  // serverless.yml's ratesChunkBytes and the coordinator's default fan-out concurrency (coordinator.ts).
+  const deployedChunks = Math.ceil(MODEL_FILE_BYTES / (64 * 1024 ** 2));
   const deployed = predictSplit({
     ...inputs,
     fileBytes: MODEL_FILE_BYTES,
-    chunks: Math.ceil(MODEL_FILE_BYTES / (64 * 1024 ** 2)),
+    chunks: deployedChunks,
     concurrency: 64,
   });
   const single = predictSingle({ ...inputs, fileBytes: MODEL_FILE_BYTES, memoryMb: COORDINATOR_MEMORY_MB });
@@ -231,10 +233,7 @@ export function printRatesParallelReport(r: {
       [
         row('100 workers × 100 MB, concurrency 100', hundred),
         row('  same, all 100 copies at once', hundredAllCopies),
-        row(
-          `as deployed: ${deployed.waves > 0 ? Math.ceil(MODEL_FILE_BYTES / (64 * 1024 ** 2)) : 0} × 64 MiB, concurrency 64`,
-          deployed,
-        ),
+        row(`as deployed: ${deployedChunks} × 64 MiB, concurrency 64`, deployed),
         [
           'one Lambda (single path)',
           '1',
