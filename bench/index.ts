@@ -2,6 +2,7 @@ import { UserError } from '../lib/errors.ts';
 import { benchPrimesFanout } from './primes-fanout.ts';
 import { benchPrimes } from './primes.ts';
 import { benchRatesCore } from './rates-core.ts';
+import { benchRatesParallel } from './rates-parallel.ts';
 import { benchRates } from './rates.ts';
 import { benchScrape } from './scrape.ts';
 
@@ -18,6 +19,7 @@ const BENCHES: Record<string, (args: string[]) => Promise<number>> = {
     }
     return 0;
   },
+  'rates-parallel': benchRatesParallel,
   scrape: benchScrape,
 };
 
