@@ -26,7 +26,8 @@ import { publishRatesResults, writeRatesError, type RatesRunPlace } from './publ
 import { streamedUpload, type StreamedUpload } from './streamed-upload.ts';
 import { formatBytes } from '../units.ts';
 import type { SplitRequest } from './parallel/coordinator.ts';
-import { chooseSplit, type ParallelSetup, runParallelRates } from './parallel/run.ts';
+import { splitFor, wouldSplit } from './parallel/choose.ts';
+import { type ParallelSetup, runParallelRates } from './parallel/run.ts';
 import { freeSpillBytes, SpillSpaceError, spillTooSmallMessage, worstCaseSpillBytes } from './spill.ts';
 
 // One place to import a run's types and its commit from, for the CLI's EC2 path and the client.
@@ -147,49 +148,33 @@ export async function runRatesJob(
   const fail = (code: JobErrorCode, message: string): Promise<RatesErrorReport> =>
     writeRatesError(s3, place, code, message);
 
-  if (prefix === null) {
-    return fail(
-      'NOT_AN_UPLOAD',
-      `Object key "${keyPreview(key)}" is not a CSV upload: the rates job reads keys of the form ${UPLOADS_PREFIX}<name>.csv or ${UPLOADS_PREFIX}<name>${GZIP_SUFFIX} (without "." or ".." path segments).`,
-    );
-  }
+  if (prefix === null) return fail('NOT_AN_UPLOAD', notAnUpload(key));
 
   // The summary of an earlier run is read alongside the input, which is only streamed once it is known to be needed.
   const previousRun = readSummary(s3, bucket, `${prefix}summary.json`);
   previousRun.catch(() => undefined); // awaited below; not when the input is missing
-  let object: GetObjectCommandOutput;
-  try {
-    object = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
-  } catch (error) {
-    if (isNotFound(error)) {
-      return fail('OBJECT_NOT_FOUND', `s3://${bucket}/${key} does not exist (deleted before it could be processed?).`);
-    }
-    throw error;
+  const object = await readUpload(s3, bucket, key);
+  if (object === null) {
+    return fail('OBJECT_NOT_FOUND', `s3://${bucket}/${key} does not exist (deleted before it could be processed?).`);
   }
   place.runId = object.Metadata?.[METADATA.runId] ?? null;
-  const body = object.Body as Readable | undefined;
-  if (body === undefined) throw new Error(`GetObject s3://${bucket}/${key} returned no body`);
+  const { body } = object;
   const eTag = object.ETag?.replaceAll('"', '') ?? null;
   const size = object.ContentLength;
   const compressed = isCompressedUpload(key);
-  let split: SplitRequest | null;
-  let singleWorkerReason: string | undefined;
-  let tooLarge: string | null;
+  let route: RunRoute;
   try {
-    const asked = resolveSplit(object.Metadata, input.split);
-    split = splitFor(asked, size, eTag, hooks.parallel, compressed);
-    if (compressed && wouldSplit(asked, size, hooks.parallel)) singleWorkerReason = GZIP_SINGLE_WORKER_REASON;
-    tooLarge =
-      split === null ? await sizeRefusal(`s3://${bucket}/${keyPreview(key)}`, size, limits, hooks, compressed) : null;
+    route = await routeRun(input, object, { compressed, limits, hooks, where: `s3://${bucket}/${keyPreview(key)}` });
   } catch (error) {
     body.destroy();
     if (error instanceof JobInputError || error instanceof RatesFileError) return fail(error.code, error.message);
     throw error;
   }
-  if (tooLarge !== null) {
+  if ('tooLarge' in route) {
     body.destroy();
-    return fail('FILE_TOO_LARGE', tooLarge);
+    return fail('FILE_TOO_LARGE', route.tooLarge);
   }
+  const { split, singleWorkerReason } = route;
 
   let options: RateOptions;
   let previous: RatesSummary | null;
@@ -217,6 +202,76 @@ export async function runRatesJob(
     );
   }
 
+  return runSingle(s3, { ...place, prefix, eTag, options }, body, {
+    compressed,
+    storedBytes: size,
+    limits,
+    started,
+    ...(singleWorkerReason === undefined ? {} : { singleWorkerReason }),
+  });
+}
+
+function notAnUpload(key: string): string {
+  return (
+    `Object key "${keyPreview(key)}" is not a CSV upload: the rates job reads keys of the form ${UPLOADS_PREFIX}<name>.csv ` +
+    `or ${UPLOADS_PREFIX}<name>${GZIP_SUFFIX} (without "." or ".." path segments).`
+  );
+}
+
+/** The upload, its body streaming (not read yet); null when it does not exist. */
+async function readUpload(
+  s3: S3Client,
+  bucket: string,
+  key: string,
+): Promise<(GetObjectCommandOutput & { body: Readable }) | null> {
+  let object: GetObjectCommandOutput;
+  try {
+    object = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+  } catch (error) {
+    if (isNotFound(error)) return null;
+    throw error;
+  }
+  const body = object.Body as Readable | undefined;
+  if (body === undefined) throw new Error(`GetObject s3://${bucket}/${key} returned no body`);
+  return { ...object, body };
+}
+
+/** Where a run goes once its object is read: split across workers, or here (saying why when a split was due). */
+type RunRoute = { split: SplitRequest | null; singleWorkerReason?: string } | { tooLarge: string };
+
+async function routeRun(
+  input: RatesJobInput,
+  object: GetObjectCommandOutput,
+  context: { compressed: boolean; limits: RatesLimits; hooks: RatesJobHooks; where: string },
+): Promise<RunRoute> {
+  const { compressed, limits, hooks, where } = context;
+  const eTag = object.ETag?.replaceAll('"', '') ?? null;
+  const size = object.ContentLength;
+  const asked = resolveSplit(object.Metadata, input.split);
+  const split = splitFor(asked, size, eTag, hooks.parallel, compressed);
+  if (split !== null) return { split };
+  const tooLarge = await sizeRefusal(where, size, limits, hooks, compressed);
+  if (tooLarge !== null) return { tooLarge };
+  return compressed && wouldSplit(asked, size, hooks.parallel)
+    ? { split: null, singleWorkerReason: GZIP_SINGLE_WORKER_REASON }
+    : { split: null };
+}
+
+/** The single path: the body streamed through the engine while rates.csv streams up, then the commit. */
+async function runSingle(
+  s3: S3Client,
+  place: RatesRunPlace & { prefix: string; eTag: string | null; options: RateOptions },
+  body: Readable,
+  run: {
+    compressed: boolean;
+    storedBytes: number | undefined;
+    limits: RatesLimits;
+    started: number;
+    singleWorkerReason?: string;
+  },
+): Promise<RatesJobOutcome> {
+  const { bucket, key, prefix, options } = place;
+  const { compressed, limits } = run;
   const csvKey = `${prefix}rates.csv`;
   const csv = streamedUpload(s3, bucket, csvKey);
   const where = `s3://${bucket}/${keyPreview(key)}`;
@@ -227,61 +282,22 @@ export async function runRatesJob(
     limits,
     where,
   );
-  if ('refusal' in computed) return fail(computed.refusal.code, computed.refusal.message);
-  const computeMs = performance.now() - started;
+  if ('refusal' in computed) return writeRatesError(s3, place, computed.refusal.code, computed.refusal.message);
+  const computeMs = performance.now() - run.started;
   const compression: CompressedInput | undefined = compressed
-    ? { compression: 'gzip', storedBytes: size ?? null }
+    ? { compression: 'gzip', storedBytes: run.storedBytes ?? null }
     : undefined;
   return publishRatesResults(
     s3,
     {
       ...place,
-      prefix,
-      eTag,
-      options,
       ...(compression === undefined ? {} : { compression }),
-      ...(singleWorkerReason === undefined ? {} : { singleWorkerReason }),
+      ...(run.singleWorkerReason === undefined ? {} : { singleWorkerReason: run.singleWorkerReason }),
     },
     computed.result,
     { key: csvKey, land: csv.land, abandon: csv.abandon },
-    { started, computeMs },
+    { started: run.started, computeMs },
   );
-}
-
-/**
- * The split of a run (lib/rates/parallel/run.ts chooseSplit), or null for the single path. A split needs the
- * object's size and ETag (every ranged read is conditional on it) and a deployment with workers: asking for one
- * without them is refused, since the run would silently be something else than what was asked. A compressed upload
- * is never split, and that is not refused: the run goes ahead on one worker and its summary says why (wouldSplit).
- */
-function splitFor(
-  asked: RatesSplit | undefined,
-  size: number | undefined,
-  eTag: string | null,
-  parallel: ParallelSetup | undefined,
-  compressed: boolean,
-): SplitRequest | null {
-  const wanted = asked?.workers !== undefined && asked.workers > 1 ? true : asked?.chunkBytes !== undefined;
-  if (parallel === undefined || size === undefined || eTag === null) {
-    if (!wanted || compressed) return null;
-    throw new JobInputError(
-      'INVALID_OPTIONS',
-      parallel === undefined
-        ? 'This deployment has no rates worker function (RATES_WORKER_FUNCTION is not set), so the file cannot be split: run it without workers/chunkBytes.'
-        : 'S3 gave no size or ETag for the object, which splitting it by byte range needs: run it without workers/chunkBytes.',
-    );
-  }
-  return chooseSplit(asked, size, parallel, { compressed });
-}
-
-/**
- * Whether a plain CSV of `size` bytes would have been split: a split was asked for (workers > 1 or chunkBytes), or a
- * deployment with workers splits a file that big unasked (for a compressed upload, `size` is its stored size). Said in
- * summary.json of a compressed upload, which never is split.
- */
-function wouldSplit(asked: RatesSplit, size: number | undefined, parallel: ParallelSetup | undefined): boolean {
-  if ((asked.workers !== undefined && asked.workers > 1) || asked.chunkBytes !== undefined) return true;
-  return parallel !== undefined && size !== undefined && chooseSplit(asked, size, parallel) !== null;
 }
 
 /**

@@ -122,19 +122,7 @@ export async function computeInParallel(
       bytesDone: source.size,
       bytesTotal: source.size,
     });
-    const prepared = await prepareConcat(
-      s3,
-      {
-        bucket: source.bucket,
-        key: input.csvKey,
-        sources: chunks.map((c) => ({ key: c.result.csv.key, size: c.result.csv.bytes, eTag: c.result.csv.eTag })),
-        contentType: 'text/csv; charset=utf-8',
-        // Copies are server-side (UploadPartCopy): the coordinator only waits, so as many as S3 takes at once
-        // (concat.ts's ceiling); at 10 GB the copies are the longest phase after the parse (bench rates-parallel).
-        concurrency: 64,
-      },
-      settings.signal,
-    );
+    const csv = await prepareCsv(s3, input, chunks, settings.signal);
     const computed: ComputedRates = {
       rateColumn: merged.rateColumn,
       rows: merged.rows,
@@ -143,25 +131,8 @@ export async function computeInParallel(
       stats,
       inputBytes: merged.inputBytes,
     };
-    return {
-      computed,
-      csv: { key: input.csvKey, land: () => prepared.complete(), abandon: () => prepared.abort() },
-      parallel: {
-        workers: 'workers' in input.split ? input.split.workers : ranges.length,
-        chunks: ranges.length,
-        reruns,
-        statsRounds: rounds,
-        wallMs: Math.round(performance.now() - started),
-        chunkTimings: chunks.map((c) => ({
-          index: c.range.index,
-          bytes: c.reply.inputBytes,
-          rows: c.reply.rows + c.reply.badRows,
-          ms: Math.round(c.result.ms),
-        })),
-        usage,
-      },
-      deleteScratch: cleanup,
-    };
+    const parallel = section(input.split, chunks, { reruns, rounds, started, usage });
+    return { computed, csv, parallel, deleteScratch: cleanup };
   } catch (error) {
     // The run's own error is what counts; what could not be deleted, the lifecycle rule for runs/ expires in a day.
     await cleanup().catch((cleanupError: unknown) => {
@@ -172,6 +143,50 @@ export async function computeInParallel(
     });
     throw error;
   }
+}
+
+/** rates.csv as one multipart upload of the chunks' outputs, in chunk order; it appears when `land()` is called. */
+async function prepareCsv(
+  s3: S3Client,
+  input: ParallelRunInput,
+  chunks: readonly ChunkState[],
+  signal: AbortSignal | undefined,
+): Promise<PendingCsv> {
+  const prepared = await prepareConcat(
+    s3,
+    {
+      bucket: input.source.bucket,
+      key: input.csvKey,
+      sources: chunks.map((c) => ({ key: c.result.csv.key, size: c.result.csv.bytes, eTag: c.result.csv.eTag })),
+      contentType: 'text/csv; charset=utf-8',
+      // Copies are server-side (UploadPartCopy): the coordinator only waits, so as many as S3 takes at once
+      // (concat.ts's ceiling); at 10 GB the copies are the longest phase after the parse (bench rates-parallel).
+      concurrency: 64,
+    },
+    signal,
+  );
+  return { key: input.csvKey, land: () => prepared.complete(), abandon: () => prepared.abort() };
+}
+
+function section(
+  split: SplitRequest,
+  chunks: readonly ChunkState[],
+  run: { reruns: number; rounds: number; started: number; usage: TaskUsage[] },
+): ParallelSection {
+  return {
+    workers: 'workers' in split ? split.workers : chunks.length,
+    chunks: chunks.length,
+    reruns: run.reruns,
+    statsRounds: run.rounds,
+    wallMs: Math.round(performance.now() - run.started),
+    chunkTimings: chunks.map((c) => ({
+      index: c.range.index,
+      bytes: c.reply.inputBytes,
+      rows: c.reply.rows + c.reply.badRows,
+      ms: Math.round(c.result.ms),
+    })),
+    usage: run.usage,
+  };
 }
 
 function parseTask(input: ParallelRunInput, header: FileHeader, range: ChunkRange, start: RangeStart): ParseTask {

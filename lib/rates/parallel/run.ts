@@ -16,7 +16,6 @@ import { computeInParallel, type ParallelProgress, type SplitRequest } from './c
 import { progressKey, progressWriter } from './progress.ts';
 import { scratchPrefixFor } from './scratch.ts';
 import type { SourceObject } from './source.ts';
-import type { RatesSplit } from '../split.ts';
 import type { WorkerTask } from './tasks.ts';
 
 /** Where and how the workers run, and when a file is split without being asked to. */
@@ -28,24 +27,6 @@ export interface ParallelSetup {
   concurrency?: number;
   pricing?: LambdaPricing;
   onProgress?: (progress: ParallelProgress) => void;
-}
-
-/**
- * The split a run gets, or null for the single path: what it asked for (`workers: 1` forces the single path), else `chunkBytes` ranges for a file over
- * `aboveBytes`. A compressed upload (`input.compressed`, a `.csv.gz` key) is never split, whatever was asked: a gzip
- * stream can only be read from its start, so no worker could begin at a byte range's start (the job says so in
- * summary.json's `singleWorkerReason`).
- */
-export function chooseSplit(
-  asked: RatesSplit | undefined,
-  bytes: number,
-  setup: Pick<ParallelSetup, 'aboveBytes' | 'chunkBytes'>,
-  input: { compressed?: boolean } = {},
-): SplitRequest | null {
-  if (input.compressed === true || asked?.workers === 1) return null;
-  if (asked?.workers !== undefined) return { workers: asked.workers };
-  if (asked?.chunkBytes !== undefined) return { chunkBytes: asked.chunkBytes };
-  return bytes > setup.aboveBytes ? { chunkBytes: setup.chunkBytes } : null;
 }
 
 export interface ParallelRatesInput {
