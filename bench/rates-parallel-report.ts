@@ -38,8 +38,8 @@ const S3_READ_SOURCE = 'sjakthol/aws-network-benchmark (Lambda 1792 MB, 2024: 0.
 const MODEL_FILE_BYTES = 10e9;
 /** serverless.yml functions.rates.memorySize: the coordinator. */
 const COORDINATOR_MEMORY_MB = 1769;
-/** lib/aws/concat.ts: UploadPartCopy requests in flight at once. */
-const COPY_CONCURRENCY = 8;
+/** lib/rates/parallel/coordinator.ts: UploadPartCopy requests in flight at once. */
+const COPY_CONCURRENCY = 64;
 /**
  * One UploadPartCopy's rate inside S3: 171,394 MB copied in 385 s by 40 parallel UploadPartCopy of 100 MB parts,
  * 445 MB/s in all, ~11 MB/s each (mumrah/s3-multipart pull request #13, 2013). Old and the only figure found: the
@@ -165,12 +165,19 @@ export function printRatesParallelReport(r: {
     'target: ≥ 1.7× with 2 workers on this 2-core machine. "CPU ÷ 2 cores" is the wall an idle 2-core machine could ' +
       'reach at best with this much work (the job and the S3 server share the cores)\n',
   );
-  if (r.rss.length > 0) {
-    out('\none parse task in a process of its own (bench/rates-parallel-task.ts; process.resourceUsage().maxRSS)\n');
-    out(
+  printRss(r.rss);
+  return printModel(r);
+}
+
+function printRss(rss: RssRun[]): void {
+  if (rss.length > 0) {
+    process.stdout.write(
+      '\none parse task in a process of its own (bench/rates-parallel-task.ts; process.resourceUsage().maxRSS)\n',
+    );
+    process.stdout.write(
       formatTable(
         ['chunk', 'worker time', 'MB/s', 'peak RSS', 'RSS before the task'],
-        r.rss.map((x) => [
+        rss.map((x) => [
           `${x.chunkBytes / 1024 ** 2} MiB`,
           sec(x.ms),
           mbps((x.chunkBytes / x.ms) * 1000),
@@ -180,6 +187,11 @@ export function printRatesParallelReport(r: {
       ),
     );
   }
+}
+
+/** The 10 GB model from the measured figures: its inputs, then the predictions as a table. */
+function printModel(r: { fileBytes: number; runs: JobRun[]; tinyRun: JobRun; load: number[] }): object {
+  const out = (text: string) => process.stdout.write(text);
   const inputs = modelInputs(r.fileBytes, r.runs, r.tinyRun);
   // The walls above are stretched by whatever else runs on the machine; the job's CPU seconds are not: the rate of
   // one dedicated vCPU (a 1,769 MB Lambda) is at least the bytes per CPU second of the whole job, coordinator included.
@@ -195,15 +207,15 @@ export function printRatesParallelReport(r: {
       ),
   };
   const at = { fileBytes: MODEL_FILE_BYTES, chunks: 100, concurrency: 100 };
-  // serverless.yml's ratesChunkBytes and the coordinator's default fan-out concurrency (coordinator.ts).
+  // serverless.yml's ratesChunkBytes and ratesWorkerConcurrency.
   const deployedChunks = Math.ceil(MODEL_FILE_BYTES / (64 * 1024 ** 2));
   const splits: [string, ReturnType<typeof predictSplit>][] = [
-    ['100 × 100 MB, wall rates, 8 copies at a time', predictSplit({ ...inputs, ...at })],
-    ['100 × 100 MB, CPU rates, 8 copies at a time', predictSplit({ ...cpu, ...at })],
+    [`100 × 100 MB, wall rates, ${COPY_CONCURRENCY} copies at a time`, predictSplit({ ...inputs, ...at })],
+    [`100 × 100 MB, CPU rates, ${COPY_CONCURRENCY} copies at a time`, predictSplit({ ...cpu, ...at })],
     ['  same, all 100 copies at once', predictSplit({ ...cpu, ...at, copyConcurrency: 100 })],
     [
-      `as deployed: ${deployedChunks} × 64 MiB, concurrency 64, CPU rates`,
-      predictSplit({ ...cpu, fileBytes: MODEL_FILE_BYTES, chunks: deployedChunks, concurrency: 64 }),
+      `as deployed: ${deployedChunks} × 64 MiB, concurrency 100, CPU rates`,
+      predictSplit({ ...cpu, fileBytes: MODEL_FILE_BYTES, chunks: deployedChunks, concurrency: 100 }),
     ],
   ];
   const singleCpu = predictSingle({ ...cpu, fileBytes: MODEL_FILE_BYTES, memoryMb: COORDINATOR_MEMORY_MB });
@@ -216,7 +228,7 @@ export function printRatesParallelReport(r: {
       `${inputs.statsRounds} stats rounds, ${sec(inputs.statsRoundOverheadMs)} fixed each, values scanned at ${mbps(inputs.valuesScanBytesPerSec)}; ` +
       `publish ${sec(inputs.publishMs)}; ${inputs.bytesPerRow.toFixed(1)} bytes/row, output ${inputs.outputRatio.toFixed(3)}× input\n` +
       `  source-stated: one function reads S3 at ${mbps(S3_READ_BYTES_PER_SEC)} — ${S3_READ_SOURCE}\n` +
-      `  source-stated: one UploadPartCopy at ${mbps(inputs.copyBytesPerSec)} — ${COPY_SOURCE}; ${COPY_CONCURRENCY} at a time (lib/aws/concat.ts)\n` +
+      `  source-stated: one UploadPartCopy at ${mbps(inputs.copyBytesPerSec)} — ${COPY_SOURCE}; ${COPY_CONCURRENCY} at a time (lib/rates/parallel/coordinator.ts)\n` +
       `  load average while measuring: ${r.load.map((l) => l.toFixed(1)).join(' → ')} (2 cores; other work on the machine slows every figure)\n`,
   );
   const row = (name: string, p: ReturnType<typeof predictSplit>) => [
