@@ -228,7 +228,7 @@ export const DEMO = {
 /** `bench` parses its own arguments (bench/index.ts): the spec is for the usage text only. */
 export const BENCH = {
   name: 'bench',
-  usage: [{ lines: ['bench [rates|rates-core|primes|scrape]'], does: 'benchmarks (see README)' }],
+  usage: [{ lines: ['bench [rates|rates-core|rates-parallel|primes|scrape]'], does: 'benchmarks (see README)' }],
   flags: {},
   examples: [
     [
@@ -236,6 +236,10 @@ export const BENCH = {
       'the rates job on 1M- and 10M-row files, with pandas on the same file as the baseline when it is installed',
     ],
     ['cloud-parallel bench primes --quick', 'the sieve and the fan-out speedup on π(10^9)'],
+    [
+      'cloud-parallel bench rates-parallel --mb 200',
+      'one worker against 2 and 4 on a generated file, worker memory, and the 10 GB model',
+    ],
   ],
 } as const satisfies CommandSpec;
 
