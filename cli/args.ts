@@ -156,7 +156,7 @@ export function ratesRequest({ values, positionals }: ParsedArgs<typeof RATES.fl
       options[flag] = parsed.data;
     }
 
-    const split = ratesSplit(values, backend);
+    const split = ratesSplit(values);
 
     let timeoutSeconds = 300;
     if (values.timeout !== undefined) {
@@ -182,10 +182,7 @@ export function ratesRequest({ values, positionals }: ParsedArgs<typeof RATES.fl
 }
 
 /** --workers N or --chunk-size SIZE, judged by the rules the job applies to them again (lib/rates/split.ts). */
-function ratesSplit(
-  values: ParsedArgs<typeof RATES.flags>['values'],
-  backend: 'lambda' | 'ec2',
-): RatesSplit | undefined {
+function ratesSplit(values: ParsedArgs<typeof RATES.flags>['values']): RatesSplit | undefined {
   const { workers, 'chunk-size': chunkSize } = values;
   if (workers !== undefined && chunkSize !== undefined) throw invalid('give --workers or --chunk-size, not both');
   let split: RatesSplit | undefined;
@@ -198,14 +195,6 @@ function ratesSplit(
     const parsed = chunkBytesSchema.safeParse(chunkSize);
     if (!parsed.success) throw flagIssues(parsed.error, { '': { flag: '--chunk-size', value: chunkSize } });
     split = { chunkBytes: parsed.data };
-  }
-  // The EC2 backend runs the whole file on one instance; spreading chunks over instances is a later step (issue 14).
-  if (backend === 'ec2' && split !== undefined && split.workers !== 1) {
-    const [flag, value] = workers === undefined ? ['--chunk-size', chunkSize] : ['--workers', workers];
-    throw invalid(
-      `${flag} ${shown(value ?? '')} splits the run across workers, which only the lambda backend does for now: ` +
-        `--backend ec2 runs the file on one instance (EC2 chunks come later); drop ${flag} or use --backend lambda`,
-    );
   }
   return split;
 }

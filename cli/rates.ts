@@ -4,11 +4,11 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { createEc2Client } from '../lib/aws/ec2.ts';
-import { loadEc2Config, loadRatesConfig } from '../lib/config.ts';
+import { type Ec2Config, loadEc2Config, loadRatesConfig } from '../lib/config.ts';
 import { buildWorkerBundles } from '../lib/fanout/ec2/worker-bundle.ts';
 import { submitRatesRun, waitForRatesOutcome } from '../lib/rates/client.ts';
 import type { RateOptions } from '../lib/rates/options.ts';
-import { runRatesOnEc2, stageRatesInput } from '../lib/rates/ec2.ts';
+import { runRatesOnEc2, runSplitRatesOnEc2, stageRatesInput } from '../lib/rates/ec2.ts';
 import type { RatesJobOutcome, RatesSummary } from '../lib/rates/index.ts';
 import { isGzipFileName } from '../lib/rates/gzip-input.ts';
 import type { RatesSplit } from '../lib/rates/split.ts';
@@ -36,10 +36,11 @@ export async function ratesCommand({
   if (gzipNote !== undefined) process.stderr.write(`cloud-parallel: warning: ${gzipNote}\n`);
   const outcome = await withStack(
     (state, s3) =>
-      // The EC2 path runs the whole file on one instance: args.ts let through no split but --workers 1.
-      backend === 'ec2'
-        ? runOnEc2AndCollect(state, s3, file, options, settings)
-        : runAndCollect(state, s3, file, options, settings, split),
+      backend !== 'ec2'
+        ? runAndCollect(state, s3, file, options, settings, split)
+        : split === undefined || split.workers === 1
+          ? runOnEc2AndCollect(state, s3, file, options, settings)
+          : runSplitOnEc2AndCollect(state, s3, file, options, settings, split),
     json,
   );
   if (outcome.status === 'error') {
@@ -70,12 +71,7 @@ async function runOnEc2AndCollect(
   );
   say(`uploaded ${file} to s3://${bucket}/${staged.key}; running it on one EC2 instance (${state.ec2Endpoint})`);
   const { defaults } = loadRatesConfig({ ...state.service.environment, DATA_BUCKET: bucket });
-  const config = loadEc2Config({
-    ...state.service.environment,
-    ...localEc2Environment(state),
-    DATA_BUCKET: bucket,
-    EC2_DEADLINE_SECONDS: String(Math.ceil(settings.timeoutMs / 1000)),
-  });
+  const config = localEc2Config(state, bucket, settings.timeoutMs);
   let last = '';
   const report = await awaitCleanly(
     'terminating the EC2 instance this command launched',
@@ -100,6 +96,76 @@ async function runOnEc2AndCollect(
   );
   await downloadOutputs(s3, bucket, staged.resultPrefix, report.outcome, settings.outDir, say);
   return report.outcome;
+}
+
+/** The local stack's EC2 settings, with every instance held to the run's --timeout. */
+function localEc2Config(state: StackState, bucket: string, timeoutMs: number): Ec2Config {
+  return loadEc2Config({
+    ...state.service.environment,
+    ...localEc2Environment(state),
+    DATA_BUCKET: bucket,
+    EC2_DEADLINE_SECONDS: String(Math.ceil(timeoutMs / 1000)),
+  });
+}
+
+/**
+ * The job split into chunks on local EC2 instances: staged under inputs/ (the trigger does not fire), coordinated
+ * in this process (lib/rates/ec2.ts runSplitRatesOnEc2), published to results/<name>/ as the Lambda path does.
+ */
+async function runSplitOnEc2AndCollect(
+  state: StackState,
+  s3: S3Client,
+  file: string,
+  options: Partial<RateOptions>,
+  settings: { outDir?: string | undefined; timeoutMs: number; quiet: boolean },
+  split: RatesSplit,
+): Promise<RatesJobOutcome> {
+  const say = settings.quiet ? () => undefined : progress;
+  const bucket = dataBucket(state);
+  say('building the EC2 worker bundles');
+  await buildWorkerBundles();
+  const staged = await awaitCleanly(
+    `aborting the upload of ${file}`,
+    stageRatesInput(s3, { bucket, file }, interruptSignal),
+  );
+  say(
+    `uploaded ${file} to s3://${bucket}/${staged.key}; running it${splitNote(split)} on EC2 instances (${state.ec2Endpoint})`,
+  );
+  const rates = loadRatesConfig({ ...state.service.environment, DATA_BUCKET: bucket });
+  const config = localEc2Config(state, bucket, settings.timeoutMs);
+  const phaseLine = changedLinesOnly(say);
+  const instancesLine = changedLinesOnly(say);
+  const outcome = await awaitCleanly(
+    'terminating the EC2 instances this command launched',
+    runSplitRatesOnEc2(
+      { ec2: createEc2Client(), s3 },
+      config,
+      {
+        ...staged,
+        options: { ...rates.defaults, ...options },
+        split,
+        chunking: { aboveBytes: rates.parallel.aboveBytes, chunkBytes: rates.parallel.chunkBytes },
+      },
+      {
+        onProgress: ({ phase, chunks, done }) => phaseLine(`${phase}: ${done}/${plural(chunks, 'chunk')}`),
+        onInstances: ({ pending, running, done }) =>
+          instancesLine(`instances: ${pending} pending, ${running} running, ${done} done`),
+        signal: interruptSignal,
+      },
+    ),
+  );
+  await downloadOutputs(s3, bucket, staged.resultPrefix, outcome, settings.outDir, say);
+  return outcome;
+}
+
+/** `say`, skipping a line equal to the one before (progress callbacks repeat themselves). */
+function changedLinesOnly(say: (line: string) => void): (line: string) => void {
+  let last = '';
+  return (line) => {
+    if (line === last) return;
+    last = line;
+    say(line);
+  };
 }
 
 export async function runAndCollect(

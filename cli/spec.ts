@@ -107,13 +107,13 @@ export const RATES = {
     backend: {
       flags: '--backend <lambda|ec2>',
       description:
-        'lambda: the S3 upload triggers the rates function (files up to 4 GiB); ec2: one instance runs the job (up to 5 GiB) (default lambda)',
+        'lambda: the S3 upload triggers the rates function (files up to 4 GiB); ec2: one instance runs the job (up to 5 GiB), or with --workers/--chunk-size one instance per chunk (default lambda)',
     },
     workers: {
       flags: '--workers <N>',
       description:
         'split the file into N byte ranges of equal size, each parsed by a worker function, 1-10000; 1 runs it on one ' +
-        'worker (default: the deployment splits files above its size threshold); lambda backend only for now',
+        'worker (default: the deployment splits files above its size threshold); on EC2 one instance per task',
     },
     'chunk-size': {
       flags: '--chunk-size <SIZE>',

@@ -1,13 +1,12 @@
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createWriteStream } from 'node:fs';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
-import http from 'node:http';
-import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
-import { finished, pipeline } from 'node:stream/promises';
+import { finished } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { z } from 'zod';
+import { putFile } from '../aws/presigned-http.ts';
 import { MAX_SINGLE_PUT_BYTES } from '../config.ts';
 import { describeIssues } from '../validation.ts';
 import { computeRates, type RatesResult } from './csv-rates.ts';
@@ -66,7 +65,10 @@ export async function run(input: unknown): Promise<RatesEc2Result> {
         `the output CSV is ${size} bytes, over S3's ${MAX_SINGLE_PUT_BYTES}-byte limit for one PUT: split the input file`,
       );
     }
-    await putFile(task.outputUrl, file, size);
+    const put = await putFile(task.outputUrl, file, size);
+    if (put.status < 200 || put.status >= 300) {
+      throw new Error(`PUT of the output failed: HTTP ${put.status} ${put.body.slice(0, 300)}`);
+    }
     return {
       status: 'ok',
       rateColumn: result.rateColumn,
@@ -82,32 +84,4 @@ export async function run(input: unknown): Promise<RatesEc2Result> {
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
-}
-
-/**
- * PUT a file with its Content-Length: S3 refuses a presigned PUT sent with chunked transfer encoding, which is what
- * fetch() does with a stream body. The URL is used verbatim: its signature covers the query string.
- */
-async function putFile(url: string, file: string, size: number): Promise<void> {
-  const target = new URL(url);
-  const client = target.protocol === 'https:' ? https : http;
-  await new Promise<void>((resolve, reject) => {
-    const request = client.request(url, { method: 'PUT', headers: { 'content-length': String(size) } }, (response) => {
-      const chunks: Buffer[] = [];
-      response.on('data', (c: Buffer) => chunks.push(c));
-      response.on('end', () => {
-        const status = response.statusCode ?? 0;
-        if (status >= 200 && status < 300) resolve();
-        else
-          reject(
-            new Error(
-              `PUT of the output failed: HTTP ${status} ${Buffer.concat(chunks).toString('utf8').slice(0, 300)}`,
-            ),
-          );
-      });
-      response.on('error', reject);
-    });
-    request.on('error', reject);
-    pipeline(createReadStream(file), request).catch(reject);
-  });
 }

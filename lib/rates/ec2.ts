@@ -16,7 +16,7 @@ import type { Ec2Config } from '../config.ts';
 import { UserError } from '../errors.ts';
 import { fanout } from '../fanout/index.ts';
 import { defaultPresignSeconds } from '../fanout/ec2/backend.ts';
-import { ec2RunSettings, withEc2Run, type Ec2RunHooks, type Ec2RunReport } from '../fanout/ec2/run.ts';
+import { ec2RunSettings, newRunId, withEc2Run, type Ec2RunHooks, type Ec2RunReport } from '../fanout/ec2/run.ts';
 import type { RateOptions } from './options.ts';
 import type { RatesEc2Result, RatesEc2Task } from './ec2-worker.ts';
 import {
@@ -28,6 +28,12 @@ import {
   type RatesJobOutcome,
 } from './job.ts';
 import { uploadKeyFor } from './client.ts';
+import type { RatesErrorReport, RatesSummary } from './outcome.ts';
+import type { ParallelProgress } from './parallel/coordinator.ts';
+import { ec2ParallelSetup } from './parallel/ec2-tasks.ts';
+import { chooseSplit } from './parallel/choose.ts';
+import { runParallelRates } from './parallel/run.ts';
+import type { RatesSplit } from './split.ts';
 
 /**
  * The rates job on an EC2 instance, for a file too big or too slow for a Lambda (15 minutes at most). The input
@@ -150,4 +156,51 @@ export async function runRatesOnEc2(
   );
   const { value, ...rest } = report;
   return { ...rest, outcome: value };
+}
+
+/**
+ * The rates job split into chunks that run on EC2 instances (lib/rates/parallel/ec2-tasks.ts): this process
+ * coordinates — reads the header, plans the chunks, merges, runs the statistics rounds, assembles rates.csv from
+ * the chunks' outputs — and the instances parse and answer with presigned URLs. It publishes to `results/<name>/`
+ * as the Lambda path does; summary.json's `parallel.cost` is the instances'. `split` must split (not `workers: 1`).
+ */
+export async function runSplitRatesOnEc2(
+  clients: { ec2: EC2Client; s3: S3Client; ssm?: SSMClient },
+  config: Ec2Config,
+  input: StagedInput & {
+    options: RateOptions;
+    split: RatesSplit;
+    chunking: { aboveBytes: number; chunkBytes: number };
+  },
+  hooks: Ec2RunHooks & { onProgress?: (progress: ParallelProgress) => void } = {},
+): Promise<RatesSummary | RatesErrorReport> {
+  const { s3 } = clients;
+  const { bucket, key, resultPrefix, options } = input;
+  const { onProgress, ...runHooks } = hooks;
+  // One id for the EC2 run and the summary: the instances are tagged with it, the scratch objects live under it.
+  const runId = runHooks.runId ?? newRunId();
+  const place = { bucket, key, prefix: resultPrefix, runId };
+  let eTag: string | undefined;
+  let size: number | undefined;
+  try {
+    const head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+    eTag = head.ETag?.replaceAll('"', '');
+    size = head.ContentLength;
+  } catch (error) {
+    if (isNotFound(error))
+      return writeRatesError(s3, place, 'OBJECT_NOT_FOUND', `s3://${bucket}/${key} does not exist.`);
+    throw error;
+  }
+  if (eTag === undefined || size === undefined) {
+    throw new Error(`S3 gave no size or ETag for s3://${bucket}/${key}, which splitting it by byte range needs`);
+  }
+  const split = chooseSplit(input.split, size, input.chunking);
+  if (split === null) throw new TypeError('runSplitRatesOnEc2: the split asked for does not split (workers: 1)');
+  const setup = ec2ParallelSetup(
+    clients,
+    config,
+    { ...input.chunking, ...(onProgress === undefined ? {} : { onProgress }) },
+    { ...runHooks, runId },
+  );
+  return runParallelRates(s3, { place, source: { bucket, key, eTag, size }, options, split }, setup, runHooks.signal);
 }

@@ -452,18 +452,6 @@ describe('rates', () => {
       BAD,
       /^give --workers or --chunk-size, not both$/,
     ],
-    [
-      '--workers 4 on EC2',
-      [csv, '--backend', 'ec2', '--workers', '4'],
-      BAD,
-      /^--workers "4" splits the run across workers, which only the lambda backend does for now: --backend ec2 runs the file on one instance \(EC2 chunks come later\); drop --workers or use --backend lambda$/,
-    ],
-    [
-      '--chunk-size on EC2',
-      [csv, '--backend', 'ec2', '--chunk-size', '64MiB'],
-      BAD,
-      /^--chunk-size "64MiB" splits the run across workers, .*; drop --chunk-size or use --backend lambda$/,
-    ],
     ['a bad --workers on EC2', [csv, '--backend', 'ec2', '--workers', '0'], BAD, /^--workers must be at least 1 /],
     [
       'a .gz file on EC2 (its worker streams plain CSV only)',
@@ -591,6 +579,17 @@ describe('rates', () => {
     expect(parseRatesArgs([csv, '--backend', 'ec2', '--workers', '1'])).toMatchObject({
       backend: 'ec2',
       split: { workers: 1 },
+    });
+  });
+
+  it('splits on EC2 too: --workers N and --chunk-size run the chunks on instances', () => {
+    expect(parseRatesArgs([csv, '--backend', 'ec2', '--workers', '4'])).toMatchObject({
+      backend: 'ec2',
+      split: { workers: 4 },
+    });
+    expect(parseRatesArgs([csv, '--backend', 'ec2', '--chunk-size', '64MiB'])).toMatchObject({
+      backend: 'ec2',
+      split: { chunkBytes: 64 * 1024 * 1024 },
     });
   });
 });

@@ -125,6 +125,23 @@ describe('rates on the local stack', () => {
     const strip = ({ runId: _r, timings: _t, finishedAt: _f, parallel: _p, ...rest }: RatesSummary) => rest;
     expect(strip(split)).toEqual(strip(one as RatesSummary));
     expect(await listKeys('runs/rates/')).toEqual([]);
+
+    // The same split with its chunks on local EC2 instances: staged under inputs/ (no trigger), coordinated by the
+    // CLI, each task on an instance with presigned URLs; the same bytes and figures, the instances' cost.
+    const onEc2 = await runCli(stack, ['rates', file, '--backend', 'ec2', '--workers', '2', '--json']);
+    const viaEc2 = JSON.parse(onEc2.stdout) as RatesSummary;
+    expect(viaEc2.input.key).toBe('inputs/split.csv');
+    expect(viaEc2.parallel).toMatchObject({ workers: 2, chunks: 2, cost: { backend: 'ec2' } });
+    expect((await getBytes('results/split/rates.csv')).equals(single)).toBe(true);
+    const sameInput = (summary: RatesSummary) => ({ ...strip(summary), input: { ...summary.input, key: null } });
+    expect(sameInput(viaEc2)).toEqual(sameInput(one as RatesSummary));
+    expect(await listKeys('runs/')).toEqual([]);
+    // Without --json: progress of the phases and the instances on stderr, the EC2 cost in the summary.
+    const shown = await runCli(stack, ['rates', file, '--backend', 'ec2', '--workers', '3']);
+    expect(shown.stderr).toMatch(/parse: \d\/3 chunks/);
+    expect(shown.stderr).toMatch(/instances: \d+ pending, \d+ running, \d+ done/);
+    expect(shown.stdout).toMatch(/parallel {3}3 chunks on 3 workers, .*workers ≈ \$\d/);
+    expect(await listKeys('runs/')).toEqual([]);
   });
 
   it('takes per-run options from the upload metadata', async () => {

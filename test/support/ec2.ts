@@ -47,7 +47,9 @@ export function useLocalEc2(bucket: string): LocalEc2 {
     handle.s3 = new S3Client({ region: 'us-east-1', credentials, endpoint: s3Server.endpoint, forcePathStyle: true });
     handle.ec2 = new EC2Client({ region: 'us-east-1', credentials, endpoint: handle.ec2Server.endpoint });
     const built = await buildWorkerBundles(join(dir, 'bundles'));
-    handle.bundles = { primes: readFileSync(built.primes), rates: readFileSync(built.rates) };
+    handle.bundles = Object.fromEntries(
+      Object.entries(built).map(([name, file]) => [name, readFileSync(file)]),
+    ) as Record<Ec2WorkerName, Buffer>;
   }, 60_000);
   afterAll(async () => {
     await handle.ec2Server?.close();

@@ -22,6 +22,7 @@ const PROJECT_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 export const EC2_WORKERS = {
   primes: 'lib/primes/ec2-worker.ts',
   rates: 'lib/rates/ec2-worker.ts',
+  'rates-chunk': 'lib/rates/parallel/ec2-worker.ts',
 } as const;
 export type Ec2WorkerName = keyof typeof EC2_WORKERS;
 

@@ -6,6 +6,7 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import { withBackend, type BackendSpec } from '../../fanout/backends.ts';
 import { fanoutCost, type LambdaPricing } from '../../fanout/cost.ts';
+import type { Backend } from '../../fanout/index.ts';
 import { asLoggable, logger } from '../../observability.ts';
 import { RatesFileError } from '../errors.ts';
 import type { RateOptions } from '../options.ts';
@@ -24,6 +25,11 @@ export interface ParallelSetup {
   aboveBytes: number;
   chunkBytes: number;
   backend: BackendSpec<unknown>;
+  /**
+   * Wraps the backend before the coordinator uses it: how a backend whose workers take another form of the tasks
+   * fits the key-based coordinator (ec2-tasks.ts presigns them for EC2 instances).
+   */
+  decorate?: (backend: Backend<unknown, unknown>) => Backend<WorkerTask, unknown>;
   concurrency?: number;
   pricing?: LambdaPricing;
   onProgress?: (progress: ParallelProgress) => void;
@@ -74,56 +80,54 @@ async function runOnWorkers(
   signal: AbortSignal | undefined,
 ): Promise<RatesSummary | RatesErrorReport> {
   const { place, source, options } = input;
-  const { value } = await withBackend<WorkerTask, unknown, RatesSummary | RatesErrorReport>(
-    setup.backend,
-    async (backend) => {
-      let run: Awaited<ReturnType<typeof computeInParallel>>;
-      try {
-        run = await computeInParallel(
-          s3,
-          backend,
-          { source, options, split: input.split, scratchPrefix: scratchPrefixFor(place.runId), csvKey },
-          {
-            ...(setup.concurrency === undefined ? {} : { concurrency: setup.concurrency }),
-            ...(signal === undefined ? {} : { signal }),
-            onProgress,
-          },
-        );
-      } catch (error) {
-        if (error instanceof ChunkFailedError && error.taskError.type === 'SourceChangedError') {
-          return sourceChanged(place, error.message);
-        }
-        if (error instanceof RatesFileError || error instanceof ChunkFailedError) {
-          return writeRatesError(s3, place, error.code as RatesFileError['code'] | 'CHUNK_FAILED', error.message);
-        }
-        throw error;
+  const { value } = await withBackend<unknown, unknown, RatesSummary | RatesErrorReport>(setup.backend, async (raw) => {
+    const backend: Backend<WorkerTask, unknown> = setup.decorate === undefined ? raw : setup.decorate(raw);
+    let run: Awaited<ReturnType<typeof computeInParallel>>;
+    try {
+      run = await computeInParallel(
+        s3,
+        backend,
+        { source, options, split: input.split, scratchPrefix: scratchPrefixFor(place.runId), csvKey },
+        {
+          ...(setup.concurrency === undefined ? {} : { concurrency: setup.concurrency }),
+          ...(signal === undefined ? {} : { signal }),
+          onProgress,
+        },
+      );
+    } catch (error) {
+      if (error instanceof ChunkFailedError && error.taskError.type === 'SourceChangedError') {
+        return sourceChanged(place, error.message);
       }
-      const { usage, ...section } = run.parallel;
-      const cost = fanoutCost(setup.backend.name, {
-        tasks: usage,
-        pricing: setup.pricing,
-        instances: backend.usage?.(),
-      });
-      try {
-        return await publishRatesResults(
-          s3,
-          { ...place, eTag: source.eTag, options },
-          run.computed,
-          run.csv,
-          { started, computeMs: performance.now() - started },
-          { ...section, cost },
-        );
-      } finally {
-        // The outcome stands either way: what could not be deleted, the lifecycle rule for runs/ expires in a day.
-        await run.deleteScratch().catch((error: unknown) => {
-          logger.warn('could not delete the scratch objects of a parallel rates run', {
-            key: source.key,
-            error: asLoggable(error),
-          });
+      if (error instanceof RatesFileError || error instanceof ChunkFailedError) {
+        return writeRatesError(s3, place, error.code as RatesFileError['code'] | 'CHUNK_FAILED', error.message);
+      }
+      throw error;
+    }
+    const { usage, ...section } = run.parallel;
+    const cost = fanoutCost(setup.backend.name, {
+      tasks: usage,
+      pricing: setup.pricing,
+      instances: backend.usage?.(),
+    });
+    try {
+      return await publishRatesResults(
+        s3,
+        { ...place, eTag: source.eTag, options },
+        run.computed,
+        run.csv,
+        { started, computeMs: performance.now() - started },
+        { ...section, cost },
+      );
+    } finally {
+      // The outcome stands either way: what could not be deleted, the lifecycle rule for runs/ expires in a day.
+      await run.deleteScratch().catch((error: unknown) => {
+        logger.warn('could not delete the scratch objects of a parallel rates run', {
+          key: source.key,
+          error: asLoggable(error),
         });
-      }
-    },
-  );
+      });
+    }
+  });
   return value;
 }
 

@@ -15,6 +15,7 @@
 import { z } from 'zod';
 import { bucketName } from '../../config.ts';
 import { rateOptionsSchema } from '../options.ts';
+import type { RangeTask } from './range-parse.ts';
 import { chunkReplyJsonSchema } from './reply.ts';
 import { statsPlanSchema } from './stats-wire.ts';
 
@@ -85,3 +86,17 @@ export type StatsTask = z.infer<typeof statsTaskSchema>;
 
 export const workerTaskSchema = z.discriminatedUnion('kind', [parseTaskSchema, statsTaskSchema]);
 export type WorkerTask = z.infer<typeof workerTaskSchema>;
+
+/** A parse task's range as parseRange takes it (its header line decoded), wherever the task runs. */
+export function rangeTaskOf(
+  task: Pick<ParseTask, 'options' | 'header' | 's' | 'e' | 'start' | 'headerLine'>,
+): RangeTask {
+  return {
+    options: task.options,
+    header: task.header,
+    s: task.s,
+    e: task.e,
+    start: task.start,
+    headerLine: task.headerLine === null ? null : Buffer.from(task.headerLine, 'base64'),
+  };
+}

@@ -79,3 +79,17 @@ export function scratchReadError(error: unknown, object: { bucket: string; key: 
   }
   return new RatesWorkerError(`reading ${uri} failed: ${describeSdkError(error)}`, error);
 }
+
+/** A chunk's outputs that do not add up to what its reply counts, as the error to throw; null when they do. */
+export function outputMismatch(
+  index: number,
+  csvBytes: number,
+  valuesBytes: number,
+  reply: { outputBytes: number; n: number },
+): RatesWorkerError | null {
+  if (csvBytes === reply.outputBytes && valuesBytes === 8 * reply.n) return null;
+  return new RatesWorkerError(
+    `chunk ${index}: wrote ${csvBytes} bytes of rates.csv and ${valuesBytes} of values, ` +
+      `but its reply counts ${reply.outputBytes} and 8 × ${reply.n}`,
+  );
+}

@@ -17,14 +17,14 @@ import { GetObjectCommand, HeadObjectCommand, type S3Client } from '@aws-sdk/cli
 import { createS3Client, s3Uri } from '../../aws/s3.ts';
 import { UserError } from '../../errors.ts';
 import { describeIssues } from '../../validation.ts';
-import { parseRange, type RangeTask, readStart } from './range-parse.ts';
+import { parseRange, readStart } from './range-parse.ts';
 import { type ChunkReply, encodeChunkReply } from './reply.ts';
 import { type ScratchUpload, scratchUpload } from './scratch-upload.ts';
 import { answerStatsPlan } from './stats-rounds.ts';
 import type { StatsAnswer } from './stats-wire.ts';
-import { type ParseResult, type ParseTask, type StatsTask, workerTaskSchema } from './tasks.ts';
+import { type ParseResult, type ParseTask, rangeTaskOf, type StatsTask, workerTaskSchema } from './tasks.ts';
 import { valuesObjectOf } from './values-object.ts';
-import { describeSdkError, RatesWorkerError, sourceReadError } from './worker-errors.ts';
+import { describeSdkError, outputMismatch, RatesWorkerError, sourceReadError } from './worker-errors.ts';
 
 export type WorkerResult = ParseResult | StatsAnswer;
 
@@ -49,17 +49,6 @@ export function runRatesWorkerTask(task: unknown): Promise<WorkerResult> {
 
 export async function runStatsTask(s3: S3Client, task: StatsTask): Promise<StatsAnswer> {
   return answerStatsPlan(task.plan, valuesObjectOf(s3, task.values));
-}
-
-function rangeTaskOf(task: ParseTask): RangeTask {
-  return {
-    options: task.options,
-    header: task.header,
-    s: task.s,
-    e: task.e,
-    start: task.start,
-    headerLine: task.headerLine === null ? null : Buffer.from(task.headerLine, 'base64'),
-  };
 }
 
 /**
@@ -107,12 +96,8 @@ export async function runParseTask(s3: S3Client, task: ParseTask): Promise<Parse
     // parseRange stops at its last record; without this the GET would go on downloading the rest of the file.
     body?.destroy();
     const [csvOut, valuesOut] = await Promise.all([csv.land(), values.land()]);
-    if (csvOut.bytes !== reply.outputBytes || valuesOut.bytes !== 8 * reply.n) {
-      throw new RatesWorkerError(
-        `chunk ${task.index}: wrote ${csvOut.bytes} bytes of rates.csv and ${valuesOut.bytes} of values, ` +
-          `but its reply counts ${reply.outputBytes} and 8 × ${reply.n}`,
-      );
-    }
+    const mismatch = outputMismatch(task.index, csvOut.bytes, valuesOut.bytes, reply);
+    if (mismatch !== null) throw mismatch;
     return {
       reply: encodeChunkReply(reply),
       csv: { key: task.output.csv, bytes: csvOut.bytes, eTag: csvOut.eTag },
