@@ -167,6 +167,8 @@ export function ec2Backend<T, R>(options: Ec2BackendOptions<R>): Ec2Backend<T, R
   const launcher = createLauncher(settings, fleet);
   const poller = createPoller({ ec2, s3, bucket, maxResultBytes, pollMs, now, sleep }, fleet);
   let closed = false;
+  /** Launches so far per result key (see run()). */
+  const launchesOf = new Map<string, number>();
 
   return {
     name: tasksPerInstance === 1 ? `ec2:${instanceType}` : `ec2:${instanceType}×${tasksPerInstance}`,
@@ -190,7 +192,13 @@ export function ec2Backend<T, R>(options: Ec2BackendOptions<R>): Ec2Backend<T, R
       if (signal?.aborted)
         throw new FanoutError('aborted', 'AbortError', `${chunk}: not launched: ${abortReason(signal)}`);
       // A later attempt writes elsewhere, so it never reads the result (or the late write) of an earlier one.
-      const key = attempt <= 1 ? `runs/${runId}/${index}.json` : `runs/${runId}/${index}.attempt-${attempt}.json`;
+      let key = attempt <= 1 ? `runs/${runId}/${index}.json` : `runs/${runId}/${index}.attempt-${attempt}.json`;
+      // One backend may serve several fan-outs (a split rates run: its parse, re-runs and statistics rounds), each
+      // numbering its tasks from 0: a later launch of the same index and attempt gets a key (and so a ClientToken)
+      // of its own, or it would read the first launch's result and get its terminated instance back.
+      const launch = (launchesOf.get(key) ?? 0) + 1;
+      launchesOf.set(key, launch);
+      if (launch > 1) key = key.replace(/\.json$/, `.launch-${launch}.json`);
       const launched = await launcher.launch({ task, index, attempt, key });
       try {
         const envelope = await poller.awaitResult({ ...launched, key, chunk, signal, closed: () => closed });

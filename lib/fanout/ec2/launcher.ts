@@ -136,7 +136,7 @@ function runInstancesCommand(
     ],
     // A retried request (lost reply) gets the same instance back instead of a second one.
     ClientToken: createHash('sha256')
-      .update(`${runId}/${slots.map((t) => `${t.index}.${t.attempt}`).join(',')}`)
+      .update(`${runId}/${slots.map((t) => t.key).join(',')}`)
       .digest('hex')
       .slice(0, 64),
   });

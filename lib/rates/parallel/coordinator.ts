@@ -314,12 +314,17 @@ async function verifyPhase(
   usage: TaskUsage[],
 ): Promise<number> {
   let reruns = 0;
-  for (;;) {
+  // Each round settles at least the first wrong chunk for good, so there are at most as many rounds as chunks;
+  // more would mean a worker that does not start where it is told to, which must not loop forever.
+  for (let round = 0; ; round++) {
     const { rerun } = verifyChunks(
       chunks.map((c) => c.range),
       chunks.map((c) => c.reply),
     );
     if (rerun.length === 0) return reruns;
+    if (round >= chunks.length) {
+      throw new Error(`internal: chunks still unverified after ${round} rounds of re-runs (chunk ${rerun[0]?.index})`);
+    }
     reruns += rerun.length;
     report(settings, {
       phase: 'rerun',
@@ -339,8 +344,14 @@ async function verifyPhase(
       settings,
       usage,
     );
-    rerun.forEach(({ index }, k) => {
-      chunks[index] = { range: (chunks[index] as ChunkState).range, ...(results[k] as (typeof results)[number]) };
+    rerun.forEach(({ index, start }, k) => {
+      const result = results[k] as (typeof results)[number];
+      if (result.reply.start !== start) {
+        const task = tasks[k] as ParseTask;
+        const message = `re-run from byte ${start}, it answered for a chunk starting at ${result.reply.start}`;
+        throw new ChunkFailedError(index, task, { kind: 'function', type: 'InvalidResult', message }, 1);
+      }
+      chunks[index] = { range: (chunks[index] as ChunkState).range, ...result };
     });
   }
 }

@@ -63,24 +63,19 @@ function parseResultOf(task: ParseTask, answer: unknown): ParseResult {
  * `backend` (the EC2 backend, running the `rates-chunk` worker) as a backend of key-based tasks. Its name, usage
  * (the cost estimate's instance-seconds) and close are the EC2 backend's.
  *
- * Every call gets an index of its own: the coordinator runs several fan-outs on one backend (parse, re-runs,
- * statistics rounds), each numbering its tasks from 0, while the EC2 backend names an attempt's result object
- * and its RunInstances ClientToken by (index, attempt) within the run — a re-run of chunk 0 would read the parse
- * phase's result of chunk 0 and get its terminated instance back. So the EC2 side's "chunk N" is the launch
- * number; the coordinator's own errors (ChunkFailedError) name the real chunk.
+ * The coordinator runs several fan-outs on this one backend (parse, re-runs, statistics rounds), each numbering
+ * its tasks from 0; the EC2 backend gives each launch of an index its own result key (lib/fanout/ec2/backend.ts).
  */
 export function presigningBackend(
   backend: Backend<Ec2WorkerTask, unknown>,
   presign: PresignSettings,
 ): Backend<WorkerTask, unknown> {
-  let launches = 0;
   const decorated: Backend<WorkerTask, unknown> = {
     name: backend.name,
     async run(task, context) {
-      const own = { ...context, index: launches++ };
       if (task.kind === 'parse')
-        return parseResultOf(task, await backend.run(await presignedParse(task, presign), own));
-      return statsAnswerSchema.parse(await backend.run(await presignedStats(task, presign), own));
+        return parseResultOf(task, await backend.run(await presignedParse(task, presign), context));
+      return statsAnswerSchema.parse(await backend.run(await presignedStats(task, presign), context));
     },
   };
   if (backend.close !== undefined) decorated.close = () => backend.close!();

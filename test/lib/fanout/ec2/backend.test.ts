@@ -321,6 +321,20 @@ describe('ec2 backend', () => {
     expect(script).toContain('/runs/run-42/5.attempt-2.json?');
   });
 
+  it('a second fan-out on the same backend (same index and attempt) reads its own result, from a new instance', async () => {
+    s3Mock.on(GetObjectCommand, resultKey(0)).resolves(body({ ok: true, value: 'first fan-out' }));
+    s3Mock
+      .on(GetObjectCommand, { Bucket: 'data-bucket', Key: 'runs/run-42/0.launch-2.json' })
+      .resolves(body({ ok: true, value: 'second fan-out' }));
+    const backend = ec2Backend(options());
+    await expect(backend.run(1, { index: 0, attempt: 1 })).resolves.toBe('first fan-out');
+    await expect(backend.run(1, { index: 0, attempt: 1 })).resolves.toBe('second fan-out');
+    const launches = ec2Mock.commandCalls(RunInstancesCommand).map((c) => c.args[0].input as RunInstancesCommandInput);
+    // A ClientToken of its own: EC2 would otherwise hand back the first (terminated) instance.
+    expect(new Set(launches.map((l) => l.ClientToken)).size).toBe(2);
+    expect(Buffer.from(launches[1]!.UserData!, 'base64').toString('utf8')).toContain('/runs/run-42/0.launch-2.json?');
+  });
+
   it('rejects a result object that is not a worker result', async () => {
     s3Mock.on(GetObjectCommand).resolves(body({ hello: 'world' }));
     await expect(ec2Backend(options()).run(1, { index: 0, attempt: 1 })).rejects.toMatchObject({

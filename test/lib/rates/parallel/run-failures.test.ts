@@ -19,6 +19,7 @@ import {
   PutObjectCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
+import { corpus } from './corpus.ts';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { RatesDefaults } from '../../../../lib/config.ts';
 import { InfrastructureError } from '../../../../lib/errors.ts';
@@ -299,6 +300,22 @@ describe('S3 failing the assembly of rates.csv', () => {
     // Lambda's retry of the same event: it starts clean and publishes what the single path did.
     expect((await splitRun('big', BIG_CHUNK, faulty)).status).toBe('ok');
     expect((await bytesOf('results/big/rates.csv')).equals(previous.rates)).toBe(true);
+    expect(await leftovers()).toEqual({ scratch: [], uploads: [] });
+  }, 30_000);
+});
+
+describe('a worker that does not start where it is told to', () => {
+  it('fails the run naming the chunk, instead of re-running it forever', async () => {
+    // Quoted fields with newlines that look like rows: 4 KiB chunks guess wrong, and those chunks are re-run.
+    const csv = corpus().find((file) => file.name === 'quoted fake rows')!.csv;
+    await previousRun('liar', csv);
+    const log = inject('liar', 0, 'lie-on-rerun');
+    const error = await errorReport('liar', await splitRun('liar', 4096));
+    expect(attempts(log).length, 'one re-run answered, then the run stopped').toBeGreaterThanOrEqual(1);
+    expect(error.code).toBe('CHUNK_FAILED');
+    expect(error.message).toMatch(
+      /^chunk \d+ failed .*: InvalidResult: re-run from byte \d+, it answered for a chunk starting at \d+/,
+    );
     expect(await leftovers()).toEqual({ scratch: [], uploads: [] });
   }, 30_000);
 });
