@@ -169,7 +169,7 @@ export function ratesRequest({ values, positionals }: ParsedArgs<typeof RATES.fl
     }
 
     const request: RatesRequest = {
-      file: checkInputFile(positionals[0]!, backend),
+      file: checkInputFile(positionals[0]!, backend, split),
       options,
       backend,
       timeoutMs: timeoutSeconds * 1000,
@@ -208,13 +208,15 @@ function statOrNull(file: string): Stats | null {
 }
 
 /**
- * What each backend takes, refused here before anything is uploaded: the Lambda's RATES_MAX_INPUT_BYTES (the local
+ * What one worker takes, refused here before anything is uploaded: the Lambda's RATES_MAX_INPUT_BYTES (the local
  * stack runs it with the default), and on EC2 the one PUT its rates.csv goes up in (the output is at least as big
- * as the input: every row gains a column).
+ * as the input: every row gains a column). A split run has no such limit (each chunk is far below it): on the lambda
+ * backend every file over ratesParallelAboveBytes is split unless `--workers 1` says otherwise (a .csv.gz never
+ * is), on EC2 only when --workers or --chunk-size asks.
  */
 const MAX_INPUT_BYTES = { lambda: DEFAULT_RATES_MAX_INPUT_BYTES, ec2: MAX_SINGLE_PUT_BYTES } as const;
 
-function checkInputFile(file: string, backend: 'lambda' | 'ec2'): string {
+function checkInputFile(file: string, backend: 'lambda' | 'ec2', split: RatesSplit | undefined): string {
   if (file.trim() === '') throw invalid(`the CSV file name is empty, got ${shown(file)}`);
   const stats = statOrNull(file);
   if (stats === null) throw invalid(`no such file: ${file}`, 'FILE_NOT_FOUND');
@@ -231,12 +233,15 @@ function checkInputFile(file: string, backend: 'lambda' | 'ec2'): string {
       `${file} is gzip-compressed, which only the lambda backend reads for now: use --backend lambda, or gunzip it first for --backend ec2`,
     );
   }
-  if (stats.size > MAX_INPUT_BYTES[backend]) {
+  const oneWorker = split?.workers === 1 || (backend === 'lambda' ? isGzipFileName(file) : split === undefined);
+  if (oneWorker && stats.size > MAX_INPUT_BYTES[backend]) {
     throw invalid(
-      `${file} is ${formatBytes(stats.size)}, over the ${formatBytes(MAX_INPUT_BYTES[backend])} the ${backend} backend takes` +
+      `${file} is ${formatBytes(stats.size)}, over the ${formatBytes(MAX_INPUT_BYTES[backend])} one worker of the ${backend} backend takes` +
         (backend === 'lambda'
-          ? `; --backend ec2 takes up to ${formatBytes(MAX_INPUT_BYTES.ec2)}, or split the file`
-          : ' (its rates.csv goes up in one S3 PUT); split the file'),
+          ? isGzipFileName(file)
+            ? ' (a .csv.gz runs on one worker): gunzip it, so it can be split across workers'
+            : ': drop --workers 1, so it is split across workers'
+          : ' (its rates.csv goes up in one S3 PUT): split it across instances with --workers N or --chunk-size SIZE'),
       'FILE_TOO_LARGE',
     );
   }

@@ -311,16 +311,16 @@ describe('rates', () => {
     ['a device', ['/dev/null'], 'NOT_A_FILE', /^\/dev\/null is not a regular file; rates needs a CSV file$/],
     ['a path through a file', [path.join(csv, 'x.csv')], 'FILE_NOT_FOUND', /^no such file: /],
     [
-      "a file over the lambda backend's input limit",
-      [overLambdaLimit],
+      "a file over one lambda worker's input limit, forced onto one worker",
+      [overLambdaLimit, '--workers', '1'],
       'FILE_TOO_LARGE',
-      /over-lambda\.csv is 4,294,967,297 bytes \(4\.0 GiB\), over the 4,294,967,296 bytes \(4\.0 GiB\) the lambda backend takes; --backend ec2 takes up to 5,368,709,120 bytes \(5\.0 GiB\), or split the file$/,
+      /over-lambda\.csv is 4,294,967,297 bytes \(4\.0 GiB\), over the 4,294,967,296 bytes \(4\.0 GiB\) one worker of the lambda backend takes: drop --workers 1, so it is split across workers$/,
     ],
     [
-      "a file over the ec2 backend's one-PUT output limit",
+      "a file over the ec2 backend's one-PUT output limit, on one instance",
       [overEc2Limit, '--backend', 'ec2'],
       'FILE_TOO_LARGE',
-      /over-ec2\.csv is 5,368,709,121 bytes \(5\.0 GiB\), over the 5,368,709,120 bytes \(5\.0 GiB\) the ec2 backend takes \(its rates\.csv goes up in one S3 PUT\); split the file$/,
+      /over-ec2\.csv is 5,368,709,121 bytes \(5\.0 GiB\), over the 5,368,709,120 bytes \(5\.0 GiB\) one worker of the ec2 backend takes \(its rates\.csv goes up in one S3 PUT\): split it across instances with --workers N or --chunk-size SIZE$/,
     ],
     ['an empty file name', [''], BAD, /^the CSV file name is empty, got ""$/],
     ['a whitespace-only file name', ['   '], BAD, /^the CSV file name is empty, got " {3}"$/],
@@ -534,6 +534,15 @@ describe('rates', () => {
       split,
       timeoutMs: 300_000,
       json: false,
+    });
+  });
+
+  it("control: a file over one worker's limit is taken when it will be split", () => {
+    // The lambda backend splits it unasked (it is over ratesParallelAboveBytes); EC2 splits it when asked.
+    expect(parseRatesArgs([overLambdaLimit])).toMatchObject({ file: overLambdaLimit, backend: 'lambda' });
+    expect(parseRatesArgs([overEc2Limit, '--backend', 'ec2', '--workers', '4'])).toMatchObject({
+      backend: 'ec2',
+      split: { workers: 4 },
     });
   });
 
