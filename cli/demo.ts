@@ -107,7 +107,10 @@ async function parallelRatesStep(state: StackState, s3: S3Client, outDir: string
     process.stdout.write(
       `1 worker: ${seconds(one.timings.totalMs)}; 4 workers: ${seconds(four.timings.totalMs)} ` +
         `(speedup ${(one.timings.totalMs / four.timings.totalMs).toFixed(2)}×, on ${availableParallelism()} cores here); ` +
-        `same rows, statistics and histogram: ${sameFigures(one, four) ? 'yes' : 'NO'}\n`,
+        `same rows, statistics and histogram: ${sameFigures(one, four) ? 'yes' : 'NO'}\n` +
+        "On one laptop the local S3 server does, on the same cores, the work S3 does in AWS (the chunks' scratch\n" +
+        'objects, the server-side copies that assemble rates.csv), so the split gains little here; on Lambda each\n' +
+        'worker has a vCPU of its own (npm run bench -- rates-parallel measures both and models 10 GB).\n',
     );
     return sameFigures(one, four);
   } finally {
