@@ -15,6 +15,7 @@ import type { TaskUsage } from '../../fanout/cost.ts';
 import { asLoggable, logger } from '../../observability.ts';
 import { abortReason, type Backend, type FanoutOptions, type ProgressEvent } from '../../fanout/index.ts';
 import type { RateOptions } from '../options.ts';
+import type { ParallelSummary } from '../outcome.ts';
 import type { ComputedRates, PendingCsv } from '../publish.ts';
 import type { RateStats } from '../stats.ts';
 import { type ChunkRange, planChunks, verifyChunks } from './chunks.ts';
@@ -59,14 +60,8 @@ export interface ParallelProgress {
   bytesTotal: number;
 }
 
-/** The summary's `parallel` section: how the run was split and what each chunk did. */
-export interface ParallelSection {
-  workers: number;
-  chunks: number;
-  reruns: number;
-  statsRounds: number;
-  wallMs: number;
-  chunkTimings: { index: number; bytes: number; rows: number; ms: number }[];
+/** The summary's `parallel` section but its cost, which run.ts prices from `usage` on the backend it ran on. */
+export interface ParallelSection extends Omit<ParallelSummary, 'cost'> {
   /** Every task over all phases (parse, re-runs, statistics rounds): time and attempts, for the cost estimate. */
   usage: TaskUsage[];
 }

@@ -14,9 +14,9 @@ import type { RatesSummary } from '../../../lib/rates/outcome.ts';
 import type { ParallelSetup } from '../../../lib/rates/parallel/run.ts';
 import type { RatesSplit } from '../../../lib/rates/split.ts';
 import { type LocalS3, startLocalS3, stopLocalS3 } from '../../support/local-s3.ts';
-import { TEST_CREDENTIALS } from '../../support/signing.ts';
 import { corpus } from './parallel/corpus.ts';
 import { BUCKET, openUploads, published, put, read } from './gzip-rig.ts';
+import { localParallelSetup, stubWorkerS3Env } from '../../support/parallel-rates.ts';
 
 const DEFAULTS: RatesDefaults = { numerator: 'num', denominator: 'den', bins: 10 };
 const LIMITS = { maxInputBytes: 4 * 1024 ** 3 };
@@ -26,14 +26,7 @@ let local: LocalS3;
 beforeAll(async () => {
   local = await startLocalS3([BUCKET], 'cp-gzip-refusals-');
   // Were a split ever run, the worker threads would build their S3 client from the environment, as a Lambda does.
-  const env = {
-    AWS_ENDPOINT_URL_S3: local.server.endpoint,
-    S3_FORCE_PATH_STYLE: 'true',
-    AWS_REGION: 'us-east-1',
-    AWS_ACCESS_KEY_ID: TEST_CREDENTIALS.accessKeyId,
-    AWS_SECRET_ACCESS_KEY: TEST_CREDENTIALS.secretAccessKey,
-  };
-  for (const [name, value] of Object.entries(env)) vi.stubEnv(name, value);
+  stubWorkerS3Env(local.server.endpoint);
 });
 
 afterAll(async () => {
@@ -43,16 +36,7 @@ afterAll(async () => {
 
 /** A deployment with real workers (worker threads running lib/rates/parallel/worker.ts), as run.test.ts has. */
 function parallel(aboveBytes = Number.MAX_SAFE_INTEGER): ParallelSetup {
-  return {
-    aboveBytes,
-    chunkBytes: 4096,
-    backend: {
-      name: 'local',
-      module: new URL('../../../lib/rates/parallel/worker.ts', import.meta.url),
-      exportName: 'runRatesWorkerTask',
-      threads: 2,
-    },
-  };
+  return localParallelSetup({ aboveBytes, chunkBytes: 4096 });
 }
 
 async function exists(key: string): Promise<boolean> {

@@ -32,8 +32,8 @@ import { freePort } from '../../../../local-stack/shared/server-process.ts';
 import { testS3Client } from '../../../support/clients.ts';
 import { FAULT_ENV, type RatesWorkerFault } from '../../../support/crashing-rates-worker.ts';
 import { type LocalS3, startLocalS3, stopLocalS3 } from '../../../support/local-s3.ts';
-import { TEST_CREDENTIALS } from '../../../support/signing.ts';
 import { generated } from './worker-rig.ts';
+import { localParallelSetup, stubWorkerS3Env } from '../../../support/parallel-rates.ts';
 
 const BUCKET = 'parallel-rates-failures';
 const DEFAULTS: RatesDefaults = { numerator: 'num', denominator: 'den', bins: 10 };
@@ -50,14 +50,7 @@ beforeAll(async () => {
   faulty = testS3Client(proxy.endpoint, 1);
   logs = mkdtempSync(path.join(os.tmpdir(), 'cp-parallel-failures-'));
   // The worker threads build their S3 client from the environment, as a Lambda does: straight to the server.
-  const env = {
-    AWS_ENDPOINT_URL_S3: local.server.endpoint,
-    S3_FORCE_PATH_STYLE: 'true',
-    AWS_REGION: 'us-east-1',
-    AWS_ACCESS_KEY_ID: TEST_CREDENTIALS.accessKeyId,
-    AWS_SECRET_ACCESS_KEY: TEST_CREDENTIALS.secretAccessKey,
-  };
-  for (const [name, value] of Object.entries(env)) vi.stubEnv(name, value);
+  stubWorkerS3Env(local.server.endpoint);
 });
 
 afterEach(() => {
@@ -74,16 +67,13 @@ afterAll(async () => {
 });
 
 function setup(chunkBytes: number): ParallelSetup {
-  return {
-    aboveBytes: 0,
-    chunkBytes,
-    backend: {
-      name: 'local',
+  return localParallelSetup(
+    { aboveBytes: 0, chunkBytes },
+    {
       module: new URL('../../../support/crashing-rates-worker.ts', import.meta.url),
       exportName: 'runFaultyRatesWorkerTask',
-      threads: 2,
     },
-  };
+  );
 }
 
 /** Makes the workers started from now on fail `chunk` as `mode` says; returns the file its attempts are logged to. */

@@ -17,8 +17,8 @@ import { runRatesJob } from '../../../../lib/rates/job.ts';
 import type { RatesJobOutcome, RatesSummary } from '../../../../lib/rates/outcome.ts';
 import type { ParallelSetup } from '../../../../lib/rates/parallel/run.ts';
 import { type LocalS3, startLocalS3, stopLocalS3 } from '../../../support/local-s3.ts';
-import { TEST_CREDENTIALS } from '../../../support/signing.ts';
 import { corpus } from './corpus.ts';
+import { localParallelSetup, stubWorkerS3Env } from '../../../support/parallel-rates.ts';
 
 const BUCKET = 'parallel-rates';
 const DEFAULTS: RatesDefaults = { numerator: 'num', denominator: 'den', bins: 10 };
@@ -29,14 +29,7 @@ let local: LocalS3;
 beforeAll(async () => {
   local = await startLocalS3([BUCKET], 'cp-parallel-run-');
   // The worker threads build their S3 client from the environment, as a Lambda does.
-  const env = {
-    AWS_ENDPOINT_URL_S3: local.server.endpoint,
-    S3_FORCE_PATH_STYLE: 'true',
-    AWS_REGION: 'us-east-1',
-    AWS_ACCESS_KEY_ID: TEST_CREDENTIALS.accessKeyId,
-    AWS_SECRET_ACCESS_KEY: TEST_CREDENTIALS.secretAccessKey,
-  };
-  for (const [name, value] of Object.entries(env)) vi.stubEnv(name, value);
+  stubWorkerS3Env(local.server.endpoint);
 });
 
 afterAll(async () => {
@@ -45,16 +38,7 @@ afterAll(async () => {
 });
 
 function setup(): ParallelSetup {
-  return {
-    aboveBytes: Number.MAX_SAFE_INTEGER,
-    chunkBytes: 64 * 1024 * 1024,
-    backend: {
-      name: 'local',
-      module: new URL('../../../../lib/rates/parallel/worker.ts', import.meta.url),
-      exportName: 'runRatesWorkerTask',
-      threads: 2,
-    },
-  };
+  return localParallelSetup({ aboveBytes: Number.MAX_SAFE_INTEGER, chunkBytes: 64 * 1024 * 1024 });
 }
 
 async function text(key: string): Promise<Buffer> {
