@@ -1,12 +1,11 @@
 /**
  * Merging verified chunk replies into what the single path's computeRates reports (design14.md, step 4): rows
- * and bad rows summed, bad-row line numbers made global and the first 100 kept in file order, n/min/max, the
- * mean from the merged exact sum, and the whole-file errors worded as RatesEngine.end words them. The median,
- * p95 and histogram need passes over the values (stats-rounds.ts), so they are not here.
+ * and bad rows summed, bad-row line numbers made global and the first 100 kept in file order, n/min/max, and the
+ * whole-file errors worded as RatesEngine.end words them. The mean, median, p95 and histogram need passes over the
+ * values (stats-rounds.ts: its first round sums them exactly), so they are not here.
  */
 import type { BadRow } from '../bad-rows.ts';
 import { noValidRowsError } from '../errors.ts';
-import { ExactSum } from '../exact-sum.ts';
 import type { HeaderInfo } from '../csv-header.ts';
 import { type ChunkRange, verifyChunks } from './chunks.ts';
 import type { FileHeader } from './header.ts';
@@ -22,8 +21,6 @@ export interface MergedChunks extends Pick<HeaderInfo, 'columns' | 'rateColumn'>
   n: number;
   min: number;
   max: number;
-  /** The exact sum of all rates divided by n, correctly rounded: bit-identical to the single path's mean. */
-  mean: number;
   /** The whole file's bytes (the single path's `inputBytes`). */
   inputBytes: number;
   /** rates.csv's bytes: the chunks' outputs concatenated in chunk order. */
@@ -74,7 +71,6 @@ export function mergeChunks(
     linesBefore += r.lines;
   }
   if (rows === 0) throw noValidRowsError(badRows, badRowSamples[0]);
-  const mean = replies.reduce((total, r) => total.add(ExactSum.fromPartials(r.sum)), new ExactSum()).mean(n);
   return {
     columns: header.info.columns,
     rateColumn: header.info.rateColumn,
@@ -84,7 +80,6 @@ export function mergeChunks(
     n,
     min,
     max,
-    mean,
     inputBytes: size,
     outputBytes,
   };

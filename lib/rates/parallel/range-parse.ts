@@ -13,7 +13,6 @@ import { endianness } from 'node:os';
 import { ChunkFramer } from '../csv-chunks.ts';
 import type { HeaderInfo } from '../csv-header.ts';
 import { NL } from '../csv-tokenizer.ts';
-import { ExactSum } from '../exact-sum.ts';
 import { checkRateOptions, type RateOptions } from '../options.ts';
 import { OutputSink, waitForDrain } from '../output-sink.ts';
 import { type RateSink, RatesEngine } from '../rates-engine.ts';
@@ -43,14 +42,14 @@ const BLOCK_VALUES = 64 * 1024;
 const LITTLE_ENDIAN = endianness() === 'LE';
 
 /**
- * The chunk's rates: counted, min/max, exactly summed and written in row order to `out` as little-endian
- * Float64 (8 bytes per row), the form design14.md gives the values object.
+ * The chunk's rates: counted, min/max, and written in row order to `out` as little-endian Float64 (8 bytes per
+ * row), the values object. Their exact sum (the mean) comes from the first statistics round (stats-rounds.ts),
+ * which reads every value anyway.
  */
 class ChunkValues implements RateSink {
   n = 0;
   min = Infinity;
   max = -Infinity;
-  readonly sum = new ExactSum();
   needDrain = false;
   private block = new Float64Array(BLOCK_VALUES);
   private len = 0;
@@ -68,7 +67,6 @@ class ChunkValues implements RateSink {
   flush(): void {
     if (this.len === 0) return;
     const values = this.block.subarray(0, this.len);
-    this.sum.addValues(values);
     if (!this.out.write(float64Bytes(values))) this.needDrain = true;
     // The stream may keep the buffer it was given: the next block is a fresh one.
     this.block = new Float64Array(BLOCK_VALUES);
@@ -162,7 +160,6 @@ export async function parseRange(
     n: values.n,
     min: values.min,
     max: values.max,
-    sum: values.sum.partials(),
     inputBytes: next - p,
     outputBytes: sink.written,
   };

@@ -19,8 +19,6 @@ export const chunkReplyJsonSchema = z.object({
   n: count,
   min: extreme,
   max: extreme,
-  /** ExactSum.partials() of the chunk's rates: finite doubles, so JSON carries them exactly. */
-  sum: z.array(z.number()),
   inputBytes: count,
   outputBytes: count,
 });

@@ -4,7 +4,6 @@
  */
 import { describe, expect, it } from 'vitest';
 import { RatesFileError } from '../../../../lib/rates/errors.ts';
-import { ExactSum } from '../../../../lib/rates/exact-sum.ts';
 import type { FileHeader } from '../../../../lib/rates/parallel/header.ts';
 import { mergeChunks } from '../../../../lib/rates/parallel/merge.ts';
 import type { ChunkReply } from '../../../../lib/rates/parallel/reply.ts';
@@ -21,8 +20,6 @@ const ranges = [
 ];
 
 function reply(start: number, next: number, values: number[], bad: number[] = [], lines = 3): ChunkReply {
-  const sum = new ExactSum();
-  sum.addValues(Float64Array.from(values));
   return {
     start,
     next,
@@ -36,7 +33,6 @@ function reply(start: number, next: number, values: number[], bad: number[] = []
     min: values.reduce((m, v) => (v < m ? v : m), Infinity),
     // biome-ignore lint/complexity/useMathMinMax: Math.max would order 0 after -0
     max: values.reduce((m, v) => (v > m ? v : m), -Infinity),
-    sum: sum.partials(),
     inputBytes: next - start,
     outputBytes: 10,
   };
@@ -47,7 +43,7 @@ describe('mergeChunks', () => {
     const merged = mergeChunks(header, ranges, [reply(8, 22, [0, 1], [2]), reply(22, 30, [-0, 1, 3], [1, 3])], 30);
     expect(merged.badRowSamples.map((b) => b.line)).toEqual([3, 5, 7]);
     expect(Object.is(merged.min, 0)).toBe(true);
-    expect(merged).toMatchObject({ rows: 5, badRows: 3, n: 5, max: 3, mean: 1, inputBytes: 30, outputBytes: 20 });
+    expect(merged).toMatchObject({ rows: 5, badRows: 3, n: 5, max: 3, inputBytes: 30, outputBytes: 20 });
     const reversed = mergeChunks(header, ranges, [reply(8, 22, [-0]), reply(22, 30, [0])], 30);
     expect(Object.is(reversed.min, -0)).toBe(true);
   });

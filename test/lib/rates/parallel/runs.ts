@@ -1,7 +1,7 @@
 /**
  * The two ways to run a CSV in the parallel suites: the single path (computeRates, with the values it feeds its
- * statistics caught by a spy on RateStatsAccumulator.add) and the parallel path as the coordinator will drive it
- * (header, guessed chunks, verification, re-runs, merge), each chunk fed from a Buffer in pieces.
+ * statistics caught by a spy on RateStatsAccumulator.add) and the parallel path as the coordinator drives it
+ * (header, guessed chunks, verification, re-runs, merge, statistics rounds), each chunk fed from a Buffer in pieces.
  */
 import { Writable } from 'node:stream';
 import { vi } from 'vitest';
@@ -14,7 +14,8 @@ import { type MergedChunks, mergeChunks } from '../../../../lib/rates/parallel/m
 import { parseRange, type RangeTask, readStart } from '../../../../lib/rates/parallel/range-parse.ts';
 import { type ChunkReply, decodeChunkReply, encodeChunkReply } from '../../../../lib/rates/parallel/reply.ts';
 import { PROBE_BYTES } from '../../../../lib/rates/sniff.ts';
-import { RateStatsAccumulator } from '../../../../lib/rates/stats.ts';
+import { type RateStats, RateStatsAccumulator } from '../../../../lib/rates/stats.ts';
+import { answerStatsPlan, chunkValuesOf, StatsRounds } from '../../../../lib/rates/parallel/stats-rounds.ts';
 
 export const OPTS: RateOptions = { numerator: 'num', denominator: 'den', bins: 10 };
 
@@ -51,9 +52,8 @@ export type Outcome =
       rows: number;
       badRows: number;
       badRowSamples: { line: number; reason: string }[];
-      min: number;
-      max: number;
-      mean: number;
+      /** min, max, mean, median, p95 and the histogram: the parallel side's from the statistics rounds. */
+      stats: RateStats;
       inputBytes: number;
     };
 
@@ -69,9 +69,8 @@ export async function runSingle(csv: Buffer, opts: RateOptions = OPTS): Promise<
     const out = new Collector();
     const r = await computeRates(pieces(csv, 64 * 1024), out, opts);
     const values = Buffer.from(new Float64Array(add.mock.calls.map((c) => c[0])).buffer);
-    const { rows, badRows, badRowSamples, columns, rateColumn, inputBytes } = r;
-    const { min, max, mean } = r.stats;
-    return { out: out.bytes(), values, columns, rateColumn, rows, badRows, badRowSamples, min, max, mean, inputBytes };
+    const { rows, badRows, badRowSamples, columns, rateColumn, inputBytes, stats } = r;
+    return { out: out.bytes(), values, columns, rateColumn, rows, badRows, badRowSamples, stats, inputBytes };
   } catch (err) {
     return fileError(err);
   } finally {
@@ -180,10 +179,27 @@ export async function runParallel(
   const out = Buffer.concat(results.map((r) => r.out));
   if (out.length !== merged.outputBytes) throw new Error('the replies miscount the output bytes');
   const values = Buffer.concat(results.map((r) => r.values));
-  const { columns, rateColumn, rows, badRows, badRowSamples, min, max, mean, inputBytes } = merged;
+  const stats = await statsInRounds(
+    merged,
+    opts.bins,
+    results.map((r) => r.values),
+  );
+  const { columns, rateColumn, rows, badRows, badRowSamples, inputBytes } = merged;
   return {
-    outcome: { out, values, columns, rateColumn, rows, badRows, badRowSamples, min, max, mean, inputBytes },
+    outcome: { out, values, columns, rateColumn, rows, badRows, badRowSamples, stats, inputBytes },
     reruns,
     rounds,
   };
+}
+
+/** The statistics as the coordinator computes them: rounds of plans answered by every chunk from its own values. */
+async function statsInRounds(merged: MergedChunks, bins: number, chunkValues: readonly Buffer[]): Promise<RateStats> {
+  const rounds = new StatsRounds({ n: merged.n, min: merged.min, max: merged.max, bins });
+  // Copied: a Buffer's bytes need not be 8-byte aligned for a Float64Array.
+  const chunks = chunkValues.map((b) => chunkValuesOf(new Float64Array(Uint8Array.from(b).buffer)));
+  for (let plan = rounds.plan; plan !== null; plan = rounds.plan) {
+    const current = plan;
+    rounds.merge(await Promise.all(chunks.map((c) => answerStatsPlan(current, c))));
+  }
+  return rounds.result();
 }
