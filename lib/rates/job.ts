@@ -273,7 +273,7 @@ async function runSingle(
   const { bucket, key, prefix, options } = place;
   const { compressed, limits } = run;
   const csvKey = `${prefix}rates.csv`;
-  const csv = streamedUpload(s3, bucket, csvKey);
+  const csv = streamedUpload(s3, { bucket, key: csvKey });
   const where = `s3://${bucket}/${keyPreview(key)}`;
   const computed = await computeWhileUploading(
     { body, data: compressed ? gunzipped(body, where, limits.maxInputBytes) : body },

@@ -19,7 +19,7 @@ import { UserError } from '../../errors.ts';
 import { describeIssues } from '../../validation.ts';
 import { parseRange, readStart } from './range-parse.ts';
 import { type ChunkReply, encodeChunkReply } from './reply.ts';
-import { type ScratchUpload, scratchUpload } from './scratch-upload.ts';
+import { type StreamedUpload, streamedUpload } from '../streamed-upload.ts';
 import { answerStatsPlan } from './stats-rounds.ts';
 import type { StatsAnswer } from './stats-wire.ts';
 import { type ParseResult, type ParseTask, rangeTaskOf, type StatsTask, workerTaskSchema } from './tasks.ts';
@@ -79,13 +79,13 @@ async function* nothing(): AsyncGenerator<Uint8Array> {}
 export async function runParseTask(s3: S3Client, task: ParseTask): Promise<ParseResult> {
   const started = performance.now();
   const { bucket } = task.source;
-  const csv = scratchUpload(s3, {
+  const csv = streamedUpload(s3, { bucket, key: task.output.csv });
+  const values = streamedUpload(s3, {
     bucket,
-    key: task.output.csv,
-    contentType: 'text/csv; charset=utf-8',
-    queueSize: 4,
+    key: task.output.values,
+    contentType: 'application/octet-stream',
+    queueSize: 2,
   });
-  const values = scratchUpload(s3, { bucket, key: task.output.values, contentType: 'application/octet-stream' });
   let body: Readable | null = null;
   let parsing: Promise<ChunkReply> | null = null;
   try {
@@ -100,8 +100,8 @@ export async function runParseTask(s3: S3Client, task: ParseTask): Promise<Parse
     if (mismatch !== null) throw mismatch;
     return {
       reply: encodeChunkReply(reply),
-      csv: { key: task.output.csv, bytes: csvOut.bytes, eTag: csvOut.eTag },
-      values: { key: task.output.values, bytes: valuesOut.bytes, eTag: valuesOut.eTag },
+      csv: { key: task.output.csv, bytes: csvOut.bytes, eTag: landedETag(csvOut.eTag, task.output.csv) },
+      values: { key: task.output.values, bytes: valuesOut.bytes, eTag: landedETag(valuesOut.eTag, task.output.values) },
       ms: Math.round((performance.now() - started) * 10) / 10,
     };
   } catch (error) {
@@ -114,6 +114,12 @@ export async function runParseTask(s3: S3Client, task: ParseTask): Promise<Parse
   }
 }
 
+/** The coordinator reads each scratch object only while it is this version: S3 must have said which. */
+function landedETag(eTag: string | undefined, key: string): string {
+  if (eTag === undefined) throw new Error(`S3 stored ${key} without answering its ETag`);
+  return eTag;
+}
+
 /**
  * After a failure: no scratch upload may stay open, and parseRange must be over before the task answers (a
  * Lambda is frozen after it answers). Destroying the uploads' streams ends a parseRange still writing to them.
@@ -122,7 +128,7 @@ export async function runParseTask(s3: S3Client, task: ParseTask): Promise<Parse
  */
 async function cleanUp(
   error: unknown,
-  uploads: { upload: ScratchUpload; key: string }[],
+  uploads: { upload: StreamedUpload; key: string }[],
   parsing: Promise<ChunkReply> | null,
   task: ParseTask,
 ): Promise<unknown> {
