@@ -1,4 +1,4 @@
-import { S3Client } from '@aws-sdk/client-s3';
+import { DeleteObjectsCommand, type _Error as S3ObjectError, S3Client } from '@aws-sdk/client-s3';
 
 /**
  * The one way this project builds an S3 client. Endpoint, region and credentials come from the SDK's
@@ -22,4 +22,15 @@ export function isNotFound(error: unknown): boolean {
   if (typeof error !== 'object' || error === null) return false;
   const { name, $metadata } = error as { name?: string; $metadata?: { httpStatusCode?: number } };
   return name === 'NoSuchKey' || name === 'NotFound' || name === 'NoSuchBucket' || $metadata?.httpStatusCode === 404;
+}
+
+/** DeleteObjects in batches of 1,000 (its limit). Returns what S3 could not delete; a missing key counts as deleted. */
+export async function deleteObjects(s3: S3Client, bucket: string, keys: readonly string[]): Promise<S3ObjectError[]> {
+  const failed: S3ObjectError[] = [];
+  for (let i = 0; i < keys.length; i += 1000) {
+    const batch = keys.slice(i, i + 1000).map((Key) => ({ Key }));
+    const reply = await s3.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: batch, Quiet: true } }));
+    failed.push(...(reply.Errors ?? []));
+  }
+  return failed;
 }

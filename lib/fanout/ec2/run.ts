@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { DeleteObjectsCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { deleteObjects } from '../../aws/s3.ts';
 import { ec2Cost, type Ec2Cost } from '../cost.ts';
 import { ec2Backend, type Ec2Backend, type Ec2BackendOptions } from './backend.ts';
 import { readWorkerBundle, type Ec2WorkerName } from './worker-bundle.ts';
@@ -117,20 +118,16 @@ export async function withEc2Run<T, R, V>(
   };
 }
 
-/** Deletes every object under `prefix` (ListObjectsV2 + DeleteObjects, 1000 keys a call). */
+/** Deletes every object under `prefix` (ListObjectsV2, then DeleteObjects 1,000 keys a call). */
 export async function deletePrefix(s3: S3Client, bucket: string, prefix: string): Promise<number> {
   let deleted = 0;
   let token: string | undefined;
   do {
     const page = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }));
-    const keys = (page.Contents ?? []).flatMap((o) => (o.Key === undefined ? [] : [{ Key: o.Key }]));
-    if (keys.length > 0) {
-      const reply = await s3.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: keys, Quiet: true } }));
-      if (reply.Errors && reply.Errors.length > 0) {
-        throw new Error(reply.Errors.map((e) => `${e.Key}: ${e.Code} ${e.Message}`).join('; '));
-      }
-      deleted += keys.length;
-    }
+    const keys = (page.Contents ?? []).flatMap((o) => (o.Key === undefined ? [] : [o.Key]));
+    const failed = await deleteObjects(s3, bucket, keys);
+    if (failed.length > 0) throw new Error(failed.map((e) => `${e.Key}: ${e.Code} ${e.Message}`).join('; '));
+    deleted += keys.length;
     token = page.IsTruncated ? page.NextContinuationToken : undefined;
   } while (token !== undefined);
   return deleted;

@@ -9,6 +9,7 @@ import { z } from 'zod';
 import { isNotFound } from '../../aws/s3.ts';
 import { asLoggable, logger } from '../../observability.ts';
 import type { ParallelProgress } from './coordinator.ts';
+import { runIdSegment } from './scratch.ts';
 import { SCRATCH_PREFIX } from './tasks.ts';
 
 export const progressSchema = z.object({
@@ -23,7 +24,8 @@ export type RatesProgress = z.infer<typeof progressSchema>;
 
 /** Where the progress of the run `runId` is kept; null for a run id that is not a plain key segment. */
 export function progressKey(runId: string | null): string | null {
-  return runId !== null && /^[A-Za-z0-9_-]{1,64}$/.test(runId) ? `${SCRATCH_PREFIX}${runId}/progress.json` : null;
+  const segment = runIdSegment(runId);
+  return segment === null ? null : `${SCRATCH_PREFIX}${segment}/progress.json`;
 }
 
 export interface ProgressWriter {
