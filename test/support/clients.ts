@@ -2,6 +2,7 @@
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { LambdaClient } from '@aws-sdk/client-lambda';
 import { S3Client } from '@aws-sdk/client-s3';
+import { vi } from 'vitest';
 import { TEST_CREDENTIALS } from './signing.ts';
 
 /** A Lambda client for `endpoint` (a local Lambda front), failing at once so a test sees the first answer. */
@@ -23,4 +24,20 @@ export function testS3Client(endpoint: string, maxAttempts?: number): S3Client {
 /** An EC2 client for a local EC2 server, otherwise at the SDK's default settings (retries included). */
 export function testEc2Client(endpoint: string): EC2Client {
   return new EC2Client({ endpoint, region: 'us-east-1', credentials: TEST_CREDENTIALS });
+}
+
+/**
+ * Points the S3 client that code under test builds from its environment (createS3Client, as a Lambda does) at
+ * `endpoint`, signed with the test credentials. Worker threads copy the environment when they start, so call it
+ * before the first one starts; undo with vi.unstubAllEnvs().
+ */
+export function stubS3Env(endpoint: string): void {
+  const env = {
+    AWS_ENDPOINT_URL_S3: endpoint,
+    S3_FORCE_PATH_STYLE: 'true',
+    AWS_REGION: 'us-east-1',
+    AWS_ACCESS_KEY_ID: TEST_CREDENTIALS.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: TEST_CREDENTIALS.secretAccessKey,
+  };
+  for (const [name, value] of Object.entries(env)) vi.stubEnv(name, value);
 }

@@ -12,7 +12,7 @@ import { startFaultProxy, type FaultProxy } from '../../local-stack/fault-proxy.
 import { spawnS3ServerProcess, type S3ServerProcess } from '../../local-stack/s3/child.ts';
 import { quietObservability } from './bad-input.ts';
 import { freePort } from '../../local-stack/shared/server-process.ts';
-import { testS3Client } from './clients.ts';
+import { stubS3Env, testS3Client } from './clients.ts';
 import { TEST_CREDENTIALS } from './signing.ts';
 
 export type RatesHandler = (event: unknown, context: Context) => Promise<unknown>;
@@ -47,16 +47,8 @@ export async function startRatesHandler(options: {
     proxyPort === undefined ? undefined : await startFaultProxy({ target: server.endpoint, port: proxyPort });
   quietObservability();
   // The handler reads its configuration and builds its S3 client when the module loads, as in a Lambda container.
-  const env: Record<string, string> = {
-    DATA_BUCKET: options.bucket,
-    AWS_ENDPOINT_URL_S3: proxy?.endpoint ?? server.endpoint,
-    S3_FORCE_PATH_STYLE: 'true',
-    AWS_REGION: 'us-east-1',
-    AWS_ACCESS_KEY_ID: TEST_CREDENTIALS.accessKeyId,
-    AWS_SECRET_ACCESS_KEY: TEST_CREDENTIALS.secretAccessKey,
-    ...options.env,
-  };
-  for (const [name, value] of Object.entries(env)) vi.stubEnv(name, value);
+  stubS3Env(proxy?.endpoint ?? server.endpoint);
+  for (const [name, value] of Object.entries({ DATA_BUCKET: options.bucket, ...options.env })) vi.stubEnv(name, value);
   const { handler } = (await import('../../functions/rates.ts')) as { handler: RatesHandler };
   return { dir, server, proxy, s3: testS3Client(server.endpoint), handler };
 }

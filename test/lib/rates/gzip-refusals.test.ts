@@ -16,7 +16,8 @@ import type { RatesSplit } from '../../../lib/rates/split.ts';
 import { type LocalS3, startLocalS3, stopLocalS3 } from '../../support/local-s3.ts';
 import { corpus } from './parallel/corpus.ts';
 import { BUCKET, openUploads, published, put, read } from './gzip-rig.ts';
-import { localParallelSetup, stubWorkerS3Env } from '../../support/parallel-rates.ts';
+import { stubS3Env } from '../../support/clients.ts';
+import { localParallelSetup } from '../../support/parallel-rates.ts';
 
 const DEFAULTS: RatesDefaults = { numerator: 'num', denominator: 'den', bins: 10 };
 const LIMITS = { maxInputBytes: 4 * 1024 ** 3 };
@@ -26,7 +27,7 @@ let local: LocalS3;
 beforeAll(async () => {
   local = await startLocalS3([BUCKET], 'cp-gzip-refusals-');
   // Were a split ever run, the worker threads would build their S3 client from the environment, as a Lambda does.
-  stubWorkerS3Env(local.server.endpoint);
+  stubS3Env(local.server.endpoint);
 });
 
 afterAll(async () => {

@@ -29,11 +29,11 @@ import type { ParallelProgress } from '../../../../lib/rates/parallel/coordinato
 import type { ParallelSetup } from '../../../../lib/rates/parallel/run.ts';
 import { type FaultProxy, startFaultProxy } from '../../../../local-stack/fault-proxy.ts';
 import { freePort } from '../../../../local-stack/shared/server-process.ts';
-import { testS3Client } from '../../../support/clients.ts';
+import { stubS3Env, testS3Client } from '../../../support/clients.ts';
 import { FAULT_ENV, type RatesWorkerFault } from '../../../support/crashing-rates-worker.ts';
 import { type LocalS3, startLocalS3, stopLocalS3 } from '../../../support/local-s3.ts';
 import { generated } from './worker-rig.ts';
-import { localParallelSetup, stubWorkerS3Env } from '../../../support/parallel-rates.ts';
+import { localParallelSetup } from '../../../support/parallel-rates.ts';
 
 const BUCKET = 'parallel-rates-failures';
 const DEFAULTS: RatesDefaults = { numerator: 'num', denominator: 'den', bins: 10 };
@@ -50,7 +50,7 @@ beforeAll(async () => {
   faulty = testS3Client(proxy.endpoint, 1);
   logs = mkdtempSync(path.join(os.tmpdir(), 'cp-parallel-failures-'));
   // The worker threads build their S3 client from the environment, as a Lambda does: straight to the server.
-  stubWorkerS3Env(local.server.endpoint);
+  stubS3Env(local.server.endpoint);
 });
 
 afterEach(() => {

@@ -18,7 +18,8 @@ import type { RatesJobOutcome, RatesSummary } from '../../../../lib/rates/outcom
 import type { ParallelSetup } from '../../../../lib/rates/parallel/run.ts';
 import { type LocalS3, startLocalS3, stopLocalS3 } from '../../../support/local-s3.ts';
 import { corpus } from './corpus.ts';
-import { localParallelSetup, stubWorkerS3Env } from '../../../support/parallel-rates.ts';
+import { stubS3Env } from '../../../support/clients.ts';
+import { localParallelSetup } from '../../../support/parallel-rates.ts';
 
 const BUCKET = 'parallel-rates';
 const DEFAULTS: RatesDefaults = { numerator: 'num', denominator: 'den', bins: 10 };
@@ -29,7 +30,7 @@ let local: LocalS3;
 beforeAll(async () => {
   local = await startLocalS3([BUCKET], 'cp-parallel-run-');
   // The worker threads build their S3 client from the environment, as a Lambda does.
-  stubWorkerS3Env(local.server.endpoint);
+  stubS3Env(local.server.endpoint);
 });
 
 afterAll(async () => {
