@@ -30,6 +30,7 @@ import { sampleCountyCsvChunks } from '../lib/rates/sample-data.ts';
 import { spawnS3ServerProcess } from '../local-stack/s3/child.ts';
 import { PROJECT_ROOT } from '../local-stack/service-config.ts';
 import { printRatesParallelReport, type JobRun, type RssRun } from './rates-parallel-report.ts';
+import { s3ServerEnv } from './s3-env.ts';
 
 const BUCKET = 'bench-parallel';
 const DATA_DIR = path.join(PROJECT_ROOT, '.bench-data', 'rates-parallel');
@@ -173,14 +174,7 @@ export async function benchRatesParallel(argv: string[]): Promise<number> {
     await generate(file, args.mb * 1e6);
     const server = await spawnS3ServerProcess({ directory: path.join(DATA_DIR, 's3'), buckets: [BUCKET] });
     closeServer = () => server.close();
-    const env = {
-      ...process.env,
-      AWS_ENDPOINT_URL_S3: server.endpoint,
-      AWS_REGION: 'us-east-1',
-      AWS_ACCESS_KEY_ID: server.credentials.accessKeyId,
-      AWS_SECRET_ACCESS_KEY: server.credentials.secretAccessKey,
-      S3_FORCE_PATH_STYLE: 'true',
-    };
+    const env = s3ServerEnv(server);
     // The worker threads build their S3 client from the environment, as a Lambda does.
     Object.assign(process.env, env);
     const s3 = createS3Client();

@@ -17,6 +17,7 @@ import { PROJECT_ROOT } from '../local-stack/service-config.ts';
 import { spawnS3ServerProcess } from '../local-stack/s3/child.ts';
 import { formatTable } from '../cli/format.ts';
 import { median } from './report.ts';
+import { s3ServerEnv } from './s3-env.ts';
 
 const BUCKET = 'bench-data';
 const DATA_DIR = path.join(PROJECT_ROOT, '.bench-data');
@@ -92,15 +93,7 @@ export async function benchRates(args: string[]): Promise<number> {
   const keep = args.includes('--keep');
   mkdirSync(DATA_DIR, { recursive: true });
   const server = await spawnS3ServerProcess({ directory: path.join(DATA_DIR, 's3'), buckets: [BUCKET] });
-  const env = {
-    ...process.env,
-    AWS_ENDPOINT_URL_S3: server.endpoint,
-    AWS_REGION: 'us-east-1',
-    AWS_ACCESS_KEY_ID: server.credentials.accessKeyId,
-    AWS_SECRET_ACCESS_KEY: server.credentials.secretAccessKey,
-    S3_FORCE_PATH_STYLE: 'true',
-    DATA_BUCKET: BUCKET,
-  };
+  const env = { ...s3ServerEnv(server), DATA_BUCKET: BUCKET };
   Object.assign(process.env, env);
   const s3 = createS3Client();
   const pandas = hasPandas();
