@@ -109,17 +109,22 @@ interface FrontContext {
   log: (message: string) => void;
 }
 
-/** Sends a checked request on to serverless-offline with the token, and streams its answer back. */
-function forward(front: FrontContext, req: http.IncomingMessage, res: http.ServerResponse, body: Buffer): void {
-  const { target } = front;
+/** A checked request's headers as serverless-offline gets them: its own host, the body's length, the token. */
+function upstreamHeaders(front: FrontContext, req: http.IncomingMessage, body: Buffer): http.OutgoingHttpHeaders {
   const headers: http.OutgoingHttpHeaders = {
     ...req.headers,
-    host: target.host,
+    host: front.target.host,
     'content-length': body.length,
     [FRONT_TOKEN_HEADER]: front.token,
   };
   delete headers['transfer-encoding'];
-  const upstream = requestUpstream(target, req, headers, (answer) => {
+  return headers;
+}
+
+/** Sends a checked request on to serverless-offline with the token, and streams its answer back. */
+function forward(front: FrontContext, req: http.IncomingMessage, res: http.ServerResponse, body: Buffer): void {
+  const { target } = front;
+  const upstream = requestUpstream(target, req, upstreamHeaders(front, req, body), (answer) => {
     res.writeHead(answer.statusCode ?? 502, answer.headers);
     answer.pipe(res);
   });
@@ -155,14 +160,7 @@ function invokeInBackground(
   res: http.ServerResponse,
   body: Buffer,
 ): void {
-  const headers: http.OutgoingHttpHeaders = {
-    ...req.headers,
-    host: front.target.host,
-    'content-length': body.length,
-    'x-amz-invocation-type': 'RequestResponse',
-    [FRONT_TOKEN_HEADER]: front.token,
-  };
-  delete headers['transfer-encoding'];
+  const headers = { ...upstreamHeaders(front, req, body), 'x-amz-invocation-type': 'RequestResponse' };
   const what = `async invocation ${req.url}`;
   const upstream = requestUpstream(front.target, req, headers, (answer) => {
     const failed = answer.headers['x-amz-function-error'] !== undefined || (answer.statusCode ?? 500) >= 300;
