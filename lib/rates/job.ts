@@ -164,7 +164,7 @@ export async function runRatesJob(
   const compressed = isCompressedUpload(key);
   let route: RunRoute;
   try {
-    route = await routeRun(input, object, { compressed, limits, hooks, where: `s3://${bucket}/${keyPreview(key)}` });
+    route = await routeRun(input, object, { eTag, size, compressed, limits, hooks, where: uriOf(bucket, key) });
   } catch (error) {
     body.destroy();
     if (error instanceof JobInputError || error instanceof RatesFileError) return fail(error.code, error.message);
@@ -211,6 +211,11 @@ export async function runRatesJob(
   });
 }
 
+/** The input as messages name it: its key shortened to what a person can read. */
+function uriOf(bucket: string, key: string): string {
+  return `s3://${bucket}/${keyPreview(key)}`;
+}
+
 function notAnUpload(key: string): string {
   return (
     `Object key "${keyPreview(key)}" is not a CSV upload: the rates job reads keys of the form ${UPLOADS_PREFIX}<name>.csv ` +
@@ -242,11 +247,16 @@ type RunRoute = { split: SplitRequest | null; singleWorkerReason?: string } | { 
 async function routeRun(
   input: RatesJobInput,
   object: GetObjectCommandOutput,
-  context: { compressed: boolean; limits: RatesLimits; hooks: RatesJobHooks; where: string },
+  context: {
+    eTag: string | null;
+    size: number | undefined;
+    compressed: boolean;
+    limits: RatesLimits;
+    hooks: RatesJobHooks;
+    where: string;
+  },
 ): Promise<RunRoute> {
-  const { compressed, limits, hooks, where } = context;
-  const eTag = object.ETag?.replaceAll('"', '') ?? null;
-  const size = object.ContentLength;
+  const { eTag, size, compressed, limits, hooks, where } = context;
   const asked = resolveSplit(object.Metadata, input.split);
   const split = splitFor(asked, size, eTag, hooks.parallel, compressed);
   if (split !== null) return { split };
@@ -274,7 +284,7 @@ async function runSingle(
   const { compressed, limits } = run;
   const csvKey = `${prefix}rates.csv`;
   const csv = streamedUpload(s3, { bucket, key: csvKey });
-  const where = `s3://${bucket}/${keyPreview(key)}`;
+  const where = uriOf(bucket, key);
   const computed = await computeWhileUploading(
     { body, data: compressed ? gunzipped(body, where, limits.maxInputBytes) : body },
     csv,

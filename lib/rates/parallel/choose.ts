@@ -38,9 +38,8 @@ export function splitFor(
   parallel: ParallelSetup | undefined,
   compressed: boolean,
 ): SplitRequest | null {
-  const wanted = asked?.workers !== undefined && asked.workers > 1 ? true : asked?.chunkBytes !== undefined;
   if (parallel === undefined || size === undefined || eTag === null) {
-    if (!wanted || compressed) return null;
+    if (asked === undefined || !asksForSplit(asked) || compressed) return null;
     throw new RatesFileError(
       'INVALID_OPTIONS',
       parallel === undefined
@@ -57,6 +56,11 @@ export function splitFor(
  * summary.json of a compressed upload, which never is split.
  */
 export function wouldSplit(asked: RatesSplit, size: number | undefined, parallel: ParallelSetup | undefined): boolean {
-  if ((asked.workers !== undefined && asked.workers > 1) || asked.chunkBytes !== undefined) return true;
+  if (asksForSplit(asked)) return true;
   return parallel !== undefined && size !== undefined && chooseSplit(asked, size, parallel) !== null;
+}
+
+/** More than one worker, or a chunk size: a split asked for in so many words (`workers: 1` asks for none). */
+function asksForSplit(asked: RatesSplit): boolean {
+  return (asked.workers !== undefined && asked.workers > 1) || asked.chunkBytes !== undefined;
 }
