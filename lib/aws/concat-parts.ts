@@ -22,6 +22,8 @@ export interface PartTarget {
   key: string;
   uploadId: string;
   concurrency: number;
+  /** The first part's number, default 1; the others follow it. */
+  firstPartNumber?: number;
 }
 
 /**
@@ -57,7 +59,7 @@ export async function runParts(
   const tasks = parts.map((part, i) => {
     const send = async (): Promise<string> => {
       how.stopped.throwIfAborted();
-      const PartNumber = i + 1;
+      const PartNumber = (request.firstPartNumber ?? 1) + i;
       if (part.kind === 'copy')
         return copyPart(s3, { ...target, PartNumber }, sources[part.piece.source]!, part, signal);
       const body = await download(s3, sources, part.pieces, part.bytes, request.concurrency, how);

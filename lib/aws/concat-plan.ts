@@ -79,6 +79,20 @@ interface Item {
 }
 
 export function planConcat(sizes: readonly number[], limits: PartLimits = S3_PART_LIMITS): ConcatPlan {
+  const plan = planParts(sizes, limits, false);
+  if (plan === null) throw new Error('concat plan: no plan found (a bug: an open-ended plan always exists)');
+  return plan;
+}
+
+/**
+ * A plan for objects whose parts are followed by more parts of the same upload (the split rates run's rates.csv,
+ * between two chunks' own parts): every part holds at least `minPart`, the last one too. Null when none can.
+ */
+export function planClosedRun(sizes: readonly number[], limits: PartLimits = S3_PART_LIMITS): ConcatPlan | null {
+  return planParts(sizes, limits, true);
+}
+
+function planParts(sizes: readonly number[], limits: PartLimits, closed: boolean): ConcatPlan | null {
   const { minPart, maxPart } = limits;
   if (!(Number.isSafeInteger(minPart) && minPart >= 1 && Number.isSafeInteger(maxPart) && maxPart >= 2 * minPart)) {
     throw new RangeError(
@@ -93,8 +107,9 @@ export function planConcat(sizes: readonly number[], limits: PartLimits = S3_PAR
   const bytes = sizes.reduce((sum, size) => sum + size, 0);
   if (items.length === 0) return { parts: [], bytes, downloadBytes: 0, largestUpload: 0 };
 
-  const best = search(items, minPart);
-  const parts = build(items, best, limits);
+  const best = search(items, minPart, closed);
+  if (best === undefined) return null;
+  const parts = build(items, best, limits, closed);
   let downloadBytes = 0;
   let largestUpload = 0;
   for (const part of parts) {
@@ -116,11 +131,13 @@ interface Layout {
   rank: Map<number, number>;
   /** prefix[i] = bytes of items before item i. */
   prefix: number[];
+  /** More parts follow: the last object is like the others, and the final gap needs the minimum too. */
+  closed: boolean;
 }
 
-function layout(items: Item[], minPart: number): Layout {
+function layout(items: Item[], minPart: number, closed: boolean): Layout {
   const last = items.length - 1;
-  const candidates = items.flatMap((item, i) => (item.size >= minPart || i === last ? [i] : []));
+  const candidates = items.flatMap((item, i) => (item.size >= minPart || (i === last && !closed) ? [i] : []));
   const prefix = [0];
   for (const item of items) prefix.push(prefix.at(-1)! + item.size);
   return {
@@ -130,14 +147,16 @@ function layout(items: Item[], minPart: number): Layout {
     next: new Map(candidates.map((c, k) => [c, candidates[k + 1] ?? -1])),
     rank: new Map(candidates.map((c, k) => [c, k])),
     prefix,
+    closed,
   };
 }
 
 /** Bytes of the whole objects strictly between items a and b (a = -1: from the start; b = items.length: to the end). */
 const between = (at: Layout, a: number, b: number): number => at.prefix[b]! - at.prefix[a + 1]!;
 
-/** What item i can lend from its head: all above the minimum; the last object all but one byte. */
-const capacity = (at: Layout, i: number): number => at.items[i]!.size - (i === at.items.length - 1 ? 1 : at.minPart);
+/** What item i can lend from its head: all above the minimum; the last object all but one byte (unless closed). */
+const capacity = (at: Layout, i: number): number =>
+  at.items[i]!.size - (i === at.items.length - 1 && !at.closed ? 1 : at.minPart);
 
 /** Copying `to` next after `from` (the candidates between downloaded whole); undefined when the gap cannot borrow enough. */
 function step(at: Layout, from: State, to: number, dissolved: number): State | undefined {
@@ -157,8 +176,8 @@ function step(at: Layout, from: State, to: number, dissolved: number): State | u
  * The cheapest plan (see the top of the file), as its last state: the last object copied, or — `item` =
  * items.length — the path to the last copied object followed by a final gap of everything after it.
  */
-function search(items: Item[], minPart: number): State {
-  const at = layout(items, minPart);
+function search(items: Item[], minPart: number, closed: boolean): State | undefined {
+  const at = layout(items, minPart, closed);
   const last = items.length - 1;
   const states = new Map<number, State[]>();
   const offer = (state: State | undefined): void => {
@@ -181,21 +200,24 @@ function search(items: Item[], minPart: number): State {
     const left = at.candidates.length - (candidate === -1 ? 0 : at.rank.get(candidate)! + 1);
     for (const state of candidate === -1 ? [start] : (states.get(candidate) ?? [])) {
       // The next copy: the next candidate, or one of the two after it (those skipped downloaded whole).
-      let to = candidate === -1 ? at.candidates[0]! : at.next.get(candidate)!;
+      let to = candidate === -1 ? (at.candidates[0] ?? -1) : at.next.get(candidate)!;
       for (let dissolved = 0; dissolved <= 2 && to !== -1; dissolved++) {
         offer(step(at, state, to, dissolved));
         to = at.next.get(to)!;
       }
-      // Or everything after this copy downloaded as the final gap, of any size (worth it only with few objects left).
+      // Or everything after this copy downloaded as the final gap, of any size (worth it only with few objects left);
+      // closed, of the minimum, borrowing from this copy's tail what it lacks.
       if (left <= 3) {
-        const cost = state.cost + between(at, candidate, items.length);
-        if (finish === undefined || cost < finish.cost) {
+        const gap = between(at, candidate, items.length);
+        const borrowed = closed && gap > 0 && gap < minPart ? minPart - gap : 0;
+        const cost = state.cost + gap + borrowed;
+        if (borrowed <= state.spare && (finish === undefined || cost < finish.cost)) {
           finish = {
             item: items.length,
             cost,
             spare: 0,
             head: 0,
-            borrowedFromPrevious: 0,
+            borrowedFromPrevious: borrowed,
             previous: state,
             dissolved: left,
           };
@@ -208,8 +230,8 @@ function search(items: Item[], minPart: number): State {
       finish = state;
     }
   }
-  // Always set: a gap holding a skipped candidate needs no lending, and the final gap has no minimum.
-  return finish!;
+  // Open-ended, always set: a gap holding a skipped candidate needs no lending, and the final gap has no minimum.
+  return finish;
 }
 
 /** `a` is at least as good as `b` in every respect that matters for what follows. */
@@ -218,7 +240,7 @@ function dominates(a: State, b: State): boolean {
 }
 
 /** The parts of the plan `finish` ends: gap, copy, gap, copy, ..., gap (empty gaps left out). */
-function build(items: Item[], finish: State, limits: PartLimits): PlannedPart[] {
+function build(items: Item[], finish: State, limits: PartLimits, closed: boolean): PlannedPart[] {
   const chain: State[] = [];
   for (let state: State | undefined = finish; state !== undefined && state.item !== -1; state = state.previous) {
     chain.unshift(state);
@@ -237,7 +259,7 @@ function build(items: Item[], finish: State, limits: PartLimits): PlannedPart[] 
     gap = tail > 0 ? [{ source: copied.source, start: copied.size - tail, end: copied.size }] : [];
     after = state.item;
   }
-  parts.push(...uploadParts(gap, true, limits.minPart));
+  parts.push(...uploadParts(gap, !closed, limits.minPart));
   return parts;
 }
 

@@ -157,7 +157,10 @@ export async function prepareConcat(s3: S3Client, input: ConcatRequest, signal?:
 }
 
 /** An empty result: one PutObject (a multipart upload cannot have zero parts). */
-function emptyObject(s3: S3Client, request: Request): Pick<PreparedConcat, 'complete' | 'abort'> {
+export function emptyObject(
+  s3: S3Client,
+  request: Pick<Request, 'bucket' | 'key' | 'contentType' | 'metadata'>,
+): Pick<PreparedConcat, 'complete' | 'abort'> {
   return {
     complete: async (signal?: AbortSignal) => {
       signal?.throwIfAborted();
@@ -184,11 +187,11 @@ function emptyObject(s3: S3Client, request: Request): Pick<PreparedConcat, 'comp
 }
 
 /** The multipart upload, until it is completed or aborted. */
-class OpenUpload {
+export class OpenUpload {
   closed = false;
   constructor(
     private readonly s3: S3Client,
-    private readonly request: Request,
+    private readonly request: Pick<Request, 'bucket' | 'key'>,
     private readonly uploadId: string,
   ) {}
 
