@@ -5,15 +5,14 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { type RatesProgress, readProgress } from '../lib/rates/parallel/progress.ts';
-
-const mib = (bytes: number): string => `${(bytes / 1024 ** 2).toFixed(1)} MiB`;
+import { formatMiB } from '../lib/units.ts';
 
 /** One line for a person: chunks done, bytes processed and elapsed time, or what the run does after the parse. */
 export function formatProgress(p: RatesProgress): string {
   const elapsed = `${(p.elapsedMs / 1000).toFixed(1)} s`;
   switch (p.phase) {
     case 'parse':
-      return `chunks ${p.done}/${p.chunks} · ${mib(p.bytesDone)} of ${mib(p.bytesTotal)} · ${elapsed}`;
+      return `chunks ${p.done}/${p.chunks} · ${formatMiB(p.bytesDone)} of ${formatMiB(p.bytesTotal)} · ${elapsed}`;
     case 'rerun':
       return `re-running ${p.chunks} chunk${p.chunks === 1 ? '' : 's'} whose guessed record start was wrong · ${elapsed}`;
     case 'stats':

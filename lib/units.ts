@@ -15,6 +15,11 @@ export function formatBytes(bytes: number): string {
   return unit === undefined ? exact : `${exact} (${(bytes / unit[0]).toFixed(1)} ${unit[1]})`;
 }
 
+/** A size in MiB with one decimal, for lines that compare sizes at a glance (progress, where bytes came from). */
+export function formatMiB(bytes: number): string {
+  return `${(bytes / 1024 ** 2).toFixed(1)} MiB`;
+}
+
 /** The sizes {@link parseByteSize} takes, named in its refusals (and in the CLI's help). */
 export const BYTE_SIZE_FORMS =
   'a whole number of bytes, or a number and a unit: B, KiB, MiB, GiB, TiB (powers of 1024) or KB, MB, GB, TB ' +
