@@ -40,6 +40,7 @@ const UNIT_TESTS = [
   'lib/rates/exact-sum',
   'lib/rates/gzip-input',
   'lib/rates/options',
+  'lib/rates/parallel/assemble-plan',
   'lib/rates/parallel/chunks',
   'lib/rates/parallel/deadline',
   'lib/rates/parallel/merge',

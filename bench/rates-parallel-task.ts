@@ -48,6 +48,7 @@ const task: ParseTask = {
   },
   headerLine: null,
   output: scratchKeys(prefix, 1, 'g'),
+  parts: null,
 };
 const baselineRssMb = process.memoryUsage.rss() / 2 ** 20;
 const result = await runParseTask(s3, task);

@@ -12,7 +12,8 @@ import { runRatesOnEc2, runSplitRatesOnEc2, stageRatesInput } from '../lib/rates
 import type { RatesJobOutcome, RatesSummary } from '../lib/rates/index.ts';
 import { isGzipFileName } from '../lib/rates/gzip-input.ts';
 import type { RatesSplit } from '../lib/rates/split.ts';
-import { formatBytes } from '../lib/units.ts';
+import type { AssemblyFigures } from '../lib/rates/outcome.ts';
+import { formatBytes, formatMiB } from '../lib/units.ts';
 import { assertStackAlive, localEc2Environment, type StackState } from '../local-stack/stack.ts';
 import type { RatesRequest } from './args.ts';
 import { awaitCleanly, interruptSignal } from './interrupt.ts';
@@ -286,7 +287,16 @@ export function formatSummary(summary: RatesSummary): string {
         `${plural(parallel.reruns, 're-run')}, wall ${Math.round(parallel.wallMs)} ms` +
         (parallel.cost === null ? '' : `, workers ≈ $${parallel.cost.usd.toFixed(6)}`),
     );
+    lines.push(`  rates.csv  ${describeAssembly(parallel.assembly)}`);
   }
   lines.push('');
   return lines.join('\n');
+}
+
+/** Where rates.csv's bytes came from: most should be the workers' own parts. */
+function describeAssembly(a: AssemblyFigures): string {
+  const copied = a.copiedParts === 0 ? '' : `, ${plural(a.copiedParts, 'part')} copied (${formatMiB(a.copiedBytes)})`;
+  const stitched =
+    a.stitchedParts === 0 ? '' : `, ${plural(a.stitchedParts, 'part')} stitched (${formatMiB(a.stitchedBytes)})`;
+  return `${plural(a.workerParts, 'part')} uploaded by the workers (${formatMiB(a.workerBytes)})${copied}${stitched}`;
 }

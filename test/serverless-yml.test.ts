@@ -194,7 +194,8 @@ describe('sls package', () => {
       } else {
         for (const resource of statement.Resource)
           expect(resource).toMatch(
-            /^arn:aws:s3:::cloud-parallel-dev-us-east-1-data\/(uploads|results|runs)\/([a-z-]+\/)?\*$/,
+            // A folder of one of the three prefixes, or one file name in every result (rates.csv, for the workers).
+            /^arn:aws:s3:::cloud-parallel-dev-us-east-1-data\/(uploads|results|runs)\/(([a-z-]+\/)?\*|\*\/[a-z-]+\.csv)$/,
           );
       }
     }
@@ -213,7 +214,8 @@ describe('sls package', () => {
       },
     ]);
     expect(s3Of('scrape')).toEqual([]);
-    // The rates worker reads the upload and its own scratch, writes only scratch: never results/, never uploads/.
+    // The rates worker reads the upload and its own scratch, writes scratch and the parts of a result's rates.csv:
+    // nothing else under results/, never uploads/.
     expect(s3Of('rates-worker')).toEqual([
       {
         Effect: 'Allow',
@@ -227,6 +229,11 @@ describe('sls package', () => {
         Effect: 'Allow',
         Action: ['s3:PutObject', 's3:AbortMultipartUpload'],
         Resource: ['arn:aws:s3:::cloud-parallel-dev-us-east-1-data/runs/rates/*'],
+      },
+      {
+        Effect: 'Allow',
+        Action: ['s3:PutObject'],
+        Resource: ['arn:aws:s3:::cloud-parallel-dev-us-east-1-data/results/*/rates.csv'],
       },
     ]);
   });
@@ -492,7 +499,7 @@ const GRANTS: Record<FunctionName, Record<string, string[]>> = {
   'rates-worker': {
     ...ownLogs('rates-worker'),
     's3:GetObject': [`${DATA_BUCKET_ARN}/runs/rates/*`, `${DATA_BUCKET_ARN}/uploads/*`],
-    's3:PutObject': [`${DATA_BUCKET_ARN}/runs/rates/*`],
+    's3:PutObject': [`${DATA_BUCKET_ARN}/results/*/rates.csv`, `${DATA_BUCKET_ARN}/runs/rates/*`],
     's3:AbortMultipartUpload': [`${DATA_BUCKET_ARN}/runs/rates/*`],
   },
   // Writes a prime list too big for its reply; invoked synchronously, so no destination.

@@ -55,6 +55,21 @@ export interface CompressedInput {
   storedBytes: number | null;
 }
 
+/**
+ * rates.csv of a split run: the parts the workers uploaded into it, the parts the coordinator copied server-side from
+ * what they held back, and the bytes it stitched through itself (only next to outputs under 5 MiB).
+ */
+export interface AssemblyFigures {
+  workerParts: number;
+  workerBytes: number;
+  copiedParts: number;
+  copiedBytes: number;
+  stitchedParts: number;
+  stitchedBytes: number;
+  /** Chunks parsed again without parts, so tiny outputs before them could make 5 MiB parts. */
+  rerunsWithoutParts: number;
+}
+
 /** How a parallel run was split, and what each chunk and the whole fan-out took and cost. */
 export interface ParallelSummary {
   /** Workers asked for (or the chunk count, when the split was by chunk size). */
@@ -67,6 +82,8 @@ export interface ParallelSummary {
   wallMs: number;
   /** Per chunk: the input bytes it owned, the rows in them (bad ones included), its worker's time. */
   chunkTimings: { index: number; bytes: number; rows: number; ms: number }[];
+  /** How rates.csv was put together (lib/rates/parallel/assemble-plan.ts). */
+  assembly: AssemblyFigures;
   /** The workers' cost (lib/fanout/cost.ts); null on the local backend. */
   cost: FanoutCost | null;
 }

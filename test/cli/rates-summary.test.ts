@@ -27,6 +27,18 @@ const SUMMARY: RatesSummary = {
   finishedAt: '2026-12-03T12:00:00.000Z',
 };
 
+const ASSEMBLY = {
+  workerParts: 24,
+  workerBytes: 192 * 1024 ** 2,
+  copiedParts: 2,
+  copiedBytes: 12 * 1024 ** 2,
+  stitchedParts: 1,
+  stitchedBytes: 5 * 1024 ** 2,
+  rerunsWithoutParts: 0,
+};
+const ASSEMBLY_LINE =
+  '  rates.csv  24 parts uploaded by the workers (192.0 MiB), 2 parts copied (12.0 MiB), 1 part stitched (5.0 MiB)';
+
 const SINGLE = [
   'rates for s3://data/uploads/counties.csv',
   '  rate = cancer / population',
@@ -53,10 +65,11 @@ describe('formatSummary', () => {
       statsRounds: 3,
       wallMs: 1834.6,
       chunkTimings: [{ index: 0, bytes: 4096, rows: 100, ms: 12 }],
+      assembly: ASSEMBLY,
       cost: null,
     };
     expect(formatSummary({ ...SUMMARY, parallel })).toBe(
-      `${[...SINGLE, '  parallel   12 chunks on 4 workers, 1 re-run, wall 1835 ms'].join('\n')}\n`,
+      `${[...SINGLE, '  parallel   12 chunks on 4 workers, 1 re-run, wall 1835 ms', ASSEMBLY_LINE].join('\n')}\n`,
     );
   });
 
@@ -68,20 +81,52 @@ describe('formatSummary', () => {
       usd: 0.0000561,
       pricing: { usdPerGbSecond: 0.0000166667, usdPerMillionRequests: 0.2, workerMemoryMb: 1769 },
     };
-    const parallel = { workers: 4, chunks: 4, reruns: 0, statsRounds: 2, wallMs: 900, chunkTimings: [], cost };
+    const parallel = {
+      workers: 4,
+      chunks: 4,
+      reruns: 0,
+      statsRounds: 2,
+      wallMs: 900,
+      chunkTimings: [],
+      assembly: ASSEMBLY,
+      cost,
+    };
     expect(formatSummary({ ...SUMMARY, parallel })).toContain(
       '  parallel   4 chunks on 4 workers, 0 re-runs, wall 900 ms, workers ≈ $0.000056\n',
     );
   });
 
   it('counts in the singular and with separators', () => {
-    const one = { workers: 1, chunks: 1, reruns: 0, statsRounds: 0, wallMs: 5, chunkTimings: [], cost: null };
+    const one = {
+      workers: 1,
+      chunks: 1,
+      reruns: 0,
+      statsRounds: 0,
+      wallMs: 5,
+      chunkTimings: [],
+      assembly: ASSEMBLY,
+      cost: null,
+    };
     expect(formatSummary({ ...SUMMARY, parallel: one })).toContain(
       '  parallel   1 chunk on 1 worker, 0 re-runs, wall 5 ms\n',
     );
     const many = { ...one, workers: 10_000, chunks: 10_000, reruns: 1200 };
     expect(formatSummary({ ...SUMMARY, parallel: many })).toContain(
       '  parallel   10,000 chunks on 10,000 workers, 1,200 re-runs, wall 5 ms\n',
+    );
+  });
+});
+
+describe('formatSummary of where rates.csv came from', () => {
+  it('names copied and stitched parts only when there were some', () => {
+    const parallel = { workers: 2, chunks: 2, reruns: 0, statsRounds: 2, wallMs: 9, chunkTimings: [], cost: null };
+    const direct = { ...ASSEMBLY, copiedParts: 0, copiedBytes: 0, stitchedParts: 0, stitchedBytes: 0 };
+    expect(formatSummary({ ...SUMMARY, parallel: { ...parallel, assembly: direct } })).toContain(
+      '  rates.csv  24 parts uploaded by the workers (192.0 MiB)\n',
+    );
+    const one = { ...direct, workerParts: 1, copiedParts: 1, copiedBytes: 1024 };
+    expect(formatSummary({ ...SUMMARY, parallel: { ...parallel, assembly: one } })).toContain(
+      '  rates.csv  1 part uploaded by the workers (192.0 MiB), 1 part copied (0.0 MiB)\n',
     );
   });
 });

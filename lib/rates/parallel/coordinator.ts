@@ -2,23 +2,25 @@
  * The parallel rates run, as the `rates` function (or the CLI) coordinates it (design in ARCHITECTURE.md, "a
  * parallel rates run's pieces"): read the header, cut the data into byte ranges, have the workers parse them
  * (guessing where records start), re-run the chunks whose guess verification refutes, merge the replies, run the
- * statistics rounds over the workers' values objects, and prepare rates.csv as one multipart upload assembled
- * from the workers' outputs. No data byte passes through here except the header and the few small outputs the
- * concatenation must stitch together (concat-plan.ts).
+ * statistics rounds over the workers' values objects, and finish rates.csv: one multipart upload, opened before
+ * the parse, into which the workers upload their output as parts (grants.ts, part-writer.ts); what each held back
+ * is copied in server-side (assemble-plan.ts). No data byte passes through here except the header and the few
+ * small outputs the assembly must stitch together (concat-plan.ts).
  *
  * What it returns is what publish.ts commits, as the single path's: the computed figures and a PendingCsv. The
  * scratch objects stay until the caller has committed (or abandoned) and calls `deleteScratch()`.
  */
 import type { S3Client } from '@aws-sdk/client-s3';
-import { prepareConcat } from '../../aws/concat.ts';
 import type { TaskUsage } from '../../fanout/cost.ts';
 import { asLoggable, logger } from '../../observability.ts';
-import { abortReason, type Backend, type FanoutOptions, type ProgressEvent } from '../../fanout/index.ts';
+import type { Backend } from '../../fanout/index.ts';
 import type { RateOptions } from '../options.ts';
-import type { ParallelSummary } from '../outcome.ts';
+import type { AssemblyFigures, ParallelSummary } from '../outcome.ts';
 import type { ComputedRates, PendingCsv } from '../publish.ts';
 import type { RateStats } from '../stats.ts';
+import { type CsvUpload, finishCsv, openCsvUpload } from './assemble.ts';
 import { type ChunkRange, planChunks, verifyChunks } from './chunks.ts';
+import { type ChunkSlots, grantParts } from './grants.ts';
 import type { FileHeader } from './header.ts';
 import { mergeChunks } from './merge.ts';
 import type { RangeStart } from './range-parse.ts';
@@ -26,9 +28,9 @@ import { decodeChunkReply, type ChunkReply } from './reply.ts';
 import { deleteScratch, scratchKeys } from './scratch.ts';
 import { readSourceHeader, type SourceObject } from './source.ts';
 import { answerStatsPlan, chunkValuesOf, StatsRounds } from './stats-rounds.ts';
-import { type ParseResult, type ParseTask, parseResultSchema, type WorkerTask } from './tasks.ts';
+import { type PartGrant, type ParseResult, type ParseTask, parseResultSchema, type WorkerTask } from './tasks.ts';
 import { ChunkFailedError } from './chunk-failed.ts';
-import { fanoutUntilAborted, type Unsettled } from './deadline.ts';
+import { runAll } from './run-all.ts';
 
 /** How the data is cut: into `workers` equal ranges, or ranges of `chunkBytes`. */
 export type SplitRequest = { workers: number } | { chunkBytes: number };
@@ -49,6 +51,13 @@ export interface ParallelRunSettings {
   retries?: number;
   signal?: AbortSignal;
   onProgress?: (progress: ParallelProgress) => void;
+  /**
+   * Whether workers upload rates.csv parts themselves (default true). An EC2 instance cannot: it has no credentials,
+   * and a presigned URL per part number does not fit in its user data (ec2-tasks.ts).
+   */
+  directParts?: boolean;
+  /** The parts' size, at least 5 MiB; default grants.ts DEFAULT_PART_BYTES. */
+  partBytes?: number;
 }
 
 /** What a progress line or object reports while the chunks are parsed. */
@@ -92,11 +101,23 @@ export async function computeInParallel(
   const written = new Set<string>();
   const usage: TaskUsage[] = [];
   const cleanup = () => deleteScratch(s3, source.bucket, [...written]);
+  let upload: CsvUpload | null = null;
   try {
     const header = await readSourceHeader(s3, source, options, settings.signal);
     const ranges = planChunks({ dataStart: header.dataStart, size: source.size, ...input.split });
+    const opened = await openCsvUpload(s3, source.bucket, input.csvKey);
+    upload = opened;
+    const slots = grantParts({
+      ranges,
+      headerBytes: header.outputLine.length,
+      key: input.csvKey,
+      uploadId: opened.uploadId,
+      ...(settings.partBytes === undefined ? {} : { partBytes: settings.partBytes }),
+    });
+    const withoutGrant = new Set<number>(settings.directParts === false ? ranges.map((r) => r.index) : []);
     const parse = (range: ChunkRange, start: RangeStart): ParseTask => {
-      const task = parseTask(input, header, range, start);
+      const grant = withoutGrant.has(range.index) ? null : (slots[range.index] as ChunkSlots).grant;
+      const task = parseTask(input, header, range, start, grant);
       written.add(task.output.csv);
       written.add(task.output.values);
       return task;
@@ -117,7 +138,16 @@ export async function computeInParallel(
       bytesDone: source.size,
       bytesTotal: source.size,
     });
-    const csv = await prepareCsv(s3, input, chunks, settings.signal);
+    const outputs = () =>
+      chunks.map((c, i) => ({
+        parts: c.result.parts,
+        csv: c.result.csv,
+        firstSlot: (slots[i] as ChunkSlots).firstSlot,
+      }));
+    const { csv, assembly } = await finishCsv(s3, opened, outputs, settings.signal, async (indexes) => {
+      for (const index of indexes) withoutGrant.add(index);
+      await rerunChunks(backend, chunks, indexes, parse, settings, usage);
+    });
     const computed: ComputedRates = {
       rateColumn: merged.rateColumn,
       rows: merged.rows,
@@ -126,47 +156,29 @@ export async function computeInParallel(
       stats,
       inputBytes: merged.inputBytes,
     };
-    const parallel = section(input.split, chunks, { reruns, rounds, started, usage });
+    const parallel = section(input.split, chunks, { reruns, rounds, started, usage, assembly });
     return { computed, csv, parallel, deleteScratch: cleanup };
   } catch (error) {
-    // The run's own error is what counts; what could not be deleted, the lifecycle rule for runs/ expires in a day.
-    await cleanup().catch((cleanupError: unknown) => {
-      logger.warn('could not delete the scratch objects of a failed parallel rates run', {
+    // The run's own error is what counts; what could not be deleted, the lifecycle rule for runs/ expires in a day,
+    // and an upload that could not be aborted, the bucket's AbortIncompleteMultipartUpload rule.
+    const warn = (what: string) => (cleanupError: unknown) => {
+      logger.warn(`could not ${what} of a failed parallel rates run`, {
         key: source.key,
         error: asLoggable(cleanupError),
       });
-    });
+    };
+    await Promise.all([
+      cleanup().catch(warn('delete the scratch objects')),
+      upload?.abort().catch(warn("abort rates.csv's multipart upload")),
+    ]);
     throw error;
   }
-}
-
-/** rates.csv as one multipart upload of the chunks' outputs, in chunk order; it appears when `land()` is called. */
-async function prepareCsv(
-  s3: S3Client,
-  input: ParallelRunInput,
-  chunks: readonly ChunkState[],
-  signal: AbortSignal | undefined,
-): Promise<PendingCsv> {
-  const prepared = await prepareConcat(
-    s3,
-    {
-      bucket: input.source.bucket,
-      key: input.csvKey,
-      sources: chunks.map((c) => ({ key: c.result.csv.key, size: c.result.csv.bytes, eTag: c.result.csv.eTag })),
-      contentType: 'text/csv; charset=utf-8',
-      // Copies are server-side (UploadPartCopy): the coordinator only waits, so as many as S3 takes at once
-      // (concat.ts's ceiling); at 10 GB the copies are the longest phase after the parse (bench rates-parallel).
-      concurrency: 64,
-    },
-    signal,
-  );
-  return { key: input.csvKey, land: () => prepared.complete(), abandon: () => prepared.abort() };
 }
 
 function section(
   split: SplitRequest,
   chunks: readonly ChunkState[],
-  run: { reruns: number; rounds: number; started: number; usage: TaskUsage[] },
+  run: { reruns: number; rounds: number; started: number; usage: TaskUsage[]; assembly: AssemblyFigures },
 ): ParallelSection {
   return {
     workers: 'workers' in split ? split.workers : chunks.length,
@@ -180,11 +192,18 @@ function section(
       rows: c.reply.rows + c.reply.badRows,
       ms: Math.round(c.result.ms),
     })),
+    assembly: run.assembly,
     usage: run.usage,
   };
 }
 
-function parseTask(input: ParallelRunInput, header: FileHeader, range: ChunkRange, start: RangeStart): ParseTask {
+function parseTask(
+  input: ParallelRunInput,
+  header: FileHeader,
+  range: ChunkRange,
+  start: RangeStart,
+  parts: PartGrant | null,
+): ParseTask {
   const first = start.kind === 'known' ? start.at : 'g';
   return {
     kind: 'parse',
@@ -202,64 +221,8 @@ function parseTask(input: ParallelRunInput, header: FileHeader, range: ChunkRang
     },
     headerLine: range.index === 0 ? header.outputLine.toString('base64') : null,
     output: scratchKeys(input.scratchPrefix, range.index, first),
+    parts,
   };
-}
-
-/**
- * Runs `tasks` and returns their values in order; the first chunk that finally failed fails the run. At the signal's
- * abort (the deadline) the run fails at once, naming the chunks not finished, even if their workers never answer.
- */
-async function runAll<R>(
-  backend: Backend<WorkerTask, unknown>,
-  tasks: readonly WorkerTask[],
-  indexes: readonly number[],
-  check: (value: unknown) => R,
-  settings: ParallelRunSettings,
-  usage: TaskUsage[],
-  onEvent?: (event: ProgressEvent) => void,
-): Promise<R[]> {
-  const options: FanoutOptions = {
-    ...(settings.concurrency === undefined ? {} : { concurrency: settings.concurrency }),
-    ...(settings.retries === undefined ? {} : { retries: settings.retries }),
-    ...(settings.signal === undefined ? {} : { signal: settings.signal }),
-    ...(onEvent === undefined ? {} : { onProgress: onEvent }),
-  };
-  const ran = await fanoutUntilAborted(tasks, backend, options);
-  if ('unsettled' in ran) throw abandonedAt(ran.unsettled, tasks, indexes, settings.signal);
-  const { result } = ran;
-  const values: R[] = [];
-  for (const outcome of result.outcomes) {
-    const task = tasks[outcome.index] as WorkerTask;
-    const chunk = indexes[outcome.index] as number;
-    usage.push({ ms: outcome.ms, attempts: outcome.attempts });
-    if (!outcome.ok) throw new ChunkFailedError(chunk, task, outcome.error, outcome.attempts);
-    try {
-      values.push(check(outcome.value));
-    } catch (error) {
-      throw new ChunkFailedError(chunk, task, { kind: 'function', type: 'InvalidResult', message: String(error) }, 1);
-    }
-  }
-  return values;
-}
-
-/** The run stopped at its deadline (or another abort) with these tasks unfinished: the first is named, and all counted. */
-function abandonedAt(
-  unsettled: readonly Unsettled[],
-  tasks: readonly WorkerTask[],
-  indexes: readonly number[],
-  signal: AbortSignal | undefined,
-): ChunkFailedError {
-  const first = unsettled[0] as Unsettled;
-  const chunks = unsettled.map((u) => indexes[u.index] as number);
-  const message =
-    `${first.attempts === 0 ? 'not started' : 'still running'} when the run was stopped (${abortReason(signal)}); ` +
-    `chunk(s) not finished: ${chunks.join(', ')}`;
-  return new ChunkFailedError(
-    chunks[0] as number,
-    tasks[first.index] as WorkerTask,
-    { kind: 'aborted', type: 'AbortError', message },
-    first.attempts,
-  );
 }
 
 function checkParse(value: unknown): { result: ParseResult; reply: ChunkReply } {
@@ -309,6 +272,7 @@ async function verifyPhase(
   usage: TaskUsage[],
 ): Promise<number> {
   let reruns = 0;
+  const starts = new Map<number, number>();
   // Each round settles at least the first wrong chunk for good, so there are at most as many rounds as chunks;
   // more would mean a worker that does not start where it is told to, which must not loop forever.
   for (let round = 0; ; round++) {
@@ -328,27 +292,41 @@ async function verifyPhase(
       bytesDone: input.source.size,
       bytesTotal: input.source.size,
     });
-    const tasks = rerun.map(({ index, start }) =>
-      parse((chunks[index] as ChunkState).range, { kind: 'known', at: start }),
-    );
-    const results = await runAll(
+    for (const { index, start } of rerun) starts.set(index, start);
+    await rerunChunks(
       backend,
-      tasks,
+      chunks,
       rerun.map((r) => r.index),
-      checkParse,
+      parse,
       settings,
       usage,
+      starts,
     );
-    rerun.forEach(({ index, start }, k) => {
-      const result = results[k] as (typeof results)[number];
-      if (result.reply.start !== start) {
-        const task = tasks[k] as ParseTask;
-        const message = `re-run from byte ${start}, it answered for a chunk starting at ${result.reply.start}`;
-        throw new ChunkFailedError(index, task, { kind: 'function', type: 'InvalidResult', message }, 1);
-      }
-      chunks[index] = { range: (chunks[index] as ChunkState).range, ...result };
-    });
   }
+}
+
+/** Parses chunks again from known starts (`starts`, else where their verified reply says they start). */
+async function rerunChunks(
+  backend: Backend<WorkerTask, unknown>,
+  chunks: ChunkState[],
+  indexes: readonly number[],
+  parse: (range: ChunkRange, start: RangeStart) => ParseTask,
+  settings: ParallelRunSettings,
+  usage: TaskUsage[],
+  starts: ReadonlyMap<number, number> = new Map(),
+): Promise<void> {
+  const at = (index: number) => starts.get(index) ?? (chunks[index] as ChunkState).reply.start;
+  const tasks = indexes.map((index) => parse((chunks[index] as ChunkState).range, { kind: 'known', at: at(index) }));
+  const results = await runAll(backend, tasks, indexes, checkParse, settings, usage);
+  indexes.forEach((index, k) => {
+    const result = results[k] as (typeof results)[number];
+    if (result.reply.start !== at(index)) {
+      const task = tasks[k] as ParseTask;
+      const message = `re-run from byte ${at(index)}, it answered for a chunk starting at ${result.reply.start}`;
+      throw new ChunkFailedError(index, task, { kind: 'function', type: 'InvalidResult', message }, 1);
+    }
+    chunks[index] = { range: (chunks[index] as ChunkState).range, ...result };
+  });
 }
 
 /** The exact statistics in rounds (stats-rounds.ts); a chunk without values answers here, without a task. */

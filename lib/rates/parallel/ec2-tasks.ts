@@ -31,13 +31,17 @@ export interface PresignSettings {
 }
 
 async function presignedParse(task: ParseTask, { s3, expiresIn }: PresignSettings): Promise<Ec2ParseTask> {
+  // A part grant would need a presigned UploadPart URL per part number, more than user data holds: an instance
+  // writes all of its chunk's rates.csv bytes to scratch, and the coordinator copies them server-side.
+  if (task.parts !== null) throw new Error('internal: an EC2 worker cannot be granted rates.csv parts');
+  const { parts: _none, ...rest } = task;
   const { bucket, key, eTag } = task.source;
   const [url, csv, values] = await Promise.all([
     getSignedUrl(s3, new GetObjectCommand({ Bucket: bucket, Key: key, IfMatch: eTag }), { expiresIn }),
     getSignedUrl(s3, new PutObjectCommand({ Bucket: bucket, Key: task.output.csv }), { expiresIn }),
     getSignedUrl(s3, new PutObjectCommand({ Bucket: bucket, Key: task.output.values }), { expiresIn }),
   ]);
-  return { ...task, source: { ...task.source, url }, output: { csv, values } };
+  return { ...rest, source: { ...task.source, url }, output: { csv, values } };
 }
 
 async function presignedStats(task: StatsTask, { s3, expiresIn }: PresignSettings): Promise<Ec2StatsTask> {
@@ -53,6 +57,7 @@ function parseResultOf(task: ParseTask, answer: unknown): ParseResult {
   const { reply, csv, values, ms } = ec2ParseAnswerSchema.parse(answer);
   return parseResultSchema.parse({
     reply,
+    parts: [],
     csv: { key: task.output.csv, ...csv },
     values: { key: task.output.values, ...values },
     ms,

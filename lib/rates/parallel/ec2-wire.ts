@@ -12,7 +12,7 @@ import { parseTaskSchema, statsTaskSchema } from './tasks.ts';
 const count = z.number().int().min(0);
 const url = z.url({ protocol: /^https?$/ });
 
-export const ec2ParseTaskSchema = parseTaskSchema.omit({ source: true, output: true }).extend({
+export const ec2ParseTaskSchema = parseTaskSchema.omit({ source: true, output: true, parts: true }).extend({
   source: parseTaskSchema.shape.source.extend({ url }),
   /** Presigned PUTs of the chunk's two scratch objects. */
   output: z.strictObject({ csv: url, values: url }),

@@ -31,6 +31,8 @@ export interface ParallelSetup {
    */
   decorate?: (backend: Backend<unknown, unknown>) => Backend<WorkerTask, unknown>;
   concurrency?: number;
+  /** The size of the rates.csv parts workers upload (grants.ts); tests take S3's 5 MiB minimum. */
+  partBytes?: number;
   pricing?: LambdaPricing;
   onProgress?: (progress: ParallelProgress) => void;
 }
@@ -91,6 +93,9 @@ async function runOnWorkers(
         {
           ...(setup.concurrency === undefined ? {} : { concurrency: setup.concurrency }),
           ...(signal === undefined ? {} : { signal }),
+          ...(setup.partBytes === undefined ? {} : { partBytes: setup.partBytes }),
+          // Instances get presigned URLs, and a part grant would need one per part number (ec2-tasks.ts).
+          directParts: setup.backend.name !== 'ec2',
           onProgress,
         },
       );

@@ -20,6 +20,7 @@ import { describeIssues } from '../../validation.ts';
 import { parseRange, readStart } from './range-parse.ts';
 import { type ChunkReply, encodeChunkReply } from './reply.ts';
 import { type StreamedUpload, streamedUpload } from '../streamed-upload.ts';
+import { type PartWriter, partWriter } from './part-writer.ts';
 import { answerStatsPlan } from './stats-rounds.ts';
 import type { StatsAnswer } from './stats-wire.ts';
 import { type ParseResult, type ParseTask, rangeTaskOf, type StatsTask, workerTaskSchema } from './tasks.ts';
@@ -76,10 +77,25 @@ async function openSource(s3: S3Client, source: ParseTask['source'], from: numbe
 
 async function* nothing(): AsyncGenerator<Uint8Array> {}
 
+/** Where the chunk's rates.csv bytes go: into the result's parts when the task grants some, else all to scratch. */
+function csvOutput(s3: S3Client, task: ParseTask): PartWriter {
+  const { bucket } = task.source;
+  if (task.parts !== null)
+    return partWriter(s3, task.parts, { bucket, scratchKey: task.output.csv, chunk: task.index });
+  const upload = streamedUpload(s3, { bucket, key: task.output.csv });
+  return {
+    ...upload,
+    land: async () => {
+      const landed = await upload.land();
+      return { ...landed, parts: [], scratchBytes: landed.bytes };
+    },
+  };
+}
+
 export async function runParseTask(s3: S3Client, task: ParseTask): Promise<ParseResult> {
   const started = performance.now();
   const { bucket } = task.source;
-  const csv = streamedUpload(s3, { bucket, key: task.output.csv });
+  const csv = csvOutput(s3, task);
   const values = streamedUpload(s3, {
     bucket,
     key: task.output.values,
@@ -100,7 +116,8 @@ export async function runParseTask(s3: S3Client, task: ParseTask): Promise<Parse
     if (mismatch !== null) throw mismatch;
     return {
       reply: encodeChunkReply(reply),
-      csv: { key: task.output.csv, bytes: csvOut.bytes, eTag: landedETag(csvOut.eTag, task.output.csv) },
+      parts: csvOut.parts,
+      csv: { key: task.output.csv, bytes: csvOut.scratchBytes, eTag: landedETag(csvOut.eTag, task.output.csv) },
       values: { key: task.output.values, bytes: valuesOut.bytes, eTag: landedETag(valuesOut.eTag, task.output.values) },
       ms: Math.round((performance.now() - started) * 10) / 10,
     };
@@ -128,7 +145,7 @@ function landedETag(eTag: string | undefined, key: string): string {
  */
 async function cleanUp(
   error: unknown,
-  uploads: { upload: StreamedUpload; key: string }[],
+  uploads: { upload: Pick<StreamedUpload, 'abandon'>; key: string }[],
   parsing: Promise<ChunkReply> | null,
   task: ParseTask,
 ): Promise<unknown> {

@@ -109,6 +109,7 @@ describe('the URL-based chunk worker behind the presigning decorator', () => {
       header,
       headerLine: null,
       output: { csv: 'runs/rates/t/u/csv/1-16', values: 'runs/rates/t/u/values/1-16' },
+      parts: null,
     };
   }
 

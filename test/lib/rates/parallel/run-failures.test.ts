@@ -12,13 +12,7 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import {
-  GetObjectCommand,
-  ListMultipartUploadsCommand,
-  ListObjectsV2Command,
-  PutObjectCommand,
-  type S3Client,
-} from '@aws-sdk/client-s3';
+import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { corpus } from './corpus.ts';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { RatesDefaults } from '../../../../lib/config.ts';
@@ -33,7 +27,7 @@ import { stubS3Env, testS3Client } from '../../../support/clients.ts';
 import { FAULT_ENV, type RatesWorkerFault } from '../../../support/crashing-rates-worker.ts';
 import { type LocalS3, startLocalS3, stopLocalS3 } from '../../../support/local-s3.ts';
 import { generated } from './worker-rig.ts';
-import { localParallelSetup } from '../../../support/parallel-rates.ts';
+import { leftovers, localParallelSetup } from '../../../support/parallel-rates.ts';
 
 const BUCKET = 'parallel-rates-failures';
 const DEFAULTS: RatesDefaults = { numerator: 'num', denominator: 'den', bins: 10 };
@@ -110,15 +104,6 @@ async function folder(name: string): Promise<Record<string, string>> {
   return Object.fromEntries(entries);
 }
 
-async function leftovers(): Promise<{ scratch: string[]; uploads: string[] }> {
-  const listed = await local.s3.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: 'runs/' }));
-  const open = await local.s3.send(new ListMultipartUploadsCommand({ Bucket: BUCKET }));
-  return {
-    scratch: (listed.Contents ?? []).map((o) => o.Key ?? ''),
-    uploads: (open.Uploads ?? []).map((u) => u.Key ?? ''),
-  };
-}
-
 /**
  * Uploads the file and publishes its complete set with the single path (no workers): the previous run a failed
  * split run must leave alone, and the rates.csv a split run that succeeds must equal.
@@ -177,7 +162,7 @@ describe('a worker that crashes', () => {
       'rates.csv',
       'summary.json',
     ]);
-    expect(await leftovers()).toEqual({ scratch: [], uploads: [] });
+    expect(await leftovers(local.s3, BUCKET)).toEqual({ scratch: [], uploads: [] });
   }, 20_000);
 
   it('fails the run with error.json CHUNK_FAILED naming the chunk when every attempt dies', async () => {
@@ -191,7 +176,7 @@ describe('a worker that crashes', () => {
         `^chunk 2 failed \\(parsing bytes \\[\\d+, \\d+\\) of s3://${BUCKET}/uploads/crash-always\\.csv\\) after 4 attempt\\(s\\): WorkerExited: worker thread exited with code 3`,
       ),
     );
-    expect(await leftovers()).toEqual({ scratch: [], uploads: [] });
+    expect(await leftovers(local.s3, BUCKET)).toEqual({ scratch: [], uploads: [] });
   }, 20_000);
 
   it('fails the run at once, without retrying, when the worker throws', async () => {
@@ -203,7 +188,7 @@ describe('a worker that crashes', () => {
       code: 'CHUNK_FAILED',
       message: expect.stringMatching(/^chunk 4 failed .* after 1 attempt\(s\): Error: injected failure of chunk 4$/),
     });
-    expect(await leftovers()).toEqual({ scratch: [], uploads: [] });
+    expect(await leftovers(local.s3, BUCKET)).toEqual({ scratch: [], uploads: [] });
   }, 20_000);
 });
 
@@ -232,7 +217,7 @@ describe('a worker that never answers', () => {
         /^chunk 3 failed \(parsing bytes \[\d+, \d+\) of .*\) after 1 attempt\(s\): AbortError: still running when the run was stopped \(deadline: not finished 30 s before the function's timeout\); chunk\(s\) not finished: 3$/,
       ),
     });
-    expect(await leftovers()).toEqual({ scratch: [], uploads: [] });
+    expect(await leftovers(local.s3, BUCKET)).toEqual({ scratch: [], uploads: [] });
   }, 20_000);
 });
 
@@ -268,9 +253,38 @@ describe('S3 failing the assembly of rates.csv', () => {
       expect((error as Error).message).toContain(`rates.csv: ${words}`);
       expect(rule.hits, 'the fault was met').toBeGreaterThan(0);
       expect(await folder('big')).toEqual(previous.set);
-      expect(await leftovers()).toEqual({ scratch: [], uploads: [] });
+      expect(await leftovers(local.s3, BUCKET)).toEqual({ scratch: [], uploads: [] });
     }, 20_000);
   }
+
+  it("a worker's own part of rates.csv (UploadPart): CHUNK_FAILED naming it, and no upload left open", async () => {
+    // The workers' S3 client through the proxy too, and parts of S3's minimum: each 7 MiB chunk cuts one.
+    vi.stubEnv('AWS_ENDPOINT_URL_S3', proxy.endpoint);
+    const rule = proxy.addRule({
+      method: 'PUT',
+      key: 'results/big/rates.csv',
+      query: /x-id=UploadPart(&|$)/,
+      times: Number.POSITIVE_INFINITY,
+      fault: { status: 500, code: 'InternalError' },
+    });
+    const key = 'uploads/big.csv';
+    const body = await bytesOf(key);
+    await local.s3.send(
+      new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: body, Metadata: { 'run-id': 'parts' } }),
+    );
+    const outcome = await runRatesJob(local.s3, { bucket: BUCKET, key, split: { workers: 2 } }, DEFAULTS, undefined, {
+      parallel: { ...setup(BIG_CHUNK), partBytes: 5 * 1024 * 1024 },
+    });
+    const error = await errorReport('big', outcome);
+    expect(error.code).toBe('CHUNK_FAILED');
+    expect(error.message).toMatch(
+      /chunk \d+: uploading part \d+ of s3:\/\/[^/]+\/results\/big\/rates\.csv failed: .*InternalError/,
+    );
+    expect(rule.hits, 'the fault was met').toBeGreaterThan(0);
+    expect(await leftovers(local.s3, BUCKET)).toEqual({ scratch: [], uploads: [] });
+    stubS3Env(local.server.endpoint);
+    previous = await previousRun('big', BIG);
+  }, 30_000);
 
   it('its completion: the run throws, results/big/ is left empty, and a retry publishes the whole set', async () => {
     const rule = proxy.addRule({
@@ -286,11 +300,11 @@ describe('S3 failing the assembly of rates.csv', () => {
     );
     expect(rule.hits).toBe(1);
     expect(await folder('big')).toEqual({});
-    expect(await leftovers()).toEqual({ scratch: [], uploads: [] });
+    expect(await leftovers(local.s3, BUCKET)).toEqual({ scratch: [], uploads: [] });
     // Lambda's retry of the same event: it starts clean and publishes what the single path did.
     expect((await splitRun('big', BIG_CHUNK, faulty)).status).toBe('ok');
     expect((await bytesOf('results/big/rates.csv')).equals(previous.rates)).toBe(true);
-    expect(await leftovers()).toEqual({ scratch: [], uploads: [] });
+    expect(await leftovers(local.s3, BUCKET)).toEqual({ scratch: [], uploads: [] });
   }, 30_000);
 });
 
@@ -306,7 +320,7 @@ describe('a worker that does not start where it is told to', () => {
     expect(error.message).toMatch(
       /^chunk \d+ failed .*: InvalidResult: re-run from byte \d+, it answered for a chunk starting at \d+/,
     );
-    expect(await leftovers()).toEqual({ scratch: [], uploads: [] });
+    expect(await leftovers(local.s3, BUCKET)).toEqual({ scratch: [], uploads: [] });
   }, 30_000);
 });
 
@@ -324,6 +338,6 @@ describe('the upload replaced mid-run', () => {
     expect(error.code).toBe('SOURCE_CHANGED');
     expect(error.message).toMatch(/^chunk 0 failed \(parsing bytes .* after 1 attempt\(s\): SourceChangedError: /);
     expect(error.message).toContain(`s3://${BUCKET}/uploads/replaced.csv was replaced while the parallel run`);
-    expect(await leftovers()).toEqual({ scratch: [], uploads: [] });
+    expect(await leftovers(local.s3, BUCKET)).toEqual({ scratch: [], uploads: [] });
   }, 20_000);
 });

@@ -5,21 +5,16 @@
  * rates.csv must be byte-identical and summary.json identical except timings, run id and its `parallel` section.
  * Nothing may be left behind: no scratch object, no open multipart upload.
  */
-import {
-  GetObjectCommand,
-  ListMultipartUploadsCommand,
-  ListObjectsV2Command,
-  PutObjectCommand,
-} from '@aws-sdk/client-s3';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { RatesDefaults } from '../../../../lib/config.ts';
 import { runRatesJob } from '../../../../lib/rates/job.ts';
-import type { RatesJobOutcome, RatesSummary } from '../../../../lib/rates/outcome.ts';
+import type { RatesSummary } from '../../../../lib/rates/outcome.ts';
 import type { ParallelSetup } from '../../../../lib/rates/parallel/run.ts';
 import { type LocalS3, startLocalS3, stopLocalS3 } from '../../../support/local-s3.ts';
 import { corpus } from './corpus.ts';
 import { stubS3Env } from '../../../support/clients.ts';
-import { localParallelSetup } from '../../../support/parallel-rates.ts';
+import { leftovers, localParallelSetup, published } from '../../../support/parallel-rates.ts';
 
 const BUCKET = 'parallel-rates';
 const DEFAULTS: RatesDefaults = { numerator: 'num', denominator: 'den', bins: 10 };
@@ -42,46 +37,13 @@ function setup(): ParallelSetup {
   return localParallelSetup({ aboveBytes: Number.MAX_SAFE_INTEGER, chunkBytes: 64 * 1024 * 1024 });
 }
 
-async function text(key: string): Promise<Buffer> {
-  const object = await local.s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: key }));
-  return Buffer.from(await object.Body!.transformToByteArray());
-}
-
-/** What a reader of results/<name>/ sees: rates.csv and summary.json (or error.json), minus what differs by run. */
-type Published =
-  | { csv: Buffer; summary: Omit<RatesSummary, 'timings' | 'finishedAt' | 'parallel'> }
-  | { error: object };
-
-async function published(name: string, outcome: RatesJobOutcome): Promise<Published> {
-  if (outcome.status === 'error') {
-    const { finishedAt: _f, ...report } = JSON.parse((await text(`results/${name}/error.json`)).toString());
-    return { error: report };
-  }
-  const {
-    timings: _t,
-    finishedAt: _f,
-    parallel: _p,
-    ...summary
-  } = JSON.parse((await text(`results/${name}/summary.json`)).toString()) as RatesSummary;
-  return { csv: await text(`results/${name}/rates.csv`), summary };
-}
-
-async function leftovers(): Promise<{ scratch: string[]; uploads: string[] }> {
-  const listed = await local.s3.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: 'runs/' }));
-  const open = await local.s3.send(new ListMultipartUploadsCommand({ Bucket: BUCKET }));
-  return {
-    scratch: (listed.Contents ?? []).map((o) => o.Key ?? ''),
-    uploads: (open.Uploads ?? []).map((u) => u.Key ?? ''),
-  };
-}
-
 describe('a split run publishes what the single path publishes', () => {
   for (const { name, csv } of corpus()) {
     it(`${name} (${csv.length} bytes)`, async () => {
       const key = `uploads/${name}.csv`;
       await local.s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: csv }));
       const single = await runRatesJob(local.s3, { bucket: BUCKET, key }, DEFAULTS);
-      const expected = await published(name, single);
+      const expected = await published(local.s3, BUCKET, name, single);
       for (const split of [{ workers: 3 }, { chunkBytes: 4096 }]) {
         // Another option set than the single run's would defeat the duplicate check only by chance: a new run id does.
         await local.s3.send(
@@ -90,7 +52,7 @@ describe('a split run publishes what the single path publishes', () => {
         const outcome = await runRatesJob(local.s3, { bucket: BUCKET, key, split }, DEFAULTS, undefined, {
           parallel: setup(),
         });
-        const got = await published(name, outcome);
+        const got = await published(local.s3, BUCKET, name, outcome);
         const what = `${name} split ${JSON.stringify(split)}`;
         if ('csv' in expected && 'csv' in got) {
           expect(got.csv.equals(expected.csv), `${what}: rates.csv bytes`).toBe(true);
@@ -101,7 +63,7 @@ describe('a split run publishes what the single path publishes', () => {
             error: { ...(expected as { error: object }).error, runId: null },
           });
         }
-        expect(await leftovers(), `${what}: nothing left behind`).toEqual({ scratch: [], uploads: [] });
+        expect(await leftovers(local.s3, BUCKET), `${what}: nothing left behind`).toEqual({ scratch: [], uploads: [] });
       }
     }, 60_000);
   }

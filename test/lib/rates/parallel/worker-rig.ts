@@ -126,6 +126,7 @@ export function parseTask(
     header: header.info,
     headerLine: range.index === 0 ? header.outputLine.toString('base64') : null,
     output: { csv: `${out}.csv`, values: `${out}.values` },
+    parts: null,
   };
 }
 
