@@ -26,6 +26,7 @@ const UNIT_TESTS = [
   'lib/fanout/fanout',
   'lib/fanout/lambda-backend',
   'lib/fanout/local-backend', // worker threads, not processes
+  'lib/fanout/timeline',
   'lib/middleware/job-errors',
   'lib/observability',
   'lib/primes/chunks',
