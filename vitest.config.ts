@@ -27,6 +27,7 @@ const UNIT_TESTS = [
   'lib/fanout/lambda-backend',
   'lib/fanout/local-backend', // worker threads, not processes
   'lib/fanout/timeline',
+  'lib/fanout/timeline-chart',
   'lib/middleware/job-errors',
   'lib/observability',
   'lib/primes/chunks',
