@@ -32,6 +32,7 @@ const UNIT_TESTS = [
   'lib/observability',
   'lib/primes/chunks',
   'lib/primes/fanout-job',
+  'lib/primes/run-record', // worker threads, not processes
   'lib/primes/sieve',
   'lib/rates/chart',
   'lib/rates/client', // a real S3 client whose middleware answers every command
