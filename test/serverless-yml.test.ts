@@ -501,11 +501,12 @@ const GRANTS: Record<FunctionName, Record<string, string[]>> = {
     's3:PutObject': [`${DATA_BUCKET_ARN}/results/primes/*`],
   },
   // Invokes the worker (Lambda backend), or launches, polls and terminates instances with their scratch space
-  // under runs/ (EC2 backend); failed events go to the queue.
+  // under runs/ (EC2 backend); writes each run's timeline and summary under results/primes/; failed events go to
+  // the queue.
   'primes-fanout': {
     ...ownLogs('primes-fanout'),
     'lambda:InvokeFunction': ['{GetAtt:PrimesDashworkerLambdaFunction.Arn}'],
-    's3:PutObject': [`${DATA_BUCKET_ARN}/runs/*`],
+    's3:PutObject': [`${DATA_BUCKET_ARN}/results/primes/*`, `${DATA_BUCKET_ARN}/runs/*`],
     's3:GetObject': [`${DATA_BUCKET_ARN}/runs/*`],
     's3:DeleteObject': [`${DATA_BUCKET_ARN}/runs/*`],
     's3:ListBucket': [DATA_BUCKET_ARN],
