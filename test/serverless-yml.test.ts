@@ -303,6 +303,9 @@ describe('sls package', () => {
     const bundle = await zip.file('.ec2-workers/primes.mjs')?.async('string');
     expect(bundle).toBeDefined();
     expect(bundle).toMatch(/export\s*\{[^}]*\brun\b/);
+    // Each run's timeline chart is rendered in the fan-out: the native renderer and the font ship with it.
+    expect(zip.file('node_modules/dejavu-fonts-ttf/ttf/DejaVuSans.ttf')).not.toBeNull();
+    expect(Object.keys(zip.files).some((name) => name.startsWith('node_modules/@resvg/resvg-js'))).toBe(true);
     const [, bucket] = ofType('AWS::S3::Bucket').find(([id]) => id !== 'ServerlessDeploymentBucket')!;
     const rules = bucket.Properties.LifecycleConfiguration.Rules;
     expect(rules).toContainEqual(expect.objectContaining({ Prefix: 'runs/', ExpirationInDays: 1, Status: 'Enabled' }));
