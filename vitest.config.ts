@@ -29,6 +29,7 @@ const UNIT_TESTS = [
   'lib/fanout/timeline',
   'lib/fanout/timeline-chart',
   'lib/middleware/job-errors',
+  'lib/middleware/worker-facts',
   'lib/observability',
   'lib/primes/chunks',
   'lib/primes/fanout-job',
