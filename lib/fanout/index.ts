@@ -254,6 +254,33 @@ async function retryOrFail(
   }
 }
 
+/** One attempt on the backend, its span and the worker's facts recorded (./trace.ts) whatever it ends in. */
+async function attemptRecorded<T, R>(
+  backend: Backend<T, R>,
+  task: T,
+  { index, attempt, signal }: { index: number; attempt: number; signal: AbortSignal | undefined },
+  into: TaskRecord,
+): Promise<R> {
+  // Date.now(), not performance.now(): the workers report epoch times, and the timeline compares the two.
+  const record: AttemptRecord = { attempt, submittedAt: Date.now(), returnedAt: 0, outcome: 'failed' };
+  into.attempts.push(record);
+  const recordWorker: RecordWorker = (facts) => {
+    record.worker = { ...record.worker, ...facts };
+  };
+  const context: RunContext = signal === undefined ? { index, attempt } : { index, attempt, signal };
+  try {
+    const value = await backend.run(task, { ...context, recordWorker });
+    record.outcome = 'succeeded';
+    return value;
+  } catch (thrown) {
+    const failure = classifyError(thrown);
+    record.error = { kind: failure.kind, type: failure.type };
+    throw new AttemptFailed(failure);
+  } finally {
+    record.returnedAt = Date.now();
+  }
+}
+
 export async function fanout<T, R>(
   tasks: readonly T[],
   backend: Backend<T, R>,
@@ -292,28 +319,6 @@ export async function fanout<T, R>(
   const records: TaskRecord[] = Array.from({ length: total }, (_, index) => ({ index, attempts: [] }));
   const startedAt = Date.now();
 
-  /** One attempt on the backend, its span and the worker's facts recorded (./trace.ts) whatever it ends in. */
-  const attemptOnce = async (task: T, index: number, attempt: number): Promise<R> => {
-    // Date.now(), not performance.now(): the workers report epoch times, and the timeline compares the two.
-    const record: AttemptRecord = { attempt, submittedAt: Date.now(), returnedAt: 0, outcome: 'failed' };
-    records[index]?.attempts.push(record);
-    const recordWorker: RecordWorker = (facts) => {
-      record.worker = { ...record.worker, ...facts };
-    };
-    const context: RunContext = signal === undefined ? { index, attempt } : { index, attempt, signal };
-    try {
-      const value = await backend.run(task, { ...context, recordWorker });
-      record.outcome = 'succeeded';
-      return value;
-    } catch (thrown) {
-      const failure = classifyError(thrown);
-      record.error = { kind: failure.kind, type: failure.type };
-      throw new AttemptFailed(failure);
-    } finally {
-      record.returnedAt = Date.now();
-    }
-  };
-
   const runTask = async (index: number): Promise<TaskOutcome<R>> => {
     const since = performance.now();
     if (signal?.aborted) return fail(index, aborted(`not started: ${abortReason(signal)}`), 0, since);
@@ -325,7 +330,7 @@ export async function fanout<T, R>(
         async (attempt) => {
           attempts = attempt;
           emit({ kind: 'started', index, attempt });
-          return attemptOnce(task, index, attempt);
+          return attemptRecorded(backend, task, { index, attempt, signal }, records[index]!);
         },
         {
           retries: settings.retries,

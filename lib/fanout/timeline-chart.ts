@@ -77,19 +77,21 @@ export function ganttHeight(tasks: number): number {
   return Math.min(480, Math.max(80, tasks * 18));
 }
 
-export function buildTimelineSpec(input: TimelineChartInput): TopLevelSpec {
-  const { timeline } = input;
-  const noun = input.taskNoun ?? 'chunk';
-  const { divisor, unit } = timeUnit(timeline.wallMs);
-  const { bars, waits } = rows(timeline, noun, divisor);
-  const domain = [0, Math.max(timeline.wallMs / divisor, Number.EPSILON)];
-  const xTitle = `time since the run started (${unit})`;
-  const titleWidth = CHART_WIDTH + 40;
-  const text = wrapText(input.title, TITLE_FONT_SIZE, true, titleWidth);
-  const title =
-    input.subtitle === undefined
-      ? { text }
-      : { text, subtitle: wrapText(input.subtitle, SUBTITLE_FONT_SIZE, false, titleWidth) };
+/** The time axis both panels share: from the run's start to its end, in the unit the run's length calls for. */
+function timeAxis(field: 'from' | 'tMs', wallMs: number) {
+  const { divisor, unit } = timeUnit(wallMs);
+  return {
+    field,
+    type: 'quantitative' as const,
+    title: `time since the run started (${unit})`,
+    scale: { domain: [0, Math.max(wallMs / divisor, Number.EPSILON)], nice: false, zero: true },
+    axis: { format: ',~r', tickCount: 8, grid: true, labelFlush: true },
+  };
+}
+
+/** The Gantt: a grey submit-to-reply bar per attempt, under the worker's own span coloured by the attempt's outcome. */
+function ganttPanel(timeline: Timeline, noun: string) {
+  const { bars, waits } = rows(timeline, noun, timeUnit(timeline.wallMs).divisor);
   const y = {
     field: 'row',
     type: 'ordinal' as const,
@@ -98,70 +100,75 @@ export function buildTimelineSpec(input: TimelineChartInput): TopLevelSpec {
     title: noun,
     axis: { labelOverlap: true, ticks: false },
   };
-  const x = (field: 'from' | 'tMs') => ({
-    field,
-    type: 'quantitative' as const,
-    title: xTitle,
-    scale: { domain, nice: false, zero: true },
-    axis: { format: ',~r', tickCount: 8, grid: true, labelFlush: true },
-  });
-  const steps = timeline.concurrency.map((s) => ({ tMs: s.tMs / divisor, busy: s.busy }));
+  // The axis title is said once, under the curve; the Gantt keeps its tick labels.
+  const x = { ...timeAxis('from', timeline.wallMs), title: null };
+  const color = {
+    field: 'status',
+    type: 'nominal' as const,
+    title: 'attempt',
+    scale: { domain: ATTEMPT_STATUSES.map(([s]) => s), range: ATTEMPT_STATUSES.map(([, c]) => c) },
+    legend: { orient: 'top' as const, direction: 'horizontal' as const, titleOrient: 'left' as const },
+  };
+  return {
+    width: CHART_WIDTH,
+    height: ganttHeight(timeline.tasks.length),
+    layer: [
+      {
+        data: { values: waits },
+        mark: { type: 'bar' as const, color: GREY, height: 3 },
+        encoding: { y, x, x2: { field: 'to' } },
+      },
+      {
+        data: { values: bars },
+        mark: { type: 'bar' as const, height: { band: 0.7 }, stroke: 'white', strokeWidth: 0.5 },
+        encoding: { y, x, x2: { field: 'to' }, color },
+      },
+    ],
+  };
+}
 
+/** The workers busy over time, as steps. */
+function busyPanel(timeline: Timeline) {
+  const { divisor } = timeUnit(timeline.wallMs);
+  return {
+    width: CHART_WIDTH,
+    height: 110,
+    data: { values: timeline.concurrency.map((s) => ({ tMs: s.tMs / divisor, busy: s.busy })) },
+    mark: {
+      type: 'area' as const,
+      interpolate: 'step-after' as const,
+      color: '#4C78A8',
+      opacity: 0.35,
+      line: { color: '#4C78A8' },
+    },
+    encoding: {
+      x: timeAxis('tMs', timeline.wallMs),
+      y: {
+        field: 'busy',
+        type: 'quantitative' as const,
+        title: 'workers busy',
+        scale: { domain: [0, Math.max(1, timeline.maxBusy)], nice: true },
+        axis: { tickMinStep: 1, format: 'd', grid: true },
+      },
+    },
+  };
+}
+
+export function buildTimelineSpec(input: TimelineChartInput): TopLevelSpec {
+  const { timeline } = input;
+  const titleWidth = CHART_WIDTH + 40;
+  const text = wrapText(input.title, TITLE_FONT_SIZE, true, titleWidth);
+  const title =
+    input.subtitle === undefined
+      ? { text }
+      : { text, subtitle: wrapText(input.subtitle, SUBTITLE_FONT_SIZE, false, titleWidth) };
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
     background: 'white',
     padding: { left: 16, right: 28, top: 16, bottom: 12 },
     title: { ...title, anchor: 'start', offset: 14 },
     spacing: 18,
-    vconcat: [
-      {
-        width: CHART_WIDTH,
-        height: ganttHeight(timeline.tasks.length),
-        layer: [
-          {
-            data: { values: waits },
-            mark: { type: 'bar', color: GREY, height: 3 },
-            // The axis title is said once, under the curve; the Gantt keeps its tick labels.
-            encoding: { y, x: { ...x('from'), title: null }, x2: { field: 'to' } },
-          },
-          {
-            data: { values: bars },
-            mark: { type: 'bar', height: { band: 0.7 }, stroke: 'white', strokeWidth: 0.5 },
-            encoding: {
-              y,
-              x: { ...x('from'), title: null },
-              x2: { field: 'to' },
-              color: {
-                field: 'status',
-                type: 'nominal',
-                title: 'attempt',
-                scale: {
-                  domain: ATTEMPT_STATUSES.map(([s]) => s),
-                  range: ATTEMPT_STATUSES.map(([, c]) => c),
-                },
-                legend: { orient: 'top', direction: 'horizontal', titleOrient: 'left' },
-              },
-            },
-          },
-        ],
-      },
-      {
-        width: CHART_WIDTH,
-        height: 110,
-        data: { values: steps },
-        mark: { type: 'area', interpolate: 'step-after', color: '#4C78A8', opacity: 0.35, line: { color: '#4C78A8' } },
-        encoding: {
-          x: x('tMs'),
-          y: {
-            field: 'busy',
-            type: 'quantitative',
-            title: 'workers busy',
-            scale: { domain: [0, Math.max(1, timeline.maxBusy)], nice: true },
-            axis: { tickMinStep: 1, format: 'd', grid: true },
-          },
-        },
-      },
-    ],
+    vconcat: [ganttPanel(timeline, input.taskNoun ?? 'chunk'), busyPanel(timeline)],
     resolve: { scale: { x: 'shared' } },
     config: chartConfig(),
   } as TopLevelSpec;
