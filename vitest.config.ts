@@ -26,10 +26,14 @@ const UNIT_TESTS = [
   'lib/fanout/fanout',
   'lib/fanout/lambda-backend',
   'lib/fanout/local-backend', // worker threads, not processes
+  'lib/fanout/timeline',
+  'lib/fanout/timeline-chart',
   'lib/middleware/job-errors',
+  'lib/middleware/worker-facts',
   'lib/observability',
   'lib/primes/chunks',
   'lib/primes/fanout-job',
+  'lib/primes/run-record', // worker threads, not processes
   'lib/primes/sieve',
   'lib/rates/chart',
   'lib/rates/client', // a real S3 client whose middleware answers every command

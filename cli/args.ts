@@ -209,6 +209,8 @@ const PRIMES_FLAGS = {
 export interface PrimesRequest {
   input: PrimesRunInput;
   json: boolean;
+  /** --out: where the run's timeline and summary go too. */
+  outDir?: string;
 }
 
 export function parsePrimesArgs(args: string[]): PrimesRequest | HelpRequest {
@@ -248,7 +250,9 @@ export function primesRequest({ values, positionals }: ParsedArgs<typeof PRIMES.
     }
     const input = parsed.data;
     if (input.chunks === undefined && input.chunkSize === undefined) input.chunks = 2;
-    return { input, json: values.json === true };
+    const request: PrimesRequest = { input, json: values.json === true };
+    if (values.out !== undefined) request.outDir = checkOutDir(values.out);
+    return request;
   });
 }
 

@@ -5,14 +5,16 @@ import { loadEc2Config } from '../lib/config.ts';
 import { buildWorkerBundles } from '../lib/fanout/ec2/worker-bundle.ts';
 import type { Backend } from '../lib/fanout/index.ts';
 import { splitRange } from '../lib/primes/chunks.ts';
-import type { PrimesRunInput, PrimesRunResult } from '../lib/primes/fanout-job.ts';
-import { runPrimes as runPrimesOn } from '../lib/primes/run.ts';
+import type { PrimesRunInput } from '../lib/primes/fanout-job.ts';
+import { directoryRunRecorder, type RunRecorder, s3RunRecorder } from '../lib/primes/run-record.ts';
+import { type PrimesResult, runPrimes as runPrimesOn } from '../lib/primes/run.ts';
 import type { PrimesChunkResult, PrimesTask } from '../lib/primes/worker.ts';
 import { localEc2Environment, type StackState } from '../local-stack/stack.ts';
 import { formatTable } from './format.ts';
 import type { PrimesRequest } from './args.ts';
 import { awaitCleanly, interruptSignal } from './interrupt.ts';
 import { CliError } from './cli-error.ts';
+import { downloadObjects } from './download.ts';
 import { dataBucket, progress, withStack } from './shared.ts';
 
 function reportingBackend(
@@ -39,16 +41,42 @@ function reportingBackend(
 const range = (input: { start: number; end: number }) =>
   `[${input.start.toLocaleString('en-US')}, ${input.end.toLocaleString('en-US')})`;
 
+/**
+ * A primes run from the CLI, which coordinates it itself. Its timeline and summary go where the fan-out Lambda puts
+ * them, the stack's results/primes/<runId>/, and with --out also into that folder; --backend local has no stack (no
+ * S3), so --out is the only place they go.
+ */
 export async function runPrimes(
   input: PrimesRunInput,
   state: StackState | null,
   quiet: boolean,
-): Promise<PrimesRunResult> {
+  outDir?: string,
+): Promise<PrimesResult> {
   const say = quiet ? () => undefined : progress;
   const total = splitRange(input.start, input.end, input).length;
+  const s3 = state ? createS3Client() : undefined;
+  const bucket = state ? dataBucket(state) : undefined;
+  let record: RunRecorder | undefined;
+  if (s3 && bucket) record = s3RunRecorder(s3, bucket);
+  else if (outDir !== undefined) record = directoryRunRecorder(outDir);
+  const result = await runOnBackend(input, state, total, say, record);
+  if (s3 && bucket && outDir !== undefined && result.timeline) {
+    await downloadObjects(s3, bucket, Object.values(result.timeline.files), outDir);
+    say(`downloaded ${Object.keys(result.timeline.files).join(', ')} to ${outDir}`);
+  }
+  return result;
+}
+
+async function runOnBackend(
+  input: PrimesRunInput,
+  state: StackState | null,
+  total: number,
+  say: (line: string) => void,
+  record: RunRecorder | undefined,
+): Promise<PrimesResult> {
   if (input.backend === 'ec2') {
     if (!state) throw new CliError('the ec2 backend runs against the local stack', 'CONFIG');
-    return runPrimesOnLocalEc2(input, state, total, say);
+    return runPrimesOnLocalEc2(input, state, total, say, record);
   }
   let functionName: string | undefined;
   if (input.backend === 'lambda') {
@@ -65,6 +93,7 @@ export async function runPrimes(
       decorate: (backend) => reportingBackend(backend, total, say),
       // Ctrl-C: no chunk starts after it, and the invocations in flight are cancelled (their requests aborted).
       signal: interruptSignal,
+      ...(record === undefined ? {} : { record }),
       onProgress: (event) => {
         if (event.kind === 'retrying')
           say(`chunk ${event.index + 1}/${total}: ${event.error?.type} — retrying in ${event.delayMs} ms`);
@@ -81,7 +110,8 @@ async function runPrimesOnLocalEc2(
   state: StackState,
   total: number,
   say: (line: string) => void,
-): Promise<PrimesRunResult> {
+  record: RunRecorder | undefined,
+): Promise<PrimesResult> {
   say('building the EC2 worker bundle');
   await buildWorkerBundles();
   const config = loadEc2Config({
@@ -100,6 +130,7 @@ async function runPrimesOnLocalEc2(
     {
       // Ctrl-C: no instance is launched after it, and withEc2Run terminates every instance of the run.
       signal: interruptSignal,
+      ...(record === undefined ? {} : { record }),
       onInstances: ({ pending, running, done, total: launched }) => {
         const line = `instances: ${pending} pending, ${running} running, ${done} done (${launched} launched)`;
         if (line !== last) {
@@ -121,7 +152,16 @@ async function runPrimesOnLocalEc2(
   return awaitCleanly('terminating the EC2 instances this command launched', run);
 }
 
-export function formatPrimesResult(result: PrimesRunResult): string {
+/** Where the run's timeline went, in a line: the PNG to open, and what lies beside it. */
+function timelineLine(result: PrimesResult): string {
+  if (result.timelineError) return `timeline NOT saved: ${result.timelineError}`;
+  if (!result.timeline) return 'timeline: not saved (--backend local has no S3 to put it in; add --out DIR to keep it)';
+  const { location, files } = result.timeline;
+  const png = location.startsWith('s3://') ? `${location}timeline.png` : files['timeline.png'];
+  return `timeline: ${png}  (timeline.json, timeline.svg and summary.json beside it)`;
+}
+
+export function formatPrimesResult(result: PrimesResult): string {
   const n = (x: number) => x.toLocaleString('en-US');
   const rows = result.chunks.map((c) => [
     `[${n(c.start)}, ${n(c.end)})`,
@@ -133,6 +173,8 @@ export function formatPrimesResult(result: PrimesRunResult): string {
     '',
     `primes in [${n(result.start)}, ${n(result.end)}): ${n(result.count)}${result.complete ? '' : `  (INCOMPLETE: ${result.failedChunks.length} chunk(s) failed)`}`,
     `wall ${result.wallMs} ms, worker time ${result.workerMs} ms, speedup ${result.speedup}× (${result.backend} backend)`,
+    `run ${result.runId}`,
+    timelineLine(result),
   ];
   const { cost } = result;
   if (cost?.backend === 'lambda') {
@@ -146,11 +188,11 @@ export function formatPrimesResult(result: PrimesRunResult): string {
   return `${lines.join('\n')}\n`;
 }
 
-export async function primesCommand({ input, json }: PrimesRequest): Promise<number> {
+export async function primesCommand({ input, json, outDir }: PrimesRequest): Promise<number> {
   const result =
     input.backend === 'local'
-      ? await runPrimes(input, null, json)
-      : await withStack((state) => runPrimes(input, state, json), json);
+      ? await runPrimes(input, null, json, outDir)
+      : await withStack((state) => runPrimes(input, state, json, outDir), json);
   process.stdout.write(json ? `${JSON.stringify(result, null, 2)}\n` : formatPrimesResult(result));
   return result.complete ? 0 : 1;
 }

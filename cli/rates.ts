@@ -1,8 +1,5 @@
-import { createWriteStream, mkdirSync } from 'node:fs';
 import path from 'node:path';
-import type { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
 import { createEc2Client } from '../lib/aws/ec2.ts';
 import { type Ec2Config, loadEc2Config, loadRatesConfig } from '../lib/config.ts';
 import { buildWorkerBundles } from '../lib/fanout/ec2/worker-bundle.ts';
@@ -16,6 +13,7 @@ import type { AssemblyFigures } from '../lib/rates/outcome.ts';
 import { formatBytes, formatMiB } from '../lib/units.ts';
 import { assertStackAlive, localEc2Environment, type StackState } from '../local-stack/stack.ts';
 import type { RatesRequest } from './args.ts';
+import { downloadObjects } from './download.ts';
 import { awaitCleanly, interruptSignal } from './interrupt.ts';
 import { followProgress } from './rates-progress.ts';
 import { dataBucket, progress, withStack } from './shared.ts';
@@ -217,11 +215,13 @@ async function downloadOutputs(
   say: (line: string) => void,
 ): Promise<void> {
   if (outcome.status !== 'ok' || !outDir) return;
-  mkdirSync(outDir, { recursive: true });
-  for (const name of ['histogram.png', 'histogram.svg', 'summary.json']) {
-    const object = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: `${resultPrefix}${name}` }));
-    await pipeline(object.Body as Readable, createWriteStream(path.join(outDir, name)));
-  }
+  const names = ['histogram.png', 'histogram.svg', 'summary.json'];
+  await downloadObjects(
+    s3,
+    bucket,
+    names.map((name) => `${resultPrefix}${name}`),
+    outDir,
+  );
   say(`downloaded histogram.png, histogram.svg and summary.json to ${outDir}`);
 }
 

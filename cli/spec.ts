@@ -143,7 +143,7 @@ export const PRIMES = {
   usage: [
     {
       lines: [
-        'primes --start S --end E [--chunks N | --chunk-size N] [--backend lambda|ec2|local] [--chunks-per-instance N] [--concurrency N] [--json]',
+        'primes --start S --end E [--chunks N | --chunk-size N] [--backend lambda|ec2|local] [--chunks-per-instance N] [--concurrency N] [--out DIR] [--json]',
       ],
       does: 'count the primes in [S, E) in parallel chunks (numbers: 1e8, 100000000)',
     },
@@ -165,6 +165,11 @@ export const PRIMES = {
     'chunks-per-instance': {
       flags: '--chunks-per-instance <N>',
       description: 'chunks each EC2 instance runs, 1-64 (--backend ec2 only)',
+    },
+    out: {
+      flags: '--out <DIR>',
+      description:
+        "also put the run's timeline.json/.svg/.png and summary.json into DIR (made if missing); with --backend local, the only place they go",
     },
     json: JSON_FLAG,
   },

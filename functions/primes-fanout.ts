@@ -11,15 +11,20 @@ import { failsInvocation, jobErrors } from '../lib/middleware/job-errors.ts';
 import { observability } from '../lib/observability.ts';
 import { recordPrimes } from '../lib/primes/metrics.ts';
 import { parsePrimesEvent, type PrimesRunInput } from '../lib/primes/fanout-job.ts';
+import { s3RunRecorder } from '../lib/primes/run-record.ts';
 import { runPrimes, type PrimesTargets } from '../lib/primes/run.ts';
 
 // Created once per container and reused by every invocation it serves.
 const config = loadPrimesConfig();
 const lambda = createLambdaClient({ workerTimeoutSeconds: config.workerTimeoutSeconds });
+const s3 = createS3Client();
+const ec2Config = loadEc2Config();
 const targets: PrimesTargets = {
   lambda: { client: lambda, functionName: config.workerFunction },
-  ec2: { clients: { ec2: createEc2Client(), s3: createS3Client(), ssm: createSsmClient() }, config: loadEc2Config() },
+  ec2: { clients: { ec2: createEc2Client(), s3, ssm: createSsmClient() }, config: ec2Config },
 };
+/** Every run's timeline and summary go to results/primes/<runId>/ in the data bucket (lib/primes/run-record.ts). */
+const record = s3RunRecorder(s3, ec2Config.bucket);
 
 /**
  * Time kept back at the end of an invocation, on either backend: the run stops this long before the function's
@@ -29,7 +34,10 @@ const targets: PrimesTargets = {
  */
 export const CLEANUP_MARGIN_MS = 30_000;
 
-/** `{start, end, chunks | chunkSize, backend?, concurrency?}` → the exact count, per-chunk timings, speedup and cost. */
+/**
+ * `{start, end, chunks | chunkSize, backend?, concurrency?}` → the exact count, per-chunk timings, speedup and cost,
+ * the run's id, and the keys of its timeline and summary (`timeline.files`) under `results/primes/<runId>/`.
+ */
 export const handler = middy(async (event: unknown, context: Context) => {
   const input = parsePrimesEvent(event);
   if (input.backend !== 'lambda' && input.backend !== 'ec2') {
@@ -51,6 +59,7 @@ async function runBeforeDeadline(input: PrimesRunInput, context: Context) {
   try {
     return await runPrimes(input, targets, {
       pricing: config.pricing,
+      record,
       ...(deadline.signal === undefined ? {} : { signal: deadline.signal }),
     });
   } finally {

@@ -2,6 +2,7 @@ import { PutObjectCommand } from '@aws-sdk/client-s3';
 import middy from '@middy/core';
 import { createS3Client, s3Uri } from '../lib/aws/s3.ts';
 import { failsInvocation, jobErrors } from '../lib/middleware/job-errors.ts';
+import { workerFacts } from '../lib/middleware/worker-facts.ts';
 import { observability } from '../lib/observability.ts';
 import { recordPrimesChunk } from '../lib/primes/metrics.ts';
 import { runPrimesTask, type PrimesListStore } from '../lib/primes/worker.ts';
@@ -20,12 +21,14 @@ const storeInBucket: PrimesListStore = async (task, body) => {
 
 /**
  * Counts (or lists) the primes in one chunk. Errors are thrown, not returned, a refused task too: the fan-out sees
- * them as the invocation's FunctionError and names the chunk that failed.
+ * them as the invocation's FunctionError and names the chunk that failed. The reply also carries the worker's
+ * facts for the run's timeline (workerFacts: its clock, the container, a cold start), which the fan-out takes out.
  */
 export const handler = middy(async (event: unknown) => {
   const result = await failsInvocation(runPrimesTask(event, storeInBucket));
   recordPrimesChunk(result);
   return result;
 })
+  .use(workerFacts())
   .use(observability())
   .use(jobErrors({ job: 'primes-worker' }));

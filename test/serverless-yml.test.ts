@@ -310,6 +310,9 @@ describe('sls package', () => {
     const bundle = await zip.file('.ec2-workers/primes.mjs')?.async('string');
     expect(bundle).toBeDefined();
     expect(bundle).toMatch(/export\s*\{[^}]*\brun\b/);
+    // Each run's timeline chart is rendered in the fan-out: the native renderer and the font ship with it.
+    expect(zip.file('node_modules/dejavu-fonts-ttf/ttf/DejaVuSans.ttf')).not.toBeNull();
+    expect(Object.keys(zip.files).some((name) => name.startsWith('node_modules/@resvg/resvg-js'))).toBe(true);
     const [, bucket] = ofType('AWS::S3::Bucket').find(([id]) => id !== 'ServerlessDeploymentBucket')!;
     const rules = bucket.Properties.LifecycleConfiguration.Rules;
     expect(rules).toContainEqual(expect.objectContaining({ Prefix: 'runs/', ExpirationInDays: 1, Status: 'Enabled' }));
@@ -508,11 +511,12 @@ const GRANTS: Record<FunctionName, Record<string, string[]>> = {
     's3:PutObject': [`${DATA_BUCKET_ARN}/results/primes/*`],
   },
   // Invokes the worker (Lambda backend), or launches, polls and terminates instances with their scratch space
-  // under runs/ (EC2 backend); failed events go to the queue.
+  // under runs/ (EC2 backend); writes each run's timeline and summary under results/primes/; failed events go to
+  // the queue.
   'primes-fanout': {
     ...ownLogs('primes-fanout'),
     'lambda:InvokeFunction': ['{GetAtt:PrimesDashworkerLambdaFunction.Arn}'],
-    's3:PutObject': [`${DATA_BUCKET_ARN}/runs/*`],
+    's3:PutObject': [`${DATA_BUCKET_ARN}/results/primes/*`, `${DATA_BUCKET_ARN}/runs/*`],
     's3:GetObject': [`${DATA_BUCKET_ARN}/runs/*`],
     's3:DeleteObject': [`${DATA_BUCKET_ARN}/runs/*`],
     's3:ListBucket': [DATA_BUCKET_ARN],

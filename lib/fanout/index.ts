@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { UserError } from '../errors.ts';
 import type { InstanceUsage } from './cost.ts';
 import { abortReason, classifyError, type FanoutError, type TaskError } from './errors.ts';
+import type { AttemptRecord, FanoutTrace, RecordWorker, TaskRecord } from './trace.ts';
 
 /**
  * `fanout(tasks, backend)`: run every task on a backend (Lambda invocations, worker threads, ...) with a
@@ -16,6 +17,7 @@ import { abortReason, classifyError, type FanoutError, type TaskError } from './
 export { abortReason, classifyError, FanoutError, type FanoutErrorKind, type TaskError } from './errors.ts';
 export { lambdaBackend, type LambdaBackendOptions } from './lambda-backend.ts';
 export { localBackend, type LocalBackendOptions } from './local-backend.ts';
+export type { AttemptRecord, FanoutTrace, RecordWorker, TaskRecord, WorkerFacts } from './trace.ts';
 
 export interface ProgressEvent {
   kind: 'started' | 'succeeded' | 'retrying' | 'failed';
@@ -84,6 +86,21 @@ export interface FanoutResult<R> {
   succeeded: number;
   failed: number;
   wallMs: number;
+  /** Every attempt's span and the workers' own facts, for the run's timeline (./timeline.ts). */
+  trace: FanoutTrace;
+}
+
+/** What `run` is told about the attempt it makes. */
+export interface RunContext {
+  index: number;
+  attempt: number;
+  signal?: AbortSignal;
+  /**
+   * Where the backend puts what the worker told of this attempt (its clock, a cold start, the instance): the
+   * timeline's worker side. Optional, so that a backend written without it, and a caller of `run` outside a
+   * fan-out, still work; a decorator passes the context on whole.
+   */
+  recordWorker?: RecordWorker;
 }
 
 /**
@@ -93,7 +110,7 @@ export interface FanoutResult<R> {
  */
 export interface Backend<T, R> {
   name: string;
-  run(task: T, context: { index: number; attempt: number; signal?: AbortSignal }): Promise<R>;
+  run(task: T, context: RunContext): Promise<R>;
   close?(): Promise<void>;
   /** What a backend that launches instances metered so far, for the cost estimate (./cost.ts). */
   usage?(): InstanceUsage;
@@ -237,6 +254,33 @@ async function retryOrFail(
   }
 }
 
+/** One attempt on the backend, its span and the worker's facts recorded (./trace.ts) whatever it ends in. */
+async function attemptRecorded<T, R>(
+  backend: Backend<T, R>,
+  task: T,
+  { index, attempt, signal }: { index: number; attempt: number; signal: AbortSignal | undefined },
+  into: TaskRecord,
+): Promise<R> {
+  // Date.now(), not performance.now(): the workers report epoch times, and the timeline compares the two.
+  const record: AttemptRecord = { attempt, submittedAt: Date.now(), returnedAt: 0, outcome: 'failed' };
+  into.attempts.push(record);
+  const recordWorker: RecordWorker = (facts) => {
+    record.worker = { ...record.worker, ...facts };
+  };
+  const context: RunContext = signal === undefined ? { index, attempt } : { index, attempt, signal };
+  try {
+    const value = await backend.run(task, { ...context, recordWorker });
+    record.outcome = 'succeeded';
+    return value;
+  } catch (thrown) {
+    const failure = classifyError(thrown);
+    record.error = { kind: failure.kind, type: failure.type };
+    throw new AttemptFailed(failure);
+  } finally {
+    record.returnedAt = Date.now();
+  }
+}
+
 export async function fanout<T, R>(
   tasks: readonly T[],
   backend: Backend<T, R>,
@@ -272,6 +316,9 @@ export async function fanout<T, R>(
    * (onFailedAttempt), because the backoff is full jitter with an injectable clock and random source, and an abort
    * while waiting fails the task with what its last attempt saw. p-retry's own delay is off (`minTimeout: 0`).
    */
+  const records: TaskRecord[] = Array.from({ length: total }, (_, index) => ({ index, attempts: [] }));
+  const startedAt = Date.now();
+
   const runTask = async (index: number): Promise<TaskOutcome<R>> => {
     const since = performance.now();
     if (signal?.aborted) return fail(index, aborted(`not started: ${abortReason(signal)}`), 0, since);
@@ -283,11 +330,7 @@ export async function fanout<T, R>(
         async (attempt) => {
           attempts = attempt;
           emit({ kind: 'started', index, attempt });
-          try {
-            return await backend.run(task, signal === undefined ? { index, attempt } : { index, attempt, signal });
-          } catch (thrown) {
-            throw new AttemptFailed(classifyError(thrown));
-          }
+          return attemptRecorded(backend, task, { index, attempt, signal }, records[index]!);
         },
         {
           retries: settings.retries,
@@ -313,5 +356,6 @@ export async function fanout<T, R>(
   const outcomes = await Promise.all(Array.from({ length: total }, (_, index) => queue.add(() => runTask(index))));
 
   const succeeded = outcomes.filter((o) => o.ok).length;
-  return { outcomes, succeeded, failed: total - succeeded, wallMs: performance.now() - started };
+  const trace: FanoutTrace = { backend: backend.name, startedAt, endedAt: Date.now(), tasks: records };
+  return { outcomes, succeeded, failed: total - succeeded, wallMs: performance.now() - started, trace };
 }

@@ -2,6 +2,7 @@ import { InvokeCommand, type InvokeCommandOutput, type LambdaClient } from '@aws
 import { openEnvelope, type ResultParser, type WorkerEnvelope } from './envelope.ts';
 import { abortReason, classifyError, FanoutError } from './errors.ts';
 import type { Backend } from './index.ts';
+import { WORKER_FACTS_KEY, workerFactsOf, type WorkerFacts } from './trace.ts';
 
 /**
  * One synchronous (`RequestResponse`) Lambda invocation per task attempt: the task goes out as the JSON
@@ -69,11 +70,27 @@ function encodeTask(task: unknown): Uint8Array {
 }
 
 /**
+ * A successful reply's value without the worker's facts (./worker-facts.ts puts them under WORKER_FACTS_KEY), and
+ * the facts. A reply without the key, or one that is not an object, is the value as it is.
+ */
+function splitFacts(reply: unknown): { value: unknown; facts?: WorkerFacts } {
+  if (typeof reply !== 'object' || reply === null || Array.isArray(reply) || !(WORKER_FACTS_KEY in reply))
+    return { value: reply };
+  const { [WORKER_FACTS_KEY]: raw, ...value } = reply as Record<string, unknown>;
+  const facts = workerFactsOf(raw);
+  return facts === undefined ? { value } : { value, facts };
+}
+
+/**
  * A reply as the worker envelope every backend opens (./envelope.ts): Lambda says "the function threw" with
- * `FunctionError` and puts `{errorType, errorMessage}` in the payload.
+ * `FunctionError` and puts `{errorType, errorMessage}` in the payload (the runtime sends nothing else, so a failed
+ * invocation has no worker facts: its timeline bar is the coordinator's span).
  */
 function envelopeOf(functionError: string | undefined, reply: unknown): WorkerEnvelope {
-  if (!functionError) return { ok: true, value: reply };
+  if (!functionError) {
+    const { value, facts } = splitFacts(reply);
+    return { ok: true, value, ...facts };
+  }
   const { errorType, errorMessage } = (typeof reply === 'object' && reply !== null ? reply : {}) as {
     errorType?: unknown;
     errorMessage?: unknown;
@@ -105,7 +122,7 @@ export function lambdaBackend<T, R>(options: LambdaBackendOptions<R>): Backend<T
   }
   return {
     name: `lambda:${functionName}`,
-    async run(task, { index, signal }) {
+    async run(task, { index, signal, recordWorker }) {
       const command = new InvokeCommand({
         FunctionName: functionName,
         InvocationType: 'RequestResponse',
@@ -129,10 +146,15 @@ export function lambdaBackend<T, R>(options: LambdaBackendOptions<R>): Backend<T
         throw describeTimeout(classifyError(error), functionName);
       }
       const reply = decodePayload(response.Payload, functionName);
-      return openEnvelope(envelopeOf(response.FunctionError, reply), parse, {
-        errorPrefix: '',
-        invalidPrefix: `${functionName} replied with an unexpected result: `,
-      });
+      return openEnvelope(
+        envelopeOf(response.FunctionError, reply),
+        parse,
+        {
+          errorPrefix: '',
+          invalidPrefix: `${functionName} replied with an unexpected result: `,
+        },
+        recordWorker,
+      );
     },
   };
 }

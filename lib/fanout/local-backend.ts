@@ -7,6 +7,7 @@ import { UserError } from '../errors.ts';
 import { openEnvelope, workerEnvelopeSchema, type ResultParser } from './envelope.ts';
 import { FanoutError } from './errors.ts';
 import type { Backend } from './index.ts';
+import type { RecordWorker } from './trace.ts';
 
 /**
  * Runs tasks on this machine in a pool of worker threads: the CLI's and the tests' stand-in for Lambda. Each
@@ -37,6 +38,7 @@ interface Job {
   id: number;
   index: number;
   task: unknown;
+  record: RecordWorker | undefined;
   resolve: (value: unknown) => void;
   reject: (error: FanoutError) => void;
   detach: () => void;
@@ -72,7 +74,12 @@ function moduleUrl(module: URL | string): URL {
 }
 
 /** The task's value out of a thread's reply, checked as every backend checks a worker's envelope. */
-function openReply<R>(reply: Reply, index: number, parse: ResultParser<R> | undefined): R {
+function openReply<R>(
+  reply: Reply,
+  index: number,
+  parse: ResultParser<R> | undefined,
+  record: RecordWorker | undefined,
+): R {
   const { id: _id, ...rest } = reply;
   const envelope = workerEnvelopeSchema.safeParse(rest);
   if (!envelope.success)
@@ -81,7 +88,12 @@ function openReply<R>(reply: Reply, index: number, parse: ResultParser<R> | unde
       'InvalidResult',
       `task ${index}: the worker thread answered with something that is not a worker result`,
     );
-  return openEnvelope(envelope.data, parse, { errorPrefix: '', invalidPrefix: `task ${index}: unexpected result: ` });
+  return openEnvelope(
+    envelope.data,
+    parse,
+    { errorPrefix: '', invalidPrefix: `task ${index}: unexpected result: ` },
+    record,
+  );
 }
 
 /**
@@ -115,7 +127,7 @@ class ThreadPool {
       const job = this.settle(slot);
       if (job) {
         try {
-          job.resolve(openReply(reply, job.index, this.parse));
+          job.resolve(openReply(reply, job.index, this.parse, job.record));
         } catch (error) {
           job.reject(error as FanoutError); // openReply throws FanoutErrors only
         }
@@ -210,7 +222,7 @@ export function localBackend<T, R>(options: LocalBackendOptions<R>): Backend<T, 
   return {
     name: `local:${path.basename(fileURLToPath(url))}#${exportName}`,
 
-    run(task, { index, signal }) {
+    run(task, { index, signal, recordWorker }) {
       if (pool.closed)
         return Promise.reject(new FanoutError('aborted', 'BackendClosed', 'the local backend is closed'));
       if (signal?.aborted)
@@ -220,6 +232,7 @@ export function localBackend<T, R>(options: LocalBackendOptions<R>): Backend<T, 
           id: nextId++,
           index,
           task,
+          record: recordWorker,
           // openReply has shaped the value (or the caller vouches for it, without a parser).
           resolve: resolve as (value: unknown) => void,
           reject,

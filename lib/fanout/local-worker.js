@@ -4,7 +4,7 @@
 // itself: on Node 20 a worker started with `execArgv: ['--import', 'tsx']` does not apply tsx's hooks to the
 // modules it imports ("Unknown file extension .ts"), and `--import tsx` resolves tsx from the working
 // directory, while this import resolves the project's own copy wherever the process was started.
-import { parentPort, workerData } from 'node:worker_threads';
+import { parentPort, threadId, workerData } from 'node:worker_threads';
 import { register } from 'tsx/esm/api';
 
 register();
@@ -35,9 +35,15 @@ function describe(error) {
   return { type: typeof error, message: String(error) };
 }
 
-// Each reply is the worker envelope every backend reads (lib/fanout/envelope.ts), tagged with the task's id.
+// Tasks this thread has run: the first one paid for loading the module, as a Lambda cold start does.
+let served = 0;
+
+// Each reply is the worker envelope every backend reads (lib/fanout/envelope.ts), tagged with the task's id, with
+// the worker's facts for the run's timeline (lib/fanout/trace.ts): its clock around the task, the thread, a cold start.
 parentPort.on('message', async ({ id, task }) => {
   const started = performance.now();
+  const facts = { startedAt: Date.now(), workerId: `thread-${threadId}`, coldStart: served === 0 };
+  served += 1;
   let reply;
   try {
     const fn = await handler;
@@ -46,6 +52,7 @@ parentPort.on('message', async ({ id, task }) => {
     reply = { id, ok: false, error: describe(error) };
   }
   reply.ms = performance.now() - started;
+  Object.assign(reply, facts, { endedAt: Date.now() });
   try {
     parentPort.postMessage(reply);
   } catch (error) {
@@ -58,6 +65,8 @@ parentPort.on('message', async ({ id, task }) => {
         message: `the task's result cannot leave the worker: ${describe(error).message}`,
       },
       ms: reply.ms,
+      ...facts,
+      endedAt: reply.endedAt,
     });
   }
 });

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { BACKEND_NAMES, type BackendName } from '../fanout/backends.ts';
 import { fanoutCost, type FanoutCost, type LambdaPricing } from '../fanout/cost.ts';
-import { fanout, type Backend, type FanoutOptions } from '../fanout/index.ts';
+import { fanout, type Backend, type FanoutOptions, type FanoutTrace } from '../fanout/index.ts';
 import { UserError } from '../errors.ts';
 import { describeIssues, parseEventInput } from '../validation.ts';
 import { checkRange, checkSplit, rangeFields, splitFields, splitRange } from './chunks.ts';
@@ -91,13 +91,19 @@ export type PrimesCost = FanoutCost;
 export async function runPrimesFanout(
   input: PrimesRunInput,
   backend: Backend<PrimesTask, PrimesChunkResult>,
-  options: Pick<FanoutOptions, 'onProgress' | 'retries' | 'signal'> & { pricing?: LambdaPricing } = {},
+  options: Pick<FanoutOptions, 'onProgress' | 'retries' | 'signal'> & {
+    pricing?: LambdaPricing;
+    /** Gets the fan-out's trace (every attempt's span, the workers' facts) for the run's timeline. */
+    onTrace?: (trace: FanoutTrace) => void;
+  } = {},
 ): Promise<PrimesRunResult> {
+  const { onTrace, ...fanoutOptions } = options;
   const chunks = splitRange(input.start, input.end, input);
   const run = await fanout(chunks, backend, {
     ...(input.concurrency === undefined ? {} : { concurrency: input.concurrency }),
-    ...options,
+    ...fanoutOptions,
   });
+  onTrace?.(run.trace);
   const reports: ChunkReport[] = run.outcomes.map((outcome, i) => {
     const chunk = chunks[i]!;
     return outcome.ok

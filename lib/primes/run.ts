@@ -6,9 +6,10 @@ import { z } from 'zod';
 import type { Ec2Config } from '../config.ts';
 import { withBackend, type BackendSpec, type Ec2RunFacts } from '../fanout/backends.ts';
 import type { LambdaPricing } from '../fanout/cost.ts';
-import { ec2RunSettings, type Ec2RunHooks } from '../fanout/ec2/run.ts';
-import type { Backend, FanoutOptions } from '../fanout/index.ts';
+import { ec2RunSettings, newRunId, type Ec2RunHooks } from '../fanout/ec2/run.ts';
+import type { Backend, FanoutOptions, FanoutTrace } from '../fanout/index.ts';
 import { runPrimesFanout, type PrimesRunInput, type PrimesRunResult } from './fanout-job.ts';
+import { buildPrimesRunFiles, type RunRecorder, type SavedRun } from './run-record.ts';
 import type { PrimesChunkResult, PrimesTask } from './worker.ts';
 
 /**
@@ -36,14 +37,24 @@ export interface PrimesRunOptions extends Pick<FanoutOptions, 'onProgress' | 'si
   pricing?: LambdaPricing;
   /** Wraps the backend before the fan-out uses it (the CLI's line per finished chunk). */
   decorate?: (backend: Backend<PrimesTask, PrimesChunkResult>) => Backend<PrimesTask, PrimesChunkResult>;
+  /** Saves the run's timeline and summary (./run-record.ts); without it nothing is saved. */
+  record?: RunRecorder;
 }
 
 export interface PrimesEc2Result extends PrimesRunResult {
   ec2: Ec2RunFacts;
 }
 
-/** A run's result; on EC2 also the run's id, its instances and a clean-up that failed. */
-export type PrimesResult = PrimesRunResult & { ec2?: Ec2RunFacts };
+/**
+ * A run's result: its id (the EC2 run's too), where its timeline and summary were saved — or why they could not be:
+ * the count is worth having without its chart —, and on EC2 its instances and a clean-up that failed.
+ */
+export type PrimesResult = PrimesRunResult & {
+  runId: string;
+  timeline?: SavedRun;
+  timelineError?: string;
+  ec2?: Ec2RunFacts;
+};
 
 /** What an instance's worker must hand back for a chunk; anything else fails the chunk as `InvalidResult`. */
 const chunkResultSchema = z.looseObject({
@@ -93,14 +104,21 @@ export async function runPrimes(
   targets: PrimesTargets,
   options: PrimesRunOptions = {},
 ): Promise<PrimesResult> {
-  const { onProgress, signal, retries, pricing, decorate, ...hooks } = options;
+  const { onProgress, signal, retries, pricing, decorate, record, ...rest } = options;
+  // Sortable (ISO time first) and unique; the EC2 run's scratch prefix uses the same id.
+  const runId = rest.runId ?? newRunId();
+  const hooks = { ...rest, runId };
   let run = input;
   if (input.backend === 'ec2' && targets.ec2) {
     // Instances alive at once stay within maxInstances: each holds up to chunksPerInstance chunks in flight.
     const most = targets.ec2.config.maxInstances * (input.chunksPerInstance ?? 1);
     run = { ...input, concurrency: Math.min(input.concurrency ?? most, most) };
   }
+  let trace: FanoutTrace | undefined;
   const fanoutOptions = {
+    onTrace: (t: FanoutTrace) => {
+      trace = t;
+    },
     ...(onProgress === undefined ? {} : { onProgress }),
     ...(signal === undefined ? {} : { signal }),
     ...(retries === undefined ? {} : { retries }),
@@ -110,5 +128,22 @@ export async function runPrimes(
   const { value, ec2 } = await withBackend<PrimesTask, PrimesChunkResult, PrimesRunResult>(spec, (backend) =>
     runPrimesFanout(run, decorate ? decorate(backend) : backend, fanoutOptions),
   );
-  return ec2 === undefined ? value : { ...value, ec2 };
+  const result: PrimesResult = { ...value, runId, ...(ec2 === undefined ? {} : { ec2 }) };
+  return record && trace ? { ...result, ...(await recordRun(record, runId, value, trace)) } : result;
+}
+
+/** The run's files, saved; a failure is reported in the result (and as a warning), not thrown. */
+async function recordRun(
+  record: RunRecorder,
+  runId: string,
+  result: PrimesRunResult,
+  trace: FanoutTrace,
+): Promise<{ timeline: SavedRun } | { timelineError: string }> {
+  try {
+    return { timeline: await record(runId, await buildPrimesRunFiles(runId, result, trace)) };
+  } catch (error) {
+    const message = `the timeline of run ${runId} was not saved: ${(error as Error)?.message ?? String(error)}`;
+    process.emitWarning(message);
+    return { timelineError: message };
+  }
 }

@@ -91,7 +91,7 @@ const TITLE_FONT_SIZE = 18;
 const SUBTITLE_FONT_SIZE = 13;
 
 /** Greedy word wrap to `maxWidth` px, measured with the chart font (or a 0.62em/char estimate without it). */
-function wrapText(text: string, fontSize: number, bold: boolean, maxWidth: number): string | string[] {
+export function wrapText(text: string, fontSize: number, bold: boolean, maxWidth: number): string | string[] {
   const fonts = installedFontSetup();
   const width = (t: string): number =>
     fonts ? measureText(fonts, t, fontSize, bold) : t.length * fontSize * (bold ? 0.68 : 0.62);
@@ -118,7 +118,7 @@ interface BinRow {
 }
 
 /** Fonts and colours of the chart (a fresh object per spec: the spec is handed to vega-lite whole). */
-function chartConfig(): TopLevelSpec['config'] {
+export function chartConfig(): TopLevelSpec['config'] {
   return {
     font: FONT_FAMILY,
     view: { stroke: null },
@@ -214,10 +214,26 @@ export function buildHistogramSpec(input: HistogramChartInput): TopLevelSpec {
 export async function renderHistogram(input: HistogramChartInput): Promise<RenderedChart> {
   const t0 = performance.now();
   validate(input);
+  installChartFonts(); // before the spec: its title wraps by the font's own widths
+  const { svg, png } = await renderVegaLite(buildHistogramSpec(input));
+  return { svg, png, ms: performance.now() - t0 };
+}
+
+/** Loads the bundled font and feeds its widths to vega's text layout (and to {@link wrapText}); idempotent. */
+export function installChartFonts(): void {
+  installTextMetrics(fontSetup());
+}
+
+/**
+ * Any vega-lite spec through the chain (vega SVG, then resvg's PNG at {@link PNG_WIDTH}) with the bundled font: the
+ * histogram's renderer, and the fan-out timeline's (lib/fanout/timeline-chart.ts). Build the spec after the fonts
+ * are installed ({@link installChartFonts}: {@link wrapText} measures with them) or pass a spec that does not wrap.
+ */
+export async function renderVegaLite(spec: TopLevelSpec): Promise<{ svg: string; png: Buffer }> {
   const fonts = fontSetup();
   installTextMetrics(fonts);
 
-  const vgSpec = compile(buildHistogramSpec(input)).spec;
+  const vgSpec = compile(spec).spec;
   const view = new vega.View(vega.parse(vgSpec), { renderer: 'none' });
   let svg: string;
   try {
@@ -236,6 +252,5 @@ export async function renderHistogram(input: HistogramChartInput): Promise<Rende
     fitTo: { mode: 'width', value: PNG_WIDTH },
     background: 'white',
   }).render();
-  const png = image.asPng();
-  return { svg, png, ms: performance.now() - t0 };
+  return { svg, png: image.asPng() };
 }

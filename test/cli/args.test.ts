@@ -756,11 +756,21 @@ describe('primes', () => {
       'an unknown flag',
       range('--frob'),
       BAD,
-      /^unknown flag --frob; primes takes --start, --end, --chunks, --chunk-size, --backend, --concurrency, --chunks-per-instance, --json$/,
+      /^unknown flag --frob; primes takes --start, --end, --chunks, --chunk-size, --backend, --concurrency, --chunks-per-instance, --out, --json$/,
     ],
     ['a misspelt flag', range('--chunk', '4'), BAD, /^unknown flag --chunk; primes takes /],
     ['a short flag', range('-s', '1'), BAD, /^unknown flag -s; primes takes /],
+    // --out, judged as the rates command judges it
+    ['an empty --out', range('--out='), BAD, /^--out needs a directory, got ""$/],
+    ['--out naming a file', range('--out', csv), BAD, /^--out must be a directory; .*counties\.csv is a file$/],
   ]);
+
+  it('control: --out becomes the request’s outDir', () => {
+    expect(parsePrimesArgs(range('--backend', 'local', '--out', path.join(dir, 'timeline')))).toMatchObject({
+      input: { backend: 'local' },
+      outDir: path.join(dir, 'timeline'),
+    });
+  });
 
   it('control: the numbers people type, and the defaults', () => {
     expect(parsePrimesArgs(['--start', '1e8', '--end', '1.01e8'])).toEqual({

@@ -19,9 +19,30 @@ import { lambdaBackend } from '../../lib/fanout/index.ts';
 import { parsePrimesRunInput, runPrimesFanout, type PrimesRunResult } from '../../lib/primes/fanout-job.ts';
 import type { PrimesChunkResult, PrimesTask } from '../../lib/primes/worker.ts';
 import { PROJECT_ROOT } from '../../local-stack/service-config.ts';
+import type { Timeline } from '../../lib/fanout/timeline.ts';
+import type { PrimesRunSummary, SavedRun } from '../../lib/primes/run-record.ts';
+import { decodePng, darkPixels } from '../support/png.ts';
 import { runCli, slsInvokeLocal, useLocalStack } from '../support/stack.ts';
+import { useTempDir } from '../support/temp-dir.ts';
 
 const stack = useLocalStack({ s3: 28569, lambda: 28302, ec2: 28570, mongo: 28017, api: 28575, http: 28300 });
+const outDir = useTempDir('cp-e2e-primes-');
+
+async function readObject(key: string): Promise<Buffer> {
+  const bucket = stack.state.service.environment.DATA_BUCKET!;
+  const object = await createS3Client().send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+  return Buffer.from(await object.Body!.transformToByteArray());
+}
+
+/** The run's timeline.json agrees with its reply (one row per chunk, the same attempts), and its PNG decodes with text. */
+function checkRecord(result: PrimesRunResult, timeline: Timeline, summary: PrimesRunSummary, png: Buffer): void {
+  expect(timeline.tasks).toHaveLength(result.chunks.length);
+  expect(timeline.tasks.map((t) => t.attempts.length)).toEqual(result.chunks.map((c) => c.attempts));
+  expect(timeline.tasks.map((t) => t.outcome)).toEqual(result.chunks.map((c) => (c.error ? 'failed' : 'succeeded')));
+  expect(summary).toMatchObject({ count: result.count, chunks: result.chunks.length, wallMs: result.wallMs });
+  const image = decodePng(png);
+  expect(darkPixels(image, 0, 0, image.width, Math.round(image.height * 0.08))).toBeGreaterThan(500);
+}
 
 async function invoke(functionKey: string, payload: unknown): Promise<{ functionError?: string; body: unknown }> {
   const response = await new LambdaClient({}).send(
@@ -48,6 +69,36 @@ describe('primes on the local stack', () => {
     expect(result.chunks.every((c) => c.count! > 0 && c.ms! > 0 && c.attempts === 1)).toBe(true);
     expect(result.cost).toMatchObject({ requests: 4 });
     expect(result.speedup).toBeGreaterThan(0);
+    // The worker's facts are taken out of the values the fan-out returns.
+    expect(JSON.stringify(result.chunks)).not.toContain('fanoutWorker');
+  });
+
+  it('the fan-out Lambda leaves timeline.{json,svg,png} and summary.json under results/primes/<runId>/ and names them', async () => {
+    const { functionError, body } = await invoke('primes-fanout', { start: 100000000, end: 101000000, chunks: 4 });
+    expect(functionError).toBeUndefined();
+    const result = body as PrimesRunResult & { runId: string; timeline: SavedRun };
+    const bucket = stack.state.service.environment.DATA_BUCKET!;
+    const prefix = `results/primes/${result.runId}/`;
+    expect(result.timeline).toEqual({
+      location: `s3://${bucket}/${prefix}`,
+      files: {
+        'timeline.json': `${prefix}timeline.json`,
+        'timeline.svg': `${prefix}timeline.svg`,
+        'timeline.png': `${prefix}timeline.png`,
+        'summary.json': `${prefix}summary.json`,
+      },
+    });
+    const timeline = JSON.parse((await readObject(result.timeline.files['timeline.json'])).toString()) as Timeline;
+    const summary = JSON.parse((await readObject(result.timeline.files['summary.json'])).toString());
+    checkRecord(result, timeline, summary, await readObject(result.timeline.files['timeline.png']));
+    expect(summary).toMatchObject({ runId: result.runId, backend: 'lambda', count: 54208, cost: { requests: 4 } });
+    // Each worker invocation told its container and clock; the corrected spans lie within the coordinator's windows.
+    for (const a of timeline.tasks.flatMap((t) => t.attempts)) {
+      expect(a.workerId).toMatch(/^lambda-/);
+      expect(typeof a.coldStart).toBe('boolean');
+      expect(a.submittedMs).toBeLessThanOrEqual(a.startedMs!);
+      expect(a.endedMs!).toBeLessThanOrEqual(a.returnedMs);
+    }
   });
 
   it('the fan-out Lambda drives EC2 itself (events/primes-ec2.json): 54,208, instances terminated, scratch deleted', async () => {
@@ -179,6 +230,18 @@ describe('primes on the local stack', () => {
       backend: 'ec2',
       cost: { backend: 'ec2', instances: 2 },
     });
+
+    // --out downloads the run's files; the EC2 run's timeline knows its instances.
+    const withOut = await runCli(stack, [...range, '--chunks', '2', '--backend', 'ec2', '--out', outDir(), '--json']);
+    const ec2Result = JSON.parse(withOut.stdout) as PrimesRunResult & { runId: string };
+    const timeline = JSON.parse(readFileSync(path.join(outDir(), 'timeline.json'), 'utf8')) as Timeline;
+    const summary = JSON.parse(readFileSync(path.join(outDir(), 'summary.json'), 'utf8')) as PrimesRunSummary;
+    checkRecord(ec2Result, timeline, summary, readFileSync(path.join(outDir(), 'timeline.png')));
+    expect(summary.runId).toBe(ec2Result.runId);
+    for (const a of timeline.tasks.flatMap((t) => t.attempts)) {
+      expect(a.instanceId).toMatch(/^i-/);
+      expect(a.startedMs).toBeDefined();
+    }
 
     const failed = await runCli(stack, ['primes', '--start', '5', '--end', 'ten', '--json']).catch(
       (error: { code: number; stdout: string }) => error,

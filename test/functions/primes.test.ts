@@ -197,12 +197,18 @@ describe('primes-fanout: invalid input is answered with INVALID_INPUT and nothin
 });
 
 describe('primes-worker: invalid tasks throw a UserError whose Lambda rendering has a code, a message and no stack', () => {
-  it('control: a valid task is counted', async () => {
+  it('control: a valid task is counted, with the facts the fan-out takes out for its timeline', async () => {
     expect(await worker({ start: 0, end: 1000 }, context)).toEqual({
       start: 0,
       end: 1000,
       count: 168,
       ms: expect.any(Number),
+      fanoutWorker: {
+        startedAt: expect.any(Number),
+        endedAt: expect.any(Number),
+        workerId: expect.stringMatching(/^lambda-/),
+        coldStart: expect.any(Boolean),
+      },
     });
   });
 

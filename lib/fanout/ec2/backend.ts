@@ -186,7 +186,7 @@ export function ec2Backend<T, R>(options: Ec2BackendOptions<R>): Ec2Backend<T, R
       };
     },
 
-    async run(task, { index, attempt, signal }) {
+    async run(task, { index, attempt, signal, recordWorker }) {
       const chunk = `chunk ${index} (run ${runId})`;
       if (closed) throw new FanoutError('aborted', 'BackendClosed', `${chunk}: the EC2 backend was closed`);
       if (signal?.aborted)
@@ -200,14 +200,20 @@ export function ec2Backend<T, R>(options: Ec2BackendOptions<R>): Ec2Backend<T, R
       launchesOf.set(key, launch);
       if (launch > 1) key = key.replace(/\.json$/, `.launch-${launch}.json`);
       const launched = await launcher.launch({ task, index, attempt, key });
+      // The instance is the worker: its clock is the one the envelope's times are on, shared by the tasks packed on it.
+      recordWorker?.({ instanceId: launched.id, workerId: launched.id });
       try {
         const envelope = await poller.awaitResult({ ...launched, key, chunk, signal, closed: () => closed });
-        return openEnvelope(envelope, parse, {
-          errorPrefix: `${chunk}: `,
-          invalidPrefix: `${chunk}: unexpected result: `,
-        });
+        return openEnvelope(
+          envelope,
+          parse,
+          { errorPrefix: `${chunk}: `, invalidPrefix: `${chunk}: unexpected result: ` },
+          recordWorker,
+        );
       } finally {
         const { entry } = launched;
+        if (entry.runningAt !== undefined)
+          recordWorker?.({ launchToRunningMs: Math.max(0, entry.runningAt - entry.launchedAt) });
         entry.unsettled -= 1;
         if (entry.unsettled === 0) {
           entry.state = 'done';

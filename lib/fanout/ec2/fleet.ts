@@ -13,6 +13,11 @@ export interface Tracked {
   unsettled: number;
   state: 'pending' | 'running' | 'done';
   launchedAt: number;
+  /**
+   * When a poll first saw it `running` (so late by up to one poll interval; EC2 tells the launch time but not when
+   * the instance started running). Unset when the result came before any poll saw it running.
+   */
+  runningAt?: number;
   /** When we asked EC2 to terminate it (or saw it exit), for the cost estimate. */
   endedAt?: number;
 }

@@ -139,6 +139,7 @@ export function createPoller(
     const { state, reason } = await pollSafely(() => describe(ec2, id), {});
     if (state === 'running' && entry.state === 'pending') {
       entry.state = 'running';
+      entry.runningAt = now();
       fleet.progress();
     }
     if (state === undefined || !EXITED_STATES.has(state)) return undefined;

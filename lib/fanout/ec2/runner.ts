@@ -32,7 +32,9 @@ function failure(error: unknown): Failure {
 /** Runs the task in `taskPath` with the worker `load` gives and writes its envelope to `outPath`. */
 export async function runTaskFile(load: () => Promise<WorkerModule>, taskPath: string, outPath: string): Promise<void> {
   const started = performance.now();
-  let result: WorkerEnvelope; // ms is added once the task is over
+  // The instance's clock around the task, for the run's timeline (../trace.ts); the coordinator corrects its offset.
+  const startedAt = Date.now();
+  let result: WorkerEnvelope; // ms and the clock are added once the task is over
   try {
     const worker = await load();
     if (typeof worker.run !== 'function') throw new TypeError('the worker bundle does not export a run(task) function');
@@ -42,12 +44,13 @@ export async function runTaskFile(load: () => Promise<WorkerModule>, taskPath: s
     result = failure(error);
   }
   const ms = Math.round((performance.now() - started) * 1000) / 1000;
+  const clock = { startedAt, endedAt: Date.now() };
   let text: string;
   try {
-    text = JSON.stringify({ ...result, ms });
+    text = JSON.stringify({ ...result, ms, ...clock });
   } catch (error) {
     // A value JSON cannot hold (a BigInt, a cycle) is the worker's failure, reported like a throw.
-    text = JSON.stringify({ ...failure(error), ms });
+    text = JSON.stringify({ ...failure(error), ms, ...clock });
   }
   writeFileSync(outPath, text);
 }

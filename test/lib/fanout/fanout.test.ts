@@ -92,7 +92,7 @@ describe('fanout: results', () => {
     ]);
   });
 
-  it('passes index, attempt and signal to the backend', async () => {
+  it("passes index, attempt, signal and the attempt's recorder to the backend", async () => {
     const controller = new AbortController();
     const contexts: unknown[] = [];
     await fanout(
@@ -101,8 +101,8 @@ describe('fanout: results', () => {
       { signal: controller.signal, concurrency: 1 },
     );
     expect(contexts).toEqual([
-      { index: 0, attempt: 1, signal: controller.signal },
-      { index: 1, attempt: 1, signal: controller.signal },
+      { index: 0, attempt: 1, signal: controller.signal, recordWorker: expect.any(Function) },
+      { index: 1, attempt: 1, signal: controller.signal, recordWorker: expect.any(Function) },
     ]);
   });
 });
@@ -485,5 +485,59 @@ describe('classifyError', () => {
     expect(new FanoutError('aborted', 'E', 'm', { retryable: true }).retryable).toBe(false);
     expect(new FanoutError('throttled', 'E', 'm').retryable).toBe(true);
     expect(new FanoutError('function', 'E', 'm').toTaskError()).toEqual({ kind: 'function', type: 'E', message: 'm' });
+  });
+});
+
+describe('fanout: trace (the timeline’s data)', () => {
+  it('records every attempt’s span on the coordinator clock, its outcome and what the backend says of the worker', async () => {
+    const before = Date.now();
+    const result = await fanout(
+      [0, 1],
+      backend(async (n: number, { attempt, recordWorker }) => {
+        await tick(2);
+        recordWorker?.({ workerId: `w${n}`, coldStart: attempt === 1 });
+        if (n === 1 && attempt === 1) throw sdkError('TooManyRequestsException', 429);
+        recordWorker?.({ startedAt: 5, endedAt: 6 });
+        return n;
+      }),
+      noWait,
+    );
+    const after = Date.now();
+    const { trace } = result;
+    expect(trace.backend).toBe('fake');
+    expect(trace.startedAt).toBeGreaterThanOrEqual(before);
+    expect(trace.endedAt).toBeLessThanOrEqual(after);
+    expect(trace.tasks.map((t) => t.attempts.map((a) => [a.attempt, a.outcome, a.error?.type]))).toEqual([
+      [[1, 'succeeded', undefined]],
+      [
+        [1, 'failed', 'TooManyRequestsException'],
+        [2, 'succeeded', undefined],
+      ],
+    ]);
+    // Facts given in two calls are merged; a failed attempt keeps those it got before failing.
+    expect(trace.tasks[0]!.attempts[0]!.worker).toEqual({ workerId: 'w0', coldStart: true, startedAt: 5, endedAt: 6 });
+    expect(trace.tasks[1]!.attempts[0]!.worker).toEqual({ workerId: 'w1', coldStart: true });
+    expect(trace.tasks[1]!.attempts[0]!.error).toEqual({ kind: 'throttled', type: 'TooManyRequestsException' });
+    for (const a of trace.tasks.flatMap((t) => t.attempts)) {
+      expect(a.submittedAt).toBeGreaterThanOrEqual(trace.startedAt);
+      expect(a.returnedAt).toBeGreaterThanOrEqual(a.submittedAt);
+      expect(a.returnedAt).toBeLessThanOrEqual(trace.endedAt);
+    }
+    const [first, second] = trace.tasks[1]!.attempts;
+    expect(second!.submittedAt).toBeGreaterThanOrEqual(first!.returnedAt);
+  });
+
+  it('records no attempt for a task the abort kept from starting', async () => {
+    const controller = new AbortController();
+    controller.abort(new Error('stop'));
+    const result = await fanout(
+      [1, 2],
+      backend(async (n: number) => n),
+      { signal: controller.signal },
+    );
+    expect(result.trace.tasks).toEqual([
+      { index: 0, attempts: [] },
+      { index: 1, attempts: [] },
+    ]);
   });
 });

@@ -239,3 +239,35 @@ describe('lambda backend', () => {
     expect(() => lambdaBackend({ client, functionName: ' ' })).toThrow(/functionName/);
   });
 });
+
+describe('lambda backend: the worker facts of the timeline', () => {
+  it('takes the fanoutWorker key out of the reply before the parser sees it, and records it on the attempt', async () => {
+    const facts = { startedAt: 1000, endedAt: 1500, workerId: 'lambda-abc', coldStart: true };
+    lambda.on(InvokeCommand).resolves(reply({ count: 7, fanoutWorker: facts }));
+    const seen: unknown[] = [];
+    const backend = lambdaBackend<number, unknown>({
+      client,
+      functionName: 'w',
+      parse: (value) => {
+        seen.push(value);
+        return value;
+      },
+    });
+    const result = await fanout([1], backend);
+    expect(seen).toEqual([{ count: 7 }]);
+    expect(result.outcomes[0]).toMatchObject({ ok: true, value: { count: 7 } });
+    expect(result.trace.tasks[0]!.attempts[0]!.worker).toEqual(facts);
+  });
+
+  it('passes a reply without the key (or with facts it cannot read) on as it is, recording nothing', async () => {
+    lambda
+      .on(InvokeCommand)
+      .resolvesOnce(reply([1, 2]))
+      .resolvesOnce(reply({ count: 1, fanoutWorker: { startedAt: 'soon' } }));
+    const result = await fanout([1, 2], lambdaBackend<number, unknown>({ client, functionName: 'w' }), {
+      concurrency: 1,
+    });
+    expect(result.outcomes.map((o) => o.ok && o.value)).toEqual([[1, 2], { count: 1 }]);
+    expect(result.trace.tasks.map((t) => t.attempts[0]!.worker)).toEqual([undefined, undefined]);
+  });
+});

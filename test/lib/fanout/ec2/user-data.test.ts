@@ -98,6 +98,9 @@ async function runScript(
   return sh([file]);
 }
 
+/** The instance's clock around each task (lib/fanout/ec2/runner.ts), for the run's timeline. */
+const instanceClock = { startedAt: expect.any(Number), endedAt: expect.any(Number) };
+
 describe('ec2 user data', () => {
   it('is valid bash, with the power-off trap and the Amazon Linux 2023 install path', async () => {
     const script = buildUserData({
@@ -196,7 +199,7 @@ describe('ec2 user data', () => {
       stderr.indexOf('downloading the worker bundle'),
     );
     expect(puts.map((p) => JSON.parse(p.body) as unknown)).toEqual([
-      { ok: true, value: { square: 4 }, ms: expect.any(Number) },
+      { ok: true, value: { square: 4 }, ms: expect.any(Number), ...instanceClock },
     ]);
   });
 
@@ -221,7 +224,7 @@ describe('ec2 user data', () => {
           message: 'the worker ran past its deadline of 0.7 s on the instance and was stopped',
         },
       },
-      { ok: true, value: { square: 9 }, ms: expect.any(Number) },
+      { ok: true, value: { square: 9 }, ms: expect.any(Number), ...instanceClock },
     ]);
   });
 
@@ -252,8 +255,13 @@ describe('ec2 user data', () => {
     });
     expect(code, stderr).toBe(0);
     expect(puts.map((p) => JSON.parse(p.body) as unknown)).toEqual([
-      { ok: false, error: { type: 'RangeError', message: 'chunk 7 is cursed' }, ms: expect.any(Number) },
-      { ok: true, value: { got: null }, ms: expect.any(Number) },
+      {
+        ok: false,
+        error: { type: 'RangeError', message: 'chunk 7 is cursed' },
+        ms: expect.any(Number),
+        ...instanceClock,
+      },
+      { ok: true, value: { got: null }, ms: expect.any(Number), ...instanceClock },
     ]);
   });
 

@@ -1,0 +1,27 @@
+import { createWriteStream } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+
+/**
+ * `--out DIR`: the objects a run left in S3, each downloaded into `outDir` (made if missing) under the last part of
+ * its key, streamed. Shared by `rates` (histogram, summary) and `primes` (timeline, summary). Returns the paths.
+ */
+export async function downloadObjects(
+  s3: S3Client,
+  bucket: string,
+  keys: readonly string[],
+  outDir: string,
+): Promise<string[]> {
+  await mkdir(outDir, { recursive: true });
+  const paths: string[] = [];
+  for (const key of keys) {
+    const object = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+    const at = path.join(outDir, path.posix.basename(key));
+    await pipeline(object.Body as Readable, createWriteStream(at));
+    paths.push(at);
+  }
+  return paths;
+}
