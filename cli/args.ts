@@ -43,6 +43,7 @@ const PORT_FLAGS = {
   ec2Port: 'ec2-port',
   mongoPort: 'mongo-port',
   apiPort: 'api-port',
+  dashboardPort: 'dashboard-port',
 } as const;
 export type LocalPorts = Partial<Record<keyof typeof PORT_FLAGS, number>>;
 

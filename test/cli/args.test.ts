@@ -269,7 +269,7 @@ describe('local', () => {
       'an unknown flag',
       ['start', '--frob'],
       BAD,
-      /^unknown flag --frob; local takes --s3-port, --lambda-port, --ec2-port, --mongo-port, --api-port$/,
+      /^unknown flag --frob; local takes --s3-port, --lambda-port, --ec2-port, --mongo-port, --api-port, --dashboard-port$/,
     ],
     ['--json (local has no JSON output)', ['status', '--json'], BAD, /^unknown flag --json; local takes /],
     ['a short flag', ['start', '-p', '4000'], BAD, /^unknown flag -p; local takes /],

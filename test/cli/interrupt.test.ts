@@ -25,7 +25,7 @@ import { PROJECT_ROOT } from '../../local-stack/service-config.ts';
 import { stopStack } from '../../local-stack/stack.ts';
 
 const CLI = path.join(PROJECT_ROOT, 'cli/bin.js');
-const PORTS = { S3: 25569, LAMBDA: 25302, EC2: 25570, MONGO: 25017, API: 25575, HTTP: 25300 };
+const PORTS = { S3: 25569, LAMBDA: 25302, EC2: 25570, MONGO: 25017, API: 25575, HTTP: 25300, DASHBOARD: 25580 };
 
 let stateDir: string;
 let env: NodeJS.ProcessEnv;
@@ -323,7 +323,7 @@ describe('after the interruptions', () => {
 
     const stop = cli(['local', 'stop']);
     expect((await stop.exited).code, stop.stderr()).toBe(0);
-    for (const name of ['s3', 'lambda', 'ec2', 'mongo', 'api'])
+    for (const name of ['s3', 'lambda', 'ec2', 'mongo', 'api', 'dashboard'])
       expect(stop.stdout()).toMatch(new RegExp(`^Stopped .*\\b${name} \\(pid \\d+\\)`));
     expect(stackProcesses()).toEqual([]);
   }, 180_000);

@@ -21,7 +21,15 @@ import type { PrimesChunkResult, PrimesTask } from '../../lib/primes/worker.ts';
 import { PROJECT_ROOT } from '../../local-stack/service-config.ts';
 import { runCli, slsInvokeLocal, useLocalStack } from '../support/stack.ts';
 
-const stack = useLocalStack({ s3: 28569, lambda: 28302, ec2: 28570, mongo: 28017, api: 28575, http: 28300 });
+const stack = useLocalStack({
+  s3: 28569,
+  lambda: 28302,
+  ec2: 28570,
+  mongo: 28017,
+  api: 28575,
+  http: 28300,
+  dashboard: 28580,
+});
 
 async function invoke(functionKey: string, payload: unknown): Promise<{ functionError?: string; body: unknown }> {
   const response = await new LambdaClient({}).send(
