@@ -223,9 +223,17 @@ export const SCRAPE = {
 
 export const DEMO = {
   name: 'demo',
-  usage: [{ lines: ['demo'], does: 'the whole system on the local stack, end to end' }],
-  flags: {},
-  examples: [['cloud-parallel demo', 'rates, primes and scrape on sample data; the results go to .demo-output/']],
+  usage: [{ lines: ['demo [--keep]'], does: 'the whole system on the local stack, end to end' }],
+  flags: {
+    keep: {
+      flags: '--keep',
+      description: 'leave the local stack running at the end, to open the dashboard (stop it with `local stop`)',
+    },
+  },
+  examples: [
+    ['cloud-parallel demo', 'rates, primes and scrape on sample data; the results go to .demo-output/'],
+    ['npm run demo -- --keep', 'the same, then the stack stays up: open the dashboard URL it prints'],
+  ],
   environment: STACK_ENVIRONMENT,
 } as const satisfies CommandSpec;
 
