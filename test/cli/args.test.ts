@@ -49,7 +49,9 @@ vi.mock('../../local-stack/stack.ts', async (importOriginal) => {
 
 const run = promisify(execFile);
 const CLI = path.join(PROJECT_ROOT, 'cli/bin.js');
-const PORT_VARIABLES = ['S3', 'LAMBDA', 'EC2', 'MONGO', 'API', 'DASHBOARD'].map((service) => `CLOUD_PARALLEL_${service}_PORT`);
+const PORT_VARIABLES = ['S3', 'LAMBDA', 'EC2', 'MONGO', 'API', 'DASHBOARD'].map(
+  (service) => `CLOUD_PARALLEL_${service}_PORT`,
+);
 
 // Made while the tables are built (they name these paths), removed after the file's tests.
 const dir = mkdtempSync(path.join(os.tmpdir(), 'cp-bad-cli-'));
