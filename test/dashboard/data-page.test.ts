@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createS3Client } from '../../lib/aws/s3.ts';
 import { dashboardLoginUrl } from '../../local-stack/stack.ts';
 import { chromiumMissing, screenshot, useChromium } from '../support/browser.ts';
-import { useLocalStack } from '../support/stack.ts';
+import { runCli, useLocalStack } from '../support/stack.ts';
 
 const stack = useLocalStack({
   s3: 24569,
@@ -45,6 +45,17 @@ function decodedWidth(img: unknown): number {
 }
 
 describe('the dashboard over HTTP (no browser)', () => {
+  it('`local status` prints its login URL on a line starting with "dashboard", `local env` exports it, and it logs in', async () => {
+    const status = (await runCli(stack, ['local', 'status'])).stdout;
+    const printed = /^dashboard +(http:\/\/127\.0\.0\.1:24580\/\?token=[\w-]{43}) /m.exec(status)?.[1];
+    expect(printed, status).toBeDefined();
+    const env = (await runCli(stack, ['local', 'env'])).stdout;
+    expect(env).toContain(`export CLOUD_PARALLEL_DASHBOARD_URL="${printed}"`);
+    const login = await fetch(printed!, { redirect: 'manual' });
+    expect(login.status).toBe(303);
+    expect(login.headers.get('set-cookie')).toMatch(/^cp_dashboard_24580=[\w-]{43};/);
+  });
+
   it('answers 401 without the login cookie and 403 to a wrong token', async () => {
     const base = stack.state.dashboardUrl;
     expect((await fetch(`${base}/data`)).status).toBe(401);
