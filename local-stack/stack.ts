@@ -172,28 +172,19 @@ export async function startStack(options: StackOptions = {}): Promise<{ state: S
   const started: Spawned[] = [];
   // Each process is in state.json from the tick it is spawned in (a signal handler cannot run in between), so a
   // Ctrl-C, a `local stop`, or the next start after this one was SIGKILLed finds everything it has to stop.
+  const stateNow = (): StackState => ({
+    startedAt: new Date().toISOString(),
+    stateDir,
+    ...endpoints,
+    service,
+    processes: started.map(({ name, pid, log }) => ({ name, pid, log })),
+  });
   const track = (proc: Spawned) => {
     started.push(proc);
-    writeStateFile({
-      startedAt: new Date().toISOString(),
-      stateDir,
-      ...endpoints,
-      service,
-      processes: started.map(({ name, pid, log }) => ({ name, pid, log })),
-      starting: true,
-    });
+    writeStateFile({ ...stateNow(), starting: true });
   };
-  const context: SpawnContext = {
-    resolved,
-    service,
-    endpoints,
-    offlinePort,
-    frontToken,
-    dashboard,
-    baseEnv,
-    logDir,
-    track,
-  };
+  const spawning = { resolved, service, endpoints, offlinePort, frontToken, dashboard, baseEnv, logDir };
+  const context: SpawnContext = { ...spawning, track };
   try {
     signal?.throwIfAborted();
     await waitForStack(spawnStackProcesses(context), context, signal);
@@ -201,20 +192,7 @@ export async function startStack(options: StackOptions = {}): Promise<{ state: S
     return abandonStart(error, started, options);
   }
 
-  const state: StackState = {
-    startedAt: new Date().toISOString(),
-    stateDir,
-    region: service.region,
-    s3Endpoint,
-    lambdaEndpoint,
-    ec2Endpoint,
-    mongoUri,
-    apiBaseUrl,
-    dashboardUrl: dashboard.url,
-    service,
-    processes: started.map(({ name, pid, log }) => ({ name, pid, log })),
-    credentials,
-  };
+  const state = stateNow();
   writeStateFile(state);
   return { state, started: true };
 }
