@@ -14,6 +14,8 @@ const UNIT_TESTS = [
   'bench/rates-parallel-model',
   'cli/rates-progress',
   'cli/rates-summary', // imports the command's module; starts nothing
+  'dashboard/guard',
+  'dashboard/html',
   'functions/primes', // its endpoints point at a closed port: a port is bound for an instant and released, nothing listens
   'functions/rates',
   'functions/rates-worker', // its S3 endpoint is a closed port, as functions/primes'
@@ -43,6 +45,7 @@ const UNIT_TESTS = [
   'lib/rates/event',
   'lib/rates/exact-sum',
   'lib/rates/gzip-input',
+  'lib/rates/history', // a real S3 client whose middleware answers every command
   'lib/rates/options',
   'lib/rates/parallel/assemble-plan',
   'lib/rates/parallel/chunks',

@@ -43,6 +43,7 @@ const PORT_FLAGS = {
   ec2Port: 'ec2-port',
   mongoPort: 'mongo-port',
   apiPort: 'api-port',
+  dashboardPort: 'dashboard-port',
 } as const;
 export type LocalPorts = Partial<Record<keyof typeof PORT_FLAGS, number>>;
 
@@ -345,15 +346,20 @@ export function scrapeRequest({ values, positionals }: ParsedArgs<typeof SCRAPE.
 
 // ——— demo ———
 
-export function parseDemoArgs(args: string[]): Record<string, never> | HelpRequest {
+export interface DemoRequest {
+  /** Leave the stack running at the end (it is stopped otherwise, when the demo started it). */
+  keep: boolean;
+}
+
+export function parseDemoArgs(args: string[]): DemoRequest | HelpRequest {
   const parsed = parseFlags(DEMO, args);
   return parsed.help ? HELP : demoRequest(parsed);
 }
 
 /** The `demo` request from its parsed flags: its values judged by lib's schemas and the checks here. */
-export function demoRequest({ positionals }: ParsedArgs<typeof DEMO.flags>): Record<string, never> {
+export function demoRequest({ values, positionals }: ParsedArgs<typeof DEMO.flags>): DemoRequest {
   return checkArgs('demo', () => {
     noPositionals('demo', positionals);
-    return {};
+    return { keep: values.keep === true };
   });
 }

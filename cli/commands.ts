@@ -73,7 +73,7 @@ const RUNNERS: Record<Exclude<CommandName, 'bench'>, Runner> = {
   rates: judging(RATES, (a, p) => a.ratesRequest(p))(async (r) => (await import('./rates.ts')).ratesCommand(r)),
   primes: judging(PRIMES, (a, p) => a.primesRequest(p))(async (r) => (await import('./primes.ts')).primesCommand(r)),
   scrape: judging(SCRAPE, (a, p) => a.scrapeRequest(p))(async (r) => (await import('./scrape.ts')).scrapeCommand(r)),
-  demo: judging(DEMO, (a, p) => a.demoRequest(p))(async () => (await import('./demo.ts')).demoCommand()),
+  demo: judging(DEMO, (a, p) => a.demoRequest(p))(async (r) => (await import('./demo.ts')).demoCommand(r)),
 };
 
 /**

@@ -13,46 +13,68 @@ import { formatScrape, runLocalScrape } from './scrape.ts';
 import { MongoClient } from 'mongodb';
 import { parseScrapeInput } from '../lib/scrape/index.ts';
 import { progress, withStack } from './shared.ts';
-import type { StackState } from '../local-stack/stack.ts';
+import { dashboardLoginUrl, type StackState } from '../local-stack/stack.ts';
+import type { DemoRequest } from './args.ts';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { RatesSummary } from '../lib/rates/index.ts';
 
-export async function demoCommand(): Promise<number> {
+export async function demoCommand({ keep }: DemoRequest): Promise<number> {
   const outDir = path.join(PROJECT_ROOT, '.demo-output');
   mkdirSync(outDir, { recursive: true });
   const csvFile = await writeDemoCsv(outDir);
-  return withStack(async (state, s3) => {
-    process.stdout.write(
-      `\n== Local stack\n${describeStack(state)}\n== rates: S3 upload → trigger → rate column, histogram, summary\n`,
-    );
-    if (!(await ratesStep(state, s3, csvFile, outDir))) return 1;
-    process.stdout.write('\n== rates on a big file: one worker, then split by byte range across rate-worker Lambdas\n');
-    if (!(await parallelRatesStep(state, s3, outDir))) return 1;
-    const original = { start: 100_000_000, end: 101_000_000, chunks: 4 };
-    const expected = { count: 54_208, what: '54,208 primes in [1e8, 1.01e8)' };
-    if (
-      !(await primesStep(
-        state,
-        'fan-out over parallel Lambda invocations (the original analysis range)',
-        original,
-        expected,
-      ))
-    ) {
-      return 1;
-    }
-    process.stdout.write(
-      '54,208 primes, as in the original analysis (which took 22.6 s by trial division, 10.1 s on 4 processes).\n' +
-        'Chunks this small finish faster than an invocation starts, so the speedup shows on a bigger range (below).\n',
-    );
-    if (!(await ec2PrimesStep(state))) return 1;
-    if (!(await scrapeStep(state))) return 1;
-    const big = { start: 0, end: 10_000_000_000, chunks: 2 };
-    const bigOk = await primesStep(state, 'a range big enough for the fan-out to pay off', big, {
-      count: 455_052_511,
-      what: 'π(10^10) = 455,052,511',
-    });
-    return bigOk ? 0 : 1;
+  return withStack(
+    async (state, s3) => {
+      try {
+        return await demoSteps(state, s3, csvFile, outDir);
+      } finally {
+        process.stdout.write(dashboardNote(state, keep));
+      }
+    },
+    false,
+    { keep },
+  );
+}
+
+/** Where to look at what the demo did, printed at its end, whatever became of it. */
+function dashboardNote(state: StackState, keep: boolean): string {
+  const url = dashboardLoginUrl(state);
+  return keep
+    ? `\n== Dashboard\ndashboard   ${url}\nThe local stack keeps running: open the URL to see the uploads (drop a CSV of your own in), ` +
+        'then stop it with `npx cloud-parallel local stop`.\n'
+    : `\n== Dashboard\ndashboard   ${url}\nIt is up while the stack is: \`npm run demo -- --keep\` leaves the stack running to open it.\n`;
+}
+
+async function demoSteps(state: StackState, s3: S3Client, csvFile: string, outDir: string): Promise<number> {
+  process.stdout.write(
+    `\n== Local stack\n${describeStack(state)}\n== rates: S3 upload → trigger → rate column, histogram, summary\n`,
+  );
+  if (!(await ratesStep(state, s3, csvFile, outDir))) return 1;
+  process.stdout.write('\n== rates on a big file: one worker, then split by byte range across rate-worker Lambdas\n');
+  if (!(await parallelRatesStep(state, s3, outDir))) return 1;
+  const original = { start: 100_000_000, end: 101_000_000, chunks: 4 };
+  const expected = { count: 54_208, what: '54,208 primes in [1e8, 1.01e8)' };
+  if (
+    !(await primesStep(
+      state,
+      'fan-out over parallel Lambda invocations (the original analysis range)',
+      original,
+      expected,
+    ))
+  ) {
+    return 1;
+  }
+  process.stdout.write(
+    '54,208 primes, as in the original analysis (which took 22.6 s by trial division, 10.1 s on 4 processes).\n' +
+      'Chunks this small finish faster than an invocation starts, so the speedup shows on a bigger range (below).\n',
+  );
+  if (!(await ec2PrimesStep(state))) return 1;
+  if (!(await scrapeStep(state))) return 1;
+  const big = { start: 0, end: 10_000_000_000, chunks: 2 };
+  const bigOk = await primesStep(state, 'a range big enough for the fan-out to pay off', big, {
+    count: 455_052_511,
+    what: 'π(10^10) = 455,052,511',
   });
+  return bigOk ? 0 : 1;
 }
 
 /** 3,143 rows: one per US county, with a handful of bad rows to show how they are reported. */

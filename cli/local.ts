@@ -1,4 +1,10 @@
-import { readStackState, stackEnvironment, stopStack, type StackState } from '../local-stack/stack.ts';
+import {
+  dashboardLoginUrl,
+  readStackState,
+  stackEnvironment,
+  stopStack,
+  type StackState,
+} from '../local-stack/stack.ts';
 import { credentialsFile } from '../local-stack/shared/credentials.ts';
 import type { LocalRequest } from './args.ts';
 import { CliError } from './cli-error.ts';
@@ -40,7 +46,12 @@ export async function localCommand({ action, ports }: LocalRequest): Promise<num
           'the local stack is not running; start it with `npx cloud-parallel local start`',
           'NOT_RUNNING',
         );
-      const env = { ...stackEnvironment(state), ...state.service.environment };
+      // The login URL only here: stackEnvironment is every process's environment, and none of them needs the token.
+      const env = {
+        ...stackEnvironment(state),
+        ...state.service.environment,
+        CLOUD_PARALLEL_DASHBOARD_URL: dashboardLoginUrl(state),
+      };
       process.stdout.write(
         `${Object.entries(env)
           .map(([k, v]) => `export ${k}=${JSON.stringify(v)}`)
@@ -66,6 +77,8 @@ export function describeStack(state: StackState): string {
     `  data/logs  ${state.stateDir}`,
     `  access     requests must be signed (SigV4) with the stack's own key ${state.credentials.accessKeyId} (secret in ${credentialsFile(state.stateDir)}, mode 0600); pages in a browser are refused`,
     `  use it     eval "$(npx cloud-parallel local env)"   # then aws/sls/SDK calls go to the local stack`,
+    // Unindented, so it stands out and a script can find it (`grep ^dashboard`): the one line meant for a browser.
+    `dashboard   ${dashboardLoginUrl(state)}   (open it in a browser: the token logs you in)`,
     '',
   ].join('\n');
 }

@@ -34,8 +34,15 @@ export async function startStackInterruptibly(
   }
 }
 
-/** Runs `work` against the local stack, starting it first if needed and stopping it after if we started it. */
-export async function withStack<T>(work: (state: StackState, s3: S3Client) => Promise<T>, quiet = false): Promise<T> {
+/**
+ * Runs `work` against the local stack, starting it first if needed and stopping it after if we started it — unless
+ * `keep` hands it over to the user (`demo --keep`), who stops it with `local stop`.
+ */
+export async function withStack<T>(
+  work: (state: StackState, s3: S3Client) => Promise<T>,
+  quiet = false,
+  { keep = false }: { keep?: boolean } = {},
+): Promise<T> {
   const { state, started, stop, release } = await startStackInterruptibly({
     onProgress: quiet ? () => undefined : progress,
   });
@@ -48,7 +55,8 @@ export async function withStack<T>(work: (state: StackState, s3: S3Client) => Pr
     interruptSignal.throwIfAborted();
     return value;
   } finally {
-    if (started) {
+    if (started && keep && !interruptSignal.aborted) release();
+    else if (started) {
       // Interrupted: the interrupt's line on stderr has said so already.
       if (!quiet && !interruptSignal.aborted) progress('stopping the local stack this command started');
       await stop();

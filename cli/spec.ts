@@ -32,6 +32,7 @@ const STACK_ENVIRONMENT: [string, string][] = [
   ['CLOUD_PARALLEL_EC2_PORT', 'the local EC2 port (default 4570)'],
   ['CLOUD_PARALLEL_MONGO_PORT', 'the local MongoDB port (default 27017)'],
   ['CLOUD_PARALLEL_API_PORT', 'the local Yelp/HN API fixture port (default 4575)'],
+  ['CLOUD_PARALLEL_DASHBOARD_PORT', 'the local web dashboard port (default 4580)'],
   ['CLOUD_PARALLEL_STATE_DIR', 'where the stack keeps its state, credentials and logs (default .local-stack/)'],
 ];
 export const STACK_NOTE =
@@ -50,8 +51,10 @@ export const LOCAL = {
   name: 'local',
   usage: [
     {
-      lines: ['local start [--s3-port N] [--lambda-port N] [--ec2-port N] [--mongo-port N] [--api-port N]'],
-      does: 'start the local stack (S3, Lambda, EC2, MongoDB, API fixture)',
+      lines: [
+        'local start [--s3-port N] [--lambda-port N] [--ec2-port N] [--mongo-port N] [--api-port N] [--dashboard-port N]',
+      ],
+      does: 'start the local stack (S3, Lambda, EC2, MongoDB, API fixture, web dashboard)',
     },
     { lines: ['local stop'], does: "stop what 'local start' started" },
     { lines: ['local status'], does: 'show endpoints of the running stack' },
@@ -63,6 +66,7 @@ export const LOCAL = {
     'ec2-port': port('ec2', 'EC2', 4570),
     'mongo-port': port('mongo', 'MongoDB', 27017),
     'api-port': port('api', 'API fixture', 4575),
+    'dashboard-port': port('dashboard', 'web dashboard', 4580),
   },
   examples: [
     ['cloud-parallel local start', 'start everything in the background (the port flags apply to start only)'],
@@ -224,9 +228,17 @@ export const SCRAPE = {
 
 export const DEMO = {
   name: 'demo',
-  usage: [{ lines: ['demo'], does: 'the whole system on the local stack, end to end' }],
-  flags: {},
-  examples: [['cloud-parallel demo', 'rates, primes and scrape on sample data; the results go to .demo-output/']],
+  usage: [{ lines: ['demo [--keep]'], does: 'the whole system on the local stack, end to end' }],
+  flags: {
+    keep: {
+      flags: '--keep',
+      description: 'leave the local stack running at the end, to open the dashboard (stop it with `local stop`)',
+    },
+  },
+  examples: [
+    ['cloud-parallel demo', 'rates, primes and scrape on sample data; the results go to .demo-output/'],
+    ['npm run demo -- --keep', 'the same, then the stack stays up: open the dashboard URL it prints'],
+  ],
   environment: STACK_ENVIRONMENT,
 } as const satisfies CommandSpec;
 

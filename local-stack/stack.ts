@@ -16,6 +16,7 @@ import { UserError } from '../lib/errors.ts';
 import { loadOrCreateStackCredentials, readStackCredentials } from './shared/credentials.ts';
 import { freePort } from './shared/server-process.ts';
 import { loadServiceConfig } from './service-config.ts';
+import { dashboardToken } from './stack/dashboard.ts';
 import { HOST, resolveStackOptions, stackEnvironment } from './stack/options.ts';
 import { killGroup, spawnStackProcesses, type SpawnContext, type Spawned } from './stack/processes.ts';
 import { assertPortFree, tail, waitForHttp, waitForPort } from './stack/readiness.ts';
@@ -31,6 +32,7 @@ import {
 } from './stack/state.ts';
 
 export { LOCAL_YELP_API_KEY, localEc2Environment, resolveStackOptions, stackEnvironment } from './stack/options.ts';
+export { dashboardLoginUrl } from './stack/dashboard.ts';
 export { tail } from './stack/readiness.ts';
 export { isAlive, type StackOptions, type StackProcess, type StackState } from './stack/state.ts';
 
@@ -43,6 +45,7 @@ export function readStackState(options: StackOptions = {}): StackState | null {
   if (
     state.mongoUri === undefined ||
     state.apiBaseUrl === undefined ||
+    state.dashboardUrl === undefined ||
     !state.processes.some((proc) => proc.name === 'lambda-front')
   )
     return null;
@@ -76,12 +79,14 @@ async function assertPortsFree({
   ec2Port,
   mongoPort,
   apiPort,
+  dashboardPort,
 }: ReturnType<typeof resolveStackOptions>): Promise<void> {
   await assertPortFree(s3Port, 'S3');
   await assertPortFree(lambdaPort, 'Lambda');
   await assertPortFree(ec2Port, 'EC2');
   await assertPortFree(mongoPort, 'Mongo');
   await assertPortFree(apiPort, 'API');
+  if (dashboardPort !== 0) await assertPortFree(dashboardPort, 'Dashboard');
 }
 
 /** Waits until every spawned server answers; serverless-offline, the slowest to boot, gets the longest. */
@@ -94,6 +99,8 @@ async function waitForStack(
   await waitForHttp(s3Endpoint, spawned.s3, 30_000, signal);
   await waitForPort(context.resolved.mongoPort, spawned.mongo, 30_000, signal);
   await waitForHttp(`${apiBaseUrl}/health`, spawned.api, 30_000, signal);
+  // Any answer will do (a 401 without the cookie): it is listening.
+  await waitForHttp(context.dashboard.url, spawned.dashboard, 30_000, signal);
   await waitForHttp(ec2Endpoint, spawned.ec2, 30_000, signal);
   await waitForHttp(lambdaEndpoint, spawned.front, 30_000, signal);
   await waitForHttp(`http://${HOST}:${context.offlinePort}`, spawned.offline, 120_000, signal);
@@ -143,12 +150,15 @@ export async function startStack(options: StackOptions = {}): Promise<{ state: S
   const offlinePort = await freePort();
   const frontToken = randomBytes(32).toString('base64url');
   const credentials = loadOrCreateStackCredentials(stateDir);
+  const dashboardPort = resolved.dashboardPort === 0 ? await freePort() : resolved.dashboardPort;
+  const dashboard = { port: dashboardPort, url: `http://${HOST}:${dashboardPort}`, token: dashboardToken(credentials) };
   const endpoints = {
     s3Endpoint,
     lambdaEndpoint,
     ec2Endpoint,
     mongoUri,
     apiBaseUrl,
+    dashboardUrl: dashboard.url,
     region: service.region,
     credentials,
   };
@@ -162,18 +172,19 @@ export async function startStack(options: StackOptions = {}): Promise<{ state: S
   const started: Spawned[] = [];
   // Each process is in state.json from the tick it is spawned in (a signal handler cannot run in between), so a
   // Ctrl-C, a `local stop`, or the next start after this one was SIGKILLed finds everything it has to stop.
+  const stateNow = (): StackState => ({
+    startedAt: new Date().toISOString(),
+    stateDir,
+    ...endpoints,
+    service,
+    processes: started.map(({ name, pid, log }) => ({ name, pid, log })),
+  });
   const track = (proc: Spawned) => {
     started.push(proc);
-    writeStateFile({
-      startedAt: new Date().toISOString(),
-      stateDir,
-      ...endpoints,
-      service,
-      processes: started.map(({ name, pid, log }) => ({ name, pid, log })),
-      starting: true,
-    });
+    writeStateFile({ ...stateNow(), starting: true });
   };
-  const context: SpawnContext = { resolved, service, endpoints, offlinePort, frontToken, baseEnv, logDir, track };
+  const spawning = { resolved, service, endpoints, offlinePort, frontToken, dashboard, baseEnv, logDir };
+  const context: SpawnContext = { ...spawning, track };
   try {
     signal?.throwIfAborted();
     await waitForStack(spawnStackProcesses(context), context, signal);
@@ -181,19 +192,7 @@ export async function startStack(options: StackOptions = {}): Promise<{ state: S
     return abandonStart(error, started, options);
   }
 
-  const state: StackState = {
-    startedAt: new Date().toISOString(),
-    stateDir,
-    region: service.region,
-    s3Endpoint,
-    lambdaEndpoint,
-    ec2Endpoint,
-    mongoUri,
-    apiBaseUrl,
-    service,
-    processes: started.map(({ name, pid, log }) => ({ name, pid, log })),
-    credentials,
-  };
+  const state = stateNow();
   writeStateFile(state);
   return { state, started: true };
 }

@@ -80,7 +80,8 @@ export async function submitRatesRun(
   return { bucket: params.bucket, key, runId, resultPrefix };
 }
 
-async function readJson(s3: S3Client, bucket: string, key: string): Promise<unknown | null> {
+/** One JSON object of a run's reports, or null when it is not there (yet). */
+export async function readJsonObject(s3: S3Client, bucket: string, key: string): Promise<unknown | null> {
   try {
     const object = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
     return JSON.parse(await (object.Body as Readable & { transformToString(): Promise<string> }).transformToString());
@@ -94,6 +95,22 @@ export class RunTimeoutError extends UserError {
   constructor(message: string) {
     super('TIMEOUT', message);
   }
+}
+
+/**
+ * The run's outcome if it has finished, else null: one look at summary.json and error.json (a dashboard polls with
+ * it; waitForRatesOutcome loops on it). Earlier runs of the same file leave their own reports there, so the run id —
+ * not the file's presence — decides.
+ */
+export async function checkRatesOutcome(
+  s3: S3Client,
+  run: Pick<SubmittedRun, 'bucket' | 'resultPrefix' | 'runId'>,
+): Promise<RatesJobOutcome | null> {
+  for (const file of ['summary.json', 'error.json']) {
+    const report = (await readJsonObject(s3, run.bucket, `${run.resultPrefix}${file}`)) as RatesJobOutcome | null;
+    if (report?.runId === run.runId) return report;
+  }
+  return null;
 }
 
 /**
@@ -113,10 +130,8 @@ export async function waitForRatesOutcome(
   const started = Date.now();
   const timeoutMs = options.timeoutMs ?? 300_000;
   for (;;) {
-    for (const file of ['summary.json', 'error.json']) {
-      const report = (await readJson(s3, run.bucket, `${run.resultPrefix}${file}`)) as RatesJobOutcome | null;
-      if (report?.runId === run.runId) return report;
-    }
+    const outcome = await checkRatesOutcome(s3, run);
+    if (outcome !== null) return outcome;
     const elapsed = Date.now() - started;
     if (elapsed > timeoutMs) {
       throw new RunTimeoutError(

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { UserError } from '../../lib/errors.ts';
 import { LOCAL_IMAGE_ID } from '../ec2/server.ts';
 import { PROJECT_ROOT } from '../service-config.ts';
+import { DEFAULT_DASHBOARD_PORT } from '../../dashboard/settings.ts';
 import type { StackOptions, StackState } from './state.ts';
 
 export const HOST = '127.0.0.1';
@@ -27,6 +28,7 @@ export function resolveStackOptions(options: StackOptions = {}) {
     ec2Port: options.ec2Port ?? envPort('CLOUD_PARALLEL_EC2_PORT', 4570),
     mongoPort: options.mongoPort ?? envPort('CLOUD_PARALLEL_MONGO_PORT', 27017),
     apiPort: options.apiPort ?? envPort('CLOUD_PARALLEL_API_PORT', 4575),
+    dashboardPort: options.dashboardPort ?? envPort('CLOUD_PARALLEL_DASHBOARD_PORT', DEFAULT_DASHBOARD_PORT),
     // An empty variable means the default, as for every other setting (not the current directory).
     stateDir: path.resolve(
       options.stateDir ?? (process.env.CLOUD_PARALLEL_STATE_DIR || path.join(PROJECT_ROOT, '.local-stack')),

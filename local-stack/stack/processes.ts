@@ -1,5 +1,6 @@
 /**
- * Spawns the stack's processes — S3, serverless-offline behind the Lambda front, EC2, MongoDB, the API fixture —
+ * Spawns the stack's processes — S3, serverless-offline behind the Lambda front, EC2, MongoDB, the API fixture, the
+ * dashboard —
  * each detached in its own process group with its output in `<stateDir>/logs/<name>.log`, and kills such a group.
  */
 import { spawn } from 'node:child_process';
@@ -7,6 +8,7 @@ import { mkdirSync, openSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
+import { DASHBOARD_TOKEN_ENV } from '../../dashboard/settings.ts';
 import { FRONT_TOKEN_ENV } from '../lambda/front.ts';
 import { PROJECT_ROOT, serverlessBin, type ServiceConfig } from '../service-config.ts';
 import { HOST, LOCAL_YELP_API_KEY, localEc2Environment, type resolveStackOptions } from './options.ts';
@@ -47,6 +49,8 @@ export interface SpawnContext {
   /** serverless-offline's private port behind the Lambda front, and the token only the front holds. */
   offlinePort: number;
   frontToken: string;
+  /** The dashboard's port (chosen already when 0 was asked for) and its login token. */
+  dashboard: { port: number; url: string; token: string };
   baseEnv: NodeJS.ProcessEnv;
   logDir: string;
   /** Called with each process the moment it is spawned (startStack records it in state.json). */
@@ -218,6 +222,29 @@ function spawnApi({ resolved, endpoints, baseEnv, logDir, track }: SpawnContext)
   return api;
 }
 
+function spawnDashboard({ resolved, service, dashboard, baseEnv, logDir, track }: SpawnContext): Spawned {
+  resolved.onProgress(`starting the dashboard on ${dashboard.url}`);
+  const bucket = service.environment.DATA_BUCKET ?? service.buckets[0] ?? '';
+  const proc = spawnLogged(
+    'dashboard',
+    [
+      '--import',
+      tsxLoader(),
+      path.join(PROJECT_ROOT, 'dashboard', 'main.ts'),
+      '--port',
+      String(dashboard.port),
+      '--host',
+      HOST,
+      '--bucket',
+      bucket,
+    ],
+    { ...baseEnv, [DASHBOARD_TOKEN_ENV]: dashboard.token },
+    path.join(logDir, 'dashboard.log'),
+  );
+  track(proc);
+  return proc;
+}
+
 /** Spawns every process of the stack, in this order, each tracked the moment it exists; does not wait for any. */
 export function spawnStackProcesses(context: SpawnContext) {
   const s3 = spawnS3(context);
@@ -225,5 +252,6 @@ export function spawnStackProcesses(context: SpawnContext) {
   const ec2 = spawnEc2(context);
   const mongo = spawnMongo(context);
   const api = spawnApi(context);
-  return { s3, offline, front, ec2, mongo, api };
+  const dashboard = spawnDashboard(context);
+  return { s3, offline, front, ec2, mongo, api, dashboard };
 }

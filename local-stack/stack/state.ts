@@ -19,6 +19,8 @@ export interface StackOptions {
   mongoPort?: number;
   /** Defaults: CLOUD_PARALLEL_API_PORT or 4575 (the Yelp/HN fixture). */
   apiPort?: number;
+  /** Defaults: CLOUD_PARALLEL_DASHBOARD_PORT or 4580; 0 picks a free port (the tests). */
+  dashboardPort?: number;
   /** Defaults: CLOUD_PARALLEL_STATE_DIR or <project>/.local-stack. Holds S3 data, logs and state. */
   stateDir?: string;
   stage?: string;
@@ -44,6 +46,8 @@ export interface StackState {
   mongoUri: string;
   /** The API fixture; Yelp's base is `${apiBaseUrl}/v3`, HN's `${apiBaseUrl}/api/v1`. */
   apiBaseUrl: string;
+  /** The web dashboard (dashboard/), without its login token: stack/dashboard.ts dashboardLoginUrl adds it. */
+  dashboardUrl: string;
   service: ServiceConfig;
   processes: StackProcess[];
   /**

@@ -29,7 +29,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { gzipSync } from 'node:zlib';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import { parsePrimesArgs, parseRatesArgs, parseScrapeArgs, parseLocalArgs } from '../../cli/args.ts';
+import { parseDemoArgs, parsePrimesArgs, parseRatesArgs, parseScrapeArgs, parseLocalArgs } from '../../cli/args.ts';
 import { runCli } from '../../cli/commands.ts';
 import { CliError } from '../../cli/cli-error.ts';
 import { USAGE } from '../../cli/help.ts';
@@ -49,7 +49,9 @@ vi.mock('../../local-stack/stack.ts', async (importOriginal) => {
 
 const run = promisify(execFile);
 const CLI = path.join(PROJECT_ROOT, 'cli/bin.js');
-const PORT_VARIABLES = ['S3', 'LAMBDA', 'EC2', 'MONGO', 'API'].map((service) => `CLOUD_PARALLEL_${service}_PORT`);
+const PORT_VARIABLES = ['S3', 'LAMBDA', 'EC2', 'MONGO', 'API', 'DASHBOARD'].map(
+  (service) => `CLOUD_PARALLEL_${service}_PORT`,
+);
 
 // Made while the tables are built (they name these paths), removed after the file's tests.
 const dir = mkdtempSync(path.join(os.tmpdir(), 'cp-bad-cli-'));
@@ -269,7 +271,7 @@ describe('local', () => {
       'an unknown flag',
       ['start', '--frob'],
       BAD,
-      /^unknown flag --frob; local takes --s3-port, --lambda-port, --ec2-port, --mongo-port, --api-port$/,
+      /^unknown flag --frob; local takes --s3-port, --lambda-port, --ec2-port, --mongo-port, --api-port, --dashboard-port$/,
     ],
     ['--json (local has no JSON output)', ['status', '--json'], BAD, /^unknown flag --json; local takes /],
     ['a short flag', ['start', '-p', '4000'], BAD, /^unknown flag -p; local takes /],
@@ -1008,9 +1010,14 @@ describe('demo', () => {
   refuses('demo', [
     ['a positional', ['extra'], BAD, /^demo takes no positional arguments, got "extra"$/],
     ['a positional after --', ['--', 'x'], BAD, /^demo takes no positional arguments, got "x"$/],
-    ['--json', ['--json'], BAD, /^unknown flag --json; demo takes no flags$/],
-    ['an unknown flag', ['--quick'], BAD, /^unknown flag --quick; demo takes no flags$/],
+    ['--json', ['--json'], BAD, /^unknown flag --json; demo takes --keep$/],
+    ['an unknown flag', ['--quick'], BAD, /^unknown flag --quick; demo takes --keep$/],
   ]);
+
+  it('--keep asks to leave the stack running', () => {
+    expect(parseDemoArgs(['--keep'])).toEqual({ keep: true });
+    expect(parseDemoArgs([])).toEqual({ keep: false });
+  });
 
   it('a refused demo writes no sample data', async () => {
     const demoOutput = path.join(PROJECT_ROOT, '.demo-output');

@@ -25,7 +25,7 @@ import { PROJECT_ROOT } from '../../local-stack/service-config.ts';
 import { stopStack } from '../../local-stack/stack.ts';
 
 const CLI = path.join(PROJECT_ROOT, 'cli/bin.js');
-const PORTS = { S3: 25569, LAMBDA: 25302, EC2: 25570, MONGO: 25017, API: 25575, HTTP: 25300 };
+const PORTS = { S3: 25569, LAMBDA: 25302, EC2: 25570, MONGO: 25017, API: 25575, HTTP: 25300, DASHBOARD: 25580 };
 
 let stateDir: string;
 let env: NodeJS.ProcessEnv;
@@ -247,14 +247,14 @@ describe('local start, interrupted', () => {
   }, async () => {
     const start = cli(['local', 'start']);
     const state = await waitFor(
-      'all six processes on record',
-      () => (readState()?.processes.length ?? 0) >= 6 && readState(),
+      'all seven processes on record',
+      () => (readState()?.processes.length ?? 0) >= 7 && readState(),
       60_000,
       start,
     );
     start.child.kill('SIGKILL');
     await start.exited;
-    expect(stackProcesses().length).toBeGreaterThanOrEqual(6); // orphans now: only state.json knows them
+    expect(stackProcesses().length).toBeGreaterThanOrEqual(7); // orphans now: only state.json knows them
     const status = cli(['local', 'status']);
     expect((await status.exited).code).toBe(1); // a half-started stack is not one to use
     const stop = cli(['local', 'stop']);
@@ -323,7 +323,7 @@ describe('after the interruptions', () => {
 
     const stop = cli(['local', 'stop']);
     expect((await stop.exited).code, stop.stderr()).toBe(0);
-    for (const name of ['s3', 'lambda', 'ec2', 'mongo', 'api'])
+    for (const name of ['s3', 'lambda', 'ec2', 'mongo', 'api', 'dashboard'])
       expect(stop.stdout()).toMatch(new RegExp(`^Stopped .*\\b${name} \\(pid \\d+\\)`));
     expect(stackProcesses()).toEqual([]);
   }, 180_000);
@@ -337,7 +337,7 @@ describe('after the interruptions', () => {
       primes,
     );
     const recorded = readState()!.processes.map((p) => p.pid);
-    expect(recorded).toHaveLength(6);
+    expect(recorded).toHaveLength(7);
     await sleep(500); // the invocations are in flight
     interrupt(primes, 'SIGINT');
     await expectInterruptedCleanly(primes, 'SIGINT', recorded);

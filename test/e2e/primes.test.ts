@@ -25,7 +25,15 @@ import { decodePng, darkPixels } from '../support/png.ts';
 import { runCli, slsInvokeLocal, useLocalStack } from '../support/stack.ts';
 import { useTempDir } from '../support/temp-dir.ts';
 
-const stack = useLocalStack({ s3: 28569, lambda: 28302, ec2: 28570, mongo: 28017, api: 28575, http: 28300 });
+const stack = useLocalStack({
+  s3: 28569,
+  lambda: 28302,
+  ec2: 28570,
+  mongo: 28017,
+  api: 28575,
+  http: 28300,
+  dashboard: 28580,
+});
 const outDir = useTempDir('cp-e2e-primes-');
 
 async function readObject(key: string): Promise<Buffer> {

@@ -22,7 +22,15 @@ import { runCli, slsInvokeLocal, useLocalStack } from '../support/stack.ts';
 
 const run = promisify(execFile);
 const awsCli = spawnSync('aws', ['--version'], { encoding: 'utf8' }).status === 0;
-const stack = useLocalStack({ s3: 27569, lambda: 27302, ec2: 27570, mongo: 27117, api: 27575, http: 27300 });
+const stack = useLocalStack({
+  s3: 27569,
+  lambda: 27302,
+  ec2: 27570,
+  mongo: 27117,
+  api: 27575,
+  http: 27300,
+  dashboard: 27580,
+});
 let workDir: string;
 let s3: S3Client;
 let bucket: string;

@@ -12,7 +12,15 @@ import type { ScrapeResult } from '../../lib/scrape/index.ts';
 import { PROJECT_ROOT } from '../../local-stack/service-config.ts';
 import { runCli, slsInvokeLocal, useLocalStack } from '../support/stack.ts';
 
-const stack = useLocalStack({ s3: 29569, lambda: 29302, ec2: 29570, mongo: 29017, api: 29575, http: 29300 });
+const stack = useLocalStack({
+  s3: 29569,
+  lambda: 29302,
+  ec2: 29570,
+  mongo: 29017,
+  api: 29575,
+  http: 29300,
+  dashboard: 29580,
+});
 
 async function invokeScrape(payload: unknown): Promise<{ functionError?: string; body: unknown }> {
   const response = await new LambdaClient({}).send(

@@ -37,7 +37,7 @@ import {
 const PREFIX = 'fault-restart/';
 const MB = 1024 * 1024;
 /** The processes a whole stack runs, by name, sorted. */
-const STACK_PROCESSES = ['api', 'ec2', 'lambda', 'lambda-front', 'mongo', 's3'];
+const STACK_PROCESSES = ['api', 'dashboard', 'ec2', 'lambda', 'lambda-front', 'mongo', 's3'];
 
 const sha256 = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex');
 
@@ -87,7 +87,15 @@ beforeAll(async () => {
   // Fixed ports below the ephemeral range (32768+), like the e2e suites: a port picked free there can be taken by
   // any client socket's local port before the stack listens on it.
   process.env.CLOUD_PARALLEL_HTTP_PORT = '26300';
-  options = { s3Port: 26569, lambdaPort: 26302, ec2Port: 26570, mongoPort: 26017, apiPort: 26575, stateDir };
+  options = {
+    s3Port: 26569,
+    lambdaPort: 26302,
+    ec2Port: 26570,
+    mongoPort: 26017,
+    apiPort: 26575,
+    dashboardPort: 26580,
+    stateDir,
+  };
 });
 
 afterAll(async () => {
@@ -257,7 +265,7 @@ describe('the local stack killed and restarted', () => {
     );
 
     const stopped = await stopStack({ stateDir });
-    expect(stopped.map((proc) => proc.name).sort()).toEqual(['api', 'ec2', 'lambda', 'lambda-front', 'mongo', 's3']);
+    expect(stopped.map((proc) => proc.name).sort()).toEqual(STACK_PROCESSES);
     expect(second.processes.filter((proc) => isAlive(proc.pid)).map((proc) => proc.name)).toEqual([]);
     expect(existsSync(path.join(stateDir, 'state.json'))).toBe(false);
     expect(readStackState({ stateDir })).toBeNull();

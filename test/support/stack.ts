@@ -33,6 +33,8 @@ export function useLocalStack(ports: {
   mongo: number;
   api: number;
   http: number;
+  /** The web dashboard's port; 0 (the default) lets the stack pick a free one. */
+  dashboard?: number;
 }): TestStack {
   const stack = { stopped: [] } as unknown as TestStack;
   const savedEnv = { ...process.env };
@@ -45,6 +47,7 @@ export function useLocalStack(ports: {
       ec2Port: ports.ec2,
       mongoPort: ports.mongo,
       apiPort: ports.api,
+      dashboardPort: ports.dashboard ?? 0,
       stateDir: stack.stateDir,
     }));
     Object.assign(process.env, stackEnvironment(stack.state));
@@ -54,7 +57,15 @@ export function useLocalStack(ports: {
     process.env = savedEnv;
     rmSync(stack.stateDir, { recursive: true, force: true });
     // `stop` must end exactly what `start` began: every process, each still running until then.
-    expect(stack.stopped.map((p) => p.name).sort()).toEqual(['api', 'ec2', 'lambda', 'lambda-front', 'mongo', 's3']);
+    expect(stack.stopped.map((p) => p.name).sort()).toEqual([
+      'api',
+      'dashboard',
+      'ec2',
+      'lambda',
+      'lambda-front',
+      'mongo',
+      's3',
+    ]);
   });
   return stack;
 }

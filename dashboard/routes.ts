@@ -1,0 +1,39 @@
+/**
+ * How the dashboard is put together: each page is a module that exports a DashboardPage — its entry in the
+ * navigation and its routes (the page itself, and the JSON or file routes its script and links use, all under the
+ * page's path). server.ts matches a request against the routes of every page in PAGES' order. To add a page, write
+ * `pages/<name>/index.ts` exporting one and list it in pages/index.ts.
+ */
+import type http from 'node:http';
+import type { S3Client } from '@aws-sdk/client-s3';
+
+export interface NavEntry {
+  path: string;
+  title: string;
+}
+
+/** What every route handler gets: the services the dashboard reads (through lib/), and the navigation to draw. */
+export interface DashboardServices {
+  s3: S3Client;
+  bucket: string;
+}
+
+export interface RouteContext {
+  req: http.IncomingMessage;
+  res: http.ServerResponse;
+  url: URL;
+  services: DashboardServices;
+  nav: readonly NavEntry[];
+}
+
+export interface Route {
+  method: 'GET' | 'POST';
+  /** An exact path: query parameters carry the rest (an S3 key is awkward in a path). */
+  path: string;
+  handle: (context: RouteContext) => Promise<void>;
+}
+
+export interface DashboardPage {
+  nav: NavEntry;
+  routes: readonly Route[];
+}
