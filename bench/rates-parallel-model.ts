@@ -5,7 +5,8 @@
  *
  * Split run: setup (header reads) + parse waves (each: invoke overhead + one chunk at the per-worker rate, capped
  * by one function's S3 read rate) + statistics rounds (each: round overhead + one chunk's values object read and
- * scanned) + concatenation (UploadPartCopy, `copyConcurrency` parts at a time) + publish (complete, chart, summary).
+ * scanned) + assembly (the workers upload rates.csv's parts themselves while they parse; what each chunk held
+ * back is copied server-side, UploadPartCopy `copyConcurrency` at a time) + publish (complete, chart, summary).
  * One Lambda: the whole file at the single path's measured end-to-end rate, also capped by the S3 read rate.
  */
 import { DEFAULT_LAMBDA_PRICING, type LambdaPricing, lambdaCost, type TaskUsage } from '../lib/fanout/cost.ts';
@@ -40,9 +41,13 @@ export interface ModelInput {
   /** Measured: bytes per input row (values objects hold 8 bytes per row), and output bytes per input byte. */
   bytesPerRow: number;
   outputRatio: number;
-  /** Assumed: S3's server-side copy rate of one UploadPartCopy, and how many run at once (concat.ts: 8). */
+  /** Assumed: S3's server-side copy rate of one UploadPartCopy, and how many run at once (assemble.ts). */
   copyBytesPerSec: number;
   copyConcurrency: number;
+  /** Derived from grants.ts: the bytes a chunk holds back for the coordinator to copy (5 MiB + half a part). */
+  heldBackBytes: number;
+  /** grants.ts: the parts a worker uploads. */
+  partBytes: number;
   /** Measured: complete + chart + summary once the parts are in place, ms (a tiny run's concat + publish). */
   publishMs: number;
   /** The coordinating function's and the workers' memory (MB), for GB-seconds. */
@@ -99,7 +104,8 @@ export function predictSplit(m: ModelInput): SplitPrediction {
     setup: m.setupMs,
     parse: waves * (m.waveOverheadMs + parseTaskMs),
     stats: m.statsRounds * waves * (m.statsRoundOverheadMs + statsTaskMs),
-    concat: Math.ceil(m.chunks / m.copyConcurrency) * ((outBytes / m.copyBytesPerSec) * 1000),
+    concat:
+      Math.ceil(m.chunks / m.copyConcurrency) * ((Math.min(outBytes, m.heldBackBytes) / m.copyBytesPerSec) * 1000),
     publish: m.publishMs,
   };
   const wallMs = Object.values(phasesMs).reduce((a, b) => a + b, 0);
@@ -112,11 +118,12 @@ export function predictSplit(m: ModelInput): SplitPrediction {
     ...(m.pricing ?? DEFAULT_LAMBDA_PRICING),
     workerMemoryMb: m.coordinatorMemoryMb,
   });
-  // GETs: header, one ranged GET per chunk, one values read per chunk and round. PUTs: each chunk's two scratch
-  // uploads, then the concatenation (create, one UploadPartCopy per chunk, complete) and the published objects.
+  // GETs: header, one ranged GET per chunk, one values read per chunk and round. PUTs: each chunk's parts, what it
+  // held back and its values upload; the coordinator's create, one UploadPartCopy per chunk, complete; the
+  // published objects.
   const getRequests = 1 + m.chunks + m.chunks * m.statsRounds;
-  const putRequests =
-    m.chunks * (uploadRequests(outBytes) + uploadRequests(valuesBytes)) + (m.chunks + 2) + PUBLISHED_OBJECTS;
+  const workerParts = Math.max(0, Math.floor((outBytes - m.heldBackBytes) / m.partBytes));
+  const putRequests = m.chunks * (workerParts + 1 + uploadRequests(valuesBytes)) + (m.chunks + 2) + PUBLISHED_OBJECTS;
   return {
     chunkBytes,
     waves,

@@ -6,6 +6,9 @@
 import { formatTable } from '../cli/format.ts';
 import type { RatesSummary } from '../lib/rates/outcome.ts';
 import type { ParallelProgress } from '../lib/rates/parallel/coordinator.ts';
+import { S3_PART_LIMITS } from '../lib/aws/concat-plan.ts';
+import { RUNS_AT_ONCE } from '../lib/rates/parallel/assemble.ts';
+import { DEFAULT_PART_BYTES } from '../lib/rates/parallel/grants.ts';
 import { median } from './report.ts';
 import { type ModelInput, predictSingle, predictSplit } from './rates-parallel-model.ts';
 
@@ -38,8 +41,8 @@ const S3_READ_SOURCE = 'sjakthol/aws-network-benchmark (Lambda 1792 MB, 2024: 0.
 const MODEL_FILE_BYTES = 10e9;
 /** serverless.yml functions.rates.memorySize: the coordinator. */
 const COORDINATOR_MEMORY_MB = 1769;
-/** lib/rates/parallel/coordinator.ts: UploadPartCopy requests in flight at once. */
-const COPY_CONCURRENCY = 64;
+/** lib/rates/parallel/assemble.ts: the held-back bytes of this many chunks are copied at once. */
+const COPY_CONCURRENCY = RUNS_AT_ONCE;
 /**
  * One UploadPartCopy's rate inside S3: 171,394 MB copied in 385 s by 40 parallel UploadPartCopy of 100 MB parts,
  * 445 MB/s in all, ~11 MB/s each (mumrah/s3-multipart pull request #13, 2013). Old and the only figure found: the
@@ -141,6 +144,8 @@ export function modelInputs(
     outputRatio: first.csvBytes / fileBytes,
     copyBytesPerSec: COPY_BYTES_PER_SEC,
     copyConcurrency: COPY_CONCURRENCY,
+    heldBackBytes: S3_PART_LIMITS.minPart + DEFAULT_PART_BYTES / 2,
+    partBytes: DEFAULT_PART_BYTES,
     publishMs: tiny.publishMs,
     coordinatorMemoryMb: COORDINATOR_MEMORY_MB,
   };
@@ -228,7 +233,7 @@ function printModel(r: { fileBytes: number; runs: JobRun[]; tinyRun: JobRun; loa
       `${inputs.statsRounds} stats rounds, ${sec(inputs.statsRoundOverheadMs)} fixed each, values scanned at ${mbps(inputs.valuesScanBytesPerSec)}; ` +
       `publish ${sec(inputs.publishMs)}; ${inputs.bytesPerRow.toFixed(1)} bytes/row, output ${inputs.outputRatio.toFixed(3)}× input\n` +
       `  source-stated: one function reads S3 at ${mbps(S3_READ_BYTES_PER_SEC)} — ${S3_READ_SOURCE}\n` +
-      `  source-stated: one UploadPartCopy at ${mbps(inputs.copyBytesPerSec)} — ${COPY_SOURCE}; ${COPY_CONCURRENCY} at a time (lib/rates/parallel/coordinator.ts)\n` +
+      `  source-stated: one UploadPartCopy at ${mbps(inputs.copyBytesPerSec)} — ${COPY_SOURCE}; ${COPY_CONCURRENCY} at a time (lib/rates/parallel/assemble.ts), ${(inputs.heldBackBytes / 1024 ** 2).toFixed(0)} MiB held back per chunk on average (grants.ts)\n` +
       `  load average while measuring: ${r.load.map((l) => l.toFixed(1)).join(' → ')} (2 cores; other work on the machine slows every figure)\n`,
   );
   const row = (name: string, p: ReturnType<typeof predictSplit>) => [

@@ -9,6 +9,12 @@ import { DeleteObjectsCommand, type _Error as S3ObjectError, S3Client } from '@a
 export function createS3Client(env: NodeJS.ProcessEnv = process.env): S3Client {
   return new S3Client({
     forcePathStyle: env.S3_FORCE_PATH_STYLE === 'true',
+    // The SDK's default of 50 sockets would cap a split rates run's server-side copies (assemble.ts sends up to
+    // 128 at once) and queue the rest behind them unseen.
+    requestHandler: {
+      httpAgent: { maxSockets: 128, keepAlive: true },
+      httpsAgent: { maxSockets: 128, keepAlive: true },
+    },
   });
 }
 

@@ -24,6 +24,8 @@ const input = {
   outputRatio: 1.5,
   copyBytesPerSec: 10e6,
   copyConcurrency: 5,
+  heldBackBytes: 10e6,
+  partBytes: 10e6,
   publishMs: 300,
   coordinatorMemoryMb: 1769,
 };
@@ -40,18 +42,25 @@ describe('rates-parallel model', () => {
     expect(p.waves).toBe(2);
     expect(p.perWorkerBytesPerSec).toBe(40e6); // the S3 cap, not the 50 MB/s CSV rate
     // parse: 2 waves × (100 ms + 100 MB at 40 MB/s); stats: 2 rounds × 2 waves × (50 ms + 20 MB of values at
-    // 40 MB/s); concat: 2 rounds of 5 copies × 150 MB at 10 MB/s.
-    expect(p.phasesMs).toEqual({ setup: 10, parse: 5200, stats: 2200, concat: 30000, publish: 300 });
-    expect(p.wallMs).toBe(37710);
+    // 40 MB/s); concat: 2 rounds of 5 copies of the 10 MB each chunk held back, at 10 MB/s.
+    expect(p.phasesMs).toEqual({ setup: 10, parse: 5200, stats: 2200, concat: 2000, publish: 300 });
+    expect(p.wallMs).toBe(9710);
     // 10 parse tasks of 2.5 s and 20 stats tasks of 0.5 s, plus the coordinator for the whole wall.
-    const gbSeconds = (35 + 37.71) * GB_PER_MB;
+    const gbSeconds = (35 + 9.71) * GB_PER_MB;
     expect(p.cost.gbSeconds).toBeCloseTo(gbSeconds, 2);
     expect(p.cost.lambdaUsd).toBeCloseTo(gbSeconds * USD_PER_GB_S + (31 / 1e6) * 0.2, 9);
     expect(p.cost.getRequests).toBe(31); // header + 10 chunks + 10 × 2 values reads
-    // per chunk: rates.csv 150 MB (29 parts + 2) and values 20 MB (4 parts + 2); concat 10 copies + 2; 3 outputs
-    expect(p.cost.putRequests).toBe(10 * (31 + 6) + 12 + 3);
-    expect(p.cost.s3Usd).toBeCloseTo((31 / 1000) * 0.0004 + (385 / 1000) * 0.005, 12);
+    // per chunk: rates.csv's 140 MB in 14 parts of 10 MB + the 10 MB held back, values 20 MB (4 parts + 2);
+    // the coordinator's create + 10 copies + complete; 3 outputs
+    expect(p.cost.putRequests).toBe(10 * (14 + 1 + 6) + 12 + 3);
+    expect(p.cost.s3Usd).toBeCloseTo((31 / 1000) * 0.0004 + (225 / 1000) * 0.005, 12);
     expect(p.cost.totalUsd).toBeCloseTo(p.cost.lambdaUsd + p.cost.s3Usd, 12);
+  });
+
+  it('copies a whole output when it is under what a chunk holds back', () => {
+    const p = predictSplit({ ...input, outputRatio: 0.05 }); // 5 MB of output per chunk, all held back
+    expect(p.phasesMs.concat).toBe(1000);
+    expect(p.cost.putRequests).toBe(10 * (0 + 1 + 6) + 12 + 3);
   });
 
   it('refuses a run without chunks', () => {
