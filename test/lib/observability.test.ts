@@ -460,13 +460,25 @@ describe('the middlewares and the record helpers', () => {
 });
 
 describe('the real handlers', () => {
-  it('primes-worker: its reply unchanged, ChunkMs in EMF and a summary line with the request id; a bad task logged at ERROR', async () => {
+  it('primes-worker: its reply and its clock, ChunkMs in EMF and a summary line with the request id; a bad task logged at ERROR', async () => {
     const { handler } = (await import('../../functions/primes-worker.ts')) as { handler: Handler };
     const run = await capture(() =>
       handler({ start: 0, end: 1000 }, contextFor('req-worker', 'cloud-parallel-dev-primes-worker')),
     );
     expect(run.error).toBeUndefined();
-    expect(run.value).toEqual({ start: 0, end: 1000, count: 168, ms: expect.any(Number) });
+    // The chunk's result, plus the worker's clock the fan-out's timeline reads (lib/middleware/worker-facts.ts).
+    expect(run.value).toEqual({
+      start: 0,
+      end: 1000,
+      count: 168,
+      ms: expect.any(Number),
+      fanoutWorker: {
+        startedAt: expect.any(Number),
+        endedAt: expect.any(Number),
+        workerId: expect.any(String),
+        coldStart: true,
+      },
+    });
     const { ms } = run.value as { ms: number };
 
     const summary = logLine(run, 'primes chunk finished');
