@@ -75,12 +75,16 @@ describe('createRunJobs', () => {
     const jobs = createRunJobs();
     const refused = jobs.start('a', () => Promise.reject(new UserError('INVALID_INPUT', 'end must be a number')));
     const failed = jobs.start('b', () => Promise.reject(new Error('connect ECONNREFUSED 127.0.0.1:3002')));
+    const threw = jobs.start('c', () => {
+      throw new Error('no client');
+    });
     await settle();
     expect(jobs.view(refused).error).toBe('The run was refused: end must be a number');
     expect(jobs.view(failed)).toMatchObject({
       state: 'error',
       error: 'The run failed: connect ECONNREFUSED 127.0.0.1:3002',
     });
+    expect(jobs.view(threw)).toMatchObject({ state: 'error', error: 'The run failed: no client' });
   });
 
   it('keeps the running jobs and the latest finished ones only', async () => {

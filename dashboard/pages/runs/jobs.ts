@@ -58,7 +58,9 @@ export function createRunJobs(options: { keepFinished?: number; now?: () => numb
     start(what, run) {
       const job: RunJob = { id: randomUUID(), what, startedAt: now(), state: 'running' };
       jobs.set(job.id, job);
-      run()
+      // Through a promise, so a `run` that throws at once fails the job instead of the request that started it.
+      Promise.resolve()
+        .then(run)
         .then(
           (result) => {
             job.state = 'ok';
