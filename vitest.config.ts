@@ -16,6 +16,8 @@ const UNIT_TESTS = [
   'cli/rates-summary', // imports the command's module; starts nothing
   'dashboard/guard',
   'dashboard/html',
+  'dashboard/runs-jobs',
+  'dashboard/runs-view',
   'functions/primes', // its endpoints point at a closed port: a port is bound for an instant and released, nothing listens
   'functions/rates',
   'functions/rates-worker', // its S3 endpoint is a closed port, as functions/primes'
@@ -35,6 +37,8 @@ const UNIT_TESTS = [
   'lib/observability',
   'lib/primes/chunks',
   'lib/primes/fanout-job',
+  'lib/primes/invoke-fanout', // a real Lambda client whose middleware answers every command
+  'lib/primes/run-history', // a real S3 client whose middleware answers every command
   'lib/primes/run-record', // worker threads, not processes
   'lib/primes/sieve',
   'lib/rates/chart',

@@ -12,11 +12,14 @@ import { formatSummary, runAndCollect } from './rates.ts';
 import { formatScrape, runLocalScrape } from './scrape.ts';
 import { MongoClient } from 'mongodb';
 import { parseScrapeInput } from '../lib/scrape/index.ts';
-import { progress, withStack } from './shared.ts';
+import { dataBucket, progress, withStack } from './shared.ts';
 import { dashboardLoginUrl, type StackState } from '../local-stack/stack.ts';
 import type { DemoRequest } from './args.ts';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { RatesSummary } from '../lib/rates/index.ts';
+import { createS3Client } from '../lib/aws/s3.ts';
+import { readPrimesRun } from '../lib/primes/run-history.ts';
+import type { PrimesResult } from '../lib/primes/run.ts';
 
 export async function demoCommand({ keep }: DemoRequest): Promise<number> {
   const outDir = path.join(PROJECT_ROOT, '.demo-output');
@@ -159,6 +162,7 @@ async function ec2PrimesStep(state: StackState): Promise<boolean> {
     process.stderr.write(`demo: expected 54,208 primes on the EC2 backend, got ${onEc2.count}\n`);
     return false;
   }
+  if (!(await listedOnRunsPage(state, onEc2))) return false;
   process.stdout.write(
     'The same 54,208. On AWS each chunk boots an instance (tens of seconds), so EC2 pays off for long chunks.\n',
   );
@@ -202,8 +206,25 @@ async function primesStep(
   process.stdout.write(`\n== primes: ${heading}\n`);
   const result = await runPrimes(parsePrimesRunInput({ ...range, backend: 'lambda' }), state, false);
   process.stdout.write(formatPrimesResult(result));
-  if (result.count === expected.count) return true;
-  process.stderr.write(`demo: expected ${expected.what}, got ${result.count}\n`);
+  if (result.count !== expected.count) {
+    process.stderr.write(`demo: expected ${expected.what}, got ${result.count}\n`);
+    return false;
+  }
+  return listedOnRunsPage(state, result);
+}
+
+/**
+ * The run as the dashboard's Runs page reads it (its summary.json under results/primes/<runId>/, through the same
+ * lib/ reader), so every prime run of the demo is there to open with its timeline; false, saying why, otherwise.
+ */
+async function listedOnRunsPage(state: StackState, result: PrimesResult): Promise<boolean> {
+  const entry = await readPrimesRun(createS3Client(), dataBucket(state), result.runId);
+  if (entry !== null && 'summary' in entry && entry.summary.count === result.count) {
+    process.stdout.write(`on the dashboard: ${state.dashboardUrl}/runs?run=${result.runId}\n`);
+    return true;
+  }
+  const why = entry === null ? 'it has no summary.json' : 'problem' in entry ? entry.problem : 'its count differs';
+  process.stderr.write(`demo: run ${result.runId} is not on the Runs page: ${result.timelineError ?? why}\n`);
   return false;
 }
 

@@ -5,6 +5,7 @@
  * `pages/<name>/index.ts` exporting one and list it in pages/index.ts.
  */
 import type http from 'node:http';
+import type { LambdaClient } from '@aws-sdk/client-lambda';
 import type { S3Client } from '@aws-sdk/client-s3';
 
 export interface NavEntry {
@@ -16,6 +17,11 @@ export interface NavEntry {
 export interface DashboardServices {
   s3: S3Client;
   bucket: string;
+  /**
+   * Where the Runs page starts a prime count: the Lambda client (lib/aws/lambda.ts) and the primes-fanout function's
+   * name. Absent, the page only reads runs (a dashboard started read-only).
+   */
+  primes?: { lambda: LambdaClient; fanoutFunction: string };
 }
 
 export interface RouteContext {

@@ -1,8 +1,9 @@
 /**
- * The dashboard's pages, in navigation order. The first is where `/` leads. A Runs page (results/primes/<runId>/)
- * and a Scrapes page (MongoDB) slot in here as pages/runs/ and pages/scrapes/.
+ * The dashboard's pages, in navigation order. The first is where `/` leads. A Scrapes page (MongoDB) slots in here
+ * as pages/scrapes/.
  */
 import type { DashboardPage } from '../routes.ts';
 import { dataPage } from './data/index.ts';
+import { runsPage } from './runs/index.ts';
 
-export const PAGES: readonly DashboardPage[] = [dataPage];
+export const PAGES: readonly DashboardPage[] = [dataPage, runsPage];

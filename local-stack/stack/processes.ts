@@ -237,6 +237,8 @@ function spawnDashboard({ resolved, service, dashboard, baseEnv, logDir, track }
       HOST,
       '--bucket',
       bucket,
+      // The Runs page starts prime counts through it (the Lambda front, with the stack's credentials).
+      ...(service.functions['primes-fanout'] ? ['--primes-function', service.functions['primes-fanout']] : []),
     ],
     { ...baseEnv, [DASHBOARD_TOKEN_ENV]: dashboard.token },
     path.join(logDir, 'dashboard.log'),
