@@ -16,6 +16,7 @@ const UNIT_TESTS = [
   'cli/rates-summary', // imports the command's module; starts nothing
   'dashboard/guard',
   'dashboard/html',
+  'dashboard/scrapes-view',
   'functions/primes', // its endpoints point at a closed port: a port is bound for an instant and released, nothing listens
   'functions/rates',
   'functions/rates-worker', // its S3 endpoint is a closed port, as functions/primes'

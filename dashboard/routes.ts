@@ -6,6 +6,7 @@
  */
 import type http from 'node:http';
 import type { S3Client } from '@aws-sdk/client-s3';
+import type { ScrapeServices } from './pages/scrapes/services.ts';
 
 export interface NavEntry {
   path: string;
@@ -16,6 +17,13 @@ export interface NavEntry {
 export interface DashboardServices {
   s3: S3Client;
   bucket: string;
+  /** MongoDB and the scrape function, for the Scrapes page; without them the page says it is not configured. */
+  scrapes?: ScrapeServices;
+  /**
+   * Nothing may be started from the dashboard (`cloud-parallel dashboard` without --allow-runs): pages hide their
+   * forms, and the server answers every POST with 403.
+   */
+  readOnly?: boolean;
 }
 
 export interface RouteContext {

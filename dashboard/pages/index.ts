@@ -4,5 +4,6 @@
  */
 import type { DashboardPage } from '../routes.ts';
 import { dataPage } from './data/index.ts';
+import { scrapesPage } from './scrapes/index.ts';
 
-export const PAGES: readonly DashboardPage[] = [dataPage];
+export const PAGES: readonly DashboardPage[] = [dataPage, scrapesPage];

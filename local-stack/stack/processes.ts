@@ -237,6 +237,8 @@ function spawnDashboard({ resolved, service, dashboard, baseEnv, logDir, track }
       HOST,
       '--bucket',
       bucket,
+      // The Scrapes page starts scrapes on this function; MONGODB_URI comes with baseEnv.
+      ...(service.functions.scrape === undefined ? [] : ['--scrape-function', service.functions.scrape]),
     ],
     { ...baseEnv, [DASHBOARD_TOKEN_ENV]: dashboard.token },
     path.join(logDir, 'dashboard.log'),
