@@ -142,7 +142,7 @@ describe('the start form', () => {
     expect(form).toContain('<input type="radio" name="source" value="hn" checked>');
     expect(form).toContain('value="9-1&quot;"');
     expect(form).toContain(
-      '<p class="outcome error" id="form-error" role="alert">ids range &quot;9-1&quot; must go up</p>',
+      '<p id="form-status" role="status" aria-live="polite" class="outcome error">ids range &quot;9-1&quot; must go up</p>',
     );
   });
 });

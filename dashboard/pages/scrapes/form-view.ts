@@ -35,8 +35,8 @@ export function scrapeForm(functionName: string, values: ScrapeFormValues = {}, 
 <p><label for="ids">HN: item ids (<code>--ids</code>, 1-20 or 1,5,9)</label>
 <input type="text" id="ids" name="ids" value="${values.ids ?? ''}" placeholder="1-20" autocomplete="off"></p>
 </div>
-${error === undefined ? '' : html`<p class="outcome error" id="form-error" role="alert">${error}</p>`}
 <button type="submit">Start the scrape</button>
+<p id="form-status" role="status" aria-live="polite"${error === undefined ? '' : html` class="outcome error"`}>${error ?? ''}</p>
 </form>
 </section>`;
 }

@@ -10,7 +10,7 @@ import type { ScrapeSource } from '../../../lib/scrape/config.ts';
 import { UserError } from '../../../lib/errors.ts';
 import { latestScrapeRuns } from '../../../lib/scrape/run-log.ts';
 import { html, type SafeHtml } from '../../html.ts';
-import { redirect, sendError, sendHtml } from '../../http.ts';
+import { redirect, sendError, sendHtml, sendJson } from '../../http.ts';
 import { layout } from '../../layout.ts';
 import type { DashboardPage, RouteContext } from '../../routes.ts';
 import { readForm, scrapeInputFromForm } from './form.ts';
@@ -87,7 +87,14 @@ ${await storedSections(context, source, page)}`;
   sendHtml(
     res,
     form.status,
-    layout({ title: 'Scrapes', current: PATH, nav, body, ...(job?.state === 'running' ? { refreshSeconds: 1 } : {}) }),
+    layout({
+      title: 'Scrapes',
+      current: PATH,
+      nav,
+      body,
+      scripts: ['/static/scrapes.js'],
+      ...(job?.state === 'running' ? { refreshSeconds: 1 } : {}),
+    }),
   );
 }
 
@@ -95,16 +102,21 @@ async function startScrape(context: RouteContext): Promise<void> {
   const scrapes = context.services.scrapes;
   if (scrapes === undefined)
     return sendError(context.req, context.res, 503, 'This dashboard was started without MongoDB');
+  // The page's script asks for JSON (static/scrapes.js); a plain form post gets the page itself.
+  const wantsJson = (context.req.headers.accept ?? '').includes('application/json');
   const values = await readForm(context.req);
   let input: ReturnType<typeof scrapeInputFromForm>;
   try {
     input = scrapeInputFromForm(values);
   } catch (error) {
     if (!(error instanceof UserError)) throw error;
+    if (wantsJson) return sendJson(context.res, 400, { error: error.message });
     return showPage(context, { status: 400, values, error: error.message });
   }
   const job = scrapes.jobs.start(input);
-  redirect(context.res, `${PATH}?${new URLSearchParams({ source: input.source, job: job.id })}`);
+  const location = `${PATH}?${new URLSearchParams({ source: input.source, job: job.id })}`;
+  if (wantsJson) return sendJson(context.res, 202, { job: job.id, location });
+  redirect(context.res, location);
 }
 
 export const scrapesPage: DashboardPage = {

@@ -66,7 +66,7 @@ export function runsSection(runs: readonly ScrapeRunDocument[]): SafeHtml {
 ${
   runs.length === 0
     ? html`<p>No scrape runs recorded yet.</p>`
-    : html`<table id="scrape-runs"><caption>The latest ${runs.length} runs, newest first</caption>
+    : html`<table id="scrape-runs"><caption>${runs.length === 1 ? 'The latest run' : `The latest ${runs.length} runs, newest first`}</caption>
 <thead><tr><th scope="col">Started</th><th scope="col">Source</th><th scope="col">What</th>
 <th scope="col">Outcome</th><th scope="col">Time</th></tr></thead>
 <tbody>${rows}</tbody></table>`
@@ -79,7 +79,10 @@ const numberCell = (n: number | null): SafeHtml => html`<td class="number">${n =
 function businessTable(rows: readonly BusinessRow[]): SafeHtml {
   return html`<thead><tr><th scope="col">Name</th><th scope="col">City</th><th scope="col">Rating</th>
 <th scope="col">Reviews</th></tr></thead>
-<tbody>${rows.map((row) => html`<tr><td>${row.name}</td><td>${row.city}</td>${numberCell(row.rating)}${numberCell(row.reviewCount)}</tr>`)}</tbody>`;
+<tbody>${rows.map(
+    (row) =>
+      html`<tr><td>${row.name}</td><td>${row.city}</td><td class="number">${row.rating === null ? '' : row.rating.toFixed(1)}</td>${numberCell(row.reviewCount)}</tr>`,
+  )}</tbody>`;
 }
 
 function hnTable(rows: readonly HnRow[]): SafeHtml {
