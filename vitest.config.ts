@@ -58,6 +58,7 @@ const UNIT_TESTS = [
   'lib/rates/split',
   'lib/rates/stats',
   'lib/scrape/config',
+  'lib/stage',
   'lib/units',
   'local-stack/service-config',
 ].map((name) => `test/${name}.test.ts`);
