@@ -69,7 +69,8 @@ export function businessRow(document: Pick<ScrapeDocument, 'sourceId' | 'data'>)
 export function hnRow(document: Pick<ScrapeDocument, 'sourceId' | 'data'>): HnRow {
   return {
     id: document.sourceId,
-    title: text(document.data.title),
+    // Comments have no title: their type says what the row is.
+    title: text(document.data.title) || (text(document.data.type) === '' ? '' : `(${text(document.data.type)})`),
     points: numberOrNull(document.data.points),
     author: text(document.data.author),
   };

@@ -56,7 +56,10 @@ describe('the Scrapes views', () => {
   });
 
   it('renders HN items as id, title, points and author', () => {
-    const rows = [hnRow({ sourceId: '7', data: { id: 7, title: 'Show HN', points: 12, author: 'pg' } })];
+    const rows = [
+      hnRow({ sourceId: '7', data: { id: 7, title: 'Show HN', points: 12, author: 'pg' } }),
+      hnRow({ sourceId: '8', data: { id: 8, type: 'comment', title: null, points: null, author: 'x' } }),
+    ];
     const page = documentsSection('hn', rows, paginate(1, 1, 25)).value;
     expect(page).toContain('<tr><td class="number">7</td><td>Show HN</td><td class="number">12</td><td>pg</td></tr>');
   });
