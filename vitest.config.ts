@@ -18,6 +18,7 @@ const UNIT_TESTS = [
   'dashboard/html',
   'dashboard/runs-jobs',
   'dashboard/runs-view',
+  'dashboard/scrapes-view',
   'functions/primes', // its endpoints point at a closed port: a port is bound for an instant and released, nothing listens
   'functions/rates',
   'functions/rates-worker', // its S3 endpoint is a closed port, as functions/primes'
@@ -61,6 +62,7 @@ const UNIT_TESTS = [
   'lib/rates/split',
   'lib/rates/stats',
   'lib/scrape/config',
+  'lib/stage',
   'lib/units',
   'local-stack/service-config',
 ].map((name) => `test/${name}.test.ts`);

@@ -5,6 +5,7 @@ import {
   COMMANDS,
   type CommandName,
   type CommandSpec,
+  DASHBOARD,
   DEMO,
   type FlagSpec,
   isCommand,
@@ -73,6 +74,9 @@ const RUNNERS: Record<Exclude<CommandName, 'bench'>, Runner> = {
   rates: judging(RATES, (a, p) => a.ratesRequest(p))(async (r) => (await import('./rates.ts')).ratesCommand(r)),
   primes: judging(PRIMES, (a, p) => a.primesRequest(p))(async (r) => (await import('./primes.ts')).primesCommand(r)),
   scrape: judging(SCRAPE, (a, p) => a.scrapeRequest(p))(async (r) => (await import('./scrape.ts')).scrapeCommand(r)),
+  dashboard: judging(DASHBOARD, (a, p) => a.dashboardRequest(p))(async (r) =>
+    (await import('./dashboard.ts')).dashboardCommand(r),
+  ),
   demo: judging(DEMO, (a, p) => a.demoRequest(p))(async (r) => (await import('./demo.ts')).demoCommand(r)),
 };
 

@@ -82,7 +82,10 @@ export function formatCommandHelp(spec: CommandSpec, command: Command, helper: H
           .formatItemList('Environment:', items, helper)
           .map((line) => line.trimEnd())
           .filter((line) => line !== ''),
-        indented(helper, STACK_NOTE, 2),
+        // Only commands that may start the local stack read its variables (`dashboard` reaches AWS instead).
+        ...(spec.environment.some(([variable]) => variable === 'CLOUD_PARALLEL_STATE_DIR')
+          ? [indented(helper, STACK_NOTE, 2)]
+          : []),
       ].join('\n'),
     );
   }

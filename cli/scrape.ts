@@ -1,5 +1,7 @@
+import { randomUUID } from 'node:crypto';
 import { MongoClient } from 'mongodb';
 import {
+  createScrapeRunLog,
   createScrapeStore,
   loadScrapeConfig,
   runScrape,
@@ -48,6 +50,7 @@ export async function runLocalScrape(
           ? { yelpApiKey: config.yelpApiKey.value, yelpApiKeySource: config.yelpApiKey.from }
           : {}),
         pool: config.pool,
+        runLog: { log: createScrapeRunLog(client.db(config.mongo.db)), runId: randomUUID() },
         // Ctrl-C stops the requests; what was fetched before it is saved as the run's own stop would save it.
         signal: interruptSignal,
         onProgress: ({ phase, done, total }) => {
@@ -72,6 +75,7 @@ export function formatScrape({ result, documents, collection }: ScrapeRunReport)
       (result.left.length > 0 ? `, left ${result.left.length}` : ''),
     `  ${result.requests} requests (${result.retries} retries) in ${result.wallMs} ms; ${collection} now holds ${documents} documents`,
   ];
+  if (result.runLogError) lines.push(`  ${result.runLogError}`);
   if (result.stoppedEarly) lines.push(`  stopped early (${result.stoppedEarly.kind}): ${result.stoppedEarly.reason}`);
   for (const failure of result.failed.slice(0, 10)) lines.push(`  failed ${failure.id}: ${failure.reason}`);
   if (result.failed.length > 10) lines.push(`  … ${result.failed.length - 10} more (--json lists all)`);

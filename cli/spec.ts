@@ -22,7 +22,7 @@ export interface CommandSpec<F extends Record<string, FlagSpec> = Record<string,
 }
 
 /** The commands, in the order the usage lists them. */
-export const COMMANDS = ['local', 'rates', 'primes', 'scrape', 'demo', 'bench'] as const;
+export const COMMANDS = ['local', 'rates', 'primes', 'scrape', 'dashboard', 'demo', 'bench'] as const;
 export type CommandName = (typeof COMMANDS)[number];
 
 /** Read by every command that may start the local stack (local-stack/stack.ts); an empty value means the default. */
@@ -226,6 +226,45 @@ export const SCRAPE = {
   environment: STACK_ENVIRONMENT,
 } as const satisfies CommandSpec;
 
+export const DASHBOARD = {
+  name: 'dashboard',
+  usage: [
+    {
+      lines: ['dashboard --stage <stage> [--region R] [--bucket NAME] [--port 4581] [--allow-runs]'],
+      does: 'the web dashboard against a deployed stage (read-only unless --allow-runs)',
+    },
+  ],
+  flags: {
+    stage: { flags: '--stage <stage>', description: 'the deployed stage (sls deploy --stage), e.g. dev' },
+    region: {
+      flags: '--region <region>',
+      description: "the stage's region (default AWS_REGION or the profile's, else us-east-1 as serverless.yml)",
+    },
+    bucket: {
+      flags: '--bucket <name>',
+      description:
+        'the data bucket, when deployed with --param="dataBucket=…" (default cloud-parallel-<stage>-<region>-data)',
+    },
+    port: { flags: '--port <N>', description: 'the loopback port to serve on, 1-65535 (default 4581)' },
+    'allow-runs': {
+      flags: '--allow-runs',
+      description: 'show the forms that start runs (uploads, scrapes); without it every POST is refused',
+    },
+  },
+  examples: [
+    ['cloud-parallel dashboard --stage dev', 'look at what the dev stage stored; open the printed URL'],
+    ['cloud-parallel dashboard --stage prod --region eu-west-1 --allow-runs', 'and start runs from it'],
+  ],
+  environment: [
+    ['AWS_PROFILE, AWS_ACCESS_KEY_ID, …', "the SDK's usual credential chain"],
+    ['MONGODB_URI', 'the scraper database; default: the SSM SecureString /cloud-parallel/<stage>/mongodb-uri'],
+    [
+      'MONGODB_DB, SCRAPE_COLLECTION',
+      'as the scrape function reads them (default cloud_parallel; businesses, hn_items)',
+    ],
+  ],
+} as const satisfies CommandSpec;
+
 export const DEMO = {
   name: 'demo',
   usage: [{ lines: ['demo [--keep]'], does: 'the whole system on the local stack, end to end' }],
@@ -265,6 +304,7 @@ export const SPECS: Record<CommandName, CommandSpec> = {
   rates: RATES,
   primes: PRIMES,
   scrape: SCRAPE,
+  dashboard: DASHBOARD,
   demo: DEMO,
   bench: BENCH,
 };

@@ -7,6 +7,7 @@
 import type http from 'node:http';
 import type { LambdaClient } from '@aws-sdk/client-lambda';
 import type { S3Client } from '@aws-sdk/client-s3';
+import type { ScrapeServices } from './pages/scrapes/services.ts';
 
 export interface NavEntry {
   path: string;
@@ -22,6 +23,13 @@ export interface DashboardServices {
    * name. Absent, the page only reads runs (a dashboard started read-only).
    */
   primes?: { lambda: LambdaClient; fanoutFunction: string };
+  /** MongoDB and the scrape function, for the Scrapes page; without them the page says it is not configured. */
+  scrapes?: ScrapeServices;
+  /**
+   * Nothing may be started from the dashboard (`cloud-parallel dashboard` without --allow-runs): pages hide their
+   * forms, and the server answers every POST with 403.
+   */
+  readOnly?: boolean;
 }
 
 export interface RouteContext {

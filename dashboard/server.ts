@@ -12,6 +12,9 @@ import { PAGES } from './pages/index.ts';
 import type { DashboardServices, Route } from './routes.ts';
 import { loadStaticFiles, sendStatic } from './static.ts';
 
+export const READ_ONLY_MESSAGE =
+  'This dashboard is read-only: it starts nothing. Start it with --allow-runs to run jobs from it.';
+
 export interface DashboardOptions {
   port: number;
   host: string;
@@ -47,6 +50,7 @@ export async function startDashboard(options: DashboardOptions): Promise<Running
     const file = method === 'GET' ? files.get(url.pathname) : undefined;
     if (file !== undefined) return sendStatic(res, file);
     if (method === 'GET' && url.pathname === '/') return redirect(res, PAGES[0]!.nav.path);
+    if (method !== 'GET' && options.services.readOnly) return sendError(req, res, 403, READ_ONLY_MESSAGE);
     const route = routes.get(`${method} ${url.pathname}`);
     if (route === undefined) return sendError(req, res, 404, `No page at ${url.pathname}`);
     route.handle({ req, res, url, services: options.services, nav }).catch((error: unknown) => {

@@ -6,6 +6,7 @@ import { jobErrors } from '../lib/middleware/job-errors.ts';
 import { observability } from '../lib/observability.ts';
 import { createSecretResolver, loadScrapeConfig, type ScrapeSource } from '../lib/scrape/config.ts';
 import { parseScrapeEvent, runScrape } from '../lib/scrape/run.ts';
+import { createScrapeRunLog, type ScrapeRunLog } from '../lib/scrape/run-log.ts';
 import { recordScrape } from '../lib/scrape/metrics.ts';
 import { createScrapeStore, type ScrapeStore } from '../lib/scrape/store.ts';
 
@@ -37,6 +38,13 @@ function mongoClient(): Promise<MongoClient> {
   return mongo;
 }
 
+let runLog: ScrapeRunLog | undefined;
+
+async function runLogFor(): Promise<ScrapeRunLog> {
+  runLog ??= createScrapeRunLog((await mongoClient()).db(config.mongo.db));
+  return runLog;
+}
+
 async function storeFor(source: ScrapeSource): Promise<ScrapeStore> {
   const client = await mongoClient();
   let store = stores.get(source);
@@ -52,6 +60,7 @@ async function storeFor(source: ScrapeSource): Promise<ScrapeStore> {
 export async function closeConnections(): Promise<void> {
   const pending = mongo;
   mongo = undefined;
+  runLog = undefined;
   stores.clear();
   await (await pending?.catch(() => undefined))?.close();
 }
@@ -72,6 +81,8 @@ export const handler = middy(async (event: unknown, context: Context) => {
       pool: config.pool,
       deadlineAt: endsAt - SAFETY_MARGIN_MS,
       write: { retryForMs: config.write.retryForMs, deadlineAt: endsAt - REPLY_MARGIN_MS },
+      // Lambda's async retry of an invocation keeps its request id: the retried run replaces its own record.
+      runLog: { log: await runLogFor(), runId: context.awsRequestId },
     });
     recordScrape(result);
     return result;

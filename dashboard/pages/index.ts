@@ -5,5 +5,6 @@
 import type { DashboardPage } from '../routes.ts';
 import { dataPage } from './data/index.ts';
 import { runsPage } from './runs/index.ts';
+import { scrapesPage } from './scrapes/index.ts';
 
-export const PAGES: readonly DashboardPage[] = [dataPage, runsPage];
+export const PAGES: readonly DashboardPage[] = [dataPage, runsPage, scrapesPage];

@@ -18,6 +18,13 @@ export {
   type ScrapeResult,
 } from './run.ts';
 export {
+  createScrapeRunLog,
+  latestScrapeRuns,
+  SCRAPE_RUNS_COLLECTION,
+  type ScrapeRunDocument,
+  type ScrapeRunLog,
+} from './run-log.ts';
+export {
   createScrapeStore,
   DEFAULT_WRITE_RETRY_MS,
   documentId,

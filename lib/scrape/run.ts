@@ -7,6 +7,7 @@ import { UserError } from '../errors.ts';
 import { describeIssues, eventInput, parseEventInput } from '../validation.ts';
 import { createRequestPool, isRunStop, type PoolStop, type RequestPool } from './http.ts';
 import { DEFAULT_HN_API_BASE_URL, MAX_HN_IDS, hnItemSchema, hnItemUrl } from './hn.ts';
+import { recordScrapeRun, type ScrapeRunLog } from './run-log.ts';
 import type { BatchWriterOptions, ScrapeRecord, ScrapeStore, UpsertSummary } from './store.ts';
 import {
   DEFAULT_YELP_API_BASE_URL,
@@ -167,6 +168,11 @@ export interface ScrapeDeps {
   deadlineAt?: number;
   /** Aborting it stops the run the same way. */
   signal?: AbortSignal;
+  /**
+   * Where the run's outcome is recorded (lib/scrape/run-log.ts), under `runId`: give the same id to a retry of the
+   * same run (a Lambda's request id) and it stays one record.
+   */
+  runLog?: { log: ScrapeRunLog; runId: string };
 }
 
 export interface ScrapeResult {
@@ -188,6 +194,8 @@ export interface ScrapeResult {
   requests: number;
   retries: number;
   stoppedEarly?: { kind: PoolStop['kind']; reason: string };
+  /** Why the run could not be recorded in the run log (deps.runLog); its documents are stored regardless. */
+  runLogError?: string;
 }
 
 /** What a source contributes to a run: it fetches, validates and hands records to `save`. */
@@ -311,6 +319,7 @@ async function runHn(
  */
 export async function runScrape(rawInput: unknown, deps: ScrapeDeps): Promise<ScrapeResult> {
   const started = performance.now();
+  const startedAt = new Date();
   const input = parseScrapeInput(rawInput);
   const yelpApiKey = deps.yelpApiKey?.trim() ?? '';
   if (input.source === 'yelp' && yelpApiKey === '') {
@@ -364,7 +373,7 @@ export async function runScrape(rawInput: unknown, deps: ScrapeDeps): Promise<Sc
     written = await writer.close();
   }
   const stop = pool.stopped;
-  return {
+  const result: ScrapeResult = {
     source: input.source,
     fetched: outcome.fetched,
     upserted: written.upserted,
@@ -379,6 +388,16 @@ export async function runScrape(rawInput: unknown, deps: ScrapeDeps): Promise<Sc
       ? {}
       : { stoppedEarly: { kind: stop.kind, reason: stopReason(stop, input.source, deps.yelpApiKeySource) } }),
   };
+  if (deps.runLog === undefined) return result;
+  const deadlineAt = deps.write?.deadlineAt;
+  const runLogError = await recordScrapeRun(deps.runLog.log, {
+    runId: deps.runLog.runId,
+    input,
+    startedAt,
+    result,
+    ...(deadlineAt === undefined ? {} : { deadlineAt }),
+  });
+  return runLogError === undefined ? result : { ...result, runLogError };
 }
 
 function stopReason(stop: PoolStop, source: ScrapeInput['source'], keySource: string | undefined): string {

@@ -239,6 +239,8 @@ function spawnDashboard({ resolved, service, dashboard, baseEnv, logDir, track }
       bucket,
       // The Runs page starts prime counts through it (the Lambda front, with the stack's credentials).
       ...(service.functions['primes-fanout'] ? ['--primes-function', service.functions['primes-fanout']] : []),
+      // The Scrapes page starts scrapes on this function; MONGODB_URI comes with baseEnv.
+      ...(service.functions.scrape === undefined ? [] : ['--scrape-function', service.functions.scrape]),
     ],
     { ...baseEnv, [DASHBOARD_TOKEN_ENV]: dashboard.token },
     path.join(logDir, 'dashboard.log'),

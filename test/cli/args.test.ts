@@ -29,7 +29,14 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { gzipSync } from 'node:zlib';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import { parseDemoArgs, parsePrimesArgs, parseRatesArgs, parseScrapeArgs, parseLocalArgs } from '../../cli/args.ts';
+import {
+  parseDashboardArgs,
+  parseDemoArgs,
+  parsePrimesArgs,
+  parseRatesArgs,
+  parseScrapeArgs,
+  parseLocalArgs,
+} from '../../cli/args.ts';
 import { runCli } from '../../cli/commands.ts';
 import { CliError } from '../../cli/cli-error.ts';
 import { USAGE } from '../../cli/help.ts';
@@ -137,7 +144,7 @@ describe('the command itself', () => {
     [
       'an unknown command',
       ['frob'],
-      /^unknown command "frob"; the commands are local, rates, primes, scrape, demo, bench$/,
+      /^unknown command "frob"; the commands are local, rates, primes, scrape, dashboard, demo, bench$/,
     ],
     ['a command in capitals', ['PRIMES', '--start', '0', '--end', '10'], /^unknown command "PRIMES"/],
     ['an empty command', [''], /^unknown command ""/],
@@ -1024,6 +1031,35 @@ describe('demo', () => {
     const before = existsSync(demoOutput) ? readdirSync(demoOutput) : null;
     await refusal(['demo', 'extra']);
     expect(existsSync(demoOutput) ? readdirSync(demoOutput) : null).toEqual(before);
+  });
+});
+
+describe('dashboard', () => {
+  refuses('dashboard', [
+    ['no --stage', [], BAD, /^dashboard needs --stage, the deployed stage to show \(e\.g\. dev\)$/],
+    ['a stage with a space', ['--stage', 'a b'], BAD, /^--stage must be a stage name .*, got "a b"$/],
+    ['a stage of 17 characters', ['--stage', 'x'.repeat(17)], BAD, /^--stage must be a stage name/],
+    ['a made-up region', ['--stage', 'dev', '--region', 'mars'], BAD, /^--region must be an AWS region/],
+    ['a bucket in capitals', ['--stage', 'dev', '--bucket', 'My-Bucket'], BAD, /^--bucket must be an S3 bucket name/],
+    ['port 0', ['--stage', 'dev', '--port', '0'], BAD, /^--port must be a TCP port/],
+    ['a positional', ['--stage', 'dev', 'x'], BAD, /^dashboard takes no positional arguments, got "x"$/],
+  ]);
+
+  it('control: a stage, with the defaults (loopback port 4581, read-only)', () => {
+    expect(parseDashboardArgs(['--stage', 'dev'])).toEqual({ stage: 'dev', port: 4581, allowRuns: false });
+    expect(
+      parseDashboardArgs([
+        '--stage',
+        'prod',
+        '--region',
+        'eu-west-1',
+        '--bucket',
+        'acme-cp-data',
+        '--port',
+        '8080',
+        '--allow-runs',
+      ]),
+    ).toEqual({ stage: 'prod', region: 'eu-west-1', bucket: 'acme-cp-data', port: 8080, allowRuns: true });
   });
 });
 

@@ -26,7 +26,7 @@ async function showPage({ res, url, services, nav }: RouteContext): Promise<void
       ? html`<p class="outcome error" role="alert">No upload ${selectedKey} among the latest ${uploads.length}.</p>`
       : '';
   const body = html`<h1>Data</h1>
-${uploadForm()}
+${services.readOnly ? html`<p>Read-only: start the dashboard with <code>--allow-runs</code> to upload files from here.</p>` : uploadForm()}
 ${missing}${selected === undefined ? '' : resultSection(selected)}
 ${historySection(uploads)}`;
   sendHtml(

@@ -33,7 +33,7 @@ async function showPage(context: RouteContext): Promise<void> {
   const { res, services, nav } = context;
   const [runs, selected] = await Promise.all([listPrimesRuns(services.s3, services.bucket), selectedRun(context)]);
   const body = html`<h1>Runs</h1>
-${startForm(services.primes !== undefined)}
+${startForm(services.primes !== undefined && services.readOnly !== true)}
 ${selected.detail}
 ${runsSection(runs)}`;
   sendHtml(res, 200, layout({ title: selected.title, current: PATH, nav, body, scripts: ['/static/runs.js'] }));
