@@ -49,7 +49,7 @@ export function ratesTimelineTitle(facts: RatesTimelineFacts, timeline: Timeline
   const { parallel } = facts;
   const cost = parallel.cost === null ? 'no cost (local threads)' : `cost ≈ $${parallel.cost.usd.toFixed(6)}`;
   const title =
-    `Rates of ${path.posix.basename(facts.key)} (${formatBytes(facts.bytes)}): ${count(parallel.chunks, 'chunk')} ` +
+    `Rates of ${path.posix.basename(facts.key)}, ${formatBytes(facts.bytes)}: ${count(parallel.chunks, 'chunk')} ` +
     `on ${count(parallel.workers, 'worker')} (${timeline.backend}) — wall ${duration(parallel.wallMs)}, ${cost}`;
   const parts = [
     ...(facts.runId === null ? [] : [`run ${facts.runId}`]),
