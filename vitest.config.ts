@@ -58,6 +58,7 @@ const UNIT_TESTS = [
   'lib/rates/parallel/merge',
   'lib/rates/parallel/range-parse',
   'lib/rates/parallel/stats-rounds',
+  'lib/rates/parallel/timeline',
   'lib/rates/sample-data',
   'lib/rates/split',
   'lib/rates/stats',

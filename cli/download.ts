@@ -7,7 +7,8 @@ import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 
 /**
  * `--out DIR`: the objects a run left in S3, each downloaded into `outDir` (made if missing) under the last part of
- * its key, streamed. Shared by `rates` (histogram, summary) and `primes` (timeline, summary). Returns the paths.
+ * its key, streamed. Shared by `rates` (histogram, a split run's timeline, summary) and `primes` (timeline, summary).
+ * Returns the paths.
  */
 export async function downloadObjects(
   s3: S3Client,

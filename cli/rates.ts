@@ -215,14 +215,16 @@ async function downloadOutputs(
   say: (line: string) => void,
 ): Promise<void> {
   if (outcome.status !== 'ok' || !outDir) return;
-  const names = ['histogram.png', 'histogram.svg', 'summary.json'];
+  // A split run's timeline is part of its set (summary.json lists it); a single run has none to fetch.
+  const timeline = outcome.outputs.timeline === undefined ? [] : ['timeline.png', 'timeline.svg', 'timeline.json'];
+  const names = ['histogram.png', 'histogram.svg', ...timeline, 'summary.json'];
   await downloadObjects(
     s3,
     bucket,
     names.map((name) => `${resultPrefix}${name}`),
     outDir,
   );
-  say(`downloaded histogram.png, histogram.svg and summary.json to ${outDir}`);
+  say(`downloaded ${names.slice(0, -1).join(', ')} and summary.json to ${outDir}`);
 }
 
 /** Below this a chunk is for watching boundaries land, not for speed. */
@@ -269,7 +271,8 @@ export function formatSummary(summary: RatesSummary): string {
     if (badRows.samples.length > 5) lines.push(`    … ${badRows.count - 5} more in summary.json`);
   }
   lines.push('  outputs:');
-  for (const uri of Object.values(summary.outputs)) lines.push(`    ${uri}`);
+  const { csv, png, svg, summary: summaryUri } = summary.outputs;
+  for (const uri of [csv, png, svg, summaryUri]) lines.push(`    ${uri}`);
   lines.push(
     `  timings    compute ${timings.computeMs} ms, upload ${timings.uploadMs} ms, chart ${timings.chartMs} ms, total ${timings.totalMs} ms`,
   );
@@ -289,6 +292,8 @@ export function formatSummary(summary: RatesSummary): string {
     );
     lines.push(`  rates.csv  ${describeAssembly(parallel.assembly)}`);
   }
+  const { timeline } = summary.outputs;
+  if (timeline !== undefined) lines.push(`  timeline   ${timeline.png}  (timeline.json and timeline.svg beside it)`);
   lines.push('');
   return lines.join('\n');
 }

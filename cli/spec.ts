@@ -102,7 +102,8 @@ export const RATES = {
     },
     out: {
       flags: '--out <DIR>',
-      description: 'also download rates.csv, histogram.png/.svg and summary.json into DIR (made if missing)',
+      description:
+        "also download rates.csv, histogram.png/.svg and summary.json into DIR (made if missing), and a split run's timeline.png/.svg/.json",
     },
     timeout: {
       flags: '--timeout <S>',

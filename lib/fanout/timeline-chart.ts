@@ -13,7 +13,7 @@ export interface TimelineChartInput {
   /** The run in words: range, chunk count, wall time, speedup, cost. Wrapped when long. */
   title: string;
   subtitle?: string;
-  /** What one row is, for the axis: default `chunk`. */
+  /** What one row is, for the axis: default `chunk`. A task with a label (trace.ts mergeTraces) is named by it. */
   taskNoun?: string;
 }
 
@@ -59,7 +59,7 @@ function rows(timeline: Timeline, noun: string, divisor: number): { bars: BarRow
   const bars: BarRow[] = [];
   const waits: BarRow[] = [];
   for (const task of timeline.tasks) {
-    const row = `${noun} ${task.index + 1}`;
+    const row = task.label ?? `${noun} ${task.index + 1}`;
     task.attempts.forEach((a, i) => {
       const status = attemptStatus(a, i === task.attempts.length - 1);
       const worker = a.instanceId ?? a.workerId ?? '';

@@ -40,6 +40,8 @@ export interface TimelineAttempt {
 
 export interface TimelineTask {
   index: number;
+  /** The trace's name for the task (trace.ts mergeTraces), when it has one. */
+  label?: string;
   attempts: TimelineAttempt[];
   /** The last attempt's outcome; `not started` when the abort kept the task from running. */
   outcome: 'succeeded' | 'failed' | 'not started';
@@ -197,7 +199,10 @@ export function buildTimeline(trace: FanoutTrace): Timeline {
         .sort((a, b) => a.attempt - b.attempt)
         .map((a) => attemptOf(task.index, a, t0, offsets.get(`${task.index}/${a.attempt}`)));
       const last = attempts[attempts.length - 1];
-      return { index: task.index, attempts, outcome: last === undefined ? 'not started' : last.outcome };
+      const outcome = last === undefined ? 'not started' : last.outcome;
+      return task.label === undefined
+        ? { index: task.index, attempts, outcome }
+        : { index: task.index, label: task.label, attempts, outcome };
     });
   const all = tasks.flatMap((t) => t.attempts);
   const wallMs = round(Math.max(0, trace.endedAt - t0));

@@ -42,6 +42,11 @@ export interface AttemptRecord {
 
 export interface TaskRecord {
   index: number;
+  /**
+   * What the task was, for a chart's row, when its index alone does not say: set by {@link mergeTraces} for a run of
+   * several fan-outs (`parse 3`, `stats r2 5`); `fanout()` leaves it out.
+   */
+  label?: string;
   /** In order; empty when the abort kept the task from starting. */
   attempts: AttemptRecord[];
 }
@@ -69,4 +74,34 @@ export function workerFactsOf(value: unknown): WorkerFacts | undefined {
   if (!parsed.success) return undefined;
   const facts = Object.fromEntries(Object.entries(parsed.data).filter(([, v]) => v !== undefined)) as WorkerFacts;
   return Object.keys(facts).length === 0 ? undefined : facts;
+}
+
+/** One fan-out of a run made of several, and the name of each of its tasks (by the task's index in that fan-out). */
+export interface TracePart {
+  trace: FanoutTrace;
+  label?: (index: number) => string;
+}
+
+/**
+ * Several fan-outs of one run (a coordinator's phases, one after another) as one trace, for one timeline: the tasks
+ * in the order given, renumbered from 0 across the parts, each labelled as its part says. The run's span is `span`
+ * when given (the coordinator's own, so the work between the fan-outs shows as such), else from the first
+ * fan-out's start to the last one's end; the backend is the parts' backends, each named once.
+ */
+export function mergeTraces(parts: readonly TracePart[], span?: { startedAt: number; endedAt: number }): FanoutTrace {
+  if (parts.length === 0 && span === undefined) throw new TypeError('mergeTraces: no traces and no span to cover');
+  const tasks: TaskRecord[] = [];
+  for (const { trace, label } of parts) {
+    for (const task of [...trace.tasks].sort((a, b) => a.index - b.index)) {
+      const named = label === undefined ? task.label : label(task.index);
+      tasks.push({ index: tasks.length, attempts: task.attempts, ...(named === undefined ? {} : { label: named }) });
+    }
+  }
+  const backends = [...new Set(parts.map((p) => p.trace.backend))];
+  return {
+    backend: backends.join(' + '),
+    startedAt: span?.startedAt ?? Math.min(...parts.map((p) => p.trace.startedAt)),
+    endedAt: span?.endedAt ?? Math.max(...parts.map((p) => p.trace.endedAt)),
+    tasks,
+  };
 }

@@ -29,7 +29,8 @@ export interface RatesSummary {
   badRows: { count: number; samples: BadRow[] };
   stats: { min: number; max: number; mean: number; median: number; p95: number };
   histogram: { edges: number[]; counts: number[] };
-  outputs: { csv: string; png: string; svg: string; summary: string };
+  /** `timeline`: a split run's (lib/rates/parallel/timeline.ts); absent on a single run, which leaves none. */
+  outputs: { csv: string; png: string; svg: string; summary: string; timeline?: TimelineOutputs };
   /** computeMs: download + parse + statistics (the upload of rates.csv streams alongside); uploadMs: from then
    *  until rates.csv is complete (the chart is drawn meanwhile, taking chartMs); totalMs: the whole run. */
   timings: { computeMs: number; uploadMs: number; chartMs: number; totalMs: number };
@@ -42,6 +43,13 @@ export interface RatesSummary {
    */
   singleWorkerReason?: string;
   finishedAt: string;
+}
+
+/** Where a split run's timeline went: timeline.json and its chart, beside the run's other outputs. */
+export interface TimelineOutputs {
+  json: string;
+  svg: string;
+  png: string;
 }
 
 /**

@@ -12,6 +12,8 @@ import type { CompressedInput, JobErrorCode, ParallelSummary, RatesErrorReport, 
 
 /** The outputs summary.json vouches for (see "What results/<name>/ holds" below). */
 const OUTPUT_FILES = ['rates.csv', 'histogram.png', 'histogram.svg'] as const;
+/** A split run's timeline (lib/rates/parallel/timeline.ts): in a set only when its summary.json lists it. */
+const TIMELINE_FILES = ['timeline.json', 'timeline.svg', 'timeline.png'] as const;
 
 /*
  * WHAT results/<name>/ HOLDS, WHATEVER FAILS
@@ -20,7 +22,9 @@ const OUTPUT_FILES = ['rates.csv', 'histogram.png', 'histogram.svg'] as const;
  * commit marker, written last, and the job keeps these rules:
  *
  *   1. summary.json present ⇒ rates.csv, histogram.png and histogram.svg are there and were written by the run it
- *      describes (its input ETag, options and run id). A reader trusts the outputs only through summary.json.
+ *      describes (its input ETag, options and run id); so are timeline.json, .svg and .png when it lists them
+ *      (`outputs.timeline`: a split run's), and when it does not, they are not there at all — never an older
+ *      split run's timeline beside a single run's set. A reader trusts the outputs only through summary.json.
  *   2. error.json and summary.json are never both there.
  *   3. After a run that fails (throws: an S3 error, a cut download, ...), results/<name>/ holds the previous run's
  *      complete set untouched, or nothing — never this run's outputs next to the previous run's, never rates.csv
@@ -30,9 +34,10 @@ const OUTPUT_FILES = ['rates.csv', 'histogram.png', 'histogram.svg'] as const;
  * but S3 shows it only when its single PutObject or its CompleteMultipartUpload is sent, and that happens only
  * once the whole file was read and the statistics are done (a failure before that aborts the upload and leaves
  * the previous set as it was). Then the commit: delete summary.json (and error.json) first, so from that moment
- * nothing vouches for the old outputs; land rates.csv; put the histograms; put summary.json. If any step of the
- * commit fails, this run removes what it may have written — summary.json first, then the other outputs — before
- * rethrowing, so results/<name>/ is empty until the retry.
+ * nothing vouches for the old outputs, and — for a run without a timeline — an older run's timeline files; land
+ * rates.csv; put the histograms (and this run's timeline files, which replace an older run's); put summary.json.
+ * If any step of the commit fails, this run removes what it may have written — summary.json first, then the other
+ * outputs, timeline files included — before rethrowing, so results/<name>/ is empty until the retry.
  *
  * Rule 3 needs that clean-up (a few DeleteObjects) to work. When S3 refuses those too, rules 1 and 2 still hold
  * (summary.json is gone before anything else changes) and the thrown error says the clean-up failed; the retry —
@@ -88,7 +93,9 @@ export async function writeRatesError(
     // A failed re-run must not leave an older run's outputs looking current: summary.json goes first (if a later
     // delete fails, nothing vouches for what is left), error.json comes last (never beside a summary.json).
     await deleteIfPresent(s3, bucket, `${prefix}summary.json`);
-    await Promise.all(OUTPUT_FILES.map((file) => deleteIfPresent(s3, bucket, `${prefix}${file}`)));
+    await Promise.all(
+      [...OUTPUT_FILES, ...TIMELINE_FILES].map((file) => deleteIfPresent(s3, bucket, `${prefix}${file}`)),
+    );
     await putJson(s3, bucket, `${prefix}error.json`, report);
   }
   return report;
@@ -107,6 +114,19 @@ export interface PendingCsv {
   land(): Promise<unknown>;
   /** Called instead of `land()` when the commit fails before it: makes sure it never appears. */
   abandon(): Promise<unknown>;
+}
+
+/** A split run's timeline as it is put: timeline.json and its chart (lib/rates/parallel/timeline.ts draws them). */
+export interface TimelineFiles {
+  json: string;
+  svg: string;
+  png: Buffer;
+}
+
+/** What a split run adds to the commit: summary.json's `parallel` section, and its timeline, drawn during the commit. */
+export interface SplitRunNotes {
+  summary: ParallelSummary;
+  timeline: () => Promise<TimelineFiles>;
 }
 
 /** Thrown when committing the outputs failed; says what results/<name>/ holds now. The SDK's error is the cause. */
@@ -130,9 +150,9 @@ export class RatesPublishError extends InfrastructureError {
 
 /**
  * The end of every successful run, wherever the CSV was computed: the commit described at the top of this section.
- * The histogram is drawn while the old summary.json is deleted and `rates.csv` lands; then the SVG and PNG are put,
- * and `summary.json` last — its presence means the run finished. A failure on the way removes this run's outputs
- * and throws a RatesPublishError.
+ * The histogram (and a split run's timeline) is drawn while the old summary.json is deleted and `rates.csv` lands;
+ * then the SVG and PNG are put (and the timeline files), and `summary.json` last — its presence means the run
+ * finished. A failure on the way removes this run's outputs and throws a RatesPublishError.
  */
 export async function publishRatesResults(
   s3: S3Client,
@@ -140,12 +160,12 @@ export async function publishRatesResults(
   result: ComputedRates,
   csv: PendingCsv,
   timing: { started: number; computeMs: number },
-  parallel?: ParallelSummary,
+  split?: SplitRunNotes,
 ): Promise<RatesSummary> {
   const { bucket, key, prefix, options } = place;
   let landing = false;
   try {
-    const [chart] = await allSettled([
+    const [chart, timeline] = await allSettled([
       renderHistogram({
         edges: result.stats.histogram.edges,
         counts: result.stats.histogram.counts,
@@ -154,10 +174,13 @@ export async function publishRatesResults(
         xLabel: `${result.rateColumn} (${options.numerator} per unit of ${options.denominator})`,
         yLabel: 'rows (count)',
       }),
+      split?.timeline() ?? Promise.resolve(null),
       (async () => {
-        // From here on nothing vouches for the previous run's outputs: they are about to be replaced.
+        // From here on nothing vouches for the previous run's outputs: they are about to be replaced — or, for an
+        // older split run's timeline when this run has none, removed, so that no set holds another run's timeline.
         await deleteIfPresent(s3, bucket, `${prefix}summary.json`);
-        await deleteIfPresent(s3, bucket, `${prefix}error.json`);
+        const stale = split === undefined ? TIMELINE_FILES : [];
+        await Promise.all(['error.json', ...stale].map((file) => deleteIfPresent(s3, bucket, `${prefix}${file}`)));
         landing = true;
         await csv.land();
       })(),
@@ -180,10 +203,14 @@ export async function publishRatesResults(
           ContentType: 'image/png',
         }),
       ),
+      ...(timeline === null ? [] : putTimeline(s3, bucket, prefix, timeline)),
     ]);
 
     const summary = summaryOf(place, result, csv.key, timing, uploadMs, chart.ms);
-    if (parallel !== undefined) summary.parallel = parallel;
+    if (split !== undefined) {
+      summary.outputs.timeline = timelineOutputs(bucket, prefix);
+      summary.parallel = split.summary;
+    }
     if (place.singleWorkerReason !== undefined) summary.singleWorkerReason = place.singleWorkerReason;
     await putJson(s3, bucket, `${prefix}summary.json`, summary);
     return summary;
@@ -193,12 +220,34 @@ export async function publishRatesResults(
       // summary.json first (its PUT may have reached S3 though the answer did not come back): once it is gone,
       // what is left is vouched for by nothing, whatever of the rest fails to go.
       await deleteIfPresent(s3, bucket, `${prefix}summary.json`);
-      await Promise.all([...OUTPUT_FILES, 'error.json'].map((file) => deleteIfPresent(s3, bucket, `${prefix}${file}`)));
+      await Promise.all(
+        [...OUTPUT_FILES, ...TIMELINE_FILES, 'error.json'].map((file) =>
+          deleteIfPresent(s3, bucket, `${prefix}${file}`),
+        ),
+      );
     } catch (cleanupError) {
       throw new RatesPublishError(prefix, error, cleanupError);
     }
     throw new RatesPublishError(prefix, error);
   }
+}
+
+function putTimeline(s3: S3Client, bucket: string, prefix: string, files: TimelineFiles): Promise<unknown>[] {
+  const put = (name: (typeof TIMELINE_FILES)[number], Body: string | Buffer, ContentType: string) =>
+    s3.send(new PutObjectCommand({ Bucket: bucket, Key: `${prefix}${name}`, Body, ContentType }));
+  return [
+    put('timeline.json', files.json, 'application/json'),
+    put('timeline.svg', files.svg, 'image/svg+xml'),
+    put('timeline.png', files.png, 'image/png'),
+  ];
+}
+
+function timelineOutputs(bucket: string, prefix: string): NonNullable<RatesSummary['outputs']['timeline']> {
+  return {
+    json: s3Uri(bucket, `${prefix}timeline.json`),
+    svg: s3Uri(bucket, `${prefix}timeline.svg`),
+    png: s3Uri(bucket, `${prefix}timeline.png`),
+  };
 }
 
 /** summary.json of a run whose outputs are all in place; its total time and finishing time are taken now. */

@@ -117,6 +117,30 @@ describe('formatSummary', () => {
   });
 });
 
+describe("formatSummary of a split run's timeline", () => {
+  it('prints the PNG to open after the parallel lines, and only the four files under outputs', () => {
+    const parallel = { workers: 2, chunks: 2, reruns: 0, statsRounds: 2, wallMs: 9, chunkTimings: [], cost: null };
+    const timeline = {
+      json: 's3://data/results/counties/timeline.json',
+      svg: 's3://data/results/counties/timeline.svg',
+      png: 's3://data/results/counties/timeline.png',
+    };
+    const text = formatSummary({
+      ...SUMMARY,
+      outputs: { ...SUMMARY.outputs, timeline },
+      parallel: { ...parallel, assembly: ASSEMBLY },
+    });
+    expect(text).toBe(
+      `${[
+        ...SINGLE,
+        '  parallel   2 chunks on 2 workers, 0 re-runs, wall 9 ms',
+        ASSEMBLY_LINE,
+        '  timeline   s3://data/results/counties/timeline.png  (timeline.json and timeline.svg beside it)',
+      ].join('\n')}\n`,
+    );
+  });
+});
+
 describe('formatSummary of where rates.csv came from', () => {
   it('names copied and stitched parts only when there were some', () => {
     const parallel = { workers: 2, chunks: 2, reruns: 0, statsRounds: 2, wallMs: 9, chunkTimings: [], cost: null };

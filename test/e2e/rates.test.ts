@@ -3,7 +3,7 @@
  * Lambda invoke API → the bundled handler → results in S3. Nothing of ours is mocked.
  */
 import { execFile, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -14,6 +14,7 @@ import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client
 import { parse } from 'csv-parse/sync';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createS3Client } from '../../lib/aws/s3.ts';
+import type { Timeline } from '../../lib/fanout/timeline.ts';
 import { submitRatesRun, waitForRatesOutcome } from '../../lib/rates/client.ts';
 import type { RatesSummary } from '../../lib/rates/index.ts';
 import { sampleCountyCsv } from '../../lib/rates/sample-data.ts';
@@ -78,6 +79,31 @@ function referenceRates(csv: string, numerator = 'cancer', denominator = 'popula
     .map((r) => Number(r[numerator]) / Number(r[denominator]));
 }
 
+/**
+ * A split run's timeline in S3, as its summary lists it: a PNG that decodes, and timeline.json with a task per chunk
+ * parsed, per re-run and per statistics task (every chunk of these county files has rates, so each answers every
+ * round), each attempt told by a worker whose id matches `workerIds` (the rates-worker Lambda's container, or the
+ * EC2 instance): the workers' own clocks reached the timeline.
+ */
+async function expectSplitTimeline(summary: RatesSummary, workerIds: RegExp): Promise<void> {
+  const prefix = `s3://${bucket}/results/split/`;
+  expect(summary.outputs.timeline).toEqual({
+    json: `${prefix}timeline.json`,
+    svg: `${prefix}timeline.svg`,
+    png: `${prefix}timeline.png`,
+  });
+  const png = decodePng(await getBytes('results/split/timeline.png'));
+  expect(png.width).toBeGreaterThan(700);
+  expect(png.height).toBeGreaterThan(300);
+  const timeline = JSON.parse(await getText('results/split/timeline.json')) as Timeline;
+  const p = summary.parallel!;
+  expect(timeline.tasks).toHaveLength(p.chunks + p.reruns + p.assembly.rerunsWithoutParts + p.statsRounds * p.chunks);
+  expect(timeline.tasks[0]?.label).toBe('parse 0');
+  const attempts = timeline.tasks.flatMap((t) => t.attempts);
+  for (const a of attempts) expect(a.workerId ?? '', `attempt ${a.task}/${a.attempt}`).toMatch(workerIds);
+  expect(attempts.every((a) => a.startedMs !== undefined)).toBe(true);
+}
+
 describe('rates on the local stack', () => {
   it('runs when a CSV lands under uploads/ and writes rates.csv, the chart and the summary', async () => {
     const csv = sampleCountyCsv({ rows: 3143, seed: 11, badRowFraction: 0.01 });
@@ -121,6 +147,8 @@ describe('rates on the local stack', () => {
     });
     expect(one).toMatchObject({ status: 'ok' });
     expect((one as RatesSummary).parallel).toBeUndefined();
+    expect((one as RatesSummary).outputs.timeline).toBeUndefined();
+    expect(await listKeys('results/split/timeline.'), 'a single run draws no timeline').toEqual([]);
     const single = await getBytes('results/split/rates.csv');
 
     const { stdout } = await runCli(stack, ['rates', file, '--chunk-size', '64KiB', '--json']);
@@ -130,9 +158,18 @@ describe('rates on the local stack', () => {
     expect(split.parallel?.chunkTimings).toHaveLength(split.parallel!.chunks);
     expect(split.parallel?.cost).toMatchObject({ backend: 'lambda' });
     expect((await getBytes('results/split/rates.csv')).equals(single)).toBe(true);
-    const strip = ({ runId: _r, timings: _t, finishedAt: _f, parallel: _p, ...rest }: RatesSummary) => rest;
+    // What only a split run has: its parallel section, and its timeline among the outputs.
+    const strip = ({
+      runId: _r,
+      timings: _t,
+      finishedAt: _f,
+      parallel: _p,
+      outputs: { timeline: _tl, ...outputs },
+      ...rest
+    }: RatesSummary) => ({ ...rest, outputs });
     expect(strip(split)).toEqual(strip(one as RatesSummary));
     expect(await listKeys('runs/rates/')).toEqual([]);
+    await expectSplitTimeline(split, /^lambda-/);
 
     // The same split with its chunks on local EC2 instances: staged under inputs/ (no trigger), coordinated by the
     // CLI, each task on an instance with presigned URLs; the same bytes and figures, the instances' cost.
@@ -144,13 +181,29 @@ describe('rates on the local stack', () => {
     const sameInput = (summary: RatesSummary) => ({ ...strip(summary), input: { ...summary.input, key: null } });
     expect(sameInput(viaEc2)).toEqual(sameInput(one as RatesSummary));
     expect(await listKeys('runs/')).toEqual([]);
-    // Without --json: progress of the phases and the instances on stderr, the EC2 cost in the summary.
-    const shown = await runCli(stack, ['rates', file, '--backend', 'ec2', '--workers', '3']);
+    await expectSplitTimeline(viaEc2, /^i-/);
+    // Without --json: progress of the phases and the instances on stderr, the EC2 cost and the timeline in the
+    // summary; --out downloads the timeline with the rest.
+    const outDir = path.join(workDir, 'split-out');
+    const shown = await runCli(stack, ['rates', file, '--backend', 'ec2', '--workers', '3', '--out', outDir]);
     expect(shown.stderr).toMatch(/parse: \d\/3 chunks/);
     expect(shown.stderr).toMatch(/instances: \d+ pending, \d+ running, \d+ done/);
     expect(shown.stdout).toMatch(/parallel {3}3 chunks on 3 workers, .*workers ≈ \$\d/);
+    expect(shown.stdout).toContain(
+      `  timeline   s3://${bucket}/results/split/timeline.png  (timeline.json and timeline.svg beside it)`,
+    );
+    expect(readdirSync(outDir).sort()).toEqual([
+      'histogram.png',
+      'histogram.svg',
+      'summary.json',
+      'timeline.json',
+      'timeline.png',
+      'timeline.svg',
+    ]);
+    expect(decodePng(readFileSync(path.join(outDir, 'timeline.png'))).width).toBeGreaterThan(700);
     expect(await listKeys('runs/')).toEqual([]);
-  });
+    // Four runs, two of them launching EC2 instances: more than the default 30 s on a busy machine.
+  }, 120_000);
 
   it('takes per-run options from the upload metadata', async () => {
     const csv = 'id,deaths,births\n1,2,100\n2,3,50\n3,x,10\n';

@@ -30,7 +30,7 @@ import { readSourceHeader, type SourceObject } from './source.ts';
 import { answerStatsPlan, chunkValuesOf, StatsRounds } from './stats-rounds.ts';
 import { type PartGrant, type ParseResult, type ParseTask, parseResultSchema, type WorkerTask } from './tasks.ts';
 import { ChunkFailedError } from './chunk-failed.ts';
-import { runAll } from './run-all.ts';
+import { type RunAllPhase, type RunLog, runAll } from './run-all.ts';
 
 /** How the data is cut: into `workers` equal ranges, or ranges of `chunkBytes`. */
 export type SplitRequest = { workers: number } | { chunkBytes: number };
@@ -79,8 +79,17 @@ export interface ParallelComputed {
   computed: ComputedRates;
   csv: PendingCsv;
   parallel: ParallelSection;
+  /** Every fan-out's trace in run order, and the run's span on the coordinator's clock: the run's timeline (timeline.ts). */
+  timeline: RunTimelineTraces;
   /** Deletes every scratch object the run's tasks were told to write. */
   deleteScratch(): Promise<void>;
+}
+
+export interface RunTimelineTraces {
+  traces: RunLog['traces'];
+  /** Epoch ms: from before the header read to rates.csv ready to land, as `parallel.wallMs`. */
+  startedAt: number;
+  endedAt: number;
 }
 
 interface ChunkState {
@@ -97,9 +106,10 @@ export async function computeInParallel(
   settings: ParallelRunSettings = {},
 ): Promise<ParallelComputed> {
   const started = performance.now();
+  const startedAt = Date.now();
   const { source, options } = input;
   const written = new Set<string>();
-  const usage: TaskUsage[] = [];
+  const log: RunLog = { usage: [], traces: [] };
   const cleanup = () => deleteScratch(s3, source.bucket, [...written]);
   let upload: CsvUpload | null = null;
   try {
@@ -122,15 +132,15 @@ export async function computeInParallel(
       written.add(task.output.values);
       return task;
     };
-    const chunks = await parsePhase(backend, ranges, parse, input, settings, usage);
-    const reruns = await verifyPhase(backend, chunks, parse, input, settings, usage);
+    const chunks = await parsePhase(backend, ranges, parse, input, settings, log);
+    const reruns = await verifyPhase(backend, chunks, parse, input, settings, log);
     const merged = mergeChunks(
       header,
       ranges,
       chunks.map((c) => c.reply),
       source.size,
     );
-    const { stats, rounds } = await statsPhase(backend, chunks, merged, options.bins, source.bucket, settings, usage);
+    const { stats, rounds } = await statsPhase(backend, chunks, merged, options.bins, source.bucket, settings, log);
     report(settings, {
       phase: 'concat',
       chunks: ranges.length,
@@ -144,9 +154,13 @@ export async function computeInParallel(
         csv: c.result.csv,
         firstSlot: (slots[i] as ChunkSlots).firstSlot,
       }));
+    let partsRounds = 0;
     const { csv, assembly } = await finishCsv(s3, opened, outputs, settings.signal, async (indexes) => {
       for (const index of indexes) withoutGrant.add(index);
-      await rerunChunks(backend, chunks, indexes, parse, settings, usage);
+      await rerunChunks(backend, chunks, { phase: `parts rerun r${++partsRounds}`, chunks: indexes }, parse, {
+        settings,
+        log,
+      });
     });
     const computed: ComputedRates = {
       rateColumn: merged.rateColumn,
@@ -156,8 +170,9 @@ export async function computeInParallel(
       stats,
       inputBytes: merged.inputBytes,
     };
-    const parallel = section(input.split, chunks, { reruns, rounds, started, usage, assembly });
-    return { computed, csv, parallel, deleteScratch: cleanup };
+    const parallel = section(input.split, chunks, { reruns, rounds, started, usage: log.usage, assembly });
+    const timeline = { traces: log.traces, startedAt, endedAt: Date.now() };
+    return { computed, csv, parallel, timeline, deleteScratch: cleanup };
   } catch (error) {
     // The run's own error is what counts; what could not be deleted, the lifecycle rule for runs/ expires in a day,
     // and an upload that could not be aborted, the bucket's AbortIncompleteMultipartUpload rule.
@@ -236,7 +251,7 @@ async function parsePhase(
   parse: (range: ChunkRange, start: RangeStart) => ParseTask,
   input: ParallelRunInput,
   settings: ParallelRunSettings,
-  usage: TaskUsage[],
+  log: RunLog,
 ): Promise<ChunkState[]> {
   const tasks = ranges.map((r) => parse(r, r.index === 0 ? { kind: 'known', at: r.s } : { kind: 'guess' }));
   let bytesDone = 0;
@@ -245,10 +260,10 @@ async function parsePhase(
   const results = await runAll(
     backend,
     tasks,
-    ranges.map((r) => r.index),
+    { phase: 'parse', chunks: ranges.map((r) => r.index) },
     checkParse,
     settings,
-    usage,
+    log,
     (event) => {
       if (event.kind !== 'succeeded') return;
       const range = ranges[event.index] as ChunkRange;
@@ -269,7 +284,7 @@ async function verifyPhase(
   parse: (range: ChunkRange, start: RangeStart) => ParseTask,
   input: ParallelRunInput,
   settings: ParallelRunSettings,
-  usage: TaskUsage[],
+  log: RunLog,
 ): Promise<number> {
   let reruns = 0;
   const starts = new Map<number, number>();
@@ -293,31 +308,23 @@ async function verifyPhase(
       bytesTotal: input.source.size,
     });
     for (const { index, start } of rerun) starts.set(index, start);
-    await rerunChunks(
-      backend,
-      chunks,
-      rerun.map((r) => r.index),
-      parse,
-      settings,
-      usage,
-      starts,
-    );
+    const phase = { phase: `rerun r${round + 1}`, chunks: rerun.map((r) => r.index) };
+    await rerunChunks(backend, chunks, phase, parse, { settings, log, starts });
   }
 }
 
-/** Parses chunks again from known starts (`starts`, else where their verified reply says they start). */
+/** Parses `phase.chunks` again from known starts (`starts`, else where their verified reply says they start). */
 async function rerunChunks(
   backend: Backend<WorkerTask, unknown>,
   chunks: ChunkState[],
-  indexes: readonly number[],
+  phase: RunAllPhase,
   parse: (range: ChunkRange, start: RangeStart) => ParseTask,
-  settings: ParallelRunSettings,
-  usage: TaskUsage[],
-  starts: ReadonlyMap<number, number> = new Map(),
+  run: { settings: ParallelRunSettings; log: RunLog; starts?: ReadonlyMap<number, number> },
 ): Promise<void> {
-  const at = (index: number) => starts.get(index) ?? (chunks[index] as ChunkState).reply.start;
+  const indexes = phase.chunks;
+  const at = (index: number) => run.starts?.get(index) ?? (chunks[index] as ChunkState).reply.start;
   const tasks = indexes.map((index) => parse((chunks[index] as ChunkState).range, { kind: 'known', at: at(index) }));
-  const results = await runAll(backend, tasks, indexes, checkParse, settings, usage);
+  const results = await runAll(backend, tasks, phase, checkParse, run.settings, run.log);
   indexes.forEach((index, k) => {
     const result = results[k] as (typeof results)[number];
     if (result.reply.start !== at(index)) {
@@ -337,7 +344,7 @@ async function statsPhase(
   bins: number,
   bucket: string,
   settings: ParallelRunSettings,
-  usage: TaskUsage[],
+  log: RunLog,
 ): Promise<{ stats: RateStats; rounds: number }> {
   const rounds = new StatsRounds({ n: merged.n, min: merged.min, max: merged.max, bins });
   const withValues = chunks.filter((c) => c.reply.n > 0);
@@ -349,14 +356,9 @@ async function statsPhase(
       values: { bucket, key: c.result.values.key, eTag: c.result.values.eTag, count: c.reply.n },
       plan,
     }));
-    const answers = await runAll(
-      backend,
-      tasks,
-      withValues.map((c) => c.range.index),
-      (value) => value,
-      settings,
-      usage,
-    );
+    // Rounds are counted from 1 in the timeline, as `statsRounds` counts them (the wire's `round` starts at 0).
+    const phase = { phase: `stats r${plan.round + 1}`, chunks: withValues.map((c) => c.range.index) };
+    const answers = await runAll(backend, tasks, phase, (value) => value, settings, log);
     const byChunk = new Map(withValues.map((c, k) => [c.range.index, answers[k]]));
     const all = await Promise.all(
       chunks.map((c) => (byChunk.has(c.range.index) ? byChunk.get(c.range.index) : answerStatsPlan(plan, empty))),

@@ -1,7 +1,8 @@
 /**
  * A parallel rates run from start to commit, for the rates job (job.ts) once it has decided to split: which split
  * applies, the workers (any fan-out backend), the coordinator's phases (coordinator.ts), then the same commit as
- * the single path (publish.ts) with a `parallel` section in summary.json, and the scratch objects deleted.
+ * the single path (publish.ts) with a `parallel` section in summary.json and the run's timeline beside it
+ * (timeline.ts), and the scratch objects deleted.
  */
 import type { S3Client } from '@aws-sdk/client-s3';
 import { withBackend, type BackendSpec } from '../../fanout/backends.ts';
@@ -16,6 +17,7 @@ import { ChunkFailedError } from './chunk-failed.ts';
 import { computeInParallel, type ParallelProgress, type SplitRequest } from './coordinator.ts';
 import { progressKey, progressWriter } from './progress.ts';
 import { scratchPrefixFor } from './scratch.ts';
+import { renderRatesTimeline } from './timeline.ts';
 import type { SourceObject } from './source.ts';
 import type { WorkerTask } from './tasks.ts';
 
@@ -114,6 +116,8 @@ async function runOnWorkers(
       pricing: setup.pricing,
       instances: backend.usage?.(),
     });
+    const summary = { ...section, cost };
+    const facts = { key: source.key, bytes: source.size, runId: place.runId, parallel: summary };
     try {
       return await publishRatesResults(
         s3,
@@ -121,7 +125,7 @@ async function runOnWorkers(
         run.computed,
         run.csv,
         { started, computeMs: performance.now() - started },
-        { ...section, cost },
+        { summary, timeline: () => renderRatesTimeline(run.timeline, facts) },
       );
     } finally {
       // The outcome stands either way: what could not be deleted, the lifecycle rule for runs/ expires in a day.

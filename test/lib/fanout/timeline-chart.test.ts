@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { buildTimeline } from '../../../lib/fanout/timeline.ts';
 import { renderTimelineChart, timeUnit } from '../../../lib/fanout/timeline-chart.ts';
-import type { AttemptRecord, FanoutTrace } from '../../../lib/fanout/trace.ts';
+import { type AttemptRecord, type FanoutTrace, mergeTraces } from '../../../lib/fanout/trace.ts';
 import { PNG_WIDTH } from '../../../lib/rates/chart.ts';
 import { darkPixels, decodePng, pixelsOfColour } from '../../support/png.ts';
 
@@ -64,6 +64,18 @@ describe('timeline chart', () => {
     const img = decodePng(png);
     expect(img.width).toBe(PNG_WIDTH);
     expect(img.height).toBeLessThan(2000);
+  });
+
+  it("names a labelled task's row by its label, in the merged order", async () => {
+    const merged = mergeTraces([
+      { trace: run(2, 1000, false), label: (i) => `parse ${i}` },
+      { trace: run(2, 1000, false), label: (i) => `stats r1 ${i}` },
+    ]);
+    const { svg } = await renderTimelineChart({ timeline: buildTimeline(merged), title: 'phases', taskNoun: 'task' });
+    // The axis's tick labels, in the order drawn (aria-labels are attributes, not text elements).
+    const rows = [...svg.matchAll(/>((?:parse|stats r1) \d+)<\/text>/g)].map((m) => m[1]);
+    expect(rows).toEqual(['parse 0', 'parse 1', 'stats r1 0', 'stats r1 1']);
+    expect(svg).not.toContain('task 1<');
   });
 
   it('refuses a timeline that was not built by buildTimeline', async () => {

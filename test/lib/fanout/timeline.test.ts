@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { buildTimeline, concurrencyCurve, estimateOffsets } from '../../../lib/fanout/timeline.ts';
-import type { AttemptRecord, FanoutTrace } from '../../../lib/fanout/trace.ts';
+import { type AttemptRecord, type FanoutTrace, mergeTraces } from '../../../lib/fanout/trace.ts';
 
 const T0 = 1_800_000_000_000;
 
@@ -167,5 +167,73 @@ describe('timeline: concurrency curve', () => {
       { tMs: 300, busy: 0 },
     ]);
     expect(timeline.maxBusy).toBe(2);
+  });
+});
+
+describe('timeline of a run made of several fan-outs (mergeTraces)', () => {
+  /** A fan-out of its own, starting `at` ms after T0, its tasks' spans given relative to that start. */
+  function part(at: number, spans: [number, number, string?][]): FanoutTrace {
+    return {
+      backend: 'test',
+      startedAt: T0 + at,
+      endedAt: T0 + at + Math.max(...spans.map(([, end]) => end)),
+      tasks: spans.map(([from, to, workerId], index) => ({
+        index,
+        attempts: [
+          attempt(
+            1,
+            at + from,
+            at + to,
+            workerId === undefined ? undefined : { workerId, startedAt: T0 + at + from, endedAt: T0 + at + to },
+          ),
+        ],
+      })),
+    };
+  }
+
+  it('numbers the tasks across the fan-outs in the order given and labels each as its part says', () => {
+    const parse = part(10, [
+      [0, 100],
+      [0, 120],
+    ]);
+    const stats = part(200, [[0, 30]]);
+    const merged = mergeTraces(
+      [
+        { trace: parse, label: (i) => `parse ${[4, 7][i]}` },
+        { trace: stats, label: (i) => `stats r1 ${i}` },
+      ],
+      { startedAt: T0, endedAt: T0 + 260 },
+    );
+    const timeline = buildTimeline(merged);
+    expect(timeline.tasks.map((t) => [t.index, t.label])).toEqual([
+      [0, 'parse 4'],
+      [1, 'parse 7'],
+      [2, 'stats r1 0'],
+    ]);
+    // From the span given, not from the first fan-out's start: the coordinator's work before it shows as such.
+    expect(timeline.wallMs).toBe(260);
+    expect(timeline.tasks[2]!.attempts[0]).toMatchObject({ task: 2, submittedMs: 200, returnedMs: 230 });
+    expect(timeline.concurrency.at(-1)).toEqual({ tMs: 260, busy: 0 });
+  });
+
+  it('spans the fan-outs when no span is given, names each backend once, and keeps labels already there', () => {
+    const a = { ...part(0, [[0, 50]]), backend: 'lambda:w' };
+    const b = { ...part(100, [[0, 50]]), backend: 'lambda:w' };
+    const c = { ...part(300, [[0, 10]]), backend: 'ec2:c7i.large' };
+    const once = mergeTraces([{ trace: a, label: () => 'first' }]);
+    const merged = mergeTraces([{ trace: once }, { trace: b }, { trace: c }]);
+    expect(merged.backend).toBe('lambda:w + ec2:c7i.large');
+    expect(merged.startedAt).toBe(T0);
+    expect(merged.endedAt).toBe(T0 + 310);
+    expect(merged.tasks.map((t) => t.label)).toEqual(['first', undefined, undefined]);
+    expect(() => mergeTraces([])).toThrow(/no traces/);
+  });
+
+  it("narrows one worker's clock offset over every fan-out it served", () => {
+    // Worker w served a task in each fan-out: its clock (here exact) is pinned by both round trips together.
+    const merged = mergeTraces([{ trace: part(0, [[10, 90, 'w']]) }, { trace: part(100, [[10, 90, 'w']]) }]);
+    const timeline = buildTimeline(merged);
+    expect(timeline.workers).toEqual([{ id: 'w', attempts: 2, offsetMs: 0, coldStarts: 0 }]);
+    expect(timeline.tasks[1]!.attempts[0]).toMatchObject({ startedMs: 110, endedMs: 190 });
   });
 });

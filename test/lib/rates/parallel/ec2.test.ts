@@ -8,6 +8,7 @@
 import { GetObjectCommand, HeadObjectCommand, ListMultipartUploadsCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { describe, expect, it } from 'vitest';
 import type { RatesDefaults } from '../../../../lib/config.ts';
+import type { Timeline } from '../../../../lib/fanout/timeline.ts';
 import { runRatesJob } from '../../../../lib/rates/job.ts';
 import type { RatesJobOutcome, RatesSummary } from '../../../../lib/rates/outcome.ts';
 import { ec2ParallelSetup, presigningBackend } from '../../../../lib/rates/parallel/ec2-tasks.ts';
@@ -25,16 +26,20 @@ async function bytes(key: string): Promise<Buffer> {
   return Buffer.from(await object.Body!.transformToByteArray());
 }
 
-/** summary.json minus what differs between two runs of one upload (timings, run id, the parallel section). */
+/**
+ * summary.json minus what differs between two runs of one upload (timings, run id) and what only a split run has
+ * (the parallel section, the timeline among the outputs).
+ */
 async function publishedSummary(name: string): Promise<object> {
   const {
     timings: _t,
     finishedAt: _f,
     parallel: _p,
     runId: _r,
+    outputs: { timeline: _tl, ...outputs },
     ...rest
   } = JSON.parse((await bytes(`results/${name}/summary.json`)).toString()) as RatesSummary;
-  return rest;
+  return { ...rest, outputs };
 }
 
 function expectSummary(outcome: RatesJobOutcome): RatesSummary {
@@ -78,6 +83,12 @@ describe('a split rates run on EC2 instances', () => {
     const launched = local.ec2Server.instances().length - before;
     // Three parse tasks and at least one statistics round over the three chunks, one instance each.
     expect(launched).toBeGreaterThanOrEqual(6);
+    // The timeline has every one of them: an attempt per instance launched, each named by its instance.
+    const timeline = JSON.parse((await bytes(`results/${name}/timeline.json`)).toString()) as Timeline;
+    const attempts = timeline.tasks.flatMap((t) => t.attempts);
+    expect(attempts).toHaveLength(launched);
+    expect(new Set(attempts.map((a) => a.instanceId)).size).toBe(launched);
+    expect(attempts.every((a) => a.instanceId?.startsWith('i-') && a.launchToRunningMs !== undefined)).toBe(true);
     await expect
       .poll(() => local.states(before), { timeout: 15_000 })
       .toEqual(Array.from({ length: launched }, () => 'terminated'));

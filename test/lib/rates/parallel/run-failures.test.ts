@@ -161,6 +161,9 @@ describe('a worker that crashes', () => {
       'histogram.svg',
       'rates.csv',
       'summary.json',
+      'timeline.json',
+      'timeline.png',
+      'timeline.svg',
     ]);
     expect(await leftovers(local.s3, BUCKET)).toEqual({ scratch: [], uploads: [] });
   }, 20_000);

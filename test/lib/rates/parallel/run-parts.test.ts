@@ -2,7 +2,8 @@
  * rates.csv of a split run from parts the workers upload themselves (part-writer.ts, assemble-plan.ts): files big
  * enough for chunks to cut 5 MiB parts, run single and split against a real local S3 server (which refuses a part
  * under 5 MiB that is not the last, as S3 does), must publish byte-identical results — including a file whose
- * tiny first chunk forces the next chunk to be parsed again without parts. Nothing may be left behind.
+ * tiny first chunk forces the next chunk to be parsed again without parts. Nothing may be left behind. Each split
+ * run's timeline has a row for every task it ran, the re-runs without parts included.
  */
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -13,7 +14,13 @@ import type { SplitRequest } from '../../../../lib/rates/parallel/coordinator.ts
 import { sampleCountyCsv } from '../../../../lib/rates/sample-data.ts';
 import { stubS3Env } from '../../../support/clients.ts';
 import { type LocalS3, startLocalS3, stopLocalS3 } from '../../../support/local-s3.ts';
-import { leftovers, localParallelSetup, published } from '../../../support/parallel-rates.ts';
+import {
+  expectTimelineOfRun,
+  leftovers,
+  localParallelSetup,
+  published,
+  timelineJson,
+} from '../../../support/parallel-rates.ts';
 
 const BUCKET = 'parallel-rates-parts';
 const DEFAULTS: RatesDefaults = { numerator: 'cancer', denominator: 'population', bins: 20 };
@@ -60,6 +67,10 @@ async function splitEqualsSingle(name: string, csv: Buffer, splits: SplitRequest
     expect(got.csv.equals(expected.csv), `${what}: rates.csv bytes`).toBe(true);
     expect({ ...got.summary, runId: null }, what).toEqual({ ...expected.summary, runId: null });
     expect(await leftovers(local.s3, BUCKET), `${what}: nothing left behind`).toEqual({ scratch: [], uploads: [] });
+    // Every chunk of these files has rates, so every chunk answers every statistics round.
+    const p = (outcome as RatesSummary).parallel;
+    const timeline = await timelineJson(local.s3, BUCKET, name);
+    expectTimelineOfRun(timeline, outcome as RatesSummary, (p?.statsRounds ?? 0) * (p?.chunks ?? 0));
     summaries.push(outcome as RatesSummary);
   }
   return summaries;
