@@ -14,6 +14,7 @@ const UNIT_TESTS = [
   'bench/rates-parallel-model',
   'cli/rates-progress',
   'cli/rates-summary', // imports the command's module; starts nothing
+  'dashboard/data-view',
   'dashboard/guard',
   'dashboard/html',
   'dashboard/runs-jobs',

@@ -8,7 +8,17 @@ import { resultPrefixFor, UPLOADS_PREFIX } from './job.ts';
 import type { RatesJobOutcome } from './outcome.ts';
 
 /** The result files a run publishes (summary.json last), and error.json when it failed. */
-export const RESULT_FILES = ['rates.csv', 'histogram.png', 'histogram.svg', 'summary.json', 'error.json'] as const;
+export const RESULT_FILES = [
+  'rates.csv',
+  'histogram.png',
+  'histogram.svg',
+  'summary.json',
+  'error.json',
+  // A split run's (lib/rates/parallel/timeline.ts).
+  'timeline.png',
+  'timeline.svg',
+  'timeline.json',
+] as const;
 export type ResultFile = (typeof RESULT_FILES)[number];
 
 export interface RatesUpload {

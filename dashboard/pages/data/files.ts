@@ -15,6 +15,9 @@ const TYPES: Record<ResultFile, string> = {
   'histogram.svg': 'image/svg+xml',
   'summary.json': 'application/json; charset=utf-8',
   'error.json': 'application/json; charset=utf-8',
+  'timeline.png': 'image/png',
+  'timeline.svg': 'image/svg+xml',
+  'timeline.json': 'application/json; charset=utf-8',
 };
 
 export const fileQuery = z.object({

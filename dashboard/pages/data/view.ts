@@ -84,14 +84,30 @@ function successResult(key: string, summary: RatesSummary): SafeHtml {
     ['histogram.png', 'histogram.png'],
     ['histogram.svg', 'histogram.svg'],
     ['summary.json', 'summary.json'],
+    ...(summary.outputs.timeline === undefined
+      ? []
+      : (['timeline.png', 'timeline.svg', 'timeline.json'] as const).map((f): [ResultFile, string] => [f, f])),
   ];
   return html`<p class="outcome ok">Finished ${summary.finishedAt}: ${summary.rows.toLocaleString('en-US')} rows in
 ${summary.timings.totalMs} ms.</p>
 <figure><img id="histogram" src="${fileUrl(key, 'histogram.png')}" alt="${alt}" width="800" height="400">
 <figcaption>${summary.rateColumn} per row, ${bins} bins</figcaption></figure>
 <div class="columns">${statistics(summary)}${badRows(summary)}</div>
+${splitTimeline(key, summary)}
 <h3>Files</h3>
 <ul id="result-files">${links.map(([file, label]) => html`<li><a href="${fileUrl(key, file)}">${label}</a></li>`)}</ul>`;
+}
+
+/** A split run's timeline: its tasks on the workers over time. */
+function splitTimeline(key: string, summary: RatesSummary): SafeHtml {
+  const { parallel } = summary;
+  if (summary.outputs.timeline === undefined || parallel === undefined) return html``;
+  const alt =
+    `Timeline of the split run of ${key}: ${parallel.chunks} chunks on ${parallel.workers} workers, ` +
+    `${parallel.reruns} re-run${parallel.reruns === 1 ? '' : 's'} and ${parallel.statsRounds} statistics rounds in ${(parallel.wallMs / 1000).toFixed(1)} s`;
+  return html`<h3>How the run was split</h3>
+<figure><img id="timeline" src="${fileUrl(key, 'timeline.png')}" alt="${alt}" width="800">
+<figcaption>Each row a task (parse, re-run, statistics round), each bar an attempt; beneath, the workers busy</figcaption></figure>`;
 }
 
 export function errorInWords(report: RatesErrorReport): string {
