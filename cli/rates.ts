@@ -217,7 +217,7 @@ async function downloadOutputs(
   if (outcome.status !== 'ok' || !outDir) return;
   // A split run's timeline is part of its set (summary.json lists it); a single run has none to fetch.
   const timeline = outcome.outputs.timeline === undefined ? [] : ['timeline.png', 'timeline.svg', 'timeline.json'];
-  const names = ['histogram.png', 'histogram.svg', ...timeline, 'summary.json'];
+  const names = ['rates.csv', 'histogram.png', 'histogram.svg', ...timeline, 'summary.json'];
   await downloadObjects(
     s3,
     bucket,

@@ -183,7 +183,7 @@ describe('rates on the local stack', () => {
     expect(await listKeys('runs/')).toEqual([]);
     await expectSplitTimeline(viaEc2, /^i-/);
     // Without --json: progress of the phases and the instances on stderr, the EC2 cost and the timeline in the
-    // summary; --out downloads the timeline with the rest.
+    // summary; --out downloads rates.csv and the timeline with the rest.
     const outDir = path.join(workDir, 'split-out');
     const shown = await runCli(stack, ['rates', file, '--backend', 'ec2', '--workers', '3', '--out', outDir]);
     expect(shown.stderr).toMatch(/parse: \d\/3 chunks/);
@@ -195,6 +195,7 @@ describe('rates on the local stack', () => {
     expect(readdirSync(outDir).sort()).toEqual([
       'histogram.png',
       'histogram.svg',
+      'rates.csv',
       'summary.json',
       'timeline.json',
       'timeline.png',
