@@ -26,6 +26,7 @@ const UNIT_TESTS = [
   'lib/aws/concat-plan',
   'lib/aws/lambda-deadline',
   'lib/aws/s3-event',
+  'lib/aws/throttled-object', // a real S3 client whose middleware answers every command
   'lib/aws/upload', // a real S3 client whose middleware answers every command: nothing leaves the process
   'lib/config',
   'lib/fanout/ec2/backend', // mocked EC2/SSM/S3 clients; the run against a real S3 server is backend-e2e
@@ -41,6 +42,7 @@ const UNIT_TESTS = [
   'lib/primes/fanout-job',
   'lib/primes/invoke-fanout', // a real Lambda client whose middleware answers every command
   'lib/primes/run-history', // a real S3 client whose middleware answers every command
+  'lib/primes/run-progress', // worker threads, not processes
   'lib/primes/run-record', // worker threads, not processes
   'lib/primes/sieve',
   'lib/rates/chart',

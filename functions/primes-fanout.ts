@@ -11,6 +11,7 @@ import { failsInvocation, jobErrors } from '../lib/middleware/job-errors.ts';
 import { observability } from '../lib/observability.ts';
 import { recordPrimes } from '../lib/primes/metrics.ts';
 import { parsePrimesEvent, type PrimesRunInput } from '../lib/primes/fanout-job.ts';
+import { s3ProgressStore } from '../lib/primes/run-progress.ts';
 import { s3RunRecorder } from '../lib/primes/run-record.ts';
 import { runPrimes, type PrimesTargets } from '../lib/primes/run.ts';
 
@@ -25,6 +26,8 @@ const targets: PrimesTargets = {
 };
 /** Every run's timeline and summary go to results/primes/<runId>/ in the data bucket (lib/primes/run-record.ts). */
 const record = s3RunRecorder(s3, ec2Config.bucket);
+/** ...and, while it runs, its progress.json (lib/primes/run-progress.ts), which the dashboard polls. */
+const progress = s3ProgressStore(s3, ec2Config.bucket);
 
 /**
  * Time kept back at the end of an invocation, on either backend: the run stops this long before the function's
@@ -35,8 +38,9 @@ const record = s3RunRecorder(s3, ec2Config.bucket);
 export const CLEANUP_MARGIN_MS = 30_000;
 
 /**
- * `{start, end, chunks | chunkSize, backend?, concurrency?}` → the exact count, per-chunk timings, speedup and cost,
- * the run's id, and the keys of its timeline and summary (`timeline.files`) under `results/primes/<runId>/`.
+ * `{start, end, chunks | chunkSize, backend?, concurrency?, runId?}` → the exact count, per-chunk timings, speedup and
+ * cost, the run's id (the caller's `runId` when given), and the keys of its timeline and summary (`timeline.files`)
+ * under `results/primes/<runId>/`, where its progress.json is kept up to date while it runs.
  */
 export const handler = middy(async (event: unknown, context: Context) => {
   const input = parsePrimesEvent(event);
@@ -60,6 +64,7 @@ async function runBeforeDeadline(input: PrimesRunInput, context: Context) {
     return await runPrimes(input, targets, {
       pricing: config.pricing,
       record,
+      progress,
       ...(deadline.signal === undefined ? {} : { signal: deadline.signal }),
     });
   } finally {

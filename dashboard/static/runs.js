@@ -1,13 +1,19 @@
 // The Runs page's one script (the CSP allows no inline script): the form is sent to the dashboard, which checks it
-// with the fan-out's own schema (a refusal comes back in words) and invokes the primes-fanout function; the job is
-// polled until the run is done, then its page (count and timeline) is shown. The fan-out runs inside one invocation
-// and reports nothing before it ends, so the progress shown is the elapsed time.
+// with the fan-out's own schema (a refusal comes back in words) and invokes the primes-fanout function with a run id
+// of its choosing; the job is polled until the run is done, then its page (count and timeline) is shown. While it
+// runs, each poll carries the run's progress.json (chunks done of total, primes so far), drawn as a <progress> bar.
+// The live status line changes only when a chunk finishes; the elapsed time ticks in a role=timer element, which
+// screen readers do not announce, so they are not told the time twice a second.
 
 const form = document.getElementById('start-form');
 const status = form && document.getElementById('start-status');
+const bar = form && document.getElementById('start-progress');
+const barRow = form && document.getElementById('start-progress-row');
+const elapsed = form && document.getElementById('start-elapsed');
 
 function say(text, isError) {
-  status.textContent = text;
+  // The same text again is left alone: some screen readers announce a live region whenever its text is replaced.
+  if (status.textContent !== text) status.textContent = text;
   status.classList.toggle('error', Boolean(isError));
 }
 
@@ -28,6 +34,30 @@ function seconds(ms) {
   return `${(ms / 1000).toFixed(1)} s`;
 }
 
+const n = (x) => x.toLocaleString('en-US');
+
+// Without progress yet (the fan-out has not written its first state), the bar is indeterminate.
+function showProgress(job) {
+  barRow.hidden = false;
+  elapsed.textContent = seconds(job.elapsedMs);
+  const p = job.progress;
+  if (!p) {
+    bar.removeAttribute('value');
+    bar.textContent = 'starting';
+    say(`Counting primes in ${job.what}: starting the fan-out${job.progressError ? ` (${job.progressError})` : ''}.`);
+    return;
+  }
+  bar.max = Math.max(1, p.chunks.total);
+  bar.value = p.chunks.done;
+  bar.textContent = `${p.chunks.done} of ${p.chunks.total}`;
+  const failed = p.chunks.failed > 0 ? ` (${n(p.chunks.failed)} failed)` : '';
+  const next = p.state === 'done' ? '; saving the timeline' : '';
+  say(
+    `Counting primes in ${job.what}: chunks ${n(p.chunks.done)} of ${n(p.chunks.total)} done${failed} · ` +
+      `${n(p.primes)} primes so far${next}.`,
+  );
+}
+
 async function follow(jobId) {
   for (;;) {
     const response = await fetch(`/runs/jobs?${new URLSearchParams({ id: jobId })}`, {
@@ -35,6 +65,7 @@ async function follow(jobId) {
     });
     if (!response.ok) throw new Error(await messageOf(response));
     const job = await response.json();
+    if (job.state !== 'running') barRow.hidden = true;
     if (job.state === 'error') {
       say(job.error, true);
       return;
@@ -49,10 +80,7 @@ async function follow(jobId) {
       window.location.assign(`/runs?${new URLSearchParams({ run: job.runId })}#run`);
       return;
     }
-    say(
-      `Counting primes in ${job.what}: running for ${seconds(job.elapsedMs)}. ` +
-        'The fan-out function answers when every chunk is done.',
-    );
+    showProgress(job);
     await sleep(500);
   }
 }
@@ -72,6 +100,7 @@ async function submit(event) {
     if (!response.ok) throw new Error(await messageOf(response));
     await follow((await response.json()).jobId);
   } catch (error) {
+    barRow.hidden = true;
     say(error.message, true);
   } finally {
     button.disabled = false;

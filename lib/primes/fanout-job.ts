@@ -4,6 +4,7 @@ import { fanoutCost, type FanoutCost, type LambdaPricing } from '../fanout/cost.
 import { fanout, type Backend, type FanoutOptions, type FanoutTrace } from '../fanout/index.ts';
 import { UserError } from '../errors.ts';
 import { describeIssues, parseEventInput } from '../validation.ts';
+import { runIdSchema } from './run-id.ts';
 import { checkRange, checkSplit, rangeFields, splitFields, splitRange } from './chunks.ts';
 import type { PrimesChunkResult, PrimesTask } from './worker.ts';
 
@@ -31,6 +32,11 @@ export const primesRunSchema = z
       .min(1, 'concurrency must be at least 1')
       .max(1000, 'concurrency must be at most 1000')
       .optional(),
+    /**
+     * The run's id, when the caller chose it (the dashboard, to find the run's progress.json while it runs);
+     * default a fresh one. A run given the id of an earlier run overwrites that run's files.
+     */
+    runId: runIdSchema.optional(),
   })
   .superRefine((input, context) => {
     checkRange(input, context);

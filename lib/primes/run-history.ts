@@ -7,14 +7,13 @@ import { ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import { z } from 'zod';
 import { readJsonObject } from '../rates/client.ts';
 import { describeIssues } from '../validation.ts';
+import { runIdSchema } from './run-id.ts';
 import { type PrimesRunSummary, primesRunPrefix } from './run-record.ts';
 
 export const PRIMES_RUNS_PREFIX = 'results/primes/';
 
-/** A run id as lib/fanout/ec2/run.ts newRunId makes them, or one a caller chose: one safe path segment. */
-export const runIdSchema = z
-  .string()
-  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, 'a run id is letters, digits, ".", "_" and "-" (up to 128)');
+// Re-exported: the dashboard checks the run ids it is given with the rule the listing applies.
+export { runIdSchema };
 
 const costSchema = z.discriminatedUnion('backend', [
   z.looseObject({ backend: z.literal('lambda'), requests: z.number(), gbSeconds: z.number(), usd: z.number() }),

@@ -4,11 +4,13 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import type { SSMClient } from '@aws-sdk/client-ssm';
 import { z } from 'zod';
 import type { Ec2Config } from '../config.ts';
-import { withBackend, type BackendSpec, type Ec2RunFacts } from '../fanout/backends.ts';
+import { withBackend, type BackendRun, type BackendSpec, type Ec2RunFacts } from '../fanout/backends.ts';
 import type { LambdaPricing } from '../fanout/cost.ts';
 import { ec2RunSettings, newRunId, type Ec2RunHooks } from '../fanout/ec2/run.ts';
-import type { Backend, FanoutOptions, FanoutTrace } from '../fanout/index.ts';
+import type { Backend, FanoutOptions, FanoutTrace, ProgressEvent } from '../fanout/index.ts';
+import { splitRange } from './chunks.ts';
 import { runPrimesFanout, type PrimesRunInput, type PrimesRunResult } from './fanout-job.ts';
+import { type PrimesProgressStore, trackPrimesProgress } from './run-progress.ts';
 import { buildPrimesRunFiles, type RunRecorder, type SavedRun } from './run-record.ts';
 import type { PrimesChunkResult, PrimesTask } from './worker.ts';
 
@@ -39,6 +41,8 @@ export interface PrimesRunOptions extends Pick<FanoutOptions, 'onProgress' | 'si
   decorate?: (backend: Backend<PrimesTask, PrimesChunkResult>) => Backend<PrimesTask, PrimesChunkResult>;
   /** Saves the run's timeline and summary (./run-record.ts); without it nothing is saved. */
   record?: RunRecorder;
+  /** Keeps the run's progress.json up to date while it runs (./run-progress.ts); without it none is written. */
+  progress?: PrimesProgressStore;
 }
 
 export interface PrimesEc2Result extends PrimesRunResult {
@@ -104,10 +108,23 @@ export async function runPrimes(
   targets: PrimesTargets,
   options: PrimesRunOptions = {},
 ): Promise<PrimesResult> {
-  const { onProgress, signal, retries, pricing, decorate, record, ...rest } = options;
-  // Sortable (ISO time first) and unique; the EC2 run's scratch prefix uses the same id.
-  const runId = rest.runId ?? newRunId();
+  const { onProgress, signal, retries, pricing, decorate, record, progress, ...rest } = options;
+  // The caller's choice (the input's, so a deployed fan-out can be told), else sortable (ISO time first) and unique;
+  // the EC2 run's scratch prefix uses the same id.
+  const runId = input.runId ?? rest.runId ?? newRunId();
   const hooks = { ...rest, runId };
+  // Before the first progress write: a run refused here has no progress to finish.
+  const spec = primesBackendSpec(input, targets, hooks);
+  const tracker =
+    progress === undefined
+      ? undefined
+      : trackPrimesProgress(progress(runId), {
+          runId,
+          start: input.start,
+          end: input.end,
+          backend: input.backend,
+          chunks: splitRange(input.start, input.end, input),
+        });
   let run = input;
   if (input.backend === 'ec2' && targets.ec2) {
     // Instances alive at once stay within maxInstances: each holds up to chunksPerInstance chunks in flight.
@@ -119,15 +136,34 @@ export async function runPrimes(
     onTrace: (t: FanoutTrace) => {
       trace = t;
     },
-    ...(onProgress === undefined ? {} : { onProgress }),
+    ...(onProgress === undefined && tracker === undefined
+      ? {}
+      : {
+          onProgress: (event: ProgressEvent) => {
+            tracker?.onProgress(event);
+            onProgress?.(event);
+          },
+        }),
     ...(signal === undefined ? {} : { signal }),
     ...(retries === undefined ? {} : { retries }),
     ...(pricing === undefined ? {} : { pricing }),
   };
-  const spec = primesBackendSpec(input, targets, hooks);
-  const { value, ec2 } = await withBackend<PrimesTask, PrimesChunkResult, PrimesRunResult>(spec, (backend) =>
-    runPrimesFanout(run, decorate ? decorate(backend) : backend, fanoutOptions),
-  );
+  const wrap = (backend: Backend<PrimesTask, PrimesChunkResult>) => {
+    const decorated = decorate ? decorate(backend) : backend;
+    return tracker ? tracker.decorate(decorated) : decorated;
+  };
+  let outcome: BackendRun<PrimesRunResult>;
+  try {
+    outcome = await withBackend<PrimesTask, PrimesChunkResult, PrimesRunResult>(spec, (backend) =>
+      runPrimesFanout(run, wrap(backend), fanoutOptions),
+    );
+  } catch (error) {
+    await tracker?.finish((error as Error)?.message ?? String(error));
+    throw error;
+  }
+  // Before the timeline is drawn and summary.json written: the chunks are over, which is what a poller waits for.
+  await tracker?.finish();
+  const { value, ec2 } = outcome;
   const result: PrimesResult = { ...value, runId, ...(ec2 === undefined ? {} : { ec2 }) };
   return record && trace ? { ...result, ...(await recordRun(record, runId, value, trace)) } : result;
 }

@@ -71,6 +71,17 @@ describe('createRunJobs', () => {
     });
   });
 
+  it('knows the run id it was started with while the run is still going (where its progress.json is)', () => {
+    const jobs = createRunJobs({ now: () => 0 });
+    const job = jobs.start('x', () => new Promise<PrimesResult>(() => undefined), '20261203T143000Z-0123456789ab');
+    expect(jobs.view(job)).toEqual({
+      state: 'running',
+      what: 'x',
+      elapsedMs: 0,
+      runId: '20261203T143000Z-0123456789ab',
+    });
+  });
+
   it('tells a refusal from a failure, in words', async () => {
     const jobs = createRunJobs();
     const refused = jobs.start('a', () => Promise.reject(new UserError('INVALID_INPUT', 'end must be a number')));

@@ -109,6 +109,33 @@ describe('primes on the local stack', () => {
     }
   });
 
+  it('a fan-out invocation given a runId runs under it: summary.json and a final progress.json under results/primes/<runId>/', async () => {
+    const runId = `e2e-run-id.${Date.now()}`;
+    const { functionError, body } = await invoke('primes-fanout', {
+      start: 100000000,
+      end: 101000000,
+      chunks: 4,
+      runId,
+    });
+    expect(functionError).toBeUndefined();
+    expect(body).toMatchObject({ runId, count: 54208, complete: true });
+    const read = async (name: string) =>
+      JSON.parse((await readObject(`results/primes/${runId}/${name}`)).toString()) as Record<string, unknown>;
+    expect(await read('summary.json')).toMatchObject({ runId, count: 54208, chunks: 4, backend: 'lambda' });
+    expect(await read('progress.json')).toMatchObject({
+      runId,
+      state: 'done',
+      start: 100000000,
+      end: 101000000,
+      chunks: { total: 4, done: 4, failed: 0 },
+      numbersCounted: 1000000,
+      primes: 54208,
+    });
+    // An id that is not one safe key segment is refused before anything runs.
+    const refused = await invoke('primes-fanout', { start: 0, end: 10, chunks: 1, runId: '../summary' });
+    expect(refused.body).toMatchObject({ error: { code: 'INVALID_INPUT', message: expect.stringContaining('runId') } });
+  });
+
   it('the fan-out Lambda drives EC2 itself (events/primes-ec2.json): 54,208, instances terminated, scratch deleted', async () => {
     const event = JSON.parse(readFileSync(path.join(PROJECT_ROOT, 'events/primes-ec2.json'), 'utf8'));
     expect(event.backend).toBe('ec2');

@@ -1,8 +1,9 @@
 /**
  * The prime counts this dashboard started and is waiting on. The fan-out function answers only when the whole run
- * is done (it runs synchronously inside one invocation, and its run id is made inside it), so the dashboard holds
- * the invocation and the page polls this registry by a job id of the dashboard's own. In memory: a restarted
- * dashboard forgets its jobs, but a finished run is in the list anyway, read from S3.
+ * is done (it runs synchronously inside one invocation), so the dashboard holds the invocation and the page polls
+ * this registry by a job id of the dashboard's own; the run id the dashboard chose for it says where the run's
+ * progress.json is (./start.ts). In memory: a restarted dashboard forgets its jobs, but a finished run is in the
+ * list anyway, read from S3.
  */
 import { randomUUID } from 'node:crypto';
 import { UserError } from '../../../lib/errors.ts';
@@ -13,6 +14,8 @@ export interface RunJob {
   /** What was asked for, in words ("[100,000,000, 101,000,000) in 4 chunks on lambda"). */
   what: string;
   startedAt: number;
+  /** The run's id, chosen before it started (its progress.json is under it). */
+  runId?: string;
   state: 'running' | 'ok' | 'error';
   finishedAt?: number;
   result?: Pick<PrimesResult, 'runId' | 'count' | 'complete'> & { timelineError?: string };
@@ -38,7 +41,7 @@ export function errorInWords(error: unknown): string {
 }
 
 export interface RunJobs {
-  start: (what: string, run: () => Promise<PrimesResult>) => RunJob;
+  start: (what: string, run: () => Promise<PrimesResult>, runId?: string) => RunJob;
   get: (id: string) => RunJob | undefined;
   view: (job: RunJob, now?: number) => JobView;
 }
@@ -55,8 +58,14 @@ export function createRunJobs(options: { keepFinished?: number; now?: () => numb
   }
 
   return {
-    start(what, run) {
-      const job: RunJob = { id: randomUUID(), what, startedAt: now(), state: 'running' };
+    start(what, run, runId) {
+      const job: RunJob = {
+        id: randomUUID(),
+        what,
+        startedAt: now(),
+        state: 'running',
+        ...(runId === undefined ? {} : { runId }),
+      };
       jobs.set(job.id, job);
       // Through a promise, so a `run` that throws at once fails the job instead of the request that started it.
       Promise.resolve()
@@ -88,6 +97,7 @@ export function createRunJobs(options: { keepFinished?: number; now?: () => numb
         state: job.state,
         what: job.what,
         elapsedMs: (job.finishedAt ?? at) - job.startedAt,
+        ...(job.runId === undefined ? {} : { runId: job.runId }),
         ...job.result,
         ...(job.error === undefined ? {} : { error: job.error }),
       };

@@ -70,6 +70,8 @@ chunks and runs each on a worker Lambda or an EC2 instance. Give the number of c
 </fieldset>
 </div>
 <button type="submit">Count primes</button>
+<p id="start-progress-row" hidden><label for="start-progress">Chunks done</label>
+<progress id="start-progress"></progress> <span id="start-elapsed" role="timer"></span></p>
 <p id="start-status" role="status" aria-live="polite"></p>
 </form>
 </section>`;

@@ -2,12 +2,12 @@
  * A split run's progress, for whoever waits on it (the CLI): the coordinator puts it to
  * `runs/rates/<run id>/progress.json` — at most once per interval, and at every change of phase — and deletes it at
  * the end. The run id is the one the client chose (upload metadata), so the client knows where to look without
- * listing. Progress is advisory: a failed write is logged once and never fails the run.
+ * listing. Progress is advisory: a failed write is logged once and never fails the run (lib/aws/throttled-object.ts).
  */
-import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { z } from 'zod';
 import { isNotFound } from '../../aws/s3.ts';
-import { asLoggable, logger } from '../../observability.ts';
+import { throttledObjectWriter } from '../../aws/throttled-object.ts';
 import type { ParallelProgress } from './coordinator.ts';
 import { runIdSegment } from './scratch.ts';
 import { SCRATCH_PREFIX } from './tasks.ts';
@@ -38,50 +38,22 @@ export interface ProgressWriter {
 
 export function progressWriter(s3: S3Client, bucket: string, key: string, intervalMs = 1000): ProgressWriter {
   const started = performance.now();
-  let latest: RatesProgress | null = null;
+  const object = throttledObjectWriter<RatesProgress>(s3, {
+    bucket,
+    key,
+    intervalMs,
+    what: 'the progress of a parallel rates run',
+  });
   let lastPhase: string | null = null;
-  let lastWrite = -Infinity;
-  let writing: Promise<void> = Promise.resolve();
-  let warned = false;
-  const write = (progress: RatesProgress): void => {
-    lastWrite = performance.now();
-    // One PUT at a time, in order: the object never goes back to an older state.
-    writing = writing.then(() =>
-      s3
-        .send(
-          new PutObjectCommand({
-            Bucket: bucket,
-            Key: key,
-            Body: JSON.stringify(progress),
-            ContentType: 'application/json',
-          }),
-        )
-        .then(
-          () => undefined,
-          (error: unknown) => {
-            if (!warned)
-              logger.warn('could not write the progress of a parallel rates run', { key, error: asLoggable(error) });
-            warned = true;
-          },
-        ),
-    );
-  };
   return {
     report(progress) {
-      latest = { ...progress, elapsedMs: Math.round(performance.now() - started) };
-      const now = performance.now();
-      if (progress.phase !== lastPhase || now - lastWrite >= intervalMs) {
-        lastPhase = progress.phase;
-        write(latest);
-      }
+      // A new phase is written at once: the client says which phase the run is in.
+      const force = progress.phase !== lastPhase;
+      lastPhase = progress.phase;
+      object.report({ ...progress, elapsedMs: Math.round(performance.now() - started) }, { force });
     },
-    settled: () => writing,
-    async close() {
-      await writing;
-      await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: key })).catch((error: unknown) => {
-        logger.warn('could not delete the progress of a parallel rates run', { key, error: asLoggable(error) });
-      });
-    },
+    settled: () => object.settled(),
+    close: () => object.delete(),
   };
 }
 
