@@ -22,7 +22,7 @@ export function layout(page: {
 ${page.refreshSeconds === undefined ? '' : html`<meta http-equiv="refresh" content="${page.refreshSeconds}">`}
 <title>${page.title} · cloud-parallel</title>
 <link rel="stylesheet" href="/static/dashboard.css">
-${(page.scripts ?? []).map((src) => html`<script src="${src}" defer></script>`)}
+${(page.scripts ?? []).map((src) => html`<script type="module" src="${src}"></script>`)}
 </head>
 <body>
 <a class="skip" href="#main">Skip to content</a>

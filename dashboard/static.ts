@@ -12,7 +12,7 @@ const TYPES: Record<string, string> = {
   '.js': 'text/javascript; charset=utf-8',
 };
 
-export const STATIC_FILES = ['dashboard.css', 'data.js', 'runs.js', 'scrapes.js'] as const;
+export const STATIC_FILES = ['dashboard.css', 'common.js', 'data.js', 'runs.js', 'scrapes.js'] as const;
 
 export function loadStaticFiles(): Map<string, { body: Buffer; type: string }> {
   const files = new Map<string, { body: Buffer; type: string }>();

@@ -2,28 +2,13 @@
 // sent as the file itself (the dashboard uploads it to S3), and the run is polled until its result page can be shown.
 // Everything else on the page is server-rendered HTML.
 
+import { messageOf, sleep, statusWriter } from './common.js';
+
 const form = document.getElementById('upload-form');
 const input = document.getElementById('file');
 const zone = document.getElementById('drop-zone');
 const status = document.getElementById('upload-status');
-
-function say(text, isError) {
-  status.textContent = text;
-  status.classList.toggle('error', Boolean(isError));
-}
-
-async function messageOf(response) {
-  try {
-    const body = await response.json();
-    return body.error || `HTTP ${response.status}`;
-  } catch {
-    return `HTTP ${response.status}`;
-  }
-}
-
-function sleep(ms) {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
+const say = statusWriter(status);
 
 async function follow(run) {
   const started = Date.now();

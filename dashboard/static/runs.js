@@ -5,30 +5,14 @@
 // The live status line changes only when a chunk finishes; the elapsed time ticks in a role=timer element, which
 // screen readers do not announce, so they are not told the time twice a second.
 
+import { messageOf, sleep, statusWriter } from './common.js';
+
 const form = document.getElementById('start-form');
 const status = form && document.getElementById('start-status');
 const bar = form && document.getElementById('start-progress');
 const barRow = form && document.getElementById('start-progress-row');
 const elapsed = form && document.getElementById('start-elapsed');
-
-function say(text, isError) {
-  // The same text again is left alone: some screen readers announce a live region whenever its text is replaced.
-  if (status.textContent !== text) status.textContent = text;
-  status.classList.toggle('error', Boolean(isError));
-}
-
-async function messageOf(response) {
-  try {
-    const body = await response.json();
-    return body.error || `HTTP ${response.status}`;
-  } catch {
-    return `HTTP ${response.status}`;
-  }
-}
-
-function sleep(ms) {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
+const say = status && statusWriter(status);
 
 function seconds(ms) {
   return `${(ms / 1000).toFixed(1)} s`;

@@ -3,13 +3,11 @@
 // which the guard refuses, while fetch sends the page's origin. A started scrape opens the page that follows it;
 // a refused form shows why in the form's status line. Everything else on the page is server-rendered HTML.
 
+import { statusWriter } from './common.js';
+
 const form = document.getElementById('scrape-form');
 const status = document.getElementById('form-status');
-
-function say(text, isError) {
-  status.textContent = text;
-  status.classList.toggle('error', Boolean(isError));
-}
+const say = statusWriter(status);
 
 async function submit(event) {
   event.preventDefault();
