@@ -35,6 +35,7 @@ const UNIT_TESTS = [
   'lib/observability',
   'lib/primes/chunks',
   'lib/primes/fanout-job',
+  'lib/primes/kernels',
   'lib/primes/run-record', // worker threads, not processes
   'lib/primes/sieve',
   'lib/rates/chart',
