@@ -4,7 +4,7 @@
  * every segment size (tiny segments push primes through the medium and bucket paths), and the edges sieve.test.ts
  * checks against independent references.
  */
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { rng } from '../../support/random.ts';
 import { countPrimes, listPrimes, type SieveOptions } from '../../../lib/primes/sieve.ts';
 import { createKernel } from '../../../lib/primes/kernel.ts';
@@ -32,6 +32,35 @@ describe('the WebAssembly kernel', () => {
     expect(createKernel('wasm')).toBeInstanceOf(WasmKernel);
     expect(createKernel()).toBeInstanceOf(WasmKernel);
     expect(createKernel('js')).not.toBeInstanceOf(WasmKernel);
+  });
+});
+
+describe('without the built module', () => {
+  it('warns once and counts with the JS kernel', async () => {
+    vi.resetModules();
+    // A checkout where `npm run build:wasm` never ran: no file anywhere the loader looks.
+    vi.doMock('node:fs', async (original) => ({
+      ...(await original<typeof import('node:fs')>()),
+      existsSync: () => false,
+    }));
+    const warnings: string[] = [];
+    const onWarning = (warning: Error): void => {
+      warnings.push(warning.message);
+    };
+    process.on('warning', onWarning);
+    try {
+      const fresh = await import('../../../lib/primes/sieve.ts');
+      const kernel = await import('../../../lib/primes/wasm-kernel.ts');
+      expect(fresh.countPrimes(0, 1e6)).toBe(78498);
+      expect(fresh.countPrimes(1e8, 1.01e8)).toBe(54208);
+      expect(kernel.loadWasmKernel()).toBeNull();
+      await new Promise((resolve) => setImmediate(resolve)); // warnings are emitted on the next tick
+      expect(warnings.filter((m) => m.includes('WebAssembly kernel did not load'))).toHaveLength(1);
+    } finally {
+      process.off('warning', onWarning);
+      vi.doUnmock('node:fs');
+      vi.resetModules();
+    }
   });
 });
 
