@@ -87,6 +87,14 @@ export function loadWasmKernel(): WasmExports | null {
   return loaded;
 }
 
+/**
+ * The smallest primes (below L1_PRIME_LIMIT, ~300 of them, most of the crossings) sieve each segment in blocks of
+ * L1_BLOCK bytes, each pre-sieved just before, so their many stores hit the L1 cache (32 KiB a core here) instead
+ * of L2. Measured for π(1e10), 3 × 3 runs in turns: 1.11 s against 1.21 s for whole segments; 16 or 64 KiB blocks,
+ * or a limit of 4096 or more (fewer turns of the wheel per block, more per-block overhead per prime), were slower.
+ */
+const L1_BLOCK = 32 * 1024;
+const L1_PRIME_LIMIT = 2048;
 const BLOCK_BYTES = 1024 * 8; // lib/primes/wasm/buckets.ts: BLOCK_ENTRIES pairs of u32
 const PAGE = 65536;
 const align16 = (n: number): number => Math.ceil(n / 16) * 16;
@@ -137,6 +145,7 @@ export class WasmKernel implements SegmentKernel {
   private statePtr = 0;
   private smallEnd = 0;
   private hasLarge = false;
+  private l1End = 0;
 
   constructor(private readonly w: WasmExports) {}
 
@@ -146,6 +155,7 @@ export class WasmKernel implements SegmentKernel {
     const patterns = loadPatterns(w, segmentBytes);
     this.patterns = patterns;
     this.smallEnd = plan.smallEnd;
+    this.l1End = 0;
     this.segPtr = patterns.end;
     this.statePtr = align16(this.segPtr + segmentBytes + 32);
     const head = align16(this.statePtr + mediumEnd * 16);
@@ -166,6 +176,7 @@ export class WasmKernel implements SegmentKernel {
   }
 
   setPrime(k: number, a: number, r8: number): void {
+    if (a * 30 < L1_PRIME_LIMIT) this.l1End = k + 1;
     this.state[k * 4] = a;
     this.state[k * 4 + 1] = r8;
   }
@@ -193,8 +204,23 @@ export class WasmKernel implements SegmentKernel {
     const { periods, pointers } = this.patterns!;
     // segStart is a multiple of 8 and each period a multiple of 4: each pattern is read from a word boundary.
     const at = (g: number): number => pointers[g]! + (segStart % periods[g]!);
-    w.presieve(segPtr, ((len + 3) >> 2) * 4, at(0), at(1), at(2), at(3), at(4), at(5));
-    w.crossSmall(segPtr, len, statePtr, 0, smallTo);
+    // Blocks are multiples of 16 bytes: presieve's 16-byte overshoot only reaches the next block, which it rewrites.
+    const l1To = Math.min(smallTo, this.l1End);
+    for (let b = 0; b < len; b += L1_BLOCK) {
+      const blockLen = Math.min(L1_BLOCK, len - b);
+      w.presieve(
+        segPtr + b,
+        ((blockLen + 3) >> 2) * 4,
+        at(0) + b,
+        at(1) + b,
+        at(2) + b,
+        at(3) + b,
+        at(4) + b,
+        at(5) + b,
+      );
+      w.crossSmall(segPtr + b, blockLen, statePtr, 0, l1To);
+    }
+    w.crossSmall(segPtr, len, statePtr, l1To, smallTo);
     w.crossMedium(segPtr, len, statePtr, this.smallEnd, mediumTo);
     if (this.hasLarge) w.crossLarge(segPtr, len, segmentNumber, Math.min(bytesLeft, 0x7fffffff));
   }
