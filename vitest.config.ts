@@ -41,6 +41,7 @@ const UNIT_TESTS = [
   'lib/primes/chunks',
   'lib/primes/fanout-job',
   'lib/primes/invoke-fanout', // a real Lambda client whose middleware answers every command
+  'lib/primes/kernels',
   'lib/primes/run-history', // a real S3 client whose middleware answers every command
   'lib/primes/run-progress', // worker threads, not processes
   'lib/primes/run-record', // worker threads, not processes

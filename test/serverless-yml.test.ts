@@ -5,6 +5,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import JSZip from 'jszip';
+import { SIEVE_WASM_PATH } from '../lib/primes/wasm-kernel.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sampleCountyCsv } from '../lib/rates/sample-data.ts';
 import { spawnS3ServerProcess } from '../local-stack/s3/child.ts';
@@ -303,6 +304,13 @@ describe('sls package', () => {
     ]);
     expect(ssmOf('rates')).toEqual([]);
     expect(ssmOf('primes-worker')).toEqual([]);
+  });
+
+  it("ships the sieve's WebAssembly kernel in the primes worker package, byte for byte as built", async () => {
+    const zip = await JSZip.loadAsync(readFileSync(path.join(outDir, 'primes-worker.zip')));
+    const wasm = await zip.file(SIEVE_WASM_PATH)?.async('nodebuffer');
+    expect(wasm, `${SIEVE_WASM_PATH} in primes-worker.zip`).toBeDefined();
+    expect(wasm!.equals(readFileSync(SIEVE_WASM_PATH))).toBe(true);
   });
 
   it('ships the EC2 worker bundle in the fan-out package and expires abandoned run scratch space', async () => {

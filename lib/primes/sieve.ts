@@ -16,11 +16,12 @@
  * everything inside a segment (byte offsets, per-prime steps) is small and stays in int32 arithmetic.
  *
  * This file holds the range checks, the base primes and the segment loop; the wheel's tables are in
- * wheel.ts, step 1 in presieve.ts, steps 2 and 3 in cross-off.ts, step 4 in buckets.ts.
+ * wheel.ts. Steps 1–5 are the segment kernel (kernel.ts): in WebAssembly by default (wasm-kernel.ts, built from
+ * wasm/*.ts), or in JS (js-kernel.ts: step 1 in presieve.ts, steps 2 and 3 in cross-off.ts, step 4 in
+ * buckets.ts), the reference the tests compare the WebAssembly kernel with.
  */
-import { Buckets, crossLarge, schedule } from './buckets.ts';
-import { crossMedium, crossSmall, type SievingPrimes } from './cross-off.ts';
-import { FIRST_SIEVING_PRIME, PRESIEVE_GROUPS, presieve, presievePattern, UNSIEVED_PRIMES } from './presieve.ts';
+import { createKernel, type KernelName, type SegmentKernel } from './kernel.ts';
+import { FIRST_SIEVING_PRIME, UNSIEVED_PRIMES } from './presieve.ts';
 import { BIT_OF_RESIDUE, DIST_TO_WHEEL, INVERSE_MOD_30, NEXT_WHEEL_INDEX, WHEEL } from './wheel.ts';
 
 export const MAX_PRIME_RANGE_END = 2 ** 53;
@@ -34,6 +35,8 @@ export interface SieveOptions {
    * ~8% slower, 1 MiB ~3%, 32 KiB (L1) ~65%, as per-prime overhead per segment outweighs L1 locality.
    */
   segmentBytes?: number;
+  /** The segment kernel (kernel.ts): `wasm` by default, `js` for the reference. Same counts either way. */
+  kernel?: KernelName;
 }
 
 const DEFAULT_SEGMENT_BYTES = 512 * 1024;
@@ -100,7 +103,7 @@ const PLAIN_SIEVE_LIMIT = 1 << 16;
  * segmented sieve (its own base primes come from the plain one): a few MB instead of a byte per number,
  * and about 4x faster than an odd-only sieve near 2^53, where this runs on every call.
  */
-function basePrimes(limit: number): Uint32Array {
+function basePrimes(limit: number, kernelName: KernelName | undefined): Uint32Array {
   if (limit < 2) return new Uint32Array(0);
   if (limit < PLAIN_SIEVE_LIMIT) {
     const composite = new Uint8Array(limit + 1);
@@ -116,7 +119,7 @@ function basePrimes(limit: number): Uint32Array {
   const out = new Uint32Array(Math.ceil((1.25506 * limit) / Math.log(limit)));
   let n = 0;
   for (const p of UNSIEVED_PRIMES) out[n++] = p;
-  sieveSegments(0, limit + 1, DEFAULT_SEGMENT_BYTES, (seg, len, firstByte) => {
+  sieveSegments(0, limit + 1, DEFAULT_SEGMENT_BYTES, kernelName, (seg, len, firstByte) => {
     n = decodePrimes(seg, len, firstByte, out, n);
   });
   return out.subarray(0, n);
@@ -142,7 +145,7 @@ function decodePrimes(seg: Uint8Array, len: number, firstByte: number, out: Uint
  * the clear bits of seg[j] are the primes 30·(firstByte + j) + WHEEL[k]. Bytes from len up to the next
  * multiple of 4 are 0xff, so a visitor may read whole 32-bit words.
  */
-type SegmentVisitor = (seg: Uint8Array, len: number, firstByte: number) => void;
+type SegmentVisitor = (seg: Uint8Array, len: number, firstByte: number, kernel: SegmentKernel) => void;
 
 /**
  * For the prime p = 30a + WHEEL[r], the first multiple p·q >= max(p², from) with q coprime to 30, packed
@@ -185,19 +188,17 @@ function layoutOf(start: number, end: number, maxSegmentBytes: number): Layout {
   return { firstByte, endByte, alignedFirst, segmentBytes, segmentCount };
 }
 
-/** The sieving primes (the base primes from primes[k0] on) in three classes, with the state each class keeps. */
+/** The sieving primes (the base primes from primes[k0] on) in three classes. */
 interface SievingSet {
   primes: Uint32Array;
   k0: number;
   count: number;
   smallEnd: number;
   mediumEnd: number;
-  sieving: SievingPrimes;
-  buckets: Buckets | undefined;
 }
 
-function sievingSet(end: number, { segmentBytes, segmentCount }: Layout): SievingSet {
-  const primes = basePrimes(isqrt(end - 1));
+function sievingSet(end: number, { segmentBytes }: Layout, kernelName: KernelName | undefined): SievingSet {
+  const primes = basePrimes(isqrt(end - 1), kernelName);
   let k0 = 0;
   while (k0 < primes.length && primes[k0]! < FIRST_SIEVING_PRIME) k0++;
   const count = primes.length - k0;
@@ -208,22 +209,13 @@ function sievingSet(end: number, { segmentBytes, segmentCount }: Layout): Sievin
   while (smallEnd < count && primes[k0 + smallEnd]! < segmentBytes) smallEnd++;
   let mediumEnd = smallEnd;
   while (mediumEnd < count && 2 * Math.floor(primes[k0 + mediumEnd]! / 30) < segmentBytes) mediumEnd++;
+  return { primes, k0, count, smallEnd, mediumEnd };
+}
 
-  // State arrays only for the small and medium primes: near 2^53 there are 5.4 million large ones, whose
-  // state lives in the buckets.
-  const sieving: SievingPrimes = {
-    a: new Int32Array(mediumEnd),
-    r8: new Int32Array(mediumEnd),
-    next: new Int32Array(mediumEnd),
-    wheel: new Int32Array(mediumEnd),
-  };
-  for (let k = 0; k < mediumEnd; k++) {
-    const p = primes[k0 + k]!;
-    sieving.a[k] = Math.floor(p / 30);
-    sieving.r8[k] = BIT_OF_RESIDUE[p % 30]! * 8;
-  }
-
-  let buckets: Buckets | undefined;
+/** Lays out the kernel's state for the range: per-prime state of the small and medium primes, the buckets. */
+function prepareKernel(kernel: SegmentKernel, set: SievingSet, { segmentBytes, segmentCount }: Layout): void {
+  const { primes, k0, count, smallEnd, mediumEnd } = set;
+  let ringSize = 1;
   if (mediumEnd < count) {
     // The farthest any entry is pushed ahead: a first multiple up to ~7p/30 bytes away, and never past
     // the range's last segment.
@@ -231,11 +223,13 @@ function sievingSet(end: number, { segmentBytes, segmentCount }: Layout): Sievin
       Math.ceil((7 * Math.floor(primes[primes.length - 1]! / 30) + 16) / segmentBytes) + 2,
       segmentCount + 1,
     );
-    let ring = 1;
-    while (ring < maxAhead) ring *= 2;
-    buckets = new Buckets(ring);
+    while (ringSize < maxAhead) ringSize *= 2;
   }
-  return { primes, k0, count, smallEnd, mediumEnd, sieving, buckets };
+  kernel.prepare({ segmentBytes, smallEnd, mediumEnd, largeCount: count - mediumEnd, ringSize });
+  for (let k = 0; k < mediumEnd; k++) {
+    const p = primes[k0 + k]!;
+    kernel.setPrime(k, Math.floor(p / 30), BIT_OF_RESIDUE[p % 30]! * 8);
+  }
 }
 
 /**
@@ -244,10 +238,10 @@ function sievingSet(end: number, { segmentBytes, segmentCount }: Layout): Sievin
  */
 function activate(
   set: SievingSet,
+  kernel: SegmentKernel,
   active: number,
   segStart: number,
   segHigh: number,
-  segmentBytes: number,
   segmentNumber: number,
   bytesLeft: number,
 ): number {
@@ -260,12 +254,8 @@ function activate(
     const first = firstMultiple(p, r, from);
     const offset = Math.floor(first / 8);
     const wheel = first - offset * 8;
-    if (active < set.mediumEnd) {
-      set.sieving.next[active] = offset;
-      set.sieving.wheel[active] = wheel;
-    } else {
-      schedule(set.buckets!, segmentBytes, segmentNumber, bytesLeft, a * 8 + r, offset, wheel);
-    }
+    if (active < set.mediumEnd) kernel.setNext(active, offset, wheel);
+    else kernel.schedule(segmentNumber, bytesLeft, a * 8 + r, offset, wheel);
     active++;
   }
   return active;
@@ -288,30 +278,33 @@ function clip(seg: Uint8Array, len: number, segStart: number, start: number, end
   for (let pad = len; pad < ((len + 3) & ~3); pad++) seg[pad] = 0xff;
 }
 
-function sieveSegments(start: number, end: number, maxSegmentBytes: number, visit: SegmentVisitor): void {
+function sieveSegments(
+  start: number,
+  end: number,
+  maxSegmentBytes: number,
+  kernelName: KernelName | undefined,
+  visit: SegmentVisitor,
+): void {
   if (start >= end) return;
   const layout = layoutOf(start, end, maxSegmentBytes);
   const { endByte, alignedFirst, segmentBytes } = layout;
-  const set = sievingSet(end, layout);
-  const { sieving, buckets, smallEnd, mediumEnd } = set;
-
-  const patterns = PRESIEVE_GROUPS.map((g) => presievePattern(g, segmentBytes));
-  const seg = new Uint8Array(segmentBytes + 8);
-  const segWords = new Int32Array(seg.buffer);
+  // The base primes first: for a large range they come from a nested sieve, which uses a kernel of its own.
+  const set = sievingSet(end, layout, kernelName);
+  const { smallEnd, mediumEnd } = set;
+  const kernel = createKernel(kernelName);
+  prepareKernel(kernel, set, layout);
+  const seg = kernel.seg;
   let active = 0;
   let segmentNumber = 0;
 
   for (let segStart = alignedFirst; segStart < endByte; segStart += segmentBytes, segmentNumber++) {
     const len = Math.min(segmentBytes, endByte - segStart);
     const bytesLeft = endByte - segStart;
-    presieve(segWords, (len + 3) >> 2, patterns, segStart);
     const segHigh = Math.min(end, segStart * 30 + len * 30);
-    active = activate(set, active, segStart, segHigh, segmentBytes, segmentNumber, bytesLeft);
-    crossSmall(seg, len, sieving, 0, Math.min(active, smallEnd));
-    crossMedium(seg, len, sieving, smallEnd, Math.min(active, mediumEnd));
-    if (buckets) crossLarge(seg, len, buckets, segmentBytes, segmentNumber, bytesLeft);
+    active = activate(set, kernel, active, segStart, segHigh, segmentNumber, bytesLeft);
+    kernel.sieve(segStart, len, segmentNumber, bytesLeft, Math.min(active, smallEnd), Math.min(active, mediumEnd));
     clip(seg, len, segStart, start, end, layout);
-    visit(seg, len, segStart);
+    visit(seg, len, segStart, kernel);
   }
 }
 
@@ -327,23 +320,11 @@ export function countPrimes(start: number, end: number, options?: SieveOptions):
   const segmentBytes = resolveSegmentBytes(options);
   let composites = 0;
   let candidates = 0;
-  sieveSegments(start, end, segmentBytes, (seg, len) => {
-    const words = new Int32Array(seg.buffer, seg.byteOffset, (len + 3) >> 2);
-    candidates += words.length * 32;
-    composites += popcountWords(words);
+  sieveSegments(start, end, segmentBytes, options?.kernel, (_seg, len, _firstByte, kernel) => {
+    candidates += ((len + 3) >> 2) * 32;
+    composites += kernel.countComposites(len);
   });
   return candidates - composites + countUnsievedPrimes(start, end);
-}
-
-function popcountWords(words: Int32Array): number {
-  let total = 0;
-  for (let w = 0; w < words.length; w++) {
-    let v = words[w]!;
-    v -= (v >>> 1) & 0x55555555;
-    v = (v & 0x33333333) + ((v >>> 2) & 0x33333333);
-    total += Math.imul((v + (v >>> 4)) & 0x0f0f0f0f, 0x01010101) >>> 24;
-  }
-  return total;
 }
 
 /** The primes in [start, end), ascending. For ranges of at most 10,000,000 numbers. */
@@ -358,7 +339,7 @@ export function listPrimes(start: number, end: number, options?: SieveOptions): 
   const segmentBytes = resolveSegmentBytes(options);
   const out: number[] = [];
   for (const p of UNSIEVED_PRIMES) if (p >= start && p < end) out.push(p);
-  sieveSegments(start, end, segmentBytes, (seg, len, firstByte) => {
+  sieveSegments(start, end, segmentBytes, options?.kernel, (seg, len, firstByte) => {
     decodePrimes(seg, len, firstByte, out, out.length);
   });
   return out;

@@ -15,6 +15,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from '
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UserError } from '../../errors.ts';
+import { SIEVE_WASM_PATH } from '../../primes/wasm-kernel.ts';
 
 const PROJECT_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 
@@ -92,6 +93,8 @@ async function bundleWorker(worker: string, source?: string): Promise<Uint8Array
     minify: true,
     write: false,
     logLevel: 'silent',
+    // The primes worker's WebAssembly kernel travels inside its bundle: an instance downloads one file.
+    define: sieveWasmDefine(),
     // Bundled CommonJS dependencies call require(); ESM output has none unless we make one.
     banner: {
       js: "import { createRequire as __cpCreateRequire } from 'node:module'; const require = __cpCreateRequire(import.meta.url);",
@@ -117,6 +120,15 @@ async function bundleWorker(worker: string, source?: string): Promise<Uint8Array
           ],
   });
   return result.outputFiles[0]!.contents;
+}
+
+/**
+ * esbuild `define`s that inline the sieve's WebAssembly kernel (lib/primes/wasm-kernel.ts reads SIEVE_WASM_BASE64),
+ * or none when it is not built: then the bundle counts with the JS kernel, after a warning.
+ */
+function sieveWasmDefine(): Record<string, string> {
+  const file = path.join(PROJECT_ROOT, SIEVE_WASM_PATH);
+  return existsSync(file) ? { SIEVE_WASM_BASE64: JSON.stringify(readFileSync(file).toString('base64')) } : {};
 }
 
 /**

@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { buildWorkerBundles } from '../../../../lib/fanout/ec2/worker-bundle.ts';
+import { SIEVE_WASM_PATH } from '../../../../lib/primes/wasm-kernel.ts';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'cp-bundles-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -12,6 +13,9 @@ describe('buildWorkerBundles', () => {
     const first = await buildWorkerBundles(dir);
     const primes = await import(`${first.primes}?first`);
     await expect(primes.run({ start: 100_000_000, end: 101_000_000 })).resolves.toMatchObject({ count: 54_208 });
+    // It carries the sieve's WebAssembly kernel inline: an instance gets this one file, not the .wasm beside it.
+    const wasm = readFileSync(SIEVE_WASM_PATH).toString('base64');
+    expect(readFileSync(first.primes, 'utf8')).toContain(wasm);
     const before = statSync(first.primes);
 
     // Same sources, same bytes: the file is left alone (serverless-offline reloads every handler when it changes).
