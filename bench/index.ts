@@ -1,4 +1,5 @@
 import { UserError } from '../lib/errors.ts';
+import { benchChart } from './chart.ts';
 import { benchPrimesFanout } from './primes-fanout.ts';
 import { benchPrimes } from './primes.ts';
 import { benchRatesCore } from './rates-core.ts';
@@ -20,6 +21,7 @@ const BENCHES: Record<string, (args: string[]) => Promise<number>> = {
     return 0;
   },
   'rates-parallel': benchRatesParallel,
+  chart: benchChart,
   scrape: benchScrape,
 };
 

@@ -9,7 +9,7 @@
  * font that actually draws them.
  */
 import { performance } from 'node:perf_hooks';
-import { Resvg } from '@resvg/resvg-js';
+import { Resvg, type ResvgRenderOptions } from '@resvg/resvg-js';
 import * as vega from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
 import { fontSetup, installedFontSetup, installTextMetrics, measureText } from './chart-fonts.ts';
@@ -230,27 +230,32 @@ export function installChartFonts(): void {
  * are installed ({@link installChartFonts}: {@link wrapText} measures with them) or pass a spec that does not wrap.
  */
 export async function renderVegaLite(spec: TopLevelSpec): Promise<{ svg: string; png: Buffer }> {
-  const fonts = fontSetup();
-  installTextMetrics(fonts);
-
-  const vgSpec = compile(spec).spec;
-  const view = new vega.View(vega.parse(vgSpec), { renderer: 'none' });
+  installTextMetrics(fontSetup());
+  const view = new vega.View(vega.parse(compile(spec).spec), { renderer: 'none' });
   let svg: string;
   try {
     svg = await view.toSVG();
   } finally {
     view.finalize();
   }
+  return { svg, png: rasterize(svg) };
+}
 
-  const image = new Resvg(svg, {
+/** resvg's options for every chart: the bundled font only (no system fonts in Lambda), {@link PNG_WIDTH} wide. */
+export function resvgOptions(): ResvgRenderOptions {
+  return {
     font: {
-      fontFiles: fonts.files,
+      fontFiles: fontSetup().files,
       loadSystemFonts: false,
       defaultFontFamily: 'DejaVu Sans',
       sansSerifFamily: 'DejaVu Sans',
     },
     fitTo: { mode: 'width', value: PNG_WIDTH },
     background: 'white',
-  }).render();
-  return { svg, png: image.asPng() };
+  };
+}
+
+/** A chart's SVG as a PNG, drawn by resvg with {@link resvgOptions}. */
+export function rasterize(svg: string): Buffer {
+  return new Resvg(svg, resvgOptions()).render().asPng();
 }

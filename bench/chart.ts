@@ -1,0 +1,133 @@
+/**
+ * `npm run bench -- chart [--runs=N] [--cold=N]`: the rates function's histogram (30 bins, title, subtitle), rendered
+ * as the function renders it (`renderHistogram`: vega-lite → vega SVG → resvg PNG), against the 50 ms target.
+ *
+ *   - cold: the first render in a fresh process (a new Lambda container), median of `--cold` processes (default 5);
+ *     module loading is printed apart, as it is paid at import, before the handler runs;
+ *   - warm: N renders (default 20) of a different histogram each, in this process, in turns with the generic path
+ *     (`renderVegaLite(buildHistogramSpec(…))`: compile and parse the spec on every render, as before the cache), so
+ *     load from elsewhere hits both alike; each pair's SVG and PNG must be identical, or the benchmark fails;
+ *   - where a warm render's time goes, stage by stage.
+ */
+import { spawnSync } from 'node:child_process';
+import { loadavg } from 'node:os';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { formatTable } from '../cli/format.ts';
+import type { HistogramChartInput } from '../lib/rates/chart.ts';
+import { median } from './report.ts';
+
+const TARGET_MS = 50;
+const BINS = 30;
+
+/** A bell-shaped histogram of rates, different for each seed (height, centre, title), like one upload's. */
+export function sampleHistogram(seed: number): HistogramChartInput {
+  const lo = 0.0025 * (1 + (seed % 7) / 10);
+  const hi = lo + 0.006;
+  const width = (hi - lo) / BINS;
+  const edges = Array.from({ length: BINS + 1 }, (_, i) => Number((lo + width * i).toFixed(7)));
+  const counts = edges.slice(0, BINS).map((e) => {
+    const z = (e + width / 2 - (lo + hi) / 2) / 0.0007;
+    return Math.round((400 + 37 * seed) * Math.exp((-z * z) / 2));
+  });
+  return {
+    edges,
+    counts,
+    title: 'Distribution of rate = cases / population',
+    subtitle: `uploads/county-${seed}.csv · ${(3142 + seed).toLocaleString('en-US')} rows · ${BINS} bins`,
+    xLabel: 'rate (cases per unit of population)',
+    yLabel: 'rows (count)',
+  };
+}
+
+function option(args: string[], name: string, fallback: number): number {
+  const arg = args.find((a) => a.startsWith(`--${name}=`));
+  const value = arg === undefined ? fallback : Number(arg.slice(name.length + 3));
+  if (!Number.isInteger(value) || value < 1) throw new Error(`--${name} must be a positive integer`);
+  return value;
+}
+
+/** In a fresh process: how long the imports took and the first render. */
+async function coldChild(): Promise<void> {
+  const t0 = performance.now();
+  const { renderHistogram } = await import('../lib/rates/chart.ts');
+  const importMs = performance.now() - t0;
+  const chart = await renderHistogram(sampleHistogram(0));
+  process.stdout.write(`${JSON.stringify({ importMs, renderMs: chart.ms })}\n`);
+}
+
+function coldRuns(n: number): { importMs: number; renderMs: number } {
+  const imports: number[] = [];
+  const renders: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const run = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--cold-child'], {
+      encoding: 'utf8',
+    });
+    if (run.status !== 0) throw new Error(`chart bench: cold child failed (${run.status}): ${run.stderr}`);
+    const { importMs, renderMs } = JSON.parse(run.stdout.trim().split('\n').pop() ?? '') as Record<string, number>;
+    imports.push(importMs as number);
+    renders.push(renderMs as number);
+  }
+  return { importMs: median(imports), renderMs: median(renders) };
+}
+
+const ms = (v: number): string => `${v.toFixed(1)} ms`;
+
+export async function benchChart(args: string[]): Promise<number> {
+  const runs = option(args, 'runs', 20);
+  const cold = coldRuns(option(args, 'cold', 5));
+  const chart = await import('../lib/rates/chart.ts');
+  const { stageTimes } = await import('./chart-stages.ts');
+  for (let i = 0; i < 3; i++) await chart.renderHistogram(sampleHistogram(1000 + i)); // JIT and caches
+
+  const warm: number[] = [];
+  const generic: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const input = sampleHistogram(i + 1);
+    const a = await chart.renderHistogram(input);
+    warm.push(a.ms);
+    const t0 = performance.now();
+    chart.installChartFonts();
+    const b = await chart.renderVegaLite(chart.buildHistogramSpec(input));
+    generic.push(performance.now() - t0);
+    if (a.svg !== b.svg || !a.png.equals(b.png)) {
+      process.stderr.write(`chart bench: render ${i} differs from the generic path's\n`);
+      return 1;
+    }
+  }
+  const warmMs = median(warm);
+  process.stdout.write(
+    `\nhistogram chart (${BINS} bins, PNG ${chart.PNG_WIDTH} px wide), load ${loadAverage()}\n` +
+      formatTable(
+        ['render', 'median', `÷ ${TARGET_MS} ms target`],
+        [
+          ['cold: first render in a fresh process', ms(cold.renderMs), ratio(cold.renderMs)],
+          ['cold: module loading before it', ms(cold.importMs), ''],
+          [`warm: renderHistogram (${runs} renders)`, ms(warmMs), ratio(warmMs)],
+          ['warm: generic path, same inputs, in turns', ms(median(generic)), ratio(median(generic))],
+        ],
+      ) +
+      '\nwarm, stage by stage (medians):\n' +
+      formatTable(
+        ['stage', 'median'],
+        (await stageTimes(runs, sampleHistogram)).map(([stage, v]) => [stage, ms(v)]),
+      ) +
+      '\n',
+  );
+  return 0;
+}
+
+function ratio(v: number): string {
+  return `${(v / TARGET_MS).toFixed(2)}×`;
+}
+
+function loadAverage(): string {
+  return loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ');
+}
+
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  if (process.argv.includes('--cold-child')) await coldChild();
+  else process.exitCode = await benchChart(process.argv.slice(2));
+}
