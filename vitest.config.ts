@@ -47,6 +47,7 @@ const UNIT_TESTS = [
   'lib/primes/run-record', // worker threads, not processes
   'lib/primes/sieve',
   'lib/rates/chart',
+  'lib/rates/chart-cache',
   'lib/rates/client', // a real S3 client whose middleware answers every command
   'lib/rates/csv-rates',
   'lib/rates/csv-rates-memory',

@@ -143,24 +143,66 @@ export function chartConfig(): TopLevelSpec['config'] {
   };
 }
 
-export function buildHistogramSpec(input: HistogramChartInput): TopLevelSpec {
+/** What differs from one histogram to the next; everything else is the template's (see {@link histogramRuntime}). */
+interface HistogramValues {
+  rows: BinRow[];
+  title: string | string[];
+  subtitle: string | string[] | undefined;
+  xDomain: [number, number];
+  yDomain: [number, number];
+}
+
+function histogramValues(input: HistogramChartInput): HistogramValues {
   const { edges, counts } = input;
   const rows: BinRow[] = [];
   counts.forEach((count, i) => {
     // Empty bins draw nothing; leaving them out keeps the SVG to one mark per visible bar.
     if (count > 0) rows.push({ start: edges[i] as number, end: edges[i + 1] as number, count });
   });
-  const first = edges[0] as number;
-  const last = edges[edges.length - 1] as number;
   const maxCount = Math.max(0, ...counts);
-  const allIntegers = counts.every((c) => Number.isInteger(c));
-
   // Long titles wrap instead of widening the chart (which would shrink everything in the fixed-width PNG).
   const titleWidth = CHART_WIDTH + 40;
-  const text = wrapText(input.title, TITLE_FONT_SIZE, true, titleWidth);
-  const title = input.subtitle
-    ? { text, subtitle: wrapText(input.subtitle, SUBTITLE_FONT_SIZE, false, titleWidth) }
-    : { text };
+  return {
+    rows,
+    title: wrapText(input.title, TITLE_FONT_SIZE, true, titleWidth),
+    subtitle: input.subtitle ? wrapText(input.subtitle, SUBTITLE_FONT_SIZE, false, titleWidth) : undefined,
+    xDomain: [edges[0] as number, edges[edges.length - 1] as number],
+    yDomain: [0, maxCount > 0 ? maxCount : 1],
+  };
+}
+
+/** The template's named dataset and signals, set per render (vega draws them exactly as if written in). */
+const BINS_DATA = 'bins';
+const SIGNALS = {
+  title: 'histogram_title',
+  subtitle: 'histogram_subtitle',
+  xDomain: 'histogram_x_domain',
+  yDomain: 'histogram_y_domain',
+} as const;
+
+export function buildHistogramSpec(input: HistogramChartInput): TopLevelSpec {
+  return histogramSpec(input, histogramValues(input), 'literal');
+}
+
+/**
+ * The histogram's spec, with `values` written in (`literal`), or read from {@link BINS_DATA} and {@link SIGNALS}
+ * (`template`: then the spec holds only what the labels, the tick formats and the bin count decide, and two
+ * histograms of the same kind share it).
+ */
+function histogramSpec(
+  input: HistogramChartInput,
+  values: HistogramValues,
+  mode: 'literal' | 'template',
+): TopLevelSpec {
+  const { edges, counts } = input;
+  const maxCount = values.yDomain[1];
+  const allIntegers = counts.every((c) => Number.isInteger(c));
+  const literal = mode === 'literal';
+  const subtitle = literal ? values.subtitle : { expr: SIGNALS.subtitle };
+  const title = {
+    text: literal ? values.title : { expr: SIGNALS.title },
+    ...(values.subtitle !== undefined ? { subtitle } : {}),
+  };
   // d3 SI / exponent formats print zero as "0M" / "0e+0"; show a plain 0 instead.
   const zeroAsZero = "datum.value === 0 ? '0' : datum.label";
 
@@ -170,8 +212,10 @@ export function buildHistogramSpec(input: HistogramChartInput): TopLevelSpec {
     height: CHART_HEIGHT,
     background: 'white',
     padding: { left: 16, right: 28, top: 16, bottom: 12 },
-    title: { ...title, anchor: 'start', offset: 14 },
-    data: { values: rows },
+    ...(literal ? {} : { params: Object.values(SIGNALS).map((name) => ({ name, value: null })) }),
+    // vega-lite types a subtitle as text only, but compiles an ExprRef to a signal like the title's.
+    title: { ...(title as { text: string | string[] }), anchor: 'start', offset: 14 },
+    data: literal ? { values: values.rows } : { name: BINS_DATA },
     // 1px gap between neighbouring bars while bars are wide enough to afford it.
     mark: { type: 'bar', color: '#4C78A8', binSpacing: counts.length <= 120 ? 1 : 0 },
     encoding: {
@@ -180,7 +224,7 @@ export function buildHistogramSpec(input: HistogramChartInput): TopLevelSpec {
         type: 'quantitative',
         bin: 'binned',
         title: input.xLabel,
-        scale: { domain: [first, last], nice: false, zero: false },
+        scale: { domain: literal ? values.xDomain : { expr: SIGNALS.xDomain }, nice: false, zero: false },
         axis: {
           format: xTickFormat(edges),
           tickCount: 8,
@@ -194,7 +238,7 @@ export function buildHistogramSpec(input: HistogramChartInput): TopLevelSpec {
         field: 'count',
         type: 'quantitative',
         title: input.yLabel,
-        scale: { domain: [0, maxCount > 0 ? maxCount : 1], nice: true },
+        scale: { domain: literal ? values.yDomain : { expr: SIGNALS.yDomain }, nice: true },
         axis: {
           format: maxCount >= 1e6 ? '~s' : ',~f',
           labelExpr: zeroAsZero,
@@ -211,12 +255,46 @@ export function buildHistogramSpec(input: HistogramChartInput): TopLevelSpec {
 // Render
 // ---------------------------------------------------------------------------------------------------------
 
+/** Templates kept per container: one per kind of histogram (labels, tick formats, bin count) seen lately. */
+const MAX_TEMPLATES = 16;
+const runtimes = new Map<string, vega.Runtime>();
+
+/**
+ * The parsed vega runtime of a template spec, compiled once per kind of histogram: vega-lite's compile and vega's
+ * parse are a third of a warm render and do not depend on the data. Each render still gets a fresh View (a
+ * reused View keeps its old marks and appends new ones, which reorders the SVG's elements).
+ */
+function histogramRuntime(template: TopLevelSpec): vega.Runtime {
+  const key = JSON.stringify(template);
+  let runtime = runtimes.get(key);
+  if (runtime === undefined) {
+    runtime = vega.parse(compile(template).spec);
+    const oldest = runtimes.keys().next();
+    if (runtimes.size >= MAX_TEMPLATES && oldest.done !== true) runtimes.delete(oldest.value);
+    runtimes.set(key, runtime);
+  }
+  return runtime;
+}
+
 export async function renderHistogram(input: HistogramChartInput): Promise<RenderedChart> {
   const t0 = performance.now();
   validate(input);
-  installChartFonts(); // before the spec: its title wraps by the font's own widths
-  const { svg, png } = await renderVegaLite(buildHistogramSpec(input));
-  return { svg, png, ms: performance.now() - t0 };
+  installChartFonts(); // before the values: the title wraps by the font's own widths
+  const values = histogramValues(input);
+  const view = new vega.View(histogramRuntime(histogramSpec(input, values, 'template')), { renderer: 'none' });
+  let svg: string;
+  try {
+    view
+      .data(BINS_DATA, values.rows)
+      .signal(SIGNALS.title, values.title)
+      .signal(SIGNALS.subtitle, values.subtitle ?? null)
+      .signal(SIGNALS.xDomain, values.xDomain)
+      .signal(SIGNALS.yDomain, values.yDomain);
+    svg = await view.toSVG();
+  } finally {
+    view.finalize();
+  }
+  return { svg, png: rasterize(svg), ms: performance.now() - t0 };
 }
 
 /** Loads the bundled font and feeds its widths to vega's text layout (and to {@link wrapText}); idempotent. */
