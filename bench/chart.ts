@@ -47,28 +47,69 @@ function option(args: string[], name: string, fallback: number): number {
   return value;
 }
 
-/** In a fresh process: how long the imports took and the first render. */
-async function coldChild(): Promise<void> {
-  const t0 = performance.now();
-  const { renderHistogram } = await import('../lib/rates/chart.ts');
-  const importMs = performance.now() - t0;
-  const chart = await renderHistogram(sampleHistogram(0));
-  process.stdout.write(`${JSON.stringify({ importMs, renderMs: chart.ms })}\n`);
+interface Timing {
+  wallMs: number;
+  /** CPU time of this process over the same span: what the render costs, whatever else the 2 cores are running. */
+  cpuMs: number;
 }
 
-function coldRuns(n: number): { importMs: number; renderMs: number } {
-  const imports: number[] = [];
-  const renders: number[] = [];
+async function timed<T>(fn: () => Promise<T>): Promise<Timing & { result: T }> {
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  const result = await fn();
+  const wallMs = performance.now() - t0;
+  const cpu = process.cpuUsage(cpu0);
+  return { result, wallMs, cpuMs: (cpu.user + cpu.system) / 1000 };
+}
+
+const medianTiming = (ts: Timing[]): Timing => ({
+  wallMs: median(ts.map((t) => t.wallMs)),
+  cpuMs: median(ts.map((t) => t.cpuMs)),
+});
+
+/** In a fresh process: how long the imports took and the first render. */
+async function coldChild(): Promise<void> {
+  const loading = await timed(() => import('../lib/rates/chart.ts'));
+  const { result: _, ...render } = await timed(() => loading.result.renderHistogram(sampleHistogram(0)));
+  process.stdout.write(`${JSON.stringify({ load: { wallMs: loading.wallMs, cpuMs: loading.cpuMs }, render })}\n`);
+}
+
+function coldRuns(n: number): { load: Timing; render: Timing } {
+  const loads: Timing[] = [];
+  const renders: Timing[] = [];
   for (let i = 0; i < n; i++) {
     const run = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--cold-child'], {
       encoding: 'utf8',
     });
     if (run.status !== 0) throw new Error(`chart bench: cold child failed (${run.status}): ${run.stderr}`);
-    const { importMs, renderMs } = JSON.parse(run.stdout.trim().split('\n').pop() ?? '') as Record<string, number>;
-    imports.push(importMs as number);
-    renders.push(renderMs as number);
+    const { load, render } = JSON.parse(run.stdout.trim().split('\n').pop() ?? '') as Record<string, Timing>;
+    loads.push(load as Timing);
+    renders.push(render as Timing);
   }
-  return { importMs: median(imports), renderMs: median(renders) };
+  return { load: medianTiming(loads), render: medianTiming(renders) };
+}
+
+/** Warm renders in turns with the generic path; null when a pair's SVG or PNG differ. */
+async function warmRuns(runs: number): Promise<{ cached: Timing; generic: Timing } | null> {
+  const chart = await import('../lib/rates/chart.ts');
+  for (let i = 0; i < 3; i++) await chart.renderHistogram(sampleHistogram(1000 + i)); // JIT and caches
+  const cached: Timing[] = [];
+  const generic: Timing[] = [];
+  for (let i = 0; i < runs; i++) {
+    const input = sampleHistogram(i + 1);
+    const a = await timed(() => chart.renderHistogram(input));
+    cached.push(a);
+    const b = await timed(() => {
+      chart.installChartFonts();
+      return chart.renderVegaLite(chart.buildHistogramSpec(input));
+    });
+    generic.push(b);
+    if (a.result.svg !== b.result.svg || !a.result.png.equals(b.result.png)) {
+      process.stderr.write(`chart bench: render ${i} differs from the generic path's\n`);
+      return null;
+    }
+  }
+  return { cached: medianTiming(cached), generic: medianTiming(generic) };
 }
 
 const ms = (v: number): string => `${v.toFixed(1)} ms`;
@@ -76,38 +117,30 @@ const ms = (v: number): string => `${v.toFixed(1)} ms`;
 export async function benchChart(args: string[]): Promise<number> {
   const runs = option(args, 'runs', 20);
   const cold = coldRuns(option(args, 'cold', 5));
-  const chart = await import('../lib/rates/chart.ts');
+  const warm = await warmRuns(runs);
+  if (warm === null) return 1;
   const { stageTimes } = await import('./chart-stages.ts');
-  for (let i = 0; i < 3; i++) await chart.renderHistogram(sampleHistogram(1000 + i)); // JIT and caches
-
-  const warm: number[] = [];
-  const generic: number[] = [];
-  for (let i = 0; i < runs; i++) {
-    const input = sampleHistogram(i + 1);
-    const a = await chart.renderHistogram(input);
-    warm.push(a.ms);
-    const t0 = performance.now();
-    chart.installChartFonts();
-    const b = await chart.renderVegaLite(chart.buildHistogramSpec(input));
-    generic.push(performance.now() - t0);
-    if (a.svg !== b.svg || !a.png.equals(b.png)) {
-      process.stderr.write(`chart bench: render ${i} differs from the generic path's\n`);
-      return 1;
-    }
-  }
-  const warmMs = median(warm);
+  const { PNG_WIDTH } = await import('../lib/rates/chart.ts');
+  const row = (name: string, t: Timing, vsGeneric = ''): string[] => [
+    name,
+    ms(t.wallMs),
+    ms(t.cpuMs),
+    name.includes('render') ? ratio(t.wallMs) : '',
+    vsGeneric,
+  ];
+  const vsGeneric = `${(warm.cached.wallMs / warm.generic.wallMs).toFixed(2)}×`;
   process.stdout.write(
-    `\nhistogram chart (${BINS} bins, PNG ${chart.PNG_WIDTH} px wide), load ${loadAverage()}\n` +
+    `\nhistogram chart (${BINS} bins, PNG ${PNG_WIDTH} px wide), load ${loadAverage()}\n` +
       formatTable(
-        ['render', 'median', `÷ ${TARGET_MS} ms target`],
+        ['render', 'wall (median)', 'CPU (median)', `wall ÷ ${TARGET_MS} ms target`, 'wall ÷ generic path'],
         [
-          ['cold: first render in a fresh process', ms(cold.renderMs), ratio(cold.renderMs)],
-          ['cold: module loading before it', ms(cold.importMs), ''],
-          [`warm: renderHistogram (${runs} renders)`, ms(warmMs), ratio(warmMs)],
-          ['warm: generic path, same inputs, in turns', ms(median(generic)), ratio(median(generic))],
+          row('cold: first render in a fresh process', cold.render),
+          row('cold: module loading before it', cold.load),
+          row(`warm: renderHistogram (${runs} renders)`, warm.cached, vsGeneric),
+          row('warm: generic path, same inputs, in turns', warm.generic),
         ],
       ) +
-      '\nwarm, stage by stage (medians):\n' +
+      '\nwarm, stage by stage on the generic path (medians; renderHistogram skips compile and parse):\n' +
       formatTable(
         ['stage', 'median'],
         (await stageTimes(runs, sampleHistogram)).map(([stage, v]) => [stage, ms(v)]),
