@@ -200,7 +200,8 @@ function histogramSpec(
   const literal = mode === 'literal';
   const subtitle = literal ? values.subtitle : { expr: SIGNALS.subtitle };
   const title = {
-    text: literal ? values.title : { expr: SIGNALS.title },
+    // vega-lite leaves out an empty title's group, but not a signal's that happens to be empty: keep '' written in.
+    text: literal || values.title === '' ? values.title : { expr: SIGNALS.title },
     ...(values.subtitle !== undefined ? { subtitle } : {}),
   };
   // d3 SI / exponent formats print zero as "0M" / "0e+0"; show a plain 0 instead.

@@ -37,6 +37,8 @@ describe('renderHistogram with cached templates', () => {
       bell(30, 0.01, 0.04, 9),
       { ...bell(30, 0.0025, 0.0085, 3), title: 'A title long enough to wrap onto a second line '.repeat(3) },
       { ...bell(30, 0.0025, 0.0085, 420), subtitle: undefined },
+      { ...bell(30, 0.0025, 0.0085, 420), title: '' },
+      { ...bell(30, 0.0025, 0.0085, 420), title: '', subtitle: undefined },
       bell(12, 0, 2.5e6, 2_500_000),
       bell(5, 0, 5e-5, 7),
       { ...bell(4, 0, 4, 1), counts: [0, 0, 0, 0] },
