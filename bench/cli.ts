@@ -136,7 +136,7 @@ async function ratesRows(l: Record<Launcher, [string, string[]]>, root: string, 
       { label: 'node_modules/.bin/cloud-parallel rates small.csv', runs: t.bin, targetMs: TARGET_MS.bin },
       { label: 'node cli/bin.js rates small.csv', runs: t.node, targetMs: TARGET_MS.bin },
       {
-        label: '.bin/cloud-parallel rates small.csv --json (no progress lines)',
+        label: '.bin/cloud-parallel rates small.csv --json (no progress follower)',
         runs: t.json,
         targetMs: TARGET_MS.bin,
       },
