@@ -11,6 +11,7 @@ import { configDefaults, defineConfig } from 'vitest/config';
  * here unless it is added to UNIT_TESTS, so a forgotten entry costs speed, never a port collision.
  */
 const UNIT_TESTS = [
+  'bench/cli-timing',
   'bench/rates-parallel-model',
   'cli/rates-progress',
   'cli/rates-summary', // imports the command's module; starts nothing

@@ -1,5 +1,6 @@
 import { UserError } from '../lib/errors.ts';
 import { benchChart } from './chart.ts';
+import { benchCli } from './cli.ts';
 import { benchPrimesFanout } from './primes-fanout.ts';
 import { benchPrimes } from './primes.ts';
 import { benchRatesCore } from './rates-core.ts';
@@ -9,6 +10,7 @@ import { benchScrape } from './scrape.ts';
 
 const BENCHES: Record<string, (args: string[]) => Promise<number>> = {
   rates: benchRates,
+  cli: benchCli,
   primes: async (args) => (await benchPrimes(args)) || (await benchPrimesFanout(args)),
   'rates-core': async (args) => {
     for (const rows of (args[0] ?? '1000000,10000000').split(',').map(Number)) {
