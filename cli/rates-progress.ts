@@ -33,9 +33,12 @@ export function followProgress(
   let stopped = false;
   let last = '';
   let lastAt = -Infinity;
+  // stop() cancels the pause too: a timer left running kept the process alive ~1 s after the result was printed.
+  const stopping = new AbortController();
   void (async () => {
     while (!stopped) {
-      await sleep(everyMs);
+      await sleep(everyMs, undefined, { signal: stopping.signal }).catch(() => undefined);
+      if (stopped) break;
       // Progress is advisory: a failed read shows nothing and the wait for the outcome goes on.
       const progress = await readProgress(s3, bucket, runId).catch(() => null);
       if (stopped || progress === null) continue;
@@ -50,6 +53,7 @@ export function followProgress(
   return {
     stop: () => {
       stopped = true;
+      stopping.abort();
     },
     printedWithin: (ms) => performance.now() - lastAt < ms,
   };

@@ -285,7 +285,9 @@ export const DEMO = {
 /** `bench` parses its own arguments (bench/index.ts): the spec is for the usage text only. */
 export const BENCH = {
   name: 'bench',
-  usage: [{ lines: ['bench [rates|rates-core|rates-parallel|primes|scrape]'], does: 'benchmarks (see README)' }],
+  usage: [
+    { lines: ['bench [rates|rates-core|rates-parallel|primes|chart|cli|scrape]'], does: 'benchmarks (see README)' },
+  ],
   flags: {},
   examples: [
     [

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { formatProgress } from '../../cli/rates-progress.ts';
+import type { S3Client } from '@aws-sdk/client-s3';
+import { followProgress, formatProgress } from '../../cli/rates-progress.ts';
 
 describe('formatProgress', () => {
   it('says chunks done, bytes processed and elapsed time while parsing', () => {
@@ -24,5 +25,18 @@ describe('formatProgress', () => {
       'exact statistics: a round over 3 chunks · 5.0 s',
     );
     expect(formatProgress({ ...base, phase: 'concat', chunks: 3 })).toBe('assembling rates.csv from 3 chunks · 5.0 s');
+  });
+});
+
+describe('followProgress', () => {
+  it('leaves no timer behind once stopped, so the CLI exits as soon as it has printed the result', async () => {
+    const timers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+    const before = timers();
+    // No read happens before the first pause ends; an hour-long pause would keep the process alive that long.
+    const follower = followProgress({} as S3Client, 'bucket', 'run', () => undefined, 3_600_000);
+    expect(timers()).toBe(before + 1);
+    follower.stop();
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(timers()).toBe(before);
   });
 });
