@@ -10,7 +10,6 @@ import { benchScrape } from './scrape.ts';
 
 const BENCHES: Record<string, (args: string[]) => Promise<number>> = {
   rates: benchRates,
-  cli: benchCli,
   primes: async (args) => (await benchPrimes(args)) || (await benchPrimesFanout(args)),
   'rates-core': async (args) => {
     for (const rows of (args[0] ?? '1000000,10000000').split(',').map(Number)) {
@@ -24,6 +23,7 @@ const BENCHES: Record<string, (args: string[]) => Promise<number>> = {
   },
   'rates-parallel': benchRatesParallel,
   chart: benchChart,
+  cli: benchCli,
   scrape: benchScrape,
 };
 

@@ -197,7 +197,7 @@ describe('the command itself', () => {
     expect(error).toBeInstanceOf(UserError);
     expect(error).toMatchObject({
       code: BAD,
-      message: 'unknown benchmark "frob"; choose one of: rates, primes, rates-core, rates-parallel, scrape',
+      message: 'unknown benchmark "frob"; choose one of: rates, primes, rates-core, rates-parallel, chart, cli, scrape',
     });
     expect(startStack).not.toHaveBeenCalled();
   });
