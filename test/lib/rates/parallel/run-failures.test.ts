@@ -9,56 +9,26 @@
  * the single path's rates.csv for the same file.
  */
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import os from 'node:os';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { corpus } from './corpus.ts';
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
 import type { RatesDefaults } from '../../../../lib/config.ts';
 import { InfrastructureError } from '../../../../lib/errors.ts';
 import { runRatesJob } from '../../../../lib/rates/job.ts';
 import type { RatesErrorReport, RatesJobOutcome } from '../../../../lib/rates/outcome.ts';
 import type { ParallelProgress } from '../../../../lib/rates/parallel/coordinator.ts';
 import type { ParallelSetup } from '../../../../lib/rates/parallel/run.ts';
-import { type FaultProxy, startFaultProxy } from '../../../../local-stack/fault-proxy.ts';
-import { freePort } from '../../../../local-stack/shared/server-process.ts';
-import { stubS3Env, testS3Client } from '../../../support/clients.ts';
+import { stubS3Env } from '../../../support/clients.ts';
 import { FAULT_ENV, type RatesWorkerFault } from '../../../support/crashing-rates-worker.ts';
-import { type LocalS3, startLocalS3, stopLocalS3 } from '../../../support/local-s3.ts';
+import { useFaultProxiedS3 } from '../../../support/fault-proxied-s3.ts';
 import { generated } from './worker-rig.ts';
 import { leftovers, localParallelSetup } from '../../../support/parallel-rates.ts';
 
 const BUCKET = 'parallel-rates-failures';
 const DEFAULTS: RatesDefaults = { numerator: 'num', denominator: 'den', bins: 10 };
-let local: LocalS3;
-let proxy: FaultProxy;
-/** The coordinator's client through the fault proxy, one attempt per request so a fault is seen unretried. */
-let faulty: S3Client;
-let logs: string;
-
-beforeAll(async () => {
-  const proxyPort = await freePort();
-  local = await startLocalS3([BUCKET], 'cp-parallel-failures-', { hostAliases: [`127.0.0.1:${proxyPort}`] });
-  proxy = await startFaultProxy({ target: local.server.endpoint, port: proxyPort });
-  faulty = testS3Client(proxy.endpoint, 1);
-  logs = mkdtempSync(path.join(os.tmpdir(), 'cp-parallel-failures-'));
-  // The worker threads build their S3 client from the environment, as a Lambda does: straight to the server.
-  stubS3Env(local.server.endpoint);
-});
-
-afterEach(() => {
-  vi.stubEnv(FAULT_ENV, undefined);
-  proxy.clearRules();
-});
-
-afterAll(async () => {
-  vi.unstubAllEnvs();
-  faulty?.destroy();
-  await proxy?.close();
-  await stopLocalS3(local ?? {});
-  if (logs) rmSync(logs, { recursive: true, force: true });
-});
+const rig = useFaultProxiedS3(BUCKET, 'cp-parallel-failures-');
 
 function setup(chunkBytes: number): ParallelSetup {
   return localParallelSetup(
@@ -72,7 +42,7 @@ function setup(chunkBytes: number): ParallelSetup {
 
 /** Makes the workers started from now on fail `chunk` as `mode` says; returns the file its attempts are logged to. */
 function inject(name: string, chunk: number, mode: RatesWorkerFault['mode']): string {
-  const log = path.join(logs, `${name}.log`);
+  const log = path.join(rig.logs, `${name}.log`);
   vi.stubEnv(FAULT_ENV, JSON.stringify({ chunk, mode, log } satisfies RatesWorkerFault));
   return log;
 }
@@ -82,14 +52,14 @@ function attempts(log: string): string[] {
 }
 
 async function bytesOf(key: string): Promise<Buffer> {
-  const object = await local.s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: key }));
+  const object = await rig.local.s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: key }));
   return Buffer.from(await object.Body!.transformToByteArray());
 }
 
 /** What results/<name>/ holds: each object's name and a digest of its bytes. */
 async function folder(name: string): Promise<Record<string, string>> {
   const prefix = `results/${name}/`;
-  const listed = await local.s3.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: prefix }));
+  const listed = await rig.local.s3.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: prefix }));
   const entries = await Promise.all(
     (listed.Contents ?? []).map(async ({ Key }) => {
       const key = Key ?? '';
@@ -110,8 +80,8 @@ async function folder(name: string): Promise<Record<string, string>> {
  */
 async function previousRun(name: string, csv: Buffer): Promise<{ set: Record<string, string>; rates: Buffer }> {
   const key = `uploads/${name}.csv`;
-  await local.s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: csv }));
-  const single = await runRatesJob(local.s3, { bucket: BUCKET, key }, DEFAULTS);
+  await rig.local.s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: csv }));
+  const single = await runRatesJob(rig.local.s3, { bucket: BUCKET, key }, DEFAULTS);
   expect(single.status, `the single path on ${name}`).toBe('ok');
   const set = await folder(name);
   expect(Object.keys(set).sort()).toEqual(['histogram.png', 'histogram.svg', 'rates.csv', 'summary.json']);
@@ -122,12 +92,12 @@ async function previousRun(name: string, csv: Buffer): Promise<{ set: Record<str
 async function splitRun(
   name: string,
   chunkBytes: number,
-  s3: S3Client = local.s3,
+  s3: S3Client = rig.local.s3,
   hooks: { signal?: AbortSignal; onProgress?: (progress: ParallelProgress) => void } = {},
 ): Promise<RatesJobOutcome> {
   const key = `uploads/${name}.csv`;
   const body = await bytesOf(key);
-  await local.s3.send(
+  await rig.local.s3.send(
     new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: body, Metadata: { 'run-id': `r-${Math.random()}` } }),
   );
   return runRatesJob(s3, { bucket: BUCKET, key, split: { chunkBytes } }, DEFAULTS, undefined, {
@@ -165,7 +135,7 @@ describe('a worker that crashes', () => {
       'timeline.png',
       'timeline.svg',
     ]);
-    expect(await leftovers(local.s3, BUCKET)).toEqual({ scratch: [], uploads: [] });
+    expect(await leftovers(rig.local.s3, BUCKET)).toEqual({ scratch: [], uploads: [] });
   }, 20_000);
 
   it('fails the run with error.json CHUNK_FAILED naming the chunk when every attempt dies', async () => {
@@ -179,7 +149,7 @@ describe('a worker that crashes', () => {
         `^chunk 2 failed \\(parsing bytes \\[\\d+, \\d+\\) of s3://${BUCKET}/uploads/crash-always\\.csv\\) after 4 attempt\\(s\\): WorkerExited: worker thread exited with code 3`,
       ),
     );
-    expect(await leftovers(local.s3, BUCKET)).toEqual({ scratch: [], uploads: [] });
+    expect(await leftovers(rig.local.s3, BUCKET)).toEqual({ scratch: [], uploads: [] });
   }, 20_000);
 
   it('fails the run at once, without retrying, when the worker throws', async () => {
@@ -191,7 +161,7 @@ describe('a worker that crashes', () => {
       code: 'CHUNK_FAILED',
       message: expect.stringMatching(/^chunk 4 failed .* after 1 attempt\(s\): Error: injected failure of chunk 4$/),
     });
-    expect(await leftovers(local.s3, BUCKET)).toEqual({ scratch: [], uploads: [] });
+    expect(await leftovers(rig.local.s3, BUCKET)).toEqual({ scratch: [], uploads: [] });
   }, 20_000);
 });
 
@@ -208,7 +178,7 @@ describe('a worker that never answers', () => {
       abortedAt = performance.now();
       deadline.abort(new Error("deadline: not finished 30 s before the function's timeout"));
     };
-    const outcome = await splitRun('hang', SMALL_CHUNK, local.s3, { signal: deadline.signal, onProgress });
+    const outcome = await splitRun('hang', SMALL_CHUNK, rig.local.s3, { signal: deadline.signal, onProgress });
     // The local backend cannot stop a thread mid-task: the run must return without it, right after the deadline.
     expect(abortedAt).toBeGreaterThan(0);
     expect(performance.now() - abortedAt).toBeLessThan(3000);
@@ -220,7 +190,7 @@ describe('a worker that never answers', () => {
         /^chunk 3 failed \(parsing bytes \[\d+, \d+\) of .*\) after 1 attempt\(s\): AbortError: still running when the run was stopped \(deadline: not finished 30 s before the function's timeout\); chunk\(s\) not finished: 3$/,
       ),
     });
-    expect(await leftovers(local.s3, BUCKET)).toEqual({ scratch: [], uploads: [] });
+    expect(await leftovers(rig.local.s3, BUCKET)).toEqual({ scratch: [], uploads: [] });
   }, 20_000);
 });
 
@@ -241,14 +211,14 @@ describe('S3 failing the assembly of rates.csv', () => {
     ['a part uploaded through the coordinator (UploadPart)', 2 * 1024 * 1024, /x-id=UploadPart(&|$)/, 'uploading part'],
   ] as const) {
     it(`${what}: the run throws, the previous set stays, nothing is left open`, async () => {
-      const rule = proxy.addRule({
+      const rule = rig.proxy.addRule({
         method: 'PUT',
         key: 'results/big/rates.csv',
         query: operation,
         times: Number.POSITIVE_INFINITY,
         fault: { status: 500, code: 'InternalError' },
       });
-      const error = await splitRun('big', chunkBytes, faulty).catch((thrown: unknown) => thrown);
+      const error = await splitRun('big', chunkBytes, rig.faulty).catch((thrown: unknown) => thrown);
       expect(error, 'thrown, so that Lambda retries the event').toBeInstanceOf(InfrastructureError);
       expect((error as Error).message).toMatch(
         /^assembling s3:\/\/[^/]+\/results\/big\/rates\.csv: .* part \d+ .*failed: InternalError \(HTTP 500\)/,
@@ -256,14 +226,14 @@ describe('S3 failing the assembly of rates.csv', () => {
       expect((error as Error).message).toContain(`rates.csv: ${words}`);
       expect(rule.hits, 'the fault was met').toBeGreaterThan(0);
       expect(await folder('big')).toEqual(previous.set);
-      expect(await leftovers(local.s3, BUCKET)).toEqual({ scratch: [], uploads: [] });
+      expect(await leftovers(rig.local.s3, BUCKET)).toEqual({ scratch: [], uploads: [] });
     }, 20_000);
   }
 
   it("a worker's own part of rates.csv (UploadPart): CHUNK_FAILED naming it, and no upload left open", async () => {
     // The workers' S3 client through the proxy too, and parts of S3's minimum: each 7 MiB chunk cuts one.
-    vi.stubEnv('AWS_ENDPOINT_URL_S3', proxy.endpoint);
-    const rule = proxy.addRule({
+    vi.stubEnv('AWS_ENDPOINT_URL_S3', rig.proxy.endpoint);
+    const rule = rig.proxy.addRule({
       method: 'PUT',
       key: 'results/big/rates.csv',
       query: /x-id=UploadPart(&|$)/,
@@ -272,42 +242,48 @@ describe('S3 failing the assembly of rates.csv', () => {
     });
     const key = 'uploads/big.csv';
     const body = await bytesOf(key);
-    await local.s3.send(
+    await rig.local.s3.send(
       new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: body, Metadata: { 'run-id': 'parts' } }),
     );
-    const outcome = await runRatesJob(local.s3, { bucket: BUCKET, key, split: { workers: 2 } }, DEFAULTS, undefined, {
-      parallel: { ...setup(BIG_CHUNK), partBytes: 5 * 1024 * 1024 },
-    });
+    const outcome = await runRatesJob(
+      rig.local.s3,
+      { bucket: BUCKET, key, split: { workers: 2 } },
+      DEFAULTS,
+      undefined,
+      {
+        parallel: { ...setup(BIG_CHUNK), partBytes: 5 * 1024 * 1024 },
+      },
+    );
     const error = await errorReport('big', outcome);
     expect(error.code).toBe('CHUNK_FAILED');
     expect(error.message).toMatch(
       /chunk \d+: uploading part \d+ of s3:\/\/[^/]+\/results\/big\/rates\.csv failed: .*InternalError/,
     );
     expect(rule.hits, 'the fault was met').toBeGreaterThan(0);
-    expect(await leftovers(local.s3, BUCKET)).toEqual({ scratch: [], uploads: [] });
-    stubS3Env(local.server.endpoint);
+    expect(await leftovers(rig.local.s3, BUCKET)).toEqual({ scratch: [], uploads: [] });
+    stubS3Env(rig.local.server.endpoint);
     previous = await previousRun('big', BIG);
   }, 30_000);
 
   it('its completion: the run throws, results/big/ is left empty, and a retry publishes the whole set', async () => {
-    const rule = proxy.addRule({
+    const rule = rig.proxy.addRule({
       method: 'POST',
       key: 'results/big/rates.csv',
       query: /uploadId=/,
       fault: { status: 500, code: 'InternalError' },
     });
-    const error = await splitRun('big', BIG_CHUNK, faulty).catch((thrown: unknown) => thrown);
+    const error = await splitRun('big', BIG_CHUNK, rig.faulty).catch((thrown: unknown) => thrown);
     expect(error, 'thrown, so that Lambda retries the event').toBeInstanceOf(InfrastructureError);
     expect((error as Error).message).toMatch(
       /^publishing results\/big\/ failed \(completing s3:\/\/.*results\/big\/rates\.csv failed: InternalError/,
     );
     expect(rule.hits).toBe(1);
     expect(await folder('big')).toEqual({});
-    expect(await leftovers(local.s3, BUCKET)).toEqual({ scratch: [], uploads: [] });
+    expect(await leftovers(rig.local.s3, BUCKET)).toEqual({ scratch: [], uploads: [] });
     // Lambda's retry of the same event: it starts clean and publishes what the single path did.
-    expect((await splitRun('big', BIG_CHUNK, faulty)).status).toBe('ok');
+    expect((await splitRun('big', BIG_CHUNK, rig.faulty)).status).toBe('ok');
     expect((await bytesOf('results/big/rates.csv')).equals(previous.rates)).toBe(true);
-    expect(await leftovers(local.s3, BUCKET)).toEqual({ scratch: [], uploads: [] });
+    expect(await leftovers(rig.local.s3, BUCKET)).toEqual({ scratch: [], uploads: [] });
   }, 30_000);
 });
 
@@ -323,7 +299,7 @@ describe('a worker that does not start where it is told to', () => {
     expect(error.message).toMatch(
       /^chunk \d+ failed .*: InvalidResult: re-run from byte \d+, it answered for a chunk starting at \d+/,
     );
-    expect(await leftovers(local.s3, BUCKET)).toEqual({ scratch: [], uploads: [] });
+    expect(await leftovers(rig.local.s3, BUCKET)).toEqual({ scratch: [], uploads: [] });
   }, 30_000);
 });
 
@@ -341,6 +317,6 @@ describe('the upload replaced mid-run', () => {
     expect(error.code).toBe('SOURCE_CHANGED');
     expect(error.message).toMatch(/^chunk 0 failed \(parsing bytes .* after 1 attempt\(s\): SourceChangedError: /);
     expect(error.message).toContain(`s3://${BUCKET}/uploads/replaced.csv was replaced while the parallel run`);
-    expect(await leftovers(local.s3, BUCKET)).toEqual({ scratch: [], uploads: [] });
+    expect(await leftovers(rig.local.s3, BUCKET)).toEqual({ scratch: [], uploads: [] });
   }, 20_000);
 });

@@ -4,20 +4,15 @@
  * summary.json, gone after a single run or an error.json, and never left behind by a commit that failed half way
  * (S3 refusing the timeline's own PUT: the folder is left empty, and the retry publishes the whole set).
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import type { RatesDefaults } from '../../../../lib/config.ts';
 import { InfrastructureError } from '../../../../lib/errors.ts';
 import { runRatesJob } from '../../../../lib/rates/job.ts';
 import type { RatesJobOutcome, RatesSummary } from '../../../../lib/rates/outcome.ts';
-import { type FaultProxy, startFaultProxy } from '../../../../local-stack/fault-proxy.ts';
-import { freePort } from '../../../../local-stack/shared/server-process.ts';
-import { stubS3Env, testS3Client } from '../../../support/clients.ts';
 import { FAULT_ENV, type RatesWorkerFault } from '../../../support/crashing-rates-worker.ts';
-import { type LocalS3, startLocalS3, stopLocalS3 } from '../../../support/local-s3.ts';
+import { useFaultProxiedS3 } from '../../../support/fault-proxied-s3.ts';
 import { decodePng } from '../../../support/png.ts';
 import { leftovers, localParallelSetup, objectBytes, TIMELINE_FILES } from '../../../support/parallel-rates.ts';
 import { generated } from './worker-rig.ts';
@@ -27,44 +22,19 @@ const DEFAULTS: RatesDefaults = { numerator: 'num', denominator: 'den', bins: 10
 const CSV = generated(3000); // 56,799 bytes: 7 chunks of 8 KiB
 const CHUNK = 8192;
 const SET = ['histogram.png', 'histogram.svg', 'rates.csv', 'summary.json'];
-let local: LocalS3;
-let proxy: FaultProxy;
-let faulty: S3Client;
-let logs: string;
 let runs = 0;
-
-beforeAll(async () => {
-  const proxyPort = await freePort();
-  local = await startLocalS3([BUCKET], 'cp-parallel-timeline-', { hostAliases: [`127.0.0.1:${proxyPort}`] });
-  proxy = await startFaultProxy({ target: local.server.endpoint, port: proxyPort });
-  faulty = testS3Client(proxy.endpoint, 1);
-  logs = mkdtempSync(path.join(os.tmpdir(), 'cp-parallel-timeline-'));
-  stubS3Env(local.server.endpoint);
-});
-
-afterEach(() => {
-  vi.stubEnv(FAULT_ENV, undefined);
-  proxy.clearRules();
-});
-
-afterAll(async () => {
-  vi.unstubAllEnvs();
-  faulty?.destroy();
-  await proxy?.close();
-  await stopLocalS3(local ?? {});
-  if (logs) rmSync(logs, { recursive: true, force: true });
-});
+const rig = useFaultProxiedS3(BUCKET, 'cp-parallel-timeline-');
 
 /** The names in results/<name>/, sorted. */
 async function folder(name: string): Promise<string[]> {
-  const listed = await local.s3.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: `results/${name}/` }));
+  const listed = await rig.local.s3.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: `results/${name}/` }));
   return (listed.Contents ?? []).map((o) => (o.Key ?? '').slice(`results/${name}/`.length)).sort();
 }
 
 /** uploads/<name>.csv run again under a new run id: split in chunks of 8 KiB, or on the single path. */
-async function rerun(name: string, how: 'split' | 'single', s3: S3Client = local.s3): Promise<RatesJobOutcome> {
+async function rerun(name: string, how: 'split' | 'single', s3: S3Client = rig.local.s3): Promise<RatesJobOutcome> {
   const key = `uploads/${name}.csv`;
-  await local.s3.send(
+  await rig.local.s3.send(
     new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: CSV, Metadata: { 'run-id': `t-${++runs}` } }),
   );
   if (how === 'single') return runRatesJob(s3, { bucket: BUCKET, key }, DEFAULTS);
@@ -81,15 +51,15 @@ async function rerun(name: string, how: 'split' | 'single', s3: S3Client = local
 async function expectSplitSet(name: string, outcome: RatesJobOutcome): Promise<void> {
   expect(outcome.status).toBe('ok');
   expect(await folder(name)).toEqual([...SET, ...TIMELINE_FILES].sort());
-  const summary = JSON.parse((await objectBytes(local.s3, BUCKET, `results/${name}/summary.json`)).toString());
+  const summary = JSON.parse((await objectBytes(rig.local.s3, BUCKET, `results/${name}/summary.json`)).toString());
   expect((summary as RatesSummary).outputs.timeline).toEqual({
     json: `s3://${BUCKET}/results/${name}/timeline.json`,
     svg: `s3://${BUCKET}/results/${name}/timeline.svg`,
     png: `s3://${BUCKET}/results/${name}/timeline.png`,
   });
-  const png = decodePng(await objectBytes(local.s3, BUCKET, `results/${name}/timeline.png`));
+  const png = decodePng(await objectBytes(rig.local.s3, BUCKET, `results/${name}/timeline.png`));
   expect(png.width).toBeGreaterThan(700);
-  const svg = (await objectBytes(local.s3, BUCKET, `results/${name}/timeline.svg`)).toString();
+  const svg = (await objectBytes(rig.local.s3, BUCKET, `results/${name}/timeline.svg`)).toString();
   expect(svg).toContain(`Rates of ${name}.csv`);
   expect(svg).toContain('parse 6'); // the last of 7 chunks of 8 KiB
 }
@@ -101,7 +71,11 @@ describe("a split run's timeline in results/<name>/", () => {
     // A chunk that fails for good: error.json alone, the older run's timeline gone with the rest of its set.
     vi.stubEnv(
       FAULT_ENV,
-      JSON.stringify({ chunk: 4, mode: 'throw', log: path.join(logs, 'comes-goes.log') } satisfies RatesWorkerFault),
+      JSON.stringify({
+        chunk: 4,
+        mode: 'throw',
+        log: path.join(rig.logs, 'comes-goes.log'),
+      } satisfies RatesWorkerFault),
     );
     expect((await rerun('comes-goes', 'split')).status).toBe('error');
     expect(await folder('comes-goes')).toEqual(['error.json']);
@@ -113,24 +87,24 @@ describe("a split run's timeline in results/<name>/", () => {
     expect(single.status).toBe('ok');
     expect((single as RatesSummary).outputs.timeline).toBeUndefined();
     expect(await folder('comes-goes')).toEqual(SET);
-    expect(await leftovers(local.s3, BUCKET)).toEqual({ scratch: [], uploads: [] });
+    expect(await leftovers(rig.local.s3, BUCKET)).toEqual({ scratch: [], uploads: [] });
   }, 40_000);
 
   it('is never left half-committed: S3 refusing timeline.png empties the folder, and the retry publishes all', async () => {
     expect((await rerun('refused', 'single')).status).toBe('ok');
-    const rule = proxy.addRule({
+    const rule = rig.proxy.addRule({
       method: 'PUT',
       key: 'results/refused/timeline.png',
       times: Number.POSITIVE_INFINITY,
       fault: { status: 500, code: 'InternalError' },
     });
-    const error = await rerun('refused', 'split', faulty).catch((thrown: unknown) => thrown);
+    const error = await rerun('refused', 'split', rig.faulty).catch((thrown: unknown) => thrown);
     expect(error, 'thrown, so that Lambda retries the event').toBeInstanceOf(InfrastructureError);
     expect((error as Error).message).toMatch(/^publishing results\/refused\/ failed \(/);
     expect(rule.hits, 'the fault was met').toBeGreaterThan(0);
     expect(await folder('refused')).toEqual([]);
-    expect(await leftovers(local.s3, BUCKET)).toEqual({ scratch: [], uploads: [] });
-    proxy.clearRules();
-    await expectSplitSet('refused', await rerun('refused', 'split', faulty));
+    expect(await leftovers(rig.local.s3, BUCKET)).toEqual({ scratch: [], uploads: [] });
+    rig.proxy.clearRules();
+    await expectSplitSet('refused', await rerun('refused', 'split', rig.faulty));
   }, 40_000);
 });
