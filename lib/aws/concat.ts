@@ -1,6 +1,6 @@
 /**
- * One S3 object whose bytes are the concatenation, in order, of existing objects (issue 14: rates.csv from the
- * workers' temporary outputs), through ONE multipart upload: big objects are copied server-side (UploadPartCopy),
+ * One S3 object whose bytes are the concatenation, in order, of existing objects, through ONE multipart upload
+ * (multipart-assembly.ts, as one run): big objects are copied server-side (UploadPartCopy),
  * runs of small ones pass through the caller, as `concat-plan.ts` decides. The caller holds at most one uploaded
  * part (< 10 MiB) at a time.
  *
@@ -16,20 +16,14 @@
  * GetObject + CompleteMultipartUpload. With nothing to concatenate (no sources, or all empty) one PutObject of an
  * empty body instead: a multipart upload needs at least one part, and S3 refuses to complete one without.
  */
-import {
-  AbortMultipartUploadCommand,
-  CompleteMultipartUploadCommand,
-  CreateMultipartUploadCommand,
-  HeadObjectCommand,
-  PutObjectCommand,
-  type S3Client,
-} from '@aws-sdk/client-s3';
+import { HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import PQueue from 'p-queue';
 import { z } from 'zod';
 import { describeIssues } from '../validation.ts';
 import { s3Uri } from './s3.ts';
 import { ConcatError, describeFailure } from './concat-errors.ts';
-import { runParts, type Source, sourceName } from './concat-parts.ts';
+import { type Source, sourceName } from './concat-parts.ts';
+import { emptyObject, MultipartAssembly } from './multipart-assembly.ts';
 import { MAX_PARTS, planConcat } from './concat-plan.ts';
 
 const sourceSchema = z.strictObject({
@@ -105,127 +99,18 @@ export async function prepareConcat(s3: S3Client, input: ConcatRequest, signal?:
   };
   if (plan.parts.length === 0) return { key: request.key, ...stats, ...emptyObject(s3, request) };
 
-  const { UploadId: uploadId } = await s3
-    .send(
-      new CreateMultipartUploadCommand({
-        Bucket: request.bucket,
-        Key: request.key,
-        ContentType: request.contentType,
-        Metadata: request.metadata,
-      }),
-      // No abortSignal: cancelled, S3 may still open the upload, and we would never learn its id to abort it.
-    )
-    .catch((error: unknown) => {
-      throw new ConcatError(`could not start the multipart upload of ${target}: ${describeFailure(error)}`, error);
-    });
-  if (uploadId === undefined) throw new ConcatError(`S3 started the multipart upload of ${target} without an UploadId`);
-  const upload = new OpenUpload(s3, request, uploadId);
-  const eTags = await (async () => {
-    signal?.throwIfAborted();
-    return runParts(s3, { ...request, uploadId }, sources, plan.parts, signal);
-  })().catch(async (error: unknown) => {
-    // runParts names the part and its source; the object they were for is named here, for whoever reads the log.
-    const named =
-      error instanceof ConcatError ? new ConcatError(`assembling ${target}: ${error.message}`, error.cause) : error;
-    throw await upload.abortAfter(named, signal);
-  });
+  const assembly = await MultipartAssembly.open(s3, request);
+  const parts = await assembly.sendRuns(
+    [{ firstPartNumber: 1, sources, parts: plan.parts }],
+    { runsAtOnce: 1, requestsPerRun: request.concurrency },
+    signal,
+  );
   return {
     key: request.key,
     ...stats,
-    complete: async (completeSignal?: AbortSignal) => {
-      try {
-        completeSignal?.throwIfAborted();
-        await s3.send(
-          new CompleteMultipartUploadCommand({
-            Bucket: request.bucket,
-            Key: request.key,
-            UploadId: uploadId,
-            MultipartUpload: { Parts: eTags.map((ETag, i) => ({ PartNumber: i + 1, ETag })) },
-          }),
-          // No abortSignal: cancelled, S3 may still complete it, and the caller would be told it failed.
-        );
-        upload.closed = true;
-      } catch (error) {
-        throw await upload.abortAfter(
-          new ConcatError(`completing ${target} failed: ${describeFailure(error)}`, error),
-          completeSignal,
-        );
-      }
-    },
-    abort: () => upload.abort(),
+    complete: (completeSignal?: AbortSignal) => assembly.complete(parts, completeSignal),
+    abort: () => assembly.abort(),
   };
-}
-
-/** An empty result: one PutObject (a multipart upload cannot have zero parts). */
-export function emptyObject(
-  s3: S3Client,
-  request: Pick<Request, 'bucket' | 'key' | 'contentType' | 'metadata'>,
-): Pick<PreparedConcat, 'complete' | 'abort'> {
-  return {
-    complete: async (signal?: AbortSignal) => {
-      signal?.throwIfAborted();
-      await s3
-        .send(
-          new PutObjectCommand({
-            Bucket: request.bucket,
-            Key: request.key,
-            Body: new Uint8Array(0),
-            ContentType: request.contentType,
-            Metadata: request.metadata,
-          }),
-          // No abortSignal, as for CompleteMultipartUpload: a cancelled PUT may still land.
-        )
-        .catch((error: unknown) => {
-          throw new ConcatError(
-            `writing the empty ${s3Uri(request.bucket, request.key)} failed: ${describeFailure(error)}`,
-            error,
-          );
-        });
-    },
-    abort: async () => undefined,
-  };
-}
-
-/** The multipart upload, until it is completed or aborted. */
-export class OpenUpload {
-  closed = false;
-  constructor(
-    private readonly s3: S3Client,
-    private readonly request: Pick<Request, 'bucket' | 'key'>,
-    private readonly uploadId: string,
-  ) {}
-
-  async abort(): Promise<void> {
-    if (this.closed) return;
-    try {
-      await this.s3.send(
-        new AbortMultipartUploadCommand({
-          Bucket: this.request.bucket,
-          Key: this.request.key,
-          UploadId: this.uploadId,
-        }),
-      );
-    } catch (error) {
-      if ((error as { name?: string }).name !== 'NoSuchUpload') throw error; // already gone: what we wanted
-    }
-    this.closed = true;
-  }
-
-  /** Aborts the upload after `error`; returns what to throw: the signal's reason when it stopped us, else `error`. */
-  async abortAfter(error: unknown, signal?: AbortSignal): Promise<unknown> {
-    const target = s3Uri(this.request.bucket, this.request.key);
-    const reason = signal?.aborted ? signal.reason : error;
-    try {
-      await this.abort();
-    } catch (abortError) {
-      return new ConcatError(
-        `${describeFailure(reason)}; aborting the multipart upload ${this.uploadId} of ${target} failed too (${describeFailure(abortError)}): ` +
-          'its parts stay (and are billed) until it is aborted or the bucket lifecycle rule AbortIncompleteMultipartUpload removes it',
-        reason,
-      );
-    }
-    return reason;
-  }
 }
 
 /** Every source with its bucket and size; the sizes the caller did not give come from HeadObject. */

@@ -1,15 +1,12 @@
 /**
  * rates.csv's multipart upload, from its opening (before any chunk is parsed: the workers upload parts into it) to
  * the PendingCsv publish.ts commits: the runs of scratch objects between the chunks' own parts become parts as
- * assemble-plan.ts says (concat-parts.ts sends them), and `land()` completes the upload with every part's ETag.
- * Any failure aborts the upload once no request is in flight, so no part arrives after the abort.
+ * assemble-plan.ts says, and `land()` completes the upload with every part's ETag — lib/aws/multipart-assembly.ts
+ * does the S3 side, including aborting the upload once no request is in flight after any failure.
  */
-import { CompleteMultipartUploadCommand, CreateMultipartUploadCommand, type S3Client } from '@aws-sdk/client-s3';
-import PQueue from 'p-queue';
-import { ConcatError, describeFailure } from '../../aws/concat-errors.ts';
-import { runParts, type Source } from '../../aws/concat-parts.ts';
-import { emptyObject, OpenUpload } from '../../aws/concat.ts';
-import { s3Uri } from '../../aws/s3.ts';
+import type { S3Client } from '@aws-sdk/client-s3';
+import type { Source } from '../../aws/concat-parts.ts';
+import { type AssemblyRun, MultipartAssembly, type NumberedPart } from '../../aws/multipart-assembly.ts';
 import type { PendingCsv } from '../publish.ts';
 import type { AssemblyFigures } from '../outcome.ts';
 import { type AssemblyStep, assemblyFigures, planAssembly } from './assemble-plan.ts';
@@ -32,18 +29,12 @@ export interface CsvUpload {
 }
 
 export interface OpenedCsvUpload extends CsvUpload {
-  open: OpenUpload;
+  assembly: MultipartAssembly;
 }
 
 export async function openCsvUpload(s3: S3Client, bucket: string, key: string): Promise<OpenedCsvUpload> {
-  const answer = await s3
-    .send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key, ContentType: CSV_TYPE }))
-    .catch((error: unknown) => {
-      throw new ConcatError(`could not start the multipart upload of ${s3Uri(bucket, key)}: ${describeFailure(error)}`);
-    });
-  if (answer.UploadId === undefined) throw new ConcatError(`S3 started ${s3Uri(bucket, key)} without an UploadId`);
-  const open = new OpenUpload(s3, { bucket, key }, answer.UploadId);
-  return { bucket, key, uploadId: answer.UploadId, open, abort: () => open.abort() };
+  const assembly = await MultipartAssembly.open(s3, { bucket, key, contentType: CSV_TYPE });
+  return { bucket, key, uploadId: assembly.uploadId, assembly, abort: () => assembly.abort() };
 }
 
 /** What a verified chunk left for rates.csv. */
@@ -62,7 +53,6 @@ export interface ChunkOutput {
  * as chunks.
  */
 export async function finishCsv(
-  s3: S3Client,
   upload: OpenedCsvUpload,
   outputs: () => ChunkOutput[],
   signal: AbortSignal | undefined,
@@ -81,7 +71,7 @@ export async function finishCsv(
         size: c.csv.bytes,
         eTag: c.csv.eTag,
       }));
-      const csv = await assembleCsv(s3, upload, planned.steps, sources, signal);
+      const csv = await assembleCsv(upload, planned.steps, sources, signal);
       return { csv, assembly: { ...assemblyFigures(planned.steps), rerunsWithoutParts } };
     }
     if (round >= chunks.length) throw new Error(`internal: rates.csv still cannot be assembled after ${round} rounds`);
@@ -90,82 +80,32 @@ export async function finishCsv(
   }
 }
 
-interface NumberedPart {
-  PartNumber: number;
-  ETag: string;
-}
-
 /**
  * Sends the runs' parts; resolves with rates.csv ready to appear. `sources[i]` is chunk i's scratch object.
  * Rejects (the upload aborted) with the first failure, after every request in flight has landed.
  */
 async function assembleCsv(
-  s3: S3Client,
   upload: OpenedCsvUpload,
   steps: readonly AssemblyStep[],
   sources: readonly Source[],
   signal?: AbortSignal,
 ): Promise<PendingCsv> {
-  const parts: NumberedPart[] = [];
-  const queue = new PQueue({ concurrency: RUNS_AT_ONCE });
-  let failure: { error: unknown } | null = null;
-  const runs = steps.map(async (step) => {
-    if (step.kind === 'placed') {
-      parts.push({ PartNumber: step.part.partNumber, ETag: step.part.eTag });
-      return;
-    }
-    await queue.add(async () => {
-      if (failure !== null) return;
-      const target = {
-        bucket: upload.bucket,
-        key: upload.key,
-        uploadId: upload.uploadId,
-        concurrency: REQUESTS_PER_RUN,
+  const placed: NumberedPart[] = [];
+  const runs: AssemblyRun[] = [];
+  for (const step of steps) {
+    if (step.kind === 'placed') placed.push({ PartNumber: step.part.partNumber, ETag: step.part.eTag });
+    else
+      runs.push({
         firstPartNumber: step.firstPartNumber,
-      };
-      const runSources = step.chunks.map((index) => sources[index] as Source);
-      try {
-        const eTags = await runParts(s3, target, runSources, step.plan.parts, signal);
-        for (const [k, ETag] of eTags.entries()) parts.push({ PartNumber: step.firstPartNumber + k, ETag });
-      } catch (error) {
-        failure ??= { error };
-      }
-    });
-  });
-  await Promise.all(runs);
-  if (failure !== null)
-    throw await upload.open.abortAfter(named(upload, (failure as { error: unknown }).error), signal);
-  parts.sort((a, b) => a.PartNumber - b.PartNumber);
-  return { key: upload.key, land: () => land(s3, upload, parts), abandon: () => upload.abort() };
-}
-
-function named(upload: CsvUpload, error: unknown): unknown {
-  const target = s3Uri(upload.bucket, upload.key);
-  return error instanceof ConcatError ? new ConcatError(`assembling ${target}: ${error.message}`, error.cause) : error;
-}
-
-async function land(s3: S3Client, upload: OpenedCsvUpload, parts: NumberedPart[]): Promise<void> {
-  if (parts.length === 0) {
-    // Nothing to assemble (every chunk's output empty): S3 completes no upload without parts.
-    await upload.abort();
-    await emptyObject(s3, { bucket: upload.bucket, key: upload.key, contentType: CSV_TYPE }).complete();
-    return;
+        sources: step.chunks.map((index) => sources[index] as Source),
+        parts: step.plan.parts,
+      });
   }
-  try {
-    await s3.send(
-      new CompleteMultipartUploadCommand({
-        Bucket: upload.bucket,
-        Key: upload.key,
-        UploadId: upload.uploadId,
-        MultipartUpload: { Parts: parts },
-      }),
-      // No abortSignal: cancelled, S3 may still complete it, and the caller would be told it failed.
-    );
-    upload.open.closed = true;
-  } catch (error) {
-    const target = s3Uri(upload.bucket, upload.key);
-    throw await upload.open.abortAfter(
-      new ConcatError(`completing ${target} failed: ${describeFailure(error)}`, error),
-    );
-  }
+  const sent = await upload.assembly.sendRuns(
+    runs,
+    { runsAtOnce: RUNS_AT_ONCE, requestsPerRun: REQUESTS_PER_RUN },
+    signal,
+  );
+  const parts = [...placed, ...sent];
+  return { key: upload.key, land: () => upload.assembly.complete(parts), abandon: () => upload.abort() };
 }

@@ -155,7 +155,7 @@ export async function computeInParallel(
         firstSlot: (slots[i] as ChunkSlots).firstSlot,
       }));
     let partsRounds = 0;
-    const { csv, assembly } = await finishCsv(s3, opened, outputs, settings.signal, async (indexes) => {
+    const { csv, assembly } = await finishCsv(opened, outputs, settings.signal, async (indexes) => {
       for (const index of indexes) withoutGrant.add(index);
       await rerunChunks(backend, chunks, { phase: `parts rerun r${++partsRounds}`, chunks: indexes }, parse, {
         settings,
