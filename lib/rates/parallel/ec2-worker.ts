@@ -106,8 +106,6 @@ async function openSource(task: Ec2ParseTask, from: number): Promise<Readable | 
   return bodyOf(response, source);
 }
 
-async function* nothing(): AsyncGenerator<Uint8Array> {}
-
 /** Rejects with the first error of either file: parseRange would otherwise wait for 'drain' forever. */
 function brokenFile(files: WriteStream[]): Promise<never> {
   const broken = new Promise<never>((_, reject) => {
@@ -127,7 +125,7 @@ async function runParse(task: Ec2ParseTask): Promise<Ec2ParseAnswer> {
   let parsing: Promise<ChunkReply> | null = null;
   try {
     body = await openSource(task, readStart(task));
-    parsing = parseRange(body ?? nothing(), rangeTaskOf(task), csv, values);
+    parsing = parseRange(body, rangeTaskOf(task), csv, values);
     const reply = await Promise.race([parsing, brokenFile([csv, values])]);
     // parseRange stops at its last record; without this the GET would go on downloading the rest of the file.
     body?.destroy();

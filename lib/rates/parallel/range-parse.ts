@@ -83,11 +83,11 @@ function float64Bytes(values: Float64Array): Buffer {
 
 /**
  * Parses the chunk `task` describes. `input` yields the file's bytes from `readStart(task)` on, up to the end of
- * the file if need be (it is read only as far as the chunk's last record needs; a ranged GET stream will do).
- * Rows go to `output` (rates.csv's bytes, not ended here), the rates to `rates` as little-endian Float64.
+ * the file if need be (it is read only as far as the chunk's last record needs; a ranged GET stream will do);
+ * `null` when there is nothing from there on (readStart is the end of the file, where S3 refuses a range). Rows go to `output` (rates.csv's bytes, not ended here), the rates to `rates` as little-endian Float64.
  */
 export async function parseRange(
-  input: AsyncIterable<Uint8Array>,
+  input: AsyncIterable<Uint8Array> | null,
   task: RangeTask,
   output: NodeJS.WritableStream,
   rates: NodeJS.WritableStream,
@@ -115,7 +115,7 @@ export async function parseRange(
   if (p !== -1 && p < e) run = begin(p);
   let owned = p !== -1 && p < e;
 
-  for await (const raw of input) {
+  for await (const raw of input ?? []) {
     let chunk = Buffer.isBuffer(raw) ? raw : Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength);
     const at = pos;
     pos += chunk.length;

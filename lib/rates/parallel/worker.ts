@@ -75,8 +75,6 @@ async function openSource(s3: S3Client, source: ParseTask['source'], from: numbe
   }
 }
 
-async function* nothing(): AsyncGenerator<Uint8Array> {}
-
 /** Where the chunk's rates.csv bytes go: into the result's parts when the task grants some, else all to scratch. */
 function csvOutput(s3: S3Client, task: ParseTask): PartWriter {
   const { bucket } = task.source;
@@ -106,7 +104,7 @@ export async function runParseTask(s3: S3Client, task: ParseTask): Promise<Parse
   let parsing: Promise<ChunkReply> | null = null;
   try {
     body = await openSource(s3, task.source, readStart(task));
-    parsing = parseRange(body ?? nothing(), rangeTaskOf(task), csv.stream, values.stream);
+    parsing = parseRange(body, rangeTaskOf(task), csv.stream, values.stream);
     // An upload that fails stops taking bytes: parseRange would wait for 'drain' forever.
     const reply = await Promise.race([parsing, csv.failed, values.failed]);
     // parseRange stops at its last record; without this the GET would go on downloading the rest of the file.
