@@ -18,6 +18,11 @@ export type NodePeer = 'core' | 'polars' | 'duckdb';
 export interface PeerRun {
   /** Read + rate (+ statistics for ours) + write, in ms. */
   ms?: number;
+  /**
+   * CPU time of the whole process over the same span (all threads: libuv's file I/O, any Polars or DuckDB worker),
+   * in ms: steadier than wall time when other work shares the two cores.
+   */
+  cpuMs?: number;
   /** Loading the peer's module, in ms (not part of `ms`). */
   importMs?: number;
   /** Why the peer could not run: its package is not installed. */
@@ -27,19 +32,29 @@ export interface PeerRun {
 /** Input chunk size for our core: what an S3 body or a file stream of a large object delivers, give or take. */
 const CORE_CHUNK_BYTES = 1024 * 1024;
 
-async function runCore(file: string, out: string): Promise<PeerRun> {
+/** Wall and process CPU time of `work`. */
+async function timed(work: () => Promise<void> | void): Promise<{ ms: number; cpuMs: number }> {
+  const cpu0 = process.cpuUsage();
   const t0 = performance.now();
-  const sink = createWriteStream(out);
-  await once(sink, 'open');
-  const result = await computeRates(createReadStream(file, { highWaterMark: CORE_CHUNK_BYTES }), sink, {
-    numerator: 'cancer',
-    denominator: 'population',
-    bins: 30,
+  await work();
+  const ms = performance.now() - t0;
+  const cpu = process.cpuUsage(cpu0);
+  return { ms, cpuMs: (cpu.user + cpu.system) / 1000 };
+}
+
+async function runCore(file: string, out: string): Promise<PeerRun> {
+  return timed(async () => {
+    const sink = createWriteStream(out);
+    await once(sink, 'open');
+    const result = await computeRates(createReadStream(file, { highWaterMark: CORE_CHUNK_BYTES }), sink, {
+      numerator: 'cancer',
+      denominator: 'population',
+      bins: 30,
+    });
+    sink.end();
+    await finished(sink);
+    if (result.rows === 0) throw new Error('rates core: no rows');
   });
-  sink.end();
-  await finished(sink);
-  if (result.rows === 0) throw new Error('rates core: no rows');
-  return { ms: performance.now() - t0 };
 }
 
 async function runPolars(file: string, out: string): Promise<PeerRun> {
@@ -53,11 +68,12 @@ async function runPolars(file: string, out: string): Promise<PeerRun> {
     return { missing: `nodejs-polars (devDependency): ${(err as Error).message.split('\n')[0]}` };
   }
   const importMs = performance.now() - i0;
-  const t0 = performance.now();
-  // fips as text, as ours and DuckDB keep it ("01001", not 1001); the rate in float64, not Polars' integer division.
-  const df = pl.readCSV(file, { dtypes: { fips: pl.Utf8 } });
-  df.withColumn(pl.col('cancer').cast(pl.Float64).div(pl.col('population')).alias('rate')).writeCSV(out);
-  return { ms: performance.now() - t0, importMs };
+  const times = await timed(() => {
+    // fips as text, as ours and DuckDB keep it ("01001", not 1001); the rate in float64, not Polars' integer division.
+    const df = pl.readCSV(file, { dtypes: { fips: pl.Utf8 } });
+    df.withColumn(pl.col('cancer').cast(pl.Float64).div(pl.col('population')).alias('rate')).writeCSV(out);
+  });
+  return { ...times, importMs };
 }
 
 async function runDuckDb(file: string, out: string): Promise<PeerRun> {
@@ -69,16 +85,16 @@ async function runDuckDb(file: string, out: string): Promise<PeerRun> {
     return { missing: `@duckdb/node-api (devDependency): ${(err as Error).message.split('\n')[0]}` };
   }
   const importMs = performance.now() - i0;
-  const t0 = performance.now();
-  const instance = await duck.DuckDBInstance.create(':memory:', { threads: '1' });
-  const connection = await instance.connect();
   const quote = (p: string): string => `'${p.replaceAll("'", "''")}'`;
-  await connection.run(
-    `COPY (SELECT *, cancer / population AS rate FROM read_csv(${quote(file)})) TO ${quote(out)} (HEADER, DELIMITER ',')`,
-  );
-  const ms = performance.now() - t0;
-  connection.closeSync();
-  return { ms, importMs };
+  const times = await timed(async () => {
+    const instance = await duck.DuckDBInstance.create(':memory:', { threads: '1' });
+    const connection = await instance.connect();
+    await connection.run(
+      `COPY (SELECT *, cancer / population AS rate FROM read_csv(${quote(file)})) TO ${quote(out)} (HEADER, DELIMITER ',')`,
+    );
+    connection.closeSync();
+  });
+  return { ...times, importMs };
 }
 
 const RUNNERS: Record<NodePeer, (file: string, out: string) => Promise<PeerRun>> = {

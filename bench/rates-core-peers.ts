@@ -19,6 +19,7 @@ import { PROJECT_ROOT } from '../local-stack/service-config.ts';
 import type { NodePeer, PeerRun } from './rates-core-peer.ts';
 import { hasPandas, PANDAS_PYTHON, PANDAS_SCRIPT } from './rates.ts';
 import { median } from './report.ts';
+import { benchShortestNumber, ratesOfCountyFile } from './shortest-number.ts';
 
 type Peer = NodePeer | 'pandas';
 
@@ -73,6 +74,7 @@ export async function benchRatesCorePeers({ rows, runs, keep }: PeerOptions): Pr
     await ensureSample(rows, file);
     let peers: Peer[] = ['core', 'polars', 'duckdb', ...(hasPandas() ? (['pandas'] as const) : [])];
     const times = new Map<Peer, number[]>(peers.map((p) => [p, []]));
+    const cpu = new Map<Peer, number[]>(peers.map((p) => [p, []]));
     const outBytes = new Map<Peer, number>();
     const missing: string[] = [];
     const loadBefore = load();
@@ -86,9 +88,11 @@ export async function benchRatesCorePeers({ rows, runs, keep }: PeerOptions): Pr
           missing.push(run.missing);
           peers = peers.filter((p) => p !== peer);
           times.delete(peer);
+          cpu.delete(peer);
           continue;
         }
         times.get(peer)?.push(run.ms as number);
+        if (run.cpuMs !== undefined) cpu.get(peer)?.push(run.cpuMs);
         outBytes.set(peer, statSync(out).size);
         rmSync(out, { force: true });
       }
@@ -96,7 +100,9 @@ export async function benchRatesCorePeers({ rows, runs, keep }: PeerOptions): Pr
         `  round ${round + 1}/${runs}: ${[...times].map(([p, t]) => `${p} ${Math.round(t.at(-1) ?? NaN)} ms`).join(', ')}\n`,
       );
     }
-    return report({ rows, runs, file, times, outBytes, missing, loads: [loadBefore, load()] });
+    const ratio = report({ rows, runs, file, times, cpu, outBytes, missing, loads: [loadBefore, load()] });
+    benchShortestNumber(ratesOfCountyFile(file), runs);
+    return ratio;
   } finally {
     if (!keep) rmSync(DATA_DIR, { recursive: true, force: true });
   }
@@ -107,16 +113,24 @@ interface Measured {
   runs: number;
   file: string;
   times: Map<Peer, number[]>;
+  /** Process CPU time of each run, where the peer reports it (not pandas). */
+  cpu: Map<Peer, number[]>;
   outBytes: Map<Peer, number>;
   missing: string[];
   loads: [string, string];
 }
 
-function report({ rows, runs, file, times, outBytes, missing, loads }: Measured): number {
+function report({ rows, runs, file, times, cpu, outBytes, missing, loads }: Measured): number {
   const polars = times.get('polars');
   const polarsMedian = polars === undefined ? NaN : median(polars);
   const roundRatio = (t: number[]): number =>
     polars === undefined ? NaN : median(t.map((ms, i) => ms / (polars[i] as number)));
+  const polarsCpu = median(cpu.get('polars') ?? [NaN]);
+  const cpuCells = (peer: Peer): string[] => {
+    const c = cpu.get(peer) ?? [];
+    if (c.length === 0) return ['n/a', 'n/a'];
+    return [`${Math.round(median(c))} ms`, Number.isNaN(polarsCpu) ? 'n/a' : `${(median(c) / polarsCpu).toFixed(2)}×`];
+  };
   const table = [...times].map(([peer, t]) => [
     LABELS[peer],
     `${Math.round(median(t))} ms`,
@@ -124,11 +138,24 @@ function report({ rows, runs, file, times, outBytes, missing, loads }: Measured)
     `${((outBytes.get(peer) ?? 0) / 1e6).toFixed(1)} MB`,
     Number.isNaN(polarsMedian) ? 'n/a' : `${(median(t) / polarsMedian).toFixed(2)}×`,
     Number.isNaN(polarsMedian) ? 'n/a' : `${roundRatio(t).toFixed(2)}×`,
+    ...cpuCells(peer),
   ]);
   process.stdout.write(
     `\nrates core against its peers: ${rows.toLocaleString('en-US')} rows, ${(statSync(file).size / 1e6).toFixed(1)} MB ` +
       `CSV, each run a fresh process, median of ${runs} rounds; load average ${loads[0]} before, ${loads[1]} after\n` +
-      formatTable(['peer', 'median', 'range', 'output', '÷ Polars (medians)', '÷ Polars (median of rounds)'], table),
+      formatTable(
+        [
+          'peer',
+          'wall',
+          'range',
+          'output',
+          '÷ Polars',
+          '÷ Polars (median of rounds)',
+          'CPU (all threads)',
+          'CPU ÷ Polars',
+        ],
+        table,
+      ),
   );
   for (const m of new Set(missing)) process.stdout.write(`peer skipped, not installed: ${m}\n`);
   if (!hasPandas()) process.stdout.write('pandas skipped: /usr/bin/python3 cannot import pandas\n');
