@@ -13,6 +13,7 @@ import { configDefaults, defineConfig } from 'vitest/config';
 const UNIT_TESTS = [
   'bench/cli-timing',
   'bench/rates-parallel-model',
+  'bench/shortest-number',
   'cli/rates-progress',
   'cli/rates-summary', // imports the command's module; starts nothing
   'dashboard/data-view',

@@ -21,8 +21,9 @@ import { s3ServerEnv } from './s3-env.ts';
 
 const BUCKET = 'bench-data';
 const DATA_DIR = path.join(PROJECT_ROOT, '.bench-data');
-const PANDAS_PYTHON = '/usr/bin/python3';
-const PANDAS_SCRIPT = `
+export const PANDAS_PYTHON = '/usr/bin/python3';
+/** pandas' read + rate + write of argv[1] to argv[2]; prints its own time in ms (python start and import excluded). */
+export const PANDAS_SCRIPT = `
 import sys, time, pandas as pd
 t = time.perf_counter()
 df = pd.read_csv(sys.argv[1])
@@ -37,7 +38,7 @@ interface FunctionRun {
   reply: { results: { status: string; rows?: number; timings?: Record<string, number>; error?: unknown }[] };
 }
 
-function hasPandas(): boolean {
+export function hasPandas(): boolean {
   return (
     existsSync(PANDAS_PYTHON) && spawnSync(PANDAS_PYTHON, ['-c', 'import pandas'], { stdio: 'ignore' }).status === 0
   );
