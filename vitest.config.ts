@@ -72,6 +72,7 @@ const UNIT_TESTS = [
   'lib/stage',
   'lib/units',
   'local-stack/service-config',
+  'local-stack/service-config-cache',
 ].map((name) => `test/${name}.test.ts`);
 
 export default defineConfig({
