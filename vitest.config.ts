@@ -73,6 +73,7 @@ const UNIT_TESTS = [
   'lib/units',
   'local-stack/service-config',
   'local-stack/service-config-cache',
+  'serverless-plugins/input-manifest',
 ].map((name) => `test/${name}.test.ts`);
 
 export default defineConfig({
