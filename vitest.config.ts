@@ -74,6 +74,7 @@ const UNIT_TESTS = [
   'local-stack/service-config',
   'local-stack/service-config-cache',
   'serverless-plugins/input-manifest',
+  'serverless-plugins/offline-bundle-cache',
 ].map((name) => `test/${name}.test.ts`);
 
 export default defineConfig({
