@@ -183,6 +183,8 @@ async function startRows(l: Record<Launcher, [string, string[]]>, root: string, 
   const restartPhases: Phase[][] = [];
   const again = path.join(root, 'start-0');
   for (let i = 0; i < runs; i++) {
+    // The servers append to their logs: the previous start's ready lines would read as this one's.
+    rmSync(path.join(again, 'logs'), { recursive: true, force: true });
     const run = await startAndStop(l.npx, { cwd: PROJECT_ROOT, env: userEnv(again), stateDir: again });
     log(`restart ${i + 1}/${runs} in the same state folder: start ${formatDuration(run.start.wallMs)}`);
     restarts.push(run.start.wallMs);
