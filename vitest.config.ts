@@ -73,6 +73,9 @@ const UNIT_TESTS = [
   'lib/stage',
   'lib/units',
   'local-stack/service-config',
+  'local-stack/service-config-cache',
+  'serverless-plugins/input-manifest',
+  'serverless-plugins/offline-bundle-cache',
 ].map((name) => `test/${name}.test.ts`);
 
 export default defineConfig({

@@ -15,7 +15,7 @@ import { randomBytes } from 'node:crypto';
 import { UserError } from '../lib/errors.ts';
 import { loadOrCreateStackCredentials, readStackCredentials } from './shared/credentials.ts';
 import { freePort } from './shared/server-process.ts';
-import { loadServiceConfig } from './service-config.ts';
+import { loadCachedServiceConfig } from './service-config-cache.ts';
 import { dashboardToken } from './stack/dashboard.ts';
 import { HOST, resolveStackOptions, stackEnvironment } from './stack/options.ts';
 import { killGroup, spawnStackProcesses, type SpawnContext, type Spawned } from './stack/processes.ts';
@@ -136,7 +136,7 @@ export async function startStack(options: StackOptions = {}): Promise<{ state: S
 
   await assertPortsFree(resolved);
   onProgress('reading serverless.yml');
-  const service = await loadServiceConfig({ ...(resolved.stage ? { stage: resolved.stage } : {}) });
+  const service = await loadCachedServiceConfig({ stateDir, stage: resolved.stage });
   const logDir = path.join(stateDir, 'logs');
   mkdirSync(logDir, { recursive: true });
   mkdirSync(path.join(stateDir, 's3'), { recursive: true });

@@ -12,6 +12,7 @@
  * At run time the caller reads the bundle ({@link readWorkerBundle}) and uploads it next to the run's results.
  */
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UserError } from '../../errors.ts';
@@ -43,8 +44,10 @@ export async function buildWorkerBundles(
 ): Promise<Record<Ec2WorkerName, string>> {
   mkdirSync(outDir, { recursive: true });
   const built = {} as Record<Ec2WorkerName, string>;
+  const inputs = new Set(BUILD_INPUTS);
   for (const [name, entry] of Object.entries(EC2_WORKERS) as [Ec2WorkerName, string][]) {
-    const contents = await bundleWorker(path.join(PROJECT_ROOT, entry));
+    const { contents, read } = await bundleWorker(path.join(PROJECT_ROOT, entry));
+    for (const file of read) inputs.add(file);
     const file = path.join(outDir, `${name}.mjs`);
     // Rewrite only what changed: the fan-out function's package lists these files, so serverless-offline's
     // watcher reloads every handler when one is written — and a reload drops invocations in flight.
@@ -55,8 +58,28 @@ export async function buildWorkerBundles(
     }
     built[name] = file;
   }
+  // What the plugin checks before it spends a process and seconds on building again (ec2-worker-bundles.cjs).
+  inputManifest().writeManifest(PROJECT_ROOT, path.join(outDir, INPUTS_MANIFEST), [...inputs, ...Object.values(built)]);
   return built;
 }
+
+/** Lists every file the bundles in its folder were built from, and the bundles, with their hashes. */
+export const INPUTS_MANIFEST = 'inputs.json';
+
+/** Inputs esbuild does not see as modules: this builder (its options), esbuild's version, the inlined kernel. */
+const BUILD_INPUTS = [
+  fileURLToPath(import.meta.url),
+  path.join(PROJECT_ROOT, 'node_modules', 'esbuild', 'package.json'),
+  path.join(PROJECT_ROOT, SIEVE_WASM_PATH),
+];
+
+type InputManifest = typeof import('../../../serverless-plugins/input-manifest.cjs');
+/**
+ * The manifest's one implementation is CommonJS, because the serverless plugins that read it are; required when
+ * building only, so the functions that bundle this module (to read the bundles) do not carry it.
+ */
+const inputManifest = () =>
+  createRequire(import.meta.url)('../../../serverless-plugins/input-manifest.cjs') as InputManifest;
 
 const RUNNER = fileURLToPath(new URL('./runner.ts', import.meta.url));
 /** Stands for a worker given as source text ({@link bundleWorkerSource}). */
@@ -76,8 +99,11 @@ function entrySource(worker: string): string {
   ].join('\n');
 }
 
-/** One worker bundle: `worker` (a module path, or {@link SOURCE_WORKER} with `source`) with the runner. */
-async function bundleWorker(worker: string, source?: string): Promise<Uint8Array> {
+/**
+ * One worker bundle: `worker` (a module path, or {@link SOURCE_WORKER} with `source`) with the runner, and the files
+ * it was built from (absolute paths).
+ */
+async function bundleWorker(worker: string, source?: string): Promise<{ contents: Uint8Array; read: string[] }> {
   const esbuild = await import('esbuild');
   const result = await esbuild.build({
     stdin: {
@@ -92,6 +118,7 @@ async function bundleWorker(worker: string, source?: string): Promise<Uint8Array
     target: WORKER_NODE_TARGET,
     minify: true,
     write: false,
+    metafile: true,
     logLevel: 'silent',
     // The primes worker's WebAssembly kernel travels inside its bundle: an instance downloads one file.
     define: sieveWasmDefine(),
@@ -119,7 +146,11 @@ async function bundleWorker(worker: string, source?: string): Promise<Uint8Array
             },
           ],
   });
-  return result.outputFiles[0]!.contents;
+  // Keys are relative to esbuild's working directory; the stdin entry and the source worker are no files.
+  const read = Object.keys(result.metafile.inputs)
+    .filter((key) => key !== 'ec2-worker-entry.mjs' && !key.startsWith('worker-source:'))
+    .map((key) => path.resolve(key));
+  return { contents: result.outputFiles[0]!.contents, read };
 }
 
 /**
@@ -136,7 +167,7 @@ function sieveWasmDefine(): Record<string, string> {
  * make a worker without a file in the project.
  */
 export async function bundleWorkerSource(source: string): Promise<Buffer> {
-  return Buffer.from(await bundleWorker(SOURCE_WORKER, source));
+  return Buffer.from((await bundleWorker(SOURCE_WORKER, source)).contents);
 }
 
 function sameBytes(file: string, contents: Uint8Array): boolean {

@@ -2,7 +2,10 @@ import { mkdtempSync, rmSync, statSync, writeFileSync, readFileSync } from 'node
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { buildWorkerBundles } from '../../../../lib/fanout/ec2/worker-bundle.ts';
+// The plugins' manifest is CommonJS (the framework loads the plugins); vitest imports it as such.
+import { manifestHolds } from '../../../../serverless-plugins/input-manifest.cjs';
+import { buildWorkerBundles, INPUTS_MANIFEST } from '../../../../lib/fanout/ec2/worker-bundle.ts';
+import { PROJECT_ROOT } from '../../../../local-stack/service-config.ts';
 import { SIEVE_WASM_PATH } from '../../../../lib/primes/wasm-kernel.ts';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'cp-bundles-'));
@@ -23,8 +26,17 @@ describe('buildWorkerBundles', () => {
     const after = statSync(second.primes);
     expect([after.ino, after.mtimeMs]).toEqual([before.ino, before.mtimeMs]);
 
-    // A stale or damaged bundle is replaced.
+    // The build lists what it read, so the serverless plugin can skip the next one (serverless-plugins/).
+    const manifest = path.join(dir, INPUTS_MANIFEST);
+    const listed = Object.keys((JSON.parse(readFileSync(manifest, 'utf8')) as { files: object }).files);
+    expect(listed).toEqual(
+      expect.arrayContaining(['lib/primes/ec2-worker.ts', 'lib/rates/parallel/ec2-worker.ts', SIEVE_WASM_PATH]),
+    );
+    expect(manifestHolds(PROJECT_ROOT, manifest)).toBe(true);
+
+    // A stale or damaged bundle is replaced, and no longer matches the list until then.
     writeFileSync(first.rates, 'export const run = () => "stale";');
+    expect(manifestHolds(PROJECT_ROOT, manifest)).toBe(false);
     await buildWorkerBundles(dir);
     expect(readFileSync(first.rates, 'utf8')).not.toContain('"stale"');
   }, 60_000);

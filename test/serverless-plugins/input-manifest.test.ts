@@ -1,0 +1,44 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { manifestHolds, writeManifest } from '../../serverless-plugins/input-manifest.cjs';
+
+describe('input manifest (what the local plugins check before building again)', () => {
+  let root: string;
+  let manifest: string;
+  beforeEach(() => {
+    root = mkdtempSync(path.join(tmpdir(), 'cp-manifest-'));
+    manifest = path.join(root, 'out', 'inputs.json');
+    mkdirSync(path.join(root, 'lib'));
+    writeFileSync(path.join(root, 'lib', 'a.ts'), 'export const a = 1;\n');
+    writeFileSync(path.join(root, 'out.js'), 'built\n');
+  });
+  afterEach(() => rmSync(root, { recursive: true, force: true }));
+
+  it('holds while every listed file hashes as it did, absolute or relative', () => {
+    writeManifest(root, manifest, [path.join(root, 'lib', 'a.ts'), 'out.js', 'optional.wasm'], 'options-1');
+    expect(manifestHolds(root, manifest, 'options-1')).toBe(true);
+    // Rewritten with the same bytes (a checkout, an editor's save): still holds.
+    writeFileSync(path.join(root, 'lib', 'a.ts'), 'export const a = 1;\n');
+    expect(manifestHolds(root, manifest, 'options-1')).toBe(true);
+  });
+
+  it.each([
+    ['an input changes', (r: string) => writeFileSync(path.join(r, 'lib', 'a.ts'), 'export const a = 2;\n')],
+    ['an output is edited', (r: string) => writeFileSync(path.join(r, 'out.js'), 'stale\n')],
+    ['an output is deleted', (r: string) => rmSync(path.join(r, 'out.js'))],
+    ['a missing input appears', (r: string) => writeFileSync(path.join(r, 'optional.wasm'), 'x')],
+    ['the manifest is cut short', () => writeFileSync(manifest, '{"format":1,')],
+    ['the manifest is gone', () => rmSync(manifest)],
+  ])('fails when %s', (_what, change) => {
+    writeManifest(root, manifest, ['lib/a.ts', 'out.js', 'optional.wasm']);
+    change(root);
+    expect(manifestHolds(root, manifest)).toBe(false);
+  });
+
+  it('fails for another key (other build options)', () => {
+    writeManifest(root, manifest, ['lib/a.ts'], 'options-1');
+    expect(manifestHolds(root, manifest, 'options-2')).toBe(false);
+  });
+});
