@@ -51,7 +51,8 @@ export class RequestBody extends Transform {
     headers: http.IncomingHttpHeaders,
     options: BodyOptions,
   ) {
-    super();
+    // Socket reads come in ~64 KiB; Node's default 16 KiB buffers would pause and resume the socket on every one.
+    super({ highWaterMark: 1024 * 1024 });
     this.method = original.method;
     this.url = original.url;
     this.headers = options.chunked ? decodedHeaders(headers) : { ...headers };
