@@ -44,6 +44,7 @@ export class RequestBody extends Transform {
   private remaining = 0;
   private received = 0;
   private readonly trailers: Record<string, string> = {};
+  private readonly source: Readable;
 
   constructor(
     source: Readable,
@@ -89,6 +90,16 @@ export class RequestBody extends Transform {
       if (source instanceof http.IncomingMessage && !source.complete) this.fail(incompleteBody());
     });
     source.pipe(this);
+    this.source = source;
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    // A body abandoned half-read (its part's upload gone, a failed write) must not leave the rest of the request
+    // unread: Node does not discard a body somebody started reading, and the keep-alive connection would hang
+    // whichever request the client sends on it next. The rest is read and dropped, as a refused request's is.
+    this.source.unpipe(this);
+    this.source.resume();
+    callback(error);
   }
 
   override pipe<T extends NodeJS.WritableStream>(destination: T, options?: { end?: boolean }): T {
