@@ -23,6 +23,7 @@ import { route } from './routes/dispatch.ts';
 import type { S3Front } from './routes/front.ts';
 import { makeObjectWritesAtomic } from './state/atomic-writes.ts';
 import { confineStore } from './state/confine.ts';
+import { makeMultipartAssemblyLean } from './state/multipart-assembly.ts';
 import { makePartWritesSafe } from './state/part-writes.ts';
 import { bucketNameProblem } from './state/names.ts';
 import { loadS3rver, type S3rverApp } from './state/s3rver.ts';
@@ -135,7 +136,9 @@ async function openStore(
     resetOnClose: false,
     configureBuckets: [],
   });
-  makePartWritesSafe(s3rver.store); // before confineStore, which wraps putPart with its checks
+  // Both before confineStore, which wraps putPart and putObjectMultipart with its checks.
+  makePartWritesSafe(s3rver.store);
+  makeMultipartAssemblyLean(s3rver.store);
   confineStore(s3rver.store, directory);
   makeObjectWritesAtomic(s3rver.store);
   for (const bucket of buckets) await s3rver.store.putBucket(bucket);

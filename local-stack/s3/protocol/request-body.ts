@@ -44,6 +44,7 @@ export class RequestBody extends Transform {
   private remaining = 0;
   private received = 0;
   private readonly trailers: Record<string, string> = {};
+  private readonly source: Readable;
 
   constructor(
     source: Readable,
@@ -51,7 +52,8 @@ export class RequestBody extends Transform {
     headers: http.IncomingHttpHeaders,
     options: BodyOptions,
   ) {
-    super();
+    // Socket reads come in ~64 KiB; Node's default 16 KiB buffers would pause and resume the socket on every one.
+    super({ highWaterMark: 1024 * 1024 });
     this.method = original.method;
     this.url = original.url;
     this.headers = options.chunked ? decodedHeaders(headers) : { ...headers };
@@ -88,6 +90,16 @@ export class RequestBody extends Transform {
       if (source instanceof http.IncomingMessage && !source.complete) this.fail(incompleteBody());
     });
     source.pipe(this);
+    this.source = source;
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    // A body abandoned half-read (its part's upload gone, a failed write) must not leave the rest of the request
+    // unread: Node does not discard a body somebody started reading, and the keep-alive connection would hang
+    // whichever request the client sends on it next. The rest is read and dropped, as a refused request's is.
+    this.source.unpipe(this);
+    this.source.resume();
+    callback(error);
   }
 
   override pipe<T extends NodeJS.WritableStream>(destination: T, options?: { end?: boolean }): T {

@@ -1,11 +1,12 @@
 /** Whole-object writes for the local S3 server: readers see the old object or the new one, never a part. */
-import { createHash, randomBytes } from 'node:crypto';
-import { createWriteStream, promises as fsp } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { promises as fsp } from 'node:fs';
 import path from 'node:path';
-import { Readable, Transform, type TransformCallback } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { FrontError } from '../protocol/errors.ts';
-import { loadS3rver, type S3rverStore } from './s3rver.ts';
+import { writeToFile } from './file-sink.ts';
+import { keyLockOf } from './key-locks.ts';
+import { readObjectWithLargeReads } from './object-reads.ts';
+import { loadS3rver, type ObjectMetadata, type S3rverStore } from './s3rver.ts';
 
 /**
  * s3rver writes an object in place and answers the PUT before the file is flushed, so a GET during or
@@ -18,57 +19,46 @@ import { loadS3rver, type S3rverStore } from './s3rver.ts';
  * per-key lock; once the file is open, a later rename no longer affects what the reader streams.
  */
 export function makeObjectWritesAtomic(store: S3rverStore): void {
-  const locks = new Map<string, Promise<void>>();
-  const withKeyLock = async <T>(bucket: string, key: string, work: () => Promise<T>): Promise<T> => {
-    const id = `${bucket}/${key}`;
-    const previous = locks.get(id) ?? Promise.resolve();
-    let release = (): void => undefined;
-    const mine = previous.then(() => new Promise<void>((resolve) => (release = resolve)));
-    locks.set(id, mine);
-    await previous;
-    try {
-      return await work();
-    } finally {
-      release();
-      if (locks.get(id) === mine) locks.delete(id);
-    }
-  };
-  const getObject = store.getObject.bind(store);
-  store.getObject = (bucket, key, options) => withKeyLock(bucket, key, () => getObject(bucket, key, options));
+  const withKeyLock = keyLockOf(store);
+  store.getObject = (bucket, key, options) =>
+    withKeyLock(bucket, key, () => readObjectWithLargeReads(store, bucket, key, options));
 
   store.putObject = async (object) => {
-    const objectPath = store.getResourcePath(object.bucket, object.key, 'object');
-    await fsp.mkdir(path.dirname(objectPath), { recursive: true });
-    const temp = `${objectPath}.${randomBytes(8).toString('hex')}.tmp`; // never ends with OBJECT_SUFFIX: listing skips it
-    const md5 = createHash('md5');
-    let size = 0;
-    const hashing = new Transform({
-      transform(chunk: Buffer, _encoding, callback: TransformCallback) {
-        md5.update(chunk);
-        size += chunk.length;
-        callback(null, chunk);
-      },
-    });
+    const temp = await tempFileFor(store, object.bucket, object.key);
+    let written: Awaited<ReturnType<typeof writeToFile>>;
     try {
-      const source = Buffer.isBuffer(object.content) ? Readable.from([object.content]) : object.content;
-      await pipeline(source, hashing, createWriteStream(temp));
+      written = await writeToFile(object.content, temp);
     } catch (error) {
-      await fsp.rm(temp, { force: true });
       // A body the front rejected (bad checksum, malformed aws-chunked): s3rver answers it with the right
       // status only when it is s3rver's own S3Error.
       if (error instanceof FrontError) throw new (loadS3rver().S3Error)(error.code, error.message, error.detail);
       throw error;
     }
-    const digest = md5.digest('hex');
-    await withKeyLock(object.bucket, object.key, async () => {
-      try {
-        await fsp.rename(temp, objectPath);
-      } catch (error) {
-        await fsp.rm(temp, { force: true });
-        throw error;
-      }
-      await store.putMetadata(object.bucket, object.key, object.metadata, digest);
-    });
-    return { size, md5: digest };
+    await commitObject(store, { bucket: object.bucket, key: object.key, temp, metadata: object.metadata }, written.md5);
+    return written;
   };
+}
+
+/** A fresh temp path beside the object's file (its folder created); never ends with OBJECT_SUFFIX, so listing skips it. */
+export async function tempFileFor(store: S3rverStore, bucket: string, key: string): Promise<string> {
+  const objectPath = store.getResourcePath(bucket, key, 'object');
+  await fsp.mkdir(path.dirname(objectPath), { recursive: true });
+  return `${objectPath}.${randomBytes(8).toString('hex')}.tmp`;
+}
+
+/** Renames a fully written temp file over the object and stores its metadata and ETag, under the key's lock. */
+export async function commitObject(
+  store: S3rverStore,
+  object: { bucket: string; key: string; temp: string; metadata: ObjectMetadata },
+  eTag: string,
+): Promise<void> {
+  await keyLockOf(store)(object.bucket, object.key, async () => {
+    try {
+      await fsp.rename(object.temp, store.getResourcePath(object.bucket, object.key, 'object'));
+    } catch (error) {
+      await fsp.rm(object.temp, { force: true });
+      throw error;
+    }
+    await store.putMetadata(object.bucket, object.key, object.metadata, eTag);
+  });
 }

@@ -6,11 +6,11 @@
  * inside the upload's existing folder and renamed into place; every error is handled, and a folder that is gone
  * answers NoSuchUpload, as S3 answers a part sent after the abort.
  */
-import { createHash, randomBytes } from 'node:crypto';
-import { createWriteStream, promises as fsp } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { promises as fsp } from 'node:fs';
 import path from 'node:path';
-import { Transform, type TransformCallback } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { FrontError } from '../protocol/errors.ts';
+import { writeToFile } from './file-sink.ts';
 import { isMissing, loadS3rver, type S3rverStore } from './s3rver.ts';
 
 /** Replaces the store's putPart; call before confineStore, which wraps it with its checks. */
@@ -20,21 +20,11 @@ export function makePartWritesSafe(store: S3rverStore): void {
     const dir = path.join(store.getResourcePath(bucket, undefined, 'uploads'), uploadId);
     const partPath = path.join(dir, String(partNumber));
     const temp = `${partPath}.${randomBytes(8).toString('hex')}.tmp`;
-    const md5 = createHash('md5');
-    let size = 0;
-    const measure = new Transform({
-      transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback) {
-        md5.update(chunk);
-        size += chunk.length;
-        callback(null, chunk);
-      },
-    });
     try {
-      await pipeline(content, measure, createWriteStream(temp, { flags: 'wx' }));
+      const written = await writeToFile(content, temp, 'wx');
       await fsp.rename(temp, partPath);
-      const digest = md5.digest('hex');
-      await fsp.writeFile(`${partPath}.md5`, digest);
-      return { size, md5: digest };
+      await fsp.writeFile(`${partPath}.md5`, written.md5);
+      return written;
     } catch (error) {
       await fsp.rm(temp, { force: true }).catch(() => undefined);
       if (isMissing(error)) {
@@ -44,6 +34,9 @@ export function makePartWritesSafe(store: S3rverStore): void {
           { UploadId: uploadId },
         );
       }
+      // A body the front rejected (bad checksum, malformed aws-chunked): s3rver answers it with the right status
+      // only when it is s3rver's own S3Error.
+      if (error instanceof FrontError) throw new S3Error(error.code, error.message, error.detail);
       throw error;
     }
   };

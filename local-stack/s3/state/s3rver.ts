@@ -58,6 +58,13 @@ export interface S3ErrorInstance extends Error {
 export interface S3rverModules {
   S3rver: new (options: Record<string, unknown>) => S3rverApp;
   S3Error: new (code: string, message: string, detail?: Record<string, unknown>) => S3ErrorInstance;
+  /** s3rver's object model, what its controllers expect a store read to answer (`range` set for a ranged read). */
+  S3Object: new (
+    bucket: string,
+    key: string,
+    content: Readable | null,
+    metadata: ObjectMetadata,
+  ) => { range?: { start: number; end: number } };
   account: {
     registry: Map<string, unknown>;
     DUMMY_ACCOUNT: { id: number; displayName: string; createKeyPair(id: string, secret: string): void };
@@ -74,6 +81,7 @@ export function loadS3rver(): S3rverModules {
   loaded = {
     S3rver: require('s3rver') as S3rverModules['S3rver'],
     S3Error: require('s3rver/lib/models/error.js') as S3rverModules['S3Error'],
+    S3Object: require('s3rver/lib/models/object.js') as S3rverModules['S3Object'],
     account: require('s3rver/lib/models/account.js') as S3rverModules['account'],
   };
   return loaded;

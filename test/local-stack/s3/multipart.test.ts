@@ -12,6 +12,7 @@ import {
   CreateMultipartUploadCommand,
   AbortMultipartUploadCommand,
   GetObjectCommand,
+  HeadObjectCommand,
   ListMultipartUploadsCommand,
   PutObjectCommand,
   type S3Client,
@@ -423,5 +424,81 @@ describe('AbortMultipartUpload while a part is arriving', () => {
     expect(listed.Uploads ?? []).toEqual([]);
     await put('abort/after.bin', pattern(10, 18));
     expect((await getBytes('abort/after.bin')).equals(pattern(10, 18))).toBe(true);
+  });
+});
+
+describe('the assembled object and large reads', () => {
+  it("gives a completed object S3's multipart ETag (MD5 of the part MD5s, -N), byte-identical, its upload gone", async () => {
+    const bodies = [pattern(MIN_PART + 3, 21), pattern(MIN_PART, 22), pattern(12_345, 23)];
+    const key = 'assembled/etag.bin';
+    const uploadId = await create(key);
+    const eTags = await Promise.all(bodies.map((body, i) => uploadPart(key, uploadId, i + 1, body)));
+    expect(eTags).toEqual(bodies.map((body) => `"${md5(body)}"`));
+    const answer = await s3.send(
+      new CompleteMultipartUploadCommand({
+        Bucket: BUCKET,
+        Key: key,
+        UploadId: uploadId,
+        MultipartUpload: { Parts: eTags.map((ETag, i) => ({ PartNumber: i + 1, ETag })) },
+      }),
+    );
+    const expected = `"${md5(Buffer.concat(bodies.map((body) => Buffer.from(md5(body), 'hex'))))}-3"`;
+    expect(answer.ETag).toBe(expected);
+    expect((await s3.send(new HeadObjectCommand({ Bucket: BUCKET, Key: key }))).ETag).toBe(expected);
+    expect((await getBytes(key)).equals(Buffer.concat(bodies))).toBe(true);
+    const open = await s3.send(new ListMultipartUploadsCommand({ Bucket: BUCKET, Prefix: key }));
+    expect(open.Uploads ?? []).toEqual([]);
+  });
+
+  it('serves ranges that straddle, start or end on the 1 MiB read boundaries, and clamps a range past the end', async () => {
+    const MiB = 1024 * 1024;
+    const data = pattern(3 * MiB + 17, 24);
+    await put('ranges/big.bin', data);
+    // Buffers compared with equals: vitest's deep equality walks megabytes byte by byte.
+    const expectRange = async (Range: string, first: number, last: number): Promise<void> => {
+      const response = await s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: 'ranges/big.bin', Range }));
+      const bytes = Buffer.from(await response.Body!.transformToByteArray());
+      expect(response.ContentRange).toBe(`bytes ${first}-${last}/${data.length}`);
+      expect(bytes.equals(data.subarray(first, last + 1))).toBe(true);
+    };
+    for (const [first, last] of [
+      [MiB - 3, MiB + 2],
+      [MiB, 2 * MiB - 1],
+      [0, MiB],
+      [2 * MiB - 1, 3 * MiB + 16],
+      [5, 3 * MiB + 5],
+    ] as const) {
+      await expectRange(`bytes=${first}-${last}`, first, last);
+    }
+    await expectRange(`bytes=${MiB}-${10 * MiB}`, MiB, data.length - 1);
+    expect((await getBytes('ranges/big.bin')).equals(data)).toBe(true);
+    await expect(
+      s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: 'ranges/big.bin', Range: `bytes=${data.length}-` })),
+    ).rejects.toMatchObject({ name: 'InvalidRange' });
+    await expect(
+      s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: 'ranges/missing.bin', Range: 'bytes=0-10' })),
+    ).rejects.toMatchObject({ name: 'NoSuchKey' });
+  });
+
+  it('refuses a part whose body does not match its Content-MD5, keeping no part that a completion could name', async () => {
+    const key = 'assembled/bad-part.bin';
+    const uploadId = await create(key);
+    const body = pattern(70_000, 25);
+    await expect(
+      s3.send(
+        new UploadPartCommand({
+          Bucket: BUCKET,
+          Key: key,
+          UploadId: uploadId,
+          PartNumber: 1,
+          Body: body,
+          ContentMD5: createHash('md5').update('something else').digest('base64'),
+        }),
+      ),
+    ).rejects.toMatchObject({ name: 'BadDigest' });
+    await expect(complete(key, uploadId, [{ PartNumber: 1, ETag: `"${md5(body)}"` }])).rejects.toMatchObject({
+      name: 'InvalidPart',
+    });
+    await s3.send(new AbortMultipartUploadCommand({ Bucket: BUCKET, Key: key, UploadId: uploadId }));
   });
 });
