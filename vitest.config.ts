@@ -82,7 +82,8 @@ export default defineConfig({
   test: {
     testTimeout: 30_000,
     // The SDK's notice that its 2027 releases need Node 22 (the lockfile pins one that supports 20).
-    env: { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
+    // CLOUD_PARALLEL_CLI_SOURCES: a test that runs cli/bin.js runs the sources, not a compiled CLI (cli/compiled.js).
+    env: { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', CLOUD_PARALLEL_CLI_SOURCES: '1' },
     hookTimeout: 120_000,
     projects: [
       {

@@ -32,8 +32,8 @@ await Promise.all([
 step('CLI entry (main, commands, spec)');
 await import('../cli/parser.ts');
 step('flag parser (commander)');
-await import('../cli/args.ts');
-step('argument checks (cli/args.ts, zod)');
+await import('../cli/args/rates.ts');
+step('argument checks (cli/args/rates.ts, zod)');
 await import('../cli/rates.ts');
 step('rates command module (cli/rates.ts and its imports)');
 const { readStackState, stackEnvironment } = await import('../local-stack/stack.ts');

@@ -1,8 +1,9 @@
 /**
  * `npm run bench -- cli [--runs N] [--rows help,rates,start]`: the CLI as a user waits for it, whole processes timed
  * from outside, median of N (default 5) after one warm-up, the launchers in turns so that load from elsewhere hits
- * them alike — `npx cloud-parallel`, `node_modules/.bin/cloud-parallel` (a link to cli/bin.js, as npm makes in a
- * project that depends on this one) and `node cli/bin.js`:
+ * them alike — `npx cloud-parallel` in this project's folder and in a project that depends on it (there npx finds
+ * the bin link at once; here it loads the whole node_modules tree first), `node_modules/.bin/cloud-parallel` (a link
+ * to cli/bin.js, as npm makes in a project that depends on this one) and `node cli/bin.js`:
  *
  * - `--help`;
  * - `rates small.csv` (12 KB) on a running stack, with where its time goes (bench/cli-rates.ts, bench/cli-probe.ts);
@@ -34,7 +35,9 @@ const TARGET_MS = { npx: 1000, bin: 600, start: 5000 };
 /** `rates small.csv`: ~12 KB of the demo's county CSV. */
 const SMALL_ROWS = 350;
 
-type Launcher = 'npx' | 'bin' | 'node';
+type Launcher = 'npx' | 'npxDep' | 'bin' | 'node';
+/** Where a launcher runs: npxDep in the benchmark's folder, which stands for a project depending on this one. */
+const cwdOf = (launcher: Launcher, root: string) => (launcher === 'npxDep' ? root : PROJECT_ROOT);
 type Row = { label: string; runs: number[]; targetMs?: number | undefined };
 
 const log = (line: string) => process.stderr.write(`  ${line}\n`);
@@ -50,8 +53,10 @@ function launchers(root: string): Record<Launcher, [string, string[]]> {
   const bin = path.join(root, 'node_modules', '.bin');
   mkdirSync(bin, { recursive: true });
   symlinkSync(path.join(PROJECT_ROOT, 'cli', 'bin.js'), path.join(bin, 'cloud-parallel'));
+  writeFileSync(path.join(root, 'package.json'), '{ "name": "depends-on-cloud-parallel", "private": true }\n');
   return {
     npx: ['npx', ['cloud-parallel']],
+    npxDep: ['npx', ['cloud-parallel']],
     bin: [path.join(bin, 'cloud-parallel'), []],
     node: [process.execPath, [path.join(PROJECT_ROOT, 'cli', 'bin.js')]],
   };
@@ -87,14 +92,18 @@ function phasesTable(title: string, phases: Phase[], total?: string): string {
   return `\n${title}\n${formatTable(['step', 'median'], rows)}`;
 }
 
-async function helpRows(l: Record<Launcher, [string, string[]]>, env: NodeJS.ProcessEnv, runs: number) {
+async function helpRows(l: Record<Launcher, [string, string[]]>, root: string, env: NodeJS.ProcessEnv, runs: number) {
   const help = (launcher: Launcher) => async () =>
-    (await timedRun(l[launcher][0], [...l[launcher][1], '--help'], { cwd: PROJECT_ROOT, env })).wallMs;
+    (await timedRun(l[launcher][0], [...l[launcher][1], '--help'], { cwd: cwdOf(launcher, root), env })).wallMs;
   const bare = async () => (await timedRun(process.execPath, ['-e', '0'], { cwd: PROJECT_ROOT, env })).wallMs;
   log('--help, and node alone (node -e 0)');
-  const t = await inTurns({ npx: help('npx'), bin: help('bin'), node: help('node'), bare }, runs);
+  const t = await inTurns(
+    { npx: help('npx'), npxDep: help('npxDep'), bin: help('bin'), node: help('node'), bare },
+    runs,
+  );
   return rowsTable('cloud-parallel --help', [
     { label: 'npx cloud-parallel --help', runs: t.npx, targetMs: TARGET_MS.npx },
+    { label: 'npx cloud-parallel --help, in a project depending on it', runs: t.npxDep, targetMs: TARGET_MS.npx },
     { label: 'node_modules/.bin/cloud-parallel --help', runs: t.bin, targetMs: TARGET_MS.bin },
     { label: 'node cli/bin.js --help', runs: t.node, targetMs: TARGET_MS.bin },
     { label: 'node -e 0 (Node alone, for scale)', runs: t.bare },
@@ -116,14 +125,20 @@ async function ratesRows(l: Record<Launcher, [string, string[]]>, root: string, 
     (launcher: Launcher, extra: string[] = []) =>
     async () => {
       const run = await timedRun(l[launcher][0], [...l[launcher][1], 'rates', file, ...extra], {
-        cwd: PROJECT_ROOT,
+        cwd: cwdOf(launcher, root),
         env,
       });
       if (launcher === 'bin' && extra.length === 0) breakdowns.push(ratesPhases(run, state, bucket));
       return run.wallMs;
     };
   const t = await inTurns(
-    { npx: rates('npx'), bin: rates('bin'), node: rates('node'), json: rates('bin', ['--json']) },
+    {
+      npx: rates('npx'),
+      npxDep: rates('npxDep'),
+      bin: rates('bin'),
+      node: rates('node'),
+      json: rates('bin', ['--json']),
+    },
     runs,
   );
   breakdowns.shift(); // the warm-up's
@@ -133,6 +148,11 @@ async function ratesRows(l: Record<Launcher, [string, string[]]>, root: string, 
   return [
     rowsTable('cloud-parallel rates small.csv (12 KB) on a running stack', [
       { label: 'npx cloud-parallel rates small.csv', runs: t.npx, targetMs: TARGET_MS.npx },
+      {
+        label: 'npx cloud-parallel rates small.csv, in a project depending on it',
+        runs: t.npxDep,
+        targetMs: TARGET_MS.npx,
+      },
       { label: 'node_modules/.bin/cloud-parallel rates small.csv', runs: t.bin, targetMs: TARGET_MS.bin },
       { label: 'node cli/bin.js rates small.csv', runs: t.node, targetMs: TARGET_MS.bin },
       {
@@ -242,7 +262,7 @@ export async function benchCli(args: string[]): Promise<number> {
   const out: string[] = [];
   try {
     const l = launchers(root);
-    if (rows.has('help')) out.push(await helpRows(l, userEnv(path.join(root, 'none')), runs));
+    if (rows.has('help')) out.push(await helpRows(l, root, userEnv(path.join(root, 'none')), runs));
     if (rows.has('start')) out.push(await startRows(l, root, runs));
     if (rows.has('rates')) out.push(await ratesRows(l, root, runs));
   } finally {

@@ -26,7 +26,7 @@ async function printHelp(name: CommandName): Promise<number> {
 }
 
 /**
- * Runs one command line. Its arguments are checked first (cli/args.ts, on commander) and only then is the
+ * Runs one command line. Its arguments are checked first (cli/args/<command>.ts, on commander) and only then is the
  * command's module loaded and run: a refused command line starts nothing, and fails before the heavy modules (SDK
  * clients, the chart renderer, the MongoDB driver) are even loaded. `cloud-parallel --help` loads nothing but the
  * specs.
@@ -68,32 +68,47 @@ export async function runCli(argv: string[]): Promise<number> {
 
 type Runner = (args: string[]) => Promise<number>;
 
-/** How each command but bench runs: its flags, how cli/args.ts judges them, and the module that does the work. */
+/**
+ * How each command but bench runs: its flags, its checks (cli/args/<command>.ts) and the module that does the work.
+ * Every import is dynamic and names one command's module, so a command loads neither another command's code nor
+ * (for `--help`) its own checks.
+ */
 const RUNNERS: Record<Exclude<CommandName, 'bench'>, Runner> = {
-  local: judging(LOCAL, (a, p) => a.localRequest(p))(async (r) => (await import('./local.ts')).localCommand(r)),
-  rates: judging(RATES, (a, p) => a.ratesRequest(p))(async (r) => (await import('./rates.ts')).ratesCommand(r)),
-  primes: judging(PRIMES, (a, p) => a.primesRequest(p))(async (r) => (await import('./primes.ts')).primesCommand(r)),
-  scrape: judging(SCRAPE, (a, p) => a.scrapeRequest(p))(async (r) => (await import('./scrape.ts')).scrapeCommand(r)),
-  dashboard: judging(DASHBOARD, (a, p) => a.dashboardRequest(p))(async (r) =>
+  local: judging(LOCAL, async (p) => (await import('./args/local.ts')).localRequest(p))(async (r) =>
+    (await import('./local.ts')).localCommand(r),
+  ),
+  rates: judging(RATES, async (p) => (await import('./args/rates.ts')).ratesRequest(p))(async (r) =>
+    (await import('./rates.ts')).ratesCommand(r),
+  ),
+  primes: judging(PRIMES, async (p) => (await import('./args/primes.ts')).primesRequest(p))(async (r) =>
+    (await import('./primes.ts')).primesCommand(r),
+  ),
+  scrape: judging(SCRAPE, async (p) => (await import('./args/scrape.ts')).scrapeRequest(p))(async (r) =>
+    (await import('./scrape.ts')).scrapeCommand(r),
+  ),
+  dashboard: judging(DASHBOARD, async (p) => (await import('./args/dashboard.ts')).dashboardRequest(p))(async (r) =>
     (await import('./dashboard.ts')).dashboardCommand(r),
   ),
-  demo: judging(DEMO, (a, p) => a.demoRequest(p))(async (r) => (await import('./demo.ts')).demoCommand(r)),
+  demo: judging(DEMO, async (p) => (await import('./args/demo.ts')).demoRequest(p))(async (r) =>
+    (await import('./demo.ts')).demoCommand(r),
+  ),
 };
 
 /**
- * `judging(spec, judge)(run)`: commander parses the flags first (`--help` is answered there); lib's schemas
- * (cli/args.ts) are loaded only to `judge` the flags of a command that runs, and the command's module only once its
- * request is judged, in `run`. Two calls rather than one so that each command's entry above stays one line.
+ * `judging(spec, judge)(run)`: commander parses the flags first (`--help` is answered there); the command's checks
+ * (cli/args/<command>.ts, with lib's schemas) are loaded only to `judge` the flags of a command that runs, and the
+ * command's module only once its request is judged, in `run`. Two calls rather than one so that each command's
+ * entry above reads as its checks, then its work.
  */
 function judging<F extends Record<string, FlagSpec>, R>(
   spec: CommandSpec<F>,
-  judge: (judges: typeof import('./args.ts'), parsed: ParsedArgs<F>) => R,
+  judge: (parsed: ParsedArgs<F>) => Promise<R>,
 ): (run: (request: R) => Promise<number>) => Runner {
   return (run) => async (args) => {
     const { parseFlags } = await import('./parser.ts');
     const parsed = parseFlags(spec, args);
     if (parsed.help) return printHelp(spec.name);
-    return run(judge(await import('./args.ts'), parsed));
+    return run(await judge(parsed));
   };
 }
 

@@ -18,7 +18,7 @@ import { type StageNames, stageNames } from '../lib/stage.ts';
 import { createScrapeServices } from '../dashboard/pages/scrapes/services.ts';
 import type { DashboardServices } from '../dashboard/routes.ts';
 import { startDashboard } from '../dashboard/server.ts';
-import type { DashboardRequest } from './args.ts';
+import type { DashboardRequest } from './args/dashboard.ts';
 import { onInterrupt } from './interrupt.ts';
 import { progress } from './shared.ts';
 

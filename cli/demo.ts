@@ -14,7 +14,7 @@ import { MongoClient } from 'mongodb';
 import { parseScrapeInput } from '../lib/scrape/index.ts';
 import { dataBucket, progress, withStack } from './shared.ts';
 import { dashboardLoginUrl, type StackState } from '../local-stack/stack.ts';
-import type { DemoRequest } from './args.ts';
+import type { DemoRequest } from './args/demo.ts';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { RatesSummary } from '../lib/rates/index.ts';
 import { createS3Client } from '../lib/aws/s3.ts';

@@ -6,7 +6,7 @@ import {
   type StackState,
 } from '../local-stack/stack.ts';
 import { credentialsFile } from '../local-stack/shared/credentials.ts';
-import type { LocalRequest } from './args.ts';
+import type { LocalRequest } from './args/local.ts';
 import { CliError } from './cli-error.ts';
 import { progress, startStackInterruptibly } from './shared.ts';
 

@@ -4,7 +4,7 @@
  * own is refused here in the CLI's style, each message naming the flag: an unknown flag (with the flags the
  * command takes), a flag with no value (`--limit` at the end, or followed by another flag), a value given to a
  * switch (`--json=1`), a flag given twice (unless `multiple`). Positionals and values are returned as given, for
- * cli/args.ts to judge with lib's schemas.
+ * cli/args/ to judge with lib's schemas.
  */
 import { Command, CommanderError, type Option } from 'commander';
 import { CliError } from './cli-error.ts';
@@ -91,7 +91,7 @@ export function buildCommand(spec: CommandSpec): Command {
   const command = new FlagCommand(spec);
   command
     .helpOption(false) // -h/--help is an ordinary switch below: help is printed by the caller, never by commander mid-parse
-    .allowExcessArguments() // positionals are judged by cli/args.ts, in the CLI's words
+    .allowExcessArguments() // positionals are judged by cli/args/, in the CLI's words
     .exitOverride() // commander never exits the process; anything it still refuses becomes a CliError below
     .configureOutput({ writeOut: () => undefined, writeErr: () => undefined })
     .configureHelp({ formatHelp: (cmd, helper) => formatCommandHelp(spec, cmd, helper) });

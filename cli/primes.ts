@@ -11,7 +11,7 @@ import { type PrimesResult, runPrimes as runPrimesOn } from '../lib/primes/run.t
 import type { PrimesChunkResult, PrimesTask } from '../lib/primes/worker.ts';
 import { localEc2Environment, type StackState } from '../local-stack/stack.ts';
 import { formatTable } from './format.ts';
-import type { PrimesRequest } from './args.ts';
+import type { PrimesRequest } from './args/primes.ts';
 import { awaitCleanly, interruptSignal } from './interrupt.ts';
 import { CliError } from './cli-error.ts';
 import { downloadObjects } from './download.ts';

@@ -1,20 +1,16 @@
 import path from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { createEc2Client } from '../lib/aws/ec2.ts';
-import { type Ec2Config, loadEc2Config, loadRatesConfig } from '../lib/config.ts';
-import { buildWorkerBundles } from '../lib/fanout/ec2/worker-bundle.ts';
 import { submitRatesRun, waitForRatesOutcome } from '../lib/rates/client.ts';
-import type { RateOptions } from '../lib/rates/options.ts';
-import { runRatesOnEc2, runSplitRatesOnEc2, stageRatesInput } from '../lib/rates/ec2.ts';
 import type { RatesJobOutcome, RatesSummary } from '../lib/rates/index.ts';
 import { isGzipFileName } from '../lib/rates/gzip-input.ts';
 import type { RatesSplit } from '../lib/rates/split.ts';
 import type { AssemblyFigures } from '../lib/rates/outcome.ts';
 import { formatBytes, formatMiB } from '../lib/units.ts';
-import { assertStackAlive, localEc2Environment, type StackState } from '../local-stack/stack.ts';
-import type { RatesRequest } from './args.ts';
-import { downloadObjects } from './download.ts';
+import { assertStackAlive, type StackState } from '../local-stack/stack.ts';
+import type { RatesRequest } from './args/rates.ts';
+import { downloadRatesOutputs } from './download.ts';
 import { awaitCleanly, interruptSignal } from './interrupt.ts';
+import { plural, splitNote } from './rates-lines.ts';
 import { followProgress } from './rates-progress.ts';
 import { dataBucket, progress, withStack } from './shared.ts';
 
@@ -33,15 +29,13 @@ export async function ratesCommand({
   if (warning !== undefined) process.stderr.write(`cloud-parallel: warning: ${warning}\n`);
   const gzipNote = gzipSplitWarning(file, split);
   if (gzipNote !== undefined) process.stderr.write(`cloud-parallel: warning: ${gzipNote}\n`);
-  const outcome = await withStack(
-    (state, s3) =>
-      backend !== 'ec2'
-        ? runAndCollect(state, s3, file, options, settings, split)
-        : split === undefined || split.workers === 1
-          ? runOnEc2AndCollect(state, s3, file, options, settings)
-          : runSplitOnEc2AndCollect(state, s3, file, options, settings, split),
-    json,
-  );
+  const outcome = await withStack(async (state, s3) => {
+    if (backend !== 'ec2') return runAndCollect(state, s3, file, options, settings, split);
+    const ec2 = await import('./rates-ec2.ts');
+    return split === undefined || split.workers === 1
+      ? ec2.runOnEc2AndCollect(state, s3, file, options, settings)
+      : ec2.runSplitOnEc2AndCollect(state, s3, file, options, settings, split);
+  }, json);
   if (outcome.status === 'error') {
     if (json) process.stdout.write(`${JSON.stringify({ error: outcome.error })}\n`);
     else
@@ -50,121 +44,6 @@ export async function ratesCommand({
   }
   process.stdout.write(json ? `${JSON.stringify(outcome, null, 2)}\n` : formatSummary(outcome));
   return 0;
-}
-
-/** The same job on one local EC2 instance: staged under inputs/, computed by the instance, published here. */
-async function runOnEc2AndCollect(
-  state: StackState,
-  s3: S3Client,
-  file: string,
-  options: Partial<RateOptions>,
-  settings: { outDir?: string | undefined; timeoutMs: number; quiet: boolean },
-): Promise<RatesJobOutcome> {
-  const say = settings.quiet ? () => undefined : progress;
-  const bucket = dataBucket(state);
-  say('building the EC2 worker bundle');
-  await buildWorkerBundles();
-  const staged = await awaitCleanly(
-    `aborting the upload of ${file}`,
-    stageRatesInput(s3, { bucket, file }, interruptSignal),
-  );
-  say(`uploaded ${file} to s3://${bucket}/${staged.key}; running it on one EC2 instance (${state.ec2Endpoint})`);
-  const { defaults } = loadRatesConfig({ ...state.service.environment, DATA_BUCKET: bucket });
-  const config = localEc2Config(state, bucket, settings.timeoutMs);
-  let last = '';
-  const report = await awaitCleanly(
-    'terminating the EC2 instance this command launched',
-    runRatesOnEc2(
-      { ec2: createEc2Client(), s3 },
-      config,
-      { ...staged, options: { ...defaults, ...options } },
-      {
-        onInstances: ({ pending, running, done }) => {
-          const line = `instance: ${pending ? 'pending' : running ? 'running' : done ? 'done' : '?'}`;
-          if (line !== last) {
-            last = line;
-            say(line);
-          }
-        },
-        signal: interruptSignal,
-      },
-    ),
-  );
-  say(
-    `EC2 run ${report.runId}: ${report.instances} × ${report.instanceType}, ${report.cost.instanceSeconds.toFixed(1)} instance-s ≈ $${report.cost.usd.toFixed(6)}`,
-  );
-  await downloadOutputs(s3, bucket, staged.resultPrefix, report.outcome, settings.outDir, say);
-  return report.outcome;
-}
-
-/** The local stack's EC2 settings, with every instance held to the run's --timeout. */
-function localEc2Config(state: StackState, bucket: string, timeoutMs: number): Ec2Config {
-  return loadEc2Config({
-    ...state.service.environment,
-    ...localEc2Environment(state),
-    DATA_BUCKET: bucket,
-    EC2_DEADLINE_SECONDS: String(Math.ceil(timeoutMs / 1000)),
-  });
-}
-
-/**
- * The job split into chunks on local EC2 instances: staged under inputs/ (the trigger does not fire), coordinated
- * in this process (lib/rates/ec2.ts runSplitRatesOnEc2), published to results/<name>/ as the Lambda path does.
- */
-async function runSplitOnEc2AndCollect(
-  state: StackState,
-  s3: S3Client,
-  file: string,
-  options: Partial<RateOptions>,
-  settings: { outDir?: string | undefined; timeoutMs: number; quiet: boolean },
-  split: RatesSplit,
-): Promise<RatesJobOutcome> {
-  const say = settings.quiet ? () => undefined : progress;
-  const bucket = dataBucket(state);
-  say('building the EC2 worker bundles');
-  await buildWorkerBundles();
-  const staged = await awaitCleanly(
-    `aborting the upload of ${file}`,
-    stageRatesInput(s3, { bucket, file }, interruptSignal),
-  );
-  say(
-    `uploaded ${file} to s3://${bucket}/${staged.key}; running it${splitNote(split)} on EC2 instances (${state.ec2Endpoint})`,
-  );
-  const rates = loadRatesConfig({ ...state.service.environment, DATA_BUCKET: bucket });
-  const config = localEc2Config(state, bucket, settings.timeoutMs);
-  const phaseLine = changedLinesOnly(say);
-  const instancesLine = changedLinesOnly(say);
-  const outcome = await awaitCleanly(
-    'terminating the EC2 instances this command launched',
-    runSplitRatesOnEc2(
-      { ec2: createEc2Client(), s3 },
-      config,
-      {
-        ...staged,
-        options: { ...rates.defaults, ...options },
-        split,
-        chunking: { aboveBytes: rates.parallel.aboveBytes, chunkBytes: rates.parallel.chunkBytes },
-      },
-      {
-        onProgress: ({ phase, chunks, done }) => phaseLine(`${phase}: ${done}/${plural(chunks, 'chunk')}`),
-        onInstances: ({ pending, running, done }) =>
-          instancesLine(`instances: ${pending} pending, ${running} running, ${done} done`),
-        signal: interruptSignal,
-      },
-    ),
-  );
-  await downloadOutputs(s3, bucket, staged.resultPrefix, outcome, settings.outDir, say);
-  return outcome;
-}
-
-/** `say`, skipping a line equal to the one before (progress callbacks repeat themselves). */
-function changedLinesOnly(say: (line: string) => void): (line: string) => void {
-  let last = '';
-  return (line) => {
-    if (line === last) return;
-    last = line;
-    say(line);
-  };
 }
 
 export async function runAndCollect(
@@ -202,29 +81,8 @@ export async function runAndCollect(
   } finally {
     follower?.stop();
   }
-  await downloadOutputs(s3, bucket, run.resultPrefix, outcome, settings.outDir, say);
+  await downloadRatesOutputs(s3, bucket, run.resultPrefix, outcome, settings.outDir, say);
   return outcome;
-}
-
-async function downloadOutputs(
-  s3: S3Client,
-  bucket: string,
-  resultPrefix: string,
-  outcome: RatesJobOutcome,
-  outDir: string | undefined,
-  say: (line: string) => void,
-): Promise<void> {
-  if (outcome.status !== 'ok' || !outDir) return;
-  // A split run's timeline is part of its set (summary.json lists it); a single run has none to fetch.
-  const timeline = outcome.outputs.timeline === undefined ? [] : ['timeline.png', 'timeline.svg', 'timeline.json'];
-  const names = ['rates.csv', 'histogram.png', 'histogram.svg', ...timeline, 'summary.json'];
-  await downloadObjects(
-    s3,
-    bucket,
-    names.map((name) => `${resultPrefix}${name}`),
-    outDir,
-  );
-  say(`downloaded ${names.slice(0, -1).join(', ')} and summary.json to ${outDir}`);
 }
 
 /** Below this a chunk is for watching boundaries land, not for speed. */
@@ -245,14 +103,6 @@ export function gzipSplitWarning(file: string, split: RatesSplit | undefined): s
   if (!asked || !isGzipFileName(file)) return undefined;
   return `${path.basename(file)} is gzip-compressed, and gzip cannot be split: the run goes ahead on one worker (upload it uncompressed to split it)`;
 }
-
-function splitNote(split: RatesSplit | undefined): string {
-  if (split?.workers !== undefined) return ` (on ${plural(split.workers, 'worker')})`;
-  if (split?.chunkBytes !== undefined) return ` (in chunks of ${formatBytes(split.chunkBytes)})`;
-  return '';
-}
-
-const plural = (n: number, word: string) => `${n.toLocaleString('en-US')} ${word}${n === 1 ? '' : 's'}`;
 
 const fmt = (n: number) =>
   Math.abs(n) >= 1e4 || (Math.abs(n) < 1e-3 && n !== 0) ? n.toExponential(4) : n.toPrecision(5);

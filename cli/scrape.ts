@@ -9,11 +9,9 @@ import {
   type ScrapeResult,
 } from '../lib/scrape/index.ts';
 import { stackEnvironment, type StackState } from '../local-stack/stack.ts';
-import type { ScrapeRequest } from './args.ts';
+import type { ScrapeRequest } from './args/scrape.ts';
 import { awaitCleanly, interruptSignal } from './interrupt.ts';
 import { progress, withStack } from './shared.ts';
-
-export { splitCities } from './args.ts';
 
 export interface ScrapeRunReport {
   result: ScrapeResult;

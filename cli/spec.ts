@@ -15,7 +15,7 @@ export interface CommandSpec<F extends Record<string, FlagSpec> = Record<string,
   name: CommandName;
   /** Usage lines (after `cloud-parallel `), each group with what it does. */
   usage: { lines: string[]; does: string }[];
-  /** Keyed by the flag's long name without dashes (`chunk-size`): the name cli/args.ts reads its value by. */
+  /** Keyed by the flag's long name without dashes (`chunk-size`): the name cli/args/ reads its value by. */
   flags: F;
   examples: [command: string, what: string][];
   environment?: [variable: string, what: string][];

@@ -10,7 +10,8 @@ import { UserError } from '../errors.ts';
 import type { RateOptions } from './options.ts';
 import type { RatesSplit } from './split.ts';
 import { GZIP_SUFFIX, isGzipFileName } from './gzip-input.ts';
-import { isCompressedUpload, METADATA, resultPrefixFor, UPLOADS_PREFIX, type RatesJobOutcome } from './job.ts';
+import type { RatesJobOutcome } from './outcome.ts';
+import { isCompressedUpload, METADATA, resultPrefixFor, UPLOADS_PREFIX } from './upload-keys.ts';
 
 /**
  * The client side of the rates job: upload a file where the trigger watches, tagged with a run id and

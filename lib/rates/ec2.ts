@@ -19,14 +19,8 @@ import { defaultPresignSeconds } from '../fanout/ec2/backend.ts';
 import { ec2RunSettings, newRunId, withEc2Run, type Ec2RunHooks, type Ec2RunReport } from '../fanout/ec2/run.ts';
 import type { RateOptions } from './options.ts';
 import type { RatesEc2Result, RatesEc2Task } from './ec2-worker.ts';
-import {
-  isCompressedUpload,
-  publishRatesResults,
-  resultPrefixFor,
-  UPLOADS_PREFIX,
-  writeRatesError,
-  type RatesJobOutcome,
-} from './job.ts';
+import { publishRatesResults, writeRatesError, type RatesJobOutcome } from './job.ts';
+import { isCompressedUpload, resultPrefixFor, UPLOADS_PREFIX } from './upload-keys.ts';
 import { uploadKeyFor } from './client.ts';
 import type { RatesErrorReport, RatesSummary } from './outcome.ts';
 import type { ParallelProgress } from './parallel/coordinator.ts';

@@ -8,7 +8,7 @@ import { createGunzip } from 'node:zlib';
 import { UserError } from '../errors.ts';
 import { formatBytes } from '../units.ts';
 
-/** The one compression the job reads, chosen by the key's suffix (resultPrefixFor in job.ts). */
+/** The one compression the job reads, chosen by the key's suffix (resultPrefixFor in upload-keys.ts). */
 export const GZIP_SUFFIX = '.csv.gz';
 
 /**

@@ -4,7 +4,7 @@
  */
 import { ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import { readJsonObject } from './client.ts';
-import { resultPrefixFor, UPLOADS_PREFIX } from './job.ts';
+import { resultPrefixFor, UPLOADS_PREFIX } from './upload-keys.ts';
 import type { RatesJobOutcome } from './outcome.ts';
 
 /** The result files a run publishes (summary.json last), and error.json when it failed. */

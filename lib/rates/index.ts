@@ -3,16 +3,8 @@ import type { RatesDefaults, RatesLimits } from '../config.ts';
 import { InfrastructureError } from '../errors.ts';
 import { runRatesJob, type RatesJobHooks, type RatesJobInput, type RatesJobOutcome } from './job.ts';
 
-export {
-  runRatesJob,
-  resultPrefixFor,
-  isCompressedUpload,
-  resolveOptions,
-  isAlreadyProcessed,
-  UPLOADS_PREFIX,
-  RESULTS_PREFIX,
-  METADATA,
-} from './job.ts';
+export { runRatesJob, resolveOptions, isAlreadyProcessed } from './job.ts';
+export { resultPrefixFor, isCompressedUpload, UPLOADS_PREFIX, RESULTS_PREFIX, METADATA } from './upload-keys.ts';
 export type {
   RatesJobHooks,
   RatesJobInput,

@@ -16,7 +16,7 @@ export interface RatesSplit {
   chunkBytes?: number;
 }
 
-/** The S3 user metadata (x-amz-meta-*) carrying the split; lib/rates/job.ts's METADATA includes them. */
+/** The S3 user metadata (x-amz-meta-*) carrying the split; lib/rates/upload-keys.ts's METADATA includes them. */
 export const SPLIT_METADATA = { workers: 'workers', chunkBytes: 'chunk-bytes' } as const;
 
 export const MAX_WORKERS = MAX_CHUNKS;

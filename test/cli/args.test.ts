@@ -29,14 +29,12 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { gzipSync } from 'node:zlib';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import {
-  parseDashboardArgs,
-  parseDemoArgs,
-  parsePrimesArgs,
-  parseRatesArgs,
-  parseScrapeArgs,
-  parseLocalArgs,
-} from '../../cli/args.ts';
+import { parseDashboardArgs } from '../../cli/args/dashboard.ts';
+import { parseDemoArgs } from '../../cli/args/demo.ts';
+import { parseLocalArgs } from '../../cli/args/local.ts';
+import { parsePrimesArgs } from '../../cli/args/primes.ts';
+import { parseRatesArgs } from '../../cli/args/rates.ts';
+import { parseScrapeArgs } from '../../cli/args/scrape.ts';
 import { runCli } from '../../cli/commands.ts';
 import { CliError } from '../../cli/cli-error.ts';
 import { USAGE } from '../../cli/help.ts';

@@ -5,7 +5,7 @@
  * form, every POST 403), and protected like the local dashboard (the per-start token, 401 without it).
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import type { DashboardRequest } from '../../cli/args.ts';
+import type { DashboardRequest } from '../../cli/args/dashboard.ts';
 import { type StageDashboard, stageDashboardServices } from '../../cli/dashboard.ts';
 import { READ_ONLY_MESSAGE, type RunningDashboard, startDashboard } from '../../dashboard/server.ts';
 import { useLocalMongo } from '../support/scrape.ts';

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { MongoClient } from 'mongodb';
 import { describe, expect, it } from 'vitest';
-import { splitCities } from '../../cli/scrape.ts';
+import { splitCities } from '../../cli/args/scrape.ts';
 import type { ScrapeResult } from '../../lib/scrape/index.ts';
 import { PROJECT_ROOT } from '../../local-stack/service-config.ts';
 import { runCli, slsInvokeLocal, useLocalStack } from '../support/stack.ts';

@@ -4,7 +4,7 @@
  */
 import { z } from 'zod';
 import { RESULT_FILES, type ResultFile } from '../../../lib/rates/history.ts';
-import { resultPrefixFor } from '../../../lib/rates/job.ts';
+import { resultPrefixFor } from '../../../lib/rates/upload-keys.ts';
 import { sendError } from '../../http.ts';
 import { sendS3File } from '../../s3-file.ts';
 import type { RouteContext } from '../../routes.ts';

@@ -6,7 +6,7 @@
 import { z } from 'zod';
 import { checkRatesOutcome } from '../../../lib/rates/client.ts';
 import { listRatesUploads } from '../../../lib/rates/history.ts';
-import { resultPrefixFor } from '../../../lib/rates/job.ts';
+import { resultPrefixFor } from '../../../lib/rates/upload-keys.ts';
 import { html } from '../../html.ts';
 import { sendError, sendHtml, sendJson } from '../../http.ts';
 import { layout } from '../../layout.ts';

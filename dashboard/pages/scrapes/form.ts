@@ -3,7 +3,7 @@
  * (cli/args.ts scrapeRequest), so the page refuses exactly what the CLI refuses, with the same words.
  */
 import type http from 'node:http';
-import { scrapeRequest } from '../../../cli/args.ts';
+import { scrapeRequest } from '../../../cli/args/scrape.ts';
 import { UserError } from '../../../lib/errors.ts';
 import type { ScrapeInput } from '../../../lib/scrape/run.ts';
 import type { ScrapeFormValues } from './form-view.ts';

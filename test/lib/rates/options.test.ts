@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { uploadKeyFor } from '../../../lib/rates/client.ts';
-import { isCompressedUpload, resolveOptions, resultPrefixFor } from '../../../lib/rates/job.ts';
+import { resolveOptions } from '../../../lib/rates/job.ts';
+import { isCompressedUpload, resultPrefixFor } from '../../../lib/rates/upload-keys.ts';
 import { chooseSplit } from '../../../lib/rates/parallel/choose.ts';
 
 const defaults = { numerator: 'cancer', denominator: 'population', bins: 30 };

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { RatesFileError } from '../../../lib/rates/errors.ts';
-import { METADATA } from '../../../lib/rates/job.ts';
+import { METADATA } from '../../../lib/rates/upload-keys.ts';
 import { ratesSplitSchema, resolveSplit, splitFromMetadata } from '../../../lib/rates/split.ts';
 
 describe('splitFromMetadata', () => {
