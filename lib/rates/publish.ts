@@ -218,7 +218,7 @@ export async function publishRatesResults(
 
 /** The histogram of a run's rates as results/<name>/ shows it (also drawn once at container start: chart-warmup.ts). */
 export function histogramInput(
-  result: Pick<ComputedRates, 'rateColumn' | 'rows' | 'stats'>,
+  result: Pick<ComputedRates, 'rateColumn' | 'rows'> & { stats: { histogram: { edges: number[]; counts: number[] } } },
   options: RateOptions,
   key: string,
 ): HistogramChartInput {
