@@ -16,9 +16,11 @@ import type { ParallelSetup } from '../lib/rates/parallel/run.ts';
 const s3 = createS3Client();
 const config = loadRatesConfig();
 
-// The first chart drawn in a process costs ~40 ms more than the next: pay it here, at container start, not in a run.
-// A failure is logged and the container serves runs all the same.
-await warmUpChart(config.defaults, (error) =>
+// The first chart drawn in a process costs ~30 ms more CPU than the next: start paying it here, at container start,
+// not in a run. Not awaited: serverless-offline cannot load a handler module with a top-level await (every invoke
+// fails, found by test/e2e/rates.test.ts); Lambda keeps running it while the runtime asks for the first event. A
+// failure is logged and the container serves runs all the same.
+void warmUpChart(config.defaults, (error) =>
   logger.warn('chart warm-up at container start failed', { error: asLoggable(error) }),
 );
 
