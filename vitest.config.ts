@@ -50,6 +50,7 @@ const UNIT_TESTS = [
   'lib/primes/sieve',
   'lib/rates/chart',
   'lib/rates/chart-cache',
+  'lib/rates/chart-warmup',
   'lib/rates/client', // a real S3 client whose middleware answers every command
   'lib/rates/csv-rates',
   'lib/rates/csv-rates-memory',

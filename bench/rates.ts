@@ -10,6 +10,7 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
+import { DeleteObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { createS3Client } from '../lib/aws/s3.ts';
 import { sampleCountyCsvChunks } from '../lib/rates/sample-data.ts';
@@ -35,7 +36,15 @@ print((time.perf_counter() - t) * 1000)
 interface FunctionRun {
   wallMs: number;
   maxRssMb: number;
-  reply: { results: { status: string; rows?: number; timings?: Record<string, number>; error?: unknown }[] };
+  reply: {
+    results: {
+      status: string;
+      rows?: number;
+      alreadyProcessed?: boolean;
+      timings?: Record<string, number>;
+      error?: unknown;
+    }[];
+  };
 }
 
 export function hasPandas(): boolean {
@@ -65,10 +74,22 @@ async function pandasMedian(file: string, runs: number): Promise<number> {
   return median(times);
 }
 
-/** Runs the rates function `runs` times on `key`, each in a fresh process; fails on a run that did not succeed. */
-async function functionRuns(label: string, key: string, runs: number, env: NodeJS.ProcessEnv): Promise<FunctionRun[]> {
+/**
+ * Runs the rates function `runs` times on `key`, each in a fresh process; fails on a run that did not succeed. Each
+ * run first deletes the previous run's summary.json: otherwise the job sees the same upload already processed and
+ * answers from it in a few milliseconds, which measured nothing (runs 2..n did so until this).
+ */
+async function functionRuns(
+  s3: S3Client,
+  label: string,
+  key: string,
+  runs: number,
+  env: NodeJS.ProcessEnv,
+): Promise<FunctionRun[]> {
   const results: FunctionRun[] = [];
+  const summaryKey = `results/${key.slice('uploads/'.length, -'.csv'.length)}/summary.json`;
   for (let i = 0; i < runs; i++) {
+    await s3.send(new DeleteObjectCommand({ Bucket: BUCKET, Key: summaryKey }));
     const { stdout } = await promisify(execFile)(
       process.execPath,
       ['--import', 'tsx', path.join(PROJECT_ROOT, 'bench', 'rates-function.ts'), BUCKET, key],
@@ -76,7 +97,7 @@ async function functionRuns(label: string, key: string, runs: number, env: NodeJ
     );
     const run = JSON.parse(stdout.trim().split('\n').pop()!) as FunctionRun;
     const outcome = run.reply.results[0];
-    if (outcome?.status !== 'ok' || outcome.rows === undefined)
+    if (outcome?.status !== 'ok' || outcome.rows === undefined || outcome.alreadyProcessed === true)
       throw new Error(`bench run failed: ${JSON.stringify(outcome)}`);
     results.push(run);
     process.stderr.write(
@@ -108,19 +129,23 @@ export async function benchRates(args: string[]): Promise<number> {
       const key = `uploads/counties-${label}.csv`;
       await new Upload({ client: s3, params: { Bucket: BUCKET, Key: key, Body: createReadStream(file) } }).done();
       const sizeRuns = size >= 5e6 ? Math.min(runs, 2) : runs;
-      const results = await functionRuns(label, key, sizeRuns, env);
+      const results = await functionRuns(s3, label, key, sizeRuns, env);
       const wall = median(results.map((r) => r.wallMs));
       const peak = Math.max(...results.map((r) => r.maxRssMb));
       rss.push(peak);
       let pandasMs: number | null = null;
       if (pandas) pandasMs = await pandasMedian(file, sizeRuns);
-      const timings = results[0]!.reply.results[0]!.timings ?? {};
+      // Each timing's median over the runs, like the wall's (the first run alone is the noisiest).
+      const timing = (name: string): string => {
+        const values = results.flatMap((r) => r.reply.results[0]?.timings?.[name] ?? []);
+        return values.length === 0 ? '?' : String(Math.round(median(values)));
+      };
       rows.push([
         size.toLocaleString('en-US'),
         `${Math.round(wall)} ms`,
         `${(((size / wall) * 1000) / 1e6).toFixed(2)} M/s`,
         `${Math.round(peak)} MB`,
-        `${timings.computeMs ?? '?'} / ${timings.uploadMs ?? '?'} / ${timings.chartMs ?? '?'}`,
+        `${timing('computeMs')} / ${timing('uploadMs')} / ${timing('chartMs')}`,
         pandasMs === null ? 'n/a' : `${Math.round(pandasMs)} ms`,
         pandasMs === null ? 'n/a' : `${(wall / pandasMs).toFixed(2)}×`,
       ]);

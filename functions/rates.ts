@@ -5,7 +5,8 @@ import { lambdaDeadlineSignal } from '../lib/aws/lambda-deadline.ts';
 import { createS3Client } from '../lib/aws/s3.ts';
 import { loadRatesConfig } from '../lib/config.ts';
 import { jobErrors, type Rejected } from '../lib/middleware/job-errors.ts';
-import { observability } from '../lib/observability.ts';
+import { asLoggable, logger, observability } from '../lib/observability.ts';
+import { warmUpChart } from '../lib/rates/chart-warmup.ts';
 import { runRatesJobs, type RatesBatchReply } from '../lib/rates/index.ts';
 import { parseRatesEvent } from '../lib/rates/event.ts';
 import { recordRates, recordRatesFailure } from '../lib/rates/metrics.ts';
@@ -14,6 +15,14 @@ import type { ParallelSetup } from '../lib/rates/parallel/run.ts';
 // Created once per container and reused by every invocation it serves.
 const s3 = createS3Client();
 const config = loadRatesConfig();
+
+// The first chart drawn in a process costs ~30 ms more CPU than the next: start paying it here, at container start,
+// not in a run. Not awaited: serverless-offline cannot load a handler module with a top-level await (every invoke
+// fails, found by test/e2e/rates.test.ts); Lambda keeps running it while the runtime asks for the first event. A
+// failure is logged and the container serves runs all the same.
+void warmUpChart(config.defaults, (error) =>
+  logger.warn('chart warm-up at container start failed', { error: asLoggable(error) }),
+);
 
 /**
  * Big files are split across the rates-worker function (lib/rates/parallel/); without RATES_WORKER_FUNCTION (a

@@ -5,7 +5,7 @@
 import { DeleteObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { InfrastructureError } from '../errors.ts';
 import { s3Uri } from '../aws/s3.ts';
-import { renderHistogram } from './chart.ts';
+import { type HistogramChartInput, renderHistogram } from './chart.ts';
 import type { RatesResult } from './csv-rates.ts';
 import type { RateOptions } from './options.ts';
 import type { CompressedInput, JobErrorCode, ParallelSummary, RatesErrorReport, RatesSummary } from './outcome.ts';
@@ -150,9 +150,11 @@ export class RatesPublishError extends InfrastructureError {
 
 /**
  * The end of every successful run, wherever the CSV was computed: the commit described at the top of this section.
- * The histogram (and a split run's timeline) is drawn while the old summary.json is deleted and `rates.csv` lands;
- * then the SVG and PNG are put (and the timeline files), and `summary.json` last — its presence means the run
- * finished. A failure on the way removes this run's outputs and throws a RatesPublishError.
+ * The S3 steps start first and the histogram (and a split run's timeline) is drawn while they are in flight: the old
+ * summary.json and error.json are deleted, then an older run's timeline (only once no summary.json can list it),
+ * then `rates.csv` lands while the SVG and PNG are put (and the timeline files) — nothing vouches for any of them
+ * until `summary.json`, put last: its presence means the run finished. A failure on the way removes this run's
+ * outputs and throws a RatesPublishError.
  */
 export async function publishRatesResults(
   s3: S3Client,
@@ -162,49 +164,31 @@ export async function publishRatesResults(
   timing: { started: number; computeMs: number },
   split?: SplitRunNotes,
 ): Promise<RatesSummary> {
-  const { bucket, key, prefix, options } = place;
+  const { bucket, prefix, options } = place;
   let landing = false;
   try {
-    const [chart, timeline] = await allSettled([
-      renderHistogram({
-        edges: result.stats.histogram.edges,
-        counts: result.stats.histogram.counts,
-        title: `Distribution of ${result.rateColumn} = ${options.numerator} / ${options.denominator}`,
-        subtitle: `${key} · ${result.rows.toLocaleString('en-US')} rows · ${options.bins} bins`,
-        xLabel: `${result.rateColumn} (${options.numerator} per unit of ${options.denominator})`,
-        yLabel: 'rows (count)',
-      }),
+    // From the first delete on nothing vouches for the previous run's outputs: they are about to be replaced.
+    const cleared = clearPrevious(s3, bucket, prefix, split === undefined);
+    const landed = cleared.then(() => {
+      landing = true;
+      return csv.land();
+    });
+    landed.catch(() => undefined); // settled below, with the others
+    // The requests above are sent once this turn of the event loop ends; the chart's CPU work runs while S3 answers.
+    await new Promise((resolve) => setImmediate(resolve));
+    const drawing = allSettled([
+      renderHistogram(histogramInput(result, options, place.key)),
       split?.timeline() ?? Promise.resolve(null),
-      (async () => {
-        // From here on nothing vouches for the previous run's outputs: they are about to be replaced — or, for an
-        // older split run's timeline when this run has none, removed, so that no set holds another run's timeline.
-        await deleteIfPresent(s3, bucket, `${prefix}summary.json`);
-        const stale = split === undefined ? TIMELINE_FILES : [];
-        await Promise.all(['error.json', ...stale].map((file) => deleteIfPresent(s3, bucket, `${prefix}${file}`)));
-        landing = true;
-        await csv.land();
-      })(),
     ] as const);
+    const puts = Promise.all([drawing, cleared]).then(([[chart, timeline]]) =>
+      allSettled([
+        putObject(s3, bucket, `${prefix}histogram.svg`, chart.svg, 'image/svg+xml'),
+        putObject(s3, bucket, `${prefix}histogram.png`, chart.png, 'image/png'),
+        ...(timeline === null ? [] : putTimeline(s3, bucket, prefix, timeline)),
+      ]),
+    );
+    const [[chart]] = await allSettled([drawing, landed, puts, cleared] as const);
     const uploadMs = performance.now() - timing.started - timing.computeMs;
-    await allSettled([
-      s3.send(
-        new PutObjectCommand({
-          Bucket: bucket,
-          Key: `${prefix}histogram.svg`,
-          Body: chart.svg,
-          ContentType: 'image/svg+xml',
-        }),
-      ),
-      s3.send(
-        new PutObjectCommand({
-          Bucket: bucket,
-          Key: `${prefix}histogram.png`,
-          Body: chart.png,
-          ContentType: 'image/png',
-        }),
-      ),
-      ...(timeline === null ? [] : putTimeline(s3, bucket, prefix, timeline)),
-    ]);
 
     const summary = summaryOf(place, result, csv.key, timing, uploadMs, chart.ms);
     if (split !== undefined) {
@@ -232,9 +216,38 @@ export async function publishRatesResults(
   }
 }
 
+/** The histogram of a run's rates as results/<name>/ shows it (also drawn once at container start: chart-warmup.ts). */
+export function histogramInput(
+  result: Pick<ComputedRates, 'rateColumn' | 'rows'> & { stats: { histogram: { edges: number[]; counts: number[] } } },
+  options: RateOptions,
+  key: string,
+): HistogramChartInput {
+  return {
+    edges: result.stats.histogram.edges,
+    counts: result.stats.histogram.counts,
+    title: `Distribution of ${result.rateColumn} = ${options.numerator} / ${options.denominator}`,
+    subtitle: `${key} · ${result.rows.toLocaleString('en-US')} rows · ${options.bins} bins`,
+    xLabel: `${result.rateColumn} (${options.numerator} per unit of ${options.denominator})`,
+    yLabel: 'rows (count)',
+  };
+}
+
+/**
+ * Removes what vouches for the previous run's outputs (summary.json; error.json may go at the same moment, as the two
+ * are never both there) and then — for a run without a timeline (`staleTimeline`) — an older split run's timeline
+ * files, which only an already deleted summary.json could have listed.
+ */
+async function clearPrevious(s3: S3Client, bucket: string, prefix: string, staleTimeline: boolean): Promise<void> {
+  await allSettled([
+    deleteIfPresent(s3, bucket, `${prefix}summary.json`),
+    deleteIfPresent(s3, bucket, `${prefix}error.json`),
+  ]);
+  if (staleTimeline) await allSettled(TIMELINE_FILES.map((file) => deleteIfPresent(s3, bucket, `${prefix}${file}`)));
+}
+
 function putTimeline(s3: S3Client, bucket: string, prefix: string, files: TimelineFiles): Promise<unknown>[] {
-  const put = (name: (typeof TIMELINE_FILES)[number], Body: string | Buffer, ContentType: string) =>
-    s3.send(new PutObjectCommand({ Bucket: bucket, Key: `${prefix}${name}`, Body, ContentType }));
+  const put = (name: (typeof TIMELINE_FILES)[number], body: string | Buffer, contentType: string) =>
+    putObject(s3, bucket, `${prefix}${name}`, body, contentType);
   return [
     put('timeline.json', files.json, 'application/json'),
     put('timeline.svg', files.svg, 'image/svg+xml'),
@@ -295,6 +308,10 @@ async function allSettled<T extends readonly unknown[]>(
   return settled.map((outcome) => (outcome as PromiseFulfilledResult<unknown>).value) as {
     -readonly [K in keyof T]: Awaited<T[K]>;
   };
+}
+
+function putObject(s3: S3Client, bucket: string, key: string, body: string | Buffer, contentType: string) {
+  return s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentType: contentType }));
 }
 
 async function putJson(s3: S3Client, bucket: string, key: string, value: unknown): Promise<void> {
