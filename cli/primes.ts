@@ -5,7 +5,7 @@ import { loadEc2Config } from '../lib/config.ts';
 import { buildWorkerBundles } from '../lib/fanout/ec2/worker-bundle.ts';
 import type { Backend } from '../lib/fanout/index.ts';
 import { splitRange } from '../lib/primes/chunks.ts';
-import type { PrimesRunInput } from '../lib/primes/fanout-job.ts';
+import type { PrimesRunInput } from '../lib/primes/run-input.ts';
 import { directoryRunRecorder, type RunRecorder, s3RunRecorder } from '../lib/primes/run-record.ts';
 import { type PrimesResult, runPrimes as runPrimesOn } from '../lib/primes/run.ts';
 import type { PrimesChunkResult, PrimesTask } from '../lib/primes/worker.ts';
