@@ -4,7 +4,7 @@
  * (scripts/cli-build-options.ts: the same esbuild options, chunks at the same dynamic imports) and runs on plain
  * node; otherwise through tsx, as bin.js then runs the sources, and the reason is named.
  */
-import { rmSync } from 'node:fs';
+import { existsSync, readdirSync, rmdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { compiledEntry, PROJECT_ROOT } from '../cli/compiled.js';
 import { cliBuildOptions } from '../scripts/cli-build-options.ts';
@@ -28,8 +28,13 @@ export async function prepareProbe(): Promise<ProbeLauncher> {
       dispose: () => undefined,
     };
   }
-  const outdir = path.join(PROJECT_ROOT, '.bench-data', `cli-probe-${process.pid}`);
-  const dispose = () => rmSync(outdir, { recursive: true, force: true });
+  const dataDir = path.join(PROJECT_ROOT, '.bench-data');
+  const outdir = path.join(dataDir, `cli-probe-${process.pid}`);
+  const dispose = () => {
+    rmSync(outdir, { recursive: true, force: true });
+    // .bench-data/ is every benchmark's: removed only when this probe was all it held.
+    if (existsSync(dataDir) && readdirSync(dataDir).length === 0) rmdirSync(dataDir);
+  };
   try {
     const { build } = await import('esbuild');
     await build(cliBuildOptions({ 'cli-probe': 'bench/cli-probe.ts' }, outdir));
