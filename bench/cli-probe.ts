@@ -1,6 +1,7 @@
 /**
  * Where `cloud-parallel rates` spends its time before the job runs, in a fresh process of its own:
- * `node --import tsx bench/cli-probe.ts <file>` (run by bench/cli.ts with the benchmark stack's environment).
+ * `node --import tsx bench/cli-probe.ts <file>`, or compiled as the CLI is while users run the compiled CLI (run by
+ * bench/cli.ts with the benchmark stack's environment, as bench/cli-probe-build.ts prepares it).
  * It loads the modules the CLI loads for `rates`, in the CLI's order, reads the stack's state and uploads the file
  * with the CLI's upload code, timing each step; prints one JSON line of { step: ms }.
  *
@@ -8,9 +9,11 @@
  */
 import { createReadStream } from 'node:fs';
 
-// Milliseconds since the process started: node's own start, tsx's loader and compiling this file.
+// Milliseconds since the process started: node's own start and loading this file (through tsx's loader and compiling
+// it, when it runs from its source; import.meta.url names the source either way, see scripts/cli-build-options.ts).
 const bootMs = performance.now();
-const steps: Record<string, number> = { 'node + tsx start': bootMs };
+const fromSource = process.argv[1]?.endsWith('.ts') === true;
+const steps: Record<string, number> = { [fromSource ? 'node + tsx start' : 'node start']: bootMs };
 let last = bootMs;
 const step = (name: string) => {
   const now = performance.now();

@@ -9,6 +9,7 @@ import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import type { StackState } from '../local-stack/stack.ts';
+import type { ProbeLauncher } from './cli-probe-build.ts';
 import type { TimedRun } from './cli-process.ts';
 import { jobStartMs, lastNotificationMs, type Phase, phasesBetween } from './cli-timing.ts';
 
@@ -40,11 +41,15 @@ export function ratesPhases(run: TimedRun, state: StackState, bucket: string): P
   ]);
 }
 
-/** One run of bench/cli-probe.ts: the pre-upload steps of `rates`, each in ms. */
-export async function probeRun(file: string, options: { cwd: string; env: NodeJS.ProcessEnv }): Promise<Phase[]> {
+/** One run of bench/cli-probe.ts (as bench/cli-probe-build.ts prepared it): the pre-upload steps of `rates`, in ms. */
+export async function probeRun(
+  probe: ProbeLauncher,
+  file: string,
+  options: { cwd: string; env: NodeJS.ProcessEnv },
+): Promise<Phase[]> {
   const { stdout } = await promisify(execFile)(
     process.execPath,
-    ['--import', 'tsx', path.join(options.cwd, 'bench', 'cli-probe.ts'), file],
+    [...probe.args, file],
     // The CLI's bin.js silences the SDK's Node-version warning the same way.
     { ...options, env: { ...options.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' } },
   );

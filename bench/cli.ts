@@ -23,6 +23,7 @@ import { sampleCountyCsv } from '../lib/rates/sample-data.ts';
 import { PROJECT_ROOT } from '../local-stack/service-config.ts';
 import { readStackState, stopStack } from '../local-stack/stack.ts';
 import { timedRun } from './cli-process.ts';
+import { prepareProbe } from './cli-probe-build.ts';
 import { probeRun, ratesPhases } from './cli-rates.ts';
 import { startAndStop } from './cli-start.ts';
 import { formatDuration, medianPhases, type Phase, versusTarget } from './cli-timing.ts';
@@ -143,7 +144,12 @@ async function ratesRows(l: Record<Launcher, [string, string[]]>, root: string, 
   );
   breakdowns.shift(); // the warm-up's
   const probes: Phase[][] = [];
-  for (let i = 0; i < runs; i++) probes.push(await probeRun(file, { cwd: PROJECT_ROOT, env }));
+  const probe = await prepareProbe();
+  try {
+    for (let i = 0; i < runs; i++) probes.push(await probeRun(probe, file, { cwd: PROJECT_ROOT, env }));
+  } finally {
+    probe.dispose();
+  }
   const steps = medianPhases(breakdowns);
   return [
     rowsTable('cloud-parallel rates small.csv (12 KB) on a running stack', [
@@ -168,7 +174,7 @@ async function ratesRows(l: Record<Launcher, [string, string[]]>, root: string, 
     ),
     `npx's own cost (npx − .bin, medians): ${formatDuration(median(t.npx) - median(t.bin))}\n`,
     phasesTable(
-      'before the upload, step by step (bench/cli-probe.ts: the same modules and upload code in a fresh process)',
+      `before the upload, step by step (bench/cli-probe.ts: the same modules and upload code in a fresh process; ${probe.runs})`,
       medianPhases(probes),
     ),
   ].join('');

@@ -3,7 +3,8 @@
  * (serverless-offline runs each invocation in its own worker thread), on the same machine in the same run.
  */
 import { createLambdaClient } from '../lib/aws/lambda.ts';
-import { parsePrimesRunInput, type PrimesRunResult } from '../lib/primes/fanout-job.ts';
+import type { PrimesRunResult } from '../lib/primes/fanout-job.ts';
+import { parsePrimesRunInput } from '../lib/primes/run-input.ts';
 import { runPrimes, type PrimesTargets } from '../lib/primes/run.ts';
 import { stackEnvironment } from '../local-stack/stack.ts';
 import { formatTable } from '../cli/format.ts';

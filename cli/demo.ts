@@ -3,7 +3,7 @@ import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { parsePrimesRunInput } from '../lib/primes/fanout-job.ts';
+import { parsePrimesRunInput } from '../lib/primes/run-input.ts';
 import { sampleCountyCsvChunks } from '../lib/rates/sample-data.ts';
 import { PROJECT_ROOT } from '../local-stack/service-config.ts';
 import { describeStack } from './local.ts';

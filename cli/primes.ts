@@ -2,10 +2,10 @@ import { createEc2Client } from '../lib/aws/ec2.ts';
 import { createLambdaClient } from '../lib/aws/lambda.ts';
 import { createS3Client } from '../lib/aws/s3.ts';
 import { loadEc2Config } from '../lib/config.ts';
-import { buildWorkerBundles } from '../lib/fanout/ec2/worker-bundle.ts';
+import { ensureWorkerBundles } from '../lib/fanout/ec2/worker-bundle.ts';
 import type { Backend } from '../lib/fanout/index.ts';
 import { splitRange } from '../lib/primes/chunks.ts';
-import type { PrimesRunInput } from '../lib/primes/fanout-job.ts';
+import type { PrimesRunInput } from '../lib/primes/run-input.ts';
 import { directoryRunRecorder, type RunRecorder, s3RunRecorder } from '../lib/primes/run-record.ts';
 import { type PrimesResult, runPrimes as runPrimesOn } from '../lib/primes/run.ts';
 import type { PrimesChunkResult, PrimesTask } from '../lib/primes/worker.ts';
@@ -112,8 +112,7 @@ async function runPrimesOnLocalEc2(
   say: (line: string) => void,
   record: RunRecorder | undefined,
 ): Promise<PrimesResult> {
-  say('building the EC2 worker bundle');
-  await buildWorkerBundles();
+  await ensureWorkerBundles({ onBuild: () => say('building the EC2 worker bundle') });
   const config = loadEc2Config({
     ...state.service.environment,
     ...localEc2Environment(state),

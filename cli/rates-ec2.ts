@@ -6,7 +6,7 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import { createEc2Client } from '../lib/aws/ec2.ts';
 import { type Ec2Config, loadEc2Config, loadRatesConfig } from '../lib/config.ts';
-import { buildWorkerBundles } from '../lib/fanout/ec2/worker-bundle.ts';
+import { ensureWorkerBundles } from '../lib/fanout/ec2/worker-bundle.ts';
 import type { RateOptions } from '../lib/rates/options.ts';
 import { runRatesOnEc2, runSplitRatesOnEc2, stageRatesInput } from '../lib/rates/ec2.ts';
 import type { RatesJobOutcome } from '../lib/rates/outcome.ts';
@@ -27,8 +27,7 @@ export async function runOnEc2AndCollect(
 ): Promise<RatesJobOutcome> {
   const say = settings.quiet ? () => undefined : progress;
   const bucket = dataBucket(state);
-  say('building the EC2 worker bundle');
-  await buildWorkerBundles();
+  await ensureWorkerBundles({ onBuild: () => say('building the EC2 worker bundle') });
   const staged = await awaitCleanly(
     `aborting the upload of ${file}`,
     stageRatesInput(s3, { bucket, file }, interruptSignal),
@@ -86,8 +85,7 @@ export async function runSplitOnEc2AndCollect(
 ): Promise<RatesJobOutcome> {
   const say = settings.quiet ? () => undefined : progress;
   const bucket = dataBucket(state);
-  say('building the EC2 worker bundles');
-  await buildWorkerBundles();
+  await ensureWorkerBundles({ onBuild: () => say('building the EC2 worker bundles') });
   const staged = await awaitCleanly(
     `aborting the upload of ${file}`,
     stageRatesInput(s3, { bucket, file }, interruptSignal),

@@ -10,7 +10,7 @@ import { UserError } from '../lib/errors.ts';
 import { failsInvocation, jobErrors } from '../lib/middleware/job-errors.ts';
 import { observability } from '../lib/observability.ts';
 import { recordPrimes } from '../lib/primes/metrics.ts';
-import { parsePrimesEvent, type PrimesRunInput } from '../lib/primes/fanout-job.ts';
+import { parsePrimesEvent, type PrimesRunInput } from '../lib/primes/run-input.ts';
 import { s3ProgressStore } from '../lib/primes/run-progress.ts';
 import { s3RunRecorder } from '../lib/primes/run-record.ts';
 import { runPrimes, type PrimesTargets } from '../lib/primes/run.ts';

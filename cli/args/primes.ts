@@ -1,5 +1,5 @@
 /** `primes`'s arguments: the range and its split, judged by the fan-out's own schema. */
-import { primesRunSchema, type PrimesRunInput } from '../../lib/primes/fanout-job.ts';
+import { primesRunSchema, type PrimesRunInput } from '../../lib/primes/run-input.ts';
 import { parseFlags, type ParsedArgs } from '../parser.ts';
 import { checkOutDir } from '../rates-files.ts';
 import { PRIMES } from '../spec.ts';

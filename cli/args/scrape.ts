@@ -1,5 +1,5 @@
 /** `scrape`'s arguments: the source and what to fetch from it, judged by the scrape run's own schema. */
-import { scrapeInputSchema, type ScrapeInput } from '../../lib/scrape/run.ts';
+import { scrapeInputSchema, type ScrapeInput } from '../../lib/scrape/input.ts';
 import { parseFlags, type ParsedArgs } from '../parser.ts';
 import { SCRAPE } from '../spec.ts';
 import { checkArgs, flagIssues, integerOption, shown } from '../values.ts';

@@ -10,9 +10,6 @@ import { localBackend, type LocalBackendOptions } from './local-backend.ts';
  * its instances and deletes its scratch objects after (./ec2/run.ts), whatever `body` did.
  */
 
-export const BACKEND_NAMES = ['lambda', 'ec2', 'local'] as const;
-export type BackendName = (typeof BACKEND_NAMES)[number];
-
 export type BackendSpec<R> =
   | ({ name: 'lambda' } & LambdaBackendOptions<R>)
   | ({ name: 'local' } & LocalBackendOptions<R>)

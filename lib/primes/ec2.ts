@@ -1,7 +1,7 @@
 import type { Ec2Config } from '../config.ts';
 import type { FanoutOptions } from '../fanout/index.ts';
 import type { Ec2RunHooks } from '../fanout/ec2/run.ts';
-import type { PrimesRunInput } from './fanout-job.ts';
+import type { PrimesRunInput } from './run-input.ts';
 import { runPrimes, type PrimesEc2Clients, type PrimesEc2Result } from './run.ts';
 
 export type { PrimesEc2Clients, PrimesEc2Result } from './run.ts';

@@ -8,7 +8,7 @@ import { InvokeCommand, type LambdaClient } from '@aws-sdk/client-lambda';
 import { z } from 'zod';
 import { InfrastructureError, UserError } from '../errors.ts';
 import { describeIssues } from '../validation.ts';
-import { parsePrimesRunInput, type PrimesRunInput } from './fanout-job.ts';
+import { parsePrimesRunInput, type PrimesRunInput } from './run-input.ts';
 import type { PrimesResult } from './run.ts';
 
 /** The function did not answer with a run: it threw, timed out, or replied with something else. */

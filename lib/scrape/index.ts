@@ -3,20 +3,16 @@
  * bounded, retrying, rate-limit-aware pool and upserted idempotently into MongoDB.
  */
 export {
-  DEFAULT_CONCURRENCY,
   DEFAULT_LIMIT,
   MAX_CONCURRENCY,
   parseScrapeEvent,
   parseScrapeInput,
-  runScrape,
   scrapeInputFromEvent,
   scrapeInputSchema,
-  type ScrapeDeps,
   type ScrapeInput,
-  type ScrapeProgress,
   type ScrapeRequest,
-  type ScrapeResult,
-} from './run.ts';
+} from './input.ts';
+export { DEFAULT_CONCURRENCY, runScrape, type ScrapeDeps, type ScrapeProgress, type ScrapeResult } from './run.ts';
 export {
   createScrapeRunLog,
   latestScrapeRuns,

@@ -6,7 +6,8 @@
 import { InvokeCommand, type LambdaClient } from '@aws-sdk/client-lambda';
 import { z } from 'zod';
 import { InfrastructureError, UserError } from '../errors.ts';
-import { parseScrapeInput, type ScrapeResult } from './run.ts';
+import { parseScrapeInput } from './input.ts';
+import type { ScrapeResult } from './run.ts';
 
 /** The function's `timeout` in serverless.yml (functions.scrape): sizes the client's request timeout. */
 export const SCRAPE_FUNCTION_TIMEOUT_SECONDS = 300;

@@ -8,7 +8,8 @@
  * document.
  */
 import type { Collection, Db } from 'mongodb';
-import type { ScrapeInput, ScrapeResult } from './run.ts';
+import type { ScrapeInput } from './input.ts';
+import type { ScrapeResult } from './run.ts';
 import { SCRAPE_WRITE_CONCERN } from './store.ts';
 
 export const SCRAPE_RUNS_COLLECTION = 'scrape_runs';

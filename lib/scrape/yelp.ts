@@ -4,12 +4,11 @@
  */
 import { z } from 'zod';
 import { isRunStop, type JsonFailure, type RequestPool } from './http.ts';
+import { YELP_MAX_RESULTS } from './input.ts';
 
 export const DEFAULT_YELP_API_BASE_URL = 'https://api.yelp.com/v3';
 /** Yelp's largest page. */
 export const YELP_PAGE_SIZE = 50;
-/** Yelp serves at most this many results of one search: offset + limit must not exceed it. */
-export const YELP_MAX_RESULTS = 1000;
 
 /** The page envelope; each hit is checked on its own so one broken hit does not discard its page. */
 export const yelpSearchPageSchema = z.looseObject({

@@ -6,7 +6,7 @@
  * - `--help` in every form loads the specs, the help text and at most commander, and nothing of any command;
  * - a refused command line loads that command's checks (cli/args/<command>.ts) and no other command's, and never a
  *   command's module (cli/<command>.ts: SDK clients, the chart renderer, the MongoDB driver);
- * - and, but for primes and scrape, no package beyond commander and zod.
+ * - and no package beyond commander and zod.
  */
 import { execFile } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -80,14 +80,10 @@ describe('a refused command line loads its own checks only', () => {
     dashboard: [],
     demo: ['extra'],
   };
-  // primes and scrape judge their flags with the schemas of the fan-out job and the scrape run, which live beside
-  // those jobs (lib/primes/fanout-job.ts, lib/scrape/run.ts) and bring their clients; moving the schemas out would
-  // lift them to the same rule.
-  const packagesLeft = new Set(['primes', 'scrape']);
   it.each(Object.entries(refused))('cloud-parallel %s …', async (command, args) => {
     const { files, packages } = await loadedBy([command, ...args]);
     expect(argsModules(files)).toEqual(['cli/args/common.ts', `cli/args/${command}.ts`]);
     for (const other of COMMANDS) expect(files).not.toContain(commandModule(other));
-    if (!packagesLeft.has(command)) expect(beyond(packages, ['commander', 'zod'])).toEqual([]);
+    expect(beyond(packages, ['commander', 'zod'])).toEqual([]);
   });
 });

@@ -12,7 +12,7 @@ import { EC2Client } from '@aws-sdk/client-ec2';
 import { S3Client } from '@aws-sdk/client-s3';
 import { z } from 'zod';
 import { runPrimesOnEc2 } from '../../lib/primes/ec2.ts';
-import { parsePrimesRunInput } from '../../lib/primes/fanout-job.ts';
+import { parsePrimesRunInput } from '../../lib/primes/run-input.ts';
 import { LOCAL_IMAGE_ID } from '../../local-stack/ec2/server.ts';
 import { TEST_CREDENTIALS } from './signing.ts';
 

@@ -8,7 +8,7 @@
  */
 import { z } from 'zod';
 import { UserError } from '../../../lib/errors.ts';
-import { parsePrimesRunInput, type PrimesRunInput } from '../../../lib/primes/fanout-job.ts';
+import { parsePrimesRunInput, type PrimesRunInput } from '../../../lib/primes/run-input.ts';
 import { newRunId } from '../../../lib/fanout/ec2/run.ts';
 import { invokePrimesFanout } from '../../../lib/primes/invoke-fanout.ts';
 import { type PrimesProgress, readPrimesProgress } from '../../../lib/primes/run-progress.ts';

@@ -5,7 +5,7 @@
 import type http from 'node:http';
 import { scrapeRequest } from '../../../cli/args/scrape.ts';
 import { UserError } from '../../../lib/errors.ts';
-import type { ScrapeInput } from '../../../lib/scrape/run.ts';
+import type { ScrapeInput } from '../../../lib/scrape/input.ts';
 import type { ScrapeFormValues } from './form-view.ts';
 
 /** Far more than the fields need (100 cities of 256 characters would be ~26 KiB, urlencoded more). */

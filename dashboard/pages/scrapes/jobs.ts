@@ -5,7 +5,8 @@
  * MAX_KEPT_JOBS are kept.
  */
 import { randomUUID } from 'node:crypto';
-import type { ScrapeInput, ScrapeResult } from '../../../lib/scrape/run.ts';
+import type { ScrapeInput } from '../../../lib/scrape/input.ts';
+import type { ScrapeResult } from '../../../lib/scrape/run.ts';
 
 export const MAX_KEPT_JOBS = 50;
 

@@ -7,8 +7,9 @@
  * They are built with esbuild into {@link WORKER_BUNDLE_DIR} by
  *   - `sls package` / `sls deploy` / `sls offline` / `sls invoke local`, through the local plugin
  *     serverless-plugins/ec2-worker-bundles.cjs, which runs this file as a script (the fan-out function ships
- *     the bundle in its zip, see `package.patterns` in serverless.yml);
- *   - `cloud-parallel local start` and the CLI's `--backend ec2`, in process.
+ *     the bundle in its zip, see `package.patterns` in serverless.yml), which is how `cloud-parallel local start`
+ *     (it starts `sls offline`) builds them;
+ *   - the CLI's `--backend ec2`, in process, when its inputs changed ({@link ensureWorkerBundles}).
  * At run time the caller reads the bundle ({@link readWorkerBundle}) and uploads it next to the run's results.
  */
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
@@ -61,6 +62,27 @@ export async function buildWorkerBundles(
   // What the plugin checks before it spends a process and seconds on building again (ec2-worker-bundles.cjs).
   inputManifest().writeManifest(PROJECT_ROOT, path.join(outDir, INPUTS_MANIFEST), [...inputs, ...Object.values(built)]);
   return built;
+}
+
+/**
+ * The bundles in `outDir` as {@link buildWorkerBundles} returns them, built only when its inputs.json no longer
+ * holds (a file the last build read, or a bundle, has other contents now): the check the serverless plugin makes
+ * (ec2-worker-bundles.cjs), milliseconds against the seconds esbuild takes, which a CLI run with `--backend ec2`
+ * paid every time. `onBuild` hears of a build before it starts, to tell the user what the wait is.
+ */
+export async function ensureWorkerBundles(
+  options: { outDir?: string; onBuild?: () => void } = {},
+): Promise<Record<Ec2WorkerName, string>> {
+  const outDir = options.outDir ?? path.join(PROJECT_ROOT, WORKER_BUNDLE_DIR);
+  if (inputManifest().manifestHolds(PROJECT_ROOT, path.join(outDir, INPUTS_MANIFEST))) {
+    const names = Object.keys(EC2_WORKERS) as Ec2WorkerName[];
+    return Object.fromEntries(names.map((name) => [name, path.join(outDir, `${name}.mjs`)])) as Record<
+      Ec2WorkerName,
+      string
+    >;
+  }
+  options.onBuild?.();
+  return buildWorkerBundles(outDir);
 }
 
 /** Lists every file the bundles in its folder were built from, and the bundles, with their hashes. */

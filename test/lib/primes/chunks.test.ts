@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { MAX_CHUNKS, splitRange } from '../../../lib/primes/chunks.ts';
-import { parsePrimesRunInput } from '../../../lib/primes/fanout-job.ts';
+import { parsePrimesRunInput } from '../../../lib/primes/run-input.ts';
 import { rng } from '../../support/random.ts';
 
 function expectExactCover(start: number, end: number, chunks: { start: number; end: number }[]) {

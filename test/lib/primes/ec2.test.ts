@@ -8,7 +8,7 @@ import { SSMClient } from '@aws-sdk/client-ssm';
 import { describe, expect, it } from 'vitest';
 import { bundleWorkerSource } from '../../../lib/fanout/ec2/worker-bundle.ts';
 import { runPrimesOnEc2 } from '../../../lib/primes/ec2.ts';
-import { parsePrimesRunInput } from '../../../lib/primes/fanout-job.ts';
+import { parsePrimesRunInput } from '../../../lib/primes/run-input.ts';
 import { useLocalEc2 } from '../../support/ec2.ts';
 
 const local = useLocalEc2('ec2-run-bucket');

@@ -1,7 +1,8 @@
 /** The primes fan-out with real worker threads (the local backend) and the worker task itself. */
 import { afterAll, describe, expect, it } from 'vitest';
 import { FanoutError, localBackend, type Backend } from '../../../lib/fanout/index.ts';
-import { runPrimesFanout, parsePrimesRunInput } from '../../../lib/primes/fanout-job.ts';
+import { runPrimesFanout } from '../../../lib/primes/fanout-job.ts';
+import { parsePrimesRunInput } from '../../../lib/primes/run-input.ts';
 import {
   MAX_INLINE_PRIMES_BYTES,
   runPrimesTask,

@@ -7,7 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import type { ThrottledObjectWriter } from '../../../lib/aws/throttled-object.ts';
 import type { Backend, ProgressEvent } from '../../../lib/fanout/index.ts';
-import { parsePrimesRunInput } from '../../../lib/primes/fanout-job.ts';
+import { parsePrimesRunInput } from '../../../lib/primes/run-input.ts';
 import {
   type PrimesProgress,
   primesProgressKey,

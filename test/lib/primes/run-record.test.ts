@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { Timeline } from '../../../lib/fanout/timeline.ts';
-import { parsePrimesRunInput } from '../../../lib/primes/fanout-job.ts';
+import { parsePrimesRunInput } from '../../../lib/primes/run-input.ts';
 import {
   directoryRunRecorder,
   primesTimelineTitle,

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 // The plugins' manifest is CommonJS (the framework loads the plugins); vitest imports it as such.
 import { manifestHolds } from '../../../../serverless-plugins/input-manifest.cjs';
-import { buildWorkerBundles, INPUTS_MANIFEST } from '../../../../lib/fanout/ec2/worker-bundle.ts';
+import { buildWorkerBundles, ensureWorkerBundles, INPUTS_MANIFEST } from '../../../../lib/fanout/ec2/worker-bundle.ts';
 import { PROJECT_ROOT } from '../../../../local-stack/service-config.ts';
 import { SIEVE_WASM_PATH } from '../../../../lib/primes/wasm-kernel.ts';
 
@@ -39,5 +39,29 @@ describe('buildWorkerBundles', () => {
     expect(manifestHolds(PROJECT_ROOT, manifest)).toBe(false);
     await buildWorkerBundles(dir);
     expect(readFileSync(first.rates, 'utf8')).not.toContain('"stale"');
+  }, 60_000);
+
+  it('ensureWorkerBundles builds only when the inputs.json of the last build no longer holds', async () => {
+    const own = mkdtempSync(path.join(os.tmpdir(), 'cp-bundles-ensure-'));
+    try {
+      let builds = 0;
+      const onBuild = () => void builds++;
+      const first = await ensureWorkerBundles({ outDir: own, onBuild });
+      expect(builds).toBe(1);
+      const before = statSync(first.primes);
+
+      // Nothing changed: the same paths, no build, the files untouched.
+      expect(await ensureWorkerBundles({ outDir: own, onBuild })).toEqual(first);
+      expect(builds).toBe(1);
+      expect(statSync(first.primes).mtimeMs).toBe(before.mtimeMs);
+
+      // A bundle that no longer hashes as built (as an edited input would) is built again.
+      writeFileSync(first.rates, 'export const run = () => "stale";');
+      await ensureWorkerBundles({ outDir: own, onBuild });
+      expect(builds).toBe(2);
+      expect(readFileSync(first.rates, 'utf8')).not.toContain('"stale"');
+    } finally {
+      rmSync(own, { recursive: true, force: true });
+    }
   }, 60_000);
 });
