@@ -13,6 +13,11 @@ import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { build, type Plugin } from 'esbuild';
 import { BUILD_DIR, PROJECT_ROOT, writeStamp } from '../cli/compiled.js';
+import {
+  isStackServerEntry,
+  stackServerEntries,
+  stackServerEntryPoints,
+} from '../local-stack/stack/compiled-servers.ts';
 
 /** `import.meta.url` outside string literals on its line (a line with an odd number of quotes before it is inside one). */
 function sourceUrls(code: string, file: string): string {
@@ -45,7 +50,8 @@ const keepSourceUrls: Plugin = {
 await rm(BUILD_DIR, { recursive: true, force: true });
 const { metafile } = await build({
   absWorkingDir: PROJECT_ROOT,
-  entryPoints: { main: 'cli/main.ts' },
+  // The local stack's servers too (local-stack/stack/compiled-servers.ts): `local start` runs them from here.
+  entryPoints: { main: 'cli/main.ts', ...stackServerEntryPoints() },
   outdir: BUILD_DIR,
   bundle: true,
   splitting: true,
@@ -56,8 +62,11 @@ const { metafile } = await build({
   chunkNames: '[name]-[hash]',
   metafile: true,
   logLevel: 'warning',
-  plugins: [keepSourceUrls],
+  plugins: [keepSourceUrls, stackServerEntries],
 });
-const inputs = Object.keys(metafile.inputs).filter((file) => !file.includes('node_modules/'));
+// The servers' virtual entries (three lines made from a name) have no file to record.
+const inputs = Object.keys(metafile.inputs).filter(
+  (file) => !file.includes('node_modules/') && !isStackServerEntry(file),
+);
 writeStamp(inputs);
 process.stdout.write(`compiled the CLI into ${path.relative(PROJECT_ROOT, BUILD_DIR)}/ from ${inputs.length} files\n`);

@@ -5,12 +5,12 @@
  */
 import { spawn } from 'node:child_process';
 import { mkdirSync, openSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { DASHBOARD_TOKEN_ENV } from '../../dashboard/settings.ts';
 import { FRONT_TOKEN_ENV } from '../lambda/front.ts';
 import { PROJECT_ROOT, serverlessBin, type ServiceConfig } from '../service-config.ts';
+import { decideCompiled, serverArgs } from './compiled-servers.ts';
 import { HOST, LOCAL_YELP_API_KEY, localEc2Environment, type resolveStackOptions } from './options.ts';
 
 export type Spawned = ReturnType<typeof spawnLogged>;
@@ -60,18 +60,18 @@ export interface SpawnContext {
 /** rates-worker invocations in flight at once on the local stack: two per core, at most eight. */
 const LOCAL_RATES_WORKER_CONCURRENCY = Math.min(8, 2 * availableParallelism());
 
-const tsxLoader = () => createRequire(import.meta.url).resolve('tsx');
 const entry = (...parts: string[]) => path.join(PROJECT_ROOT, 'local-stack', ...parts);
 
-function spawnS3({ resolved, service, endpoints, baseEnv, logDir, track }: SpawnContext): Spawned {
+/** A spawn's context plus whether this start runs the compiled servers (decided once: one stack, one version). */
+type Context = SpawnContext & { compiled: boolean };
+
+function spawnS3({ resolved, service, endpoints, baseEnv, logDir, track, compiled }: Context): Spawned {
   const { s3Port, stateDir, onProgress } = resolved;
   onProgress(`starting S3 on ${endpoints.s3Endpoint} (data in ${path.join(stateDir, 's3')})`);
   const s3 = spawnLogged(
     's3',
     [
-      '--import',
-      tsxLoader(),
-      entry('s3', 'process.ts'),
+      ...serverArgs('s3', compiled),
       JSON.stringify({
         port: s3Port,
         host: HOST,
@@ -89,7 +89,17 @@ function spawnS3({ resolved, service, endpoints, baseEnv, logDir, track }: Spawn
   return s3;
 }
 
-function spawnLambda({ resolved, service, endpoints, offlinePort, frontToken, baseEnv, logDir, track }: SpawnContext): {
+function spawnLambda({
+  resolved,
+  service,
+  endpoints,
+  offlinePort,
+  frontToken,
+  baseEnv,
+  logDir,
+  track,
+  compiled,
+}: Context): {
   offline: Spawned;
   front: Spawned;
 } {
@@ -127,9 +137,7 @@ function spawnLambda({ resolved, service, endpoints, offlinePort, frontToken, ba
   const front = spawnLogged(
     'lambda-front',
     [
-      '--import',
-      tsxLoader(),
-      entry('lambda', 'cli.ts'),
+      ...serverArgs('lambda-front', compiled),
       '--port',
       String(resolved.lambdaPort),
       '--host',
@@ -145,7 +153,7 @@ function spawnLambda({ resolved, service, endpoints, offlinePort, frontToken, ba
   return { offline, front };
 }
 
-function spawnEc2({ resolved, service, endpoints, baseEnv, logDir, track }: SpawnContext): Spawned {
+function spawnEc2({ resolved, service, endpoints, baseEnv, logDir, track, compiled }: Context): Spawned {
   const { ec2Port, stateDir, onProgress } = resolved;
   onProgress(
     `starting EC2 on ${endpoints.ec2Endpoint} (instances run as local processes in ${path.join(stateDir, 'ec2')})`,
@@ -153,9 +161,7 @@ function spawnEc2({ resolved, service, endpoints, baseEnv, logDir, track }: Spaw
   const ec2 = spawnLogged(
     'ec2',
     [
-      '--import',
-      tsxLoader(),
-      entry('ec2', 'cli.ts'),
+      ...serverArgs('ec2', compiled),
       '--port',
       String(ec2Port),
       '--host',
@@ -172,16 +178,14 @@ function spawnEc2({ resolved, service, endpoints, baseEnv, logDir, track }: Spaw
   return ec2;
 }
 
-function spawnMongo({ resolved, endpoints, baseEnv, logDir, track }: SpawnContext): Spawned {
+function spawnMongo({ resolved, endpoints, baseEnv, logDir, track, compiled }: Context): Spawned {
   const { mongoPort, stateDir, onProgress } = resolved;
   onProgress(`starting MongoDB (wire-compatible) on ${endpoints.mongoUri} (data in ${path.join(stateDir, 'mongo')})`);
   mkdirSync(path.join(stateDir, 'mongo'), { recursive: true });
   const mongo = spawnLogged(
     'mongo',
     [
-      '--import',
-      tsxLoader(),
-      entry('mongo', 'main.ts'),
+      ...serverArgs('mongo', compiled),
       '--port',
       String(mongoPort),
       '--host',
@@ -196,15 +200,13 @@ function spawnMongo({ resolved, endpoints, baseEnv, logDir, track }: SpawnContex
   return mongo;
 }
 
-function spawnApi({ resolved, endpoints, baseEnv, logDir, track }: SpawnContext): Spawned {
+function spawnApi({ resolved, endpoints, baseEnv, logDir, track, compiled }: Context): Spawned {
   resolved.onProgress(`starting the Yelp/HN API fixture on ${endpoints.apiBaseUrl}`);
   const api = spawnLogged(
     'api',
     // A little latency, so concurrency shows as it would against the real APIs.
     [
-      '--import',
-      tsxLoader(),
-      entry('api-fixture', 'main.ts'),
+      ...serverArgs('api', compiled),
       '--port',
       String(resolved.apiPort),
       '--host',
@@ -222,15 +224,13 @@ function spawnApi({ resolved, endpoints, baseEnv, logDir, track }: SpawnContext)
   return api;
 }
 
-function spawnDashboard({ resolved, service, dashboard, baseEnv, logDir, track }: SpawnContext): Spawned {
+function spawnDashboard({ resolved, service, dashboard, baseEnv, logDir, track, compiled }: Context): Spawned {
   resolved.onProgress(`starting the dashboard on ${dashboard.url}`);
   const bucket = service.environment.DATA_BUCKET ?? service.buckets[0] ?? '';
   const proc = spawnLogged(
     'dashboard',
     [
-      '--import',
-      tsxLoader(),
-      path.join(PROJECT_ROOT, 'dashboard', 'main.ts'),
+      ...serverArgs('dashboard', compiled),
       '--port',
       String(dashboard.port),
       '--host',
@@ -250,7 +250,8 @@ function spawnDashboard({ resolved, service, dashboard, baseEnv, logDir, track }
 }
 
 /** Spawns every process of the stack, in this order, each tracked the moment it exists; does not wait for any. */
-export function spawnStackProcesses(context: SpawnContext) {
+export function spawnStackProcesses(spawnContext: SpawnContext) {
+  const context = { ...spawnContext, compiled: decideCompiled() };
   const s3 = spawnS3(context);
   const { offline, front } = spawnLambda(context);
   const ec2 = spawnEc2(context);
