@@ -10,8 +10,8 @@ import path from 'node:path';
 import { DASHBOARD_TOKEN_ENV } from '../../dashboard/settings.ts';
 import { FRONT_TOKEN_ENV } from '../lambda/front.ts';
 import { PROJECT_ROOT, serverlessBin, type ServiceConfig } from '../service-config.ts';
-import { decideCompiled, serverArgs } from './compiled-servers.ts';
-import { HOST, LOCAL_YELP_API_KEY, localEc2Environment, type resolveStackOptions } from './options.ts';
+import { serverArgs } from './compiled-servers.ts';
+import { HOST, LOCAL_YELP_API_KEY, localEc2Settings, type resolveStackOptions } from './options.ts';
 
 export type Spawned = ReturnType<typeof spawnLogged>;
 
@@ -41,10 +41,13 @@ export function killGroup(pid: number, signal: NodeJS.Signals = 'SIGTERM'): void
   }
 }
 
-/** What every spawn needs: the settings, where the services listen, their shared environment, and where to log. */
-export interface SpawnContext {
+/**
+ * What the servers that need no service config get (spawned while `sls print` may still run): the settings, where
+ * the services listen, their shared environment (without a region: that comes from the service config), and where
+ * to log.
+ */
+export interface EarlySpawnContext {
   resolved: ReturnType<typeof resolveStackOptions>;
-  service: ServiceConfig;
   endpoints: { s3Endpoint: string; lambdaEndpoint: string; ec2Endpoint: string; mongoUri: string; apiBaseUrl: string };
   /** serverless-offline's private port behind the Lambda front, and the token only the front holds. */
   offlinePort: number;
@@ -55,6 +58,13 @@ export interface SpawnContext {
   logDir: string;
   /** Called with each process the moment it is spawned (startStack records it in state.json). */
   track: (proc: Spawned) => void;
+  /** Whether this start runs the compiled servers: decided once (decideCompiled), so one stack runs one version. */
+  compiled: boolean;
+}
+
+/** What the other servers get: the service config too, and the environment with its region. */
+export interface SpawnContext extends EarlySpawnContext {
+  service: ServiceConfig;
 }
 
 /** rates-worker invocations in flight at once on the local stack: two per core, at most eight. */
@@ -62,10 +72,7 @@ const LOCAL_RATES_WORKER_CONCURRENCY = Math.min(8, 2 * availableParallelism());
 
 const entry = (...parts: string[]) => path.join(PROJECT_ROOT, 'local-stack', ...parts);
 
-/** A spawn's context plus whether this start runs the compiled servers (decided once: one stack, one version). */
-type Context = SpawnContext & { compiled: boolean };
-
-function spawnS3({ resolved, service, endpoints, baseEnv, logDir, track, compiled }: Context): Spawned {
+function spawnS3({ resolved, service, endpoints, baseEnv, logDir, track, compiled }: SpawnContext): Spawned {
   const { s3Port, stateDir, onProgress } = resolved;
   onProgress(`starting S3 on ${endpoints.s3Endpoint} (data in ${path.join(stateDir, 's3')})`);
   const s3 = spawnLogged(
@@ -91,7 +98,6 @@ function spawnS3({ resolved, service, endpoints, baseEnv, logDir, track, compile
 
 function spawnLambda({
   resolved,
-  service,
   endpoints,
   offlinePort,
   frontToken,
@@ -99,7 +105,7 @@ function spawnLambda({
   logDir,
   track,
   compiled,
-}: Context): {
+}: EarlySpawnContext): {
   offline: Spawned;
   front: Spawned;
 } {
@@ -120,7 +126,7 @@ function spawnLambda({
         ec2ImageId: 'EC2_IMAGE_ID',
         ec2NodeMajor: 'EC2_NODE_MAJOR',
         ec2PollSeconds: 'EC2_POLL_SECONDS',
-      }).map(([param, variable]) => `--param=${param}=${localEc2Environment({ service })[variable]}`),
+      }).map(([param, variable]) => `--param=${param}=${localEc2Settings()[variable]}`),
       // Each rates-worker invocation in flight is a serverless-offline worker thread (tens of MB): a laptop runs
       // a few at a time, not the hundred a deployment does.
       `--param=ratesWorkerConcurrency=${LOCAL_RATES_WORKER_CONCURRENCY}`,
@@ -153,7 +159,7 @@ function spawnLambda({
   return { offline, front };
 }
 
-function spawnEc2({ resolved, service, endpoints, baseEnv, logDir, track, compiled }: Context): Spawned {
+function spawnEc2({ resolved, service, endpoints, baseEnv, logDir, track, compiled }: SpawnContext): Spawned {
   const { ec2Port, stateDir, onProgress } = resolved;
   onProgress(
     `starting EC2 on ${endpoints.ec2Endpoint} (instances run as local processes in ${path.join(stateDir, 'ec2')})`,
@@ -178,7 +184,7 @@ function spawnEc2({ resolved, service, endpoints, baseEnv, logDir, track, compil
   return ec2;
 }
 
-function spawnMongo({ resolved, endpoints, baseEnv, logDir, track, compiled }: Context): Spawned {
+function spawnMongo({ resolved, endpoints, baseEnv, logDir, track, compiled }: EarlySpawnContext): Spawned {
   const { mongoPort, stateDir, onProgress } = resolved;
   onProgress(`starting MongoDB (wire-compatible) on ${endpoints.mongoUri} (data in ${path.join(stateDir, 'mongo')})`);
   mkdirSync(path.join(stateDir, 'mongo'), { recursive: true });
@@ -200,7 +206,7 @@ function spawnMongo({ resolved, endpoints, baseEnv, logDir, track, compiled }: C
   return mongo;
 }
 
-function spawnApi({ resolved, endpoints, baseEnv, logDir, track, compiled }: Context): Spawned {
+function spawnApi({ resolved, endpoints, baseEnv, logDir, track, compiled }: EarlySpawnContext): Spawned {
   resolved.onProgress(`starting the Yelp/HN API fixture on ${endpoints.apiBaseUrl}`);
   const api = spawnLogged(
     'api',
@@ -224,7 +230,7 @@ function spawnApi({ resolved, endpoints, baseEnv, logDir, track, compiled }: Con
   return api;
 }
 
-function spawnDashboard({ resolved, service, dashboard, baseEnv, logDir, track, compiled }: Context): Spawned {
+function spawnDashboard({ resolved, service, dashboard, baseEnv, logDir, track, compiled }: SpawnContext): Spawned {
   resolved.onProgress(`starting the dashboard on ${dashboard.url}`);
   const bucket = service.environment.DATA_BUCKET ?? service.buckets[0] ?? '';
   const proc = spawnLogged(
@@ -249,14 +255,21 @@ function spawnDashboard({ resolved, service, dashboard, baseEnv, logDir, track, 
   return proc;
 }
 
-/** Spawns every process of the stack, in this order, each tracked the moment it exists; does not wait for any. */
-export function spawnStackProcesses(spawnContext: SpawnContext) {
-  const context = { ...spawnContext, compiled: decideCompiled() };
-  const s3 = spawnS3(context);
+/**
+ * Spawns the processes that need no service config — serverless-offline (the slowest to be ready: it loads the
+ * framework again) and its front, MongoDB, the API fixture — each tracked the moment it exists; waits for none.
+ */
+export function spawnEarlyProcesses(context: EarlySpawnContext) {
   const { offline, front } = spawnLambda(context);
-  const ec2 = spawnEc2(context);
   const mongo = spawnMongo(context);
   const api = spawnApi(context);
+  return { offline, front, mongo, api };
+}
+
+/** Spawns the processes that need the service config (its region, buckets, triggers, function names). */
+export function spawnServiceProcesses(context: SpawnContext) {
+  const s3 = spawnS3(context);
+  const ec2 = spawnEc2(context);
   const dashboard = spawnDashboard(context);
-  return { s3, offline, front, ec2, mongo, api, dashboard };
+  return { s3, ec2, dashboard };
 }
