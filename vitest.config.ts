@@ -75,6 +75,7 @@ const UNIT_TESTS = [
   'lib/units',
   'local-stack/service-config',
   'local-stack/service-config-cache',
+  'local-stack/stack/compiled-servers',
   'serverless-plugins/input-manifest',
   'serverless-plugins/offline-bundle-cache',
 ].map((name) => `test/${name}.test.ts`);

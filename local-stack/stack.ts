@@ -16,9 +16,17 @@ import { UserError } from '../lib/errors.ts';
 import { loadOrCreateStackCredentials, readStackCredentials } from './shared/credentials.ts';
 import { freePort } from './shared/server-process.ts';
 import { loadCachedServiceConfig } from './service-config-cache.ts';
+import type { ServiceConfig } from './service-config.ts';
 import { dashboardToken } from './stack/dashboard.ts';
 import { HOST, resolveStackOptions, stackEnvironment } from './stack/options.ts';
-import { killGroup, spawnStackProcesses, type SpawnContext, type Spawned } from './stack/processes.ts';
+import { decideCompiled } from './stack/compiled-servers.ts';
+import {
+  killGroup,
+  spawnEarlyProcesses,
+  spawnServiceProcesses,
+  type SpawnContext,
+  type Spawned,
+} from './stack/processes.ts';
 import { assertPortFree, tail, waitForHttp, waitForPort } from './stack/readiness.ts';
 import {
   isAlive,
@@ -89,21 +97,24 @@ async function assertPortsFree({
   if (dashboardPort !== 0) await assertPortFree(dashboardPort, 'Dashboard');
 }
 
-/** Waits until every spawned server answers; serverless-offline, the slowest to boot, gets the longest. */
-async function waitForStack(
-  spawned: ReturnType<typeof spawnStackProcesses>,
-  context: SpawnContext,
-  signal?: AbortSignal,
-): Promise<void> {
+type SpawnedStack = ReturnType<typeof spawnEarlyProcesses> & ReturnType<typeof spawnServiceProcesses>;
+
+/**
+ * Waits until every spawned server answers, all at once: each is polled from its spawn, so the start ends one poll
+ * after the last one is ready. serverless-offline, the slowest to boot, gets the longest.
+ */
+async function waitForStack(spawned: SpawnedStack, context: SpawnContext, signal?: AbortSignal): Promise<void> {
   const { s3Endpoint, lambdaEndpoint, ec2Endpoint, apiBaseUrl } = context.endpoints;
-  await waitForHttp(s3Endpoint, spawned.s3, 30_000, signal);
-  await waitForPort(context.resolved.mongoPort, spawned.mongo, 30_000, signal);
-  await waitForHttp(`${apiBaseUrl}/health`, spawned.api, 30_000, signal);
-  // Any answer will do (a 401 without the cookie): it is listening.
-  await waitForHttp(context.dashboard.url, spawned.dashboard, 30_000, signal);
-  await waitForHttp(ec2Endpoint, spawned.ec2, 30_000, signal);
-  await waitForHttp(lambdaEndpoint, spawned.front, 30_000, signal);
-  await waitForHttp(`http://${HOST}:${context.offlinePort}`, spawned.offline, 120_000, signal);
+  await Promise.all([
+    waitForHttp(s3Endpoint, spawned.s3, 30_000, signal),
+    waitForPort(context.resolved.mongoPort, spawned.mongo, 30_000, signal),
+    waitForHttp(`${apiBaseUrl}/health`, spawned.api, 30_000, signal),
+    // Any answer will do (a 401 without the cookie): it is listening.
+    waitForHttp(context.dashboard.url, spawned.dashboard, 30_000, signal),
+    waitForHttp(ec2Endpoint, spawned.ec2, 30_000, signal),
+    waitForHttp(lambdaEndpoint, spawned.front, 30_000, signal),
+    waitForHttp(`http://${HOST}:${context.offlinePort}`, spawned.offline, 120_000, signal),
+  ]);
 }
 
 /** Kills what a failed or aborted start spawned, waits for it, removes state.json, and rethrows the start's error. */
@@ -121,13 +132,52 @@ async function abandonStart(error: unknown, started: Spawned[], options: StackOp
   throw error;
 }
 
+/** Where each server listens, chosen before anything starts; the region is added once the service config is read. */
+async function stackAddresses(resolved: ReturnType<typeof resolveStackOptions>) {
+  const { s3Port, lambdaPort, ec2Port, mongoPort, apiPort, stateDir } = resolved;
+  const credentials = loadOrCreateStackCredentials(stateDir);
+  const dashboardPort = resolved.dashboardPort === 0 ? await freePort() : resolved.dashboardPort;
+  const dashboard = { port: dashboardPort, url: `http://${HOST}:${dashboardPort}`, token: dashboardToken(credentials) };
+  const endpoints = {
+    s3Endpoint: `http://${HOST}:${s3Port}`,
+    lambdaEndpoint: `http://${HOST}:${lambdaPort}`,
+    ec2Endpoint: `http://${HOST}:${ec2Port}`,
+    mongoUri: `mongodb://${HOST}:${mongoPort}`,
+    apiBaseUrl: `http://${HOST}:${apiPort}`,
+    dashboardUrl: dashboard.url,
+    credentials,
+  };
+  // serverless-offline listens on a private port behind the Lambda front, which alone holds the token it wants.
+  return { endpoints, dashboard, offlinePort: await freePort(), frontToken: randomBytes(32).toString('base64url') };
+}
+
+/**
+ * The environment of the servers that start before the service config is read: the stack's, without a region —
+ * not the user's either (AWS_REGION of their own account), since serverless-offline gives each handler the service's
+ * region itself and the others use none.
+ */
+function earlyEnvironment(endpoints: Omit<Parameters<typeof stackEnvironment>[0], 'region'>, stateDir: string) {
+  const env: NodeJS.ProcessEnv = {
+    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+    ...process.env,
+    ...stackEnvironment({ ...endpoints, region: '' }),
+    CLOUD_PARALLEL_STACK_DIR: stateDir,
+  };
+  delete env.AWS_REGION;
+  delete env.AWS_DEFAULT_REGION;
+  return env;
+}
+
 /**
  * Starts the stack unless it already runs (then returns it as is). `started` tells the caller whether
  * it owns the stack and should stop it when done.
+ *
+ * The servers that need no service config start first, so they boot while `sls print` runs (on a first start, or
+ * after serverless.yml changed); the others once it is read.
  */
 export async function startStack(options: StackOptions = {}): Promise<{ state: StackState; started: boolean }> {
   const resolved = resolveStackOptions(options);
-  const { s3Port, lambdaPort, ec2Port, mongoPort, apiPort, stateDir, onProgress } = resolved;
+  const { stateDir, onProgress } = resolved;
   const { signal } = options;
   const existing = readStackState(options);
   if (existing) return { state: existing, started: false };
@@ -135,67 +185,67 @@ export async function startStack(options: StackOptions = {}): Promise<{ state: S
   await stopStack(options);
 
   await assertPortsFree(resolved);
-  onProgress('reading serverless.yml');
-  const service = await loadCachedServiceConfig({ stateDir, stage: resolved.stage });
   const logDir = path.join(stateDir, 'logs');
   mkdirSync(logDir, { recursive: true });
   mkdirSync(path.join(stateDir, 's3'), { recursive: true });
-
-  const s3Endpoint = `http://${HOST}:${s3Port}`;
-  const lambdaEndpoint = `http://${HOST}:${lambdaPort}`;
-  const ec2Endpoint = `http://${HOST}:${ec2Port}`;
-  const mongoUri = `mongodb://${HOST}:${mongoPort}`;
-  const apiBaseUrl = `http://${HOST}:${apiPort}`;
-  // serverless-offline listens on a private port behind the Lambda front, which alone holds the token it wants.
-  const offlinePort = await freePort();
-  const frontToken = randomBytes(32).toString('base64url');
-  const credentials = loadOrCreateStackCredentials(stateDir);
-  const dashboardPort = resolved.dashboardPort === 0 ? await freePort() : resolved.dashboardPort;
-  const dashboard = { port: dashboardPort, url: `http://${HOST}:${dashboardPort}`, token: dashboardToken(credentials) };
-  const endpoints = {
-    s3Endpoint,
-    lambdaEndpoint,
-    ec2Endpoint,
-    mongoUri,
-    apiBaseUrl,
-    dashboardUrl: dashboard.url,
-    region: service.region,
-    credentials,
-  };
-  const baseEnv = {
-    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-    ...process.env,
-    ...stackEnvironment(endpoints),
-    CLOUD_PARALLEL_STACK_DIR: stateDir,
-  };
+  const { endpoints, dashboard, offlinePort, frontToken } = await stackAddresses(resolved);
 
   const started: Spawned[] = [];
+  let service: ServiceConfig | undefined;
+  const startedAt = new Date().toISOString();
+  const processes = () => started.map(({ name, pid, log }) => ({ name, pid, log }));
   // Each process is in state.json from the tick it is spawned in (a signal handler cannot run in between), so a
   // Ctrl-C, a `local stop`, or the next start after this one was SIGKILLed finds everything it has to stop.
-  const stateNow = (): StackState => ({
-    startedAt: new Date().toISOString(),
-    stateDir,
-    ...endpoints,
-    service,
-    processes: started.map(({ name, pid, log }) => ({ name, pid, log })),
-  });
   const track = (proc: Spawned) => {
     started.push(proc);
-    writeStateFile({ ...stateNow(), starting: true });
+    writeStateFile({
+      startedAt,
+      stateDir,
+      ...endpoints,
+      ...serviceFields(service),
+      processes: processes(),
+      starting: true,
+    });
   };
-  const spawning = { resolved, service, endpoints, offlinePort, frontToken, dashboard, baseEnv, logDir };
-  const context: SpawnContext = { ...spawning, track };
+  const early = {
+    resolved,
+    endpoints,
+    offlinePort,
+    frontToken,
+    dashboard,
+    baseEnv: earlyEnvironment(endpoints, stateDir),
+    logDir,
+    track,
+    compiled: decideCompiled(),
+  };
   try {
     signal?.throwIfAborted();
-    await waitForStack(spawnStackProcesses(context), context, signal);
+    const first = spawnEarlyProcesses(early);
+    onProgress('reading serverless.yml');
+    service = await loadCachedServiceConfig({ stateDir, stage: resolved.stage });
+    signal?.throwIfAborted();
+    const region = { AWS_REGION: service.region, AWS_DEFAULT_REGION: service.region };
+    const context: SpawnContext = { ...early, service, baseEnv: { ...early.baseEnv, ...region } };
+    await waitForStack({ ...first, ...spawnServiceProcesses(context) }, context, signal);
   } catch (error) {
     return abandonStart(error, started, options);
   }
 
-  const state = stateNow();
+  const state: StackState = {
+    startedAt,
+    stateDir,
+    ...endpoints,
+    region: service.region,
+    service,
+    processes: processes(),
+  };
   writeStateFile(state);
   return { state, started: true };
 }
+
+/** The service config's fields of state.json, once it is known. */
+const serviceFields = (service: ServiceConfig | undefined) =>
+  service === undefined ? {} : { region: service.region, service };
 
 /** Stops the processes recorded in state.json (and only those). Returns what it stopped. */
 export async function stopStack(options: StackOptions = {}): Promise<StackProcess[]> {

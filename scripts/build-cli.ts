@@ -7,10 +7,20 @@ import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { build } from 'esbuild';
 import { BUILD_DIR, PROJECT_ROOT, writeStamp } from '../cli/compiled.js';
+import {
+  isStackServerEntry,
+  stackServerEntries,
+  stackServerEntryPoints,
+} from '../local-stack/stack/compiled-servers.ts';
 import { cliBuildOptions } from './cli-build-options.ts';
 
 await rm(BUILD_DIR, { recursive: true, force: true });
-const { metafile } = await build(cliBuildOptions({ main: 'cli/main.ts' }, BUILD_DIR));
-const inputs = Object.keys(metafile.inputs).filter((file) => !file.includes('node_modules/'));
+// The local stack's servers too (local-stack/stack/compiled-servers.ts): `local start` runs them from here.
+const options = cliBuildOptions({ main: 'cli/main.ts', ...stackServerEntryPoints() }, BUILD_DIR);
+const { metafile } = await build({ ...options, plugins: [...(options.plugins ?? []), stackServerEntries] });
+// The servers' virtual entries (three lines made from a name) have no file to record.
+const inputs = Object.keys(metafile.inputs).filter(
+  (file) => !file.includes('node_modules/') && !isStackServerEntry(file),
+);
 writeStamp(inputs);
 process.stdout.write(`compiled the CLI into ${path.relative(PROJECT_ROOT, BUILD_DIR)}/ from ${inputs.length} files\n`);

@@ -45,9 +45,12 @@ export function resolveStackOptions(options: StackOptions = {}) {
 export function localEc2Environment(state: {
   service: Pick<StackState['service'], 'service' | 'stage'>;
 }): Record<string, string> {
+  return { SERVICE_NAME: state.service.service, STAGE: state.service.stage, ...localEc2Settings() };
+}
+
+/** The part of localEc2Environment that needs no service config (serverless-offline starts before it is read). */
+export function localEc2Settings(): Record<string, string> {
   return {
-    SERVICE_NAME: state.service.service,
-    STAGE: state.service.stage,
     EC2_IMAGE_ID: LOCAL_IMAGE_ID,
     EC2_NODE_MAJOR: process.versions.node.split('.')[0]!,
     EC2_POLL_SECONDS: '0.2',

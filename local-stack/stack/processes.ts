@@ -5,13 +5,13 @@
  */
 import { spawn } from 'node:child_process';
 import { mkdirSync, openSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { DASHBOARD_TOKEN_ENV } from '../../dashboard/settings.ts';
 import { FRONT_TOKEN_ENV } from '../lambda/front.ts';
 import { PROJECT_ROOT, serverlessBin, type ServiceConfig } from '../service-config.ts';
-import { HOST, LOCAL_YELP_API_KEY, localEc2Environment, type resolveStackOptions } from './options.ts';
+import { serverArgs } from './compiled-servers.ts';
+import { HOST, LOCAL_YELP_API_KEY, localEc2Settings, type resolveStackOptions } from './options.ts';
 
 export type Spawned = ReturnType<typeof spawnLogged>;
 
@@ -41,10 +41,13 @@ export function killGroup(pid: number, signal: NodeJS.Signals = 'SIGTERM'): void
   }
 }
 
-/** What every spawn needs: the settings, where the services listen, their shared environment, and where to log. */
-export interface SpawnContext {
+/**
+ * What the servers that need no service config get (spawned while `sls print` may still run): the settings, where
+ * the services listen, their shared environment (without a region: that comes from the service config), and where
+ * to log.
+ */
+export interface EarlySpawnContext {
   resolved: ReturnType<typeof resolveStackOptions>;
-  service: ServiceConfig;
   endpoints: { s3Endpoint: string; lambdaEndpoint: string; ec2Endpoint: string; mongoUri: string; apiBaseUrl: string };
   /** serverless-offline's private port behind the Lambda front, and the token only the front holds. */
   offlinePort: number;
@@ -55,23 +58,27 @@ export interface SpawnContext {
   logDir: string;
   /** Called with each process the moment it is spawned (startStack records it in state.json). */
   track: (proc: Spawned) => void;
+  /** Whether this start runs the compiled servers: decided once (decideCompiled), so one stack runs one version. */
+  compiled: boolean;
+}
+
+/** What the other servers get: the service config too, and the environment with its region. */
+export interface SpawnContext extends EarlySpawnContext {
+  service: ServiceConfig;
 }
 
 /** rates-worker invocations in flight at once on the local stack: two per core, at most eight. */
 const LOCAL_RATES_WORKER_CONCURRENCY = Math.min(8, 2 * availableParallelism());
 
-const tsxLoader = () => createRequire(import.meta.url).resolve('tsx');
 const entry = (...parts: string[]) => path.join(PROJECT_ROOT, 'local-stack', ...parts);
 
-function spawnS3({ resolved, service, endpoints, baseEnv, logDir, track }: SpawnContext): Spawned {
+function spawnS3({ resolved, service, endpoints, baseEnv, logDir, track, compiled }: SpawnContext): Spawned {
   const { s3Port, stateDir, onProgress } = resolved;
   onProgress(`starting S3 on ${endpoints.s3Endpoint} (data in ${path.join(stateDir, 's3')})`);
   const s3 = spawnLogged(
     's3',
     [
-      '--import',
-      tsxLoader(),
-      entry('s3', 'process.ts'),
+      ...serverArgs('s3', compiled),
       JSON.stringify({
         port: s3Port,
         host: HOST,
@@ -89,7 +96,16 @@ function spawnS3({ resolved, service, endpoints, baseEnv, logDir, track }: Spawn
   return s3;
 }
 
-function spawnLambda({ resolved, service, endpoints, offlinePort, frontToken, baseEnv, logDir, track }: SpawnContext): {
+function spawnLambda({
+  resolved,
+  endpoints,
+  offlinePort,
+  frontToken,
+  baseEnv,
+  logDir,
+  track,
+  compiled,
+}: EarlySpawnContext): {
   offline: Spawned;
   front: Spawned;
 } {
@@ -110,7 +126,7 @@ function spawnLambda({ resolved, service, endpoints, offlinePort, frontToken, ba
         ec2ImageId: 'EC2_IMAGE_ID',
         ec2NodeMajor: 'EC2_NODE_MAJOR',
         ec2PollSeconds: 'EC2_POLL_SECONDS',
-      }).map(([param, variable]) => `--param=${param}=${localEc2Environment({ service })[variable]}`),
+      }).map(([param, variable]) => `--param=${param}=${localEc2Settings()[variable]}`),
       // Each rates-worker invocation in flight is a serverless-offline worker thread (tens of MB): a laptop runs
       // a few at a time, not the hundred a deployment does.
       `--param=ratesWorkerConcurrency=${LOCAL_RATES_WORKER_CONCURRENCY}`,
@@ -127,9 +143,7 @@ function spawnLambda({ resolved, service, endpoints, offlinePort, frontToken, ba
   const front = spawnLogged(
     'lambda-front',
     [
-      '--import',
-      tsxLoader(),
-      entry('lambda', 'cli.ts'),
+      ...serverArgs('lambda-front', compiled),
       '--port',
       String(resolved.lambdaPort),
       '--host',
@@ -145,7 +159,7 @@ function spawnLambda({ resolved, service, endpoints, offlinePort, frontToken, ba
   return { offline, front };
 }
 
-function spawnEc2({ resolved, service, endpoints, baseEnv, logDir, track }: SpawnContext): Spawned {
+function spawnEc2({ resolved, service, endpoints, baseEnv, logDir, track, compiled }: SpawnContext): Spawned {
   const { ec2Port, stateDir, onProgress } = resolved;
   onProgress(
     `starting EC2 on ${endpoints.ec2Endpoint} (instances run as local processes in ${path.join(stateDir, 'ec2')})`,
@@ -153,9 +167,7 @@ function spawnEc2({ resolved, service, endpoints, baseEnv, logDir, track }: Spaw
   const ec2 = spawnLogged(
     'ec2',
     [
-      '--import',
-      tsxLoader(),
-      entry('ec2', 'cli.ts'),
+      ...serverArgs('ec2', compiled),
       '--port',
       String(ec2Port),
       '--host',
@@ -172,16 +184,14 @@ function spawnEc2({ resolved, service, endpoints, baseEnv, logDir, track }: Spaw
   return ec2;
 }
 
-function spawnMongo({ resolved, endpoints, baseEnv, logDir, track }: SpawnContext): Spawned {
+function spawnMongo({ resolved, endpoints, baseEnv, logDir, track, compiled }: EarlySpawnContext): Spawned {
   const { mongoPort, stateDir, onProgress } = resolved;
   onProgress(`starting MongoDB (wire-compatible) on ${endpoints.mongoUri} (data in ${path.join(stateDir, 'mongo')})`);
   mkdirSync(path.join(stateDir, 'mongo'), { recursive: true });
   const mongo = spawnLogged(
     'mongo',
     [
-      '--import',
-      tsxLoader(),
-      entry('mongo', 'main.ts'),
+      ...serverArgs('mongo', compiled),
       '--port',
       String(mongoPort),
       '--host',
@@ -196,15 +206,13 @@ function spawnMongo({ resolved, endpoints, baseEnv, logDir, track }: SpawnContex
   return mongo;
 }
 
-function spawnApi({ resolved, endpoints, baseEnv, logDir, track }: SpawnContext): Spawned {
+function spawnApi({ resolved, endpoints, baseEnv, logDir, track, compiled }: EarlySpawnContext): Spawned {
   resolved.onProgress(`starting the Yelp/HN API fixture on ${endpoints.apiBaseUrl}`);
   const api = spawnLogged(
     'api',
     // A little latency, so concurrency shows as it would against the real APIs.
     [
-      '--import',
-      tsxLoader(),
-      entry('api-fixture', 'main.ts'),
+      ...serverArgs('api', compiled),
       '--port',
       String(resolved.apiPort),
       '--host',
@@ -222,15 +230,13 @@ function spawnApi({ resolved, endpoints, baseEnv, logDir, track }: SpawnContext)
   return api;
 }
 
-function spawnDashboard({ resolved, service, dashboard, baseEnv, logDir, track }: SpawnContext): Spawned {
+function spawnDashboard({ resolved, service, dashboard, baseEnv, logDir, track, compiled }: SpawnContext): Spawned {
   resolved.onProgress(`starting the dashboard on ${dashboard.url}`);
   const bucket = service.environment.DATA_BUCKET ?? service.buckets[0] ?? '';
   const proc = spawnLogged(
     'dashboard',
     [
-      '--import',
-      tsxLoader(),
-      path.join(PROJECT_ROOT, 'dashboard', 'main.ts'),
+      ...serverArgs('dashboard', compiled),
       '--port',
       String(dashboard.port),
       '--host',
@@ -249,13 +255,21 @@ function spawnDashboard({ resolved, service, dashboard, baseEnv, logDir, track }
   return proc;
 }
 
-/** Spawns every process of the stack, in this order, each tracked the moment it exists; does not wait for any. */
-export function spawnStackProcesses(context: SpawnContext) {
-  const s3 = spawnS3(context);
+/**
+ * Spawns the processes that need no service config — serverless-offline (the slowest to be ready: it loads the
+ * framework again) and its front, MongoDB, the API fixture — each tracked the moment it exists; waits for none.
+ */
+export function spawnEarlyProcesses(context: EarlySpawnContext) {
   const { offline, front } = spawnLambda(context);
-  const ec2 = spawnEc2(context);
   const mongo = spawnMongo(context);
   const api = spawnApi(context);
+  return { offline, front, mongo, api };
+}
+
+/** Spawns the processes that need the service config (its region, buckets, triggers, function names). */
+export function spawnServiceProcesses(context: SpawnContext) {
+  const s3 = spawnS3(context);
+  const ec2 = spawnEc2(context);
   const dashboard = spawnDashboard(context);
-  return { s3, offline, front, ec2, mongo, api, dashboard };
+  return { s3, ec2, dashboard };
 }

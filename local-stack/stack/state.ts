@@ -104,8 +104,15 @@ export function readStateFile(stateDir: string): RecordedState | null {
  */
 export type RecordedState = Omit<StackState, 'credentials'>;
 
+/**
+ * A start under way (`starting`): the servers that need no service config are spawned while it is read, so its
+ * region and service may not be known yet.
+ */
+export type StartingState = Omit<StackState, 'region' | 'service'> &
+  Partial<Pick<StackState, 'region' | 'service'>> & { starting: true };
+
 /** Writes the state file whole or not at all: a temp file renamed over it. The secret stays in credentials.json. */
-export function writeStateFile(state: StackState): void {
+export function writeStateFile(state: StackState | StartingState): void {
   const { credentials: _secret, ...recorded } = state;
   const temporary = `${stateFile(state.stateDir)}.${process.pid}.tmp`;
   writeFileSync(temporary, `${JSON.stringify(recorded, null, 2)}\n`);
