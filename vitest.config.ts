@@ -60,6 +60,7 @@ const UNIT_TESTS = [
   'lib/rates/gzip-input',
   'lib/rates/history', // a real S3 client whose middleware answers every command
   'lib/rates/options',
+  'lib/rates/output-sink',
   'lib/rates/parallel/assemble-plan',
   'lib/rates/parallel/chunks',
   'lib/rates/parallel/deadline',

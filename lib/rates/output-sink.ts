@@ -1,7 +1,22 @@
 /** Output of the rates engine: rows are assembled in large buffers, which are written to the stream whole. */
+import { WriteStream } from 'node:fs';
 
 /** Output is handed to the stream in buffers of this size (one write per row would dominate the cost). */
 const OUT_CHUNK_BYTES = 256 * 1024;
+/**
+ * Spare buffers kept for reuse. Backpressure bounds the buffers in flight (the stream's high-water mark over
+ * OUT_CHUNK_BYTES, plus one), so this cap only matters for a stream with a very large high-water mark.
+ */
+const MAX_SPARE_BUFFERS = 8;
+
+/**
+ * Whether `stream` is done with a written buffer once that write's callback has run, so the buffer can be
+ * filled again. True of a file stream (the callback runs after the bytes reached the file); not of a Transform
+ * or PassThrough, which hands the very buffer on to its reader (the S3 upload keeps it until the part is sent).
+ */
+export function releasesWrittenBuffers(stream: NodeJS.WritableStream): boolean {
+  return stream instanceof WriteStream;
+}
 
 /** Collects output bytes into large buffers and writes them to the stream. */
 export class OutputSink {
@@ -13,15 +28,34 @@ export class OutputSink {
   /** Bytes handed to the stream so far (a parallel run's chunk reports them). */
   written = 0;
 
-  constructor(private readonly stream: NodeJS.WritableStream) {}
+  /**
+   * Buffers the stream has finished writing, filled again instead of allocating: a fresh 256 KiB buffer per
+   * flush costs page faults on first touch and, as external memory, drives extra garbage collections.
+   * Null when the stream may keep what it was given.
+   */
+  private readonly spare: Buffer[] | null;
+  private readonly release = (buf: Buffer): void => {
+    if (this.spare !== null && this.spare.length < MAX_SPARE_BUFFERS) this.spare.push(buf);
+  };
 
-  /** Hands the current buffer to the stream; the stream may keep it, so a fresh one is used afterwards. */
+  constructor(
+    private readonly stream: NodeJS.WritableStream,
+    { reuseBuffers = releasesWrittenBuffers(stream) }: { reuseBuffers?: boolean } = {},
+  ) {
+    this.spare = reuseBuffers ? [] : null;
+  }
+
+  /** Hands the current buffer to the stream; unless it is known to let go of it, a fresh one is used afterwards. */
   flush(minNext = 0): void {
     if (this.len > 0) {
       this.written += this.len;
-      if (!this.stream.write(this.buf.subarray(0, this.len))) this.needDrain = true;
+      const full = this.buf;
+      // Only standard-size buffers are reused; a larger one (for a huge row) is left to the collector.
+      const done = this.spare !== null && full.length === OUT_CHUNK_BYTES ? () => this.release(full) : undefined;
+      if (!this.stream.write(full.subarray(0, this.len), done)) this.needDrain = true;
     }
-    this.buf = Buffer.allocUnsafe(Math.max(OUT_CHUNK_BYTES, minNext));
+    const size = Math.max(OUT_CHUNK_BYTES, minNext);
+    this.buf = (size === OUT_CHUNK_BYTES ? this.spare?.pop() : undefined) ?? Buffer.allocUnsafe(size);
     this.view = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.byteLength);
     this.len = 0;
   }
