@@ -68,6 +68,7 @@ const UNIT_TESTS = [
   'lib/rates/parallel/range-parse',
   'lib/rates/parallel/stats-rounds',
   'lib/rates/parallel/timeline',
+  'lib/rates/row-kernel',
   'lib/rates/sample-data',
   'lib/rates/split',
   'lib/rates/stats',

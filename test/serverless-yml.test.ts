@@ -6,6 +6,7 @@ import { promisify } from 'node:util';
 import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import JSZip from 'jszip';
 import { SIEVE_WASM_PATH } from '../lib/primes/wasm-kernel.ts';
+import { ROWS_WASM_PATH } from '../lib/rates/row-kernel.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sampleCountyCsv } from '../lib/rates/sample-data.ts';
 import { spawnS3ServerProcess } from '../local-stack/s3/child.ts';
@@ -312,6 +313,16 @@ describe('sls package', () => {
     expect(wasm, `${SIEVE_WASM_PATH} in primes-worker.zip`).toBeDefined();
     expect(wasm!.equals(readFileSync(SIEVE_WASM_PATH))).toBe(true);
   });
+
+  it.each(['rates', 'rates-worker'])(
+    "ships the rates engine's WebAssembly row kernel in the %s package, byte for byte as built",
+    async (fn) => {
+      const zip = await JSZip.loadAsync(readFileSync(path.join(outDir, `${fn}.zip`)));
+      const wasm = await zip.file(ROWS_WASM_PATH)?.async('nodebuffer');
+      expect(wasm, `${ROWS_WASM_PATH} in ${fn}.zip`).toBeDefined();
+      expect(wasm!.equals(readFileSync(ROWS_WASM_PATH))).toBe(true);
+    },
+  );
 
   it('ships the EC2 worker bundle in the fan-out package and expires abandoned run scratch space', async () => {
     const zip = await JSZip.loadAsync(readFileSync(path.join(outDir, 'primes-fanout.zip')));

@@ -1,39 +1,17 @@
 /**
  * The WebAssembly segment kernel (see kernel.ts): lib/primes/wasm/*.ts (AssemblyScript), compiled by
- * `npm run build:wasm` (also run by `npm install`/`npm ci` through `prepare`) to lib/primes/wasm/build/sieve.wasm,
- * which is git-ignored: the source is the truth and every checkout builds it.
- *
- * Loaded once per process, synchronously (Node compiles a module of this size at once), from the first of:
- *   - the bytes an esbuild bundle inlined (`define` of SIEVE_WASM_BASE64: the EC2 worker bundles, which travel
- *     as one file; lib/fanout/ec2/worker-bundle.ts);
- *   - the file next to this source (a checkout, tsx, vitest);
- *   - lib/primes/wasm/build/sieve.wasm under LAMBDA_TASK_ROOT or the working directory (the Lambda zip carries it
- *     through package.patterns in serverless.yml; the handler is a bundle, so import.meta.url is elsewhere).
- * If none loads, the sieve warns once and uses the JS kernel: slower, same counts.
+ * `npm run build:wasm` to lib/primes/wasm/build/sieve.wasm and loaded as every module of the project is
+ * (lib/wasm-module.ts). If it does not load, the sieve warns once and uses the JS kernel: slower, same counts.
  *
  * Memory: this side lays out the module's linear memory above its static data, per range: the six pre-sieve
  * patterns (kept between calls), the segment, four i32 of state per small/medium prime, the buckets.
  */
-import { existsSync, readFileSync } from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { loadWasmModule, type WasmMemory } from '../wasm-module.ts';
 import type { KernelPlan, SegmentKernel } from './kernel.ts';
 import { PRESIEVE_GROUPS, presievePattern } from './presieve.ts';
 
 /** Relative to the project root (and to the Lambda package's root). */
 export const SIEVE_WASM_PATH = 'lib/primes/wasm/build/sieve.wasm';
-
-// @types/node 20 declares no WebAssembly API (the DOM lib does, and this project compiles without it): the
-// members used here.
-interface WasmMemory {
-  readonly buffer: ArrayBuffer;
-  grow(pages: number): number;
-}
-interface WasmApi {
-  Module: new (bytes: Uint8Array) => object;
-  Instance: new (module: object, imports: object) => { exports: unknown };
-}
-const { WebAssembly: wasm } = globalThis as unknown as { WebAssembly: WasmApi };
 
 /** The module's exports (lib/primes/wasm/kernel.ts); pointers and sizes are byte offsets into `memory`. */
 export interface WasmExports {
@@ -59,29 +37,22 @@ export interface WasmExports {
 // Set by esbuild's `define` in bundles that carry the module inline; a plain identifier elsewhere, never defined.
 declare const SIEVE_WASM_BASE64: string | undefined;
 
-function wasmBytes(): Uint8Array {
-  if (typeof SIEVE_WASM_BASE64 === 'string') return Buffer.from(SIEVE_WASM_BASE64, 'base64');
-  const candidates = [fileURLToPath(new URL('./wasm/build/sieve.wasm', import.meta.url))];
-  if (process.env.LAMBDA_TASK_ROOT) candidates.push(path.join(process.env.LAMBDA_TASK_ROOT, SIEVE_WASM_PATH));
-  candidates.push(path.join(process.cwd(), SIEVE_WASM_PATH));
-  for (const file of candidates) if (existsSync(file)) return readFileSync(file);
-  throw new Error(`${SIEVE_WASM_PATH} not found (looked in ${candidates.join(', ')}); run \`npm run build:wasm\``);
-}
-
 let loaded: WasmExports | null | undefined;
 
 /** The compiled kernel, or null (after one warning) if it cannot be loaded here. */
 export function loadWasmKernel(): WasmExports | null {
-  if (loaded !== undefined) return loaded;
-  try {
-    const module = new wasm.Module(wasmBytes());
-    // The module imports nothing; its exports are the functions above (checked by the exactness tests).
-    loaded = new wasm.Instance(module, {}).exports as WasmExports;
-  } catch (error) {
-    loaded = null;
-    process.emitWarning(
-      `the sieve's WebAssembly kernel did not load, using the JS kernel (same counts, ~2× slower): ${(error as Error).message}`,
-      { code: 'CLOUD_PARALLEL_SIEVE_WASM' },
+  if (loaded === undefined) {
+    loaded = loadWasmModule<WasmExports>(
+      {
+        projectPath: SIEVE_WASM_PATH,
+        nextToSource: new URL('./wasm/build/sieve.wasm', import.meta.url),
+        inlined: typeof SIEVE_WASM_BASE64 === 'string' ? SIEVE_WASM_BASE64 : undefined,
+      },
+      {
+        what: "the sieve's WebAssembly kernel",
+        code: 'CLOUD_PARALLEL_SIEVE_WASM',
+        instead: 'using the JS kernel (same counts, ~2× slower)',
+      },
     );
   }
   return loaded;

@@ -110,34 +110,6 @@ function skipQuoted(buf: Buffer, i: number, end: number): number {
   }
 }
 
-/**
- * Where fields 0..maxIdx of a quote-free record end. The engine's hot loop fills it while it copies the record to
- * the output (rates-engine.ts, processRows): done here as a method, the copy and split cost ~5% of the
- * 10M-row rates-core benchmark, so the loop stays in the engine and only the bookkeeping (endField) lives here.
- */
-export class FieldEnds {
-  /** ends[j]: index just past field j (its comma, or the record's end), valid for j < min(fields, maxIdx + 1). */
-  readonly ends: Int32Array;
-
-  constructor(readonly maxIdx: number) {
-    this.ends = new Int32Array(maxIdx + 1);
-  }
-
-  /** Start of field j (j <= maxIdx, and present) of the record that started at `s`. */
-  start(j: number, s: number): number {
-    return j === 0 ? s : (this.ends[j - 1] as number) + 1;
-  }
-}
-
-/**
- * Field `col` ends at `at` (a comma, or the record's end): noted if it is one the caller may ask for. Returns the
- * next field's index, so after the record's end it is the number of fields.
- */
-export function endField(ends: Int32Array, col: number, maxIdx: number, at: number): number {
-  if (col <= maxIdx) ends[col] = at;
-  return col + 1;
-}
-
 /** Field i spans [start, end) of the record; quoted fields exclude their quotes. */
 export interface FieldSpan {
   start: number;

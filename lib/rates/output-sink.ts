@@ -21,8 +21,6 @@ export function releasesWrittenBuffers(stream: NodeJS.WritableStream): boolean {
 /** Collects output bytes into large buffers and writes them to the stream. */
 export class OutputSink {
   buf: Buffer = Buffer.allocUnsafe(OUT_CHUNK_BYTES);
-  /** A view of `buf` for word-sized copies; made here so the hot loop never constructs one. */
-  view = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.byteLength);
   len = 0;
   needDrain = false;
   /** Bytes handed to the stream so far (a parallel run's chunk reports them). */
@@ -56,7 +54,6 @@ export class OutputSink {
     }
     const size = Math.max(OUT_CHUNK_BYTES, minNext);
     this.buf = (size === OUT_CHUNK_BYTES ? this.spare?.pop() : undefined) ?? Buffer.allocUnsafe(size);
-    this.view = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.byteLength);
     this.len = 0;
   }
 
@@ -65,11 +62,15 @@ export class OutputSink {
     if (this.len + bytes > this.buf.length) this.flush(bytes);
   }
 
-  /** Appends bytes (the header line: rows are written into `buf` directly by the engine's hot loop). */
-  append(bytes: Buffer): void {
-    this.reserve(bytes.length);
-    bytes.copy(this.buf, this.len);
-    this.len += bytes.length;
+  /** Appends bytes (the header line, and the row kernel's output), filling the current buffer before handing it on. */
+  append(bytes: Uint8Array): void {
+    for (let from = 0; from < bytes.length; ) {
+      if (this.len === this.buf.length) this.flush();
+      const count = Math.min(bytes.length - from, this.buf.length - this.len);
+      this.buf.set(bytes.subarray(from, from + count), this.len);
+      this.len += count;
+      from += count;
+    }
   }
 
   async drain(): Promise<void> {

@@ -6,26 +6,19 @@
 import { BadRowLog, checkRow, unclosedQuoteReason } from './bad-rows.ts';
 import type { RecordConsumer } from './csv-chunks.ts';
 import { findHeaderRecord, type HeaderInfo, headerOutputLine, readHeaderInfo } from './csv-header.ts';
-import {
-  COMMA,
-  countNewlines,
-  CR,
-  endField,
-  FieldEnds,
-  MAX_RECORD_BYTES,
-  NL,
-  QUOTE,
-  scanQuotedRecord,
-} from './csv-tokenizer.ts';
+import { COMMA, CR, countNewlines, MAX_RECORD_BYTES, NL, scanQuotedRecord } from './csv-tokenizer.ts';
 import { emptyFileError, noValidRowsError } from './errors.ts';
-import { fastNumber } from './number-parse.ts';
 import type { RateOptions } from './options.ts';
 import type { OutputSink } from './output-sink.ts';
 import { readQuotedRow } from './quoted-row.ts';
+import { type RateBlockSink, type RowKernel, rowKernel } from './row-kernel.ts';
 import { writeShortestNumber } from './shortest-number.ts';
 
-/** Where the engine's rates go: the statistics (RateStatsAccumulator), or a chunk's value stream (parallel/). */
-export interface RateSink {
+/**
+ * Where the engine's rates go, in row order: the statistics (RateStatsAccumulator), or a chunk's value stream
+ * (parallel/). One at a time from the careful path, in blocks from the row kernel.
+ */
+export interface RateSink extends RateBlockSink {
   add(value: number): void;
 }
 
@@ -57,14 +50,9 @@ export class RatesEngine implements RecordConsumer {
   skipping = false;
   /** Set by the row/header scanners when the record at the returned position needs more input. */
   private incomplete = false;
-  /** Position of the next quote byte in `quoteBuf` (its length if none), see processRows. */
-  private quoteBuf: Buffer | null = null;
-  private quoteAt = 0;
 
   private numIdx = -1;
   private denIdx = -1;
-  /** Splits quote-free rows; made for the two columns once the header is read. */
-  private fields = new FieldEnds(0);
 
   /** No record starting at or after this stream position is processed (a range's end; none for a whole file). */
   private readonly stopAt: number = Infinity;
@@ -76,6 +64,8 @@ export class RatesEngine implements RecordConsumer {
     private readonly acc: RateSink,
     private readonly sink: OutputSink,
     range?: RangeLimits,
+    /** The plain rows' fast path; null sends every row the careful way (what tests compare it with). */
+    private readonly kernel: RowKernel | null = rowKernel(),
   ) {
     if (range !== undefined) {
       this.stopAt = range.stopAt;
@@ -109,7 +99,7 @@ export class RatesEngine implements RecordConsumer {
   async consume(buf: Buffer, from: number, final: boolean, at = 0): Promise<number> {
     let pos = from;
     if (this.next !== -1) return pos;
-    this.quoteBuf = null;
+    this.kernel?.release(this);
     if (this.phase === 'header') {
       pos = this.readHeader(buf, pos, final);
       if (this.phase === 'header') return pos;
@@ -170,168 +160,42 @@ export class RatesEngine implements RecordConsumer {
     this.columns = columns;
     this.numIdx = numIdx;
     this.denIdx = denIdx;
-    this.fields = new FieldEnds(Math.max(numIdx, denIdx));
     this.rateColumn = rateColumn;
     this.phase = 'rows';
   }
 
   /**
-   * The hot loop. Rows without a quote byte are split by scanning for commas and their numbers are parsed
-   * straight from the bytes; rows with a quote take the RFC 4180 path. Stops when the output asks to drain,
-   * at an incomplete record (setting `this.incomplete`), or at the first record starting at or after `limit`.
-   *
-   * size: hot — longer than the ~80 lines asked of functions, on purpose: the per-row state (output offset, line, row
-   * count, next quote) lives in locals and is written back to fields only around the rare paths. Moving the
-   * row copy into a method of the tokenizer cost ~5% of the 10M-row rates-core benchmark (2026-12-03), so
-   * it stays here; time any change with `npm run bench -- rates-core` (README, "Benchmarks").
+   * The rows of `buf` from `pos` that start before `limit`: the plain ones through the row kernel, each other record
+   * (a quote, a field that is no plain number, a bad or blank-only row, an over-long or unfinished one) the careful
+   * way. Stops when the output asks to drain, at an incomplete record (setting `this.incomplete`), or at the first
+   * record starting at or after `limit`.
    */
   private processRows(buf: Buffer, pos: number, final: boolean, limit: number): number {
-    const end = buf.length;
-    const numIdx = this.numIdx;
-    const denIdx = this.denIdx;
-    const fields = this.fields;
-    const ends = fields.ends;
-    const maxIdx = fields.maxIdx;
-    const acc = this.acc;
-    const sink = this.sink;
-    let ob = sink.buf;
-    let odv = sink.view;
-    const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-    let o = sink.len;
-    let line = this.line;
-    let rows = this.rows;
-    // Cached across calls for the same buffer (one per drain): searching to the end of a big quote-free
-    // buffer on every call would make large chunks quadratic.
-    let nextQuote = this.quoteBuf === buf && this.quoteAt >= pos ? this.quoteAt : buf.indexOf(QUOTE, pos);
-    if (nextQuote === -1) nextQuote = end;
-
+    const kernel = this.kernel;
     let s = pos;
-    while (s < limit && !sink.needDrain) {
-      let nl = buf.indexOf(NL, s);
-      if (nl === -1) {
-        if (!final) {
-          this.incomplete = true;
-          break;
-        }
-        nl = end;
+    while (s < limit && !this.sink.needDrain) {
+      if (kernel !== null) {
+        const stop = kernel.run(this, buf, s, limit, this.numIdx, this.denIdx, this.sink, this.acc);
+        s = kernel.next;
+        this.line += kernel.lines;
+        this.rows += kernel.rows;
+        if (stop !== 'careful') continue;
       }
-
-      if (nextQuote < nl) {
-        sink.len = o;
-        this.line = line;
-        this.rows = rows;
-        const next = this.quotedRecord(buf, s, final);
-        ob = sink.buf;
-        odv = sink.view;
-        o = sink.len;
-        line = this.line;
-        rows = this.rows;
-        if (next === -1) {
-          this.incomplete = true;
-          break;
-        }
-        s = next;
-        if (nextQuote < s) {
-          nextQuote = buf.indexOf(QUOTE, s);
-          if (nextQuote === -1) nextQuote = end;
-        }
-        continue;
+      const next = this.carefulRecord(buf, s, final);
+      if (next === -1) {
+        this.incomplete = true;
+        break;
       }
-
-      let e = nl;
-      if (e > s && buf[e - 1] === CR) e--;
-      if (e === s) {
-        line++;
-        s = nl + 1;
-        continue;
-      }
-      if (e - s > MAX_RECORD_BYTES) {
-        this.line = line;
-        s = this.skipLongRecord(buf, s);
-        line = this.line;
-        continue;
-      }
-
-      if (o + (e - s) + MAX_NUMBER_CHARS + 2 > ob.length) {
-        sink.len = o;
-        sink.flush(e - s + MAX_NUMBER_CHARS + 2);
-        ob = sink.buf;
-        odv = sink.view;
-        o = 0;
-      }
-      const rowStart = o;
-      // Copy the row while noting where its fields end, four bytes at a time: a word is only looked at byte by
-      // byte when it contains a comma (SWAR zero-byte test on word ^ ",,,,"). A bad row rewinds `o`.
-      let col = 0;
-      let i = s;
-      while (i + 4 <= e) {
-        const w = dv.getUint32(i, true);
-        odv.setUint32(o, w, true);
-        const x = w ^ 0x2c2c2c2c;
-        if (((x - 0x01010101) & ~x & 0x80808080) !== 0) {
-          for (let k = i; k < i + 4; k++) {
-            if (buf[k] === COMMA) col = endField(ends, col, maxIdx, k);
-          }
-          if (col > maxIdx && e - i > 64) {
-            // Both fields found and a long rest of the row: a native copy is cheaper from here.
-            i += 4;
-            o += 4;
-            o += buf.copy(ob, o, i, e);
-            i = e;
-            break;
-          }
-        }
-        i += 4;
-        o += 4;
-      }
-      for (; i < e; i++) {
-        const c = buf[i] as number;
-        ob[o++] = c;
-        if (c === COMMA) col = endField(ends, col, maxIdx, i);
-      }
-      // The row's end closes its last field; `found` is the field count (exact whenever a wanted field is missing).
-      const found = endField(ends, col, maxIdx, e);
-      let rate = NaN;
-      if (numIdx < found && denIdx < found) {
-        const den = fastNumber(buf, fields.start(denIdx, s), ends[denIdx] as number);
-        if (den > 0) rate = fastNumber(buf, fields.start(numIdx, s), ends[numIdx] as number) / den;
-      }
-      if (!(rate - rate === 0)) {
-        // Not finite, or a field that needs the careful path (which also records the reason).
-        const numStr = numIdx < found ? buf.toString('utf8', fields.start(numIdx, s), ends[numIdx]) : null;
-        const denStr = denIdx < found ? buf.toString('utf8', fields.start(denIdx, s), ends[denIdx]) : null;
-        const v = this.slowRow(numStr, denStr, found, line);
-        if (v === null) {
-          o = rowStart;
-          line++;
-          s = nl + 1;
-          continue;
-        }
-        rate = v;
-      }
-
-      acc.add(rate);
-      rows++;
-      ob[o++] = COMMA;
-      o = writeShortestNumber(rate, ob, o);
-      ob[o++] = NL;
-      line++;
-      s = nl + 1;
+      s = next;
     }
-
-    sink.len = o;
-    this.line = line;
-    this.rows = rows;
-    this.quoteBuf = buf;
-    this.quoteAt = nextQuote;
-    return Math.min(s, end);
+    return Math.min(s, buf.length);
   }
 
   /**
-   * A record containing a quote byte, starting at `s`. Returns the index after it, or -1 if it is not
-   * complete yet (only when !final).
+   * The record starting at `s`, read with RFC 4180 quoting and every check a bad row gets a reason from. Returns the
+   * index after it, or -1 if it is not complete yet (only when !final).
    */
-  private quotedRecord(buf: Buffer, s: number, final: boolean): number {
+  private carefulRecord(buf: Buffer, s: number, final: boolean): number {
     const end = buf.length;
     const scan = scanQuotedRecord(buf, s, end, final);
     if (scan.end === -1 && !final) return -1;

@@ -90,6 +90,29 @@ export class RateStatsAccumulator {
     if (value > this.max) this.max = value;
   }
 
+  /** Adds every value of `values` (all finite), in order, as `add` would; `values` may be reused afterwards. */
+  addMany(values: Float64Array): void {
+    let min = this.min;
+    let max = this.max;
+    for (let from = 0; from < values.length; ) {
+      if (this.len === this.buf.length) this.makeRoom();
+      const count = Math.min(values.length - from, this.buf.length - this.len);
+      const part = values.subarray(from, from + count);
+      this.buf.set(part, this.len);
+      this.len += count;
+      this.n += count;
+      for (let i = 0; i < count; i++) {
+        const value = part[i] as number;
+        if (value < min) min = value;
+        if (value > max) max = value;
+      }
+      // makeRoom reads min and max (a constant run is one where they are equal).
+      this.min = min;
+      this.max = max;
+      from += count;
+    }
+  }
+
   async finish(bins: number): Promise<RateStats> {
     try {
       if (this.disposed) throw new Error('RateStatsAccumulator used after finish/dispose');

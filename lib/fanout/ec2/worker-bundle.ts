@@ -18,6 +18,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UserError } from '../../errors.ts';
 import { SIEVE_WASM_PATH } from '../../primes/wasm-kernel.ts';
+import { ROWS_WASM_PATH } from '../../rates/row-kernel.ts';
 
 const PROJECT_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 
@@ -88,11 +89,14 @@ export async function ensureWorkerBundles(
 /** Lists every file the bundles in its folder were built from, and the bundles, with their hashes. */
 export const INPUTS_MANIFEST = 'inputs.json';
 
-/** Inputs esbuild does not see as modules: this builder (its options), esbuild's version, the inlined kernel. */
+/** The WebAssembly modules the bundles carry inline, by the `define` their loaders read. */
+const INLINED_WASM = { SIEVE_WASM_BASE64: SIEVE_WASM_PATH, ROWS_WASM_BASE64: ROWS_WASM_PATH };
+
+/** Inputs esbuild does not see as modules: this builder (its options), esbuild's version, the inlined kernels. */
 const BUILD_INPUTS = [
   fileURLToPath(import.meta.url),
   path.join(PROJECT_ROOT, 'node_modules', 'esbuild', 'package.json'),
-  path.join(PROJECT_ROOT, SIEVE_WASM_PATH),
+  ...Object.values(INLINED_WASM).map((file) => path.join(PROJECT_ROOT, file)),
 ];
 
 type InputManifest = typeof import('../../../serverless-plugins/input-manifest.cjs');
@@ -143,7 +147,7 @@ async function bundleWorker(worker: string, source?: string): Promise<{ contents
     metafile: true,
     logLevel: 'silent',
     // The primes worker's WebAssembly kernel travels inside its bundle: an instance downloads one file.
-    define: sieveWasmDefine(),
+    define: wasmDefines(),
     // Bundled CommonJS dependencies call require(); ESM output has none unless we make one.
     banner: {
       js: "import { createRequire as __cpCreateRequire } from 'node:module'; const require = __cpCreateRequire(import.meta.url);",
@@ -176,12 +180,16 @@ async function bundleWorker(worker: string, source?: string): Promise<{ contents
 }
 
 /**
- * esbuild `define`s that inline the sieve's WebAssembly kernel (lib/primes/wasm-kernel.ts reads SIEVE_WASM_BASE64),
- * or none when it is not built: then the bundle counts with the JS kernel, after a warning.
+ * esbuild `define`s that inline the WebAssembly kernels (the sieve's, lib/primes/wasm-kernel.ts; the rates row
+ * kernel, lib/rates/row-kernel.ts), each only when it is built: without one the bundle warns and takes the slower path.
  */
-function sieveWasmDefine(): Record<string, string> {
-  const file = path.join(PROJECT_ROOT, SIEVE_WASM_PATH);
-  return existsSync(file) ? { SIEVE_WASM_BASE64: JSON.stringify(readFileSync(file).toString('base64')) } : {};
+function wasmDefines(): Record<string, string> {
+  const defines: Record<string, string> = {};
+  for (const [name, file] of Object.entries(INLINED_WASM)) {
+    const built = path.join(PROJECT_ROOT, file);
+    if (existsSync(built)) defines[name] = JSON.stringify(readFileSync(built).toString('base64'));
+  }
+  return defines;
 }
 
 /**

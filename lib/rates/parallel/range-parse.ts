@@ -64,6 +64,10 @@ class ChunkValues implements RateSink {
     if (this.len === this.block.length) this.flush();
   }
 
+  addMany(values: Float64Array): void {
+    for (let i = 0; i < values.length; i++) this.add(values[i] as number);
+  }
+
   flush(): void {
     if (this.len === 0) return;
     const values = this.block.subarray(0, this.len);

@@ -4,11 +4,12 @@
  * every segment size (tiny segments push primes through the medium and bucket paths), and the edges sieve.test.ts
  * checks against independent references.
  */
-import { describe, expect, it, vi } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { rng } from '../../support/random.ts';
 import { countPrimes, listPrimes, type SieveOptions } from '../../../lib/primes/sieve.ts';
 import { createKernel } from '../../../lib/primes/kernel.ts';
 import { loadWasmKernel, WasmKernel } from '../../../lib/primes/wasm-kernel.ts';
+import { withoutWasmBuild } from '../../support/without-wasm-build.ts';
 
 const TWO_53 = 2 ** 53;
 const SEGMENT_SIZES = [undefined, 8, 24, 64, 4096, 40_000];
@@ -37,30 +38,14 @@ describe('the WebAssembly kernel', () => {
 
 describe('without the built module', () => {
   it('warns once and counts with the JS kernel', async () => {
-    vi.resetModules();
-    // A checkout where `npm run build:wasm` never ran: no file anywhere the loader looks.
-    vi.doMock('node:fs', async (original) => ({
-      ...(await original<typeof import('node:fs')>()),
-      existsSync: () => false,
-    }));
-    const warnings: string[] = [];
-    const onWarning = (warning: Error): void => {
-      warnings.push(warning.message);
-    };
-    process.on('warning', onWarning);
-    try {
+    const warnings = await withoutWasmBuild(async () => {
       const fresh = await import('../../../lib/primes/sieve.ts');
       const kernel = await import('../../../lib/primes/wasm-kernel.ts');
       expect(fresh.countPrimes(0, 1e6)).toBe(78498);
       expect(fresh.countPrimes(1e8, 1.01e8)).toBe(54208);
       expect(kernel.loadWasmKernel()).toBeNull();
-      await new Promise((resolve) => setImmediate(resolve)); // warnings are emitted on the next tick
-      expect(warnings.filter((m) => m.includes('WebAssembly kernel did not load'))).toHaveLength(1);
-    } finally {
-      process.off('warning', onWarning);
-      vi.doUnmock('node:fs');
-      vi.resetModules();
-    }
+    });
+    expect(warnings.filter((m) => m.includes('WebAssembly kernel did not load'))).toHaveLength(1);
   });
 });
 

@@ -237,3 +237,32 @@ describe('RateStatsAccumulator', () => {
     expect((await statsOf([1.5e308, 1.5e308], 2)).mean).toBe(1.5e308);
   });
 });
+
+describe('addMany', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'stats-add-many-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('gives what add gives value by value, across spills and constant runs, with the block reused between calls', async () => {
+    const next = rng(77);
+    const values = [
+      ...Array.from({ length: 3000 }, () => 0.25), // a constant run first: counted, not spilled
+      ...Array.from({ length: 5000 }, () => next() * 1000 - 500),
+      -0,
+      0,
+      ...Array.from({ length: 2000 }, () => 7),
+    ];
+    const options = { memoryLimit: 1024, tmpDir: dir, selectBuckets: 16, collectLimit: 64 };
+    const one = new RateStatsAccumulator(options);
+    for (const v of values) one.add(v);
+    const blocks = new RateStatsAccumulator(options);
+    const block = new Float64Array(700);
+    for (let at = 0; at < values.length; at += block.length) {
+      const part = values.slice(at, at + block.length);
+      block.set(part);
+      blocks.addMany(block.subarray(0, part.length));
+      block.fill(Number.NaN); // the caller's block is its own again
+    }
+    expect(blocks.count).toBe(values.length);
+    expect(await blocks.finish(12)).toEqual(await one.finish(12));
+  });
+});

@@ -7,6 +7,7 @@ import { manifestHolds } from '../../../../serverless-plugins/input-manifest.cjs
 import { buildWorkerBundles, ensureWorkerBundles, INPUTS_MANIFEST } from '../../../../lib/fanout/ec2/worker-bundle.ts';
 import { PROJECT_ROOT } from '../../../../local-stack/service-config.ts';
 import { SIEVE_WASM_PATH } from '../../../../lib/primes/wasm-kernel.ts';
+import { ROWS_WASM_PATH } from '../../../../lib/rates/row-kernel.ts';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'cp-bundles-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -19,6 +20,8 @@ describe('buildWorkerBundles', () => {
     // It carries the sieve's WebAssembly kernel inline: an instance gets this one file, not the .wasm beside it.
     const wasm = readFileSync(SIEVE_WASM_PATH).toString('base64');
     expect(readFileSync(first.primes, 'utf8')).toContain(wasm);
+    // And the rates worker the rates engine's row kernel.
+    expect(readFileSync(first.rates, 'utf8')).toContain(readFileSync(ROWS_WASM_PATH).toString('base64'));
     const before = statSync(first.primes);
 
     // Same sources, same bytes: the file is left alone (serverless-offline reloads every handler when it changes).
@@ -30,7 +33,12 @@ describe('buildWorkerBundles', () => {
     const manifest = path.join(dir, INPUTS_MANIFEST);
     const listed = Object.keys((JSON.parse(readFileSync(manifest, 'utf8')) as { files: object }).files);
     expect(listed).toEqual(
-      expect.arrayContaining(['lib/primes/ec2-worker.ts', 'lib/rates/parallel/ec2-worker.ts', SIEVE_WASM_PATH]),
+      expect.arrayContaining([
+        'lib/primes/ec2-worker.ts',
+        'lib/rates/parallel/ec2-worker.ts',
+        SIEVE_WASM_PATH,
+        ROWS_WASM_PATH,
+      ]),
     );
     expect(manifestHolds(PROJECT_ROOT, manifest)).toBe(true);
 

@@ -64,18 +64,43 @@ function fileError(err: unknown): Outcome {
 
 /** The single path, as the rates job runs it. */
 export async function runSingle(csv: Buffer, opts: RateOptions = OPTS): Promise<Outcome> {
-  const add = vi.spyOn(RateStatsAccumulator.prototype, 'add');
+  const stop = recordStatisticsInput();
   try {
     const out = new Collector();
     const r = await computeRates(pieces(csv, 64 * 1024), out, opts);
-    const values = Buffer.from(new Float64Array(add.mock.calls.map((c) => c[0])).buffer);
+    const values = Buffer.from(new Float64Array(stop()).buffer);
     const { rows, badRows, badRowSamples, columns, rateColumn, inputBytes, stats } = r;
     return { out: out.bytes(), values, columns, rateColumn, rows, badRows, badRowSamples, stats, inputBytes };
   } catch (err) {
+    stop();
     return fileError(err);
-  } finally {
-    add.mockRestore();
   }
+}
+
+/**
+ * Records, in order, every value RateStatsAccumulator is given (one at a time from the careful path, in blocks from
+ * the row kernel, whose block is reused: copied here as it comes). The returned function stops and gives them.
+ */
+function recordStatisticsInput(): () => number[] {
+  const proto = RateStatsAccumulator.prototype;
+  const { add, addMany } = proto;
+  const seen: number[] = [];
+  const addSpy = vi.spyOn(proto, 'add').mockImplementation(function (this: RateStatsAccumulator, value: number) {
+    seen.push(value);
+    add.call(this, value);
+  });
+  const addManySpy = vi.spyOn(proto, 'addMany').mockImplementation(function (
+    this: RateStatsAccumulator,
+    values: Float64Array,
+  ) {
+    for (const value of values) seen.push(value);
+    addMany.call(this, values);
+  });
+  return () => {
+    addSpy.mockRestore();
+    addManySpy.mockRestore();
+    return seen;
+  };
 }
 
 /** The header as the coordinator reads it: a longer head each time readFileHeader asks for more. */
