@@ -1,12 +1,12 @@
 /**
- * The rate's shortest round-trip printing alone (issue 16 names it as the likely hot spot): our byte writer
- * (lib/rates/shortest-number.ts) against `Number.prototype.toString`, on the rates of the benchmark's own file,
- * in turns, in this process. Two forms of toString: the string alone (what V8's own shortest printing costs)
- * and the string copied into an output buffer (what the core would have to do with it).
+ * The rate's shortest round-trip printing alone (issue 16 names it as the likely hot spot): the row kernel's printer
+ * (WebAssembly, lib/rates/wasm/rows.ts) against `Number.prototype.toString`, on the rates of the benchmark's own
+ * file, in turns, in this process, each rate followed by a \n. Two forms of toString: the string alone (what V8's
+ * own shortest printing costs) and the string copied into an output buffer (what the core would have to do with it).
  */
 import { readFileSync } from 'node:fs';
 import { formatTable } from '../cli/format.ts';
-import { writeShortestNumber } from '../lib/rates/shortest-number.ts';
+import { rowKernel } from '../lib/rates/row-kernel.ts';
 import { median } from './report.ts';
 
 /** cancer / population of every row of a county file (last two columns, no quoting in them). */
@@ -27,23 +27,26 @@ export function ratesOfCountyFile(file: string): Float64Array {
 
 type Printer = (rates: Float64Array, out: Uint8Array) => number;
 
+const OURS = 'the row kernel (WebAssembly, bytes)';
+
 const PRINTERS: Record<string, Printer> = {
-  'writeShortestNumber (ours, bytes)': (rates, out) => {
-    let o = 0;
-    for (let i = 0; i < rates.length; i++) o = writeShortestNumber(rates[i] as number, out, o);
-    return o;
+  [OURS]: (rates, out) => {
+    const kernel = rowKernel();
+    if (kernel === null) throw new Error('the row kernel did not load: run `npm run build:wasm`');
+    return kernel.printRates(rates, out);
   },
   'String(x), copied to bytes': (rates, out) => {
     let o = 0;
     for (let i = 0; i < rates.length; i++) {
       const s = String(rates[i]);
       for (let k = 0; k < s.length; k++) out[o++] = s.charCodeAt(k);
+      out[o++] = 10;
     }
     return o;
   },
   'String(x) alone': (rates) => {
     let n = 0;
-    for (let i = 0; i < rates.length; i++) n += String(rates[i]).length;
+    for (let i = 0; i < rates.length; i++) n += String(rates[i]).length + 1;
     return n;
   },
 };
@@ -62,7 +65,7 @@ export function benchShortestNumber(rates: Float64Array, rounds: number): void {
       bytes = n;
     }
   }
-  const ours = median(times.get('writeShortestNumber (ours, bytes)') ?? []);
+  const ours = median(times.get(OURS) ?? []);
   process.stdout.write(
     `\nshortest printing of the rate alone: ${rates.length.toLocaleString('en-US')} rates of that file, median of ${rounds}, in turns\n` +
       formatTable(

@@ -2,8 +2,9 @@
  * The rates core's entry: streams a CSV through the rates engine (rates-engine.ts), which appends
  * numerator / denominator to every usable row and feeds the rates to the statistics. The pieces the engine
  * drives each live in a file of their own: the chunk framer and binary sniff (csv-chunks.ts, sniff.ts), the
- * header (csv-header.ts), the record tokenizer (csv-tokenizer.ts), number parsing and printing
- * (number-parse.ts, shortest-number.ts), bad-row reasons (bad-rows.ts) and the output buffers (output-sink.ts).
+ * header (csv-header.ts), the row kernel for the plain rows (row-kernel.ts, compiled from wasm/rows.ts), the record
+ * tokenizer (csv-tokenizer.ts) and number parsing (number-parse.ts) of the careful path, bad-row reasons
+ * (bad-rows.ts) and the output buffers (output-sink.ts).
  */
 import type { BadRow } from './bad-rows.ts';
 import { ChunkFramer } from './csv-chunks.ts';

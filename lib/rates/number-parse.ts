@@ -1,44 +1,9 @@
 /**
- * Numbers in CSV fields: a fast path straight from the bytes for the plain decimals that make up nearly every
- * row, and the careful path (with a reason for the user) for everything else.
+ * Numbers in CSV fields as the careful path reads them, with a reason for the user when one is no number. (The plain
+ * decimals that make up nearly every row are read straight from the bytes by the row kernel, wasm/rows.ts, to the
+ * same double: m / 10^k with both exact is one correctly rounded division, as Number(text) is.)
  */
-import { POW10 } from './float-bits.ts';
 
-/**
- * Plain decimals with at most 15 significant digits, parsed straight from the bytes. m / 10^k with both
- * exact doubles is one correctly rounded division, hence identical to Number(text). Anything else
- * (whitespace, exponents, more digits, junk, empty) returns NaN for the caller's careful path.
- */
-export function fastNumber(buf: Buffer, a: number, b: number): number {
-  if (a >= b) return NaN;
-  let i = a;
-  let neg = false;
-  const c0 = buf[i];
-  if (c0 === 45) {
-    neg = true;
-    i++;
-  } else if (c0 === 43) {
-    i++;
-  }
-  let m = 0;
-  let digits = 0;
-  let dot = -1;
-  for (; i < b; i++) {
-    const c = buf[i] as number;
-    const d = c - 48;
-    if (d >= 0 && d <= 9) {
-      m = m * 10 + d;
-      digits++;
-    } else if (c === 46 && dot === -1) {
-      dot = digits;
-    } else {
-      return NaN;
-    }
-  }
-  if (digits === 0 || digits > 15) return NaN;
-  const v = dot === -1 || dot === digits ? m : m / (POW10[digits - dot] as number);
-  return neg ? -v : v;
-}
 /**
  * Decimal numbers as data tools write them (`12`, ` -0.5 `, `1e3`, `.5`). Number() alone would also take
  * `0x1F`, `0b101` and `Infinity`, which in a CSV column are data errors, not numbers.

@@ -6,13 +6,12 @@
 import { BadRowLog, checkRow, unclosedQuoteReason } from './bad-rows.ts';
 import type { RecordConsumer } from './csv-chunks.ts';
 import { findHeaderRecord, type HeaderInfo, headerOutputLine, readHeaderInfo } from './csv-header.ts';
-import { COMMA, CR, countNewlines, MAX_RECORD_BYTES, NL, scanQuotedRecord } from './csv-tokenizer.ts';
+import { CR, countNewlines, MAX_RECORD_BYTES, NL, scanQuotedRecord } from './csv-tokenizer.ts';
 import { emptyFileError, noValidRowsError } from './errors.ts';
 import type { RateOptions } from './options.ts';
 import type { OutputSink } from './output-sink.ts';
 import { readQuotedRow } from './quoted-row.ts';
 import { type RateBlockSink, type RowKernel, rowKernel } from './row-kernel.ts';
-import { writeShortestNumber } from './shortest-number.ts';
 
 /**
  * Where the engine's rates go, in row order: the statistics (RateStatsAccumulator), or a chunk's value stream
@@ -31,9 +30,6 @@ export interface RangeLimits {
   /** Stream position (as counted by the framer) where the range ends: records starting here belong to the next. */
   stopAt: number;
 }
-
-/** Longest `String(number)` is 25 chars, e.g. "-0.0000012345678901234567". */
-const MAX_NUMBER_CHARS = 25;
 
 type Phase = 'header' | 'rows';
 
@@ -220,36 +216,25 @@ export class RatesEngine implements RecordConsumer {
       this.bad.add(line, row);
       return next;
     }
-    let rate = row.rate;
-    if (!(rate - rate === 0)) {
-      const v = this.slowRow(row.numStr, row.denStr, row.fieldCount, line);
-      if (v === null) return next;
-      rate = v;
+    const { numerator, denominator } = this.opts;
+    const rate = checkRow(
+      { numerator, denominator, numIdx: this.numIdx, denIdx: this.denIdx },
+      row.numStr,
+      row.denStr,
+      row.fieldCount,
+    );
+    if (typeof rate === 'string') {
+      this.bad.add(line, rate);
+      return next;
     }
     this.acc.add(rate);
     this.rows++;
+    // The row's bytes as they came, then the rate as String() prints it (the row kernel prints the same bytes).
+    const text = `,${rate}\n`;
     const sink = this.sink;
-    sink.reserve(e - s + MAX_NUMBER_CHARS + 2);
-    const ob = sink.buf;
-    let o = sink.len + buf.copy(ob, sink.len, s, e);
-    ob[o++] = COMMA;
-    o = writeShortestNumber(rate, ob, o);
-    ob[o++] = NL;
-    sink.len = o;
+    sink.reserve(e - s + text.length);
+    sink.len += buf.copy(sink.buf, sink.len, s, e);
+    sink.len += sink.buf.write(text, sink.len, 'latin1');
     return next;
-  }
-
-  /** Validates a row from its field texts; returns the rate, or null after recording the bad row. */
-  private slowRow(numStr: string | null, denStr: string | null, fieldCount: number, line: number): number | null {
-    const { numerator, denominator } = this.opts;
-    const v = checkRow(
-      { numerator, denominator, numIdx: this.numIdx, denIdx: this.denIdx },
-      numStr,
-      denStr,
-      fieldCount,
-    );
-    if (typeof v === 'number') return v;
-    this.bad.add(line, v);
-    return null;
   }
 }

@@ -17,6 +17,7 @@ interface RowsExports {
   memory: WasmMemory;
   heapBase(): number;
   state(): number;
+  printRates(values: number, count: number, out: number): number;
   run(
     input: number,
     start: number,
@@ -165,6 +166,31 @@ export class RowKernel {
     this.lines = lines;
     this.rows = rows;
     return stop;
+  }
+
+  /**
+   * The kernel's printer alone (the rates-core benchmark, the printer's tests): `String(x)` and a `\n` for every
+   * value, written at `out[0]` as bytes; returns how many. The few values whose shortest decimal needs String()'s
+   * tie rules (the kernel stops at them) get String() itself, as in the engine.
+   */
+  printRates(values: Float64Array, out: Uint8Array): number {
+    // At most 25 bytes a number (e.g. -0.0000012345678901234567) and its \n: a block fits the output region.
+    const block = Math.min(VALUES_PER_CALL, Math.floor(OUTPUT_BYTES / 26));
+    let o = 0;
+    for (let from = 0; from < values.length; ) {
+      const count = Math.min(block, values.length - from);
+      this.valueArray.set(values.subarray(from, from + count));
+      const bytes = this.wasm.printRates(this.values, count, this.output);
+      out.set(this.outputBytes.subarray(0, bytes), o);
+      o += bytes;
+      const printed = this.state[0] as number;
+      from += printed;
+      if (printed < count) {
+        o += Buffer.from(out.buffer, out.byteOffset, out.byteLength).write(`${values[from]}\n`, o, 'latin1');
+        from++;
+      }
+    }
+    return o;
   }
 
   private load(owner: object, buf: Uint8Array, from: number): void {

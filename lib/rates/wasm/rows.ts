@@ -179,6 +179,23 @@ export function run(
   return report(DONE, s, o, v, lines, rows);
 }
 
+/**
+ * The printer alone, for the benchmark and the tests (../row-kernel.ts, printRates): each of values[0, count) and a
+ * \n at `out`. Stops at the first value String() has to decide; STATE[0] says how many were printed. Returns the bytes.
+ */
+export function printRates(values: usize, count: i32, out: usize): i32 {
+  let o = out;
+  let i = 0;
+  for (; i < count; i++) {
+    const n = writeShortest(load<f64>(values + ((<usize>i) << 3)), o);
+    if (n < 0) break;
+    o += <usize>n;
+    store<u8>(o++, NL);
+  }
+  store<i32>(STATE, i);
+  return <i32>(o - out);
+}
+
 /** splitQuotedRow's answers. */
 const SPLIT_OK: i32 = 0;
 const SPLIT_CAREFUL: i32 = 1;
@@ -194,7 +211,7 @@ let quotedDenEnd: i32 = -1;
  * A row with a quote byte before its \n, in the one shape that is common (a text column quoted because it holds a
  * comma, `01001,"Wood County, AL",AL,286,56988`): each quoted field opens at a field's start (a quote inside an
  * unquoted field is a literal byte, as csv-parse reads it with relax_quotes), closes before a comma or
- * the row's end, and holds no \n; the two wanted fields are unquoted. Split here as the careful path's strict RFC 4180
+ * the row's end, and holds no \n (a wanted field also no ""). Split here as the careful path's strict RFC 4180
  * split (../csv-tokenizer.ts, splitQuotedRecord) splits it; any other shape is SPLIT_CAREFUL, and SPLIT_RAN_OUT when
  * the bytes up to `scanEnd` do not finish the row.
  */
@@ -210,7 +227,7 @@ function splitQuotedRow(input: usize, s: i32, scanEnd: i32, numIdx: i32, denIdx:
     const fieldStart = i;
     let c = load<u8>(input + <usize>i);
     if (c === 34) {
-      if (col === numIdx || col === denIdx) return SPLIT_CAREFUL;
+      let escaped = false;
       i++;
       for (;;) {
         if (i >= scanEnd) return SPLIT_RAN_OUT;
@@ -220,7 +237,20 @@ function splitQuotedRow(input: usize, s: i32, scanEnd: i32, numIdx: i32, denIdx:
         if (c !== 34) continue;
         if (i >= scanEnd) return SPLIT_RAN_OUT;
         if (load<u8>(input + <usize>i) !== 34) break;
-        i++; // "" inside the field
+        escaped = true; // "" inside the field
+        i++;
+      }
+      // A wanted field's number lies between its quotes; one with "" in it is the careful path's to unescape.
+      if (col === numIdx || col === denIdx) {
+        if (escaped) return SPLIT_CAREFUL;
+        if (col === numIdx) {
+          quotedNumStart = fieldStart + 1;
+          quotedNumEnd = i - 1;
+        }
+        if (col === denIdx) {
+          quotedDenStart = fieldStart + 1;
+          quotedDenEnd = i - 1;
+        }
       }
       if (i >= scanEnd) return SPLIT_RAN_OUT;
       c = load<u8>(input + <usize>i);
@@ -260,8 +290,9 @@ function splitQuotedRow(input: usize, s: i32, scanEnd: i32, numIdx: i32, denIdx:
 }
 
 /**
- * ../number-parse.ts fastNumber: a plain decimal with at most 15 significant digits, as m / 10^k (one correctly
- * rounded division, hence Number(text)); NaN for anything else, which the careful path then reads.
+ * A plain decimal with at most 15 significant digits, read straight from the bytes as m / 10^k: both are exact
+ * doubles, so this is one correctly rounded division, hence Number(text). NaN for anything else (whitespace,
+ * exponents, more digits, junk, empty), which the careful path then reads.
  */
 function plainNumber(input: usize, a: i32, b: i32): f64 {
   if (a >= b) return NaN;
@@ -306,10 +337,20 @@ function inInterval(c: f64, plo: f64, hl: f64, hu: f64): i32 {
 }
 
 /**
- * ../shortest-number.ts writeShortestFast, operation for operation (the same doubles, so the same digits): the
- * bytes of String(x) at `at`; returns how many, or -1 when String() has to decide (the careful path then does).
+ * Writes exactly the bytes of `String(x)` at `at` and returns how many, or -1 when String() has to decide.
  *
- * size: hot — as long as the JS function it mirrors; see that one for the method.
+ * String(x) is the shortest decimal that reads back as x (the closest one if several). Building it with String()
+ * and copying it was over half the cost of the whole job, so for 1e-4 <= |x| < 1e16 it is found here with exact
+ * double arithmetic instead: scale by T = 10^p so that P = x*T lies in [2^53, 1e17]; then P = phi + plo exactly
+ * (Dekker's product; phi is an integer), and x's rounding interval, scaled, is (P - hl, P + hu) with
+ * hu = ulp(x)/2 * T exact (hl = hu/2 at a power of two). The answer has the most trailing zeros of any integer in
+ * that interval and, among those, is closest to P. With p <= 20 every quantity compared (candidate offsets within
+ * ±32 of phi, plo, hl, hu) is an exactly representable double, so the comparisons are exact. If a candidate sits
+ * exactly on an end of the interval, or two candidates are equally close, the answer would depend on tie rules: -1,
+ * and the engine's careful path prints String(x). Tests compare this with String() on millions of values
+ * (test/lib/rates/row-kernel.test.ts).
+ *
+ * size: hot — longer than the ~80 lines asked of functions, on purpose: it runs once per output row.
  */
 function writeShortest(x: f64, at: usize): i32 {
   if (x === 0) {

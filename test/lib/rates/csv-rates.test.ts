@@ -5,7 +5,6 @@ import { rng } from '../../support/random.ts';
 import { computeRates, type RatesResult } from '../../../lib/rates/csv-rates.ts';
 import { MAX_RECORD_BYTES } from '../../../lib/rates/csv-tokenizer.ts';
 import type { RateOptions } from '../../../lib/rates/options.ts';
-import { writeShortestNumber } from '../../../lib/rates/shortest-number.ts';
 import { RatesFileError, type RatesErrorCode } from '../../../lib/rates/errors.ts';
 
 const DEFAULTS: RateOptions = { numerator: 'cancer', denominator: 'population', bins: 10 };
@@ -478,53 +477,6 @@ describe('computeRates: output and rows', () => {
     expect(result.badRows).toBe(250);
     expect(result.badRowSamples).toHaveLength(100);
     expect(result.badRowSamples[99]).toEqual({ line: 101, reason: 'cancer is not a number: "x"' });
-  });
-
-  it('formats every rate exactly like String(number)', () => {
-    const rand = rng(99);
-    const view = new DataView(new ArrayBuffer(8));
-    const out = Buffer.alloc(64);
-    const check = (x: number): void => {
-      const end = writeShortestNumber(x, out, 3);
-      if (out.toString('latin1', 3, end) !== String(x)) expect(out.toString('latin1', 3, end)).toBe(String(x));
-    };
-    for (let i = 0; i < 200_000; i++) {
-      check(Math.floor(rand() * 5000) / Math.floor(1 + rand() * 1e6));
-      check(Math.floor(rand() * 100) / Math.floor(1 + rand() * 100));
-      check((rand() - 0.5) * 10 ** Math.floor(rand() * 30 - 10));
-      view.setUint32(0, ((1000 + Math.floor(rand() * 90)) << 20) | Math.floor(rand() * 2 ** 20));
-      view.setUint32(4, Math.floor(rand() * 2 ** 32));
-      check(view.getFloat64(0));
-      const short = Number((rand() * 1000).toFixed(Math.floor(rand() * 7)));
-      view.setFloat64(0, short);
-      view.setUint32(4, (view.getUint32(4) + 1) >>> 0);
-      check(view.getFloat64(0));
-      check(short);
-      check(2 ** (Math.floor(rand() * 80) - 30));
-    }
-    for (const x of [
-      0,
-      -0,
-      1,
-      -1,
-      0.1,
-      0.2 + 0.1,
-      1e-4,
-      9.999999999999999e-5,
-      1e16,
-      9999999999999998,
-      1e21,
-      1e-7,
-      5e-324,
-      Number.MAX_VALUE,
-      // biome-ignore lint/correctness/noPrecisionLoss: 123456789012345.125 is exact in binary; its shortest decimal (…345.13) is the point
-      123456789012345.125,
-      2 ** 53,
-      0.5,
-      1 / 3,
-    ]) {
-      check(x);
-    }
   });
 });
 

@@ -226,6 +226,58 @@ describe('the row kernel', () => {
     expect(lines.slice(1, texts.length + 1)).toEqual(texts.map((t) => `${t},1,${String(Number(t))}`));
   });
 
+  it('prints every double exactly like String(number): its printer alone, over millions of values', () => {
+    const rand = random(99);
+    const view = new DataView(new ArrayBuffer(8));
+    const values: number[] = [];
+    const check = (x: number): void => {
+      values.push(x);
+    };
+    for (let i = 0; i < 200_000; i++) {
+      check(Math.floor(rand() * 5000) / Math.floor(1 + rand() * 1e6));
+      check(Math.floor(rand() * 100) / Math.floor(1 + rand() * 100));
+      check((rand() - 0.5) * 10 ** Math.floor(rand() * 30 - 10));
+      view.setUint32(0, ((1000 + Math.floor(rand() * 90)) << 20) | Math.floor(rand() * 2 ** 20));
+      view.setUint32(4, Math.floor(rand() * 2 ** 32));
+      check(view.getFloat64(0));
+      const short = Number((rand() * 1000).toFixed(Math.floor(rand() * 7)));
+      view.setFloat64(0, short);
+      view.setUint32(4, (view.getUint32(4) + 1) >>> 0);
+      check(view.getFloat64(0));
+      check(short);
+      check(2 ** (Math.floor(rand() * 80) - 30));
+    }
+    for (const x of [
+      0,
+      -0,
+      1,
+      -1,
+      0.1,
+      0.2 + 0.1,
+      1e-4,
+      9.999999999999999e-5,
+      1e16,
+      9999999999999998,
+      1e21,
+      1e-7,
+      5e-324,
+      Number.MAX_VALUE,
+      // biome-ignore lint/correctness/noPrecisionLoss: 123456789012345.125 is exact in binary; its shortest decimal (…345.13) is the point
+      123456789012345.125,
+      2 ** 53,
+      0.5,
+      1 / 3,
+    ]) {
+      check(x);
+    }
+    const out = Buffer.alloc(values.length * 26);
+    const printed = out.toString('latin1', 0, kernel!.printRates(Float64Array.from(values), out)).split('\n');
+    expect(printed).toHaveLength(values.length + 1);
+    values.forEach((x, i) => {
+      if (printed[i] !== String(x)) expect(printed[i], `value ${i}`).toBe(String(x));
+    });
+  });
+
   it('prints every rate as String() does, over rates from 1e-20 to 1e20', async () => {
     const next = random(12345);
     const pairs: [number, number][] = [];
