@@ -36,7 +36,8 @@ interface RowsExports {
 
 /** Where the kernel's rates go (the engine's RateSink). */
 export interface RateBlockSink {
-  addMany(values: Float64Array): void;
+  /** `values` in row order (all finite; reused by the caller afterwards), and their smallest and largest. */
+  addMany(values: Float64Array, min: number, max: number): void;
 }
 
 /** `run`'s answers (lib/rates/wasm/rows.ts). */
@@ -78,6 +79,7 @@ export class RowKernel {
   private readonly outputBytes: Uint8Array;
   private readonly valueArray: Float64Array;
   private readonly state: Int32Array;
+  private readonly extremes: Float64Array;
 
   private owner: object | null = null;
   private windowOf: Uint8Array | null = null;
@@ -96,6 +98,7 @@ export class RowKernel {
     this.outputBytes = new Uint8Array(memory, this.output, OUTPUT_BYTES);
     this.valueArray = new Float64Array(memory, this.values, VALUES_PER_CALL);
     this.state = new Int32Array(memory, wasm.state(), 5);
+    this.extremes = new Float64Array(memory, wasm.state() + 24, 2);
   }
 
   /** Forgets the window: the caller's buffer may hold other bytes from now on. */
@@ -144,7 +147,9 @@ export class RowKernel {
       const outEnd = state[1] as number;
       const valueCount = state[2] as number;
       if (outEnd > 0) sink.append(this.outputBytes.subarray(0, outEnd));
-      if (valueCount > 0) rates.addMany(this.valueArray.subarray(0, valueCount));
+      if (valueCount > 0) {
+        rates.addMany(this.valueArray.subarray(0, valueCount), this.extremes[0] as number, this.extremes[1] as number);
+      }
       s = base + (state[0] as number);
       lines += state[3] as number;
       rows += state[4] as number;

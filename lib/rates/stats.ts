@@ -90,25 +90,20 @@ export class RateStatsAccumulator {
     if (value > this.max) this.max = value;
   }
 
-  /** Adds every value of `values` (all finite), in order, as `add` would; `values` may be reused afterwards. */
-  addMany(values: Float64Array): void {
-    let min = this.min;
-    let max = this.max;
+  /**
+   * Adds every value of `values` (all finite), in order, as `add` would; `min` and `max` are theirs (the row kernel
+   * finds them as it writes the values). `values` may be reused afterwards.
+   */
+  addMany(values: Float64Array, min: number, max: number): void {
+    // Taken in before the values are: makeRoom only concludes "all equal" from min === max, true of them too.
+    if (min < this.min) this.min = min;
+    if (max > this.max) this.max = max;
     for (let from = 0; from < values.length; ) {
       if (this.len === this.buf.length) this.makeRoom();
       const count = Math.min(values.length - from, this.buf.length - this.len);
-      const part = values.subarray(from, from + count);
-      this.buf.set(part, this.len);
+      this.buf.set(values.subarray(from, from + count), this.len);
       this.len += count;
       this.n += count;
-      for (let i = 0; i < count; i++) {
-        const value = part[i] as number;
-        if (value < min) min = value;
-        if (value > max) max = value;
-      }
-      // makeRoom reads min and max (a constant run is one where they are equal).
-      this.min = min;
-      this.max = max;
       from += count;
     }
   }

@@ -64,8 +64,17 @@ class ChunkValues implements RateSink {
     if (this.len === this.block.length) this.flush();
   }
 
-  addMany(values: Float64Array): void {
-    for (let i = 0; i < values.length; i++) this.add(values[i] as number);
+  addMany(values: Float64Array, min: number, max: number): void {
+    if (min < this.min) this.min = min;
+    if (max > this.max) this.max = max;
+    this.n += values.length;
+    for (let from = 0; from < values.length; ) {
+      const count = Math.min(values.length - from, this.block.length - this.len);
+      this.block.set(values.subarray(from, from + count), this.len);
+      this.len += count;
+      from += count;
+      if (this.len === this.block.length) this.flush();
+    }
   }
 
   flush(): void {

@@ -8,7 +8,8 @@
  * and deoptimising the JS loop; this code is compiled before the first row and reads 16 bytes per step.
  *
  * The JS side (../row-kernel.ts) lays out the memory: the input window, the output, the rates, the field state.
- * `run` reports through STATE (i32 words): where it stopped, the output end, rates written, lines and rows passed.
+ * `run` reports through STATE: where it stopped, the output end, rates written, lines and rows passed (i32), and the
+ * smallest and largest rate written (f64).
  */
 
 /** Why `run` returned. */
@@ -40,7 +41,7 @@ for (let i = 0; i < 100; i++) {
 }
 
 /** Where the kernel reports (see the STATE_* offsets in ../row-kernel.ts, which must match). */
-const STATE: usize = memory.data(32);
+const STATE: usize = memory.data(40);
 
 export function heapBase(): usize {
   return __heap_base;
@@ -58,12 +59,18 @@ function ipow10(i: i32): i32 {
   return load<i32>(IPOW10 + ((<usize>i) << 2));
 }
 
+/** The smallest and largest rate of the current call (the statistics take them with the block). */
+let lowest: f64 = Infinity;
+let highest: f64 = -Infinity;
+
 function report(status: i32, pos: i32, out: i32, values: i32, lines: i32, rows: i32): i32 {
   store<i32>(STATE, pos);
   store<i32>(STATE, out, 4);
   store<i32>(STATE, values, 8);
   store<i32>(STATE, lines, 12);
   store<i32>(STATE, rows, 16);
+  store<f64>(STATE, lowest, 24);
+  store<f64>(STATE, highest, 32);
   return status;
 }
 
@@ -97,6 +104,8 @@ export function run(
   let v = valuesAt;
   let lines = 0;
   let rows = 0;
+  lowest = Infinity;
+  highest = -Infinity;
   while (s < limit) {
     if (o + ROW_CAP + ROW_SLACK > outCap) return report(OUTPUT_FULL, s, o, v, lines, rows);
     if (v >= valuesCap) return report(VALUES_FULL, s, o, v, lines, rows);
@@ -171,6 +180,8 @@ export function run(
     store<u8>(out + <usize>(rowEnd + 1 + printed), NL);
     o = rowEnd + printed + 2;
     store<f64>(values + ((<usize>v) << 3), rate);
+    if (rate < lowest) lowest = rate;
+    if (rate > highest) highest = rate;
     v++;
     rows++;
     lines++;

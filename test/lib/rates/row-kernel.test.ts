@@ -29,8 +29,16 @@ class Rates implements RateSink {
   add(value: number): void {
     this.values.push(value);
   }
-  addMany(values: Float64Array): void {
-    for (const value of values) this.values.push(value);
+  addMany(values: Float64Array, min: number, max: number): void {
+    let lowest = Infinity;
+    let highest = -Infinity;
+    for (const value of values) {
+      this.values.push(value);
+      if (value < lowest) lowest = value;
+      if (value > highest) highest = value;
+    }
+    // The extremes the kernel reports with a block are the block's.
+    if (!Object.is(min, lowest) || !Object.is(max, highest)) expect([min, max]).toEqual([lowest, highest]);
   }
 }
 

@@ -92,9 +92,11 @@ function recordStatisticsInput(): () => number[] {
   const addManySpy = vi.spyOn(proto, 'addMany').mockImplementation(function (
     this: RateStatsAccumulator,
     values: Float64Array,
+    min: number,
+    max: number,
   ) {
     for (const value of values) seen.push(value);
-    addMany.call(this, values);
+    addMany.call(this, values, min, max);
   });
   return () => {
     addSpy.mockRestore();
