@@ -30,14 +30,15 @@ const { WebAssembly: wasm } = globalThis as unknown as { WebAssembly: WasmApi };
 /** Where a module is: `projectPath` relative to the project root, `nextToSource` resolved from its loader. */
 export interface WasmModuleFile {
   projectPath: string;
-  nextToSource: URL;
+  /** A function, so that a bundle without a usable `import.meta.url` fails inside the loader's try, not before it. */
+  nextToSource: () => URL;
   /** The bundle's inlined bytes (base64), when the loader's `define` is set. */
   inlined: string | undefined;
 }
 
 function wasmBytes({ projectPath, nextToSource, inlined }: WasmModuleFile): Uint8Array {
   if (inlined !== undefined) return Buffer.from(inlined, 'base64');
-  const candidates = [fileURLToPath(nextToSource)];
+  const candidates = [fileURLToPath(nextToSource())];
   if (process.env.LAMBDA_TASK_ROOT) candidates.push(path.join(process.env.LAMBDA_TASK_ROOT, projectPath));
   candidates.push(path.join(process.cwd(), projectPath));
   for (const file of candidates) if (existsSync(file)) return readFileSync(file);

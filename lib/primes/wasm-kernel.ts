@@ -45,7 +45,7 @@ export function loadWasmKernel(): WasmExports | null {
     loaded = loadWasmModule<WasmExports>(
       {
         projectPath: SIEVE_WASM_PATH,
-        nextToSource: new URL('./wasm/build/sieve.wasm', import.meta.url),
+        nextToSource: () => new URL('./wasm/build/sieve.wasm', import.meta.url),
         inlined: typeof SIEVE_WASM_BASE64 === 'string' ? SIEVE_WASM_BASE64 : undefined,
       },
       {

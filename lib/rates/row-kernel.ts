@@ -219,7 +219,7 @@ export function rowKernel(): RowKernel | null {
     const wasm = loadWasmModule<RowsExports>(
       {
         projectPath: ROWS_WASM_PATH,
-        nextToSource: new URL('./wasm/build/rows.wasm', import.meta.url),
+        nextToSource: () => new URL('./wasm/build/rows.wasm', import.meta.url),
         inlined: typeof ROWS_WASM_BASE64 === 'string' ? ROWS_WASM_BASE64 : undefined,
       },
       {
