@@ -61,8 +61,8 @@ export interface ConcatStats {
 
 export interface PreparedConcat extends ConcatStats {
   key: string;
-  /** Makes the object appear at `key`; on failure aborts the upload and throws. */
-  complete(signal?: AbortSignal): Promise<void>;
+  /** Makes the object appear at `key` and resolves with its ETag as S3 answered it; on failure aborts the upload and throws. */
+  complete(signal?: AbortSignal): Promise<string | undefined>;
   /** Makes sure the object never appears (aborts the multipart upload; idempotent). */
   abort(): Promise<void>;
 }

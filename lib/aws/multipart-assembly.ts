@@ -114,15 +114,14 @@ export class MultipartAssembly {
    * Makes the object appear from `parts` (any order). With no parts at all S3 completes nothing, so the upload is
    * aborted and an empty object put instead. On failure the upload is aborted and the error thrown.
    */
-  async complete(parts: readonly NumberedPart[], signal?: AbortSignal): Promise<void> {
+  async complete(parts: readonly NumberedPart[], signal?: AbortSignal): Promise<string | undefined> {
     if (parts.length === 0) {
       await this.abort();
-      await emptyObject(this.s3, this.target).complete(signal);
-      return;
+      return emptyObject(this.s3, this.target).complete(signal);
     }
     try {
       signal?.throwIfAborted();
-      await this.s3.send(
+      const completed = await this.s3.send(
         new CompleteMultipartUploadCommand({
           Bucket: this.target.bucket,
           Key: this.target.key,
@@ -132,6 +131,7 @@ export class MultipartAssembly {
         // No abortSignal: cancelled, S3 may still complete it, and the caller would be told it failed.
       );
       this.closed = true;
+      return completed.ETag;
     } catch (error) {
       throw await this.abortAfter(
         new ConcatError(`completing ${name(this.target)} failed: ${describeFailure(error)}`, error),
@@ -180,11 +180,11 @@ export class MultipartAssembly {
 export function emptyObject(
   s3: S3Client,
   target: AssemblyTarget,
-): { complete(signal?: AbortSignal): Promise<void>; abort(): Promise<void> } {
+): { complete(signal?: AbortSignal): Promise<string | undefined>; abort(): Promise<void> } {
   return {
     complete: async (signal?: AbortSignal) => {
       signal?.throwIfAborted();
-      await s3
+      const put = await s3
         .send(
           new PutObjectCommand({
             Bucket: target.bucket,
@@ -198,6 +198,7 @@ export function emptyObject(
         .catch((error: unknown) => {
           throw new ConcatError(`writing the empty ${name(target)} failed: ${describeFailure(error)}`, error);
         });
+      return put.ETag;
     },
     abort: async () => undefined,
   };

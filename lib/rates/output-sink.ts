@@ -11,11 +11,14 @@ const MAX_SPARE_BUFFERS = 8;
 
 /**
  * Whether `stream` is done with a written buffer once that write's callback has run, so the buffer can be
- * filled again. True of a file stream (the callback runs after the bytes reached the file); not of a Transform
- * or PassThrough, which hands the very buffer on to its reader (the S3 upload keeps it until the part is sent).
+ * filled again. True of a file stream (the callback runs after the bytes reached the file) and of a stream that says
+ * so (`releasesWrittenBuffers`: the S3 upload of rates.csv copies each write into its part); not of a Transform or
+ * PassThrough, which hands the very buffer on to its reader.
  */
 export function releasesWrittenBuffers(stream: NodeJS.WritableStream): boolean {
-  return stream instanceof WriteStream;
+  return (
+    stream instanceof WriteStream || (stream as { releasesWrittenBuffers?: unknown }).releasesWrittenBuffers === true
+  );
 }
 
 /** Collects output bytes into large buffers and writes them to the stream. */
