@@ -184,7 +184,8 @@ async function readPiece(
   }
 }
 
-function requireETag(eTag: string | undefined, partNumber: number): string {
+/** A part's ETag from S3's answer: CompleteMultipartUpload needs it for every part. */
+export function requireETag(eTag: string | undefined, partNumber: number): string {
   if (eTag === undefined) throw new ConcatError(`S3 answered part ${partNumber} without an ETag`);
   return eTag;
 }

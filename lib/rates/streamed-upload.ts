@@ -16,8 +16,8 @@
 import { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { PutObjectCommand, type S3Client, UploadPartCommand } from '@aws-sdk/client-s3';
+import { requireETag } from '../aws/concat-parts.ts';
 import { MultipartAssembly, type NumberedPart } from '../aws/multipart-assembly.ts';
-import { s3Uri } from '../aws/s3.ts';
 
 export interface Landed {
   bytes: number;
@@ -117,8 +117,8 @@ class PartUploadStream extends Writable {
       .then(({ uploadId }) =>
         this.s3.send(
           new UploadPartCommand({
-            Bucket: this.target.bucket,
-            Key: this.target.key,
+            Bucket: bucket,
+            Key: key,
             UploadId: uploadId,
             PartNumber: partNumber,
             Body: body,
@@ -127,8 +127,7 @@ class PartUploadStream extends Writable {
         ),
       )
       .then(({ ETag }) => {
-        if (ETag === undefined) throw new Error(`S3 answered part ${partNumber} of ${this.name()} without an ETag`);
-        this.parts.push({ PartNumber: partNumber, ETag });
+        this.parts.push({ PartNumber: partNumber, ETag: requireETag(ETag, partNumber) });
         this.spare.push(buffer);
       })
       .catch((error: unknown) => {
@@ -147,14 +146,15 @@ class PartUploadStream extends Writable {
     if (this.assembly === null) {
       // At most a part's size: one PutObject.
       const body = this.part === null ? new Uint8Array(0) : this.part.subarray(0, this.partBytes);
+      const { bucket, key, contentType } = this.target;
       const put = await this.s3
         .send(
           new PutObjectCommand({
-            Bucket: this.target.bucket,
-            Key: this.target.key,
+            Bucket: bucket,
+            Key: key,
             Body: body,
             ContentLength: body.length,
-            ContentType: this.target.contentType,
+            ContentType: contentType,
           }),
         )
         .catch((error: unknown) => {
@@ -174,10 +174,6 @@ class PartUploadStream extends Writable {
       this.uploadError ??= error;
       throw error;
     });
-  }
-
-  private name(): string {
-    return s3Uri(this.target.bucket, this.target.key);
   }
 }
 

@@ -15,6 +15,7 @@
 import { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { PutObjectCommand, type S3Client, UploadPartCommand } from '@aws-sdk/client-s3';
+import { requireETag } from '../../aws/concat-parts.ts';
 import { S3_PART_LIMITS } from '../../aws/concat-plan.ts';
 import { s3Uri } from '../../aws/s3.ts';
 import type { Landed } from '../streamed-upload.ts';
@@ -116,8 +117,7 @@ class PartStream extends Writable {
           Body: body,
         }),
       );
-      if (answer.ETag === undefined) throw new Error('S3 answered without an ETag');
-      this.parts.push({ partNumber, eTag: answer.ETag, bytes: body.length });
+      this.parts.push({ partNumber, eTag: requireETag(answer.ETag, partNumber), bytes: body.length });
     } catch (error) {
       this.uploadError = error;
       const uri = s3Uri(this.target.bucket, key);
