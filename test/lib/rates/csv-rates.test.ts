@@ -1,6 +1,7 @@
 import { Writable } from 'node:stream';
 import { parse as parseCsv } from 'csv-parse/sync';
 import { describe, expect, it } from 'vitest';
+import { Collector } from '../../support/collector.ts';
 import { rng } from '../../support/random.ts';
 import { computeRates, type RatesResult } from '../../../lib/rates/csv-rates.ts';
 import { MAX_RECORD_BYTES } from '../../../lib/rates/csv-tokenizer.ts';
@@ -18,17 +19,6 @@ async function* chunked(data: Buffer, size: number | (() => number)): AsyncGener
   }
 }
 
-class Collector extends Writable {
-  private parts: Buffer[] = [];
-  override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
-    this.parts.push(Buffer.from(chunk));
-    cb();
-  }
-  text(): string {
-    return Buffer.concat(this.parts).toString('utf8');
-  }
-}
-
 interface Run {
   out: string;
   result: RatesResult;
@@ -43,7 +33,7 @@ async function run(
   const sink = new Collector();
   const result = await computeRates(chunked(data, chunk), sink, { ...DEFAULTS, ...options });
   expect(sink.writableEnded).toBe(false);
-  return { out: sink.text(), result };
+  return { out: sink.bytes().toString('utf8'), result };
 }
 
 async function fileError(input: string | Buffer, options: Partial<RateOptions> = {}): Promise<RatesFileError> {

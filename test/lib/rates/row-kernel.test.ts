@@ -4,8 +4,9 @@
  * give the same bytes, the same rates in the same order, the same bad rows and line numbers, whatever the rows and
  * however the input is cut. And its printed rates against String(), the oracle the careful path's printer has.
  */
-import { Readable, Writable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
+import { Collector } from '../../support/collector.ts';
 import { rng as random } from '../../support/random.ts';
 import { withoutWasmBuild } from '../../support/without-wasm-build.ts';
 import type { BadRow } from '../../../lib/rates/bad-rows.ts';
@@ -15,14 +16,6 @@ import { checkRateOptions, type RateOptions } from '../../../lib/rates/options.t
 import { OutputSink } from '../../../lib/rates/output-sink.ts';
 import { type RateSink, RatesEngine } from '../../../lib/rates/rates-engine.ts';
 import { type RowKernel, rowKernel } from '../../../lib/rates/row-kernel.ts';
-
-class Bytes extends Writable {
-  readonly parts: Buffer[] = [];
-  override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
-    this.parts.push(Buffer.from(chunk));
-    cb();
-  }
-}
 
 class Rates implements RateSink {
   readonly values: number[] = [];
@@ -53,7 +46,7 @@ interface Run {
 
 /** Splits `csv` into pieces of the sizes `sizes()` draws, as a stream would deliver it. */
 async function run(csv: Buffer, opts: RateOptions, kernel: RowKernel | null, sizes: () => number): Promise<Run> {
-  const bytes = new Bytes();
+  const bytes = new Collector();
   const rates = new Rates();
   const engine = new RatesEngine(checkRateOptions(opts), rates, new OutputSink(bytes), undefined, kernel);
   let error: string | null = null;
@@ -69,7 +62,7 @@ async function run(csv: Buffer, opts: RateOptions, kernel: RowKernel | null, siz
   } catch (err) {
     error = (err as Error).message;
   }
-  const out = Buffer.concat(bytes.parts);
+  const out = bytes.bytes();
   return { out, rates: rates.values, rows: engine.rows, bad: engine.bad.samples, badCount: engine.bad.count, error };
 }
 
@@ -308,15 +301,15 @@ describe('the row kernel', () => {
 
   it('when its module is missing: one warning, and computeRates reads every row the careful way, to the same bytes', async () => {
     const csv = tricky(3, 300);
-    const withKernel = new Bytes();
+    const withKernel = new Collector();
     const expected = await computeRates(Readable.from([csv]), withKernel, OPTS);
     const warnings = await withoutWasmBuild(async () => {
       const fresh = await import('../../../lib/rates/csv-rates.ts');
       const kernelModule = await import('../../../lib/rates/row-kernel.ts');
-      const without = new Bytes();
+      const without = new Collector();
       const got = await fresh.computeRates(Readable.from([csv]), without, OPTS);
       expect(kernelModule.rowKernel()).toBeNull();
-      expect(Buffer.concat(without.parts).equals(Buffer.concat(withKernel.parts))).toBe(true);
+      expect(without.bytes().equals(withKernel.bytes())).toBe(true);
       expect(got).toEqual(expected);
     });
     expect(warnings.filter((m) => m.includes('row kernel did not load'))).toHaveLength(1);

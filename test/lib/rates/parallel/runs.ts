@@ -3,7 +3,6 @@
  * statistics caught by a spy on RateStatsAccumulator.add) and the parallel path as the coordinator drives it
  * (header, guessed chunks, verification, re-runs, merge, statistics rounds), each chunk fed from a Buffer in pieces.
  */
-import { Writable } from 'node:stream';
 import { vi } from 'vitest';
 import { computeRates } from '../../../../lib/rates/csv-rates.ts';
 import { RatesFileError } from '../../../../lib/rates/errors.ts';
@@ -16,6 +15,10 @@ import { type ChunkReply, decodeChunkReply, encodeChunkReply } from '../../../..
 import { PROBE_BYTES } from '../../../../lib/rates/sniff.ts';
 import { type RateStats, RateStatsAccumulator } from '../../../../lib/rates/stats.ts';
 import { answerStatsPlan, chunkValuesOf, StatsRounds } from '../../../../lib/rates/parallel/stats-rounds.ts';
+import { Collector } from '../../../support/collector.ts';
+
+/** The suites import it from here with the rest of their rig. */
+export { Collector };
 
 export const OPTS: RateOptions = { numerator: 'num', denominator: 'den', bins: 10 };
 
@@ -27,17 +30,6 @@ export async function* pieces(data: Buffer, size: Pieces): AsyncGenerator<Uint8A
     const n = Math.max(1, typeof size === 'number' ? size : size());
     yield new Uint8Array(data.buffer, data.byteOffset + o, Math.min(n, data.length - o));
     o += n;
-  }
-}
-
-export class Collector extends Writable {
-  readonly parts: Buffer[] = [];
-  override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
-    this.parts.push(Buffer.from(chunk));
-    cb();
-  }
-  bytes(): Buffer {
-    return Buffer.concat(this.parts);
   }
 }
 
